@@ -1,0 +1,105 @@
+# moat -- a minimal, hardened mail relay.  See README.md.
+#
+#   make          build/moat: static, musl, BearSSL + LMDB from Debian sources
+#   make run      serve the demo config on 127.0.0.1:2525
+#   make test     everything: unit (musl and ASan/UBSan), golden, sessions
+#   make fuzz     run each libFuzzer target for FUZZ_SECONDS
+#   make clean    remove build/ except the cached dependencies
+
+BUILD    := build
+DEPS     := $(BUILD)/deps
+# The shipped binary: musl, static.
+CC       := musl-gcc
+# The sanitizer build of the same code: glibc, Debian's liblmdb/libbearssl.
+ASAN_CC  := gcc
+FUZZ_CC  := clang
+FUZZ_SECONDS ?= 60
+
+WARN     := -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion \
+            -Wmissing-prototypes -Wstrict-prototypes -Wpointer-arith \
+            -Wcast-qual -Wwrite-strings -Wvla -Wformat=2 -Wundef \
+            -Wimplicit-fallthrough -Wnull-dereference -Werror=implicit-function-declaration
+BASEFLAGS := -std=c11 -D_GNU_SOURCE -I. $(WARN)
+CFLAGS   := $(BASEFLAGS) -O2 -g -I$(DEPS)/include -fstack-protector-strong -D_FORTIFY_SOURCE=0
+LDFLAGS  := -static -L$(DEPS)/lib
+LDLIBS   := -llmdb -lbearssl -lpthread
+ASAN_FLAGS := $(BASEFLAGS) -O1 -g -fno-omit-frame-pointer \
+            -fsanitize=address,undefined -fno-sanitize-recover=undefined
+ASAN_LIBS  := -llmdb -lbearssl -lpthread
+
+# Sources, one per line, by directory (dependency direction: mta -> queue,
+# policy; queue -> policy; policy -> nothing).
+POLICY := policy/cmd.c \
+          policy/addr.c \
+          policy/data.c \
+          policy/net.c \
+          policy/conf.c \
+          policy/rules.c
+QUEUE  := queue/store.c \
+          queue/envelope.c
+MTA    := mta/log.c \
+          mta/ev.c \
+          mta/smtpd.c \
+          mta/server.c \
+          mta/queuecmd.c
+MAIN   := mta/main.c
+UNIT   := $(sort $(wildcard tests/unit/test_*.c))
+HEADERS := $(wildcard policy/*.h queue/*.h mta/*.h tests/unit/*.h)
+
+LIBSRC   := $(POLICY) $(QUEUE) $(MTA)
+MUSL_OBJ := $(LIBSRC:%.c=$(BUILD)/musl/%.o)
+ASAN_OBJ := $(LIBSRC:%.c=$(BUILD)/asan/%.o)
+UNIT_MUSL := $(UNIT:tests/unit/%.c=$(BUILD)/musl/unit/%)
+UNIT_ASAN := $(UNIT:tests/unit/%.c=$(BUILD)/asan/unit/%)
+DEPS_STAMP := $(DEPS)/lib/liblmdb.a $(DEPS)/lib/libbearssl.a
+
+.PHONY: all run test unit fuzz bench clean layout-check tools
+all: $(BUILD)/moat
+
+$(DEPS_STAMP):
+	BUILD=$(BUILD) sh .ci/deps.sh libs
+
+tools:
+	@BUILD=$(BUILD) sh .ci/deps.sh tools
+
+$(BUILD)/musl/%.o: %.c $(HEADERS) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/asan/%.o: %.c $(HEADERS) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(ASAN_CC) $(ASAN_FLAGS) -c $< -o $@
+
+$(BUILD)/moat: $(BUILD)/musl/$(MAIN:.c=.o) $(MUSL_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/moat-asan: $(BUILD)/asan/$(MAIN:.c=.o) $(ASAN_OBJ)
+	$(ASAN_CC) -fsanitize=address,undefined -o $@ $^ $(ASAN_LIBS)
+
+$(BUILD)/musl/unit/%: tests/unit/%.c $(MUSL_OBJ) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(MUSL_OBJ) $(LDLIBS)
+
+$(BUILD)/asan/unit/%: tests/unit/%.c $(ASAN_OBJ) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(ASAN_CC) $(ASAN_FLAGS) -o $@ $< $(ASAN_OBJ) $(ASAN_LIBS)
+
+# policy/ does no I/O and only queue/ may include lmdb.h.
+layout-check:
+	@! grep -nE '#include <(lmdb|sys/socket|netinet/|unistd|fcntl|stdio)\.h>' policy/*.c policy/*.h \
+		|| { echo "layout: policy/ must not do I/O"; exit 1; }
+	@! grep -n 'lmdb.h' mta/* policy/* tests/unit/*.c | grep -v '^queue/' \
+		|| { echo "layout: only queue/ includes lmdb.h"; exit 1; }
+	@test "$$(ls -A | grep -vE '^(\..*|mta|queue|policy|image|tests|docs|build|Makefile|README.md)$$')" = "" \
+		|| { echo "layout: unexpected top-level entries"; exit 1; }
+
+unit: $(UNIT_MUSL) $(UNIT_ASAN)
+
+run: $(BUILD)/moat
+	@sh tests/demo.sh $(BUILD)
+
+test: tools $(BUILD)/moat $(BUILD)/moat-asan unit layout-check
+	@BUILD=$(BUILD) sh tests/run.sh
+
+clean:
+	rm -rf $(BUILD)/musl $(BUILD)/asan $(BUILD)/fuzz $(BUILD)/moat $(BUILD)/moat-asan $(BUILD)/t

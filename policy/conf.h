@@ -1,0 +1,81 @@
+/*
+ * policy/conf.h -- the configuration file, text to struct.
+ *
+ * Pure: conf_parse() takes the file's bytes; mta/ reads the file.  Errors
+ * are "FILE:LINE: what is wrong".  The format, one directive per line:
+ *
+ *     # comment
+ *     directive value [value ...]
+ *
+ * Every directive and its default is documented in README.md
+ * ("Configuration reference"); keep the two in step.
+ * The caller owns struct conf; it holds no pointers, so it can be copied.
+ */
+#ifndef MOAT_POLICY_CONF_H
+#define MOAT_POLICY_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "net.h"
+#include "addr.h"
+
+#define CONF_MAX_LISTENERS 16
+#define CONF_MAX_DOMAINS   256
+#define CONF_MAX_NETS      256
+#define CONF_PATH_MAX      512
+
+struct conf_listener {
+	struct ipaddr addr;
+	uint16_t      port;
+	unsigned      any : 1;   /* wildcard (0.0.0.0 or ::) */
+};
+
+struct conf_domain {
+	char     name[ADDR_DOMAIN_MAX + 1]; /* lower-case, no trailing dot */
+	unsigned subdomains : 1;            /* "*.name" also matches a.name, a.b.name */
+};
+
+struct conf {
+	char     hostname[ADDR_DOMAIN_MAX + 1];      /* hostname; default: uname */
+	struct conf_listener listeners[CONF_MAX_LISTENERS];
+	size_t   nlisteners;                          /* listen; default 0.0.0.0:25 if none */
+	struct conf_domain domains[CONF_MAX_DOMAINS];
+	size_t   ndomains;                            /* domain */
+	struct cidr relay_nets[CONF_MAX_NETS];
+	size_t   nrelay_nets;                         /* relay-network */
+	char     queue_path[CONF_PATH_MAX];           /* queue; default /var/lib/moat/queue */
+	uint64_t queue_map_size;                      /* queue-map-size; default 4 GiB */
+	uint64_t max_message_size;                    /* max-message-size; default 35 MiB */
+	unsigned max_recipients;                      /* max-recipients; default 1000 */
+	unsigned max_errors;                          /* max-errors; default 20 */
+	unsigned max_connections;                     /* max-connections; default 4000 */
+	/* Timeouts in seconds (RFC 5321 4.5.3.2 minimums are 5 min for most;
+	 * we default shorter, as an edge relay under attack must). */
+	unsigned timeout_command;                     /* timeout-command; default 300 */
+	unsigned timeout_data;                        /* timeout-data: per read in DATA; default 180 */
+	unsigned greeting_delay_ms;                   /* greet-delay; default 0 */
+};
+
+/* Fill defaults.  hostname is left empty: the caller fills it from uname
+ * when the file does not set it. */
+void conf_defaults(struct conf *c);
+
+/*
+ * Parse text[0..len) named file (for messages) into *c, which must hold
+ * conf_defaults() (or a previous parse to layer on).  Returns 0, or -1 with
+ * "FILE:LINE: message" in err (NUL-terminated, truncated to errcap).
+ * Checks: unknown directive, wrong argument count, bad number/size/CIDR,
+ * bad address:port, duplicate listener, duplicate domain, limits above caps.
+ */
+int conf_parse(const char *text, size_t len, const char *file, struct conf *c,
+               char *err, size_t errcap);
+
+/* Final checks after parsing (e.g. at least one listener); same err form
+ * with line 0 omitted ("FILE: message").  Returns 0 or -1. */
+int conf_finish(struct conf *c, const char *file, char *err, size_t errcap);
+
+/* The effective configuration as config-file text, every directive, into
+ * buf; returns the length it needs (like snprintf). */
+size_t conf_format(const struct conf *c, char *buf, size_t cap);
+
+#endif

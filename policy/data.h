@@ -1,0 +1,43 @@
+/*
+ * policy/data.h -- the DATA terminator and dot-unstuffing (RFC 5321 4.1.1.4,
+ * 4.5.2), as a byte state machine in the spirit of qmail-smtpd's blast().
+ *
+ * Pure: no I/O, no allocation.  The message ends only on CRLF "." CRLF.
+ * A bare LF (LF not preceded by CR) or a bare CR (CR not followed by LF)
+ * anywhere in the data is recorded in DATA_F_BARE and never ends the data:
+ * "\n.\n", "\r.\r" and "\n.\r\n" are message content, not terminators, so
+ * commands smuggled behind them are swallowed as data (CVE-2023-51764 class)
+ * and the caller rejects the whole message.
+ * The output is the unstuffed message with its line breaks as CRLF exactly
+ * as received; the final CRLF before "." belongs to the message.
+ */
+#ifndef MOAT_POLICY_DATA_H
+#define MOAT_POLICY_DATA_H
+
+#include <stddef.h>
+
+#define DATA_F_BARE  0x01u /* bare CR or bare LF seen               */
+#define DATA_F_NUL   0x02u /* a NUL octet seen (recorded, allowed)  */
+#define DATA_F_LONG  0x04u /* a line over 998 octets + CRLF seen    */
+
+struct data_state {
+	int      st;       /* internal; 0 after data_init() */
+	unsigned flags;    /* DATA_F_*, sticky */
+	size_t   linelen;  /* length of the current line so far */
+};
+
+void data_init(struct data_state *ds);
+
+/*
+ * Feed in[0..inlen).  Unstuffed message bytes are appended to out (at most
+ * outcap; in the worst case each input byte yields at most one output byte,
+ * plus up to 2 held bytes released -- outcap >= inlen + 2 always suffices).
+ * *consumed is set to how many input bytes were used.
+ * Returns 1 when the terminator has been consumed (the bytes after it in in
+ * are not touched and belong to the next command), 0 otherwise.
+ * *outlen receives the number of bytes written.
+ */
+int data_feed(struct data_state *ds, const char *in, size_t inlen,
+              char *out, size_t outcap, size_t *outlen, size_t *consumed);
+
+#endif

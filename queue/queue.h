@@ -1,0 +1,163 @@
+/*
+ * queue/queue.h -- the durable mail queue.  The only code that touches LMDB
+ * lives behind this header (queue/store.c); nothing else includes lmdb.h.
+ *
+ * Caveats, first (as LMDB's own header does):
+ *  - A struct queue belongs to the process that opened it: never use it
+ *    after fork().  Open it again in the child.
+ *  - One process writes (the server, later its queue role).  Others (moat
+ *    queue list/show) may open it QUEUE_RDONLY at the same time.
+ *  - Nothing here blocks on the network; queue_commit() blocks on fsync.
+ *
+ * Message life (the states; the on-disk format is in queue/FORMAT.md):
+ *
+ *   draft ----------------> queued --------------> (gone)
+ *   queue_draft_begin()     queue_commit()          every recipient delivered
+ *   spool file incoming/ID  env+body in LMDB,       or bounced (later issues)
+ *   invisible to readers    one durable txn
+ *
+ * A draft is never visible to queue_list(): the envelope and body reach
+ * LMDB together in one write transaction, committed with LMDB's durable
+ * defaults (no MDB_NOSYNC, no MDB_NOMETASYNC), before the server says 250.
+ * After a crash, incoming/ holds at most partial drafts; queue_open() in
+ * write mode deletes them.
+ */
+#ifndef MOAT_QUEUE_QUEUE_H
+#define MOAT_QUEUE_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Queue IDs: 64-bit, strictly increasing, shown as 16 lower-case hex digits. */
+typedef uint64_t queue_id;
+#define QUEUE_ID_TEXT 17
+
+#define QUEUE_ADDR_MAX   320   /* local@domain, generous (RFC 5321: 64+1+255) */
+#define QUEUE_NAME_MAX   255
+#define QUEUE_ERR_MAX    512   /* last remote reply kept per recipient */
+
+/* Per-recipient delivery state (the delivery issue drives these). */
+enum queue_rcpt_state {
+	QUEUE_RCPT_PENDING = 0,  /* not yet tried, or deferred (see attempts)  */
+	QUEUE_RCPT_DELIVERED = 1,
+	QUEUE_RCPT_BOUNCED = 2
+};
+
+struct queue_rcpt {
+	char     addr[QUEUE_ADDR_MAX + 1];
+	uint8_t  state;          /* enum queue_rcpt_state */
+	uint16_t attempts;
+	int64_t  next_try;       /* unix seconds; 0 = as soon as possible */
+	char     last_error[QUEUE_ERR_MAX + 1];
+};
+
+#define QUEUE_ENV_8BITMIME  0x01u  /* BODY=8BITMIME */
+#define QUEUE_ENV_SMTPUTF8  0x02u  /* SMTPUTF8 given */
+#define QUEUE_ENV_HOLD      0x04u  /* held by the admin */
+
+struct queue_envelope {
+	queue_id id;
+	int64_t  received;                      /* unix seconds */
+	uint32_t flags;                         /* QUEUE_ENV_* */
+	uint64_t size;                          /* body bytes stored */
+	char     sender[QUEUE_ADDR_MAX + 1];    /* "" is the null sender */
+	char     helo[QUEUE_NAME_MAX + 1];
+	char     client[64];                    /* client IP text */
+	char     auth_user[QUEUE_NAME_MAX + 1]; /* "" if none */
+	/* Recipients: caller-owned array of rcpt_cap entries. */
+	struct queue_rcpt *rcpts;
+	size_t   nrcpts;
+	size_t   rcpt_cap;
+};
+
+enum queue_err {
+	QUEUE_OK = 0,
+	QUEUE_EFULL = -1,     /* map full, ENOSPC, EDQUOT: 452 4.3.1, retry later */
+	QUEUE_EIO = -2,       /* other I/O failure: 451 4.3.0 */
+	QUEUE_ENOTFOUND = -3, /* no such message */
+	QUEUE_EINVAL = -4,    /* bad argument or record */
+	QUEUE_ECORRUPT = -5   /* a record that does not decode: never silently skipped */
+};
+
+#define QUEUE_RDONLY 0x01u
+
+struct queue_options {
+	uint64_t map_size;   /* LMDB map size in bytes: the queue's upper bound */
+	unsigned flags;      /* QUEUE_RDONLY */
+};
+
+struct queue;
+struct queue_draft;
+
+/*
+ * Open (creating in write mode) the queue directory dir: dir/data.mdb,
+ * dir/lock.mdb, dir/incoming/.  Returns NULL with a message in err.
+ */
+struct queue *queue_open(const char *dir, const struct queue_options *opt,
+                         char *err, size_t errcap);
+void queue_close(struct queue *q);
+
+/*
+ * Start a message.  Assigns its queue ID (*id) now, so that the Received:
+ * header written into the body can carry it.  Up to QUEUE_DRAFT_MEM bytes
+ * are held in memory; beyond that the draft spills to incoming/ID.
+ * Returns NULL on failure (errno set).
+ */
+#define QUEUE_DRAFT_MEM (64 * 1024)
+struct queue_draft *queue_draft_begin(struct queue *q, queue_id *id);
+
+/* Append body bytes.  Returns QUEUE_OK, QUEUE_EFULL or QUEUE_EIO; after an
+ * error further writes are ignored and the error sticks to the draft. */
+int queue_draft_write(struct queue_draft *d, const void *buf, size_t len);
+
+/* Bytes written so far. */
+uint64_t queue_draft_size(const struct queue_draft *d);
+
+/* Throw the draft away (spool file removed).  d is freed. */
+void queue_draft_abort(struct queue_draft *d);
+
+/*
+ * Group commit: make n drafts durable in ONE LMDB write transaction and one
+ * fsync.  env[i] describes draft[i] (its id, size and received are set
+ * here).  Each draft is consumed (freed) whatever the outcome.  result[i]
+ * receives QUEUE_OK or the error for that message.  If one message does not
+ * fit (map full), it alone fails with QUEUE_EFULL and the others are
+ * retried in a fresh transaction, so one big message cannot fail its
+ * neighbours.  Returns the number committed.
+ */
+size_t queue_commit(struct queue *q, struct queue_draft **draft,
+                    struct queue_envelope **env, int *result, size_t n);
+
+/*
+ * Read access.  queue_list() calls fn for each queued message in ID order
+ * with an envelope whose rcpts array it owns for the duration of the call
+ * (copy what you keep).  fn returns 0 to go on, non-zero to stop.
+ * Returns QUEUE_OK or an error.
+ */
+int queue_list(struct queue *q, int (*fn)(void *arg, const struct queue_envelope *env),
+               void *arg);
+
+/* Fetch one message's envelope (rcpts sized by the caller: env->rcpt_cap;
+ * if too small, QUEUE_EINVAL with env->nrcpts set to the count needed). */
+int queue_get(struct queue *q, queue_id id, struct queue_envelope *env);
+
+/* Stream the body to fn in chunks.  Returns QUEUE_OK or an error. */
+int queue_body(struct queue *q, queue_id id,
+               int (*fn)(void *arg, const void *buf, size_t len), void *arg);
+
+/* Totals for status and quotas. */
+struct queue_stats {
+	uint64_t messages;
+	uint64_t bytes;        /* body bytes */
+	uint64_t map_size;     /* configured map size */
+	uint64_t map_used;     /* bytes of map in use (pages * page size) */
+};
+int queue_stats(struct queue *q, struct queue_stats *st);
+
+/* ID <-> text. queue_id_parse returns 0 or -1. */
+void queue_id_format(queue_id id, char out[QUEUE_ID_TEXT]);
+int  queue_id_parse(const char *s, queue_id *id);
+
+const char *queue_strerror(int err);
+
+#endif
