@@ -55,7 +55,7 @@ for t in tests/smtp/test_*.py; do
 	run "$n" 600 "$PY" "$t"
 	# The same sessions against the ASan/UBSan build of the server.
 	if grep -q 'ASAN_OK' "$t"; then
-		MOAT="$BUILD/moat-asan" run "asan-$n" 600 "$PY" "$t"
+		run "asan-$n" 600 env MOAT="$BUILD/moat-asan" "$PY" "$t"
 	fi
 done
 
