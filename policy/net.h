@@ -41,6 +41,14 @@ int ip_equal(const struct ipaddr *a, const struct ipaddr *b);
  * Returns 0 or -1. */
 int cidr_parse(const char *s, size_t len, struct cidr *out);
 
+/* Like cidr_parse(), but clears host bits instead of failing, so that an
+ * error message can suggest the network meant.  Returns 0 (no host bits),
+ * 1 (host bits set and cleared; *out holds the network) or -1 (not a CIDR).
+ * Both functions store an IPv4-mapped network of prefix >= 96 as the IPv4
+ * network it means ("::ffff:10.0.0.0/104" is 10.0.0.0/8), since clients
+ * are matched after ip_unmap(). */
+int cidr_parse_masked(const char *s, size_t len, struct cidr *out);
+
 int cidr_match(const struct cidr *c, const struct ipaddr *ip);
 
 size_t cidr_format(const struct cidr *c, char *buf, size_t cap);
