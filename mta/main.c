@@ -1,0 +1,175 @@
+/*
+ * mta/main.c -- the moat command: subcommands and start-up.
+ *
+ * Exit codes (a documented protocol, as in skarnet's tools):
+ *   0    success
+ *   1    the config is invalid, or (queue) no such message
+ *   100  usage error
+ *   111  system failure (cannot open a socket, the queue, ...)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "queuecmd.h"
+#include "server.h"
+#include "policy/conf.h"
+
+#define DEFAULT_CONF "/etc/moat/moat.conf"
+#define CONF_FILE_MAX (1024 * 1024)
+
+static void usage(FILE *f)
+{
+	fputs("usage: moat serve [-c FILE]          run the server (foreground, logs to stderr)\n"
+	      "       moat check [-c FILE]          check the config, print the effective one\n"
+	      "       moat queue list [-c FILE]     list queued messages\n"
+	      "       moat queue show [-c FILE] ID  print one message's envelope and body\n"
+	      "       moat version\n"
+	      "FILE defaults to " DEFAULT_CONF ".\n", f);
+}
+
+/* Read the whole file (bounded) into a malloc'd buffer. */
+static char *read_file(const char *path, size_t *len, char *err, size_t errcap)
+{
+	struct stat st;
+	char *buf;
+	size_t got = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(err, errcap, "moat: %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONF_FILE_MAX) {
+		snprintf(err, errcap, "moat: %s: %s", path,
+		         !S_ISREG(st.st_mode) ? "not a regular file" : "larger than 1 MiB");
+		close(fd);
+		return NULL;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (buf == NULL) {
+		snprintf(err, errcap, "moat: %s: out of memory", path);
+		close(fd);
+		return NULL;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	buf[got] = 0;
+	*len = got;
+	return buf;
+}
+
+/* Load and check a config file; on error the message is in err. */
+static int load_conf(const char *path, struct conf *c, char *err, size_t errcap)
+{
+	size_t len = 0;
+	char *text = read_file(path, &len, err, errcap);
+	int r;
+
+	if (text == NULL)
+		return -1;
+	conf_defaults(c);
+	r = conf_parse(text, len, path, c, err, errcap);
+	free(text);
+	if (r < 0)
+		return -1;
+	if (c->hostname[0] == 0) {
+		struct utsname u;
+
+		if (uname(&u) == 0)
+			snprintf(c->hostname, sizeof c->hostname, "%s", u.nodename);
+	}
+	return conf_finish(c, path, err, errcap);
+}
+
+/* Take "-c FILE" out of argv (anywhere after the subcommand). */
+static const char *take_conf_arg(int *argc, char **argv)
+{
+	const char *path = DEFAULT_CONF;
+	int i, j;
+
+	for (i = 1; i < *argc; i++) {
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < *argc) {
+			path = argv[i + 1];
+			for (j = i; j + 2 <= *argc; j++)
+				argv[j] = argv[j + 2];
+			*argc -= 2;
+			break;
+		}
+	}
+	return path;
+}
+
+int main(int argc, char **argv)
+{
+	static struct conf conf; /* large: keep it off the stack */
+	char err[1024];
+	const char *cmd, *path;
+
+	log_init("moat", LOG_INFO);
+	if (argc < 2) {
+		usage(stderr);
+		return 100;
+	}
+	cmd = argv[1];
+	argc--;
+	argv++;
+	if (strcmp(cmd, "version") == 0) {
+		puts("moat 0.1");
+		return 0;
+	}
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	path = take_conf_arg(&argc, argv);
+	if (strcmp(cmd, "check") == 0 || strcmp(cmd, "serve") == 0) {
+		if (argc != 1) {
+			usage(stderr);
+			return 100;
+		}
+		if (load_conf(path, &conf, err, sizeof err) < 0) {
+			fprintf(stderr, "%s\n", err);
+			return 1;
+		}
+		if (strcmp(cmd, "check") == 0) {
+			size_t need = conf_format(&conf, NULL, 0);
+			char *out = malloc(need + 1);
+
+			if (out == NULL)
+				return 111;
+			conf_format(&conf, out, need + 1);
+			fputs(out, stdout);
+			free(out);
+			return 0;
+		}
+		return server_run(&conf);
+	}
+	if (strcmp(cmd, "queue") == 0) {
+		if (argc < 2) {
+			usage(stderr);
+			return 100;
+		}
+		if (load_conf(path, &conf, err, sizeof err) < 0) {
+			fprintf(stderr, "%s\n", err);
+			return 1;
+		}
+		return queuecmd_main(conf.queue_path, conf.queue_map_size, argc - 1, argv + 1);
+	}
+	usage(stderr);
+	return 100;
+}

@@ -1,0 +1,571 @@
+/*
+ * mta/server.c -- the only code that reads and writes client sockets.
+ *
+ * One process, one epoll loop (mta/ev.h), non-blocking sockets.  Each
+ * connection owns an input buffer and an smtpd session (mta/smtpd.h); the
+ * pump feeds the session, answers its events and writes its replies.
+ *
+ * Group commit: a session that has read a message's terminator posts
+ * SMTPD_EV_MSG_END and waits.  After each batch of ready descriptors the
+ * loop's after-batch hook commits every waiting message in ONE LMDB write
+ * transaction (one fsync), and only then do those sessions get their 250.
+ * So a 250 is never sent before the message is durable, and a busy server
+ * pays one fsync for many messages.
+ *
+ * Connections are freed only in the after-batch hook, never inside a
+ * callback, so a pointer in the current epoll batch never dangles.
+ */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ev.h"
+#include "log.h"
+#include "smtpd.h"
+#include "queue/queue.h"
+
+#define CONN_IN_MAX  4096   /* must exceed SMTP_LINE_MAX */
+#define COMMIT_BATCH 256
+#define SHUTDOWN_GRACE_MS 10000
+
+struct server;
+
+struct conn {
+	struct ev_io        io;
+	struct ev_timer     timer;
+	struct server      *sv;
+	struct smtpd        s;
+	struct queue_draft *draft;
+	struct queue_envelope *commit_env;
+	struct conn        *prev, *next;     /* all connections */
+	struct conn        *commit_next;     /* waiting for the group commit */
+	struct conn        *dead_next;       /* to be freed after the batch */
+	unsigned            in_commit : 1;
+	unsigned            dead : 1;
+	unsigned            greeted : 1;
+	unsigned            closing : 1;
+	size_t              inlen;
+	char                in[CONN_IN_MAX];
+};
+
+struct listener {
+	struct ev_io io;
+	struct server *sv;
+};
+
+struct server {
+	const struct conf *conf;
+	struct ev_loop     loop;
+	struct queue      *q;
+	struct listener    ls[CONF_MAX_LISTENERS];
+	size_t             nls;
+	struct ev_io       sigio;
+	struct ev_timer    stop_timer;
+	struct conn       *conns;
+	unsigned           nconns;
+	struct conn       *commit_head, **commit_tail;
+	struct conn       *dead;
+	int                stopping;
+};
+
+static void conn_pump(struct conn *c);
+
+static int errno_to_queue(int e)
+{
+	return (e == ENOSPC || e == EDQUOT) ? QUEUE_EFULL : QUEUE_EIO;
+}
+
+static void conn_kill(struct conn *c, const char *reason)
+{
+	struct server *sv = c->sv;
+
+	if (c->dead)
+		return;
+	c->dead = 1;
+	if (c->draft) {
+		queue_draft_abort(c->draft);
+		c->draft = NULL;
+	}
+	ev_io_del(&sv->loop, &c->io);
+	ev_timer_stop(&sv->loop, &c->timer);
+	close(c->io.fd);
+	c->io.fd = -1;
+	log_event("disconnect", "addr=%s reason=%s messages=%u errors=%u", c->s.client.addr_text,
+	          reason, c->s.messages, c->s.errors);
+	c->dead_next = sv->dead;
+	sv->dead = c;
+}
+
+static void conn_free(struct conn *c)
+{
+	struct server *sv = c->sv;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		sv->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	sv->nconns--;
+	smtpd_free(&c->s);
+	free(c);
+}
+
+static void conn_timer_cb(struct ev_loop *l, struct ev_timer *t)
+{
+	struct conn *c = t->arg;
+
+	(void)l;
+	if (!c->greeted) {
+		c->greeted = 1;
+		smtpd_greet(&c->s);
+	} else {
+		smtpd_timeout(&c->s);
+	}
+	conn_pump(c);
+}
+
+static void conn_flush(struct conn *c)
+{
+	size_t len;
+	const char *out = smtpd_output(&c->s, &len);
+
+	while (len > 0) {
+		ssize_t n = send(c->io.fd, out, len, MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			conn_kill(c, "write-error");
+			return;
+		}
+		smtpd_output_ack(&c->s, (size_t)n);
+		out = smtpd_output(&c->s, &len);
+	}
+}
+
+static void handle_events(struct conn *c, int *progress)
+{
+	struct server *sv = c->sv;
+	struct smtpd_event ev;
+	queue_id id = 0;
+	int err;
+
+	while (!c->dead && smtpd_event(&c->s, &ev)) {
+		*progress = 1;
+		switch (ev.type) {
+		case SMTPD_EV_MSG_BEGIN:
+			c->draft = queue_draft_begin(sv->q, &id);
+			err = c->draft ? QUEUE_OK : errno_to_queue(errno);
+			if (!c->draft)
+				log_warn("msg=\"cannot start a draft\" addr=%s error=%s", c->s.client.addr_text,
+				         strerror(errno));
+			smtpd_msg_begun(&c->s, err, id, (int64_t)time(NULL));
+			break;
+		case SMTPD_EV_MSG_DATA:
+			err = c->draft ? queue_draft_write(c->draft, ev.data, ev.len) : QUEUE_EIO;
+			smtpd_data_done(&c->s, err);
+			break;
+		case SMTPD_EV_MSG_END:
+			c->commit_env = ev.env;
+			c->in_commit = 1;
+			c->commit_next = NULL;
+			*sv->commit_tail = c;
+			sv->commit_tail = &c->commit_next;
+			break;
+		case SMTPD_EV_MSG_ABORT:
+			if (c->draft)
+				queue_draft_abort(c->draft);
+			c->draft = NULL;
+			break;
+		case SMTPD_EV_CLOSE:
+			c->closing = 1;
+			break;
+		case SMTPD_EV_NONE:
+		default:
+			break;
+		}
+	}
+}
+
+/* Feed input, answer events, write output, then ask for the right events. */
+static void conn_pump(struct conn *c)
+{
+	struct server *sv = c->sv;
+	unsigned before = c->s.state, want = 0, secs;
+	int progress = 1, consumed = 0;
+
+	while (progress && !c->dead) {
+		progress = 0;
+		if (c->inlen > 0) {
+			size_t n = smtpd_feed(&c->s, c->in, c->inlen);
+
+			if (n > 0) {
+				memmove(c->in, c->in + n, c->inlen - n);
+				c->inlen -= n;
+				progress = consumed = 1;
+			}
+		}
+		handle_events(c, &progress);
+	}
+	if (c->dead)
+		return;
+	conn_flush(c);
+	if (c->dead)
+		return;
+	{
+		size_t outlen;
+
+		smtpd_output(&c->s, &outlen);
+		if (c->closing && outlen == 0) {
+			conn_kill(c, "closed");
+			return;
+		}
+		if (outlen > 0)
+			want |= EV_WRITE;
+	}
+	if (!c->closing && c->inlen < sizeof c->in)
+		want |= EV_READ;
+	if (ev_io_set(&sv->loop, &c->io, want) < 0) {
+		conn_kill(c, "epoll-error");
+		return;
+	}
+	/* The idle timer restarts when a command or data was consumed or the
+	 * state changed; a partial line does not keep a session alive. */
+	if (c->greeted && (consumed || before != c->s.state || c->timer.slot == 0)) {
+		secs = smtpd_timeout_secs(&c->s);
+		if (secs)
+			ev_timer_start(&sv->loop, &c->timer, (int64_t)secs * 1000);
+		else
+			ev_timer_stop(&sv->loop, &c->timer);
+	}
+}
+
+static void conn_io_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
+{
+	struct conn *c = io->arg;
+
+	(void)l;
+	if ((events & EV_READ) && c->inlen < sizeof c->in) {
+		ssize_t n = recv(c->io.fd, c->in + c->inlen, sizeof c->in - c->inlen, 0);
+
+		if (n == 0) {
+			conn_kill(c, c->s.state == SMTPD_S_DATA ? "eof-in-data" : "eof");
+			return;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			conn_kill(c, "read-error");
+			return;
+		}
+		if (n > 0)
+			c->inlen += (size_t)n;
+	}
+	conn_pump(c);
+}
+
+static void sockaddr_client(const struct sockaddr_storage *ss, struct smtpd_client *cl)
+{
+	memset(cl, 0, sizeof *cl);
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+
+		cl->addr.family = IP_V4;
+		memcpy(cl->addr.a, &sin->sin_addr, 4);
+		cl->port = ntohs(sin->sin_port);
+	} else {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+
+		cl->addr.family = IP_V6;
+		memcpy(cl->addr.a, &sin6->sin6_addr, 16);
+		cl->port = ntohs(sin6->sin6_port);
+		ip_unmap(&cl->addr);
+	}
+	ip_format(&cl->addr, cl->addr_text, sizeof cl->addr_text);
+}
+
+static void listener_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
+{
+	struct listener *li = io->arg;
+	struct server *sv = li->sv;
+	int i;
+
+	(void)events;
+	/* Accept a bounded number per wake-up so one listener cannot starve
+	 * the sessions already open. */
+	for (i = 0; i < 64; i++) {
+		struct sockaddr_storage ss;
+		socklen_t slen = sizeof ss;
+		struct smtpd_client cl;
+		struct conn *c;
+		int fd = accept4(io->fd, (struct sockaddr *)&ss, &slen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+			    errno != ECONNABORTED)
+				log_warn("msg=\"accept failed\" error=\"%s\"", strerror(errno));
+			return;
+		}
+		sockaddr_client(&ss, &cl);
+		if (sv->stopping || (sv->conf->max_connections && sv->nconns >= sv->conf->max_connections)) {
+			char msg[ADDR_DOMAIN_MAX + 80];
+			int n = snprintf(msg, sizeof msg, "421 4.7.0 %s Too many connections, try again later\r\n",
+			                 sv->conf->hostname);
+
+			(void)!send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+			close(fd);
+			log_event("reject", "addr=%s code=421 reason=%s", cl.addr_text,
+			          sv->stopping ? "stopping" : "max-connections");
+			continue;
+		}
+		c = calloc(1, sizeof *c);
+		if (c == NULL) {
+			close(fd);
+			log_warn("msg=\"out of memory\" addr=%s", cl.addr_text);
+			continue;
+		}
+		c->sv = sv;
+		c->io.fd = fd;
+		c->io.cb = conn_io_cb;
+		c->io.arg = c;
+		c->timer.cb = conn_timer_cb;
+		c->timer.arg = c;
+		smtpd_init(&c->s, sv->conf, &cl, 0);
+		c->next = sv->conns;
+		if (sv->conns)
+			sv->conns->prev = c;
+		sv->conns = c;
+		sv->nconns++;
+		log_event("connect", "addr=%s port=%u", cl.addr_text, cl.port);
+		if (sv->conf->greeting_delay_ms) {
+			ev_timer_start(l, &c->timer, sv->conf->greeting_delay_ms);
+			/* Listen now, so an early talker is heard before the greeting. */
+		} else {
+			c->greeted = 1;
+			smtpd_greet(&c->s);
+		}
+		conn_pump(c);
+	}
+}
+
+/* The after-batch hook: commit every finished message together, then free
+ * the connections that died in this batch. */
+static void after_batch(struct ev_loop *l, void *arg)
+{
+	struct server *sv = arg;
+
+	while (sv->commit_head) {
+		struct conn *batch[COMMIT_BATCH];
+		struct queue_draft *drafts[COMMIT_BATCH];
+		struct queue_envelope *envs[COMMIT_BATCH];
+		int results[COMMIT_BATCH];
+		size_t n = 0, i;
+
+		while (sv->commit_head && n < COMMIT_BATCH) {
+			struct conn *c = sv->commit_head;
+
+			sv->commit_head = c->commit_next;
+			batch[n] = c;
+			drafts[n] = c->draft;
+			envs[n] = c->commit_env;
+			c->draft = NULL;
+			n++;
+		}
+		if (!sv->commit_head)
+			sv->commit_tail = &sv->commit_head;
+		queue_commit(sv->q, drafts, envs, results, n);
+		for (i = 0; i < n; i++) {
+			struct conn *c = batch[i];
+			char idtext[QUEUE_ID_TEXT];
+
+			c->in_commit = 0;
+			queue_id_format(envs[i]->id, idtext);
+			if (results[i] == QUEUE_OK)
+				log_event("accept", "id=%s addr=%s from=<%s> size=%llu nrcpt=%zu", idtext,
+				          c->s.client.addr_text, envs[i]->sender,
+				          (unsigned long long)envs[i]->size, envs[i]->nrcpts);
+			else
+				log_warn("msg=\"commit failed\" id=%s error=\"%s\"", idtext,
+				         queue_strerror(results[i]));
+			smtpd_msg_committed(&c->s, results[i]);
+			if (!c->dead)
+				conn_pump(c);
+		}
+	}
+	while (sv->dead) {
+		struct conn *c = sv->dead;
+
+		sv->dead = c->dead_next;
+		conn_free(c);
+	}
+	if (sv->stopping && sv->nconns == 0)
+		ev_stop(l);
+}
+
+static void stop_timer_cb(struct ev_loop *l, struct ev_timer *t)
+{
+	struct server *sv = t->arg;
+	struct conn *c;
+
+	(void)l;
+	/* Past the grace period: close whatever is left; a commit under way
+	 * finished already (it runs inside the loop, never across a wake-up). */
+	for (c = sv->conns; c; c = c->next)
+		conn_kill(c, "shutdown");
+}
+
+static void begin_shutdown(struct server *sv)
+{
+	struct conn *c;
+	size_t i;
+
+	if (sv->stopping)
+		return;
+	sv->stopping = 1;
+	log_event("stop", "sessions=%u", sv->nconns);
+	for (i = 0; i < sv->nls; i++) {
+		ev_io_del(&sv->loop, &sv->ls[i].io);
+		close(sv->ls[i].io.fd);
+	}
+	sv->nls = 0;
+	for (c = sv->conns; c; c = c->next) {
+		if (c->dead)
+			continue;
+		smtpd_shutdown(&c->s);
+		conn_pump(c);
+	}
+	sv->stop_timer.cb = stop_timer_cb;
+	sv->stop_timer.arg = sv;
+	ev_timer_start(&sv->loop, &sv->stop_timer, SHUTDOWN_GRACE_MS);
+}
+
+static void signal_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
+{
+	struct server *sv = io->arg;
+	struct signalfd_siginfo si;
+
+	(void)l;
+	(void)events;
+	while (read(io->fd, &si, sizeof si) == (ssize_t)sizeof si) {
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+			begin_shutdown(sv);
+		else if (si.ssi_signo == SIGHUP)
+			log_event("reload", "status=unsupported msg=\"restart to apply a new config\"");
+	}
+}
+
+static int open_listener(const struct conf_listener *cl, char *err, size_t errcap)
+{
+	struct sockaddr_storage ss;
+	socklen_t slen;
+	char text[IP_TEXT_MAX];
+	int fd, one = 1;
+
+	memset(&ss, 0, sizeof ss);
+	if (cl->addr.family == IP_V4) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(cl->port);
+		memcpy(&sin->sin_addr, cl->addr.a, 4);
+		slen = sizeof *sin;
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(cl->port);
+		memcpy(&sin6->sin6_addr, cl->addr.a, 16);
+		slen = sizeof *sin6;
+	}
+	ip_format(&cl->addr, text, sizeof text);
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	/* IPv6 listeners take IPv6 only: list 0.0.0.0 and :: both for both. */
+	if (ss.ss_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	if (bind(fd, (struct sockaddr *)&ss, slen) < 0 || listen(fd, 1024) < 0)
+		goto fail;
+	return fd;
+fail:
+	snprintf(err, errcap, "listen %s%s%s:%u: %s", cl->addr.family == IP_V6 ? "[" : "", text,
+	         cl->addr.family == IP_V6 ? "]" : "", cl->port, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+int server_run(const struct conf *conf)
+{
+	struct server sv;
+	struct queue_options qo = { conf->queue_map_size, 0 };
+	char err[512];
+	sigset_t mask;
+	size_t i;
+	int sfd;
+
+	memset(&sv, 0, sizeof sv);
+	sv.conf = conf;
+	sv.commit_tail = &sv.commit_head;
+	if (ev_init(&sv.loop) < 0) {
+		log_warn("msg=\"epoll: %s\"", strerror(errno));
+		return 111;
+	}
+	for (i = 0; i < conf->nlisteners; i++) {
+		int fd = open_listener(&conf->listeners[i], err, sizeof err);
+
+		if (fd < 0) {
+			log_warn("msg=\"%s\"", err);
+			return 111;
+		}
+		sv.ls[i].sv = &sv;
+		sv.ls[i].io.fd = fd;
+		sv.ls[i].io.cb = listener_cb;
+		sv.ls[i].io.arg = &sv.ls[i];
+		sv.nls++;
+	}
+	sv.q = queue_open(conf->queue_path, &qo, err, sizeof err);
+	if (sv.q == NULL) {
+		log_warn("msg=\"%s\"", err);
+		return 111;
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sfd < 0) {
+		log_warn("msg=\"signalfd: %s\"", strerror(errno));
+		return 111;
+	}
+	sv.sigio.fd = sfd;
+	sv.sigio.cb = signal_cb;
+	sv.sigio.arg = &sv;
+	ev_io_set(&sv.loop, &sv.sigio, EV_READ);
+	for (i = 0; i < sv.nls; i++)
+		ev_io_set(&sv.loop, &sv.ls[i].io, EV_READ);
+	ev_set_after_batch(&sv.loop, after_batch, &sv);
+	log_event("start", "hostname=%s listeners=%zu queue=%s", conf->hostname, sv.nls,
+	          conf->queue_path);
+	if (ev_run(&sv.loop) < 0)
+		log_warn("msg=\"epoll_wait: %s\"", strerror(errno));
+	queue_close(sv.q);
+	close(sfd);
+	ev_free(&sv.loop);
+	log_event("exit", "status=0");
+	return 0;
+}

@@ -1,0 +1,801 @@
+/*
+ * mta/smtpd.c -- the SMTP server session; see smtpd.h for how it is driven.
+ *
+ * Input is framed by smtp_line_scan() (policy/cmd.h) in command states and
+ * by data_feed() (policy/data.h) in DATA.  A command is looked up in
+ * cmd_table, which says in which states it is allowed and what to answer
+ * otherwise; the handler then runs.  Replies are appended to s->out; input
+ * stalls while the output buffer is nearly full or an event is unanswered,
+ * which is how PIPELINING keeps replies in order without unbounded memory.
+ */
+#include "smtpd.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "policy/addr.h"
+#include "policy/cmd.h"
+#include "policy/rules.h"
+
+/* Input is not consumed unless this much output room is left, so a reply
+ * (at most one EHLO block) always fits. */
+#define OUT_RESERVE 1024
+
+static void reply(struct smtpd *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void reply(struct smtpd *s, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+	size_t room = sizeof s->out - s->outlen;
+
+	if (room < 3)
+		return; /* cannot happen: OUT_RESERVE keeps room; never overflow */
+	va_start(ap, fmt);
+	n = vsnprintf(s->out + s->outlen, room - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= room - 2)
+		n = (int)(room - 3);
+	s->outlen += (size_t)n;
+	s->out[s->outlen++] = '\r';
+	s->out[s->outlen++] = '\n';
+}
+
+/* Count an error; past max-errors the session ends with 421. */
+static void client_error(struct smtpd *s)
+{
+	s->errors++;
+	if (s->conf->max_errors && s->errors >= s->conf->max_errors && s->state != SMTPD_S_CLOSING) {
+		reply(s, "421 4.7.0 %s Too many errors, closing connection", s->conf->hostname);
+		log_event("disconnect", "addr=%s reason=too-many-errors errors=%u",
+		          s->client.addr_text, s->errors);
+		s->state = SMTPD_S_CLOSING;
+	}
+}
+
+static void post_event(struct smtpd *s, enum smtpd_event_type type, enum smtpd_pending p)
+{
+	s->ev.type = type;
+	s->pending = p;
+}
+
+static void txn_reset(struct smtpd *s)
+{
+	s->env.sender[0] = 0;
+	s->env.nrcpts = 0;
+	s->env.flags = 0;
+	s->env.size = 0;
+	s->declared_size = 0;
+	s->body_size = 0;
+	s->bodylen = 0;
+	s->data_ended = 0;
+	s->rcpt_tried = 0;
+	s->too_big = 0;
+	s->bare = 0;
+	s->draft_err = QUEUE_OK;
+	s->id = 0;
+	free(s->body);
+	s->body = NULL;
+}
+
+void smtpd_init(struct smtpd *s, const struct conf *conf, const struct smtpd_client *cl,
+                unsigned flags)
+{
+	memset(s, 0, sizeof *s);
+	s->conf = conf;
+	s->client = *cl;
+	s->flags = flags;
+	s->state = SMTPD_S_GREET_WAIT;
+}
+
+void smtpd_free(struct smtpd *s)
+{
+	free(s->body);
+	s->body = NULL;
+	free(s->env.rcpts);
+	s->env.rcpts = NULL;
+	s->env.rcpt_cap = 0;
+}
+
+void smtpd_greet(struct smtpd *s)
+{
+	if (s->state != SMTPD_S_GREET_WAIT)
+		return;
+	reply(s, "220 %s ESMTP moat", s->conf->hostname);
+	s->state = SMTPD_S_INIT;
+}
+
+/* ---- command handlers ------------------------------------------------ */
+
+typedef void cmd_handler(struct smtpd *s, const struct smtp_cmd *c);
+
+static int helo_arg_ok(const struct smtp_cmd *c)
+{
+	size_t i;
+
+	if (c->arglen == 0 || c->arglen > ADDR_DOMAIN_MAX)
+		return 0;
+	for (i = 0; i < c->arglen; i++)
+		if (c->arg[i] == ' ')
+			return 0;
+	return 1;
+}
+
+static void set_helo(struct smtpd *s, const struct smtp_cmd *c)
+{
+	memcpy(s->helo, c->arg, c->arglen);
+	s->helo[c->arglen] = 0;
+	txn_reset(s);
+	s->state = SMTPD_S_READY;
+}
+
+static void cmd_ehlo(struct smtpd *s, const struct smtp_cmd *c)
+{
+	if (!helo_arg_ok(c)) {
+		reply(s, "501 5.5.4 Syntax: EHLO domain");
+		client_error(s);
+		return;
+	}
+	set_helo(s, c);
+	s->esmtp = 1;
+	reply(s, "250-%s Hello [%s]", s->conf->hostname, s->client.addr_text);
+	reply(s, "250-PIPELINING");
+	reply(s, "250-SIZE %llu", (unsigned long long)s->conf->max_message_size);
+	reply(s, "250-8BITMIME");
+	reply(s, "250-ENHANCEDSTATUSCODES");
+	reply(s, "250 SMTPUTF8");
+}
+
+static void cmd_helo(struct smtpd *s, const struct smtp_cmd *c)
+{
+	if (!helo_arg_ok(c)) {
+		reply(s, "501 5.5.4 Syntax: HELO domain");
+		client_error(s);
+		return;
+	}
+	set_helo(s, c);
+	s->esmtp = 0;
+	reply(s, "250 %s", s->conf->hostname);
+}
+
+static int param_is(const struct smtp_param *p, const char *name)
+{
+	size_t n = strlen(name);
+
+	return p->keylen == n && strncasecmp(p->key, name, n) == 0;
+}
+
+static int parse_u64(const char *p, size_t len, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (len == 0 || len > 19)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		v = v * 10 + (uint64_t)(p[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+static void unsupported_param(struct smtpd *s, const struct smtp_param *p)
+{
+	char q[64];
+
+	reply(s, "555 5.5.4 Unsupported parameter %s", log_quote(p->key, p->keylen, q, sizeof q));
+	client_error(s);
+}
+
+static void cmd_mail(struct smtpd *s, const struct smtp_cmd *c)
+{
+	struct addr a;
+	unsigned allow = ADDR_ALLOW_NULL, flags = 0;
+	uint64_t size = 0;
+	size_t i;
+	enum addr_result r;
+
+	if (s->state == SMTPD_S_MAIL) {
+		reply(s, "503 5.5.1 Sender already specified");
+		client_error(s);
+		return;
+	}
+	/* Parameters first: SMTPUTF8 decides how the path is parsed. */
+	for (i = 0; i < c->nparams; i++) {
+		const struct smtp_param *p = &c->params[i];
+
+		if (!s->esmtp) {
+			unsupported_param(s, p);
+			return;
+		}
+		if (param_is(p, "SIZE")) {
+			if (p->val == NULL || parse_u64(p->val, p->vallen, &size) < 0) {
+				reply(s, "501 5.5.4 Bad SIZE parameter");
+				client_error(s);
+				return;
+			}
+		} else if (param_is(p, "BODY")) {
+			if (p->val && p->vallen == 8 && strncasecmp(p->val, "8BITMIME", 8) == 0)
+				flags |= QUEUE_ENV_8BITMIME;
+			else if (!(p->val && p->vallen == 4 && strncasecmp(p->val, "7BIT", 4) == 0)) {
+				reply(s, "501 5.5.4 Bad BODY parameter");
+				client_error(s);
+				return;
+			}
+		} else if (param_is(p, "SMTPUTF8") && p->val == NULL) {
+			flags |= QUEUE_ENV_SMTPUTF8;
+			allow |= ADDR_ALLOW_UTF8;
+		} else {
+			unsupported_param(s, p);
+			return;
+		}
+	}
+	r = addr_parse_path(c->path, c->pathlen, allow, &a);
+	if (r == ADDR_EUTF8) {
+		reply(s, "553 5.6.7 Non-ASCII address requires SMTPUTF8");
+		client_error(s);
+		return;
+	}
+	if (r != ADDR_OK) {
+		reply(s, "501 5.1.7 Bad sender address syntax");
+		client_error(s);
+		return;
+	}
+	if (s->conf->max_message_size && size > s->conf->max_message_size) {
+		reply(s, "552 5.3.4 Message size exceeds fixed maximum message size");
+		log_event("reject", "addr=%s code=552 reason=declared-size size=%llu",
+		          s->client.addr_text, (unsigned long long)size);
+		client_error(s);
+		return;
+	}
+	txn_reset(s);
+	addr_format(&a, s->env.sender, sizeof s->env.sender);
+	s->env.flags = flags;
+	s->declared_size = size;
+	s->state = SMTPD_S_MAIL;
+	reply(s, "250 2.1.0 Sender OK");
+}
+
+static int add_rcpt(struct smtpd *s, const char *text)
+{
+	struct queue_rcpt *r;
+
+	if (s->env.nrcpts == s->env.rcpt_cap) {
+		size_t cap = s->env.rcpt_cap ? s->env.rcpt_cap * 2 : 4;
+
+		if (cap > s->conf->max_recipients)
+			cap = s->conf->max_recipients;
+		r = realloc(s->env.rcpts, cap * sizeof *r);
+		if (r == NULL)
+			return -1;
+		s->env.rcpts = r;
+		s->env.rcpt_cap = cap;
+	}
+	r = &s->env.rcpts[s->env.nrcpts++];
+	memset(r, 0, sizeof *r);
+	snprintf(r->addr, sizeof r->addr, "%s", text);
+	return 0;
+}
+
+static void cmd_rcpt(struct smtpd *s, const struct smtp_cmd *c)
+{
+	struct addr a;
+	struct rules_client rc;
+	unsigned allow = ADDR_ALLOW_POSTMASTER;
+	char text[ADDR_TEXT_MAX], q[ADDR_TEXT_MAX * 4 + 8];
+	enum addr_result r;
+	size_t i;
+
+	s->rcpt_tried = 1;
+	for (i = 0; i < c->nparams; i++) { /* no RCPT parameters yet (DSN later) */
+		unsupported_param(s, &c->params[i]);
+		return;
+	}
+	if (s->env.flags & QUEUE_ENV_SMTPUTF8)
+		allow |= ADDR_ALLOW_UTF8;
+	r = addr_parse_path(c->path, c->pathlen, allow, &a);
+	if (r == ADDR_EUTF8) {
+		reply(s, "553 5.6.7 Non-ASCII address requires SMTPUTF8");
+		client_error(s);
+		return;
+	}
+	if (r != ADDR_OK) {
+		reply(s, "501 5.1.3 Bad recipient address syntax");
+		client_error(s);
+		return;
+	}
+	addr_format(&a, text, sizeof text);
+	log_quote(text, strlen(text), q, sizeof q);
+	if (s->env.nrcpts >= s->conf->max_recipients) {
+		reply(s, "452 4.5.3 Too many recipients");
+		return; /* RFC 5321 4.5.3.1.10: not an error, the client sends the rest later */
+	}
+	rc.addr = s->client.addr;
+	rc.authenticated = 0;
+	switch (rules_rcpt(s->conf, &rc, &a)) {
+	case RCPT_LOCAL:
+	case RCPT_RELAY:
+		break;
+	case RCPT_DENY_ROUTING:
+		reply(s, "554 5.7.1 <%s>: Relay access denied (routing characters in local part)", text);
+		log_event("reject", "addr=%s code=554 reason=relay-routing to=<%s>", s->client.addr_text, q);
+		client_error(s);
+		return;
+	case RCPT_DENY_RELAY:
+	default:
+		reply(s, "554 5.7.1 <%s>: Relay access denied", text);
+		log_event("reject", "addr=%s code=554 reason=relay-denied to=<%s>", s->client.addr_text, q);
+		client_error(s);
+		return;
+	}
+	if (add_rcpt(s, text) < 0) {
+		reply(s, "451 4.3.0 Local error in processing");
+		return;
+	}
+	reply(s, "250 2.1.5 Recipient OK");
+}
+
+static void cmd_data(struct smtpd *s, const struct smtp_cmd *c)
+{
+	(void)c;
+	if (s->env.nrcpts == 0) {
+		if (s->rcpt_tried)
+			reply(s, "554 5.5.1 No valid recipients");
+		else
+			reply(s, "503 5.5.1 Need RCPT before DATA");
+		client_error(s);
+		return;
+	}
+	s->state = SMTPD_S_WAIT_BEGIN;
+	post_event(s, SMTPD_EV_MSG_BEGIN, SMTPD_P_BEGIN);
+}
+
+static void cmd_rset(struct smtpd *s, const struct smtp_cmd *c)
+{
+	(void)c;
+	txn_reset(s);
+	if (s->state == SMTPD_S_MAIL)
+		s->state = SMTPD_S_READY;
+	reply(s, "250 2.0.0 OK");
+}
+
+static void cmd_noop(struct smtpd *s, const struct smtp_cmd *c)
+{
+	(void)c;
+	reply(s, "250 2.0.0 OK");
+}
+
+static void cmd_vrfy(struct smtpd *s, const struct smtp_cmd *c)
+{
+	(void)c;
+	reply(s, "252 2.5.0 Cannot VRFY user; try RCPT");
+}
+
+static void cmd_help(struct smtpd *s, const struct smtp_cmd *c)
+{
+	(void)c;
+	reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
+}
+
+static void cmd_quit(struct smtpd *s, const struct smtp_cmd *c)
+{
+	(void)c;
+	reply(s, "221 2.0.0 %s closing connection", s->conf->hostname);
+	s->state = SMTPD_S_CLOSING;
+}
+
+static void cmd_not_impl(struct smtpd *s, const struct smtp_cmd *c)
+{
+	(void)c;
+	reply(s, "502 5.5.1 Command not implemented");
+	client_error(s);
+}
+
+/* Which commands each state takes.  Bits are (1u << enum smtpd_state). */
+#define ST(x) (1u << SMTPD_S_##x)
+#define ANY   (ST(INIT) | ST(READY) | ST(MAIL))
+
+static const struct cmd_entry {
+	enum smtp_verb verb;
+	unsigned       states;  /* where the command is in sequence */
+	const char    *bad_seq; /* the 503 text otherwise */
+	cmd_handler   *fn;
+} cmd_table[] = {
+	{ SMTP_VERB_EHLO,     ANY,                 NULL,                            cmd_ehlo },
+	{ SMTP_VERB_HELO,     ANY,                 NULL,                            cmd_helo },
+	{ SMTP_VERB_MAIL,     ST(READY) | ST(MAIL), "503 5.5.1 Send HELO/EHLO first", cmd_mail },
+	{ SMTP_VERB_RCPT,     ST(MAIL),            "503 5.5.1 Need MAIL before RCPT", cmd_rcpt },
+	{ SMTP_VERB_DATA,     ST(MAIL),            "503 5.5.1 Need RCPT before DATA", cmd_data },
+	{ SMTP_VERB_RSET,     ANY,                 NULL,                            cmd_rset },
+	{ SMTP_VERB_NOOP,     ANY,                 NULL,                            cmd_noop },
+	{ SMTP_VERB_VRFY,     ANY,                 NULL,                            cmd_vrfy },
+	{ SMTP_VERB_HELP,     ANY,                 NULL,                            cmd_help },
+	{ SMTP_VERB_QUIT,     ANY,                 NULL,                            cmd_quit },
+	{ SMTP_VERB_EXPN,     ANY,                 NULL,                            cmd_not_impl },
+	{ SMTP_VERB_BDAT,     ANY,                 NULL,                            cmd_not_impl },
+	{ SMTP_VERB_STARTTLS, ANY,                 NULL,                            cmd_not_impl },
+	{ SMTP_VERB_AUTH,     ANY,                 NULL,                            cmd_not_impl },
+};
+
+/* One complete command line (without its line end). */
+static void run_line(struct smtpd *s, const char *line, size_t len, unsigned lflags)
+{
+	struct smtp_cmd c;
+	enum smtp_cmd_result r;
+	size_t i;
+
+	if (lflags & SMTP_LINE_NUL) {
+		reply(s, "500 5.5.2 NUL in command line");
+		client_error(s);
+		return;
+	}
+	if (lflags & (SMTP_LINE_BARE_CR | SMTP_LINE_BARE_LF)) {
+		reply(s, "500 5.5.2 Bare CR or LF in command line");
+		log_event("reject", "addr=%s code=500 reason=bare-newline-command", s->client.addr_text);
+		client_error(s);
+		return;
+	}
+	r = smtp_cmd_parse(line, len, &c);
+	if (r == SMTP_CMD_EUNKNOWN || c.verb == SMTP_VERB_NONE || c.verb == SMTP_VERB_UNKNOWN) {
+		reply(s, "500 5.5.1 Command unrecognized");
+		client_error(s);
+		return;
+	}
+	for (i = 0; i < sizeof cmd_table / sizeof cmd_table[0]; i++) {
+		const struct cmd_entry *e = &cmd_table[i];
+
+		if (e->verb != c.verb)
+			continue;
+		if (r != SMTP_CMD_OK) {
+			reply(s, "501 5.5.4 Syntax error in parameters");
+			client_error(s);
+			return;
+		}
+		if (!(e->states & (1u << s->state))) {
+			reply(s, "%s", e->bad_seq ? e->bad_seq : "503 5.5.1 Bad sequence of commands");
+			client_error(s);
+			return;
+		}
+		e->fn(s, &c);
+		return;
+	}
+	reply(s, "500 5.5.1 Command unrecognized");
+	client_error(s);
+}
+
+/* Command states: frame lines and run them. */
+static size_t feed_commands(struct smtpd *s, const char *buf, size_t len)
+{
+	size_t used = 0;
+
+	while (used < len && s->pending == SMTPD_P_NONE && s->ev.type == SMTPD_EV_NONE &&
+	       s->state != SMTPD_S_CLOSING &&
+	       s->state != SMTPD_S_DATA && sizeof s->out - s->outlen >= OUT_RESERVE) {
+		struct smtp_line ln;
+		ssize_t n = smtp_line_scan(buf + used, len - used, SMTP_LINE_MAX, &ln);
+
+		if (s->overflow) {
+			/* Discarding an over-long line: skip to its LF, then answer once. */
+			const char *lf = memchr(buf + used, '\n', len - used);
+
+			if (lf == NULL)
+				return len;
+			used = (size_t)(lf - buf) + 1;
+			s->overflow = 0;
+			reply(s, "500 5.5.2 Line too long");
+			client_error(s);
+			continue;
+		}
+		if (n == -2) {
+			/* The caller keeps the partial line; its buffer is larger
+			 * than SMTP_LINE_MAX, so it is either completed or too long. */
+			break;
+		}
+		if (n == -1) {
+			s->overflow = 1;
+			used += SMTP_LINE_MAX;
+			log_event("reject", "addr=%s code=500 reason=line-too-long", s->client.addr_text);
+			continue;
+		}
+		run_line(s, buf + used, ln.len, ln.flags);
+		used += (size_t)n;
+	}
+	return used;
+}
+
+/* ---- DATA ------------------------------------------------------------ */
+
+static void body_end(struct smtpd *s)
+{
+	s->state = SMTPD_S_READY;
+	if (s->bare) {
+		reply(s, "554 5.6.0 Bare CR or LF in message data; message rejected");
+		log_event("reject", "addr=%s code=554 reason=bare-newline-data", s->client.addr_text);
+		client_error(s);
+		txn_reset(s);
+		return;
+	}
+	if (s->too_big) {
+		reply(s, "552 5.3.4 Message size exceeds fixed maximum message size");
+		log_event("reject", "addr=%s code=552 reason=size size>%llu", s->client.addr_text,
+		          (unsigned long long)s->conf->max_message_size);
+		txn_reset(s);
+		return;
+	}
+	if (s->draft_err != QUEUE_OK) {
+		if (s->draft_err == QUEUE_EFULL)
+			reply(s, "452 4.3.1 Insufficient system storage");
+		else
+			reply(s, "451 4.3.0 Local error in processing");
+		txn_reset(s);
+		return;
+	}
+	s->state = SMTPD_S_WAIT_COMMIT;
+	s->env.size = s->body_size;
+	s->ev.env = &s->env;
+	post_event(s, SMTPD_EV_MSG_END, SMTPD_P_COMMIT);
+}
+
+/* Stop storing: drop the draft, keep reading to the terminator. */
+static void body_abort(struct smtpd *s)
+{
+	if (s->body == NULL)
+		return;
+	free(s->body);
+	s->body = NULL;
+	s->bodylen = 0;
+	post_event(s, SMTPD_EV_MSG_ABORT, SMTPD_P_NONE);
+}
+
+static size_t feed_data(struct smtpd *s, const char *buf, size_t len)
+{
+	size_t used = 0;
+
+	while (used < len && s->state == SMTPD_S_DATA && s->pending == SMTPD_P_NONE &&
+	       s->ev.type == SMTPD_EV_NONE) {
+		char scratch[4096];
+		char *out = s->body ? s->body + s->bodylen : scratch;
+		size_t cap = s->body ? SMTPD_BODY_BUF - s->bodylen : sizeof scratch;
+		size_t take = len - used, outlen = 0, consumed = 0;
+		int done;
+
+		if (cap < 3)
+			break; /* cannot happen: the buffer is handed out below */
+		if (take > cap - 2)
+			take = cap - 2;
+		done = data_feed(&s->ds, buf + used, take, out, cap, &outlen, &consumed);
+		used += consumed;
+		s->body_size += outlen;
+		if (s->body)
+			s->bodylen += outlen;
+		if ((s->ds.flags & DATA_F_BARE) && !s->bare) {
+			s->bare = 1;
+			body_abort(s);
+		} else if (s->conf->max_message_size && s->body_size > s->conf->max_message_size &&
+		           !s->too_big) {
+			s->too_big = 1;
+			body_abort(s);
+		}
+		if (s->body && (done || s->bodylen >= SMTPD_BODY_BUF / 2) && s->bodylen > 0) {
+			s->ev.data = s->body;
+			s->ev.len = s->bodylen;
+			post_event(s, SMTPD_EV_MSG_DATA, SMTPD_P_DATA);
+			s->data_ended = done ? 1u : 0u; /* finish after the ack */
+			return used;
+		}
+		if (done) {
+			body_end(s);
+			return used;
+		}
+	}
+	return used;
+}
+
+size_t smtpd_feed(struct smtpd *s, const char *buf, size_t len)
+{
+	size_t used = 0, n;
+
+	if (s->state == SMTPD_S_GREET_WAIT && len > 0) {
+		/* An early talker: a real client waits for the greeting. */
+		reply(s, "554 5.5.0 %s protocol error: talked before the greeting", s->conf->hostname);
+		log_event("reject", "addr=%s code=554 reason=early-talker", s->client.addr_text);
+		s->state = SMTPD_S_CLOSING;
+		return len;
+	}
+	do {
+		n = 0;
+		if (s->state == SMTPD_S_CLOSING)
+			return len; /* nothing more is read from a closing session */
+		if (s->state == SMTPD_S_DATA)
+			n = feed_data(s, buf + used, len - used);
+		else
+			n = feed_commands(s, buf + used, len - used);
+		used += n;
+	} while (n > 0 && used < len);
+	return used;
+}
+
+int smtpd_event(struct smtpd *s, struct smtpd_event *ev)
+{
+	if (s->ev.type == SMTPD_EV_NONE) {
+		if (s->state == SMTPD_S_CLOSING && !s->close_after && s->pending == SMTPD_P_NONE) {
+			s->close_after = 1;
+			ev->type = SMTPD_EV_CLOSE;
+			ev->data = NULL;
+			ev->len = 0;
+			ev->env = NULL;
+			return 1;
+		}
+		return 0;
+	}
+	/* Handed out once; s->pending stays until the matching answer. */
+	*ev = s->ev;
+	s->ev.type = SMTPD_EV_NONE;
+	return 1;
+}
+
+static void received_header(struct smtpd *s, int64_t now)
+{
+	char date[64], idtext[QUEUE_ID_TEXT], helo[ADDR_DOMAIN_MAX * 4 + 8];
+	char forclause[QUEUE_ADDR_MAX + 16] = "";
+	struct tm tm;
+	time_t t = (time_t)now;
+	const char *proto;
+	int n;
+
+	gmtime_r(&t, &tm);
+	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	queue_id_format(s->id, idtext);
+	if (s->env.flags & QUEUE_ENV_SMTPUTF8)
+		proto = (s->flags & SMTPD_F_TLS) ? "UTF8SMTPS" : "UTF8SMTP";
+	else if (s->esmtp)
+		proto = (s->flags & SMTPD_F_TLS) ? "ESMTPS" : "ESMTP";
+	else
+		proto = "SMTP";
+	if (s->env.nrcpts == 1)
+		snprintf(forclause, sizeof forclause, "\r\n\tfor <%s>", s->env.rcpts[0].addr);
+	/* The HELO name is the client's word: keep it printable. */
+	log_quote(s->helo, strlen(s->helo), helo, sizeof helo);
+	n = snprintf(s->body, SMTPD_BODY_BUF,
+	             "Received: from %s ([%s])\r\n\tby %s (moat) with %s id %s%s;\r\n\t%s\r\n",
+	             helo, s->client.addr_text, s->conf->hostname, proto, idtext, forclause, date);
+	s->bodylen = n > 0 ? (size_t)n : 0;
+	s->body_size = s->bodylen;
+}
+
+void smtpd_msg_begun(struct smtpd *s, int err, queue_id id, int64_t now)
+{
+	if (s->pending != SMTPD_P_BEGIN)
+		return;
+	s->pending = SMTPD_P_NONE;
+	if (err != QUEUE_OK) {
+		s->state = SMTPD_S_READY;
+		if (err == QUEUE_EFULL)
+			reply(s, "452 4.3.1 Insufficient system storage");
+		else
+			reply(s, "451 4.3.0 Local error in processing");
+		txn_reset(s);
+		return;
+	}
+	s->body = malloc(SMTPD_BODY_BUF);
+	if (s->body == NULL) {
+		s->state = SMTPD_S_READY;
+		reply(s, "451 4.3.0 Local error in processing");
+		post_event(s, SMTPD_EV_MSG_ABORT, SMTPD_P_NONE);
+		txn_reset(s);
+		return;
+	}
+	s->id = id;
+	s->env.id = id;
+	s->env.received = now;
+	snprintf(s->env.helo, sizeof s->env.helo, "%s", s->helo);
+	snprintf(s->env.client, sizeof s->env.client, "%s", s->client.addr_text);
+	received_header(s, now);
+	data_init(&s->ds);
+	s->state = SMTPD_S_DATA;
+	reply(s, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+void smtpd_data_done(struct smtpd *s, int err)
+{
+	int ended = s->data_ended;
+
+	if (s->pending != SMTPD_P_DATA)
+		return;
+	s->pending = SMTPD_P_NONE;
+	s->bodylen = 0;
+	if (err != QUEUE_OK && s->draft_err == QUEUE_OK) {
+		s->draft_err = err;
+		body_abort(s); /* keep reading to the terminator, answer then */
+	}
+	if (ended) {
+		s->data_ended = 0;
+		body_end(s);
+	}
+}
+
+void smtpd_msg_committed(struct smtpd *s, int err)
+{
+	char idtext[QUEUE_ID_TEXT];
+
+	if (s->pending != SMTPD_P_COMMIT)
+		return;
+	s->pending = SMTPD_P_NONE;
+	s->state = SMTPD_S_READY;
+	queue_id_format(s->id, idtext);
+	if (err == QUEUE_OK) {
+		s->messages++;
+		reply(s, "250 2.0.0 OK: queued as %s", idtext);
+	} else if (err == QUEUE_EFULL) {
+		reply(s, "452 4.3.1 Insufficient system storage");
+		log_event("reject", "addr=%s code=452 reason=queue-full id=%s", s->client.addr_text, idtext);
+	} else {
+		reply(s, "451 4.3.0 Local error in processing");
+		log_event("reject", "addr=%s code=451 reason=queue-error id=%s", s->client.addr_text, idtext);
+	}
+	txn_reset(s);
+}
+
+const char *smtpd_output(const struct smtpd *s, size_t *len)
+{
+	*len = s->outlen;
+	return s->out;
+}
+
+void smtpd_output_ack(struct smtpd *s, size_t n)
+{
+	if (n >= s->outlen) {
+		s->outlen = 0;
+		return;
+	}
+	memmove(s->out, s->out + n, s->outlen - n);
+	s->outlen -= n;
+}
+
+unsigned smtpd_timeout_secs(const struct smtpd *s)
+{
+	switch (s->state) {
+	case SMTPD_S_DATA:
+		return s->conf->timeout_data;
+	case SMTPD_S_WAIT_BEGIN:
+	case SMTPD_S_WAIT_COMMIT:
+	case SMTPD_S_GREET_WAIT:
+		return 0; /* waiting on us, not on the client */
+	default:
+		return s->conf->timeout_command;
+	}
+}
+
+void smtpd_timeout(struct smtpd *s)
+{
+	if (s->state == SMTPD_S_CLOSING)
+		return;
+	log_event("disconnect", "addr=%s reason=timeout", s->client.addr_text);
+	if (s->state == SMTPD_S_DATA && s->body)
+		body_abort(s);
+	reply(s, "421 4.4.2 %s Timeout, closing connection", s->conf->hostname);
+	s->state = SMTPD_S_CLOSING;
+}
+
+void smtpd_shutdown(struct smtpd *s)
+{
+	if (s->state == SMTPD_S_CLOSING || s->pending != SMTPD_P_NONE)
+		return;
+	if (s->state == SMTPD_S_DATA && s->body)
+		body_abort(s);
+	reply(s, "421 4.3.2 %s Service shutting down", s->conf->hostname);
+	s->state = SMTPD_S_CLOSING;
+}
+
+int smtpd_closing(const struct smtpd *s)
+{
+	return s->state == SMTPD_S_CLOSING;
+}

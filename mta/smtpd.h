@@ -1,0 +1,148 @@
+/*
+ * mta/smtpd.h -- the SMTP server session, as a state machine that does no
+ * I/O (like BearSSL's engine).
+ *
+ * The code that owns the socket (mta/server.c, a test, a fuzzer, later the
+ * TLS pump) drives it:
+ *
+ *   smtpd_init()            once, with the client and the config
+ *   smtpd_greet()           when the greeting may go out (after greet-delay)
+ *   loop:
+ *     n = smtpd_feed(s, in, len)     consumes n <= len input bytes; it takes
+ *                                    fewer while an event or a reply waits
+ *     while (smtpd_event(s, &ev))    act on each event and answer it:
+ *        SMTPD_EV_MSG_BEGIN  -> smtpd_msg_begun(s, ok, id, now)
+ *        SMTPD_EV_MSG_DATA   -> smtpd_data_done(s, queue_err)
+ *        SMTPD_EV_MSG_END    -> later: smtpd_msg_committed(s, queue_err)
+ *        SMTPD_EV_MSG_ABORT  -> throw the draft away (no answer)
+ *        SMTPD_EV_CLOSE      -> close once the output is written
+ *     out = smtpd_output(s, &len); write it; smtpd_output_ack(s, written)
+ *   smtpd_timeout(s)        when smtpd_timeout_kind() seconds passed idle
+ *
+ * The session never knows whether it runs over TLS except through
+ * SMTPD_F_TLS.  It owns no descriptor and allocates only the body buffer
+ * (during DATA) and the recipient array (bounded by max-recipients); both
+ * are freed by smtpd_free().  Logging goes through mta/log.h.
+ */
+#ifndef MOAT_MTA_SMTPD_H
+#define MOAT_MTA_SMTPD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "policy/conf.h"
+#include "policy/data.h"
+#include "policy/net.h"
+#include "queue/queue.h"
+
+#define SMTPD_OUT_MAX   4096          /* reply buffer; input stalls when near full */
+#define SMTPD_BODY_BUF  (32 * 1024)   /* unstuffed body bytes handed out per event */
+
+#define SMTPD_F_TLS   0x01u  /* the connection is inside TLS */
+
+enum smtpd_state {
+	SMTPD_S_GREET_WAIT = 0, /* connected, greeting not yet sent: input is an early talker */
+	SMTPD_S_INIT,           /* greeted; HELO/EHLO not yet given                  */
+	SMTPD_S_READY,          /* HELO/EHLO given, no transaction open              */
+	SMTPD_S_MAIL,           /* MAIL accepted; RCPTs may follow                   */
+	SMTPD_S_WAIT_BEGIN,     /* DATA given; waiting for the draft (queue ID)      */
+	SMTPD_S_DATA,           /* 354 sent; reading the message                      */
+	SMTPD_S_WAIT_COMMIT,    /* terminator seen; waiting for the durable commit   */
+	SMTPD_S_CLOSING         /* 221/421/554 sent; the connection is to be closed  */
+};
+
+enum smtpd_event_type {
+	SMTPD_EV_NONE = 0,
+	SMTPD_EV_MSG_BEGIN,   /* start a draft; answer with smtpd_msg_begun()       */
+	SMTPD_EV_MSG_DATA,    /* append data/len to the draft; smtpd_data_done()   */
+	SMTPD_EV_MSG_END,     /* commit the draft with env; smtpd_msg_committed()  */
+	SMTPD_EV_MSG_ABORT,   /* drop the draft                                       */
+	SMTPD_EV_CLOSE        /* close after the output is flushed                   */
+};
+
+struct smtpd_event {
+	enum smtpd_event_type type;
+	const char *data;               /* MSG_DATA: owned by the session until answered */
+	size_t len;
+	struct queue_envelope *env;     /* MSG_END: owned by the session until answered  */
+};
+
+struct smtpd_client {
+	struct ipaddr addr;             /* ip_unmap()ed */
+	char          addr_text[IP_TEXT_MAX];
+	uint16_t      port;
+};
+
+enum smtpd_pending { /* which answer the session is waiting for */
+	SMTPD_P_NONE = 0, SMTPD_P_BEGIN, SMTPD_P_DATA, SMTPD_P_COMMIT
+};
+
+struct smtpd {
+	const struct conf   *conf;
+	struct smtpd_client  client;
+	enum smtpd_state     state;
+	unsigned             flags;          /* SMTPD_F_* */
+	unsigned             esmtp : 1;      /* EHLO (not HELO) */
+	unsigned             rcpt_tried : 1; /* a RCPT was given in this transaction */
+	unsigned             overflow : 1;   /* discarding the rest of an over-long line */
+	unsigned             too_big : 1;    /* body passed max-message-size */
+	unsigned             bare : 1;       /* bare CR/LF in the body */
+	unsigned             close_after : 1;
+	unsigned             data_ended : 1; /* terminator seen, last MSG_DATA unanswered */
+	unsigned             errors;
+	unsigned             messages;
+	char                 helo[ADDR_DOMAIN_MAX + 1];
+
+	/* The pending event and what the driver answered. */
+	enum smtpd_pending   pending;
+	struct smtpd_event   ev;             /* ev.type NONE when none pending */
+	int                  draft_err;      /* sticky queue error while writing */
+
+	/* The transaction. */
+	struct queue_envelope env;
+	uint64_t             declared_size;  /* SIZE= */
+	uint64_t             body_size;      /* unstuffed bytes so far */
+	queue_id             id;
+	struct data_state    ds;
+	char                *body;           /* SMTPD_BODY_BUF, during DATA only */
+	size_t               bodylen;
+
+	char                 out[SMTPD_OUT_MAX];
+	size_t               outlen;
+};
+
+/* Set up a session for a connected client; conf must outlive it. */
+void smtpd_init(struct smtpd *s, const struct conf *conf, const struct smtpd_client *cl,
+                unsigned flags);
+/* Free what the session allocated (body buffer, recipients). */
+void smtpd_free(struct smtpd *s);
+
+/* Send the 220 greeting (moves GREET_WAIT -> INIT). */
+void smtpd_greet(struct smtpd *s);
+
+/* Consume input; returns the bytes used (the rest must be fed again). */
+size_t smtpd_feed(struct smtpd *s, const char *buf, size_t len);
+
+/* Take the next event into *ev; returns 0 when there is none.  The event
+ * stays pending (and input stalls) until the matching answer below. */
+int smtpd_event(struct smtpd *s, struct smtpd_event *ev);
+
+/* Answers.  ok/err are QUEUE_OK or a queue error (enum queue_err). */
+void smtpd_msg_begun(struct smtpd *s, int err, queue_id id, int64_t now);
+void smtpd_data_done(struct smtpd *s, int err);
+void smtpd_msg_committed(struct smtpd *s, int err);
+
+/* Pending output. */
+const char *smtpd_output(const struct smtpd *s, size_t *len);
+void smtpd_output_ack(struct smtpd *s, size_t n);
+
+/* Seconds of inactivity allowed in the current state (0: no timer). */
+unsigned smtpd_timeout_secs(const struct smtpd *s);
+/* The timer ran out: 421 and close (drops an open draft). */
+void smtpd_timeout(struct smtpd *s);
+/* The server is stopping: 421 and close unless a commit is under way. */
+void smtpd_shutdown(struct smtpd *s);
+
+/* True when the session wants the connection closed once output is flushed. */
+int smtpd_closing(const struct smtpd *s);
+
+#endif
