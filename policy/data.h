@@ -18,7 +18,8 @@
 
 #define DATA_F_BARE  0x01u /* bare CR or bare LF seen               */
 #define DATA_F_NUL   0x02u /* a NUL octet seen (recorded, allowed)  */
-#define DATA_F_LONG  0x04u /* a line over 998 octets + CRLF seen    */
+#define DATA_F_LONG  0x04u /* a line over 998 octets + CRLF seen, counted
+                              as received (a stuffing dot counts) */
 
 struct data_state {
 	int      st;       /* internal; 0 after data_init() */
@@ -36,6 +37,14 @@ void data_init(struct data_state *ds);
  * Returns 1 when the terminator has been consumed (the bytes after it in in
  * are not touched and belong to the next command), 0 otherwise.
  * *outlen receives the number of bytes written.
+ * Each step writes at most one byte and data_feed stops before a step that
+ * would overflow out: then *consumed < inlen and the caller, having drained
+ * out, calls again with the rest.  With outcap >= 1 every call makes
+ * progress (*consumed > 0 or *outlen > 0); outcap 0 is allowed and takes
+ * only the steps that write nothing.  Only a "." at the start of a line and
+ * the CR after it are ever held back (never written until the next byte
+ * says whether they are a terminator or stuffing and a bare CR).
+ * After the terminator, further calls return 1 and use nothing.
  */
 int data_feed(struct data_state *ds, const char *in, size_t inlen,
               char *out, size_t outcap, size_t *outlen, size_t *consumed);

@@ -1,0 +1,132 @@
+/* policy/data.c -- the DATA terminator and dot-unstuffing; see policy/data.h */
+#include "policy/data.h"
+
+/*
+ * The states, in the manner of qmail-smtpd's blast().  A "line" is what lies
+ * between two CRLFs; a bare LF or bare CR does not start a new one, so a
+ * "." after either is plain content and can never end the message.
+ */
+enum {
+	ST_BOL = 0,  /* just after CRLF, or at the very start of DATA (the 354
+	                stands for the CRLF): a "." here is stuffing or the end */
+	ST_TEXT,     /* inside a line: every octet is content */
+	ST_CR,       /* inside a line, just after a CR that was written out;
+	                LF makes it a CRLF, anything else a bare CR */
+	ST_DOT,      /* "." at the start of a line, held back (never written):
+	                CR may lead to the end, anything else makes it stuffing */
+	ST_DOT_CR,   /* CRLF "." CR: the CR is held back; LF ends the message,
+	                anything else releases the CR as a bare CR */
+	ST_DONE      /* the terminator has been consumed */
+};
+
+#define LINE_MAX_OCTETS 998 /* RFC 5321 4.5.3.1.6, without CRLF */
+
+void data_init(struct data_state *ds)
+{
+	ds->st = ST_BOL;
+	ds->flags = 0;
+	ds->linelen = 0;
+}
+
+/* One more octet of the current line as received (CRLF excluded). */
+static void line_grow(struct data_state *ds)
+{
+	if (++ds->linelen > LINE_MAX_OCTETS)
+		ds->flags |= DATA_F_LONG;
+}
+
+int data_feed(struct data_state *ds, const char *in, size_t inlen,
+              char *out, size_t outcap, size_t *outlen, size_t *consumed)
+{
+	size_t i = 0, o = 0;
+
+	/*
+	 * Each step looks at in[i] and writes at most one octet; a step that
+	 * would write stops the loop when out is full.  A step may leave in[i]
+	 * unconsumed (ST_DOT_CR releasing its CR) to see it again in ST_TEXT.
+	 */
+	while (i < inlen && ds->st != ST_DONE) {
+		char c = in[i];
+		int writes;
+
+		switch (ds->st) {
+		case ST_DOT:
+			writes = c != '\r';
+			break;
+		case ST_DOT_CR:
+			writes = c != '\n';
+			break;
+		case ST_BOL:
+			writes = c != '.';
+			break;
+		default:
+			writes = 1;
+			break;
+		}
+		if (writes && o == outcap)
+			break;
+
+		switch (ds->st) {
+		case ST_DOT_CR:
+			if (c == '\n') {
+				/* CRLF "." CRLF: done; the dot and the CR are dropped. */
+				ds->st = ST_DONE;
+				ds->linelen = 0;
+				i++;
+				continue;
+			}
+			/* The dot was stuffing; the held CR is a bare one. */
+			out[o++] = '\r';
+			ds->flags |= DATA_F_BARE;
+			line_grow(ds);
+			ds->st = ST_TEXT;
+			continue; /* c again, as text */
+		case ST_BOL:
+			if (c == '.') {
+				line_grow(ds);
+				ds->st = ST_DOT;
+				i++;
+				continue;
+			}
+			break;
+		case ST_DOT:
+			if (c == '\r') {
+				ds->st = ST_DOT_CR;
+				i++;
+				continue;
+			}
+			break; /* the dot was stuffing: drop it, c is text */
+		case ST_CR:
+			if (c == '\n') {
+				out[o++] = c;
+				ds->st = ST_BOL;
+				ds->linelen = 0;
+				i++;
+				continue;
+			}
+			/* The CR already written was a bare one. */
+			ds->flags |= DATA_F_BARE;
+			line_grow(ds);
+			break;
+		default:
+			break;
+		}
+
+		/* c is text inside a line. */
+		out[o++] = c;
+		i++;
+		if (c == '\r') {
+			ds->st = ST_CR; /* counted once we know it is not CRLF */
+			continue;
+		}
+		if (c == '\n')
+			ds->flags |= DATA_F_BARE; /* a CRLF went through ST_CR */
+		else if (c == '\0')
+			ds->flags |= DATA_F_NUL;
+		line_grow(ds);
+		ds->st = ST_TEXT;
+	}
+	*outlen = o;
+	*consumed = i;
+	return ds->st == ST_DONE;
+}
