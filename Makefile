@@ -44,6 +44,7 @@ MTA    := mta/log.c \
           mta/queuecmd.c
 MAIN   := mta/main.c
 UNIT   := $(sort $(wildcard tests/unit/test_*.c))
+FUZZ   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 HEADERS := $(wildcard policy/*.h queue/*.h mta/*.h tests/unit/*.h)
 
 LIBSRC   := $(POLICY) $(QUEUE) $(MTA)
@@ -51,9 +52,10 @@ MUSL_OBJ := $(LIBSRC:%.c=$(BUILD)/musl/%.o)
 ASAN_OBJ := $(LIBSRC:%.c=$(BUILD)/asan/%.o)
 UNIT_MUSL := $(UNIT:tests/unit/%.c=$(BUILD)/musl/unit/%)
 UNIT_ASAN := $(UNIT:tests/unit/%.c=$(BUILD)/asan/unit/%)
+FUZZ_BIN := $(FUZZ:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 DEPS_STAMP := $(DEPS)/lib/liblmdb.a $(DEPS)/lib/libbearssl.a
 
-.PHONY: all run test unit fuzz bench clean layout-check tools
+.PHONY: all run test unit fuzz fuzz-build bench clean layout-check tools
 all: $(BUILD)/moat
 
 $(DEPS_STAMP):
@@ -84,6 +86,23 @@ $(BUILD)/asan/unit/%: tests/unit/%.c $(ASAN_OBJ) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(ASAN_CC) $(ASAN_FLAGS) -o $@ $< $(ASAN_OBJ) $(ASAN_LIBS)
 
+# libFuzzer targets: clang, glibc, Debian's liblmdb/libbearssl.
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIBSRC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined \
+		-o $@ $< $(LIBSRC) $(ASAN_LIBS)
+
+fuzz-build: $(FUZZ_BIN)
+
+# Each target for FUZZ_SECONDS, on a copy of its seed corpus.
+fuzz: $(FUZZ_BIN)
+	@for f in $(FUZZ_BIN); do n=$$(basename $$f | sed 's/^fuzz_//'); \
+		mkdir -p $(BUILD)/fuzz/corpus/$$n; \
+		cp -n tests/fuzz/corpus/$$n/* $(BUILD)/fuzz/corpus/$$n/ 2>/dev/null; \
+		echo "== $$f: $(FUZZ_SECONDS) s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -dict=tests/fuzz/smtp.dict \
+			$(BUILD)/fuzz/corpus/$$n || exit 1; done
+
 # policy/ does no I/O and only queue/ may include lmdb.h.
 layout-check:
 	@! grep -nE '#include <(lmdb|sys/socket|netinet/|unistd|fcntl|stdio)\.h>' policy/*.c policy/*.h \
@@ -98,7 +117,7 @@ unit: $(UNIT_MUSL) $(UNIT_ASAN)
 run: $(BUILD)/moat
 	@sh tests/demo.sh $(BUILD)
 
-test: tools $(BUILD)/moat $(BUILD)/moat-asan unit layout-check
+test: tools $(BUILD)/moat $(BUILD)/moat-asan unit fuzz-build layout-check
 	@BUILD=$(BUILD) sh tests/run.sh
 
 clean:

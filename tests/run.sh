@@ -59,5 +59,15 @@ for t in tests/smtp/test_*.py; do
 	fi
 done
 
+# Fuzz smoke: each libFuzzer target a few seconds on its seed corpus.
+for f in "$BUILD"/fuzz/fuzz_*; do
+	[ -x "$f" ] || continue
+	n=$(basename "$f" | sed 's/^fuzz_//')
+	c=$T/fuzz-corpus/$n
+	mkdir -p "$c"
+	cp tests/fuzz/corpus/"$n"/* "$c"/ 2>/dev/null
+	run "fuzz-$n" 120 sh -c "'$f' -max_total_time=${FUZZ_SMOKE_SECONDS:-5} -dict=tests/fuzz/smtp.dict '$c' && echo 'PASS: fuzz-$n'"
+done
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,88 @@
+/*
+ * tests/fuzz/fuzz_session.c -- a whole SMTP session fed arbitrary bytes, in
+ * pieces whose sizes come from the input itself.  The driver answers every
+ * event; the first input byte picks the commit outcome.  Invariants: the
+ * session never consumes more than it is given, output never exceeds its
+ * buffer, and a body is never handed out outside a transaction.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mta/log.h"
+#include "mta/smtpd.h"
+#include "policy/conf.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static struct conf conf;
+static int ready;
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct smtpd s;
+	struct smtpd_client cl;
+	struct smtpd_event ev;
+	char buf[8192];
+	size_t have = 0, off = 1, len, steps = 0;
+	int commit_err;
+
+	if (!ready) {
+		static const char text[] = "hostname fuzz.test\nlisten 127.0.0.1:25\ndomain example.test\n"
+		                           "relay-network 10.0.0.0/8\nqueue /x\nmax-message-size 5000\n";
+		char err[256];
+
+		log_init("fuzz", LOG_OFF);
+		conf_defaults(&conf);
+		if (conf_parse(text, sizeof text - 1, "f", &conf, err, sizeof err) < 0 ||
+		    conf_finish(&conf, "f", err, sizeof err) < 0)
+			abort();
+		ready = 1;
+	}
+	if (size < 1)
+		return 0;
+	commit_err = data[0] & 1 ? QUEUE_OK : QUEUE_EFULL;
+	memset(&cl, 0, sizeof cl);
+	cl.addr.family = IP_V4;
+	cl.addr.a[0] = data[0] & 2 ? 10 : 192;
+	smtpd_init(&s, &conf, &cl, 0);
+	if (!(data[0] & 4))
+		smtpd_greet(&s);
+	while (off < size && steps++ < 100000) {
+		size_t chunk = (size_t)(data[off] % 64) + 1, n;
+
+		if (chunk > size - off)
+			chunk = size - off;
+		if (chunk > sizeof buf - have)
+			chunk = sizeof buf - have;
+		memcpy(buf + have, data + off, chunk);
+		have += chunk;
+		off += chunk;
+		n = smtpd_feed(&s, buf, have);
+		if (n > have)
+			abort();
+		memmove(buf, buf + n, have - n);
+		have -= n;
+		while (smtpd_event(&s, &ev)) {
+			if (ev.type == SMTPD_EV_MSG_BEGIN)
+				smtpd_msg_begun(&s, QUEUE_OK, 1, 0);
+			else if (ev.type == SMTPD_EV_MSG_DATA) {
+				if (ev.len == 0 || ev.len > SMTPD_BODY_BUF)
+					abort();
+				smtpd_data_done(&s, QUEUE_OK);
+			} else if (ev.type == SMTPD_EV_MSG_END) {
+				if (ev.env == NULL || ev.env->nrcpts == 0)
+					abort();
+				smtpd_msg_committed(&s, commit_err);
+			}
+		}
+		smtpd_output(&s, &len);
+		if (len > SMTPD_OUT_MAX)
+			abort();
+		smtpd_output_ack(&s, len);
+		if (smtpd_closing(&s))
+			break;
+	}
+	smtpd_free(&s);
+	return 0;
+}

@@ -1,0 +1,314 @@
+/*
+ * tests/unit/test_smtpd.c -- the SMTP session state machine, driven with
+ * no sockets: the test is the driver.  Every script is fed whole, byte by
+ * byte, and split at every offset; the replies and the stored message must
+ * be the same every time.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "t.h"
+#include "mta/log.h"
+#include "mta/smtpd.h"
+#include "policy/conf.h"
+
+static struct conf conf;
+
+/* What the driver saw. */
+struct run {
+	char   out[65536];
+	size_t outlen;
+	char   body[65536];
+	size_t bodylen;
+	int    committed;
+	int    aborted;
+	int    closed;
+	int    commit_err;  /* what to answer MSG_END with */
+};
+
+static void setup_conf(void)
+{
+	static const char text[] =
+		"hostname mx.test\n"
+		"listen 127.0.0.1:2525\n"
+		"domain example.test\n"
+		"relay-network 10.0.0.0/8\n"
+		"queue /nonexistent\n"
+		"max-message-size 1000\n"
+		"max-recipients 100\n"
+		"max-errors 6\n";
+	char err[256];
+
+	conf_defaults(&conf);
+	if (conf_parse(text, sizeof text - 1, "test.conf", &conf, err, sizeof err) < 0 ||
+	    conf_finish(&conf, "test.conf", err, sizeof err) < 0) {
+		fprintf(stderr, "conf: %s\n", err);
+		exit(1);
+	}
+}
+
+static void drain(struct smtpd *s, struct run *r)
+{
+	struct smtpd_event ev;
+	size_t len;
+	const char *o;
+
+	while (smtpd_event(s, &ev)) {
+		switch (ev.type) {
+		case SMTPD_EV_MSG_BEGIN:
+			smtpd_msg_begun(s, QUEUE_OK, 0x1234, 1700000000);
+			break;
+		case SMTPD_EV_MSG_DATA:
+			if (r->bodylen + ev.len <= sizeof r->body) {
+				memcpy(r->body + r->bodylen, ev.data, ev.len);
+				r->bodylen += ev.len;
+			}
+			smtpd_data_done(s, QUEUE_OK);
+			break;
+		case SMTPD_EV_MSG_END:
+			r->committed++;
+			smtpd_msg_committed(s, r->commit_err);
+			break;
+		case SMTPD_EV_MSG_ABORT:
+			r->aborted++;
+			r->bodylen = 0;
+			break;
+		case SMTPD_EV_CLOSE:
+			r->closed = 1;
+			break;
+		default:
+			break;
+		}
+	}
+	o = smtpd_output(s, &len);
+	if (r->outlen + len <= sizeof r->out) {
+		memcpy(r->out + r->outlen, o, len);
+		r->outlen += len;
+	}
+	smtpd_output_ack(s, len);
+}
+
+/* Feed in pieces of at most `step` bytes (0: whole), or split once at
+ * `split`; the driver keeps unconsumed bytes like mta/server.c does. */
+static void play(const char *in, size_t inlen, size_t step, size_t split, struct run *r,
+                 unsigned flags)
+{
+	static struct smtpd s;
+	struct smtpd_client cl;
+	char buf[8192];
+	size_t have = 0, off = 0;
+	int guard = 0;
+
+	memset(r, 0, sizeof *r - sizeof r->commit_err);
+	memset(&cl, 0, sizeof cl);
+	cl.addr.family = IP_V4;
+	cl.addr.a[0] = (flags & 1) ? 10 : 192;
+	cl.addr.a[3] = 1;
+	strcpy(cl.addr_text, (flags & 1) ? "10.0.0.1" : "192.0.0.1");
+	smtpd_init(&s, &conf, &cl, 0);
+	smtpd_greet(&s);
+	drain(&s, r);
+	while ((off < inlen || have > 0) && !r->closed && guard++ < 1000000) {
+		size_t chunk = inlen - off, n;
+
+		if (step && chunk > step)
+			chunk = step;
+		if (split && off < split && off + chunk > split)
+			chunk = split - off;
+		if (chunk > sizeof buf - have)
+			chunk = sizeof buf - have;
+		memcpy(buf + have, in + off, chunk);
+		have += chunk;
+		off += chunk;
+		do {
+			n = smtpd_feed(&s, buf, have);
+			memmove(buf, buf + n, have - n);
+			have -= n;
+			drain(&s, r);
+		} while (n > 0 && have > 0);
+		if (off >= inlen && have > 0 && n == 0)
+			break; /* a partial line at the end */
+	}
+	smtpd_free(&s);
+}
+
+static int contains(const struct run *r, const char *needle)
+{
+	size_t n = strlen(needle), i;
+
+	for (i = 0; i + n <= r->outlen; i++)
+		if (memcmp(r->out + i, needle, n) == 0)
+			return 1;
+	return 0;
+}
+
+/* Play a script every way and require identical results. */
+static void play_all(const char *in, struct run *ref, unsigned flags)
+{
+	static struct run r;
+	size_t len = strlen(in), i;
+
+	play(in, len, 0, 0, ref, flags);
+	play(in, len, 1, 0, &r, flags);
+	CHECKF(r.outlen == ref->outlen && memcmp(r.out, ref->out, r.outlen) == 0,
+	       "byte by byte differs for %.40s", in);
+	CHECK(r.bodylen == ref->bodylen && memcmp(r.body, ref->body, r.bodylen) == 0);
+	for (i = 1; i < len; i++) {
+		play(in, len, 0, i, &r, flags);
+		CHECKF(r.outlen == ref->outlen && memcmp(r.out, ref->out, r.outlen) == 0,
+		       "split at %zu differs", i);
+		CHECKF(r.bodylen == ref->bodylen && memcmp(r.body, ref->body, r.bodylen) == 0,
+		       "body split at %zu differs", i);
+		CHECK(r.committed == ref->committed);
+	}
+}
+
+static struct run ref;
+
+static void test_full_transaction(void)
+{
+	play_all("EHLO c.test\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@example.test>\r\nDATA\r\n"
+	         "Subject: hi\r\n\r\n..dot\r\nbody\r\n.\r\nQUIT\r\n", &ref, 0);
+	CHECK(contains(&ref, "220 mx.test ESMTP moat\r\n"));
+	CHECK(contains(&ref, "250-mx.test Hello [192.0.0.1]\r\n"));
+	CHECK(contains(&ref, "250-PIPELINING\r\n"));
+	CHECK(contains(&ref, "250-SIZE 1000\r\n"));
+	CHECK(contains(&ref, "250 SMTPUTF8\r\n"));
+	CHECK(contains(&ref, "250 2.1.0 Sender OK\r\n"));
+	CHECK(contains(&ref, "250 2.1.5 Recipient OK\r\n"));
+	CHECK(contains(&ref, "354 "));
+	CHECK(contains(&ref, "250 2.0.0 OK: queued as 0000000000001234\r\n"));
+	CHECK(contains(&ref, "221 2.0.0 mx.test closing connection\r\n"));
+	CHECK(ref.committed == 1);
+	CHECK(ref.closed);
+	CHECK(ref.bodylen > 0 && memcmp(ref.body, "Received: from c.test ([192.0.0.1])", 36) == 0);
+	CHECK(strstr(ref.body, "id 0000000000001234") != NULL);
+	CHECK(strstr(ref.body, "\r\n\r\n.dot\r\nbody\r\n") != NULL);
+	CHECK(ref.bodylen >= 6 && memcmp(ref.body + ref.bodylen - 6, "body\r\n", 6) == 0);
+}
+
+static void test_sequence_errors(void)
+{
+	play_all("MAIL FROM:<a@b.test>\r\nRCPT TO:<x@example.test>\r\nHELO c\r\nDATA\r\n"
+	         "RCPT TO:<x@example.test>\r\nMAIL FROM:<a@b.test>\r\nMAIL FROM:<a@b.test>\r\nQUIT\r\n",
+	         &ref, 0);
+	CHECK(contains(&ref, "503 5.5.1 Send HELO/EHLO first\r\n"));
+	CHECK(contains(&ref, "503 5.5.1 Need MAIL before RCPT\r\n"));
+	CHECK(contains(&ref, "503 5.5.1 Need RCPT before DATA\r\n"));
+	CHECK(contains(&ref, "503 5.5.1 Sender already specified\r\n"));
+	CHECK(ref.committed == 0);
+}
+
+static void test_relay_denied_and_no_valid_rcpt(void)
+{
+	play_all("EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@foreign.test>\r\n"
+	         "RCPT TO:<user%foreign.test@example.test>\r\nDATA\r\nQUIT\r\n", &ref, 0);
+	CHECK(contains(&ref, "554 5.7.1 <x@foreign.test>: Relay access denied\r\n"));
+	CHECK(contains(&ref, "(routing characters in local part)\r\n"));
+	CHECK(contains(&ref, "554 5.5.1 No valid recipients\r\n"));
+	/* From a relay network the same recipient is fine. */
+	play_all("EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@foreign.test>\r\nQUIT\r\n", &ref, 1);
+	CHECK(contains(&ref, "250 2.1.5 Recipient OK\r\n"));
+}
+
+static void test_smuggling(void)
+{
+	/* "\n.\n" is content; the smuggled MAIL must never run. */
+	play_all("EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@example.test>\r\nDATA\r\n"
+	         "hi\n.\nMAIL FROM:<evil@b.test>\r\nRCPT TO:<y@example.test>\r\nDATA\r\nx\r\n.\r\nQUIT\r\n",
+	         &ref, 0);
+	CHECK(contains(&ref, "554 5.6.0 Bare CR or LF in message data; message rejected\r\n"));
+	CHECK(ref.committed == 0);
+	CHECK(ref.aborted == 1);
+	CHECK(contains(&ref, "221 2.0.0"));
+	/* exactly one 250 2.1.0 (the real MAIL) */
+	CHECK(strstr(strstr(ref.out, "250 2.1.0") + 1, "250 2.1.0") == NULL);
+}
+
+static void test_bad_command_lines(void)
+{
+	play_all("EHLO c\r\nNOOP\nRSET\r\nNO\rOP\r\nFOO\r\nRSET x\r\nMAIL FROM:<a@b.test> FOO=1\r\n"
+	         "MAIL FROM:<a b>\r\nQUIT\r\n", &ref, 0);
+	CHECK(contains(&ref, "500 5.5.2 Bare CR or LF in command line\r\n"));
+	CHECK(contains(&ref, "500 5.5.1 Command unrecognized\r\n"));
+	CHECK(contains(&ref, "501 5.5.4 Syntax error in parameters\r\n"));
+	CHECK(contains(&ref, "555 5.5.4 Unsupported parameter FOO\r\n"));
+	CHECK(contains(&ref, "501 5.1.7 Bad sender address syntax\r\n"));
+	/* 6 errors = max-errors: 421 and close before the final QUIT runs */
+	CHECK(contains(&ref, "421 4.7.0 mx.test Too many errors, closing connection\r\n"));
+	CHECK(!contains(&ref, "221 "));
+}
+
+static void test_long_line(void)
+{
+	static char in[8000];
+	size_t n;
+
+	strcpy(in, "EHLO c\r\nNOOP ");
+	n = strlen(in);
+	memset(in + n, 'a', 5000);
+	strcpy(in + n + 5000, "QUIT\r\nNOOP\r\nQUIT\r\n");
+	play_all(in, &ref, 0);
+	CHECK(contains(&ref, "500 5.5.2 Line too long\r\n"));
+	CHECK(contains(&ref, "250 2.0.0 OK\r\n")); /* the NOOP after it */
+	CHECK(contains(&ref, "221 "));
+}
+
+static void test_size(void)
+{
+	static char in[4000];
+	size_t n;
+
+	play_all("EHLO c\r\nMAIL FROM:<a@b.test> SIZE=1001\r\nMAIL FROM:<a@b.test> SIZE=x\r\nQUIT\r\n",
+	         &ref, 0);
+	CHECK(contains(&ref, "552 5.3.4 Message size exceeds fixed maximum message size\r\n"));
+	CHECK(contains(&ref, "501 5.5.4 Bad SIZE parameter\r\n"));
+	strcpy(in, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@example.test>\r\nDATA\r\n");
+	n = strlen(in);
+	memset(in + n, 'b', 1500);
+	strcpy(in + n + 1500, "\r\n.\r\nNOOP\r\nQUIT\r\n");
+	play_all(in, &ref, 0);
+	CHECK(contains(&ref, "552 5.3.4 Message size exceeds fixed maximum message size\r\n"));
+	CHECK(ref.committed == 0);
+	CHECK(contains(&ref, "250 2.0.0 OK\r\n"));
+}
+
+static void test_commit_failure(void)
+{
+	ref.commit_err = QUEUE_EFULL;
+	play_all("EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<x@example.test>\r\nDATA\r\nx\r\n.\r\nQUIT\r\n", &ref, 0);
+	ref.commit_err = 0;
+	CHECK(contains(&ref, "452 4.3.1 Insufficient system storage\r\n"));
+}
+
+static void test_early_talker(void)
+{
+	static struct smtpd s;
+	struct smtpd_client cl;
+	struct smtpd_event ev;
+	size_t len;
+
+	memset(&cl, 0, sizeof cl);
+	cl.addr.family = IP_V4;
+	smtpd_init(&s, &conf, &cl, 0);
+	CHECK(smtpd_feed(&s, "EHLO x\r\n", 8) == 8);
+	CHECK(strncmp(smtpd_output(&s, &len), "554 5.5.0 ", 10) == 0);
+	CHECK(smtpd_event(&s, &ev) && ev.type == SMTPD_EV_CLOSE);
+	smtpd_free(&s);
+}
+
+int main(void)
+{
+	log_init("test", LOG_OFF);
+	setup_conf();
+	RUN(test_full_transaction);
+	RUN(test_sequence_errors);
+	RUN(test_relay_denied_and_no_valid_rcpt);
+	RUN(test_smuggling);
+	RUN(test_bad_command_lines);
+	RUN(test_long_line);
+	RUN(test_size);
+	RUN(test_commit_failure);
+	RUN(test_early_talker);
+	return t_main_end();
+}
