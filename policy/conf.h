@@ -23,6 +23,7 @@
 #define CONF_MAX_DOMAINS   256
 #define CONF_MAX_NETS      256
 #define CONF_PATH_MAX      512
+#define CONF_LINE_MAX      1024  /* bytes in one line, without its line end */
 
 struct conf_listener {
 	struct ipaddr addr;

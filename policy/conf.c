@@ -1,0 +1,664 @@
+/* policy/conf.c -- the configuration file, text to struct; see conf.h */
+#include <stddef.h>
+#include <string.h>
+
+#include "conf.h"
+
+#define KIB (UINT64_C(1) << 10)
+#define MIB (UINT64_C(1) << 20)
+#define GIB (UINT64_C(1) << 30)
+#define TIB (UINT64_C(1) << 40)
+
+/* Arguments kept per line; more is always "too many arguments". */
+#define CONF_ARGS_MAX 4
+
+/* Append-only text that counts what did not fit, so that conf_format()
+ * returns the length it needs and errors are truncated, never overrun. */
+struct text {
+	char  *buf;
+	size_t cap;
+	size_t len;
+};
+
+static void put_mem(struct text *t, const char *s, size_t n)
+{
+	for (size_t k = 0; k < n; k++, t->len++)
+		if (t->len + 1 < t->cap)
+			t->buf[t->len] = s[k];
+}
+
+static void put_str(struct text *t, const char *s)
+{
+	put_mem(t, s, strlen(s));
+}
+
+static void put_u64(struct text *t, uint64_t v)
+{
+	char digits[24];
+	size_t n = sizeof digits;
+
+	do {
+		digits[--n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	put_mem(t, digits + n, sizeof digits - n);
+}
+
+/* A size with the largest binary suffix that keeps it exact: 35M, 4G. */
+static void put_size(struct text *t, uint64_t v)
+{
+	static const char suffix[] = "GMK";
+	static const uint64_t unit[] = { GIB, MIB, KIB };
+
+	for (size_t k = 0; k < 3; k++) {
+		if (v > 0 && v % unit[k] == 0) {
+			put_u64(t, v / unit[k]);
+			put_mem(t, &suffix[k], 1);
+			return;
+		}
+	}
+	put_u64(t, v);
+}
+
+/* A value from the file, quoted, with anything but printable ASCII shown
+ * as '?' so that an error message cannot carry control sequences. */
+static void put_quoted(struct text *t, const char *s, size_t n)
+{
+	put_mem(t, "'", 1);
+	for (size_t k = 0; k < n; k++) {
+		char ch = s[k] >= 0x20 && s[k] < 0x7f ? s[k] : '?';
+		put_mem(t, &ch, 1);
+	}
+	put_mem(t, "'", 1);
+}
+
+static size_t text_end(struct text *t)
+{
+	if (t->cap > 0)
+		t->buf[t->len < t->cap ? t->len : t->cap - 1] = '\0';
+	return t->len;
+}
+
+static void put_ip(struct text *t, const struct ipaddr *ip)
+{
+	char buf[IP_TEXT_MAX];
+
+	put_mem(t, buf, ip_format(ip, buf, sizeof buf));
+}
+
+static void put_listener(struct text *t, const struct conf_listener *l)
+{
+	if (l->addr.family == IP_V6)
+		put_str(t, "[");
+	put_ip(t, &l->addr);
+	if (l->addr.family == IP_V6)
+		put_str(t, "]");
+	put_str(t, ":");
+	put_u64(t, l->port);
+}
+
+static void put_cidr(struct text *t, const struct cidr *c)
+{
+	char buf[IP_TEXT_MAX];
+
+	put_mem(t, buf, cidr_format(c, buf, sizeof buf));
+}
+
+void conf_defaults(struct conf *c)
+{
+	memset(c, 0, sizeof *c);
+	memcpy(c->queue_path, "/var/lib/moat/queue", sizeof "/var/lib/moat/queue");
+	c->queue_map_size = 4 * GIB;
+	c->max_message_size = 35 * MIB;
+	c->max_recipients = 1000;
+	c->max_errors = 20;
+	c->max_connections = 4000;
+	c->timeout_command = 300;
+	c->timeout_data = 180;
+	c->greeting_delay_ms = 0;
+}
+
+/* The parser's state for one conf_parse() call. */
+#define SEEN_MAX 16
+struct parse {
+	struct conf *c;
+	const char  *file;
+	size_t       line;
+	struct text  err;
+	size_t       seen[SEEN_MAX]; /* per single-valued directive: its first line */
+};
+
+struct directive;
+typedef int set_fn(struct parse *p, const struct directive *d, const char *arg, size_t len);
+typedef void format_fn(struct text *t, const struct conf *c, const struct directive *d);
+
+/* One row per directive: set() parses its argument, format() prints its
+ * lines.  Numbers live at offset in struct conf, as unsigned (set_uint) or
+ * uint64_t (set_size), and must lie in min..max. */
+struct directive {
+	const char *name;
+	set_fn     *set;
+	format_fn  *format;
+	int         repeatable;
+	size_t      offset;
+	uint64_t    min, max;
+	const char *why_min;  /* said when below min, or NULL */
+};
+
+/* Start an error "FILE:LINE: NAME: "; the caller appends and returns fail(). */
+static struct text *error_at(struct parse *p, const struct directive *d)
+{
+	struct text *t = &p->err;
+
+	t->len = 0;
+	put_str(t, p->file);
+	if (p->line > 0) {
+		put_str(t, ":");
+		put_u64(t, p->line);
+	}
+	put_str(t, ": ");
+	if (d != NULL) {
+		put_str(t, d->name);
+		put_str(t, ": ");
+	}
+	return t;
+}
+
+static int fail(struct parse *p)
+{
+	text_end(&p->err);
+	return -1;
+}
+
+static int bad_value(struct parse *p, const struct directive *d, const char *what,
+                     const char *arg, size_t len, const char *hint)
+{
+	struct text *t = error_at(p, d);
+
+	put_str(t, what);
+	put_str(t, " ");
+	put_quoted(t, arg, len);
+	put_str(t, hint);
+	return fail(p);
+}
+
+static int too_many(struct parse *p, const struct directive *d, const char *what, size_t max)
+{
+	struct text *t = error_at(p, d);
+
+	put_str(t, "too many ");
+	put_str(t, what);
+	put_str(t, " (at most ");
+	put_u64(t, max);
+	put_str(t, ")");
+	return fail(p);
+}
+
+static char ascii_lower(char ch)
+{
+	return ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
+}
+
+static int set_hostname(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	if (len > ADDR_DOMAIN_MAX || arg[0] == '[' || !addr_domain_valid(arg, len, 0))
+		return bad_value(p, d, "bad host name", arg, len, "");
+	memcpy(p->c->hostname, arg, len);
+	p->c->hostname[len] = '\0';
+	return 0;
+}
+
+/* Two listeners collide if they are the same, or if one is a wildcard that
+ * covers the other: binding both would fail with EADDRINUSE at start-up,
+ * and "[::]" is dual-stack, so it covers IPv4 addresses as well. */
+static int listeners_overlap(const struct conf_listener *a, const struct conf_listener *b)
+{
+	if (a->port != b->port)
+		return 0;
+	if (ip_equal(&a->addr, &b->addr))
+		return 1;
+	if (a->any && (a->addr.family == IP_V6 || b->addr.family == IP_V4))
+		return 1;
+	if (b->any && (b->addr.family == IP_V6 || a->addr.family == IP_V4))
+		return 1;
+	return 0;
+}
+
+static int set_listen(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	struct conf *c = p->c;
+	struct conf_listener l;
+	static const uint8_t zero[16];
+
+	memset(&l, 0, sizeof l);
+	if (hostport_parse(arg, len, &l.addr, &l.port) != 0)
+		return bad_value(p, d, "bad address:port", arg, len,
+		                 " (use 192.0.2.1:25, [2001:db8::1]:25, *:25 or [::]:25)");
+	l.any = memcmp(l.addr.a, zero, sizeof zero) == 0;
+	for (size_t k = 0; k < c->nlisteners; k++) {
+		if (!listeners_overlap(&c->listeners[k], &l))
+			continue;
+		if (ip_equal(&c->listeners[k].addr, &l.addr))
+			return bad_value(p, d, "duplicate listener", arg, len, "");
+		struct text *t = error_at(p, d);
+		put_quoted(t, arg, len);
+		put_str(t, " overlaps '");
+		put_listener(t, &c->listeners[k]);
+		put_str(t, "' (one is a wildcard)");
+		return fail(p);
+	}
+	if (c->nlisteners == CONF_MAX_LISTENERS)
+		return too_many(p, d, "listeners", CONF_MAX_LISTENERS);
+	c->listeners[c->nlisteners++] = l;
+	return 0;
+}
+
+static int set_domain(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	struct conf *c = p->c;
+	const char *name = arg;
+	size_t n = len;
+	int subdomains = 0;
+
+	if (n >= 2 && name[0] == '*' && name[1] == '.') {
+		subdomains = 1;
+		name += 2;
+		n -= 2;
+	}
+	if (n > 0 && name[n - 1] == '.')
+		n--; /* the root: "example.org." is "example.org" */
+	if (n > 0 && name[0] == '[')
+		return bad_value(p, d, "an address literal is not a domain:", arg, len, "");
+	if (n == 0 || n > ADDR_DOMAIN_MAX || !addr_domain_valid(name, n, 0))
+		return bad_value(p, d, "bad domain", arg, len, "");
+	for (size_t k = 0; k < c->ndomains; k++) {
+		const char *have = c->domains[k].name;
+		size_t i = 0;
+		while (i < n && have[i] != '\0' && have[i] == ascii_lower(name[i]))
+			i++;
+		if (i == n && have[i] == '\0')
+			return bad_value(p, d, "duplicate domain", arg, len, "");
+	}
+	if (c->ndomains == CONF_MAX_DOMAINS)
+		return too_many(p, d, "domains", CONF_MAX_DOMAINS);
+	struct conf_domain *dom = &c->domains[c->ndomains++];
+	for (size_t i = 0; i < n; i++)
+		dom->name[i] = ascii_lower(name[i]);
+	dom->name[n] = '\0';
+	dom->subdomains = subdomains ? 1u : 0u;
+	return 0;
+}
+
+static int set_relay_net(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	struct conf *c = p->c;
+	struct cidr net;
+
+	switch (cidr_parse_masked(arg, len, &net)) {
+	case 0:
+		break;
+	case 1: {
+		struct text *t = error_at(p, d);
+		put_str(t, "host bits set in ");
+		put_quoted(t, arg, len);
+		put_str(t, " (the network is ");
+		put_cidr(t, &net);
+		put_str(t, ")");
+		return fail(p);
+	}
+	default:
+		return bad_value(p, d, "bad CIDR", arg, len, "");
+	}
+	for (size_t k = 0; k < c->nrelay_nets; k++)
+		if (c->relay_nets[k].prefix == net.prefix && ip_equal(&c->relay_nets[k].net, &net.net))
+			return bad_value(p, d, "duplicate network", arg, len, "");
+	if (c->nrelay_nets == CONF_MAX_NETS)
+		return too_many(p, d, "networks", CONF_MAX_NETS);
+	c->relay_nets[c->nrelay_nets++] = net;
+	return 0;
+}
+
+static int set_queue(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	if (arg[0] != '/')
+		return bad_value(p, d, "not an absolute path:", arg, len, "");
+	if (len >= CONF_PATH_MAX) {
+		struct text *t = error_at(p, d);
+		put_str(t, "path too long (at most ");
+		put_u64(t, CONF_PATH_MAX - 1);
+		put_str(t, " bytes)");
+		return fail(p);
+	}
+	memcpy(p->c->queue_path, arg, len);
+	p->c->queue_path[len] = '\0';
+	return 0;
+}
+
+/* Decimal digits only: no sign, no space, no base prefix.  Returns the
+ * number of digits read, 0 if none or on overflow. */
+static size_t parse_u64(const char *s, size_t len, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t k = 0;
+
+	for (; k < len && s[k] >= '0' && s[k] <= '9'; k++) {
+		unsigned digit = (unsigned)(s[k] - '0');
+		if (v > (UINT64_MAX - digit) / 10)
+			return 0;
+		v = v * 10 + digit;
+	}
+	*out = v;
+	return k;
+}
+
+static int check_range(struct parse *p, const struct directive *d, uint64_t v, int size)
+{
+	if (v >= d->min && v <= d->max)
+		return 0;
+	struct text *t = error_at(p, d);
+	if (size)
+		put_size(t, v);
+	else
+		put_u64(t, v);
+	put_str(t, v < d->min ? " is below the minimum " : " is above the maximum ");
+	if (size)
+		put_size(t, v < d->min ? d->min : d->max);
+	else
+		put_u64(t, v < d->min ? d->min : d->max);
+	if (v < d->min && d->why_min != NULL) {
+		put_str(t, " (");
+		put_str(t, d->why_min);
+		put_str(t, ")");
+	}
+	return fail(p);
+}
+
+static int set_uint(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	uint64_t v;
+
+	if (parse_u64(arg, len, &v) != len)
+		return bad_value(p, d, "bad number", arg, len, "");
+	if (check_range(p, d, v, 0) != 0)
+		return -1;
+	unsigned *field = (unsigned *)(void *)((char *)p->c + d->offset);
+	*field = (unsigned)v;
+	return 0;
+}
+
+/* Bytes, or a number with K, M or G (powers of 1024). */
+static int set_size(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	uint64_t v, unit = 1;
+	size_t n = parse_u64(arg, len, &v);
+
+	if (n > 0 && n + 1 == len) {
+		switch (arg[n]) {
+		case 'K': case 'k': unit = KIB; break;
+		case 'M': case 'm': unit = MIB; break;
+		case 'G': case 'g': unit = GIB; break;
+		default: unit = 0; break;
+		}
+	} else if (n == 0 || n != len) {
+		unit = 0;
+	}
+	if (unit == 0 || v > UINT64_MAX / unit)
+		return bad_value(p, d, "bad size", arg, len, " (bytes, or a number with K, M or G)");
+	v *= unit;
+	if (check_range(p, d, v, 1) != 0)
+		return -1;
+	uint64_t *field = (uint64_t *)(void *)((char *)p->c + d->offset);
+	*field = v;
+	return 0;
+}
+
+#define FIELD(f) offsetof(struct conf, f)
+
+/* "NAME " to start a line of conf_format() output. */
+static void put_name(struct text *t, const struct directive *d)
+{
+	put_str(t, d->name);
+	put_str(t, " ");
+}
+
+static void format_hostname(struct text *t, const struct conf *c, const struct directive *d)
+{
+	if (c->hostname[0] == '\0') {
+		put_str(t, "# hostname: not set, taken from uname at start\n");
+		return;
+	}
+	put_name(t, d);
+	put_str(t, c->hostname);
+	put_str(t, "\n");
+}
+
+static void format_listen(struct text *t, const struct conf *c, const struct directive *d)
+{
+	for (size_t k = 0; k < c->nlisteners; k++) {
+		put_name(t, d);
+		put_listener(t, &c->listeners[k]);
+		put_str(t, "\n");
+	}
+}
+
+static void format_domain(struct text *t, const struct conf *c, const struct directive *d)
+{
+	if (c->ndomains == 0)
+		put_str(t, "# domain: none\n");
+	for (size_t k = 0; k < c->ndomains; k++) {
+		put_name(t, d);
+		if (c->domains[k].subdomains)
+			put_str(t, "*.");
+		put_str(t, c->domains[k].name);
+		put_str(t, "\n");
+	}
+}
+
+static void format_relay_net(struct text *t, const struct conf *c, const struct directive *d)
+{
+	if (c->nrelay_nets == 0)
+		put_str(t, "# relay-network: none\n");
+	for (size_t k = 0; k < c->nrelay_nets; k++) {
+		put_name(t, d);
+		put_cidr(t, &c->relay_nets[k]);
+		put_str(t, "\n");
+	}
+}
+
+static void format_queue(struct text *t, const struct conf *c, const struct directive *d)
+{
+	put_name(t, d);
+	put_str(t, c->queue_path);
+	put_str(t, "\n");
+}
+
+static void format_uint(struct text *t, const struct conf *c, const struct directive *d)
+{
+	unsigned v;
+
+	memcpy(&v, (const char *)c + d->offset, sizeof v);
+	put_name(t, d);
+	put_u64(t, v);
+	put_str(t, "\n");
+}
+
+static void format_size(struct text *t, const struct conf *c, const struct directive *d)
+{
+	uint64_t v;
+
+	memcpy(&v, (const char *)c + d->offset, sizeof v);
+	put_name(t, d);
+	put_size(t, v);
+	put_str(t, "\n");
+}
+
+#define FIELD(f) offsetof(struct conf, f)
+
+/* The order here is the order conf_format() prints. */
+static const struct directive directives[] = {
+	{ "hostname",      set_hostname,  format_hostname,  0, 0, 0, 0, NULL },
+	{ "listen",        set_listen,    format_listen,    1, 0, 0, 0, NULL },
+	{ "domain",        set_domain,    format_domain,    1, 0, 0, 0, NULL },
+	{ "relay-network", set_relay_net, format_relay_net, 1, 0, 0, 0, NULL },
+	{ "queue",         set_queue,     format_queue,     0, 0, 0, 0, NULL },
+	{ "queue-map-size",   set_size, format_size, 0, FIELD(queue_map_size), MIB, TIB, NULL },
+	{ "max-message-size", set_size, format_size, 0, FIELD(max_message_size), 64 * KIB, GIB,
+	  "RFC 5321 4.5.3.1.7" },
+	{ "max-recipients",   set_uint, format_uint, 0, FIELD(max_recipients), 100, 10000,
+	  "RFC 5321 4.5.3.1.8" },
+	{ "max-errors",       set_uint, format_uint, 0, FIELD(max_errors), 1, 1000, NULL },
+	{ "max-connections",  set_uint, format_uint, 0, FIELD(max_connections), 1, 65535, NULL },
+	{ "timeout-command",  set_uint, format_uint, 0, FIELD(timeout_command), 1, 3600, NULL },
+	{ "timeout-data",     set_uint, format_uint, 0, FIELD(timeout_data), 1, 3600, NULL },
+	{ "greet-delay",      set_uint, format_uint, 0, FIELD(greeting_delay_ms), 0, 60000, NULL },
+};
+#define NDIRECTIVES (sizeof directives / sizeof directives[0])
+_Static_assert(NDIRECTIVES <= SEEN_MAX, "struct parse: seen[] is too small");
+
+/* Split one line (no line end) into words; a word starting with '#' starts
+ * a comment.  Returns the number of words, which may exceed max. */
+static size_t split_words(const char *s, size_t len, const char **word, size_t *wlen, size_t max)
+{
+	size_t n = 0, k = 0;
+
+	for (;;) {
+		while (k < len && (s[k] == ' ' || s[k] == '\t'))
+			k++;
+		if (k == len || s[k] == '#')
+			return n;
+		size_t start = k;
+		while (k < len && s[k] != ' ' && s[k] != '\t')
+			k++;
+		if (n < max) {
+			word[n] = s + start;
+			wlen[n] = k - start;
+		}
+		n++;
+	}
+}
+
+static int parse_line(struct parse *p, const char *s, size_t len)
+{
+	const char *word[1 + CONF_ARGS_MAX];
+	size_t wlen[1 + CONF_ARGS_MAX];
+	const struct directive *d = NULL;
+	size_t i;
+
+	if (len > 0 && s[len - 1] == '\r')
+		len--;
+	if (len > CONF_LINE_MAX) {
+		struct text *t = error_at(p, NULL);
+		put_str(t, "line too long (over ");
+		put_u64(t, CONF_LINE_MAX);
+		put_str(t, " bytes)");
+		return fail(p);
+	}
+	for (size_t k = 0; k < len; k++) {
+		if (s[k] == '\0') {
+			put_str(error_at(p, NULL), "NUL byte in line");
+			return fail(p);
+		}
+		if ((s[k] < 0x20 && s[k] != '\t') || s[k] == 0x7f) {
+			put_str(error_at(p, NULL), "control character in line");
+			return fail(p);
+		}
+	}
+	size_t n = split_words(s, len, word, wlen, 1 + CONF_ARGS_MAX);
+	if (n == 0)
+		return 0;
+	for (i = 0; i < NDIRECTIVES; i++) {
+		if (strlen(directives[i].name) == wlen[0] &&
+		    memcmp(directives[i].name, word[0], wlen[0]) == 0) {
+			d = &directives[i];
+			break;
+		}
+	}
+	if (d == NULL)
+		return bad_value(p, NULL, "unknown directive", word[0], wlen[0], "");
+	if (n < 2) {
+		put_str(error_at(p, d), "missing argument");
+		return fail(p);
+	}
+	if (n > 2) {
+		put_str(error_at(p, d), "too many arguments (it takes one)");
+		return fail(p);
+	}
+	if (!d->repeatable) {
+		if (p->seen[i] != 0) {
+			struct text *t = error_at(p, d);
+			put_str(t, "given twice (first on line ");
+			put_u64(t, p->seen[i]);
+			put_str(t, ")");
+			return fail(p);
+		}
+		p->seen[i] = p->line;
+	}
+	return d->set(p, d, word[1], wlen[1]);
+}
+
+int conf_parse(const char *text, size_t len, const char *file, struct conf *c,
+               char *err, size_t errcap)
+{
+	struct parse p;
+	size_t pos = 0;
+
+	memset(&p, 0, sizeof p);
+	p.c = c;
+	p.file = file;
+	p.err = (struct text){ err, errcap, 0 };
+	text_end(&p.err);
+	while (pos < len) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t end = nl != NULL ? (size_t)(nl - text) : len;
+		p.line++;
+		if (parse_line(&p, text + pos, end - pos) != 0)
+			return -1;
+		pos = end + 1;
+	}
+	return 0;
+}
+
+int conf_finish(struct conf *c, const char *file, char *err, size_t errcap)
+{
+	struct parse p;
+
+	memset(&p, 0, sizeof p);
+	p.c = c;
+	p.file = file;
+	p.err = (struct text){ err, errcap, 0 };
+	text_end(&p.err);
+	if (c->nlisteners == 0) {
+		struct conf_listener *l = &c->listeners[c->nlisteners++];
+		memset(l, 0, sizeof *l);
+		l->addr.family = IP_V4;
+		l->port = 25;
+		l->any = 1;
+	}
+	if (c->queue_path[0] == '\0') {
+		put_str(error_at(&p, NULL), "queue: no queue path");
+		return fail(&p);
+	}
+	if (c->ndomains == 0 && c->nrelay_nets == 0) {
+		put_str(error_at(&p, NULL),
+		        "no domain and no relay-network: this relay would accept nothing");
+		return fail(&p);
+	}
+	if (c->max_message_size >= c->queue_map_size) {
+		struct text *t = error_at(&p, NULL);
+		put_str(t, "max-message-size ");
+		put_size(t, c->max_message_size);
+		put_str(t, " does not fit in queue-map-size ");
+		put_size(t, c->queue_map_size);
+		return fail(&p);
+	}
+	return 0;
+}
+
+size_t conf_format(const struct conf *c, char *buf, size_t cap)
+{
+	struct text t = { buf, cap, 0 };
+
+	for (size_t k = 0; k < NDIRECTIVES; k++)
+		directives[k].format(&t, c, &directives[k]);
+	return text_end(&t);
+}

@@ -1,0 +1,419 @@
+/* tests/unit/test_conf.c -- policy/conf.c: good and bad files, in memory. */
+#include <stdlib.h>
+
+#include "t.h"
+#include "policy/conf.h"
+
+static struct conf cf;
+static char err[512];
+
+/* Parse text as file "t.conf" onto defaults, then finish if parsing worked. */
+static int load(const char *text)
+{
+	conf_defaults(&cf);
+	err[0] = 'X';
+	if (conf_parse(text, strlen(text), "t.conf", &cf, err, sizeof err) != 0)
+		return -1;
+	if (err[0] != '\0')
+		return -2; /* success must leave an empty message */
+	return conf_finish(&cf, "t.conf", err, sizeof err);
+}
+
+static void test_defaults(void)
+{
+	conf_defaults(&cf);
+	CHECK(cf.hostname[0] == '\0');
+	CHECK(cf.nlisteners == 0 && cf.ndomains == 0 && cf.nrelay_nets == 0);
+	CHECK(strcmp(cf.queue_path, "/var/lib/moat/queue") == 0);
+	CHECK(cf.queue_map_size == 4ull << 30);
+	CHECK(cf.max_message_size == 35ull << 20);
+	CHECK(cf.max_recipients == 1000);
+	CHECK(cf.max_errors == 20);
+	CHECK(cf.max_connections == 4000);
+	CHECK(cf.timeout_command == 300);
+	CHECK(cf.timeout_data == 180);
+	CHECK(cf.greeting_delay_ms == 0);
+}
+
+static const char good_file[] =
+	"# moat test configuration\n"
+	"\n"
+	"hostname mx1.Example.org\n"
+	"listen 192.0.2.1:25\n"
+	"listen [2001:db8::1]:587   # submission, comment after whitespace\n"
+	"  listen *:2525\n"
+	"\tdomain Example.ORG\n"
+	"domain *.example.net\n"
+	"domain example.com.\n"
+	"relay-network 10.0.0.0/8\n"
+	"relay-network 2001:db8:1::/48\n"
+	"relay-network 192.0.2.7\n"
+	"queue /srv/moat/#queue\n"
+	"queue-map-size 1G\n"
+	"max-message-size 10m\n"
+	"max-recipients 100\n"
+	"max-errors 5\n"
+	"max-connections 100\n"
+	"timeout-command 60\n"
+	"timeout-data 120\n"
+	"greet-delay 1500\n";
+
+static void test_good_file(void)
+{
+	struct ipaddr ip;
+
+	CHECKF(load(good_file) == 0, "%s", err);
+	CHECK(strcmp(cf.hostname, "mx1.Example.org") == 0);
+	CHECK(cf.nlisteners == 3);
+	CHECK(ip_parse("192.0.2.1", 9, &ip) == 0 && ip_equal(&cf.listeners[0].addr, &ip));
+	CHECK(cf.listeners[0].port == 25 && !cf.listeners[0].any);
+	CHECK(ip_parse("2001:db8::1", 11, &ip) == 0 && ip_equal(&cf.listeners[1].addr, &ip));
+	CHECK(cf.listeners[1].port == 587);
+	CHECK(cf.listeners[2].addr.family == IP_V4 && cf.listeners[2].any && cf.listeners[2].port == 2525);
+	CHECK(cf.ndomains == 3);
+	CHECK(strcmp(cf.domains[0].name, "example.org") == 0 && !cf.domains[0].subdomains);
+	CHECK(strcmp(cf.domains[1].name, "example.net") == 0 && cf.domains[1].subdomains);
+	CHECK(strcmp(cf.domains[2].name, "example.com") == 0);
+	CHECK(cf.nrelay_nets == 3 && cf.relay_nets[0].prefix == 8 && cf.relay_nets[2].prefix == 32);
+	CHECK(strcmp(cf.queue_path, "/srv/moat/#queue") == 0);
+	CHECK(cf.queue_map_size == 1ull << 30);
+	CHECK(cf.max_message_size == 10ull << 20);
+	CHECK(cf.max_recipients == 100 && cf.max_errors == 5 && cf.max_connections == 100);
+	CHECK(cf.timeout_command == 60 && cf.timeout_data == 120 && cf.greeting_delay_ms == 1500);
+}
+
+/* The same file with CRLF line ends and no line end at the end. */
+static void test_crlf(void)
+{
+	char text[sizeof good_file * 2];
+	size_t n = 0;
+
+	for (const char *s = good_file; *s != '\0'; s++) {
+		if (*s == '\n')
+			text[n++] = '\r';
+		text[n++] = *s;
+	}
+	text[n - 2] = '\0'; /* drop the last CRLF */
+	CHECKF(load(text) == 0, "%s", err);
+	CHECK(cf.greeting_delay_ms == 1500 && cf.nlisteners == 3);
+	CHECK(strcmp(cf.hostname, "mx1.Example.org") == 0);
+}
+
+static const char expected_format[] =
+	"hostname mx1.Example.org\n"
+	"listen 192.0.2.1:25\n"
+	"listen [2001:db8::1]:587\n"
+	"listen 0.0.0.0:2525\n"
+	"domain example.org\n"
+	"domain *.example.net\n"
+	"domain example.com\n"
+	"relay-network 10.0.0.0/8\n"
+	"relay-network 2001:db8:1::/48\n"
+	"relay-network 192.0.2.7/32\n"
+	"queue /srv/moat/#queue\n"
+	"queue-map-size 1G\n"
+	"max-message-size 10M\n"
+	"max-recipients 100\n"
+	"max-errors 5\n"
+	"max-connections 100\n"
+	"timeout-command 60\n"
+	"timeout-data 120\n"
+	"greet-delay 1500\n";
+
+static void test_format(void)
+{
+	static char buf[64 * 1024], again[64 * 1024];
+	struct conf copy;
+
+	CHECKF(load(good_file) == 0, "%s", err);
+	size_t n = conf_format(&cf, buf, sizeof buf);
+	CHECKF(n == strlen(expected_format) && strcmp(buf, expected_format) == 0, "got:\n%s", buf);
+	/* The output is a config file that means the same. */
+	copy = cf;
+	CHECKF(load(buf) == 0, "%s", err);
+	CHECK(memcmp(&copy, &cf, sizeof cf) == 0);
+	CHECK(conf_format(&cf, again, sizeof again) == n && strcmp(buf, again) == 0);
+	/* Too small a buffer: the length needed, a truncated NUL-terminated text. */
+	memset(again, 'Z', sizeof again);
+	CHECK(conf_format(&cf, again, 10) == n);
+	CHECK(again[9] == '\0' && memcmp(again, buf, 9) == 0 && again[10] == 'Z');
+	CHECK(conf_format(&cf, NULL, 0) == n);
+}
+
+static void test_format_defaults(void)
+{
+	static char buf[4096];
+
+	CHECKF(load("relay-network 127.0.0.0/8\n") == 0, "%s", err);
+	conf_format(&cf, buf, sizeof buf);
+	CHECKF(strcmp(buf,
+		"# hostname: not set, taken from uname at start\n"
+		"listen 0.0.0.0:25\n"
+		"# domain: none\n"
+		"relay-network 127.0.0.0/8\n"
+		"queue /var/lib/moat/queue\n"
+		"queue-map-size 4G\n"
+		"max-message-size 35M\n"
+		"max-recipients 1000\n"
+		"max-errors 20\n"
+		"max-connections 4000\n"
+		"timeout-command 300\n"
+		"timeout-data 180\n"
+		"greet-delay 0\n") == 0, "got:\n%s", buf);
+}
+
+struct bad_case {
+	const char *text;
+	const char *message;   /* the whole error, as conf_parse/conf_finish writes it */
+};
+
+static const struct bad_case bad_cases[] = {
+	{ "frobnicate yes\n", "t.conf:1: unknown directive 'frobnicate'" },
+	{ "Domain example.org\n", "t.conf:1: unknown directive 'Domain'" },
+	{ "domain example.org\n\n# x\nrelay-network 10.0.0.0/33\n",
+	  "t.conf:4: relay-network: bad CIDR '10.0.0.0/33'" },
+	{ "relay-network 2001:db8::/129\n", "t.conf:1: relay-network: bad CIDR '2001:db8::/129'" },
+	{ "relay-network 2001:db8:::/32\n", "t.conf:1: relay-network: bad CIDR '2001:db8:::/32'" },
+	{ "relay-network 010.0.0.0/8\n", "t.conf:1: relay-network: bad CIDR '010.0.0.0/8'" },
+	{ "relay-network example.org\n", "t.conf:1: relay-network: bad CIDR 'example.org'" },
+	{ "relay-network 10.1.2.3/8\n",
+	  "t.conf:1: relay-network: host bits set in '10.1.2.3/8' (the network is 10.0.0.0/8)" },
+	{ "relay-network 2001:db8::1/32\n",
+	  "t.conf:1: relay-network: host bits set in '2001:db8::1/32' (the network is 2001:db8::/32)" },
+	{ "relay-network 10.0.0.0/8\nrelay-network 10.0.0.0/8\n",
+	  "t.conf:2: relay-network: duplicate network '10.0.0.0/8'" },
+	{ "listen 127.0.0.1:25\nlisten 127.0.0.1:25\n",
+	  "t.conf:2: listen: duplicate listener '127.0.0.1:25'" },
+	{ "listen *:25\nlisten 0.0.0.0:25\n", "t.conf:2: listen: duplicate listener '0.0.0.0:25'" },
+	{ "listen [::1]:25\nlisten [0::1]:25\n", "t.conf:2: listen: duplicate listener '[0::1]:25'" },
+	{ "listen *:25\nlisten 127.0.0.1:25\n",
+	  "t.conf:2: listen: '127.0.0.1:25' overlaps '0.0.0.0:25' (one is a wildcard)" },
+	{ "listen 127.0.0.1:25\nlisten [::]:25\n",
+	  "t.conf:2: listen: '[::]:25' overlaps '127.0.0.1:25' (one is a wildcard)" },
+	{ "listen 0.0.0.0:25\nlisten [::]:25\n",
+	  "t.conf:2: listen: '[::]:25' overlaps '0.0.0.0:25' (one is a wildcard)" },
+	{ "listen [::]:25\nlisten [::1]:25\n",
+	  "t.conf:2: listen: '[::1]:25' overlaps '[::]:25' (one is a wildcard)" },
+	{ "listen 127.0.0.1:0\n",
+	  "t.conf:1: listen: bad address:port '127.0.0.1:0' (use 192.0.2.1:25, [2001:db8::1]:25, *:25 or [::]:25)" },
+	{ "listen 127.0.0.1:65536\n",
+	  "t.conf:1: listen: bad address:port '127.0.0.1:65536' (use 192.0.2.1:25, [2001:db8::1]:25, *:25 or [::]:25)" },
+	{ "listen ::1:25\n",
+	  "t.conf:1: listen: bad address:port '::1:25' (use 192.0.2.1:25, [2001:db8::1]:25, *:25 or [::]:25)" },
+	{ "listen localhost:25\n",
+	  "t.conf:1: listen: bad address:port 'localhost:25' (use 192.0.2.1:25, [2001:db8::1]:25, *:25 or [::]:25)" },
+	{ "domain example.org\ndomain EXAMPLE.org.\n",
+	  "t.conf:2: domain: duplicate domain 'EXAMPLE.org.'" },
+	{ "domain example.org\ndomain *.example.org\n",
+	  "t.conf:2: domain: duplicate domain '*.example.org'" },
+	{ "domain exa_mple.org\n", "t.conf:1: domain: bad domain 'exa_mple.org'" },
+	{ "domain *.\n", "t.conf:1: domain: bad domain '*.'" },
+	{ "domain *\n", "t.conf:1: domain: bad domain '*'" },
+	{ "domain a.*.org\n", "t.conf:1: domain: bad domain 'a.*.org'" },
+	{ "domain -a.org\n", "t.conf:1: domain: bad domain '-a.org'" },
+	{ "domain a..org\n", "t.conf:1: domain: bad domain 'a..org'" },
+	{ "domain [127.0.0.1]\n",
+	  "t.conf:1: domain: an address literal is not a domain: '[127.0.0.1]'" },
+	{ "domain\n", "t.conf:1: domain: missing argument" },
+	{ "domain   # a comment is no argument\n", "t.conf:1: domain: missing argument" },
+	{ "domain a.org b.org\n", "t.conf:1: domain: too many arguments (it takes one)" },
+	{ "domain a.org b c d e f g h\n", "t.conf:1: domain: too many arguments (it takes one)" },
+	{ "hostname a.org\nhostname b.org\n", "t.conf:2: hostname: given twice (first on line 1)" },
+	{ "hostname bad..name\n", "t.conf:1: hostname: bad host name 'bad..name'" },
+	{ "hostname [192.0.2.1]\n", "t.conf:1: hostname: bad host name '[192.0.2.1]'" },
+	{ "queue var/q\n", "t.conf:1: queue: not an absolute path: 'var/q'" },
+	{ "max-recipients 50\n",
+	  "t.conf:1: max-recipients: 50 is below the minimum 100 (RFC 5321 4.5.3.1.8)" },
+	{ "max-recipients 10001\n", "t.conf:1: max-recipients: 10001 is above the maximum 10000" },
+	{ "max-recipients -1\n", "t.conf:1: max-recipients: bad number '-1'" },
+	{ "max-recipients +100\n", "t.conf:1: max-recipients: bad number '+100'" },
+	{ "max-recipients 100x\n", "t.conf:1: max-recipients: bad number '100x'" },
+	{ "max-recipients 0x100\n", "t.conf:1: max-recipients: bad number '0x100'" },
+	{ "max-recipients 99999999999999999999999\n",
+	  "t.conf:1: max-recipients: bad number '99999999999999999999999'" },
+	{ "max-recipients 4294967396\n",
+	  "t.conf:1: max-recipients: 4294967396 is above the maximum 10000" },
+	{ "max-errors 0\n", "t.conf:1: max-errors: 0 is below the minimum 1" },
+	{ "timeout-command 3601\n", "t.conf:1: timeout-command: 3601 is above the maximum 3600" },
+	{ "greet-delay 60001\n", "t.conf:1: greet-delay: 60001 is above the maximum 60000" },
+	{ "max-message-size 10X\n",
+	  "t.conf:1: max-message-size: bad size '10X' (bytes, or a number with K, M or G)" },
+	{ "max-message-size M\n",
+	  "t.conf:1: max-message-size: bad size 'M' (bytes, or a number with K, M or G)" },
+	{ "max-message-size 10MB\n",
+	  "t.conf:1: max-message-size: bad size '10MB' (bytes, or a number with K, M or G)" },
+	{ "max-message-size 1.5M\n",
+	  "t.conf:1: max-message-size: bad size '1.5M' (bytes, or a number with K, M or G)" },
+	{ "max-message-size 17179869184G\n",
+	  "t.conf:1: max-message-size: bad size '17179869184G' (bytes, or a number with K, M or G)" },
+	{ "max-message-size 2G\n", "t.conf:1: max-message-size: 2G is above the maximum 1G" },
+	{ "max-message-size 1000\n",
+	  "t.conf:1: max-message-size: 1000 is below the minimum 64K (RFC 5321 4.5.3.1.7)" },
+	{ "queue-map-size 2048G\n", "t.conf:1: queue-map-size: 2048G is above the maximum 1024G" },
+	{ "queue-map-size 1T\n",
+	  "t.conf:1: queue-map-size: bad size '1T' (bytes, or a number with K, M or G)" },
+	{ "domain a.org\nhostname x\001y\n", "t.conf:2: control character in line" },
+	{ "domain a.org\nhostname a\rb\n", "t.conf:2: control character in line" },
+	/* conf_finish */
+	{ "", "t.conf: no domain and no relay-network: this relay would accept nothing" },
+	{ "# only a comment\n\n   \n",
+	  "t.conf: no domain and no relay-network: this relay would accept nothing" },
+	{ "domain a.org\nqueue-map-size 1M\n",
+	  "t.conf: max-message-size 35M does not fit in queue-map-size 1M" },
+};
+
+static void test_bad(void)
+{
+	for (size_t k = 0; k < sizeof bad_cases / sizeof bad_cases[0]; k++) {
+		const struct bad_case *tc = &bad_cases[k];
+		int r = load(tc->text);
+		CHECKF(r == -1 && strcmp(err, tc->message) == 0, "case %zu: got %d '%s'\n    want '%s'",
+		       k, r, err, tc->message);
+	}
+}
+
+/* Things the table cannot hold: NUL bytes, long lines, caps. */
+static void test_bad_bytes(void)
+{
+	static char text[8192];
+
+	memcpy(text, "domain a.org\nhostname a\0b\n", 27);
+	conf_defaults(&cf);
+	CHECK(conf_parse(text, 27, "t.conf", &cf, err, sizeof err) == -1);
+	CHECKF(strcmp(err, "t.conf:2: NUL byte in line") == 0, "%s", err);
+
+	/* CONF_LINE_MAX bytes is fine, one more is not; a CR does not count. */
+	memset(text, ' ', sizeof text);
+	memcpy(text, "domain a.org", 12);
+	text[CONF_LINE_MAX] = '\r';
+	text[CONF_LINE_MAX + 1] = '\n';
+	conf_defaults(&cf);
+	CHECKF(conf_parse(text, CONF_LINE_MAX + 2, "t.conf", &cf, err, sizeof err) == 0, "%s", err);
+	conf_defaults(&cf);
+	CHECKF(conf_parse(text, CONF_LINE_MAX + 1, "t.conf", &cf, err, sizeof err) == 0, "%s", err);
+	conf_defaults(&cf);
+	CHECKF(conf_parse(text, CONF_LINE_MAX, "t.conf", &cf, err, sizeof err) == 0, "%s", err);
+	text[CONF_LINE_MAX] = ' ';
+	text[CONF_LINE_MAX + 1] = '\r';
+	text[CONF_LINE_MAX + 2] = '\n';
+	conf_defaults(&cf);
+	CHECK(conf_parse(text, CONF_LINE_MAX + 3, "t.conf", &cf, err, sizeof err) == -1);
+	CHECKF(strcmp(err, "t.conf:1: line too long (over 1024 bytes)") == 0, "%s", err);
+	conf_defaults(&cf);
+	CHECK(conf_parse(text, CONF_LINE_MAX + 1, "t.conf", &cf, err, sizeof err) == -1);
+	CHECKF(strcmp(err, "t.conf:1: line too long (over 1024 bytes)") == 0, "%s", err);
+}
+
+/* "domain aaa.aaa..." with labels of the given lengths (0 ends). */
+static int load_domain(char *text, const size_t *labels)
+{
+	size_t n = 7;
+
+	memcpy(text, "domain ", 7);
+	for (size_t k = 0; labels[k] != 0; k++) {
+		if (k > 0)
+			text[n++] = '.';
+		memset(text + n, 'a', labels[k]);
+		n += labels[k];
+	}
+	conf_defaults(&cf);
+	return conf_parse(text, n, "t.conf", &cf, err, sizeof err);
+}
+
+static void test_caps(void)
+{
+	static char text[64 * 1024];
+	size_t n = 0;
+
+	for (int k = 0; k <= CONF_MAX_LISTENERS; k++) {
+		memcpy(text + n, "listen 127.0.0.1:", 17);
+		n += 17;
+		text[n++] = (char)('1' + k / 10);
+		text[n++] = (char)('0' + k % 10);
+		text[n++] = '\n';
+	}
+	conf_defaults(&cf);
+	CHECK(conf_parse(text, n, "t.conf", &cf, err, sizeof err) == -1);
+	CHECKF(strcmp(err, "t.conf:17: listen: too many listeners (at most 16)") == 0, "%s", err);
+
+	n = 0;
+	for (int k = 0; k <= CONF_MAX_DOMAINS; k++) {
+		memcpy(text + n, "domain d", 8);
+		n += 8;
+		for (int v = k; ; v /= 10) {
+			text[n++] = (char)('0' + v % 10);
+			if (v < 10)
+				break;
+		}
+		memcpy(text + n, ".org\n", 5);
+		n += 5;
+	}
+	conf_defaults(&cf);
+	CHECK(conf_parse(text, n, "t.conf", &cf, err, sizeof err) == -1);
+	CHECKF(strcmp(err, "t.conf:257: domain: too many domains (at most 256)") == 0, "%s", err);
+
+	/* A 255-byte domain is the longest. */
+	static const size_t ok_labels[] = { 63, 63, 63, 63, 0 };
+	static const size_t long_labels[] = { 63, 63, 63, 62, 1, 0 };
+	CHECKF(load_domain(text, ok_labels) == 0, "%s", err);
+	CHECK(cf.ndomains == 1 && strlen(cf.domains[0].name) == 255);
+	CHECK(load_domain(text, long_labels) == -1);
+}
+
+/* A small error buffer gets a truncated, NUL-terminated message. */
+static void test_err_truncated(void)
+{
+	char small[12];
+
+	memset(small, 'Z', sizeof small);
+	conf_defaults(&cf);
+	CHECK(conf_parse("bogus x\n", 8, "t.conf", &cf, small, 8) == -1);
+	CHECK(strcmp(small, "t.conf:") == 0 && small[8] == 'Z');
+	CHECK(conf_parse("bogus x\n", 8, "t.conf", &cf, NULL, 0) == -1);
+}
+
+/* Every prefix of the good file, in a buffer of exactly that size (ASan
+ * catches a read past it): parses or fails cleanly, never crashes. */
+static void test_prefixes(void)
+{
+	size_t len = sizeof good_file - 1;
+
+	for (size_t cut = 0; cut <= len; cut++) {
+		char *copy = malloc(cut ? cut : 1);
+		if (copy == NULL)
+			return;
+		memcpy(copy, good_file, cut);
+		conf_defaults(&cf);
+		int r = conf_parse(copy, cut, "t.conf", &cf, err, sizeof err);
+		CHECK(r == 0 || r == -1);
+		CHECK(memchr(err, '\0', sizeof err) != NULL);
+		free(copy);
+	}
+}
+
+/* A second file layered on a first: repeatable directives add up. */
+static void test_layering(void)
+{
+	conf_defaults(&cf);
+	CHECK(conf_parse("domain a.org\n", 13, "a.conf", &cf, err, sizeof err) == 0);
+	CHECK(conf_parse("domain b.org\nmax-errors 3\n", 26, "b.conf", &cf, err, sizeof err) == 0);
+	CHECK(cf.ndomains == 2 && cf.max_errors == 3);
+	CHECK(conf_parse("domain A.org\n", 13, "c.conf", &cf, err, sizeof err) == -1);
+	CHECKF(strcmp(err, "c.conf:1: domain: duplicate domain 'A.org'") == 0, "%s", err);
+}
+
+int main(void)
+{
+	RUN(test_defaults);
+	RUN(test_good_file);
+	RUN(test_crlf);
+	RUN(test_format);
+	RUN(test_format_defaults);
+	RUN(test_bad);
+	RUN(test_bad_bytes);
+	RUN(test_caps);
+	RUN(test_err_truncated);
+	RUN(test_prefixes);
+	RUN(test_layering);
+	return t_main_end();
+}
