@@ -8,6 +8,22 @@
  * byte, quoted form included, because only the final host may interpret it.
  * It never interprets '%', '!' or a quoted '@': it reports them in flags so
  * that the relay rules can refuse them (policy/rules.h).
+ *
+ * Details the grammar leaves open, decided here:
+ *   - an address literal is kept as sent (not lower-cased); "IPv6:" is
+ *     matched case-insensitively and must then hold an RFC 5321 IPv6-addr
+ *     ("::" stands for at least two groups); any other tag is accepted as a
+ *     General-address-literal by syntax alone;
+ *   - an empty quoted local part ("") is refused, as is an empty local part;
+ *   - under ADDR_ALLOW_UTF8 a U-label is any run of letters, digits, '-' and
+ *     well-formed UTF-8 (RFC 3629: no overlongs, surrogates, or code points
+ *     past U+10FFFF; C1 controls U+0080..U+009F are refused too); IDNA
+ *     rules beyond that are not checked;
+ *   - a non-ASCII octet without ADDR_ALLOW_UTF8 is ADDR_EUTF8 where UTF-8
+ *     could stand (local part, domain) and ADDR_ESYNTAX elsewhere;
+ *   - a label over 63 octets is ADDR_ETOOLONG, like the other limits;
+ *   - a source route's domains must be Domains (no literals) and are checked
+ *     like the mailbox's.
  */
 #ifndef MOAT_POLICY_ADDR_H
 #define MOAT_POLICY_ADDR_H
@@ -66,11 +82,15 @@ enum addr_result addr_parse_path(const char *path, size_t len, unsigned allow, s
  * Write "local@domain" (or "" for the null path, "postmaster" for the bare
  * form) into buf of size cap, NUL-terminated.  Returns the length, or 0 and
  * buf[0] = 0 if cap is too small (ADDR_TEXT_MAX always suffices).
+ * The bare postmaster is written as sent ("Postmaster" stays so); with
+ * cap 0 nothing is written.  "<" text ">" parses back to the same address,
+ * less ADDR_F_ROUTE and ADDR_F_TRAILDOT.
  */
 size_t addr_format(const struct addr *a, char *buf, size_t cap);
 
 /* Is name a syntactically valid domain (RFC 5321 Domain) or address literal?
- * Used for HELO/EHLO arguments.  utf8: allow U-labels. */
+ * Used for HELO/EHLO arguments.  utf8: allow U-labels.  One trailing dot
+ * is accepted, as in a path; returns 1 if valid, 0 if not. */
 int addr_domain_valid(const char *name, size_t len, int utf8);
 
 #endif
