@@ -61,16 +61,17 @@ static size_t utf8_len(const unsigned char *p, const unsigned char *end)
 	return n;
 }
 
-/* A non-ASCII octet where UTF-8 may stand: its sequence length or an error. */
-static enum addr_result utf8_step(const unsigned char *p, const unsigned char *end,
-                                  unsigned allow, unsigned *flags, size_t *n)
+/* A non-ASCII octet where UTF-8 may stand: step over its sequence. */
+static enum addr_result utf8_step(const unsigned char **pp, const unsigned char *end,
+                                  unsigned allow, unsigned *flags)
 {
 	if (!(allow & ADDR_ALLOW_UTF8))
 		return ADDR_EUTF8;
-	*n = utf8_len(p, end);
-	if (*n == 0)
+	size_t n = utf8_len(*pp, end);
+	if (n == 0)
 		return ADDR_ESYNTAX;
 	*flags |= ADDR_F_UTF8;
+	*pp += n;
 	return ADDR_OK;
 }
 
@@ -92,11 +93,9 @@ static enum addr_result domain_scan(const unsigned char **pp, const unsigned cha
 			if (is_letdig(*p) || *p == '-') {
 				last = *p++;
 			} else if (*p >= 0x80) {
-				size_t n;
-				enum addr_result r = utf8_step(p, end, allow, flags, &n);
+				enum addr_result r = utf8_step(&p, end, allow, flags);
 				if (r != ADDR_OK)
 					return r;
-				p += n;
 				last = 'x';
 			} else {
 				break;
@@ -256,11 +255,9 @@ static enum addr_result dot_string_scan(const unsigned char **pp, const unsigned
 			if (is_atext(*p)) {
 				local_char_flags(*p++, flags);
 			} else if (*p >= 0x80) {
-				size_t n;
-				enum addr_result r = utf8_step(p, end, allow, flags, &n);
+				enum addr_result r = utf8_step(&p, end, allow, flags);
 				if (r != ADDR_OK)
 					return r;
-				p += n;
 			} else {
 				break;
 			}
@@ -296,11 +293,9 @@ static enum addr_result quoted_scan(const unsigned char **pp, const unsigned cha
 			c = p[1];
 			p += 2;
 		} else if (c >= 0x80) {
-			size_t n;
-			enum addr_result r = utf8_step(p, end, allow, flags, &n);
+			enum addr_result r = utf8_step(&p, end, allow, flags);
 			if (r != ADDR_OK)
 				return r;
-			p += n;
 		} else if (c >= 32 && c <= 126) {
 			p++; /* qtextSMTP: all printable but '"' and '\\', handled above */
 		} else {
