@@ -1,0 +1,893 @@
+/*
+ * queue/store.c -- the queue on LMDB.  See queue.h for the contract and
+ * FORMAT.md for the bytes.  This is the only file that includes <lmdb.h>.
+ *
+ * Why each LMDB setting is what it is:
+ *
+ *  - mdb_env_open flags: 0 for the writer, MDB_RDONLY for readers.
+ *    Deliberately NOT set:
+ *      MDB_NOSYNC, MDB_NOMETASYNC  -- the 250 reply promises the message
+ *          survives a power cut; both trade away exactly that (the "D").
+ *      MDB_WRITEMAP, MDB_MAPASYNC  -- a wild pointer could then scribble
+ *          on the queue, and MAPASYNC gives up durability too.  WRITEMAP
+ *          would also ftruncate data.mdb to the whole map size.
+ *      MDB_NOMEMINIT -- pages written to disk must not carry leftover heap
+ *          bytes (mail of earlier sessions, keys).
+ *      MDB_NOLOCK    -- `moat queue list` reads while the server writes;
+ *          LMDB's lock file is what makes that safe.
+ *      MDB_NOTLS     -- one thread per process uses the queue.
+ *      MDB_NOSUBDIR  -- the queue is a directory: data.mdb, lock.mdb and
+ *          incoming/ side by side.
+ *  - mode 0600 for data.mdb and lock.mdb, 0700 for the directories: mail
+ *    is private to the queue's owner.
+ *  - maxdbs: three named databases, "meta", "env" and "body".
+ *  - map size: the writer sets opt->map_size, the queue's hard upper bound
+ *    (LMDB grows data.mdb as pages are written; the map is address space).
+ *    A reader passes 0 and so maps what the file records, and on
+ *    MDB_MAP_RESIZED (the writer was restarted with a bigger map) maps
+ *    again and retries.
+ *  - mdb_reader_check() at open and before each commit: a reader killed
+ *    with SIGKILL leaves its slot in lock.mdb, which pins old pages and
+ *    would make the map fill up.
+ *  - Writes use MDB_RESERVE, so a body chunk goes from the draft (memory or
+ *    spool file) straight into LMDB's page, and MDB_NOOVERWRITE, so an ID
+ *    can never replace a message.  Not MDB_APPEND: IDs are assigned when a
+ *    draft begins, and drafts commit in any order.
+ *  - Reads copy out and end their transaction before calling back into the
+ *    caller (queue_list, queue_body), so a slow consumer (a pager, a remote
+ *    server) never holds a read transaction open: LMDB's "avoid
+ *    long-lived transactions".  The read transaction is reset and renewed,
+ *    not freed, between uses.
+ *
+ * Only one process writes: the writer holds flock(LOCK_EX) on incoming/,
+ * so a second writer is refused at open instead of deleting the first
+ * one's drafts.
+ */
+#include "queue/queue.h"
+#include "queue/envelope.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* A body chunk: the value size under the "body" database. */
+#define BODY_CHUNK (64 * 1024)
+_Static_assert(QUEUE_DRAFT_MEM % BODY_CHUNK == 0,
+               "a spilled draft's file must hold whole chunks");
+
+#define FORMAT_VERSION 1u
+#define META_VERSION_KEY "version"
+
+struct queue {
+	MDB_env *env;
+	MDB_dbi db_meta, db_env, db_body;
+	MDB_txn *rtxn;          /* reset between reads, renewed for the next */
+	int rdonly;
+	int incoming_fd;        /* writer: incoming/, flock'ed; else -1 */
+	queue_id last_id;       /* the last ID handed out */
+	unsigned char *chunk;   /* queue_body's copy buffer, BODY_CHUNK */
+	struct queue_rcpt *rcpts; /* queue_list's recipients, rcpt_cap long */
+	size_t rcpt_cap;
+};
+
+struct queue_draft {
+	struct queue *q;
+	queue_id id;
+	uint64_t size;          /* bytes written */
+	unsigned char *mem;     /* bytes not yet in the spool file */
+	size_t len, cap;        /* cap <= QUEUE_DRAFT_MEM */
+	int fd;                 /* incoming/ID once spilled, else -1 */
+	int err;                /* sticky QUEUE_* error */
+};
+
+static void set_err(char *err, size_t cap, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	if (err == NULL || cap == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, cap, fmt, ap);
+	va_end(ap);
+}
+
+/* An LMDB or errno code to the queue's error classes. */
+static int map_rc(int rc)
+{
+	switch (rc) {
+	case 0:             return QUEUE_OK;
+	case MDB_MAP_FULL:
+	case MDB_TXN_FULL:
+	case ENOSPC:
+	case EDQUOT:        return QUEUE_EFULL;
+	case MDB_NOTFOUND:  return QUEUE_ENOTFOUND;
+	case EINVAL:
+	case MDB_KEYEXIST:  return QUEUE_EINVAL;
+	default:            return QUEUE_EIO;
+	}
+}
+
+static void be_put(unsigned char *p, uint64_t v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		p[i] = (unsigned char)(v >> (8 * (n - 1 - i)));
+}
+
+static uint64_t be_get(const unsigned char *p, unsigned n)
+{
+	uint64_t v = 0;
+	for (unsigned i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* ---- IDs ---- */
+
+void queue_id_format(queue_id id, char out[QUEUE_ID_TEXT])
+{
+	static const char hex[] = "0123456789abcdef";
+	for (int i = 0; i < 16; i++)
+		out[i] = hex[(id >> (4 * (15 - i))) & 0xf];
+	out[16] = '\0';
+}
+
+int queue_id_parse(const char *s, queue_id *id)
+{
+	queue_id v = 0;
+	for (int i = 0; i < 16; i++) {
+		char c = s[i];
+		unsigned d;
+		if (c >= '0' && c <= '9')      d = (unsigned)(c - '0');
+		else if (c >= 'a' && c <= 'f') d = (unsigned)(c - 'a' + 10);
+		else if (c >= 'A' && c <= 'F') d = (unsigned)(c - 'A' + 10);
+		else return -1;
+		v = v << 4 | d;
+	}
+	if (s[16] != '\0')
+		return -1;
+	*id = v;
+	return 0;
+}
+
+static queue_id now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (queue_id)ts.tv_sec * 1000000u + (queue_id)ts.tv_nsec / 1000u;
+}
+
+/* Strictly increasing: the clock, or one past the last if it stood still
+ * or went back. */
+static queue_id next_id(struct queue *q)
+{
+	queue_id t = now_us();
+	q->last_id = t > q->last_id ? t : q->last_id + 1;
+	return q->last_id;
+}
+
+const char *queue_strerror(int err)
+{
+	switch (err) {
+	case QUEUE_OK:       return "ok";
+	case QUEUE_EFULL:    return "queue full";
+	case QUEUE_EIO:      return "queue I/O error";
+	case QUEUE_ENOTFOUND: return "no such message";
+	case QUEUE_EINVAL:   return "invalid argument or record";
+	case QUEUE_ECORRUPT: return "corrupt queue record";
+	default:             return "unknown queue error";
+	}
+}
+
+/* ---- open and close ---- */
+
+/* mkdir -p, each new level 0700. */
+static int mkdir_p(const char *dir)
+{
+	char path[4096];
+	size_t n = strlen(dir);
+	if (n == 0 || n >= sizeof path) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(path, dir, n + 1);
+	for (char *p = path + 1; ; p++) {
+		if (*p == '/' || *p == '\0') {
+			char c = *p;
+			*p = '\0';
+			if (mkdir(path, 0700) != 0 && errno != EEXIST)
+				return -1;
+			*p = c;
+			if (c == '\0')
+				break;
+		}
+	}
+	return 0;
+}
+
+/* Delete leftover drafts: after a crash incoming/ holds only partial
+ * messages that were never acknowledged. */
+static int clean_incoming(int dfd, char *bad, size_t badcap)
+{
+	int fd = dup(dfd);
+	DIR *d;
+	struct dirent *e;
+	int rc = 0;
+
+	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		snprintf(bad, badcap, ".");
+		return -1;
+	}
+	rewinddir(d);
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (unlinkat(dfd, e->d_name, 0) != 0 && errno != ENOENT) {
+			snprintf(bad, badcap, "%s", e->d_name);
+			rc = -1;
+			break;
+		}
+	}
+	int saved = errno;
+	closedir(d);
+	errno = saved;
+	return rc;
+}
+
+static const char *open_hint(int rc)
+{
+	switch (rc) {
+	case ENOENT:  return " (no queue there yet: the server creates it)";
+	case EACCES:
+	case EPERM:   return " (run as the queue's owner)";
+	case EROFS:   return " (read-only file system)";
+	default:      return "";
+	}
+}
+
+/* Open the named databases and check the format version. */
+static int open_dbs(struct queue *q, const char *dir, char *err, size_t errcap)
+{
+	MDB_txn *txn;
+	MDB_val k = { sizeof META_VERSION_KEY - 1, (void *)(uintptr_t)META_VERSION_KEY };
+	MDB_val v;
+	unsigned create = q->rdonly ? 0 : MDB_CREATE;
+	int rc;
+
+	rc = mdb_txn_begin(q->env, NULL, q->rdonly ? MDB_RDONLY : 0, &txn);
+	if (rc != 0) {
+		set_err(err, errcap, "queue %s: %s", dir, mdb_strerror(rc));
+		return -1;
+	}
+	if ((rc = mdb_dbi_open(txn, "meta", create, &q->db_meta)) != 0
+	    || (rc = mdb_dbi_open(txn, "env", create, &q->db_env)) != 0
+	    || (rc = mdb_dbi_open(txn, "body", create, &q->db_body)) != 0)
+		goto fail;
+	rc = mdb_get(txn, q->db_meta, &k, &v);
+	if (rc == MDB_NOTFOUND && !q->rdonly) {
+		unsigned char ver[4];
+		be_put(ver, FORMAT_VERSION, 4);
+		v.mv_size = sizeof ver;
+		v.mv_data = ver;
+		rc = mdb_put(txn, q->db_meta, &k, &v, MDB_NOOVERWRITE);
+	} else if (rc == 0 && (v.mv_size != 4 || be_get(v.mv_data, 4) != FORMAT_VERSION)) {
+		set_err(err, errcap, "queue %s: on-disk format version %llu, this moat reads %u",
+		        dir, v.mv_size == 4 ? (unsigned long long)be_get(v.mv_data, 4) : 0ull,
+		        FORMAT_VERSION);
+		mdb_txn_abort(txn);
+		return -1;
+	}
+	if (rc != 0)
+		goto fail;
+	if (!q->rdonly) {
+		/* IDs continue after the highest one stored, whatever the clock. */
+		MDB_cursor *c;
+		MDB_val ck, cv;
+		if ((rc = mdb_cursor_open(txn, q->db_env, &c)) != 0)
+			goto fail;
+		rc = mdb_cursor_get(c, &ck, &cv, MDB_LAST);
+		mdb_cursor_close(c);
+		if (rc == 0 && ck.mv_size == 8)
+			q->last_id = be_get(ck.mv_data, 8);
+		else if (rc != MDB_NOTFOUND && rc != 0)
+			goto fail;
+	}
+	/* Committing, even a read-only transaction, keeps the DB handles. */
+	if ((rc = mdb_txn_commit(txn)) != 0) {
+		set_err(err, errcap, "queue %s: %s", dir, mdb_strerror(rc));
+		return -1;
+	}
+	return 0;
+fail:
+	mdb_txn_abort(txn);
+	if (rc == MDB_NOTFOUND)
+		set_err(err, errcap, "queue %s: not a moat queue (databases missing)", dir);
+	else
+		set_err(err, errcap, "queue %s: %s", dir, mdb_strerror(rc));
+	return -1;
+}
+
+struct queue *queue_open(const char *dir, const struct queue_options *opt,
+                         char *err, size_t errcap)
+{
+	struct queue *q;
+	char inc[4096];
+	int rc;
+
+	if (dir == NULL || opt == NULL) {
+		set_err(err, errcap, "queue: no directory given");
+		return NULL;
+	}
+	if ((q = calloc(1, sizeof *q)) == NULL) {
+		set_err(err, errcap, "queue %s: %s", dir, strerror(errno));
+		return NULL;
+	}
+	q->rdonly = (opt->flags & QUEUE_RDONLY) != 0;
+	q->incoming_fd = -1;
+
+	if (!q->rdonly) {
+		char bad[256];
+		if (opt->map_size == 0) {
+			set_err(err, errcap, "queue %s: map size must not be 0", dir);
+			goto fail;
+		}
+		if ((size_t)snprintf(inc, sizeof inc, "%s/incoming", dir) >= sizeof inc) {
+			set_err(err, errcap, "queue %s: path too long", dir);
+			goto fail;
+		}
+		if (mkdir_p(dir) != 0 || (mkdir(inc, 0700) != 0 && errno != EEXIST)) {
+			set_err(err, errcap, "queue %s: cannot create: %s%s", dir,
+			        strerror(errno), open_hint(errno));
+			goto fail;
+		}
+		q->incoming_fd = open(inc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (q->incoming_fd < 0) {
+			set_err(err, errcap, "queue %s: %s: %s%s", dir, inc,
+			        strerror(errno), open_hint(errno));
+			goto fail;
+		}
+		if (flock(q->incoming_fd, LOCK_EX | LOCK_NB) != 0) {
+			set_err(err, errcap, "queue %s: %s", dir, errno == EWOULDBLOCK
+			        ? "another process has it open for writing" : strerror(errno));
+			goto fail;
+		}
+		if (clean_incoming(q->incoming_fd, bad, sizeof bad) != 0) {
+			set_err(err, errcap, "queue %s: cannot remove incoming/%s: %s",
+			        dir, bad, strerror(errno));
+			goto fail;
+		}
+	}
+
+	if ((rc = mdb_env_create(&q->env)) != 0
+	    || (rc = mdb_env_set_maxdbs(q->env, 3)) != 0
+	    || (!q->rdonly && (rc = mdb_env_set_mapsize(q->env, (size_t)opt->map_size)) != 0)) {
+		set_err(err, errcap, "queue %s: %s", dir, mdb_strerror(rc));
+		goto fail;
+	}
+	rc = mdb_env_open(q->env, dir, q->rdonly ? MDB_RDONLY : 0, 0600);
+	if (rc != 0) {
+		set_err(err, errcap, "queue %s: %s%s", dir, mdb_strerror(rc), open_hint(rc));
+		goto fail;
+	}
+	if (!q->rdonly) {
+		int dead;
+		mdb_reader_check(q->env, &dead);
+	}
+	if (open_dbs(q, dir, err, errcap) != 0)
+		goto fail;
+	return q;
+fail:
+	queue_close(q);
+	return NULL;
+}
+
+void queue_close(struct queue *q)
+{
+	if (q == NULL)
+		return;
+	if (q->rtxn != NULL)
+		mdb_txn_abort(q->rtxn);
+	if (q->env != NULL)
+		mdb_env_close(q->env);
+	if (q->incoming_fd >= 0)
+		close(q->incoming_fd);
+	free(q->chunk);
+	free(q->rcpts);
+	free(q);
+}
+
+/* ---- read transactions ---- */
+
+static int rd_begin(struct queue *q, MDB_txn **txn)
+{
+	int rc;
+	for (int tries = 0; ; tries++) {
+		if (q->rtxn != NULL)
+			rc = mdb_txn_renew(q->rtxn);
+		else
+			rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &q->rtxn);
+		if (rc != MDB_MAP_RESIZED || tries > 0)
+			break;
+		/* The writer's map grew past ours: map again at its size. */
+		if (q->rtxn != NULL) {
+			mdb_txn_abort(q->rtxn);
+			q->rtxn = NULL;
+		}
+		if ((rc = mdb_env_set_mapsize(q->env, 0)) != 0)
+			break;
+	}
+	*txn = q->rtxn;
+	return rc;
+}
+
+static void rd_end(struct queue *q)
+{
+	mdb_txn_reset(q->rtxn);
+}
+
+static void env_key(unsigned char key[8], queue_id id)
+{
+	be_put(key, id, 8);
+}
+
+static void body_key(unsigned char key[12], queue_id id, uint32_t chunk)
+{
+	be_put(key, id, 8);
+	be_put(key + 8, chunk, 4);
+}
+
+/* Decode a stored record, which must be under key id. */
+static int decode_at(const MDB_val *v, queue_id id, struct queue_envelope *env)
+{
+	int rc = envelope_decode(v->mv_data, v->mv_size, env);
+	if (rc == QUEUE_OK && env->id != id)
+		rc = QUEUE_ECORRUPT;
+	return rc;
+}
+
+/* ---- drafts ---- */
+
+struct queue_draft *queue_draft_begin(struct queue *q, queue_id *id)
+{
+	struct queue_draft *d;
+	if (q->rdonly) {
+		errno = EROFS;
+		return NULL;
+	}
+	if ((d = calloc(1, sizeof *d)) == NULL)
+		return NULL;
+	d->q = q;
+	d->fd = -1;
+	d->id = next_id(q);
+	if (id != NULL)
+		*id = d->id;
+	return d;
+}
+
+static int errno_to_queue(int e)
+{
+	return e == ENOSPC || e == EDQUOT ? QUEUE_EFULL : QUEUE_EIO;
+}
+
+/* Move the memory buffer, which holds whole chunks, to the spool file. */
+static int draft_spill(struct queue_draft *d)
+{
+	if (d->fd < 0) {
+		char name[QUEUE_ID_TEXT];
+		queue_id_format(d->id, name);
+		d->fd = openat(d->q->incoming_fd, name,
+		               O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (d->fd < 0)
+			return errno_to_queue(errno);
+	}
+	for (size_t off = 0; off < d->len; ) {
+		ssize_t w = write(d->fd, d->mem + off, d->len - off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno_to_queue(errno);
+		}
+		off += (size_t)w;
+	}
+	d->len = 0;
+	return QUEUE_OK;
+}
+
+int queue_draft_write(struct queue_draft *d, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	if (d->err != QUEUE_OK)
+		return d->err;
+	while (len > 0) {
+		size_t n;
+		if (d->len == QUEUE_DRAFT_MEM && (d->err = draft_spill(d)) != QUEUE_OK)
+			return d->err;
+		if (d->len == d->cap) {
+			/* Grow lazily: most mail is small. */
+			size_t cap = d->cap ? d->cap * 2 : 4096;
+			unsigned char *m;
+			while (cap < d->len + len && cap < QUEUE_DRAFT_MEM)
+				cap *= 2;
+			if (cap > QUEUE_DRAFT_MEM)
+				cap = QUEUE_DRAFT_MEM;
+			if ((m = realloc(d->mem, cap)) == NULL)
+				return d->err = QUEUE_EIO;
+			d->mem = m;
+			d->cap = cap;
+		}
+		n = d->cap - d->len < len ? d->cap - d->len : len;
+		memcpy(d->mem + d->len, p, n);
+		d->len += n;
+		d->size += n;
+		p += n;
+		len -= n;
+	}
+	return QUEUE_OK;
+}
+
+uint64_t queue_draft_size(const struct queue_draft *d)
+{
+	return d->size;
+}
+
+static void draft_free(struct queue_draft *d)
+{
+	if (d->fd >= 0) {
+		char name[QUEUE_ID_TEXT];
+		queue_id_format(d->id, name);
+		unlinkat(d->q->incoming_fd, name, 0);
+		close(d->fd);
+	}
+	free(d->mem);
+	free(d);
+}
+
+void queue_draft_abort(struct queue_draft *d)
+{
+	if (d != NULL)
+		draft_free(d);
+}
+
+/* ---- commit ---- */
+
+/* Read exactly len bytes at off of the spool file. */
+static int read_full(int fd, unsigned char *p, size_t len, off_t off)
+{
+	while (len > 0) {
+		ssize_t r = pread(fd, p, len, off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (r == 0)
+				errno = EIO;   /* the spool file is shorter than written */
+			return errno;
+		}
+		p += r;
+		off += r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+/* Put one draft's chunks and envelope into txn.  Returns 0 or an LMDB or
+ * errno code. */
+static int put_message(struct queue *q, MDB_txn *txn, struct queue_draft *d,
+                       struct queue_envelope *env)
+{
+	unsigned char key[12];
+	MDB_val k, v;
+	uint64_t filebytes = d->size - d->len;   /* whole chunks in the file */
+	uint64_t off = 0;
+	uint32_t chunk = 0;
+	size_t n;
+	int rc;
+
+	while (off < d->size) {
+		size_t want = d->size - off < BODY_CHUNK ? (size_t)(d->size - off) : BODY_CHUNK;
+		body_key(key, d->id, chunk);
+		k.mv_size = sizeof key;
+		k.mv_data = key;
+		v.mv_size = want;
+		if ((rc = mdb_put(txn, q->db_body, &k, &v, MDB_NOOVERWRITE | MDB_RESERVE)) != 0)
+			return rc;
+		if (off < filebytes)
+			rc = read_full(d->fd, v.mv_data, want, (off_t)off);
+		else
+			memcpy(v.mv_data, d->mem + (off - filebytes), want);
+		if (rc != 0)
+			return rc;
+		off += want;
+		chunk++;
+	}
+
+	env->id = d->id;
+	env->size = d->size;
+	env->received = (int64_t)time(NULL);
+	if ((n = envelope_size(env)) == 0)
+		return EINVAL;
+	env_key(key, d->id);
+	k.mv_size = 8;
+	k.mv_data = key;
+	v.mv_size = n;
+	if ((rc = mdb_put(txn, q->db_env, &k, &v, MDB_NOOVERWRITE | MDB_RESERVE)) != 0)
+		return rc;
+	envelope_encode(env, v.mv_data, n);
+	return 0;
+}
+
+size_t queue_commit(struct queue *q, struct queue_draft **draft,
+                    struct queue_envelope **env, int *result, size_t n)
+{
+	/* order[0..npend) lists the drafts still to commit, in the order the
+	 * next transaction puts them. */
+	size_t *order = n ? calloc(n, sizeof *order) : NULL;
+	size_t npend = 0, done = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (q->rdonly || order == NULL)
+			result[i] = q->rdonly ? QUEUE_EINVAL : QUEUE_EIO;
+		else if (draft[i]->err != QUEUE_OK)
+			result[i] = draft[i]->err;
+		else
+			order[npend++] = i;
+	}
+	if (npend > 0) {
+		int dead;
+		mdb_reader_check(q->env, &dead);
+	}
+	while (npend > 0) {
+		MDB_txn *txn;
+		size_t put = 0;
+		int rc = mdb_txn_begin(q->env, NULL, 0, &txn);
+		if (rc != 0) {
+			for (size_t j = 0; j < npend; j++)
+				result[order[j]] = map_rc(rc);
+			break;
+		}
+		for (; put < npend; put++) {
+			if ((rc = put_message(q, txn, draft[order[put]], env[order[put]])) != 0)
+				break;
+		}
+		if (put < npend) {
+			/* One message failed: the transaction is spoiled, so abort
+			 * it and start again without that message.  A transaction
+			 * too big (MDB_TXN_FULL) is retried with the message first,
+			 * alone it may fit; map full or an I/O error fails it. */
+			size_t bad = order[put];
+			mdb_txn_abort(txn);
+			if (rc == MDB_TXN_FULL && put > 0) {
+				memmove(order + 1, order, put * sizeof *order);
+				order[0] = bad;
+			} else {
+				result[bad] = map_rc(rc);
+				memmove(order + put, order + put + 1, (npend - put - 1) * sizeof *order);
+				npend--;
+			}
+			continue;
+		}
+		rc = mdb_txn_commit(txn);
+		for (size_t j = 0; j < npend; j++)
+			result[order[j]] = map_rc(rc);
+		if (rc == 0)
+			done = npend;
+		break;
+	}
+	/* The outcome is known: the spool files have served. */
+	for (size_t i = 0; i < n; i++)
+		draft_free(draft[i]);
+	free(order);
+	return done;
+}
+
+/* ---- reads ---- */
+
+int queue_get(struct queue *q, queue_id id, struct queue_envelope *env)
+{
+	unsigned char key[8];
+	MDB_val k = { sizeof key, key }, v;
+	MDB_txn *txn;
+	int rc;
+
+	env_key(key, id);
+	if ((rc = rd_begin(q, &txn)) != 0)
+		return map_rc(rc);
+	rc = mdb_get(txn, q->db_env, &k, &v);
+	rc = rc == 0 ? decode_at(&v, id, env) : map_rc(rc);
+	rd_end(q);
+	return rc;
+}
+
+/* The first message with an ID >= from: its ID in *id, its envelope in
+ * *env with recipients in q->rcpts (grown as needed). */
+static int next_message(struct queue *q, queue_id from, queue_id *id,
+                        struct queue_envelope *env)
+{
+	unsigned char key[8];
+	MDB_val k = { sizeof key, key }, v;
+	MDB_txn *txn;
+	MDB_cursor *c;
+	int rc;
+
+	env_key(key, from);
+	if ((rc = rd_begin(q, &txn)) != 0)
+		return map_rc(rc);
+	if ((rc = mdb_cursor_open(txn, q->db_env, &c)) != 0) {
+		rd_end(q);
+		return map_rc(rc);
+	}
+	rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	if (rc != 0) {
+		rc = map_rc(rc);
+	} else if (k.mv_size != 8) {
+		rc = QUEUE_ECORRUPT;
+	} else {
+		*id = be_get(k.mv_data, 8);
+		env->rcpts = NULL;
+		rc = decode_at(&v, *id, env);
+		if (rc == QUEUE_OK && env->nrcpts > q->rcpt_cap) {
+			struct queue_rcpt *r = realloc(q->rcpts, env->nrcpts * sizeof *r);
+			if (r == NULL) {
+				rc = QUEUE_EIO;
+			} else {
+				q->rcpts = r;
+				q->rcpt_cap = env->nrcpts;
+			}
+		}
+		if (rc == QUEUE_OK) {
+			env->rcpts = q->rcpts;
+			env->rcpt_cap = q->rcpt_cap;
+			rc = decode_at(&v, *id, env);
+		}
+	}
+	mdb_cursor_close(c);
+	rd_end(q);
+	return rc;
+}
+
+int queue_list(struct queue *q, int (*fn)(void *arg, const struct queue_envelope *env),
+               void *arg)
+{
+	struct queue_envelope env;
+	queue_id from = 0, id = 0;
+
+	for (;;) {
+		/* One short read transaction per message: fn may be slow. */
+		int rc = next_message(q, from, &id, &env);
+		if (rc == QUEUE_ENOTFOUND)
+			return QUEUE_OK;
+		if (rc != QUEUE_OK)
+			return rc;
+		if (fn(arg, &env) != 0 || id == UINT64_MAX)
+			return QUEUE_OK;
+		from = id + 1;
+	}
+}
+
+int queue_body(struct queue *q, queue_id id,
+               int (*fn)(void *arg, const void *buf, size_t len), void *arg)
+{
+	struct queue_envelope env;
+	unsigned char key[12];
+	MDB_val k = { 8, key }, v;
+	MDB_txn *txn;
+	uint64_t size, nchunks;
+	int rc;
+
+	if (q->chunk == NULL && (q->chunk = malloc(BODY_CHUNK)) == NULL)
+		return QUEUE_EIO;
+	/* First the envelope (the size) and that no chunk lies past the end. */
+	env_key(key, id);
+	if ((rc = rd_begin(q, &txn)) != 0)
+		return map_rc(rc);
+	rc = mdb_get(txn, q->db_env, &k, &v);
+	if (rc == 0) {
+		env.rcpts = NULL;
+		rc = decode_at(&v, id, &env);
+	} else {
+		rc = map_rc(rc);
+	}
+	size = env.size;
+	nchunks = (size + BODY_CHUNK - 1) / BODY_CHUNK;
+	if (rc == QUEUE_OK && nchunks > UINT32_MAX)
+		rc = QUEUE_ECORRUPT;
+	if (rc == QUEUE_OK) {
+		MDB_cursor *c;
+		body_key(key, id, (uint32_t)nchunks);
+		k.mv_size = 12;
+		if ((rc = mdb_cursor_open(txn, q->db_body, &c)) != 0) {
+			rc = map_rc(rc);
+		} else {
+			rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+			if (rc == 0 && k.mv_size >= 8 && be_get(k.mv_data, 8) == id)
+				rc = QUEUE_ECORRUPT;      /* a chunk beyond the size */
+			else
+				rc = rc == 0 || rc == MDB_NOTFOUND ? QUEUE_OK : map_rc(rc);
+			mdb_cursor_close(c);
+		}
+	}
+	rd_end(q);
+	if (rc != QUEUE_OK)
+		return rc;
+
+	for (uint64_t i = 0; i < nchunks; i++) {
+		size_t want = i + 1 < nchunks ? BODY_CHUNK : (size_t)(size - i * BODY_CHUNK);
+		body_key(key, id, (uint32_t)i);
+		k.mv_size = 12;
+		k.mv_data = key;
+		if ((rc = rd_begin(q, &txn)) != 0)
+			return map_rc(rc);
+		rc = mdb_get(txn, q->db_body, &k, &v);
+		if (rc == MDB_NOTFOUND) {
+			/* Gone since the first look (delivered), or never there. */
+			unsigned char ek[8];
+			MDB_val ekv = { 8, ek }, ev;
+			env_key(ek, id);
+			rc = mdb_get(txn, q->db_env, &ekv, &ev) == MDB_NOTFOUND
+			     ? QUEUE_ENOTFOUND : QUEUE_ECORRUPT;
+		} else if (rc != 0) {
+			rc = map_rc(rc);
+		} else if (v.mv_size != want) {
+			rc = QUEUE_ECORRUPT;
+		} else {
+			memcpy(q->chunk, v.mv_data, want);
+		}
+		rd_end(q);
+		if (rc != QUEUE_OK)
+			return rc;
+		if (fn(arg, q->chunk, want) != 0)
+			return QUEUE_EIO;
+	}
+	return QUEUE_OK;
+}
+
+int queue_stats(struct queue *q, struct queue_stats *st)
+{
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k, v;
+	MDB_envinfo info;
+	MDB_stat ms;
+	int rc, qrc = QUEUE_OK;
+
+	memset(st, 0, sizeof *st);
+	if ((rc = rd_begin(q, &txn)) != 0)
+		return map_rc(rc);
+	if ((rc = mdb_cursor_open(txn, q->db_env, &c)) != 0) {
+		rd_end(q);
+		return map_rc(rc);
+	}
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && qrc == QUEUE_OK;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		struct queue_envelope env;
+		env.rcpts = NULL;
+		qrc = k.mv_size == 8 ? decode_at(&v, be_get(k.mv_data, 8), &env)
+		                     : QUEUE_ECORRUPT;
+		if (qrc == QUEUE_OK) {
+			st->messages++;
+			st->bytes += env.size;
+		}
+	}
+	mdb_cursor_close(c);
+	rd_end(q);
+	if (qrc != QUEUE_OK)
+		return qrc;
+	if (rc != MDB_NOTFOUND)
+		return map_rc(rc);
+	if ((rc = mdb_env_info(q->env, &info)) != 0 || (rc = mdb_env_stat(q->env, &ms)) != 0)
+		return map_rc(rc);
+	st->map_size = info.me_mapsize;
+	st->map_used = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
+	return QUEUE_OK;
+}
