@@ -92,6 +92,22 @@ enum smtp_cmd_result {
  * Commands that take no argument (DATA, RSET, QUIT, STARTTLS) with one are
  * SMTP_CMD_ESYNTAX; NOOP, HELP and VRFY take an optional argument.
  * Which parameters a verb understands is the caller's decision (555).
+ *
+ * Details, decided here:
+ *   - trailing SPs are dropped first ("DATA " is DATA); a line that is empty
+ *     or only SPs is SMTP_CMD_OK with verb SMTP_VERB_NONE;
+ *   - the verb ends at the first SP; one SP separates it from the argument
+ *     (so "HELO  x" has the argument " x": the caller judges HELO syntax);
+ *   - EXPN takes an optional argument like VRFY; HELO, EHLO and AUTH need
+ *     one; BDAT needs chunk-size [ SP "LAST" ] (RFC 3030, LAST in any case);
+ *   - the path ends at the first '>' outside a quoted-string (a backslash
+ *     inside quotes escapes the next octet); its contents are for
+ *     addr_parse_path();
+ *   - parameters are separated by one or more SP; esmtp-value is ASCII
+ *     only (%d33-60 / %d62-126, no UTF-8 even under SMTPUTF8);
+ *   - out is cleared first and out->verb is set for every known verb even
+ *     when the result is an error, so the caller can name it in a reply;
+ *     the other fields are meaningful only on SMTP_CMD_OK.
  */
 enum smtp_cmd_result smtp_cmd_parse(const char *line, size_t len, struct smtp_cmd *out);
 
