@@ -106,7 +106,6 @@ class Server:
             f.write("\n".join(lines) + "\n")
         self.proc = None
         self.problems = []   # unclean exits, sanitizer reports
-        self.expect_dead = False
         _servers.append(self)
         if start:
             try:
@@ -132,7 +131,6 @@ class Server:
                                          stdout=log, stderr=log)
         finally:
             log.close()
-        self.expect_dead = False
         deadline = time.monotonic() + START_SECONDS
         last = "no attempt"
         while time.monotonic() < deadline:
@@ -468,7 +466,7 @@ def main():
             signal.alarm(0)
         if not ok:
             for s in _servers:
-                if s.proc is not None and s.proc.poll() is not None and not s.expect_dead:
+                if s.proc is not None and s.proc.poll() is not None and not s.problems:
                     reason += "\nserver %s died (status %s); stderr:\n%s" % (
                         s.name, s.proc.returncode, s.stderr())
         report(name, ok, reason)

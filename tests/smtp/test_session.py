@@ -244,7 +244,7 @@ def test_long_line_tail_not_run():
     # close), RSET (which would end the transaction) or MAIL (which would
     # make the next MAIL a 503), placed at offsets a chunked reader might cut.
     for tail in ("QUIT", "RSET", "MAIL FROM:<x@example.org>"):
-        for cut in (1024, 2046, 2047, 2048, 2049, 4096, 4994):
+        for cut in (2046, 2047, 2048, 2049, 3072, 4096, 4994):
             with session() as c:
                 c.expect("MAIL FROM:<a@example.org>", SENDER_OK)
                 c.expect("RCPT TO:<bob@example.test>", RCPT_OK)
