@@ -82,7 +82,9 @@ enum queue_err {
 #define QUEUE_RDONLY 0x01u
 
 struct queue_options {
-	uint64_t map_size;   /* LMDB map size in bytes: the queue's upper bound */
+	uint64_t map_size;   /* LMDB map size in bytes: the queue's upper bound.
+	                        Must not be 0 for the writer; a QUEUE_RDONLY
+	                        reader ignores it and maps what the file says. */
 	unsigned flags;      /* QUEUE_RDONLY */
 };
 
@@ -91,7 +93,11 @@ struct queue_draft;
 
 /*
  * Open (creating in write mode) the queue directory dir: dir/data.mdb,
- * dir/lock.mdb, dir/incoming/.  Returns NULL with a message in err.
+ * dir/lock.mdb, dir/incoming/.  Returns NULL with a message in err,
+ * "queue DIR: ...".  In write mode, deletes what incoming/ holds (drafts
+ * of a crashed writer) and takes an exclusive flock on incoming/: a second
+ * writer, in this process or another, is refused.  A reader
+ * (QUEUE_RDONLY) never creates anything and fails if there is no queue.
  */
 struct queue *queue_open(const char *dir, const struct queue_options *opt,
                          char *err, size_t errcap);
@@ -101,7 +107,7 @@ void queue_close(struct queue *q);
  * Start a message.  Assigns its queue ID (*id) now, so that the Received:
  * header written into the body can carry it.  Up to QUEUE_DRAFT_MEM bytes
  * are held in memory; beyond that the draft spills to incoming/ID.
- * Returns NULL on failure (errno set).
+ * Returns NULL on failure (errno set; EROFS on a QUEUE_RDONLY queue).
  */
 #define QUEUE_DRAFT_MEM (64 * 1024)
 struct queue_draft *queue_draft_begin(struct queue *q, queue_id *id);
@@ -118,8 +124,8 @@ void queue_draft_abort(struct queue_draft *d);
 
 /*
  * Group commit: make n drafts durable in ONE LMDB write transaction and one
- * fsync.  env[i] describes draft[i] (its id, size and received are set
- * here).  Each draft is consumed (freed) whatever the outcome.  result[i]
+ * fsync.  env[i] describes draft[i] (its id, size and received -- the time
+ * of this commit -- are set here).  Each draft is consumed (freed) whatever the outcome.  result[i]
  * receives QUEUE_OK or the error for that message.  If one message does not
  * fit (map full), it alone fails with QUEUE_EFULL and the others are
  * retried in a fresh transaction, so one big message cannot fail its
@@ -132,7 +138,8 @@ size_t queue_commit(struct queue *q, struct queue_draft **draft,
  * Read access.  queue_list() calls fn for each queued message in ID order
  * with an envelope whose rcpts array it owns for the duration of the call
  * (copy what you keep).  fn returns 0 to go on, non-zero to stop.
- * Returns QUEUE_OK or an error.
+ * No LMDB transaction is open while fn runs.  Returns QUEUE_OK or an error;
+ * a record that does not decode stops the walk with QUEUE_ECORRUPT.
  */
 int queue_list(struct queue *q, int (*fn)(void *arg, const struct queue_envelope *env),
                void *arg);
@@ -141,7 +148,11 @@ int queue_list(struct queue *q, int (*fn)(void *arg, const struct queue_envelope
  * if too small, QUEUE_EINVAL with env->nrcpts set to the count needed). */
 int queue_get(struct queue *q, queue_id id, struct queue_envelope *env);
 
-/* Stream the body to fn in chunks.  Returns QUEUE_OK or an error. */
+/* Stream the body to fn in chunks of at most 64 KiB, in order.  No LMDB
+ * transaction is open while fn runs, so fn may be slow.  fn returns 0 to go
+ * on; non-zero stops, and queue_body returns QUEUE_EIO.  Returns QUEUE_OK,
+ * QUEUE_ENOTFOUND, or QUEUE_ECORRUPT if the chunks do not add up to the
+ * envelope's size. */
 int queue_body(struct queue *q, queue_id id,
                int (*fn)(void *arg, const void *buf, size_t len), void *arg);
 
@@ -154,7 +165,8 @@ struct queue_stats {
 };
 int queue_stats(struct queue *q, struct queue_stats *st);
 
-/* ID <-> text. queue_id_parse returns 0 or -1. */
+/* ID <-> text. queue_id_parse takes exactly 16 hex digits (either case)
+ * and returns 0 or -1. */
 void queue_id_format(queue_id id, char out[QUEUE_ID_TEXT]);
 int  queue_id_parse(const char *s, queue_id *id);
 
