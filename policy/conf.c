@@ -647,7 +647,7 @@ int conf_finish(struct conf *c, const char *file, char *err, size_t errcap)
 		struct text *t = error_at(&p, NULL);
 		put_str(t, "max-message-size ");
 		put_size(t, c->max_message_size);
-		put_str(t, " does not fit in queue-map-size ");
+		put_str(t, " must be smaller than queue-map-size ");
 		put_size(t, c->queue_map_size);
 		return fail(&p);
 	}

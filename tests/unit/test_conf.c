@@ -259,7 +259,7 @@ static const struct bad_case bad_cases[] = {
 	{ "# only a comment\n\n   \n",
 	  "t.conf: no domain and no relay-network: this relay would accept nothing" },
 	{ "domain a.org\nqueue-map-size 1M\n",
-	  "t.conf: max-message-size 35M does not fit in queue-map-size 1M" },
+	  "t.conf: max-message-size 35M must be smaller than queue-map-size 1M" },
 };
 
 static void test_bad(void)
