@@ -208,20 +208,14 @@ static int set_hostname(struct parse *p, const struct directive *d, const char *
 	return 0;
 }
 
-/* Two listeners collide if they are the same, or if one is a wildcard that
- * covers the other: binding both would fail with EADDRINUSE at start-up,
- * and "[::]" is dual-stack, so it covers IPv4 addresses as well. */
+/* Two listeners collide if they are the same, or if one is the wildcard of
+ * the other's family on the same port: binding both fails with EADDRINUSE
+ * once the wildcard listens.  The server sets IPV6_V6ONLY, so "[::]:25"
+ * and "0.0.0.0:25" do not collide (README: list both for both). */
 static int listeners_overlap(const struct conf_listener *a, const struct conf_listener *b)
 {
-	if (a->port != b->port)
-		return 0;
-	if (ip_equal(&a->addr, &b->addr))
-		return 1;
-	if (a->any && (a->addr.family == IP_V6 || b->addr.family == IP_V4))
-		return 1;
-	if (b->any && (b->addr.family == IP_V6 || a->addr.family == IP_V4))
-		return 1;
-	return 0;
+	return a->port == b->port && a->addr.family == b->addr.family &&
+	       (a->any || b->any || ip_equal(&a->addr, &b->addr));
 }
 
 static int set_listen(struct parse *p, const struct directive *d, const char *arg, size_t len)
@@ -502,8 +496,7 @@ static const struct directive directives[] = {
 	{ "relay-network", set_relay_net, format_relay_net, 1, 0, 0, 0, NULL },
 	{ "queue",         set_queue,     format_queue,     0, 0, 0, 0, NULL },
 	{ "queue-map-size",   set_size, format_size, 0, FIELD(queue_map_size), MIB, TIB, NULL },
-	{ "max-message-size", set_size, format_size, 0, FIELD(max_message_size), 64 * KIB, GIB,
-	  "RFC 5321 4.5.3.1.7" },
+	{ "max-message-size", set_size, format_size, 0, FIELD(max_message_size), 1, GIB, NULL },
 	{ "max-recipients",   set_uint, format_uint, 0, FIELD(max_recipients), 100, 10000,
 	  "RFC 5321 4.5.3.1.8" },
 	{ "max-errors",       set_uint, format_uint, 0, FIELD(max_errors), 1, 1000, NULL },

@@ -53,7 +53,8 @@ int cidr_match(const struct cidr *c, const struct ipaddr *ip);
 
 size_t cidr_format(const struct cidr *c, char *buf, size_t cap);
 
-/* "127.0.0.1:25", "[::1]:25", "*:25" (all IPv4), "[::]:25" (all, dual-stack).
+/* "127.0.0.1:25", "[::1]:25", "*:25" (all IPv4), "[::]:25" (all IPv6: the
+ * server sets IPV6_V6ONLY, so list both wildcards for both families).
  * Returns 0 or -1. */
 int hostport_parse(const char *s, size_t len, struct ipaddr *ip, uint16_t *port);
 
