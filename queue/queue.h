@@ -95,7 +95,7 @@ struct queue_draft;
  * Open (creating in write mode) the queue directory dir: dir/data.mdb,
  * dir/lock.mdb, dir/incoming/.  Returns NULL with a message in err,
  * "queue DIR: ...".  In write mode, deletes what incoming/ holds (drafts
- * of a crashed writer) and takes an exclusive flock on incoming/: a second
+ * of a crashed writer) and takes a write lock on dir/writer.lock: a second
  * writer, in this process or another, is refused.  A reader
  * (QUEUE_RDONLY) never creates anything and fails if there is no queue.
  */

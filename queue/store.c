@@ -39,9 +39,17 @@
  *    long-lived transactions".  The read transaction is reset and renewed,
  *    not freed, between uses.
  *
- * Only one process writes: the writer holds flock(LOCK_EX) on incoming/,
- * so a second writer is refused at open instead of deleting the first
- * one's drafts.
+ * Only one process writes: the writer holds a POSIX write lock (fcntl
+ * F_SETLK) on DIR/writer.lock, so a second writer is refused at open
+ * instead of deleting the first one's drafts.  POSIX locks, not flock()
+ * or OFD locks, because they belong to the process and are not inherited
+ * by fork(): a child the server forks after opening the queue must not
+ * keep the queue locked after the server is gone.  The price is that a
+ * process does not conflict with itself, so a second open for writing in
+ * the same process is caught by writer_pid/writer_dev/writer_ino below
+ * (LMDB forbids it anyway).  Never lock lock.mdb or data.mdb ourselves:
+ * closing any descriptor of a file drops all of the process's fcntl locks
+ * on it, LMDB's included.
  */
 #include "queue/queue.h"
 #include "queue/envelope.h"
@@ -54,7 +62,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -72,7 +79,8 @@ struct queue {
 	MDB_dbi db_meta, db_env, db_body;
 	MDB_txn *rtxn;          /* reset between reads, renewed for the next */
 	int rdonly;
-	int incoming_fd;        /* writer: incoming/, flock'ed; else -1 */
+	int incoming_fd;        /* writer: incoming/; else -1 */
+	int lock_fd;            /* writer: writer.lock, F_WRLCK held; else -1 */
 	queue_id last_id;       /* the last ID handed out */
 	unsigned char *chunk;   /* queue_body's copy buffer, BODY_CHUNK */
 	struct queue_rcpt *rcpts; /* queue_list's recipients, rcpt_cap long */
@@ -246,6 +254,48 @@ static int clean_incoming(int dfd, char *bad, size_t badcap)
 	return rc;
 }
 
+/* The writer of this process, if any (see the top of the file). */
+static pid_t writer_pid;
+static dev_t writer_dev;
+static ino_t writer_ino;
+
+static int writer_lock(struct queue *q, const char *dir, char *err, size_t errcap)
+{
+	struct flock fl;
+	struct stat st;
+	char path[4096];
+
+	if ((size_t)snprintf(path, sizeof path, "%s/writer.lock", dir) >= sizeof path) {
+		set_err(err, errcap, "queue %s: path too long", dir);
+		return -1;
+	}
+	if (stat(path, &st) == 0 && writer_pid == getpid()
+	    && st.st_dev == writer_dev && st.st_ino == writer_ino) {
+		set_err(err, errcap, "queue %s: already open for writing in this process", dir);
+		return -1;
+	}
+	q->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (q->lock_fd < 0 || fstat(q->lock_fd, &st) != 0) {
+		set_err(err, errcap, "queue %s: %s: %s", dir, path, strerror(errno));
+		return -1;
+	}
+	memset(&fl, 0, sizeof fl);
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	if (fcntl(q->lock_fd, F_SETLK, &fl) != 0) {
+		int e = errno;
+		close(q->lock_fd);
+		q->lock_fd = -1;
+		set_err(err, errcap, "queue %s: %s", dir, e == EAGAIN || e == EACCES
+		        ? "another process has it open for writing" : strerror(e));
+		return -1;
+	}
+	writer_pid = getpid();
+	writer_dev = st.st_dev;
+	writer_ino = st.st_ino;
+	return 0;
+}
+
 static const char *open_hint(int rc)
 {
 	switch (rc) {
@@ -336,6 +386,7 @@ struct queue *queue_open(const char *dir, const struct queue_options *opt,
 	}
 	q->rdonly = (opt->flags & QUEUE_RDONLY) != 0;
 	q->incoming_fd = -1;
+	q->lock_fd = -1;
 
 	if (!q->rdonly) {
 		char bad[256];
@@ -358,11 +409,8 @@ struct queue *queue_open(const char *dir, const struct queue_options *opt,
 			        strerror(errno), open_hint(errno));
 			goto fail;
 		}
-		if (flock(q->incoming_fd, LOCK_EX | LOCK_NB) != 0) {
-			set_err(err, errcap, "queue %s: %s", dir, errno == EWOULDBLOCK
-			        ? "another process has it open for writing" : strerror(errno));
+		if (writer_lock(q, dir, err, errcap) != 0)
 			goto fail;
-		}
 		if (clean_incoming(q->incoming_fd, bad, sizeof bad) != 0) {
 			set_err(err, errcap, "queue %s: cannot remove incoming/%s: %s",
 			        dir, bad, strerror(errno));
@@ -403,6 +451,10 @@ void queue_close(struct queue *q)
 		mdb_env_close(q->env);
 	if (q->incoming_fd >= 0)
 		close(q->incoming_fd);
+	if (q->lock_fd >= 0) {
+		close(q->lock_fd);      /* drops the lock */
+		writer_pid = 0;
+	}
 	free(q->chunk);
 	free(q->rcpts);
 	free(q);

@@ -66,6 +66,23 @@ static struct queue *open_q(const char *dir, uint64_t map, unsigned flags)
 	return q;
 }
 
+/* Read a byte from fd, 0 on EOF or error. */
+static char wait_byte(int fd)
+{
+	char c = 0;
+	while (read(fd, &c, 1) < 0 && errno == EINTR)
+		;
+	return c;
+}
+
+static int child_status(pid_t pid)
+{
+	int st;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 200 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
 /* A fresh queue in a new directory (its path in dir), opened for writing;
  * NULL (and the test failed) if it does not open. */
 static struct queue *fresh_q(char dir[256], uint64_t map)
@@ -608,8 +625,22 @@ static void test_abort_and_leftover(void)
 	{
 		struct queue_options opt = { 16 * MB, 0 };
 		char err[512] = "";
+		pid_t pid;
+		int st;
+		d = queue_draft_begin(q, &id);    /* a draft the intruder must not remove */
+		CHECK(d != NULL && write_body(d, 3, 100000) == QUEUE_OK);
 		CHECK(queue_open(dir, &opt, err, sizeof err) == NULL);
-		CHECK(strstr(err, "another process") != NULL);
+		CHECKF(strstr(err, "already open for writing in this process") != NULL, "%s", err);
+		fflush(NULL);
+		if ((pid = fork()) == 0) {
+			struct queue *q2 = queue_open(dir, &opt, err, sizeof err);
+			_exit(q2 == NULL && strstr(err, "another process has it open for writing")
+			      ? 0 : 1);
+		}
+		st = child_status(pid);
+		CHECKF(st == 0, "second writer child %d", st);
+		CHECK(count_incoming(dir) == 1);
+		queue_draft_abort(d);
 	}
 	queue_close(q);
 
@@ -689,26 +720,9 @@ static void test_map_full(void)
 	}
 }
 
-/* Read a byte from fd, 0 on EOF or error. */
-static char wait_byte(int fd)
-{
-	char c = 0;
-	while (read(fd, &c, 1) < 0 && errno == EINTR)
-		;
-	return c;
-}
-
-static int child_status(pid_t pid)
-{
-	int st;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 200 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-}
-
 /* Child: open read-only beside the writer; expects 1 message, tells the
- * parent, waits, then expects 2. */
-static int reader_child(const char *dir, int to_parent, int from_parent)
+ * parent, waits, then expects 2, the second of size2. */
+static int reader_child(const char *dir, int to_parent, int from_parent, uint64_t size2)
 {
 	struct queue *q = open_q(dir, 0, QUEUE_RDONLY);
 	struct list_acc a;
@@ -724,21 +738,25 @@ static int reader_child(const char *dir, int to_parent, int from_parent)
 	memset(&a, 0, sizeof a);
 	if (queue_list(q, list_cb, &a) != QUEUE_OK || a.n != 2)
 		return 14;
-	if (!body_ok(q, a.ids[1], 501, 300000))
+	if (!body_ok(q, a.ids[1], 501, size2))
 		return 15;
 	queue_close(q);
 	return 0;
 }
 
-static void test_reader_beside_writer(void)
+/* A writer with map size map1 and a reader (another process); while the
+ * reader has the queue open, the writer commits size2 bytes, after
+ * reopening with map2 if that differs (the reader then meets
+ * MDB_MAP_RESIZED and must map again). */
+static void reader_case(uint64_t map1, uint64_t map2, uint64_t size2)
 {
 	char dir[256];
 	struct queue *q;
 	queue_id id;
-	int up[2], down[2];
+	int up[2], down[2], st;
 	pid_t pid;
 
-	if ((q = fresh_q(dir, 64 * MB)) == NULL || pipe(up) != 0 || pipe(down) != 0) {
+	if ((q = fresh_q(dir, map1)) == NULL || pipe(up) != 0 || pipe(down) != 0) {
 		CHECK(0);
 		return;
 	}
@@ -749,17 +767,34 @@ static void test_reader_beside_writer(void)
 		/* Never touch the parent's queue here: LMDB forbids it. */
 		close(up[0]);
 		close(down[1]);
-		_exit(reader_child(dir, up[1], down[0]));
+		_exit(reader_child(dir, up[1], down[0], size2));
 	}
 	close(up[1]);
 	close(down[0]);
 	CHECK(wait_byte(up[0]) == 'r');
-	CHECK(put_one(q, 501, 300000, &id) == QUEUE_OK);
+	if (map2 != map1) {
+		queue_close(q);
+		q = open_q(dir, map2, 0);
+		CHECK(q != NULL);
+	}
+	if (q != NULL)
+		CHECK(put_one(q, 501, size2, &id) == QUEUE_OK);
 	CHECK(write(down[1], "w", 1) == 1);
-	CHECKF(child_status(pid) == 0, "reader child %d", child_status(pid));
+	st = child_status(pid);
+	CHECKF(st == 0, "reader child %d", st);
 	close(up[0]);
 	close(down[1]);
 	queue_close(q);
+}
+
+static void test_reader_beside_writer(void)
+{
+	reader_case(64 * MB, 64 * MB, 300000);
+}
+
+static void test_reader_map_resized(void)
+{
+	reader_case(1 * MB, 32 * MB, 3 * MB);
 }
 
 static void test_killed_mid_draft(void)
@@ -992,6 +1027,7 @@ int main(void)
 	RUN(test_abort_and_leftover);
 	RUN(test_map_full);
 	RUN(test_reader_beside_writer);
+	RUN(test_reader_map_resized);
 	RUN(test_killed_mid_draft);
 	RUN(test_open_errors);
 	RUN(test_queuecmd);
