@@ -129,6 +129,8 @@ class Server:
             self.proc = subprocess.Popen([MOAT, "serve", "-c", self.conf_path],
                                          stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=log)
+        except OSError as e:
+            raise Failure("cannot run %s: %s" % (MOAT, e))
         finally:
             log.close()
         deadline = time.monotonic() + START_SECONDS
@@ -165,7 +167,9 @@ class Server:
         if self.proc is None:
             return None
         p, self.proc = self.proc, None
-        if p.poll() is None:
+        if p.poll() is not None:
+            self.problems.append("exited (status %s) before SIGTERM" % p.returncode)
+        else:
             p.send_signal(signal.SIGTERM)
             try:
                 p.wait(STOP_SECONDS)
@@ -174,8 +178,8 @@ class Server:
                 p.wait(STOP_SECONDS)
                 self.problems.append("no exit within %ds of SIGTERM" % STOP_SECONDS)
                 return p.returncode
-        if p.returncode != 0:
-            self.problems.append("exit status %s after SIGTERM" % p.returncode)
+            if p.returncode != 0:
+                self.problems.append("exit status %s after SIGTERM" % p.returncode)
         self._scan_stderr()
         return p.returncode
 
@@ -209,7 +213,7 @@ class Server:
                               timeout=timeout)
 
     def queue_list(self):
-        """{id: [recipients]} from `moat queue list`."""
+        """{id: [recipient addresses]} from `moat queue list`."""
         r = self.moat("queue", "list", "-c", self.conf_path)
         check(r.returncode == 0, "moat queue list: exit %d, stderr %r"
               % (r.returncode, r.stderr[-500:]))
@@ -218,8 +222,9 @@ class Server:
             if not line.strip():
                 continue
             if line[:1].isspace():
+                # "  <addr> state ...": the address is the first word
                 check(cur is not None, "queue list: recipient line before an ID: %r" % line)
-                out[cur].append(line.strip())
+                out[cur].append(line.split()[0].strip("<>"))
                 continue
             qid = line.split()[0]
             check(QUEUE_ID_RE.match(qid), "queue list: line does not start with an ID: %r" % line)
