@@ -199,12 +199,24 @@ static char ascii_lower(char ch)
 	return ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
 }
 
+/* One trailing dot, the root, is dropped: "example.org." is "example.org".
+ * Returns the new length; a name still ending in '.' then is invalid (and
+ * addr_domain_valid() would take one more). */
+static size_t strip_root(const char *name, size_t n)
+{
+	if (n > 0 && name[n - 1] == '.')
+		n--;
+	return n > 0 && name[n - 1] == '.' ? 0 : n;
+}
+
 static int set_hostname(struct parse *p, const struct directive *d, const char *arg, size_t len)
 {
-	if (len > ADDR_DOMAIN_MAX || arg[0] == '[' || !addr_domain_valid(arg, len, 0))
+	size_t n = strip_root(arg, len);
+
+	if (n == 0 || n > ADDR_DOMAIN_MAX || arg[0] == '[' || !addr_domain_valid(arg, n, 0))
 		return bad_value(p, d, "bad host name", arg, len, "");
-	memcpy(p->c->hostname, arg, len);
-	p->c->hostname[len] = '\0';
+	memcpy(p->c->hostname, arg, n);
+	p->c->hostname[n] = '\0';
 	return 0;
 }
 
@@ -259,8 +271,7 @@ static int set_domain(struct parse *p, const struct directive *d, const char *ar
 		name += 2;
 		n -= 2;
 	}
-	if (n > 0 && name[n - 1] == '.')
-		n--; /* the root: "example.org." is "example.org" */
+	n = strip_root(name, n);
 	if (n > 0 && name[0] == '[')
 		return bad_value(p, d, "an address literal is not a domain:", arg, len, "");
 	if (n == 0 || n > ADDR_DOMAIN_MAX || !addr_domain_valid(name, n, 0))

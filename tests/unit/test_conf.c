@@ -38,7 +38,7 @@ static void test_defaults(void)
 static const char good_file[] =
 	"# moat test configuration\n"
 	"\n"
-	"hostname mx1.Example.org\n"
+	"hostname mx1.Example.org.\n"
 	"listen 192.0.2.1:25\n"
 	"listen [2001:db8::1]:587   # submission, comment after whitespace\n"
 	"  listen *:2525\n"
@@ -210,6 +210,9 @@ static const struct bad_case bad_cases[] = {
 	{ "domain a.*.org\n", "t.conf:1: domain: bad domain 'a.*.org'" },
 	{ "domain -a.org\n", "t.conf:1: domain: bad domain '-a.org'" },
 	{ "domain a..org\n", "t.conf:1: domain: bad domain 'a..org'" },
+	{ "domain a.org..\n", "t.conf:1: domain: bad domain 'a.org..'" },
+	{ "domain .\n", "t.conf:1: domain: bad domain '.'" },
+	{ "hostname a.org..\n", "t.conf:1: hostname: bad host name 'a.org..'" },
 	{ "domain [127.0.0.1]\n",
 	  "t.conf:1: domain: an address literal is not a domain: '[127.0.0.1]'" },
 	{ "domain\n", "t.conf:1: domain: missing argument" },
