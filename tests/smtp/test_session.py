@@ -399,11 +399,19 @@ def test_smuggling():
     s = main_server()
     smuggled = (b"MAIL FROM:<evil@evil.example>\r\nRCPT TO:<victim@example.test>\r\n"
                 b"DATA\r\nSubject: smuggled\r\n\r\nsmuggled\r\n")
-    for sep in (b"\n.\n", b"\r\n.\n", b"\n.\r\n", b"\r.\r\n", b"\r\n.\r", b"\n.\r"):
+    seps = (b"\n.\n", b"\r\n.\n", b"\n.\r\n", b"\r.\r\n", b"\r\n.\r", b"\n.\r")
+    # in one write, and with each byte of the separator in a write of its own
+    for sep, split in [(sep, split) for split in (False, True) for sep in seps]:
         before = s.queue_list()
         with session() as c:
             tx(c)
-            c.send(b"Subject: real\r\n\r\nhello" + sep + smuggled + b"\r\n.\r\n")
+            pieces = ([b"Subject: real\r\n\r\nhello"] + [sep[i:i + 1] for i in range(len(sep))]
+                      + [smuggled, b"\r\n.\r\n"])
+            if not split:
+                pieces = [b"".join(pieces)]
+            for piece in pieces:
+                c.send(piece)
+                time.sleep(0.02 if split else 0)
             eq(c.one(), BAD_DATA, "reply after the real CRLF.CRLF (separator %r)" % sep)
             c.quiet(0.5)
             c.expect("NOOP", OK, "NOOP after rejected message (separator %r)" % sep)
@@ -438,6 +446,54 @@ def test_oversize_body():
         queued_id(c.mail_tx("a@example.org", ["bob@example.test"], b"small\r\n", ehlo=False))
     after = s.queue_list()
     eq(len(after), len(before) + 1, "queue size (oversize one not queued, small one queued)")
+
+
+@case
+def test_slow_data_not_cut():
+    # timeout-data is per read: a client that keeps sending is not cut off.
+    s = limits_server()
+    with s.connect() as c:
+        c.ehlo()
+        tx(c)
+        for i in range(5):
+            c.send("line %d\r\n" % i)
+            time.sleep(0.8)
+        c.send(".\r\n")
+        queued_id(c.one())
+
+
+@case
+def test_bytes_after_quit_ignored():
+    with session() as c:
+        c.send("QUIT\r\nMAIL FROM:<a@example.org>\r\nNOOP\r\n")
+        eq(c.one(), "221 2.0.0 %s closing connection" % HOST, "QUIT")
+        c.closed()
+
+
+@case
+def test_concurrent_messages():
+    # Many sessions at once, their steps interleaved, so that commits group.
+    s = main_server()
+    n = 40
+    clients = [s.connect() for _ in range(n)]
+    try:
+        for c in clients:
+            c.send("EHLO c.test\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<bob@example.test>\r\n"
+                   "DATA\r\n")
+        for c in clients:
+            eq(c.reply()[-1], "250 SMTPUTF8", "EHLO")
+            eq([c.one(), c.one(), c.one()], [SENDER_OK, RCPT_OK, GO_AHEAD], "replies")
+        bodies = [("Subject: %d\r\n\r\n" % i + "x" * (i * 997 % 5000) + "\r\n").encode()
+                  for i in range(n)]
+        for c, body in zip(clients, bodies):
+            c.send(body + b".\r\n")
+        ids = [queued_id(c.one(timeout=30)) for c in clients]
+    finally:
+        for c in clients:
+            c.close()
+    eq(len(set(ids)), n, "distinct queue ids")
+    for qid, body in zip(ids, bodies):
+        eq(s.queued_message(qid)[1], body, "message %s" % qid)
 
 
 # ------------------------------------------------------------ relay
