@@ -664,9 +664,6 @@ static int put_message(struct queue *q, MDB_txn *txn, struct queue_draft *d,
 		chunk++;
 	}
 
-	env->id = d->id;
-	env->size = d->size;
-	env->received = (int64_t)time(NULL);
 	if ((n = envelope_size(env)) == 0)
 		return EINVAL;
 	env_key(key, d->id);
@@ -686,8 +683,13 @@ size_t queue_commit(struct queue *q, struct queue_draft **draft,
 	 * next transaction puts them. */
 	size_t *order = n ? calloc(n, sizeof *order) : NULL;
 	size_t npend = 0, done = 0;
+	int64_t now = (int64_t)time(NULL);
 
 	for (size_t i = 0; i < n; i++) {
+		/* Set whatever the outcome, so the caller can log the ID. */
+		env[i]->id = draft[i]->id;
+		env[i]->size = draft[i]->size;
+		env[i]->received = now;
 		if (q->rdonly || order == NULL)
 			result[i] = q->rdonly ? QUEUE_EINVAL : QUEUE_EIO;
 		else if (draft[i]->err != QUEUE_OK)

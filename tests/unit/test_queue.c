@@ -693,6 +693,7 @@ static void test_map_full(void)
 	CHECK(count_incoming(dir) == 1);
 	CHECK(queue_commit(q, d, ep, res, 3) == 2);
 	CHECK(res[0] == QUEUE_OK && res[1] == QUEUE_EFULL && res[2] == QUEUE_OK);
+	CHECK(env[1].id == ids[1] && env[1].size == sizes[1]);   /* for the log */
 	CHECK(count_incoming(dir) == 0);
 	CHECK(body_ok(q, ids[0], 300, sizes[0]) && body_ok(q, ids[2], 302, sizes[2]));
 	CHECK(queue_body(q, ids[1], body_cb, &(struct body_check){ 0, 0, 0, 0 })
@@ -997,6 +998,115 @@ static void test_queuecmd(void)
 	}
 }
 
+/* Replace every occurrence of old[0..n) in DIR/data.mdb by new.  LMDB
+ * keeps no checksums, so this is how a record goes bad on disk.  Every:
+ * copy-on-write leaves older copies of a record in freed pages. */
+static int patch_data(const char *dir, const unsigned char *old,
+                      const unsigned char *new, size_t n)
+{
+	char path[512];
+	static unsigned char buf[4 * 1024 * 1024];
+	FILE *f;
+	size_t len;
+	unsigned char *at;
+	int ok = 0;
+
+	snprintf(path, sizeof path, "%s/data.mdb", dir);
+	if ((f = fopen(path, "r+b")) == NULL)
+		return 0;
+	len = fread(buf, 1, sizeof buf, f);
+	for (unsigned char *p = buf; (at = memmem(p, len - (size_t)(p - buf), old, n)) != NULL;
+	     p = at + n) {
+		if (fseek(f, (long)(at - buf), SEEK_SET) != 0 || fwrite(new, 1, n, f) != n)
+			break;
+		ok = 1;
+	}
+	return fclose(f) == 0 && ok;
+}
+
+static void test_corrupt_records(void)
+{
+	char dir[256], out[300];
+	struct queue *q;
+	struct queue_rcpt r[2];
+	struct queue_envelope env;
+	unsigned char rec[2][2048], bad[2048];
+	size_t len[2];
+	queue_id ids[2];
+	static const uint64_t sizes[2] = { 1000, 70000 };
+	struct list_acc a;
+	struct queue_stats st;
+	struct body_check b = { 0, 0, 0, 0 };
+
+	if ((q = fresh_q(dir, 16 * MB)) == NULL)
+		return;
+	snprintf(out, sizeof out, "%s/cmd.out", base);
+	for (int i = 0; i < 2; i++) {
+		CHECK(put_one(q, 700u + (unsigned)i, sizes[i], &ids[i]) == QUEUE_OK);
+		memset(&env, 0, sizeof env);
+		env.rcpts = r;
+		env.rcpt_cap = 2;
+		CHECK(queue_get(q, ids[i], &env) == QUEUE_OK);
+		len[i] = envelope_encode(&env, rec[i], sizeof rec[i]);
+		CHECK(len[i] > 0);
+	}
+	queue_close(q);
+
+	/* A recipient state of 7 in the first record. */
+	memcpy(bad, rec[0], len[0]);
+	{
+		unsigned char *addr = memmem(bad, len[0], r[0].addr, strlen(r[0].addr));
+		CHECK(addr != NULL);
+		if (addr == NULL)
+			return;
+		addr[strlen(r[0].addr)] = 7;    /* the state byte follows the address */
+	}
+	{
+		struct queue_envelope e;
+		e.rcpts = NULL;
+		CHECK(envelope_decode(bad, len[0], &e) == QUEUE_ECORRUPT);
+	}
+	CHECK(patch_data(dir, rec[0], bad, len[0]));
+	if ((q = open_q(dir, 16 * MB, 0)) == NULL) {
+		CHECK(0);
+		return;
+	}
+	memset(&a, 0, sizeof a);
+	CHECK(queue_list(q, list_cb, &a) == QUEUE_ECORRUPT && a.n == 0);
+	CHECK(queue_get(q, ids[0], &env) == QUEUE_ECORRUPT);
+	CHECK(queue_get(q, ids[1], &env) == QUEUE_OK);
+	CHECK(queue_stats(q, &st) == QUEUE_ECORRUPT);
+	CHECK(queue_body(q, ids[0], body_cb, &b) == QUEUE_ECORRUPT);
+	CHECK(run_cmd(dir, out, "list", NULL) == 111);
+	queue_close(q);
+	CHECK(patch_data(dir, bad, rec[0], len[0]));
+
+	/* Sizes that do not match the chunks of the second message (70000
+	 * bytes: chunks of 65536 and 4464). */
+	{
+		static const uint64_t lies[] = { 69999, 70001, 65536, 200000, 0 };
+		for (size_t i = 0; i < sizeof lies / sizeof lies[0]; i++) {
+			memcpy(bad, rec[1], len[1]);
+			for (int k = 0; k < 8; k++)
+				bad[21 + k] = (unsigned char)(lies[i] >> (56 - 8 * k));
+			CHECK(patch_data(dir, rec[1], bad, len[1]));
+			if ((q = open_q(dir, 16 * MB, 0)) != NULL) {
+				memset(&b, 0, sizeof b);
+				CHECKF(queue_body(q, ids[1], body_cb, &b) == QUEUE_ECORRUPT,
+				       "size %llu", (unsigned long long)lies[i]);
+				CHECK(body_ok(q, ids[0], 700, sizes[0]));
+				queue_close(q);
+			}
+			CHECK(patch_data(dir, bad, rec[1], len[1]));
+		}
+	}
+	if ((q = open_q(dir, 16 * MB, 0)) != NULL) {
+		CHECK(list_count(q, &a) == 2);
+		CHECK(body_ok(q, ids[1], 701, sizes[1]));
+		queue_close(q);
+	}
+}
+
 int main(void)
 {
 	const char *b = getenv("BUILD");
@@ -1031,6 +1141,7 @@ int main(void)
 	RUN(test_killed_mid_draft);
 	RUN(test_open_errors);
 	RUN(test_queuecmd);
+	RUN(test_corrupt_records);
 
 	if (!t_total_failed)
 		nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
