@@ -3,7 +3,7 @@
 # serve it in the foreground on 127.0.0.1:2525 (Ctrl-C stops it).
 set -eu
 BUILD=${1:-build}
-DEMO=$BUILD/demo
+DEMO=$(cd "$BUILD" && pwd)/demo
 mkdir -p "$DEMO"
 cat >"$DEMO/moat.conf" <<CONF
 # The demo config written by "make run".  See README.md for every directive.
