@@ -8,6 +8,10 @@
  *  - One process writes (the server, later its queue role).  Others (moat
  *    queue list/show) may open it QUEUE_RDONLY at the same time.
  *  - Nothing here blocks on the network; queue_commit() blocks on fsync.
+ *  - If queue_commit() reports QUEUE_EIO, LMDB may have marked the
+ *    environment fatal (a failed meta-page write): every later transaction
+ *    then fails too.  Close and reopen the queue, or exit 111 and let the
+ *    supervisor restart the process.
  *
  * Message life (the states; the on-disk format is in queue/FORMAT.md):
  *
