@@ -444,7 +444,8 @@ def report(name, ok, reason=""):
         print("PASS: %s" % name, flush=True)
     else:
         print("FAIL: %s" % name, flush=True)
-        sys.stderr.write("FAIL: %s: %s\n" % (name, reason))
+        # not "FAIL: " at the start: run.sh counts those lines, and shows "error:"
+        sys.stderr.write("error: %s: %s\n" % (name, reason))
         sys.stderr.flush()
 
 

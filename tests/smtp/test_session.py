@@ -90,10 +90,8 @@ def test_ehlo_ipv6():
     with main_server().connect(v6=True) as c:
         c.send("EHLO client.test\r\n")
         r = c.reply()
-        check(r[0] in ("250-%s Hello [::1]" % HOST, "250-%s Hello [IPv6:::1]" % HOST),
-              "EHLO over IPv6: first line %r" % r[0])
-        eq(r[1:], ["250-PIPELINING", "250-SIZE %d" % MAX_SIZE, "250-8BITMIME",
-                   "250-ENHANCEDSTATUSCODES", "250 SMTPUTF8"], "EHLO keywords")
+        eq(r, ["250-%s Hello [::1]" % HOST, "250-PIPELINING", "250-SIZE %d" % MAX_SIZE,
+               "250-8BITMIME", "250-ENHANCEDSTATUSCODES", "250 SMTPUTF8"], "EHLO over IPv6")
 
 
 @case
