@@ -176,12 +176,16 @@ static int parse_u64(const char *p, size_t len, uint64_t *out)
 	uint64_t v = 0;
 	size_t i;
 
-	if (len == 0 || len > 19)
+	if (len == 0 || len > 64)
 		return -1;
 	for (i = 0; i < len; i++) {
 		if (p[i] < '0' || p[i] > '9')
 			return -1;
-		v = v * 10 + (uint64_t)(p[i] - '0');
+		/* RFC 1870: a size too large to hold is simply too large. */
+		if (v > (UINT64_MAX - 9) / 10)
+			v = UINT64_MAX;
+		else
+			v = v * 10 + (uint64_t)(p[i] - '0');
 	}
 	*out = v;
 	return 0;
@@ -454,6 +458,11 @@ static void run_line(struct smtpd *s, const char *line, size_t len, unsigned lfl
 
 		if (e->verb != c.verb)
 			continue;
+		if (r != SMTP_CMD_OK && (c.verb == SMTP_VERB_EHLO || c.verb == SMTP_VERB_HELO)) {
+			reply(s, "501 5.5.4 Syntax: %s domain", smtp_verb_name(c.verb));
+			client_error(s);
+			return;
+		}
 		if (r != SMTP_CMD_OK) {
 			reply(s, "501 5.5.4 Syntax error in parameters");
 			client_error(s);
