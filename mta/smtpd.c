@@ -371,24 +371,6 @@ static void cmd_rset(struct smtpd *s, const struct smtp_cmd *c)
 	reply(s, "250 2.0.0 OK");
 }
 
-static void cmd_noop(struct smtpd *s, const struct smtp_cmd *c)
-{
-	(void)c;
-	reply(s, "250 2.0.0 OK");
-}
-
-static void cmd_vrfy(struct smtpd *s, const struct smtp_cmd *c)
-{
-	(void)c;
-	reply(s, "252 2.5.0 Cannot VRFY user; try RCPT");
-}
-
-static void cmd_help(struct smtpd *s, const struct smtp_cmd *c)
-{
-	(void)c;
-	reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
-}
-
 static void cmd_quit(struct smtpd *s, const struct smtp_cmd *c)
 {
 	(void)c;
@@ -411,22 +393,26 @@ static const struct cmd_entry {
 	enum smtp_verb verb;
 	unsigned       states;  /* where the command is in sequence */
 	const char    *bad_seq; /* the 503 text otherwise */
-	cmd_handler   *fn;
+	cmd_handler   *fn;      /* NULL: answer `fixed` and nothing else */
+	const char    *fixed;
 } cmd_table[] = {
-	{ SMTP_VERB_EHLO,     ANY,                 NULL,                            cmd_ehlo },
-	{ SMTP_VERB_HELO,     ANY,                 NULL,                            cmd_helo },
-	{ SMTP_VERB_MAIL,     ST(READY) | ST(MAIL), "503 5.5.1 Send HELO/EHLO first", cmd_mail },
-	{ SMTP_VERB_RCPT,     ST(MAIL),            "503 5.5.1 Need MAIL before RCPT", cmd_rcpt },
-	{ SMTP_VERB_DATA,     ST(MAIL),            "503 5.5.1 Need RCPT before DATA", cmd_data },
-	{ SMTP_VERB_RSET,     ANY,                 NULL,                            cmd_rset },
-	{ SMTP_VERB_NOOP,     ANY,                 NULL,                            cmd_noop },
-	{ SMTP_VERB_VRFY,     ANY,                 NULL,                            cmd_vrfy },
-	{ SMTP_VERB_HELP,     ANY,                 NULL,                            cmd_help },
-	{ SMTP_VERB_QUIT,     ANY,                 NULL,                            cmd_quit },
-	{ SMTP_VERB_EXPN,     ANY,                 NULL,                            cmd_not_impl },
-	{ SMTP_VERB_BDAT,     ANY,                 NULL,                            cmd_not_impl },
-	{ SMTP_VERB_STARTTLS, ANY,                 NULL,                            cmd_not_impl },
-	{ SMTP_VERB_AUTH,     ANY,                 NULL,                            cmd_not_impl },
+	{ SMTP_VERB_EHLO,     ANY,                 NULL,                            cmd_ehlo, NULL },
+	{ SMTP_VERB_HELO,     ANY,                 NULL,                            cmd_helo, NULL },
+	{ SMTP_VERB_MAIL,     ST(READY) | ST(MAIL), "503 5.5.1 Send HELO/EHLO first", cmd_mail, NULL },
+	{ SMTP_VERB_RCPT,     ST(MAIL),            "503 5.5.1 Need MAIL before RCPT", cmd_rcpt, NULL },
+	{ SMTP_VERB_DATA,     ST(MAIL),            "503 5.5.1 Need RCPT before DATA", cmd_data, NULL },
+	{ SMTP_VERB_RSET,     ANY,                 NULL,                            cmd_rset, NULL },
+	{ SMTP_VERB_NOOP,     ANY,                 NULL,                            NULL,
+	  "250 2.0.0 OK" },
+	{ SMTP_VERB_VRFY,     ANY,                 NULL,                            NULL,
+	  "252 2.5.0 Cannot VRFY user; try RCPT" },
+	{ SMTP_VERB_HELP,     ANY,                 NULL,                            NULL,
+	  "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP" },
+	{ SMTP_VERB_QUIT,     ANY,                 NULL,                            cmd_quit, NULL },
+	{ SMTP_VERB_EXPN,     ANY,                 NULL,                            cmd_not_impl, NULL },
+	{ SMTP_VERB_BDAT,     ANY,                 NULL,                            cmd_not_impl, NULL },
+	{ SMTP_VERB_STARTTLS, ANY,                 NULL,                            cmd_not_impl, NULL },
+	{ SMTP_VERB_AUTH,     ANY,                 NULL,                            cmd_not_impl, NULL },
 };
 
 /* One complete command line (without its line end). */
@@ -473,7 +459,10 @@ static void run_line(struct smtpd *s, const char *line, size_t len, unsigned lfl
 			client_error(s);
 			return;
 		}
-		e->fn(s, &c);
+		if (e->fn)
+			e->fn(s, &c);
+		else
+			reply(s, "%s", e->fixed);
 		return;
 	}
 	reply(s, "500 5.5.1 Command unrecognized");
