@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -389,12 +390,15 @@ static void after_batch(struct ev_loop *l, void *arg)
 			struct conn *c = batch[i];
 			char idtext[QUEUE_ID_TEXT];
 
+			char from[QUEUE_ADDR_MAX * 4 + 8];
+
 			c->in_commit = 0;
 			queue_id_format(envs[i]->id, idtext);
+			log_quote(envs[i]->sender, strlen(envs[i]->sender), from, sizeof from);
 			if (results[i] == QUEUE_OK)
 				log_event("accept", "id=%s addr=%s from=<%s> size=%llu nrcpt=%zu", idtext,
-				          c->s.client.addr_text, envs[i]->sender,
-				          (unsigned long long)envs[i]->size, envs[i]->nrcpts);
+				          c->s.client.addr_text, from, (unsigned long long)envs[i]->size,
+				          envs[i]->nrcpts);
 			else
 				log_warn("msg=\"commit failed\" id=%s error=\"%s\"", idtext,
 				         queue_strerror(results[i]));
@@ -507,6 +511,21 @@ fail:
 	return -1;
 }
 
+/* Thousands of sessions need thousands of descriptors: raise the soft
+ * limit toward the hard one (1024 is a common soft default). */
+static void raise_fd_limit(unsigned want)
+{
+	struct rlimit rl;
+	rlim_t need = (rlim_t)want + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= need)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < need)
+		log_warn("msg=\"descriptor limit %llu is below max-connections\"",
+		         (unsigned long long)rl.rlim_cur);
+}
+
 int server_run(const struct conf *conf)
 {
 	struct server sv;
@@ -518,6 +537,7 @@ int server_run(const struct conf *conf)
 
 	memset(&sv, 0, sizeof sv);
 	sv.conf = conf;
+	raise_fd_limit(conf->max_connections);
 	sv.commit_tail = &sv.commit_head;
 	if (ev_init(&sv.loop) < 0) {
 		log_warn("msg=\"epoll: %s\"", strerror(errno));
