@@ -49,7 +49,7 @@ done
 for t in tests/golden/run.sh; do
 	[ -f "$t" ] && run golden 300 sh "$t"
 done
-for t in tests/smtp/test_*.py; do
+for t in tests/*/test_*.py; do
 	[ -f "$t" ] || continue
 	n=$(basename "$t" .py)
 	run "$n" 600 "$PY" "$t"
