@@ -20,7 +20,7 @@ WARN     := -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion \
             -Wcast-qual -Wwrite-strings -Wvla -Wformat=2 -Wundef \
             -Wimplicit-fallthrough -Wnull-dereference -Werror=implicit-function-declaration
 BASEFLAGS := -std=c11 -D_GNU_SOURCE -I. $(WARN)
-CFLAGS   := $(BASEFLAGS) -O2 -g -I$(DEPS)/include -fstack-protector-strong -D_FORTIFY_SOURCE=0
+CFLAGS   := $(BASEFLAGS) -O2 -g -isystem $(DEPS)/include -fstack-protector-strong -D_FORTIFY_SOURCE=0
 LDFLAGS  := -static -L$(DEPS)/lib
 LDLIBS   := -llmdb -lbearssl -lpthread
 ASAN_FLAGS := $(BASEFLAGS) -O1 -g -fno-omit-frame-pointer \
@@ -34,7 +34,14 @@ POLICY := policy/cmd.c \
           policy/data.c \
           policy/net.c \
           policy/conf.c \
-          policy/rules.c
+          policy/rules.c \
+          policy/base64.c \
+          policy/pem.c \
+          policy/shacrypt.c \
+          policy/sasl.c \
+          policy/users.c \
+          policy/rcptdb.c \
+          policy/authfail.c
 QUEUE  := queue/store.c \
           queue/envelope.c
 MTA    := mta/log.c \
