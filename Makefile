@@ -23,7 +23,9 @@ BASEFLAGS := -std=c11 -D_GNU_SOURCE -I. $(WARN)
 CFLAGS   := $(BASEFLAGS) -O2 -g -isystem $(DEPS)/include -fstack-protector-strong -D_FORTIFY_SOURCE=0
 LDFLAGS  := -static -L$(DEPS)/lib
 LDLIBS   := -llmdb -lbearssl -lpthread
-ASAN_FLAGS := $(BASEFLAGS) -O1 -g -fno-omit-frame-pointer \
+# Debian's libbearssl-dev puts its headers in /usr/include/bearssl.
+SYS_BEARSSL := -isystem /usr/include/bearssl
+ASAN_FLAGS := $(BASEFLAGS) $(SYS_BEARSSL) -O1 -g -fno-omit-frame-pointer \
             -fsanitize=address,undefined -fno-sanitize-recover=undefined
 ASAN_LIBS  := -llmdb -lbearssl -lpthread
 
@@ -48,7 +50,11 @@ MTA    := mta/log.c \
           mta/ev.c \
           mta/smtpd.c \
           mta/server.c \
-          mta/queuecmd.c
+          mta/queuecmd.c \
+          mta/tls.c \
+          mta/tables.c \
+          mta/passwd.c \
+          mta/relaytest.c
 MAIN   := mta/main.c
 UNIT   := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
@@ -96,7 +102,7 @@ $(BUILD)/asan/unit/%: tests/unit/%.c $(ASAN_OBJ) $(HEADERS)
 # libFuzzer targets: clang, glibc, Debian's liblmdb/libbearssl.
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIBSRC) $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined \
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -I. $(SYS_BEARSSL) -g -O1 -fsanitize=fuzzer,address,undefined \
 		-o $@ $< $(LIBSRC) $(ASAN_LIBS)
 
 fuzz-build: $(FUZZ_BIN)
