@@ -351,12 +351,11 @@ static int key_matches_leaf(struct tls_creds *c, const char *cert_name, const ch
 	if (pk->key_type == BR_KEYTYPE_RSA && c->key_type == BR_KEYTYPE_RSA) {
 		unsigned char n[512];
 		size_t nlen = br_rsa_compute_modulus_get_default()(NULL, &c->rsa);
-		uint32_t e = br_rsa_compute_pubexp_get_default()(&c->rsa), ce = 0;
 
-		for (size_t k = 0; k < pk->key.rsa.elen; k++)
-			ce = (ce << 8) | pk->key.rsa.e[k];
+		/* The modulus p*q names the key (br_rsa_compute_pubexp() gives 0
+		 * for some keys openssl makes, so e is not compared). */
 		if (nlen > 0 && nlen <= sizeof n && br_rsa_compute_modulus_get_default()(n, &c->rsa) &&
-		    same_uint(n, nlen, pk->key.rsa.n, pk->key.rsa.nlen) && e == ce && pk->key.rsa.elen <= 4)
+		    same_uint(n, nlen, pk->key.rsa.n, pk->key.rsa.nlen))
 			ok = 1;
 		snprintf(c->desc, sizeof c->desc, "RSA-%u", (unsigned)c->rsa.n_bitlen);
 	} else if (pk->key_type == BR_KEYTYPE_EC && c->key_type == BR_KEYTYPE_EC) {
