@@ -578,10 +578,10 @@ static int refuse_at_connect(struct server *sv, const struct listener *li, int f
 	} else {
 		return 0;
 	}
+	log_event("reject", "addr=%s code=%.3s reason=%s", cl->addr_text, msg, reason);
 	if (li->cl->tls != CONF_TLS_IMPLICIT)
 		(void)!send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
 	close(fd);
-	log_event("reject", "addr=%s code=%.3s reason=%s", cl->addr_text, msg, reason);
 	return 1;
 }
 
