@@ -401,7 +401,7 @@ static int tls_check(struct conn *c)
 	c->handshaking = 0;
 	log_event("tls", "addr=%s version=%s cipher=%s key=%s", c->s.client.addr_text,
 	          tls_version_name(c->tls), tls_cipher_name(c->tls),
-	          tls_creds_describe(c->sv->tables->creds));
+	          tls_key_name(c->tls));
 	if (c->implicit)
 		greet(c);
 	else

@@ -491,23 +491,18 @@ static const br_ssl_server_policy_class policy_class = {
 
 /* ---- connections ------------------------------------------------------ */
 
-/* Server preference order; pol_choose() skips those our key cannot do. */
-static const uint16_t suites_default[] = {
+/* Server preference order; pol_choose() skips those our key cannot do.
+ * The first SUITES_DEFAULT are the default policy (ECDHE + AEAD); a
+ * tls-legacy listener takes them all. */
+#define SUITES_DEFAULT 6
+static const uint16_t suites[] = {
 	BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
 	BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
 	BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
 	BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
 	BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
 	BR_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-};
-
-static const uint16_t suites_legacy[] = {
-	BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-	BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-	BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-	BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-	BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-	BR_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	/* legacy only */
 	BR_TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256,
 	BR_TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256,
 	BR_TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384,
@@ -539,11 +534,7 @@ struct tls *tls_server_new(struct tls_creds *creds, unsigned flags)
 	t->eng = eng;
 	br_ssl_server_zero(sc);
 	br_ssl_engine_set_versions(eng, legacy ? BR_TLS10 : BR_TLS12, BR_TLS12);
-	if (legacy)
-		br_ssl_engine_set_suites(eng, suites_legacy, sizeof suites_legacy / sizeof suites_legacy[0]);
-	else
-		br_ssl_engine_set_suites(eng, suites_default,
-		                         sizeof suites_default / sizeof suites_default[0]);
+	br_ssl_engine_set_suites(eng, suites, legacy ? sizeof suites / sizeof suites[0] : SUITES_DEFAULT);
 	br_ssl_engine_set_default_ec(eng);
 	br_ssl_engine_set_hash(eng, br_md5_ID, &br_md5_vtable);
 	br_ssl_engine_set_hash(eng, br_sha1_ID, &br_sha1_vtable);
@@ -718,6 +709,11 @@ const char *tls_version_name(const struct tls *t)
 	case BR_TLS12: return "TLSv1.2";
 	default:       return "none";
 	}
+}
+
+const char *tls_key_name(const struct tls *t)
+{
+	return tls_creds_describe(t->creds);
 }
 
 const char *tls_cipher_name(const struct tls *t)

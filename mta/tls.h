@@ -108,6 +108,8 @@ void tls_close(struct tls *t);
 /* After the handshake: "TLSv1.2" and the IANA-style suite name. */
 const char *tls_version_name(const struct tls *t);
 const char *tls_cipher_name(const struct tls *t);
+/* tls_creds_describe() of the credentials this connection uses. */
+const char *tls_key_name(const struct tls *t);
 
 /* Fill buf with len bytes from the kernel (getrandom); 0 or -1. */
 int tls_entropy(void *buf, size_t len);
