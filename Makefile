@@ -34,7 +34,8 @@ POLICY := policy/cmd.c \
           policy/data.c \
           policy/net.c \
           policy/conf.c \
-          policy/rules.c
+          policy/rules.c \
+          policy/quota.c
 QUEUE  := queue/store.c \
           queue/envelope.c
 MTA    := mta/log.c \
