@@ -37,7 +37,8 @@ POLICY := policy/cmd.c \
           policy/rules.c \
           policy/quota.c
 QUEUE  := queue/store.c \
-          queue/envelope.c
+          queue/envelope.c \
+          queue/usage.c
 MTA    := mta/log.c \
           mta/ev.c \
           mta/smtpd.c \

@@ -160,7 +160,8 @@ int queue_get(struct queue *q, queue_id id, struct queue_envelope *env);
 int queue_body(struct queue *q, queue_id id,
                int (*fn)(void *arg, const void *buf, size_t len), void *arg);
 
-/* Totals for status and quotas. */
+/* Totals found by walking every envelope (moat queue count): slow on a big
+ * queue, and a check on the counters queue_usage() keeps. */
 struct queue_stats {
 	uint64_t messages;
 	uint64_t bytes;        /* body bytes */
@@ -168,6 +169,35 @@ struct queue_stats {
 	uint64_t map_used;     /* bytes of map in use (pages * page size) */
 };
 int queue_stats(struct queue *q, struct queue_stats *st);
+
+/*
+ * Usage, for quotas: the queue's totals and, if env is not NULL, what is
+ * charged to env's client -- "u:" auth_user if set, else "a:" client,
+ * IPv6 clients by /64 (queue/usage.h).  Kept as counters that change in
+ * the same transaction as the messages (queue/FORMAT.md): a few lookups,
+ * not a walk of the queue.  Returns QUEUE_OK or an error.
+ */
+struct queue_usage {
+	uint64_t messages;         /* queued messages */
+	uint64_t bytes;            /* their body bytes */
+	uint64_t client_messages;  /* of those, charged to env's client */
+	uint64_t client_bytes;
+};
+int queue_usage(struct queue *q, const struct queue_envelope *env, struct queue_usage *u);
+
+/*
+ * Room for more: the queue's filesystem (statvfs) and its LMDB file.
+ * Pages freed inside data.mdb (by removed messages) are reused before the
+ * file grows, so the bytes the queue can still write are fs_avail +
+ * file_free.  Walks LMDB's freelist (short: LMDB reuses it first).
+ */
+struct queue_space {
+	uint64_t fs_avail;    /* bytes available to unprivileged users (f_bavail) */
+	uint64_t fs_total;    /* the filesystem's size (f_blocks) */
+	uint64_t file_free;   /* bytes of data.mdb not in use: free pages, unused tail */
+	uint64_t map_free;    /* bytes of the map not in use */
+};
+int queue_space(struct queue *q, struct queue_space *sp);
 
 /* ID <-> text. queue_id_parse takes exactly 16 hex digits (either case)
  * and returns 0 or -1. */
