@@ -43,6 +43,7 @@ MTA    := mta/log.c \
           mta/ev.c \
           mta/smtpd.c \
           mta/server.c \
+          mta/connlimit.c \
           mta/queuecmd.c
 MAIN   := mta/main.c
 UNIT   := $(sort $(wildcard tests/unit/test_*.c))
