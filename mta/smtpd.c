@@ -545,6 +545,10 @@ static void body_end(struct smtpd *s)
 			reply(s, "452 4.3.1 Insufficient system storage");
 		else
 			reply(s, "451 4.3.0 Local error in processing");
+		log_event("reject", "addr=%s code=%s reason=%s stage=data size=%llu",
+		          s->client.addr_text, s->draft_err == QUEUE_EFULL ? "452" : "451",
+		          s->draft_err == QUEUE_EFULL ? "queue-full" : "queue-error",
+		          (unsigned long long)s->body_size);
 		txn_reset(s);
 		return;
 	}

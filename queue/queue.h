@@ -189,13 +189,16 @@ int queue_usage(struct queue *q, const struct queue_envelope *env, struct queue_
  * Room for more: the queue's filesystem (statvfs) and its LMDB file.
  * Pages freed inside data.mdb (by removed messages) are reused before the
  * file grows, so the bytes the queue can still write are fs_avail +
- * file_free.  Walks LMDB's freelist (short: LMDB reuses it first).
+ * file_free.  Free pages count only in runs a 64 KiB chunk fits in
+ * (queue/FORMAT.md, "Free space").  Reads LMDB's freelist once per commit.
  */
 struct queue_space {
 	uint64_t fs_avail;    /* bytes available to unprivileged users (f_bavail) */
 	uint64_t fs_total;    /* the filesystem's size (f_blocks) */
-	uint64_t file_free;   /* bytes of data.mdb not in use: free pages, unused tail */
-	uint64_t map_free;    /* bytes of the map not in use */
+	uint64_t file_free;   /* bytes of data.mdb free for new mail: runs of free
+	                         pages, and the file's tail past the last page */
+	uint64_t map_free;    /* bytes of the map free for new mail: past the last
+	                         page, and the same runs */
 };
 int queue_space(struct queue *q, struct queue_space *sp);
 

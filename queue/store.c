@@ -89,6 +89,8 @@ struct queue {
 	unsigned char *chunk;   /* queue_body's copy buffer, BODY_CHUNK */
 	struct queue_rcpt *rcpts; /* queue_list's recipients, rcpt_cap long */
 	size_t rcpt_cap;
+	size_t free_txnid;      /* queue_space: the transaction free_usable is of */
+	uint64_t free_usable;   /* free pages in runs a chunk fits in */
 };
 
 struct queue_draft {
@@ -1102,32 +1104,82 @@ int queue_usage(struct queue *q, const struct queue_envelope *env, struct queue_
 	return QUEUE_OK;
 }
 
-/* Pages on LMDB's freelist (database 0), as mdb_stat -f counts them:
- * each record is a list of page numbers that starts with its length. */
-static int free_pages(struct queue *q, uint64_t *pages)
+static int cmp_pgno(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Free pages inside data.mdb that a new message can use: those on LMDB's
+ * freelist (database 0; each record a list of page numbers that starts
+ * with its length, as mdb_stat -f reads it) in runs of at least `run`
+ * consecutive pages.  A 64 KiB chunk goes in `run` consecutive pages, so
+ * the single pages that copy-on-write scatters on the list do not count;
+ * the runs a removed message leaves do.  Remembered per transaction ID:
+ * quotas ask for every message, the list changes once per commit.
+ */
+static int usable_free_pages(struct queue *q, size_t txnid, uint64_t run, uint64_t *pages)
 {
 	MDB_txn *txn;
 	MDB_cursor *c;
 	MDB_val k, v;
+	size_t *list = NULL, n = 0, cap = 0;
 	int rc;
 
+	if (q->free_txnid == txnid && txnid != 0) {
+		*pages = q->free_usable;
+		return 0;
+	}
 	*pages = 0;
 	if ((rc = rd_begin(q, &txn)) != 0)
 		return rc;
 	if ((rc = mdb_cursor_open(txn, 0, &c)) == 0) {
 		while ((rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == 0) {
-			size_t n;
-			if (v.mv_size < sizeof n) {
+			size_t count;
+			if (v.mv_size < sizeof count) {
 				rc = MDB_CORRUPTED;
 				break;
 			}
-			memcpy(&n, v.mv_data, sizeof n);
-			*pages += n;
+			memcpy(&count, v.mv_data, sizeof count);
+			if (count > v.mv_size / sizeof count - 1) {
+				rc = MDB_CORRUPTED;
+				break;
+			}
+			if (count == 0)
+				continue;
+			if (n + count > cap) {
+				size_t ncap = (n + count) * 2;
+				size_t *l = realloc(list, ncap * sizeof *l);
+				if (l == NULL) {
+					rc = ENOMEM;
+					break;
+				}
+				list = l;
+				cap = ncap;
+			}
+			memcpy(list + n, (const size_t *)v.mv_data + 1, count * sizeof *list);
+			n += count;
 		}
 		mdb_cursor_close(c);
 	}
 	rd_end(q);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	if (rc == MDB_NOTFOUND) {
+		if (n > 0)
+			qsort(list, n, sizeof *list, cmp_pgno);
+		for (size_t i = 0, j; i < n; i = j) {
+			for (j = i + 1; j < n && list[j] == list[j - 1] + 1; j++)
+				;
+			if (j - i >= run)
+				*pages += j - i;
+		}
+		q->free_txnid = txnid;
+		q->free_usable = *pages;
+		rc = 0;
+	}
+	free(list);
+	return rc;
 }
 
 int queue_space(struct queue *q, struct queue_space *sp)
@@ -1136,22 +1188,23 @@ int queue_space(struct queue *q, struct queue_space *sp)
 	MDB_stat ms;
 	struct statvfs vfs;
 	struct stat st;
-	uint64_t freep, used, file_used;
+	uint64_t runs, end;
 	int fd, rc;
 
 	memset(sp, 0, sizeof *sp);
 	if ((rc = mdb_env_get_fd(q->env, &fd)) != 0 || (rc = mdb_env_info(q->env, &info)) != 0
-	    || (rc = mdb_env_stat(q->env, &ms)) != 0 || (rc = free_pages(q, &freep)) != 0)
+	    || (rc = mdb_env_stat(q->env, &ms)) != 0)
+		return map_rc(rc);
+	if ((rc = usable_free_pages(q, info.me_last_txnid, BODY_CHUNK / ms.ms_psize + 1, &runs)) != 0)
 		return map_rc(rc);
 	if (fstatvfs(fd, &vfs) != 0 || fstat(fd, &st) != 0)
 		return QUEUE_EIO;
 	sp->fs_avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
 	sp->fs_total = (uint64_t)vfs.f_blocks * vfs.f_frsize;
-	/* Pages in use: all up to the last one written, less the free ones. */
-	used = (uint64_t)info.me_last_pgno + 1;
-	used = freep < used ? used - freep : 0;
-	file_used = used * ms.ms_psize;
-	sp->file_free = (uint64_t)st.st_size > file_used ? (uint64_t)st.st_size - file_used : 0;
-	sp->map_free = info.me_mapsize > file_used ? info.me_mapsize - file_used : 0;
+	/* LMDB writes new pages after the last one in use, or into free runs. */
+	end = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
+	runs *= ms.ms_psize;
+	sp->file_free = ((uint64_t)st.st_size > end ? (uint64_t)st.st_size - end : 0) + runs;
+	sp->map_free = (info.me_mapsize > end ? info.me_mapsize - end : 0) + runs;
 	return QUEUE_OK;
 }
