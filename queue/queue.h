@@ -133,7 +133,10 @@ void queue_draft_abort(struct queue_draft *d);
  * receives QUEUE_OK or the error for that message.  If one message does not
  * fit (map full), it alone fails with QUEUE_EFULL and the others are
  * retried in a fresh transaction, so one big message cannot fail its
- * neighbours.  Returns the number committed.
+ * neighbours; if the disk fills while the transaction is written, the
+ * biggest message fails with QUEUE_EFULL and the others are retried.  Each
+ * message stored is charged to the usage counters (queue_usage) in the
+ * same transaction.  Returns the number committed.
  */
 size_t queue_commit(struct queue *q, struct queue_draft **draft,
                     struct queue_envelope **env, int *result, size_t n);
