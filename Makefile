@@ -37,6 +37,7 @@ POLICY := policy/cmd.c \
           policy/net.c \
           policy/conf.c \
           policy/rules.c \
+          policy/quota.c \
           policy/base64.c \
           policy/pem.c \
           policy/shacrypt.c \
@@ -45,11 +46,13 @@ POLICY := policy/cmd.c \
           policy/rcptdb.c \
           policy/authfail.c
 QUEUE  := queue/store.c \
-          queue/envelope.c
+          queue/envelope.c \
+          queue/usage.c
 MTA    := mta/log.c \
           mta/ev.c \
           mta/smtpd.c \
           mta/server.c \
+          mta/connlimit.c \
           mta/queuecmd.c \
           mta/tls.c \
           mta/tables.c \
@@ -133,7 +136,7 @@ run: $(BUILD)/moat
 	@sh tests/demo.sh $(BUILD)
 
 test: tools $(BUILD)/moat $(BUILD)/moat-asan unit fuzz-build layout-check
-	@BUILD=$(BUILD) sh tests/run.sh
+	@BUILD=$(BUILD) bash tests/run.sh
 
 clean:
 	rm -rf $(BUILD)/musl $(BUILD)/asan $(BUILD)/fuzz $(BUILD)/moat $(BUILD)/moat-asan $(BUILD)/t

@@ -164,7 +164,8 @@ size_t rules_matrix_format(const struct conf *c, char *buf, size_t cap)
 		else if (l->internal)
 			mrow(&t, "anyone (internal)", ours, "relay");
 		else {
-			mrow(&t, "relay network", ours, c->nrelay_nets ? "relay" : "(none listed)");
+			if (c->nrelay_nets)
+				mrow(&t, "relay network", ours, "relay");
 			mrow(&t, "anyone else", ours, "554 5.7.1");
 		}
 		if (c->ndeny_nets)

@@ -13,6 +13,7 @@
 #include "mta/log.h"
 #include "mta/smtpd.h"
 #include "policy/conf.h"
+#include "policy/quota.h"
 #include "policy/users.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -75,6 +76,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			} else if (ev.type == SMTPD_EV_STARTTLS) {
 				have = 0;
 				smtpd_tls_started(&s, SMTPD_F_TLS);
+			} else if (ev.type == SMTPD_EV_QUOTA) {
+				smtpd_quota_done(&s, QUOTA_OK);
 			} else if (ev.type == SMTPD_EV_MSG_BEGIN) {
 				smtpd_msg_begun(&s, QUEUE_OK, 1, 0);
 			} else if (ev.type == SMTPD_EV_MSG_DATA) {

@@ -13,6 +13,7 @@
 #include "mta/log.h"
 #include "mta/smtpd.h"
 #include "policy/conf.h"
+#include "policy/quota.h"
 #include "policy/users.h"
 
 static struct conf conf;
@@ -66,6 +67,8 @@ static void answer(struct smtpd *s, struct transcript *t, size_t *have)
 			t->starttls++;
 			*have = 0; /* CVE-2011-0411: nothing read before the handshake counts */
 			smtpd_tls_started(s, SMTPD_F_TLS);
+		} else if (ev.type == SMTPD_EV_QUOTA) {
+			smtpd_quota_done(s, QUOTA_OK);
 		} else if (ev.type == SMTPD_EV_CLOSE) {
 			t->closed = 1;
 		}
