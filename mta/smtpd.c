@@ -483,6 +483,11 @@ static void cmd_starttls(struct smtpd *s, const struct smtp_cmd *c)
 		cmd_not_impl(s, c);
 		return;
 	}
+	if (s->state != SMTPD_S_READY) {
+		reply(s, "503 5.5.1 Bad sequence of commands");
+		client_error(s);
+		return;
+	}
 	reply(s, "220 2.0.0 Ready to start TLS");
 	post_event(s, SMTPD_EV_STARTTLS, SMTPD_P_TLS);
 }
@@ -571,6 +576,11 @@ static void cmd_auth(struct smtpd *s, const struct smtp_cmd *c)
 	}
 	if (s->authenticated) {
 		reply(s, "503 5.5.1 Already authenticated");
+		client_error(s);
+		return;
+	}
+	if (s->state != SMTPD_S_READY) {
+		reply(s, "503 5.5.1 Bad sequence of commands");
 		client_error(s);
 		return;
 	}
@@ -669,8 +679,9 @@ static const struct cmd_entry {
 	{ SMTP_VERB_QUIT,     ANY,                 NULL,                            cmd_quit, NULL },
 	{ SMTP_VERB_EXPN,     ANY,                 NULL,                            cmd_not_impl, NULL },
 	{ SMTP_VERB_BDAT,     ANY,                 NULL,                            cmd_not_impl, NULL },
-	{ SMTP_VERB_STARTTLS, ST(READY),           NULL,                            cmd_starttls, NULL },
-	{ SMTP_VERB_AUTH,     ST(READY),           NULL,                            cmd_auth, NULL },
+	/* Allowed anywhere, so that "not offered" (502) comes before 503. */
+	{ SMTP_VERB_STARTTLS, ANY,                 NULL,                            cmd_starttls, NULL },
+	{ SMTP_VERB_AUTH,     ANY,                 NULL,                            cmd_auth, NULL },
 };
 
 /* One complete command line (without its line end). */
