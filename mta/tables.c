@@ -58,37 +58,42 @@ char *file_read(const char *path, size_t max, size_t *len, char *err, size_t err
 	return buf;
 }
 
-/* "CONF:LINE: DIRECTIVE: " before a message about that directive's file. */
-static void at(char *buf, size_t cap, const char *conf_path, size_t line, const char *directive)
+/* Read the file a directive names; on error err is
+ * "CONF:LINE: DIRECTIVE: PATH: why".  name gets "CONF:LINE: DIRECTIVE: PATH"
+ * for later messages about the contents (NULL: not wanted). */
+static char *read_for(const char *conf_path, size_t line, const char *directive, const char *path,
+                      size_t max, size_t *len, char *name, size_t namecap, char *err, size_t errcap)
 {
-	snprintf(buf, cap, "%s:%zu: %s: ", conf_path, line, directive);
+	char e[CONF_PATH_MAX + 100];
+	char *text = file_read(path, max, len, e, sizeof e);
+
+	if (text == NULL)
+		snprintf(err, errcap, "%s:%zu: %s: %s", conf_path, line, directive, e);
+	if (name != NULL)
+		snprintf(name, namecap, "%s:%zu: %s: %s", conf_path, line, directive, path);
+	return text;
 }
 
 static int load_creds(const struct conf *c, const char *conf_path, struct tls_creds **out,
                       char *err, size_t errcap)
 {
-	char cname[CONF_PATH_MAX + 300], kname[CONF_PATH_MAX + 300], pre[300], e[512];
+	char cname[CONF_PATH_MAX + 300], kname[CONF_PATH_MAX + 300];
 	size_t clen = 0, klen = 0;
 	char *cert, *key;
 
 	*out = NULL;
 	if (c->tls_cert[0] == '\0')
 		return 0;
-	at(pre, sizeof pre, conf_path, c->tls_cert_line, "tls-cert");
-	cert = file_read(c->tls_cert, PEM_FILE_MAX, &clen, e, sizeof e);
-	if (cert == NULL) {
-		snprintf(err, errcap, "%s%s", pre, e);
+	cert = read_for(conf_path, c->tls_cert_line, "tls-cert", c->tls_cert, PEM_FILE_MAX, &clen,
+	                cname, sizeof cname, err, errcap);
+	if (cert == NULL)
 		return -1;
-	}
-	snprintf(cname, sizeof cname, "%s%s", pre, c->tls_cert);
-	at(pre, sizeof pre, conf_path, c->tls_key_line, "tls-key");
-	key = file_read(c->tls_key, PEM_FILE_MAX, &klen, e, sizeof e);
+	key = read_for(conf_path, c->tls_key_line, "tls-key", c->tls_key, PEM_FILE_MAX, &klen,
+	               kname, sizeof kname, err, errcap);
 	if (key == NULL) {
-		snprintf(err, errcap, "%s%s", pre, e);
 		free(cert);
 		return -1;
 	}
-	snprintf(kname, sizeof kname, "%s%s", pre, c->tls_key);
 	*out = tls_creds_load(cert, clen, cname, key, klen, kname, err, errcap);
 	free(cert);
 	memset(key, 0, klen);
@@ -99,7 +104,7 @@ static int load_creds(const struct conf *c, const char *conf_path, struct tls_cr
 int tables_load(struct tables *t, const struct conf *c, const char *conf_path, char *err,
                 size_t errcap)
 {
-	char pre[300], e[1024];
+	char e[1024];
 	size_t len = 0;
 	char *text;
 
@@ -109,18 +114,16 @@ int tables_load(struct tables *t, const struct conf *c, const char *conf_path, c
 	if (load_creds(c, conf_path, &t->creds, err, errcap) != 0)
 		return -1;
 	if (c->users[0] != '\0') {
-		at(pre, sizeof pre, conf_path, c->users_line, "users");
-		text = file_read(c->users, USERS_FILE_MAX, &len, e, sizeof e);
-		if (text == NULL) {
-			snprintf(err, errcap, "%s%s", pre, e);
-			tables_free(t);
-			return -1;
+		text = read_for(conf_path, c->users_line, "users", c->users, USERS_FILE_MAX, &len, NULL, 0,
+		                err, errcap);
+		if (text != NULL) {
+			t->users = users_parse(text, len, c->users, e, sizeof e);
+			memset(text, 0, len);
+			free(text);
+			if (t->users == NULL)
+				snprintf(err, errcap, "%s:%zu: users: %s", conf_path, c->users_line, e);
 		}
-		t->users = users_parse(text, len, c->users, e, sizeof e);
-		memset(text, 0, len);
-		free(text);
 		if (t->users == NULL) {
-			snprintf(err, errcap, "%s%s", pre, e);
 			tables_free(t);
 			return -1;
 		}
@@ -130,10 +133,11 @@ int tables_load(struct tables *t, const struct conf *c, const char *conf_path, c
 
 		if (r->path[0] == '\0')
 			continue;
-		at(pre, sizeof pre, conf_path, r->line, "recipients");
-		text = file_read(r->path, RCPTDB_FILE_MAX, &len, e, sizeof e);
-		if (text == NULL || rcptdb_load(&t->rcpts, k, text, len, r->path, e, sizeof e) != 0) {
-			snprintf(err, errcap, "%s%s", pre, e);
+		text = read_for(conf_path, r->line, "recipients", r->path, RCPTDB_FILE_MAX, &len, NULL, 0,
+		                err, errcap);
+		if (text != NULL && rcptdb_load(&t->rcpts, k, text, len, r->path, e, sizeof e) != 0)
+			snprintf(err, errcap, "%s:%zu: recipients: %s", conf_path, r->line, e);
+		if (text == NULL || !t->rcpts.lists[k].loaded) {
 			free(text);
 			tables_free(t);
 			return -1;
