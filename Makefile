@@ -44,7 +44,9 @@ POLICY := policy/cmd.c \
           policy/sasl.c \
           policy/users.c \
           policy/rcptdb.c \
-          policy/authfail.c
+          policy/authfail.c \
+          policy/http.c \
+          policy/metrics.c
 QUEUE  := queue/store.c \
           queue/envelope.c \
           queue/usage.c
@@ -57,7 +59,11 @@ MTA    := mta/log.c \
           mta/tls.c \
           mta/tables.c \
           mta/passwd.c \
-          mta/relaytest.c
+          mta/relaytest.c \
+          mta/config.c \
+          mta/listen.c \
+          mta/httpd.c \
+          mta/ops.c
 MAIN   := mta/main.c
 UNIT   := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ   := $(sort $(wildcard tests/fuzz/fuzz_*.c))

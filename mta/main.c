@@ -16,6 +16,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "log.h"
 #include "passwd.h"
 #include "queuecmd.h"
@@ -26,7 +27,6 @@
 #include "policy/rules.h"
 
 #define DEFAULT_CONF "/etc/moat/moat.conf"
-#define CONF_FILE_MAX (1024 * 1024)
 
 static void usage(FILE *f)
 {
@@ -39,32 +39,6 @@ static void usage(FILE *f)
 	      "                                     probe a server with relay tricks (never DATA)\n"
 	      "       moat version\n"
 	      "FILE defaults to " DEFAULT_CONF ".\n", f);
-}
-
-/* Load and check a config file; on error the message is in err. */
-static int load_conf(const char *path, struct conf *c, char *err, size_t errcap)
-{
-	size_t len = 0;
-	char e[900];
-	char *text = file_read(path, CONF_FILE_MAX, &len, e, sizeof e);
-	int r;
-
-	if (text == NULL) {
-		snprintf(err, errcap, "moat: %s", e);
-		return -1;
-	}
-	conf_defaults(c);
-	r = conf_parse(text, len, path, c, err, errcap);
-	free(text);
-	if (r < 0)
-		return -1;
-	if (c->hostname[0] == 0) {
-		struct utsname u;
-
-		if (uname(&u) == 0)
-			snprintf(c->hostname, sizeof c->hostname, "%s", u.nodename);
-	}
-	return conf_finish(c, path, err, errcap);
 }
 
 /* Take "-c FILE" out of argv (anywhere after the subcommand). */
@@ -113,44 +87,40 @@ int main(int argc, char **argv)
 		return relaytest_main(argc, argv);
 	path = take_conf_arg(&argc, argv);
 	if (strcmp(cmd, "check") == 0 || strcmp(cmd, "serve") == 0) {
-		static struct tables tables;
-		int rc;
+		struct config *cfg;
 
 		if (argc != 1) {
 			usage(stderr);
 			return 100;
 		}
-		if (load_conf(path, &conf, err, sizeof err) < 0 ||
-		    tables_load(&tables, &conf, path, err, sizeof err) < 0) {
+		if ((cfg = config_load(path, err, sizeof err)) == NULL) {
 			fprintf(stderr, "%s\n", err);
 			return 1;
 		}
 		if (strcmp(cmd, "check") == 0) {
-			size_t need = conf_format(&conf, NULL, 0);
-			size_t mneed = rules_matrix_format(&conf, NULL, 0);
+			size_t need = conf_format(&cfg->conf, NULL, 0);
+			size_t mneed = rules_matrix_format(&cfg->conf, NULL, 0);
 			char *out = malloc(need + 1), *matrix = malloc(mneed + 1);
 
 			if (out == NULL || matrix == NULL)
 				return 111;
-			conf_format(&conf, out, need + 1);
-			rules_matrix_format(&conf, matrix, mneed + 1);
+			conf_format(&cfg->conf, out, need + 1);
+			rules_matrix_format(&cfg->conf, matrix, mneed + 1);
 			fputs(out, stdout);
 			fputs(matrix, stdout);
 			free(out);
 			free(matrix);
-			tables_free(&tables);
+			config_unref(cfg);
 			return 0;
 		}
-		rc = server_run(&conf, &tables);
-		tables_free(&tables);
-		return rc;
+		return server_run(cfg);
 	}
 	if (strcmp(cmd, "queue") == 0) {
 		if (argc < 2) {
 			usage(stderr);
 			return 100;
 		}
-		if (load_conf(path, &conf, err, sizeof err) < 0) {
+		if (config_read_conf(path, &conf, err, sizeof err) < 0) {
 			fprintf(stderr, "%s\n", err);
 			return 1;
 		}

@@ -55,10 +55,31 @@ static void client_error(struct smtpd *s)
 	s->errors++;
 	if (s->conf->max_errors && s->errors >= s->conf->max_errors && s->state != SMTPD_S_CLOSING) {
 		reply(s, "421 4.7.0 %s Too many errors, closing connection", s->conf->hostname);
-		log_event("disconnect", "addr=%s reason=too-many-errors errors=%u",
-		          s->client.addr_text, s->errors);
+		s->close_reason = "too-many-errors";
 		s->state = SMTPD_S_CLOSING;
 	}
+}
+
+/* No transaction open: where a stopping server says 421 (smtpd_shutdown). */
+static int stop_idle(const struct smtpd *s)
+{
+	return s->state == SMTPD_S_GREET_WAIT || s->state == SMTPD_S_INIT ||
+	       s->state == SMTPD_S_READY;
+}
+
+static void stop_now(struct smtpd *s)
+{
+	reply(s, "421 4.3.2 %s Service shutting down", s->conf->hostname);
+	s->close_reason = "shutdown";
+	s->state = SMTPD_S_CLOSING;
+}
+
+/* A stopping server ends a session as soon as no transaction is open. */
+static void stop_if_idle(struct smtpd *s)
+{
+	if (s->stopping && stop_idle(s) && s->pending == SMTPD_P_NONE &&
+	    s->ev.type == SMTPD_EV_NONE)
+		stop_now(s);
 }
 
 static void post_event(struct smtpd *s, enum smtpd_event_type type, enum smtpd_pending p)
@@ -258,8 +279,7 @@ static void cmd_mail(struct smtpd *s, const struct smtp_cmd *c)
 	if (s->messages >= s->conf->max_messages_per_connection) {
 		reply(s, "421 4.7.0 %s Too many messages in one connection, closing",
 		      s->conf->hostname);
-		log_event("disconnect", "addr=%s reason=max-messages messages=%u",
-		          s->client.addr_text, s->messages);
+		s->close_reason = "max-messages";
 		s->state = SMTPD_S_CLOSING;
 		return;
 	}
@@ -460,6 +480,7 @@ static void cmd_quit(struct smtpd *s, const struct smtp_cmd *c)
 {
 	(void)c;
 	reply(s, "221 2.0.0 %s closing connection", s->conf->hostname);
+	s->close_reason = "quit";
 	s->state = SMTPD_S_CLOSING;
 }
 
@@ -628,6 +649,7 @@ void smtpd_auth_done(struct smtpd *s, enum smtpd_auth_result r, const struct use
 	case SMTPD_AUTH_BLOCKED:
 		reply(s, "421 4.7.0 %s Too many authentication failures, closing connection",
 		      s->conf->hostname);
+		s->close_reason = "auth-blocked";
 		s->state = SMTPD_S_CLOSING;
 		break;
 	case SMTPD_AUTH_FAIL:
@@ -751,7 +773,12 @@ static size_t feed_commands(struct smtpd *s, const char *buf, size_t len)
 	       s->state != SMTPD_S_CLOSING &&
 	       s->state != SMTPD_S_DATA && sizeof s->out - s->outlen >= OUT_RESERVE) {
 		struct smtp_line ln;
-		ssize_t n = smtp_line_scan(buf + used, len - used, SMTP_LINE_MAX, &ln);
+		ssize_t n;
+
+		stop_if_idle(s);
+		if (s->state == SMTPD_S_CLOSING)
+			break;
+		n = smtp_line_scan(buf + used, len - used, SMTP_LINE_MAX, &ln);
 
 		if (s->overflow) {
 			/* Discarding an over-long line: skip to its LF, then answer once. */
@@ -790,18 +817,22 @@ static size_t feed_commands(struct smtpd *s, const char *buf, size_t len)
 
 static void body_end(struct smtpd *s)
 {
+	char idtext[QUEUE_ID_TEXT];
+
+	queue_id_format(s->id, idtext);
 	s->state = SMTPD_S_READY;
 	if (s->bare) {
 		reply(s, "554 5.6.0 Bare CR or LF in message data; message rejected");
-		log_event("reject", "addr=%s code=554 reason=bare-newline-data", s->client.addr_text);
+		log_event("reject", "id=%s addr=%s code=554 reason=bare-newline-data", idtext,
+		          s->client.addr_text);
 		client_error(s);
 		txn_reset(s);
 		return;
 	}
 	if (s->too_big) {
 		reply(s, "552 5.3.4 Message size exceeds fixed maximum message size");
-		log_event("reject", "addr=%s code=552 reason=size size>%llu", s->client.addr_text,
-		          (unsigned long long)s->conf->max_message_size);
+		log_event("reject", "id=%s addr=%s code=552 reason=size size>%llu", idtext,
+		          s->client.addr_text, (unsigned long long)s->conf->max_message_size);
 		txn_reset(s);
 		return;
 	}
@@ -810,7 +841,7 @@ static void body_end(struct smtpd *s)
 			reply(s, "452 4.3.1 Insufficient system storage");
 		else
 			reply(s, "451 4.3.0 Local error in processing");
-		log_event("reject", "addr=%s code=%s reason=%s stage=data size=%llu",
+		log_event("reject", "id=%s addr=%s code=%s reason=%s stage=data size=%llu", idtext,
 		          s->client.addr_text, s->draft_err == QUEUE_EFULL ? "452" : "451",
 		          s->draft_err == QUEUE_EFULL ? "queue-full" : "queue-error",
 		          (unsigned long long)s->body_size);
@@ -888,6 +919,7 @@ size_t smtpd_feed(struct smtpd *s, const char *buf, size_t len)
 		/* An early talker: a real client waits for the greeting. */
 		reply(s, "554 5.5.0 %s protocol error: talked before the greeting", s->conf->hostname);
 		log_event("reject", "addr=%s code=554 reason=early-talker", s->client.addr_text);
+		s->close_reason = "early-talker";
 		s->state = SMTPD_S_CLOSING;
 		return len;
 	}
@@ -906,6 +938,7 @@ size_t smtpd_feed(struct smtpd *s, const char *buf, size_t len)
 
 int smtpd_event(struct smtpd *s, struct smtpd_event *ev)
 {
+	stop_if_idle(s);
 	if (s->ev.type == SMTPD_EV_NONE) {
 		if (s->state == SMTPD_S_CLOSING && !s->close_after && s->pending == SMTPD_P_NONE) {
 			s->close_after = 1;
@@ -956,6 +989,7 @@ static void received_header(struct smtpd *s, int64_t now)
 void smtpd_quota_done(struct smtpd *s, int verdict)
 {
 	enum smtpd_pending p = s->pending;
+	char idtext[QUEUE_ID_TEXT + 4];
 
 	if (p != SMTPD_P_QUOTA_MAIL && p != SMTPD_P_QUOTA_DATA)
 		return;
@@ -972,7 +1006,15 @@ void smtpd_quota_done(struct smtpd *s, int verdict)
 	}
 	/* Full now, not for ever: 452, and the client tries again later. */
 	reply(s, "452 4.3.1 Insufficient system storage");
-	log_event("reject", "addr=%s code=452 reason=quota-%s stage=%s size=%llu",
+	/* At the end of DATA the message has its queue ID. */
+	idtext[0] = 0;
+	if (p == SMTPD_P_QUOTA_DATA) {
+		memcpy(idtext, "id=", 3);
+		queue_id_format(s->id, idtext + 3);
+		idtext[QUEUE_ID_TEXT + 2] = ' ';
+		idtext[QUEUE_ID_TEXT + 3] = 0;
+	}
+	log_event("reject", "%saddr=%s code=452 reason=quota-%s stage=%s size=%llu", idtext,
 	          s->client.addr_text, quota_name((enum quota_verdict)verdict),
 	          p == SMTPD_P_QUOTA_MAIL ? "mail" : "data",
 	          (unsigned long long)(p == SMTPD_P_QUOTA_MAIL ? s->declared_size : s->body_size));
@@ -1097,21 +1139,24 @@ void smtpd_timeout(struct smtpd *s)
 {
 	if (s->state == SMTPD_S_CLOSING)
 		return;
-	log_event("disconnect", "addr=%s reason=timeout", s->client.addr_text);
+	s->close_reason = "timeout";
 	if (s->state == SMTPD_S_DATA && s->body)
 		body_abort(s);
 	reply(s, "421 4.4.2 %s Timeout, closing connection", s->conf->hostname);
 	s->state = SMTPD_S_CLOSING;
 }
 
-void smtpd_shutdown(struct smtpd *s)
+void smtpd_shutdown(struct smtpd *s, int force)
 {
-	if (s->state == SMTPD_S_CLOSING || s->pending != SMTPD_P_NONE)
+	s->stopping = 1;
+	if (s->state == SMTPD_S_CLOSING || s->pending == SMTPD_P_COMMIT)
 		return;
+	if (!force && !(stop_idle(s) && s->pending == SMTPD_P_NONE))
+		return; /* the 421 follows the transaction (stop_if_idle) */
 	if (s->state == SMTPD_S_DATA && s->body)
 		body_abort(s);
-	reply(s, "421 4.3.2 %s Service shutting down", s->conf->hostname);
-	s->state = SMTPD_S_CLOSING;
+	s->pending = SMTPD_P_NONE;
+	stop_now(s);
 }
 
 int smtpd_closing(const struct smtpd *s)

@@ -150,10 +150,13 @@ void conf_defaults(struct conf *c)
 	c->auth_max_failures = 5;
 	c->auth_block_seconds = 900;
 	c->auth_fail_delay_ms = 1000;
+	memcpy(c->log_socket, "/dev/log", sizeof "/dev/log");
+	c->log_facility = 2; /* mail */
+	c->shutdown_timeout = 8;
 }
 
 /* The parser's state for one conf_parse() call. */
-#define SEEN_MAX 32
+#define SEEN_MAX 48
 struct parse {
 	struct conf *c;
 	const char  *file;
@@ -542,6 +545,82 @@ const struct conf_rcptlist *conf_rcptlist_find(const struct conf *c, const struc
 	return NULL;
 }
 
+static size_t parse_u64(const char *s, size_t len, uint64_t *out);
+
+/* Syslog facilities by code (RFC 5424 6.2.1), those a relay may log to. */
+static const struct {
+	const char *name;
+	unsigned    code;
+} facilities[] = {
+	{ "user", 1 },    { "mail", 2 },    { "daemon", 3 },  { "auth", 4 },
+	{ "authpriv", 10 }, { "local0", 16 }, { "local1", 17 }, { "local2", 18 },
+	{ "local3", 19 }, { "local4", 20 }, { "local5", 21 }, { "local6", 22 },
+	{ "local7", 23 },
+};
+
+const char *conf_facility_name(unsigned code)
+{
+	for (size_t k = 0; k < sizeof facilities / sizeof facilities[0]; k++)
+		if (facilities[k].code == code)
+			return facilities[k].name;
+	return NULL;
+}
+
+/* "log stderr" or "log syslog [SOCKET]". */
+static int set_log(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	if (word_is(arg, len, "stderr")) {
+		if (p->nmore > 0)
+			return bad_value(p, d, "stderr takes no socket:", p->more[0], p->morelen[0], "");
+		p->c->log_target = CONF_LOG_STDERR;
+		return 0;
+	}
+	if (!word_is(arg, len, "syslog"))
+		return bad_value(p, d, "bad log target", arg, len, " (stderr, or syslog [SOCKET])");
+	p->c->log_target = CONF_LOG_SYSLOG;
+	if (p->nmore == 0)
+		return 0;
+	return set_path_into(p, d, p->more[0], p->morelen[0], p->c->log_socket);
+}
+
+static int set_log_facility(struct parse *p, const struct directive *d, const char *arg,
+                            size_t len)
+{
+	for (size_t k = 0; k < sizeof facilities / sizeof facilities[0]; k++) {
+		if (word_is(arg, len, facilities[k].name)) {
+			p->c->log_facility = facilities[k].code;
+			return 0;
+		}
+	}
+	return bad_value(p, d, "unknown facility", arg, len,
+	                 " (mail, daemon, user, auth, authpriv, local0 ... local7)");
+}
+
+/* "metrics-listen PORT" (on 127.0.0.1) or "ADDR:PORT". */
+static int set_metrics(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	struct conf_listener l;
+	uint64_t port;
+	static const uint8_t zero[16];
+
+	memset(&l, 0, sizeof l);
+	if (parse_u64(arg, len, &port) == len) {
+		if (port == 0 || port > 65535)
+			return bad_value(p, d, "bad port", arg, len, "");
+		l.addr.family = IP_V4;
+		l.addr.a[0] = 127;
+		l.addr.a[3] = 1;
+		l.port = (uint16_t)port;
+	} else if (hostport_parse(arg, len, &l.addr, &l.port) != 0) {
+		return bad_value(p, d, "bad address:port", arg, len,
+		                 " (use 9025 for 127.0.0.1:9025, 192.0.2.1:9025 or [::1]:9025)");
+	}
+	l.any = memcmp(l.addr.a, zero, sizeof zero) == 0;
+	p->c->metrics = l;
+	p->c->metrics_line = p->line;
+	return 0;
+}
+
 /* Decimal digits only: no sign, no space, no base prefix.  Returns the
  * number of digits read, 0 if none or on overflow. */
 static size_t parse_u64(const char *s, size_t len, uint64_t *out)
@@ -743,6 +822,38 @@ static void format_recipients(struct text *t, const struct conf *c, const struct
 	}
 }
 
+static void format_log(struct text *t, const struct conf *c, const struct directive *d)
+{
+	put_name(t, d);
+	if (c->log_target == CONF_LOG_SYSLOG) {
+		put_str(t, "syslog ");
+		put_str(t, c->log_socket);
+	} else {
+		put_str(t, "stderr");
+	}
+	put_str(t, "\n");
+}
+
+static void format_log_facility(struct text *t, const struct conf *c, const struct directive *d)
+{
+	const char *name = conf_facility_name(c->log_facility);
+
+	put_name(t, d);
+	put_str(t, name != NULL ? name : "mail");
+	put_str(t, "\n");
+}
+
+static void format_metrics(struct text *t, const struct conf *c, const struct directive *d)
+{
+	if (c->metrics.port == 0) {
+		put_str(t, "# metrics-listen: none\n");
+		return;
+	}
+	put_name(t, d);
+	put_listener(t, &c->metrics);
+	put_str(t, "\n");
+}
+
 static void format_uint(struct text *t, const struct conf *c, const struct directive *d)
 {
 	unsigned v;
@@ -801,6 +912,10 @@ static const struct directive directives[] = {
 	{ "auth-fail-delay",    set_uint, format_uint, 0, FIELD(auth_fail_delay_ms), 0, 10000, NULL },
 	{ "deny-network",  set_deny_net,  format_deny_net,  1, 0, 0, 0, NULL },
 	{ "recipients",    set_recipients, format_recipients, 1, 0, 0, 0, NULL },
+	{ "log",           set_log,       format_log,       0, 0, 0, 0, NULL },
+	{ "log-facility",  set_log_facility, format_log_facility, 0, 0, 0, 0, NULL },
+	{ "metrics-listen", set_metrics,  format_metrics,   0, 0, 0, 0, NULL },
+	{ "shutdown-timeout", set_uint, format_uint, 0, FIELD(shutdown_timeout), 1, 3600, NULL },
 };
 #define NDIRECTIVES (sizeof directives / sizeof directives[0])
 
@@ -814,6 +929,7 @@ static const struct {
 	{ set_listen,     1, 6, "ADDR:PORT [options]" },
 	{ set_deny_net,   1, 2, "CIDR [never-connect]" },
 	{ set_recipients, 2, 2, "DOMAIN PATH|catch-all" },
+	{ set_log,        1, 2, "stderr|syslog [SOCKET]" },
 };
 _Static_assert(NDIRECTIVES <= SEEN_MAX, "struct parse: seen[] is too small");
 
@@ -1008,6 +1124,18 @@ int conf_finish(struct conf *c, const char *file, char *err, size_t errcap)
 			put_str(t, why);
 			return fail(&p);
 		}
+	}
+	for (size_t k = 0; c->metrics.port != 0 && k < c->nlisteners; k++) {
+		if (!listeners_overlap(&c->listeners[k], &c->metrics))
+			continue;
+		p.line = c->metrics_line;
+		struct text *t = error_at(&p, NULL);
+		put_str(t, "metrics-listen ");
+		put_listener(t, &c->metrics);
+		put_str(t, " is also an SMTP listener (");
+		put_listener(t, &c->listeners[k]);
+		put_str(t, ")");
+		return fail(&p);
 	}
 	if (c->max_message_size > c->queue_max_bytes) {
 		struct text *t = error_at(&p, NULL);

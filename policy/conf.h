@@ -116,7 +116,27 @@ struct conf {
 	size_t   ndeny_nets;                          /* deny-network */
 	struct conf_rcptlist rcpt_lists[CONF_MAX_RCPT_LISTS];
 	size_t   nrcpt_lists;                         /* recipients */
+
+	/* Operations (README "Logs", "Metrics and health", "Reload and stop"). */
+	unsigned log_target;                          /* log: enum conf_log; default stderr */
+	char     log_socket[CONF_PATH_MAX];           /* log syslog PATH; default /dev/log */
+	unsigned log_facility;                        /* log-facility, as a syslog code;
+	                                                 default 2 (mail) */
+	struct conf_listener metrics;                 /* metrics-listen; port 0 when off
+	                                                 (the default); a bare PORT is
+	                                                 127.0.0.1:PORT */
+	size_t   metrics_line;
+	unsigned shutdown_timeout;                    /* shutdown-timeout: seconds sessions
+	                                                 may take to finish; default 8 */
 };
+
+enum conf_log {
+	CONF_LOG_STDERR = 0,      /* one line per event on stderr                     */
+	CONF_LOG_SYSLOG           /* datagrams to a syslog socket (RFC 3164 framing)   */
+};
+
+/* "mail", "daemon", ... for a syslog facility code; NULL if unknown. */
+const char *conf_facility_name(unsigned code);
 
 /* Fill defaults.  hostname is left empty: the caller fills it from uname
  * when the file does not set it. */

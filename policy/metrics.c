@@ -1,0 +1,277 @@
+/* policy/metrics.c -- counters from log events, and their text; see metrics.h */
+#include "metrics.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- counting ----------------------------------------------------------- */
+
+const char *metrics_kv(const char *kv, size_t len, const char *key, size_t *vlen)
+{
+	size_t klen = strlen(key), i = 0;
+
+	while (i < len) {
+		size_t start = i, eq = 0;
+
+		/* One "key=value" or "key=\"...\"" (a quoted value may hold
+		 * spaces and \-escapes, never a key of its own). */
+		while (i < len && kv[i] != ' ') {
+			if (kv[i] == '=' && eq == 0) {
+				eq = i;
+				if (i + 1 < len && kv[i + 1] == '"') {
+					for (i += 2; i < len && kv[i] != '"'; i++)
+						if (kv[i] == '\\')
+							i++;
+				}
+			}
+			i++;
+		}
+		if (eq == start + klen && memcmp(kv + start, key, klen) == 0) {
+			*vlen = (i > len ? len : i) - eq - 1;
+			return kv + eq + 1;
+		}
+		i++;
+	}
+	return NULL;
+}
+
+/* A label value we keep: [a-z0-9._-], 1..METRICS_LABEL_MAX bytes. */
+static int label_ok(const char *v, size_t n)
+{
+	if (n == 0 || n > METRICS_LABEL_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = v[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+		      c == '_'))
+			return 0;
+	}
+	return 1;
+}
+
+static void family_seed(struct metrics_family *f, const char *v)
+{
+	if (f->n < METRICS_LABELS_MAX) {
+		memcpy(f->value[f->n], v, strlen(v) + 1);
+		f->count[f->n++] = 0;
+	}
+}
+
+static void family_count(struct metrics_family *f, const char *v, size_t n)
+{
+	size_t i;
+
+	if (v == NULL || !label_ok(v, n)) {
+		f->other++;
+		return;
+	}
+	for (i = 0; i < f->n; i++) {
+		if (strlen(f->value[i]) == n && memcmp(f->value[i], v, n) == 0) {
+			f->count[i]++;
+			return;
+		}
+	}
+	if (f->n == METRICS_LABELS_MAX) {
+		f->other++;
+		return;
+	}
+	memcpy(f->value[f->n], v, n);
+	f->value[f->n][n] = 0;
+	f->count[f->n++] = 1;
+}
+
+void metrics_init(struct metrics *m)
+{
+	static const char *const statuses[] = { "sent", "deferred", "bounced" };
+	static const char *const quotas[] = { "disk", "map", "messages", "bytes", "client",
+	                                      "queue-full" };
+	size_t i;
+
+	memset(m, 0, sizeof *m);
+	for (i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
+		family_seed(&m->deliveries, statuses[i]);
+	for (i = 0; i < sizeof quotas / sizeof quotas[0]; i++)
+		family_seed(&m->quota, quotas[i]);
+	family_seed(&m->reloads, "ok");
+	family_seed(&m->reloads, "refused");
+}
+
+/* A decimal value of key, 0 when absent or not a number. */
+static uint64_t kv_number(const char *kv, size_t len, const char *key)
+{
+	size_t n = 0, i;
+	const char *v = metrics_kv(kv, len, key, &n);
+	uint64_t x = 0;
+
+	if (v == NULL)
+		return 0;
+	for (i = 0; i < n && v[i] >= '0' && v[i] <= '9' && x < UINT64_MAX / 10 - 10; i++)
+		x = x * 10 + (uint64_t)(v[i] - '0');
+	return x;
+}
+
+static int is(const char *v, size_t n, const char *lit)
+{
+	return v != NULL && n == strlen(lit) && memcmp(v, lit, n) == 0;
+}
+
+static void observe_reject(struct metrics *m, const char *kv, size_t len)
+{
+	size_t n = 0;
+	const char *reason = metrics_kv(kv, len, "reason", &n);
+
+	family_count(&m->rejections, reason, n);
+	if (is(reason, n, "relay-denied") || is(reason, n, "relay-routing"))
+		m->relay_denied++;
+	else if (reason != NULL && n > 6 && memcmp(reason, "quota-", 6) == 0)
+		family_count(&m->quota, reason + 6, n - 6);
+	else if (is(reason, n, "queue-full"))
+		family_count(&m->quota, reason, n);
+}
+
+void metrics_observe(struct metrics *m, const char *event, const char *kv, size_t len)
+{
+	size_t n = 0;
+	const char *v;
+
+	if (strcmp(event, "connect") == 0) {
+		m->connections++;
+	} else if (strcmp(event, "accept") == 0) {
+		m->accepted++;
+		m->accepted_bytes += kv_number(kv, len, "size");
+		m->accepted_rcpts += kv_number(kv, len, "nrcpt");
+	} else if (strcmp(event, "reject") == 0) {
+		observe_reject(m, kv, len);
+	} else if (strcmp(event, "auth") == 0) {
+		m->auth_ok++;
+	} else if (strcmp(event, "auth-fail") == 0) {
+		m->auth_failures++;
+	} else if (strcmp(event, "auth-block") == 0) {
+		m->auth_blocks++;
+	} else if (strcmp(event, "tls") == 0) {
+		m->tls_sessions++;
+	} else if (strcmp(event, "tls-fail") == 0) {
+		m->tls_failures++;
+	} else if (strcmp(event, "delivery") == 0) {
+		v = metrics_kv(kv, len, "status", &n);
+		family_count(&m->deliveries, v, n);
+	} else if (strcmp(event, "reload") == 0) {
+		v = metrics_kv(kv, len, "status", &n);
+		family_count(&m->reloads, v, n);
+	}
+}
+
+/* ---- the text ----------------------------------------------------------- */
+
+struct out {
+	char  *buf;
+	size_t cap;
+	size_t len;      /* what it needs, may pass cap */
+	unsigned flags;
+};
+
+__attribute__((format(printf, 2, 3)))
+static void put(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vsnprintf(o->len < o->cap ? o->buf + o->len : NULL, o->len < o->cap ? o->cap - o->len : 0,
+	              fmt, ap);
+	va_end(ap);
+	if (r > 0)
+		o->len += (size_t)r;
+}
+
+/* The TYPE and HELP lines of a family.  OpenMetrics names a counter family
+ * without its _total suffix; the Prometheus format names the sample. */
+static void head(struct out *o, const char *name, const char *type, const char *help)
+{
+	int om = (o->flags & METRICS_OPENMETRICS) != 0;
+	const char *suffix = !om && strcmp(type, "counter") == 0 ? "_total" : "";
+
+	put(o, "# TYPE moat_%s%s %s\n", name, suffix, type);
+	put(o, "# HELP moat_%s%s %s\n", name, suffix, help);
+}
+
+static void counter(struct out *o, const char *name, const char *help, uint64_t v)
+{
+	head(o, name, "counter", help);
+	put(o, "moat_%s_total %llu\n", name, (unsigned long long)v);
+}
+
+static void gauge(struct out *o, const char *name, const char *help, uint64_t v)
+{
+	head(o, name, "gauge", help);
+	put(o, "moat_%s %llu\n", name, (unsigned long long)v);
+}
+
+static void family(struct out *o, const char *name, const char *label, const char *help,
+                   const struct metrics_family *f)
+{
+	head(o, name, "counter", help);
+	for (size_t i = 0; i < f->n; i++)
+		put(o, "moat_%s_total{%s=\"%s\"} %llu\n", name, label, f->value[i],
+		    (unsigned long long)f->count[i]);
+	if (f->other > 0 || f->n == 0)
+		put(o, "moat_%s_total{%s=\"other\"} %llu\n", name, label,
+		    (unsigned long long)f->other);
+}
+
+size_t metrics_format(const struct metrics *m, const struct metrics_gauges *g, unsigned flags,
+                      char *buf, size_t cap)
+{
+	struct out o = { buf, cap, 0, flags };
+
+	counter(&o, "connections", "SMTP sessions started (log: event=connect).", m->connections);
+	counter(&o, "messages_accepted", "Messages queued and answered 250 (event=accept).",
+	        m->accepted);
+	counter(&o, "accepted_bytes", "Body bytes of the messages accepted.", m->accepted_bytes);
+	counter(&o, "accepted_recipients", "Recipients of the messages accepted.", m->accepted_rcpts);
+	family(&o, "rejections", "reason", "Refusals, by reason (event=reject).", &m->rejections);
+	counter(&o, "relay_denied", "RCPTs refused as relaying (reason=relay-denied, relay-routing).",
+	        m->relay_denied);
+	counter(&o, "auth_successes", "AUTH accepted (event=auth).", m->auth_ok);
+	counter(&o, "auth_failures", "AUTH refused (event=auth-fail).", m->auth_failures);
+	counter(&o, "auth_blocks", "Client addresses blocked for AUTH failures (event=auth-block).",
+	        m->auth_blocks);
+	counter(&o, "tls_sessions", "TLS handshakes completed (event=tls).", m->tls_sessions);
+	counter(&o, "tls_failures", "TLS handshakes or sessions failed (event=tls-fail).",
+	        m->tls_failures);
+	family(&o, "deliveries", "status", "Delivery attempts, by outcome (event=delivery).",
+	       &m->deliveries);
+	family(&o, "quota_refusals", "quota",
+	       "Messages refused 452 for room: a quota, or a full disk or map at commit.", &m->quota);
+	family(&o, "reloads", "status", "Configuration reloads (event=reload).", &m->reloads);
+	gauge(&o, "sessions", "Open SMTP connections.", g->sessions);
+	if (g->queue_read) {
+		gauge(&o, "queue_messages", "Messages in the queue.", g->queue_messages);
+		gauge(&o, "queue_bytes", "Body bytes in the queue.", g->queue_bytes);
+		gauge(&o, "queue_oldest_age_seconds", "Age of the oldest queued message (0: empty).",
+		      g->oldest_age);
+		gauge(&o, "queue_disk_free_bytes", "Bytes the queue can still write.", g->disk_free);
+		gauge(&o, "queue_disk_keep_bytes",
+		      "Of those, what queue-min-free and queue-min-free-percent keep free.", g->disk_keep);
+	}
+	gauge(&o, "queue_max_bytes", "queue-max-bytes.", g->queue_max_bytes);
+	gauge(&o, "queue_max_messages", "queue-max-messages.", g->queue_max_messages);
+	gauge(&o, "healthy", "1 when GET /health answers 200.", g->healthy ? 1u : 0u);
+	gauge(&o, "start_time_seconds", "When the server started (Unix time).",
+	      g->start_time > 0 ? (uint64_t)g->start_time : 0u);
+	gauge(&o, "config_generation", "Configurations loaded: 1 at start, one more per reload.",
+	      g->config_generation);
+	if (flags & METRICS_OPENMETRICS)
+		put(&o, "# EOF\n");
+	if (cap > 0)
+		buf[o.len < cap ? o.len : cap - 1] = 0;
+	return o.len;
+}
+
+const char *metrics_content_type(unsigned flags)
+{
+	return (flags & METRICS_OPENMETRICS) ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
+	                                     : "text/plain; version=0.0.4; charset=utf-8";
+}
