@@ -42,8 +42,10 @@ void ops_commit(struct ops *o, int err)
 	if (err == QUEUE_OK || err == QUEUE_EFULL) {
 		o->commit_ok_at = o->loop->now;
 		o->commit_err = QUEUE_OK;
+		o->fail_at = 0;
 	} else {
-		o->commit_err = err;
+		o->fail_err = err;
+		o->fail_at = o->loop->now;
 	}
 }
 
@@ -79,8 +81,14 @@ int ops_health(struct ops *o, char *why, size_t cap)
 		snprintf(why, cap, "stopping");
 		return 0;
 	}
-	/* Can the queue commit?  A recent good commit says so; else (or after
-	 * a failed one) a probe transaction, at most once per OPS_PROBE_MS. */
+	/* Can the queue commit?  Not if a message failed to lately; yes if
+	 * one (or a probe) was committed lately; else a probe transaction
+	 * decides, at most once per OPS_PROBE_MS. */
+	if (o->fail_at != 0 && now - o->fail_at < OPS_FAIL_MS) {
+		snprintf(why, cap, "queue cannot commit: %s (a message, %llds ago)",
+		         queue_strerror(o->fail_err), (long long)((now - o->fail_at) / 1000));
+		return 0;
+	}
 	if (o->commit_err != QUEUE_OK || o->commit_ok_at == 0 ||
 	    now - o->commit_ok_at >= OPS_PROBE_MS) {
 		if (o->probe_at == 0 || now - o->probe_at >= OPS_PROBE_MS) {

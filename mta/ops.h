@@ -24,6 +24,9 @@
 /* A commit or probe no older than this vouches for the queue; older, a
  * health check probes (queue_probe), at most this often. */
 #define OPS_PROBE_MS 1000
+/* A message's failed commit makes the health fail this long, unless a
+ * message is committed since (a small probe may pass where mail fails). */
+#define OPS_FAIL_MS 60000
 
 struct ops_view {
 	struct queue      *q;
@@ -43,7 +46,9 @@ struct ops {
 	int64_t         start_wall;    /* Unix seconds */
 	int64_t         start_mono;    /* monotonic ms */
 	int64_t         commit_ok_at;  /* monotonic ms of the last good commit or probe */
-	int             commit_err;    /* a failed commit not yet followed by a good one */
+	int             commit_err;    /* the last probe's error, or QUEUE_OK */
+	int             fail_err;      /* a message's failed commit ... */
+	int64_t         fail_at;       /* ... at this monotonic ms; 0: none since a good one */
 	int64_t         probe_at;      /* monotonic ms of the last probe; 0 none */
 };
 

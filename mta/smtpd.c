@@ -1090,10 +1090,10 @@ void smtpd_msg_committed(struct smtpd *s, int err)
 		reply(s, "250 2.0.0 OK: queued as %s", idtext);
 	} else if (err == QUEUE_EFULL) {
 		reply(s, "452 4.3.1 Insufficient system storage");
-		log_event("reject", "addr=%s code=452 reason=queue-full id=%s", s->client.addr_text, idtext);
+		log_event("reject", "id=%s addr=%s code=452 reason=queue-full", idtext, s->client.addr_text);
 	} else {
 		reply(s, "451 4.3.0 Local error in processing");
-		log_event("reject", "addr=%s code=451 reason=queue-error id=%s", s->client.addr_text, idtext);
+		log_event("reject", "id=%s addr=%s code=451 reason=queue-error", idtext, s->client.addr_text);
 	}
 	txn_reset(s);
 }
