@@ -357,6 +357,10 @@ static void cmd_mail(struct smtpd *s, const struct smtp_cmd *c)
 	addr_format(&a, s->env.sender, sizeof s->env.sender);
 	s->env.flags = flags;
 	snprintf(s->env.client, sizeof s->env.client, "%s", s->client.addr_text);
+	/* An authenticated user is one client wherever it connects from
+	 * (queue/usage.h), and the envelope says who it was. */
+	snprintf(s->env.auth_user, sizeof s->env.auth_user, "%s",
+	         s->authenticated && s->user ? s->user->name : "");
 	s->declared_size = size;
 	/* 250 (and the MAIL state) once the driver says the queue has room. */
 	s->ev.env = &s->env;
