@@ -77,6 +77,7 @@ struct server {
 	struct conn       *commit_head, **commit_tail;
 	struct conn       *dead;
 	int                stopping;
+	unsigned long long commits, committed; /* group commits, messages in them */
 };
 
 static void conn_pump(struct conn *c);
@@ -386,6 +387,9 @@ static void after_batch(struct ev_loop *l, void *arg)
 		if (!sv->commit_head)
 			sv->commit_tail = &sv->commit_head;
 		queue_commit(sv->q, drafts, envs, results, n);
+		sv->commits++;
+		sv->committed += n;
+		log_debug("msg=\"group commit\" messages=%zu", n);
 		for (i = 0; i < n; i++) {
 			struct conn *c = batch[i];
 			char idtext[QUEUE_ID_TEXT];
@@ -586,6 +590,8 @@ int server_run(const struct conf *conf)
 	queue_close(sv.q);
 	close(sfd);
 	ev_free(&sv.loop);
+	/* How well group commit batched: messages per fsync (make bench). */
+	log_event("stats", "commits=%llu messages=%llu", sv.commits, sv.committed);
 	log_event("exit", "status=0");
 	return 0;
 }
