@@ -35,13 +35,16 @@ POLICY := policy/cmd.c \
           policy/data.c \
           policy/net.c \
           policy/conf.c \
-          policy/rules.c
+          policy/rules.c \
+          policy/quota.c
 QUEUE  := queue/store.c \
-          queue/envelope.c
+          queue/envelope.c \
+          queue/usage.c
 MTA    := mta/log.c \
           mta/ev.c \
           mta/smtpd.c \
           mta/server.c \
+          mta/connlimit.c \
           mta/queuecmd.c
 MAIN   := mta/main.c
 UNIT   := $(sort $(wildcard tests/unit/test_*.c))
@@ -121,7 +124,7 @@ run: $(BUILD)/moat
 	@sh tests/demo.sh $(BUILD)
 
 test: tools $(BUILD)/moat $(BUILD)/moat-asan unit fuzz-build layout-check
-	@BUILD=$(BUILD) sh tests/run.sh
+	@BUILD=$(BUILD) bash tests/run.sh
 
 # Not a test: speed figures, printed and kept in build/bench/results.txt.
 bench: $(BUILD)/moat
