@@ -643,6 +643,8 @@ def main():
     ap.add_argument("--systems", default="moat,postfix,opensmtpd")
     ap.add_argument("--target", type=float, default=None, help="seconds per run (default 3, quick 2)")
     ap.add_argument("--reps", type=int, default=None)
+    ap.add_argument("--conc", default=None, help="concurrencies, e.g. 1,100")
+    ap.add_argument("--sizes", default=None, help="message sizes in bytes, e.g. 10240")
     ARGS = ap.parse_args()
     build = os.path.abspath(ARGS.build)
     if ARGS.quick:
@@ -650,6 +652,10 @@ def main():
     else:
         concs, sizes, reps, target = [1, 20, 100], [1024, 10240, 102400], 3, 3.0
     reps = ARGS.reps or reps
+    if ARGS.conc:
+        concs = [int(x) for x in ARGS.conc.split(",")]
+    if ARGS.sizes:
+        sizes = [int(x) for x in ARGS.sizes.split(",")]
     target = ARGS.target or target
     cells = [(c, s) for c in concs for s in sizes]
     systems = ARGS.systems.split(",")
