@@ -643,6 +643,7 @@ def main():
     ap.add_argument("--systems", default="moat,postfix,opensmtpd")
     ap.add_argument("--target", type=float, default=None, help="seconds per run (default 3, quick 2)")
     ap.add_argument("--reps", type=int, default=None)
+    ap.add_argument("--keep", action="store_true", help="keep build/bench/run (queues, logs)")
     ap.add_argument("--conc", default=None, help="concurrencies, e.g. 1,100")
     ap.add_argument("--sizes", default=None, help="message sizes in bytes, e.g. 10240")
     ARGS = ap.parse_args()
@@ -709,6 +710,8 @@ def main():
     finally:
         for srv in servers:
             srv.stop()
+        if not ARGS.keep:
+            shutil.rmtree(top, ignore_errors=True)  # the queues: up to GBs
 
     lines, medians = summarise(runs, systems, cells)
     out = []
