@@ -600,12 +600,22 @@ def binary_sizes(build):
     return {"file": size, "stripped": stripped}
 
 
-def appliance():
+def appliance(build):
+    """image/measure.sh's "name value" lines (the appliance issue), or None
+    when there is no image/measure.sh yet."""
     script = os.path.join(REPO, "image", "measure.sh")
     if not os.path.exists(script):
         return None
-    r = subprocess.run(["sh", script], capture_output=True, text=True, cwd=REPO, timeout=900)
-    return (r.stdout + r.stderr).strip() or "image/measure.sh printed nothing (exit %d)" % r.returncode
+    logf = os.path.join(build, "bench", "measure.log")
+    with open(logf, "w") as lf:
+        try:
+            r = subprocess.run(["sh", script], stdout=subprocess.PIPE, stderr=lf, text=True,
+                               cwd=REPO, timeout=1800, env=dict(os.environ, BUILD=build))
+        except subprocess.TimeoutExpired:
+            return "n/a (image/measure.sh timed out; see %s)" % logf
+    if r.returncode != 0 or not r.stdout.strip():
+        return "n/a (image/measure.sh exit %d; see %s)" % (r.returncode, logf)
+    return "\n" + "\n".join("  " + line for line in r.stdout.strip().splitlines())
 
 
 def versions():
@@ -734,7 +744,7 @@ def main():
     bs = binary_sizes(build)
     out.append("moat binary: %d bytes (%s stripped)" % (
         bs["file"], "%d bytes" % bs["stripped"] if bs["stripped"] else "n/a"))
-    app = appliance()
+    app = appliance(build)
     out.append("appliance: " + (app if app else "n/a (no image)"))
     invalid = [r for r in runs if not r["valid"]]
     out.append("")
