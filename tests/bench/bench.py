@@ -7,9 +7,11 @@ results in build/bench/results.{txt,json}.
 Every system runs as a private instance on a free port of 127.0.0.1, with
 its queue under build/bench/run/SYSTEM/, configured to accept mail for
 bench.test and keep it queued without delivering it, with its default
-durability (moat: LMDB's durable commit; Postfix: cleanup fsyncs the queue
-file; OpenSMTPD: its fs queue fsyncs the message and envelope files).  Each
-answers 250 only once the message is on disk.
+durability.  moat: LMDB's durable commit (fdatasync of the pages, then the
+meta page O_DSYNC) before the 250.  Postfix: cleanup fsyncs the queue file
+before the 250 (one fsync per message, seen with strace).  OpenSMTPD 6.8
+(Debian 12): its fs queue writes and renames the files but calls no fsync
+at all (seen with strace), so its 250 does not mean the message is on disk.
 
   moat       build/moat serve, logging to a file; the per-client connection
              limit and the queue quotas lifted (all the load comes from
