@@ -857,7 +857,7 @@ static void body_end(struct smtpd *s)
 	}
 	if (s->too_big) {
 		reply(s, "552 5.3.4 Message size exceeds fixed maximum message size");
-		log_event("reject", "id=%s addr=%s code=552 reason=size size>%llu", idtext,
+		log_event("reject", "id=%s addr=%s code=552 reason=size max=%llu", idtext,
 		          s->client.addr_text, (unsigned long long)s->conf->max_message_size);
 		txn_reset(s);
 		return;
