@@ -34,7 +34,9 @@ POLICY := policy/cmd.c \
           policy/data.c \
           policy/net.c \
           policy/conf.c \
-          policy/rules.c
+          policy/rules.c \
+          policy/reply.c \
+          policy/dns.c
 QUEUE  := queue/store.c \
           queue/envelope.c
 MTA    := mta/log.c \
