@@ -44,20 +44,37 @@ static void put_u64(struct text *t, uint64_t v)
 	put_mem(t, digits + n, sizeof digits - n);
 }
 
-/* A size with the largest binary suffix that keeps it exact: 35M, 4G. */
-static void put_size(struct text *t, uint64_t v)
-{
-	static const char suffix[] = "GMK";
-	static const uint64_t unit[] = { GIB, MIB, KIB };
+/* Suffixes of a number: sizes (powers of 1024) and durations (seconds).
+ * Printing uses the entries marked print, largest first. */
+struct unit {
+	char     suffix;
+	uint64_t mult;
+	int      print;
+};
+static const struct unit size_units[] = {
+	{ 'G', GIB, 1 }, { 'M', MIB, 1 }, { 'K', KIB, 1 },
+	{ 'g', GIB, 0 }, { 'm', MIB, 0 }, { 'k', KIB, 0 }, { 0, 0, 0 } };
+static const struct unit time_units[] = {
+	{ 'd', 86400, 1 }, { 'h', 3600, 1 }, { 'm', 60, 1 }, { 's', 1, 0 }, { 0, 0, 0 } };
 
-	for (size_t k = 0; k < 3; k++) {
-		if (v > 0 && v % unit[k] == 0) {
-			put_u64(t, v / unit[k]);
-			put_mem(t, &suffix[k], 1);
+/* v with the largest suffix that keeps it exact (35M, 4G, 5d), else
+ * plain followed by bare (the number without a unit: "" or "s"). */
+static void put_scaled(struct text *t, uint64_t v, const struct unit *u, const char *bare)
+{
+	for (; u->suffix != 0; u++) {
+		if (u->print && v > 0 && v % u->mult == 0) {
+			put_u64(t, v / u->mult);
+			put_mem(t, &u->suffix, 1);
 			return;
 		}
 	}
 	put_u64(t, v);
+	put_str(t, bare);
+}
+
+static void put_size(struct text *t, uint64_t v)
+{
+	put_scaled(t, v, size_units, "");
 }
 
 /* A value from the file, quoted, with anything but printable ASCII shown
@@ -413,25 +430,34 @@ static int set_uint(struct parse *p, const struct directive *d, const char *arg,
 	return 0;
 }
 
+/* A number with an optional suffix of units into *out; 0, or -1 if it is
+ * not one or it is above max. */
+static int parse_scaled(const char *arg, size_t len, const struct unit *u, uint64_t max,
+                        uint64_t *out)
+{
+	uint64_t v, mult = 1;
+	size_t n = parse_u64(arg, len, &v);
+
+	if (n == 0 || n + 1 < len)
+		return -1;
+	if (n + 1 == len) {
+		for (mult = 0; u->suffix != 0 && mult == 0; u++)
+			if (u->suffix == arg[n])
+				mult = u->mult;
+	}
+	if (mult == 0 || v > max / mult)
+		return -1;
+	*out = v * mult;
+	return 0;
+}
+
 /* Bytes, or a number with K, M or G (powers of 1024). */
 static int set_size(struct parse *p, const struct directive *d, const char *arg, size_t len)
 {
-	uint64_t v, unit = 1;
-	size_t n = parse_u64(arg, len, &v);
+	uint64_t v;
 
-	if (n > 0 && n + 1 == len) {
-		switch (arg[n]) {
-		case 'K': case 'k': unit = KIB; break;
-		case 'M': case 'm': unit = MIB; break;
-		case 'G': case 'g': unit = GIB; break;
-		default: unit = 0; break;
-		}
-	} else if (n == 0 || n != len) {
-		unit = 0;
-	}
-	if (unit == 0 || v > UINT64_MAX / unit)
+	if (parse_scaled(arg, len, size_units, UINT64_MAX, &v) != 0)
 		return bad_value(p, d, "bad size", arg, len, " (bytes, or a number with K, M or G)");
-	v *= unit;
 	if (check_range(p, d, v, 1) != 0)
 		return -1;
 	uint64_t *field = (uint64_t *)(void *)((char *)p->c + d->offset);
@@ -553,23 +579,10 @@ static void format_onoff(struct text *t, const struct conf *c, const struct dire
 /* A duration: seconds, or a number with s, m, h or d. */
 static int set_duration(struct parse *p, const struct directive *d, const char *arg, size_t len)
 {
-	uint64_t v, unit = 1;
-	size_t n = parse_u64(arg, len, &v);
+	uint64_t v;
 
-	if (n > 0 && n + 1 == len) {
-		switch (arg[n]) {
-		case 's': unit = 1; break;
-		case 'm': unit = 60; break;
-		case 'h': unit = 3600; break;
-		case 'd': unit = 86400; break;
-		default: unit = 0; break;
-		}
-	} else if (n == 0 || n != len) {
-		unit = 0;
-	}
-	if (unit == 0 || v > UINT32_MAX / unit)
+	if (parse_scaled(arg, len, time_units, UINT32_MAX, &v) != 0)
 		return bad_value(p, d, "bad duration", arg, len, " (seconds, or a number with s, m, h or d)");
-	v *= unit;
 	if (check_range(p, d, v, 0) != 0)
 		return -1;
 	unsigned *field = (unsigned *)(void *)((char *)p->c + d->offset);
@@ -579,18 +592,7 @@ static int set_duration(struct parse *p, const struct directive *d, const char *
 
 static void put_duration(struct text *t, uint64_t v)
 {
-	static const char suffix[] = "dhm";
-	static const uint64_t unit[] = { 86400, 3600, 60 };
-
-	for (size_t k = 0; k < 3; k++) {
-		if (v > 0 && v % unit[k] == 0) {
-			put_u64(t, v / unit[k]);
-			put_mem(t, &suffix[k], 1);
-			return;
-		}
-	}
-	put_u64(t, v);
-	put_str(t, "s");
+	put_scaled(t, v, time_units, "s");
 }
 
 static void format_duration(struct text *t, const struct conf *c, const struct directive *d)
