@@ -36,7 +36,10 @@ POLICY := policy/cmd.c \
           policy/conf.c \
           policy/rules.c \
           policy/reply.c \
-          policy/dns.c
+          policy/dns.c \
+          policy/retry.c \
+          policy/route.c \
+          policy/dsn.c
 QUEUE  := queue/store.c \
           queue/envelope.c
 MTA    := mta/log.c \

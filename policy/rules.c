@@ -19,20 +19,24 @@ static int same_ci(const char *a, const char *b, size_t n)
 	return 1;
 }
 
+int rules_domain_match(const struct conf_domain *d, const char *domain, size_t len)
+{
+	size_t n = strlen(d->name);
+
+	if (len == n && same_ci(domain, d->name, n))
+		return 1;
+	/* "*.example.org": whole labels only, so a.example.org matches and
+	 * evilexample.org does not; an empty label (".example.org") is no
+	 * subdomain either. */
+	return d->subdomains && len > n + 1 && domain[len - n - 1] == '.' &&
+	       domain[len - n - 2] != '.' && same_ci(domain + len - n, d->name, n);
+}
+
 int rules_domain_is_local(const struct conf *c, const char *domain, size_t len)
 {
-	for (size_t k = 0; k < c->ndomains; k++) {
-		const struct conf_domain *d = &c->domains[k];
-		size_t n = strlen(d->name);
-		if (len == n && same_ci(domain, d->name, n))
+	for (size_t k = 0; k < c->ndomains; k++)
+		if (rules_domain_match(&c->domains[k], domain, len))
 			return 1;
-		/* "*.example.org": whole labels only, so a.example.org matches and
-		 * evilexample.org does not; an empty label (".example.org") is no
-		 * subdomain either. */
-		if (d->subdomains && len > n + 1 && domain[len - n - 1] == '.' &&
-		    domain[len - n - 2] != '.' && same_ci(domain + len - n, d->name, n))
-			return 1;
-	}
 	return 0;
 }
 

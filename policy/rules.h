@@ -30,6 +30,10 @@ enum rcpt_verdict {
 	RCPT_DENY_ROUTING    /* routing characters from an outsider: 554 5.7.1 */
 };
 
+/* Does domain match d ("name" exactly, "*.name" also its subdomains),
+ * without regard to case? */
+int rules_domain_match(const struct conf_domain *d, const char *domain, size_t len);
+
 /* Is domain (lower-case, no trailing dot) one we accept mail for? */
 int rules_domain_is_local(const struct conf *c, const char *domain, size_t len);
 
