@@ -45,6 +45,7 @@ QUEUE  := queue/store.c \
 MTA    := mta/log.c \
           mta/ev.c \
           mta/smtpd.c \
+          mta/smtpc.c \
           mta/server.c \
           mta/queuecmd.c
 MAIN   := mta/main.c
