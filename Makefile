@@ -39,13 +39,18 @@ POLICY := policy/cmd.c \
           policy/dns.c \
           policy/retry.c \
           policy/route.c \
-          policy/dsn.c
+          policy/dsn.c \
+          policy/ctl.c
 QUEUE  := queue/store.c \
           queue/envelope.c
 MTA    := mta/log.c \
           mta/ev.c \
           mta/smtpd.c \
           mta/smtpc.c \
+          mta/dns.c \
+          mta/client.c \
+          mta/deliver.c \
+          mta/control.c \
           mta/server.c \
           mta/queuecmd.c
 MAIN   := mta/main.c

@@ -15,6 +15,8 @@
  *        SMTPD_EV_MSG_DATA   -> smtpd_data_done(s, queue_err)
  *        SMTPD_EV_MSG_END    -> later: smtpd_msg_committed(s, queue_err)
  *        SMTPD_EV_MSG_ABORT  -> throw the draft away (no answer)
+ *        SMTPD_EV_RCPT_VERIFY -> ask the next hop about data (the recipient,
+ *                               NUL-terminated); later: smtpd_rcpt_verified()
  *        SMTPD_EV_CLOSE      -> close once the output is written
  *     out = smtpd_output(s, &len); write it; smtpd_output_ack(s, written)
  *   smtpd_timeout(s)        when smtpd_timeout_kind() seconds passed idle
@@ -56,6 +58,7 @@ enum smtpd_event_type {
 	SMTPD_EV_MSG_DATA,    /* append data/len to the draft; smtpd_data_done()   */
 	SMTPD_EV_MSG_END,     /* commit the draft with env; smtpd_msg_committed()  */
 	SMTPD_EV_MSG_ABORT,   /* drop the draft                                       */
+	SMTPD_EV_RCPT_VERIFY, /* probe data (a recipient); smtpd_rcpt_verified()    */
 	SMTPD_EV_CLOSE        /* close after the output is flushed                   */
 };
 
@@ -73,7 +76,7 @@ struct smtpd_client {
 };
 
 enum smtpd_pending { /* which answer the session is waiting for */
-	SMTPD_P_NONE = 0, SMTPD_P_BEGIN, SMTPD_P_DATA, SMTPD_P_COMMIT
+	SMTPD_P_NONE = 0, SMTPD_P_BEGIN, SMTPD_P_DATA, SMTPD_P_COMMIT, SMTPD_P_VERIFY
 };
 
 struct smtpd {
@@ -96,6 +99,8 @@ struct smtpd {
 	enum smtpd_pending   pending;
 	struct smtpd_event   ev;             /* ev.type NONE when none pending */
 	int                  draft_err;      /* sticky queue error while writing */
+
+	char                 vrcpt[QUEUE_ADDR_MAX + 1]; /* the recipient being verified */
 
 	/* The transaction. */
 	struct queue_envelope env;
@@ -130,6 +135,12 @@ int smtpd_event(struct smtpd *s, struct smtpd_event *ev);
 void smtpd_msg_begun(struct smtpd *s, int err, queue_id id, int64_t now);
 void smtpd_data_done(struct smtpd *s, int err);
 void smtpd_msg_committed(struct smtpd *s, int err);
+/* verdict: 0 the next hop takes the recipient (250), 1 it refused it
+ * (550 5.1.1), 2 no answer (451 4.4.3: never a 550 on a timeout). */
+#define SMTPD_VERIFY_OK     0
+#define SMTPD_VERIFY_REJECT 1
+#define SMTPD_VERIFY_TEMP   2
+void smtpd_rcpt_verified(struct smtpd *s, int verdict);
 
 /* Pending output. */
 const char *smtpd_output(const struct smtpd *s, size_t *len);

@@ -147,6 +147,7 @@ void conf_defaults(struct conf *c)
 	c->timeout_connect = 30;
 	c->timeout_reply = 300;
 	c->verify_cache = 600;
+	c->timeout_verify = 20;
 }
 
 /* The parser's state for one conf_parse() call. */
@@ -910,6 +911,7 @@ static const struct directive directives[] = {
 	{ "timeout-connect", set_duration, format_duration, 0, FIELD(timeout_connect), 1, 600, NULL },
 	{ "timeout-reply",  set_duration, format_duration, 0, FIELD(timeout_reply), 1, 3600, NULL },
 	{ "verify-cache",   set_duration, format_duration, 0, FIELD(verify_cache), 0, 86400, NULL },
+	{ "timeout-verify", set_duration, format_duration, 0, FIELD(timeout_verify), 1, 600, NULL },
 };
 #define NDIRECTIVES (sizeof directives / sizeof directives[0])
 _Static_assert(NDIRECTIVES <= SEEN_MAX, "struct parse: seen[] is too small");

@@ -107,6 +107,7 @@ struct conf {
 	unsigned timeout_connect;                     /* timeout-connect; default 30 */
 	unsigned timeout_reply;                       /* timeout-reply; default 300 */
 	unsigned verify_cache;                        /* verify-cache; default 600 */
+	unsigned timeout_verify;                      /* timeout-verify; default 20 */
 };
 
 /* Fill defaults.  hostname is left empty: the caller fills it from uname

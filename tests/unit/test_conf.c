@@ -116,7 +116,8 @@ static void test_crlf(void)
 	"destination-concurrency 5\n" \
 	"timeout-connect 30s\n" \
 	"timeout-reply 5m\n" \
-	"verify-cache 10m\n"
+	"verify-cache 10m\n" \
+	"timeout-verify 20s\n"
 
 static const char expected_format[] =
 	"hostname mx1.Example.org\n"
