@@ -30,6 +30,8 @@ static void usage(FILE *f)
 	      "       moat check [-c FILE]          check the config, print the effective one\n"
 	      "       moat queue list [-c FILE]     list queued messages\n"
 	      "       moat queue show [-c FILE] ID  print one message's envelope and body\n"
+	      "       moat queue flush [-c FILE]    every waiting message due now\n"
+	      "       moat queue retry|hold|release|delete [-c FILE] ID\n"
 	      "       moat version\n"
 	      "FILE defaults to " DEFAULT_CONF ".\n", f);
 }
