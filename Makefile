@@ -35,6 +35,7 @@ POLICY := policy/cmd.c \
           policy/net.c \
           policy/conf.c \
           policy/rules.c \
+          policy/quota.c \
           policy/reply.c \
           policy/dns.c \
           policy/retry.c \
@@ -42,7 +43,8 @@ POLICY := policy/cmd.c \
           policy/dsn.c \
           policy/ctl.c
 QUEUE  := queue/store.c \
-          queue/envelope.c
+          queue/envelope.c \
+          queue/usage.c
 MTA    := mta/log.c \
           mta/ev.c \
           mta/smtpd.c \
@@ -52,6 +54,7 @@ MTA    := mta/log.c \
           mta/deliver.c \
           mta/control.c \
           mta/server.c \
+          mta/connlimit.c \
           mta/queuecmd.c
 MAIN   := mta/main.c
 UNIT   := $(sort $(wildcard tests/unit/test_*.c))
@@ -131,7 +134,7 @@ run: $(BUILD)/moat
 	@sh tests/demo.sh $(BUILD)
 
 test: tools $(BUILD)/moat $(BUILD)/moat-asan unit fuzz-build layout-check
-	@BUILD=$(BUILD) sh tests/run.sh
+	@BUILD=$(BUILD) bash tests/run.sh
 
 clean:
 	rm -rf $(BUILD)/musl $(BUILD)/asan $(BUILD)/fuzz $(BUILD)/moat $(BUILD)/moat-asan $(BUILD)/t
