@@ -31,6 +31,7 @@
 #define JOBS_PER_SLOT 8       /* waiting jobs allowed per concurrency slot */
 #define RESCAN_MAX_MS (5 * 60 * 1000)
 #define VERIFY_MAX    4096    /* cached answers kept */
+#define PROBES_MAX    64      /* probes in flight: past it, 451 at once */
 
 struct dest {
 	struct dest *next;
@@ -89,6 +90,7 @@ struct deliver {
 	struct dest         *dests;
 	struct verify       *verifies;
 	unsigned             nverifies;
+	unsigned             nprobes;         /* probes in flight */
 	struct queue_rcpt   *rcpts;           /* for queue_get */
 	size_t               rcpt_cap;
 	int                  stopping;
@@ -679,6 +681,8 @@ static void verify_unlink(struct deliver *d, struct verify *v)
 
 static void verify_free(struct verify *v)
 {
+	if (v->cb == NULL && v->state == 0)
+		v->d->nprobes--;
 	ev_timer_stop(v->d->loop, &v->timer);
 	client_free(v->cl);
 	free(v);
@@ -723,6 +727,7 @@ static void probe_answer(struct verify *v, enum verify_verdict verdict)
 		verify_free(v);
 		return;
 	}
+	d->nprobes--;
 	v->state = 1;
 	v->verdict = verdict;
 	v->expires = d->loop->now + (int64_t)d->conf->verify_cache * 1000;
@@ -789,12 +794,15 @@ struct verify *deliver_verify(struct deliver *d, const char *rcpt, verify_cb *cb
 	}
 	if (probe == NULL) {
 		struct client_req req;
-		if ((probe = calloc(1, sizeof *probe)) == NULL) {
+		/* A client sending RCPT after RCPT must not make us open
+		 * connection after connection to the internal server. */
+		if (d->nprobes >= PROBES_MAX || (probe = calloc(1, sizeof *probe)) == NULL) {
 			w->verdict = VERIFY_TEMP;
 			ev_timer_start(d->loop, &w->timer, 0);
 			return w;
 		}
 		probe->d = d;
+		d->nprobes++;
 		snprintf(probe->addr, sizeof probe->addr, "%s", rcpt);
 		probe->rcpt1[0] = probe->addr;
 		probe->timer.cb = probe_deadline;

@@ -7,6 +7,7 @@
  * limits, every kept name is a valid host name (or the root, for a null
  * MX), addresses carry their family, and a parse is deterministic.  Then
  * dns_mx_sort() must leave the MX list sorted and free of duplicates.
+ * The same bytes are also read as a resolv.conf (dns_resolv_conf).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -60,6 +61,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		REQUIRE(a.mx[i - 1].pref <= a.mx[i].pref);
 		for (size_t j = 0; j < i; j++)
 			REQUIRE(strcmp(a.mx[i].host, a.mx[j].host) != 0);
+	}
+	{
+		struct ipaddr ns[3];
+		REQUIRE(dns_resolv_conf((const char *)msg, size, ns, 3) <= 3);
 	}
 	free(msg);
 	return 0;
