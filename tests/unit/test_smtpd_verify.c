@@ -148,9 +148,20 @@ static void test_stalls(void)
 	cl.addr.family = IP_V4;
 	smtpd_init(&s, &conf, &cl, 0);
 	smtpd_greet(&s);
-	used = smtpd_feed(&s, script, sizeof script - 1);
+	/* Feed, answering quota questions, until the verification is asked. */
+	used = 0;
+	ev.type = SMTPD_EV_NONE;
+	for (int i = 0; i < 10 && ev.type != SMTPD_EV_RCPT_VERIFY; i++) {
+		used += smtpd_feed(&s, script + used, sizeof script - 1 - used);
+		while (smtpd_event(&s, &ev) && ev.type == SMTPD_EV_QUOTA)
+			smtpd_quota_done(&s, QUOTA_OK);
+	}
 	CHECK(used == sizeof script - 1 - strlen("NOOP\r\n"));
-	CHECK(smtpd_event(&s, &ev) && ev.type == SMTPD_EV_RCPT_VERIFY);
+	CHECK(ev.type == SMTPD_EV_RCPT_VERIFY);
+	if (ev.type != SMTPD_EV_RCPT_VERIFY) {
+		smtpd_free(&s);
+		return;
+	}
 	CHECK(strcmp(ev.data, "ok@example.test") == 0 && s.pending == SMTPD_P_VERIFY);
 	CHECK(smtpd_feed(&s, script + used, sizeof script - 1 - used) == 0);
 	o = smtpd_output(&s, &len);
@@ -158,7 +169,10 @@ static void test_stalls(void)
 	smtpd_rcpt_verified(&s, SMTPD_VERIFY_OK);
 	CHECK(smtpd_feed(&s, script + used, sizeof script - 1 - used) == strlen("NOOP\r\n"));
 	o = smtpd_output(&s, &len);
-	CHECK(memmem(o, len, "250 2.1.5 Recipient OK\r\n250 2.0.0 OK\r\n", 40) != NULL);
+	{
+		static const char want[] = "250 2.1.5 Recipient OK\r\n250 2.0.0 OK\r\n";
+		CHECK(memmem(o, len, want, sizeof want - 1) != NULL);
+	}
 	/* A second answer for nothing pending is ignored. */
 	smtpd_rcpt_verified(&s, SMTPD_VERIFY_REJECT);
 	CHECK(smtpd_output(&s, &len) && memmem(o, len, "550", 3) == NULL);
