@@ -41,7 +41,8 @@ POLICY := policy/cmd.c \
           policy/retry.c \
           policy/route.c \
           policy/dsn.c \
-          policy/ctl.c
+          policy/ctl.c \
+          policy/idna.c
 QUEUE  := queue/store.c \
           queue/envelope.c \
           queue/usage.c

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "policy/idna.h"
 #include "queue/queue.h"
 
 #define CLIENT_MX_MAX 10        /* MX hosts whose addresses are looked up */
@@ -62,6 +63,7 @@ struct client {
 	enum phase        phase;
 
 	/* RESOLVE */
+	char              domain[DNS_NAME_MAX + 1];   /* the MX domain, A-labels */
 	struct dns_query *mxq;
 	struct host       hosts[CLIENT_MX_MAX];
 	size_t            nhosts, pending;
@@ -232,7 +234,7 @@ static void mx_cb(void *arg, enum dns_status st, const struct dns_answer *a)
 		return;
 	case DNS_NODATA:
 		/* No MX: the domain is its own mail host (RFC 5321 5.1). */
-		snprintf(cl->hosts[0].name, sizeof cl->hosts[0].name, "%.253s", cl->req.route.domain);
+		snprintf(cl->hosts[0].name, sizeof cl->hosts[0].name, "%s", cl->domain);
 		cl->nhosts = 1;
 		resolve_hosts(cl);
 		return;
@@ -567,7 +569,10 @@ struct client *client_start(struct ev_loop *l, const struct client_req *req)
 		resolve_hosts(cl);
 		return cl;
 	} else if (r->kind == ROUTE_MX) {
-		cl->mxq = dns_lookup(req->dns, r->domain, DNS_T_MX, mx_cb, cl);
+		/* SMTPUTF8 mail may name a domain in UTF-8: DNS knows its
+		 * A-labels. */
+		if (idna_to_ascii(r->domain, strlen(r->domain), cl->domain, sizeof cl->domain) > 0)
+			cl->mxq = dns_lookup(req->dns, cl->domain, DNS_T_MX, mx_cb, cl);
 		if (cl->mxq == NULL) {
 			char text[SMTPC_TEXT_MAX];
 			snprintf(text, sizeof text, "5.1.2 %s is not a domain we can look up", r->domain);

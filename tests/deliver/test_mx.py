@@ -9,7 +9,8 @@ not know under .test are NXDOMAIN.
 
 Checked: MX preference order and fallback to the next MX, random order
 within equal preference, the implicit MX (A records only), IPv6 (AAAA),
-the null MX (RFC 7505) and NXDOMAIN bounced with the right status, a
+a UTF-8 domain looked up by its A-label, the null MX (RFC 7505) and
+NXDOMAIN bounced with the right status, a
 DNS server that does not answer is a deferral (never a bounce), and an
 answer too big for UDP is asked again over TCP.
 
@@ -60,6 +61,8 @@ def net():
             "--mx-host=eq.test,one.eq.test,10", "--mx-host=eq.test,two.eq.test,10",
             "--host-record=one.eq.test,127.0.0.9", "--host-record=two.eq.test,127.0.0.10",
             "--dns-rr=nullmx.test,15,000000",
+            "--mx-host=xn--bcher-kva.test,mx.xn--bcher-kva.test,10",
+            "--host-record=mx.xn--bcher-kva.test,127.0.0.11",
             "--mx-host=sender.test,mx.sender.test,10", "--host-record=mx.sender.test,127.0.0.7",
         ] + big, port=53)
         _net["bounces"] = _Sink("127.0.0.7", 25)
@@ -155,6 +158,25 @@ def test_truncated_answer_over_tcp():
     # Asked twice: by UDP (truncated: 41 MX records are over 512 bytes),
     # then by TCP.
     eq(log.count("query[MX] big.test "), 2, "MX queries for big.test")
+
+
+@case
+def test_utf8_domain_by_its_a_label():
+    sink = Sink("127.0.0.11", 25)
+    s = edge("idn")
+    with s.connect() as c:
+        c.ehlo()
+        c.expect("MAIL FROM:<%s> SMTPUTF8" % SENDER, "250 2.1.0 Sender OK")
+        c.send("RCPT TO:<bob@b\u00fccher.test>\r\n".encode())
+        eq(c.one(), "250 2.1.5 Recipient OK", "RCPT to a UTF-8 domain")
+        c.expect("DATA", "354 End data with <CR><LF>.<CR><LF>")
+        c.send(b"Subject: idn\r\n\r\nhi\r\n.\r\n")
+        qid = queued_id(c.one(timeout=10))
+    sink.wait_messages(1)
+    wait_gone(s, qid)
+    eq(sink.messages[0].rcpts, ["bob@b\u00fccher.test"], "recipient as sent, in UTF-8")
+    log = open(net()["dns"].log_path, errors="replace").read()
+    check("query[MX] xn--bcher-kva.test" in log, "MX asked for the A-label")
 
 
 @case
