@@ -307,7 +307,7 @@ static void start_session(struct client *cl)
 	p->probe = cl->req.probe;
 	p->auth_user = cl->req.auth_user;
 	p->auth_pass = cl->req.auth_pass;
-	p->tls = tls == CONF_TLS_NONE ? SMTPC_TLS_NONE : tls == CONF_TLS_MAY ? SMTPC_TLS_MAY
+	p->tls = tls == CONF_OTLS_NONE ? SMTPC_TLS_NONE : tls == CONF_OTLS_MAY ? SMTPC_TLS_MAY
 	                                                                   : SMTPC_TLS_REQUIRE;
 	if (!CLIENT_HAVE_TLS && p->tls == SMTPC_TLS_MAY)
 		p->tls = SMTPC_TLS_NONE;
@@ -357,7 +357,7 @@ static void connect_next(struct client *cl)
 		return;
 	}
 	if (!CLIENT_HAVE_TLS && cl->req.route.hop &&
-	    cl->req.route.hop->tls >= CONF_TLS_REQUIRE) {
+	    cl->req.route.hop->tls >= CONF_OTLS_REQUIRE) {
 		target_failed(cl, "4.7.5", "TLS is required, and this build lacks it");
 		return;
 	}

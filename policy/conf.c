@@ -115,6 +115,28 @@ static void put_listener(struct text *t, const struct conf_listener *l)
 	put_u64(t, l->port);
 }
 
+static const char *const role_names[] = { "mx", "submission" };
+static const char *const tls_names[] = { "none", "starttls", "implicit" };
+
+/* The listener's options that differ from the defaults (mx, no TLS). */
+static void put_listener_options(struct text *t, const struct conf_listener *l)
+{
+	if (l->role != CONF_ROLE_MX) {
+		put_str(t, " role=");
+		put_str(t, role_names[l->role]);
+	}
+	if (l->tls != CONF_TLS_NONE) {
+		put_str(t, " tls=");
+		put_str(t, tls_names[l->tls]);
+	}
+	if (l->tls_legacy)
+		put_str(t, " tls-legacy");
+	if (l->auth_plaintext_loopback)
+		put_str(t, " auth-plaintext-loopback");
+	if (l->internal)
+		put_str(t, " internal");
+}
+
 static void put_cidr(struct text *t, const struct cidr *c)
 {
 	char buf[IP_TEXT_MAX];
@@ -143,7 +165,7 @@ void conf_defaults(struct conf *c)
 	c->timeout_data_total = 1200;
 	c->greeting_delay_ms = 0;
 	c->delivery = 1;
-	c->outbound_tls = CONF_TLS_MAY;
+	c->outbound_tls = CONF_OTLS_MAY;
 	memcpy(c->tls_ca_file, "/etc/ssl/certs/ca-certificates.crt",
 	       sizeof "/etc/ssl/certs/ca-certificates.crt");
 	c->dns_timeout = 5;
@@ -157,6 +179,9 @@ void conf_defaults(struct conf *c)
 	c->timeout_reply = 300;
 	c->verify_cache = 600;
 	c->timeout_verify = 20;
+	c->auth_max_failures = 5;
+	c->auth_block_seconds = 900;
+	c->auth_fail_delay_ms = 1000;
 }
 
 /* The parser's state for one conf_parse() call. */
@@ -167,10 +192,10 @@ struct parse {
 	size_t       line;
 	struct text  err;
 	size_t       seen[SEEN_MAX]; /* per single-valued directive: its first line */
-	/* The line's arguments, for directives that take more than one. */
-	const char *const *args;
-	const size_t *arglens;
-	size_t       nargs;
+	/* Words after the first argument, for directives that take options. */
+	const char  *more[CONF_ARGS_MAX];
+	size_t       morelen[CONF_ARGS_MAX];
+	size_t       nmore;
 };
 
 struct directive;
@@ -180,15 +205,11 @@ typedef void format_fn(struct text *t, const struct conf *c, const struct direct
 /* One row per directive: set() parses its argument, format() prints its
  * lines.  Numbers live at offset in struct conf, as unsigned (set_uint) or
  * uint64_t (set_size), and must lie in min..max. */
-#define D_REPEAT 1
-#define D_ARGS   2
-
 struct directive {
 	const char *name;
 	set_fn     *set;
 	format_fn  *format;
-	int         repeatable;  /* 1 (D_REPEAT): may be given more than once;
-	                            D_ARGS: takes more than one argument */
+	int         repeatable;
 	size_t      offset;
 	uint64_t    min, max;
 	const char *why_min;  /* said when below min, or NULL */
@@ -279,6 +300,62 @@ static int listeners_overlap(const struct conf_listener *a, const struct conf_li
 	       (a->any || b->any || ip_equal(&a->addr, &b->addr));
 }
 
+static int word_is(const char *w, size_t n, const char *lit)
+{
+	return strlen(lit) == n && memcmp(w, lit, n) == 0;
+}
+
+/* "key=value" where value is one of names[0..n); returns its index or -1. */
+static int option_value(const char *w, size_t n, const char *key, const char *const *names,
+                        size_t count)
+{
+	size_t k = strlen(key);
+
+	if (n <= k + 1 || memcmp(w, key, k) != 0 || w[k] != '=')
+		return -2; /* not this key */
+	for (size_t i = 0; i < count; i++)
+		if (word_is(w + k + 1, n - k - 1, names[i]))
+			return (int)i;
+	return -1;
+}
+
+static int set_listen_options(struct parse *p, const struct directive *d, struct conf_listener *l)
+{
+	for (size_t i = 0; i < p->nmore; i++) {
+		const char *w = p->more[i];
+		size_t n = p->morelen[i];
+		int v;
+
+		if ((v = option_value(w, n, "role", role_names, 2)) >= 0)
+			l->role = (unsigned)v & 3u;
+		else if (v == -1)
+			return bad_value(p, d, "bad role", w, n, " (role=mx or role=submission)");
+		else if ((v = option_value(w, n, "tls", tls_names, 3)) >= 0)
+			l->tls = (unsigned)v & 3u;
+		else if (v == -1)
+			return bad_value(p, d, "bad TLS mode", w, n,
+			                 " (tls=none, tls=starttls or tls=implicit)");
+		else if (word_is(w, n, "tls-legacy"))
+			l->tls_legacy = 1;
+		else if (word_is(w, n, "auth-plaintext-loopback"))
+			l->auth_plaintext_loopback = 1;
+		else if (word_is(w, n, "internal"))
+			l->internal = 1;
+		else
+			return bad_value(p, d, "unknown option", w, n,
+			                 " (role=, tls=, tls-legacy, auth-plaintext-loopback, internal)");
+	}
+	if (l->tls_legacy && l->tls == CONF_TLS_NONE) {
+		put_str(error_at(p, d), "tls-legacy needs tls=starttls or tls=implicit");
+		return fail(p);
+	}
+	if (l->auth_plaintext_loopback && l->role != CONF_ROLE_SUBMISSION) {
+		put_str(error_at(p, d), "auth-plaintext-loopback needs role=submission");
+		return fail(p);
+	}
+	return 0;
+}
+
 static int set_listen(struct parse *p, const struct directive *d, const char *arg, size_t len)
 {
 	struct conf *c = p->c;
@@ -289,6 +366,8 @@ static int set_listen(struct parse *p, const struct directive *d, const char *ar
 	if (hostport_parse(arg, len, &l.addr, &l.port) != 0)
 		return bad_value(p, d, "bad address:port", arg, len,
 		                 " (use 192.0.2.1:25, [2001:db8::1]:25, *:25 or [::]:25)");
+	if (set_listen_options(p, d, &l) != 0)
+		return -1;
 	l.any = memcmp(l.addr.a, zero, sizeof zero) == 0;
 	for (size_t k = 0; k < c->nlisteners; k++) {
 		if (!listeners_overlap(&c->listeners[k], &l))
@@ -343,9 +422,10 @@ static int set_domain(struct parse *p, const struct directive *d, const char *ar
 	return 0;
 }
 
-static int set_relay_net(struct parse *p, const struct directive *d, const char *arg, size_t len)
+/* A CIDR argument; host bits set are an error that names the network. */
+static int parse_net(struct parse *p, const struct directive *d, const char *arg, size_t len,
+                     struct cidr *out)
 {
-	struct conf *c = p->c;
 	struct cidr net;
 
 	switch (cidr_parse_masked(arg, len, &net)) {
@@ -363,6 +443,17 @@ static int set_relay_net(struct parse *p, const struct directive *d, const char 
 	default:
 		return bad_value(p, d, "bad CIDR", arg, len, "");
 	}
+	*out = net;
+	return 0;
+}
+
+static int set_relay_net(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	struct conf *c = p->c;
+	struct cidr net;
+
+	if (parse_net(p, d, arg, len, &net) != 0)
+		return -1;
 	for (size_t k = 0; k < c->nrelay_nets; k++)
 		if (c->relay_nets[k].prefix == net.prefix && ip_equal(&c->relay_nets[k].net, &net.net))
 			return bad_value(p, d, "duplicate network", arg, len, "");
@@ -372,7 +463,9 @@ static int set_relay_net(struct parse *p, const struct directive *d, const char 
 	return 0;
 }
 
-static int set_queue(struct parse *p, const struct directive *d, const char *arg, size_t len)
+/* An absolute path into dst (CONF_PATH_MAX bytes). */
+static int set_path_into(struct parse *p, const struct directive *d, const char *arg, size_t len,
+                         char *dst)
 {
 	if (arg[0] != '/')
 		return bad_value(p, d, "not an absolute path:", arg, len, "");
@@ -383,9 +476,102 @@ static int set_queue(struct parse *p, const struct directive *d, const char *arg
 		put_str(t, " bytes)");
 		return fail(p);
 	}
-	memcpy(p->c->queue_path, arg, len);
-	p->c->queue_path[len] = '\0';
+	memcpy(dst, arg, len);
+	dst[len] = '\0';
 	return 0;
+}
+
+static int set_queue(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	return set_path_into(p, d, arg, len, p->c->queue_path);
+}
+
+static int set_tls_cert(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	p->c->tls_cert_line = p->line;
+	return set_path_into(p, d, arg, len, p->c->tls_cert);
+}
+
+static int set_tls_key(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	p->c->tls_key_line = p->line;
+	return set_path_into(p, d, arg, len, p->c->tls_key);
+}
+
+static int set_users(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	p->c->users_line = p->line;
+	return set_path_into(p, d, arg, len, p->c->users);
+}
+
+static int set_deny_net(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	struct conf *c = p->c;
+	struct conf_deny dn;
+
+	memset(&dn, 0, sizeof dn);
+	if (parse_net(p, d, arg, len, &dn.net) != 0)
+		return -1;
+	if (p->nmore == 1 && word_is(p->more[0], p->morelen[0], "never-connect"))
+		dn.never_connect = 1;
+	else if (p->nmore > 0)
+		return bad_value(p, d, "unknown option", p->more[0], p->morelen[0],
+		                 " (the only option is never-connect)");
+	for (size_t k = 0; k < c->ndeny_nets; k++)
+		if (c->deny_nets[k].net.prefix == dn.net.prefix && ip_equal(&c->deny_nets[k].net.net, &dn.net.net))
+			return bad_value(p, d, "duplicate network", arg, len, "");
+	if (c->ndeny_nets == CONF_MAX_NETS)
+		return too_many(p, d, "networks", CONF_MAX_NETS);
+	c->deny_nets[c->ndeny_nets++] = dn;
+	return 0;
+}
+
+/* "recipients DOMAIN PATH|catch-all".  That DOMAIN is one of ours is checked
+ * by conf_finish(), so the two lines may come in either order. */
+static int set_recipients(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	struct conf *c = p->c;
+	struct conf_rcptlist *r;
+	const char *v = p->more[0];
+	size_t vlen = p->morelen[0];
+
+	if (len > ADDR_DOMAIN_MAX + 2)
+		return bad_value(p, d, "bad domain", arg, len, "");
+	for (size_t k = 0; k < c->nrcpt_lists; k++) {
+		const char *have = c->rcpt_lists[k].domain;
+		size_t i = 0;
+		while (i < len && have[i] != '\0' && have[i] == ascii_lower(arg[i]))
+			i++;
+		if (i == len && have[i] == '\0')
+			return bad_value(p, d, "second list for domain", arg, len, "");
+	}
+	if (c->nrcpt_lists == CONF_MAX_RCPT_LISTS)
+		return too_many(p, d, "recipient lists", CONF_MAX_RCPT_LISTS);
+	r = &c->rcpt_lists[c->nrcpt_lists];
+	memset(r, 0, sizeof *r);
+	for (size_t i = 0; i < len; i++)
+		r->domain[i] = ascii_lower(arg[i]);
+	r->line = p->line;
+	if (!word_is(v, vlen, "catch-all") && set_path_into(p, d, v, vlen, r->path) != 0)
+		return -1;
+	c->nrcpt_lists++;
+	return 0;
+}
+
+const struct conf_rcptlist *conf_rcptlist_find(const struct conf *c, const struct conf_domain *dom)
+{
+	for (size_t k = 0; k < c->nrcpt_lists; k++) {
+		const char *name = c->rcpt_lists[k].domain;
+		if (dom->subdomains) {
+			if (name[0] != '*' || name[1] != '.')
+				continue;
+			name += 2;
+		}
+		size_t n = strip_root(name, strlen(name));
+		if (n == strlen(dom->name) && memcmp(name, dom->name, n) == 0)
+			return &c->rcpt_lists[k];
+	}
+	return NULL;
 }
 
 /* Decimal digits only: no sign, no space, no base prefix.  Returns the
@@ -500,6 +686,7 @@ static void format_listen(struct text *t, const struct conf *c, const struct dir
 	for (size_t k = 0; k < c->nlisteners; k++) {
 		put_name(t, d);
 		put_listener(t, &c->listeners[k]);
+		put_listener_options(t, &c->listeners[k]);
 		put_str(t, "\n");
 	}
 }
@@ -535,6 +722,68 @@ static void format_queue(struct text *t, const struct conf *c, const struct dire
 	put_str(t, "\n");
 }
 
+/* A path directive: its value, or a comment when it is not set. */
+static void format_path(struct text *t, const struct directive *d, const char *path)
+{
+	if (path[0] == '\0') {
+		put_str(t, "# ");
+		put_str(t, d->name);
+		put_str(t, ": none\n");
+		return;
+	}
+	put_name(t, d);
+	put_str(t, path);
+	put_str(t, "\n");
+}
+
+static void format_tls_cert(struct text *t, const struct conf *c, const struct directive *d)
+{
+	format_path(t, d, c->tls_cert);
+}
+
+static void format_tls_key(struct text *t, const struct conf *c, const struct directive *d)
+{
+	format_path(t, d, c->tls_key);
+}
+
+static void format_users(struct text *t, const struct conf *c, const struct directive *d)
+{
+	format_path(t, d, c->users);
+}
+
+static void format_deny_net(struct text *t, const struct conf *c, const struct directive *d)
+{
+	if (c->ndeny_nets == 0)
+		put_str(t, "# deny-network: none\n");
+	for (size_t k = 0; k < c->ndeny_nets; k++) {
+		put_name(t, d);
+		put_cidr(t, &c->deny_nets[k].net);
+		if (c->deny_nets[k].never_connect)
+			put_str(t, " never-connect");
+		put_str(t, "\n");
+	}
+}
+
+/* Every domain's recipients, catch-all ones included, so the effective
+ * configuration says which domains refuse unknown users. */
+static void format_recipients(struct text *t, const struct conf *c, const struct directive *d)
+{
+	for (size_t k = 0; k < c->ndomains; k++) {
+		const struct conf_domain *dom = &c->domains[k];
+		const struct conf_rcptlist *r = conf_rcptlist_find(c, dom);
+
+		if (r == NULL && c->nrcpt_lists == 0)
+			continue; /* no lists at all: say nothing (the default) */
+		put_name(t, d);
+		if (dom->subdomains)
+			put_str(t, "*.");
+		put_str(t, dom->name);
+		put_str(t, " ");
+		put_str(t, r != NULL && r->path[0] != '\0' ? r->path : "catch-all");
+		put_str(t, "\n");
+	}
+}
+
 static void format_uint(struct text *t, const struct conf *c, const struct directive *d)
 {
 	unsigned v;
@@ -558,11 +807,6 @@ static void format_size(struct text *t, const struct conf *c, const struct direc
 #define FIELD(f) offsetof(struct conf, f)
 
 /* ---- delivery ---- */
-
-static int word_is(const char *w, size_t n, const char *lit)
-{
-	return strlen(lit) == n && memcmp(w, lit, n) == 0;
-}
 
 static int set_onoff(struct parse *p, const struct directive *d, const char *arg, size_t len)
 {
@@ -615,12 +859,12 @@ static void format_duration(struct text *t, const struct conf *c, const struct d
 	put_str(t, "\n");
 }
 
-static const char *const tls_names[] = { "none", "may", "require", "verify" };
+static const char *const otls_names[] = { "none", "may", "require", "verify" };
 
 static int parse_tls(const char *w, size_t n)
 {
 	for (int k = 0; k < 4; k++)
-		if (word_is(w, n, tls_names[k]))
+		if (word_is(w, n, otls_names[k]))
 			return k;
 	return -1;
 }
@@ -677,26 +921,28 @@ static int parse_nexthop(const char *s, size_t len, struct conf_nexthop *h, uint
 	return 0;
 }
 
-/* NEXTHOP then options: "tls MODE", "smtps", and where allowed
- * "verify-recipients" (routes) and "auth FILE" (the smarthost). */
-static int parse_hop_args(struct parse *p, const struct directive *d, size_t first,
-                          struct conf_nexthop *h, int route)
+/* NEXTHOP (the word hop) then the options in p->more from index first:
+ * "tls MODE", "smtps", and where allowed "verify-recipients" (routes) and
+ * "auth FILE" (the smarthost). */
+static int parse_hop_args(struct parse *p, const struct directive *d, const char *hop,
+                          size_t hoplen, size_t first, struct conf_nexthop *h, int route)
 {
-	const char *const *a = p->args;
-	const size_t *al = p->arglens;
+	const char *const *a = p->more;
+	const size_t *al = p->morelen;
+	size_t n = p->nmore;
 	int smtps = 0;
 
-	for (size_t k = first + 1; k < p->nargs; k++)
+	for (size_t k = first; k < n; k++)
 		if (word_is(a[k], al[k], "smtps"))
 			smtps = 1;
-	if (parse_nexthop(a[first], al[first], h, smtps ? 465 : 25) != 0)
-		return bad_value(p, d, "bad next hop", a[first], al[first],
+	if (parse_nexthop(hop, hoplen, h, smtps ? 465 : 25) != 0)
+		return bad_value(p, d, "bad next hop", hop, hoplen,
 		                 " (use host, host:port, [192.0.2.1]:25 or [2001:db8::1]:25)");
-	h->tls = CONF_TLS_MAY;
-	for (size_t k = first + 1; k < p->nargs; k++) {
+	h->tls = CONF_OTLS_MAY;
+	for (size_t k = first; k < n; k++) {
 		if (word_is(a[k], al[k], "smtps")) {
 			h->smtps = 1;
-		} else if (word_is(a[k], al[k], "tls") && k + 1 < p->nargs) {
+		} else if (word_is(a[k], al[k], "tls") && k + 1 < n) {
 			int m = parse_tls(a[k + 1], al[k + 1]);
 			if (m < 0)
 				return bad_value(p, d, "bad tls mode", a[k + 1], al[k + 1],
@@ -705,7 +951,7 @@ static int parse_hop_args(struct parse *p, const struct directive *d, size_t fir
 			k++;
 		} else if (route && word_is(a[k], al[k], "verify-recipients")) {
 			h->verify_rcpt = 1;
-		} else if (!route && word_is(a[k], al[k], "auth") && k + 1 < p->nargs) {
+		} else if (!route && word_is(a[k], al[k], "auth") && k + 1 < n) {
 			if (a[k + 1][0] != '/' || al[k + 1] >= CONF_PATH_MAX)
 				return bad_value(p, d, "auth: not an absolute path:", a[k + 1], al[k + 1], "");
 			memcpy(p->c->smarthost_auth, a[k + 1], al[k + 1]);
@@ -717,7 +963,7 @@ static int parse_hop_args(struct parse *p, const struct directive *d, size_t fir
 			                 : " (tls MODE, smtps, auth FILE)");
 		}
 	}
-	if (h->smtps && h->tls == CONF_TLS_NONE)
+	if (h->smtps && h->tls == CONF_OTLS_NONE)
 		return bad_value(p, d, "smtps is TLS: it cannot go with", "tls none", 8, "");
 	return 0;
 }
@@ -730,10 +976,6 @@ static int set_route(struct parse *p, const struct directive *d, const char *arg
 	size_t n = len;
 
 	memset(&r, 0, sizeof r);
-	if (p->nargs < 2) {
-		put_str(error_at(p, d), "missing next hop (route DOMAIN NEXTHOP [options])");
-		return fail(p);
-	}
 	if (n >= 2 && name[0] == '*' && name[1] == '.') {
 		r.domain.subdomains = 1;
 		name += 2;
@@ -751,7 +993,7 @@ static int set_route(struct parse *p, const struct directive *d, const char *arg
 			return bad_value(p, d, "duplicate route for", arg, len, "");
 	if (c->nroutes == CONF_MAX_ROUTES)
 		return too_many(p, d, "routes", CONF_MAX_ROUTES);
-	if (parse_hop_args(p, d, 1, &r.hop, 1) != 0)
+	if (parse_hop_args(p, d, p->more[0], p->morelen[0], 1, &r.hop, 1) != 0)
 		return -1;
 	c->routes[c->nroutes++] = r;
 	return 0;
@@ -759,9 +1001,7 @@ static int set_route(struct parse *p, const struct directive *d, const char *arg
 
 static int set_smarthost(struct parse *p, const struct directive *d, const char *arg, size_t len)
 {
-	(void)arg;
-	(void)len;
-	return parse_hop_args(p, d, 0, &p->c->smarthost, 0);
+	return parse_hop_args(p, d, arg, len, 0, &p->c->smarthost, 0);
 }
 
 static void put_nexthop(struct text *t, const struct conf_nexthop *h)
@@ -773,9 +1013,9 @@ static void put_nexthop(struct text *t, const struct conf_nexthop *h)
 		put_str(t, "]");
 	put_str(t, ":");
 	put_u64(t, h->port);
-	if (h->tls != CONF_TLS_MAY) {
+	if (h->tls != CONF_OTLS_MAY) {
 		put_str(t, " tls ");
-		put_str(t, tls_names[h->tls & 3]);
+		put_str(t, otls_names[h->tls & 3]);
 	}
 	if (h->smtps)
 		put_str(t, " smtps");
@@ -826,28 +1066,19 @@ static int set_outbound_tls(struct parse *p, const struct directive *d, const ch
 static void format_outbound_tls(struct text *t, const struct conf *c, const struct directive *d)
 {
 	put_name(t, d);
-	put_str(t, tls_names[c->outbound_tls & 3]);
+	put_str(t, otls_names[c->outbound_tls & 3]);
 	put_str(t, "\n");
 }
 
-static int set_path(struct parse *p, const struct directive *d, const char *arg, size_t len)
+/* A path at offset in struct conf. */
+static int set_field_path(struct parse *p, const struct directive *d, const char *arg, size_t len)
 {
-	char *field = (char *)p->c + d->offset;
-
-	if (arg[0] != '/')
-		return bad_value(p, d, "not an absolute path:", arg, len, "");
-	if (len >= CONF_PATH_MAX)
-		return bad_value(p, d, "path too long:", arg, len, "");
-	memcpy(field, arg, len);
-	field[len] = '\0';
-	return 0;
+	return set_path_into(p, d, arg, len, (char *)p->c + d->offset);
 }
 
-static void format_path(struct text *t, const struct conf *c, const struct directive *d)
+static void format_field_path(struct text *t, const struct conf *c, const struct directive *d)
 {
-	put_name(t, d);
-	put_str(t, (const char *)c + d->offset);
-	put_str(t, "\n");
+	format_path(t, d, (const char *)c + d->offset);
 }
 
 /* "ADDR", "ADDR:PORT", "[V6ADDR]" or "[V6ADDR]:PORT". */
@@ -912,11 +1143,19 @@ static const struct directive directives[] = {
 	{ "timeout-data",     set_uint, format_uint, 0, FIELD(timeout_data), 1, 3600, NULL },
 	{ "timeout-data-total", set_uint, format_uint, 0, FIELD(timeout_data_total), 1, 86400, NULL },
 	{ "greet-delay",      set_uint, format_uint, 0, FIELD(greeting_delay_ms), 0, 60000, NULL },
+	{ "tls-cert",      set_tls_cert,  format_tls_cert,  0, 0, 0, 0, NULL },
+	{ "tls-key",       set_tls_key,   format_tls_key,   0, 0, 0, 0, NULL },
+	{ "users",         set_users,     format_users,     0, 0, 0, 0, NULL },
+	{ "auth-max-failures",  set_uint, format_uint, 0, FIELD(auth_max_failures), 1, 1000, NULL },
+	{ "auth-block-seconds", set_uint, format_uint, 0, FIELD(auth_block_seconds), 1, 86400, NULL },
+	{ "auth-fail-delay",    set_uint, format_uint, 0, FIELD(auth_fail_delay_ms), 0, 10000, NULL },
+	{ "deny-network",  set_deny_net,  format_deny_net,  1, 0, 0, 0, NULL },
+	{ "recipients",    set_recipients, format_recipients, 1, 0, 0, 0, NULL },
 	{ "delivery",       set_onoff,     format_onoff,     0, FIELD(delivery), 0, 0, NULL },
-	{ "route",          set_route,     format_route, D_REPEAT | D_ARGS, 0, 0, 0, NULL },
-	{ "smarthost",      set_smarthost, format_smarthost, D_ARGS, 0, 0, 0, NULL },
+	{ "route",          set_route,     format_route, 1, 0, 0, 0, NULL },
+	{ "smarthost",      set_smarthost, format_smarthost, 0, 0, 0, 0, NULL },
 	{ "outbound-tls",   set_outbound_tls, format_outbound_tls, 0, 0, 0, 0, NULL },
-	{ "tls-ca-file",    set_path,      format_path,      0, FIELD(tls_ca_file), 0, 0, NULL },
+	{ "tls-ca-file",    set_field_path, format_field_path, 0, FIELD(tls_ca_file), 0, 0, NULL },
 	{ "dns-server",     set_dns_server, format_dns_server, 1, 0, 0, 0, NULL },
 	{ "dns-timeout",    set_duration, format_duration, 0, FIELD(dns_timeout), 1, 60, NULL },
 	{ "retry-min",      set_duration, format_duration, 0, FIELD(retry_min), 1, 86400, NULL },
@@ -935,6 +1174,20 @@ static const struct directive directives[] = {
 	{ "timeout-verify", set_duration, format_duration, 0, FIELD(timeout_verify), 1, 600, NULL },
 };
 #define NDIRECTIVES (sizeof directives / sizeof directives[0])
+
+/* Directives that take more than one word: the words after the first
+ * argument reach set() in p->more.  All others take exactly one. */
+static const struct {
+	set_fn *set;
+	size_t  min, max;  /* words after the directive name */
+	const char *usage;
+} multi_word[] = {
+	{ set_listen,     1, 6, "ADDR:PORT [options]" },
+	{ set_deny_net,   1, 2, "CIDR [never-connect]" },
+	{ set_recipients, 2, 2, "DOMAIN PATH|catch-all" },
+	{ set_route,      2, 6, "DOMAIN NEXTHOP [tls MODE] [smtps] [verify-recipients]" },
+	{ set_smarthost,  1, 6, "NEXTHOP [tls MODE] [smtps] [auth FILE]" },
+};
 _Static_assert(NDIRECTIVES <= SEEN_MAX, "struct parse: seen[] is too small");
 
 /* Split one line (no line end) into words; a word starting with '#' starts
@@ -1001,15 +1254,34 @@ static int parse_line(struct parse *p, const char *s, size_t len)
 		put_str(error_at(p, d), "missing argument");
 		return fail(p);
 	}
-	if (n > 2 && (!(d->repeatable & D_ARGS) || n - 1 > CONF_ARGS_MAX)) {
-		put_str(error_at(p, d), (d->repeatable & D_ARGS) ? "too many arguments" :
-		        "too many arguments (it takes one)");
+	size_t min = 1, max = 1;
+	const char *usage = NULL;
+	for (size_t k = 0; k < sizeof multi_word / sizeof multi_word[0]; k++)
+		if (multi_word[k].set == d->set) {
+			min = multi_word[k].min;
+			max = multi_word[k].max;
+			usage = multi_word[k].usage;
+		}
+	if (n - 1 < min || n - 1 > max) {
+		struct text *t = error_at(p, d);
+		if (usage == NULL) {
+			put_str(t, "too many arguments (it takes one)");
+		} else {
+			put_str(t, n - 1 < min ? "missing argument" : "too many arguments");
+			put_str(t, " (");
+			put_str(t, d->name);
+			put_str(t, " ");
+			put_str(t, usage);
+			put_str(t, ")");
+		}
 		return fail(p);
 	}
-	p->args = word + 1;
-	p->arglens = wlen + 1;
-	p->nargs = n - 1;
-	if (!(d->repeatable & D_REPEAT)) {
+	p->nmore = n - 2;
+	for (size_t k = 0; k < p->nmore; k++) {
+		p->more[k] = word[2 + k];
+		p->morelen[k] = wlen[2 + k];
+	}
+	if (!d->repeatable) {
 		if (p->seen[i] != 0) {
 			struct text *t = error_at(p, d);
 			put_str(t, "given twice (first on line ");
@@ -1078,10 +1350,51 @@ int conf_finish(struct conf *c, const char *file, char *err, size_t errcap)
 		return fail(&p);
 	}
 	if (c->smarthost_auth[0] != '\0' && !c->smarthost.smtps &&
-	    c->smarthost.tls != CONF_TLS_REQUIRE && c->smarthost.tls != CONF_TLS_VERIFY) {
+	    c->smarthost.tls != CONF_OTLS_REQUIRE && c->smarthost.tls != CONF_OTLS_VERIFY) {
 		put_str(error_at(&p, NULL),
 		        "smarthost: auth sends a password: it needs tls require, tls verify or smtps");
 		return fail(&p);
+	}
+	for (size_t k = 0; k < c->nrcpt_lists; k++) {
+		const struct conf_rcptlist *r = &c->rcpt_lists[k];
+		size_t i;
+		for (i = 0; i < c->ndomains; i++)
+			if (conf_rcptlist_find(c, &c->domains[i]) == r)
+				break;
+		if (i == c->ndomains) {
+			p.line = r->line;
+			struct text *t = error_at(&p, NULL);
+			put_str(t, "recipients: ");
+			put_quoted(t, r->domain, strlen(r->domain));
+			put_str(t, " is not one of our domains (list it in a domain line, in the same form)");
+			return fail(&p);
+		}
+	}
+	if ((c->tls_cert[0] != '\0') != (c->tls_key[0] != '\0')) {
+		p.line = c->tls_cert[0] ? c->tls_cert_line : c->tls_key_line;
+		put_str(error_at(&p, NULL), c->tls_cert[0] ? "tls-cert without tls-key"
+		                                          : "tls-key without tls-cert");
+		return fail(&p);
+	}
+	for (size_t k = 0; k < c->nlisteners; k++) {
+		const struct conf_listener *l = &c->listeners[k];
+		const char *why = NULL;
+
+		if (l->tls != CONF_TLS_NONE && c->tls_cert[0] == '\0')
+			why = " has TLS but there is no tls-cert and tls-key";
+		else if (l->role == CONF_ROLE_SUBMISSION && c->users[0] == '\0')
+			why = " is for submission but there is no users file";
+		else if (l->role == CONF_ROLE_SUBMISSION && l->tls == CONF_TLS_NONE &&
+		         !l->auth_plaintext_loopback)
+			why = " is for submission without TLS: AUTH would never be offered "
+			      "(add tls=starttls, tls=implicit or auth-plaintext-loopback)";
+		if (why != NULL) {
+			struct text *t = error_at(&p, NULL);
+			put_str(t, "listen ");
+			put_listener(t, l);
+			put_str(t, why);
+			return fail(&p);
+		}
 	}
 	if (c->max_message_size > c->queue_max_bytes) {
 		struct text *t = error_at(&p, NULL);

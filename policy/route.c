@@ -11,7 +11,7 @@ const struct conf_route *route_find(const struct conf *c, const char *domain, si
 
 	for (size_t k = 0; k < c->nroutes; k++) {
 		const struct conf_route *r = &c->routes[k];
-		if (!rules_domain_match(&r->domain, domain, len))
+		if (!rules_domain_matches(&r->domain, domain, len))
 			continue;
 		if (!r->domain.subdomains)
 			return r;                       /* an exact name wins */
