@@ -20,16 +20,13 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "tls.h"
 #include "policy/idna.h"
 #include "queue/queue.h"
 
 #define CLIENT_MX_MAX 10        /* MX hosts whose addresses are looked up */
 #define IN_MAX (SMTP_REPLY_MAX + 1024)
 #define BODY_PIECE (16 * 1024)
-
-/* No TLS in this build yet: `may` means plaintext, require/verify and
- * smtps cannot be honoured (the mail waits).  See README "Delivery". */
-#define CLIENT_HAVE_TLS 0
 
 enum phase { PH_RESOLVE, PH_CONNECT, PH_SESSION, PH_DONE };
 
@@ -87,6 +84,13 @@ struct client {
 	uint64_t          bodyoff;           /* message offset after body[blen] */
 	char              remote[CLIENT_HOST_MAX];
 	char              error[SMTPC_TEXT_MAX];
+
+	/* TLS on the connection (STARTTLS, or smtps from the first byte). */
+	struct tls       *tls;
+	int               handshake;         /* under way: no plaintext flows */
+	int               tls_failed;        /* this connection's handshake failed */
+	int               plain_retry;       /* `tls may`: this target again, no STARTTLS */
+	char              tls_info[80];      /* "TLSv1.2 SUITE" once open */
 };
 
 static void connect_next(struct client *cl);
@@ -105,6 +109,9 @@ static void done_cb(struct ev_loop *l, struct ev_timer *t)
 
 static void close_conn(struct client *cl)
 {
+	tls_free(cl->tls);
+	cl->tls = NULL;
+	cl->handshake = 0;
 	if (cl->io.fd >= 0) {
 		ev_io_del(cl->loop, &cl->io);
 		close(cl->io.fd);
@@ -288,14 +295,44 @@ static void target_failed(struct client *cl, const char *what, const char *detai
 	log_debug("msg=\"%s\"", cl->error);
 	close_conn(cl);
 	cl->cur++;
+	cl->plain_retry = 0;
 	connect_next(cl);
+}
+
+/* The TLS mode for this destination (enum conf_otls). */
+static int otls_mode(const struct client *cl)
+{
+	const struct conf_nexthop *hop = cl->req.route.hop;
+
+	return hop ? hop->tls : cl->req.conf->outbound_tls;
+}
+
+static int is_smtps(const struct client *cl)
+{
+	return cl->req.route.hop != NULL && cl->req.route.hop->smtps;
+}
+
+/* Start TLS on the socket (STARTTLS, or smtps from the first byte): the
+ * server is checked against the CA bundle with `tls verify`, and must be
+ * named as we know it when we know it by name. */
+static int tls_begin(struct client *cl)
+{
+	const struct target *t = &cl->targets[cl->cur];
+	struct ipaddr ip;
+	const char *name = ip_parse(t->host, strlen(t->host), &ip) == 0 ? NULL : t->host;
+	int verify = otls_mode(cl) == CONF_OTLS_VERIFY;
+
+	cl->tls = tls_client_new(name, verify ? cl->req.anchors : NULL);
+	if (cl->tls == NULL)
+		return -1;
+	cl->handshake = 1;
+	return 0;
 }
 
 static void start_session(struct client *cl)
 {
 	struct smtpc_params *p = &cl->sp;
-	const struct conf_nexthop *hop = cl->req.route.hop;
-	int tls = hop ? hop->tls : cl->req.conf->outbound_tls;
+	int mode = otls_mode(cl);
 
 	memset(p, 0, sizeof *p);
 	p->helo = cl->req.conf->hostname;
@@ -307,17 +344,24 @@ static void start_session(struct client *cl)
 	p->probe = cl->req.probe;
 	p->auth_user = cl->req.auth_user;
 	p->auth_pass = cl->req.auth_pass;
-	p->tls = tls == CONF_OTLS_NONE ? SMTPC_TLS_NONE : tls == CONF_OTLS_MAY ? SMTPC_TLS_MAY
-	                                                                   : SMTPC_TLS_REQUIRE;
-	if (!CLIENT_HAVE_TLS && p->tls == SMTPC_TLS_MAY)
-		p->tls = SMTPC_TLS_NONE;
+	p->in_tls = is_smtps(cl);
+	p->tls = mode == CONF_OTLS_NONE ? SMTPC_TLS_NONE : mode == CONF_OTLS_MAY ? SMTPC_TLS_MAY
+	                                                                       : SMTPC_TLS_REQUIRE;
+	if (cl->plain_retry)
+		p->tls = SMTPC_TLS_NONE;     /* `tls may`: the handshake failed, go without */
 	smtpc_init(&cl->s, p, cl->req.res);
 	cl->session_ran = 1;
+	cl->tls_failed = 0;
+	cl->tls_info[0] = '\0';
 	target_text(&cl->targets[cl->cur], cl->remote, sizeof cl->remote);
 	cl->phase = PH_SESSION;
 	cl->blen = cl->boff = 0;
 	cl->bodyoff = 0;
 	set_timer(cl, cl->req.conf->timeout_reply);
+	if (p->in_tls && tls_begin(cl) != 0) {
+		target_failed(cl, "4.3.0", "cannot set up TLS");
+		return;
+	}
 	pump(cl);
 }
 
@@ -352,13 +396,8 @@ static void connect_next(struct client *cl)
 		memcpy(&sin6->sin6_addr, t->addr.a, 16);
 		sl = sizeof *sin6;
 	}
-	if (cl->req.route.hop && cl->req.route.hop->smtps && !CLIENT_HAVE_TLS) {
-		target_failed(cl, "4.7.5", "smtps needs TLS, which this build lacks");
-		return;
-	}
-	if (!CLIENT_HAVE_TLS && cl->req.route.hop &&
-	    cl->req.route.hop->tls >= CONF_OTLS_REQUIRE) {
-		target_failed(cl, "4.7.5", "TLS is required, and this build lacks it");
+	if (otls_mode(cl) == CONF_OTLS_VERIFY && cl->req.anchors == NULL) {
+		target_failed(cl, "4.7.5", "tls verify, but no CA bundle was loaded (tls-ca-file)");
 		return;
 	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -381,20 +420,38 @@ static void connect_next(struct client *cl)
 
 /* ---- SESSION ---- */
 
-/* The session is over: try the next address, or hand over the outcome. */
+/* The session is over: try again in plaintext (`tls may` after a failed
+ * handshake), the next address, or hand over the outcome. */
 static void session_over(struct client *cl)
 {
 	size_t n;
 	const char *out = smtpc_output(&cl->s, &n);
 
 	/* A last QUIT, best effort: it is never waited for. */
-	if (n > 0 && cl->io.fd >= 0)
-		(void)!send(cl->io.fd, out, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n > 0 && cl->io.fd >= 0) {
+		if (cl->tls == NULL) {
+			(void)!send(cl->io.fd, out, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		} else if (tls_state(cl->tls) == TLS_OPEN) {
+			const unsigned char *rec;
+			size_t len;
+			tls_app_write(cl->tls, out, n);
+			tls_app_flush(cl->tls);
+			if ((rec = tls_net_out(cl->tls, &len)) != NULL && len > 0)
+				(void)!send(cl->io.fd, rec, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		}
+	}
 	close_conn(cl);
+	if (cl->tls_failed && otls_mode(cl) == CONF_OTLS_MAY && !is_smtps(cl) && !cl->plain_retry) {
+		log_debug("msg=\"%s: TLS failed (%s), trying again without\"", cl->remote, cl->s.error);
+		cl->plain_retry = 1;
+		connect_next(cl);
+		return;
+	}
 	if (cl->s.try_next && cl->cur + 1 < cl->ntargets) {
 		snprintf(cl->error, sizeof cl->error, "%.200s said: %.300s", cl->remote, cl->s.error);
 		log_debug("msg=\"%s; trying the next address\"", cl->error);
 		cl->cur++;
+		cl->plain_retry = 0;
 		connect_next(cl);
 		return;
 	}
@@ -426,6 +483,99 @@ static int feed_body(struct client *cl)
 	return 1;
 }
 
+/* Plaintext the session wrote: to the socket, or into TLS records.
+ * Returns 1 if anything moved, 0 if not, -1 on a write error. */
+static int write_out(struct client *cl)
+{
+	size_t n;
+	const char *out = smtpc_output(&cl->s, &n);
+	int moved = 0;
+
+	if (cl->tls != NULL) {
+		const unsigned char *rec;
+		size_t len;
+		if (!cl->handshake && n > 0) {
+			size_t w = tls_app_write(cl->tls, out, n);
+			if (w > 0) {
+				smtpc_output_ack(&cl->s, w);
+				moved = 1;
+			}
+			smtpc_output(&cl->s, &n);
+			if (n == 0)
+				tls_app_flush(cl->tls);
+		}
+		while ((rec = tls_net_out(cl->tls, &len)) != NULL && len > 0) {
+			ssize_t w = send(cl->io.fd, rec, len, MSG_NOSIGNAL);
+			if (w < 0)
+				return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? moved : -1;
+			tls_net_out_done(cl->tls, (size_t)w);
+			moved = 1;
+		}
+		return moved;
+	}
+	while (n > 0) {
+		ssize_t w = send(cl->io.fd, out, n, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN || errno == EWOULDBLOCK ? moved : -1;
+		}
+		smtpc_output_ack(&cl->s, (size_t)w);
+		moved = 1;
+		out = smtpc_output(&cl->s, &n);
+	}
+	return moved;
+}
+
+/* Plaintext TLS decrypted, into the session's input buffer. */
+static int tls_to_input(struct client *cl)
+{
+	const unsigned char *p;
+	size_t len;
+	int moved = 0;
+
+	while (cl->inlen < sizeof cl->in && (p = tls_app_in(cl->tls, &len)) != NULL && len > 0) {
+		size_t take = len < sizeof cl->in - cl->inlen ? len : sizeof cl->in - cl->inlen;
+		memcpy(cl->in + cl->inlen, p, take);
+		cl->inlen += take;
+		tls_app_in_done(cl->tls, take);
+		moved = 1;
+	}
+	return moved;
+}
+
+/* The handshake: done (go on), failed (say so), or still under way. */
+static void handshake_check(struct client *cl)
+{
+	enum tls_state st = tls_state(cl->tls);
+
+	if (st == TLS_HANDSHAKE)
+		return;
+	cl->handshake = 0;
+	if (st == TLS_OPEN) {
+		snprintf(cl->tls_info, sizeof cl->tls_info, "%s %s", tls_version_name(cl->tls),
+		         tls_cipher_name(cl->tls));
+		if (!is_smtps(cl))
+			smtpc_tls_done(&cl->s, 1);
+		return;
+	}
+	cl->tls_failed = 1;
+	if (is_smtps(cl)) {
+		/* Nothing was said in the clear: this address failed. */
+		char why[64];
+		snprintf(why, sizeof why, "TLS handshake failed: %s", tls_error_name(tls_error(cl->tls)));
+		cl->session_ran = 0;
+		target_failed(cl, "4.7.5 smtps", why);
+		return;
+	}
+	smtpc_tls_done(&cl->s, 0);
+	snprintf(cl->s.error, sizeof cl->s.error, "4.7.5 TLS handshake failed: %s",
+	         tls_error_name(tls_error(cl->tls)));
+	for (size_t i = 0; i < cl->req.nrcpts; i++)
+		if (cl->req.res[i].code == 0)
+			snprintf(cl->req.res[i].text, sizeof cl->req.res[i].text, "%s", cl->s.error);
+}
+
 static void pump(struct client *cl)
 {
 	enum smtpc_event_type ev;
@@ -433,9 +583,18 @@ static void pump(struct client *cl)
 	size_t n;
 
 	for (int progress = 1; progress && cl->phase == PH_SESSION; ) {
-		const char *out;
+		int w;
 		progress = 0;
-		if (cl->inlen > 0) {
+		if (cl->tls != NULL && cl->handshake) {
+			handshake_check(cl);
+			if (cl->phase != PH_SESSION)
+				return;       /* smtps: that address failed, the next is tried */
+			if (!cl->handshake)
+				progress = 1;
+		}
+		if (cl->tls != NULL && !cl->handshake && tls_to_input(cl))
+			progress = 1;
+		if (cl->inlen > 0 && !(cl->tls != NULL && cl->handshake)) {
 			size_t used = smtpc_feed(&cl->s, cl->in, cl->inlen);
 			if (used > 0) {
 				memmove(cl->in, cl->in + used, cl->inlen - used);
@@ -448,39 +607,71 @@ static void pump(struct client *cl)
 				session_over(cl);
 				return;
 			}
-			if (ev == SMTPC_EV_STARTTLS)
-				smtpc_tls_done(&cl->s, 0);   /* not in this build */
+			if (ev == SMTPC_EV_STARTTLS) {
+				/* The STARTTLS command is out and answered; nothing the
+				 * server sent after its 220 is kept (smtpc refuses it). */
+				if (tls_begin(cl) != 0)
+					smtpc_tls_done(&cl->s, 0);
+			}
 			progress = 1;
 		}
 		feed_body(cl);
-		out = smtpc_output(&cl->s, &n);
-		while (n > 0) {
-			ssize_t w = send(cl->io.fd, out, n, MSG_NOSIGNAL);
-			if (w < 0) {
-				if (errno == EINTR)
-					continue;
-				if (errno == EAGAIN || errno == EWOULDBLOCK)
-					break;
-				smtpc_abort(&cl->s, "4.4.2 lost connection");
-				progress = 1;
-				break;
-			}
-			smtpc_output_ack(&cl->s, (size_t)w);
+		w = write_out(cl);
+		if (w < 0) {
+			smtpc_abort(&cl->s, "4.4.2 lost connection");
 			progress = 1;
-			out = smtpc_output(&cl->s, &n);
+		} else if (w > 0) {
+			progress = 1;
 		}
 	}
 	if (cl->phase != PH_SESSION)
 		return;
 	smtpc_output(&cl->s, &n);
-	if (n > 0)
+	if (cl->tls != NULL) {
+		size_t len, cap;
+		if (tls_net_out(cl->tls, &len) != NULL && len > 0)
+			want |= EV_WRITE;
+		if (tls_net_in(cl->tls, &cap) == NULL || cap == 0)
+			want &= ~EV_READ;
+	} else if (n > 0) {
 		want |= EV_WRITE;
+	}
 	if (cl->inlen == sizeof cl->in)
 		want &= ~EV_READ;
 	if (ev_io_set(cl->loop, &cl->io, want) < 0) {
 		smtpc_abort(&cl->s, "4.4.2 event loop error");
 		session_over(cl);
 	}
+}
+
+/* Bytes from the socket: straight into the session's input, or into the
+ * TLS engine.  Returns 1, 0 (nothing now) or -1 (closed or failed). */
+static int read_in(struct client *cl)
+{
+	unsigned char *buf;
+	size_t cap;
+	ssize_t n;
+
+	if (cl->tls != NULL) {
+		buf = tls_net_in(cl->tls, &cap);
+		if (buf == NULL || cap == 0)
+			return 0;
+	} else {
+		buf = (unsigned char *)cl->in + cl->inlen;
+		cap = sizeof cl->in - cl->inlen;
+		if (cap == 0)
+			return 0;
+	}
+	n = recv(cl->io.fd, buf, cap, 0);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+		return -1;
+	if (n < 0)
+		return 0;
+	if (cl->tls != NULL)
+		tls_net_in_done(cl->tls, (size_t)n);
+	else
+		cl->inlen += (size_t)n;
+	return 1;
 }
 
 static void io_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
@@ -502,20 +693,30 @@ static void io_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 	}
 	if (cl->phase != PH_SESSION)
 		return;
-	if ((events & EV_READ) && cl->inlen < sizeof cl->in) {
-		ssize_t n = recv(cl->io.fd, cl->in + cl->inlen, sizeof cl->in - cl->inlen, 0);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+	if (events & EV_READ) {
+		int r = read_in(cl);
+		if (r < 0) {
 			/* What was read still counts (a 421 before the close). */
-			smtpc_feed(&cl->s, cl->in, cl->inlen);
-			smtpc_abort(&cl->s, n == 0 ? "4.4.2 connection closed by the server"
-			                           : "4.4.2 lost connection");
+			if (cl->tls != NULL && !cl->handshake)
+				tls_to_input(cl);
+			if (!(cl->tls != NULL && cl->handshake))
+				smtpc_feed(&cl->s, cl->in, cl->inlen);
+			if (cl->tls != NULL && cl->handshake) {
+				handshake_check(cl);
+				if (cl->phase != PH_SESSION)
+					return;
+				if (cl->handshake) {
+					cl->tls_failed = 1;
+					if (!is_smtps(cl))
+						smtpc_tls_done(&cl->s, 0);
+				}
+			}
+			smtpc_abort(&cl->s, "4.4.2 connection closed by the server");
 			session_over(cl);
 			return;
 		}
-		if (n > 0) {
-			cl->inlen += (size_t)n;
+		if (r > 0)
 			set_timer(cl, cl->req.conf->timeout_reply);
-		}
 	}
 	if (events & EV_WRITE)
 		set_timer(cl, cl->req.conf->timeout_reply);
@@ -530,9 +731,16 @@ static void timer_cb(struct ev_loop *l, struct ev_timer *t)
 	if (cl->phase == PH_CONNECT) {
 		target_failed(cl, "4.4.1 connect to", "timed out");
 	} else if (cl->phase == PH_SESSION) {
+		if (cl->tls != NULL && cl->handshake)
+			cl->tls_failed = 1;
 		smtpc_abort(&cl->s, "4.4.2 timeout");
 		session_over(cl);
 	}
+}
+
+const char *client_tls(const struct client *cl)
+{
+	return cl->tls_info;
 }
 
 /* ---- start and stop ---- */

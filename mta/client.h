@@ -32,6 +32,7 @@
 #include "dns.h"
 #include "ev.h"
 #include "smtpc.h"
+#include "tls.h"
 #include "policy/conf.h"
 #include "policy/route.h"
 
@@ -62,6 +63,7 @@ struct client_req {
 	uint64_t            size;
 	unsigned            flags;       /* SMTPC_F_* */
 	int                 probe;       /* recipient verification: no DATA */
+	const struct tls_anchors *anchors; /* `tls verify`: the CA bundle (NULL: none loaded) */
 	const char         *auth_user;   /* smarthost credentials, or NULL */
 	const char         *auth_pass;
 	client_body_fn     *body;
@@ -75,5 +77,8 @@ struct client *client_start(struct ev_loop *l, const struct client_req *req);
 
 /* Stop at once (no callback), closing the connection, and free. */
 void client_free(struct client *cl);
+
+/* "TLSv1.2 SUITE" if the connection that decided was encrypted, else "". */
+const char *client_tls(const struct client *cl);
 
 #endif

@@ -23,6 +23,7 @@
 #include "client.h"
 #include "dns.h"
 #include "log.h"
+#include "tls.h"
 #include "policy/dsn.h"
 #include "policy/retry.h"
 #include "policy/route.h"
@@ -96,6 +97,7 @@ struct deliver {
 	int                  stopping;
 	char                 auth_user[256], auth_pass[256];
 	int                  have_auth;
+	struct tls_anchors  *anchors;         /* tls-ca-file, when `tls verify` is used */
 };
 
 static void dispatch(struct deliver *d);
@@ -341,14 +343,16 @@ static void log_result(const struct job *j, size_t i, const char *remote, const 
                        const char *code, const char *text)
 {
 	char idtext[QUEUE_ID_TEXT], to[QUEUE_ADDR_MAX * 4 + 8], relay[CLIENT_HOST_MAX * 4 + 8];
-	char why[SMTPC_TEXT_MAX * 4 + 8];
+	char why[SMTPC_TEXT_MAX * 4 + 8], tls[256];
+	const char *t = j->cl ? client_tls(j->cl) : "";
 
 	queue_id_format(j->id, idtext);
 	log_quote(j->addr[i], strlen(j->addr[i]), to, sizeof to);
 	log_quote(remote[0] ? remote : "none", strlen(remote[0] ? remote : "none"), relay, sizeof relay);
 	log_quote(text, strlen(text), why, sizeof why);
-	log_event("delivery", "id=%s to=<%s> relay=%s status=%s dsn=%s attempts=%u reply=%s", idtext,
-	          to, relay, status, code, (unsigned)j->attempts[i] + 1u, why);
+	log_quote(t[0] ? t : "none", strlen(t[0] ? t : "none"), tls, sizeof tls);
+	log_event("delivery", "id=%s to=<%s> relay=%s tls=%s status=%s dsn=%s attempts=%u reply=%s",
+	          idtext, to, relay, tls, status, code, (unsigned)j->attempts[i] + 1u, why);
 }
 
 /* The client is done (timer phase): record every recipient in one update. */
@@ -501,6 +505,7 @@ static void job_start(struct job *j)
 	memset(&req, 0, sizeof req);
 	req.conf = d->conf;
 	req.dns = d->dns;
+	req.anchors = d->anchors;
 	req.route = j->route;
 	req.sender = j->sender;
 	req.rcpts = j->rcpts;
@@ -813,6 +818,7 @@ struct verify *deliver_verify(struct deliver *d, const char *rcpt, verify_cb *cb
 		memset(&req, 0, sizeof req);
 		req.conf = d->conf;
 		req.dns = d->dns;
+		req.anchors = d->anchors;
 		route_select(d->conf, rcpt, &req.route);
 		req.sender = "";
 		req.rcpts = probe->rcpt1;
@@ -952,6 +958,57 @@ static int load_auth(struct deliver *d, const char *path, char *err, size_t errc
 	return 0;
 }
 
+/* Does any destination ask for `tls verify`? */
+static int uses_verify(const struct conf *c)
+{
+	if (c->outbound_tls == CONF_OTLS_VERIFY ||
+	    (c->smarthost.host[0] != '\0' && c->smarthost.tls == CONF_OTLS_VERIFY))
+		return 1;
+	for (size_t k = 0; k < c->nroutes; k++)
+		if (c->routes[k].hop.tls == CONF_OTLS_VERIFY)
+			return 1;
+	return 0;
+}
+
+/* The CA bundle, read whole (bounded). */
+static int load_anchors(struct deliver *d, const char *path, char *err, size_t errcap)
+{
+	char *text = NULL;
+	size_t len = 0, cap = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(err, errcap, "tls-ca-file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	for (;;) {
+		ssize_t n;
+		if (len == cap) {
+			char *m = cap < (8u << 20) ? realloc(text, cap = cap ? cap * 2 : 256 * 1024) : NULL;
+			if (m == NULL) {
+				snprintf(err, errcap, "tls-ca-file %s: too big or out of memory", path);
+				free(text);
+				close(fd);
+				return -1;
+			}
+			text = m;
+		}
+		n = read(fd, text + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	d->anchors = tls_anchors_load(text ? text : "", len, path, err, errcap);
+	free(text);
+	if (d->anchors == NULL)
+		return -1;
+	log_event("tls-ca", "file=%s anchors=%zu", path, tls_anchors_count(d->anchors));
+	return 0;
+}
+
 struct deliver *deliver_new(struct ev_loop *l, struct queue *q, const struct conf *c,
                             char *err, size_t errcap)
 {
@@ -974,7 +1031,12 @@ struct deliver *deliver_new(struct ev_loop *l, struct queue *q, const struct con
 		free(d);
 		return NULL;
 	}
+	if (uses_verify(c) && load_anchors(d, c->tls_ca_file, err, errcap) != 0) {
+		free(d);
+		return NULL;
+	}
 	if ((d->dns = dns_resolver_new(l, c, err, errcap)) == NULL) {
+		tls_anchors_free(d->anchors);
 		free(d);
 		return NULL;
 	}
@@ -1009,6 +1071,7 @@ void deliver_free(struct deliver *d)
 		verify_free(v);
 	}
 	dns_resolver_free(d->dns);
+	tls_anchors_free(d->anchors);
 	memset(d->auth_pass, 0, sizeof d->auth_pass);
 	free(d->rcpts);
 	free(d);

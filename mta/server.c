@@ -1007,6 +1007,9 @@ int server_run(const struct conf *conf, struct tables *tables)
 	sv.dl = deliver_new(&sv.loop, sv.q, conf, err, sizeof err);
 	if (sv.dl == NULL) {
 		log_warn("msg=\"%s\"", err);
+		queue_close(sv.q);
+		ev_free(&sv.loop);
+		free(sv.af);
 		return 111;
 	}
 	/* Without the control socket the server still works; `moat queue`

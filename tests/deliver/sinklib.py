@@ -22,6 +22,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "smtp"))
+import moatlib  # noqa: E402
 from moatlib import BUILD, Failure, check, free_port  # noqa: E402
 
 from aiosmtpd.controller import Controller  # noqa: E402
@@ -49,11 +50,13 @@ def wait_for(pred, seconds, what):
 
 
 class Message:
-    def __init__(self, mail_from, rcpts, data, peer):
+    def __init__(self, mail_from, rcpts, data, peer, tls=None, user=None):
         self.mail_from = mail_from
         self.rcpts = list(rcpts)
         self.data = data          # bytes as received, unstuffed, CRLF
         self.peer = peer
+        self.tls = tls            # the TLS version the session used, or None
+        self.user = user          # the AUTH login, or None
 
     def parsed(self):
         return email.message_from_bytes(self.data, policy=email.policy.compat32)
@@ -91,9 +94,14 @@ class _Handler:
             await asyncio.sleep(s.data_delay)
         if s.data_reply:
             return s.data_reply
+        tls = None
+        ssl_object = server.transport.get_extra_info("ssl_object") if server.transport else None
+        if ssl_object is not None:
+            tls = ssl_object.version()
+        user = session.auth_data.login.decode() if session.authenticated else None
         with s.lock:
             s.messages.append(Message(envelope.mail_from, envelope.rcpt_tos, envelope.content,
-                                      session.peer))
+                                      session.peer, tls, user))
         return "250 2.0.0 stored"
 
 
@@ -117,13 +125,28 @@ class _CountingSMTP(SMTP):
 
 class _Controller(Controller):
     def factory(self):
-        return _CountingSMTP(self.handler, hostname="sink.test", enable_SMTPUTF8=True)
+        sink = self.handler.sink
+        kw = {}
+        if sink.starttls is not None:
+            kw["tls_context"] = sink.starttls
+        if sink.users is not None:
+            users = sink.users
+
+            def check(server, session, envelope, mechanism, auth_data):
+                from aiosmtpd.smtp import AuthResult
+                ok = users.get(auth_data.login.decode()) == auth_data.password.decode()
+                # handled=False: aiosmtpd itself answers 535 on a failure
+                return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
+            kw["authenticator"] = check
+            kw["auth_require_tls"] = True
+        return _CountingSMTP(self.handler, hostname="sink.test", enable_SMTPUTF8=True, **kw)
 
 
 class Sink:
     """An aiosmtpd server on host:port (a free port if None)."""
 
-    def __init__(self, host="127.0.0.1", port=None, pipelining=False):
+    def __init__(self, host="127.0.0.1", port=None, pipelining=False, starttls=None,
+                 smtps=None, users=None):
         self.host = host
         self.port = port or free_port(socket.AF_INET6 if ":" in host else socket.AF_INET)
         self.lock = threading.Lock()
@@ -135,13 +158,17 @@ class Sink:
         self.data_reply = None    # a fixed reply for DATA
         self.data_delay = 0
         self.pipelining = pipelining
+        self.starttls = starttls  # an ssl.SSLContext: STARTTLS offered
+        self.smtps = smtps        # an ssl.SSLContext: TLS from the first byte
+        self.users = users        # {login: password}: AUTH PLAIN/LOGIN after STARTTLS
         self.open_now = self.open_max = self.sessions = 0
         self.ctl = None
         self.start()
 
     def start(self):
+        kw = {"ssl_context": self.smtps} if self.smtps is not None else {}
         self.ctl = _Controller(_Handler(self), hostname=self.host, port=self.port,
-                               ready_timeout=10)
+                               ready_timeout=10, **kw)
         self.ctl.start()
         _stoppers.append(self.stop)
         return self
@@ -293,3 +320,21 @@ def queue_state(server):
         err = line.split(' error="', 1)[1][:-1] if ' error="' in line else ""
         out[cur][addr] = (parts[1], attempts, err)
     return out
+
+
+def attempted(server, qid, addr, n=1):
+    """The recipient's (state, attempts, error) once tried n times, else None."""
+    st = queue_state(server).get(qid, {}).get(addr)
+    return st if st and st[1] >= n else None
+
+
+def wait_gone(server, qid, seconds=20):
+    wait_for(lambda: qid not in queue_state(server), seconds, "%s to leave the queue" % qid)
+
+
+def main():
+    """moatlib's main, then every sink, raw server and dnsmasq stopped."""
+    try:
+        moatlib.main()
+    finally:
+        stop_all()

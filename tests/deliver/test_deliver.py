@@ -18,8 +18,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "smtp"))
 import moatlib  # noqa: E402
 from moatlib import Failure, Server, case, check, eq, free_port, queued_id  # noqa: E402
-from sinklib import (RawServer, Sink, queue_state, read_data, read_line,  # noqa: E402
-                     stop_all, wait_for)
+from sinklib import (RawServer, Sink, attempted, main, queue_state, read_data,  # noqa: E402
+                     read_line, wait_for, wait_gone)
 
 SENDER = "alice@sender.test"
 FAST = {"retry-min": "1s", "retry-max": "2s", "timeout-reply": "5s", "timeout-connect": "3s",
@@ -57,16 +57,6 @@ def stored_body(data):
             i = data.index(b"\r\n", i + 2)
         data = data[i + 2:]
     return data
-
-
-def attempted(server, qid, addr, n=1):
-    """The recipient's (state, attempts, error) once tried n times, else None."""
-    st = queue_state(server).get(qid, {}).get(addr)
-    return st if st and st[1] >= n else None
-
-
-def wait_gone(server, qid, seconds=20):
-    wait_for(lambda: qid not in queue_state(server), seconds, "%s to leave the queue" % qid)
 
 
 def dsns_for(qid):
@@ -486,13 +476,6 @@ def test_queue_admin_running_server():
     check(queue_state(s)[qid4]["held"], "held on disk")
     eq(admin(s, "delete", qid4)[0], 0, "delete without a server")
     eq(queue_state(s), {}, "queue empty")
-
-
-def main():
-    try:
-        moatlib.main()
-    finally:
-        stop_all()
 
 
 if __name__ == "__main__":

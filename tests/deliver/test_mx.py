@@ -34,7 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "smtp"))
 import moatlib  # noqa: E402
 from moatlib import Server, case, check, eq, queued_id  # noqa: E402
-from sinklib import Dnsmasq, Sink as _Sink, queue_state, stop_all, wait_for  # noqa: E402
+from sinklib import Dnsmasq, Sink as _Sink, attempted, main, queue_state, wait_for, wait_gone  # noqa: E402,E501
 
 SENDER = "alice@sender.test"
 
@@ -87,10 +87,6 @@ def edge(name, **extra):
 def send(server, rcpts, sender=SENDER):
     with server.connect() as c:
         return queued_id(c.mail_tx(sender, rcpts, b"Subject: mx\r\n\r\nhello\r\n"))
-
-
-def wait_gone(server, qid, seconds=20):
-    wait_for(lambda: qid not in queue_state(server), seconds, "%s to leave the queue" % qid)
 
 
 def bounce_status(qid):
@@ -202,18 +198,10 @@ def test_nxdomain_bounces():
 def test_dns_down_defers():
     s = edge("dnsdown", dns_server="127.0.0.1:5300")
     qid = send(s, ["bob@pref.test"])
-    st = wait_for(lambda: (queue_state(s).get(qid, {}).get("bob@pref.test") or (0, 0))[1] >= 2
-                  and queue_state(s)[qid]["bob@pref.test"], 20, "two failed lookups")
+    st = wait_for(lambda: attempted(s, qid, "bob@pref.test", 2), 20, "two failed lookups")
     eq(st[0], "pending", "a DNS failure defers")
     check("temporary DNS failure" in st[2], "error %r" % (st,))
     eq(s.moat("queue", "delete", "-c", s.conf_path, qid).returncode, 0, "delete")
-
-
-def main():
-    try:
-        moatlib.main()
-    finally:
-        stop_all()
 
 
 if __name__ == "__main__":
