@@ -87,7 +87,7 @@ DEPS_STAMP := $(DEPS)/lib/liblmdb.a $(DEPS)/lib/libbearssl.a
 .PHONY: all run test unit fuzz fuzz-build bench clean layout-check tools
 all: $(BUILD)/moat
 
-$(DEPS_STAMP):
+$(DEPS_STAMP) &:
 	BUILD=$(BUILD) sh .ci/deps.sh libs
 
 tools:
@@ -116,10 +116,18 @@ $(BUILD)/asan/unit/%: tests/unit/%.c $(ASAN_OBJ) $(HEADERS)
 	$(ASAN_CC) $(ASAN_FLAGS) -o $@ $< $(ASAN_OBJ) $(ASAN_LIBS)
 
 # libFuzzer targets: clang, glibc, Debian's liblmdb/libbearssl.
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIBSRC) $(HEADERS)
+# The library is compiled once (instrumented, not linked with the fuzzer's
+# main); each target links against those objects.
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -I. $(SYS_BEARSSL) -g -O1
+FUZZ_OBJ := $(LIBSRC:%.c=$(BUILD)/fuzzobj/%.o)
+$(BUILD)/fuzzobj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -I. $(SYS_BEARSSL) -g -O1 -fsanitize=fuzzer,address,undefined \
-		-o $@ $< $(LIBSRC) $(ASAN_LIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer,address,undefined \
+		-o $@ $< $(FUZZ_OBJ) $(ASAN_LIBS)
 
 fuzz-build: $(FUZZ_BIN)
 
@@ -157,4 +165,4 @@ bench: $(BUILD)/moat
 	@/usr/bin/python3 tests/bench/bench.py --build $(BUILD) $(if $(QUICK),--quick)
 
 clean:
-	rm -rf $(BUILD)/musl $(BUILD)/asan $(BUILD)/fuzz $(BUILD)/moat $(BUILD)/moat-asan $(BUILD)/t
+	rm -rf $(BUILD)/musl $(BUILD)/asan $(BUILD)/fuzz $(BUILD)/fuzzobj $(BUILD)/moat $(BUILD)/moat-asan $(BUILD)/t
