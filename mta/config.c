@@ -57,6 +57,50 @@ struct config *config_load(const char *path, char *err, size_t errcap)
 	return c;
 }
 
+/* The lines of c's effective text that name a delivery directive,
+ * malloc'd (NULL when out of memory). */
+static char *delivery_lines(const struct conf *c)
+{
+	static const char *const names[] = {
+		"delivery", "route", "smarthost", "outbound-tls", "tls-ca-file", "dns-server",
+		"dns-timeout", "retry-min", "retry-max", "queue-lifetime", "delay-warning",
+		"delivery-concurrency", "destination-concurrency", "timeout-connect",
+		"timeout-reply", "verify-cache", "timeout-verify",
+	};
+	size_t need = conf_format(c, NULL, 0), o = 0;
+	char *all = malloc(need + 1), *out = malloc(need + 1), *line, *save = NULL;
+
+	if (all == NULL || out == NULL) {
+		free(all);
+		free(out);
+		return NULL;
+	}
+	conf_format(c, all, need + 1);
+	for (line = strtok_r(all, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		size_t w = strcspn(line, " ");
+
+		for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+			if (strlen(names[k]) == w && memcmp(line, names[k], w) == 0) {
+				o += (size_t)sprintf(out + o, "%s\n", line);
+				break;
+			}
+		}
+	}
+	out[o] = 0;
+	free(all);
+	return out;
+}
+
+int config_same_delivery(const struct conf *a, const struct conf *b)
+{
+	char *x = delivery_lines(a), *y = delivery_lines(b);
+	int same = x != NULL && y != NULL && strcmp(x, y) == 0;
+
+	free(x);
+	free(y);
+	return same;
+}
+
 struct config *config_ref(struct config *c)
 {
 	c->refs++;

@@ -38,6 +38,12 @@ int config_read_conf(const char *path, struct conf *c, char *err, size_t errcap)
  * NULL with err set as above (or "FILE:LINE: DIRECTIVE: PATH: why"). */
 struct config *config_load(const char *path, char *err, size_t errcap);
 
+/* Do a and b say the same about delivery (delivery, route, smarthost,
+ * outbound-tls, tls-ca-file, dns-*, retry-*, queue-lifetime,
+ * delay-warning, *-concurrency, timeout-connect, timeout-reply, verify-*)?
+ * The queue runner keeps the config it started with: a reload tells. */
+int config_same_delivery(const struct conf *a, const struct conf *b);
+
 /* Take a reference (returns c); drop one (frees at zero; NULL is fine). */
 struct config *config_ref(struct config *c);
 void config_unref(struct config *c);

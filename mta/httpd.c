@@ -221,13 +221,34 @@ int httpd_is_at(const struct httpd *h, const struct conf_listener *addr)
 	return h != NULL && listen_same(&h->addr, addr);
 }
 
+/* Connections are closed here but freed only by httpd_free(): an event of
+ * the current batch may still name one (the loop skips it: not added). */
+void httpd_stop(struct httpd *h)
+{
+	if (h == NULL || h->io.fd < 0)
+		return;
+	for (struct hconn *c = h->conns; c != NULL; c = c->next) {
+		ev_io_del(h->loop, &c->io);
+		ev_timer_stop(h->loop, &c->timer);
+		close(c->io.fd);
+		c->io.fd = -1;
+	}
+	ev_io_del(h->loop, &h->io);
+	close(h->io.fd);
+	h->io.fd = -1;
+}
+
 void httpd_free(struct httpd *h)
 {
 	if (h == NULL)
 		return;
-	while (h->conns)
-		hconn_free(h->conns);
-	ev_io_del(h->loop, &h->io);
-	close(h->io.fd);
+	httpd_stop(h);
+	while (h->conns) {
+		struct hconn *c = h->conns;
+
+		h->conns = c->next;
+		free(c->out);
+		free(c);
+	}
 	free(h);
 }

@@ -42,7 +42,10 @@ struct httpd *httpd_new(struct ev_loop *l, const struct conf_listener *addr, htt
                         void *arg, char *err, size_t errcap);
 /* Does h listen on addr? */
 int httpd_is_at(const struct httpd *h, const struct conf_listener *addr);
-/* Stop listening and close every connection.  NULL is fine. */
+/* Stop listening and close every connection, now (h stays allocated: no
+ * callback of it runs again).  NULL is fine. */
+void httpd_stop(struct httpd *h);
+/* httpd_stop() and free.  NULL is fine. */
 void httpd_free(struct httpd *h);
 
 #endif

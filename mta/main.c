@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "opscmd.h"
 #include "passwd.h"
 #include "queuecmd.h"
 #include "relaytest.h"
@@ -34,6 +35,10 @@ static void usage(FILE *f)
 	      "       moat check [-c FILE]          check the config, print the effective one\n"
 	      "       moat queue list [-c FILE]     list queued messages\n"
 	      "       moat queue show [-c FILE] ID  print one message's envelope and body\n"
+	      "       moat queue flush [-c FILE]    every waiting message due now\n"
+	      "       moat queue retry|hold|release|delete [-c FILE] ID\n"
+	      "       moat status [-c FILE]         what the running server is doing\n"
+	      "       moat reload [-c FILE]         the running server reads its config again\n"
 	      "       moat passwd [-5] [-r ROUNDS]  read a password on stdin, print its $6$ (or $5$) hash\n"
 	      "       moat relay-test [-d OURDOMAIN] [-t FOREIGN] HOST[:PORT]\n"
 	      "                                     probe a server with relay tricks (never DATA)\n"
@@ -114,6 +119,17 @@ int main(int argc, char **argv)
 			return 0;
 		}
 		return server_run(cfg);
+	}
+	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "reload") == 0) {
+		if (argc != 1) {
+			usage(stderr);
+			return 100;
+		}
+		if (config_read_conf(path, &conf, err, sizeof err) < 0) {
+			fprintf(stderr, "%s\n", err);
+			return 1;
+		}
+		return opscmd_main(cmd, conf.queue_path);
 	}
 	if (strcmp(cmd, "queue") == 0) {
 		if (argc < 2) {

@@ -33,7 +33,8 @@ void ops_free(struct ops *o)
 {
 	log_set_tap(NULL, NULL);
 	httpd_free(o->httpd);
-	o->httpd = NULL;
+	httpd_free(o->retired);
+	o->httpd = o->retired = NULL;
 }
 
 void ops_commit(struct ops *o, int err)
@@ -193,7 +194,8 @@ size_t ops_status(struct ops *o, char *buf, size_t cap)
 	             (unsigned long long)rejected,
 	             (unsigned long long)family_get(&m->deliveries, "sent"),
 	             (unsigned long long)family_get(&m->deliveries, "deferred"),
-	             (unsigned long long)family_get(&m->deliveries, "bounced"));
+	             (unsigned long long)(family_get(&m->deliveries, "bounced") +
+	                                  family_get(&m->deliveries, "expired")));
 	return n > 0 ? (size_t)n : 0;
 }
 
@@ -247,7 +249,15 @@ int ops_listen_prepare(struct ops *o, const struct conf *c, struct httpd **fresh
 void ops_listen_apply(struct ops *o, const struct conf *c, struct httpd *fresh)
 {
 	if (fresh != NULL || c->metrics.port == 0) {
-		httpd_free(o->httpd);
+		httpd_free(o->retired); /* a second reload in one batch */
+		o->retired = o->httpd;
+		httpd_stop(o->retired);
 		o->httpd = fresh;
 	}
+}
+
+void ops_tick(struct ops *o)
+{
+	httpd_free(o->retired);
+	o->retired = NULL;
 }

@@ -41,6 +41,7 @@ struct ops {
 	struct metrics  metrics;
 	struct ev_loop *loop;
 	struct httpd   *httpd;         /* NULL without metrics-listen */
+	struct httpd   *retired;       /* replaced by a reload: freed after the batch */
 	ops_view_fn    *view;
 	void           *view_arg;
 	int64_t         start_wall;    /* Unix seconds */
@@ -63,10 +64,15 @@ void ops_free(struct ops *o);
  * yet (*fresh; NULL when nothing new is needed) and returns 0, or -1 with
  * err set; ops_listen_apply() then puts it in place (or closes the old
  * one when c has none).  A prepared endpoint not applied is httpd_free()d.
+ * The old endpoint stops listening at once and is freed by ops_tick(), so
+ * a reload may run inside a callback of the loop.
  */
 int  ops_listen_prepare(struct ops *o, const struct conf *c, struct httpd **fresh, char *err,
                         size_t errcap);
 void ops_listen_apply(struct ops *o, const struct conf *c, struct httpd *fresh);
+
+/* After each batch of the loop: free what a reload retired. */
+void ops_tick(struct ops *o);
 
 /* One message's queue_commit() result (QUEUE_OK or its error). */
 void ops_commit(struct ops *o, int err);

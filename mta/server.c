@@ -60,6 +60,8 @@
 
 #include "config.h"
 #include "connlimit.h"
+#include "control.h"
+#include "deliver.h"
 #include "ev.h"
 #include "listen.h"
 #include "log.h"
@@ -101,6 +103,7 @@ struct conn {
 	struct smtpd        s;
 	struct queue_draft *draft;
 	struct queue_envelope *commit_env;
+	struct verify      *verify;          /* a recipient probe in flight */
 	struct conn        *prev, *next;     /* all connections */
 	struct conn        *commit_next;     /* waiting for the group commit */
 	struct conn        *dead_next;       /* to be freed after the batch */
@@ -127,6 +130,9 @@ struct server {
 	struct authfail   *af;
 	struct ev_loop     loop;
 	struct queue      *q;
+	struct deliver    *dl;               /* the queue runner */
+	struct config     *dl_cfg;           /* its config: the one of the start (a reference) */
+	struct control    *ctl;              /* the control socket */
 	struct listener    ls[CONF_MAX_LISTENERS];
 	size_t             nls;
 	struct ev_io       sigio;
@@ -180,6 +186,8 @@ static void conn_kill(struct conn *c, const char *reason)
 		queue_draft_abort(c->draft);
 		c->draft = NULL;
 	}
+	deliver_verify_cancel(c->verify);
+	c->verify = NULL;
 	ev_io_del(&sv->loop, &c->io);
 	ev_timer_stop(&sv->loop, &c->timer);
 	ev_timer_stop(&sv->loop, &c->auth_timer);
@@ -325,6 +333,17 @@ static void conn_flush(struct conn *c)
 	}
 }
 
+/* The next hop answered about a recipient (timer phase). */
+static void verified(void *arg, enum verify_verdict v)
+{
+	struct conn *c = arg;
+
+	c->verify = NULL;
+	smtpd_rcpt_verified(&c->s, v == VERIFY_OK ? SMTPD_VERIFY_OK : v == VERIFY_REJECT
+	                    ? SMTPD_VERIFY_REJECT : SMTPD_VERIFY_TEMP);
+	conn_pump(c);
+}
+
 /* Check the credentials, count a failure, and answer now or after the
  * growing delay. */
 static void conn_auth(struct conn *c, const struct smtpd_event *ev)
@@ -453,6 +472,11 @@ static void handle_events(struct conn *c, int *progress)
 			if (c->draft)
 				queue_draft_abort(c->draft);
 			c->draft = NULL;
+			break;
+		case SMTPD_EV_RCPT_VERIFY:
+			c->verify = deliver_verify(sv->dl, ev.data, verified, c);
+			if (c->verify == NULL)
+				smtpd_rcpt_verified(&c->s, SMTPD_VERIFY_TEMP);
 			break;
 		case SMTPD_EV_CLOSE:
 			c->closing = 1;
@@ -857,7 +881,7 @@ static void log_accept(const struct conn *c, const struct queue_envelope *env)
 	          c->s.client.addr_text, from, (unsigned long long)env->size, env->nrcpts, to, user);
 }
 
-static void reload(struct server *sv);
+static int reload(struct server *sv, char *msg, size_t cap);
 
 /* The after-batch hook: commit every finished message together, free the
  * connections that died in this batch, then reload if asked. */
@@ -884,7 +908,8 @@ static void after_batch(struct ev_loop *l, void *arg)
 		}
 		if (!sv->commit_head)
 			sv->commit_tail = &sv->commit_head;
-		queue_commit(sv->q, drafts, envs, results, n);
+		if (queue_commit(sv->q, drafts, envs, results, n) > 0)
+			deliver_kick(sv->dl);
 		sv->commits++;
 		sv->committed += n;
 		log_debug("msg=\"group commit\" messages=%zu", n);
@@ -914,8 +939,9 @@ static void after_batch(struct ev_loop *l, void *arg)
 	}
 	if (sv->reload_wanted) {
 		sv->reload_wanted = 0;
-		reload(sv);
+		reload(sv, NULL, 0);
 	}
+	ops_tick(&sv->ops);
 	if (sv->stopping && sv->nconns == 0)
 		ev_stop(l);
 }
@@ -960,7 +986,9 @@ static void begin_shutdown(struct server *sv)
 	if (sv->stopping)
 		return;
 	sv->stopping = 1;
-	log_event("stop", "sessions=%u timeout=%u", sv->nconns, sv->conf->shutdown_timeout);
+	log_event("stop", "sessions=%u deliveries=%u timeout=%u", sv->nconns, deliver_active(sv->dl),
+	          sv->conf->shutdown_timeout);
+	deliver_stop(sv->dl);
 	for (i = 0; i < sv->nls; i++) {
 		ev_io_del(&sv->loop, &sv->ls[i].io);
 		close(sv->ls[i].io.fd);
@@ -1034,8 +1062,12 @@ static int listeners_for(struct server *sv, const struct conf *fresh, struct lis
 	return 0;
 }
 
-/* SIGHUP or `moat reload`: read everything again; apply it all or nothing. */
-static void reload(struct server *sv)
+/* SIGHUP or `moat reload`: read everything again; apply it all or nothing.
+ * Returns 0 (applied) or -1 (refused), with what happened in msg (cap
+ * bytes; NULL: the log only).  Safe inside a callback: the listeners'
+ * slots stay (a stale event of this batch meets EAGAIN at worst) and the
+ * old metrics endpoint is freed after the batch (ops_tick). */
+static int reload(struct server *sv, char *msg, size_t cap)
 {
 	struct config *fresh;
 	struct listener ls[CONF_MAX_LISTENERS];
@@ -1044,8 +1076,11 @@ static void reload(struct server *sv)
 	char err[2048], q[2048];
 	size_t n = 0, i;
 
-	if (sv->stopping)
-		return;
+	if (sv->stopping) {
+		if (msg != NULL)
+			snprintf(msg, cap, "stopping: not reloaded");
+		return -1;
+	}
 	fresh = config_load(sv->cfg->path, err, sizeof err);
 	if (fresh != NULL && strcmp(fresh->conf.queue_path, sv->conf->queue_path) != 0) {
 		snprintf(err, sizeof err, "%s: queue: %s is not the queue in use (%s); a restart moves it",
@@ -1087,16 +1122,41 @@ static void reload(struct server *sv)
 	if (fresh->conf.queue_map_size != sv->conf->queue_map_size)
 		log_warn("msg=\"queue-map-size stays %llu until a restart\"",
 		         (unsigned long long)sv->conf->queue_map_size);
+	if (!config_same_delivery(&fresh->conf, &sv->dl_cfg->conf))
+		log_warn("msg=\"delivery settings stay as they were at start until a restart\"");
 	config_unref(sv->cfg);
 	sv->cfg = fresh;
 	sv->conf = &fresh->conf;
 	log_event("reload", "status=ok generation=%u listeners=%zu sessions=%u%s%s", fresh->generation,
 	          n, sv->nconns, fresh->tables.creds ? " key=" : "",
 	          fresh->tables.creds ? tls_creds_describe(fresh->tables.creds) : "");
-	return;
+	if (msg != NULL)
+		snprintf(msg, cap, "reloaded: generation %u, %zu listeners, %u sessions open",
+		         fresh->generation, n, sv->nconns);
+	return 0;
 refused:
 	log_text(err, strlen(err), q, sizeof q);
 	log_event("reload", "status=refused generation=%u error=\"%s\"", sv->cfg->generation, q);
+	if (msg != NULL)
+		snprintf(msg, cap, "refused, generation %u stays: %s", sv->cfg->generation, err);
+	return -1;
+}
+
+/* `moat reload` over the control socket: the same as SIGHUP, answered. */
+static int control_reload(void *arg, const struct ctl_req *req, char *text, size_t cap)
+{
+	(void)req;
+	return reload(arg, text, cap) == 0 ? CTL_OK : CTL_FAILED;
+}
+
+/* `moat status` over the control socket. */
+static int control_status(void *arg, const struct ctl_req *req, char *text, size_t cap)
+{
+	struct server *sv = arg;
+
+	(void)req;
+	ops_status(&sv->ops, text, cap);
+	return CTL_OK;
 }
 
 static void signal_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
@@ -1195,6 +1255,28 @@ int server_run(struct config *cfg)
 		return 111;
 	}
 	ops_listen_apply(&sv.ops, conf, metrics);
+	/* Delivery keeps the config of the start: its clients hold it. */
+	sv.dl_cfg = config_ref(cfg);
+	sv.dl = deliver_new(&sv.loop, sv.q, conf, err, sizeof err);
+	if (sv.dl == NULL) {
+		log_warn("msg=\"%s\"", err);
+		queue_close(sv.q);
+		ev_free(&sv.loop);
+		free(sv.af);
+		return 111;
+	}
+	/* Without the control socket the server still works; `moat queue`
+	 * admin commands then say they cannot reach it. */
+	sv.ctl = control_new(&sv.loop, conf->queue_path, err, sizeof err);
+	if (sv.ctl == NULL) {
+		log_warn("msg=\"%s\"", err);
+	} else {
+		static const char *const verbs[] = { "flush", "retry", "hold", "release", "delete" };
+		for (i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+			control_register(sv.ctl, verbs[i], i == 0 ? 0 : 1, deliver_control, sv.dl);
+		control_register(sv.ctl, "status", 0, control_status, &sv);
+		control_register(sv.ctl, "reload", 0, control_reload, &sv);
+	}
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -1214,11 +1296,15 @@ int server_run(struct config *cfg)
 	for (i = 0; i < sv.nls; i++)
 		ev_io_set(&sv.loop, &sv.ls[i].io, EV_READ);
 	ev_set_after_batch(&sv.loop, after_batch, &sv);
-	log_event("start", "hostname=%s listeners=%zu queue=%s metrics=%s", conf->hostname, sv.nls,
-	          conf->queue_path, conf->metrics.port ? "on" : "off");
+	log_event("start", "hostname=%s listeners=%zu queue=%s delivery=%s metrics=%s", conf->hostname,
+	          sv.nls, conf->queue_path, conf->delivery ? "on" : "off",
+	          conf->metrics.port ? "on" : "off");
 	if (ev_run(&sv.loop) < 0)
 		log_warn("msg=\"epoll_wait: %s\"", strerror(errno));
 	ops_free(&sv.ops);
+	control_free(sv.ctl);
+	deliver_free(sv.dl);
+	config_unref(sv.dl_cfg);
 	queue_close(sv.q);
 	close(sfd);
 	ev_free(&sv.loop);

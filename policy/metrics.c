@@ -84,7 +84,7 @@ static void family_count(struct metrics_family *f, const char *v, size_t n)
 
 void metrics_init(struct metrics *m)
 {
-	static const char *const statuses[] = { "sent", "deferred", "bounced" };
+	static const char *const statuses[] = { "sent", "deferred", "bounced", "expired" };
 	static const char *const quotas[] = { "disk", "map", "messages", "bytes", "client",
 	                                      "queue-full" };
 	size_t i;
@@ -94,6 +94,8 @@ void metrics_init(struct metrics *m)
 		family_seed(&m->deliveries, statuses[i]);
 	for (i = 0; i < sizeof quotas / sizeof quotas[0]; i++)
 		family_seed(&m->quota, quotas[i]);
+	family_seed(&m->bounces, "failed");
+	family_seed(&m->bounces, "delayed");
 	family_seed(&m->reloads, "ok");
 	family_seed(&m->reloads, "refused");
 }
@@ -157,6 +159,9 @@ void metrics_observe(struct metrics *m, const char *event, const char *kv, size_
 	} else if (strcmp(event, "delivery") == 0) {
 		v = metrics_kv(kv, len, "status", &n);
 		family_count(&m->deliveries, v, n);
+	} else if (strcmp(event, "bounce") == 0) {
+		v = metrics_kv(kv, len, "kind", &n);
+		family_count(&m->bounces, v, n);
 	} else if (strcmp(event, "reload") == 0) {
 		v = metrics_kv(kv, len, "status", &n);
 		family_count(&m->reloads, v, n);
@@ -243,6 +248,8 @@ size_t metrics_format(const struct metrics *m, const struct metrics_gauges *g, u
 	        m->tls_failures);
 	family(&o, "deliveries", "status", "Delivery attempts, by outcome (event=delivery).",
 	       &m->deliveries);
+	family(&o, "bounces", "kind", "DSNs queued to senders: failed, delayed (event=bounce).",
+	       &m->bounces);
 	family(&o, "quota_refusals", "quota",
 	       "Messages refused 452 for room: a quota, or a full disk or map at commit.", &m->quota);
 	family(&o, "reloads", "status", "Configuration reloads (event=reload).", &m->reloads);

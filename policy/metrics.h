@@ -46,6 +46,7 @@ struct metrics {
 	struct metrics_family rejections;  /* event=reject, by reason= */
 	struct metrics_family quota;       /* event=reject reason=quota-NAME or queue-full */
 	struct metrics_family deliveries;  /* event=delivery, by status= */
+	struct metrics_family bounces;     /* event=bounce (a DSN queued), by kind= */
 	struct metrics_family reloads;     /* event=reload, by status= */
 };
 
@@ -66,8 +67,9 @@ struct metrics_gauges {
 };
 
 /* Zero every counter and list the label values known in advance (so a
- * rate over them starts at 0): deliveries sent, deferred, bounced; quota
- * disk, map, messages, bytes, client, queue-full; reloads ok, refused. */
+ * rate over them starts at 0): deliveries sent, deferred, bounced,
+ * expired; bounces failed, delayed; quota disk, map, messages, bytes,
+ * client, queue-full; reloads ok, refused. */
 void metrics_init(struct metrics *m);
 
 /* Count one event: name, and its "key=value ..." text kv[0..len). */

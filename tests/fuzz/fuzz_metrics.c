@@ -69,6 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_family(&m.rejections);
 	check_family(&m.quota);
 	check_family(&m.deliveries);
+	check_family(&m.bounces);
 	check_family(&m.reloads);
 	memset(&g, 0, sizeof g);
 	g.queue_read = size & 1;

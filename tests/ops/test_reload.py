@@ -144,9 +144,9 @@ def reload_steps(s, load, users, rcpts, alice, base, sub, new_port, m1, m2):
 
     # Bad reloads: refused with FILE:LINE, nothing changes.
     good = open(s.conf_path).read().splitlines()
-    write(s.conf_path, good[:6] + ["frobnicate yes"] + good[6:])
+    write(s.conf_path, good[:7] + ["frobnicate yes"] + good[7:])
     line = hup_and_wait(s, 1, "refused")
-    check(line.endswith('generation=2 error="%s:7: unknown directive \'frobnicate\'"'
+    check(line.endswith('generation=2 error="%s:8: unknown directive \'frobnicate\'"'
                         % s.conf_path), line)
     write(s.conf_path, [ln.replace(users, users + ".missing") for ln in good])
     line = hup_and_wait(s, 2, "refused")
@@ -192,7 +192,7 @@ def test_reload_under_load():
         "metrics-listen": str(m1),
     }, start=False)
     base = ["queue " + s.queue_dir, "domain example.test", "recipients example.test " + rcpts,
-            "users " + users]
+            "users " + users, "delivery off"]
     write(s.conf_path, base + [
         "hostname mx.test",                                         # line 5
         "listen 127.0.0.1:%d" % s.port4,

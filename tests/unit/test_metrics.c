@@ -76,6 +76,8 @@ static void test_observe(void)
 	see("delivery", "id=0001 to=<x@y> relay=mx.y status=sent dsn=2.0.0 attempts=1 reply=ok");
 	see("delivery", "id=0001 to=<z@y> relay=mx.y status=deferred dsn=4.0.0 attempts=1 reply=x");
 	see("delivery", "id=0001 to=<z@y> relay=mx.y status=bounced dsn=5.0.0 attempts=2 reply=x");
+	see("delivery", "id=0001 to=<w@y> relay=none tls=none status=expired dsn=4.4.7 attempts=9 reply=x");
+	see("bounce", "id=0005 orig=0001 kind=failed nrcpt=2");
 	see("reload", "status=refused generation=1 error=\"t.conf:3: status=ok\"");
 	see("reload", "status=ok generation=2 listeners=1 sessions=0");
 	see("disconnect", "addr=::1 reason=quit messages=0 errors=0 seconds=0.001");
@@ -90,7 +92,8 @@ static void test_observe(void)
 	CHECK(m.auth_ok == 1 && m.auth_failures == 2 && m.auth_blocks == 1);
 	CHECK(m.tls_sessions == 1 && m.tls_failures == 1);
 	CHECK(fam(&m.deliveries, "sent") == 1 && fam(&m.deliveries, "deferred") == 1 &&
-	      fam(&m.deliveries, "bounced") == 1);
+	      fam(&m.deliveries, "bounced") == 1 && fam(&m.deliveries, "expired") == 1);
+	CHECK(fam(&m.bounces, "failed") == 1 && fam(&m.bounces, "delayed") == 0);
 	CHECK(fam(&m.reloads, "ok") == 1 && fam(&m.reloads, "refused") == 1);
 }
 
