@@ -35,7 +35,9 @@ POLICY := policy/cmd.c \
           policy/net.c \
           policy/conf.c \
           policy/rules.c \
-          policy/quota.c
+          policy/quota.c \
+          policy/edge.c \
+          policy/dnsbl.c
 QUEUE  := queue/store.c \
           queue/envelope.c \
           queue/usage.c

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "dnsbl.h"
 #include "quota.h"
 
 #define KIB (UINT64_C(1) << 10)
@@ -125,10 +126,21 @@ void conf_defaults(struct conf *c)
 	c->timeout_data = 180;
 	c->timeout_data_total = 1200;
 	c->greeting_delay_ms = 0;
+	c->reject_early_pipelining = 1;
+	c->reject_invalid_helo = 1;
+	c->reject_forged_helo = 1;
+	c->reject_forged_sender = 0;
+	c->tarpit_after = 10;
+	c->tarpit_delay_ms = 1000;
+	c->tarpit_max_delay_ms = 10000;
+	c->dnsbl_threshold = 1;
+	c->dnsbl_stage = CONF_DNSBL_RCPT;
+	c->dnsbl_timeout = 5;
+	c->dnsbl_negative_ttl = 60;
 }
 
 /* The parser's state for one conf_parse() call. */
-#define SEEN_MAX 32
+#define SEEN_MAX 64
 struct parse {
 	struct conf *c;
 	const char  *file;
@@ -426,6 +438,56 @@ static int set_size(struct parse *p, const struct directive *d, const char *arg,
 	return 0;
 }
 
+/* ---- edge defenses ---- */
+
+static int word_is(const char *w, size_t n, const char *lit)
+{
+	return strlen(lit) == n && memcmp(w, lit, n) == 0;
+}
+
+static int set_onoff(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	unsigned *field = (unsigned *)(void *)((char *)p->c + d->offset);
+
+	if (word_is(arg, len, "on"))
+		*field = 1;
+	else if (word_is(arg, len, "off"))
+		*field = 0;
+	else
+		return bad_value(p, d, "want on or off, not", arg, len, "");
+	return 0;
+}
+
+static int set_dnsbl(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	struct conf *c = p->c;
+	struct conf_dnsbl z;
+	const char *why = "";
+
+	if (dnsbl_spec_parse(arg, len, &z, &why) < 0)
+		return bad_value(p, d, why, arg, len,
+		                 " (ZONE, ZONE=127.0.0.[2..11], ZONE*2 or ZONE=127.0.[0..255].2*-1)");
+	for (size_t k = 0; k < c->ndnsbl; k++)
+		if (strcmp(c->dnsbl[k].zone, z.zone) == 0)
+			return bad_value(p, d, "duplicate zone", arg, len, "");
+	if (c->ndnsbl == CONF_MAX_DNSBL)
+		return too_many(p, d, "zones", CONF_MAX_DNSBL);
+	c->dnsbl[c->ndnsbl++] = z;
+	return 0;
+}
+
+static int set_dnsbl_stage(struct parse *p, const struct directive *d, const char *arg,
+                           size_t len)
+{
+	if (word_is(arg, len, "rcpt"))
+		p->c->dnsbl_stage = CONF_DNSBL_RCPT;
+	else if (word_is(arg, len, "connect"))
+		p->c->dnsbl_stage = CONF_DNSBL_CONNECT;
+	else
+		return bad_value(p, d, "want rcpt or connect, not", arg, len, "");
+	return 0;
+}
+
 #define FIELD(f) offsetof(struct conf, f)
 
 /* "NAME " to start a line of conf_format() output. */
@@ -506,6 +568,36 @@ static void format_size(struct text *t, const struct conf *c, const struct direc
 	put_str(t, "\n");
 }
 
+static void format_onoff(struct text *t, const struct conf *c, const struct directive *d)
+{
+	unsigned v;
+
+	memcpy(&v, (const char *)c + d->offset, sizeof v);
+	put_name(t, d);
+	put_str(t, v ? "on\n" : "off\n");
+}
+
+static void format_dnsbl(struct text *t, const struct conf *c, const struct directive *d)
+{
+	char buf[DNSBL_SPEC_TEXT_MAX];
+
+	if (c->ndnsbl == 0)
+		put_str(t, "# dnsbl: none\n");
+	for (size_t k = 0; k < c->ndnsbl; k++) {
+		size_t n = dnsbl_spec_format(&c->dnsbl[k], buf, sizeof buf);
+
+		put_name(t, d);
+		put_mem(t, buf, n < sizeof buf ? n : sizeof buf - 1);
+		put_str(t, "\n");
+	}
+}
+
+static void format_dnsbl_stage(struct text *t, const struct conf *c, const struct directive *d)
+{
+	put_name(t, d);
+	put_str(t, c->dnsbl_stage == CONF_DNSBL_CONNECT ? "connect\n" : "rcpt\n");
+}
+
 #define FIELD(f) offsetof(struct conf, f)
 
 /* The order here is the order conf_format() prints. */
@@ -536,6 +628,21 @@ static const struct directive directives[] = {
 	{ "timeout-data",     set_uint, format_uint, 0, FIELD(timeout_data), 1, 3600, NULL },
 	{ "timeout-data-total", set_uint, format_uint, 0, FIELD(timeout_data_total), 1, 86400, NULL },
 	{ "greet-delay",      set_uint, format_uint, 0, FIELD(greeting_delay_ms), 0, 60000, NULL },
+	{ "reject-early-pipelining", set_onoff, format_onoff, 0, FIELD(reject_early_pipelining),
+	  0, 0, NULL },
+	{ "reject-invalid-helo", set_onoff, format_onoff, 0, FIELD(reject_invalid_helo), 0, 0, NULL },
+	{ "reject-forged-helo", set_onoff, format_onoff, 0, FIELD(reject_forged_helo), 0, 0, NULL },
+	{ "reject-forged-sender", set_onoff, format_onoff, 0, FIELD(reject_forged_sender), 0, 0,
+	  NULL },
+	{ "tarpit-after",     set_uint, format_uint, 0, FIELD(tarpit_after), 0, 1000, NULL },
+	{ "tarpit-delay",     set_uint, format_uint, 0, FIELD(tarpit_delay_ms), 1, 60000, NULL },
+	{ "tarpit-max-delay", set_uint, format_uint, 0, FIELD(tarpit_max_delay_ms), 1, 60000, NULL },
+	{ "dnsbl",            set_dnsbl, format_dnsbl, 1, 0, 0, 0, NULL },
+	{ "dnsbl-threshold",  set_uint, format_uint, 0, FIELD(dnsbl_threshold), 1, 1000, NULL },
+	{ "dnsbl-stage",      set_dnsbl_stage, format_dnsbl_stage, 0, 0, 0, 0, NULL },
+	{ "dnsbl-timeout",    set_uint, format_uint, 0, FIELD(dnsbl_timeout), 1, 60, NULL },
+	{ "dnsbl-negative-ttl", set_uint, format_uint, 0, FIELD(dnsbl_negative_ttl), 0, 86400,
+	  NULL },
 };
 #define NDIRECTIVES (sizeof directives / sizeof directives[0])
 _Static_assert(NDIRECTIVES <= SEEN_MAX, "struct parse: seen[] is too small");

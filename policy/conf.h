@@ -24,6 +24,8 @@
 #define CONF_MAX_NETS      256
 #define CONF_PATH_MAX      512
 #define CONF_LINE_MAX      1024  /* bytes in one line, without its line end */
+#define CONF_MAX_DNSBL     16
+#define CONF_DNSBL_ZONE_MAX 160  /* a zone's name, so that any query name fits 253 */
 
 struct conf_listener {
 	struct ipaddr addr;
@@ -34,6 +36,19 @@ struct conf_listener {
 struct conf_domain {
 	char     name[ADDR_DOMAIN_MAX + 1]; /* lower-case, no trailing dot */
 	unsigned subdomains : 1;            /* "*.name" also matches a.name, a.b.name */
+};
+
+/* dnsbl ZONE[=FILTER][*WEIGHT] (policy/dnsbl.h) */
+struct conf_dnsbl {
+	char     zone[CONF_DNSBL_ZONE_MAX + 1];  /* lower-case, no trailing dot */
+	int      weight;                         /* default 1; negative: an allowlist */
+	unsigned filtered : 1;                   /* FILTER given; else the default */
+	uint8_t  octet[4][32];                   /* FILTER: values allowed, a bit each */
+};
+
+enum conf_dnsbl_stage {
+	CONF_DNSBL_RCPT = 0,  /* refuse each RCPT (default): after AUTH, with the envelope logged */
+	CONF_DNSBL_CONNECT    /* refuse in the greeting */
 };
 
 struct conf {
@@ -67,6 +82,20 @@ struct conf {
 	unsigned timeout_data;                        /* timeout-data: per read in DATA; default 180 */
 	unsigned timeout_data_total;                  /* timeout-data-total: all of DATA; default 1200 */
 	unsigned greeting_delay_ms;                   /* greet-delay; default 0 */
+	/* Edge defenses (policy/edge.h, policy/dnsbl.h, README "Edge defenses"). */
+	unsigned reject_early_pipelining;             /* reject-early-pipelining; default on */
+	unsigned reject_invalid_helo;                 /* reject-invalid-helo; default on */
+	unsigned reject_forged_helo;                  /* reject-forged-helo; default on */
+	unsigned reject_forged_sender;                /* reject-forged-sender; default off */
+	unsigned tarpit_after;                        /* tarpit-after (errors; 0 off); default 10 */
+	unsigned tarpit_delay_ms;                     /* tarpit-delay; default 1000 */
+	unsigned tarpit_max_delay_ms;                 /* tarpit-max-delay; default 10000 */
+	struct conf_dnsbl dnsbl[CONF_MAX_DNSBL];
+	size_t   ndnsbl;                              /* dnsbl */
+	unsigned dnsbl_threshold;                     /* dnsbl-threshold; default 1 */
+	unsigned dnsbl_stage;                         /* dnsbl-stage (enum conf_dnsbl_stage); rcpt */
+	unsigned dnsbl_timeout;                       /* dnsbl-timeout, seconds; default 5 */
+	unsigned dnsbl_negative_ttl;                  /* dnsbl-negative-ttl, seconds; default 60 */
 };
 
 /* Fill defaults.  hostname is left empty: the caller fills it from uname

@@ -144,7 +144,19 @@ static const char expected_format[] =
 	"timeout-command 60\n"
 	"timeout-data 120\n"
 	"timeout-data-total 600\n"
-	"greet-delay 1500\n";
+	"greet-delay 1500\n"
+	"reject-early-pipelining on\n"
+	"reject-invalid-helo on\n"
+	"reject-forged-helo on\n"
+	"reject-forged-sender off\n"
+	"tarpit-after 10\n"
+	"tarpit-delay 1000\n"
+	"tarpit-max-delay 10000\n"
+	"# dnsbl: none\n"
+	"dnsbl-threshold 1\n"
+	"dnsbl-stage rcpt\n"
+	"dnsbl-timeout 5\n"
+	"dnsbl-negative-ttl 60\n";
 
 static void test_format(void)
 {
@@ -193,7 +205,19 @@ static void test_format_defaults(void)
 		"timeout-command 300\n"
 		"timeout-data 180\n"
 		"timeout-data-total 1200\n"
-		"greet-delay 0\n") == 0, "got:\n%s", buf);
+		"greet-delay 0\n"
+		"reject-early-pipelining on\n"
+		"reject-invalid-helo on\n"
+		"reject-forged-helo on\n"
+		"reject-forged-sender off\n"
+		"tarpit-after 10\n"
+		"tarpit-delay 1000\n"
+		"tarpit-max-delay 10000\n"
+		"# dnsbl: none\n"
+		"dnsbl-threshold 1\n"
+		"dnsbl-stage rcpt\n"
+		"dnsbl-timeout 5\n"
+		"dnsbl-negative-ttl 60\n") == 0, "got:\n%s", buf);
 }
 
 struct bad_case {
