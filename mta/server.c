@@ -21,6 +21,11 @@
  * the messages waiting for this batch's commit; the idle timer (restarted
  * by a reply in command states, by data in DATA, so a line dripped a byte
  * at a time never restarts it) and the DATA deadline (timeout-data-total).
+ *
+ * Edge defenses: the sessions judge and count (policy/edge.h) into the
+ * server's counters; the tarpit's waits are a second timer per
+ * connection (SMTPD_EV_DELAY), so a held reply never blocks the loop.
+ * The counters are logged at exit (event=counters).
  */
 #include "server.h"
 
@@ -54,6 +59,7 @@ struct server;
 struct conn {
 	struct ev_io        io;
 	struct ev_timer     timer;
+	struct ev_timer     delay_timer;     /* the tarpit (SMTPD_EV_DELAY) */
 	struct server      *sv;
 	struct smtpd        s;
 	struct queue_draft *draft;
@@ -90,6 +96,7 @@ struct server {
 	struct conn       *commit_head, **commit_tail;
 	struct conn       *dead;
 	int                stopping;
+	struct edge_counters counters;       /* edge decisions since start */
 };
 
 static void conn_pump(struct conn *c);
@@ -112,6 +119,7 @@ static void conn_kill(struct conn *c, const char *reason)
 	}
 	ev_io_del(&sv->loop, &c->io);
 	ev_timer_stop(&sv->loop, &c->timer);
+	ev_timer_stop(&sv->loop, &c->delay_timer);
 	connlimit_del(&c->client_node);
 	close(c->io.fd);
 	c->io.fd = -1;
@@ -147,6 +155,16 @@ static void conn_timer_cb(struct ev_loop *l, struct ev_timer *t)
 	} else {
 		smtpd_timeout(&c->s);
 	}
+	conn_pump(c);
+}
+
+/* The tarpit's wait is over: the held reply goes out. */
+static void conn_delay_cb(struct ev_loop *l, struct ev_timer *t)
+{
+	struct conn *c = t->arg;
+
+	(void)l;
+	smtpd_delay_done(&c->s);
 	conn_pump(c);
 }
 
@@ -247,6 +265,12 @@ static void handle_events(struct conn *c, int *progress)
 			if (c->draft)
 				queue_draft_abort(c->draft);
 			c->draft = NULL;
+			break;
+		case SMTPD_EV_DELAY:
+			ev_timer_start(&sv->loop, &c->delay_timer, ev.ms);
+			break;
+		case SMTPD_EV_DNSBL:
+			smtpd_dnsbl_done(&c->s, NULL);
 			break;
 		case SMTPD_EV_CLOSE:
 			c->closing = 1;
@@ -353,24 +377,36 @@ static void conn_io_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 	conn_pump(c);
 }
 
-static void sockaddr_client(const struct sockaddr_storage *ss, struct smtpd_client *cl)
+static uint16_t sockaddr_ip(const struct sockaddr_storage *ss, struct ipaddr *ip)
 {
-	memset(cl, 0, sizeof *cl);
 	if (ss->ss_family == AF_INET) {
 		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
 
-		cl->addr.family = IP_V4;
-		memcpy(cl->addr.a, &sin->sin_addr, 4);
-		cl->port = ntohs(sin->sin_port);
+		ip->family = IP_V4;
+		memcpy(ip->a, &sin->sin_addr, 4);
+		return ntohs(sin->sin_port);
 	} else {
 		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
 
-		cl->addr.family = IP_V6;
-		memcpy(cl->addr.a, &sin6->sin6_addr, 16);
-		cl->port = ntohs(sin6->sin6_port);
-		ip_unmap(&cl->addr);
+		ip->family = IP_V6;
+		memcpy(ip->a, &sin6->sin6_addr, 16);
+		ip_unmap(ip);
+		return ntohs(sin6->sin6_port);
 	}
+}
+
+/* The client's address, and ours: the address it connected to. */
+static void sockaddr_client(int fd, const struct sockaddr_storage *ss, struct smtpd_client *cl)
+{
+	struct sockaddr_storage local;
+	socklen_t llen = sizeof local;
+
+	memset(cl, 0, sizeof *cl);
+	cl->port = sockaddr_ip(ss, &cl->addr);
 	ip_format(&cl->addr, cl->addr_text, sizeof cl->addr_text);
+	if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0 &&
+	    (local.ss_family == AF_INET || local.ss_family == AF_INET6))
+		(void)sockaddr_ip(&local, &cl->local);
 }
 
 /* 421 at once and close: no session, nothing read. */
@@ -407,7 +443,7 @@ static void listener_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 				log_warn("msg=\"accept failed\" error=\"%s\"", strerror(errno));
 			return;
 		}
-		sockaddr_client(&ss, &cl);
+		sockaddr_client(fd, &ss, &cl);
 		if (sv->stopping || (sv->conf->max_connections && sv->nconns >= sv->conf->max_connections)) {
 			refuse(sv, fd, &cl, "Too many connections, try again later",
 			       sv->stopping ? "stopping" : "max-connections");
@@ -430,7 +466,10 @@ static void listener_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 		c->io.arg = c;
 		c->timer.cb = conn_timer_cb;
 		c->timer.arg = c;
+		c->delay_timer.cb = conn_delay_cb;
+		c->delay_timer.arg = c;
 		smtpd_init(&c->s, sv->conf, &cl, 0);
+		c->s.counters = &sv->counters;
 		c->state_since = l->now;
 		connlimit_add(&sv->clients, &c->client_node, &cl.addr);
 		c->next = sv->conns;
@@ -601,6 +640,24 @@ fail:
 	return -1;
 }
 
+/* One line, every edge counter: "event=counters early-talker=0 ...". */
+static void log_counters(const struct edge_counters *ec)
+{
+	char line[EDGE_NREASONS * 40];
+	size_t len = 0;
+
+	line[0] = 0;
+	for (unsigned r = 0; r < EDGE_NREASONS && len < sizeof line; r++) {
+		int n = snprintf(line + len, sizeof line - len, "%s%s=%llu", r ? " " : "",
+		                 edge_reason_name((enum edge_reason)r), (unsigned long long)ec->n[r]);
+
+		if (n < 0)
+			break;
+		len += (size_t)n;
+	}
+	log_event("counters", "%s", line);
+}
+
 /* Thousands of sessions need thousands of descriptors: raise the soft
  * limit toward the hard one (1024 is a common soft default). */
 static void raise_fd_limit(unsigned want)
@@ -673,6 +730,7 @@ int server_run(const struct conf *conf)
 	          conf->queue_path);
 	if (ev_run(&sv.loop) < 0)
 		log_warn("msg=\"epoll_wait: %s\"", strerror(errno));
+	log_counters(&sv.counters);
 	queue_close(sv.q);
 	close(sfd);
 	ev_free(&sv.loop);

@@ -16,6 +16,8 @@
  *        SMTPD_EV_MSG_DATA   -> smtpd_data_done(s, queue_err)
  *        SMTPD_EV_MSG_END    -> later: smtpd_msg_committed(s, queue_err)
  *        SMTPD_EV_MSG_ABORT  -> throw the draft away (no answer)
+ *        SMTPD_EV_DELAY      -> after ev.ms milliseconds: smtpd_delay_done(s)
+ *        SMTPD_EV_DNSBL      -> smtpd_dnsbl_done(s, lists) once the lists answered
  *        SMTPD_EV_CLOSE      -> close once the output is written
  *     out = smtpd_output(s, &len); write it; smtpd_output_ack(s, written)
  *   smtpd_timeout(s)        when smtpd_timeout_secs() seconds passed idle,
@@ -26,6 +28,18 @@
  * body as it would be stored), before SMTPD_EV_MSG_END.  The driver
  * gathers the queue's usage and free space and answers with the verdict
  * of quota_check() (policy/quota.h); anything but QUOTA_OK is 452 4.3.1.
+ *
+ * Edge defenses (policy/edge.h): the session judges HELO and MAIL FROM
+ * itself and counts each decision in s->counters (set by the driver, may
+ * be NULL).  The tarpit holds replies back without blocking: past
+ * tarpit-after errors the reply to an error is not handed out by
+ * smtpd_output() until the driver, having waited ev.ms, calls
+ * smtpd_delay_done(); input stalls meanwhile.  DNS blocklists are the
+ * driver's (it owns the resolver): at dnsbl-stage connect it greets with
+ * smtpd_refuse() instead of smtpd_greet() for a listed client; at the
+ * rcpt stage the session asks at MAIL (SMTPD_EV_DNSBL, for outsiders
+ * only) and refuses each RCPT of a listed client.  The driver may also
+ * call smtpd_dnsbl_done() unasked, as soon as it knows.
  *
  * The session never knows whether it runs over TLS except through
  * SMTPD_F_TLS.  It owns no descriptor and allocates only the body buffer
@@ -39,6 +53,7 @@
 #include <stdint.h>
 #include "policy/conf.h"
 #include "policy/data.h"
+#include "policy/edge.h"
 #include "policy/net.h"
 #include "queue/queue.h"
 
@@ -55,7 +70,9 @@ enum smtpd_state {
 	SMTPD_S_WAIT_BEGIN,     /* DATA given; waiting for the draft (queue ID)      */
 	SMTPD_S_DATA,           /* 354 sent; reading the message                      */
 	SMTPD_S_WAIT_COMMIT,    /* terminator seen; waiting for the durable commit   */
-	SMTPD_S_CLOSING         /* 221/421/554 sent; the connection is to be closed  */
+	SMTPD_S_CLOSING,        /* 221/421/554 sent; the connection is to be closed  */
+	SMTPD_S_REFUSED         /* greeted with 554 (a listed client): only QUIT is taken,
+	                           RFC 5321 3.1; anything else gets 503                */
 };
 
 enum smtpd_event_type {
@@ -65,6 +82,8 @@ enum smtpd_event_type {
 	SMTPD_EV_MSG_DATA,    /* append data/len to the draft; smtpd_data_done()   */
 	SMTPD_EV_MSG_END,     /* commit the draft with env; smtpd_msg_committed()  */
 	SMTPD_EV_MSG_ABORT,   /* drop the draft                                       */
+	SMTPD_EV_DELAY,       /* tarpit: wait ev.ms, then smtpd_delay_done()         */
+	SMTPD_EV_DNSBL,       /* the DNSBL verdict is needed: smtpd_dnsbl_done()     */
 	SMTPD_EV_CLOSE        /* close after the output is flushed                   */
 };
 
@@ -74,18 +93,26 @@ struct smtpd_event {
 	size_t len;
 	struct queue_envelope *env;     /* MSG_END, QUOTA: owned by the session until answered */
 	uint64_t size;                  /* QUOTA: body bytes to make room for */
+	unsigned ms;                    /* DELAY: milliseconds to hold the reply */
 };
 
 struct smtpd_client {
 	struct ipaddr addr;             /* ip_unmap()ed */
 	char          addr_text[IP_TEXT_MAX];
 	uint16_t      port;
+	struct ipaddr local;            /* our end (getsockname); family 0: unknown */
 };
 
 enum smtpd_pending { /* which answer the session is waiting for */
 	SMTPD_P_NONE = 0, SMTPD_P_BEGIN, SMTPD_P_DATA, SMTPD_P_COMMIT,
 	SMTPD_P_QUOTA_MAIL,   /* MAIL is answered once the quota is */
-	SMTPD_P_QUOTA_DATA    /* the message goes to commit once the quota is */
+	SMTPD_P_QUOTA_DATA,   /* the message goes to commit once the quota is */
+	SMTPD_P_DELAY,        /* a reply is held until smtpd_delay_done() */
+	SMTPD_P_DNSBL         /* MAIL goes on once the DNSBL verdict is known */
+};
+
+enum smtpd_dnsbl { /* what the driver said of the client's DNSBL score */
+	SMTPD_DNSBL_UNKNOWN = 0, SMTPD_DNSBL_PASS, SMTPD_DNSBL_LISTED
 };
 
 struct smtpd {
@@ -103,6 +130,16 @@ struct smtpd {
 	unsigned             errors;
 	unsigned             messages;
 	char                 helo[ADDR_DOMAIN_MAX + 1];
+
+	/* Edge defenses. */
+	struct edge_counters *counters;      /* the server's; NULL: not counted */
+	unsigned             helo_ours : 1;  /* the HELO name is ours (judged at MAIL) */
+	unsigned             hold_active : 1;/* output from `hold` on is held back */
+	size_t               hold;
+	size_t               reply_start;    /* where the last reply began in out */
+	unsigned             delay_ms;       /* a DELAY to hand out */
+	enum smtpd_dnsbl     dnsbl;
+	char                 dnsbl_lists[256]; /* LISTED: the lists, for the 554 */
 
 	/* The pending event and what the driver answered. */
 	enum smtpd_pending   pending;
@@ -145,7 +182,16 @@ void smtpd_msg_begun(struct smtpd *s, int err, queue_id id, int64_t now);
 void smtpd_data_done(struct smtpd *s, int err);
 void smtpd_msg_committed(struct smtpd *s, int err);
 
-/* Pending output. */
+/* The tarpit's wait is over: release the held reply, take input again. */
+void smtpd_delay_done(struct smtpd *s);
+/* The DNSBL verdict: lists names the lists when the client is refused
+ * (dnsbl_names()), else NULL or "" (not listed, or the lists did not
+ * answer in time).  May come unasked; later calls change nothing. */
+void smtpd_dnsbl_done(struct smtpd *s, const char *lists);
+/* Instead of smtpd_greet(): 554 5.7.1 naming the lists, then only QUIT. */
+void smtpd_refuse(struct smtpd *s, const char *lists);
+
+/* Pending output (up to a held reply). */
 const char *smtpd_output(const struct smtpd *s, size_t *len);
 void smtpd_output_ack(struct smtpd *s, size_t n);
 
