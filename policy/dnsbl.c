@@ -298,6 +298,16 @@ int dnsbl_score(const struct conf *c, uint32_t listed)
 	return score;
 }
 
+int dnsbl_score_sure(const struct conf *c, uint32_t listed, uint32_t unanswered)
+{
+	int score = dnsbl_score(c, listed & ~unanswered);
+
+	for (size_t k = 0; k < c->ndnsbl && k < 32; k++)
+		if ((unanswered & (UINT32_C(1) << k)) && c->dnsbl[k].weight < 0)
+			score += c->dnsbl[k].weight;
+	return score;
+}
+
 int dnsbl_refused(const struct conf *c, int score)
 {
 	return c->ndnsbl > 0 && score >= (int)c->dnsbl_threshold;

@@ -62,6 +62,14 @@ int dnsbl_answer_counts(const struct conf_dnsbl *z, const struct ipaddr *a);
  */
 int dnsbl_score(const struct conf *c, uint32_t listed);
 
+/*
+ * The score the client surely has: that of listed, plus the weights of the
+ * allowlists (negative weights) among unanswered, the zones that failed or
+ * did not answer in time, as if each had listed the client.  Refusing on
+ * this score, a DNS failure never refuses mail.
+ */
+int dnsbl_score_sure(const struct conf *c, uint32_t listed, uint32_t unanswered);
+
 /* Is that score a refusal (at least dnsbl-threshold)? */
 int dnsbl_refused(const struct conf *c, int score);
 

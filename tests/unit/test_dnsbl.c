@@ -228,6 +228,13 @@ static void test_score(void)
 	CHECK(dnsbl_score(&c, 1 | 4) == -1 && !dnsbl_refused(&c, -1));  /* allowlisted */
 	CHECK(dnsbl_score(&c, 1 | 2 | 4 | 8) == 1);
 	CHECK(dnsbl_score(&c, 0xfffffff0u) == 0);                        /* no such zones */
+	/* what a client surely scores when some zones did not answer: as if
+	 * each allowlist among them had listed it, no blocklist had */
+	CHECK(dnsbl_score_sure(&c, 1, 0) == 2);
+	CHECK(dnsbl_score_sure(&c, 1, 4) == -1 && !dnsbl_refused(&c, -1)); /* the allowlist was late */
+	CHECK(dnsbl_score_sure(&c, 1 | 2, 2) == 2);                       /* b late: not counted */
+	CHECK(dnsbl_score_sure(&c, 1 | 8, 2 | 4) == 0);
+	CHECK(dnsbl_score_sure(&c, 0, 0xffffffffu) == -3);
 	CHECK(strcmp(dnsbl_names(&c, 1 | 2 | 4 | 8, buf, sizeof buf), "zen.test, b.test, c.test") == 0);
 	CHECK(strcmp(dnsbl_names(&c, 4, buf, sizeof buf), "") == 0);    /* the allowlist is no name */
 	CHECK(strcmp(dnsbl_names(&c, 1 | 2 | 8, buf, 14), "zen.test, ...") == 0);
