@@ -158,6 +158,17 @@ void smtpd_greet(struct smtpd *s)
 {
 	if (s->state != SMTPD_S_GREET_WAIT)
 		return;
+	if (s->dnsbl == SMTPD_DNSBL_LISTED && s->conf->dnsbl_stage == CONF_DNSBL_CONNECT &&
+	    !insider(s)) {
+		/* RFC 5321 3.1: no service, said in the greeting; wait for QUIT */
+		reply(s, "554 5.7.1 %s Service unavailable; client [%s] blocked using %s",
+		      s->conf->hostname, s->client.addr_text, s->dnsbl_lists);
+		log_event("reject", "addr=%s code=554 reason=%s stage=connect lists=%s",
+		          s->client.addr_text, edge_reason_name(EDGE_DNSBL_REJECT), s->dnsbl_lists);
+		edge_count(s->counters, EDGE_DNSBL_REJECT);
+		s->state = SMTPD_S_REFUSED;
+		return;
+	}
 	reply(s, "220 %s ESMTP moat", s->conf->hostname);
 	s->state = SMTPD_S_INIT;
 }
@@ -961,20 +972,6 @@ void smtpd_dnsbl_done(struct smtpd *s, const char *lists)
 		s->ev.size = s->declared_size;
 		post_event(s, SMTPD_EV_QUOTA, SMTPD_P_QUOTA_MAIL);
 	}
-}
-
-void smtpd_refuse(struct smtpd *s, const char *lists)
-{
-	if (s->state != SMTPD_S_GREET_WAIT)
-		return;
-	s->dnsbl = SMTPD_DNSBL_LISTED;
-	snprintf(s->dnsbl_lists, sizeof s->dnsbl_lists, "%s", lists);
-	reply(s, "554 5.7.1 %s Service unavailable; client [%s] blocked using %s", s->conf->hostname,
-	      s->client.addr_text, s->dnsbl_lists);
-	log_event("reject", "addr=%s code=554 reason=%s stage=connect lists=%s", s->client.addr_text,
-	          edge_reason_name(EDGE_DNSBL_REJECT), s->dnsbl_lists);
-	edge_count(s->counters, EDGE_DNSBL_REJECT);
-	s->state = SMTPD_S_REFUSED;
 }
 
 const char *smtpd_output(const struct smtpd *s, size_t *len)

@@ -35,11 +35,12 @@
  * tarpit-after errors the reply to an error is not handed out by
  * smtpd_output() until the driver, having waited ev.ms, calls
  * smtpd_delay_done(); input stalls meanwhile.  DNS blocklists are the
- * driver's (it owns the resolver): at dnsbl-stage connect it greets with
- * smtpd_refuse() instead of smtpd_greet() for a listed client; at the
- * rcpt stage the session asks at MAIL (SMTPD_EV_DNSBL, for outsiders
- * only) and refuses each RCPT of a listed client.  The driver may also
- * call smtpd_dnsbl_done() unasked, as soon as it knows.
+ * driver's (it owns the resolver), which tells the session with
+ * smtpd_dnsbl_done(), asked or not, as soon as it knows.  At dnsbl-stage
+ * connect the driver waits for the verdict before smtpd_greet(), which
+ * then greets a listed outsider with 554; at the rcpt stage the session
+ * asks at MAIL (SMTPD_EV_DNSBL, for outsiders only) and refuses each
+ * RCPT of a listed client.
  *
  * The session never knows whether it runs over TLS except through
  * SMTPD_F_TLS.  It owns no descriptor and allocates only the body buffer
@@ -165,7 +166,9 @@ void smtpd_init(struct smtpd *s, const struct conf *conf, const struct smtpd_cli
 /* Free what the session allocated (body buffer, recipients). */
 void smtpd_free(struct smtpd *s);
 
-/* Send the 220 greeting (moves GREET_WAIT -> INIT). */
+/* Send the 220 greeting (moves GREET_WAIT -> INIT); at dnsbl-stage connect,
+ * a client the DNSBL verdict lists gets 554 5.7.1 naming the lists, and
+ * then only QUIT is taken (GREET_WAIT -> REFUSED). */
 void smtpd_greet(struct smtpd *s);
 
 /* Consume input; returns the bytes used (the rest must be fed again). */
@@ -188,8 +191,6 @@ void smtpd_delay_done(struct smtpd *s);
  * (dnsbl_names()), else NULL or "" (not listed, or the lists did not
  * answer in time).  May come unasked; later calls change nothing. */
 void smtpd_dnsbl_done(struct smtpd *s, const char *lists);
-/* Instead of smtpd_greet(): 554 5.7.1 naming the lists, then only QUIT. */
-void smtpd_refuse(struct smtpd *s, const char *lists);
 
 /* Pending output (up to a held reply). */
 const char *smtpd_output(const struct smtpd *s, size_t *len);

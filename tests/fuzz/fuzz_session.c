@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		static const char text[] = "hostname fuzz.test\nlisten 127.0.0.1:25\ndomain example.test\n"
 		                           "relay-network 10.0.0.0/8\nqueue /x\nmax-message-size 5000\n"
 		                           "reject-early-pipelining off\nreject-forged-sender on\n"
-		                           "tarpit-after 3\ndnsbl zen.test\n";
+		                           "tarpit-after 3\ndnsbl zen.test\ndnsbl-stage connect\n";
 		char err[256];
 
 		log_init("fuzz", LOG_OFF);
@@ -53,8 +53,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cl.addr.a[0] = data[0] & 2 ? 10 : 192;
 	smtpd_init(&s, &conf, &cl, 0);
 	if (data[0] & 16)
-		smtpd_refuse(&s, "zen.test");
-	else if (!(data[0] & 4))
+		smtpd_dnsbl_done(&s, "zen.test");
+	if (!(data[0] & 4))
 		smtpd_greet(&s);
 	while (off < size && steps++ < 100000) {
 		size_t chunk = (size_t)(data[off] % 64) + 1, n;

@@ -424,7 +424,8 @@ static void test_dnsbl_connect(void)
 	size_t m;
 
 	setup("dnsbl zen.test\ndnsbl-stage connect\n", "192.0.2.1", 0);
-	smtpd_refuse(&d.s, "zen.test");
+	smtpd_dnsbl_done(&d.s, "zen.test");
+	smtpd_greet(&d.s);
 	drain();
 	CHECKF(strcmp(d.out, "554 5.7.1 mx.test Service unavailable; client [192.0.2.1] blocked "
 	              "using zen.test\r\n") == 0, "%s", d.out);
@@ -440,12 +441,30 @@ static void test_dnsbl_connect(void)
 	CHECK(strcmp(since(m), "221 2.0.0 mx.test closing connection\r\n") == 0 && d.closed);
 	/* a greeting once given cannot be taken back */
 	setup_greeted("dnsbl zen.test\ndnsbl-stage connect\n", "192.0.2.1");
-	smtpd_refuse(&d.s, "zen.test");
+	smtpd_dnsbl_done(&d.s, "zen.test");
+	smtpd_greet(&d.s);
+	drain();
+	CHECK(strcmp(d.out, "220 mx.test ESMTP moat\r\n") == 0);
+	/* not listed, or an insider, or the rcpt stage: 220 */
+	setup("dnsbl zen.test\ndnsbl-stage connect\n", "192.0.2.1", 0);
+	smtpd_dnsbl_done(&d.s, NULL);
+	smtpd_greet(&d.s);
+	drain();
+	CHECK(strcmp(d.out, "220 mx.test ESMTP moat\r\n") == 0);
+	setup("dnsbl zen.test\ndnsbl-stage connect\n", "10.0.0.1", 0);
+	smtpd_dnsbl_done(&d.s, "zen.test");
+	smtpd_greet(&d.s);
+	drain();
+	CHECK(strcmp(d.out, "220 mx.test ESMTP moat\r\n") == 0);
+	setup("dnsbl zen.test\n", "192.0.2.1", 0);
+	smtpd_dnsbl_done(&d.s, "zen.test");
+	smtpd_greet(&d.s);
 	drain();
 	CHECK(strcmp(d.out, "220 mx.test ESMTP moat\r\n") == 0);
 	/* errors in the refused state end at max-errors like anywhere */
 	setup("dnsbl zen.test\ndnsbl-stage connect\ntarpit-after 0\n", "192.0.2.1", 0);
-	smtpd_refuse(&d.s, "zen.test");
+	smtpd_dnsbl_done(&d.s, "zen.test");
+	smtpd_greet(&d.s);
 	for (int k = 0; k < 6; k++)
 		feed("NOOP\r\n");
 	CHECK(strstr(d.out, "421 4.7.0 mx.test Too many errors") != NULL && d.closed);
