@@ -193,6 +193,11 @@ static void test_early_pipelining(void)
 	setup_greeted("reject-early-pipelining off\n", "192.0.2.1");
 	feed("EHLO c.test\r\nMAIL FROM:<a@b.test>\r\n");
 	CHECK(strstr(d.out, "250 2.1.0 Sender OK\r\n") != NULL && !d.closed);
+	/* inside TLS it is not checked (the flag an implicit-TLS driver gives) */
+	setup_greeted("", "192.0.2.1");
+	d.s.flags |= SMTPD_F_TLS;
+	feed("EHLO c.test\r\nMAIL FROM:<a@b.test>\r\n");
+	CHECK(strstr(d.out, "250 2.1.0 Sender OK\r\n") != NULL && !d.closed);
 	/* before the greeting it is an early talker, as before */
 	setup("", "192.0.2.1", 0);
 	feed("EHLO c.test\r\n");
