@@ -15,7 +15,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "smtp"))
-from moatlib import HOST, Server, case, check, eq, main, queued_id, shared  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tls"))
+import moatlib  # noqa: E402
+import tlslib  # noqa: E402
+from moatlib import HOST, Server, case, check, eq, free_port, main, queued_id, shared  # noqa: E402
 
 EARLY = "554 5.5.0 %s protocol error: talked before the greeting" % HOST
 PIPELINED = "554 5.5.0 %s protocol error: pipelining before EHLO" % HOST
@@ -177,6 +180,33 @@ def test_sender_forged():
         c.expect("MAIL FROM:<ceo@example.test>", SENDER_OK, "reject-forged-sender off")
 
 
+@case
+def test_authenticated_user_exempt():
+    # HELO with our name and MAIL FROM our domain: refused on the mx port,
+    # accepted from the same address once authenticated on submission
+    d = os.path.abspath(os.path.join(moatlib.BUILD, "t"))
+    os.makedirs(d, exist_ok=True)
+    mx, sub = free_port(), free_port()
+    s = Server("edge-auth", {
+        "listen": ["127.0.0.1:%d" % mx, "127.0.0.1:%d role=submission "
+                   "auth-plaintext-loopback" % sub],
+        "users": tlslib.users_file(os.path.join(d, "users-edge-auth")),
+        "reject-forged-sender": "on"}, start=False)
+    s.port4 = mx
+    s.start()
+    with s.connect() as c:
+        c.ehlo("mx.test")
+        c.expect("MAIL FROM:<alice@example.test>", HELO_OURS % "mx.test", "on the mx port")
+        c.ehlo("honest.test")
+        c.expect("MAIL FROM:<alice@example.test>", SENDER_OURS % "alice@example.test")
+    with moatlib.Client("127.0.0.1", sub) as c:
+        eq(c.line(), "220 %s ESMTP moat" % HOST, "submission greeting")
+        c.ehlo("mx.test")
+        c.expect("AUTH PLAIN " + tlslib.plain("alice", tlslib.PASSWORD),
+                 "235 2.7.0 Authentication successful")
+        c.expect("MAIL FROM:<alice@example.test>", SENDER_OK, "authenticated")
+
+
 # ------------------------------------------------------------ tarpit
 
 def timed(c, line):
@@ -227,6 +257,28 @@ def test_tarpit():
            "pipelined replies")
         dt = time.monotonic() - t0
         check(0.9 <= dt < 1.5, "three errors, two held (300 + 600 ms): %.3f s" % dt)
+
+
+@case
+def test_tarpit_unknown_recipients():
+    # a dictionary attack on a domain with a recipient list
+    d = os.path.abspath(os.path.join(moatlib.BUILD, "t"))
+    os.makedirs(d, exist_ok=True)
+    lst = os.path.join(d, "rcpts-edge-tarpit")
+    with open(lst, "w") as f:
+        f.write("bob\n")
+    s = shared("tarpit-users", {"recipients": "example.test " + lst, "tarpit-after": 2,
+                                "tarpit-delay": 250, "tarpit-max-delay": 250})
+    with s.connect() as c:
+        c.ehlo()
+        c.expect("MAIL FROM:<a@example.org>", SENDER_OK)
+        for i, floor in enumerate((0, 0.25, 0.25)):
+            r, dt = timed(c, "RCPT TO:<guess%d@example.test>" % i)
+            eq(r, "550 5.1.1 <guess%d@example.test>: User unknown" % i, "guess %d" % i)
+            check(floor <= dt < floor + 0.2, "guess %d answered after %.3f s" % (i, dt))
+        r, dt = timed(c, "RCPT TO:<bob@example.test>")
+        eq(r, "250 2.1.5 Recipient OK", "a known recipient")
+        check(dt < 0.2, "a known recipient waited %.3f s" % dt)
 
 
 # ------------------------------------------------------------ counters
