@@ -31,6 +31,14 @@ TOO_MANY = "421 4.7.0 %s Too many errors, closing connection" % HOST
 EARLY_MS = 0.03   # timers count whole milliseconds: one may fire that much early
 
 
+def scratch():
+    """A directory of this process's own: run.sh runs the musl and the
+    ASan runs of this file at once."""
+    d = os.path.abspath(os.path.join(moatlib.BUILD, "t", "edge-%d" % os.getpid()))
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
 def log_text(s):
     with open(s.log_path, "rb") as f:
         return f.read().decode("utf-8", "replace")
@@ -185,8 +193,7 @@ def test_sender_forged():
 def test_authenticated_user_exempt():
     # HELO with our name and MAIL FROM our domain: refused on the mx port,
     # accepted from the same address once authenticated on submission
-    d = os.path.abspath(os.path.join(moatlib.BUILD, "t"))
-    os.makedirs(d, exist_ok=True)
+    d = scratch()
     mx, sub = free_port(), free_port()
     s = Server("edge-auth", {
         "listen": ["127.0.0.1:%d" % mx, "127.0.0.1:%d role=submission "
@@ -264,8 +271,7 @@ def test_tarpit():
 @case
 def test_tarpit_unknown_recipients():
     # a dictionary attack on a domain with a recipient list
-    d = os.path.abspath(os.path.join(moatlib.BUILD, "t"))
-    os.makedirs(d, exist_ok=True)
+    d = scratch()
     lst = os.path.join(d, "rcpts-edge-tarpit")
     with open(lst, "w") as f:
         f.write("bob\n")
