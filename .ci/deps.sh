@@ -16,7 +16,8 @@ DEPS=$BUILD/deps
 # Packages: build (musl, sources), glibc+ASan build, tests.
 PKGS="musl-tools dpkg-dev gcc make clang libclang-rt-14-dev linux-libc-dev
       liblmdb-dev libbearssl-dev lmdb-utils
-      swaks libio-socket-inet6-perl libnet-ssleay-perl whois curl openssl python3 file iproute2 e2fsprogs"
+      swaks libio-socket-inet6-perl libnet-ssleay-perl whois curl openssl python3 file iproute2 e2fsprogs
+      python3-aiosmtpd dnsmasq-base util-linux"
 
 need_pkgs() {
 	missing=

@@ -116,6 +116,7 @@ static void finish(struct dnsbl_check *k)
 	struct dnsbl_verdict v;
 	char zones[512], late[512];
 	enum edge_reason why;
+	int allowlisted = 0;   /* an allowlist (negative weight) lists the client */
 
 	cancel_queries(k);
 	ev_timer_stop(b->loop, &k->timer);
@@ -128,13 +129,16 @@ static void finish(struct dnsbl_check *k)
 	v.refused = dnsbl_refused(c, dnsbl_score_sure(c, k->listed, k->unanswered));
 	if (v.refused)
 		dnsbl_names(c, k->listed, v.names, sizeof v.names);
-	/* one line for a verdict that matters: listed, allowlisted, or short
-	 * of answers (the reason is the strongest of these) */
-	why = v.refused ? EDGE_DNSBL_LISTED : v.score < 0 ? EDGE_DNSBL_ALLOWED
+	/* one line for a verdict that matters: refused, on an allowlist, or
+	 * short of answers (the reason is the first of these that holds) */
+	for (size_t z = 0; z < c->ndnsbl; z++)
+		if ((k->listed & (UINT32_C(1) << z)) && c->dnsbl[z].weight < 0)
+			allowlisted = 1;
+	why = v.refused ? EDGE_DNSBL_LISTED : allowlisted ? EDGE_DNSBL_ALLOWED
 	    : v.unanswered ? EDGE_DNSBL_TIMEOUT : EDGE_NREASONS;
 	if (v.refused)
 		edge_count(b->ec, EDGE_DNSBL_LISTED);
-	if (v.score < 0)
+	if (allowlisted)
 		edge_count(b->ec, EDGE_DNSBL_ALLOWED);
 	if (why != EDGE_NREASONS) {
 		zone_list(c, k->listed, zones, sizeof zones);

@@ -33,7 +33,11 @@
  * Edge defenses: the sessions judge and count (policy/edge.h) into the
  * server's counters; the tarpit's waits are a second timer per
  * connection (SMTPD_EV_DELAY), so a held reply never blocks the loop.
- * The counters are logged at exit (event=counters).
+ * DNS blocklists (mta/dnsbl.h) are looked up from accept on, for clients
+ * outside the relay networks; the verdict goes to the session when it
+ * comes, and at dnsbl-stage connect the greeting waits for it (and for
+ * greet-delay, whichever is later).  The counters are logged at exit
+ * (event=counters).
  */
 #include "server.h"
 
@@ -51,6 +55,9 @@
 #include <unistd.h>
 
 #include "connlimit.h"
+#include "dnsbl.h"
+#include "control.h"
+#include "deliver.h"
 #include "ev.h"
 #include "log.h"
 #include "smtpd.h"
@@ -89,14 +96,18 @@ struct conn {
 	struct smtpd        s;
 	struct queue_draft *draft;
 	struct queue_envelope *commit_env;
+	struct verify      *verify;          /* a recipient probe in flight */
 	struct conn        *prev, *next;     /* all connections */
 	struct conn        *commit_next;     /* waiting for the group commit */
 	struct conn        *dead_next;       /* to be freed after the batch */
 	struct connlimit_node client_node;   /* counted in sv->clients */
+	struct dnsbl_check *dnsbl;           /* the client's lookups, until the verdict */
 	int64_t             state_since;     /* monotonic ms: when s.state began */
 	unsigned            in_commit : 1;
 	unsigned            dead : 1;
 	unsigned            greeted : 1;
+	unsigned            greet_due : 1;   /* greet-delay is over */
+	unsigned            dnsbl_wait : 1;  /* dnsbl-stage connect: greet after the verdict */
 	unsigned            closing : 1;
 	size_t              inlen;
 	char                in[CONN_IN_MAX];
@@ -114,6 +125,8 @@ struct server {
 	struct authfail   *af;
 	struct ev_loop     loop;
 	struct queue      *q;
+	struct deliver    *dl;               /* the queue runner */
+	struct control    *ctl;              /* the control socket */
 	struct listener    ls[CONF_MAX_LISTENERS];
 	size_t             nls;
 	struct ev_io       sigio;
@@ -128,6 +141,7 @@ struct server {
 	struct conn       *spare;            /* freed, for reuse (next links them) */
 	unsigned           nspare;
 	struct edge_counters counters;       /* edge decisions since start */
+	struct dnsbl      *dnsbl;            /* NULL without `dnsbl` zones */
 };
 
 static void conn_pump(struct conn *c);
@@ -148,10 +162,14 @@ static void conn_kill(struct conn *c, const char *reason)
 		queue_draft_abort(c->draft);
 		c->draft = NULL;
 	}
+	deliver_verify_cancel(c->verify);
+	c->verify = NULL;
 	ev_io_del(&sv->loop, &c->io);
 	ev_timer_stop(&sv->loop, &c->timer);
 	ev_timer_stop(&sv->loop, &c->auth_timer);
 	ev_timer_stop(&sv->loop, &c->delay_timer);
+	dnsbl_check_cancel(c->dnsbl);
+	c->dnsbl = NULL;
 	connlimit_del(&c->client_node);
 	close(c->io.fd);
 	c->io.fd = -1;
@@ -196,14 +214,24 @@ static struct conn *conn_alloc(struct server *sv)
 	return c;
 }
 
+/* Greet once greet-delay is over and, at dnsbl-stage connect, the DNSBL
+ * verdict is in (smtpd_greet() then says 220 or 554). */
+static void conn_try_greet(struct conn *c)
+{
+	if (c->greeted || !c->greet_due || c->dnsbl_wait)
+		return;
+	c->greeted = 1;
+	smtpd_greet(&c->s);
+}
+
 static void greet(struct conn *c)
 {
 	if (c->sv->conf->greeting_delay_ms) {
 		/* Listen now, so an early talker is heard before the greeting. */
 		ev_timer_start(&c->sv->loop, &c->timer, c->sv->conf->greeting_delay_ms);
 	} else {
-		c->greeted = 1;
-		smtpd_greet(&c->s);
+		c->greet_due = 1;
+		conn_try_greet(c);
 	}
 }
 
@@ -218,11 +246,23 @@ static void conn_timer_cb(struct ev_loop *l, struct ev_timer *t)
 		return;
 	}
 	if (!c->greeted) {
-		c->greeted = 1;
-		smtpd_greet(&c->s);
+		c->greet_due = 1;
+		conn_try_greet(c);
 	} else {
 		smtpd_timeout(&c->s);
 	}
+	conn_pump(c);
+}
+
+/* The DNSBL verdict (the check frees itself after this). */
+static void conn_dnsbl_cb(void *arg, const struct dnsbl_verdict *v)
+{
+	struct conn *c = arg;
+
+	c->dnsbl = NULL;
+	c->dnsbl_wait = 0;
+	smtpd_dnsbl_done(&c->s, v->refused ? v->names : NULL);
+	conn_try_greet(c);
 	conn_pump(c);
 }
 
@@ -301,6 +341,17 @@ static void conn_flush(struct conn *c)
 		smtpd_output_ack(&c->s, (size_t)n);
 		out = smtpd_output(&c->s, &len);
 	}
+}
+
+/* The next hop answered about a recipient (timer phase). */
+static void verified(void *arg, enum verify_verdict v)
+{
+	struct conn *c = arg;
+
+	c->verify = NULL;
+	smtpd_rcpt_verified(&c->s, v == VERIFY_OK ? SMTPD_VERIFY_OK : v == VERIFY_REJECT
+	                    ? SMTPD_VERIFY_REJECT : SMTPD_VERIFY_TEMP);
+	conn_pump(c);
 }
 
 /* Check the credentials, count a failure, and answer now or after the
@@ -432,11 +483,19 @@ static void handle_events(struct conn *c, int *progress)
 				queue_draft_abort(c->draft);
 			c->draft = NULL;
 			break;
+		case SMTPD_EV_RCPT_VERIFY:
+			c->verify = deliver_verify(sv->dl, ev.data, verified, c);
+			if (c->verify == NULL)
+				smtpd_rcpt_verified(&c->s, SMTPD_VERIFY_TEMP);
+			break;
 		case SMTPD_EV_DELAY:
 			ev_timer_start(&sv->loop, &c->delay_timer, ev.ms);
 			break;
 		case SMTPD_EV_DNSBL:
-			smtpd_dnsbl_done(&c->s, NULL);
+			/* still looking: conn_dnsbl_cb answers; else nothing was
+			 * looked up (no memory): not listed */
+			if (c->dnsbl == NULL)
+				smtpd_dnsbl_done(&c->s, NULL);
 			break;
 		case SMTPD_EV_CLOSE:
 			c->closing = 1;
@@ -793,6 +852,12 @@ static void listener_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 		smtpd_init(&c->s, sv->conf, &cl, c->implicit ? SMTPD_F_TLS : 0);
 		smtpd_set_tables(&c->s, sv->tables->users, &sv->tables->rcpts);
 		c->s.counters = &sv->counters;
+		if (sv->dnsbl != NULL &&
+		    !rules_relay_allowed(sv->conf, &(struct rules_client){ .addr = cl.addr,
+		                                                           .internal = li->cl->internal })) {
+			c->dnsbl = dnsbl_check(sv->dnsbl, &cl.addr, cl.addr_text, conn_dnsbl_cb, c);
+			c->dnsbl_wait = c->dnsbl != NULL && sv->conf->dnsbl_stage == CONF_DNSBL_CONNECT;
+		}
 		c->state_since = l->now;
 		connlimit_add(&sv->clients, &c->client_node, &cl.addr);
 		c->next = sv->conns;
@@ -843,7 +908,8 @@ static void after_batch(struct ev_loop *l, void *arg)
 		}
 		if (!sv->commit_head)
 			sv->commit_tail = &sv->commit_head;
-		queue_commit(sv->q, drafts, envs, results, n);
+		if (queue_commit(sv->q, drafts, envs, results, n) > 0)
+			deliver_kick(sv->dl);
 		sv->commits++;
 		sv->committed += n;
 		log_debug("msg=\"group commit\" messages=%zu", n);
@@ -898,7 +964,8 @@ static void begin_shutdown(struct server *sv)
 	if (sv->stopping)
 		return;
 	sv->stopping = 1;
-	log_event("stop", "sessions=%u", sv->nconns);
+	log_event("stop", "sessions=%u deliveries=%u", sv->nconns, deliver_active(sv->dl));
+	deliver_stop(sv->dl);
 	for (i = 0; i < sv->nls; i++) {
 		ev_io_del(&sv->loop, &sv->ls[i].io);
 		close(sv->ls[i].io.fd);
@@ -1066,6 +1133,31 @@ int server_run(const struct conf *conf, struct tables *tables)
 		log_warn("msg=\"%s\"", err);
 		return 111;
 	}
+	sv.dl = deliver_new(&sv.loop, sv.q, conf, err, sizeof err);
+	if (sv.dl == NULL) {
+		log_warn("msg=\"%s\"", err);
+		queue_close(sv.q);
+		ev_free(&sv.loop);
+		free(sv.af);
+		return 111;
+	}
+	if (conf->ndnsbl > 0) {
+		sv.dnsbl = dnsbl_new(&sv.loop, conf, &sv.counters, err, sizeof err);
+		if (sv.dnsbl == NULL) {
+			log_warn("msg=\"%s\"", err);
+			return 111;
+		}
+	}
+	/* Without the control socket the server still works; `moat queue`
+	 * admin commands then say they cannot reach it. */
+	sv.ctl = control_new(&sv.loop, conf->queue_path, err, sizeof err);
+	if (sv.ctl == NULL) {
+		log_warn("msg=\"%s\"", err);
+	} else {
+		static const char *const verbs[] = { "flush", "retry", "hold", "release", "delete" };
+		for (i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+			control_register(sv.ctl, verbs[i], i == 0 ? 0 : 1, deliver_control, sv.dl);
+	}
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -1084,11 +1176,14 @@ int server_run(const struct conf *conf, struct tables *tables)
 	for (i = 0; i < sv.nls; i++)
 		ev_io_set(&sv.loop, &sv.ls[i].io, EV_READ);
 	ev_set_after_batch(&sv.loop, after_batch, &sv);
-	log_event("start", "hostname=%s listeners=%zu queue=%s", conf->hostname, sv.nls,
-	          conf->queue_path);
+	log_event("start", "hostname=%s listeners=%zu queue=%s delivery=%s", conf->hostname, sv.nls,
+	          conf->queue_path, conf->delivery ? "on" : "off");
 	if (ev_run(&sv.loop) < 0)
 		log_warn("msg=\"epoll_wait: %s\"", strerror(errno));
 	log_counters(&sv.counters);
+	dnsbl_free(sv.dnsbl);
+	control_free(sv.ctl);
+	deliver_free(sv.dl);
 	queue_close(sv.q);
 	close(sfd);
 	ev_free(&sv.loop);

@@ -32,7 +32,7 @@
 	X(EDGE_TOO_MANY_ERRORS,  "too-many-errors")  /* 421 at max-errors               */ \
 	X(EDGE_DNSBL_LISTED,     "dnsbl-listed")     /* a client scored over threshold  */ \
 	X(EDGE_DNSBL_REJECT,     "dnsbl")            /* a 554 for it (greeting or RCPT) */ \
-	X(EDGE_DNSBL_ALLOWED,    "dnsbl-allowlisted")/* a negative score (DNSWL)        */ \
+	X(EDGE_DNSBL_ALLOWED,    "dnsbl-allowlisted")/* an allowlist (DNSWL) listed it  */ \
 	X(EDGE_DNSBL_TIMEOUT,    "dnsbl-timeout")    /* a list did not answer in time   */ \
 	X(EDGE_DNSBL_QUERY,      "dnsbl-query")      /* a DNS query sent                */ \
 	X(EDGE_DNSBL_CACHED,     "dnsbl-cached")     /* a list answered from the cache  */
