@@ -19,6 +19,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import moatlib  # noqa: E402
 import tlslib  # noqa: E402
 from moatlib import HOST, Server, case, check, eq, free_port, main, queued_id, shared  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from edgelib import check_counters, wait_log  # noqa: E402
 
 EARLY = "554 5.5.0 %s protocol error: talked before the greeting" % HOST
 PIPELINED = "554 5.5.0 %s protocol error: pipelining before EHLO" % HOST
@@ -37,30 +39,6 @@ def scratch():
     d = os.path.abspath(os.path.join(moatlib.BUILD, "t", "edge-%d" % os.getpid()))
     os.makedirs(d, exist_ok=True)
     return d
-
-
-def log_text(s):
-    with open(s.log_path, "rb") as f:
-        return f.read().decode("utf-8", "replace")
-
-
-def wait_log(s, pattern, count=1, seconds=5):
-    """The server's log lines matching pattern, once there are count."""
-    deadline = time.monotonic() + seconds
-    rx = re.compile(pattern)
-    while True:
-        got = [ln for ln in log_text(s).splitlines() if rx.search(ln)]
-        if len(got) >= count or time.monotonic() > deadline:
-            check(len(got) >= count, "want %d log lines like %r, got %r" % (count, pattern, got))
-            return got
-        time.sleep(0.05)
-
-
-def counters(s):
-    """Stop s; its event=counters line as a dict."""
-    s.stop()
-    line = wait_log(s, r"event=counters ", 1, 1)[-1]
-    return {k: int(v) for k, v in re.findall(r" ([a-z-]+)=(\d+)", line)}
 
 
 def edge_server():
@@ -307,12 +285,9 @@ def test_counters_at_exit():
         c.ehlo("mx.test")
         eq(c.cmd("MAIL FROM:<a@example.org>"), HELO_OURS % "mx.test", "forged HELO")
         eq(c.one(), TOO_MANY, "the third error")
-    got = counters(s)
-    want = {"early-talker": 1, "early-pipelining": 1, "helo-invalid": 1, "no-helo": 1,
-            "helo-forged": 1, "sender-forged": 0, "tarpit": 2, "too-many-errors": 1,
-            "dnsbl-listed": 0, "dnsbl": 0}
-    for k, v in want.items():
-        eq(got.get(k), v, "counter %s (all: %r)" % (k, got))
+    check_counters(s, {"early-talker": 1, "early-pipelining": 1, "helo-invalid": 1, "no-helo": 1,
+                       "helo-forged": 1, "sender-forged": 0, "tarpit": 2, "too-many-errors": 1,
+                       "dnsbl-listed": 0, "dnsbl": 0})
 
 
 if __name__ == "__main__":
