@@ -123,6 +123,7 @@ $(BUILD)/asan/unit/%: tests/unit/%.c $(ASAN_OBJ) $(HEADERS)
 # main); each target links against those objects.
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -I. $(SYS_BEARSSL) -g -O1
 FUZZ_OBJ := $(LIBSRC:%.c=$(BUILD)/fuzzobj/%.o)
+.SECONDARY: $(FUZZ_OBJ)
 $(BUILD)/fuzzobj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
