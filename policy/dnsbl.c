@@ -1,6 +1,8 @@
 /* policy/dnsbl.c -- DNS blocklist zones, names, scores and cache; see dnsbl.h */
 #include <string.h>
 
+#include "policy/text.h"
+
 #include "addr.h"
 #include "dnsbl.h"
 
@@ -160,42 +162,8 @@ int dnsbl_spec_parse(const char *s, size_t len, struct conf_dnsbl *out, const ch
 	return 0;
 }
 
-/* Append-only text that counts what did not fit (the snprintf contract). */
-struct out {
-	char  *buf;
-	size_t cap, len;
-};
 
-static void put(struct out *o, const char *s, size_t n)
-{
-	for (size_t k = 0; k < n; k++, o->len++)
-		if (o->len + 1 < o->cap)
-			o->buf[o->len] = s[k];
-}
-
-static void put_num(struct out *o, long v)
-{
-	char d[24];
-	size_t n = sizeof d;
-	unsigned long u = v < 0 ? (unsigned long)-v : (unsigned long)v;
-
-	do {
-		d[--n] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u > 0);
-	if (v < 0)
-		d[--n] = '-';
-	put(o, d + n, sizeof d - n);
-}
-
-static size_t out_end(struct out *o)
-{
-	if (o->cap > 0)
-		o->buf[o->len < o->cap ? o->len : o->cap - 1] = '\0';
-	return o->len;
-}
-
-static void put_octet(struct out *o, const uint8_t bits[32])
+static void put_octet(struct text *o, const uint8_t bits[32])
 {
 	unsigned v = 0, count = 0, first = 1;
 
@@ -204,10 +172,10 @@ static void put_octet(struct out *o, const uint8_t bits[32])
 	if (count == 1) {
 		while (!bit_get(bits, v))
 			v++;
-		put_num(o, v);
+		text_put_i64(o, v);
 		return;
 	}
-	put(o, "[", 1);
+	text_put(o, "[", 1);
 	while (v < 256) {
 		unsigned lo;
 
@@ -219,56 +187,56 @@ static void put_octet(struct out *o, const uint8_t bits[32])
 		while (v + 1 < 256 && bit_get(bits, v + 1))
 			v++;
 		if (!first)
-			put(o, ";", 1);
+			text_put(o, ";", 1);
 		first = 0;
-		put_num(o, lo);
+		text_put_i64(o, lo);
 		if (v > lo) {
-			put(o, "..", 2);
-			put_num(o, v);
+			text_put(o, "..", 2);
+			text_put_i64(o, v);
 		}
 		v++;
 	}
-	put(o, "]", 1);
+	text_put(o, "]", 1);
 }
 
 size_t dnsbl_spec_format(const struct conf_dnsbl *z, char *buf, size_t cap)
 {
-	struct out o = { buf, cap, 0 };
+	struct text o = { buf, cap, 0 };
 
-	put(&o, z->zone, strlen(z->zone));
+	text_put(&o, z->zone, strlen(z->zone));
 	if (z->filtered) {
-		put(&o, "=", 1);
+		text_put(&o, "=", 1);
 		for (unsigned k = 0; k < 4; k++) {
 			if (k > 0)
-				put(&o, ".", 1);
+				text_put(&o, ".", 1);
 			put_octet(&o, z->octet[k]);
 		}
 	}
 	if (z->weight != 1) {
-		put(&o, "*", 1);
-		put_num(&o, z->weight);
+		text_put(&o, "*", 1);
+		text_put_i64(&o, z->weight);
 	}
-	return out_end(&o);
+	return text_end(&o);
 }
 
 size_t dnsbl_query_name(const struct ipaddr *ip, const char *zone, char *buf, size_t cap)
 {
 	static const char hex[] = "0123456789abcdef";
-	struct out o = { buf, cap, 0 };
+	struct text o = { buf, cap, 0 };
 
 	if (ip->family == IP_V4) {
 		for (int k = 3; k >= 0; k--) {
-			put_num(&o, ip->a[k]);
-			put(&o, ".", 1);
+			text_put_i64(&o, ip->a[k]);
+			text_put(&o, ".", 1);
 		}
 	} else {
 		for (int k = 15; k >= 0; k--) {
 			char nib[4] = { hex[ip->a[k] & 15], '.', hex[ip->a[k] >> 4], '.' };
-			put(&o, nib, 4);
+			text_put(&o, nib, 4);
 		}
 	}
-	put(&o, zone, strlen(zone));
-	if (out_end(&o) >= cap) {
+	text_put(&o, zone, strlen(zone));
+	if (text_end(&o) >= cap) {
 		if (cap > 0)
 			buf[0] = '\0';
 		return 0;
@@ -315,16 +283,16 @@ int dnsbl_refused(const struct conf *c, int score)
 
 char *dnsbl_names(const struct conf *c, uint32_t listed, char *buf, size_t cap)
 {
-	struct out o = { buf, cap, 0 };
+	struct text o = { buf, cap, 0 };
 
 	for (size_t k = 0; k < c->ndnsbl && k < 32; k++) {
 		if (!(listed & (UINT32_C(1) << k)) || c->dnsbl[k].weight <= 0)
 			continue;
 		if (o.len > 0)
-			put(&o, ", ", 2);
-		put(&o, c->dnsbl[k].zone, strlen(c->dnsbl[k].zone));
+			text_put(&o, ", ", 2);
+		text_put(&o, c->dnsbl[k].zone, strlen(c->dnsbl[k].zone));
 	}
-	if (out_end(&o) >= cap && cap >= 4)
+	if (text_end(&o) >= cap && cap >= 4)
 		memcpy(buf + cap - 4, "...", 4);
 	return buf;
 }
