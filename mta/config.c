@@ -57,15 +57,17 @@ struct config *config_load(const char *path, char *err, size_t errcap)
 	return c;
 }
 
-/* The lines of c's effective text that name a delivery directive,
+/* The lines of c's effective text that name a directive only a restart
+ * applies,
  * malloc'd (NULL when out of memory). */
-static char *delivery_lines(const struct conf *c)
+static char *restart_lines(const struct conf *c)
 {
 	static const char *const names[] = {
 		"delivery", "route", "smarthost", "outbound-tls", "tls-ca-file", "dns-server",
 		"dns-timeout", "retry-min", "retry-max", "queue-lifetime", "delay-warning",
 		"delivery-concurrency", "destination-concurrency", "timeout-connect",
-		"timeout-reply", "verify-cache", "timeout-verify",
+		"timeout-reply", "verify-cache", "timeout-verify", "dnsbl", "dnsbl-threshold",
+		"dnsbl-timeout", "dnsbl-negative-ttl",
 	};
 	size_t need = conf_format(c, NULL, 0), o = 0;
 	char *all = malloc(need + 1), *out = malloc(need + 1), *line, *save = NULL;
@@ -91,9 +93,9 @@ static char *delivery_lines(const struct conf *c)
 	return out;
 }
 
-int config_same_delivery(const struct conf *a, const struct conf *b)
+int config_same_restart(const struct conf *a, const struct conf *b)
 {
-	char *x = delivery_lines(a), *y = delivery_lines(b);
+	char *x = restart_lines(a), *y = restart_lines(b);
 	int same = x != NULL && y != NULL && strcmp(x, y) == 0;
 
 	free(x);

@@ -38,11 +38,13 @@ int config_read_conf(const char *path, struct conf *c, char *err, size_t errcap)
  * NULL with err set as above (or "FILE:LINE: DIRECTIVE: PATH: why"). */
 struct config *config_load(const char *path, char *err, size_t errcap);
 
-/* Do a and b say the same about delivery (delivery, route, smarthost,
- * outbound-tls, tls-ca-file, dns-*, retry-*, queue-lifetime,
- * delay-warning, *-concurrency, timeout-connect, timeout-reply, verify-*)?
- * The queue runner keeps the config it started with: a reload tells. */
-int config_same_delivery(const struct conf *a, const struct conf *b);
+/* Do a and b say the same about what only a restart applies: delivery
+ * (delivery, route, smarthost, outbound-tls, tls-ca-file, dns-*, retry-*,
+ * queue-lifetime, delay-warning, *-concurrency, timeout-connect,
+ * timeout-reply, verify-*) and the DNS blocklists (dnsbl, dnsbl-threshold,
+ * dnsbl-timeout, dnsbl-negative-ttl)?  The queue runner and the DNSBL
+ * checker keep the config they started with: a reload tells. */
+int config_same_restart(const struct conf *a, const struct conf *b);
 
 /* Take a reference (returns c); drop one (frees at zero; NULL is fine). */
 struct config *config_ref(struct config *c);

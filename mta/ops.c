@@ -134,6 +134,7 @@ static void gauges(struct ops *o, const struct ops_view *v, int healthy, struct 
 	g->healthy = healthy;
 	g->start_time = o->start_wall;
 	g->config_generation = v->generation;
+	g->edge = v->edge;
 	g->queue_max_bytes = v->conf->queue_max_bytes;
 	g->queue_max_messages = v->conf->queue_max_messages;
 	if (queue_usage(v->q, NULL, &qu) != QUEUE_OK || queue_space(v->q, &sp) != QUEUE_OK)

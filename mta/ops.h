@@ -33,6 +33,7 @@ struct ops_view {
 	const struct conf *conf;        /* the configuration new sessions get */
 	unsigned           sessions;
 	unsigned           generation;  /* of that configuration */
+	const struct edge_counters *edge; /* the server's edge decisions */
 	int                stopping;
 };
 typedef void ops_view_fn(void *arg, struct ops_view *v);

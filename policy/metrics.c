@@ -1,9 +1,9 @@
 /* policy/metrics.c -- counters from log events, and their text; see metrics.h */
 #include "metrics.h"
 
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
+
+#include "text.h"
 
 /* ---- counting ----------------------------------------------------------- */
 
@@ -170,111 +170,124 @@ void metrics_observe(struct metrics *m, const char *event, const char *kv, size_
 
 /* ---- the text ----------------------------------------------------------- */
 
-struct out {
-	char  *buf;
-	size_t cap;
-	size_t len;      /* what it needs, may pass cap */
-	unsigned flags;
-};
-
-__attribute__((format(printf, 2, 3)))
-static void put(struct out *o, const char *fmt, ...)
-{
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	r = vsnprintf(o->len < o->cap ? o->buf + o->len : NULL, o->len < o->cap ? o->cap - o->len : 0,
-	              fmt, ap);
-	va_end(ap);
-	if (r > 0)
-		o->len += (size_t)r;
-}
-
 /* The TYPE and HELP lines of a family.  OpenMetrics names a counter family
  * without its _total suffix; the Prometheus format names the sample. */
-static void head(struct out *o, const char *name, const char *type, const char *help)
+static void head(struct text *t, unsigned flags, const char *name, const char *type,
+                 const char *help)
 {
-	int om = (o->flags & METRICS_OPENMETRICS) != 0;
-	const char *suffix = !om && strcmp(type, "counter") == 0 ? "_total" : "";
+	const char *suffix = !(flags & METRICS_OPENMETRICS) && strcmp(type, "counter") == 0
+	                     ? "_total" : "";
+	static const char *const kind[] = { "# TYPE moat_", "# HELP moat_" };
 
-	put(o, "# TYPE moat_%s%s %s\n", name, suffix, type);
-	put(o, "# HELP moat_%s%s %s\n", name, suffix, help);
+	for (int k = 0; k < 2; k++) {
+		text_puts(t, kind[k]);
+		text_puts(t, name);
+		text_puts(t, suffix);
+		text_puts(t, " ");
+		text_puts(t, k == 0 ? type : help);
+		text_puts(t, "\n");
+	}
 }
 
-static void counter(struct out *o, const char *name, const char *help, uint64_t v)
+/* "moat_NAME[_total][{LABEL="VALUE"}] V\n" */
+static void sample(struct text *t, const char *name, int total, const char *label,
+                   const char *value, uint64_t v)
 {
-	head(o, name, "counter", help);
-	put(o, "moat_%s_total %llu\n", name, (unsigned long long)v);
+	text_puts(t, "moat_");
+	text_puts(t, name);
+	if (total)
+		text_puts(t, "_total");
+	if (label != NULL) {
+		text_puts(t, "{");
+		text_puts(t, label);
+		text_puts(t, "=\"");
+		text_puts(t, value);
+		text_puts(t, "\"}");
+	}
+	text_puts(t, " ");
+	text_put_u64(t, v);
+	text_puts(t, "\n");
 }
 
-static void gauge(struct out *o, const char *name, const char *help, uint64_t v)
+static void counter(struct text *t, unsigned flags, const char *name, const char *help,
+                    uint64_t v)
 {
-	head(o, name, "gauge", help);
-	put(o, "moat_%s %llu\n", name, (unsigned long long)v);
+	head(t, flags, name, "counter", help);
+	sample(t, name, 1, NULL, NULL, v);
 }
 
-static void family(struct out *o, const char *name, const char *label, const char *help,
-                   const struct metrics_family *f)
+static void gauge(struct text *t, unsigned flags, const char *name, const char *help, uint64_t v)
 {
-	head(o, name, "counter", help);
+	head(t, flags, name, "gauge", help);
+	sample(t, name, 0, NULL, NULL, v);
+}
+
+static void family(struct text *t, unsigned flags, const char *name, const char *label,
+                   const char *help, const struct metrics_family *f)
+{
+	head(t, flags, name, "counter", help);
 	for (size_t i = 0; i < f->n; i++)
-		put(o, "moat_%s_total{%s=\"%s\"} %llu\n", name, label, f->value[i],
-		    (unsigned long long)f->count[i]);
+		sample(t, name, 1, label, f->value[i], f->count[i]);
 	if (f->other > 0 || f->n == 0)
-		put(o, "moat_%s_total{%s=\"other\"} %llu\n", name, label,
-		    (unsigned long long)f->other);
+		sample(t, name, 1, label, "other", f->other);
 }
 
 size_t metrics_format(const struct metrics *m, const struct metrics_gauges *g, unsigned flags,
                       char *buf, size_t cap)
 {
-	struct out o = { buf, cap, 0, flags };
+	struct text o = { buf, cap, 0 };
 
-	counter(&o, "connections", "SMTP sessions started (log: event=connect).", m->connections);
-	counter(&o, "messages_accepted", "Messages queued and answered 250 (event=accept).",
+	counter(&o, flags, "connections", "SMTP sessions started (log: event=connect).", m->connections);
+	counter(&o, flags, "messages_accepted", "Messages queued and answered 250 (event=accept).",
 	        m->accepted);
-	counter(&o, "accepted_bytes", "Body bytes of the messages accepted.", m->accepted_bytes);
-	counter(&o, "accepted_recipients", "Recipients of the messages accepted.", m->accepted_rcpts);
-	family(&o, "rejections", "reason", "Refusals, by reason (event=reject).", &m->rejections);
-	counter(&o, "relay_denied", "RCPTs refused as relaying (reason=relay-denied, relay-routing).",
-	        m->relay_denied);
-	counter(&o, "auth_successes", "AUTH accepted (event=auth).", m->auth_ok);
-	counter(&o, "auth_failures", "AUTH refused (event=auth-fail).", m->auth_failures);
-	counter(&o, "auth_blocks", "Client addresses blocked for AUTH failures (event=auth-block).",
+	counter(&o, flags, "accepted_bytes", "Body bytes of the messages accepted.", m->accepted_bytes);
+	counter(&o, flags, "accepted_recipients", "Recipients of the messages accepted.",
+	        m->accepted_rcpts);
+	family(&o, flags, "rejections", "reason", "Refusals, by reason (event=reject).", &m->rejections);
+	counter(&o, flags, "relay_denied",
+	        "RCPTs refused as relaying (reason=relay-denied, relay-routing).", m->relay_denied);
+	counter(&o, flags, "auth_successes", "AUTH accepted (event=auth).", m->auth_ok);
+	counter(&o, flags, "auth_failures", "AUTH refused (event=auth-fail).", m->auth_failures);
+	counter(&o, flags, "auth_blocks",
+	        "Client addresses blocked for AUTH failures (event=auth-block).",
 	        m->auth_blocks);
-	counter(&o, "tls_sessions", "TLS handshakes completed (event=tls).", m->tls_sessions);
-	counter(&o, "tls_failures", "TLS handshakes or sessions failed (event=tls-fail).",
+	counter(&o, flags, "tls_sessions", "TLS handshakes completed (event=tls).", m->tls_sessions);
+	counter(&o, flags, "tls_failures", "TLS handshakes or sessions failed (event=tls-fail).",
 	        m->tls_failures);
-	family(&o, "deliveries", "status", "Delivery attempts, by outcome (event=delivery).",
+	family(&o, flags, "deliveries", "status", "Delivery attempts, by outcome (event=delivery).",
 	       &m->deliveries);
-	family(&o, "bounces", "kind", "DSNs queued to senders: failed, delayed (event=bounce).",
+	family(&o, flags, "bounces", "kind", "DSNs queued to senders: failed, delayed (event=bounce).",
 	       &m->bounces);
-	family(&o, "quota_refusals", "quota",
+	family(&o, flags, "quota_refusals", "quota",
 	       "Messages refused 452 for room: a quota, or a full disk or map at commit.", &m->quota);
-	family(&o, "reloads", "status", "Configuration reloads (event=reload).", &m->reloads);
-	gauge(&o, "sessions", "Open SMTP connections.", g->sessions);
+	family(&o, flags, "reloads", "status", "Configuration reloads (event=reload).", &m->reloads);
+	if (g->edge != NULL) {
+		head(&o, flags, "edge_decisions", "counter",
+		     "Edge defense decisions, by name (policy/edge.h; event=counters at exit).");
+		for (unsigned r = 0; r < EDGE_NREASONS; r++)
+			sample(&o, "edge_decisions", 1, "decision", edge_reason_name((enum edge_reason)r),
+			       g->edge->n[r]);
+	}
+	gauge(&o, flags, "sessions", "Open SMTP connections.", g->sessions);
 	if (g->queue_read) {
-		gauge(&o, "queue_messages", "Messages in the queue.", g->queue_messages);
-		gauge(&o, "queue_bytes", "Body bytes in the queue.", g->queue_bytes);
-		gauge(&o, "queue_oldest_age_seconds", "Age of the oldest queued message (0: empty).",
+		gauge(&o, flags, "queue_messages", "Messages in the queue.", g->queue_messages);
+		gauge(&o, flags, "queue_bytes", "Body bytes in the queue.", g->queue_bytes);
+		gauge(&o, flags, "queue_oldest_age_seconds", "Age of the oldest queued message (0: empty).",
 		      g->oldest_age);
-		gauge(&o, "queue_disk_free_bytes", "Bytes the queue can still write.", g->disk_free);
-		gauge(&o, "queue_disk_keep_bytes",
+		gauge(&o, flags, "queue_disk_free_bytes", "Bytes the queue can still write.", g->disk_free);
+		gauge(&o, flags, "queue_disk_keep_bytes",
 		      "Of those, what queue-min-free and queue-min-free-percent keep free.", g->disk_keep);
 	}
-	gauge(&o, "queue_max_bytes", "queue-max-bytes.", g->queue_max_bytes);
-	gauge(&o, "queue_max_messages", "queue-max-messages.", g->queue_max_messages);
-	gauge(&o, "healthy", "1 when GET /health answers 200.", g->healthy ? 1u : 0u);
-	gauge(&o, "start_time_seconds", "When the server started (Unix time).",
+	gauge(&o, flags, "queue_max_bytes", "queue-max-bytes.", g->queue_max_bytes);
+	gauge(&o, flags, "queue_max_messages", "queue-max-messages.", g->queue_max_messages);
+	gauge(&o, flags, "healthy", "1 when GET /health answers 200.", g->healthy ? 1u : 0u);
+	gauge(&o, flags, "start_time_seconds", "When the server started (Unix time).",
 	      g->start_time > 0 ? (uint64_t)g->start_time : 0u);
-	gauge(&o, "config_generation", "Configurations loaded: 1 at start, one more per reload.",
+	gauge(&o, flags, "config_generation", "Configurations loaded: 1 at start, one more per reload.",
 	      g->config_generation);
 	if (flags & METRICS_OPENMETRICS)
-		put(&o, "# EOF\n");
-	if (cap > 0)
-		buf[o.len < cap ? o.len : cap - 1] = 0;
-	return o.len;
+		text_puts(&o, "# EOF\n");
+	return text_end(&o);
 }
 
 const char *metrics_content_type(unsigned flags)

@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "edge.h"
+
 #define METRICS_LABEL_MAX  32
 #define METRICS_LABELS_MAX 48
 
@@ -64,6 +66,7 @@ struct metrics_gauges {
 	int      healthy;          /* what GET /health says: 1 or 0 */
 	int64_t  start_time;       /* Unix seconds */
 	uint64_t config_generation;
+	const struct edge_counters *edge;  /* the edge defenses' decisions; NULL: none */
 };
 
 /* Zero every counter and list the label values known in advance (so a

@@ -139,6 +139,9 @@ static void test_format(void)
 	g.healthy = 1;
 	g.start_time = 1790000000;
 	g.config_generation = 2;
+	static struct edge_counters ec;
+	ec.n[EDGE_TARPIT] = 4;
+	g.edge = &ec;
 	n = metrics_format(&m, &g, METRICS_OPENMETRICS, om, sizeof om);
 	CHECK(n == strlen(om) && n < sizeof om);
 	CHECKF(strstr(om, "# TYPE moat_connections counter\n# HELP moat_connections ") == om, "%s", om);
@@ -149,6 +152,8 @@ static void test_format(void)
 	CHECK(strstr(om, "\nmoat_sessions 3\n") != NULL);
 	CHECK(strstr(om, "\nmoat_queue_oldest_age_seconds 65\n") != NULL);
 	CHECK(strstr(om, "\nmoat_config_generation 2\n# EOF\n") != NULL);
+	CHECK(strstr(om, "\nmoat_edge_decisions_total{decision=\"tarpit\"} 4\n") != NULL);
+	CHECK(strstr(om, "\nmoat_edge_decisions_total{decision=\"early-talker\"} 0\n") != NULL);
 	CHECK(strcmp(om + n - 6, "# EOF\n") == 0);
 	n = metrics_format(&m, &g, 0, prom, sizeof prom);
 	CHECK(n == strlen(prom));
