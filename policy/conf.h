@@ -63,7 +63,7 @@ struct conf_deny {
 
 /* "recipients DOMAIN PATH|catch-all": the valid recipients of one domain. */
 struct conf_rcptlist {
-	char     domain[ADDR_DOMAIN_MAX + 1];  /* as in a "domain" line, "*." kept */
+	char     domain[ADDR_DOMAIN_MAX + 3];  /* as in a "domain" line, "*." kept, NUL */
 	char     path[CONF_PATH_MAX];          /* empty for catch-all */
 	size_t   line;                         /* for FILE:LINE when loading fails */
 };
