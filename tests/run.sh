@@ -65,7 +65,7 @@ for f in "$BUILD"/fuzz/fuzz_*; do
 	c=$T/fuzz-corpus/$n
 	mkdir -p "$c"
 	cp tests/fuzz/corpus/"$n"/* "$c"/ 2>/dev/null
-	job "fuzz-$n" 120 sh -c "'$f' -artifact_prefix='$T/fuzz-' -max_total_time=${FUZZ_SMOKE_SECONDS:-5} -dict=tests/fuzz/smtp.dict '$c' && echo 'PASS: fuzz-$n'"
+	job "fuzz-$n" 120 sh -c "'$f' -artifact_prefix='$T/fuzz-' -seed=1 -max_total_time=${FUZZ_SMOKE_SECONDS:-5} -dict=tests/fuzz/smtp.dict '$c' && echo 'PASS: fuzz-$n'"
 done
 wait
 
