@@ -34,14 +34,18 @@ POLICY := policy/cmd.c \
           policy/data.c \
           policy/net.c \
           policy/conf.c \
-          policy/rules.c
+          policy/rules.c \
+          policy/kv.c
 QUEUE  := queue/store.c \
           queue/envelope.c
 MTA    := mta/log.c \
           mta/ev.c \
           mta/smtpd.c \
           mta/server.c \
-          mta/queuecmd.c
+          mta/queuecmd.c \
+          mta/netcfg.c \
+          mta/initdev.c \
+          mta/init.c
 MAIN   := mta/main.c
 UNIT   := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ   := $(sort $(wildcard tests/fuzz/fuzz_*.c))

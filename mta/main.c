@@ -16,6 +16,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "init.h"
 #include "log.h"
 #include "queuecmd.h"
 #include "server.h"
@@ -31,6 +32,7 @@ static void usage(FILE *f)
 	      "       moat queue list [-c FILE]     list queued messages\n"
 	      "       moat queue show [-c FILE] ID  print one message's envelope and body\n"
 	      "       moat version\n"
+	      "       moat init                     the appliance's process 1 (image/)\n"
 	      "FILE defaults to " DEFAULT_CONF ".\n", f);
 }
 
@@ -121,6 +123,11 @@ int main(int argc, char **argv)
 	const char *cmd, *path;
 
 	log_init("moat", LOG_INFO);
+	/* The appliance's /init: the kernel starts us as process 1 with no
+	 * subcommand.  (In a container, "moat serve" may be process 1 too.) */
+	if ((getpid() == 1 && (argc == 1 || strcmp(argv[0], "/init") == 0)) ||
+	    (argc == 2 && strcmp(argv[1], "init") == 0))
+		return init_main();
 	if (argc < 2) {
 		usage(stderr);
 		return 100;

@@ -36,6 +36,14 @@ struct conf_domain {
 	unsigned subdomains : 1;            /* "*.name" also matches a.name, a.b.name */
 };
 
+/* An address of the appliance's own interface: host bits kept. */
+struct conf_ifaddr {
+	struct ipaddr addr;
+	uint8_t       prefix;  /* 1..32 or 1..128 */
+};
+#define CONF_MAX_NET_ADDRS 8
+#define CONF_IFNAME_MAX    15 /* Linux IFNAMSIZ - 1 */
+
 struct conf {
 	char     hostname[ADDR_DOMAIN_MAX + 1];      /* hostname; default: uname */
 	struct conf_listener listeners[CONF_MAX_LISTENERS];
@@ -55,6 +63,13 @@ struct conf {
 	unsigned timeout_command;                     /* timeout-command; default 300 */
 	unsigned timeout_data;                        /* timeout-data: per read in DATA; default 180 */
 	unsigned greeting_delay_ms;                   /* greet-delay; default 0 */
+	/* The appliance's network, applied by moat's init role (image/);
+	 * moat serve ignores these. */
+	char     net_interface[CONF_IFNAME_MAX + 1];  /* net-interface; default "": the first Ethernet */
+	struct conf_ifaddr net_addrs[CONF_MAX_NET_ADDRS];
+	size_t   nnet_addrs;                          /* net-address */
+	struct ipaddr net_gateways[2];
+	size_t   nnet_gateways;                       /* net-gateway: at most one per family */
 };
 
 /* Fill defaults.  hostname is left empty: the caller fills it from uname
