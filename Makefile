@@ -4,6 +4,7 @@
 #   make run      serve the demo config on 127.0.0.1:2525
 #   make test     everything: unit (musl and ASan/UBSan), golden, sessions
 #   make fuzz     run each libFuzzer target for FUZZ_SECONDS
+#   make image    build/image/: the appliance disk (raw, qcow2), the OCI archive
 #   make clean    remove build/ except the cached dependencies
 
 BUILD    := build
@@ -59,7 +60,7 @@ UNIT_ASAN := $(UNIT:tests/unit/%.c=$(BUILD)/asan/unit/%)
 FUZZ_BIN := $(FUZZ:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 DEPS_STAMP := $(DEPS)/lib/liblmdb.a $(DEPS)/lib/libbearssl.a
 
-.PHONY: all run test unit fuzz fuzz-build bench clean layout-check tools
+.PHONY: all run test unit fuzz fuzz-build bench clean layout-check tools image
 all: $(BUILD)/moat
 
 $(DEPS_STAMP):
@@ -119,6 +120,14 @@ layout-check:
 		|| { echo "layout: unexpected top-level entries"; exit 1; }
 
 unit: $(UNIT_MUSL) $(UNIT_ASAN)
+
+# The appliance (image/build.sh): Debian's kernel, moat as /init, no mounts.
+# Rebuilt only when the binary or the builder's inputs change.
+IMAGE_IN := image/build.sh image/oci.py image/modules image/cmdline \
+            image/mke2fs.conf image/moat.conf.example
+image: $(BUILD)/image/moat.img
+$(BUILD)/image/moat.img: $(BUILD)/moat $(IMAGE_IN) | tools
+	BUILD=$(BUILD) sh image/build.sh
 
 run: $(BUILD)/moat
 	@sh tests/demo.sh $(BUILD)

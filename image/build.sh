@@ -20,6 +20,7 @@
 #
 # Settings (environment):
 #   BUILD              build directory (default build)
+#   IMAGE_OUT          where the artifacts go (default $BUILD/image)
 #   MOAT               the static moat binary (default $BUILD/moat)
 #   SOURCE_DATE_EPOCH  timestamp for every file (default: 1700000000)
 #   DATA_MB            data partition size in MiB (default 256)
@@ -31,7 +32,7 @@ set -eu
 
 BUILD=${BUILD:-build}
 MOAT=${MOAT:-$BUILD/moat}
-OUT=$BUILD/image
+OUT=${IMAGE_OUT:-$BUILD/image}
 KDIR=$BUILD/kernel
 DATA_MB=${DATA_MB:-256}
 BOOT_MB=64
@@ -242,17 +243,17 @@ qemu-img convert -q -c -O qcow2 "$W/moat.img" "$W/moat.qcow2"
 strip --strip-all -o "$W/moat.stripped" "$MOAT"
 /usr/bin/python3 "$HERE/oci.py" "$W/moat.stripped" "$W/moat-oci.tar"
 
-for f in moat.img moat.qcow2 moat-oci.tar; do
-	mv "$W/$f" "$OUT/$f"
-done
-mv "$W/boot.fat" "$OUT/moat-boot.img"
+mv "$W/boot.fat" "$W/moat-boot.img"
 {
 	echo "kernel $KVER $KDEB"
 	echo "source-date-epoch $SOURCE_DATE_EPOCH"
 	echo "boot-partition moat-boot offset $((2048 * 512)) size $((BOOT_MB * 1048576))"
 	echo "data-partition moat-data offset $DATA_OFFSET size $((DATA_MB * 1048576))"
 	echo "modules $(xargs -n1 basename <"$W/modules.order" | sed 's/\.ko$//' | tr '\n' ' ')"
-	(cd "$OUT" && sha256sum moat.img moat.qcow2 moat-boot.img moat-oci.tar)
-	(cd "$W" && sha256sum initrd)
-} >"$OUT/MANIFEST"
+	(cd "$W" && sha256sum moat.img moat.qcow2 moat-boot.img moat-oci.tar initrd)
+} >"$W/MANIFEST"
+# moat.img last: make takes it as the sign that everything is there.
+for f in MANIFEST moat-boot.img moat.qcow2 moat-oci.tar moat.img; do
+	mv "$W/$f" "$OUT/$f"
+done
 say "built $OUT/moat.img $OUT/moat.qcow2 $OUT/moat-oci.tar"
