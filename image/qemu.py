@@ -80,8 +80,9 @@ class Appliance:
         if os.path.exists(self.qmp_path):
             os.unlink(self.qmp_path)
         self.started = time.monotonic()
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        with open(self.log_path + ".stderr", "wb") as err:
+            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=err)
         return self
 
     def console(self):
@@ -126,7 +127,7 @@ class Appliance:
             time.sleep(0.25)
         return None, last
 
-    def qmp(self, command, seconds=10):
+    def qmp(self, command, arguments=None, seconds=10):
         """Run one QMP command; returns its reply object."""
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.settimeout(seconds)
@@ -134,8 +135,9 @@ class Appliance:
             s.connect(self.qmp_path)
             f = s.makefile("rwb")
             json.loads(f.readline())  # greeting
-            for cmd in ("qmp_capabilities", command):
-                f.write(json.dumps({"execute": cmd}).encode() + b"\n")
+            for req in ({"execute": "qmp_capabilities"},
+                        dict({"execute": command}, **({"arguments": arguments} if arguments else {}))):
+                f.write(json.dumps(req).encode() + b"\n")
                 f.flush()
                 while True:
                     reply = json.loads(f.readline())
@@ -163,9 +165,12 @@ class Appliance:
             self.proc.wait(10)
 
     def stderr(self):
-        if self.proc is None or self.proc.poll() is None:
+        """What qemu itself said (not the guest)."""
+        try:
+            with open(self.log_path + ".stderr", "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
             return ""
-        return self.proc.stderr.read().decode("utf-8", "replace")
 
 
 def main():

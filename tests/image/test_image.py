@@ -1,0 +1,343 @@
+#!/usr/bin/python3
+"""tests/image/test_image.py -- the appliance, built and booted for real.
+
+`make image` (cached when its inputs are unchanged), then the disk is
+checked (GPT, boot partition, an initramfs with nothing but moat and
+kernel modules, reproducible bytes) and booted under qemu with software
+emulation (TCG; never KVM here):
+  - with no config: the console says which file to create, nothing
+    answers on port 25, Ctrl-Alt-Del reboots cleanly;
+  - configured (image/data.sh put, no mounts), under SeaBIOS: the real 220
+    through a host port forward, mail sent with swaks, then the plug
+    pulled (SIGKILL to qemu);
+  - the same disk again under OVMF (UEFI): the queue came through the
+    crash (console), more mail, then the ACPI power button: a clean stop;
+  - the data partition read offline (debugfs, no mount): `moat queue list`
+    on the copy shows every message, bodies intact.
+Every wait is bounded; qemu is killed at the end whatever happened.
+"""
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "smtp"))
+sys.path.insert(0, os.path.join(ROOT, "image"))
+import moatlib  # noqa: E402
+from moatlib import case, check, eq, Failure  # noqa: E402
+import qemu  # noqa: E402
+
+moatlib.CASE_SECONDS = 300
+BUILD = os.path.abspath(moatlib.BUILD)
+MOAT = os.path.abspath(moatlib.MOAT)
+IMG_DIR = os.path.join(BUILD, "image")
+IMG = os.path.join(IMG_DIR, "moat.img")
+BOOT_SECONDS = 180     # boot to 220 under TCG (measured ~20 s BIOS, ~35 s UEFI)
+STOP_SECONDS = 60      # power button to qemu exit
+QUEUED_RE = re.compile(r"250 2\.0\.0 OK: queued as ([0-9a-f]{16})")
+
+APPLIANCE_CONF = """# written by tests/image/test_image.py: qemu user networking
+hostname       mx.test
+listen         0.0.0.0:25
+listen         [::]:25
+domain         example.test
+relay-network  10.0.2.0/24
+queue          /data/queue
+queue-map-size 64M
+max-message-size 10M
+net-address    10.0.2.15/24
+net-address    fec0::15/64
+net-gateway    10.0.2.2
+"""
+
+os.makedirs(os.path.join(BUILD, "t"), exist_ok=True)
+WORK = tempfile.mkdtemp(prefix="image-", dir=os.path.join(BUILD, "t"))
+state = {"sent": {}}     # queue ID -> (recipient, token)
+vms = []
+
+
+def run(argv, timeout=120, **kw):
+    return subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=timeout, **kw)
+
+
+def need(key):
+    if key not in state:
+        raise Failure("an earlier case did not get as far as %s" % key)
+    return state[key]
+
+
+def disk_copy(name, conf=None):
+    """A sparse copy of the built image, with conf written onto its data
+    partition by image/data.sh (the documented way, no mount)."""
+    path = os.path.join(WORK, name)
+    r = run(["cp", "--sparse=always", IMG, path])
+    eq(r.returncode, 0, "cp image")
+    if conf is not None:
+        cpath = os.path.join(WORK, name + ".conf")
+        with open(cpath, "w") as f:
+            f.write(conf)
+        r = run(["sh", os.path.join(ROOT, "image", "data.sh"), "put", path, cpath, "moat.conf"],
+                env=dict(os.environ, MOAT=MOAT))
+        check(r.returncode == 0, "image/data.sh put: %s %s" % (r.stdout, r.stderr))
+    return path
+
+
+def boot(disk, uefi):
+    vm = qemu.Appliance(disk, WORK, uefi=uefi)
+    vms.append(vm)
+    return vm.start()
+
+
+def banner(vm):
+    line, t = vm.wait_banner(BOOT_SECONDS)
+    if line is None:
+        raise Failure("no 220 through the port forward within %ds (%s); qemu: %s\nconsole:\n%s"
+                      % (BOOT_SECONDS, t, vm.stderr()[-500:], vm.console()[-3000:]))
+    eq(line, "220 mx.test ESMTP moat", "greeting through the forward")
+    sys.stderr.write("info: %s: 220 after %.1f s\n" % ("uefi" if vm.uefi else "bios", t))
+    return t
+
+
+def send(vm, n, size=0):
+    """n mails with swaks; each body carries a unique token (and size
+    bytes of filler).  Records queue IDs in state["sent"]."""
+    for _ in range(n):
+        i = len(state["sent"])
+        token = "token-%d-%s-%d" % (i, "uefi" if vm.uefi else "bios", os.getpid())
+        rcpt = "user%d@example.test" % i
+        body = os.path.join(WORK, "body-%d" % i)
+        with open(body, "w") as f:
+            f.write(token + "\n" + ("x" * 70 + "\n") * (size // 71))
+        r = run(["swaks", "--server", "127.0.0.1:%d" % vm.port, "--from", "alice@client.test",
+                 "--to", rcpt, "--header", "Subject: " + token, "--body", body,
+                 "--timeout", "30"], timeout=90)
+        out = r.stdout.decode("utf-8", "replace")
+        m = QUEUED_RE.search(out)
+        check(r.returncode == 0 and m, "swaks exit %d, no 'queued as': %s"
+              % (r.returncode, out[-1500:]))
+        state["sent"][m.group(1)] = (rcpt, token)
+
+
+def console_has(vm, *texts):
+    con = vm.console()
+    for t in texts:
+        check(t in con, "console lacks %r:\n%s" % (t, con[-3000:]))
+
+
+# ---------------------------------------------------------------- the build
+
+@case
+def test_image_builds():
+    r = run(["make", "-s", "image", "BUILD=" + BUILD], timeout=480, cwd=ROOT)
+    check(r.returncode == 0, "make image: exit %d\n%s%s" % (
+        r.returncode, r.stdout.decode()[-2000:], r.stderr.decode()[-2000:]))
+    for f in ("moat.img", "moat.qcow2", "moat-oci.tar", "moat-boot.img", "MANIFEST"):
+        check(os.path.getsize(os.path.join(IMG_DIR, f)) > 0, "%s is empty" % f)
+    state["built"] = True
+
+
+@case
+def test_gpt_layout():
+    need("built")
+    out = run(["sfdisk", "-d", IMG]).stdout.decode()
+    parts = [ln for ln in out.splitlines() if ln.startswith(IMG)]
+    eq(len(parts), 2, "partitions")
+    check("label: gpt" in out, "not GPT: %s" % out)
+    check('name="moat-boot"' in parts[0] and "C12A7328-F81F-11D2-BA4B-00A0C93EC93B" in parts[0]
+          and 'attrs="LegacyBIOSBootable"' in parts[0], "boot partition: %s" % parts[0])
+    check('name="moat-data"' in parts[1] and "0FC63DAF-8483-4772-8E79-3D69D8477DE4" in parts[1],
+          "data partition: %s" % parts[1])
+    with open(IMG, "rb") as f:
+        mbr = f.read(512)
+    with open("/usr/lib/syslinux/mbr/gptmbr.bin", "rb") as f:
+        code = f.read(440)
+    check(mbr[:440] == code, "MBR boot code is not syslinux's gptmbr.bin")
+    eq(mbr[510:512], b"\x55\xaa", "MBR signature")
+    r = run(["qemu-img", "compare", IMG, os.path.join(IMG_DIR, "moat.qcow2")])
+    eq(r.returncode, 0, "qemu-img compare moat.img moat.qcow2: %s" % r.stdout)
+
+
+@case
+def test_boot_partition_files():
+    need("built")
+    env = dict(os.environ, MTOOLS_SKIP_CHECK="1")
+    boot = os.path.join(IMG_DIR, "moat-boot.img")
+    for path in ("::/EFI/BOOT/BOOTX64.EFI", "::/loader/loader.conf",
+                 "::/loader/entries/moat.conf", "::/syslinux/ldlinux.sys",
+                 "::/syslinux/ldlinux.c32", "::/syslinux/syslinux.cfg",
+                 "::/moat/linux", "::/moat/initrd"):
+        r = run(["mdir", "-a", "-b", "-i", boot, path], env=env)
+        check(r.returncode == 0, "%s missing on the boot partition" % path)
+    entry = run(["mtype", "-i", boot, "::/loader/entries/moat.conf"], env=env).stdout.decode()
+    cfg = run(["mtype", "-i", boot, "::/syslinux/syslinux.cfg"], env=env).stdout.decode()
+    for text in (entry, cfg):
+        check("console=ttyS0" in text and "/moat/linux" in text and "/moat/initrd" in text,
+              "boot entry: %r" % text)
+    # The boot partition inside the disk is byte for byte moat-boot.img.
+    with open(IMG, "rb") as f, open(boot, "rb") as g:
+        f.seek(2048 * 512)
+        check(f.read(1 << 20) == g.read(1 << 20), "moat-boot.img differs from partition 1")
+
+
+@case
+def test_initramfs_holds_only_moat_and_modules():
+    need("built")
+    d = os.path.join(WORK, "initrd")
+    os.makedirs(d, exist_ok=True)
+    env = dict(os.environ, MTOOLS_SKIP_CHECK="1")
+    initrd = os.path.join(d, "initrd.zst")
+    r = run(["mcopy", "-n", "-i", os.path.join(IMG_DIR, "moat-boot.img"), "::/moat/initrd",
+             initrd], env=env)
+    eq(r.returncode, 0, "mcopy initrd")
+    r = subprocess.run("zstd -dc '%s' | cpio -it --quiet" % initrd, shell=True,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    names = r.stdout.decode().split()
+    dirs = {"dev", "proc", "sys", "data", "etc", "lib", "lib/modules"}
+    kos = [n for n in names if re.match(r"^lib/modules/\d{3}-[A-Za-z0-9_-]+\.ko$", n)]
+    other = [n for n in names if n not in dirs and n != "init" and n not in kos]
+    eq(other, [], "files in the initramfs other than /init and modules")
+    check("init" in names, "no /init")
+    check(len(kos) >= 10, "too few modules: %r" % kos)
+    for m in ("virtio_blk", "virtio_net", "ext4", "button", "evdev"):
+        check(any(k.endswith("-%s.ko" % m) for k in kos), "module %s missing" % m)
+    # /init is moat itself (stripped).
+    r = subprocess.run("zstd -dc '%s' | cpio -i --quiet --to-stdout init" % initrd, shell=True,
+                       stdout=subprocess.PIPE, timeout=60)
+    stripped = os.path.join(d, "moat.stripped")
+    eq(run(["strip", "--strip-all", "-o", stripped, MOAT]).returncode, 0, "strip")
+    with open(stripped, "rb") as f:
+        check(hashlib.sha256(r.stdout).digest() == hashlib.sha256(f.read()).digest(),
+              "/init is not the moat binary")
+
+
+@case
+def test_image_reproducible():
+    need("built")
+    out = os.path.join(WORK, "repro")
+    r = run(["sh", os.path.join(ROOT, "image", "build.sh")], timeout=300, cwd=ROOT,
+            env=dict(os.environ, BUILD=BUILD, IMAGE_OUT=out))
+    check(r.returncode == 0, "second build: %s" % r.stderr.decode()[-2000:])
+    with open(os.path.join(IMG_DIR, "MANIFEST")) as f:
+        first = f.read()
+    with open(os.path.join(out, "MANIFEST")) as f:
+        second = f.read()
+    eq(second, first, "MANIFEST (sha256 of every artifact) of a second build")
+    shutil.rmtree(out, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- boots
+
+@case
+def test_no_config_says_what_to_create():
+    need("built")
+    vm = boot(disk_copy("noconf.img"), uefi=False)
+    check(vm.wait_console("moat accepts nothing", BOOT_SECONDS),
+          "no 'moat accepts nothing' on the console:\n%s" % vm.console()[-3000:])
+    check(vm.wait_console("Then power off", 10), "message cut short:\n%s" % vm.console()[-2000:])
+    console_has(vm, "no configuration", "moat.conf", '"moat-data"', "/data/moat.conf",
+                "event=power-button")
+    check("event=serve-start" not in vm.console(), "the server started without a config")
+    line, why = vm.wait_banner(4)
+    check(line is None, "something greeted without a config: %r" % line)
+    # Ctrl-Alt-Del: SIGINT to process 1, a clean reboot (qemu -no-reboot exits).
+    keys = [{"type": "qcode", "data": k} for k in ("ctrl", "alt", "delete")]
+    vm.qmp("send-key", {"keys": keys})
+    st = vm.wait_exit(STOP_SECONDS)
+    check(st is not None, "no reboot within %ds of Ctrl-Alt-Del:\n%s"
+          % (STOP_SECONDS, vm.console()[-2000:]))
+    console_has(vm, "event=shutdown reason=ctrl-alt-del", "event=halt action=reboot")
+
+
+@case
+def test_bios_boot_mail_then_pull_the_plug():
+    need("built")
+    disk = disk_copy("mx.img", APPLIANCE_CONF)
+    state["disk"] = disk
+    vm = boot(disk, uefi=False)
+    banner(vm)
+    console_has(vm, "event=boot role=init", "event=modules loaded=", "event=data-partition",
+                "event=mounted device=/dev/vda2 on=/data", "address=10.0.2.15/24",
+                "address=fec0::15/64", "gateway=10.0.2.2", "event=serve-start",
+                "event=queue messages=0 new=yes")
+    send(vm, 2)
+    send(vm, 1, size=200 * 1024)   # past the 64 KiB draft: a spool file
+    check(vm.wait_console("event=accept", 10), "no accept in the console log")
+    vm.kill()
+    state["crashed"] = True
+
+
+@case
+def test_uefi_boot_after_crash_queue_intact():
+    need("crashed")
+    vm = boot(state["disk"], uefi=True)
+    banner(vm)
+    # The journal was replayed at mount; the queue holds the 3 messages.
+    console_has(vm, "event=queue path=/data/queue messages=3 ")
+    send(vm, 1)
+    vm.power_button()
+    st = vm.wait_exit(STOP_SECONDS)
+    check(st is not None, "still running %ds after the power button:\n%s"
+          % (STOP_SECONDS, vm.console()[-2000:]))
+    eq(st, 0, "qemu exit status")
+    console_has(vm, "event=shutdown reason=power-button", "event=exit status=0",
+                "event=unmounted dir=/data", "event=halt action=poweroff")
+    state["stopped"] = True
+
+
+@case
+def test_queue_read_offline():
+    need("stopped")
+    dest = os.path.join(WORK, "offline")
+    r = run(["sh", os.path.join(ROOT, "image", "data.sh"), "queue", state["disk"], dest])
+    check(r.returncode == 0, "image/data.sh queue: %s" % r.stderr.decode())
+    conf = os.path.join(WORK, "offline.conf")
+    with open(conf, "w") as f:
+        f.write("domain example.test\nqueue %s/queue\nqueue-map-size 64M\n"
+                "max-message-size 10M\n" % dest)
+    r = run([MOAT, "queue", "list", "-c", conf])
+    eq(r.returncode, 0, "moat queue list exit (stderr %r)" % r.stderr)
+    listed = {}
+    cur = None
+    for ln in r.stdout.decode().splitlines():
+        if ln[:1].isspace():
+            listed[cur].append(ln.split()[0].strip("<>"))
+        elif ln.strip():
+            cur = ln.split()[0]
+            listed[cur] = []
+    sent = state["sent"]
+    eq(len(sent), 4, "messages sent")
+    eq(sorted(listed), sorted(sent), "queue IDs on the data partition")
+    for qid, (rcpt, token) in sent.items():
+        eq(listed[qid], [rcpt], "recipients of %s" % qid)
+        r = run([MOAT, "queue", "show", "-c", conf, qid])
+        eq(r.returncode, 0, "queue show %s" % qid)
+        check(token.encode() in r.stdout, "body of %s lacks %s" % (qid, token))
+        # The 200 KiB message (the third) came through whole.
+        if token.startswith("token-2-"):
+            check(r.stdout.count(b"x" * 70 + b"\r\n") == 200 * 1024 // 71,
+                  "the 200 KiB body of %s is not whole" % qid)
+
+
+def main():
+    status = 1
+    try:
+        moatlib.main()
+    except SystemExit as e:
+        status = e.code
+    finally:
+        for vm in vms:
+            vm.kill()
+    if status == 0:   # keep the consoles and disks of a failed run
+        shutil.rmtree(WORK, ignore_errors=True)
+    sys.exit(status)
+
+
+if __name__ == "__main__":
+    main()
