@@ -20,23 +20,16 @@ Every wait is bounded; qemu is killed at the end whatever happened.
 import hashlib
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "tests", "smtp"))
-sys.path.insert(0, os.path.join(ROOT, "image"))
-import moatlib  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from imagelib import BUILD, IMG_DIR, MOAT, ROOT, make_image, need, run  # noqa: E402
+import imagelib  # noqa: E402
 from moatlib import case, check, eq, Failure  # noqa: E402
 import qemu  # noqa: E402
 
-moatlib.CASE_SECONDS = 300
-BUILD = os.path.abspath(moatlib.BUILD)
-MOAT = os.path.abspath(moatlib.MOAT)
-IMG_DIR = os.path.join(BUILD, "image")
 IMG = os.path.join(IMG_DIR, "moat.img")
 BOOT_SECONDS = 180     # boot to 220 under TCG (measured ~20 s BIOS, ~35 s UEFI)
 STOP_SECONDS = 60      # power button to qemu exit
@@ -60,17 +53,6 @@ os.makedirs(os.path.join(BUILD, "t"), exist_ok=True)
 WORK = tempfile.mkdtemp(prefix="image-", dir=os.path.join(BUILD, "t"))
 state = {"sent": {}}     # queue ID -> (recipient, token)
 vms = []
-
-
-def run(argv, timeout=120, **kw):
-    return subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, timeout=timeout, **kw)
-
-
-def need(key):
-    if key not in state:
-        raise Failure("an earlier case did not get as far as %s" % key)
-    return state[key]
 
 
 def disk_copy(name, conf=None):
@@ -135,9 +117,7 @@ def console_has(vm, *texts):
 
 @case
 def test_image_builds():
-    r = run(["make", "-s", "image", "BUILD=" + BUILD], timeout=480, cwd=ROOT)
-    check(r.returncode == 0, "make image: exit %d\n%s%s" % (
-        r.returncode, r.stdout.decode()[-2000:], r.stderr.decode()[-2000:]))
+    make_image()
     for f in ("moat.img", "moat.qcow2", "moat-oci.tar", "moat-boot.img", "MANIFEST"):
         check(os.path.getsize(os.path.join(IMG_DIR, f)) > 0, "%s is empty" % f)
     state["built"] = True
@@ -145,7 +125,7 @@ def test_image_builds():
 
 @case
 def test_gpt_layout():
-    need("built")
+    need(state, "built")
     out = run(["sfdisk", "-d", IMG]).stdout.decode()
     parts = [ln for ln in out.splitlines() if ln.startswith(IMG)]
     eq(len(parts), 2, "partitions")
@@ -166,7 +146,7 @@ def test_gpt_layout():
 
 @case
 def test_boot_partition_files():
-    need("built")
+    need(state, "built")
     env = dict(os.environ, MTOOLS_SKIP_CHECK="1")
     boot = os.path.join(IMG_DIR, "moat-boot.img")
     for path in ("::/EFI/BOOT/BOOTX64.EFI", "::/loader/loader.conf",
@@ -188,7 +168,7 @@ def test_boot_partition_files():
 
 @case
 def test_initramfs_holds_only_moat_and_modules():
-    need("built")
+    need(state, "built")
     d = os.path.join(WORK, "initrd")
     os.makedirs(d, exist_ok=True)
     env = dict(os.environ, MTOOLS_SKIP_CHECK="1")
@@ -219,7 +199,7 @@ def test_initramfs_holds_only_moat_and_modules():
 
 @case
 def test_image_reproducible():
-    need("built")
+    need(state, "built")
     out = os.path.join(WORK, "repro")
     r = run(["sh", os.path.join(ROOT, "image", "build.sh")], timeout=300, cwd=ROOT,
             env=dict(os.environ, BUILD=BUILD, IMAGE_OUT=out))
@@ -229,14 +209,14 @@ def test_image_reproducible():
     with open(os.path.join(out, "MANIFEST")) as f:
         second = f.read()
     eq(second, first, "MANIFEST (sha256 of every artifact) of a second build")
-    shutil.rmtree(out, ignore_errors=True)
+    run(["rm", "-rf", out])
 
 
 # ---------------------------------------------------------------- boots
 
 @case
 def test_no_config_says_what_to_create():
-    need("built")
+    need(state, "built")
     vm = boot(disk_copy("noconf.img"), uefi=False)
     check(vm.wait_console("moat accepts nothing", BOOT_SECONDS),
           "no 'moat accepts nothing' on the console:\n%s" % vm.console()[-3000:])
@@ -257,7 +237,7 @@ def test_no_config_says_what_to_create():
 
 @case
 def test_bios_boot_mail_then_pull_the_plug():
-    need("built")
+    need(state, "built")
     disk = disk_copy("mx.img", APPLIANCE_CONF)
     state["disk"] = disk
     vm = boot(disk, uefi=False)
@@ -275,7 +255,7 @@ def test_bios_boot_mail_then_pull_the_plug():
 
 @case
 def test_uefi_boot_after_crash_queue_intact():
-    need("crashed")
+    need(state, "crashed")
     vm = boot(state["disk"], uefi=True)
     banner(vm)
     # The journal was replayed at mount; the queue holds the 3 messages.
@@ -293,7 +273,7 @@ def test_uefi_boot_after_crash_queue_intact():
 
 @case
 def test_queue_read_offline():
-    need("stopped")
+    need(state, "stopped")
     dest = os.path.join(WORK, "offline")
     r = run(["sh", os.path.join(ROOT, "image", "data.sh"), "queue", state["disk"], dest])
     check(r.returncode == 0, "image/data.sh queue: %s" % r.stderr.decode())
@@ -325,19 +305,10 @@ def test_queue_read_offline():
                   "the 200 KiB body of %s is not whole" % qid)
 
 
-def main():
-    status = 1
-    try:
-        moatlib.main()
-    except SystemExit as e:
-        status = e.code
-    finally:
-        for vm in vms:
-            vm.kill()
-    if status == 0:   # keep the consoles and disks of a failed run
-        shutil.rmtree(WORK, ignore_errors=True)
-    sys.exit(status)
+def cleanup():
+    for vm in vms:
+        vm.kill()
 
 
 if __name__ == "__main__":
-    main()
+    imagelib.main(WORK, cleanup)

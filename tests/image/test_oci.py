@@ -13,22 +13,17 @@ volume, and stop cleanly on `runc kill TERM`.
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "tests", "smtp"))
-import moatlib  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from imagelib import BUILD, MOAT, make_image, need, run  # noqa: E402
+import imagelib  # noqa: E402
 from moatlib import case, check, eq, Failure  # noqa: E402
 
-moatlib.CASE_SECONDS = 300
-BUILD = os.path.abspath(moatlib.BUILD)
-MOAT = os.path.abspath(moatlib.MOAT)
 ARCHIVE = os.path.join(BUILD, "image", "moat-oci.tar")
 UID = 65532
 os.makedirs(os.path.join(BUILD, "t"), exist_ok=True)
@@ -37,21 +32,9 @@ CID = "moat-test-%d" % os.getpid()
 state = {}
 
 
-def run(argv, timeout=120, **kw):
-    return subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, timeout=timeout, **kw)
-
-
-def need(key):
-    if key not in state:
-        raise Failure("an earlier case did not get as far as %s" % key)
-    return state[key]
-
-
 @case
 def test_oci_archive_validates():
-    r = run(["make", "-s", "image", "BUILD=" + BUILD], timeout=480, cwd=ROOT)
-    check(r.returncode == 0, "make image: %s" % r.stderr.decode()[-2000:])
+    make_image()
     layout = os.path.join(WORK, "layout")
     with tarfile.open(ARCHIVE) as t:
         for m in t.getmembers():
@@ -85,7 +68,7 @@ def test_oci_archive_validates():
 
 @case
 def test_oci_runs_under_runc_and_answers_smtp():
-    layout = need("layout")
+    layout = need(state, "layout")
     bundle = os.path.join(WORK, "bundle")
     r = run(["umoci", "unpack", "--image", layout + ":latest", bundle])
     check(r.returncode == 0, "umoci unpack: %s" % r.stderr.decode())
@@ -156,25 +139,16 @@ def test_oci_runs_under_runc_and_answers_smtp():
           "queue list on the volume: %r %r" % (r.stdout, r.stderr))
 
 
-def main():
-    status = 1
-    try:
-        moatlib.main()
-    except SystemExit as e:
-        status = e.code
-    finally:
-        p = state.get("proc")
-        if p is not None and p.poll() is None:
-            run(["runc", "kill", CID, "KILL"])
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        run(["runc", "delete", "--force", CID])
-    if status == 0:
-        shutil.rmtree(WORK, ignore_errors=True)
-    sys.exit(status)
+def cleanup():
+    p = state.get("proc")
+    if p is not None and p.poll() is None:
+        run(["runc", "kill", CID, "KILL"])
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    run(["runc", "delete", "--force", CID])
 
 
 if __name__ == "__main__":
-    main()
+    imagelib.main(WORK, cleanup)
