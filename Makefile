@@ -133,7 +133,7 @@ run: $(BUILD)/moat
 	@sh tests/demo.sh $(BUILD)
 
 test: tools $(BUILD)/moat $(BUILD)/moat-asan unit fuzz-build layout-check
-	@BUILD=$(BUILD) sh tests/run.sh
+	@BUILD=$(BUILD) bash tests/run.sh
 
 clean:
 	rm -rf $(BUILD)/musl $(BUILD)/asan $(BUILD)/fuzz $(BUILD)/moat $(BUILD)/moat-asan $(BUILD)/t
