@@ -1,6 +1,7 @@
 """tests/image/imagelib.py -- what the image tests share: bounded commands,
 `make image`, and a main() that cleans up after moatlib's cases."""
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -33,8 +34,12 @@ def need(state, key):
 
 
 def make_image():
-    """`make image` (a no-op when build/image is up to date)."""
-    r = run(["make", "-s", "image", "BUILD=" + BUILD], timeout=480, cwd=ROOT)
+    """`make image` (a no-op when build/image is up to date).  Test files
+    run in parallel: a lock keeps two builds out of one work directory."""
+    os.makedirs(BUILD, exist_ok=True)
+    with open(os.path.join(BUILD, "image.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        r = run(["make", "-s", "image", "BUILD=" + BUILD], timeout=480, cwd=ROOT)
     check(r.returncode == 0, "make image: exit %d\n%s%s" % (
         r.returncode, r.stdout.decode()[-2000:], r.stderr.decode()[-2000:]))
 
