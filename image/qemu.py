@@ -173,8 +173,31 @@ class Appliance:
             return ""
 
 
+def time_to_banner(disk, workdir, uefi, seconds=300):
+    """Boot disk (configured for qemu's user network), return the seconds
+    from starting qemu to the 220 through the forward; power off after."""
+    vm = Appliance(disk, workdir, uefi=uefi).start()
+    try:
+        line, t = vm.wait_banner(seconds)
+        if line is None:
+            raise RuntimeError("no 220 within %ds: %s" % (seconds, t))
+        vm.power_button()
+        if vm.wait_exit(60) is None:
+            raise RuntimeError("no power-off within 60 s")
+        return t
+    finally:
+        vm.kill()
+        for f in (vm.log_path, vm.log_path + ".stderr"):
+            if os.path.exists(f):
+                os.unlink(f)
+
+
 def main():
     args = sys.argv[1:]
+    if args[:1] == ["--time"]:
+        # image/measure.sh: --time bios|uefi DISK WORKDIR -> seconds to 220
+        print("%.1f" % time_to_banner(args[2], args[3], args[1] == "uefi"))
+        return
     uefi = "--uefi" in args
     kvm = "--kvm" in args
     port = 2525
