@@ -7,6 +7,7 @@ kernel modules, reproducible bytes) and booted under qemu with software
 emulation (TCG; never KVM here):
   - with no config: the console says which file to create, nothing
     answers on port 25, Ctrl-Alt-Del reboots cleanly;
+  - with a server that cannot start: the init restarts it, backing off;
   - configured (image/data.sh put, no mounts), under SeaBIOS: the real 220
     through a host port forward, mail sent with swaks, then the plug
     pulled (SIGKILL to qemu);
@@ -124,6 +125,13 @@ def test_image_builds():
 
 
 @case
+def test_init_refuses_outside_pid1():
+    r = run([MOAT, "init"])
+    eq(r.returncode, 100, "moat init as an ordinary process: exit status")
+    check(b"only as process 1" in r.stderr, "message: %r" % r.stderr)
+
+
+@case
 def test_gpt_layout():
     need(state, "built")
     out = run(["sfdisk", "-d", IMG]).stdout.decode()
@@ -233,6 +241,23 @@ def test_no_config_says_what_to_create():
     check(st is not None, "no reboot within %ds of Ctrl-Alt-Del:\n%s"
           % (STOP_SECONDS, vm.console()[-2000:]))
     console_has(vm, "event=shutdown reason=ctrl-alt-del", "event=halt action=reboot")
+
+
+@case
+def test_server_restarted_when_it_dies():
+    # The server cannot bind an address the interface does not have: it
+    # exits 111 at once, and the init starts it again, 1 s then 2 s later.
+    need(state, "built")
+    conf = APPLIANCE_CONF.replace("listen         [::]:25\n", "listen         10.0.2.99:2525\n")
+    vm = boot(disk_copy("restart.img", conf), uefi=False)
+    check(vm.wait_console("event=serve-restart in=2000ms", BOOT_SECONDS),
+          "no second restart:\n%s" % vm.console()[-3000:])
+    con = vm.console()
+    check(con.count("event=serve-start") >= 2, "started once only:\n%s" % con[-3000:])
+    console_has(vm, 'msg="moat serve exited" status=111', "event=serve-restart in=1000ms")
+    vm.power_button()
+    check(vm.wait_exit(STOP_SECONDS) is not None, "no power-off:\n%s" % vm.console()[-2000:])
+    console_has(vm, "event=halt action=poweroff")
 
 
 @case
