@@ -177,8 +177,8 @@ static void no_config(void)
 	say("moat: no configuration: moat accepts nothing.");
 	say("moat: Create the file moat.conf at the top of the data partition");
 	say("moat: (ext4, GPT partition name \"moat-data\"; here it is " CONF_PATH ").");
-	say("moat: " DATA_DIR "/moat.conf.example there is a start; README.md, \"Appliance\",");
-	say("moat: shows how to write it without booting (image/config.sh).");
+	say("moat: " DATA_DIR "/moat.conf.example there is a start.  README.md, \"The appliance\",");
+	say("moat: shows how to write it from another machine: image/data.sh put IMAGE FILE.");
 	say("moat: Then power off (ACPI power button) and boot again.");
 	say("moat: ==============================================================");
 }
