@@ -36,13 +36,16 @@ POLICY := policy/cmd.c \
           policy/net.c \
           policy/conf.c \
           policy/rules.c \
+          policy/quota.c \
           policy/kv.c
 QUEUE  := queue/store.c \
-          queue/envelope.c
+          queue/envelope.c \
+          queue/usage.c
 MTA    := mta/log.c \
           mta/ev.c \
           mta/smtpd.c \
           mta/server.c \
+          mta/connlimit.c \
           mta/queuecmd.c \
           mta/netcfg.c \
           mta/initdev.c \

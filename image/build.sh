@@ -23,7 +23,7 @@
 #   IMAGE_OUT          where the artifacts go (default $BUILD/image)
 #   MOAT               the static moat binary (default $BUILD/moat)
 #   SOURCE_DATE_EPOCH  timestamp for every file (default: 1700000000)
-#   DATA_MB            data partition size in MiB (default 256)
+#   DATA_MB            data partition size in MiB (default 1024)
 #   MOAT_CONF          a moat.conf to put on the data partition (default: none;
 #                      the appliance then says which file to create)
 #   KERNEL_DEB         a linux-image-*.deb to use instead of Debian's current
@@ -34,7 +34,7 @@ BUILD=${BUILD:-build}
 MOAT=${MOAT:-$BUILD/moat}
 OUT=${IMAGE_OUT:-$BUILD/image}
 KDIR=$BUILD/kernel
-DATA_MB=${DATA_MB:-256}
+DATA_MB=${DATA_MB:-1024}
 BOOT_MB=64
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
 export SOURCE_DATE_EPOCH

@@ -46,7 +46,8 @@ cat >"$W/moat.conf" <<CONF
 hostname mx.test
 domain example.test
 queue /data/queue
-queue-map-size 64M
+queue-max-bytes 32M
+queue-max-messages 1000
 max-message-size 10M
 net-address 10.0.2.15/24
 net-gateway 10.0.2.2

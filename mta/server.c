@@ -14,6 +14,13 @@
  *
  * Connections are freed only in the after-batch hook, never inside a
  * callback, so a pointer in the current epoll batch never dangles.
+ *
+ * Limits: max-connections in all and max-connections-per-client
+ * (mta/connlimit.h) at accept; the quotas (policy/quota.h) when a session
+ * asks (SMTPD_EV_QUOTA), from the queue's counters and free space plus
+ * the messages waiting for this batch's commit; the idle timer (restarted
+ * by a reply in command states, by data in DATA, so a line dripped a byte
+ * at a time never restarts it) and the DATA deadline (timeout-data-total).
  */
 #include "server.h"
 
@@ -30,10 +37,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "connlimit.h"
 #include "ev.h"
 #include "log.h"
 #include "smtpd.h"
+#include "policy/quota.h"
 #include "queue/queue.h"
+#include "queue/usage.h"
 
 #define CONN_IN_MAX  4096   /* must exceed SMTP_LINE_MAX */
 #define COMMIT_BATCH 256
@@ -51,6 +61,8 @@ struct conn {
 	struct conn        *prev, *next;     /* all connections */
 	struct conn        *commit_next;     /* waiting for the group commit */
 	struct conn        *dead_next;       /* to be freed after the batch */
+	struct connlimit_node client_node;   /* counted in sv->clients */
+	int64_t             state_since;     /* monotonic ms: when s.state began */
 	unsigned            in_commit : 1;
 	unsigned            dead : 1;
 	unsigned            greeted : 1;
@@ -74,6 +86,7 @@ struct server {
 	struct ev_timer    stop_timer;
 	struct conn       *conns;
 	unsigned           nconns;
+	struct connlimit   clients;          /* open connections per client */
 	struct conn       *commit_head, **commit_tail;
 	struct conn       *dead;
 	int                stopping;
@@ -99,6 +112,7 @@ static void conn_kill(struct conn *c, const char *reason)
 	}
 	ev_io_del(&sv->loop, &c->io);
 	ev_timer_stop(&sv->loop, &c->timer);
+	connlimit_del(&c->client_node);
 	close(c->io.fd);
 	c->io.fd = -1;
 	log_event("disconnect", "addr=%s reason=%s messages=%u errors=%u", c->s.client.addr_text,
@@ -157,6 +171,46 @@ static void conn_flush(struct conn *c)
 	}
 }
 
+/* The quota verdict for one more message of size bytes from env's client:
+ * the queue's counters and free space, plus what this batch is about to
+ * commit (answered "yes" already, not yet on disk). */
+static int quota_for(struct server *sv, const struct queue_envelope *env, uint64_t size)
+{
+	struct queue_usage qu;
+	struct queue_space sp;
+	struct quota_usage u;
+	char key[USAGE_KEY_MAX], other[USAGE_KEY_MAX];
+	size_t klen = usage_key(env, key);
+	const struct conn *p;
+	int rc;
+
+	if ((rc = queue_usage(sv->q, env, &qu)) != QUEUE_OK ||
+	    (rc = queue_space(sv->q, &sp)) != QUEUE_OK) {
+		/* The commit still stops what does not fit. */
+		log_warn("msg=\"quota not checked: %s\"", queue_strerror(rc));
+		return QUOTA_OK;
+	}
+	u.messages = qu.messages;
+	u.bytes = qu.bytes;
+	u.client_bytes = qu.client_bytes;
+	u.disk_free = sp.fs_avail > UINT64_MAX - sp.file_free ? UINT64_MAX
+	                                                      : sp.fs_avail + sp.file_free;
+	u.disk_total = sp.fs_total;
+	u.map_free = sp.map_free;
+	for (p = sv->commit_head; p != NULL; p = p->commit_next) {
+		const struct queue_envelope *e = p->commit_env;
+		uint64_t need = quota_need(e->size);
+
+		u.messages++;
+		u.bytes += e->size;
+		if (usage_key(e, other) == klen && memcmp(key, other, klen) == 0)
+			u.client_bytes += e->size;
+		u.disk_free = u.disk_free > need ? u.disk_free - need : 0;
+		u.map_free = u.map_free > need ? u.map_free - need : 0;
+	}
+	return quota_check(sv->conf, &u, size);
+}
+
 static void handle_events(struct conn *c, int *progress)
 {
 	struct server *sv = c->sv;
@@ -167,6 +221,9 @@ static void handle_events(struct conn *c, int *progress)
 	while (!c->dead && smtpd_event(&c->s, &ev)) {
 		*progress = 1;
 		switch (ev.type) {
+		case SMTPD_EV_QUOTA:
+			smtpd_quota_done(&c->s, quota_for(sv, ev.env, ev.size));
+			break;
 		case SMTPD_EV_MSG_BEGIN:
 			c->draft = queue_draft_begin(sv->q, &id);
 			err = c->draft ? QUEUE_OK : errno_to_queue(errno);
@@ -205,8 +262,12 @@ static void handle_events(struct conn *c, int *progress)
 static void conn_pump(struct conn *c)
 {
 	struct server *sv = c->sv;
-	unsigned before = c->s.state, want = 0, secs;
-	int progress = 1, consumed = 0;
+	unsigned before = c->s.state, want = 0, total;
+	int progress = 1, consumed = 0, replied;
+	size_t out_before, out_after;
+	int64_t ms;
+
+	smtpd_output(&c->s, &out_before);
 
 	while (progress && !c->dead) {
 		progress = 0;
@@ -223,6 +284,8 @@ static void conn_pump(struct conn *c)
 	}
 	if (c->dead)
 		return;
+	smtpd_output(&c->s, &out_after);
+	replied = out_after > out_before;
 	conn_flush(c);
 	if (c->dead)
 		return;
@@ -243,12 +306,26 @@ static void conn_pump(struct conn *c)
 		conn_kill(c, "epoll-error");
 		return;
 	}
-	/* The idle timer restarts when a command or data was consumed or the
-	 * state changed; a partial line does not keep a session alive. */
-	if (c->greeted && (consumed || before != c->s.state || c->timer.slot == 0)) {
-		secs = smtpd_timeout_secs(&c->s);
-		if (secs)
-			ev_timer_start(&sv->loop, &c->timer, (int64_t)secs * 1000);
+	/* The idle timer restarts when the state changed, or in DATA when data
+	 * came, or else when a command was answered: a partial line, or an
+	 * over-long one being thrown away, never keeps a session alive.  In
+	 * DATA it never runs past the deadline counted from DATA's start. */
+	if (before != c->s.state)
+		c->state_since = sv->loop.now;
+	if (c->greeted && (before != c->s.state || c->timer.slot == 0 ||
+	                   (c->s.state == SMTPD_S_DATA ? consumed : replied))) {
+		ms = (int64_t)smtpd_timeout_secs(&c->s) * 1000;
+		total = smtpd_deadline_secs(&c->s);
+		if (total) {
+			int64_t left = c->state_since + (int64_t)total * 1000 - sv->loop.now;
+
+			if (left < 1)
+				left = 1;
+			if (ms == 0 || left < ms)
+				ms = left;
+		}
+		if (ms)
+			ev_timer_start(&sv->loop, &c->timer, ms);
 		else
 			ev_timer_stop(&sv->loop, &c->timer);
 	}
@@ -296,6 +373,18 @@ static void sockaddr_client(const struct sockaddr_storage *ss, struct smtpd_clie
 	ip_format(&cl->addr, cl->addr_text, sizeof cl->addr_text);
 }
 
+/* 421 at once and close: no session, nothing read. */
+static void refuse(struct server *sv, int fd, const struct smtpd_client *cl, const char *text,
+                   const char *reason)
+{
+	char msg[ADDR_DOMAIN_MAX + 100];
+	int n = snprintf(msg, sizeof msg, "421 4.7.0 %s %s\r\n", sv->conf->hostname, text);
+
+	(void)!send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+	log_event("reject", "addr=%s code=421 reason=%s", cl->addr_text, reason);
+}
+
 static void listener_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 {
 	struct listener *li = io->arg;
@@ -320,14 +409,13 @@ static void listener_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 		}
 		sockaddr_client(&ss, &cl);
 		if (sv->stopping || (sv->conf->max_connections && sv->nconns >= sv->conf->max_connections)) {
-			char msg[ADDR_DOMAIN_MAX + 80];
-			int n = snprintf(msg, sizeof msg, "421 4.7.0 %s Too many connections, try again later\r\n",
-			                 sv->conf->hostname);
-
-			(void)!send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-			close(fd);
-			log_event("reject", "addr=%s code=421 reason=%s", cl.addr_text,
-			          sv->stopping ? "stopping" : "max-connections");
+			refuse(sv, fd, &cl, "Too many connections, try again later",
+			       sv->stopping ? "stopping" : "max-connections");
+			continue;
+		}
+		if (connlimit_count(&sv->clients, &cl.addr) >= sv->conf->max_connections_per_client) {
+			refuse(sv, fd, &cl, "Too many connections from your address, try again later",
+			       "max-connections-per-client");
 			continue;
 		}
 		c = calloc(1, sizeof *c);
@@ -343,6 +431,8 @@ static void listener_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 		c->timer.cb = conn_timer_cb;
 		c->timer.arg = c;
 		smtpd_init(&c->s, sv->conf, &cl, 0);
+		c->state_since = l->now;
+		connlimit_add(&sv->clients, &c->client_node, &cl.addr);
 		c->next = sv->conns;
 		if (sv->conns)
 			sv->conns->prev = c;

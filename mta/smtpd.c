@@ -19,6 +19,7 @@
 #include "log.h"
 #include "policy/addr.h"
 #include "policy/cmd.h"
+#include "policy/quota.h"
 #include "policy/rules.h"
 
 /* Input is not consumed unless this much output room is left, so a reply
@@ -212,6 +213,14 @@ static void cmd_mail(struct smtpd *s, const struct smtp_cmd *c)
 		client_error(s);
 		return;
 	}
+	if (s->messages >= s->conf->max_messages_per_connection) {
+		reply(s, "421 4.7.0 %s Too many messages in one connection, closing",
+		      s->conf->hostname);
+		log_event("disconnect", "addr=%s reason=max-messages messages=%u",
+		          s->client.addr_text, s->messages);
+		s->state = SMTPD_S_CLOSING;
+		return;
+	}
 	/* Parameters first: SMTPUTF8 decides how the path is parsed. */
 	for (i = 0; i < c->nparams; i++) {
 		const struct smtp_param *p = &c->params[i];
@@ -263,9 +272,12 @@ static void cmd_mail(struct smtpd *s, const struct smtp_cmd *c)
 	txn_reset(s);
 	addr_format(&a, s->env.sender, sizeof s->env.sender);
 	s->env.flags = flags;
+	snprintf(s->env.client, sizeof s->env.client, "%s", s->client.addr_text);
 	s->declared_size = size;
-	s->state = SMTPD_S_MAIL;
-	reply(s, "250 2.1.0 Sender OK");
+	/* 250 (and the MAIL state) once the driver says the queue has room. */
+	s->ev.env = &s->env;
+	s->ev.size = size;
+	post_event(s, SMTPD_EV_QUOTA, SMTPD_P_QUOTA_MAIL);
 }
 
 static int add_rcpt(struct smtpd *s, const char *text)
@@ -533,13 +545,19 @@ static void body_end(struct smtpd *s)
 			reply(s, "452 4.3.1 Insufficient system storage");
 		else
 			reply(s, "451 4.3.0 Local error in processing");
+		log_event("reject", "addr=%s code=%s reason=%s stage=data size=%llu",
+		          s->client.addr_text, s->draft_err == QUEUE_EFULL ? "452" : "451",
+		          s->draft_err == QUEUE_EFULL ? "queue-full" : "queue-error",
+		          (unsigned long long)s->body_size);
 		txn_reset(s);
 		return;
 	}
 	s->state = SMTPD_S_WAIT_COMMIT;
 	s->env.size = s->body_size;
+	/* Ask again with the real size; MSG_END follows if there is room. */
 	s->ev.env = &s->env;
-	post_event(s, SMTPD_EV_MSG_END, SMTPD_P_COMMIT);
+	s->ev.size = s->body_size;
+	post_event(s, SMTPD_EV_QUOTA, SMTPD_P_QUOTA_DATA);
 }
 
 /* Stop storing: drop the draft, keep reading to the terminator. */
@@ -630,6 +648,7 @@ int smtpd_event(struct smtpd *s, struct smtpd_event *ev)
 			ev->data = NULL;
 			ev->len = 0;
 			ev->env = NULL;
+			ev->size = 0;
 			return 1;
 		}
 		return 0;
@@ -667,6 +686,36 @@ static void received_header(struct smtpd *s, int64_t now)
 	             helo, s->client.addr_text, s->conf->hostname, proto, idtext, forclause, date);
 	s->bodylen = n > 0 ? (size_t)n : 0;
 	s->body_size = s->bodylen;
+}
+
+void smtpd_quota_done(struct smtpd *s, int verdict)
+{
+	enum smtpd_pending p = s->pending;
+
+	if (p != SMTPD_P_QUOTA_MAIL && p != SMTPD_P_QUOTA_DATA)
+		return;
+	s->pending = SMTPD_P_NONE;
+	if (verdict == QUOTA_OK) {
+		if (p == SMTPD_P_QUOTA_MAIL) {
+			s->state = SMTPD_S_MAIL;
+			reply(s, "250 2.1.0 Sender OK");
+		} else {
+			s->ev.env = &s->env;
+			post_event(s, SMTPD_EV_MSG_END, SMTPD_P_COMMIT);
+		}
+		return;
+	}
+	/* Full now, not for ever: 452, and the client tries again later. */
+	reply(s, "452 4.3.1 Insufficient system storage");
+	log_event("reject", "addr=%s code=452 reason=quota-%s stage=%s size=%llu",
+	          s->client.addr_text, quota_name((enum quota_verdict)verdict),
+	          p == SMTPD_P_QUOTA_MAIL ? "mail" : "data",
+	          (unsigned long long)(p == SMTPD_P_QUOTA_MAIL ? s->declared_size : s->body_size));
+	if (p == SMTPD_P_QUOTA_DATA) {
+		s->state = SMTPD_S_READY;
+		post_event(s, SMTPD_EV_MSG_ABORT, SMTPD_P_NONE);
+	}
+	txn_reset(s);
 }
 
 void smtpd_msg_begun(struct smtpd *s, int err, queue_id id, int64_t now)
@@ -770,6 +819,11 @@ unsigned smtpd_timeout_secs(const struct smtpd *s)
 	default:
 		return s->conf->timeout_command;
 	}
+}
+
+unsigned smtpd_deadline_secs(const struct smtpd *s)
+{
+	return s->state == SMTPD_S_DATA ? s->conf->timeout_data_total : 0;
 }
 
 void smtpd_timeout(struct smtpd *s)

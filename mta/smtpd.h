@@ -11,13 +11,21 @@
  *     n = smtpd_feed(s, in, len)     consumes n <= len input bytes; it takes
  *                                    fewer while an event or a reply waits
  *     while (smtpd_event(s, &ev))    act on each event and answer it:
+ *        SMTPD_EV_QUOTA      -> smtpd_quota_done(s, quota_check(...))
  *        SMTPD_EV_MSG_BEGIN  -> smtpd_msg_begun(s, ok, id, now)
  *        SMTPD_EV_MSG_DATA   -> smtpd_data_done(s, queue_err)
  *        SMTPD_EV_MSG_END    -> later: smtpd_msg_committed(s, queue_err)
  *        SMTPD_EV_MSG_ABORT  -> throw the draft away (no answer)
  *        SMTPD_EV_CLOSE      -> close once the output is written
  *     out = smtpd_output(s, &len); write it; smtpd_output_ack(s, written)
- *   smtpd_timeout(s)        when smtpd_timeout_kind() seconds passed idle
+ *   smtpd_timeout(s)        when smtpd_timeout_secs() seconds passed idle,
+ *                           or smtpd_deadline_secs() since the state began
+ *
+ * Quotas: the session asks before it says 250 to MAIL (ev.size = SIZE=,
+ * or 0) and again when the message's terminator is read (ev.size = the
+ * body as it would be stored), before SMTPD_EV_MSG_END.  The driver
+ * gathers the queue's usage and free space and answers with the verdict
+ * of quota_check() (policy/quota.h); anything but QUOTA_OK is 452 4.3.1.
  *
  * The session never knows whether it runs over TLS except through
  * SMTPD_F_TLS.  It owns no descriptor and allocates only the body buffer
@@ -52,6 +60,7 @@ enum smtpd_state {
 
 enum smtpd_event_type {
 	SMTPD_EV_NONE = 0,
+	SMTPD_EV_QUOTA,       /* may env's client queue size more bytes? smtpd_quota_done() */
 	SMTPD_EV_MSG_BEGIN,   /* start a draft; answer with smtpd_msg_begun()       */
 	SMTPD_EV_MSG_DATA,    /* append data/len to the draft; smtpd_data_done()   */
 	SMTPD_EV_MSG_END,     /* commit the draft with env; smtpd_msg_committed()  */
@@ -63,7 +72,8 @@ struct smtpd_event {
 	enum smtpd_event_type type;
 	const char *data;               /* MSG_DATA: owned by the session until answered */
 	size_t len;
-	struct queue_envelope *env;     /* MSG_END: owned by the session until answered  */
+	struct queue_envelope *env;     /* MSG_END, QUOTA: owned by the session until answered */
+	uint64_t size;                  /* QUOTA: body bytes to make room for */
 };
 
 struct smtpd_client {
@@ -73,7 +83,9 @@ struct smtpd_client {
 };
 
 enum smtpd_pending { /* which answer the session is waiting for */
-	SMTPD_P_NONE = 0, SMTPD_P_BEGIN, SMTPD_P_DATA, SMTPD_P_COMMIT
+	SMTPD_P_NONE = 0, SMTPD_P_BEGIN, SMTPD_P_DATA, SMTPD_P_COMMIT,
+	SMTPD_P_QUOTA_MAIL,   /* MAIL is answered once the quota is */
+	SMTPD_P_QUOTA_DATA    /* the message goes to commit once the quota is */
 };
 
 struct smtpd {
@@ -126,7 +138,9 @@ size_t smtpd_feed(struct smtpd *s, const char *buf, size_t len);
  * stays pending (and input stalls) until the matching answer below. */
 int smtpd_event(struct smtpd *s, struct smtpd_event *ev);
 
-/* Answers.  ok/err are QUEUE_OK or a queue error (enum queue_err). */
+/* Answers.  ok/err are QUEUE_OK or a queue error (enum queue_err);
+ * verdict is an enum quota_verdict. */
+void smtpd_quota_done(struct smtpd *s, int verdict);
 void smtpd_msg_begun(struct smtpd *s, int err, queue_id id, int64_t now);
 void smtpd_data_done(struct smtpd *s, int err);
 void smtpd_msg_committed(struct smtpd *s, int err);
@@ -137,6 +151,10 @@ void smtpd_output_ack(struct smtpd *s, size_t n);
 
 /* Seconds of inactivity allowed in the current state (0: no timer). */
 unsigned smtpd_timeout_secs(const struct smtpd *s);
+/* Seconds the current state may last in all, however busy (0: no limit):
+ * timeout-data-total in DATA, so a byte-a-second client cannot hold a
+ * message open for ever.  The driver counts from when the state began. */
+unsigned smtpd_deadline_secs(const struct smtpd *s);
 /* The timer ran out: 421 and close (drops an open draft). */
 void smtpd_timeout(struct smtpd *s);
 /* The server is stopping: 421 and close unless a commit is under way. */

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "quota.h"
 
 #define KIB (UINT64_C(1) << 10)
 #define MIB (UINT64_C(1) << 20)
@@ -108,13 +109,21 @@ void conf_defaults(struct conf *c)
 {
 	memset(c, 0, sizeof *c);
 	memcpy(c->queue_path, "/var/lib/moat/queue", sizeof "/var/lib/moat/queue");
-	c->queue_map_size = 4 * GIB;
+	c->queue_map_size = 0;   /* conf_finish: from the quotas */
+	c->queue_max_bytes = 2 * GIB;
+	c->queue_max_messages = 100000;
+	c->queue_min_free = 64 * MIB;
+	c->queue_min_free_percent = 5;
+	c->queue_client_share = 25;
 	c->max_message_size = 35 * MIB;
 	c->max_recipients = 1000;
 	c->max_errors = 20;
 	c->max_connections = 4000;
+	c->max_connections_per_client = 50;
+	c->max_messages_per_connection = 1000;
 	c->timeout_command = 300;
 	c->timeout_data = 180;
+	c->timeout_data_total = 1200;
 	c->greeting_delay_ms = 0;
 }
 
@@ -591,13 +600,25 @@ static const struct directive directives[] = {
 	{ "relay-network", set_relay_net, format_relay_net, 1, 0, 0, 0, NULL },
 	{ "queue",         set_queue,     format_queue,     0, 0, 0, 0, NULL },
 	{ "queue-map-size",   set_size, format_size, 0, FIELD(queue_map_size), MIB, TIB, NULL },
+	{ "queue-max-bytes",  set_size, format_size, 0, FIELD(queue_max_bytes), MIB, 256 * GIB, NULL },
+	{ "queue-max-messages", set_uint, format_uint, 0, FIELD(queue_max_messages), 1, 10000000,
+	  NULL },
+	{ "queue-min-free",   set_size, format_size, 0, FIELD(queue_min_free), 0, TIB, NULL },
+	{ "queue-min-free-percent", set_uint, format_uint, 0, FIELD(queue_min_free_percent), 0, 50,
+	  NULL },
+	{ "queue-client-share", set_uint, format_uint, 0, FIELD(queue_client_share), 1, 100, NULL },
 	{ "max-message-size", set_size, format_size, 0, FIELD(max_message_size), 1, GIB, NULL },
 	{ "max-recipients",   set_uint, format_uint, 0, FIELD(max_recipients), 100, 10000,
 	  "RFC 5321 4.5.3.1.8" },
 	{ "max-errors",       set_uint, format_uint, 0, FIELD(max_errors), 1, 1000, NULL },
 	{ "max-connections",  set_uint, format_uint, 0, FIELD(max_connections), 1, 65535, NULL },
+	{ "max-connections-per-client", set_uint, format_uint, 0,
+	  FIELD(max_connections_per_client), 1, 65535, NULL },
+	{ "max-messages-per-connection", set_uint, format_uint, 0,
+	  FIELD(max_messages_per_connection), 1, 1000000, NULL },
 	{ "timeout-command",  set_uint, format_uint, 0, FIELD(timeout_command), 1, 3600, NULL },
 	{ "timeout-data",     set_uint, format_uint, 0, FIELD(timeout_data), 1, 3600, NULL },
+	{ "timeout-data-total", set_uint, format_uint, 0, FIELD(timeout_data_total), 1, 86400, NULL },
 	{ "greet-delay",      set_uint, format_uint, 0, FIELD(greeting_delay_ms), 0, 60000, NULL },
 	{ "net-interface", set_net_interface, format_net_interface, 0, 0, 0, 0, NULL },
 	{ "net-address",   set_net_address,   format_net_address,   1, 0, 0, 0, NULL },
@@ -734,12 +755,29 @@ int conf_finish(struct conf *c, const char *file, char *err, size_t errcap)
 		        "no domain and no relay-network: this relay would accept nothing");
 		return fail(&p);
 	}
-	if (c->max_message_size >= c->queue_map_size) {
+	if (c->max_message_size > c->queue_max_bytes) {
 		struct text *t = error_at(&p, NULL);
 		put_str(t, "max-message-size ");
 		put_size(t, c->max_message_size);
-		put_str(t, " must be smaller than queue-map-size ");
+		put_str(t, " must not exceed queue-max-bytes ");
+		put_size(t, c->queue_max_bytes);
+		return fail(&p);
+	}
+	/* The map is sized from the quotas unless set; set, it must hold them. */
+	uint64_t map = quota_map_size(c->queue_max_bytes, c->queue_max_messages);
+	if (c->queue_map_size == 0) {
+		c->queue_map_size = map;
+	} else if (c->queue_map_size < map) {
+		struct text *t = error_at(&p, NULL);
+		put_str(t, "queue-map-size ");
 		put_size(t, c->queue_map_size);
+		put_str(t, " is below ");
+		put_size(t, map);
+		put_str(t, ", what queue-max-bytes ");
+		put_size(t, c->queue_max_bytes);
+		put_str(t, " and queue-max-messages ");
+		put_u64(t, c->queue_max_messages);
+		put_str(t, " need (leave queue-map-size out to have it sized for them)");
 		return fail(&p);
 	}
 	return 0;

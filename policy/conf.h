@@ -53,15 +53,27 @@ struct conf {
 	struct cidr relay_nets[CONF_MAX_NETS];
 	size_t   nrelay_nets;                         /* relay-network */
 	char     queue_path[CONF_PATH_MAX];           /* queue; default /var/lib/moat/queue */
-	uint64_t queue_map_size;                      /* queue-map-size; default 4 GiB */
+	uint64_t queue_map_size;                      /* queue-map-size; default (0 until
+	                                                 conf_finish) quota_map_size() */
+	/* Queue quotas (policy/quota.h): a message that would break one gets
+	 * 452 4.3.1, at MAIL or at the end of DATA. */
+	uint64_t queue_max_bytes;                     /* queue-max-bytes; default 2 GiB */
+	unsigned queue_max_messages;                  /* queue-max-messages; default 100000 */
+	uint64_t queue_min_free;                      /* queue-min-free; default 64 MiB */
+	unsigned queue_min_free_percent;              /* queue-min-free-percent; default 5 */
+	unsigned queue_client_share;                  /* queue-client-share (percent of
+	                                                 queue-max-bytes); default 25 */
 	uint64_t max_message_size;                    /* max-message-size; default 35 MiB */
 	unsigned max_recipients;                      /* max-recipients; default 1000 */
 	unsigned max_errors;                          /* max-errors; default 20 */
 	unsigned max_connections;                     /* max-connections; default 4000 */
+	unsigned max_connections_per_client;          /* max-connections-per-client; default 50 */
+	unsigned max_messages_per_connection;         /* max-messages-per-connection; default 1000 */
 	/* Timeouts in seconds (RFC 5321 4.5.3.2 minimums are 5 min for most;
 	 * we default shorter, as an edge relay under attack must). */
 	unsigned timeout_command;                     /* timeout-command; default 300 */
 	unsigned timeout_data;                        /* timeout-data: per read in DATA; default 180 */
+	unsigned timeout_data_total;                  /* timeout-data-total: all of DATA; default 1200 */
 	unsigned greeting_delay_ms;                   /* greet-delay; default 0 */
 	/* The appliance's network, applied by moat's init role (image/);
 	 * moat serve ignores these. */
@@ -86,8 +98,9 @@ void conf_defaults(struct conf *c);
 int conf_parse(const char *text, size_t len, const char *file, struct conf *c,
                char *err, size_t errcap);
 
-/* Final checks after parsing (e.g. at least one listener); same err form
- * with line 0 omitted ("FILE: message").  Returns 0 or -1. */
+/* Final checks after parsing (e.g. at least one listener), and the values
+ * derived from others (queue-map-size from the quotas, when not set); same
+ * err form with line 0 omitted ("FILE: message").  Returns 0 or -1. */
 int conf_finish(struct conf *c, const char *file, char *err, size_t errcap);
 
 /* The effective configuration as config-file text, every directive, into

@@ -133,7 +133,10 @@ void queue_draft_abort(struct queue_draft *d);
  * receives QUEUE_OK or the error for that message.  If one message does not
  * fit (map full), it alone fails with QUEUE_EFULL and the others are
  * retried in a fresh transaction, so one big message cannot fail its
- * neighbours.  Returns the number committed.
+ * neighbours; if the disk fills while the transaction is written, the
+ * biggest message fails with QUEUE_EFULL and the others are retried.  Each
+ * message stored is charged to the usage counters (queue_usage) in the
+ * same transaction.  Returns the number committed.
  */
 size_t queue_commit(struct queue *q, struct queue_draft **draft,
                     struct queue_envelope **env, int *result, size_t n);
@@ -160,7 +163,8 @@ int queue_get(struct queue *q, queue_id id, struct queue_envelope *env);
 int queue_body(struct queue *q, queue_id id,
                int (*fn)(void *arg, const void *buf, size_t len), void *arg);
 
-/* Totals for status and quotas. */
+/* Totals found by walking every envelope (moat queue count): slow on a big
+ * queue, and a check on the counters queue_usage() keeps. */
 struct queue_stats {
 	uint64_t messages;
 	uint64_t bytes;        /* body bytes */
@@ -168,6 +172,38 @@ struct queue_stats {
 	uint64_t map_used;     /* bytes of map in use (pages * page size) */
 };
 int queue_stats(struct queue *q, struct queue_stats *st);
+
+/*
+ * Usage, for quotas: the queue's totals and, if env is not NULL, what is
+ * charged to env's client -- "u:" auth_user if set, else "a:" client,
+ * IPv6 clients by /64 (queue/usage.h).  Kept as counters that change in
+ * the same transaction as the messages (queue/FORMAT.md): a few lookups,
+ * not a walk of the queue.  Returns QUEUE_OK or an error.
+ */
+struct queue_usage {
+	uint64_t messages;         /* queued messages */
+	uint64_t bytes;            /* their body bytes */
+	uint64_t client_messages;  /* of those, charged to env's client */
+	uint64_t client_bytes;
+};
+int queue_usage(struct queue *q, const struct queue_envelope *env, struct queue_usage *u);
+
+/*
+ * Room for more: the queue's filesystem (statvfs) and its LMDB file.
+ * Pages freed inside data.mdb (by removed messages) are reused before the
+ * file grows, so the bytes the queue can still write are fs_avail +
+ * file_free.  Free pages count only in runs a 64 KiB chunk fits in
+ * (queue/FORMAT.md, "Free space").  Reads LMDB's freelist once per commit.
+ */
+struct queue_space {
+	uint64_t fs_avail;    /* bytes available to unprivileged users (f_bavail) */
+	uint64_t fs_total;    /* the filesystem's size (f_blocks) */
+	uint64_t file_free;   /* bytes of data.mdb free for new mail: runs of free
+	                         pages, and the file's tail past the last page */
+	uint64_t map_free;    /* bytes of the map free for new mail: past the last
+	                         page, and the same runs */
+};
+int queue_space(struct queue *q, struct queue_space *sp);
 
 /* ID <-> text. queue_id_parse takes exactly 16 hex digits (either case)
  * and returns 0 or -1. */

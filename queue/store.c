@@ -20,7 +20,7 @@
  *          incoming/ side by side.
  *  - mode 0600 for data.mdb and lock.mdb, 0700 for the directories: mail
  *    is private to the queue's owner.
- *  - maxdbs: three named databases, "meta", "env" and "body".
+ *  - maxdbs: four named databases, "meta", "env", "body" and "usage".
  *  - map size: the writer sets opt->map_size, the queue's hard upper bound
  *    (LMDB grows data.mdb as pages are written; the map is address space).
  *    A reader passes 0 and so maps what the file records, and on
@@ -53,6 +53,7 @@
  */
 #include "queue/queue.h"
 #include "queue/envelope.h"
+#include "queue/usage.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -63,6 +64,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -71,12 +73,14 @@
 _Static_assert(QUEUE_DRAFT_MEM % BODY_CHUNK == 0,
                "a spilled draft's file must hold whole chunks");
 
-#define FORMAT_VERSION 1u
+/* 2: the "usage" database (FORMAT.md); a version 1 queue is upgraded by
+ * the writer at open. */
+#define FORMAT_VERSION 2u
 #define META_VERSION_KEY "version"
 
 struct queue {
 	MDB_env *env;
-	MDB_dbi db_meta, db_env, db_body;
+	MDB_dbi db_meta, db_env, db_body, db_usage;
 	MDB_txn *rtxn;          /* reset between reads, renewed for the next */
 	int rdonly;
 	int incoming_fd;        /* writer: incoming/; else -1 */
@@ -85,6 +89,8 @@ struct queue {
 	unsigned char *chunk;   /* queue_body's copy buffer, BODY_CHUNK */
 	struct queue_rcpt *rcpts; /* queue_list's recipients, rcpt_cap long */
 	size_t rcpt_cap;
+	size_t free_txnid;      /* queue_space: the transaction free_usable is of */
+	uint64_t free_usable;   /* free pages in runs a chunk fits in */
 };
 
 struct queue_draft {
@@ -120,6 +126,7 @@ static int map_rc(int rc)
 	case ENOSPC:
 	case EDQUOT:        return QUEUE_EFULL;
 	case MDB_NOTFOUND:  return QUEUE_ENOTFOUND;
+	case MDB_CORRUPTED: return QUEUE_ECORRUPT;
 	case EINVAL:
 	case MDB_KEYEXIST:  return QUEUE_EINVAL;
 	default:            return QUEUE_EIO;
@@ -307,13 +314,90 @@ static const char *open_hint(int rc)
 	}
 }
 
-/* Open the named databases and check the format version. */
+/* ---- usage counters ---- */
+
+static int decode_at(const MDB_val *v, queue_id id, struct queue_envelope *env);
+
+/* Add or take away one message of size bytes on the record under key. */
+static int usage_add(struct queue *q, MDB_txn *txn, const char *key, size_t klen, int sign,
+                     uint64_t size)
+{
+	MDB_val k = { klen, (void *)(uintptr_t)key }, v;
+	struct usage u = { 0, 0 };
+	unsigned char rec[USAGE_RECORD];
+	int rc = mdb_get(txn, q->db_usage, &k, &v);
+
+	if (rc == 0 && usage_decode(v.mv_data, v.mv_size, &u) != QUEUE_OK)
+		return MDB_CORRUPTED;
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	if (usage_apply(&u, sign, size) != QUEUE_OK || (u.messages == 0 && u.bytes != 0))
+		return MDB_CORRUPTED;     /* the counters no longer match the queue */
+	if (u.messages == 0 && key[0] != USAGE_TOTAL_KEY[0])
+		return mdb_del(txn, q->db_usage, &k, NULL);   /* a client with nothing left */
+	usage_encode(&u, rec);
+	v.mv_size = sizeof rec;
+	v.mv_data = rec;
+	return mdb_put(txn, q->db_usage, &k, &v, 0);
+}
+
+/*
+ * THE one place the usage counters change (FORMAT.md, "usage").  Charge
+ * env's message to the queue's totals and to its client (sign +1), or take
+ * it off them (sign -1), inside txn, the write transaction that adds or
+ * removes the message's records.  queue_commit() calls it with +1 for each
+ * message it stores.  Whatever removes a message (delivered, bounced,
+ * deleted by the admin) must call it with -1 and the envelope as stored,
+ * in the transaction that deletes the env record and body chunks, so the
+ * counters stay the exact sum over the queue.  Returns 0 or an LMDB code
+ * (MDB_CORRUPTED if a counter would go below zero).
+ */
+static int usage_charge(struct queue *q, MDB_txn *txn, const struct queue_envelope *env,
+                        int sign)
+{
+	char key[USAGE_KEY_MAX];
+	size_t klen = usage_key(env, key);
+	int rc;
+
+	if (klen == 0)
+		return EINVAL;
+	rc = usage_add(q, txn, USAGE_TOTAL_KEY, sizeof USAGE_TOTAL_KEY - 1, sign, env->size);
+	return rc != 0 ? rc : usage_add(q, txn, key, klen, sign, env->size);
+}
+
+/* Version 1 had no counters: charge every queued message once. */
+static int usage_recount(struct queue *q, MDB_txn *txn)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, q->db_env, &c)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		struct queue_envelope env;
+		env.rcpts = NULL;
+		if (k.mv_size != 8 || decode_at(&v, be_get(k.mv_data, 8), &env) != QUEUE_OK) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		if ((rc = usage_charge(q, txn, &env, +1)) != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Open the named databases and check the format version; the writer
+ * creates them (version FORMAT_VERSION) or upgrades a version 1 queue. */
 static int open_dbs(struct queue *q, const char *dir, char *err, size_t errcap)
 {
 	MDB_txn *txn;
 	MDB_val k = { sizeof META_VERSION_KEY - 1, (void *)(uintptr_t)META_VERSION_KEY };
 	MDB_val v;
 	unsigned create = q->rdonly ? 0 : MDB_CREATE;
+	unsigned long long version = 0;   /* 0: a new queue */
 	int rc;
 
 	rc = mdb_txn_begin(q->env, NULL, q->rdonly ? MDB_RDONLY : 0, &txn);
@@ -326,21 +410,29 @@ static int open_dbs(struct queue *q, const char *dir, char *err, size_t errcap)
 	    || (rc = mdb_dbi_open(txn, "body", create, &q->db_body)) != 0)
 		goto fail;
 	rc = mdb_get(txn, q->db_meta, &k, &v);
-	if (rc == MDB_NOTFOUND && !q->rdonly) {
-		unsigned char ver[4];
-		be_put(ver, FORMAT_VERSION, 4);
-		v.mv_size = sizeof ver;
-		v.mv_data = ver;
-		rc = mdb_put(txn, q->db_meta, &k, &v, MDB_NOOVERWRITE);
-	} else if (rc == 0 && (v.mv_size != 4 || be_get(v.mv_data, 4) != FORMAT_VERSION)) {
-		set_err(err, errcap, "queue %s: on-disk format version %llu, this moat reads %u",
-		        dir, v.mv_size == 4 ? (unsigned long long)be_get(v.mv_data, 4) : 0ull,
-		        FORMAT_VERSION);
+	if (rc == 0)
+		version = v.mv_size == 4 ? be_get(v.mv_data, 4) : ~0ull;
+	else if (rc != MDB_NOTFOUND || q->rdonly)
+		goto fail;
+	if (version != FORMAT_VERSION && !(!q->rdonly && version <= 1)) {
+		set_err(err, errcap, "queue %s: on-disk format version %llu, this moat reads %u%s",
+		        dir, version, FORMAT_VERSION,
+		        version == 1 ? " (start moat serve once to upgrade it)" : "");
 		mdb_txn_abort(txn);
 		return -1;
 	}
-	if (rc != 0)
+	if ((rc = mdb_dbi_open(txn, "usage", create, &q->db_usage)) != 0)
 		goto fail;
+	if (version != FORMAT_VERSION) {
+		unsigned char ver[4];
+		if (version == 1 && (rc = usage_recount(q, txn)) != 0)
+			goto fail;
+		be_put(ver, FORMAT_VERSION, 4);
+		v.mv_size = sizeof ver;
+		v.mv_data = ver;
+		if ((rc = mdb_put(txn, q->db_meta, &k, &v, 0)) != 0)
+			goto fail;
+	}
 	if (!q->rdonly) {
 		/* IDs continue after the highest one stored, whatever the clock. */
 		MDB_cursor *c;
@@ -419,7 +511,7 @@ struct queue *queue_open(const char *dir, const struct queue_options *opt,
 	}
 
 	if ((rc = mdb_env_create(&q->env)) != 0
-	    || (rc = mdb_env_set_maxdbs(q->env, 3)) != 0
+	    || (rc = mdb_env_set_maxdbs(q->env, 4)) != 0
 	    || (!q->rdonly && (rc = mdb_env_set_mapsize(q->env, (size_t)opt->map_size)) != 0)) {
 		set_err(err, errcap, "queue %s: %s", dir, mdb_strerror(rc));
 		goto fail;
@@ -673,7 +765,25 @@ static int put_message(struct queue *q, MDB_txn *txn, struct queue_draft *d,
 	if ((rc = mdb_put(txn, q->db_env, &k, &v, MDB_NOOVERWRITE | MDB_RESERVE)) != 0)
 		return rc;
 	envelope_encode(env, v.mv_data, n);
-	return 0;
+	return usage_charge(q, txn, env, +1);
+}
+
+/* A write batch of mdb_page_flush (MDB_COMMIT_PAGES pages) and then some. */
+#define SHORT_WRITE_ROOM (1024 * 1024)
+
+/* LMDB reports a write cut short by a full disk as EIO (mdb_page_flush:
+ * "short write, filesystem full?").  Tell that from a real I/O error by
+ * looking: a disk with less than a write batch left is full.  (Running as
+ * root, a full disk may still have reserved blocks: f_bavail, not f_bfree.) */
+static int commit_rc(struct queue *q, int rc)
+{
+	struct statvfs vfs;
+	int fd;
+
+	if (rc == EIO && mdb_env_get_fd(q->env, &fd) == 0 && fstatvfs(fd, &vfs) == 0
+	    && (uint64_t)vfs.f_bavail * vfs.f_frsize < SHORT_WRITE_ROOM)
+		return ENOSPC;
+	return rc;
 }
 
 size_t queue_commit(struct queue *q, struct queue_draft **draft,
@@ -731,7 +841,20 @@ size_t queue_commit(struct queue *q, struct queue_draft **draft,
 			}
 			continue;
 		}
-		rc = mdb_txn_commit(txn);
+		rc = commit_rc(q, mdb_txn_commit(txn));
+		if (map_rc(rc) == QUEUE_EFULL && npend > 1) {
+			/* The disk filled (or the map, for LMDB's own pages) while
+			 * the pages were written.  Which message tipped it is not
+			 * known: the biggest gives way, the others try again. */
+			size_t big = 0;
+			for (size_t j = 1; j < npend; j++)
+				if (draft[order[j]]->size > draft[order[big]]->size)
+					big = j;
+			result[order[big]] = QUEUE_EFULL;
+			memmove(order + big, order + big + 1, (npend - big - 1) * sizeof *order);
+			npend--;
+			continue;
+		}
 		for (size_t j = 0; j < npend; j++)
 			result[order[j]] = map_rc(rc);
 		if (rc == 0)
@@ -943,5 +1066,145 @@ int queue_stats(struct queue *q, struct queue_stats *st)
 		return map_rc(rc);
 	st->map_size = info.me_mapsize;
 	st->map_used = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
+	return QUEUE_OK;
+}
+
+int queue_usage(struct queue *q, const struct queue_envelope *env, struct queue_usage *u)
+{
+	MDB_val k = { sizeof USAGE_TOTAL_KEY - 1, (void *)(uintptr_t)USAGE_TOTAL_KEY }, v;
+	MDB_txn *txn;
+	struct usage total = { 0, 0 }, client = { 0, 0 };
+	char key[USAGE_KEY_MAX];
+	int rc;
+
+	memset(u, 0, sizeof *u);
+	if (env != NULL && (k.mv_size = usage_key(env, key)) == 0)
+		return QUEUE_EINVAL;
+	if ((rc = rd_begin(q, &txn)) != 0)
+		return map_rc(rc);
+	if (env != NULL) {
+		k.mv_data = key;
+		rc = mdb_get(txn, q->db_usage, &k, &v);
+		if (rc == 0)
+			rc = usage_decode(v.mv_data, v.mv_size, &client) == QUEUE_OK ? 0 : MDB_CORRUPTED;
+		k.mv_size = sizeof USAGE_TOTAL_KEY - 1;
+		k.mv_data = (void *)(uintptr_t)USAGE_TOTAL_KEY;
+	}
+	if (rc == 0 || rc == MDB_NOTFOUND)
+		rc = mdb_get(txn, q->db_usage, &k, &v);
+	if (rc == 0)
+		rc = usage_decode(v.mv_data, v.mv_size, &total) == QUEUE_OK ? 0 : MDB_CORRUPTED;
+	rd_end(q);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return map_rc(rc);
+	u->messages = total.messages;
+	u->bytes = total.bytes;
+	u->client_messages = client.messages;
+	u->client_bytes = client.bytes;
+	return QUEUE_OK;
+}
+
+static int cmp_pgno(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Free pages inside data.mdb that a new message can use: those on LMDB's
+ * freelist (database 0; each record a list of page numbers that starts
+ * with its length, as mdb_stat -f reads it) in runs of at least `run`
+ * consecutive pages.  A 64 KiB chunk goes in `run` consecutive pages, so
+ * the single pages that copy-on-write scatters on the list do not count;
+ * the runs a removed message leaves do.  Remembered per transaction ID:
+ * quotas ask for every message, the list changes once per commit.
+ */
+static int usable_free_pages(struct queue *q, size_t txnid, uint64_t run, uint64_t *pages)
+{
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k, v;
+	size_t *list = NULL, n = 0, cap = 0;
+	int rc;
+
+	if (q->free_txnid == txnid && txnid != 0) {
+		*pages = q->free_usable;
+		return 0;
+	}
+	*pages = 0;
+	if ((rc = rd_begin(q, &txn)) != 0)
+		return rc;
+	if ((rc = mdb_cursor_open(txn, 0, &c)) == 0) {
+		while ((rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == 0) {
+			size_t count;
+			if (v.mv_size < sizeof count) {
+				rc = MDB_CORRUPTED;
+				break;
+			}
+			memcpy(&count, v.mv_data, sizeof count);
+			if (count > v.mv_size / sizeof count - 1) {
+				rc = MDB_CORRUPTED;
+				break;
+			}
+			if (count == 0)
+				continue;
+			if (n + count > cap) {
+				size_t ncap = (n + count) * 2;
+				size_t *l = realloc(list, ncap * sizeof *l);
+				if (l == NULL) {
+					rc = ENOMEM;
+					break;
+				}
+				list = l;
+				cap = ncap;
+			}
+			memcpy(list + n, (const size_t *)v.mv_data + 1, count * sizeof *list);
+			n += count;
+		}
+		mdb_cursor_close(c);
+	}
+	rd_end(q);
+	if (rc == MDB_NOTFOUND) {
+		if (n > 0)
+			qsort(list, n, sizeof *list, cmp_pgno);
+		for (size_t i = 0, j; i < n; i = j) {
+			for (j = i + 1; j < n && list[j] == list[j - 1] + 1; j++)
+				;
+			if (j - i >= run)
+				*pages += j - i;
+		}
+		q->free_txnid = txnid;
+		q->free_usable = *pages;
+		rc = 0;
+	}
+	free(list);
+	return rc;
+}
+
+int queue_space(struct queue *q, struct queue_space *sp)
+{
+	MDB_envinfo info;
+	MDB_stat ms;
+	struct statvfs vfs;
+	struct stat st;
+	uint64_t runs, end;
+	int fd, rc;
+
+	memset(sp, 0, sizeof *sp);
+	if ((rc = mdb_env_get_fd(q->env, &fd)) != 0 || (rc = mdb_env_info(q->env, &info)) != 0
+	    || (rc = mdb_env_stat(q->env, &ms)) != 0)
+		return map_rc(rc);
+	if ((rc = usable_free_pages(q, info.me_last_txnid, BODY_CHUNK / ms.ms_psize + 1, &runs)) != 0)
+		return map_rc(rc);
+	if (fstatvfs(fd, &vfs) != 0 || fstat(fd, &st) != 0)
+		return QUEUE_EIO;
+	sp->fs_avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	sp->fs_total = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+	/* LMDB writes new pages after the last one in use, or into free runs. */
+	end = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
+	runs *= ms.ms_psize;
+	sp->file_free = ((uint64_t)st.st_size > end ? (uint64_t)st.st_size - end : 0) + runs;
+	sp->map_free = (info.me_mapsize > end ? info.me_mapsize - end : 0) + runs;
 	return QUEUE_OK;
 }

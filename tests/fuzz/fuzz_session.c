@@ -1,7 +1,8 @@
 /*
  * tests/fuzz/fuzz_session.c -- a whole SMTP session fed arbitrary bytes, in
  * pieces whose sizes come from the input itself.  The driver answers every
- * event; the first input byte picks the commit outcome.  Invariants: the
+ * event; the first input byte picks the commit outcome, the second the
+ * quota verdicts.  Invariants: the
  * session never consumes more than it is given, output never exceeds its
  * buffer, and a body is never handed out outside a transaction.
  */
@@ -12,6 +13,7 @@
 #include "mta/log.h"
 #include "mta/smtpd.h"
 #include "policy/conf.h"
+#include "policy/quota.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -64,7 +66,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memmove(buf, buf + n, have - n);
 		have -= n;
 		while (smtpd_event(&s, &ev)) {
-			if (ev.type == SMTPD_EV_MSG_BEGIN)
+			if (ev.type == SMTPD_EV_QUOTA) {
+				if (ev.env == NULL)
+					abort();
+				/* the second input byte picks the verdicts */
+				smtpd_quota_done(&s, size > 1 && (data[1] >> (ev.size & 7) & 1)
+				                         ? QUOTA_DISK : QUOTA_OK);
+			} else if (ev.type == SMTPD_EV_MSG_BEGIN)
 				smtpd_msg_begun(&s, QUEUE_OK, 1, 0);
 			else if (ev.type == SMTPD_EV_MSG_DATA) {
 				if (ev.len == 0 || ev.len > SMTPD_BODY_BUF)

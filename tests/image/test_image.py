@@ -44,7 +44,8 @@ listen         [::]:25
 domain         example.test
 relay-network  10.0.2.0/24
 queue          /data/queue
-queue-map-size 64M
+queue-max-bytes 32M
+queue-max-messages 1000
 max-message-size 10M
 net-address    10.0.2.15/24
 net-address    fec0::15/64
@@ -319,8 +320,8 @@ def test_queue_read_offline():
     check(r.returncode == 0, "image/data.sh queue: %s" % r.stderr.decode())
     conf = os.path.join(WORK, "offline.conf")
     with open(conf, "w") as f:
-        f.write("domain example.test\nqueue %s/queue\nqueue-map-size 64M\n"
-                "max-message-size 10M\n" % dest)
+        f.write("domain example.test\nqueue %s/queue\nqueue-max-bytes 32M\n"
+                "queue-max-messages 1000\nmax-message-size 10M\n" % dest)
     r = run([MOAT, "queue", "list", "-c", conf])
     eq(r.returncode, 0, "moat queue list exit (stderr %r)" % r.stderr)
     listed = {}

@@ -76,7 +76,7 @@ def test_oci_runs_under_runc_and_answers_smtp():
     os.makedirs(vol)
     with open(os.path.join(vol, "moat.conf"), "w") as f:
         f.write("hostname mx.test\nlisten 0.0.0.0:25\ndomain example.test\n"
-                "queue /data/queue\nqueue-map-size 64M\nmax-message-size 10M\n")
+                "queue /data/queue\nqueue-max-bytes 32M\nqueue-max-messages 1000\nmax-message-size 10M\n")
     os.chown(vol, UID, UID)
     os.chmod(vol, 0o700)
     cpath = os.path.join(bundle, "config.json")
@@ -132,8 +132,8 @@ def test_oci_runs_under_runc_and_answers_smtp():
     eq(os.stat(os.path.join(qdir, "data.mdb")).st_uid, UID, "owner of the queue")
     conf = os.path.join(WORK, "host.conf")
     with open(conf, "w") as f:
-        f.write("domain example.test\nqueue %s\nqueue-map-size 64M\n"
-                "max-message-size 10M\n" % qdir)
+        f.write("domain example.test\nqueue %s\nqueue-max-bytes 32M\n"
+                "queue-max-messages 1000\nmax-message-size 10M\n" % qdir)
     r = run([MOAT, "queue", "list", "-c", conf])
     check(r.returncode == 0 and m.group(1) in r.stdout.decode(),
           "queue list on the volume: %r %r" % (r.stdout, r.stderr))

@@ -199,9 +199,9 @@ class Server:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def connect(self, v6=False, greet=True, timeout=IO_SECONDS):
+    def connect(self, v6=False, greet=True, timeout=IO_SECONDS, source=None):
         c = Client("::1" if v6 else "127.0.0.1", self.port6 if v6 else self.port4,
-                   timeout)
+                   timeout, source)
         if greet:
             eq(c.line(), "220 %s ESMTP moat" % HOST, "greeting")
         return c
@@ -292,11 +292,13 @@ class Client:
     """A raw SMTP client: bytes go out exactly as given; replies are read
     whole (multi-line included) with a deadline."""
 
-    def __init__(self, host, port, timeout=IO_SECONDS):
+    def __init__(self, host, port, timeout=IO_SECONDS, source=None):
         self.timeout = timeout
         fam = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(fam, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
+        if source:   # another loopback address, e.g. 127.0.0.2: another client
+            self.sock.bind((source, 0))
         self.sock.connect((host, port))
         self.buf = b""
         self.eof = False

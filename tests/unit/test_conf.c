@@ -25,7 +25,12 @@ static void test_defaults(void)
 	CHECK(cf.hostname[0] == '\0');
 	CHECK(cf.nlisteners == 0 && cf.ndomains == 0 && cf.nrelay_nets == 0);
 	CHECK(strcmp(cf.queue_path, "/var/lib/moat/queue") == 0);
-	CHECK(cf.queue_map_size == 4ull << 30);
+	CHECK(cf.queue_map_size == 0);   /* conf_finish sizes it from the quotas */
+	CHECK(cf.queue_max_bytes == 2ull << 30 && cf.queue_max_messages == 100000);
+	CHECK(cf.queue_min_free == 64ull << 20 && cf.queue_min_free_percent == 5);
+	CHECK(cf.queue_client_share == 25);
+	CHECK(cf.max_connections_per_client == 50 && cf.max_messages_per_connection == 1000);
+	CHECK(cf.timeout_data_total == 1200);
 	CHECK(cf.max_message_size == 35ull << 20);
 	CHECK(cf.max_recipients == 1000);
 	CHECK(cf.max_errors == 20);
@@ -50,12 +55,20 @@ static const char good_file[] =
 	"relay-network 192.0.2.7\n"
 	"queue /srv/moat/#queue\n"
 	"queue-map-size 1G\n"
+	"queue-max-bytes 256m\n"
+	"queue-max-messages 10000\n"
+	"queue-min-free 100M\n"
+	"queue-min-free-percent 10\n"
+	"queue-client-share 50\n"
 	"max-message-size 10m\n"
 	"max-recipients 100\n"
 	"max-errors 5\n"
 	"max-connections 100\n"
+	"max-connections-per-client 10\n"
+	"max-messages-per-connection 20\n"
 	"timeout-command 60\n"
 	"timeout-data 120\n"
+	"timeout-data-total 600\n"
 	"greet-delay 1500\n";
 
 static void test_good_file(void)
@@ -77,6 +90,11 @@ static void test_good_file(void)
 	CHECK(cf.nrelay_nets == 3 && cf.relay_nets[0].prefix == 8 && cf.relay_nets[2].prefix == 32);
 	CHECK(strcmp(cf.queue_path, "/srv/moat/#queue") == 0);
 	CHECK(cf.queue_map_size == 1ull << 30);
+	CHECK(cf.queue_max_bytes == 256ull << 20 && cf.queue_max_messages == 10000);
+	CHECK(cf.queue_min_free == 100ull << 20 && cf.queue_min_free_percent == 10);
+	CHECK(cf.queue_client_share == 50);
+	CHECK(cf.max_connections_per_client == 10 && cf.max_messages_per_connection == 20);
+	CHECK(cf.timeout_data_total == 600);
 	CHECK(cf.max_message_size == 10ull << 20);
 	CHECK(cf.max_recipients == 100 && cf.max_errors == 5 && cf.max_connections == 100);
 	CHECK(cf.timeout_command == 60 && cf.timeout_data == 120 && cf.greeting_delay_ms == 1500);
@@ -112,12 +130,20 @@ static const char expected_format[] =
 	"relay-network 192.0.2.7/32\n"
 	"queue /srv/moat/#queue\n"
 	"queue-map-size 1G\n"
+	"queue-max-bytes 256M\n"
+	"queue-max-messages 10000\n"
+	"queue-min-free 100M\n"
+	"queue-min-free-percent 10\n"
+	"queue-client-share 50\n"
 	"max-message-size 10M\n"
 	"max-recipients 100\n"
 	"max-errors 5\n"
 	"max-connections 100\n"
+	"max-connections-per-client 10\n"
+	"max-messages-per-connection 20\n"
 	"timeout-command 60\n"
 	"timeout-data 120\n"
+	"timeout-data-total 600\n"
 	"greet-delay 1500\n";
 
 static void test_format(void)
@@ -152,13 +178,21 @@ static void test_format_defaults(void)
 		"# domain: none\n"
 		"relay-network 127.0.0.0/8\n"
 		"queue /var/lib/moat/queue\n"
-		"queue-map-size 4G\n"
+		"queue-map-size 4551M\n"
+		"queue-max-bytes 2G\n"
+		"queue-max-messages 100000\n"
+		"queue-min-free 64M\n"
+		"queue-min-free-percent 5\n"
+		"queue-client-share 25\n"
 		"max-message-size 35M\n"
 		"max-recipients 1000\n"
 		"max-errors 20\n"
 		"max-connections 4000\n"
+		"max-connections-per-client 50\n"
+		"max-messages-per-connection 1000\n"
 		"timeout-command 300\n"
 		"timeout-data 180\n"
+		"timeout-data-total 1200\n"
 		"greet-delay 0\n") == 0, "got:\n%s", buf);
 }
 
@@ -259,7 +293,27 @@ static const struct bad_case bad_cases[] = {
 	{ "# only a comment\n\n   \n",
 	  "t.conf: no domain and no relay-network: this relay would accept nothing" },
 	{ "domain a.org\nqueue-map-size 1M\n",
-	  "t.conf: max-message-size 35M must be smaller than queue-map-size 1M" },
+	  "t.conf: queue-map-size 1M is below 4551M, what queue-max-bytes 2G and "
+	  "queue-max-messages 100000 need (leave queue-map-size out to have it sized for them)" },
+	{ "domain a.org\nqueue-max-bytes 20M\n",
+	  "t.conf: max-message-size 35M must not exceed queue-max-bytes 20M" },
+	{ "queue-max-bytes 257G\n", "t.conf:1: queue-max-bytes: 257G is above the maximum 256G" },
+	{ "queue-max-bytes 1023K\n", "t.conf:1: queue-max-bytes: 1023K is below the minimum 1M" },
+	{ "queue-max-messages 0\n", "t.conf:1: queue-max-messages: 0 is below the minimum 1" },
+	{ "queue-max-messages 10000001\n",
+	  "t.conf:1: queue-max-messages: 10000001 is above the maximum 10000000" },
+	{ "queue-min-free 1025G\n", "t.conf:1: queue-min-free: 1025G is above the maximum 1024G" },
+	{ "queue-min-free-percent 51\n",
+	  "t.conf:1: queue-min-free-percent: 51 is above the maximum 50" },
+	{ "queue-client-share 0\n", "t.conf:1: queue-client-share: 0 is below the minimum 1" },
+	{ "queue-client-share 101\n", "t.conf:1: queue-client-share: 101 is above the maximum 100" },
+	{ "max-connections-per-client 0\n",
+	  "t.conf:1: max-connections-per-client: 0 is below the minimum 1" },
+	{ "max-messages-per-connection 0\n",
+	  "t.conf:1: max-messages-per-connection: 0 is below the minimum 1" },
+	{ "timeout-data-total 0\n", "t.conf:1: timeout-data-total: 0 is below the minimum 1" },
+	{ "timeout-data-total 86401\n",
+	  "t.conf:1: timeout-data-total: 86401 is above the maximum 86400" },
 };
 
 static void test_bad(void)

@@ -4,6 +4,7 @@
  * byte, and split at every offset; the replies and the stored message must
  * be the same every time.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,7 @@
 #include "mta/log.h"
 #include "mta/smtpd.h"
 #include "policy/conf.h"
+#include "policy/quota.h"
 
 static struct conf conf;
 
@@ -23,7 +25,13 @@ struct run {
 	int    committed;
 	int    aborted;
 	int    closed;
-	int    commit_err;  /* what to answer MSG_END with */
+	int    quota_asks;
+	uint64_t quota_size[8];     /* ev.size of each QUOTA event */
+	char   quota_client[64];    /* ev.env->client of the last one */
+	/* What the driver answers (kept across runs): */
+	int    commit_err;  /* to MSG_END */
+	int    quota_mail;  /* to QUOTA at MAIL (enum quota_verdict) */
+	int    quota_data;  /* to QUOTA at the end of DATA */
 };
 
 static void setup_conf(void)
@@ -55,6 +63,14 @@ static void drain(struct smtpd *s, struct run *r)
 
 	while (smtpd_event(s, &ev)) {
 		switch (ev.type) {
+		case SMTPD_EV_QUOTA:
+			if (r->quota_asks < 8)
+				r->quota_size[r->quota_asks] = ev.size;
+			r->quota_asks++;
+			snprintf(r->quota_client, sizeof r->quota_client, "%s", ev.env->client);
+			smtpd_quota_done(s, s->pending == SMTPD_P_QUOTA_MAIL ? r->quota_mail
+			                                                     : r->quota_data);
+			break;
 		case SMTPD_EV_MSG_BEGIN:
 			smtpd_msg_begun(s, QUEUE_OK, 0x1234, 1700000000);
 			break;
@@ -99,7 +115,7 @@ static void play(const char *in, size_t inlen, size_t step, size_t split, struct
 	size_t have = 0, off = 0;
 	int guard = 0;
 
-	memset(r, 0, sizeof *r - sizeof r->commit_err);
+	memset(r, 0, offsetof(struct run, commit_err));
 	memset(&cl, 0, sizeof cl);
 	cl.addr.family = IP_V4;
 	cl.addr.a[0] = (flags & 1) ? 10 : 192;
@@ -149,6 +165,8 @@ static void play_all(const char *in, struct run *ref, unsigned flags)
 	size_t len = strlen(in), i;
 
 	r.commit_err = ref->commit_err;
+	r.quota_mail = ref->quota_mail;
+	r.quota_data = ref->quota_data;
 	play(in, len, 0, 0, ref, flags);
 	play(in, len, 1, 0, &r, flags);
 	CHECKF(r.outlen == ref->outlen && memcmp(r.out, ref->out, r.outlen) == 0,
@@ -283,6 +301,104 @@ static void test_commit_failure(void)
 	CHECK(contains(&ref, "452 4.3.1 Insufficient system storage\r\n"));
 }
 
+static const char two_messages[] =
+	"EHLO c\r\nMAIL FROM:<a@b.test> SIZE=500\r\nRCPT TO:<x@example.test>\r\nDATA\r\n"
+	"one\r\n.\r\n"
+	"MAIL FROM:<a@b.test>\r\nRCPT TO:<x@example.test>\r\nDATA\r\ntwo\r\n.\r\nQUIT\r\n";
+
+static void test_quota_asked(void)
+{
+	/* The driver is asked at MAIL (SIZE= or 0) and at the end of DATA
+	 * (the body as stored, Received: included), for this client. */
+	play_all(two_messages, &ref, 0);
+	CHECK(ref.committed == 2);
+	CHECK(ref.quota_asks == 4);
+	CHECK(ref.quota_size[0] == 500 && ref.quota_size[2] == 0);
+	CHECK(ref.quota_size[1] > 5 && ref.quota_size[1] < 300);
+	CHECK(ref.quota_size[3] == ref.quota_size[1]);   /* "one" and "two": as long */
+	CHECK(strcmp(ref.quota_client, "192.0.0.1") == 0);
+}
+
+static void test_quota_full_at_mail(void)
+{
+	/* Pipelined: the RCPT after a refused MAIL has no transaction. */
+	ref.quota_mail = QUOTA_DISK;
+	play_all("EHLO c\r\nMAIL FROM:<a@b.test> SIZE=500\r\nRCPT TO:<x@example.test>\r\n"
+	         "DATA\r\nNOOP\r\nQUIT\r\n", &ref, 0);
+	ref.quota_mail = QUOTA_OK;
+	CHECK(contains(&ref, "250 SMTPUTF8\r\n452 4.3.1 Insufficient system storage\r\n"
+	                     "503 5.5.1 Need MAIL before RCPT\r\n"
+	                     "503 5.5.1 Need RCPT before DATA\r\n"));
+	CHECK(!contains(&ref, "250 2.1.0"));
+	CHECK(contains(&ref, "250 2.0.0 OK\r\n221 "));
+	CHECK(ref.committed == 0 && ref.quota_asks == 1);
+}
+
+static void test_quota_full_at_data(void)
+{
+	/* Room at MAIL, none once the body is in: 452 after the terminator,
+	 * the draft dropped, and the session goes on. */
+	ref.quota_data = QUOTA_BYTES;
+	play_all(two_messages, &ref, 0);
+	ref.quota_data = QUOTA_OK;
+	CHECK(ref.committed == 0 && ref.aborted == 2 && ref.quota_asks == 4);
+	CHECK(contains(&ref, "354 End data with <CR><LF>.<CR><LF>\r\n"
+	                     "452 4.3.1 Insufficient system storage\r\n250 2.1.0 Sender OK\r\n"));
+	CHECK(!contains(&ref, "queued as"));
+	CHECK(contains(&ref, "221 2.0.0"));
+}
+
+static void test_messages_per_connection(void)
+{
+	unsigned saved = conf.max_messages_per_connection;
+
+	conf.max_messages_per_connection = 1;
+	play_all(two_messages, &ref, 0);
+	conf.max_messages_per_connection = saved;
+	CHECK(ref.committed == 1 && ref.closed);
+	CHECK(contains(&ref, "queued as 0000000000001234\r\n"
+	                     "421 4.7.0 mx.test Too many messages in one connection, closing\r\n"));
+	CHECK(!contains(&ref, "221 "));
+	/* A failed message does not count. */
+	ref.commit_err = QUEUE_EFULL;
+	conf.max_messages_per_connection = 1;
+	play_all(two_messages, &ref, 0);
+	conf.max_messages_per_connection = saved;
+	ref.commit_err = QUEUE_OK;
+	CHECK(ref.committed == 2 && !contains(&ref, "421 "));
+}
+
+static void test_deadline(void)
+{
+	static struct smtpd s;
+	struct smtpd_client cl;
+	struct smtpd_event ev;
+	static const char in[] = "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@example.test>\r\n"
+	                         "DATA\r\n";
+	size_t len, off = 0;
+
+	memset(&cl, 0, sizeof cl);
+	cl.addr.family = IP_V4;
+	smtpd_init(&s, &conf, &cl, 0);
+	smtpd_greet(&s);
+	CHECK(smtpd_deadline_secs(&s) == 0 && smtpd_timeout_secs(&s) == conf.timeout_command);
+	for (int guard = 0; off < sizeof in - 1 && guard < 100; guard++) {
+		off += smtpd_feed(&s, in + off, sizeof in - 1 - off);
+		while (smtpd_event(&s, &ev)) {
+			if (ev.type == SMTPD_EV_QUOTA)
+				smtpd_quota_done(&s, QUOTA_OK);
+			else if (ev.type == SMTPD_EV_MSG_BEGIN)
+				smtpd_msg_begun(&s, QUEUE_OK, 7, 0);
+		}
+	}
+	CHECK(s.state == SMTPD_S_DATA);
+	CHECK(smtpd_deadline_secs(&s) == 1200 && smtpd_timeout_secs(&s) == conf.timeout_data);
+	smtpd_timeout(&s);
+	CHECK(strstr(smtpd_output(&s, &len), "421 4.4.2 mx.test Timeout, closing connection\r\n"));
+	CHECK(smtpd_event(&s, &ev) && ev.type == SMTPD_EV_MSG_ABORT);
+	smtpd_free(&s);
+}
+
 static void test_early_talker(void)
 {
 	static struct smtpd s;
@@ -311,6 +427,11 @@ int main(void)
 	RUN(test_long_line);
 	RUN(test_size);
 	RUN(test_commit_failure);
+	RUN(test_quota_asked);
+	RUN(test_quota_full_at_mail);
+	RUN(test_quota_full_at_data);
+	RUN(test_messages_per_connection);
+	RUN(test_deadline);
 	RUN(test_early_talker);
 	return t_main_end();
 }
