@@ -226,8 +226,10 @@ start=$data_start, size=$data_size, type=$LINUX_TYPE, uuid=$DATA_GUID, name="moa
 EOF
 	# The MBR's boot code (440 bytes; the protective partition table stays).
 	dd if=/usr/lib/syslinux/mbr/gptmbr.bin of="$img" bs=440 count=1 conv=notrunc status=none
-	dd if="$W/boot.fat" of="$img" bs=512 seek="$boot_start" conv=notrunc,sparse status=none
-	dd if="$W/data.ext4" of="$img" bs=512 seek="$data_start" conv=notrunc,sparse status=none
+	# Both partitions start on a MiB boundary: copy in MiB blocks, leaving
+	# the all-zero ones as holes.
+	dd if="$W/boot.fat" of="$img" bs=1M seek=$((boot_start / 2048)) conv=notrunc,sparse status=none
+	dd if="$W/data.ext4" of="$img" bs=1M seek=$((data_start / 2048)) conv=notrunc,sparse status=none
 	DATA_OFFSET=$((data_start * 512))
 }
 
@@ -250,7 +252,12 @@ mv "$W/boot.fat" "$W/moat-boot.img"
 	echo "boot-partition moat-boot offset $((2048 * 512)) size $((BOOT_MB * 1048576))"
 	echo "data-partition moat-data offset $DATA_OFFSET size $((DATA_MB * 1048576))"
 	echo "modules $(xargs -n1 basename <"$W/modules.order" | sed 's/\.ko$//' | tr '\n' ' ')"
-	(cd "$W" && sha256sum moat.img moat.qcow2 moat-boot.img moat-oci.tar initrd)
+	# Python's sha256 (OpenSSL) is ten times sha256sum's speed on a 1 GiB disk.
+	(cd "$W" && /usr/bin/python3 -c 'import hashlib, sys
+for n in sys.argv[1:]:
+    with open(n, "rb") as f:
+        print(hashlib.file_digest(f, "sha256").hexdigest() + "  " + n)' \
+		moat.img moat.qcow2 moat-boot.img moat-oci.tar initrd)
 } >"$W/MANIFEST"
 # moat.img last: make takes it as the sign that everything is there.
 for f in MANIFEST moat-boot.img moat.qcow2 moat-oci.tar moat.img; do
