@@ -1,20 +1,26 @@
 /* mta/init.c -- moat as process 1 of the appliance; see init.h */
 #include "init.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/reboot.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/signalfd.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/capability.h>
 
 #include "initdev.h"
 #include "log.h"
@@ -32,6 +38,13 @@
 #define KILL_ALL_MS   5000    /* everything else's, before SIGKILL */
 #define BACKOFF_MAX_MS 60000
 #define PART_WAIT_MS  30000
+/* The server's user: not root, the same uid as in the container image.
+ * It owns what is on /data; of root's powers it keeps only binding port
+ * 25 (CAP_NET_BIND_SERVICE), so a compromised server cannot load kernel
+ * modules, remount, or reconfigure the network. */
+#define SERVE_UID     65532
+#define SERVE_NOFILE  65536
+#define OWN_DEPTH_MAX 8
 
 static struct {
 	int    console[CONSOLES_MAX];  /* where the log goes: every active console */
@@ -44,6 +57,7 @@ static struct {
 	int    serve_ok;               /* config is good: the server may run */
 	long long serve_started_ms;
 	long long restart_at_ms;       /* 0: no restart pending */
+	long long report_at_ms;        /* 0: the server's privileges are reported */
 	unsigned backoff_ms;
 } st;
 
@@ -234,6 +248,52 @@ cmdline_only:
 
 /* ---------------------------------------------------------------- server */
 
+/* Give dir's tree (not lost+found) to the server's user: files written onto
+ * the partition from another machine (image/data.sh) are root's. */
+static void own_tree(const char *dir, int depth)
+{
+	char path[CONF_PATH_MAX + 256];
+	struct dirent *e;
+	DIR *d;
+
+	if (lchown(dir, SERVE_UID, SERVE_UID) != 0)
+		log_warn("msg=\"chown %s: %s\"", dir, strerror(errno));
+	if (depth >= OWN_DEPTH_MAX || (d = opendir(dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+		    (depth == 0 && strcmp(e->d_name, "lost+found") == 0))
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		if (e->d_type == DT_DIR)
+			own_tree(path, depth + 1);
+		else if (lchown(path, SERVE_UID, SERVE_UID) != 0)
+			log_warn("msg=\"chown %s: %s\"", path, strerror(errno));
+	}
+	closedir(d);
+}
+
+/* In a child before execve: become SERVE_UID keeping CAP_NET_BIND_SERVICE
+ * as an ambient capability (so it survives the execve), nothing else. */
+static int drop_to_server_user(void)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+	struct rlimit nofile = { SERVE_NOFILE, SERVE_NOFILE };
+	gid_t gid = SERVE_UID;
+
+	memset(d, 0, sizeof d);
+	d[0].permitted = d[0].effective = d[0].inheritable = 1u << CAP_NET_BIND_SERVICE;
+	if (setrlimit(RLIMIT_NOFILE, &nofile) != 0 || prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0 ||
+	    setgroups(1, &gid) != 0 || setresgid(gid, gid, gid) != 0 ||
+	    setresuid(SERVE_UID, SERVE_UID, SERVE_UID) != 0 ||
+	    syscall(SYS_capset, &h, d) != 0 ||
+	    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NET_BIND_SERVICE, 0, 0) != 0 ||
+	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+		return -1;
+	return 0;
+}
+
 /* Run /proc/self/exe with argv (stdout into a pipe, stderr to the log)
  * and put what it printed in out; at most 10 s.  Returns its exit status,
  * or -1.  (The queue is read by a child: process 1 never maps LMDB.) */
@@ -253,6 +313,8 @@ static int run_capture(char *const argv[], char *out, size_t cap)
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		dup2(p[1], STDOUT_FILENO);
+		if (drop_to_server_user() != 0)
+			_exit(111);
 		execve("/proc/self/exe", argv, (char *[]){ NULL });
 		_exit(111);
 	}
@@ -328,15 +390,52 @@ static void serve_start(void)
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);
 		setsid();
-		if (chdir(DATA_DIR) != 0)
+		if (chdir(DATA_DIR) != 0 || drop_to_server_user() != 0) {
+			static const char msg[] = "moat: cannot drop privileges\n";
+			(void)!write(STDERR_FILENO, msg, sizeof msg - 1);
 			_exit(111);
+		}
 		execve("/proc/self/exe", argv, envp);
 		_exit(111);
 	}
 	st.serve = pid;
 	st.serve_started_ms = now_ms();
 	st.restart_at_ms = 0;
+	st.report_at_ms = st.serve_started_ms + 1000;
 	log_event("serve-start", "pid=%ld", (long)pid);
+}
+
+/* One line of /proc/PID/status ("\nUid:\t0\t0\t0\t0"): its value, tabs
+ * as commas. */
+static void status_field(const char *buf, const char *key, char *out, size_t cap)
+{
+	const char *p = strstr(buf, key);
+	size_t n;
+
+	if (p == NULL)
+		return;
+	p += strlen(key);
+	p += strspn(p, " \t");
+	n = strcspn(p, "\n");
+	snprintf(out, cap, "%.*s", (int)n, p);
+	for (char *c = out; *c != '\0'; c++)
+		if (*c == '\t')
+			*c = ',';
+}
+
+/* What the kernel says the running server is: its uids (real, effective,
+ * saved, fs) and effective capabilities (400 is CAP_NET_BIND_SERVICE). */
+static void serve_report(void)
+{
+	char path[64], buf[4096], uid[64] = "?", caps[64] = "?";
+
+	st.report_at_ms = 0;
+	snprintf(path, sizeof path, "/proc/%ld/status", (long)st.serve);
+	if (initdev_read_small(path, buf, sizeof buf) > 0) {
+		status_field(buf, "\nUid:", uid, sizeof uid);
+		status_field(buf, "\nCapEff:", caps, sizeof caps);
+	}
+	log_event("serve-privileges", "pid=%ld uid=%s capabilities=%s", (long)st.serve, uid, caps);
 }
 
 static void serve_exited(int status)
@@ -490,6 +589,7 @@ static void boot(void)
 	st.nbutton = initdev_power_buttons(st.button, BUTTONS_MAX);
 	st.backoff_ms = 1000;
 	if (st.serve_ok) {
+		own_tree(DATA_DIR, 0);
 		queue_report(conf.queue_path);
 		serve_start();
 	}
@@ -507,8 +607,11 @@ static _Noreturn void supervise(void)
 		p[n++] = (struct pollfd){ st.log_rd, POLLIN, 0 };
 		for (size_t k = 0; k < st.nbutton; k++)
 			p[n++] = (struct pollfd){ st.button[k], POLLIN, 0 };
-		if (st.restart_at_ms > 0) {
-			long long left = st.restart_at_ms - now_ms();
+		long long next = st.restart_at_ms > 0 ? st.restart_at_ms : st.report_at_ms;
+		if (st.report_at_ms > 0 && st.report_at_ms < next)
+			next = st.report_at_ms;
+		if (next > 0) {
+			long long left = next - now_ms();
 			timeout = left < 0 ? 0 : (int)left;
 		}
 		if (poll(p, n, timeout) < 0 && errno != EINTR)
@@ -527,6 +630,8 @@ static _Noreturn void supervise(void)
 			if ((p[2 + k].revents & POLLIN) && initdev_power_pressed(st.button[k]))
 				shutdown_now("power-button", RB_POWER_OFF);
 		reap();
+		if (st.serve > 0 && st.report_at_ms > 0 && now_ms() >= st.report_at_ms)
+			serve_report();
 		if (st.serve_ok && st.serve == 0 && st.restart_at_ms > 0 && now_ms() >= st.restart_at_ms)
 			serve_start();
 	}

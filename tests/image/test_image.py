@@ -286,6 +286,8 @@ def test_bios_boot_mail_then_pull_the_plug():
     console_has(vm, "event=boot role=init", "event=modules loaded=", "event=data-partition",
                 "event=mounted device=/dev/vda2 on=/data", "address=10.0.2.15/24",
                 "address=fec0::15/64", "gateway=10.0.2.2", "event=serve-start",
+                # not root; of root's powers only CAP_NET_BIND_SERVICE
+                "uid=65532,65532,65532,65532 capabilities=0000000000000400",
                 "event=queue messages=0 new=yes")
     send(vm, 2)
     send(vm, 1, size=200 * 1024)   # past the 64 KiB draft: a spool file
