@@ -39,15 +39,16 @@ def free_port():
 
 def qemu_argv(disk, uefi=False, port=None, guestfwd=(), serial="stdio", qmp=None,
               kvm=False, mem=256):
-    """The qemu command line.  guestfwd: (guest_ip, guest_port, host_port)
-    triples: the guest's connections to guest_ip:guest_port reach
-    127.0.0.1:host_port on this machine."""
+    """The qemu command line.  guestfwd: (guest_ip, guest_port, command)
+    triples: qemu runs command for each connection the guest opens to
+    guest_ip:guest_port, the connection on its stdin and stdout (qemu's
+    tcp: form connects once, at start, and serves a single connection)."""
     fmt = "qcow2" if disk.endswith(".qcow2") else "raw"
     net = "user,id=n0,restrict=on"
     if port:
         net += ",hostfwd=tcp:127.0.0.1:%d-%s:25" % (port, GUEST_ADDR)
-    for gip, gport, hport in guestfwd:
-        net += ",guestfwd=tcp:%s:%d-tcp:127.0.0.1:%d" % (gip, gport, hport)
+    for gip, gport, command in guestfwd:
+        net += ",guestfwd=tcp:%s:%d-cmd:%s" % (gip, gport, command.replace(",", ",,"))
     argv = ["qemu-system-x86_64", "-nodefaults", "-machine", "q35",
             "-accel", "kvm" if kvm else "tcg", "-m", str(mem), "-smp", "1",
             "-display", "none", "-no-reboot", "-serial", serial,
