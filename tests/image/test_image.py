@@ -283,6 +283,7 @@ def test_bios_boot_mail_then_pull_the_plug():
     state["disk"] = disk
     vm = boot(disk, uefi=False)
     banner(vm)
+    check(vm.wait_console("event=serve-privileges", 20), "no privileges report")
     console_has(vm, "event=boot role=init", "event=modules loaded=", "event=data-partition",
                 "event=mounted device=/dev/vda2 on=/data", "address=10.0.2.15/24",
                 "address=fec0::15/64", "gateway=10.0.2.2", "event=serve-start",
