@@ -21,10 +21,12 @@ WARN     := -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion \
             -Wcast-qual -Wwrite-strings -Wvla -Wformat=2 -Wundef \
             -Wimplicit-fallthrough -Wnull-dereference -Werror=implicit-function-declaration
 BASEFLAGS := -std=c11 -D_GNU_SOURCE -I. $(WARN)
-CFLAGS   := $(BASEFLAGS) -O2 -g -I$(DEPS)/include -fstack-protector-strong -D_FORTIFY_SOURCE=0
+CFLAGS   := $(BASEFLAGS) -O2 -g -isystem $(DEPS)/include -fstack-protector-strong -D_FORTIFY_SOURCE=0
 LDFLAGS  := -static -L$(DEPS)/lib
 LDLIBS   := -llmdb -lbearssl -lpthread
-ASAN_FLAGS := $(BASEFLAGS) -O1 -g -fno-omit-frame-pointer \
+# Debian's libbearssl-dev puts its headers in /usr/include/bearssl.
+SYS_BEARSSL := -isystem /usr/include/bearssl
+ASAN_FLAGS := $(BASEFLAGS) $(SYS_BEARSSL) -O1 -g -fno-omit-frame-pointer \
             -fsanitize=address,undefined -fno-sanitize-recover=undefined
 ASAN_LIBS  := -llmdb -lbearssl -lpthread
 
@@ -37,6 +39,13 @@ POLICY := policy/cmd.c \
           policy/conf.c \
           policy/rules.c \
           policy/quota.c \
+          policy/base64.c \
+          policy/pem.c \
+          policy/shacrypt.c \
+          policy/sasl.c \
+          policy/users.c \
+          policy/rcptdb.c \
+          policy/authfail.c \
           policy/kv.c
 QUEUE  := queue/store.c \
           queue/envelope.c \
@@ -47,6 +56,10 @@ MTA    := mta/log.c \
           mta/server.c \
           mta/connlimit.c \
           mta/queuecmd.c \
+          mta/tls.c \
+          mta/tables.c \
+          mta/passwd.c \
+          mta/relaytest.c \
           mta/netcfg.c \
           mta/initdev.c \
           mta/init.c
@@ -97,7 +110,7 @@ $(BUILD)/asan/unit/%: tests/unit/%.c $(ASAN_OBJ) $(HEADERS)
 # libFuzzer targets: clang, glibc, Debian's liblmdb/libbearssl.
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIBSRC) $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined \
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -I. $(SYS_BEARSSL) -g -O1 -fsanitize=fuzzer,address,undefined \
 		-o $@ $< $(LIBSRC) $(ASAN_LIBS)
 
 fuzz-build: $(FUZZ_BIN)

@@ -18,9 +18,13 @@
 
 #include "init.h"
 #include "log.h"
+#include "passwd.h"
 #include "queuecmd.h"
+#include "relaytest.h"
 #include "server.h"
+#include "tables.h"
 #include "policy/conf.h"
+#include "policy/rules.h"
 
 #define DEFAULT_CONF "/etc/moat/moat.conf"
 #define CONF_FILE_MAX (1024 * 1024)
@@ -31,59 +35,26 @@ static void usage(FILE *f)
 	      "       moat check [-c FILE]          check the config, print the effective one\n"
 	      "       moat queue list [-c FILE]     list queued messages\n"
 	      "       moat queue show [-c FILE] ID  print one message's envelope and body\n"
+	      "       moat passwd [-5] [-r ROUNDS]  read a password on stdin, print its $6$ (or $5$) hash\n"
+	      "       moat relay-test [-d OURDOMAIN] [-t FOREIGN] HOST[:PORT]\n"
+	      "                                     probe a server with relay tricks (never DATA)\n"
 	      "       moat version\n"
 	      "       moat init                     the appliance's process 1 (image/)\n"
 	      "FILE defaults to " DEFAULT_CONF ".\n", f);
-}
-
-/* Read the whole file (bounded) into a malloc'd buffer. */
-static char *read_file(const char *path, size_t *len, char *err, size_t errcap)
-{
-	struct stat st;
-	char *buf;
-	size_t got = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0) {
-		snprintf(err, errcap, "moat: %s: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONF_FILE_MAX) {
-		snprintf(err, errcap, "moat: %s: %s", path,
-		         !S_ISREG(st.st_mode) ? "not a regular file" : "larger than 1 MiB");
-		close(fd);
-		return NULL;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL) {
-		snprintf(err, errcap, "moat: %s: out of memory", path);
-		close(fd);
-		return NULL;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	buf[got] = 0;
-	*len = got;
-	return buf;
 }
 
 /* Load and check a config file; on error the message is in err. */
 static int load_conf(const char *path, struct conf *c, char *err, size_t errcap)
 {
 	size_t len = 0;
-	char *text = read_file(path, &len, err, errcap);
+	char e[900];
+	char *text = file_read(path, CONF_FILE_MAX, &len, e, sizeof e);
 	int r;
 
-	if (text == NULL)
+	if (text == NULL) {
+		snprintf(err, errcap, "moat: %s", e);
 		return -1;
+	}
 	conf_defaults(c);
 	r = conf_parse(text, len, path, c, err, errcap);
 	free(text);
@@ -143,28 +114,43 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if (strcmp(cmd, "passwd") == 0)
+		return passwd_main(argc, argv);
+	if (strcmp(cmd, "relay-test") == 0)
+		return relaytest_main(argc, argv);
 	path = take_conf_arg(&argc, argv);
 	if (strcmp(cmd, "check") == 0 || strcmp(cmd, "serve") == 0) {
+		static struct tables tables;
+		int rc;
+
 		if (argc != 1) {
 			usage(stderr);
 			return 100;
 		}
-		if (load_conf(path, &conf, err, sizeof err) < 0) {
+		if (load_conf(path, &conf, err, sizeof err) < 0 ||
+		    tables_load(&tables, &conf, path, err, sizeof err) < 0) {
 			fprintf(stderr, "%s\n", err);
 			return 1;
 		}
 		if (strcmp(cmd, "check") == 0) {
 			size_t need = conf_format(&conf, NULL, 0);
-			char *out = malloc(need + 1);
+			size_t mneed = rules_matrix_format(&conf, NULL, 0);
+			char *out = malloc(need + 1), *matrix = malloc(mneed + 1);
 
-			if (out == NULL)
+			if (out == NULL || matrix == NULL)
 				return 111;
 			conf_format(&conf, out, need + 1);
+			rules_matrix_format(&conf, matrix, mneed + 1);
 			fputs(out, stdout);
+			fputs(matrix, stdout);
 			free(out);
+			free(matrix);
+			tables_free(&tables);
 			return 0;
 		}
-		return server_run(&conf);
+		rc = server_run(&conf, &tables);
+		tables_free(&tables);
+		return rc;
 	}
 	if (strcmp(cmd, "queue") == 0) {
 		if (argc < 2) {

@@ -15,6 +15,14 @@
  * Connections are freed only in the after-batch hook, never inside a
  * callback, so a pointer in the current epoll batch never dangles.
  *
+ * TLS (mta/tls.h) sits between the socket and the session: with c->tls
+ * set, recv() fills the engine, the engine's plaintext fills c->in, the
+ * session's replies go into the engine and its records to send().  After
+ * STARTTLS every plaintext byte already read is discarded before the
+ * handshake starts (CVE-2011-0411).  AUTH failures are counted per client
+ * address (policy/authfail.h); the 535 is held back by a timer, never by
+ * sleeping, so the loop goes on serving everyone else.
+ *
  * Limits: max-connections in all and max-connections-per-client
  * (mta/connlimit.h) at accept; the quotas (policy/quota.h) when a session
  * asks (SMTPD_EV_QUOTA), from the queue's counters and free space plus
@@ -41,7 +49,11 @@
 #include "ev.h"
 #include "log.h"
 #include "smtpd.h"
+#include "tables.h"
+#include "tls.h"
+#include "policy/authfail.h"
 #include "policy/quota.h"
+#include "policy/rules.h"
 #include "queue/queue.h"
 #include "queue/usage.h"
 
@@ -54,6 +66,14 @@ struct server;
 struct conn {
 	struct ev_io        io;
 	struct ev_timer     timer;
+	struct ev_timer     auth_timer;       /* holds back a 535 */
+	struct tls         *tls;              /* NULL in plaintext */
+	const struct conf_listener *lconf;
+	enum smtpd_auth_result auth_result;   /* answered when auth_timer fires */
+	unsigned            tls_pending : 1;  /* STARTTLS: start once the 220 is out */
+	unsigned            handshaking : 1;
+	unsigned            implicit : 1;     /* TLS from the first byte, greet after */
+	unsigned            tls_closing : 1;  /* close_notify queued */
 	struct server      *sv;
 	struct smtpd        s;
 	struct queue_draft *draft;
@@ -74,10 +94,13 @@ struct conn {
 struct listener {
 	struct ev_io io;
 	struct server *sv;
+	const struct conf_listener *cl;
 };
 
 struct server {
 	const struct conf *conf;
+	struct tables     *tables;
+	struct authfail   *af;
 	struct ev_loop     loop;
 	struct queue      *q;
 	struct listener    ls[CONF_MAX_LISTENERS];
@@ -112,6 +135,7 @@ static void conn_kill(struct conn *c, const char *reason)
 	}
 	ev_io_del(&sv->loop, &c->io);
 	ev_timer_stop(&sv->loop, &c->timer);
+	ev_timer_stop(&sv->loop, &c->auth_timer);
 	connlimit_del(&c->client_node);
 	close(c->io.fd);
 	c->io.fd = -1;
@@ -133,7 +157,19 @@ static void conn_free(struct conn *c)
 		c->next->prev = c->prev;
 	sv->nconns--;
 	smtpd_free(&c->s);
+	tls_free(c->tls);
 	free(c);
+}
+
+static void greet(struct conn *c)
+{
+	if (c->sv->conf->greeting_delay_ms) {
+		/* Listen now, so an early talker is heard before the greeting. */
+		ev_timer_start(&c->sv->loop, &c->timer, c->sv->conf->greeting_delay_ms);
+	} else {
+		c->greeted = 1;
+		smtpd_greet(&c->s);
+	}
 }
 
 static void conn_timer_cb(struct ev_loop *l, struct ev_timer *t)
@@ -141,6 +177,11 @@ static void conn_timer_cb(struct ev_loop *l, struct ev_timer *t)
 	struct conn *c = t->arg;
 
 	(void)l;
+	if (c->handshaking) {
+		log_event("tls-fail", "addr=%s error=timeout", c->s.client.addr_text);
+		conn_kill(c, "tls-timeout");
+		return;
+	}
 	if (!c->greeted) {
 		c->greeted = 1;
 		smtpd_greet(&c->s);
@@ -150,11 +191,57 @@ static void conn_timer_cb(struct ev_loop *l, struct ev_timer *t)
 	conn_pump(c);
 }
 
+static void auth_timer_cb(struct ev_loop *l, struct ev_timer *t)
+{
+	struct conn *c = t->arg;
+
+	(void)l;
+	smtpd_auth_done(&c->s, c->auth_result, NULL);
+	conn_pump(c);
+}
+
+/* Replies into the engine, records out to the socket, until neither moves. */
+static void conn_flush_tls(struct conn *c)
+{
+	for (;;) {
+		size_t len, n;
+		const char *out = smtpd_output(&c->s, &len);
+		const unsigned char *rec;
+		int moved = 0;
+
+		if (len > 0 && (n = tls_app_write(c->tls, out, len)) > 0) {
+			smtpd_output_ack(&c->s, n);
+			tls_app_flush(c->tls);
+			moved = 1;
+		}
+		rec = tls_net_out(c->tls, &len);
+		if (len > 0) {
+			ssize_t w = send(c->io.fd, rec, len, MSG_NOSIGNAL);
+
+			if (w < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno != EAGAIN && errno != EWOULDBLOCK)
+					conn_kill(c, "write-error");
+				return;
+			}
+			tls_net_out_done(c->tls, (size_t)w);
+			moved = 1;
+		}
+		if (!moved)
+			return;
+	}
+}
+
 static void conn_flush(struct conn *c)
 {
 	size_t len;
 	const char *out = smtpd_output(&c->s, &len);
 
+	if (c->tls) {
+		conn_flush_tls(c);
+		return;
+	}
 	while (len > 0) {
 		ssize_t n = send(c->io.fd, out, len, MSG_NOSIGNAL);
 
@@ -169,6 +256,58 @@ static void conn_flush(struct conn *c)
 		smtpd_output_ack(&c->s, (size_t)n);
 		out = smtpd_output(&c->s, &len);
 	}
+}
+
+/* Check the credentials, count a failure, and answer now or after the
+ * growing delay. */
+static void conn_auth(struct conn *c, const struct smtpd_event *ev)
+{
+	struct server *sv = c->sv;
+	const struct conf *cf = sv->conf;
+	const struct sasl_creds *cr = ev->creds;
+	const struct user *u = NULL;
+	const char *reason = ev->refuse;
+	const char *mech = c->s.auth_login ? "LOGIN" : "PLAIN";
+	int64_t now = sv->loop.now / 1000;
+	char who[SASL_FIELD_MAX * 4 + 8];
+	unsigned n, delay;
+
+	log_quote(cr->authcid, cr->authcidlen, who, sizeof who);
+	if (authfail_blocked(sv->af, &c->s.client.addr, now)) {
+		log_event("auth-fail", "addr=%s user=%s mech=%s reason=blocked", c->s.client.addr_text, who,
+		          mech);
+		smtpd_auth_done(&c->s, SMTPD_AUTH_BLOCKED, NULL);
+		return;
+	}
+	if (reason == NULL) {
+		if (sv->tables->users != NULL)
+			u = users_authenticate(sv->tables->users, cr->authcid, cr->authcidlen, cr->passwd,
+			                       cr->passwdlen);
+		if (u == NULL)
+			reason = "bad-credentials";
+	}
+	if (u != NULL) {
+		authfail_clear(sv->af, &c->s.client.addr);
+		log_event("auth", "addr=%s user=%s mech=%s", c->s.client.addr_text, who, mech);
+		smtpd_auth_done(&c->s, SMTPD_AUTH_OK, u);
+		return;
+	}
+	n = authfail_record(sv->af, &c->s.client.addr, now, cf->auth_max_failures,
+	                    cf->auth_block_seconds);
+	log_event("auth-fail", "addr=%s user=%s mech=%s reason=%s failures=%u", c->s.client.addr_text,
+	          who, mech, reason, n);
+	if (n >= cf->auth_max_failures) {
+		log_event("auth-block", "addr=%s seconds=%u", c->s.client.addr_text, cf->auth_block_seconds);
+		smtpd_auth_done(&c->s, SMTPD_AUTH_BLOCKED, NULL);
+		return;
+	}
+	delay = authfail_delay_ms(n, cf->auth_fail_delay_ms);
+	if (delay == 0) {
+		smtpd_auth_done(&c->s, SMTPD_AUTH_FAIL, NULL);
+		return;
+	}
+	c->auth_result = SMTPD_AUTH_FAIL;
+	ev_timer_start(&sv->loop, &c->auth_timer, delay);
 }
 
 /* The quota verdict for one more message of size bytes from env's client:
@@ -251,6 +390,12 @@ static void handle_events(struct conn *c, int *progress)
 		case SMTPD_EV_CLOSE:
 			c->closing = 1;
 			break;
+		case SMTPD_EV_STARTTLS:
+			c->tls_pending = 1;  /* after the 220 is written */
+			break;
+		case SMTPD_EV_AUTH:
+			conn_auth(c, &ev);
+			break;
 		case SMTPD_EV_NONE:
 		default:
 			break;
@@ -258,19 +403,79 @@ static void handle_events(struct conn *c, int *progress)
 	}
 }
 
-/* Feed input, answer events, write output, then ask for the right events. */
-static void conn_pump(struct conn *c)
+/* Plaintext from the engine into c->in; returns 1 if any moved. */
+static int tls_pull(struct conn *c)
 {
-	struct server *sv = c->sv;
-	unsigned before = c->s.state, want = 0, total;
-	int progress = 1, consumed = 0, replied;
-	size_t out_before, out_after;
-	int64_t ms;
+	size_t len, room = sizeof c->in - c->inlen;
+	const unsigned char *p = tls_app_in(c->tls, &len);
 
-	smtpd_output(&c->s, &out_before);
+	if (len == 0 || room == 0)
+		return 0;
+	if (len > room)
+		len = room;
+	memcpy(c->in + c->inlen, p, len);
+	c->inlen += len;
+	tls_app_in_done(c->tls, len);
+	return 1;
+}
+
+/* The 220 is out: throw away what the client sent after STARTTLS and
+ * start the handshake. */
+static void start_tls(struct conn *c)
+{
+	c->tls_pending = 0;
+	if (c->inlen > 0)
+		log_event("tls-discard", "addr=%s bytes=%zu reason=pipelined-after-starttls",
+		          c->s.client.addr_text, c->inlen);
+	c->inlen = 0;
+	c->tls = tls_server_new(c->sv->tables->creds, c->lconf->tls_legacy ? TLS_LEGACY : 0);
+	if (c->tls == NULL) {
+		log_warn("msg=\"cannot start TLS (memory or entropy)\" addr=%s", c->s.client.addr_text);
+		conn_kill(c, "tls-error");
+		return;
+	}
+	c->handshaking = 1;
+}
+
+/* Handshake progress or TLS failure; returns 1 when the handshake just
+ * finished (the session has new work). */
+static int tls_check(struct conn *c)
+{
+	enum tls_state st = tls_state(c->tls);
+
+	if (st == TLS_FAILED || (st == TLS_CLOSED && c->handshaking)) {
+		log_event("tls-fail", "addr=%s error=%s stage=%s", c->s.client.addr_text,
+		          tls_error_name(tls_error(c->tls)), c->handshaking ? "handshake" : "session");
+		conn_kill(c, "tls-error");
+		return 0;
+	}
+	if (st == TLS_CLOSED) {
+		conn_kill(c, "tls-closed");
+		return 0;
+	}
+	if (!c->handshaking || st != TLS_OPEN)
+		return 0;
+	c->handshaking = 0;
+	log_event("tls", "addr=%s version=%s cipher=%s key=%s", c->s.client.addr_text,
+	          tls_version_name(c->tls), tls_cipher_name(c->tls),
+	          tls_key_name(c->tls));
+	if (c->implicit)
+		greet(c);
+	else
+		smtpd_tls_started(&c->s, SMTPD_F_TLS);
+	return 1;
+}
+
+/* Feed the session what is buffered and answer its events until neither
+ * moves; returns 1 if input was consumed. */
+static int conn_feed(struct conn *c)
+{
+	int progress = 1, consumed = 0;
 
 	while (progress && !c->dead) {
 		progress = 0;
+		if (c->tls && !c->handshaking && tls_pull(c))
+			progress = 1;
 		if (c->inlen > 0) {
 			size_t n = smtpd_feed(&c->s, c->in, c->inlen);
 
@@ -282,25 +487,65 @@ static void conn_pump(struct conn *c)
 		}
 		handle_events(c, &progress);
 	}
-	if (c->dead)
-		return;
-	smtpd_output(&c->s, &out_after);
-	replied = out_after > out_before;
-	conn_flush(c);
-	if (c->dead)
-		return;
-	{
-		size_t outlen;
+	return consumed;
+}
 
+/* Feed input, answer events, write output, then ask for the right events. */
+static void conn_pump(struct conn *c)
+{
+	struct server *sv = c->sv;
+	unsigned before = c->s.state, want = 0, total;
+	size_t outlen, netlen = 0, cap = 0, out_before;
+	int consumed = 0, replied = 0, round;
+	int64_t ms;
+
+	/* A round more when TLS starts or its handshake ends: the session
+	 * then has new work (a reset, a greeting, buffered plaintext). */
+	for (round = 0; round < 4 && !c->dead; round++) {
+		smtpd_output(&c->s, &out_before);
+		consumed |= conn_feed(c);
+		if (c->dead)
+			return;
 		smtpd_output(&c->s, &outlen);
-		if (c->closing && outlen == 0) {
+		replied |= outlen > out_before;
+		conn_flush(c);
+		if (c->dead)
+			return;
+		smtpd_output(&c->s, &outlen);
+		if (c->tls_pending && !c->tls && outlen == 0) {
+			start_tls(c); /* the 220 is out, in plaintext */
+			continue;
+		}
+		if (!c->tls || !tls_check(c))
+			break;
+	}
+	if (c->dead)
+		return;
+	smtpd_output(&c->s, &outlen);
+	if (c->tls) {
+		tls_net_out(c->tls, &netlen);
+		tls_net_in(c->tls, &cap);
+	}
+	if (c->closing && outlen == 0) {
+		if (c->tls && !c->tls_closing) {
+			/* close_notify after the last reply */
+			c->tls_closing = 1;
+			tls_close(c->tls);
+			conn_flush_tls(c);
+			if (c->dead)
+				return;
+			tls_net_out(c->tls, &netlen);
+		}
+		if (netlen == 0) {
 			conn_kill(c, "closed");
 			return;
 		}
-		if (outlen > 0)
-			want |= EV_WRITE;
 	}
-	if (!c->closing && c->inlen < sizeof c->in)
+	if (outlen > 0 || netlen > 0)
+		want |= EV_WRITE;
+	/* With TLS, read only when the engine takes records (it does not
+	 * while plaintext waits for room in c->in). */
+	if (!c->closing && c->inlen < sizeof c->in && (!c->tls || cap > 0))
 		want |= EV_READ;
 	if (ev_io_set(&sv->loop, &c->io, want) < 0) {
 		conn_kill(c, "epoll-error");
@@ -336,7 +581,22 @@ static void conn_io_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 	struct conn *c = io->arg;
 
 	(void)l;
-	if ((events & EV_READ) && c->inlen < sizeof c->in) {
+	if ((events & EV_READ) && c->tls) {
+		size_t cap;
+		unsigned char *buf = tls_net_in(c->tls, &cap);
+		ssize_t n = cap > 0 ? recv(c->io.fd, buf, cap, 0) : -1;
+
+		if (n == 0) {
+			conn_kill(c, c->handshaking ? "tls-eof" : c->s.state == SMTPD_S_DATA ? "eof-in-data" : "eof");
+			return;
+		}
+		if (n < 0 && cap > 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			conn_kill(c, "read-error");
+			return;
+		}
+		if (n > 0)
+			tls_net_in_done(c->tls, (size_t)n);
+	} else if ((events & EV_READ) && c->inlen < sizeof c->in) {
 		ssize_t n = recv(c->io.fd, c->in + c->inlen, sizeof c->in - c->inlen, 0);
 
 		if (n == 0) {
@@ -371,6 +631,34 @@ static void sockaddr_client(const struct sockaddr_storage *ss, struct smtpd_clie
 		ip_unmap(&cl->addr);
 	}
 	ip_format(&cl->addr, cl->addr_text, sizeof cl->addr_text);
+}
+
+/* A deny-network marked never-connect gets 554; an address blocked for
+ * AUTH failures gets 421 (nothing is written on an implicit-TLS port,
+ * where the client expects a handshake).  Returns 1 when fd was closed. */
+static int refuse_at_connect(struct server *sv, const struct listener *li, int fd,
+                             const struct smtpd_client *cl)
+{
+	char msg[ADDR_DOMAIN_MAX + 80];
+	const char *reason;
+	int n;
+
+	if (rules_denied(sv->conf, &cl->addr, 1)) {
+		n = snprintf(msg, sizeof msg, "554 5.7.1 %s Access denied\r\n", sv->conf->hostname);
+		reason = "deny-network";
+	} else if (authfail_blocked(sv->af, &cl->addr, sv->loop.now / 1000)) {
+		n = snprintf(msg, sizeof msg,
+		             "421 4.7.0 %s Too many authentication failures, try again later\r\n",
+		             sv->conf->hostname);
+		reason = "auth-blocked";
+	} else {
+		return 0;
+	}
+	log_event("reject", "addr=%s code=%.3s reason=%s", cl->addr_text, msg, reason);
+	if (li->cl->tls != CONF_TLS_IMPLICIT)
+		(void)!send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+	return 1;
 }
 
 /* 421 at once and close: no session, nothing read. */
@@ -408,6 +696,9 @@ static void listener_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 			return;
 		}
 		sockaddr_client(&ss, &cl);
+		cl.listener = *li->cl;
+		if (refuse_at_connect(sv, li, fd, &cl))
+			continue;
 		if (sv->stopping || (sv->conf->max_connections && sv->nconns >= sv->conf->max_connections)) {
 			refuse(sv, fd, &cl, "Too many connections, try again later",
 			       sv->stopping ? "stopping" : "max-connections");
@@ -430,7 +721,12 @@ static void listener_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 		c->io.arg = c;
 		c->timer.cb = conn_timer_cb;
 		c->timer.arg = c;
-		smtpd_init(&c->s, sv->conf, &cl, 0);
+		c->auth_timer.cb = auth_timer_cb;
+		c->auth_timer.arg = c;
+		c->lconf = li->cl;
+		c->implicit = li->cl->tls == CONF_TLS_IMPLICIT;
+		smtpd_init(&c->s, sv->conf, &cl, c->implicit ? SMTPD_F_TLS : 0);
+		smtpd_set_tables(&c->s, sv->tables->users, &sv->tables->rcpts);
 		c->state_since = l->now;
 		connlimit_add(&sv->clients, &c->client_node, &cl.addr);
 		c->next = sv->conns;
@@ -439,12 +735,18 @@ static void listener_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 		sv->conns = c;
 		sv->nconns++;
 		log_event("connect", "addr=%s port=%u", cl.addr_text, cl.port);
-		if (sv->conf->greeting_delay_ms) {
-			ev_timer_start(l, &c->timer, sv->conf->greeting_delay_ms);
-			/* Listen now, so an early talker is heard before the greeting. */
+		if (c->implicit) {
+			/* RFC 8314: the handshake first, the greeting inside TLS. */
+			c->tls = tls_server_new(sv->tables->creds, li->cl->tls_legacy ? TLS_LEGACY : 0);
+			if (c->tls == NULL) {
+				log_warn("msg=\"cannot start TLS (memory or entropy)\" addr=%s", cl.addr_text);
+				conn_kill(c, "tls-error");
+				continue;
+			}
+			c->handshaking = 1;
+			ev_timer_start(l, &c->timer, (int64_t)sv->conf->timeout_command * 1000);
 		} else {
-			c->greeted = 1;
-			smtpd_greet(&c->s);
+			greet(c);
 		}
 		conn_pump(c);
 	}
@@ -544,6 +846,24 @@ static void begin_shutdown(struct server *sv)
 	ev_timer_start(&sv->loop, &sv->stop_timer, SHUTDOWN_GRACE_MS);
 }
 
+/* SIGHUP: a new certificate and key; sessions keep the old ones (they
+ * hold a reference) until they end.  Other settings need a restart. */
+static void reload(struct server *sv)
+{
+	char err[1024];
+
+	if (sv->conf->tls_cert[0] == '\0') {
+		log_event("reload", "status=ok what=none msg=\"no tls-cert; restart to apply a new config\"");
+		return;
+	}
+	if (tables_reload_creds(sv->tables, sv->conf, err, sizeof err) != 0) {
+		log_warn("event=reload status=refused msg=\"%s\" keep=old-certificate", err);
+		return;
+	}
+	log_event("reload", "status=ok what=tls-cert key=%s sessions=%u", tls_creds_describe(sv->tables->creds),
+	          sv->nconns);
+}
+
 static void signal_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 {
 	struct server *sv = io->arg;
@@ -555,7 +875,7 @@ static void signal_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
 			begin_shutdown(sv);
 		else if (si.ssi_signo == SIGHUP)
-			log_event("reload", "status=unsupported msg=\"restart to apply a new config\"");
+			reload(sv);
 	}
 }
 
@@ -616,7 +936,7 @@ static void raise_fd_limit(unsigned want)
 		         (unsigned long long)rl.rlim_cur);
 }
 
-int server_run(const struct conf *conf)
+int server_run(const struct conf *conf, struct tables *tables)
 {
 	struct server sv;
 	struct queue_options qo = { conf->queue_map_size, 0 };
@@ -627,6 +947,13 @@ int server_run(const struct conf *conf)
 
 	memset(&sv, 0, sizeof sv);
 	sv.conf = conf;
+	sv.tables = tables;
+	sv.af = calloc(1, sizeof *sv.af);
+	if (sv.af == NULL) {
+		log_warn("msg=\"out of memory\"");
+		return 111;
+	}
+	authfail_init(sv.af);
 	raise_fd_limit(conf->max_connections);
 	sv.commit_tail = &sv.commit_head;
 	if (ev_init(&sv.loop) < 0) {
@@ -641,6 +968,7 @@ int server_run(const struct conf *conf)
 			return 111;
 		}
 		sv.ls[i].sv = &sv;
+		sv.ls[i].cl = &conf->listeners[i];
 		sv.ls[i].io.fd = fd;
 		sv.ls[i].io.cb = listener_cb;
 		sv.ls[i].io.arg = &sv.ls[i];
@@ -676,6 +1004,7 @@ int server_run(const struct conf *conf)
 	queue_close(sv.q);
 	close(sfd);
 	ev_free(&sv.loop);
+	free(sv.af);
 	log_event("exit", "status=0");
 	return 0;
 }

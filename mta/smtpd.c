@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "policy/addr.h"
+#include "policy/base64.h"
 #include "policy/cmd.h"
 #include "policy/quota.h"
 #include "policy/rules.h"
@@ -95,8 +96,15 @@ void smtpd_init(struct smtpd *s, const struct conf *conf, const struct smtpd_cli
 	s->state = SMTPD_S_GREET_WAIT;
 }
 
+void smtpd_set_tables(struct smtpd *s, const struct users *users, const struct rcptdb *rcpts)
+{
+	s->users = users;
+	s->rcpts = rcpts;
+}
+
 void smtpd_free(struct smtpd *s)
 {
+	sasl_wipe(&s->creds);
 	free(s->body);
 	s->body = NULL;
 	free(s->env.rcpts);
@@ -115,6 +123,36 @@ void smtpd_greet(struct smtpd *s)
 /* ---- command handlers ------------------------------------------------ */
 
 typedef void cmd_handler(struct smtpd *s, const struct smtp_cmd *c);
+
+static int is_loopback(const struct ipaddr *ip)
+{
+	static const uint8_t v6[16] = { [15] = 1 };
+
+	return (ip->family == IP_V4 && ip->a[0] == 127) ||
+	       (ip->family == IP_V6 && memcmp(ip->a, v6, 16) == 0);
+}
+
+static int starttls_offered(const struct smtpd *s)
+{
+	return s->client.listener.tls == CONF_TLS_STARTTLS && !(s->flags & SMTPD_F_TLS);
+}
+
+/* AUTH on submission listeners, inside TLS (or in plaintext from loopback
+ * where the listener says auth-plaintext-loopback). */
+static int auth_offered(const struct smtpd *s)
+{
+	const struct conf_listener *l = &s->client.listener;
+
+	return s->users != NULL && l->role == CONF_ROLE_SUBMISSION &&
+	       ((s->flags & SMTPD_F_TLS) || (l->auth_plaintext_loopback && is_loopback(&s->client.addr)));
+}
+
+/* AUTH would be offered once TLS is on. */
+static int auth_needs_tls(const struct smtpd *s)
+{
+	return s->users != NULL && s->client.listener.role == CONF_ROLE_SUBMISSION &&
+	       starttls_offered(s) && !auth_offered(s);
+}
 
 static int helo_arg_ok(const struct smtp_cmd *c)
 {
@@ -150,6 +188,10 @@ static void cmd_ehlo(struct smtpd *s, const struct smtp_cmd *c)
 	reply(s, "250-SIZE %llu", (unsigned long long)s->conf->max_message_size);
 	reply(s, "250-8BITMIME");
 	reply(s, "250-ENHANCEDSTATUSCODES");
+	if (starttls_offered(s))
+		reply(s, "250-STARTTLS");
+	if (auth_offered(s))
+		reply(s, "250-AUTH PLAIN LOGIN");
 	reply(s, "250 SMTPUTF8");
 }
 
@@ -221,6 +263,15 @@ static void cmd_mail(struct smtpd *s, const struct smtp_cmd *c)
 		s->state = SMTPD_S_CLOSING;
 		return;
 	}
+	if (s->client.listener.role == CONF_ROLE_SUBMISSION && !s->authenticated) {
+		if (auth_needs_tls(s))
+			reply(s, "530 5.7.0 Must issue a STARTTLS command first");
+		else
+			reply(s, "530 5.7.0 Authentication required");
+		log_event("reject", "addr=%s code=530 reason=auth-required", s->client.addr_text);
+		client_error(s);
+		return;
+	}
 	/* Parameters first: SMTPUTF8 decides how the path is parsed. */
 	for (i = 0; i < c->nparams; i++) {
 		const struct smtp_param *p = &c->params[i];
@@ -268,6 +319,19 @@ static void cmd_mail(struct smtpd *s, const struct smtp_cmd *c)
 		          s->client.addr_text, (unsigned long long)size);
 		client_error(s);
 		return;
+	}
+	if (s->user != NULL) {
+		char text[ADDR_TEXT_MAX], q[ADDR_TEXT_MAX * 4 + 8], u[USERS_NAME_MAX * 4 + 8];
+
+		addr_format(&a, text, sizeof text);
+		if (!users_sender_allowed(s->user, text)) {
+			reply(s, "553 5.7.1 <%s>: Sender address not owned by the authenticated user", text);
+			log_event("reject", "addr=%s code=553 reason=sender-not-owned user=%s from=<%s>",
+			          s->client.addr_text, log_quote(s->user->name, strlen(s->user->name), u, sizeof u),
+			          log_quote(text, strlen(text), q, sizeof q));
+			client_error(s);
+			return;
+		}
 	}
 	txn_reset(s);
 	addr_format(&a, s->env.sender, sizeof s->env.sender);
@@ -334,10 +398,19 @@ static void cmd_rcpt(struct smtpd *s, const struct smtp_cmd *c)
 		reply(s, "452 4.5.3 Too many recipients");
 		return; /* RFC 5321 4.5.3.1.10: not an error, the client sends the rest later */
 	}
+	memset(&rc, 0, sizeof rc);
 	rc.addr = s->client.addr;
-	rc.authenticated = 0;
+	rc.authenticated = s->authenticated;
+	rc.internal = s->client.listener.internal;
 	switch (rules_rcpt(s->conf, &rc, &a)) {
 	case RCPT_LOCAL:
+		if (s->rcpts != NULL && !rcptdb_known(s->rcpts, s->conf, &a)) {
+			reply(s, "550 5.1.1 <%s>: User unknown", text);
+			log_event("reject", "addr=%s code=550 reason=unknown-user to=<%s>", s->client.addr_text, q);
+			client_error(s);
+			return;
+		}
+		break;
 	case RCPT_RELAY:
 		break;
 	case RCPT_DENY_ROUTING:
@@ -397,6 +470,189 @@ static void cmd_not_impl(struct smtpd *s, const struct smtp_cmd *c)
 	client_error(s);
 }
 
+/* RFC 3207: the driver flushes the 220 in plaintext, throws away whatever
+ * the client sent after STARTTLS, and handshakes. */
+static void cmd_starttls(struct smtpd *s, const struct smtp_cmd *c)
+{
+	if (s->flags & SMTPD_F_TLS) {
+		reply(s, "503 5.5.1 TLS already active");
+		client_error(s);
+		return;
+	}
+	if (!starttls_offered(s)) {
+		cmd_not_impl(s, c);
+		return;
+	}
+	if (s->state != SMTPD_S_READY) {
+		reply(s, "503 5.5.1 Bad sequence of commands");
+		client_error(s);
+		return;
+	}
+	reply(s, "220 2.0.0 Ready to start TLS");
+	post_event(s, SMTPD_EV_STARTTLS, SMTPD_P_TLS);
+}
+
+/* ---- AUTH (RFC 4954): PLAIN (RFC 4616) and LOGIN ----------------------- */
+
+static void auth_end(struct smtpd *s)
+{
+	sasl_wipe(&s->creds);
+	s->auth_step = 0;
+	if (s->state == SMTPD_S_AUTH)
+		s->state = SMTPD_S_READY;
+}
+
+/* A malformed or aborted response: 501, and the session goes on. */
+static void auth_reject(struct smtpd *s, enum sasl_result r)
+{
+	if (r == SASL_ABORT) {
+		reply(s, "501 5.7.0 Authentication aborted");
+	} else {
+		reply(s, r == SASL_ETOOLONG ? "501 5.5.2 Response too long"
+		                            : "501 5.5.2 Cannot decode response");
+		log_event("auth-fail", "addr=%s reason=%s", s->client.addr_text,
+		          r == SASL_ETOOLONG ? "response-too-long" : "bad-response");
+		client_error(s);
+	}
+	auth_end(s);
+}
+
+/* The credentials are complete: hand them to the driver. */
+static void auth_submit(struct smtpd *s)
+{
+	s->state = SMTPD_S_AUTH;
+	s->auth_step = 0;
+	s->ev.creds = &s->creds;
+	/* RFC 4616: an authorization identity other than the login is acting
+	 * as another user; we never allow it (maddy GHSA-4g76-w3xw-2x6w). */
+	s->ev.refuse = s->creds.authzidlen > 0 &&
+	               (s->creds.authzidlen != s->creds.authcidlen ||
+	                memcmp(s->creds.authzid, s->creds.authcid, s->creds.authcidlen) != 0)
+	               ? "authzid-mismatch" : NULL;
+	post_event(s, SMTPD_EV_AUTH, SMTPD_P_AUTH);
+}
+
+/* One response (the initial one on the AUTH line, or a line after 334). */
+static void auth_response(struct smtpd *s, const char *line, size_t len, int initial)
+{
+	unsigned char msg[SASL_MSG_MAX + 3];
+	size_t n = 0;
+	enum sasl_result r = sasl_response(line, len, initial, msg, sizeof msg, &n);
+
+	if (r == SASL_OK) {
+		if (!s->auth_login)
+			r = sasl_plain(msg, n, &s->creds);
+		else if (s->auth_step == 1)
+			r = sasl_login_field(msg, n, s->creds.authcid, &s->creds.authcidlen);
+		else
+			r = sasl_login_field(msg, n, s->creds.passwd, &s->creds.passwdlen);
+	}
+	memset(msg, 0, sizeof msg);
+	if (r != SASL_OK) {
+		auth_reject(s, r);
+		return;
+	}
+	if (s->auth_login && s->auth_step == 1) {
+		s->auth_step = 2;
+		s->state = SMTPD_S_AUTH;
+		reply(s, "334 UGFzc3dvcmQ6"); /* "Password:" */
+		return;
+	}
+	auth_submit(s);
+}
+
+static void cmd_auth(struct smtpd *s, const struct smtp_cmd *c)
+{
+	const char *sp = memchr(c->arg, ' ', c->arglen);
+	size_t mlen = sp ? (size_t)(sp - c->arg) : c->arglen;
+
+	if (!auth_offered(s)) {
+		if (auth_needs_tls(s))
+			reply(s, "538 5.7.11 Encryption required for requested authentication mechanism");
+		else
+			reply(s, "502 5.5.1 Command not implemented");
+		client_error(s);
+		return;
+	}
+	if (s->authenticated) {
+		reply(s, "503 5.5.1 Already authenticated");
+		client_error(s);
+		return;
+	}
+	if (s->state != SMTPD_S_READY) {
+		reply(s, "503 5.5.1 Bad sequence of commands");
+		client_error(s);
+		return;
+	}
+	if (mlen == 5 && strncasecmp(c->arg, "PLAIN", 5) == 0) {
+		s->auth_login = 0;
+	} else if (mlen == 5 && strncasecmp(c->arg, "LOGIN", 5) == 0) {
+		s->auth_login = 1;
+		s->auth_step = 1;
+	} else {
+		reply(s, "504 5.5.4 Unrecognized authentication type");
+		client_error(s);
+		return;
+	}
+	sasl_wipe(&s->creds);
+	if (sp != NULL) {
+		auth_response(s, sp + 1, c->arglen - mlen - 1, 1);
+		return;
+	}
+	s->state = SMTPD_S_AUTH;
+	reply(s, s->auth_login ? "334 VXNlcm5hbWU6" /* "Username:" */ : "334 ");
+}
+
+/* A line in SMTPD_S_AUTH, never run as a command. */
+static void auth_line(struct smtpd *s, const char *line, size_t len, unsigned lflags)
+{
+	if (lflags != 0) {
+		auth_reject(s, SASL_EBASE64);
+		return;
+	}
+	auth_response(s, line, len, 0);
+}
+
+void smtpd_auth_done(struct smtpd *s, enum smtpd_auth_result r, const struct user *user)
+{
+	if (s->pending != SMTPD_P_AUTH)
+		return;
+	s->pending = SMTPD_P_NONE;
+	auth_end(s);
+	switch (r) {
+	case SMTPD_AUTH_OK:
+		s->authenticated = 1;
+		s->user = user;
+		reply(s, "235 2.7.0 Authentication successful");
+		break;
+	case SMTPD_AUTH_BLOCKED:
+		reply(s, "421 4.7.0 %s Too many authentication failures, closing connection",
+		      s->conf->hostname);
+		s->state = SMTPD_S_CLOSING;
+		break;
+	case SMTPD_AUTH_FAIL:
+	default:
+		reply(s, "535 5.7.8 Authentication credentials invalid");
+		client_error(s);
+		break;
+	}
+}
+
+void smtpd_tls_started(struct smtpd *s, unsigned flags)
+{
+	if (s->pending != SMTPD_P_TLS)
+		return;
+	s->pending = SMTPD_P_NONE;
+	s->flags |= flags;
+	/* RFC 3207 4.2: forget everything the client said before. */
+	txn_reset(s);
+	s->helo[0] = 0;
+	s->esmtp = 0;
+	s->authenticated = 0;
+	s->user = NULL;
+	s->state = SMTPD_S_INIT;
+}
+
 /* Which commands each state takes.  Bits are (1u << enum smtpd_state). */
 #define ST(x) (1u << SMTPD_S_##x)
 #define ANY   (ST(INIT) | ST(READY) | ST(MAIL))
@@ -423,8 +679,9 @@ static const struct cmd_entry {
 	{ SMTP_VERB_QUIT,     ANY,                 NULL,                            cmd_quit, NULL },
 	{ SMTP_VERB_EXPN,     ANY,                 NULL,                            cmd_not_impl, NULL },
 	{ SMTP_VERB_BDAT,     ANY,                 NULL,                            cmd_not_impl, NULL },
-	{ SMTP_VERB_STARTTLS, ANY,                 NULL,                            cmd_not_impl, NULL },
-	{ SMTP_VERB_AUTH,     ANY,                 NULL,                            cmd_not_impl, NULL },
+	/* Allowed anywhere, so that "not offered" (502) comes before 503. */
+	{ SMTP_VERB_STARTTLS, ANY,                 NULL,                            cmd_starttls, NULL },
+	{ SMTP_VERB_AUTH,     ANY,                 NULL,                            cmd_auth, NULL },
 };
 
 /* One complete command line (without its line end). */
@@ -434,6 +691,10 @@ static void run_line(struct smtpd *s, const char *line, size_t len, unsigned lfl
 	enum smtp_cmd_result r;
 	size_t i;
 
+	if (s->state == SMTPD_S_AUTH) {
+		auth_line(s, line, len, lflags);
+		return;
+	}
 	if (lflags & SMTP_LINE_NUL) {
 		reply(s, "500 5.5.2 NUL in command line");
 		client_error(s);
@@ -500,6 +761,10 @@ static size_t feed_commands(struct smtpd *s, const char *buf, size_t len)
 				return len;
 			used = (size_t)(lf - buf) + 1;
 			s->overflow = 0;
+			if (s->state == SMTPD_S_AUTH) {
+				auth_reject(s, SASL_ETOOLONG);
+				continue;
+			}
 			reply(s, "500 5.5.2 Line too long");
 			client_error(s);
 			continue;
@@ -816,6 +1081,8 @@ unsigned smtpd_timeout_secs(const struct smtpd *s)
 	case SMTPD_S_WAIT_COMMIT:
 	case SMTPD_S_GREET_WAIT:
 		return 0; /* waiting on us, not on the client */
+	case SMTPD_S_AUTH:
+		return s->pending == SMTPD_P_AUTH ? 0 : s->conf->timeout_command;
 	default:
 		return s->conf->timeout_command;
 	}

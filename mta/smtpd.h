@@ -16,6 +16,13 @@
  *        SMTPD_EV_MSG_DATA   -> smtpd_data_done(s, queue_err)
  *        SMTPD_EV_MSG_END    -> later: smtpd_msg_committed(s, queue_err)
  *        SMTPD_EV_MSG_ABORT  -> throw the draft away (no answer)
+ *        SMTPD_EV_STARTTLS   -> write the pending output (the 220) in
+ *                               plaintext, DISCARD every input byte already
+ *                               buffered (CVE-2011-0411), handshake, then
+ *                               smtpd_tls_started(s, SMTPD_F_TLS)
+ *        SMTPD_EV_AUTH       -> check ev.creds (unless ev.refuse says why
+ *                               not), count failures per address, wait the
+ *                               failure delay, then smtpd_auth_done()
  *        SMTPD_EV_CLOSE      -> close once the output is written
  *     out = smtpd_output(s, &len); write it; smtpd_output_ack(s, written)
  *   smtpd_timeout(s)        when smtpd_timeout_secs() seconds passed idle,
@@ -28,7 +35,8 @@
  * of quota_check() (policy/quota.h); anything but QUOTA_OK is 452 4.3.1.
  *
  * The session never knows whether it runs over TLS except through
- * SMTPD_F_TLS.  It owns no descriptor and allocates only the body buffer
+ * SMTPD_F_TLS (an implicit-TLS driver passes it to smtpd_init() and greets
+ * after the handshake).  It owns no descriptor and allocates only the body buffer
  * (during DATA) and the recipient array (bounded by max-recipients); both
  * are freed by smtpd_free().  Logging goes through mta/log.h.
  */
@@ -40,6 +48,9 @@
 #include "policy/conf.h"
 #include "policy/data.h"
 #include "policy/net.h"
+#include "policy/rcptdb.h"
+#include "policy/sasl.h"
+#include "policy/users.h"
 #include "queue/queue.h"
 
 #define SMTPD_OUT_MAX   4096          /* reply buffer; input stalls when near full */
@@ -55,7 +66,9 @@ enum smtpd_state {
 	SMTPD_S_WAIT_BEGIN,     /* DATA given; waiting for the draft (queue ID)      */
 	SMTPD_S_DATA,           /* 354 sent; reading the message                      */
 	SMTPD_S_WAIT_COMMIT,    /* terminator seen; waiting for the durable commit   */
-	SMTPD_S_CLOSING         /* 221/421/554 sent; the connection is to be closed  */
+	SMTPD_S_CLOSING,        /* 221/421/554 sent; the connection is to be closed  */
+	SMTPD_S_AUTH            /* AUTH exchange: 334 sent, a response line is due,
+	                           or the driver is checking the credentials        */
 };
 
 enum smtpd_event_type {
@@ -65,7 +78,9 @@ enum smtpd_event_type {
 	SMTPD_EV_MSG_DATA,    /* append data/len to the draft; smtpd_data_done()   */
 	SMTPD_EV_MSG_END,     /* commit the draft with env; smtpd_msg_committed()  */
 	SMTPD_EV_MSG_ABORT,   /* drop the draft                                       */
-	SMTPD_EV_CLOSE        /* close after the output is flushed                   */
+	SMTPD_EV_CLOSE,       /* close after the output is flushed                   */
+	SMTPD_EV_STARTTLS,    /* flush, discard input, handshake; smtpd_tls_started() */
+	SMTPD_EV_AUTH         /* check creds; smtpd_auth_done()                       */
 };
 
 struct smtpd_event {
@@ -74,18 +89,29 @@ struct smtpd_event {
 	size_t len;
 	struct queue_envelope *env;     /* MSG_END, QUOTA: owned by the session until answered */
 	uint64_t size;                  /* QUOTA: body bytes to make room for */
+	const struct sasl_creds *creds; /* AUTH: owned by the session until answered     */
+	const char *refuse;             /* AUTH: refused without a check, and why (log)  */
 };
 
 struct smtpd_client {
 	struct ipaddr addr;             /* ip_unmap()ed */
 	char          addr_text[IP_TEXT_MAX];
 	uint16_t      port;
+	struct conf_listener listener;  /* where it connected; zeroed = mx, no TLS */
 };
 
 enum smtpd_pending { /* which answer the session is waiting for */
 	SMTPD_P_NONE = 0, SMTPD_P_BEGIN, SMTPD_P_DATA, SMTPD_P_COMMIT,
 	SMTPD_P_QUOTA_MAIL,   /* MAIL is answered once the quota is */
-	SMTPD_P_QUOTA_DATA    /* the message goes to commit once the quota is */
+	SMTPD_P_QUOTA_DATA,   /* the message goes to commit once the quota is */
+	SMTPD_P_TLS,          /* STARTTLS: smtpd_tls_started() */
+	SMTPD_P_AUTH          /* AUTH: smtpd_auth_done() */
+};
+
+enum smtpd_auth_result {
+	SMTPD_AUTH_OK = 0,    /* 235 2.7.0 */
+	SMTPD_AUTH_FAIL,      /* 535 5.7.8 */
+	SMTPD_AUTH_BLOCKED    /* 421 4.7.0 and close: too many failures from this address */
 };
 
 struct smtpd {
@@ -103,6 +129,16 @@ struct smtpd {
 	unsigned             errors;
 	unsigned             messages;
 	char                 helo[ADDR_DOMAIN_MAX + 1];
+
+	/* Files the config names (smtpd_set_tables()); NULL when absent. */
+	const struct users  *users;
+	const struct rcptdb *rcpts;
+	/* AUTH (RFC 4954). */
+	unsigned             authenticated : 1;
+	unsigned             auth_login : 1;  /* mechanism LOGIN (else PLAIN) */
+	unsigned             auth_step;       /* LOGIN: 1 user name due, 2 password due */
+	struct sasl_creds    creds;           /* wiped once answered */
+	const struct user   *user;            /* after 235 */
 
 	/* The pending event and what the driver answered. */
 	enum smtpd_pending   pending;
@@ -128,6 +164,10 @@ void smtpd_init(struct smtpd *s, const struct conf *conf, const struct smtpd_cli
 /* Free what the session allocated (body buffer, recipients). */
 void smtpd_free(struct smtpd *s);
 
+/* The users file (AUTH is offered only with one, on submission listeners)
+ * and the recipient lists; both must outlive the session.  Either NULL. */
+void smtpd_set_tables(struct smtpd *s, const struct users *users, const struct rcptdb *rcpts);
+
 /* Send the 220 greeting (moves GREET_WAIT -> INIT). */
 void smtpd_greet(struct smtpd *s);
 
@@ -144,6 +184,12 @@ void smtpd_quota_done(struct smtpd *s, int verdict);
 void smtpd_msg_begun(struct smtpd *s, int err, queue_id id, int64_t now);
 void smtpd_data_done(struct smtpd *s, int err);
 void smtpd_msg_committed(struct smtpd *s, int err);
+/* The STARTTLS handshake succeeded: flags |= SMTPD_F_TLS, and the session
+ * starts over (RFC 3207 4.2): EHLO is required again, AUTH is forgotten,
+ * and a second STARTTLS gets 503. */
+void smtpd_tls_started(struct smtpd *s, unsigned flags);
+/* The AUTH answer; user (for OK) must outlive the session. */
+void smtpd_auth_done(struct smtpd *s, enum smtpd_auth_result r, const struct user *user);
 
 /* Pending output. */
 const char *smtpd_output(const struct smtpd *s, size_t *len);

@@ -11,7 +11,7 @@
 #define TIB (UINT64_C(1) << 40)
 
 /* Arguments kept per line; more is always "too many arguments". */
-#define CONF_ARGS_MAX 4
+#define CONF_ARGS_MAX 8
 
 /* Append-only text that counts what did not fit, so that conf_format()
  * returns the length it needs and errors are truncated, never overrun. */
@@ -98,6 +98,28 @@ static void put_listener(struct text *t, const struct conf_listener *l)
 	put_u64(t, l->port);
 }
 
+static const char *const role_names[] = { "mx", "submission" };
+static const char *const tls_names[] = { "none", "starttls", "implicit" };
+
+/* The listener's options that differ from the defaults (mx, no TLS). */
+static void put_listener_options(struct text *t, const struct conf_listener *l)
+{
+	if (l->role != CONF_ROLE_MX) {
+		put_str(t, " role=");
+		put_str(t, role_names[l->role]);
+	}
+	if (l->tls != CONF_TLS_NONE) {
+		put_str(t, " tls=");
+		put_str(t, tls_names[l->tls]);
+	}
+	if (l->tls_legacy)
+		put_str(t, " tls-legacy");
+	if (l->auth_plaintext_loopback)
+		put_str(t, " auth-plaintext-loopback");
+	if (l->internal)
+		put_str(t, " internal");
+}
+
 static void put_cidr(struct text *t, const struct cidr *c)
 {
 	char buf[IP_TEXT_MAX];
@@ -125,6 +147,9 @@ void conf_defaults(struct conf *c)
 	c->timeout_data = 180;
 	c->timeout_data_total = 1200;
 	c->greeting_delay_ms = 0;
+	c->auth_max_failures = 5;
+	c->auth_block_seconds = 900;
+	c->auth_fail_delay_ms = 1000;
 }
 
 /* The parser's state for one conf_parse() call. */
@@ -135,6 +160,10 @@ struct parse {
 	size_t       line;
 	struct text  err;
 	size_t       seen[SEEN_MAX]; /* per single-valued directive: its first line */
+	/* Words after the first argument, for directives that take options. */
+	const char  *more[CONF_ARGS_MAX];
+	size_t       morelen[CONF_ARGS_MAX];
+	size_t       nmore;
 };
 
 struct directive;
@@ -239,6 +268,62 @@ static int listeners_overlap(const struct conf_listener *a, const struct conf_li
 	       (a->any || b->any || ip_equal(&a->addr, &b->addr));
 }
 
+static int word_is(const char *w, size_t n, const char *lit)
+{
+	return strlen(lit) == n && memcmp(w, lit, n) == 0;
+}
+
+/* "key=value" where value is one of names[0..n); returns its index or -1. */
+static int option_value(const char *w, size_t n, const char *key, const char *const *names,
+                        size_t count)
+{
+	size_t k = strlen(key);
+
+	if (n <= k + 1 || memcmp(w, key, k) != 0 || w[k] != '=')
+		return -2; /* not this key */
+	for (size_t i = 0; i < count; i++)
+		if (word_is(w + k + 1, n - k - 1, names[i]))
+			return (int)i;
+	return -1;
+}
+
+static int set_listen_options(struct parse *p, const struct directive *d, struct conf_listener *l)
+{
+	for (size_t i = 0; i < p->nmore; i++) {
+		const char *w = p->more[i];
+		size_t n = p->morelen[i];
+		int v;
+
+		if ((v = option_value(w, n, "role", role_names, 2)) >= 0)
+			l->role = (unsigned)v & 3u;
+		else if (v == -1)
+			return bad_value(p, d, "bad role", w, n, " (role=mx or role=submission)");
+		else if ((v = option_value(w, n, "tls", tls_names, 3)) >= 0)
+			l->tls = (unsigned)v & 3u;
+		else if (v == -1)
+			return bad_value(p, d, "bad TLS mode", w, n,
+			                 " (tls=none, tls=starttls or tls=implicit)");
+		else if (word_is(w, n, "tls-legacy"))
+			l->tls_legacy = 1;
+		else if (word_is(w, n, "auth-plaintext-loopback"))
+			l->auth_plaintext_loopback = 1;
+		else if (word_is(w, n, "internal"))
+			l->internal = 1;
+		else
+			return bad_value(p, d, "unknown option", w, n,
+			                 " (role=, tls=, tls-legacy, auth-plaintext-loopback, internal)");
+	}
+	if (l->tls_legacy && l->tls == CONF_TLS_NONE) {
+		put_str(error_at(p, d), "tls-legacy needs tls=starttls or tls=implicit");
+		return fail(p);
+	}
+	if (l->auth_plaintext_loopback && l->role != CONF_ROLE_SUBMISSION) {
+		put_str(error_at(p, d), "auth-plaintext-loopback needs role=submission");
+		return fail(p);
+	}
+	return 0;
+}
+
 static int set_listen(struct parse *p, const struct directive *d, const char *arg, size_t len)
 {
 	struct conf *c = p->c;
@@ -249,6 +334,8 @@ static int set_listen(struct parse *p, const struct directive *d, const char *ar
 	if (hostport_parse(arg, len, &l.addr, &l.port) != 0)
 		return bad_value(p, d, "bad address:port", arg, len,
 		                 " (use 192.0.2.1:25, [2001:db8::1]:25, *:25 or [::]:25)");
+	if (set_listen_options(p, d, &l) != 0)
+		return -1;
 	l.any = memcmp(l.addr.a, zero, sizeof zero) == 0;
 	for (size_t k = 0; k < c->nlisteners; k++) {
 		if (!listeners_overlap(&c->listeners[k], &l))
@@ -303,9 +390,10 @@ static int set_domain(struct parse *p, const struct directive *d, const char *ar
 	return 0;
 }
 
-static int set_relay_net(struct parse *p, const struct directive *d, const char *arg, size_t len)
+/* A CIDR argument; host bits set are an error that names the network. */
+static int parse_net(struct parse *p, const struct directive *d, const char *arg, size_t len,
+                     struct cidr *out)
 {
-	struct conf *c = p->c;
 	struct cidr net;
 
 	switch (cidr_parse_masked(arg, len, &net)) {
@@ -323,6 +411,17 @@ static int set_relay_net(struct parse *p, const struct directive *d, const char 
 	default:
 		return bad_value(p, d, "bad CIDR", arg, len, "");
 	}
+	*out = net;
+	return 0;
+}
+
+static int set_relay_net(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	struct conf *c = p->c;
+	struct cidr net;
+
+	if (parse_net(p, d, arg, len, &net) != 0)
+		return -1;
 	for (size_t k = 0; k < c->nrelay_nets; k++)
 		if (c->relay_nets[k].prefix == net.prefix && ip_equal(&c->relay_nets[k].net, &net.net))
 			return bad_value(p, d, "duplicate network", arg, len, "");
@@ -332,7 +431,9 @@ static int set_relay_net(struct parse *p, const struct directive *d, const char 
 	return 0;
 }
 
-static int set_queue(struct parse *p, const struct directive *d, const char *arg, size_t len)
+/* An absolute path into dst (CONF_PATH_MAX bytes). */
+static int set_path_into(struct parse *p, const struct directive *d, const char *arg, size_t len,
+                         char *dst)
 {
 	if (arg[0] != '/')
 		return bad_value(p, d, "not an absolute path:", arg, len, "");
@@ -343,9 +444,102 @@ static int set_queue(struct parse *p, const struct directive *d, const char *arg
 		put_str(t, " bytes)");
 		return fail(p);
 	}
-	memcpy(p->c->queue_path, arg, len);
-	p->c->queue_path[len] = '\0';
+	memcpy(dst, arg, len);
+	dst[len] = '\0';
 	return 0;
+}
+
+static int set_queue(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	return set_path_into(p, d, arg, len, p->c->queue_path);
+}
+
+static int set_tls_cert(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	p->c->tls_cert_line = p->line;
+	return set_path_into(p, d, arg, len, p->c->tls_cert);
+}
+
+static int set_tls_key(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	p->c->tls_key_line = p->line;
+	return set_path_into(p, d, arg, len, p->c->tls_key);
+}
+
+static int set_users(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	p->c->users_line = p->line;
+	return set_path_into(p, d, arg, len, p->c->users);
+}
+
+static int set_deny_net(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	struct conf *c = p->c;
+	struct conf_deny dn;
+
+	memset(&dn, 0, sizeof dn);
+	if (parse_net(p, d, arg, len, &dn.net) != 0)
+		return -1;
+	if (p->nmore == 1 && word_is(p->more[0], p->morelen[0], "never-connect"))
+		dn.never_connect = 1;
+	else if (p->nmore > 0)
+		return bad_value(p, d, "unknown option", p->more[0], p->morelen[0],
+		                 " (the only option is never-connect)");
+	for (size_t k = 0; k < c->ndeny_nets; k++)
+		if (c->deny_nets[k].net.prefix == dn.net.prefix && ip_equal(&c->deny_nets[k].net.net, &dn.net.net))
+			return bad_value(p, d, "duplicate network", arg, len, "");
+	if (c->ndeny_nets == CONF_MAX_NETS)
+		return too_many(p, d, "networks", CONF_MAX_NETS);
+	c->deny_nets[c->ndeny_nets++] = dn;
+	return 0;
+}
+
+/* "recipients DOMAIN PATH|catch-all".  That DOMAIN is one of ours is checked
+ * by conf_finish(), so the two lines may come in either order. */
+static int set_recipients(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	struct conf *c = p->c;
+	struct conf_rcptlist *r;
+	const char *v = p->more[0];
+	size_t vlen = p->morelen[0];
+
+	if (len > ADDR_DOMAIN_MAX + 2)
+		return bad_value(p, d, "bad domain", arg, len, "");
+	for (size_t k = 0; k < c->nrcpt_lists; k++) {
+		const char *have = c->rcpt_lists[k].domain;
+		size_t i = 0;
+		while (i < len && have[i] != '\0' && have[i] == ascii_lower(arg[i]))
+			i++;
+		if (i == len && have[i] == '\0')
+			return bad_value(p, d, "second list for domain", arg, len, "");
+	}
+	if (c->nrcpt_lists == CONF_MAX_RCPT_LISTS)
+		return too_many(p, d, "recipient lists", CONF_MAX_RCPT_LISTS);
+	r = &c->rcpt_lists[c->nrcpt_lists];
+	memset(r, 0, sizeof *r);
+	for (size_t i = 0; i < len; i++)
+		r->domain[i] = ascii_lower(arg[i]);
+	r->line = p->line;
+	if (!word_is(v, vlen, "catch-all") && set_path_into(p, d, v, vlen, r->path) != 0)
+		return -1;
+	c->nrcpt_lists++;
+	return 0;
+}
+
+const struct conf_rcptlist *conf_rcptlist_find(const struct conf *c, const struct conf_domain *dom)
+{
+	for (size_t k = 0; k < c->nrcpt_lists; k++) {
+		const char *name = c->rcpt_lists[k].domain;
+		if (dom->subdomains) {
+			if (name[0] != '*' || name[1] != '.')
+				continue;
+			name += 2;
+		}
+		size_t n = strip_root(name, strlen(name));
+		if (n == strlen(dom->name) && memcmp(name, dom->name, n) == 0)
+			return &c->rcpt_lists[k];
+	}
+	return NULL;
 }
 
 /* Decimal digits only: no sign, no space, no base prefix.  Returns the
@@ -506,6 +700,7 @@ static void format_listen(struct text *t, const struct conf *c, const struct dir
 	for (size_t k = 0; k < c->nlisteners; k++) {
 		put_name(t, d);
 		put_listener(t, &c->listeners[k]);
+		put_listener_options(t, &c->listeners[k]);
 		put_str(t, "\n");
 	}
 }
@@ -539,6 +734,68 @@ static void format_queue(struct text *t, const struct conf *c, const struct dire
 	put_name(t, d);
 	put_str(t, c->queue_path);
 	put_str(t, "\n");
+}
+
+/* A path directive: its value, or a comment when it is not set. */
+static void format_path(struct text *t, const struct directive *d, const char *path)
+{
+	if (path[0] == '\0') {
+		put_str(t, "# ");
+		put_str(t, d->name);
+		put_str(t, ": none\n");
+		return;
+	}
+	put_name(t, d);
+	put_str(t, path);
+	put_str(t, "\n");
+}
+
+static void format_tls_cert(struct text *t, const struct conf *c, const struct directive *d)
+{
+	format_path(t, d, c->tls_cert);
+}
+
+static void format_tls_key(struct text *t, const struct conf *c, const struct directive *d)
+{
+	format_path(t, d, c->tls_key);
+}
+
+static void format_users(struct text *t, const struct conf *c, const struct directive *d)
+{
+	format_path(t, d, c->users);
+}
+
+static void format_deny_net(struct text *t, const struct conf *c, const struct directive *d)
+{
+	if (c->ndeny_nets == 0)
+		put_str(t, "# deny-network: none\n");
+	for (size_t k = 0; k < c->ndeny_nets; k++) {
+		put_name(t, d);
+		put_cidr(t, &c->deny_nets[k].net);
+		if (c->deny_nets[k].never_connect)
+			put_str(t, " never-connect");
+		put_str(t, "\n");
+	}
+}
+
+/* Every domain's recipients, catch-all ones included, so the effective
+ * configuration says which domains refuse unknown users. */
+static void format_recipients(struct text *t, const struct conf *c, const struct directive *d)
+{
+	for (size_t k = 0; k < c->ndomains; k++) {
+		const struct conf_domain *dom = &c->domains[k];
+		const struct conf_rcptlist *r = conf_rcptlist_find(c, dom);
+
+		if (r == NULL && c->nrcpt_lists == 0)
+			continue; /* no lists at all: say nothing (the default) */
+		put_name(t, d);
+		if (dom->subdomains)
+			put_str(t, "*.");
+		put_str(t, dom->name);
+		put_str(t, " ");
+		put_str(t, r != NULL && r->path[0] != '\0' ? r->path : "catch-all");
+		put_str(t, "\n");
+	}
 }
 
 static void format_uint(struct text *t, const struct conf *c, const struct directive *d)
@@ -620,11 +877,31 @@ static const struct directive directives[] = {
 	{ "timeout-data",     set_uint, format_uint, 0, FIELD(timeout_data), 1, 3600, NULL },
 	{ "timeout-data-total", set_uint, format_uint, 0, FIELD(timeout_data_total), 1, 86400, NULL },
 	{ "greet-delay",      set_uint, format_uint, 0, FIELD(greeting_delay_ms), 0, 60000, NULL },
+	{ "tls-cert",      set_tls_cert,  format_tls_cert,  0, 0, 0, 0, NULL },
+	{ "tls-key",       set_tls_key,   format_tls_key,   0, 0, 0, 0, NULL },
+	{ "users",         set_users,     format_users,     0, 0, 0, 0, NULL },
+	{ "auth-max-failures",  set_uint, format_uint, 0, FIELD(auth_max_failures), 1, 1000, NULL },
+	{ "auth-block-seconds", set_uint, format_uint, 0, FIELD(auth_block_seconds), 1, 86400, NULL },
+	{ "auth-fail-delay",    set_uint, format_uint, 0, FIELD(auth_fail_delay_ms), 0, 10000, NULL },
+	{ "deny-network",  set_deny_net,  format_deny_net,  1, 0, 0, 0, NULL },
+	{ "recipients",    set_recipients, format_recipients, 1, 0, 0, 0, NULL },
 	{ "net-interface", set_net_interface, format_net_interface, 0, 0, 0, 0, NULL },
 	{ "net-address",   set_net_address,   format_net_address,   1, 0, 0, 0, NULL },
 	{ "net-gateway",   set_net_gateway,   format_net_gateway,   1, 0, 0, 0, NULL },
 };
 #define NDIRECTIVES (sizeof directives / sizeof directives[0])
+
+/* Directives that take more than one word: the words after the first
+ * argument reach set() in p->more.  All others take exactly one. */
+static const struct {
+	set_fn *set;
+	size_t  min, max;  /* words after the directive name */
+	const char *usage;
+} multi_word[] = {
+	{ set_listen,     1, 6, "ADDR:PORT [options]" },
+	{ set_deny_net,   1, 2, "CIDR [never-connect]" },
+	{ set_recipients, 2, 2, "DOMAIN PATH|catch-all" },
+};
 _Static_assert(NDIRECTIVES <= SEEN_MAX, "struct parse: seen[] is too small");
 
 /* Split one line (no line end) into words; a word starting with '#' starts
@@ -691,9 +968,32 @@ static int parse_line(struct parse *p, const char *s, size_t len)
 		put_str(error_at(p, d), "missing argument");
 		return fail(p);
 	}
-	if (n > 2) {
-		put_str(error_at(p, d), "too many arguments (it takes one)");
+	size_t min = 1, max = 1;
+	const char *usage = NULL;
+	for (size_t k = 0; k < sizeof multi_word / sizeof multi_word[0]; k++)
+		if (multi_word[k].set == d->set) {
+			min = multi_word[k].min;
+			max = multi_word[k].max;
+			usage = multi_word[k].usage;
+		}
+	if (n - 1 < min || n - 1 > max) {
+		struct text *t = error_at(p, d);
+		if (usage == NULL) {
+			put_str(t, "too many arguments (it takes one)");
+		} else {
+			put_str(t, n - 1 < min ? "missing argument" : "too many arguments");
+			put_str(t, " (");
+			put_str(t, d->name);
+			put_str(t, " ");
+			put_str(t, usage);
+			put_str(t, ")");
+		}
 		return fail(p);
+	}
+	p->nmore = n - 2;
+	for (size_t k = 0; k < p->nmore; k++) {
+		p->more[k] = word[2 + k];
+		p->morelen[k] = wlen[2 + k];
 	}
 	if (!d->repeatable) {
 		if (p->seen[i] != 0) {
@@ -754,6 +1054,47 @@ int conf_finish(struct conf *c, const char *file, char *err, size_t errcap)
 		put_str(error_at(&p, NULL),
 		        "no domain and no relay-network: this relay would accept nothing");
 		return fail(&p);
+	}
+	for (size_t k = 0; k < c->nrcpt_lists; k++) {
+		const struct conf_rcptlist *r = &c->rcpt_lists[k];
+		size_t i;
+		for (i = 0; i < c->ndomains; i++)
+			if (conf_rcptlist_find(c, &c->domains[i]) == r)
+				break;
+		if (i == c->ndomains) {
+			p.line = r->line;
+			struct text *t = error_at(&p, NULL);
+			put_str(t, "recipients: ");
+			put_quoted(t, r->domain, strlen(r->domain));
+			put_str(t, " is not one of our domains (list it in a domain line, in the same form)");
+			return fail(&p);
+		}
+	}
+	if ((c->tls_cert[0] != '\0') != (c->tls_key[0] != '\0')) {
+		p.line = c->tls_cert[0] ? c->tls_cert_line : c->tls_key_line;
+		put_str(error_at(&p, NULL), c->tls_cert[0] ? "tls-cert without tls-key"
+		                                          : "tls-key without tls-cert");
+		return fail(&p);
+	}
+	for (size_t k = 0; k < c->nlisteners; k++) {
+		const struct conf_listener *l = &c->listeners[k];
+		const char *why = NULL;
+
+		if (l->tls != CONF_TLS_NONE && c->tls_cert[0] == '\0')
+			why = " has TLS but there is no tls-cert and tls-key";
+		else if (l->role == CONF_ROLE_SUBMISSION && c->users[0] == '\0')
+			why = " is for submission but there is no users file";
+		else if (l->role == CONF_ROLE_SUBMISSION && l->tls == CONF_TLS_NONE &&
+		         !l->auth_plaintext_loopback)
+			why = " is for submission without TLS: AUTH would never be offered "
+			      "(add tls=starttls, tls=implicit or auth-plaintext-loopback)";
+		if (why != NULL) {
+			struct text *t = error_at(&p, NULL);
+			put_str(t, "listen ");
+			put_listener(t, l);
+			put_str(t, why);
+			return fail(&p);
+		}
 	}
 	if (c->max_message_size > c->queue_max_bytes) {
 		struct text *t = error_at(&p, NULL);

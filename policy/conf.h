@@ -24,11 +24,44 @@
 #define CONF_MAX_NETS      256
 #define CONF_PATH_MAX      512
 #define CONF_LINE_MAX      1024  /* bytes in one line, without its line end */
+#define CONF_MAX_RCPT_LISTS 64
 
+/* A listener's role (README "Relay control"). */
+enum conf_role {
+	CONF_ROLE_MX = 0,         /* mail for our domains from anyone; no AUTH        */
+	CONF_ROLE_SUBMISSION      /* AUTH required before MAIL; users relay anywhere  */
+};
+
+enum conf_tls {
+	CONF_TLS_NONE = 0,        /* plaintext only                                   */
+	CONF_TLS_STARTTLS,        /* plaintext, STARTTLS offered (RFC 3207)           */
+	CONF_TLS_IMPLICIT         /* TLS from the first byte (RFC 8314, port 465)     */
+};
+
+/* "listen ADDR:PORT [role=mx|submission] [tls=none|starttls|implicit]
+ *  [tls-legacy] [auth-plaintext-loopback] [internal]"; zeroed = mx, no TLS. */
 struct conf_listener {
 	struct ipaddr addr;
 	uint16_t      port;
 	unsigned      any : 1;   /* wildcard (0.0.0.0 or ::) */
+	unsigned      role : 2;  /* enum conf_role */
+	unsigned      tls : 2;   /* enum conf_tls */
+	unsigned      tls_legacy : 1;              /* also CBC suites, TLS 1.0 and 1.1 */
+	unsigned      auth_plaintext_loopback : 1; /* AUTH without TLS from 127/8, ::1 */
+	unsigned      internal : 1;                /* every client here may relay */
+};
+
+/* "deny-network CIDR [never-connect]" */
+struct conf_deny {
+	struct cidr net;
+	unsigned    never_connect : 1;
+};
+
+/* "recipients DOMAIN PATH|catch-all": the valid recipients of one domain. */
+struct conf_rcptlist {
+	char     domain[ADDR_DOMAIN_MAX + 1];  /* as in a "domain" line, "*." kept */
+	char     path[CONF_PATH_MAX];          /* empty for catch-all */
+	size_t   line;                         /* for FILE:LINE when loading fails */
 };
 
 struct conf_domain {
@@ -75,6 +108,22 @@ struct conf {
 	unsigned timeout_data;                        /* timeout-data: per read in DATA; default 180 */
 	unsigned timeout_data_total;                  /* timeout-data-total: all of DATA; default 1200 */
 	unsigned greeting_delay_ms;                   /* greet-delay; default 0 */
+
+	/* TLS and AUTH (files are read by mta/, which reports FILE:LINE with
+	 * the line numbers kept here; 0 when the directive is absent). */
+	char     tls_cert[CONF_PATH_MAX];             /* tls-cert: PEM chain, leaf first */
+	size_t   tls_cert_line;
+	char     tls_key[CONF_PATH_MAX];              /* tls-key: PEM RSA or EC key */
+	size_t   tls_key_line;
+	char     users[CONF_PATH_MAX];                /* users: name:hash[:senders] */
+	size_t   users_line;
+	unsigned auth_max_failures;                   /* auth-max-failures; default 5 */
+	unsigned auth_block_seconds;                  /* auth-block-seconds; default 900 */
+	unsigned auth_fail_delay_ms;                  /* auth-fail-delay; default 1000 */
+	struct conf_deny deny_nets[CONF_MAX_NETS];
+	size_t   ndeny_nets;                          /* deny-network */
+	struct conf_rcptlist rcpt_lists[CONF_MAX_RCPT_LISTS];
+	size_t   nrcpt_lists;                         /* recipients */
 	/* The appliance's network, applied by moat's init role (image/);
 	 * moat serve ignores these. */
 	char     net_interface[CONF_IFNAME_MAX + 1];  /* net-interface; default "": the first Ethernet */
@@ -93,15 +142,22 @@ void conf_defaults(struct conf *c);
  * conf_defaults() (or a previous parse to layer on).  Returns 0, or -1 with
  * "FILE:LINE: message" in err (NUL-terminated, truncated to errcap).
  * Checks: unknown directive, wrong argument count, bad number/size/CIDR,
- * bad address:port, duplicate listener, duplicate domain, limits above caps.
+ * bad address:port or listener option, duplicate listener, duplicate
+ * domain, limits above caps.  Files named (tls-cert, users, recipients) are
+ * not opened here.
  */
 int conf_parse(const char *text, size_t len, const char *file, struct conf *c,
                char *err, size_t errcap);
 
-/* Final checks after parsing (e.g. at least one listener), and the values
- * derived from others (queue-map-size from the quotas, when not set); same
- * err form with line 0 omitted ("FILE: message").  Returns 0 or -1. */
+/* Final checks after parsing (e.g. at least one listener, a certificate
+ * for every TLS listener, users for submission, recipients only for our
+ * domains), and the values derived from others (queue-map-size from the
+ * quotas, when not set); same err form, with the line when one directive
+ * is at fault.  Returns 0 or -1. */
 int conf_finish(struct conf *c, const char *file, char *err, size_t errcap);
+
+/* The recipients line for domain dom (one of c->domains), or NULL. */
+const struct conf_rcptlist *conf_rcptlist_find(const struct conf *c, const struct conf_domain *dom);
 
 /* The effective configuration as config-file text, every directive, into
  * buf; returns the length it needs (like snprintf). */

@@ -144,7 +144,14 @@ static const char expected_format[] =
 	"timeout-command 60\n"
 	"timeout-data 120\n"
 	"timeout-data-total 600\n"
-	"greet-delay 1500\n";
+	"greet-delay 1500\n"
+	"# tls-cert: none\n"
+	"# tls-key: none\n"
+	"# users: none\n"
+	"auth-max-failures 5\n"
+	"auth-block-seconds 900\n"
+	"auth-fail-delay 1000\n"
+	"# deny-network: none\n";
 
 static void test_format(void)
 {
@@ -164,6 +171,56 @@ static void test_format(void)
 	CHECK(conf_format(&cf, again, 10) == n);
 	CHECK(again[9] == '\0' && memcmp(again, buf, 9) == 0 && again[10] == 'Z');
 	CHECK(conf_format(&cf, NULL, 0) == n);
+}
+
+static void test_tls_options(void)
+{
+	static char buf[8192];
+	static const char text[] =
+		"domain example.org\n"
+		"domain *.example.net\n"
+		"listen 127.0.0.1:25 tls=starttls internal\n"
+		"listen [::1]:587 role=submission tls=starttls tls-legacy\n"
+		"listen 0.0.0.0:465 tls=implicit role=submission\n"
+		"listen 127.0.0.1:2587 role=submission auth-plaintext-loopback\n"
+		"tls-cert /etc/moat/cert.pem\n"
+		"\n"
+		"tls-key /etc/moat/key.pem\n"
+		"users /etc/moat/users\n"
+		"deny-network 192.0.2.0/24 never-connect\n"
+		"deny-network 2001:db8::/32\n"
+		"recipients example.org /etc/moat/rcpt\n"
+		"recipients *.example.net catch-all\n";
+
+	CHECKF(load(text) == 0, "%s", err);
+	CHECK(cf.nlisteners == 4);
+	CHECK(cf.listeners[0].role == CONF_ROLE_MX && cf.listeners[0].tls == CONF_TLS_STARTTLS &&
+	      cf.listeners[0].internal && !cf.listeners[0].tls_legacy);
+	CHECK(cf.listeners[1].role == CONF_ROLE_SUBMISSION && cf.listeners[1].tls_legacy);
+	CHECK(cf.listeners[2].tls == CONF_TLS_IMPLICIT && cf.listeners[2].role == CONF_ROLE_SUBMISSION);
+	CHECK(cf.listeners[3].auth_plaintext_loopback && cf.listeners[3].tls == CONF_TLS_NONE);
+	CHECK(strcmp(cf.tls_cert, "/etc/moat/cert.pem") == 0 && cf.tls_cert_line == 7);
+	CHECK(strcmp(cf.tls_key, "/etc/moat/key.pem") == 0 && cf.tls_key_line == 9);
+	CHECK(strcmp(cf.users, "/etc/moat/users") == 0 && cf.users_line == 10);
+	CHECK(cf.ndeny_nets == 2 && cf.deny_nets[0].never_connect && !cf.deny_nets[1].never_connect);
+	CHECK(cf.nrcpt_lists == 2 && cf.rcpt_lists[0].line == 13 && cf.rcpt_lists[1].path[0] == '\0');
+	CHECK(conf_rcptlist_find(&cf, &cf.domains[0]) == &cf.rcpt_lists[0]);
+	CHECK(conf_rcptlist_find(&cf, &cf.domains[1]) == &cf.rcpt_lists[1]);
+	conf_format(&cf, buf, sizeof buf);
+	CHECKF(strstr(buf, "listen 127.0.0.1:25 tls=starttls internal\n"
+	                   "listen [::1]:587 role=submission tls=starttls tls-legacy\n"
+	                   "listen 0.0.0.0:465 role=submission tls=implicit\n"
+	                   "listen 127.0.0.1:2587 role=submission auth-plaintext-loopback\n") != NULL,
+	       "got:\n%s", buf);
+	CHECKF(strstr(buf, "deny-network 192.0.2.0/24 never-connect\ndeny-network 2001:db8::/32\n"
+	                   "recipients example.org /etc/moat/rcpt\n"
+	                   "recipients *.example.net catch-all\n") != NULL, "got:\n%s", buf);
+	/* The printed form parses to the same struct (line numbers aside). */
+	struct conf copy = cf;
+	CHECKF(load(buf) == 0, "%s", err);
+	CHECK(memcmp(copy.listeners, cf.listeners, sizeof cf.listeners) == 0);
+	CHECK(memcmp(copy.deny_nets, cf.deny_nets, sizeof cf.deny_nets) == 0);
+	CHECK(cf.nrcpt_lists == 2 && strcmp(cf.rcpt_lists[0].path, "/etc/moat/rcpt") == 0);
 }
 
 static void test_format_defaults(void)
@@ -193,7 +250,14 @@ static void test_format_defaults(void)
 		"timeout-command 300\n"
 		"timeout-data 180\n"
 		"timeout-data-total 1200\n"
-		"greet-delay 0\n") == 0, "got:\n%s", buf);
+		"greet-delay 0\n"
+		"# tls-cert: none\n"
+		"# tls-key: none\n"
+		"# users: none\n"
+		"auth-max-failures 5\n"
+		"auth-block-seconds 900\n"
+		"auth-fail-delay 1000\n"
+		"# deny-network: none\n") == 0, "got:\n%s", buf);
 }
 
 struct bad_case {
@@ -287,6 +351,44 @@ static const struct bad_case bad_cases[] = {
 	{ "queue-map-size 1T\n",
 	  "t.conf:1: queue-map-size: bad size '1T' (bytes, or a number with K, M or G)" },
 	{ "domain a.org\nhostname x\001y\n", "t.conf:2: control character in line" },
+	/* listener options, TLS, AUTH, deny networks, recipient lists */
+	{ "listen 127.0.0.1:25 role=relay\n",
+	  "t.conf:1: listen: bad role 'role=relay' (role=mx or role=submission)" },
+	{ "listen 127.0.0.1:25 tls=yes\n",
+	  "t.conf:1: listen: bad TLS mode 'tls=yes' (tls=none, tls=starttls or tls=implicit)" },
+	{ "listen 127.0.0.1:25 starttls\n",
+	  "t.conf:1: listen: unknown option 'starttls' (role=, tls=, tls-legacy, auth-plaintext-loopback, internal)" },
+	{ "listen 127.0.0.1:25 tls-legacy\n",
+	  "t.conf:1: listen: tls-legacy needs tls=starttls or tls=implicit" },
+	{ "listen 127.0.0.1:25 auth-plaintext-loopback\n",
+	  "t.conf:1: listen: auth-plaintext-loopback needs role=submission" },
+	{ "listen 127.0.0.1:25 a b c d e f\n",
+	  "t.conf:1: listen: too many arguments (listen ADDR:PORT [options])" },
+	{ "deny-network 10.0.0.0/8 always\n",
+	  "t.conf:1: deny-network: unknown option 'always' (the only option is never-connect)" },
+	{ "deny-network 10.0.0.0/8 never-connect x\n",
+	  "t.conf:1: deny-network: too many arguments (deny-network CIDR [never-connect])" },
+	{ "deny-network 10.0.0.1/8\n",
+	  "t.conf:1: deny-network: host bits set in '10.0.0.1/8' (the network is 10.0.0.0/8)" },
+	{ "recipients example.org\n",
+	  "t.conf:1: recipients: missing argument (recipients DOMAIN PATH|catch-all)" },
+	{ "recipients example.org rel/path\n",
+	  "t.conf:1: recipients: not an absolute path: 'rel/path'" },
+	{ "domain a.org\nrecipients b.org /x\n",
+	  "t.conf:2: recipients: 'b.org' is not one of our domains (list it in a domain line, in the same form)" },
+	{ "domain a.org\nrecipients a.org /x\nrecipients A.org catch-all\n",
+	  "t.conf:3: recipients: second list for domain 'A.org'" },
+	{ "domain a.org\ntls-cert /c.pem\n", "t.conf:2: tls-cert without tls-key" },
+	{ "domain a.org\n\ntls-key /k.pem\n", "t.conf:3: tls-key without tls-cert" },
+	{ "domain a.org\nlisten 127.0.0.1:465 tls=implicit\n",
+	  "t.conf: listen 127.0.0.1:465 has TLS but there is no tls-cert and tls-key" },
+	{ "domain a.org\nlisten 127.0.0.1:587 role=submission tls=starttls\ntls-cert /c\ntls-key /k\n",
+	  "t.conf: listen 127.0.0.1:587 is for submission but there is no users file" },
+	{ "domain a.org\nlisten 127.0.0.1:587 role=submission\nusers /u\n",
+	  "t.conf: listen 127.0.0.1:587 is for submission without TLS: AUTH would never be offered "
+	  "(add tls=starttls, tls=implicit or auth-plaintext-loopback)" },
+	{ "auth-max-failures 0\n", "t.conf:1: auth-max-failures: 0 is below the minimum 1" },
+	{ "auth-fail-delay 10001\n", "t.conf:1: auth-fail-delay: 10001 is above the maximum 10000" },
 	{ "domain a.org\nhostname a\rb\n", "t.conf:2: control character in line" },
 	/* conf_finish */
 	{ "", "t.conf: no domain and no relay-network: this relay would accept nothing" },
@@ -534,6 +636,7 @@ int main(void)
 	RUN(test_crlf);
 	RUN(test_format);
 	RUN(test_format_defaults);
+	RUN(test_tls_options);
 	RUN(test_bad);
 	RUN(test_bad_bytes);
 	RUN(test_caps);

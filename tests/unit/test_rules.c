@@ -3,6 +3,7 @@
  * Recipients go through the real addr_parse_path() and configurations
  * through the real conf_parse(), so the table tests what the server does. */
 #include "t.h"
+#include "policy/rcptdb.h"
 #include "policy/rules.h"
 
 /* Two configurations that differ only in whether subdomains are ours. */
@@ -252,8 +253,107 @@ static void test_relay_allowed(void)
 	CHECK(rules_relay_allowed(&c, &cl));
 }
 
+/* Deny networks override every allow; internal listeners relay. */
+static void test_deny_internal(void)
+{
+	static struct conf c;
+	static const struct { const char *ip; int auth, internal, relay, denied, never; } cases[] = {
+		{ "10.1.2.3",        0, 0, 1, 0, 0 },   /* relay network */
+		{ "10.66.0.1",       0, 0, 0, 1, 0 },   /* deny inside a relay network */
+		{ "10.66.0.1",       1, 0, 0, 1, 0 },   /* ... authenticated too */
+		{ "10.66.0.1",       0, 1, 0, 1, 0 },   /* ... on an internal listener too */
+		{ "::ffff:10.66.0.1", 1, 1, 0, 1, 0 },  /* mapped is the same client */
+		{ "192.0.2.9",       0, 0, 0, 0, 0 },   /* outsider */
+		{ "192.0.2.9",       1, 0, 1, 0, 0 },   /* authenticated outsider */
+		{ "192.0.2.9",       0, 1, 1, 0, 0 },   /* internal listener */
+		{ "2001:db8:bad::1", 1, 0, 0, 1, 1 },   /* never-connect */
+		{ "2001:db8:bad::1", 0, 0, 0, 1, 1 },
+	};
+	struct addr foreign, ours;
+
+	load(&c, "domain example.org\nrelay-network 10.0.0.0/8\n"
+	         "deny-network 10.66.0.0/16\ndeny-network 2001:db8:bad::/48 never-connect\n");
+	CHECK(addr_parse_path("<u@evil.com>", 12, 0, &foreign) == ADDR_OK);
+	CHECK(addr_parse_path("<u@example.org>", 15, 0, &ours) == ADDR_OK);
+	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+		struct rules_client cl;
+		memset(&cl, 0, sizeof cl);
+		CHECK(ip_parse(cases[k].ip, strlen(cases[k].ip), &cl.addr) == 0);
+		ip_unmap(&cl.addr);
+		cl.authenticated = cases[k].auth ? 1u : 0u;
+		cl.internal = cases[k].internal ? 1u : 0u;
+		CHECKF(rules_relay_allowed(&c, &cl) == cases[k].relay, "case %zu", k);
+		CHECKF(rules_rcpt(&c, &cl, &foreign) == (cases[k].relay ? RCPT_RELAY : RCPT_DENY_RELAY),
+		       "case %zu", k);
+		CHECKF(rules_rcpt(&c, &cl, &ours) == RCPT_LOCAL, "case %zu", k);
+		CHECKF(rules_denied(&c, &cl.addr, 0) == cases[k].denied, "case %zu", k);
+		CHECKF(rules_denied(&c, &cl.addr, 1) == cases[k].never, "case %zu", k);
+	}
+}
+
+static void test_rcptdb(void)
+{
+	static struct conf c;
+	static struct rcptdb db;
+	static const char list[] =
+		"# valid recipients\n"
+		"Alice\n"
+		"  bob@sales.example.net \r\n"
+		"\n"
+		"carol\n";
+	static const struct { const char *path; int known; } cases[] = {
+		{ "<alice@example.org>", 1 }, { "<ALICE@Example.org>", 1 }, { "<carol@example.org>", 1 },
+		{ "<dave@example.org>", 0 }, { "<alic@example.org>", 0 }, { "<alice+tag@example.org>", 0 },
+		{ "<postmaster@example.org>", 1 }, { "<Postmaster@example.org>", 1 }, { "<postmaster>", 1 },
+		{ "<bob@sales.example.net>", 1 }, { "<bob@example.net>", 0 }, { "<alice@x.example.net>", 1 }, /* "alice" covers every domain of the list */
+		{ "<dave@example.com>", 1 },       /* catch-all */
+		{ "<dave@other.test>", 1 },        /* not ours: relay rules decide */
+		{ "<alice@[192.0.2.1]>", 1 },
+	};
+	char err[256];
+
+	load(&c, "domain example.org\ndomain *.example.net\ndomain example.com\n"
+	         "recipients example.org /lists/org\nrecipients *.example.net /lists/net\n"
+	         "recipients example.com catch-all\n");
+	rcptdb_init(&db);
+	CHECKF(rcptdb_load(&db, 0, list, sizeof list - 1, "org", err, sizeof err) == 0, "%s", err);
+	CHECKF(rcptdb_load(&db, 1, list, sizeof list - 1, "net", err, sizeof err) == 0, "%s", err);
+	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+		struct addr a;
+		CHECK(addr_parse_path(cases[k].path, strlen(cases[k].path), ADDR_ALLOW_POSTMASTER, &a) ==
+		      ADDR_OK);
+		CHECKF(rcptdb_known(&db, &c, &a) == cases[k].known, "%s", cases[k].path);
+	}
+	CHECK(rcptdb_load(&db, 0, "ok\nbad entry\n", 13, "f", err, sizeof err) == -1);
+	CHECKF(strcmp(err, "f:2: space or control character in an entry") == 0, "%s", err);
+	CHECK(rcptdb_load(&db, 0, "@example.org\n", 13, "f", err, sizeof err) == -1);
+	CHECKF(strcmp(err, "f:1: bad entry (want local or local@domain)") == 0, "%s", err);
+	rcptdb_free(&db);
+}
+
+/* moat check's matrix names every listener's role. */
+static void test_matrix_format(void)
+{
+	static struct conf c;
+	static char buf[4096];
+
+	load(&c, "domain example.org\nrelay-network 10.0.0.0/8\nlisten 127.0.0.1:25\n"
+	         "listen [::1]:587 role=submission auth-plaintext-loopback\nusers /u\n"
+	         "listen 127.0.0.1:2525 internal\n");
+	size_t n = rules_matrix_format(&c, buf, sizeof buf);
+	CHECK(n == strlen(buf) && rules_matrix_format(&c, NULL, 0) == n);
+	CHECKF(strstr(buf, "# listen 127.0.0.1:25 (mx)\n") && strstr(buf, "# listen [::1]:587 (submission)\n") &&
+	       strstr(buf, "authenticated user          accept              relay\n") &&
+	       strstr(buf, "not authenticated           530 5.7.0           530 5.7.0\n") &&
+	       strstr(buf, "# listen 127.0.0.1:2525 (mx, internal)\n") &&
+	       strstr(buf, "anyone else                 accept              554 5.7.1\n"), "%s", buf);
+}
+
 int main(void)
 {
+	RUN(test_deny_internal);
+	RUN(test_rcptdb);
+	RUN(test_matrix_format);
 	RUN(test_matrix);
 	RUN(test_addr_flags);
 	RUN(test_domain_is_local);

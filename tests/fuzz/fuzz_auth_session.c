@@ -1,0 +1,100 @@
+/*
+ * tests/fuzz/fuzz_auth_session.c -- a session on a submission listener
+ * (AUTH offered in plaintext from loopback, STARTTLS too) fed arbitrary
+ * bytes in input-sized pieces.  The driver answers AUTH with the real
+ * users check and STARTTLS by discarding buffered input.  Invariants: no
+ * overrun, output within its buffer, MAIL accepted only once
+ * authenticated, credentials wiped once answered.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mta/log.h"
+#include "mta/smtpd.h"
+#include "policy/conf.h"
+#include "policy/quota.h"
+#include "policy/users.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct conf conf;
+	static struct users *users;
+	static struct smtpd s;
+	struct smtpd_client cl;
+	struct smtpd_event ev;
+	char buf[8192];
+	size_t have = 0, off = 0, len, steps = 0;
+
+	if (users == NULL) {
+		static const char text[] = "hostname f.test\ndomain example.test\nqueue /x\n"
+			"listen 127.0.0.1:587 role=submission tls=starttls auth-plaintext-loopback\n"
+			"tls-cert /c\ntls-key /k\nusers /u\n";
+		static const char u[] = "alice:$5$rounds=1000$s$"
+			"1G5532wclKO2DGU0xcX3Rd6BmCQw9FWjZAp9VdiPyK3\n"; /* alice / secret */
+		char err[256];
+
+		log_init("fuzz", LOG_OFF);
+		conf_defaults(&conf);
+		if (conf_parse(text, sizeof text - 1, "f", &conf, err, sizeof err) < 0 ||
+		    conf_finish(&conf, "f", err, sizeof err) < 0 ||
+		    (users = users_parse(u, sizeof u - 1, "u", err, sizeof err)) == NULL)
+			abort();
+	}
+	memset(&cl, 0, sizeof cl);
+	cl.addr.family = IP_V4;
+	cl.addr.a[0] = 127;
+	cl.listener = conf.listeners[0];
+	smtpd_init(&s, &conf, &cl, 0);
+	smtpd_set_tables(&s, users, NULL);
+	smtpd_greet(&s);
+	while (off < size && steps++ < 100000) {
+		size_t chunk = (size_t)(data[off] % 64) + 1, n;
+
+		if (chunk > size - off)
+			chunk = size - off;
+		if (chunk > sizeof buf - have)
+			chunk = sizeof buf - have;
+		memcpy(buf + have, data + off, chunk);
+		have += chunk;
+		off += chunk;
+		n = smtpd_feed(&s, buf, have);
+		if (n > have)
+			abort();
+		memmove(buf, buf + n, have - n);
+		have -= n;
+		while (smtpd_event(&s, &ev)) {
+			if (ev.type == SMTPD_EV_AUTH) {
+				const struct user *u = ev.refuse ? NULL
+					: users_authenticate(users, ev.creds->authcid, ev.creds->authcidlen,
+					                     ev.creds->passwd, ev.creds->passwdlen);
+				smtpd_auth_done(&s, u ? SMTPD_AUTH_OK : SMTPD_AUTH_FAIL, u);
+				if (s.creds.passwdlen != 0 || s.creds.passwd[0] != 0)
+					abort();
+			} else if (ev.type == SMTPD_EV_STARTTLS) {
+				have = 0;
+				smtpd_tls_started(&s, SMTPD_F_TLS);
+			} else if (ev.type == SMTPD_EV_QUOTA) {
+				smtpd_quota_done(&s, QUOTA_OK);
+			} else if (ev.type == SMTPD_EV_MSG_BEGIN) {
+				smtpd_msg_begun(&s, QUEUE_OK, 1, 0);
+			} else if (ev.type == SMTPD_EV_MSG_DATA) {
+				smtpd_data_done(&s, QUEUE_OK);
+			} else if (ev.type == SMTPD_EV_MSG_END) {
+				smtpd_msg_committed(&s, QUEUE_OK);
+			}
+		}
+		if ((s.state == SMTPD_S_MAIL || s.state == SMTPD_S_DATA) && !s.authenticated)
+			abort();
+		smtpd_output(&s, &len);
+		if (len > SMTPD_OUT_MAX)
+			abort();
+		smtpd_output_ack(&s, len);
+		if (smtpd_closing(&s))
+			break;
+	}
+	smtpd_free(&s);
+	return 0;
+}
