@@ -16,7 +16,8 @@
 # mounts), or read the partition after e2fsck.
 #
 # put moat.conf checks the file with `moat check` first when a moat binary
-# is found ($MOAT, or build/moat beside this script).
+# is found ($MOAT, or build/moat beside this script), with the files it
+# names under /data/ taken from the partition: put those first.
 # Exit: 0 done, 1 failure, 100 usage.
 set -eu
 
@@ -36,6 +37,25 @@ start=$(sfdisk -d "$img" 2>/dev/null | sed -n "s/.*start= *\([0-9]*\),.*name=\"$
 [ -n "$start" ] || die "$img: no GPT partition named $PART"
 fs="$img?offset=$((start * 512))"
 
+# moat check FILE as the appliance would see it: the files it names under
+# /data/ (TLS key, users...) are taken from the partition, so put those
+# first.  Messages name the paths as the appliance does.
+check_conf() {
+	t=$(mktemp -d "${TMPDIR:-/tmp}/data.sh.XXXXXX")
+	for p in $(grep -o '/data/[^[:space:]#]*' "$2" | sort -u); do
+		mkdir -p "$t$(dirname "$p")"
+		debugfs -R "dump ${p#/data} $t$p" "$fs" >/dev/null 2>&1 || true
+		[ -s "$t$p" ] || rm -f "$t$p"
+	done
+	sed "s|/data/|$t/data/|g" "$2" >"$t/moat.conf"
+	if ! "$1" check -c "$t/moat.conf" >/dev/null 2>"$t/err"; then
+		sed -e "s|$t/moat.conf|$2|g" -e "s|$t/data/|/data/|g" "$t/err" >&2
+		rm -rf "$t"
+		die "$2: moat check failed (a file it names must be on the partition first)"
+	fi
+	rm -rf "$t"
+}
+
 case $cmd in
 put)
 	[ $# -ge 1 ] || usage
@@ -44,9 +64,7 @@ put)
 	case $name in */*|..|.|'') die "NAME is a file name at the top of the partition" ;; esac
 	if [ "$name" = moat.conf ]; then
 		moat=${MOAT:-$(dirname "$0")/../build/moat}
-		if [ -x "$moat" ]; then
-			"$moat" check -c "$file" >/dev/null || die "$file: moat check failed (see above)"
-		fi
+		[ -x "$moat" ] && check_conf "$moat" "$file"
 	fi
 	printf 'rm /%s\nwrite %s /%s\nsif /%s uid 0\nsif /%s gid 0\nsif /%s mode 0100600\n' \
 		"$name" "$file" "$name" "$name" "$name" "$name" \

@@ -9,8 +9,9 @@ emulation (TCG; never KVM here):
     answers on port 25 (the network comes from the kernel command line),
     Ctrl-Alt-Del reboots cleanly;
   - with a server that cannot start: the init restarts it, backing off;
-  - configured (image/data.sh put, no mounts), under SeaBIOS: the real 220
-    through a host port forward, mail sent with swaks, then the plug
+  - configured (image/data.sh put, no mounts; the TLS key on the data
+    partition too), under SeaBIOS: the real 220 through a host port
+    forward, mail sent with swaks (one over STARTTLS), then the plug
     pulled (SIGKILL to qemu);
   - the same disk again under OVMF (UEFI): the queue came through the
     crash (console), more mail, then the ACPI power button: a clean stop;
@@ -39,8 +40,10 @@ QUEUED_RE = re.compile(r"250 2\.0\.0 OK: queued as ([0-9a-f]{16})")
 
 APPLIANCE_CONF = """# written by tests/image/test_image.py: qemu user networking
 hostname       mx.test
-listen         0.0.0.0:25
+listen         0.0.0.0:25 tls=starttls
 listen         [::]:25
+tls-cert       /data/cert.pem
+tls-key        /data/key.pem
 domain         example.test
 relay-network  10.0.2.0/24
 queue          /data/queue
@@ -58,19 +61,38 @@ state = {"sent": {}}     # queue ID -> (recipient, token)
 vms = []
 
 
+def tls_pair():
+    """A fresh self-signed P-256 certificate and key for mx.test."""
+    key, cert = os.path.join(WORK, "key.pem"), os.path.join(WORK, "cert.pem")
+    if not os.path.exists(cert):
+        r = run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                 "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
+                 "-days", "2", "-subj", "/CN=mx.test"])
+        eq(r.returncode, 0, "openssl req: %r" % r.stderr)
+    return [cert, key]
+
+
+def data_put(disk, path, name):
+    r = run(["sh", os.path.join(ROOT, "image", "data.sh"), "put", disk, path, name],
+            env=dict(os.environ, MOAT=MOAT))
+    check(r.returncode == 0, "image/data.sh put %s: %s %s" % (name, r.stdout, r.stderr))
+
+
 def disk_copy(name, conf=None):
-    """A sparse copy of the built image, with conf written onto its data
-    partition by image/data.sh (the documented way, no mount)."""
+    """A sparse copy of the built image, with conf (and the TLS pair it
+    names) written onto its data partition by image/data.sh (the
+    documented way, no mount)."""
     path = os.path.join(WORK, name)
     r = run(["cp", "--sparse=always", IMG, path])
     eq(r.returncode, 0, "cp image")
     if conf is not None:
+        if "tls-cert" in conf:
+            for f in tls_pair():
+                data_put(path, f, os.path.basename(f))
         cpath = os.path.join(WORK, name + ".conf")
         with open(cpath, "w") as f:
             f.write(conf)
-        r = run(["sh", os.path.join(ROOT, "image", "data.sh"), "put", path, cpath, "moat.conf"],
-                env=dict(os.environ, MOAT=MOAT))
-        check(r.returncode == 0, "image/data.sh put: %s %s" % (r.stdout, r.stderr))
+        data_put(path, cpath, "moat.conf")
     return path
 
 
@@ -90,9 +112,10 @@ def banner(vm):
     return t
 
 
-def send(vm, n, size=0):
-    """n mails with swaks; each body carries a unique token (and size
-    bytes of filler).  Records queue IDs in state["sent"]."""
+def send(vm, n, size=0, tls=False):
+    """n mails with swaks (over STARTTLS if tls); each body carries a
+    unique token (and size bytes of filler).  Records queue IDs in
+    state["sent"]."""
     for _ in range(n):
         i = len(state["sent"])
         token = "token-%d-%s-%d" % (i, "uefi" if vm.uefi else "bios", os.getpid())
@@ -102,8 +125,10 @@ def send(vm, n, size=0):
             f.write(token + "\n" + ("x" * 70 + "\n") * (size // 71))
         r = run(["swaks", "--server", "127.0.0.1:%d" % vm.port, "--from", "alice@client.test",
                  "--to", rcpt, "--header", "Subject: " + token, "--body", body,
-                 "--timeout", "30"], timeout=90)
+                 "--timeout", "30"] + (["--tls"] if tls else []), timeout=90)
         out = r.stdout.decode("utf-8", "replace")
+        if tls:
+            check("TLS started" in out, "no STARTTLS: %s" % out[-1500:])
         m = QUEUED_RE.search(out)
         check(r.returncode == 0 and m, "swaks exit %d, no 'queued as': %s"
               % (r.returncode, out[-1500:]))
@@ -290,7 +315,8 @@ def test_bios_boot_mail_then_pull_the_plug():
                 # not root; of root's powers only CAP_NET_BIND_SERVICE
                 "uid=65532,65532,65532,65532 capabilities=0000000000000400",
                 "event=queue messages=0 new=yes")
-    send(vm, 2)
+    send(vm, 1, tls=True)          # the key is on the data partition
+    send(vm, 1)
     send(vm, 1, size=200 * 1024)   # past the 64 KiB draft: a spool file
     check(vm.wait_console("event=accept", 10), "no accept in the console log")
     vm.kill()
