@@ -30,8 +30,10 @@ job() { # name timeout-seconds command...: run in the background
 	done
 	names+=("$name")
 	(
+		start=$(date +%s)
 		timeout -k 5 "$to" "$@" >"$LOG/$name.log" 2>&1
 		echo $? >"$LOG/$name.rc"
+		echo $(($(date +%s) - start)) >"$LOG/$name.secs"
 	) &
 }
 
@@ -72,6 +74,7 @@ failed=0
 for name in "${names[@]}"; do
 	out=$LOG/$name.log
 	rc=$(cat "$LOG/$name.rc" 2>/dev/null || echo 255)
+	secs=$(cat "$LOG/$name.secs" 2>/dev/null || echo '?')
 	p=$(grep -c '^PASS: ' "$out")
 	f=$(grep -c '^FAIL: ' "$out")
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
@@ -81,10 +84,10 @@ for name in "${names[@]}"; do
 	passed=$((passed + p))
 	failed=$((failed + f))
 	if [ "$f" -gt 0 ]; then
-		echo "== $name: $p passed, $f failed (log: $out)"
+		echo "== $name: $p passed, $f failed, ${secs}s (log: $out)"
 		grep -E '^FAIL: |CHECK failed|ERROR|Error|error:|runtime error|Sanitizer' "$out" | head -n 40
 	else
-		echo "== $name: $p passed"
+		echo "== $name: $p passed, ${secs}s"
 	fi
 done
 

@@ -37,7 +37,7 @@ def server(name, conf):
             raise s
         return s
     try:
-        d = os.path.abspath(os.path.join(tlslib.BUILD, "t"))
+        d = os.path.abspath(os.path.join(tlslib.BUILD, "t", "relay-%d" % os.getpid()))
         os.makedirs(d, exist_ok=True)
         p4, p6, sub4, sub6 = free_port(), free_port(socket.AF_INET6), free_port(), \
             free_port(socket.AF_INET6)
@@ -64,7 +64,8 @@ def server(name, conf):
 
 def closed():
     """Nobody relays by address; example.test has a recipient list."""
-    d = os.path.abspath(os.path.join(tlslib.BUILD, "t"))
+    d = os.path.abspath(os.path.join(tlslib.BUILD, "t", "relay-%d" % os.getpid()))
+    os.makedirs(d, exist_ok=True)
     lst = os.path.join(d, "rcpts-example.test")
     with open(lst, "w") as f:
         f.write("# valid recipients of example.test\nbob\nalice\nCarol@Example.Test\n")

@@ -17,7 +17,8 @@ import moatlib  # noqa: E402
 from moatlib import BUILD, MOAT, Failure, check, eq, free_port  # noqa: E402,F401
 
 PASSWORD = "s3cret pass"      # alice's, and every cross-check user's
-CERT_DIR = os.path.abspath(os.path.join(BUILD, "t", "tls-certs"))
+# Per process: run.sh runs the musl and the ASan runs of a file at once.
+CERT_DIR = os.path.abspath(os.path.join(BUILD, "t", "tls-certs-%d" % os.getpid()))
 
 
 def run(argv, input=None, timeout=60):
@@ -76,7 +77,7 @@ def server(name, conf=None, kind="rsa", users_extra=()):
     submission STARTTLS listener on 127.0.0.1 (.sub4) and [::1] (.sub6),
     and implicit TLS (.ssl4, .ssl6)."""
     crt, key = pair(kind, kind)
-    d = os.path.abspath(os.path.join(BUILD, "t"))
+    d = os.path.abspath(os.path.join(BUILD, "t", "tls-%d" % os.getpid()))
     os.makedirs(d, exist_ok=True)
     users = users_file(os.path.join(d, "users-%s" % name), users_extra)
     p4, p6 = free_port(), free_port(socket.AF_INET6)
