@@ -476,9 +476,15 @@ static int wait_children(long long ms)
 		int status;
 		pid_t pid;
 
-		while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-			if (pid == st.serve)
-				st.serve = 0;
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+			if (pid != st.serve)
+				continue;
+			st.serve = 0;
+			if (WIFSIGNALED(status))
+				log_warn("msg=\"moat serve killed\" signal=%d", WTERMSIG(status));
+			else if (WEXITSTATUS(status) != 0)
+				log_warn("msg=\"moat serve exited\" status=%d", WEXITSTATUS(status));
+		}
 		if (pid < 0 && errno == ECHILD)
 			return 1;
 		long long left = end - now_ms();
