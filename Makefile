@@ -4,6 +4,7 @@
 #   make run      serve the demo config on 127.0.0.1:2525
 #   make test     everything: unit (musl and ASan/UBSan), golden, sessions
 #   make fuzz     run each libFuzzer target for FUZZ_SECONDS
+#   make bench    moat against Postfix and OpenSMTPD (QUICK=1: a short run)
 #   make image    build/image/: the appliance disk (raw, qcow2), the OCI archive
 #   make clean    remove build/ except the cached dependencies
 
@@ -150,6 +151,11 @@ run: $(BUILD)/moat
 
 test: tools $(BUILD)/moat $(BUILD)/moat-asan unit fuzz-build layout-check
 	@BUILD=$(BUILD) bash tests/run.sh
+
+# Not a test: speed figures, printed and kept in build/bench/results.txt.
+bench: $(BUILD)/moat
+	@BUILD=$(BUILD) sh tests/bench/install.sh
+	@/usr/bin/python3 tests/bench/bench.py --build $(BUILD) $(if $(QUICK),--quick)
 
 clean:
 	rm -rf $(BUILD)/musl $(BUILD)/asan $(BUILD)/fuzz $(BUILD)/moat $(BUILD)/moat-asan $(BUILD)/t

@@ -1,6 +1,8 @@
 /* policy/data.c -- the DATA terminator and dot-unstuffing; see policy/data.h */
 #include "policy/data.h"
 
+#include <string.h>
+
 /*
  * The states, in the manner of qmail-smtpd's blast().  A "line" is what lies
  * between two CRLFs; a bare LF or bare CR does not start a new one, so a
@@ -49,6 +51,30 @@ int data_feed(struct data_state *ds, const char *in, size_t inlen,
 		char c = in[i];
 		int writes;
 
+		if (ds->st == ST_TEXT) {
+			/* Fast path: a run of plain text (no CR, LF or NUL) is
+			 * copied as it is, each octet one more of the line; the
+			 * same as the steps below, a run at a time.  Most of a
+			 * message is such runs (make bench: the byte steps cost
+			 * ~24 instructions per octet). */
+			size_t start = i, end = inlen - i < outcap - o ? inlen : i + (outcap - o);
+
+			while (i < end) {
+				unsigned char b = (unsigned char)in[i];
+
+				if (b <= '\r' && (b == '\r' || b == '\n' || b == '\0'))
+					break;
+				i++;
+			}
+			if (i > start) {
+				memcpy(out + o, in + start, i - start);
+				o += i - start;
+				ds->linelen += i - start;
+				if (ds->linelen > LINE_MAX_OCTETS)
+					ds->flags |= DATA_F_LONG;
+				continue;
+			}
+		}
 		switch (ds->st) {
 		case ST_DOT:
 			writes = c != '\r';

@@ -365,6 +365,30 @@ static void test_data_model_random(void)
 	}
 }
 
+/* Long runs of plain text between the specials, lines around the 998
+ * limit: what the plain-text fast path in data_feed copies a run at a time. */
+static void test_data_model_text_runs(void)
+{
+	static const char special[] = { '\r', '\n', '.', '\0' };
+	char in[1100];
+	int bad = 0;
+
+	for (int iter = 0; iter < 60 && bad < 5; iter++) {
+		size_t len = rng() % sizeof in;
+		for (size_t i = 0; i < len; i++)
+			in[i] = rng() % 97 == 0 ? special[rng() % sizeof special] : (char)('a' + rng() % 26);
+		if (len > 4 && iter % 2) {    /* end some with the terminator */
+			memcpy(in + len - 5, "\r\n.\r\n", 5);
+		}
+		struct result want;
+		model(in, len, &want);
+		char what[32];
+		snprintf(what, sizeof what, "text runs %d", iter);
+		bad += check_all_feeds(in, len, &want, what);
+		free(want.out);
+	}
+}
+
 int main(void)
 {
 	rng_state = 0x6d6f6174646174ull; /* "moatdat": fixed, so failures repeat */
@@ -372,5 +396,6 @@ int main(void)
 	RUN(test_data_line_length);
 	RUN(test_data_state_fields);
 	RUN(test_data_model_random);
+	RUN(test_data_model_text_runs);
 	return t_main_end();
 }
