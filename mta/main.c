@@ -35,6 +35,8 @@ static void usage(FILE *f)
 	      "       moat check [-c FILE]          check the config, print the effective one\n"
 	      "       moat queue list [-c FILE]     list queued messages\n"
 	      "       moat queue show [-c FILE] ID  print one message's envelope and body\n"
+	      "       moat queue flush [-c FILE]    every waiting message due now\n"
+	      "       moat queue retry|hold|release|delete [-c FILE] ID\n"
 	      "       moat passwd [-5] [-r ROUNDS]  read a password on stdin, print its $6$ (or $5$) hash\n"
 	      "       moat relay-test [-d OURDOMAIN] [-t FOREIGN] HOST[:PORT]\n"
 	      "                                     probe a server with relay tricks (never DATA)\n"

@@ -1,5 +1,6 @@
 /*
- * mta/queuecmd.c -- `moat queue list|show|count`.  See queuecmd.h.
+ * mta/queuecmd.c -- `moat queue list|show|count|flush|retry|hold|release|
+ * delete`.  See queuecmd.h.
  */
 #include "mta/queuecmd.h"
 
@@ -9,7 +10,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "mta/control.h"
 #include "queue/queue.h"
+
+#define ADMIN_TIMEOUT_MS 10000
 
 static const char *const state_name[] = { "pending", "delivered", "bounced" };
 
@@ -93,7 +97,7 @@ static int list_one(void *arg, const struct queue_envelope *env)
 	put_time(env->received);
 	printf(" %llu <", (unsigned long long)env->size);
 	put_safe(env->sender);
-	fputs(">\n", stdout);
+	fputs(env->flags & QUEUE_ENV_HOLD ? "> held\n" : ">\n", stdout);
 	for (size_t i = 0; i < env->nrcpts; i++) {
 		fputs("  ", stdout);
 		put_rcpt(&env->rcpts[i]);
@@ -201,8 +205,77 @@ static int cmd_count(struct queue *q)
 
 static int usage(void)
 {
-	fputs("usage: moat queue list | show ID | count\n", stderr);
+	fputs("usage: moat queue list | show ID | count | flush | retry ID | hold ID | release ID"
+	      " | delete ID\n", stderr);
 	return QUEUECMD_USAGE;
+}
+
+/* The same operation on the queue itself, when no server runs. */
+static int admin_offline(const char *queue_path, uint64_t map_size, const char *verb, queue_id id,
+                         char *text, size_t cap)
+{
+	struct queue_options opt = { map_size, 0 };
+	struct queue *q;
+	char err[512];
+	size_t count = 0;
+	int rc;
+
+	if ((q = queue_open(queue_path, &opt, err, sizeof err)) == NULL) {
+		snprintf(text, cap, "the server does not answer on %s/%s, and the queue cannot be "
+		         "opened: %s", queue_path, CONTROL_NAME, err);
+		return CTL_FAILED;
+	}
+	switch (verb[0]) {
+	case 'f': rc = queue_retry(q, 0, &count); break;
+	case 'r': rc = verb[2] == 't' ? queue_retry(q, id, &count) : queue_hold(q, id, 0); break;
+	case 'h': rc = queue_hold(q, id, 1); break;
+	default:  rc = queue_delete(q, id); break;
+	}
+	queue_close(q);
+	if (rc == QUEUE_ENOTFOUND) {
+		snprintf(text, cap, "no such message");
+		return CTL_NOTFOUND;
+	}
+	if (rc != QUEUE_OK) {
+		snprintf(text, cap, "%s", queue_strerror(rc));
+		return CTL_FAILED;
+	}
+	snprintf(text, cap, "%s (no server running: done on the queue directly)",
+	         verb[0] == 'f' ? "waiting messages due now" : verb[0] == 'h' ? "held" :
+	         verb[0] == 'd' ? "deleted" : verb[2] == 't' ? (count ? "due now" : "held: release it first")
+	         : "released");
+	return CTL_OK;
+}
+
+/* flush, retry, hold, release, delete: through the server's control
+ * socket, or on the queue itself if no server runs. */
+static int cmd_admin(const char *queue_path, uint64_t map_size, int argc, char **argv)
+{
+	char request[64], text[CONTROL_REPLY_MAX];
+	queue_id id = 0;
+	int code;
+
+	if (argc != (strcmp(argv[0], "flush") == 0 ? 1 : 2))
+		return usage();
+	if (argc == 2 && queue_id_parse(argv[1], &id) != 0) {
+		fputs("moat queue: an ID is 16 hex digits\n", stderr);
+		return QUEUECMD_USAGE;
+	}
+	snprintf(request, sizeof request, "%s%s%s", argv[0], argc == 2 ? " " : "",
+	         argc == 2 ? argv[1] : "");
+	code = control_call(queue_path, request, text, sizeof text, ADMIN_TIMEOUT_MS);
+	if (code < 0 && (errno == ENOENT || errno == ECONNREFUSED))
+		code = admin_offline(queue_path, map_size, argv[0], id, text, sizeof text);
+	else if (code < 0)
+		snprintf(text, sizeof text, "the server on %s/%s: %s", queue_path, CONTROL_NAME,
+		         strerror(errno));
+	if (code == CTL_OK) {
+		printf("%s\n", text);
+		return fflush(stdout) == 0 ? QUEUECMD_OK : QUEUECMD_SYSTEM;
+	}
+	fprintf(stderr, "moat queue: %s%s%s\n", argc == 2 ? argv[1] : "", argc == 2 ? ": " : "", text);
+	return code == CTL_NOTFOUND ? QUEUECMD_NOTFOUND : code == CTL_BAD ? QUEUECMD_USAGE
+	       : QUEUECMD_SYSTEM;
 }
 
 int queuecmd_main(const char *queue_path, uint64_t map_size, int argc, char **argv)
@@ -215,6 +288,10 @@ int queuecmd_main(const char *queue_path, uint64_t map_size, int argc, char **ar
 
 	if (argc < 1)
 		return usage();
+	if (strcmp(argv[0], "flush") == 0 || strcmp(argv[0], "retry") == 0 ||
+	    strcmp(argv[0], "hold") == 0 || strcmp(argv[0], "release") == 0 ||
+	    strcmp(argv[0], "delete") == 0)
+		return cmd_admin(queue_path, map_size, argc, argv);
 	if (strcmp(argv[0], "show") == 0) {
 		if (argc != 2)
 			return usage();

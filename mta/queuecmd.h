@@ -3,7 +3,7 @@
  * queue.  Opens the queue QUEUE_RDONLY, so it is safe while the server runs.
  *
  *   moat queue list      one line per message:
- *                          ID RECEIVED SIZE <SENDER>
+ *                          ID RECEIVED SIZE <SENDER> [held]
  *                        then one indented line per recipient:
  *                          <ADDR> STATE attempts=N next=TIME [error="..."]
  *                        STATE is pending, delivered or bounced; TIME is
@@ -12,6 +12,15 @@
  *                        line, then the body bytes as stored.
  *   moat queue count     "messages N", "bytes N", "map_used N",
  *                        "map_size N", a line each.
+ *   moat queue flush     every waiting message due now
+ *   moat queue retry ID  that message's pending recipients due now
+ *   moat queue hold ID   never due until released
+ *   moat queue release ID
+ *   moat queue delete ID gone, whatever its recipients' states
+ *                        These five ask the running server through its
+ *                        control socket (mta/control.h) and print its
+ *                        answer; with no server running they act on the
+ *                        queue directly.
  *
  * Bytes outside printable ASCII and UTF-8 in addresses and errors (they
  * come from remote peers) are shown as \xNN, so a queue listing cannot
@@ -19,10 +28,11 @@
  *
  * Exit codes (the s6 convention):
  *   0    done
- *   1    no such message (show)
+ *   1    no such message (show, retry, hold, release, delete)
  *   100  usage: unknown subcommand, wrong arguments, a malformed ID
  *   111  system failure: the queue cannot be opened or read (including a
- *        corrupt record), or stdout cannot be written
+ *        corrupt record), stdout cannot be written, or the server does not
+ *        answer on its control socket
  * Diagnostics go to stderr, prefixed "moat queue: ".
  */
 #ifndef MOAT_MTA_QUEUECMD_H
@@ -36,7 +46,7 @@
 #define QUEUECMD_SYSTEM   111
 
 /*
- * Run the subcommand argv[0] ("list", "show", "count") with its arguments
+ * Run the subcommand argv[0] ("list", "show", "count", "flush", ...) with its arguments
  * argv[1..argc) on the queue at queue_path.  map_size is the configured
  * map size (a reader maps what the queue file records, so it only
  * matters as a hint).  Writes to stdout/stderr; returns the exit code.

@@ -46,6 +46,8 @@
 #include <unistd.h>
 
 #include "connlimit.h"
+#include "control.h"
+#include "deliver.h"
 #include "ev.h"
 #include "log.h"
 #include "smtpd.h"
@@ -83,6 +85,7 @@ struct conn {
 	struct smtpd        s;
 	struct queue_draft *draft;
 	struct queue_envelope *commit_env;
+	struct verify      *verify;          /* a recipient probe in flight */
 	struct conn        *prev, *next;     /* all connections */
 	struct conn        *commit_next;     /* waiting for the group commit */
 	struct conn        *dead_next;       /* to be freed after the batch */
@@ -108,6 +111,8 @@ struct server {
 	struct authfail   *af;
 	struct ev_loop     loop;
 	struct queue      *q;
+	struct deliver    *dl;               /* the queue runner */
+	struct control    *ctl;              /* the control socket */
 	struct listener    ls[CONF_MAX_LISTENERS];
 	size_t             nls;
 	struct ev_io       sigio;
@@ -141,6 +146,8 @@ static void conn_kill(struct conn *c, const char *reason)
 		queue_draft_abort(c->draft);
 		c->draft = NULL;
 	}
+	deliver_verify_cancel(c->verify);
+	c->verify = NULL;
 	ev_io_del(&sv->loop, &c->io);
 	ev_timer_stop(&sv->loop, &c->timer);
 	ev_timer_stop(&sv->loop, &c->auth_timer);
@@ -285,6 +292,17 @@ static void conn_flush(struct conn *c)
 	}
 }
 
+/* The next hop answered about a recipient (timer phase). */
+static void verified(void *arg, enum verify_verdict v)
+{
+	struct conn *c = arg;
+
+	c->verify = NULL;
+	smtpd_rcpt_verified(&c->s, v == VERIFY_OK ? SMTPD_VERIFY_OK : v == VERIFY_REJECT
+	                    ? SMTPD_VERIFY_REJECT : SMTPD_VERIFY_TEMP);
+	conn_pump(c);
+}
+
 /* Check the credentials, count a failure, and answer now or after the
  * growing delay. */
 static void conn_auth(struct conn *c, const struct smtpd_event *ev)
@@ -413,6 +431,11 @@ static void handle_events(struct conn *c, int *progress)
 			if (c->draft)
 				queue_draft_abort(c->draft);
 			c->draft = NULL;
+			break;
+		case SMTPD_EV_RCPT_VERIFY:
+			c->verify = deliver_verify(sv->dl, ev.data, verified, c);
+			if (c->verify == NULL)
+				smtpd_rcpt_verified(&c->s, SMTPD_VERIFY_TEMP);
 			break;
 		case SMTPD_EV_CLOSE:
 			c->closing = 1;
@@ -804,7 +827,8 @@ static void after_batch(struct ev_loop *l, void *arg)
 		}
 		if (!sv->commit_head)
 			sv->commit_tail = &sv->commit_head;
-		queue_commit(sv->q, drafts, envs, results, n);
+		if (queue_commit(sv->q, drafts, envs, results, n) > 0)
+			deliver_kick(sv->dl);
 		sv->commits++;
 		sv->committed += n;
 		log_debug("msg=\"group commit\" messages=%zu", n);
@@ -859,7 +883,8 @@ static void begin_shutdown(struct server *sv)
 	if (sv->stopping)
 		return;
 	sv->stopping = 1;
-	log_event("stop", "sessions=%u", sv->nconns);
+	log_event("stop", "sessions=%u deliveries=%u", sv->nconns, deliver_active(sv->dl));
+	deliver_stop(sv->dl);
 	for (i = 0; i < sv->nls; i++) {
 		ev_io_del(&sv->loop, &sv->ls[i].io);
 		close(sv->ls[i].io.fd);
@@ -1009,6 +1034,24 @@ int server_run(const struct conf *conf, struct tables *tables)
 		log_warn("msg=\"%s\"", err);
 		return 111;
 	}
+	sv.dl = deliver_new(&sv.loop, sv.q, conf, err, sizeof err);
+	if (sv.dl == NULL) {
+		log_warn("msg=\"%s\"", err);
+		queue_close(sv.q);
+		ev_free(&sv.loop);
+		free(sv.af);
+		return 111;
+	}
+	/* Without the control socket the server still works; `moat queue`
+	 * admin commands then say they cannot reach it. */
+	sv.ctl = control_new(&sv.loop, conf->queue_path, err, sizeof err);
+	if (sv.ctl == NULL) {
+		log_warn("msg=\"%s\"", err);
+	} else {
+		static const char *const verbs[] = { "flush", "retry", "hold", "release", "delete" };
+		for (i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+			control_register(sv.ctl, verbs[i], i == 0 ? 0 : 1, deliver_control, sv.dl);
+	}
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -1027,10 +1070,12 @@ int server_run(const struct conf *conf, struct tables *tables)
 	for (i = 0; i < sv.nls; i++)
 		ev_io_set(&sv.loop, &sv.ls[i].io, EV_READ);
 	ev_set_after_batch(&sv.loop, after_batch, &sv);
-	log_event("start", "hostname=%s listeners=%zu queue=%s", conf->hostname, sv.nls,
-	          conf->queue_path);
+	log_event("start", "hostname=%s listeners=%zu queue=%s delivery=%s", conf->hostname, sv.nls,
+	          conf->queue_path, conf->delivery ? "on" : "off");
 	if (ev_run(&sv.loop) < 0)
 		log_warn("msg=\"epoll_wait: %s\"", strerror(errno));
+	control_free(sv.ctl);
+	deliver_free(sv.dl);
 	queue_close(sv.q);
 	close(sfd);
 	ev_free(&sv.loop);

@@ -21,6 +21,7 @@
 #include "policy/base64.h"
 #include "policy/cmd.h"
 #include "policy/quota.h"
+#include "policy/route.h"
 #include "policy/rules.h"
 
 /* Input is not consumed unless this much output room is left, so a reply
@@ -447,11 +448,47 @@ static void cmd_rcpt(struct smtpd *s, const struct smtp_cmd *c)
 		client_error(s);
 		return;
 	}
+	if (!(a.flags & (ADDR_F_LITERAL | ADDR_F_POSTMASTER))) {
+		const struct conf_route *route = route_find(s->conf, a.domain, a.domainlen);
+		if (route != NULL && route->hop.verify_rcpt) {
+			/* Ask the next hop first; input waits for the answer. */
+			snprintf(s->vrcpt, sizeof s->vrcpt, "%s", text);
+			s->ev.data = s->vrcpt;
+			s->ev.len = strlen(s->vrcpt);
+			post_event(s, SMTPD_EV_RCPT_VERIFY, SMTPD_P_VERIFY);
+			return;
+		}
+	}
 	if (add_rcpt(s, text) < 0) {
 		reply(s, "451 4.3.0 Local error in processing");
 		return;
 	}
 	reply(s, "250 2.1.5 Recipient OK");
+}
+
+void smtpd_rcpt_verified(struct smtpd *s, int verdict)
+{
+	char q[QUEUE_ADDR_MAX * 4 + 8];
+
+	if (s->pending != SMTPD_P_VERIFY)
+		return;
+	s->pending = SMTPD_P_NONE;
+	log_quote(s->vrcpt, strlen(s->vrcpt), q, sizeof q);
+	if (verdict == SMTPD_VERIFY_OK) {
+		if (add_rcpt(s, s->vrcpt) < 0)
+			reply(s, "451 4.3.0 Local error in processing");
+		else
+			reply(s, "250 2.1.5 Recipient OK");
+	} else if (verdict == SMTPD_VERIFY_REJECT) {
+		reply(s, "550 5.1.1 <%s>: Recipient address rejected: User unknown", s->vrcpt);
+		log_event("reject", "addr=%s code=550 reason=verify-failed to=<%s>", s->client.addr_text, q);
+		client_error(s);
+	} else {
+		reply(s, "451 4.4.3 <%s>: Recipient address verification unavailable, try again later",
+		      s->vrcpt);
+		log_event("reject", "addr=%s code=451 reason=verify-unavailable to=<%s>",
+		          s->client.addr_text, q);
+	}
 }
 
 static void cmd_data(struct smtpd *s, const struct smtp_cmd *c)

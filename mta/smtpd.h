@@ -16,6 +16,8 @@
  *        SMTPD_EV_MSG_DATA   -> smtpd_data_done(s, queue_err)
  *        SMTPD_EV_MSG_END    -> later: smtpd_msg_committed(s, queue_err)
  *        SMTPD_EV_MSG_ABORT  -> throw the draft away (no answer)
+ *        SMTPD_EV_RCPT_VERIFY -> ask the next hop about data (the recipient,
+ *                               NUL-terminated); later: smtpd_rcpt_verified()
  *        SMTPD_EV_STARTTLS   -> write the pending output (the 220) in
  *                               plaintext, DISCARD every input byte already
  *                               buffered (CVE-2011-0411), handshake, then
@@ -78,6 +80,7 @@ enum smtpd_event_type {
 	SMTPD_EV_MSG_DATA,    /* append data/len to the draft; smtpd_data_done()   */
 	SMTPD_EV_MSG_END,     /* commit the draft with env; smtpd_msg_committed()  */
 	SMTPD_EV_MSG_ABORT,   /* drop the draft                                       */
+	SMTPD_EV_RCPT_VERIFY, /* probe data (a recipient); smtpd_rcpt_verified()    */
 	SMTPD_EV_CLOSE,       /* close after the output is flushed                   */
 	SMTPD_EV_STARTTLS,    /* flush, discard input, handshake; smtpd_tls_started() */
 	SMTPD_EV_AUTH         /* check creds; smtpd_auth_done()                       */
@@ -104,6 +107,7 @@ enum smtpd_pending { /* which answer the session is waiting for */
 	SMTPD_P_NONE = 0, SMTPD_P_BEGIN, SMTPD_P_DATA, SMTPD_P_COMMIT,
 	SMTPD_P_QUOTA_MAIL,   /* MAIL is answered once the quota is */
 	SMTPD_P_QUOTA_DATA,   /* the message goes to commit once the quota is */
+	SMTPD_P_VERIFY,       /* RCPT is answered once the next hop is */
 	SMTPD_P_TLS,          /* STARTTLS: smtpd_tls_started() */
 	SMTPD_P_AUTH          /* AUTH: smtpd_auth_done() */
 };
@@ -145,6 +149,8 @@ struct smtpd {
 	struct smtpd_event   ev;             /* ev.type NONE when none pending */
 	int                  draft_err;      /* sticky queue error while writing */
 
+	char                 vrcpt[QUEUE_ADDR_MAX + 1]; /* the recipient being verified */
+
 	/* The transaction. */
 	struct queue_envelope env;
 	uint64_t             declared_size;  /* SIZE= */
@@ -184,6 +190,12 @@ void smtpd_quota_done(struct smtpd *s, int verdict);
 void smtpd_msg_begun(struct smtpd *s, int err, queue_id id, int64_t now);
 void smtpd_data_done(struct smtpd *s, int err);
 void smtpd_msg_committed(struct smtpd *s, int err);
+/* verdict: 0 the next hop takes the recipient (250), 1 it refused it
+ * (550 5.1.1), 2 no answer (451 4.4.3: never a 550 on a timeout). */
+#define SMTPD_VERIFY_OK     0
+#define SMTPD_VERIFY_REJECT 1
+#define SMTPD_VERIFY_TEMP   2
+void smtpd_rcpt_verified(struct smtpd *s, int verdict);
 /* The STARTTLS handshake succeeded: flags |= SMTPD_F_TLS, and the session
  * starts over (RFC 3207 4.2): EHLO is required again, AUTH is forgotten,
  * and a second STARTTLS gets 503. */

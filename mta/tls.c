@@ -38,10 +38,23 @@ struct tls_policy {
 	struct tls_creds *creds;
 };
 
+/* The certificate check of `tls may`/`tls require`: the leaf's key is
+ * taken as it is (encryption without authentication). */
+struct x509_any {
+	const br_x509_class    *vtable;
+	br_x509_decoder_context dc;
+	int                     leaf;       /* the first certificate is being read */
+};
+
 struct tls {
-	br_ssl_engine_context *eng;         /* &server.eng (a client would add its own) */
+	br_ssl_engine_context *eng;         /* &server.eng or &client.eng */
 	union {
 		br_ssl_server_context server;
+		struct {
+			br_ssl_client_context   cc;
+			br_x509_minimal_context xm;
+			struct x509_any         any;
+		} client;
 	} ctx;
 	struct tls_policy pol;
 	struct tls_creds *creds;
@@ -570,6 +583,242 @@ struct tls *tls_server_new(struct tls_creds *creds, unsigned flags)
 	return t;
 }
 
+/* ---- the client side ---- */
+
+struct tls_anchors {
+	br_x509_trust_anchor *ta;
+	size_t                n;
+};
+
+static void any_start_chain(const br_x509_class **ctx, const char *server_name)
+{
+	struct x509_any *x = (struct x509_any *)(void *)ctx;
+
+	(void)server_name;
+	br_x509_decoder_init(&x->dc, NULL, NULL);
+	x->leaf = 1;
+}
+
+static void any_start_cert(const br_x509_class **ctx, uint32_t length)
+{
+	(void)ctx;
+	(void)length;
+}
+
+static void any_append(const br_x509_class **ctx, const unsigned char *buf, size_t len)
+{
+	struct x509_any *x = (struct x509_any *)(void *)ctx;
+
+	if (x->leaf)
+		br_x509_decoder_push(&x->dc, buf, len);
+}
+
+static void any_end_cert(const br_x509_class **ctx)
+{
+	((struct x509_any *)(void *)ctx)->leaf = 0;
+}
+
+static unsigned any_end_chain(const br_x509_class **ctx)
+{
+	struct x509_any *x = (struct x509_any *)(void *)ctx;
+
+	if (br_x509_decoder_get_pkey(&x->dc) != NULL)
+		return 0;
+	return br_x509_decoder_last_error(&x->dc) ? (unsigned)br_x509_decoder_last_error(&x->dc)
+	                                          : BR_ERR_X509_EMPTY_CHAIN;
+}
+
+static const br_x509_pkey *any_get_pkey(const br_x509_class *const *ctx, unsigned *usages)
+{
+	/* The class takes a const context; the decoder's getter does not. */
+	struct x509_any *x = (struct x509_any *)(uintptr_t)ctx;
+
+	if (usages != NULL)
+		*usages = BR_KEYTYPE_KEYX | BR_KEYTYPE_SIGN;
+	return br_x509_decoder_get_pkey(&x->dc);
+}
+
+static const br_x509_class any_class = {
+	sizeof(struct x509_any), any_start_chain, any_start_cert, any_append, any_end_cert,
+	any_end_chain, any_get_pkey
+};
+
+/* The DN of the certificate being decoded, collected into a buffer. */
+struct dn_buf {
+	unsigned char *p;
+	size_t len, cap;
+	int overflow;
+};
+
+static void dn_append(void *ctx, const void *buf, size_t len)
+{
+	struct dn_buf *d = ctx;
+
+	if (d->len + len > d->cap) {
+		d->overflow = 1;
+		return;
+	}
+	memcpy(d->p + d->len, buf, len);
+	d->len += len;
+}
+
+static void *dup_bytes(const void *p, size_t n)
+{
+	void *q = malloc(n ? n : 1);
+
+	if (q != NULL)
+		memcpy(q, p, n);
+	return q;
+}
+
+static void anchor_free(br_x509_trust_anchor *ta)
+{
+	free(ta->dn.data);
+	if (ta->pkey.key_type == BR_KEYTYPE_RSA) {
+		free(ta->pkey.key.rsa.n);
+		free(ta->pkey.key.rsa.e);
+	} else {
+		free(ta->pkey.key.ec.q);
+	}
+}
+
+void tls_anchors_free(struct tls_anchors *a)
+{
+	if (a == NULL)
+		return;
+	for (size_t i = 0; i < a->n; i++)
+		anchor_free(&a->ta[i]);
+	free(a->ta);
+	free(a);
+}
+
+size_t tls_anchors_count(const struct tls_anchors *a)
+{
+	return a ? a->n : 0;
+}
+
+/* One certificate (DER) as a trust anchor appended to a; 0 or -1 (not a
+ * certificate BearSSL can use: skipped). */
+static int add_anchor(struct tls_anchors *a, const unsigned char *der, size_t len, size_t *cap)
+{
+	static unsigned char dnbuf[4096];
+	struct dn_buf dn = { dnbuf, 0, sizeof dnbuf, 0 };
+	br_x509_decoder_context dc;
+	const br_x509_pkey *pk;
+	br_x509_trust_anchor ta;
+
+	br_x509_decoder_init(&dc, dn_append, &dn);
+	br_x509_decoder_push(&dc, der, len);
+	pk = br_x509_decoder_get_pkey(&dc);
+	if (pk == NULL || dn.overflow)
+		return -1;
+	memset(&ta, 0, sizeof ta);
+	ta.flags = br_x509_decoder_isCA(&dc) ? BR_X509_TA_CA : 0;
+	ta.dn.data = dup_bytes(dn.p, dn.len);
+	ta.dn.len = dn.len;
+	ta.pkey.key_type = pk->key_type;
+	if (pk->key_type == BR_KEYTYPE_RSA) {
+		ta.pkey.key.rsa.n = dup_bytes(pk->key.rsa.n, pk->key.rsa.nlen);
+		ta.pkey.key.rsa.nlen = pk->key.rsa.nlen;
+		ta.pkey.key.rsa.e = dup_bytes(pk->key.rsa.e, pk->key.rsa.elen);
+		ta.pkey.key.rsa.elen = pk->key.rsa.elen;
+		if (ta.dn.data == NULL || ta.pkey.key.rsa.n == NULL || ta.pkey.key.rsa.e == NULL) {
+			anchor_free(&ta);
+			return -1;
+		}
+	} else {
+		ta.pkey.key.ec.curve = pk->key.ec.curve;
+		ta.pkey.key.ec.q = dup_bytes(pk->key.ec.q, pk->key.ec.qlen);
+		ta.pkey.key.ec.qlen = pk->key.ec.qlen;
+		if (ta.dn.data == NULL || ta.pkey.key.ec.q == NULL) {
+			anchor_free(&ta);
+			return -1;
+		}
+	}
+	if (a->n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 64;
+		br_x509_trust_anchor *m = realloc(a->ta, ncap * sizeof *m);
+		if (m == NULL) {
+			anchor_free(&ta);
+			return -1;
+		}
+		a->ta = m;
+		*cap = ncap;
+	}
+	a->ta[a->n++] = ta;
+	return 0;
+}
+
+struct tls_anchors *tls_anchors_load(const char *pem, size_t len, const char *name,
+                                     char *err, size_t errcap)
+{
+	struct tls_anchors *a = calloc(1, sizeof *a);
+	unsigned char *der = malloc(CERT_DER_MAX);
+	size_t pos = 0, cap = 0;
+
+	if (a == NULL || der == NULL) {
+		snprintf(err, errcap, "%s: out of memory", name);
+		free(der);
+		free(a);
+		return NULL;
+	}
+	for (;;) {
+		struct pem_block b;
+		const char *why = NULL;
+		enum pem_result r = pem_next(pem, len, &pos, &b, der, CERT_DER_MAX, &why);
+		if (r == PEM_END)
+			break;
+		if (r == PEM_EBAD) {
+			snprintf(err, errcap, "%s:%zu: %s", name, b.line, why ? why : "bad PEM");
+			tls_anchors_free(a);
+			free(der);
+			return NULL;
+		}
+		if (r == PEM_OK && strcmp(b.label, "CERTIFICATE") == 0)
+			(void)add_anchor(a, der, b.derlen, &cap);
+		/* PEM_EBIG: a block too big for a certificate; skip it. */
+	}
+	free(der);
+	if (a->n == 0) {
+		snprintf(err, errcap, "%s: no certificate that can serve as a trust anchor", name);
+		tls_anchors_free(a);
+		return NULL;
+	}
+	return a;
+}
+
+struct tls *tls_client_new(const char *server_name, const struct tls_anchors *anchors)
+{
+	struct tls *t = calloc(1, sizeof *t);
+	br_ssl_client_context *cc;
+	unsigned char seed[32];
+
+	if (t == NULL)
+		return NULL;
+	cc = &t->ctx.client.cc;
+	t->eng = &cc->eng;
+	br_ssl_client_init_full(cc, &t->ctx.client.xm, anchors ? anchors->ta : NULL,
+	                        anchors ? anchors->n : 0);
+	if (anchors == NULL) {
+		t->ctx.client.any.vtable = &any_class;
+		br_ssl_engine_set_x509(t->eng, &t->ctx.client.any.vtable);
+	}
+	br_ssl_engine_set_versions(t->eng, BR_TLS10, BR_TLS12);
+	br_ssl_engine_add_flags(t->eng, BR_OPT_NO_RENEGOTIATION);
+	br_ssl_engine_set_buffers_bidi(t->eng, t->ibuf, sizeof t->ibuf, t->obuf, sizeof t->obuf);
+	if (tls_entropy(seed, sizeof seed) != 0) {
+		free(t);
+		return NULL;
+	}
+	br_ssl_engine_inject_entropy(t->eng, seed, sizeof seed);
+	memset(seed, 0, sizeof seed);
+	if (!br_ssl_client_reset(cc, server_name && server_name[0] ? server_name : NULL, 0)) {
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
 void tls_free(struct tls *t)
 {
 	if (t == NULL)
@@ -713,7 +962,7 @@ const char *tls_version_name(const struct tls *t)
 
 const char *tls_key_name(const struct tls *t)
 {
-	return tls_creds_describe(t->creds);
+	return t->creds ? tls_creds_describe(t->creds) : "none";
 }
 
 const char *tls_cipher_name(const struct tls *t)

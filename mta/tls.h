@@ -10,9 +10,9 @@
  *   buf = tls_app_in(t, &len)    plaintext the peer sent; tls_app_in_done(t, n)
  *   n = tls_app_write(t, p, len) plaintext to send; tls_app_flush(t) ends a batch
  *
- * The pump is role-neutral: tls_server_new() makes the server side; a
- * client constructor (with server certificate checks) can be added beside
- * it and everything below works the same.
+ * The pump is role-neutral: tls_server_new() makes the server side,
+ * tls_client_new() the client side (outbound delivery, mta/client.c), and
+ * everything below works the same for both.
  *
  * Credentials are reference-counted: a connection holds a reference from
  * tls_server_new() to tls_free(), so a reload (SIGHUP) can swap the
@@ -75,6 +75,31 @@ const char *tls_creds_describe(const struct tls_creds *c);
  * renegotiation.  NULL when out of memory or the system gives no entropy. */
 struct tls *tls_server_new(struct tls_creds *creds, unsigned flags);
 void tls_free(struct tls *t);
+
+/*
+ * Trust anchors for checking a server (outbound `tls verify`): the
+ * certificates of a PEM bundle such as Debian's ca-certificates.crt.
+ * pem[0..len) is the file's text, name names it in errors.  A block that
+ * is not a certificate BearSSL can decode is skipped (bundles hold a few);
+ * none at all is an error.  NULL with err set on failure.
+ */
+struct tls_anchors;
+struct tls_anchors *tls_anchors_load(const char *pem, size_t len, const char *name,
+                                     char *err, size_t errcap);
+void tls_anchors_free(struct tls_anchors *a);
+size_t tls_anchors_count(const struct tls_anchors *a);
+
+/*
+ * A client-side connection to server_name (sent as SNI; NULL or "" for an
+ * address).  With anchors, the server's chain must lead to one of them
+ * and, when server_name is given, its certificate must name it; without
+ * (NULL), any certificate is taken: the connection is encrypted but the
+ * server not authenticated (`tls may` and `tls require`).  Versions TLS
+ * 1.0 to 1.2 and BearSSL's full suite list, for the oldest MX hosts.
+ * anchors must outlive the connection.  NULL when out of memory or the
+ * system gives no entropy.
+ */
+struct tls *tls_client_new(const char *server_name, const struct tls_anchors *anchors);
 
 enum tls_state {
 	TLS_HANDSHAKE = 0,  /* keys not yet agreed: no application data */

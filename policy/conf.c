@@ -45,20 +45,37 @@ static void put_u64(struct text *t, uint64_t v)
 	put_mem(t, digits + n, sizeof digits - n);
 }
 
-/* A size with the largest binary suffix that keeps it exact: 35M, 4G. */
-static void put_size(struct text *t, uint64_t v)
-{
-	static const char suffix[] = "GMK";
-	static const uint64_t unit[] = { GIB, MIB, KIB };
+/* Suffixes of a number: sizes (powers of 1024) and durations (seconds).
+ * Printing uses the entries marked print, largest first. */
+struct unit {
+	char     suffix;
+	uint64_t mult;
+	int      print;
+};
+static const struct unit size_units[] = {
+	{ 'G', GIB, 1 }, { 'M', MIB, 1 }, { 'K', KIB, 1 },
+	{ 'g', GIB, 0 }, { 'm', MIB, 0 }, { 'k', KIB, 0 }, { 0, 0, 0 } };
+static const struct unit time_units[] = {
+	{ 'd', 86400, 1 }, { 'h', 3600, 1 }, { 'm', 60, 1 }, { 's', 1, 0 }, { 0, 0, 0 } };
 
-	for (size_t k = 0; k < 3; k++) {
-		if (v > 0 && v % unit[k] == 0) {
-			put_u64(t, v / unit[k]);
-			put_mem(t, &suffix[k], 1);
+/* v with the largest suffix that keeps it exact (35M, 4G, 5d), else
+ * plain followed by bare (the number without a unit: "" or "s"). */
+static void put_scaled(struct text *t, uint64_t v, const struct unit *u, const char *bare)
+{
+	for (; u->suffix != 0; u++) {
+		if (u->print && v > 0 && v % u->mult == 0) {
+			put_u64(t, v / u->mult);
+			put_mem(t, &u->suffix, 1);
 			return;
 		}
 	}
 	put_u64(t, v);
+	put_str(t, bare);
+}
+
+static void put_size(struct text *t, uint64_t v)
+{
+	put_scaled(t, v, size_units, "");
 }
 
 /* A value from the file, quoted, with anything but printable ASCII shown
@@ -147,13 +164,28 @@ void conf_defaults(struct conf *c)
 	c->timeout_data = 180;
 	c->timeout_data_total = 1200;
 	c->greeting_delay_ms = 0;
+	c->delivery = 1;
+	c->outbound_tls = CONF_OTLS_MAY;
+	memcpy(c->tls_ca_file, "/etc/ssl/certs/ca-certificates.crt",
+	       sizeof "/etc/ssl/certs/ca-certificates.crt");
+	c->dns_timeout = 5;
+	c->retry_min = 300;
+	c->retry_max = 3600;
+	c->queue_lifetime = 5 * 86400;
+	c->delay_warning = 0;
+	c->delivery_concurrency = 20;
+	c->destination_concurrency = 5;
+	c->timeout_connect = 30;
+	c->timeout_reply = 300;
+	c->verify_cache = 600;
+	c->timeout_verify = 20;
 	c->auth_max_failures = 5;
 	c->auth_block_seconds = 900;
 	c->auth_fail_delay_ms = 1000;
 }
 
 /* The parser's state for one conf_parse() call. */
-#define SEEN_MAX 32
+#define SEEN_MAX 64
 struct parse {
 	struct conf *c;
 	const char  *file;
@@ -594,25 +626,34 @@ static int set_uint(struct parse *p, const struct directive *d, const char *arg,
 	return 0;
 }
 
+/* A number with an optional suffix of units into *out; 0, or -1 if it is
+ * not one or it is above max. */
+static int parse_scaled(const char *arg, size_t len, const struct unit *u, uint64_t max,
+                        uint64_t *out)
+{
+	uint64_t v, mult = 1;
+	size_t n = parse_u64(arg, len, &v);
+
+	if (n == 0 || n + 1 < len)
+		return -1;
+	if (n + 1 == len) {
+		for (mult = 0; u->suffix != 0 && mult == 0; u++)
+			if (u->suffix == arg[n])
+				mult = u->mult;
+	}
+	if (mult == 0 || v > max / mult)
+		return -1;
+	*out = v * mult;
+	return 0;
+}
+
 /* Bytes, or a number with K, M or G (powers of 1024). */
 static int set_size(struct parse *p, const struct directive *d, const char *arg, size_t len)
 {
-	uint64_t v, unit = 1;
-	size_t n = parse_u64(arg, len, &v);
+	uint64_t v;
 
-	if (n > 0 && n + 1 == len) {
-		switch (arg[n]) {
-		case 'K': case 'k': unit = KIB; break;
-		case 'M': case 'm': unit = MIB; break;
-		case 'G': case 'g': unit = GIB; break;
-		default: unit = 0; break;
-		}
-	} else if (n == 0 || n != len) {
-		unit = 0;
-	}
-	if (unit == 0 || v > UINT64_MAX / unit)
+	if (parse_scaled(arg, len, size_units, UINT64_MAX, &v) != 0)
 		return bad_value(p, d, "bad size", arg, len, " (bytes, or a number with K, M or G)");
-	v *= unit;
 	if (check_range(p, d, v, 1) != 0)
 		return -1;
 	uint64_t *field = (uint64_t *)(void *)((char *)p->c + d->offset);
@@ -849,6 +890,315 @@ static void format_net_gateway(struct text *t, const struct conf *c, const struc
 
 #define FIELD(f) offsetof(struct conf, f)
 
+/* ---- delivery ---- */
+
+static int set_onoff(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	unsigned *field = (unsigned *)(void *)((char *)p->c + d->offset);
+
+	if (word_is(arg, len, "on"))
+		*field = 1;
+	else if (word_is(arg, len, "off"))
+		*field = 0;
+	else
+		return bad_value(p, d, "want on or off, not", arg, len, "");
+	return 0;
+}
+
+static void format_onoff(struct text *t, const struct conf *c, const struct directive *d)
+{
+	unsigned v;
+
+	memcpy(&v, (const char *)c + d->offset, sizeof v);
+	put_name(t, d);
+	put_str(t, v ? "on\n" : "off\n");
+}
+
+/* A duration: seconds, or a number with s, m, h or d. */
+static int set_duration(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	uint64_t v;
+
+	if (parse_scaled(arg, len, time_units, UINT32_MAX, &v) != 0)
+		return bad_value(p, d, "bad duration", arg, len, " (seconds, or a number with s, m, h or d)");
+	if (check_range(p, d, v, 0) != 0)
+		return -1;
+	unsigned *field = (unsigned *)(void *)((char *)p->c + d->offset);
+	*field = (unsigned)v;
+	return 0;
+}
+
+static void put_duration(struct text *t, uint64_t v)
+{
+	put_scaled(t, v, time_units, "s");
+}
+
+static void format_duration(struct text *t, const struct conf *c, const struct directive *d)
+{
+	unsigned v;
+
+	memcpy(&v, (const char *)c + d->offset, sizeof v);
+	put_name(t, d);
+	put_duration(t, v);
+	put_str(t, "\n");
+}
+
+static const char *const otls_names[] = { "none", "may", "require", "verify" };
+
+static int parse_tls(const char *w, size_t n)
+{
+	for (int k = 0; k < 4; k++)
+		if (word_is(w, n, otls_names[k]))
+			return k;
+	return -1;
+}
+
+/* "[ADDR]", "[ADDR]:PORT", "HOST", "HOST:PORT" (HOST a name or an IPv4
+ * address).  Returns 0 or -1. */
+static int parse_nexthop(const char *s, size_t len, struct conf_nexthop *h, uint16_t defport)
+{
+	size_t hostlen = len, k;
+	const char *host = s;
+	uint64_t port = defport;
+
+	memset(h, 0, sizeof *h);
+	if (len > 0 && s[0] == '[') {
+		const char *close = memchr(s, ']', len);
+		if (close == NULL)
+			return -1;
+		host = s + 1;
+		hostlen = (size_t)(close - host);
+		k = (size_t)(close - s) + 1;
+		if (ip_parse(host, hostlen, &h->addr) != 0)
+			return -1;
+		h->literal = 1;
+	} else {
+		const char *colon = memchr(s, ':', len);
+		hostlen = colon ? (size_t)(colon - s) : len;
+		k = hostlen;
+		if (ip_parse(host, hostlen, &h->addr) == 0) {
+			if (h->addr.family != IP_V4)
+				return -1;
+			h->literal = 1;
+		} else {
+			hostlen = strip_root(host, hostlen);
+			if (hostlen == 0 || hostlen > ADDR_DOMAIN_MAX || !addr_domain_valid(host, hostlen, 0))
+				return -1;
+		}
+	}
+	if (k < len) {
+		if (s[k] != ':' || parse_u64(s + k + 1, len - k - 1, &port) != len - k - 1 ||
+		    port == 0 || port > 65535)
+			return -1;
+	}
+	h->port = (uint16_t)port;
+	if (h->literal) {
+		char text[IP_TEXT_MAX];
+		size_t tl = ip_format(&h->addr, text, sizeof text);
+		memcpy(h->host, text, tl);
+		h->host[tl] = '\0';
+	} else {
+		for (size_t i = 0; i < hostlen; i++)
+			h->host[i] = ascii_lower(host[i]);
+		h->host[hostlen] = '\0';
+	}
+	return 0;
+}
+
+/* NEXTHOP (the word hop) then the options in p->more from index first:
+ * "tls MODE", "smtps", and where allowed "verify-recipients" (routes) and
+ * "auth FILE" (the smarthost). */
+static int parse_hop_args(struct parse *p, const struct directive *d, const char *hop,
+                          size_t hoplen, size_t first, struct conf_nexthop *h, int route)
+{
+	const char *const *a = p->more;
+	const size_t *al = p->morelen;
+	size_t n = p->nmore;
+	int smtps = 0;
+
+	for (size_t k = first; k < n; k++)
+		if (word_is(a[k], al[k], "smtps"))
+			smtps = 1;
+	if (parse_nexthop(hop, hoplen, h, smtps ? 465 : 25) != 0)
+		return bad_value(p, d, "bad next hop", hop, hoplen,
+		                 " (use host, host:port, [192.0.2.1]:25 or [2001:db8::1]:25)");
+	h->tls = CONF_OTLS_MAY;
+	for (size_t k = first; k < n; k++) {
+		if (word_is(a[k], al[k], "smtps")) {
+			h->smtps = 1;
+		} else if (word_is(a[k], al[k], "tls") && k + 1 < n) {
+			int m = parse_tls(a[k + 1], al[k + 1]);
+			if (m < 0)
+				return bad_value(p, d, "bad tls mode", a[k + 1], al[k + 1],
+				                 " (none, may, require or verify)");
+			h->tls = (uint8_t)m;
+			k++;
+		} else if (route && word_is(a[k], al[k], "verify-recipients")) {
+			h->verify_rcpt = 1;
+		} else if (!route && word_is(a[k], al[k], "auth") && k + 1 < n) {
+			if (a[k + 1][0] != '/' || al[k + 1] >= CONF_PATH_MAX)
+				return bad_value(p, d, "auth: not an absolute path:", a[k + 1], al[k + 1], "");
+			memcpy(p->c->smarthost_auth, a[k + 1], al[k + 1]);
+			p->c->smarthost_auth[al[k + 1]] = '\0';
+			k++;
+		} else {
+			return bad_value(p, d, "unknown option", a[k], al[k], route
+			                 ? " (tls MODE, smtps, verify-recipients)"
+			                 : " (tls MODE, smtps, auth FILE)");
+		}
+	}
+	if (h->smtps && h->tls == CONF_OTLS_NONE)
+		return bad_value(p, d, "smtps is TLS: it cannot go with", "tls none", 8, "");
+	return 0;
+}
+
+static int set_route(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	struct conf *c = p->c;
+	struct conf_route r;
+	const char *name = arg;
+	size_t n = len;
+
+	memset(&r, 0, sizeof r);
+	if (n >= 2 && name[0] == '*' && name[1] == '.') {
+		r.domain.subdomains = 1;
+		name += 2;
+		n -= 2;
+	}
+	n = strip_root(name, n);
+	if (n == 0 || n > ADDR_DOMAIN_MAX || name[0] == '[' || !addr_domain_valid(name, n, 0))
+		return bad_value(p, d, "bad domain", arg, len, "");
+	for (size_t i = 0; i < n; i++)
+		r.domain.name[i] = ascii_lower(name[i]);
+	r.domain.name[n] = '\0';
+	for (size_t k = 0; k < c->nroutes; k++)
+		if (strcmp(c->routes[k].domain.name, r.domain.name) == 0 &&
+		    c->routes[k].domain.subdomains == r.domain.subdomains)
+			return bad_value(p, d, "duplicate route for", arg, len, "");
+	if (c->nroutes == CONF_MAX_ROUTES)
+		return too_many(p, d, "routes", CONF_MAX_ROUTES);
+	if (parse_hop_args(p, d, p->more[0], p->morelen[0], 1, &r.hop, 1) != 0)
+		return -1;
+	c->routes[c->nroutes++] = r;
+	return 0;
+}
+
+static int set_smarthost(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	return parse_hop_args(p, d, arg, len, 0, &p->c->smarthost, 0);
+}
+
+static void put_nexthop(struct text *t, const struct conf_nexthop *h)
+{
+	if (h->literal)
+		put_str(t, "[");
+	put_str(t, h->host);
+	if (h->literal)
+		put_str(t, "]");
+	put_str(t, ":");
+	put_u64(t, h->port);
+	if (h->tls != CONF_OTLS_MAY) {
+		put_str(t, " tls ");
+		put_str(t, otls_names[h->tls & 3]);
+	}
+	if (h->smtps)
+		put_str(t, " smtps");
+	if (h->verify_rcpt)
+		put_str(t, " verify-recipients");
+}
+
+static void format_route(struct text *t, const struct conf *c, const struct directive *d)
+{
+	if (c->nroutes == 0)
+		put_str(t, "# route: none\n");
+	for (size_t k = 0; k < c->nroutes; k++) {
+		put_name(t, d);
+		if (c->routes[k].domain.subdomains)
+			put_str(t, "*.");
+		put_str(t, c->routes[k].domain.name);
+		put_str(t, " ");
+		put_nexthop(t, &c->routes[k].hop);
+		put_str(t, "\n");
+	}
+}
+
+static void format_smarthost(struct text *t, const struct conf *c, const struct directive *d)
+{
+	if (c->smarthost.host[0] == '\0') {
+		put_str(t, "# smarthost: none (MX lookups)\n");
+		return;
+	}
+	put_name(t, d);
+	put_nexthop(t, &c->smarthost);
+	if (c->smarthost_auth[0] != '\0') {
+		put_str(t, " auth ");
+		put_str(t, c->smarthost_auth);
+	}
+	put_str(t, "\n");
+}
+
+static int set_outbound_tls(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	int m = parse_tls(arg, len);
+
+	if (m < 0)
+		return bad_value(p, d, "bad tls mode", arg, len, " (none, may, require or verify)");
+	p->c->outbound_tls = (uint8_t)m;
+	return 0;
+}
+
+static void format_outbound_tls(struct text *t, const struct conf *c, const struct directive *d)
+{
+	put_name(t, d);
+	put_str(t, otls_names[c->outbound_tls & 3]);
+	put_str(t, "\n");
+}
+
+/* A path at offset in struct conf. */
+static int set_field_path(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	return set_path_into(p, d, arg, len, (char *)p->c + d->offset);
+}
+
+static void format_field_path(struct text *t, const struct conf *c, const struct directive *d)
+{
+	format_path(t, d, (const char *)c + d->offset);
+}
+
+/* "ADDR", "ADDR:PORT", "[V6ADDR]" or "[V6ADDR]:PORT". */
+static int set_dns_server(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	struct conf *c = p->c;
+	struct conf_nexthop h;
+
+	if (parse_nexthop(arg, len, &h, 53) != 0 || !h.literal)
+		return bad_value(p, d, "bad address", arg, len,
+		                 " (use 192.0.2.53, 127.0.0.1:5353 or [2001:db8::53]:53)");
+	for (size_t k = 0; k < c->ndns_servers; k++)
+		if (ip_equal(&c->dns_servers[k].addr, &h.addr) && c->dns_servers[k].port == h.port)
+			return bad_value(p, d, "duplicate server", arg, len, "");
+	if (c->ndns_servers == CONF_MAX_DNS)
+		return too_many(p, d, "servers", CONF_MAX_DNS);
+	c->dns_servers[c->ndns_servers].addr = h.addr;
+	c->dns_servers[c->ndns_servers].port = h.port;
+	c->ndns_servers++;
+	return 0;
+}
+
+static void format_dns_server(struct text *t, const struct conf *c, const struct directive *d)
+{
+	if (c->ndns_servers == 0)
+		put_str(t, "# dns-server: none, the nameservers of /etc/resolv.conf\n");
+	for (size_t k = 0; k < c->ndns_servers; k++) {
+		put_name(t, d);
+		put_str(t, "[");
+		put_ip(t, &c->dns_servers[k].addr);
+		put_str(t, "]:");
+		put_u64(t, c->dns_servers[k].port);
+		put_str(t, "\n");
+	}
+}
+
 /* The order here is the order conf_format() prints. */
 static const struct directive directives[] = {
 	{ "hostname",      set_hostname,  format_hostname,  0, 0, 0, 0, NULL },
@@ -885,6 +1235,27 @@ static const struct directive directives[] = {
 	{ "auth-fail-delay",    set_uint, format_uint, 0, FIELD(auth_fail_delay_ms), 0, 10000, NULL },
 	{ "deny-network",  set_deny_net,  format_deny_net,  1, 0, 0, 0, NULL },
 	{ "recipients",    set_recipients, format_recipients, 1, 0, 0, 0, NULL },
+	{ "delivery",       set_onoff,     format_onoff,     0, FIELD(delivery), 0, 0, NULL },
+	{ "route",          set_route,     format_route, 1, 0, 0, 0, NULL },
+	{ "smarthost",      set_smarthost, format_smarthost, 0, 0, 0, 0, NULL },
+	{ "outbound-tls",   set_outbound_tls, format_outbound_tls, 0, 0, 0, 0, NULL },
+	{ "tls-ca-file",    set_field_path, format_field_path, 0, FIELD(tls_ca_file), 0, 0, NULL },
+	{ "dns-server",     set_dns_server, format_dns_server, 1, 0, 0, 0, NULL },
+	{ "dns-timeout",    set_duration, format_duration, 0, FIELD(dns_timeout), 1, 60, NULL },
+	{ "retry-min",      set_duration, format_duration, 0, FIELD(retry_min), 1, 86400, NULL },
+	{ "retry-max",      set_duration, format_duration, 0, FIELD(retry_max), 1, 7 * 86400, NULL },
+	{ "queue-lifetime", set_duration, format_duration, 0, FIELD(queue_lifetime), 1, 100 * 86400,
+	  NULL },
+	{ "delay-warning",  set_duration, format_duration, 0, FIELD(delay_warning), 0, 100 * 86400,
+	  NULL },
+	{ "delivery-concurrency", set_uint, format_uint, 0, FIELD(delivery_concurrency), 1, 1000,
+	  NULL },
+	{ "destination-concurrency", set_uint, format_uint, 0, FIELD(destination_concurrency), 1,
+	  1000, NULL },
+	{ "timeout-connect", set_duration, format_duration, 0, FIELD(timeout_connect), 1, 600, NULL },
+	{ "timeout-reply",  set_duration, format_duration, 0, FIELD(timeout_reply), 1, 3600, NULL },
+	{ "verify-cache",   set_duration, format_duration, 0, FIELD(verify_cache), 0, 86400, NULL },
+	{ "timeout-verify", set_duration, format_duration, 0, FIELD(timeout_verify), 1, 600, NULL },
 	{ "net-interface", set_net_interface, format_net_interface, 0, 0, 0, 0, NULL },
 	{ "net-address",   set_net_address,   format_net_address,   1, 0, 0, 0, NULL },
 	{ "net-gateway",   set_net_gateway,   format_net_gateway,   1, 0, 0, 0, NULL },
@@ -901,6 +1272,8 @@ static const struct {
 	{ set_listen,     1, 6, "ADDR:PORT [options]" },
 	{ set_deny_net,   1, 2, "CIDR [never-connect]" },
 	{ set_recipients, 2, 2, "DOMAIN PATH|catch-all" },
+	{ set_route,      2, 6, "DOMAIN NEXTHOP [tls MODE] [smtps] [verify-recipients]" },
+	{ set_smarthost,  1, 6, "NEXTHOP [tls MODE] [smtps] [auth FILE]" },
 };
 _Static_assert(NDIRECTIVES <= SEEN_MAX, "struct parse: seen[] is too small");
 
@@ -1053,6 +1426,20 @@ int conf_finish(struct conf *c, const char *file, char *err, size_t errcap)
 	if (c->ndomains == 0 && c->nrelay_nets == 0) {
 		put_str(error_at(&p, NULL),
 		        "no domain and no relay-network: this relay would accept nothing");
+		return fail(&p);
+	}
+	if (c->retry_min > c->retry_max) {
+		struct text *t = error_at(&p, NULL);
+		put_str(t, "retry-min ");
+		put_duration(t, c->retry_min);
+		put_str(t, " is above retry-max ");
+		put_duration(t, c->retry_max);
+		return fail(&p);
+	}
+	if (c->smarthost_auth[0] != '\0' && !c->smarthost.smtps &&
+	    c->smarthost.tls != CONF_OTLS_REQUIRE && c->smarthost.tls != CONF_OTLS_VERIFY) {
+		put_str(error_at(&p, NULL),
+		        "smarthost: auth sends a password: it needs tls require, tls verify or smtps");
 		return fail(&p);
 	}
 	for (size_t k = 0; k < c->nrcpt_lists; k++) {

@@ -25,6 +25,8 @@
 #define CONF_PATH_MAX      512
 #define CONF_LINE_MAX      1024  /* bytes in one line, without its line end */
 #define CONF_MAX_RCPT_LISTS 64
+#define CONF_MAX_ROUTES    256
+#define CONF_MAX_DNS       3
 
 /* A listener's role (README "Relay control"). */
 enum conf_role {
@@ -69,6 +71,34 @@ struct conf_domain {
 	unsigned subdomains : 1;            /* "*.name" also matches a.name, a.b.name */
 };
 
+/* Outbound TLS: what a next hop must offer (README "Delivery"). */
+enum conf_otls {
+	CONF_OTLS_NONE = 0,  /* never STARTTLS                                    */
+	CONF_OTLS_MAY,       /* STARTTLS when offered, else plaintext (default)   */
+	CONF_OTLS_REQUIRE,   /* STARTTLS or no delivery; any certificate          */
+	CONF_OTLS_VERIFY     /* STARTTLS with a certificate valid for the host    */
+};
+
+/* Where a route or the smarthost sends mail. */
+struct conf_nexthop {
+	char     host[ADDR_DOMAIN_MAX + 1]; /* host name, or the address as text */
+	struct ipaddr addr;                 /* when literal */
+	uint16_t port;
+	uint8_t  tls;                       /* enum conf_otls */
+	unsigned literal : 1;               /* an IP address: no DNS */
+	unsigned smtps : 1;                 /* implicit TLS from the first byte */
+	unsigned verify_rcpt : 1;           /* routes: RCPT probe before answering RCPT */
+};
+
+struct conf_route {
+	struct conf_domain  domain;
+	struct conf_nexthop hop;
+};
+
+struct conf_dns_server {
+	struct ipaddr addr;
+	uint16_t      port;
+};
 /* An address of the appliance's own interface: host bits kept. */
 struct conf_ifaddr {
 	struct ipaddr addr;
@@ -124,6 +154,27 @@ struct conf {
 	size_t   ndeny_nets;                          /* deny-network */
 	struct conf_rcptlist rcpt_lists[CONF_MAX_RCPT_LISTS];
 	size_t   nrcpt_lists;                         /* recipients */
+	/* Delivery (README "Delivery"); durations in seconds. */
+	unsigned delivery;                            /* delivery on|off; default on */
+	struct conf_route routes[CONF_MAX_ROUTES];
+	size_t   nroutes;                             /* route */
+	struct conf_nexthop smarthost;                /* smarthost; host "" if none */
+	char     smarthost_auth[CONF_PATH_MAX];       /* smarthost ... auth FILE; "" if none */
+	uint8_t  outbound_tls;                        /* outbound-tls (MX deliveries); default may */
+	char     tls_ca_file[CONF_PATH_MAX];          /* tls-ca-file */
+	struct conf_dns_server dns_servers[CONF_MAX_DNS];
+	size_t   ndns_servers;                        /* dns-server; none: /etc/resolv.conf */
+	unsigned dns_timeout;                         /* dns-timeout: per try; default 5 */
+	unsigned retry_min;                           /* retry-min; default 300 */
+	unsigned retry_max;                           /* retry-max; default 3600 */
+	unsigned queue_lifetime;                      /* queue-lifetime; default 5 days */
+	unsigned delay_warning;                       /* delay-warning; default 0 (off) */
+	unsigned delivery_concurrency;                /* delivery-concurrency; default 20 */
+	unsigned destination_concurrency;             /* destination-concurrency; default 5 */
+	unsigned timeout_connect;                     /* timeout-connect; default 30 */
+	unsigned timeout_reply;                       /* timeout-reply; default 300 */
+	unsigned verify_cache;                        /* verify-cache; default 600 */
+	unsigned timeout_verify;                      /* timeout-verify; default 20 */
 	/* The appliance's network, applied by moat's init role (image/);
 	 * moat serve ignores these. */
 	char     net_interface[CONF_IFNAME_MAX + 1];  /* net-interface; default "": the first Ethernet */

@@ -156,3 +156,63 @@ int data_feed(struct data_state *ds, const char *in, size_t inlen,
 	*consumed = i;
 	return ds->st == ST_DONE;
 }
+
+void stuff_init(struct stuff_state *st)
+{
+	st->bol = 1;
+	st->cr = 0;
+}
+
+size_t stuff_feed(struct stuff_state *st, const char *in, size_t inlen,
+                  char *out, size_t outcap, size_t *consumed)
+{
+	size_t i = 0, o = 0;
+
+	/* Worst case for one byte: the LF a pending CR is owed, then ".." */
+	while (i < inlen && outcap - o >= 3) {
+		char c = in[i++];
+
+		if (st->cr) {
+			st->cr = 0;
+			out[o++] = '\n';        /* CRLF, or a bare CR made CRLF */
+			st->bol = 1;
+			if (c == '\n')
+				continue;
+		}
+		if (c == '\n') {                /* a bare LF */
+			out[o++] = '\r';
+			out[o++] = '\n';
+			st->bol = 1;
+			continue;
+		}
+		if (c == '\r') {
+			out[o++] = '\r';
+			st->cr = 1;
+			continue;
+		}
+		if (st->bol && c == '.')
+			out[o++] = '.';
+		out[o++] = c;
+		st->bol = 0;
+	}
+	*consumed = i;
+	return o;
+}
+
+size_t stuff_end(struct stuff_state *st, char *out)
+{
+	size_t o = 0;
+
+	if (st->cr) {
+		out[o++] = '\n';
+		st->cr = 0;
+		st->bol = 1;
+	}
+	if (!st->bol) {
+		out[o++] = '\r';
+		out[o++] = '\n';
+		st->bol = 1;
+	}
+	memcpy(out + o, ".\r\n", 3);
+	return o + 3;
+}

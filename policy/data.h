@@ -49,4 +49,31 @@ void data_init(struct data_state *ds);
 int data_feed(struct data_state *ds, const char *in, size_t inlen,
               char *out, size_t outcap, size_t *outlen, size_t *consumed);
 
+/*
+ * The other direction, for the SMTP client: message bytes as stored to
+ * DATA bytes.  A "." at the start of a line is doubled; a bare CR or a bare
+ * LF becomes CRLF, so the client never sends either (stored bodies are
+ * CRLF already; this is the guarantee, not the common case).
+ */
+struct stuff_state {
+	int bol;   /* at the start of a line (initially 1) */
+	int cr;    /* the last byte written was a CR whose LF is still due */
+};
+
+void stuff_init(struct stuff_state *st);
+
+/*
+ * Encode in[0..inlen) into out[0..outcap).  Each input byte writes at most
+ * three output bytes; the function stops before a byte that might not fit,
+ * so *consumed may be < inlen (call again after draining out).  Returns
+ * the bytes written.  With outcap >= 3 every call makes progress.
+ */
+size_t stuff_feed(struct stuff_state *st, const char *in, size_t inlen,
+                  char *out, size_t outcap, size_t *consumed);
+
+/* The end of the data: CRLF if the message did not end with one, then
+ * ".\r\n".  out must hold STUFF_END_MAX bytes.  Returns the bytes written. */
+#define STUFF_END_MAX 5
+size_t stuff_end(struct stuff_state *st, char *out);
+
 #endif

@@ -16,9 +16,18 @@
  * Message life (the states; the on-disk format is in queue/FORMAT.md):
  *
  *   draft ----------------> queued --------------> (gone)
- *   queue_draft_begin()     queue_commit()          every recipient delivered
- *   spool file incoming/ID  env+body in LMDB,       or bounced (later issues)
- *   invisible to readers    one durable txn
+ *   queue_draft_begin()     queue_commit()          queue_update(): every
+ *   spool file incoming/ID  env+body in LMDB,       recipient delivered or
+ *   invisible to readers    one durable txn         bounced; or queue_delete()
+ *
+ * A queued message is in the schedule (the "sched" database) at the
+ * earliest next_try of its pending recipients, unless it is held.  The
+ * runner takes what is due (queue_due), tries it, and records the outcome
+ * of each recipient (queue_update) -- with the bounce it causes, and the
+ * message's removal when nothing is left pending, in the same transaction.
+ * Nothing about a delivery in progress is on disk: a crash before
+ * queue_update means the recipients are tried again (a duplicate, never a
+ * loss).
  *
  * A draft is never visible to queue_list(): the envelope and body reach
  * LMDB together in one write transaction, committed with LMDB's durable
@@ -57,7 +66,8 @@ struct queue_rcpt {
 
 #define QUEUE_ENV_8BITMIME  0x01u  /* BODY=8BITMIME */
 #define QUEUE_ENV_SMTPUTF8  0x02u  /* SMTPUTF8 given */
-#define QUEUE_ENV_HOLD      0x04u  /* held by the admin */
+#define QUEUE_ENV_HOLD      0x04u  /* held by the admin: in no schedule */
+#define QUEUE_ENV_WARNED    0x08u  /* the sender was told of the delay */
 
 struct queue_envelope {
 	queue_id id;
@@ -204,6 +214,63 @@ struct queue_space {
 	                         page, and the same runs */
 };
 int queue_space(struct queue *q, struct queue_space *sp);
+
+/* ---- delivery: the runner's side ---- */
+
+/*
+ * Messages due at now: up to cap IDs into ids[0..*n), earliest first,
+ * leaving out those skip(arg, id) says to (messages already in flight; skip
+ * runs inside a read transaction: it must be quick and must not call the
+ * queue).  *next receives when the next one is due: now if more are due
+ * than cap, INT64_MAX if nothing waits.  Held messages are never due.
+ */
+int queue_due(struct queue *q, int64_t now, int (*skip)(void *arg, queue_id id), void *arg,
+              queue_id *ids, size_t cap, size_t *n, int64_t *next);
+
+/* The outcome of one delivery attempt for one recipient. */
+struct queue_result {
+	uint32_t    rcpt;       /* index in the envelope's recipients */
+	uint8_t     state;      /* PENDING (deferred: next_try), DELIVERED, BOUNCED */
+	int64_t     next_try;   /* deferred: when to try again */
+	const char *error;      /* the reply or reason to keep as last_error */
+};
+
+/*
+ * Record n results for message id in ONE write transaction: each named
+ * recipient that is still pending takes its new state, next_try and
+ * last_error, and one more attempt (a recipient already final is left
+ * alone).  set_flags are or-ed into the envelope's flags.  If dsn is not
+ * NULL, that draft (a bounce, with envelope dsn_env: its id, size and
+ * received are set here) is queued in the same transaction.  If no
+ * recipient is left pending, the message is removed, also in it (*gone
+ * = 1).  The draft is consumed whatever the outcome.  *result receives
+ * QUEUE_OK, QUEUE_ENOTFOUND (deleted meanwhile: nothing changed, the
+ * bounce is dropped) or an error.  Returns the recipients changed.
+ */
+size_t queue_update(struct queue *q, queue_id id, const struct queue_result *res, size_t n,
+                    uint32_t set_flags, struct queue_draft *dsn, struct queue_envelope *dsn_env,
+                    int *result, int *gone);
+
+/*
+ * Read body bytes of message id from offset off: at most cap bytes, never
+ * across a chunk boundary, into buf; *got is 0 at the end of the body.  No
+ * transaction stays open.  QUEUE_ENOTFOUND if the message is gone.
+ */
+int queue_body_read(struct queue *q, queue_id id, uint64_t off, void *buf, size_t cap,
+                    size_t *got);
+
+/* ---- administration (the writer only) ---- */
+
+/* Hold (1) or release (0) a message: a held message is never due. */
+int queue_hold(struct queue *q, queue_id id, int hold);
+
+/* Make the pending recipients of message id due now, or with id 0 of
+ * every waiting message (a flush).  *count: messages rescheduled (a held
+ * message stays held and is not counted). */
+int queue_retry(struct queue *q, queue_id id, size_t *count);
+
+/* Remove a message, whatever its recipients' states. */
+int queue_delete(struct queue *q, queue_id id);
 
 /* ID <-> text. queue_id_parse takes exactly 16 hex digits (either case)
  * and returns 0 or -1. */

@@ -20,7 +20,8 @@
  *          incoming/ side by side.
  *  - mode 0600 for data.mdb and lock.mdb, 0700 for the directories: mail
  *    is private to the queue's owner.
- *  - maxdbs: four named databases, "meta", "env", "body" and "usage".
+ *  - maxdbs: five named databases, "meta", "env", "body", "usage" and
+ *    "sched".
  *  - map size: the writer sets opt->map_size, the queue's hard upper bound
  *    (LMDB grows data.mdb as pages are written; the map is address space).
  *    A reader passes 0 and so maps what the file records, and on
@@ -73,16 +74,16 @@
 _Static_assert(QUEUE_DRAFT_MEM % BODY_CHUNK == 0,
                "a spilled draft's file must hold whole chunks");
 
-/* 2: the "usage" database (FORMAT.md); a version 1 queue is upgraded by
- * the writer at open. */
-#define FORMAT_VERSION 2u
+/* 2: the "usage" database; 3: the "sched" database (FORMAT.md).  Older
+ * queues are upgraded by the writer at open. */
+#define FORMAT_VERSION 3u
 #define META_VERSION_KEY "version"
 
 #define DRAFT_SPARE_MAX 32
 
 struct queue {
 	MDB_env *env;
-	MDB_dbi db_meta, db_env, db_body, db_usage;
+	MDB_dbi db_meta, db_env, db_body, db_usage, db_sched;
 	MDB_txn *rtxn;          /* reset between reads, renewed for the next */
 	int rdonly;
 	int incoming_fd;        /* writer: incoming/; else -1 */
@@ -398,8 +399,12 @@ static int usage_recount(struct queue *q, MDB_txn *txn)
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+static int sched_rebuild(struct queue *q, MDB_txn *txn);
+
 /* Open the named databases and check the format version; the writer
- * creates them (version FORMAT_VERSION) or upgrades a version 1 queue. */
+ * creates them (version FORMAT_VERSION) or upgrades an older queue:
+ * version 1 gets the usage counters and the schedule, version 2 the
+ * schedule. */
 static int open_dbs(struct queue *q, const char *dir, char *err, size_t errcap)
 {
 	MDB_txn *txn;
@@ -423,18 +428,22 @@ static int open_dbs(struct queue *q, const char *dir, char *err, size_t errcap)
 		version = v.mv_size == 4 ? be_get(v.mv_data, 4) : ~0ull;
 	else if (rc != MDB_NOTFOUND || q->rdonly)
 		goto fail;
-	if (version != FORMAT_VERSION && !(!q->rdonly && version <= 1)) {
+	if (version != FORMAT_VERSION && !(!q->rdonly && version < FORMAT_VERSION)) {
 		set_err(err, errcap, "queue %s: on-disk format version %llu, this moat reads %u%s",
 		        dir, version, FORMAT_VERSION,
-		        version == 1 ? " (start moat serve once to upgrade it)" : "");
+		        version >= 1 && version < FORMAT_VERSION
+		        ? " (start moat serve once to upgrade it)" : "");
 		mdb_txn_abort(txn);
 		return -1;
 	}
-	if ((rc = mdb_dbi_open(txn, "usage", create, &q->db_usage)) != 0)
+	if ((rc = mdb_dbi_open(txn, "usage", create, &q->db_usage)) != 0
+	    || (rc = mdb_dbi_open(txn, "sched", create, &q->db_sched)) != 0)
 		goto fail;
 	if (version != FORMAT_VERSION) {
 		unsigned char ver[4];
 		if (version == 1 && (rc = usage_recount(q, txn)) != 0)
+			goto fail;
+		if (version >= 1 && (rc = sched_rebuild(q, txn)) != 0)
 			goto fail;
 		be_put(ver, FORMAT_VERSION, 4);
 		v.mv_size = sizeof ver;
@@ -520,7 +529,7 @@ struct queue *queue_open(const char *dir, const struct queue_options *opt,
 	}
 
 	if ((rc = mdb_env_create(&q->env)) != 0
-	    || (rc = mdb_env_set_maxdbs(q->env, 4)) != 0
+	    || (rc = mdb_env_set_maxdbs(q->env, 5)) != 0
 	    || (!q->rdonly && (rc = mdb_env_set_mapsize(q->env, (size_t)opt->map_size)) != 0)) {
 		set_err(err, errcap, "queue %s: %s", dir, mdb_strerror(rc));
 		goto fail;
@@ -603,6 +612,17 @@ static void body_key(unsigned char key[12], queue_id id, uint32_t chunk)
 	be_put(key + 8, chunk, 4);
 }
 
+/* Is there an envelope for id in txn?  (An error reads as "yes", so
+ * that callers report corruption rather than a quiet absence.) */
+static int env_exists(struct queue *q, MDB_txn *txn, queue_id id)
+{
+	unsigned char ek[8];
+	MDB_val k = { 8, ek }, v;
+
+	env_key(ek, id);
+	return mdb_get(txn, q->db_env, &k, &v) != MDB_NOTFOUND;
+}
+
 /* Decode a stored record, which must be under key id. */
 static int decode_at(const MDB_val *v, queue_id id, struct queue_envelope *env)
 {
@@ -610,6 +630,117 @@ static int decode_at(const MDB_val *v, queue_id id, struct queue_envelope *env)
 	if (rc == QUEUE_OK && env->id != id)
 		rc = QUEUE_ECORRUPT;
 	return rc;
+}
+
+/* ---- the schedule ---- */
+
+/* When a message is next due: the earliest next_try of its pending
+ * recipients.  Returns 0 if it has none or is held (then it is in no
+ * schedule), else 1 with *due set (a time before 1970 counts as 0). */
+static int env_due(const struct queue_envelope *env, uint64_t *due)
+{
+	int any = 0;
+
+	if (env->flags & QUEUE_ENV_HOLD)
+		return 0;
+	for (size_t i = 0; i < env->nrcpts; i++) {
+		const struct queue_rcpt *r = &env->rcpts[i];
+		uint64_t t = r->next_try > 0 ? (uint64_t)r->next_try : 0;
+		if (r->state != QUEUE_RCPT_PENDING)
+			continue;
+		if (!any || t < *due)
+			*due = t;
+		any = 1;
+	}
+	return any;
+}
+
+static void sched_key(unsigned char key[16], uint64_t due, queue_id id)
+{
+	be_put(key, due, 8);
+	be_put(key + 8, id, 8);
+}
+
+/* Move message id in the schedule from where old put it (NULL: nowhere)
+ * to where new puts it (NULL: nowhere). */
+static int sched_set(struct queue *q, MDB_txn *txn, queue_id id,
+                     const struct queue_envelope *old, const struct queue_envelope *new)
+{
+	unsigned char ko[16], kn[16];
+	MDB_val k = { 16, NULL }, v = { 0, NULL };
+	uint64_t due_old = 0, due_new = 0;
+	int has_old = old != NULL && env_due(old, &due_old);
+	int has_new = new != NULL && env_due(new, &due_new);
+	int rc;
+
+	if (has_old && has_new && due_old == due_new)
+		return 0;
+	if (has_old) {
+		sched_key(ko, due_old, id);
+		k.mv_data = ko;
+		rc = mdb_del(txn, q->db_sched, &k, NULL);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return rc;
+	}
+	if (has_new) {
+		sched_key(kn, due_new, id);
+		k.mv_data = kn;
+		return mdb_put(txn, q->db_sched, &k, &v, 0);
+	}
+	return 0;
+}
+
+/* Grow q->rcpts to hold n recipients. */
+static int rcpts_reserve(struct queue *q, size_t n)
+{
+	struct queue_rcpt *r;
+
+	if (n <= q->rcpt_cap)
+		return QUEUE_OK;
+	if ((r = realloc(q->rcpts, n * sizeof *r)) == NULL)
+		return QUEUE_EIO;
+	q->rcpts = r;
+	q->rcpt_cap = n;
+	return QUEUE_OK;
+}
+
+/* Decode the record v of message id into env, recipients in q->rcpts. */
+static int decode_grow(struct queue *q, const MDB_val *v, queue_id id,
+                       struct queue_envelope *env)
+{
+	int rc;
+
+	env->rcpts = NULL;
+	if ((rc = decode_at(v, id, env)) != QUEUE_OK)
+		return rc;
+	if ((rc = rcpts_reserve(q, env->nrcpts)) != QUEUE_OK)
+		return rc;
+	env->rcpts = q->rcpts;
+	env->rcpt_cap = q->rcpt_cap;
+	return decode_at(v, id, env);
+}
+
+/* Version 1 to 2: every envelope into the schedule. */
+static int sched_rebuild(struct queue *q, MDB_txn *txn)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, q->db_env, &c)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		struct queue_envelope env;
+		if (k.mv_size != 8 || decode_grow(q, &v, be_get(k.mv_data, 8), &env) != QUEUE_OK) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		if ((rc = sched_set(q, txn, env.id, NULL, &env)) != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 /* ---- drafts ---- */
@@ -787,7 +918,9 @@ static int put_message(struct queue *q, MDB_txn *txn, struct queue_draft *d,
 	if ((rc = mdb_put(txn, q->db_env, &k, &v, MDB_NOOVERWRITE | MDB_RESERVE)) != 0)
 		return rc;
 	envelope_encode(env, v.mv_data, n);
-	return usage_charge(q, txn, env, +1);
+	if ((rc = usage_charge(q, txn, env, +1)) != 0)
+		return rc;
+	return sched_set(q, txn, d->id, NULL, env);
 }
 
 /* A write batch of mdb_page_flush (MDB_COMMIT_PAGES pages) and then some. */
@@ -933,22 +1066,7 @@ static int next_message(struct queue *q, queue_id from, queue_id *id,
 		rc = QUEUE_ECORRUPT;
 	} else {
 		*id = be_get(k.mv_data, 8);
-		env->rcpts = NULL;
-		rc = decode_at(&v, *id, env);
-		if (rc == QUEUE_OK && env->nrcpts > q->rcpt_cap) {
-			struct queue_rcpt *r = realloc(q->rcpts, env->nrcpts * sizeof *r);
-			if (r == NULL) {
-				rc = QUEUE_EIO;
-			} else {
-				q->rcpts = r;
-				q->rcpt_cap = env->nrcpts;
-			}
-		}
-		if (rc == QUEUE_OK) {
-			env->rcpts = q->rcpts;
-			env->rcpt_cap = q->rcpt_cap;
-			rc = decode_at(&v, *id, env);
-		}
+		rc = decode_grow(q, &v, *id, env);
 	}
 	mdb_cursor_close(c);
 	rd_end(q);
@@ -1030,11 +1148,7 @@ int queue_body(struct queue *q, queue_id id,
 		rc = mdb_get(txn, q->db_body, &k, &v);
 		if (rc == MDB_NOTFOUND) {
 			/* Gone since the first look (delivered), or never there. */
-			unsigned char ek[8];
-			MDB_val ekv = { 8, ek }, ev;
-			env_key(ek, id);
-			rc = mdb_get(txn, q->db_env, &ekv, &ev) == MDB_NOTFOUND
-			     ? QUEUE_ENOTFOUND : QUEUE_ECORRUPT;
+			rc = env_exists(q, txn, id) ? QUEUE_ECORRUPT : QUEUE_ENOTFOUND;
 		} else if (rc != 0) {
 			rc = map_rc(rc);
 		} else if (v.mv_size != want) {
@@ -1229,4 +1343,374 @@ int queue_space(struct queue *q, struct queue_space *sp)
 	sp->file_free = ((uint64_t)st.st_size > end ? (uint64_t)st.st_size - end : 0) + runs;
 	sp->map_free = (info.me_mapsize > end ? info.me_mapsize - end : 0) + runs;
 	return QUEUE_OK;
+}
+
+/* ---- delivery and administration ---- */
+
+static int wr_begin(struct queue *q, MDB_txn **txn)
+{
+	int dead;
+
+	if (q->rdonly)
+		return EINVAL;
+	mdb_reader_check(q->env, &dead);
+	return mdb_txn_begin(q->env, NULL, 0, txn);
+}
+
+/* The envelope of id inside txn, recipients in q->rcpts. */
+static int load_env(struct queue *q, MDB_txn *txn, queue_id id, struct queue_envelope *env)
+{
+	unsigned char key[8];
+	MDB_val k = { sizeof key, key }, v;
+	int rc;
+
+	env_key(key, id);
+	if ((rc = mdb_get(txn, q->db_env, &k, &v)) != 0)
+		return map_rc(rc);
+	return decode_grow(q, &v, id, env);
+}
+
+static int store_env(struct queue *q, MDB_txn *txn, const struct queue_envelope *env)
+{
+	unsigned char key[8];
+	MDB_val k = { sizeof key, key }, v;
+	size_t n = envelope_size(env);
+	int rc;
+
+	if (n == 0)
+		return EINVAL;
+	env_key(key, env->id);
+	v.mv_size = n;
+	if ((rc = mdb_put(txn, q->db_env, &k, &v, MDB_RESERVE)) != 0)
+		return rc;
+	envelope_encode(env, v.mv_data, n);
+	return 0;
+}
+
+/*
+ * The one way a message leaves the queue (delivered, bounced or deleted):
+ * its envelope, its body chunks, its place in the schedule and its charge
+ * on the usage counters, inside the caller's transaction.  env is the
+ * envelope as stored.
+ */
+static int remove_message(struct queue *q, MDB_txn *txn, const struct queue_envelope *env)
+{
+	unsigned char key[12];
+	MDB_val k = { 8, key }, v;
+	MDB_cursor *c;
+	int rc;
+
+	env_key(key, env->id);
+	if ((rc = mdb_del(txn, q->db_env, &k, NULL)) != 0)
+		return rc;
+	if ((rc = usage_charge(q, txn, env, -1)) != 0)
+		return rc;
+	if ((rc = sched_set(q, txn, env->id, env, NULL)) != 0)
+		return rc;
+	if ((rc = mdb_cursor_open(txn, q->db_body, &c)) != 0)
+		return rc;
+	body_key(key, env->id, 0);
+	k.mv_size = 12;
+	k.mv_data = key;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	     rc == 0 && k.mv_size == 12 && be_get(k.mv_data, 8) == env->id;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if ((rc = mdb_cursor_del(c, 0)) != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
+}
+
+/* Commit txn (or abort it if rc says it failed); returns a QUEUE_* code. */
+static int wr_end(MDB_txn *txn, int rc)
+{
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		return rc < 0 && rc >= QUEUE_ECORRUPT ? rc : map_rc(rc);
+	}
+	return map_rc(mdb_txn_commit(txn));
+}
+
+int queue_due(struct queue *q, int64_t now, int (*skip)(void *arg, queue_id id), void *arg,
+              queue_id *ids, size_t cap, size_t *n, int64_t *next)
+{
+	unsigned char key[16];
+	MDB_val k = { sizeof key, key }, v;
+	MDB_txn *txn;
+	MDB_cursor *c;
+	int rc;
+
+	*n = 0;
+	*next = INT64_MAX;
+	if ((rc = rd_begin(q, &txn)) != 0)
+		return map_rc(rc);
+	if ((rc = mdb_cursor_open(txn, q->db_sched, &c)) != 0) {
+		rd_end(q);
+		return map_rc(rc);
+	}
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		uint64_t due;
+		queue_id id;
+		if (k.mv_size != 16) {
+			rc = QUEUE_ECORRUPT;
+			break;
+		}
+		due = be_get(k.mv_data, 8);
+		id = be_get((const unsigned char *)k.mv_data + 8, 8);
+		if (due > (uint64_t)(now > 0 ? now : 0)) {
+			*next = due > INT64_MAX ? INT64_MAX : (int64_t)due;
+			break;
+		}
+		if (skip != NULL && skip(arg, id))
+			continue;
+		if (*n == cap) {
+			*next = now;      /* more is due than the caller took */
+			break;
+		}
+		ids[(*n)++] = id;
+	}
+	mdb_cursor_close(c);
+	rd_end(q);
+	if (rc == QUEUE_ECORRUPT)
+		return rc;
+	return rc == 0 || rc == MDB_NOTFOUND ? QUEUE_OK : map_rc(rc);
+}
+
+size_t queue_update(struct queue *q, queue_id id, const struct queue_result *res, size_t n,
+                    uint32_t set_flags, struct queue_draft *dsn, struct queue_envelope *dsn_env,
+                    int *result, int *gone)
+{
+	struct queue_envelope env, old;
+	MDB_txn *txn;
+	int rc, done = 1;
+	size_t changed = 0;
+
+	*gone = 0;
+	if (dsn != NULL) {
+		dsn_env->id = dsn->id;
+		dsn_env->size = dsn->size;
+		dsn_env->received = (int64_t)time(NULL);
+	}
+	if ((rc = wr_begin(q, &txn)) != 0) {
+		*result = map_rc(rc);
+		goto out;
+	}
+	if ((rc = load_env(q, txn, id, &env)) != QUEUE_OK) {
+		mdb_txn_abort(txn);
+		*result = rc;
+		goto out;
+	}
+	old = env;
+	/* The old schedule key is computed from a copy of the recipients'
+	 * states before they change (env and old share q->rcpts). */
+	{
+		uint64_t due_old = 0;
+		int had = env_due(&old, &due_old);
+		for (size_t i = 0; i < n; i++) {
+			struct queue_rcpt *r;
+			if (res[i].rcpt >= env.nrcpts)
+				continue;
+			r = &env.rcpts[res[i].rcpt];
+			if (r->state != QUEUE_RCPT_PENDING)
+				continue;          /* already final: a late duplicate */
+			r->state = res[i].state <= QUEUE_RCPT_BOUNCED ? res[i].state : QUEUE_RCPT_PENDING;
+			if (r->attempts < UINT16_MAX)
+				r->attempts++;
+			r->next_try = r->state == QUEUE_RCPT_PENDING ? res[i].next_try : 0;
+			snprintf(r->last_error, sizeof r->last_error, "%s", res[i].error ? res[i].error : "");
+			changed++;
+		}
+		env.flags |= set_flags;
+		for (size_t i = 0; i < env.nrcpts; i++)
+			if (env.rcpts[i].state == QUEUE_RCPT_PENDING)
+				done = 0;
+		if (had) {
+			unsigned char key[16];
+			MDB_val k = { 16, key };
+			sched_key(key, due_old, id);
+			rc = mdb_del(txn, q->db_sched, &k, NULL);
+			if (rc == MDB_NOTFOUND)
+				rc = 0;
+		}
+	}
+	if (rc == 0 && dsn != NULL)
+		rc = put_message(q, txn, dsn, dsn_env);
+	if (rc == 0 && done) {
+		rc = remove_message(q, txn, &env);   /* its schedule key is gone already */
+		*gone = rc == 0;
+	} else if (rc == 0) {
+		if ((rc = store_env(q, txn, &env)) == 0)
+			rc = sched_set(q, txn, id, NULL, &env);
+	}
+	*result = wr_end(txn, rc);
+	if (*result != QUEUE_OK)
+		*gone = 0;
+out:
+	if (dsn != NULL)
+		draft_free(dsn);
+	return *result == QUEUE_OK ? changed : 0;
+}
+
+int queue_hold(struct queue *q, queue_id id, int hold)
+{
+	struct queue_envelope env;
+	MDB_txn *txn;
+	uint64_t due = 0;
+	int rc, had;
+
+	if ((rc = wr_begin(q, &txn)) != 0)
+		return map_rc(rc);
+	if ((rc = load_env(q, txn, id, &env)) != QUEUE_OK) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	had = env_due(&env, &due);
+	if (hold)
+		env.flags |= QUEUE_ENV_HOLD;
+	else
+		env.flags &= ~QUEUE_ENV_HOLD;
+	if (had) {
+		unsigned char key[16];
+		MDB_val k = { 16, key };
+		sched_key(key, due, id);
+		if ((rc = mdb_del(txn, q->db_sched, &k, NULL)) == MDB_NOTFOUND)
+			rc = 0;
+	}
+	if (rc == 0)
+		rc = store_env(q, txn, &env);
+	if (rc == 0)
+		rc = sched_set(q, txn, id, NULL, &env);
+	return wr_end(txn, rc);
+}
+
+/* Make the pending recipients of one message due now, inside txn. */
+static int retry_one(struct queue *q, MDB_txn *txn, queue_id id, int *held)
+{
+	struct queue_envelope env;
+	uint64_t due = 0;
+	int rc = load_env(q, txn, id, &env), had;
+
+	if (rc != QUEUE_OK)
+		return rc;
+	*held = (env.flags & QUEUE_ENV_HOLD) != 0;
+	had = env_due(&env, &due);
+	if (had) {
+		unsigned char key[16];
+		MDB_val k = { 16, key };
+		sched_key(key, due, id);
+		if ((rc = mdb_del(txn, q->db_sched, &k, NULL)) == MDB_NOTFOUND)
+			rc = 0;
+		if (rc != 0)
+			return rc;
+	}
+	for (size_t i = 0; i < env.nrcpts; i++)
+		if (env.rcpts[i].state == QUEUE_RCPT_PENDING)
+			env.rcpts[i].next_try = 0;
+	if ((rc = store_env(q, txn, &env)) != 0)
+		return rc;
+	return sched_set(q, txn, id, NULL, &env);
+}
+
+int queue_retry(struct queue *q, queue_id id, size_t *count)
+{
+	MDB_txn *txn;
+	int rc, held = 0;
+
+	*count = 0;
+	if ((rc = wr_begin(q, &txn)) != 0)
+		return map_rc(rc);
+	if (id != 0) {
+		rc = retry_one(q, txn, id, &held);
+		if (rc == QUEUE_OK && !held)
+			*count = 1;
+	} else {
+		/* Every message that waits: walk the schedule from the first
+		 * entry not yet due (they are ordered by time). */
+		MDB_cursor *c;
+		MDB_val k, v;
+		queue_id *ids = NULL;
+		size_t nids = 0, cap = 0;
+		if ((rc = mdb_cursor_open(txn, q->db_sched, &c)) == 0) {
+			for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+			     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+				if (k.mv_size != 16) {
+					rc = QUEUE_ECORRUPT;
+					break;
+				}
+				if (be_get(k.mv_data, 8) == 0)
+					continue;
+				if (nids == cap) {
+					queue_id *m = realloc(ids, (cap = cap ? cap * 2 : 64) * sizeof *m);
+					if (m == NULL) {
+						rc = ENOMEM;
+						break;
+					}
+					ids = m;
+				}
+				ids[nids++] = be_get((const unsigned char *)k.mv_data + 8, 8);
+			}
+			mdb_cursor_close(c);
+			if (rc == MDB_NOTFOUND)
+				rc = 0;
+		}
+		for (size_t i = 0; rc == 0 && i < nids; i++)
+			rc = retry_one(q, txn, ids[i], &held);
+		if (rc == 0)
+			*count = nids;
+		free(ids);
+	}
+	rc = wr_end(txn, rc);
+	if (rc != QUEUE_OK)
+		*count = 0;
+	return rc;
+}
+
+int queue_delete(struct queue *q, queue_id id)
+{
+	struct queue_envelope env;
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = wr_begin(q, &txn)) != 0)
+		return map_rc(rc);
+	if ((rc = load_env(q, txn, id, &env)) != QUEUE_OK) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	return wr_end(txn, remove_message(q, txn, &env));
+}
+
+int queue_body_read(struct queue *q, queue_id id, uint64_t off, void *buf, size_t cap,
+                    size_t *got)
+{
+	unsigned char key[12];
+	MDB_val k = { sizeof key, key }, v;
+	MDB_txn *txn;
+	uint64_t chunk = off / BODY_CHUNK;
+	size_t at = (size_t)(off % BODY_CHUNK);
+	int rc;
+
+	*got = 0;
+	if (chunk > UINT32_MAX)
+		return QUEUE_EINVAL;
+	body_key(key, id, (uint32_t)chunk);
+	if ((rc = rd_begin(q, &txn)) != 0)
+		return map_rc(rc);
+	rc = mdb_get(txn, q->db_body, &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		/* If the message is there, off is at or past the end of its body
+		 * (the caller knows the size): nothing to read. */
+		rc = env_exists(q, txn, id) ? QUEUE_OK : QUEUE_ENOTFOUND;
+	} else if (rc != 0) {
+		rc = map_rc(rc);
+	} else if (v.mv_size > BODY_CHUNK || at >= v.mv_size) {
+		rc = at >= v.mv_size && v.mv_size <= BODY_CHUNK ? QUEUE_OK : QUEUE_ECORRUPT;
+	} else {
+		*got = v.mv_size - at < cap ? v.mv_size - at : cap;
+		memcpy(buf, (const unsigned char *)v.mv_data + at, *got);
+	}
+	rd_end(q);
+	return rc;
 }

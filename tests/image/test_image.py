@@ -11,12 +11,15 @@ emulation (TCG; never KVM here):
   - with a server that cannot start: the init restarts it, backing off;
   - configured (image/data.sh put, no mounts; the TLS key on the data
     partition too), under SeaBIOS: the real 220 through a host port
-    forward, mail sent with swaks (one over STARTTLS), then the plug
-    pulled (SIGKILL to qemu);
+    forward, mail sent with swaks (one over STARTTLS); the appliance
+    delivers one to a second moat on this machine (through a qemu guest
+    forward: the network is restrict=on) and is told 421 by the next hop
+    of the others, which stay queued; then the plug is pulled (SIGKILL);
   - the same disk again under OVMF (UEFI): the queue came through the
     crash (console), more mail, then the ACPI power button: a clean stop;
   - the data partition read offline (debugfs, no mount): `moat queue list`
-    on the copy shows every message, bodies intact.
+    on the copy shows every message still queued, bodies and delivery
+    state (one attempt, the 421) intact, and not the delivered one.
 Every wait is bounded; qemu is killed at the end whatever happened.
 """
 
@@ -26,10 +29,12 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from imagelib import BUILD, IMG_DIR, MOAT, ROOT, make_image, need, run  # noqa: E402
 import imagelib  # noqa: E402
+import moatlib  # noqa: E402
 from moatlib import case, check, eq, Failure  # noqa: E402
 import qemu  # noqa: E402
 
@@ -53,11 +58,20 @@ max-message-size 10M
 net-address    10.0.2.15/24
 net-address    fec0::15/64
 net-gateway    10.0.2.2
+# Delivery: example.test to a moat on the host, held.test to a next hop
+# that answers 421 (so it stays queued).  Both through guest forwards of
+# 10.0.2.100: with restrict=on the guest reaches the host nowhere else, and
+# qemu refuses a guest forward on the host alias 10.0.2.2 itself.
+route          example.test [10.0.2.100]:2525
+route          held.test [10.0.2.100]:2526
 """
+# qemu runs these for each connection the appliance opens to 10.0.2.100:PORT.
+GUESTFWD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "guestfwd.py")
+DEFER_CMD = "printf '421 4.3.2 mx.host not now\\r\\n'"
 
 os.makedirs(os.path.join(BUILD, "t"), exist_ok=True)
 WORK = tempfile.mkdtemp(prefix="image-", dir=os.path.join(BUILD, "t"))
-state = {"sent": {}}     # queue ID -> (recipient, token)
+state = {"sent": {}, "delivered": {}}   # queue ID -> (recipient, token)
 vms = []
 
 
@@ -96,8 +110,8 @@ def disk_copy(name, conf=None):
     return path
 
 
-def boot(disk, uefi):
-    vm = qemu.Appliance(disk, WORK, uefi=uefi)
+def boot(disk, uefi, guestfwd=()):
+    vm = qemu.Appliance(disk, WORK, uefi=uefi, guestfwd=guestfwd)
     vms.append(vm)
     return vm.start()
 
@@ -112,14 +126,14 @@ def banner(vm):
     return t
 
 
-def send(vm, n, size=0, tls=False):
-    """n mails with swaks (over STARTTLS if tls); each body carries a
-    unique token (and size bytes of filler).  Records queue IDs in
-    state["sent"]."""
+def send(vm, n, size=0, tls=False, domain="held.test"):
+    """n mails with swaks (over STARTTLS if tls) to domain; each body
+    carries a unique token (and size bytes of filler).  Records queue IDs
+    in state["sent"] (state["delivered"] for example.test)."""
     for _ in range(n):
-        i = len(state["sent"])
+        i = len(state["sent"]) + len(state["delivered"])
         token = "token-%d-%s-%d" % (i, "uefi" if vm.uefi else "bios", os.getpid())
-        rcpt = "user%d@example.test" % i
+        rcpt = "user%d@%s" % (i, domain)
         body = os.path.join(WORK, "body-%d" % i)
         with open(body, "w") as f:
             f.write(token + "\n" + ("x" * 70 + "\n") * (size // 71))
@@ -132,7 +146,7 @@ def send(vm, n, size=0, tls=False):
         m = QUEUED_RE.search(out)
         check(r.returncode == 0 and m, "swaks exit %d, no 'queued as': %s"
               % (r.returncode, out[-1500:]))
-        state["sent"][m.group(1)] = (rcpt, token)
+        state["delivered" if domain == "example.test" else "sent"][m.group(1)] = (rcpt, token)
 
 
 def console_has(vm, *texts):
@@ -306,7 +320,14 @@ def test_bios_boot_mail_then_pull_the_plug():
     need(state, "built")
     disk = disk_copy("mx.img", APPLIANCE_CONF)
     state["disk"] = disk
-    vm = boot(disk, uefi=False)
+    # The next hop: a second moat on this machine's loopback, keeping what
+    # it gets (delivery off), reached through the guest forward.
+    nexthop = moatlib.Server("nexthop", conf={"delivery": "off"})
+    state["nexthop"] = nexthop
+    fwd = [("10.0.2.100", 2525, "/usr/bin/python3 %s %d" % (GUESTFWD, nexthop.port4)),
+           ("10.0.2.100", 2526, DEFER_CMD)]
+    state["guestfwd"] = fwd
+    vm = boot(disk, uefi=False, guestfwd=fwd)
     banner(vm)
     check(vm.wait_console("event=serve-privileges", 20), "no privileges report")
     console_has(vm, "event=boot role=init", "event=modules loaded=", "event=data-partition",
@@ -318,7 +339,24 @@ def test_bios_boot_mail_then_pull_the_plug():
     send(vm, 1, tls=True)          # the key is on the data partition
     send(vm, 1)
     send(vm, 1, size=200 * 1024)   # past the 64 KiB draft: a spool file
-    check(vm.wait_console("event=accept", 10), "no accept in the console log")
+    send(vm, 1, domain="example.test")
+    # The appliance delivers it to the host's moat: same body, same token.
+    qid, (rcpt, token) = next(iter(state["delivered"].items()))
+    nexthop = state["nexthop"]
+    deadline = time.monotonic() + 90
+    got = {}
+    while time.monotonic() < deadline and not got:
+        got = nexthop.queue_list()
+        time.sleep(0.5)
+    check(got, "nothing reached the next hop within 90 s:\n%s" % vm.console()[-3000:])
+    eq(list(got.values()), [[rcpt]], "recipients at the next hop")
+    env, body = nexthop.queued_message(next(iter(got)))
+    check(token.encode() in body, "the delivered body lacks %s: %r" % (token, body[:500]))
+    check(b"alice@client.test" in env, "sender at the next hop: %r" % env[:300])
+    # ... and the held ones were tried: the 421 is in the appliance's log.
+    check(vm.wait_console("status=deferred dsn=4.0.0 attempts=1 reply=421", 60),
+          "no deferral logged:\n%s" % vm.console()[-3000:])
+    console_has(vm, "to=<%s> relay=10.0.2.100[10.0.2.100] tls=none status=sent" % rcpt)
     vm.kill()
     state["crashed"] = True
 
@@ -326,9 +364,10 @@ def test_bios_boot_mail_then_pull_the_plug():
 @case
 def test_uefi_boot_after_crash_queue_intact():
     need(state, "crashed")
-    vm = boot(state["disk"], uefi=True)
+    vm = boot(state["disk"], uefi=True, guestfwd=state["guestfwd"])
     banner(vm)
-    # The journal was replayed at mount; the queue holds the 3 messages.
+    # The journal was replayed at mount; the queue holds the 3 held
+    # messages (the delivered one is gone).
     console_has(vm, "event=queue path=/data/queue messages=3 ")
     send(vm, 1)
     vm.power_button()
@@ -353,19 +392,27 @@ def test_queue_read_offline():
                 "queue-max-messages 1000\nmax-message-size 10M\n" % dest)
     r = run([MOAT, "queue", "list", "-c", conf])
     eq(r.returncode, 0, "moat queue list exit (stderr %r)" % r.stderr)
-    listed = {}
+    listed, lines = {}, {}
     cur = None
     for ln in r.stdout.decode().splitlines():
         if ln[:1].isspace():
             listed[cur].append(ln.split()[0].strip("<>"))
+            lines[cur] = ln
         elif ln.strip():
             cur = ln.split()[0]
             listed[cur] = []
     sent = state["sent"]
     eq(len(sent), 4, "messages sent")
     eq(sorted(listed), sorted(sent), "queue IDs on the data partition")
+    for qid in state["delivered"]:
+        check(qid not in listed, "delivered message %s still queued" % qid)
     for qid, (rcpt, token) in sent.items():
         eq(listed[qid], [rcpt], "recipients of %s" % qid)
+        # Those of the first boot were tried once and deferred by the 421
+        # before the crash: that survived too.
+        if "-bios-" in token:
+            check(" pending attempts=1 " in lines[qid] and "421" in lines[qid],
+                  "delivery state of %s: %r" % (qid, lines[qid]))
         r = run([MOAT, "queue", "show", "-c", conf, qid])
         eq(r.returncode, 0, "queue show %s" % qid)
         check(token.encode() in r.stdout, "body of %s lacks %s" % (qid, token))

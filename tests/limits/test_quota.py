@@ -290,8 +290,8 @@ def test_upgrade_from_version_1():
         ids = [queued_id(send(c, b"old %d\r\n" % i)) for i in range(2)]
     s.stop()
     parts = [mdb(["mdb_dump", "-s", name, s.queue_dir]).decode() for name in ("body", "env", "meta")]
-    meta = parts[2].replace(" 76657273696f6e\n 00000002\n", " 76657273696f6e\n 00000001\n")
-    check(meta != parts[2], "no meta version 2 in the dump:\n%s" % parts[2])
+    meta = parts[2].replace(" 76657273696f6e\n 00000003\n", " 76657273696f6e\n 00000001\n")
+    check(meta != parts[2], "no meta version 3 in the dump:\n%s" % parts[2])
     old = s.queue_dir + ".v1"
     os.makedirs(old, mode=0o700)
     r = subprocess.run(["mdb_load", "-f", "/dev/stdin", old],
@@ -304,7 +304,7 @@ def test_upgrade_from_version_1():
     # A reader refuses version 1 and says what to do.
     r = s.moat("queue", "list", "-c", s.conf_path)
     eq(r.returncode, 111, "moat queue list on a version 1 queue")
-    check(b"on-disk format version 1, this moat reads 2 (start moat serve once to upgrade it)"
+    check(b"on-disk format version 1, this moat reads 3 (start moat serve once to upgrade it)"
           in r.stderr, "reader's message: %r" % r.stderr)
     # The writer upgrades it: the counters know the two old messages, so
     # with queue-max-messages 3 one more fits and no other.
@@ -317,7 +317,7 @@ def test_upgrade_from_version_1():
     s.stop()   # Debian's mdb_dump (glibc) and moat (musl) do not share lock.mdb's mutexes
     usage = mdb(["mdb_dump", "-s", "usage", s.queue_dir]).decode()
     check(" 746f74616c\n 0000000000000003" in usage, "usage/total after the upgrade:\n%s" % usage)
-    eq(mdb(["mdb_dump", "-s", "meta", s.queue_dir]).decode().split()[-2], "00000002", "version")
+    eq(mdb(["mdb_dump", "-s", "meta", s.queue_dir]).decode().split()[-2], "00000003", "version")
 
 
 if __name__ == "__main__":

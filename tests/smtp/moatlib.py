@@ -76,7 +76,7 @@ class Server:
     conf: directive -> value (str/int) or list of values (one line each);
     None drops a default directive.  Defaults: hostname mx.test, listen on
     127.0.0.1 and [::1] (free ports), domain example.test, queue in the
-    temp dir, no relay-network.
+    temp dir, no relay-network, delivery off.
     """
 
     def __init__(self, name, conf=None, start=True):
@@ -94,6 +94,9 @@ class Server:
             "listen": ["127.0.0.1:%d" % self.port4, "[::1]:%d" % self.port6],
             "domain": DOMAIN,
             "queue": self.queue_dir,
+            # Accept and keep: a test that wants delivery says so (and
+            # where: no DNS query may leave the machine).
+            "delivery": "off",
         }
         settings.update(conf or {})
         lines = ["# written by tests/smtp/moatlib.py for %s" % name]

@@ -117,6 +117,26 @@ static void test_crlf(void)
 	CHECK(strcmp(cf.hostname, "mx1.Example.org") == 0);
 }
 
+/* conf_format() of the delivery directives at their defaults. */
+#define DELIVERY_DEFAULTS \
+	"delivery on\n" \
+	"# route: none\n" \
+	"# smarthost: none (MX lookups)\n" \
+	"outbound-tls may\n" \
+	"tls-ca-file /etc/ssl/certs/ca-certificates.crt\n" \
+	"# dns-server: none, the nameservers of /etc/resolv.conf\n" \
+	"dns-timeout 5s\n" \
+	"retry-min 5m\n" \
+	"retry-max 1h\n" \
+	"queue-lifetime 5d\n" \
+	"delay-warning 0s\n" \
+	"delivery-concurrency 20\n" \
+	"destination-concurrency 5\n" \
+	"timeout-connect 30s\n" \
+	"timeout-reply 5m\n" \
+	"verify-cache 10m\n" \
+	"timeout-verify 20s\n"
+
 static const char expected_format[] =
 	"hostname mx1.Example.org\n"
 	"listen 192.0.2.1:25\n"
@@ -151,7 +171,8 @@ static const char expected_format[] =
 	"auth-max-failures 5\n"
 	"auth-block-seconds 900\n"
 	"auth-fail-delay 1000\n"
-	"# deny-network: none\n";
+	"# deny-network: none\n"
+	DELIVERY_DEFAULTS;
 
 static void test_format(void)
 {
@@ -257,7 +278,8 @@ static void test_format_defaults(void)
 		"auth-max-failures 5\n"
 		"auth-block-seconds 900\n"
 		"auth-fail-delay 1000\n"
-		"# deny-network: none\n") == 0, "got:\n%s", buf);
+		"# deny-network: none\n"
+		DELIVERY_DEFAULTS) == 0, "got:\n%s", buf);
 }
 
 struct bad_case {
@@ -577,6 +599,67 @@ static void test_layering(void)
 	CHECKF(strcmp(err, "c.conf:1: domain: duplicate domain 'A.org'") == 0, "%s", err);
 }
 
+/* Delivery: routes, the smarthost, DNS servers, durations. */
+static void test_delivery(void)
+{
+	struct ipaddr ip;
+
+	conf_defaults(&cf);
+	CHECK(cf.delivery == 1 && cf.nroutes == 0 && cf.smarthost.host[0] == 0);
+	CHECK(cf.retry_min == 300 && cf.retry_max == 3600 && cf.queue_lifetime == 432000);
+	CHECK(cf.delay_warning == 0 && cf.outbound_tls == CONF_OTLS_MAY);
+	CHECK(strcmp(cf.tls_ca_file, "/etc/ssl/certs/ca-certificates.crt") == 0);
+	CHECKF(load("domain example.org\n"
+	            "delivery off\n"
+	            "route Example.ORG. [192.0.2.25]:2525 verify-recipients tls require\n"
+	            "route *.example.net MX.Example.net\n"
+	            "route example.com 192.0.2.26\n"
+	            "route example.info [2001:db8::1] smtps\n"
+	            "smarthost relay.example:587 tls verify auth /etc/moat/a\n"
+	            "dns-server 127.0.0.1:5353\n"
+	            "dns-server [::1]\n"
+	            "retry-min 90\n"
+	            "retry-max 2h\n"
+	            "queue-lifetime 1d\n"
+	            "delay-warning 30m\n") == 0, "%s", err);
+	CHECK(cf.delivery == 0);
+	CHECK(cf.nroutes == 4);
+	CHECK(strcmp(cf.routes[0].domain.name, "example.org") == 0 && !cf.routes[0].domain.subdomains);
+	CHECK(cf.routes[0].hop.literal && cf.routes[0].hop.port == 2525);
+	CHECK(ip_parse("192.0.2.25", 10, &ip) == 0 && ip_equal(&cf.routes[0].hop.addr, &ip));
+	CHECK(cf.routes[0].hop.verify_rcpt && cf.routes[0].hop.tls == CONF_OTLS_REQUIRE);
+	CHECK(cf.routes[1].domain.subdomains && strcmp(cf.routes[1].hop.host, "mx.example.net") == 0);
+	CHECK(!cf.routes[1].hop.literal && cf.routes[1].hop.port == 25 &&
+	      cf.routes[1].hop.tls == CONF_OTLS_MAY && !cf.routes[1].hop.verify_rcpt);
+	CHECK(cf.routes[2].hop.literal && strcmp(cf.routes[2].hop.host, "192.0.2.26") == 0);
+	CHECK(cf.routes[3].hop.literal && cf.routes[3].hop.addr.family == IP_V6 &&
+	      cf.routes[3].hop.smtps && cf.routes[3].hop.port == 465);
+	CHECK(strcmp(cf.smarthost.host, "relay.example") == 0 && cf.smarthost.port == 587);
+	CHECK(cf.smarthost.tls == CONF_OTLS_VERIFY && strcmp(cf.smarthost_auth, "/etc/moat/a") == 0);
+	CHECK(cf.ndns_servers == 2 && cf.dns_servers[0].port == 5353 && cf.dns_servers[1].port == 53);
+	CHECK(cf.dns_servers[1].addr.family == IP_V6);
+	CHECK(cf.retry_min == 90 && cf.retry_max == 7200 && cf.queue_lifetime == 86400);
+	CHECK(cf.delay_warning == 1800);
+
+	CHECK(load("domain example.org\nroute example.org [192.0.2.1]\nroute EXAMPLE.org x\n") == -1);
+	CHECK(strstr(err, "t.conf:3: route: duplicate route") == err);
+	CHECK(load("domain example.org\nroute example.org [x]:25\n") == -1);
+	CHECK(load("domain example.org\nroute example.org [192.0.2.1]:99999\n") == -1);
+	CHECK(load("domain example.org\nroute example.org host:\n") == -1);
+	CHECK(load("domain example.org\nroute [192.0.2.1] x\n") == -1);
+	CHECK(load("domain example.org\nroute example.org x tls\n") == -1);
+	CHECK(load("domain example.org\nsmarthost x verify-recipients\n") == -1);
+	CHECK(load("domain example.org\nsmarthost x\nsmarthost y\n") == -1);
+	CHECK(load("domain example.org\ndns-server 1.2.3.4\ndns-server 1.2.3.5\n"
+	           "dns-server 1.2.3.6\ndns-server 1.2.3.7\n") == -1);
+	CHECK(strstr(err, "too many servers") != NULL);
+	CHECK(load("domain example.org\nretry-min 0\n") == -1);
+	CHECK(load("domain example.org\nretry-min 99999999999d\n") == -1);
+	CHECK(load("domain example.org\nretry-min 5 m\n") == -1);
+	CHECK(load("domain example.org\nhostname a b\n") == -1);
+	CHECK(strstr(err, "too many arguments (it takes one)") != NULL);
+}
+
 /* The appliance's network directives (net-*): host bits kept, one
  * gateway per family, printed only when set. */
 static void test_net(void)
@@ -644,6 +727,7 @@ int main(void)
 	RUN(test_prefixes);
 	RUN(test_listeners_ok);
 	RUN(test_layering);
+	RUN(test_delivery);
 	RUN(test_net);
 	return t_main_end();
 }

@@ -1,0 +1,141 @@
+/*
+ * tests/unit/test_dsn.c -- delivery status notifications (policy/dsn.c):
+ * the parts and fields RFC 3464 asks for, CRLF only, hostile remote text
+ * kept on one printable line, the snprintf-style length contract, dates.
+ */
+#include <stdlib.h>
+
+#include "policy/dsn.h"
+#include "tests/unit/t.h"
+
+static char buf[64 * 1024];
+
+static int has(const char *hay, const char *needle)
+{
+	return strstr(hay, needle) != NULL;
+}
+
+/* CRLF line ends only, no line over 998 octets, no NUL. */
+static int clean(const char *s, size_t n)
+{
+	size_t line = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '\0')
+			return 0;
+		if (s[i] == '\n') {
+			if (i == 0 || s[i - 1] != '\r')
+				return 0;
+			line = 0;
+			continue;
+		}
+		if (s[i] == '\r' && (i + 1 == n || s[i + 1] != '\n'))
+			return 0;
+		if (++line > 998)
+			return 0;
+	}
+	return n >= 2 && s[n - 2] == '\r' && s[n - 1] == '\n';
+}
+
+static const char headers[] =
+	"Received: from client.test ([192.0.2.1])\r\n\tby mx.test (moat) id 0001;\r\n"
+	"From: Alice <alice@example.org>\r\nSubject: hello\r\n";
+
+static void test_failed(void)
+{
+	struct dsn_rcpt r[2] = {
+		{ "bob@example.test", "5.1.1", "550 5.1.1 <bob@example.test>: no such user", 1,
+		  "mx1.example.test" },
+		{ "carol@example.test", "4.4.7", "delivery time expired; last: 451 4.3.0 busy", 0, "" },
+	};
+	struct dsn d = {
+		"mx.test", "alice@example.org", "00059a3f5c2b1e00", "B1a2b3.x", 86400, 86400 * 2,
+		0, 0, r, 2, headers, sizeof headers - 1 };
+	unsigned needs = 99;
+	size_t n = dsn_build(&d, buf, sizeof buf, &needs);
+
+	CHECK(n > 0 && n < sizeof buf && strlen(buf) == n);
+	CHECK(needs == 0);
+	CHECK(clean(buf, n));
+	CHECK(has(buf, "From: Mail Delivery System <MAILER-DAEMON@mx.test>\r\n"));
+	CHECK(has(buf, "\r\nTo: <alice@example.org>\r\n"));
+	CHECK(has(buf, "\r\nSubject: Undelivered Mail Returned to Sender\r\n"));
+	CHECK(has(buf, "\r\nDate: Sat, 03 Jan 1970 00:00:00 +0000\r\n"));
+	CHECK(has(buf, "\r\nAuto-Submitted: auto-replied\r\n"));
+	CHECK(has(buf, "Content-Type: multipart/report; report-type=delivery-status;\r\n"
+	               "\tboundary=\"B1a2b3.x\"\r\n"));
+	CHECK(has(buf, "\r\n--B1a2b3.x\r\nContent-Description: Notification\r\n"));
+	CHECK(has(buf, "<bob@example.test>: host mx1.example.test said: 550 5.1.1"));
+	CHECK(has(buf, "Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.test\r\n"));
+	CHECK(has(buf, "\r\nArrival-Date: Fri, 02 Jan 1970 00:00:00 +0000\r\n"));
+	CHECK(has(buf, "\r\n\r\nFinal-Recipient: rfc822; bob@example.test\r\nAction: failed\r\n"
+	               "Status: 5.1.1\r\nRemote-MTA: dns; mx1.example.test\r\n"
+	               "Diagnostic-Code: smtp; 550 5.1.1 <bob@example.test>: no such user\r\n"));
+	CHECK(has(buf, "\r\n\r\nFinal-Recipient: rfc822; carol@example.test\r\nAction: failed\r\n"
+	               "Status: 4.4.7\r\nDiagnostic-Code: x-moat; delivery time expired"));
+	CHECK(has(buf, "Content-Type: text/rfc822-headers\r\n\r\nReceived: from client.test"));
+	CHECK(has(buf, "Subject: hello\r\n\r\n--B1a2b3.x--\r\n"));
+	CHECK(!has(buf, "Will-Retry-Until"));
+	/* snprintf contract: the length without a buffer, truncation. */
+	CHECK(dsn_build(&d, NULL, 0, NULL) == n);
+	memset(buf, 'Z', 100);
+	CHECK(dsn_build(&d, buf, 50, NULL) == n && buf[49] == '\0' && strlen(buf) == 49);
+}
+
+static void test_delayed_and_hostile(void)
+{
+	struct dsn_rcpt r = { "b\xc3\xa9@example.test", "4.0.0",
+	                      "451 busy\r\nX-Injected: yes\x01\xff", 1, "evil\r\nhost" };
+	struct dsn d = {
+		"mx.test", "alice@example.org", "0001", "B", 0, 3600, 1, 86400, &r, 1,
+		"Subject: caf\xc3\xa9\r\n", 16 };
+	unsigned needs = 0;
+	size_t n = dsn_build(&d, buf, sizeof buf, &needs);
+
+	CHECKF(clean(buf, n), "%s", buf);
+	CHECK(needs == (DSN_NEEDS_8BIT | DSN_NEEDS_UTF8));
+	CHECK(has(buf, "Subject: Delayed Mail (still being retried)\r\n"));
+	CHECK(has(buf, "Action: delayed\r\nStatus: 4.0.0\r\n"));
+	CHECK(has(buf, "Will-Retry-Until: Fri, 02 Jan 1970 00:00:00 +0000\r\n"));
+	CHECK(has(buf, "Final-Recipient: utf-8; b\xc3\xa9@example.test\r\n"));
+	/* The remote text cannot start a header line of its own. */
+	CHECK(!has(buf, "\nX-Injected"));
+	CHECK(has(buf, "Diagnostic-Code: smtp; 451 busy??X-Injected: yes??\r\n"));
+	CHECK(has(buf, "Remote-MTA: dns; evil??host\r\n"));
+	CHECK(has(buf, "Content-Transfer-Encoding: 8bit\r\n\r\nSubject: caf\xc3\xa9\r\n"));
+}
+
+static void test_headers_len(void)
+{
+	static const char body[] = "A: 1\r\nB: 2\r\n\tcont\r\n\r\nbody\r\n";
+	CHECK(dsn_headers_len(body, sizeof body - 1, 1000) == 19);
+	CHECK(dsn_headers_len(body, sizeof body - 1, 19) == 19);
+	CHECK(dsn_headers_len(body, sizeof body - 1, 18) == 12);   /* cut at a line end */
+	CHECK(dsn_headers_len(body, sizeof body - 1, 5) == 0);
+	CHECK(dsn_headers_len("A: 1\r\nB", 7, 100) == 6);          /* an unfinished line */
+	CHECK(dsn_headers_len("\r\nbody", 6, 100) == 0);
+	CHECK(dsn_headers_len("", 0, 100) == 0);
+}
+
+static void test_date(void)
+{
+	char d[32];
+
+	CHECK(dsn_date(0, d) == 31 && strcmp(d, "Thu, 01 Jan 1970 00:00:00 +0000") == 0);
+	dsn_date(951782400, d);
+	CHECK(strcmp(d, "Tue, 29 Feb 2000 00:00:00 +0000") == 0);
+	dsn_date(4102444799, d);
+	CHECK(strcmp(d, "Thu, 31 Dec 2099 23:59:59 +0000") == 0);
+	dsn_date(1790000000, d);
+	CHECK(strcmp(d, "Mon, 21 Sep 2026 14:13:20 +0000") == 0);
+	dsn_date(-1, d);
+	CHECK(strcmp(d, "Wed, 31 Dec 1969 23:59:59 +0000") == 0);
+}
+
+int main(void)
+{
+	RUN(test_failed);
+	RUN(test_delayed_and_hostile);
+	RUN(test_headers_len);
+	RUN(test_date);
+	return t_main_end();
+}
