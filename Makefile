@@ -34,6 +34,7 @@ ASAN_LIBS  := -llmdb -lbearssl -lpthread
 # Sources, one per line, by directory (dependency direction: mta -> queue,
 # policy; queue -> policy; policy -> nothing).
 POLICY := policy/cmd.c \
+          policy/text.c \
           policy/addr.c \
           policy/data.c \
           policy/net.c \
@@ -54,6 +55,8 @@ POLICY := policy/cmd.c \
           policy/dsn.c \
           policy/ctl.c \
           policy/idna.c \
+          policy/edge.c \
+          policy/dnsbl.c \
           policy/kv.c
 QUEUE  := queue/store.c \
           queue/envelope.c \
@@ -63,6 +66,7 @@ MTA    := mta/log.c \
           mta/smtpd.c \
           mta/smtpc.c \
           mta/dns.c \
+          mta/dnsbl.c \
           mta/client.c \
           mta/deliver.c \
           mta/control.c \
@@ -125,6 +129,7 @@ $(BUILD)/asan/unit/%: tests/unit/%.c $(ASAN_OBJ) $(HEADERS)
 # main); each target links against those objects.
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -I. $(SYS_BEARSSL) -g -O1
 FUZZ_OBJ := $(LIBSRC:%.c=$(BUILD)/fuzzobj/%.o)
+.SECONDARY: $(FUZZ_OBJ)
 $(BUILD)/fuzzobj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@

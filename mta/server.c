@@ -29,6 +29,15 @@
  * the messages waiting for this batch's commit; the idle timer (restarted
  * by a reply in command states, by data in DATA, so a line dripped a byte
  * at a time never restarts it) and the DATA deadline (timeout-data-total).
+ *
+ * Edge defenses: the sessions judge and count (policy/edge.h) into the
+ * server's counters; the tarpit's waits are a second timer per
+ * connection (SMTPD_EV_DELAY), so a held reply never blocks the loop.
+ * DNS blocklists (mta/dnsbl.h) are looked up from accept on, for clients
+ * outside the relay networks; the verdict goes to the session when it
+ * comes, and at dnsbl-stage connect the greeting waits for it (and for
+ * greet-delay, whichever is later).  The counters are logged at exit
+ * (event=counters).
  */
 #include "server.h"
 
@@ -46,6 +55,7 @@
 #include <unistd.h>
 
 #include "connlimit.h"
+#include "dnsbl.h"
 #include "control.h"
 #include "deliver.h"
 #include "ev.h"
@@ -81,6 +91,7 @@ struct conn {
 	unsigned            handshaking : 1;
 	unsigned            implicit : 1;     /* TLS from the first byte, greet after */
 	unsigned            tls_closing : 1;  /* close_notify queued */
+	struct ev_timer     delay_timer;     /* the tarpit (SMTPD_EV_DELAY) */
 	struct server      *sv;
 	struct smtpd        s;
 	struct queue_draft *draft;
@@ -90,10 +101,13 @@ struct conn {
 	struct conn        *commit_next;     /* waiting for the group commit */
 	struct conn        *dead_next;       /* to be freed after the batch */
 	struct connlimit_node client_node;   /* counted in sv->clients */
+	struct dnsbl_check *dnsbl;           /* the client's lookups, until the verdict */
 	int64_t             state_since;     /* monotonic ms: when s.state began */
 	unsigned            in_commit : 1;
 	unsigned            dead : 1;
 	unsigned            greeted : 1;
+	unsigned            greet_due : 1;   /* greet-delay is over */
+	unsigned            dnsbl_wait : 1;  /* dnsbl-stage connect: greet after the verdict */
 	unsigned            closing : 1;
 	size_t              inlen;
 	char                in[CONN_IN_MAX];
@@ -126,6 +140,8 @@ struct server {
 	unsigned long long commits, committed; /* group commits, messages in them */
 	struct conn       *spare;            /* freed, for reuse (next links them) */
 	unsigned           nspare;
+	struct edge_counters counters;       /* edge decisions since start */
+	struct dnsbl      *dnsbl;            /* NULL without `dnsbl` zones */
 };
 
 static void conn_pump(struct conn *c);
@@ -151,6 +167,9 @@ static void conn_kill(struct conn *c, const char *reason)
 	ev_io_del(&sv->loop, &c->io);
 	ev_timer_stop(&sv->loop, &c->timer);
 	ev_timer_stop(&sv->loop, &c->auth_timer);
+	ev_timer_stop(&sv->loop, &c->delay_timer);
+	dnsbl_check_cancel(c->dnsbl);
+	c->dnsbl = NULL;
 	connlimit_del(&c->client_node);
 	close(c->io.fd);
 	c->io.fd = -1;
@@ -195,14 +214,24 @@ static struct conn *conn_alloc(struct server *sv)
 	return c;
 }
 
+/* Greet once greet-delay is over and, at dnsbl-stage connect, the DNSBL
+ * verdict is in (smtpd_greet() then says 220 or 554). */
+static void conn_try_greet(struct conn *c)
+{
+	if (c->greeted || !c->greet_due || c->dnsbl_wait)
+		return;
+	c->greeted = 1;
+	smtpd_greet(&c->s);
+}
+
 static void greet(struct conn *c)
 {
 	if (c->sv->conf->greeting_delay_ms) {
 		/* Listen now, so an early talker is heard before the greeting. */
 		ev_timer_start(&c->sv->loop, &c->timer, c->sv->conf->greeting_delay_ms);
 	} else {
-		c->greeted = 1;
-		smtpd_greet(&c->s);
+		c->greet_due = 1;
+		conn_try_greet(c);
 	}
 }
 
@@ -217,11 +246,33 @@ static void conn_timer_cb(struct ev_loop *l, struct ev_timer *t)
 		return;
 	}
 	if (!c->greeted) {
-		c->greeted = 1;
-		smtpd_greet(&c->s);
+		c->greet_due = 1;
+		conn_try_greet(c);
 	} else {
 		smtpd_timeout(&c->s);
 	}
+	conn_pump(c);
+}
+
+/* The DNSBL verdict (the check frees itself after this). */
+static void conn_dnsbl_cb(void *arg, const struct dnsbl_verdict *v)
+{
+	struct conn *c = arg;
+
+	c->dnsbl = NULL;
+	c->dnsbl_wait = 0;
+	smtpd_dnsbl_done(&c->s, v->refused ? v->names : NULL);
+	conn_try_greet(c);
+	conn_pump(c);
+}
+
+/* The tarpit's wait is over: the held reply goes out. */
+static void conn_delay_cb(struct ev_loop *l, struct ev_timer *t)
+{
+	struct conn *c = t->arg;
+
+	(void)l;
+	smtpd_delay_done(&c->s);
 	conn_pump(c);
 }
 
@@ -436,6 +487,15 @@ static void handle_events(struct conn *c, int *progress)
 			c->verify = deliver_verify(sv->dl, ev.data, verified, c);
 			if (c->verify == NULL)
 				smtpd_rcpt_verified(&c->s, SMTPD_VERIFY_TEMP);
+			break;
+		case SMTPD_EV_DELAY:
+			ev_timer_start(&sv->loop, &c->delay_timer, ev.ms);
+			break;
+		case SMTPD_EV_DNSBL:
+			/* still looking: conn_dnsbl_cb answers; else nothing was
+			 * looked up (no memory): not listed */
+			if (c->dnsbl == NULL)
+				smtpd_dnsbl_done(&c->s, NULL);
 			break;
 		case SMTPD_EV_CLOSE:
 			c->closing = 1;
@@ -663,24 +723,36 @@ static void conn_io_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 	conn_pump(c);
 }
 
-static void sockaddr_client(const struct sockaddr_storage *ss, struct smtpd_client *cl)
+static uint16_t sockaddr_ip(const struct sockaddr_storage *ss, struct ipaddr *ip)
 {
-	memset(cl, 0, sizeof *cl);
 	if (ss->ss_family == AF_INET) {
 		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
 
-		cl->addr.family = IP_V4;
-		memcpy(cl->addr.a, &sin->sin_addr, 4);
-		cl->port = ntohs(sin->sin_port);
+		ip->family = IP_V4;
+		memcpy(ip->a, &sin->sin_addr, 4);
+		return ntohs(sin->sin_port);
 	} else {
 		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
 
-		cl->addr.family = IP_V6;
-		memcpy(cl->addr.a, &sin6->sin6_addr, 16);
-		cl->port = ntohs(sin6->sin6_port);
-		ip_unmap(&cl->addr);
+		ip->family = IP_V6;
+		memcpy(ip->a, &sin6->sin6_addr, 16);
+		ip_unmap(ip);
+		return ntohs(sin6->sin6_port);
 	}
+}
+
+/* The client's address, and ours: the address it connected to. */
+static void sockaddr_client(int fd, const struct sockaddr_storage *ss, struct smtpd_client *cl)
+{
+	struct sockaddr_storage local;
+	socklen_t llen = sizeof local;
+
+	memset(cl, 0, sizeof *cl);
+	cl->port = sockaddr_ip(ss, &cl->addr);
 	ip_format(&cl->addr, cl->addr_text, sizeof cl->addr_text);
+	if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0 &&
+	    (local.ss_family == AF_INET || local.ss_family == AF_INET6))
+		(void)sockaddr_ip(&local, &cl->local);
 }
 
 /* A deny-network marked never-connect gets 554; an address blocked for
@@ -745,7 +817,7 @@ static void listener_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 				log_warn("msg=\"accept failed\" error=\"%s\"", strerror(errno));
 			return;
 		}
-		sockaddr_client(&ss, &cl);
+		sockaddr_client(fd, &ss, &cl);
 		cl.listener = *li->cl;
 		if (refuse_at_connect(sv, li, fd, &cl))
 			continue;
@@ -775,8 +847,17 @@ static void listener_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 		c->auth_timer.arg = c;
 		c->lconf = li->cl;
 		c->implicit = li->cl->tls == CONF_TLS_IMPLICIT;
+		c->delay_timer.cb = conn_delay_cb;
+		c->delay_timer.arg = c;
 		smtpd_init(&c->s, sv->conf, &cl, c->implicit ? SMTPD_F_TLS : 0);
 		smtpd_set_tables(&c->s, sv->tables->users, &sv->tables->rcpts);
+		c->s.counters = &sv->counters;
+		if (sv->dnsbl != NULL &&
+		    !rules_relay_allowed(sv->conf, &(struct rules_client){ .addr = cl.addr,
+		                                                           .internal = li->cl->internal })) {
+			c->dnsbl = dnsbl_check(sv->dnsbl, &cl.addr, cl.addr_text, conn_dnsbl_cb, c);
+			c->dnsbl_wait = c->dnsbl != NULL && sv->conf->dnsbl_stage == CONF_DNSBL_CONNECT;
+		}
 		c->state_since = l->now;
 		connlimit_add(&sv->clients, &c->client_node, &cl.addr);
 		c->next = sv->conns;
@@ -976,6 +1057,24 @@ fail:
 	return -1;
 }
 
+/* One line, every edge counter: "event=counters early-talker=0 ...". */
+static void log_counters(const struct edge_counters *ec)
+{
+	char line[EDGE_NREASONS * 40];
+	size_t len = 0;
+
+	line[0] = 0;
+	for (unsigned r = 0; r < EDGE_NREASONS && len < sizeof line; r++) {
+		int n = snprintf(line + len, sizeof line - len, "%s%s=%llu", r ? " " : "",
+		                 edge_reason_name((enum edge_reason)r), (unsigned long long)ec->n[r]);
+
+		if (n < 0)
+			break;
+		len += (size_t)n;
+	}
+	log_event("counters", "%s", line);
+}
+
 /* Thousands of sessions need thousands of descriptors: raise the soft
  * limit toward the hard one (1024 is a common soft default). */
 static void raise_fd_limit(unsigned want)
@@ -1042,6 +1141,13 @@ int server_run(const struct conf *conf, struct tables *tables)
 		free(sv.af);
 		return 111;
 	}
+	if (conf->ndnsbl > 0) {
+		sv.dnsbl = dnsbl_new(&sv.loop, conf, &sv.counters, err, sizeof err);
+		if (sv.dnsbl == NULL) {
+			log_warn("msg=\"%s\"", err);
+			return 111;
+		}
+	}
 	/* Without the control socket the server still works; `moat queue`
 	 * admin commands then say they cannot reach it. */
 	sv.ctl = control_new(&sv.loop, conf->queue_path, err, sizeof err);
@@ -1074,6 +1180,8 @@ int server_run(const struct conf *conf, struct tables *tables)
 	          conf->queue_path, conf->delivery ? "on" : "off");
 	if (ev_run(&sv.loop) < 0)
 		log_warn("msg=\"epoll_wait: %s\"", strerror(errno));
+	log_counters(&sv.counters);
+	dnsbl_free(sv.dnsbl);
 	control_free(sv.ctl);
 	deliver_free(sv.dl);
 	queue_close(sv.q);

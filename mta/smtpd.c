@@ -20,6 +20,7 @@
 #include "policy/addr.h"
 #include "policy/base64.h"
 #include "policy/cmd.h"
+#include "policy/dnsbl.h"
 #include "policy/quota.h"
 #include "policy/route.h"
 #include "policy/rules.h"
@@ -60,6 +61,7 @@ static void reply(struct smtpd *s, const char *fmt, ...)
 
 	if (room < 3)
 		return; /* cannot happen: OUT_RESERVE keeps room; never overflow */
+	s->reply_start = s->outlen;
 	va_start(ap, fmt);
 	n = vsnprintf(s->out + s->outlen, room - 2, fmt, ap);
 	va_end(ap);
@@ -72,16 +74,74 @@ static void reply(struct smtpd *s, const char *fmt, ...)
 	s->out[s->outlen++] = '\n';
 }
 
-/* Count an error; past max-errors the session ends with 421. */
+/* Let every reply out and forget a tarpit wait (the session is ending). */
+static void release_hold(struct smtpd *s)
+{
+	s->hold_active = 0;
+	s->delay_ms = 0;
+	if (s->pending == SMTPD_P_DELAY)
+		s->pending = SMTPD_P_NONE;
+}
+
+/* Count an error; past max-errors the session ends with 421.  Past
+ * tarpit-after, the reply just given to the error is held back. */
 static void client_error(struct smtpd *s)
 {
+	unsigned ms;
+
 	s->errors++;
-	if (s->conf->max_errors && s->errors >= s->conf->max_errors && s->state != SMTPD_S_CLOSING) {
+	if (s->state == SMTPD_S_CLOSING)
+		return;
+	if (s->conf->max_errors && s->errors >= s->conf->max_errors) {
+		release_hold(s);
 		reply(s, "421 4.7.0 %s Too many errors, closing connection", s->conf->hostname);
 		log_event("disconnect", "addr=%s reason=too-many-errors errors=%u",
 		          s->client.addr_text, s->errors);
+		edge_count(s->counters, EDGE_TOO_MANY_ERRORS);
 		s->state = SMTPD_S_CLOSING;
+		return;
 	}
+	ms = edge_tarpit_delay(s->conf, s->errors);
+	if (ms == 0 || s->hold_active)
+		return;
+	s->hold_active = 1;
+	s->hold = s->reply_start;
+	s->delay_ms = ms;
+	log_event("tarpit", "addr=%s reason=tarpit errors=%u delay_ms=%u", s->client.addr_text,
+	          s->errors, ms);
+	edge_count(s->counters, EDGE_TARPIT);
+}
+
+/* An edge check refused the command with the reply just given: log it on
+ * one line with the client's address and the reason (and `more`, further
+ * key=value pairs, or ""), count it, and count it as an error. */
+static void edge_refused(struct smtpd *s, enum edge_reason r, int code, const char *more)
+{
+	log_event("reject", "addr=%s code=%d reason=%s%s%s", s->client.addr_text, code,
+	          edge_reason_name(r), more[0] ? " " : "", more);
+	edge_count(s->counters, r);
+	client_error(s);
+}
+
+/* The client as the relay rules see it. */
+static struct rules_client rules_client_of(const struct smtpd *s)
+{
+	struct rules_client rc;
+
+	memset(&rc, 0, sizeof rc);
+	rc.addr = s->client.addr;
+	rc.authenticated = s->authenticated;
+	rc.internal = s->client.listener.internal;
+	return rc;
+}
+
+/* An insider (one who may relay: relay-network, internal listener, or
+ * authenticated) is never refused by the edge checks. */
+static int insider(const struct smtpd *s)
+{
+	struct rules_client rc = rules_client_of(s);
+
+	return rules_relay_allowed(s->conf, &rc);
 }
 
 static void post_event(struct smtpd *s, enum smtpd_event_type type, enum smtpd_pending p)
@@ -139,6 +199,17 @@ void smtpd_greet(struct smtpd *s)
 {
 	if (s->state != SMTPD_S_GREET_WAIT)
 		return;
+	if (s->dnsbl == SMTPD_DNSBL_LISTED && s->conf->dnsbl_stage == CONF_DNSBL_CONNECT &&
+	    !insider(s)) {
+		/* RFC 5321 3.1: no service, said in the greeting; wait for QUIT */
+		reply(s, "554 5.7.1 %s Service unavailable; client [%s] blocked using %s",
+		      s->conf->hostname, s->client.addr_text, s->dnsbl_lists);
+		log_event("reject", "addr=%s code=554 reason=%s stage=connect lists=%s",
+		          s->client.addr_text, edge_reason_name(EDGE_DNSBL_REJECT), s->dnsbl_lists);
+		edge_count(s->counters, EDGE_DNSBL_REJECT);
+		s->state = SMTPD_S_REFUSED;
+		return;
+	}
 	reply(s, "220 %s ESMTP moat", s->conf->hostname);
 	s->state = SMTPD_S_INIT;
 }
@@ -189,6 +260,24 @@ static int helo_arg_ok(const struct smtp_cmd *c)
 	return 1;
 }
 
+/* Judge the name (policy/edge.h); returns 0 when it is refused now.  A
+ * name of ours is remembered and refused at MAIL, when AUTH is known. */
+static int helo_accepted(struct smtpd *s, const struct smtp_cmd *c)
+{
+	enum edge_helo v = edge_helo_check(s->conf, c->arg, c->arglen, &s->client.local);
+	char q[ADDR_DOMAIN_MAX * 4 + 8], more[sizeof q + 8];
+
+	if (v == EDGE_HELO_SYNTAX && s->conf->reject_invalid_helo && !insider(s)) {
+		log_quote(c->arg, c->arglen, q, sizeof q);
+		reply(s, "501 5.5.2 <%s>: Helo command rejected: invalid name", q);
+		snprintf(more, sizeof more, "helo=%s", q);
+		edge_refused(s, EDGE_HELO_INVALID, 501, more);
+		return 0;
+	}
+	s->helo_ours = v == EDGE_HELO_OURS;
+	return 1;
+}
+
 static void set_helo(struct smtpd *s, const struct smtp_cmd *c)
 {
 	memcpy(s->helo, c->arg, c->arglen);
@@ -204,6 +293,8 @@ static void cmd_ehlo(struct smtpd *s, const struct smtp_cmd *c)
 		client_error(s);
 		return;
 	}
+	if (!helo_accepted(s, c))
+		return;
 	set_helo(s, c);
 	s->esmtp = 1;
 	reply(s, "250-%s Hello [%s]", s->conf->hostname, s->client.addr_text);
@@ -225,6 +316,8 @@ static void cmd_helo(struct smtpd *s, const struct smtp_cmd *c)
 		client_error(s);
 		return;
 	}
+	if (!helo_accepted(s, c))
+		return;
 	set_helo(s, c);
 	s->esmtp = 0;
 	reply(s, "250 %s", s->conf->hostname);
@@ -263,6 +356,34 @@ static void unsupported_param(struct smtpd *s, const struct smtp_param *p)
 
 	reply(s, "555 5.5.4 Unsupported parameter %s", log_quote(p->key, p->keylen, q, sizeof q));
 	client_error(s);
+}
+
+/* The outsider checks at MAIL: a HELO name of ours, a sender of our
+ * domains.  Returns 0 when MAIL is refused. */
+static int sender_accepted(struct smtpd *s, const struct addr *a)
+{
+	char text[ADDR_TEXT_MAX], q[ADDR_TEXT_MAX * 4 + 8], more[sizeof q + 8];
+
+	if (insider(s))
+		return 1;
+	if (s->helo_ours && s->conf->reject_forged_helo) {
+		log_quote(s->helo, strlen(s->helo), q, sizeof q);
+		reply(s, "550 5.7.1 <%s>: Helo command rejected: our own name or address", q);
+		snprintf(more, sizeof more, "helo=%s", q);
+		edge_refused(s, EDGE_HELO_FORGED, 550, more);
+		return 0;
+	}
+	if (s->conf->reject_forged_sender &&
+	    edge_sender_ours(s->conf, a->domain, a->domainlen, a->flags)) {
+		addr_format(a, text, sizeof text);
+		log_quote(text, strlen(text), q, sizeof q);
+		reply(s, "550 5.7.1 <%s>: Sender address rejected: our own domain from an outside host",
+		      text);
+		snprintf(more, sizeof more, "from=<%s>", q);
+		edge_refused(s, EDGE_SENDER_FORGED, 550, more);
+		return 0;
+	}
+	return 1;
 }
 
 static void cmd_mail(struct smtpd *s, const struct smtp_cmd *c)
@@ -336,6 +457,8 @@ static void cmd_mail(struct smtpd *s, const struct smtp_cmd *c)
 		client_error(s);
 		return;
 	}
+	if (!sender_accepted(s, &a))
+		return;
 	if (s->conf->max_message_size && size > s->conf->max_message_size) {
 		reply(s, "552 5.3.4 Message size exceeds fixed maximum message size");
 		log_event("reject", "addr=%s code=552 reason=declared-size size=%llu",
@@ -361,9 +484,15 @@ static void cmd_mail(struct smtpd *s, const struct smtp_cmd *c)
 	s->env.flags = flags;
 	snprintf(s->env.client, sizeof s->env.client, "%s", s->client.addr_text);
 	s->declared_size = size;
-	/* 250 (and the MAIL state) once the driver says the queue has room. */
+	/* 250 (and the MAIL state) once the driver says the queue has room,
+	 * and, for an outsider, once the DNS blocklists have answered. */
 	s->ev.env = &s->env;
 	s->ev.size = size;
+	if (s->conf->ndnsbl > 0 && s->conf->dnsbl_stage == CONF_DNSBL_RCPT &&
+	    s->dnsbl == SMTPD_DNSBL_UNKNOWN && !insider(s)) {
+		post_event(s, SMTPD_EV_DNSBL, SMTPD_P_DNSBL);
+		return;
+	}
 	post_event(s, SMTPD_EV_QUOTA, SMTPD_P_QUOTA_MAIL);
 }
 
@@ -417,14 +546,21 @@ static void cmd_rcpt(struct smtpd *s, const struct smtp_cmd *c)
 	}
 	addr_format(&a, text, sizeof text);
 	log_quote(text, strlen(text), q, sizeof q);
+	if (s->dnsbl == SMTPD_DNSBL_LISTED && !insider(s)) {
+		char more[sizeof s->dnsbl_lists + sizeof q + 32];
+
+		reply(s, "554 5.7.1 Service unavailable; client [%s] blocked using %s",
+		      s->client.addr_text, s->dnsbl_lists);
+		snprintf(more, sizeof more, "stage=rcpt lists=%s to=<%s>", s->dnsbl_lists, q);
+		edge_refused(s, EDGE_DNSBL_REJECT, 554, more);
+		return;
+	}
 	if (s->env.nrcpts >= s->conf->max_recipients) {
 		reply(s, "452 4.5.3 Too many recipients");
 		return; /* RFC 5321 4.5.3.1.10: not an error, the client sends the rest later */
 	}
 	memset(&rc, 0, sizeof rc);
-	rc.addr = s->client.addr;
-	rc.authenticated = s->authenticated;
-	rc.internal = s->client.listener.internal;
+	rc = rules_client_of(s);
 	switch (rules_rcpt(s->conf, &rc, &a)) {
 	case RCPT_LOCAL:
 		if (s->rcpts != NULL && !rcptdb_known(s->rcpts, s->conf, &a)) {
@@ -735,7 +871,7 @@ static const struct cmd_entry {
 	  "252 2.5.0 Cannot VRFY user; try RCPT" },
 	{ SMTP_VERB_HELP,     ANY,                 NULL,                            NULL,
 	  "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP" },
-	{ SMTP_VERB_QUIT,     ANY,                 NULL,                            cmd_quit, NULL },
+	{ SMTP_VERB_QUIT,     ANY | ST(REFUSED),   NULL,                            cmd_quit, NULL },
 	{ SMTP_VERB_EXPN,     ANY,                 NULL,                            cmd_not_impl, NULL },
 	{ SMTP_VERB_BDAT,     ANY,                 NULL,                            cmd_not_impl, NULL },
 	/* Allowed anywhere, so that "not offered" (502) comes before 503. */
@@ -766,6 +902,11 @@ static void run_line(struct smtpd *s, const char *line, size_t len, unsigned lfl
 		return;
 	}
 	r = smtp_cmd_parse(line, len, &c);
+	if (s->state == SMTPD_S_REFUSED && !(r == SMTP_CMD_OK && c.verb == SMTP_VERB_QUIT)) {
+		reply(s, "503 5.5.1 Bad sequence of commands");
+		client_error(s);
+		return;
+	}
 	if (r == SMTP_CMD_EUNKNOWN || c.verb == SMTP_VERB_NONE || c.verb == SMTP_VERB_UNKNOWN) {
 		reply(s, "500 5.5.1 Command unrecognized");
 		client_error(s);
@@ -788,7 +929,10 @@ static void run_line(struct smtpd *s, const char *line, size_t len, unsigned lfl
 		}
 		if (!(e->states & (1u << s->state))) {
 			reply(s, "%s", e->bad_seq ? e->bad_seq : "503 5.5.1 Bad sequence of commands");
-			client_error(s);
+			if (c.verb == SMTP_VERB_MAIL && s->state == SMTPD_S_INIT)
+				edge_refused(s, EDGE_NO_HELO, 503, "");
+			else
+				client_error(s);
 			return;
 		}
 		if (e->fn)
@@ -801,13 +945,23 @@ static void run_line(struct smtpd *s, const char *line, size_t len, unsigned lfl
 	client_error(s);
 }
 
+/* A client that did not wait for our reply (the greeting, or the one to
+ * its first command): 554, logged and counted, and the end. */
+static void early_talker(struct smtpd *s, enum edge_reason r, const char *what)
+{
+	reply(s, "554 5.5.0 %s protocol error: %s", s->conf->hostname, what);
+	log_event("reject", "addr=%s code=554 reason=%s", s->client.addr_text, edge_reason_name(r));
+	edge_count(s->counters, r);
+	s->state = SMTPD_S_CLOSING;
+}
+
 /* Command states: frame lines and run them. */
 static size_t feed_commands(struct smtpd *s, const char *buf, size_t len)
 {
 	size_t used = 0;
 
 	while (used < len && s->pending == SMTPD_P_NONE && s->ev.type == SMTPD_EV_NONE &&
-	       s->state != SMTPD_S_CLOSING &&
+	       !s->hold_active && s->state != SMTPD_S_CLOSING &&
 	       s->state != SMTPD_S_DATA && sizeof s->out - s->outlen >= OUT_RESERVE) {
 		struct smtp_line ln;
 		ssize_t n = smtp_line_scan(buf + used, len - used, SMTP_LINE_MAX, &ln);
@@ -838,6 +992,16 @@ static size_t feed_commands(struct smtpd *s, const char *buf, size_t len)
 			used += SMTP_LINE_MAX;
 			log_event("reject", "addr=%s code=500 reason=line-too-long", s->client.addr_text);
 			continue;
+		}
+		if (s->state == SMTPD_S_INIT && (size_t)n < len - used &&
+		    s->conf->reject_early_pipelining && !(s->flags & SMTPD_F_TLS) && !insider(s)) {
+			/* More behind the first command: the client did not wait for
+			 * the reply, and PIPELINING is not offered before EHLO.  Not
+			 * inside TLS: a client that did a handshake writes no blind
+			 * script, and one that saw PIPELINING before STARTTLS may
+			 * well pipeline its second EHLO. */
+			early_talker(s, EDGE_EARLY_PIPELINING, "pipelining before EHLO");
+			return len;
 		}
 		run_line(s, buf + used, ln.len, ln.flags);
 		used += (size_t)n;
@@ -900,7 +1064,7 @@ static size_t feed_data(struct smtpd *s, const char *buf, size_t len)
 	size_t used = 0;
 
 	while (used < len && s->state == SMTPD_S_DATA && s->pending == SMTPD_P_NONE &&
-	       s->ev.type == SMTPD_EV_NONE) {
+	       s->ev.type == SMTPD_EV_NONE && !s->hold_active) {
 		char scratch[4096];
 		char *out = s->body ? s->body + s->bodylen : scratch;
 		size_t cap = s->body ? SMTPD_BODY_BUF - s->bodylen : sizeof scratch;
@@ -945,9 +1109,7 @@ size_t smtpd_feed(struct smtpd *s, const char *buf, size_t len)
 
 	if (s->state == SMTPD_S_GREET_WAIT && len > 0) {
 		/* An early talker: a real client waits for the greeting. */
-		reply(s, "554 5.5.0 %s protocol error: talked before the greeting", s->conf->hostname);
-		log_event("reject", "addr=%s code=554 reason=early-talker", s->client.addr_text);
-		s->state = SMTPD_S_CLOSING;
+		early_talker(s, EDGE_EARLY_TALKER, "talked before the greeting");
 		return len;
 	}
 	do {
@@ -965,6 +1127,15 @@ size_t smtpd_feed(struct smtpd *s, const char *buf, size_t len)
 
 int smtpd_event(struct smtpd *s, struct smtpd_event *ev)
 {
+	if (s->ev.type == SMTPD_EV_NONE && s->pending == SMTPD_P_NONE && s->delay_ms > 0) {
+		/* the tarpit: after any other event, so none is overwritten */
+		memset(ev, 0, sizeof *ev);
+		ev->type = SMTPD_EV_DELAY;
+		ev->ms = s->delay_ms;
+		s->delay_ms = 0;
+		s->pending = SMTPD_P_DELAY;
+		return 1;
+	}
 	if (s->ev.type == SMTPD_EV_NONE) {
 		if (s->state == SMTPD_S_CLOSING && !s->close_after && s->pending == SMTPD_P_NONE) {
 			s->close_after = 1;
@@ -973,6 +1144,7 @@ int smtpd_event(struct smtpd *s, struct smtpd_event *ev)
 			ev->len = 0;
 			ev->env = NULL;
 			ev->size = 0;
+			ev->ms = 0;
 			return 1;
 		}
 		return 0;
@@ -1115,20 +1287,44 @@ void smtpd_msg_committed(struct smtpd *s, int err)
 	txn_reset(s);
 }
 
+void smtpd_delay_done(struct smtpd *s)
+{
+	if (s->pending != SMTPD_P_DELAY)
+		return;
+	s->pending = SMTPD_P_NONE;
+	s->hold_active = 0;
+}
+
+void smtpd_dnsbl_done(struct smtpd *s, const char *lists)
+{
+	if (s->dnsbl == SMTPD_DNSBL_UNKNOWN) {
+		s->dnsbl = lists && *lists ? SMTPD_DNSBL_LISTED : SMTPD_DNSBL_PASS;
+		if (s->dnsbl == SMTPD_DNSBL_LISTED)
+			snprintf(s->dnsbl_lists, sizeof s->dnsbl_lists, "%s", lists);
+	}
+	if (s->pending == SMTPD_P_DNSBL) {
+		s->ev.env = &s->env;
+		s->ev.size = s->declared_size;
+		post_event(s, SMTPD_EV_QUOTA, SMTPD_P_QUOTA_MAIL);
+	}
+}
+
 const char *smtpd_output(const struct smtpd *s, size_t *len)
 {
-	*len = s->outlen;
+	*len = s->hold_active ? s->hold : s->outlen;
 	return s->out;
 }
 
 void smtpd_output_ack(struct smtpd *s, size_t n)
 {
-	if (n >= s->outlen) {
-		s->outlen = 0;
-		return;
-	}
+	size_t ready = s->hold_active ? s->hold : s->outlen;
+
+	if (n > ready)
+		n = ready;
 	memmove(s->out, s->out + n, s->outlen - n);
 	s->outlen -= n;
+	if (s->hold_active)
+		s->hold -= n;
 }
 
 unsigned smtpd_timeout_secs(const struct smtpd *s)
@@ -1157,6 +1353,7 @@ void smtpd_timeout(struct smtpd *s)
 	if (s->state == SMTPD_S_CLOSING)
 		return;
 	log_event("disconnect", "addr=%s reason=timeout", s->client.addr_text);
+	release_hold(s);
 	if (s->state == SMTPD_S_DATA && s->body)
 		body_abort(s);
 	reply(s, "421 4.4.2 %s Timeout, closing connection", s->conf->hostname);
@@ -1165,6 +1362,9 @@ void smtpd_timeout(struct smtpd *s)
 
 void smtpd_shutdown(struct smtpd *s)
 {
+	release_hold(s);
+	if (s->pending == SMTPD_P_DNSBL)
+		s->pending = SMTPD_P_NONE; /* MAIL was not answered yet: 421 is its answer */
 	if (s->state == SMTPD_S_CLOSING || s->pending != SMTPD_P_NONE)
 		return;
 	if (s->state == SMTPD_S_DATA && s->body)

@@ -25,6 +25,8 @@
  *        SMTPD_EV_AUTH       -> check ev.creds (unless ev.refuse says why
  *                               not), count failures per address, wait the
  *                               failure delay, then smtpd_auth_done()
+ *        SMTPD_EV_DELAY      -> after ev.ms milliseconds: smtpd_delay_done(s)
+ *        SMTPD_EV_DNSBL      -> smtpd_dnsbl_done(s, lists) once the lists answered
  *        SMTPD_EV_CLOSE      -> close once the output is written
  *     out = smtpd_output(s, &len); write it; smtpd_output_ack(s, written)
  *   smtpd_timeout(s)        when smtpd_timeout_secs() seconds passed idle,
@@ -35,6 +37,19 @@
  * body as it would be stored), before SMTPD_EV_MSG_END.  The driver
  * gathers the queue's usage and free space and answers with the verdict
  * of quota_check() (policy/quota.h); anything but QUOTA_OK is 452 4.3.1.
+ *
+ * Edge defenses (policy/edge.h): the session judges HELO and MAIL FROM
+ * itself and counts each decision in s->counters (set by the driver, may
+ * be NULL).  The tarpit holds replies back without blocking: past
+ * tarpit-after errors the reply to an error is not handed out by
+ * smtpd_output() until the driver, having waited ev.ms, calls
+ * smtpd_delay_done(); input stalls meanwhile.  DNS blocklists are the
+ * driver's (it owns the resolver), which tells the session with
+ * smtpd_dnsbl_done(), asked or not, as soon as it knows.  At dnsbl-stage
+ * connect the driver waits for the verdict before smtpd_greet(), which
+ * then greets a listed outsider with 554; at the rcpt stage the session
+ * asks at MAIL (SMTPD_EV_DNSBL, for outsiders only) and refuses each
+ * RCPT of a listed client.
  *
  * The session never knows whether it runs over TLS except through
  * SMTPD_F_TLS (an implicit-TLS driver passes it to smtpd_init() and greets
@@ -49,6 +64,7 @@
 #include <stdint.h>
 #include "policy/conf.h"
 #include "policy/data.h"
+#include "policy/edge.h"
 #include "policy/net.h"
 #include "policy/rcptdb.h"
 #include "policy/sasl.h"
@@ -69,8 +85,10 @@ enum smtpd_state {
 	SMTPD_S_DATA,           /* 354 sent; reading the message                      */
 	SMTPD_S_WAIT_COMMIT,    /* terminator seen; waiting for the durable commit   */
 	SMTPD_S_CLOSING,        /* 221/421/554 sent; the connection is to be closed  */
-	SMTPD_S_AUTH            /* AUTH exchange: 334 sent, a response line is due,
+	SMTPD_S_AUTH,           /* AUTH exchange: 334 sent, a response line is due,
 	                           or the driver is checking the credentials        */
+	SMTPD_S_REFUSED         /* greeted with 554 (a listed client): only QUIT is taken,
+	                           RFC 5321 3.1; anything else gets 503                */
 };
 
 enum smtpd_event_type {
@@ -83,7 +101,9 @@ enum smtpd_event_type {
 	SMTPD_EV_RCPT_VERIFY, /* probe data (a recipient); smtpd_rcpt_verified()    */
 	SMTPD_EV_CLOSE,       /* close after the output is flushed                   */
 	SMTPD_EV_STARTTLS,    /* flush, discard input, handshake; smtpd_tls_started() */
-	SMTPD_EV_AUTH         /* check creds; smtpd_auth_done()                       */
+	SMTPD_EV_AUTH,        /* check creds; smtpd_auth_done()                       */
+	SMTPD_EV_DELAY,       /* tarpit: wait ev.ms, then smtpd_delay_done()         */
+	SMTPD_EV_DNSBL        /* the DNSBL verdict is needed: smtpd_dnsbl_done()     */
 };
 
 struct smtpd_event {
@@ -94,6 +114,7 @@ struct smtpd_event {
 	uint64_t size;                  /* QUOTA: body bytes to make room for */
 	const struct sasl_creds *creds; /* AUTH: owned by the session until answered     */
 	const char *refuse;             /* AUTH: refused without a check, and why (log)  */
+	unsigned ms;                    /* DELAY: milliseconds to hold the reply */
 };
 
 struct smtpd_client {
@@ -101,6 +122,7 @@ struct smtpd_client {
 	char          addr_text[IP_TEXT_MAX];
 	uint16_t      port;
 	struct conf_listener listener;  /* where it connected; zeroed = mx, no TLS */
+	struct ipaddr local;            /* our end (getsockname); family 0: unknown */
 };
 
 enum smtpd_pending { /* which answer the session is waiting for */
@@ -109,13 +131,19 @@ enum smtpd_pending { /* which answer the session is waiting for */
 	SMTPD_P_QUOTA_DATA,   /* the message goes to commit once the quota is */
 	SMTPD_P_VERIFY,       /* RCPT is answered once the next hop is */
 	SMTPD_P_TLS,          /* STARTTLS: smtpd_tls_started() */
-	SMTPD_P_AUTH          /* AUTH: smtpd_auth_done() */
+	SMTPD_P_AUTH,         /* AUTH: smtpd_auth_done() */
+	SMTPD_P_DELAY,        /* a reply is held until smtpd_delay_done() */
+	SMTPD_P_DNSBL         /* MAIL goes on once the DNSBL verdict is known */
 };
 
 enum smtpd_auth_result {
 	SMTPD_AUTH_OK = 0,    /* 235 2.7.0 */
 	SMTPD_AUTH_FAIL,      /* 535 5.7.8 */
 	SMTPD_AUTH_BLOCKED    /* 421 4.7.0 and close: too many failures from this address */
+};
+
+enum smtpd_dnsbl { /* what the driver said of the client's DNSBL score */
+	SMTPD_DNSBL_UNKNOWN = 0, SMTPD_DNSBL_PASS, SMTPD_DNSBL_LISTED
 };
 
 struct smtpd {
@@ -143,6 +171,16 @@ struct smtpd {
 	unsigned             auth_step;       /* LOGIN: 1 user name due, 2 password due */
 	struct sasl_creds    creds;           /* wiped once answered */
 	const struct user   *user;            /* after 235 */
+
+	/* Edge defenses. */
+	struct edge_counters *counters;      /* the server's; NULL: not counted */
+	unsigned             helo_ours : 1;  /* the HELO name is ours (judged at MAIL) */
+	unsigned             hold_active : 1;/* output from `hold` on is held back */
+	size_t               hold;
+	size_t               reply_start;    /* where the last reply began in out */
+	unsigned             delay_ms;       /* a DELAY to hand out */
+	enum smtpd_dnsbl     dnsbl;
+	char                 dnsbl_lists[256]; /* LISTED: the lists, for the 554 */
 
 	/* The pending event and what the driver answered. */
 	enum smtpd_pending   pending;
@@ -174,7 +212,9 @@ void smtpd_free(struct smtpd *s);
  * and the recipient lists; both must outlive the session.  Either NULL. */
 void smtpd_set_tables(struct smtpd *s, const struct users *users, const struct rcptdb *rcpts);
 
-/* Send the 220 greeting (moves GREET_WAIT -> INIT). */
+/* Send the 220 greeting (moves GREET_WAIT -> INIT); at dnsbl-stage connect,
+ * a client the DNSBL verdict lists gets 554 5.7.1 naming the lists, and
+ * then only QUIT is taken (GREET_WAIT -> REFUSED). */
 void smtpd_greet(struct smtpd *s);
 
 /* Consume input; returns the bytes used (the rest must be fed again). */
@@ -203,7 +243,14 @@ void smtpd_tls_started(struct smtpd *s, unsigned flags);
 /* The AUTH answer; user (for OK) must outlive the session. */
 void smtpd_auth_done(struct smtpd *s, enum smtpd_auth_result r, const struct user *user);
 
-/* Pending output. */
+/* The tarpit's wait is over: release the held reply, take input again. */
+void smtpd_delay_done(struct smtpd *s);
+/* The DNSBL verdict: lists names the lists when the client is refused
+ * (dnsbl_names()), else NULL or "" (not listed, or the lists did not
+ * answer in time).  May come unasked; later calls change nothing. */
+void smtpd_dnsbl_done(struct smtpd *s, const char *lists);
+
+/* Pending output (up to a held reply). */
 const char *smtpd_output(const struct smtpd *s, size_t *len);
 void smtpd_output_ack(struct smtpd *s, size_t n);
 

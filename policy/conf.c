@@ -3,7 +3,9 @@
 #include <string.h>
 
 #include "conf.h"
+#include "dnsbl.h"
 #include "quota.h"
+#include "text.h"
 
 #define KIB (UINT64_C(1) << 10)
 #define MIB (UINT64_C(1) << 20)
@@ -12,38 +14,6 @@
 
 /* Arguments kept per line; more is always "too many arguments". */
 #define CONF_ARGS_MAX 8
-
-/* Append-only text that counts what did not fit, so that conf_format()
- * returns the length it needs and errors are truncated, never overrun. */
-struct text {
-	char  *buf;
-	size_t cap;
-	size_t len;
-};
-
-static void put_mem(struct text *t, const char *s, size_t n)
-{
-	for (size_t k = 0; k < n; k++, t->len++)
-		if (t->len + 1 < t->cap)
-			t->buf[t->len] = s[k];
-}
-
-static void put_str(struct text *t, const char *s)
-{
-	put_mem(t, s, strlen(s));
-}
-
-static void put_u64(struct text *t, uint64_t v)
-{
-	char digits[24];
-	size_t n = sizeof digits;
-
-	do {
-		digits[--n] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v > 0);
-	put_mem(t, digits + n, sizeof digits - n);
-}
 
 /* Suffixes of a number: sizes (powers of 1024) and durations (seconds).
  * Printing uses the entries marked print, largest first. */
@@ -64,13 +34,13 @@ static void put_scaled(struct text *t, uint64_t v, const struct unit *u, const c
 {
 	for (; u->suffix != 0; u++) {
 		if (u->print && v > 0 && v % u->mult == 0) {
-			put_u64(t, v / u->mult);
-			put_mem(t, &u->suffix, 1);
+			text_put_u64(t, v / u->mult);
+			text_put(t, &u->suffix, 1);
 			return;
 		}
 	}
-	put_u64(t, v);
-	put_str(t, bare);
+	text_put_u64(t, v);
+	text_puts(t, bare);
 }
 
 static void put_size(struct text *t, uint64_t v)
@@ -82,37 +52,30 @@ static void put_size(struct text *t, uint64_t v)
  * as '?' so that an error message cannot carry control sequences. */
 static void put_quoted(struct text *t, const char *s, size_t n)
 {
-	put_mem(t, "'", 1);
+	text_put(t, "'", 1);
 	for (size_t k = 0; k < n; k++) {
 		char ch = s[k] >= 0x20 && s[k] < 0x7f ? s[k] : '?';
-		put_mem(t, &ch, 1);
+		text_put(t, &ch, 1);
 	}
-	put_mem(t, "'", 1);
-}
-
-static size_t text_end(struct text *t)
-{
-	if (t->cap > 0)
-		t->buf[t->len < t->cap ? t->len : t->cap - 1] = '\0';
-	return t->len;
+	text_put(t, "'", 1);
 }
 
 static void put_ip(struct text *t, const struct ipaddr *ip)
 {
 	char buf[IP_TEXT_MAX];
 
-	put_mem(t, buf, ip_format(ip, buf, sizeof buf));
+	text_put(t, buf, ip_format(ip, buf, sizeof buf));
 }
 
 static void put_listener(struct text *t, const struct conf_listener *l)
 {
 	if (l->addr.family == IP_V6)
-		put_str(t, "[");
+		text_puts(t, "[");
 	put_ip(t, &l->addr);
 	if (l->addr.family == IP_V6)
-		put_str(t, "]");
-	put_str(t, ":");
-	put_u64(t, l->port);
+		text_puts(t, "]");
+	text_puts(t, ":");
+	text_put_u64(t, l->port);
 }
 
 static const char *const role_names[] = { "mx", "submission" };
@@ -122,26 +85,26 @@ static const char *const tls_names[] = { "none", "starttls", "implicit" };
 static void put_listener_options(struct text *t, const struct conf_listener *l)
 {
 	if (l->role != CONF_ROLE_MX) {
-		put_str(t, " role=");
-		put_str(t, role_names[l->role]);
+		text_puts(t, " role=");
+		text_puts(t, role_names[l->role]);
 	}
 	if (l->tls != CONF_TLS_NONE) {
-		put_str(t, " tls=");
-		put_str(t, tls_names[l->tls]);
+		text_puts(t, " tls=");
+		text_puts(t, tls_names[l->tls]);
 	}
 	if (l->tls_legacy)
-		put_str(t, " tls-legacy");
+		text_puts(t, " tls-legacy");
 	if (l->auth_plaintext_loopback)
-		put_str(t, " auth-plaintext-loopback");
+		text_puts(t, " auth-plaintext-loopback");
 	if (l->internal)
-		put_str(t, " internal");
+		text_puts(t, " internal");
 }
 
 static void put_cidr(struct text *t, const struct cidr *c)
 {
 	char buf[IP_TEXT_MAX];
 
-	put_mem(t, buf, cidr_format(c, buf, sizeof buf));
+	text_put(t, buf, cidr_format(c, buf, sizeof buf));
 }
 
 void conf_defaults(struct conf *c)
@@ -182,6 +145,17 @@ void conf_defaults(struct conf *c)
 	c->auth_max_failures = 5;
 	c->auth_block_seconds = 900;
 	c->auth_fail_delay_ms = 1000;
+	c->reject_early_pipelining = 1;
+	c->reject_invalid_helo = 1;
+	c->reject_forged_helo = 1;
+	c->reject_forged_sender = 0;
+	c->tarpit_after = 10;
+	c->tarpit_delay_ms = 1000;
+	c->tarpit_max_delay_ms = 10000;
+	c->dnsbl_threshold = 1;
+	c->dnsbl_stage = CONF_DNSBL_RCPT;
+	c->dnsbl_timeout = 5;
+	c->dnsbl_negative_ttl = 60;
 }
 
 /* The parser's state for one conf_parse() call. */
@@ -221,15 +195,15 @@ static struct text *error_at(struct parse *p, const struct directive *d)
 	struct text *t = &p->err;
 
 	t->len = 0;
-	put_str(t, p->file);
+	text_puts(t, p->file);
 	if (p->line > 0) {
-		put_str(t, ":");
-		put_u64(t, p->line);
+		text_puts(t, ":");
+		text_put_u64(t, p->line);
 	}
-	put_str(t, ": ");
+	text_puts(t, ": ");
 	if (d != NULL) {
-		put_str(t, d->name);
-		put_str(t, ": ");
+		text_puts(t, d->name);
+		text_puts(t, ": ");
 	}
 	return t;
 }
@@ -245,10 +219,10 @@ static int bad_value(struct parse *p, const struct directive *d, const char *wha
 {
 	struct text *t = error_at(p, d);
 
-	put_str(t, what);
-	put_str(t, " ");
+	text_puts(t, what);
+	text_puts(t, " ");
 	put_quoted(t, arg, len);
-	put_str(t, hint);
+	text_puts(t, hint);
 	return fail(p);
 }
 
@@ -256,11 +230,11 @@ static int too_many(struct parse *p, const struct directive *d, const char *what
 {
 	struct text *t = error_at(p, d);
 
-	put_str(t, "too many ");
-	put_str(t, what);
-	put_str(t, " (at most ");
-	put_u64(t, max);
-	put_str(t, ")");
+	text_puts(t, "too many ");
+	text_puts(t, what);
+	text_puts(t, " (at most ");
+	text_put_u64(t, max);
+	text_puts(t, ")");
 	return fail(p);
 }
 
@@ -346,11 +320,11 @@ static int set_listen_options(struct parse *p, const struct directive *d, struct
 			                 " (role=, tls=, tls-legacy, auth-plaintext-loopback, internal)");
 	}
 	if (l->tls_legacy && l->tls == CONF_TLS_NONE) {
-		put_str(error_at(p, d), "tls-legacy needs tls=starttls or tls=implicit");
+		text_puts(error_at(p, d), "tls-legacy needs tls=starttls or tls=implicit");
 		return fail(p);
 	}
 	if (l->auth_plaintext_loopback && l->role != CONF_ROLE_SUBMISSION) {
-		put_str(error_at(p, d), "auth-plaintext-loopback needs role=submission");
+		text_puts(error_at(p, d), "auth-plaintext-loopback needs role=submission");
 		return fail(p);
 	}
 	return 0;
@@ -376,9 +350,9 @@ static int set_listen(struct parse *p, const struct directive *d, const char *ar
 			return bad_value(p, d, "duplicate listener", arg, len, "");
 		struct text *t = error_at(p, d);
 		put_quoted(t, arg, len);
-		put_str(t, " overlaps '");
+		text_puts(t, " overlaps '");
 		put_listener(t, &c->listeners[k]);
-		put_str(t, "' (one is a wildcard)");
+		text_puts(t, "' (one is a wildcard)");
 		return fail(p);
 	}
 	if (c->nlisteners == CONF_MAX_LISTENERS)
@@ -433,11 +407,11 @@ static int parse_net(struct parse *p, const struct directive *d, const char *arg
 		break;
 	case 1: {
 		struct text *t = error_at(p, d);
-		put_str(t, "host bits set in ");
+		text_puts(t, "host bits set in ");
 		put_quoted(t, arg, len);
-		put_str(t, " (the network is ");
+		text_puts(t, " (the network is ");
 		put_cidr(t, &net);
-		put_str(t, ")");
+		text_puts(t, ")");
 		return fail(p);
 	}
 	default:
@@ -471,9 +445,9 @@ static int set_path_into(struct parse *p, const struct directive *d, const char 
 		return bad_value(p, d, "not an absolute path:", arg, len, "");
 	if (len >= CONF_PATH_MAX) {
 		struct text *t = error_at(p, d);
-		put_str(t, "path too long (at most ");
-		put_u64(t, CONF_PATH_MAX - 1);
-		put_str(t, " bytes)");
+		text_puts(t, "path too long (at most ");
+		text_put_u64(t, CONF_PATH_MAX - 1);
+		text_puts(t, " bytes)");
 		return fail(p);
 	}
 	memcpy(dst, arg, len);
@@ -599,16 +573,16 @@ static int check_range(struct parse *p, const struct directive *d, uint64_t v, i
 	if (size)
 		put_size(t, v);
 	else
-		put_u64(t, v);
-	put_str(t, v < d->min ? " is below the minimum " : " is above the maximum ");
+		text_put_u64(t, v);
+	text_puts(t, v < d->min ? " is below the minimum " : " is above the maximum ");
 	if (size)
 		put_size(t, v < d->min ? d->min : d->max);
 	else
-		put_u64(t, v < d->min ? d->min : d->max);
+		text_put_u64(t, v < d->min ? d->min : d->max);
 	if (v < d->min && d->why_min != NULL) {
-		put_str(t, " (");
-		put_str(t, d->why_min);
-		put_str(t, ")");
+		text_puts(t, " (");
+		text_puts(t, d->why_min);
+		text_puts(t, ")");
 	}
 	return fail(p);
 }
@@ -716,24 +690,56 @@ static int set_net_gateway(struct parse *p, const struct directive *d, const cha
 	return 0;
 }
 
+/* ---- edge defenses ---- */
+
+static int set_dnsbl(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	struct conf *c = p->c;
+	struct conf_dnsbl z;
+	const char *why = "";
+
+	if (dnsbl_spec_parse(arg, len, &z, &why) < 0)
+		return bad_value(p, d, why, arg, len,
+		                 " (ZONE, ZONE=127.0.0.[2..11], ZONE*2 or ZONE=127.0.[0..255].2*-1)");
+	for (size_t k = 0; k < c->ndnsbl; k++)
+		if (strcmp(c->dnsbl[k].zone, z.zone) == 0)
+			return bad_value(p, d, "duplicate zone", arg, len, "");
+	if (c->ndnsbl == CONF_MAX_DNSBL)
+		return too_many(p, d, "zones", CONF_MAX_DNSBL);
+	c->dnsbl[c->ndnsbl++] = z;
+	return 0;
+}
+
+static int set_dnsbl_stage(struct parse *p, const struct directive *d, const char *arg,
+                           size_t len)
+{
+	if (word_is(arg, len, "rcpt"))
+		p->c->dnsbl_stage = CONF_DNSBL_RCPT;
+	else if (word_is(arg, len, "connect"))
+		p->c->dnsbl_stage = CONF_DNSBL_CONNECT;
+	else
+		return bad_value(p, d, "want rcpt or connect, not", arg, len, "");
+	return 0;
+}
+
 #define FIELD(f) offsetof(struct conf, f)
 
 /* "NAME " to start a line of conf_format() output. */
 static void put_name(struct text *t, const struct directive *d)
 {
-	put_str(t, d->name);
-	put_str(t, " ");
+	text_puts(t, d->name);
+	text_puts(t, " ");
 }
 
 static void format_hostname(struct text *t, const struct conf *c, const struct directive *d)
 {
 	if (c->hostname[0] == '\0') {
-		put_str(t, "# hostname: not set, taken from uname at start\n");
+		text_puts(t, "# hostname: not set, taken from uname at start\n");
 		return;
 	}
 	put_name(t, d);
-	put_str(t, c->hostname);
-	put_str(t, "\n");
+	text_puts(t, c->hostname);
+	text_puts(t, "\n");
 }
 
 static void format_listen(struct text *t, const struct conf *c, const struct directive *d)
@@ -742,53 +748,53 @@ static void format_listen(struct text *t, const struct conf *c, const struct dir
 		put_name(t, d);
 		put_listener(t, &c->listeners[k]);
 		put_listener_options(t, &c->listeners[k]);
-		put_str(t, "\n");
+		text_puts(t, "\n");
 	}
 }
 
 static void format_domain(struct text *t, const struct conf *c, const struct directive *d)
 {
 	if (c->ndomains == 0)
-		put_str(t, "# domain: none\n");
+		text_puts(t, "# domain: none\n");
 	for (size_t k = 0; k < c->ndomains; k++) {
 		put_name(t, d);
 		if (c->domains[k].subdomains)
-			put_str(t, "*.");
-		put_str(t, c->domains[k].name);
-		put_str(t, "\n");
+			text_puts(t, "*.");
+		text_puts(t, c->domains[k].name);
+		text_puts(t, "\n");
 	}
 }
 
 static void format_relay_net(struct text *t, const struct conf *c, const struct directive *d)
 {
 	if (c->nrelay_nets == 0)
-		put_str(t, "# relay-network: none\n");
+		text_puts(t, "# relay-network: none\n");
 	for (size_t k = 0; k < c->nrelay_nets; k++) {
 		put_name(t, d);
 		put_cidr(t, &c->relay_nets[k]);
-		put_str(t, "\n");
+		text_puts(t, "\n");
 	}
 }
 
 static void format_queue(struct text *t, const struct conf *c, const struct directive *d)
 {
 	put_name(t, d);
-	put_str(t, c->queue_path);
-	put_str(t, "\n");
+	text_puts(t, c->queue_path);
+	text_puts(t, "\n");
 }
 
 /* A path directive: its value, or a comment when it is not set. */
 static void format_path(struct text *t, const struct directive *d, const char *path)
 {
 	if (path[0] == '\0') {
-		put_str(t, "# ");
-		put_str(t, d->name);
-		put_str(t, ": none\n");
+		text_puts(t, "# ");
+		text_puts(t, d->name);
+		text_puts(t, ": none\n");
 		return;
 	}
 	put_name(t, d);
-	put_str(t, path);
-	put_str(t, "\n");
+	text_puts(t, path);
+	text_puts(t, "\n");
 }
 
 static void format_tls_cert(struct text *t, const struct conf *c, const struct directive *d)
@@ -809,13 +815,13 @@ static void format_users(struct text *t, const struct conf *c, const struct dire
 static void format_deny_net(struct text *t, const struct conf *c, const struct directive *d)
 {
 	if (c->ndeny_nets == 0)
-		put_str(t, "# deny-network: none\n");
+		text_puts(t, "# deny-network: none\n");
 	for (size_t k = 0; k < c->ndeny_nets; k++) {
 		put_name(t, d);
 		put_cidr(t, &c->deny_nets[k].net);
 		if (c->deny_nets[k].never_connect)
-			put_str(t, " never-connect");
-		put_str(t, "\n");
+			text_puts(t, " never-connect");
+		text_puts(t, "\n");
 	}
 }
 
@@ -831,11 +837,11 @@ static void format_recipients(struct text *t, const struct conf *c, const struct
 			continue; /* no lists at all: say nothing (the default) */
 		put_name(t, d);
 		if (dom->subdomains)
-			put_str(t, "*.");
-		put_str(t, dom->name);
-		put_str(t, " ");
-		put_str(t, r != NULL && r->path[0] != '\0' ? r->path : "catch-all");
-		put_str(t, "\n");
+			text_puts(t, "*.");
+		text_puts(t, dom->name);
+		text_puts(t, " ");
+		text_puts(t, r != NULL && r->path[0] != '\0' ? r->path : "catch-all");
+		text_puts(t, "\n");
 	}
 }
 
@@ -845,8 +851,8 @@ static void format_uint(struct text *t, const struct conf *c, const struct direc
 
 	memcpy(&v, (const char *)c + d->offset, sizeof v);
 	put_name(t, d);
-	put_u64(t, v);
-	put_str(t, "\n");
+	text_put_u64(t, v);
+	text_puts(t, "\n");
 }
 
 static void format_size(struct text *t, const struct conf *c, const struct directive *d)
@@ -856,7 +862,28 @@ static void format_size(struct text *t, const struct conf *c, const struct direc
 	memcpy(&v, (const char *)c + d->offset, sizeof v);
 	put_name(t, d);
 	put_size(t, v);
-	put_str(t, "\n");
+	text_puts(t, "\n");
+}
+
+static void format_dnsbl(struct text *t, const struct conf *c, const struct directive *d)
+{
+	char buf[DNSBL_SPEC_TEXT_MAX];
+
+	if (c->ndnsbl == 0)
+		text_puts(t, "# dnsbl: none\n");
+	for (size_t k = 0; k < c->ndnsbl; k++) {
+		size_t n = dnsbl_spec_format(&c->dnsbl[k], buf, sizeof buf);
+
+		put_name(t, d);
+		text_put(t, buf, n < sizeof buf ? n : sizeof buf - 1);
+		text_puts(t, "\n");
+	}
+}
+
+static void format_dnsbl_stage(struct text *t, const struct conf *c, const struct directive *d)
+{
+	put_name(t, d);
+	text_puts(t, c->dnsbl_stage == CONF_DNSBL_CONNECT ? "connect\n" : "rcpt\n");
 }
 
 static void format_net_interface(struct text *t, const struct conf *c, const struct directive *d)
@@ -864,8 +891,8 @@ static void format_net_interface(struct text *t, const struct conf *c, const str
 	if (c->net_interface[0] == '\0')
 		return; /* appliance only: nothing said when unset */
 	put_name(t, d);
-	put_str(t, c->net_interface);
-	put_str(t, "\n");
+	text_puts(t, c->net_interface);
+	text_puts(t, "\n");
 }
 
 static void format_net_address(struct text *t, const struct conf *c, const struct directive *d)
@@ -873,9 +900,9 @@ static void format_net_address(struct text *t, const struct conf *c, const struc
 	for (size_t k = 0; k < c->nnet_addrs; k++) {
 		put_name(t, d);
 		put_ip(t, &c->net_addrs[k].addr);
-		put_str(t, "/");
-		put_u64(t, c->net_addrs[k].prefix);
-		put_str(t, "\n");
+		text_puts(t, "/");
+		text_put_u64(t, c->net_addrs[k].prefix);
+		text_puts(t, "\n");
 	}
 }
 
@@ -884,7 +911,7 @@ static void format_net_gateway(struct text *t, const struct conf *c, const struc
 	for (size_t k = 0; k < c->nnet_gateways; k++) {
 		put_name(t, d);
 		put_ip(t, &c->net_gateways[k]);
-		put_str(t, "\n");
+		text_puts(t, "\n");
 	}
 }
 
@@ -911,7 +938,7 @@ static void format_onoff(struct text *t, const struct conf *c, const struct dire
 
 	memcpy(&v, (const char *)c + d->offset, sizeof v);
 	put_name(t, d);
-	put_str(t, v ? "on\n" : "off\n");
+	text_puts(t, v ? "on\n" : "off\n");
 }
 
 /* A duration: seconds, or a number with s, m, h or d. */
@@ -940,7 +967,7 @@ static void format_duration(struct text *t, const struct conf *c, const struct d
 	memcpy(&v, (const char *)c + d->offset, sizeof v);
 	put_name(t, d);
 	put_duration(t, v);
-	put_str(t, "\n");
+	text_puts(t, "\n");
 }
 
 static const char *const otls_names[] = { "none", "may", "require", "verify" };
@@ -1091,50 +1118,50 @@ static int set_smarthost(struct parse *p, const struct directive *d, const char 
 static void put_nexthop(struct text *t, const struct conf_nexthop *h)
 {
 	if (h->literal)
-		put_str(t, "[");
-	put_str(t, h->host);
+		text_puts(t, "[");
+	text_puts(t, h->host);
 	if (h->literal)
-		put_str(t, "]");
-	put_str(t, ":");
-	put_u64(t, h->port);
+		text_puts(t, "]");
+	text_puts(t, ":");
+	text_put_u64(t, h->port);
 	if (h->tls != CONF_OTLS_MAY) {
-		put_str(t, " tls ");
-		put_str(t, otls_names[h->tls & 3]);
+		text_puts(t, " tls ");
+		text_puts(t, otls_names[h->tls & 3]);
 	}
 	if (h->smtps)
-		put_str(t, " smtps");
+		text_puts(t, " smtps");
 	if (h->verify_rcpt)
-		put_str(t, " verify-recipients");
+		text_puts(t, " verify-recipients");
 }
 
 static void format_route(struct text *t, const struct conf *c, const struct directive *d)
 {
 	if (c->nroutes == 0)
-		put_str(t, "# route: none\n");
+		text_puts(t, "# route: none\n");
 	for (size_t k = 0; k < c->nroutes; k++) {
 		put_name(t, d);
 		if (c->routes[k].domain.subdomains)
-			put_str(t, "*.");
-		put_str(t, c->routes[k].domain.name);
-		put_str(t, " ");
+			text_puts(t, "*.");
+		text_puts(t, c->routes[k].domain.name);
+		text_puts(t, " ");
 		put_nexthop(t, &c->routes[k].hop);
-		put_str(t, "\n");
+		text_puts(t, "\n");
 	}
 }
 
 static void format_smarthost(struct text *t, const struct conf *c, const struct directive *d)
 {
 	if (c->smarthost.host[0] == '\0') {
-		put_str(t, "# smarthost: none (MX lookups)\n");
+		text_puts(t, "# smarthost: none (MX lookups)\n");
 		return;
 	}
 	put_name(t, d);
 	put_nexthop(t, &c->smarthost);
 	if (c->smarthost_auth[0] != '\0') {
-		put_str(t, " auth ");
-		put_str(t, c->smarthost_auth);
+		text_puts(t, " auth ");
+		text_puts(t, c->smarthost_auth);
 	}
-	put_str(t, "\n");
+	text_puts(t, "\n");
 }
 
 static int set_outbound_tls(struct parse *p, const struct directive *d, const char *arg, size_t len)
@@ -1150,8 +1177,8 @@ static int set_outbound_tls(struct parse *p, const struct directive *d, const ch
 static void format_outbound_tls(struct text *t, const struct conf *c, const struct directive *d)
 {
 	put_name(t, d);
-	put_str(t, otls_names[c->outbound_tls & 3]);
-	put_str(t, "\n");
+	text_puts(t, otls_names[c->outbound_tls & 3]);
+	text_puts(t, "\n");
 }
 
 /* A path at offset in struct conf. */
@@ -1188,14 +1215,14 @@ static int set_dns_server(struct parse *p, const struct directive *d, const char
 static void format_dns_server(struct text *t, const struct conf *c, const struct directive *d)
 {
 	if (c->ndns_servers == 0)
-		put_str(t, "# dns-server: none, the nameservers of /etc/resolv.conf\n");
+		text_puts(t, "# dns-server: none, the nameservers of /etc/resolv.conf\n");
 	for (size_t k = 0; k < c->ndns_servers; k++) {
 		put_name(t, d);
-		put_str(t, "[");
+		text_puts(t, "[");
 		put_ip(t, &c->dns_servers[k].addr);
-		put_str(t, "]:");
-		put_u64(t, c->dns_servers[k].port);
-		put_str(t, "\n");
+		text_puts(t, "]:");
+		text_put_u64(t, c->dns_servers[k].port);
+		text_puts(t, "\n");
 	}
 }
 
@@ -1259,6 +1286,21 @@ static const struct directive directives[] = {
 	{ "net-interface", set_net_interface, format_net_interface, 0, 0, 0, 0, NULL },
 	{ "net-address",   set_net_address,   format_net_address,   1, 0, 0, 0, NULL },
 	{ "net-gateway",   set_net_gateway,   format_net_gateway,   1, 0, 0, 0, NULL },
+	{ "reject-early-pipelining", set_onoff, format_onoff, 0, FIELD(reject_early_pipelining),
+	  0, 0, NULL },
+	{ "reject-invalid-helo", set_onoff, format_onoff, 0, FIELD(reject_invalid_helo), 0, 0, NULL },
+	{ "reject-forged-helo", set_onoff, format_onoff, 0, FIELD(reject_forged_helo), 0, 0, NULL },
+	{ "reject-forged-sender", set_onoff, format_onoff, 0, FIELD(reject_forged_sender), 0, 0,
+	  NULL },
+	{ "tarpit-after",     set_uint, format_uint, 0, FIELD(tarpit_after), 0, 1000, NULL },
+	{ "tarpit-delay",     set_uint, format_uint, 0, FIELD(tarpit_delay_ms), 1, 60000, NULL },
+	{ "tarpit-max-delay", set_uint, format_uint, 0, FIELD(tarpit_max_delay_ms), 1, 60000, NULL },
+	{ "dnsbl",            set_dnsbl, format_dnsbl, 1, 0, 0, 0, NULL },
+	{ "dnsbl-threshold",  set_uint, format_uint, 0, FIELD(dnsbl_threshold), 1, 1000, NULL },
+	{ "dnsbl-stage",      set_dnsbl_stage, format_dnsbl_stage, 0, 0, 0, 0, NULL },
+	{ "dnsbl-timeout",    set_duration, format_duration, 0, FIELD(dnsbl_timeout), 1, 60, NULL },
+	{ "dnsbl-negative-ttl", set_duration, format_duration, 0, FIELD(dnsbl_negative_ttl), 0,
+	  86400, NULL },
 };
 #define NDIRECTIVES (sizeof directives / sizeof directives[0])
 
@@ -1310,18 +1352,18 @@ static int parse_line(struct parse *p, const char *s, size_t len)
 		len--;
 	if (len > CONF_LINE_MAX) {
 		struct text *t = error_at(p, NULL);
-		put_str(t, "line too long (over ");
-		put_u64(t, CONF_LINE_MAX);
-		put_str(t, " bytes)");
+		text_puts(t, "line too long (over ");
+		text_put_u64(t, CONF_LINE_MAX);
+		text_puts(t, " bytes)");
 		return fail(p);
 	}
 	for (size_t k = 0; k < len; k++) {
 		if (s[k] == '\0') {
-			put_str(error_at(p, NULL), "NUL byte in line");
+			text_puts(error_at(p, NULL), "NUL byte in line");
 			return fail(p);
 		}
 		if ((s[k] < 0x20 && s[k] != '\t') || s[k] == 0x7f) {
-			put_str(error_at(p, NULL), "control character in line");
+			text_puts(error_at(p, NULL), "control character in line");
 			return fail(p);
 		}
 	}
@@ -1338,7 +1380,7 @@ static int parse_line(struct parse *p, const char *s, size_t len)
 	if (d == NULL)
 		return bad_value(p, NULL, "unknown directive", word[0], wlen[0], "");
 	if (n < 2) {
-		put_str(error_at(p, d), "missing argument");
+		text_puts(error_at(p, d), "missing argument");
 		return fail(p);
 	}
 	size_t min = 1, max = 1;
@@ -1352,14 +1394,14 @@ static int parse_line(struct parse *p, const char *s, size_t len)
 	if (n - 1 < min || n - 1 > max) {
 		struct text *t = error_at(p, d);
 		if (usage == NULL) {
-			put_str(t, "too many arguments (it takes one)");
+			text_puts(t, "too many arguments (it takes one)");
 		} else {
-			put_str(t, n - 1 < min ? "missing argument" : "too many arguments");
-			put_str(t, " (");
-			put_str(t, d->name);
-			put_str(t, " ");
-			put_str(t, usage);
-			put_str(t, ")");
+			text_puts(t, n - 1 < min ? "missing argument" : "too many arguments");
+			text_puts(t, " (");
+			text_puts(t, d->name);
+			text_puts(t, " ");
+			text_puts(t, usage);
+			text_puts(t, ")");
 		}
 		return fail(p);
 	}
@@ -1371,9 +1413,9 @@ static int parse_line(struct parse *p, const char *s, size_t len)
 	if (!d->repeatable) {
 		if (p->seen[i] != 0) {
 			struct text *t = error_at(p, d);
-			put_str(t, "given twice (first on line ");
-			put_u64(t, p->seen[i]);
-			put_str(t, ")");
+			text_puts(t, "given twice (first on line ");
+			text_put_u64(t, p->seen[i]);
+			text_puts(t, ")");
 			return fail(p);
 		}
 		p->seen[i] = p->line;
@@ -1420,25 +1462,25 @@ int conf_finish(struct conf *c, const char *file, char *err, size_t errcap)
 		l->any = 1;
 	}
 	if (c->queue_path[0] == '\0') {
-		put_str(error_at(&p, NULL), "queue: no queue path");
+		text_puts(error_at(&p, NULL), "queue: no queue path");
 		return fail(&p);
 	}
 	if (c->ndomains == 0 && c->nrelay_nets == 0) {
-		put_str(error_at(&p, NULL),
+		text_puts(error_at(&p, NULL),
 		        "no domain and no relay-network: this relay would accept nothing");
 		return fail(&p);
 	}
 	if (c->retry_min > c->retry_max) {
 		struct text *t = error_at(&p, NULL);
-		put_str(t, "retry-min ");
+		text_puts(t, "retry-min ");
 		put_duration(t, c->retry_min);
-		put_str(t, " is above retry-max ");
+		text_puts(t, " is above retry-max ");
 		put_duration(t, c->retry_max);
 		return fail(&p);
 	}
 	if (c->smarthost_auth[0] != '\0' && !c->smarthost.smtps &&
 	    c->smarthost.tls != CONF_OTLS_REQUIRE && c->smarthost.tls != CONF_OTLS_VERIFY) {
-		put_str(error_at(&p, NULL),
+		text_puts(error_at(&p, NULL),
 		        "smarthost: auth sends a password: it needs tls require, tls verify or smtps");
 		return fail(&p);
 	}
@@ -1451,15 +1493,15 @@ int conf_finish(struct conf *c, const char *file, char *err, size_t errcap)
 		if (i == c->ndomains) {
 			p.line = r->line;
 			struct text *t = error_at(&p, NULL);
-			put_str(t, "recipients: ");
+			text_puts(t, "recipients: ");
 			put_quoted(t, r->domain, strlen(r->domain));
-			put_str(t, " is not one of our domains (list it in a domain line, in the same form)");
+			text_puts(t, " is not one of our domains (list it in a domain line, in the same form)");
 			return fail(&p);
 		}
 	}
 	if ((c->tls_cert[0] != '\0') != (c->tls_key[0] != '\0')) {
 		p.line = c->tls_cert[0] ? c->tls_cert_line : c->tls_key_line;
-		put_str(error_at(&p, NULL), c->tls_cert[0] ? "tls-cert without tls-key"
+		text_puts(error_at(&p, NULL), c->tls_cert[0] ? "tls-cert without tls-key"
 		                                          : "tls-key without tls-cert");
 		return fail(&p);
 	}
@@ -1477,17 +1519,17 @@ int conf_finish(struct conf *c, const char *file, char *err, size_t errcap)
 			      "(add tls=starttls, tls=implicit or auth-plaintext-loopback)";
 		if (why != NULL) {
 			struct text *t = error_at(&p, NULL);
-			put_str(t, "listen ");
+			text_puts(t, "listen ");
 			put_listener(t, l);
-			put_str(t, why);
+			text_puts(t, why);
 			return fail(&p);
 		}
 	}
 	if (c->max_message_size > c->queue_max_bytes) {
 		struct text *t = error_at(&p, NULL);
-		put_str(t, "max-message-size ");
+		text_puts(t, "max-message-size ");
 		put_size(t, c->max_message_size);
-		put_str(t, " must not exceed queue-max-bytes ");
+		text_puts(t, " must not exceed queue-max-bytes ");
 		put_size(t, c->queue_max_bytes);
 		return fail(&p);
 	}
@@ -1497,15 +1539,15 @@ int conf_finish(struct conf *c, const char *file, char *err, size_t errcap)
 		c->queue_map_size = map;
 	} else if (c->queue_map_size < map) {
 		struct text *t = error_at(&p, NULL);
-		put_str(t, "queue-map-size ");
+		text_puts(t, "queue-map-size ");
 		put_size(t, c->queue_map_size);
-		put_str(t, " is below ");
+		text_puts(t, " is below ");
 		put_size(t, map);
-		put_str(t, ", what queue-max-bytes ");
+		text_puts(t, ", what queue-max-bytes ");
 		put_size(t, c->queue_max_bytes);
-		put_str(t, " and queue-max-messages ");
-		put_u64(t, c->queue_max_messages);
-		put_str(t, " need (leave queue-map-size out to have it sized for them)");
+		text_puts(t, " and queue-max-messages ");
+		text_put_u64(t, c->queue_max_messages);
+		text_puts(t, " need (leave queue-map-size out to have it sized for them)");
 		return fail(&p);
 	}
 	return 0;

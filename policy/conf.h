@@ -27,6 +27,8 @@
 #define CONF_MAX_RCPT_LISTS 64
 #define CONF_MAX_ROUTES    256
 #define CONF_MAX_DNS       3
+#define CONF_MAX_DNSBL     16
+#define CONF_DNSBL_ZONE_MAX 160  /* a zone's name, so that any query name fits 253 */
 
 /* A listener's role (README "Relay control"). */
 enum conf_role {
@@ -107,6 +109,19 @@ struct conf_ifaddr {
 #define CONF_MAX_NET_ADDRS 8
 #define CONF_IFNAME_MAX    15 /* Linux IFNAMSIZ - 1 */
 
+/* dnsbl ZONE[=FILTER][*WEIGHT] (policy/dnsbl.h) */
+struct conf_dnsbl {
+	char     zone[CONF_DNSBL_ZONE_MAX + 1];  /* lower-case, no trailing dot */
+	int      weight;                         /* default 1; negative: an allowlist */
+	unsigned filtered : 1;                   /* FILTER given; else the default */
+	uint8_t  octet[4][32];                   /* FILTER: values allowed, a bit each */
+};
+
+enum conf_dnsbl_stage {
+	CONF_DNSBL_RCPT = 0,  /* refuse each RCPT (default): after AUTH, with the envelope logged */
+	CONF_DNSBL_CONNECT    /* refuse in the greeting */
+};
+
 struct conf {
 	char     hostname[ADDR_DOMAIN_MAX + 1];      /* hostname; default: uname */
 	struct conf_listener listeners[CONF_MAX_LISTENERS];
@@ -175,6 +190,20 @@ struct conf {
 	unsigned timeout_reply;                       /* timeout-reply; default 300 */
 	unsigned verify_cache;                        /* verify-cache; default 600 */
 	unsigned timeout_verify;                      /* timeout-verify; default 20 */
+	/* Edge defenses (policy/edge.h, policy/dnsbl.h, README "Edge defenses"). */
+	unsigned reject_early_pipelining;             /* reject-early-pipelining; default on */
+	unsigned reject_invalid_helo;                 /* reject-invalid-helo; default on */
+	unsigned reject_forged_helo;                  /* reject-forged-helo; default on */
+	unsigned reject_forged_sender;                /* reject-forged-sender; default off */
+	unsigned tarpit_after;                        /* tarpit-after (errors; 0 off); default 10 */
+	unsigned tarpit_delay_ms;                     /* tarpit-delay; default 1000 */
+	unsigned tarpit_max_delay_ms;                 /* tarpit-max-delay; default 10000 */
+	struct conf_dnsbl dnsbl[CONF_MAX_DNSBL];
+	size_t   ndnsbl;                              /* dnsbl */
+	unsigned dnsbl_threshold;                     /* dnsbl-threshold; default 1 */
+	unsigned dnsbl_stage;                         /* dnsbl-stage (enum conf_dnsbl_stage); rcpt */
+	unsigned dnsbl_timeout;                       /* dnsbl-timeout, seconds; default 5 */
+	unsigned dnsbl_negative_ttl;                  /* dnsbl-negative-ttl, seconds; default 60 */
 	/* The appliance's network, applied by moat's init role (image/);
 	 * moat serve ignores these. */
 	char     net_interface[CONF_IFNAME_MAX + 1];  /* net-interface; default "": the first Ethernet */

@@ -3,40 +3,25 @@
 
 #include <string.h>
 
-/* Appending text that counts what did not fit (the snprintf contract). */
-struct out {
-	char  *buf;
-	size_t cap, len;
-};
+#include "policy/text.h"
 
-static void put(struct out *o, const char *s, size_t n)
-{
-	for (size_t k = 0; k < n; k++, o->len++)
-		if (o->len + 1 < o->cap)
-			o->buf[o->len] = s[k];
-}
-
-static void puts_(struct out *o, const char *s)
-{
-	put(o, s, strlen(s));
-}
 
 /* Network text: printable ASCII, anything else '?', at most max octets. */
-static void put_safe(struct out *o, const char *s, size_t max)
+static void put_safe(struct text *o, const char *s, size_t max)
 {
 	for (size_t k = 0; s[k] != '\0' && k < max; k++) {
 		char c = s[k] >= 0x20 && s[k] < 0x7f ? s[k] : '?';
-		put(o, &c, 1);
+		text_put(o, &c, 1);
 	}
 }
 
 /* An address: UTF-8 kept, controls (and CR/LF) as '?'. */
-static void put_addr(struct out *o, const char *s)
+static void put_addr(struct text *o, const char *s)
 {
 	for (size_t k = 0; s[k] != '\0' && k < 400; k++) {
 		unsigned char c = (unsigned char)s[k];
 		char ch = c < 0x20 || c == 0x7f ? '?' : (char)c;
-		put(o, &ch, 1);
+		text_put(o, &ch, 1);
 	}
 }
 
@@ -105,10 +90,10 @@ size_t dsn_date(int64_t t, char out[32])
 	return (size_t)(p + 6 - out);
 }
 
-static void put_date(struct out *o, int64_t t)
+static void put_date(struct text *o, int64_t t)
 {
 	char date[32];
-	put(o, date, dsn_date(t, date));
+	text_put(o, date, dsn_date(t, date));
 }
 
 size_t dsn_headers_len(const char *body, size_t len, size_t max)
@@ -132,7 +117,7 @@ size_t dsn_headers_len(const char *body, size_t len, size_t max)
 
 size_t dsn_build(const struct dsn *d, char *buf, size_t cap, unsigned *needs)
 {
-	struct out o = { buf, cap, 0 };
+	struct text o = { buf, cap, 0 };
 	unsigned need = 0;
 	size_t hlen = d->headers_len < DSN_HEADERS_MAX ? d->headers_len : DSN_HEADERS_MAX;
 
@@ -144,112 +129,112 @@ size_t dsn_build(const struct dsn *d, char *buf, size_t cap, unsigned *needs)
 	if (non_ascii(d->headers, hlen))
 		need |= DSN_NEEDS_8BIT;
 
-	puts_(&o, "From: Mail Delivery System <MAILER-DAEMON@");
+	text_puts(&o, "From: Mail Delivery System <MAILER-DAEMON@");
 	put_safe(&o, d->reporting_mta, 255);
-	puts_(&o, ">\r\nTo: <");
+	text_puts(&o, ">\r\nTo: <");
 	put_addr(&o, d->sender);
-	puts_(&o, ">\r\nSubject: ");
-	puts_(&o, d->delayed ? "Delayed Mail (still being retried)"
+	text_puts(&o, ">\r\nSubject: ");
+	text_puts(&o, d->delayed ? "Delayed Mail (still being retried)"
 	                     : "Undelivered Mail Returned to Sender");
-	puts_(&o, "\r\nDate: ");
+	text_puts(&o, "\r\nDate: ");
 	put_date(&o, d->now);
-	puts_(&o, "\r\nMessage-ID: <");
+	text_puts(&o, "\r\nMessage-ID: <");
 	put_safe(&o, d->queue_id, 64);
-	puts_(&o, d->delayed ? ".delay." : ".dsn.");
+	text_puts(&o, d->delayed ? ".delay." : ".dsn.");
 	put_safe(&o, d->boundary, 64);
-	puts_(&o, "@");
+	text_puts(&o, "@");
 	put_safe(&o, d->reporting_mta, 255);
-	puts_(&o, ">\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
+	text_puts(&o, ">\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
 	          "Content-Type: multipart/report; report-type=delivery-status;\r\n"
 	          "\tboundary=\"");
 	put_safe(&o, d->boundary, 64);
-	puts_(&o, "\"\r\n\r\nThis is a MIME-encapsulated message.\r\n\r\n--");
+	text_puts(&o, "\"\r\n\r\nThis is a MIME-encapsulated message.\r\n\r\n--");
 
 	/* 1. For people. */
 	put_safe(&o, d->boundary, 64);
-	puts_(&o, "\r\nContent-Description: Notification\r\n"
+	text_puts(&o, "\r\nContent-Description: Notification\r\n"
 	          "Content-Type: text/plain; charset=");
-	puts_(&o, need & DSN_NEEDS_UTF8 ? "utf-8\r\nContent-Transfer-Encoding: 8bit"
+	text_puts(&o, need & DSN_NEEDS_UTF8 ? "utf-8\r\nContent-Transfer-Encoding: 8bit"
 	                                : "us-ascii");
-	puts_(&o, "\r\n\r\nThis is the mail system at host ");
+	text_puts(&o, "\r\n\r\nThis is the mail system at host ");
 	put_safe(&o, d->reporting_mta, 255);
-	puts_(&o, ".\r\n\r\n");
+	text_puts(&o, ".\r\n\r\n");
 	if (d->delayed) {
-		puts_(&o, "Your message has not been delivered yet to the recipients\r\n"
+		text_puts(&o, "Your message has not been delivered yet to the recipients\r\n"
 		          "below.  It stays in the queue and delivery will be tried again\r\n"
 		          "until ");
 		put_date(&o, d->retry_until);
-		puts_(&o, ".\r\nYou do not need to send it again.\r\n\r\n");
+		text_puts(&o, ".\r\nYou do not need to send it again.\r\n\r\n");
 	} else {
-		puts_(&o, "Your message could not be delivered to the recipients below.\r\n"
+		text_puts(&o, "Your message could not be delivered to the recipients below.\r\n"
 		          "This is a permanent error; delivery will not be tried again.\r\n\r\n");
 	}
 	for (size_t i = 0; i < d->nrcpts; i++) {
 		const struct dsn_rcpt *r = &d->rcpts[i];
-		puts_(&o, "<");
+		text_puts(&o, "<");
 		put_addr(&o, r->addr);
-		puts_(&o, ">: ");
+		text_puts(&o, ">: ");
 		if (r->remote && r->remote_mta[0] != '\0') {
-			puts_(&o, "host ");
+			text_puts(&o, "host ");
 			put_safe(&o, r->remote_mta, 255);
-			puts_(&o, " said: ");
+			text_puts(&o, " said: ");
 		}
 		put_safe(&o, r->diagnostic[0] ? r->diagnostic : "(no details)", DSN_DIAG_MAX);
-		puts_(&o, "\r\n");
+		text_puts(&o, "\r\n");
 	}
 
 	/* 2. For programs. */
-	puts_(&o, "\r\n--");
+	text_puts(&o, "\r\n--");
 	put_safe(&o, d->boundary, 64);
-	puts_(&o, "\r\nContent-Description: Delivery report\r\n"
+	text_puts(&o, "\r\nContent-Description: Delivery report\r\n"
 	          "Content-Type: message/delivery-status\r\n");
 	if (need & DSN_NEEDS_UTF8)
-		puts_(&o, "Content-Transfer-Encoding: 8bit\r\n");
-	puts_(&o, "\r\nReporting-MTA: dns; ");
+		text_puts(&o, "Content-Transfer-Encoding: 8bit\r\n");
+	text_puts(&o, "\r\nReporting-MTA: dns; ");
 	put_safe(&o, d->reporting_mta, 255);
-	puts_(&o, "\r\nX-Moat-Queue-ID: ");
+	text_puts(&o, "\r\nX-Moat-Queue-ID: ");
 	put_safe(&o, d->queue_id, 64);
-	puts_(&o, "\r\nArrival-Date: ");
+	text_puts(&o, "\r\nArrival-Date: ");
 	put_date(&o, d->arrival);
-	puts_(&o, "\r\n");
+	text_puts(&o, "\r\n");
 	for (size_t i = 0; i < d->nrcpts; i++) {
 		const struct dsn_rcpt *r = &d->rcpts[i];
 		int utf8 = non_ascii(r->addr, strlen(r->addr));
-		puts_(&o, utf8 ? "\r\nFinal-Recipient: utf-8; " : "\r\nFinal-Recipient: rfc822; ");
+		text_puts(&o, utf8 ? "\r\nFinal-Recipient: utf-8; " : "\r\nFinal-Recipient: rfc822; ");
 		put_addr(&o, r->addr);
-		puts_(&o, d->delayed ? "\r\nAction: delayed\r\nStatus: " : "\r\nAction: failed\r\nStatus: ");
+		text_puts(&o, d->delayed ? "\r\nAction: delayed\r\nStatus: " : "\r\nAction: failed\r\nStatus: ");
 		put_safe(&o, r->status, 16);
 		if (r->remote && r->remote_mta[0] != '\0') {
-			puts_(&o, "\r\nRemote-MTA: dns; ");
+			text_puts(&o, "\r\nRemote-MTA: dns; ");
 			put_safe(&o, r->remote_mta, 255);
 		}
 		if (r->diagnostic[0] != '\0') {
-			puts_(&o, r->remote ? "\r\nDiagnostic-Code: smtp; " : "\r\nDiagnostic-Code: x-moat; ");
+			text_puts(&o, r->remote ? "\r\nDiagnostic-Code: smtp; " : "\r\nDiagnostic-Code: x-moat; ");
 			put_safe(&o, r->diagnostic, DSN_DIAG_MAX);
 		}
-		puts_(&o, "\r\nLast-Attempt-Date: ");
+		text_puts(&o, "\r\nLast-Attempt-Date: ");
 		put_date(&o, d->now);
 		if (d->delayed) {
-			puts_(&o, "\r\nWill-Retry-Until: ");
+			text_puts(&o, "\r\nWill-Retry-Until: ");
 			put_date(&o, d->retry_until);
 		}
-		puts_(&o, "\r\n");
+		text_puts(&o, "\r\n");
 	}
 
 	/* 3. What was sent. */
-	puts_(&o, "\r\n--");
+	text_puts(&o, "\r\n--");
 	put_safe(&o, d->boundary, 64);
-	puts_(&o, "\r\nContent-Description: Undelivered Message Headers\r\n"
+	text_puts(&o, "\r\nContent-Description: Undelivered Message Headers\r\n"
 	          "Content-Type: text/rfc822-headers\r\n");
 	if (need & DSN_NEEDS_8BIT)
-		puts_(&o, "Content-Transfer-Encoding: 8bit\r\n");
-	puts_(&o, "\r\n");
-	put(&o, d->headers, hlen);
+		text_puts(&o, "Content-Transfer-Encoding: 8bit\r\n");
+	text_puts(&o, "\r\n");
+	text_put(&o, d->headers, hlen);
 	if (hlen > 0 && d->headers[hlen - 1] != '\n')
-		puts_(&o, "\r\n");
-	puts_(&o, "\r\n--");
+		text_puts(&o, "\r\n");
+	text_puts(&o, "\r\n--");
 	put_safe(&o, d->boundary, 64);
-	puts_(&o, "--\r\n");
+	text_puts(&o, "--\r\n");
 
 	if (cap > 0)
 		buf[o.len < cap ? o.len : cap - 1] = '\0';

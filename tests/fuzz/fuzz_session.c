@@ -1,8 +1,10 @@
 /*
  * tests/fuzz/fuzz_session.c -- a whole SMTP session fed arbitrary bytes, in
  * pieces whose sizes come from the input itself.  The driver answers every
- * event; the first input byte picks the commit outcome, the second the
- * quota verdicts.  Invariants: the
+ * event; the first input byte picks the commit outcome, the client (an
+ * insider or not), the greeting (220, none, or the DNSBL 554) and the
+ * DNSBL verdict, the second the quota verdicts.  Tarpit waits are
+ * answered at once.  Invariants: the
  * session never consumes more than it is given, output never exceeds its
  * buffer, and a body is never handed out outside a transaction.
  */
@@ -31,7 +33,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!ready) {
 		static const char text[] = "hostname fuzz.test\nlisten 127.0.0.1:25\ndomain example.test\n"
-		                           "relay-network 10.0.0.0/8\nqueue /x\nmax-message-size 5000\n";
+		                           "relay-network 10.0.0.0/8\nqueue /x\nmax-message-size 5000\n"
+		                           "reject-early-pipelining off\nreject-forged-sender on\n"
+		                           "tarpit-after 3\ndnsbl zen.test\ndnsbl-stage connect\n";
 		char err[256];
 
 		log_init("fuzz", LOG_OFF);
@@ -48,6 +52,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cl.addr.family = IP_V4;
 	cl.addr.a[0] = data[0] & 2 ? 10 : 192;
 	smtpd_init(&s, &conf, &cl, 0);
+	if (data[0] & 16)
+		smtpd_dnsbl_done(&s, "zen.test");
 	if (!(data[0] & 4))
 		smtpd_greet(&s);
 	while (off < size && steps++ < 100000) {
@@ -78,6 +84,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				if (ev.len == 0 || ev.len > SMTPD_BODY_BUF)
 					abort();
 				smtpd_data_done(&s, QUEUE_OK);
+			} else if (ev.type == SMTPD_EV_DELAY) {
+				if (ev.ms == 0 || ev.ms > 60000)
+					abort();
+				smtpd_delay_done(&s);
+			} else if (ev.type == SMTPD_EV_DNSBL) {
+				smtpd_dnsbl_done(&s, data[0] & 8 ? "zen.test" : NULL);
 			} else if (ev.type == SMTPD_EV_MSG_END) {
 				if (ev.env == NULL || ev.env->nrcpts == 0)
 					abort();

@@ -299,9 +299,10 @@ def test_pipelining():
 def test_pipelined_whole_session():
     s = main_server()
     with s.connect() as c:
-        c.send("EHLO pipe.test\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<bob@example.test>\r\n"
-               "DATA\r\n")
+        # EHLO alone: pipelining before its reply is refused (tests/edge)
+        c.send("EHLO pipe.test\r\n")
         eq(c.reply()[-1], "250 SMTPUTF8", "EHLO")
+        c.send("MAIL FROM:<a@example.org>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n")
         eq([c.one() for _ in range(3)], [SENDER_OK, RCPT_OK, GO_AHEAD], "replies")
         c.send("Subject: x\r\n\r\nbody\r\n.\r\nMAIL FROM:<b@example.org>\r\n"
                "RCPT TO:<carol@example.test>\r\nDATA\r\n")
@@ -476,10 +477,11 @@ def test_concurrent_messages():
     clients = [s.connect() for _ in range(n)]
     try:
         for c in clients:
-            c.send("EHLO c.test\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<bob@example.test>\r\n"
-                   "DATA\r\n")
+            c.send("EHLO c.test\r\n")
         for c in clients:
             eq(c.reply()[-1], "250 SMTPUTF8", "EHLO")
+            c.send("MAIL FROM:<a@example.org>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n")
+        for c in clients:
             eq([c.one(), c.one(), c.one()], [SENDER_OK, RCPT_OK, GO_AHEAD], "replies")
         bodies = [("Subject: %d\r\n\r\n" % i + "x" * (i * 997 % 5000) + "\r\n").encode()
                   for i in range(n)]

@@ -172,7 +172,19 @@ static const char expected_format[] =
 	"auth-block-seconds 900\n"
 	"auth-fail-delay 1000\n"
 	"# deny-network: none\n"
-	DELIVERY_DEFAULTS;
+	DELIVERY_DEFAULTS
+	"reject-early-pipelining on\n"
+	"reject-invalid-helo on\n"
+	"reject-forged-helo on\n"
+	"reject-forged-sender off\n"
+	"tarpit-after 10\n"
+	"tarpit-delay 1000\n"
+	"tarpit-max-delay 10000\n"
+	"# dnsbl: none\n"
+	"dnsbl-threshold 1\n"
+	"dnsbl-stage rcpt\n"
+	"dnsbl-timeout 5s\n"
+	"dnsbl-negative-ttl 1m\n";
 
 static void test_format(void)
 {
@@ -279,7 +291,19 @@ static void test_format_defaults(void)
 		"auth-block-seconds 900\n"
 		"auth-fail-delay 1000\n"
 		"# deny-network: none\n"
-		DELIVERY_DEFAULTS) == 0, "got:\n%s", buf);
+		DELIVERY_DEFAULTS
+		"reject-early-pipelining on\n"
+		"reject-invalid-helo on\n"
+		"reject-forged-helo on\n"
+		"reject-forged-sender off\n"
+		"tarpit-after 10\n"
+		"tarpit-delay 1000\n"
+		"tarpit-max-delay 10000\n"
+		"# dnsbl: none\n"
+		"dnsbl-threshold 1\n"
+		"dnsbl-stage rcpt\n"
+		"dnsbl-timeout 5s\n"
+		"dnsbl-negative-ttl 1m\n") == 0, "got:\n%s", buf);
 }
 
 struct bad_case {

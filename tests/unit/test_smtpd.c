@@ -44,7 +44,8 @@ static void setup_conf(void)
 		"queue /nonexistent\n"
 		"max-message-size 1000\n"
 		"max-recipients 100\n"
-		"max-errors 6\n";
+		"max-errors 6\n"
+		"reject-early-pipelining off\n";
 	char err[256];
 
 	conf_defaults(&conf);

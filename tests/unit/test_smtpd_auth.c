@@ -30,7 +30,8 @@ static void setup(void)
 		"domain example.test\n"
 		"queue /nonexistent\n"
 		"listen 127.0.0.1:587 role=submission auth-plaintext-loopback tls=starttls\n"
-		"tls-cert /c\ntls-key /k\nusers /u\n";
+		"tls-cert /c\ntls-key /k\nusers /u\n"
+		"reject-early-pipelining off\n"; /* scripts are fed whole and split */
 	char err[256];
 
 	log_init("test", LOG_OFF);

@@ -25,7 +25,8 @@ static void setup_conf(void)
 		"domain other.test\n"
 		"queue /nonexistent\n"
 		"route example.test [192.0.2.25] verify-recipients\n"
-		"route other.test [192.0.2.26]\n";
+		"route other.test [192.0.2.26]\n"
+		"reject-early-pipelining off\n"; /* scripts are fed whole and split */
 	char err[256];
 
 	conf_defaults(&conf);
