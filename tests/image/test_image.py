@@ -322,7 +322,7 @@ def test_bios_boot_mail_then_pull_the_plug():
     state["disk"] = disk
     # The next hop: a second moat on this machine's loopback, keeping what
     # it gets (delivery off), reached through the guest forward.
-    nexthop = moatlib.Server("nexthop", conf={"delivery": "off"})
+    nexthop = moatlib.Server("nexthop", conf={"delivery": "off", "hostname": "nexthop.test"})
     state["nexthop"] = nexthop
     fwd = [("10.0.2.100", 2525, "/usr/bin/python3 %s %d" % (GUESTFWD, nexthop.port4)),
            ("10.0.2.100", 2526, DEFER_CMD)]
