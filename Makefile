@@ -48,6 +48,8 @@ POLICY := policy/cmd.c \
           policy/users.c \
           policy/rcptdb.c \
           policy/authfail.c \
+          policy/http.c \
+          policy/metrics.c \
           policy/reply.c \
           policy/dns.c \
           policy/retry.c \
@@ -77,6 +79,11 @@ MTA    := mta/log.c \
           mta/tables.c \
           mta/passwd.c \
           mta/relaytest.c \
+          mta/config.c \
+          mta/listen.c \
+          mta/httpd.c \
+          mta/ops.c \
+          mta/opscmd.c \
           mta/netcfg.c \
           mta/initdev.c \
           mta/init.c

@@ -16,8 +16,10 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "init.h"
 #include "log.h"
+#include "opscmd.h"
 #include "passwd.h"
 #include "queuecmd.h"
 #include "relaytest.h"
@@ -27,7 +29,6 @@
 #include "policy/rules.h"
 
 #define DEFAULT_CONF "/etc/moat/moat.conf"
-#define CONF_FILE_MAX (1024 * 1024)
 
 static void usage(FILE *f)
 {
@@ -37,38 +38,14 @@ static void usage(FILE *f)
 	      "       moat queue show [-c FILE] ID  print one message's envelope and body\n"
 	      "       moat queue flush [-c FILE]    every waiting message due now\n"
 	      "       moat queue retry|hold|release|delete [-c FILE] ID\n"
+	      "       moat status [-c FILE]         what the running server is doing\n"
+	      "       moat reload [-c FILE]         the running server reads its config again\n"
 	      "       moat passwd [-5] [-r ROUNDS]  read a password on stdin, print its $6$ (or $5$) hash\n"
 	      "       moat relay-test [-d OURDOMAIN] [-t FOREIGN] HOST[:PORT]\n"
 	      "                                     probe a server with relay tricks (never DATA)\n"
 	      "       moat version\n"
 	      "       moat init                     the appliance's process 1 (image/)\n"
 	      "FILE defaults to " DEFAULT_CONF ".\n", f);
-}
-
-/* Load and check a config file; on error the message is in err. */
-static int load_conf(const char *path, struct conf *c, char *err, size_t errcap)
-{
-	size_t len = 0;
-	char e[900];
-	char *text = file_read(path, CONF_FILE_MAX, &len, e, sizeof e);
-	int r;
-
-	if (text == NULL) {
-		snprintf(err, errcap, "moat: %s", e);
-		return -1;
-	}
-	conf_defaults(c);
-	r = conf_parse(text, len, path, c, err, errcap);
-	free(text);
-	if (r < 0)
-		return -1;
-	if (c->hostname[0] == 0) {
-		struct utsname u;
-
-		if (uname(&u) == 0)
-			snprintf(c->hostname, sizeof c->hostname, "%s", u.nodename);
-	}
-	return conf_finish(c, path, err, errcap);
 }
 
 /* Take "-c FILE" out of argv (anywhere after the subcommand). */
@@ -122,44 +99,51 @@ int main(int argc, char **argv)
 		return relaytest_main(argc, argv);
 	path = take_conf_arg(&argc, argv);
 	if (strcmp(cmd, "check") == 0 || strcmp(cmd, "serve") == 0) {
-		static struct tables tables;
-		int rc;
+		struct config *cfg;
 
 		if (argc != 1) {
 			usage(stderr);
 			return 100;
 		}
-		if (load_conf(path, &conf, err, sizeof err) < 0 ||
-		    tables_load(&tables, &conf, path, err, sizeof err) < 0) {
+		if ((cfg = config_load(path, err, sizeof err)) == NULL) {
 			fprintf(stderr, "%s\n", err);
 			return 1;
 		}
 		if (strcmp(cmd, "check") == 0) {
-			size_t need = conf_format(&conf, NULL, 0);
-			size_t mneed = rules_matrix_format(&conf, NULL, 0);
+			size_t need = conf_format(&cfg->conf, NULL, 0);
+			size_t mneed = rules_matrix_format(&cfg->conf, NULL, 0);
 			char *out = malloc(need + 1), *matrix = malloc(mneed + 1);
 
 			if (out == NULL || matrix == NULL)
 				return 111;
-			conf_format(&conf, out, need + 1);
-			rules_matrix_format(&conf, matrix, mneed + 1);
+			conf_format(&cfg->conf, out, need + 1);
+			rules_matrix_format(&cfg->conf, matrix, mneed + 1);
 			fputs(out, stdout);
 			fputs(matrix, stdout);
 			free(out);
 			free(matrix);
-			tables_free(&tables);
+			config_unref(cfg);
 			return 0;
 		}
-		rc = server_run(&conf, &tables);
-		tables_free(&tables);
-		return rc;
+		return server_run(cfg);
+	}
+	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "reload") == 0) {
+		if (argc != 1) {
+			usage(stderr);
+			return 100;
+		}
+		if (config_read_conf(path, &conf, err, sizeof err) < 0) {
+			fprintf(stderr, "%s\n", err);
+			return 1;
+		}
+		return opscmd_main(cmd, conf.queue_path);
 	}
 	if (strcmp(cmd, "queue") == 0) {
 		if (argc < 2) {
 			usage(stderr);
 			return 100;
 		}
-		if (load_conf(path, &conf, err, sizeof err) < 0) {
+		if (config_read_conf(path, &conf, err, sizeof err) < 0) {
 			fprintf(stderr, "%s\n", err);
 			return 1;
 		}

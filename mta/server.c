@@ -30,6 +30,19 @@
  * by a reply in command states, by data in DATA, so a line dripped a byte
  * at a time never restarts it) and the DATA deadline (timeout-data-total).
  *
+ * Reload (SIGHUP, `moat reload`): the config and the files it names are
+ * read again into a new struct config (mta/config.h), in the after-batch
+ * hook.  Listeners are opened, kept or closed to match; new sessions get
+ * the new config; each open session keeps a reference to the one it
+ * started with.  If anything fails (the config, a file it names, a new
+ * listener, the log socket), nothing changes and the old config stays.
+ *
+ * Stop (SIGTERM, SIGINT): listeners close; sessions between transactions
+ * get 421 at once, the others when their transaction ends; at
+ * shutdown-timeout the rest get 421, and a second later whatever is still
+ * open is closed.  Every 250 was sent after its commit, so whatever was
+ * acknowledged is on disk when the process exits.
+ *
  * Edge defenses: the sessions judge and count (policy/edge.h) into the
  * server's counters; the tarpit's waits are a second timer per
  * connection (SMTPD_EV_DELAY), so a held reply never blocks the loop.
@@ -54,12 +67,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "connlimit.h"
 #include "dnsbl.h"
 #include "control.h"
 #include "deliver.h"
 #include "ev.h"
+#include "listen.h"
 #include "log.h"
+#include "ops.h"
 #include "smtpd.h"
 #include "tables.h"
 #include "tls.h"
@@ -71,7 +87,7 @@
 
 #define CONN_IN_MAX  4096   /* must exceed SMTP_LINE_MAX */
 #define COMMIT_BATCH 256
-#define SHUTDOWN_GRACE_MS 10000
+#define SHUTDOWN_FLUSH_MS 1000   /* after the deadline's 421s, before closing */
 /* Freed connections kept for the next accept: musl's allocator gives each
  * group of these ~10 KB structs its own mmap and unmaps it when empty, and
  * the page faults and munmaps of one connection per message showed in the
@@ -85,7 +101,9 @@ struct conn {
 	struct ev_timer     timer;
 	struct ev_timer     auth_timer;       /* holds back a 535 */
 	struct tls         *tls;              /* NULL in plaintext */
-	const struct conf_listener *lconf;
+	struct config      *cfg;              /* the config it started with (a reference) */
+	const struct conf_listener *lconf;    /* in cfg */
+	int64_t             connected_at;     /* monotonic ms */
 	enum smtpd_auth_result auth_result;   /* answered when auth_timer fires */
 	unsigned            tls_pending : 1;  /* STARTTLS: start once the 220 is out */
 	unsigned            handshaking : 1;
@@ -120,23 +138,28 @@ struct listener {
 };
 
 struct server {
-	const struct conf *conf;
-	struct tables     *tables;
+	struct config     *cfg;              /* what new sessions get (a reference) */
+	const struct conf *conf;             /* &cfg->conf */
+	struct ops         ops;              /* metrics, health, status */
 	struct authfail   *af;
 	struct ev_loop     loop;
 	struct queue      *q;
 	struct deliver    *dl;               /* the queue runner */
+	struct config     *start_cfg;        /* the config of the start: the queue runner's and
+	                                        the DNSBL checker's (a reference) */
 	struct control    *ctl;              /* the control socket */
 	struct listener    ls[CONF_MAX_LISTENERS];
 	size_t             nls;
 	struct ev_io       sigio;
 	struct ev_timer    stop_timer;
+	struct ev_timer    kill_timer;       /* SHUTDOWN_FLUSH_MS after stop_timer */
 	struct conn       *conns;
 	unsigned           nconns;
 	struct connlimit   clients;          /* open connections per client */
 	struct conn       *commit_head, **commit_tail;
 	struct conn       *dead;
 	int                stopping;
+	int                reload_wanted;    /* SIGHUP seen: reload after this batch */
 	unsigned long long commits, committed; /* group commits, messages in them */
 	struct conn       *spare;            /* freed, for reuse (next links them) */
 	unsigned           nspare;
@@ -149,6 +172,24 @@ static void conn_pump(struct conn *c);
 static int errno_to_queue(int e)
 {
 	return (e == ENOSPC || e == EDQUOT) ? QUEUE_EFULL : QUEUE_EIO;
+}
+
+/* event=disconnect: how it ended, what it did, its TLS and its user. */
+static void conn_log_disconnect(const struct conn *c, const char *reason)
+{
+	char user[QUEUE_NAME_MAX * 4 + 8] = "", tls[160] = "";
+	int64_t ms = c->sv->loop.now - c->connected_at;
+
+	if (c->s.user != NULL) {
+		memcpy(user, " user=", 6);
+		log_quote(c->s.user->name, strlen(c->s.user->name), user + 6, sizeof user - 6);
+	}
+	if (c->tls != NULL && !c->handshaking)
+		snprintf(tls, sizeof tls, " tls=%s cipher=%s", tls_version_name(c->tls),
+		         tls_cipher_name(c->tls));
+	log_event("disconnect", "addr=%s reason=%s messages=%u errors=%u seconds=%lld.%03lld%s%s",
+	          c->s.client.addr_text, reason, c->s.messages, c->s.errors, (long long)(ms / 1000),
+	          (long long)(ms % 1000), tls, user);
 }
 
 static void conn_kill(struct conn *c, const char *reason)
@@ -173,8 +214,7 @@ static void conn_kill(struct conn *c, const char *reason)
 	connlimit_del(&c->client_node);
 	close(c->io.fd);
 	c->io.fd = -1;
-	log_event("disconnect", "addr=%s reason=%s messages=%u errors=%u", c->s.client.addr_text,
-	          reason, c->s.messages, c->s.errors);
+	conn_log_disconnect(c, reason);
 	c->dead_next = sv->dead;
 	sv->dead = c;
 }
@@ -192,6 +232,8 @@ static void conn_free(struct conn *c)
 	sv->nconns--;
 	smtpd_free(&c->s);
 	tls_free(c->tls);
+	config_unref(c->cfg);
+	c->cfg = NULL;
 	if (sv->nspare < CONN_SPARE_MAX) {
 		c->next = sv->spare;
 		sv->spare = c;
@@ -226,9 +268,9 @@ static void conn_try_greet(struct conn *c)
 
 static void greet(struct conn *c)
 {
-	if (c->sv->conf->greeting_delay_ms) {
+	if (c->cfg->conf.greeting_delay_ms) {
 		/* Listen now, so an early talker is heard before the greeting. */
-		ev_timer_start(&c->sv->loop, &c->timer, c->sv->conf->greeting_delay_ms);
+		ev_timer_start(&c->sv->loop, &c->timer, c->cfg->conf.greeting_delay_ms);
 	} else {
 		c->greet_due = 1;
 		conn_try_greet(c);
@@ -359,7 +401,7 @@ static void verified(void *arg, enum verify_verdict v)
 static void conn_auth(struct conn *c, const struct smtpd_event *ev)
 {
 	struct server *sv = c->sv;
-	const struct conf *cf = sv->conf;
+	const struct conf *cf = &c->cfg->conf;
 	const struct sasl_creds *cr = ev->creds;
 	const struct user *u = NULL;
 	const char *reason = ev->refuse;
@@ -376,8 +418,8 @@ static void conn_auth(struct conn *c, const struct smtpd_event *ev)
 		return;
 	}
 	if (reason == NULL) {
-		if (sv->tables->users != NULL)
-			u = users_authenticate(sv->tables->users, cr->authcid, cr->authcidlen, cr->passwd,
+		if (c->cfg->tables.users != NULL)
+			u = users_authenticate(c->cfg->tables.users, cr->authcid, cr->authcidlen, cr->passwd,
 			                       cr->passwdlen);
 		if (u == NULL)
 			reason = "bad-credentials";
@@ -538,7 +580,7 @@ static void start_tls(struct conn *c)
 		log_event("tls-discard", "addr=%s bytes=%zu reason=pipelined-after-starttls",
 		          c->s.client.addr_text, c->inlen);
 	c->inlen = 0;
-	c->tls = tls_server_new(c->sv->tables->creds, c->lconf->tls_legacy ? TLS_LEGACY : 0);
+	c->tls = tls_server_new(c->cfg->tables.creds, c->lconf->tls_legacy ? TLS_LEGACY : 0);
 	if (c->tls == NULL) {
 		log_warn("msg=\"cannot start TLS (memory or entropy)\" addr=%s", c->s.client.addr_text);
 		conn_kill(c, "tls-error");
@@ -647,7 +689,7 @@ static void conn_pump(struct conn *c)
 			tls_net_out(c->tls, &netlen);
 		}
 		if (netlen == 0) {
-			conn_kill(c, "closed");
+			conn_kill(c, c->s.close_reason ? c->s.close_reason : "closed");
 			return;
 		}
 	}
@@ -845,12 +887,13 @@ static void listener_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 		c->timer.arg = c;
 		c->auth_timer.cb = auth_timer_cb;
 		c->auth_timer.arg = c;
+		c->cfg = config_ref(sv->cfg);
 		c->lconf = li->cl;
 		c->implicit = li->cl->tls == CONF_TLS_IMPLICIT;
 		c->delay_timer.cb = conn_delay_cb;
 		c->delay_timer.arg = c;
-		smtpd_init(&c->s, sv->conf, &cl, c->implicit ? SMTPD_F_TLS : 0);
-		smtpd_set_tables(&c->s, sv->tables->users, &sv->tables->rcpts);
+		smtpd_init(&c->s, &c->cfg->conf, &cl, c->implicit ? SMTPD_F_TLS : 0);
+		smtpd_set_tables(&c->s, c->cfg->tables.users, &c->cfg->tables.rcpts);
 		c->s.counters = &sv->counters;
 		if (sv->dnsbl != NULL &&
 		    !rules_relay_allowed(sv->conf, &(struct rules_client){ .addr = cl.addr,
@@ -859,6 +902,7 @@ static void listener_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 			c->dnsbl_wait = c->dnsbl != NULL && sv->conf->dnsbl_stage == CONF_DNSBL_CONNECT;
 		}
 		c->state_since = l->now;
+		c->connected_at = l->now;
 		connlimit_add(&sv->clients, &c->client_node, &cl.addr);
 		c->next = sv->conns;
 		if (sv->conns)
@@ -868,14 +912,14 @@ static void listener_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 		log_event("connect", "addr=%s port=%u", cl.addr_text, cl.port);
 		if (c->implicit) {
 			/* RFC 8314: the handshake first, the greeting inside TLS. */
-			c->tls = tls_server_new(sv->tables->creds, li->cl->tls_legacy ? TLS_LEGACY : 0);
+			c->tls = tls_server_new(c->cfg->tables.creds, li->cl->tls_legacy ? TLS_LEGACY : 0);
 			if (c->tls == NULL) {
 				log_warn("msg=\"cannot start TLS (memory or entropy)\" addr=%s", cl.addr_text);
 				conn_kill(c, "tls-error");
 				continue;
 			}
 			c->handshaking = 1;
-			ev_timer_start(l, &c->timer, (int64_t)sv->conf->timeout_command * 1000);
+			ev_timer_start(l, &c->timer, (int64_t)c->cfg->conf.timeout_command * 1000);
 		} else {
 			greet(c);
 		}
@@ -883,8 +927,46 @@ static void listener_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 	}
 }
 
-/* The after-batch hook: commit every finished message together, then free
- * the connections that died in this batch. */
+/* "to=<a>,<b>,..." for the accept line, cut with "..." when long. */
+static void rcpt_list(const struct queue_envelope *env, char *buf, size_t cap)
+{
+	size_t o = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; i < env->nrcpts; i++) {
+		char q[QUEUE_ADDR_MAX * 4 + 8];
+		size_t n;
+
+		log_quote(env->rcpts[i].addr, strlen(env->rcpts[i].addr), q, sizeof q);
+		n = strlen(q);
+		if (o + n + 8 > cap) {
+			memcpy(buf + o, "...", 4);
+			return;
+		}
+		o += (size_t)snprintf(buf + o, cap - o, "%s<%s>", i ? "," : "", q);
+	}
+}
+
+static void log_accept(const struct conn *c, const struct queue_envelope *env)
+{
+	char idtext[QUEUE_ID_TEXT], from[QUEUE_ADDR_MAX * 4 + 8], to[1024];
+	char user[QUEUE_NAME_MAX * 4 + 8] = "";
+
+	queue_id_format(env->id, idtext);
+	log_quote(env->sender, strlen(env->sender), from, sizeof from);
+	rcpt_list(env, to, sizeof to);
+	if (env->auth_user[0]) {
+		memcpy(user, " user=", 6);
+		log_quote(env->auth_user, strlen(env->auth_user), user + 6, sizeof user - 6);
+	}
+	log_event("accept", "id=%s addr=%s from=<%s> size=%llu nrcpt=%zu to=%s%s", idtext,
+	          c->s.client.addr_text, from, (unsigned long long)env->size, env->nrcpts, to, user);
+}
+
+static int reload(struct server *sv, char *msg, size_t cap);
+
+/* The after-batch hook: commit every finished message together, free the
+ * connections that died in this batch, then reload if asked. */
 static void after_batch(struct ev_loop *l, void *arg)
 {
 	struct server *sv = arg;
@@ -917,18 +999,15 @@ static void after_batch(struct ev_loop *l, void *arg)
 			struct conn *c = batch[i];
 			char idtext[QUEUE_ID_TEXT];
 
-			char from[QUEUE_ADDR_MAX * 4 + 8];
-
 			c->in_commit = 0;
-			queue_id_format(envs[i]->id, idtext);
-			log_quote(envs[i]->sender, strlen(envs[i]->sender), from, sizeof from);
-			if (results[i] == QUEUE_OK)
-				log_event("accept", "id=%s addr=%s from=<%s> size=%llu nrcpt=%zu", idtext,
-				          c->s.client.addr_text, from, (unsigned long long)envs[i]->size,
-				          envs[i]->nrcpts);
-			else
+			ops_commit(&sv->ops, results[i]);
+			if (results[i] == QUEUE_OK) {
+				log_accept(c, envs[i]);
+			} else {
+				queue_id_format(envs[i]->id, idtext);
 				log_warn("msg=\"commit failed\" id=%s error=\"%s\"", idtext,
 				         queue_strerror(results[i]));
+			}
 			smtpd_msg_committed(&c->s, results[i]);
 			if (!c->dead)
 				conn_pump(c);
@@ -940,8 +1019,24 @@ static void after_batch(struct ev_loop *l, void *arg)
 		sv->dead = c->dead_next;
 		conn_free(c);
 	}
+	if (sv->reload_wanted) {
+		sv->reload_wanted = 0;
+		reload(sv, NULL, 0);
+	}
+	ops_tick(&sv->ops);
 	if (sv->stopping && sv->nconns == 0)
 		ev_stop(l);
+}
+
+static void kill_timer_cb(struct ev_loop *l, struct ev_timer *t)
+{
+	struct server *sv = t->arg;
+	struct conn *c;
+
+	(void)l;
+	/* The 421s had their second: close whatever is left. */
+	for (c = sv->conns; c; c = c->next)
+		conn_kill(c, "shutdown");
 }
 
 static void stop_timer_cb(struct ev_loop *l, struct ev_timer *t)
@@ -949,11 +1044,20 @@ static void stop_timer_cb(struct ev_loop *l, struct ev_timer *t)
 	struct server *sv = t->arg;
 	struct conn *c;
 
-	(void)l;
-	/* Past the grace period: close whatever is left; a commit under way
-	 * finished already (it runs inside the loop, never across a wake-up). */
-	for (c = sv->conns; c; c = c->next)
-		conn_kill(c, "shutdown");
+	/* Past shutdown-timeout: 421 to every session still open (a commit
+	 * under way finished already: it runs inside the loop, never across a
+	 * wake-up), then a moment for the replies to go out. */
+	log_event("stop-deadline", "sessions=%u", sv->nconns);
+	for (c = sv->conns; c; c = c->next) {
+		if (c->dead)
+			continue;
+		smtpd_shutdown(&c->s, 1);
+		ev_timer_stop(l, &c->auth_timer);
+		conn_pump(c);
+	}
+	sv->kill_timer.cb = kill_timer_cb;
+	sv->kill_timer.arg = sv;
+	ev_timer_start(l, &sv->kill_timer, SHUTDOWN_FLUSH_MS);
 }
 
 static void begin_shutdown(struct server *sv)
@@ -964,7 +1068,8 @@ static void begin_shutdown(struct server *sv)
 	if (sv->stopping)
 		return;
 	sv->stopping = 1;
-	log_event("stop", "sessions=%u deliveries=%u", sv->nconns, deliver_active(sv->dl));
+	log_event("stop", "sessions=%u deliveries=%u timeout=%u", sv->nconns, deliver_active(sv->dl),
+	          sv->conf->shutdown_timeout);
 	deliver_stop(sv->dl);
 	for (i = 0; i < sv->nls; i++) {
 		ev_io_del(&sv->loop, &sv->ls[i].io);
@@ -974,30 +1079,167 @@ static void begin_shutdown(struct server *sv)
 	for (c = sv->conns; c; c = c->next) {
 		if (c->dead)
 			continue;
-		smtpd_shutdown(&c->s);
+		smtpd_shutdown(&c->s, 0);
 		conn_pump(c);
 	}
 	sv->stop_timer.cb = stop_timer_cb;
 	sv->stop_timer.arg = sv;
-	ev_timer_start(&sv->loop, &sv->stop_timer, SHUTDOWN_GRACE_MS);
+	ev_timer_start(&sv->loop, &sv->stop_timer, (int64_t)sv->conf->shutdown_timeout * 1000);
 }
 
-/* SIGHUP: a new certificate and key; sessions keep the old ones (they
- * hold a reference) until they end.  Other settings need a restart. */
-static void reload(struct server *sv)
+/* The log destination c asks for; 0, or -1 with err set (nothing changed). */
+static int log_apply(const struct conf *c, char *err, size_t errcap)
 {
-	char err[1024];
+	char e[300];
 
-	if (sv->conf->tls_cert[0] == '\0') {
-		log_event("reload", "status=ok what=none msg=\"no tls-cert; restart to apply a new config\"");
-		return;
+	if (c->log_target != CONF_LOG_SYSLOG) {
+		log_use_stderr();
+		return 0;
 	}
-	if (tables_reload_creds(sv->tables, sv->conf, err, sizeof err) != 0) {
-		log_warn("event=reload status=refused msg=\"%s\" keep=old-certificate", err);
-		return;
+	if (log_open_syslog(c->log_socket, c->log_facility, e, sizeof e) == 0)
+		return 0;
+	snprintf(err, errcap, "log syslog %s", e);
+	return -1;
+}
+
+/* The listeners fresh asks for, into ls[0..*n): the descriptors of the
+ * old ones at the same address are taken over (*kept[i] = 1), new ones
+ * opened.  0, or -1 with err set and everything opened here closed. */
+static int listeners_for(struct server *sv, const struct conf *fresh, struct listener *ls,
+                         size_t *n, int *kept, char *err, size_t errcap)
+{
+	size_t i, k;
+
+	*n = 0;
+	for (i = 0; i < fresh->nlisteners; i++) {
+		const struct conf_listener *cl = &fresh->listeners[i];
+		int fd = -1;
+
+		for (k = 0; k < sv->nls; k++) {
+			if (!kept[k] && listen_same(sv->ls[k].cl, cl)) {
+				kept[k] = 1;
+				fd = sv->ls[k].io.fd;
+				break;
+			}
+		}
+		if (fd < 0 && (fd = listen_open(cl, err, errcap)) < 0) {
+			for (k = 0; k < *n; k++) {
+				size_t j;
+
+				for (j = 0; j < sv->nls && sv->ls[j].io.fd != ls[k].io.fd; j++)
+					;
+				if (j == sv->nls)
+					close(ls[k].io.fd); /* opened here */
+			}
+			return -1;
+		}
+		memset(&ls[*n], 0, sizeof ls[*n]);
+		ls[*n].sv = sv;
+		ls[*n].cl = cl;
+		ls[*n].io.fd = fd;
+		ls[*n].io.cb = listener_cb;
+		ls[*n].io.arg = &sv->ls[*n];
+		(*n)++;
 	}
-	log_event("reload", "status=ok what=tls-cert key=%s sessions=%u", tls_creds_describe(sv->tables->creds),
-	          sv->nconns);
+	return 0;
+}
+
+/* SIGHUP or `moat reload`: read everything again; apply it all or nothing.
+ * Returns 0 (applied) or -1 (refused), with what happened in msg (cap
+ * bytes; NULL: the log only).  Safe inside a callback: the listeners'
+ * slots stay (a stale event of this batch meets EAGAIN at worst) and the
+ * old metrics endpoint is freed after the batch (ops_tick). */
+static int reload(struct server *sv, char *msg, size_t cap)
+{
+	struct config *fresh;
+	struct listener ls[CONF_MAX_LISTENERS];
+	int kept[CONF_MAX_LISTENERS] = { 0 };
+	struct httpd *metrics = NULL;
+	char err[2048], q[2048];
+	size_t n = 0, i;
+
+	if (sv->stopping) {
+		if (msg != NULL)
+			snprintf(msg, cap, "stopping: not reloaded");
+		return -1;
+	}
+	fresh = config_load(sv->cfg->path, err, sizeof err);
+	if (fresh != NULL && strcmp(fresh->conf.queue_path, sv->conf->queue_path) != 0) {
+		snprintf(err, sizeof err, "%s: queue: %s is not the queue in use (%s); a restart moves it",
+		         fresh->path, fresh->conf.queue_path, sv->conf->queue_path);
+		config_unref(fresh);
+		fresh = NULL;
+	}
+	if (fresh == NULL || listeners_for(sv, &fresh->conf, ls, &n, kept, err, sizeof err) != 0) {
+		config_unref(fresh);
+		goto refused;
+	}
+	if (ops_listen_prepare(&sv->ops, &fresh->conf, &metrics, err, sizeof err) != 0 ||
+	    log_apply(&fresh->conf, err, sizeof err) != 0) {
+		httpd_free(metrics);
+		for (i = 0; i < n; i++) {
+			size_t k;
+
+			for (k = 0; k < sv->nls && sv->ls[k].io.fd != ls[i].io.fd; k++)
+				;
+			if (k == sv->nls)
+				close(ls[i].io.fd);
+		}
+		config_unref(fresh);
+		goto refused;
+	}
+	/* Everything is ready: switch. */
+	ops_listen_apply(&sv->ops, &fresh->conf, metrics);
+	for (i = 0; i < sv->nls; i++) {
+		ev_io_del(&sv->loop, &sv->ls[i].io);
+		if (!kept[i])
+			close(sv->ls[i].io.fd);
+	}
+	memcpy(sv->ls, ls, n * sizeof ls[0]);
+	sv->nls = n;
+	for (i = 0; i < n; i++)
+		if (ev_io_set(&sv->loop, &sv->ls[i].io, EV_READ) < 0)
+			log_warn("msg=\"epoll: %s\"", strerror(errno));
+	fresh->generation = sv->cfg->generation + 1;
+	if (fresh->conf.queue_map_size != sv->conf->queue_map_size)
+		log_warn("msg=\"queue-map-size stays %llu until a restart\"",
+		         (unsigned long long)sv->conf->queue_map_size);
+	if (!config_same_restart(&fresh->conf, &sv->start_cfg->conf))
+		log_warn("msg=\"delivery and DNSBL settings stay as they were at start until a "
+		         "restart\"");
+	config_unref(sv->cfg);
+	sv->cfg = fresh;
+	sv->conf = &fresh->conf;
+	log_event("reload", "status=ok generation=%u listeners=%zu sessions=%u%s%s", fresh->generation,
+	          n, sv->nconns, fresh->tables.creds ? " key=" : "",
+	          fresh->tables.creds ? tls_creds_describe(fresh->tables.creds) : "");
+	if (msg != NULL)
+		snprintf(msg, cap, "reloaded: generation %u, %zu listeners, %u sessions open",
+		         fresh->generation, n, sv->nconns);
+	return 0;
+refused:
+	log_text(err, strlen(err), q, sizeof q);
+	log_event("reload", "status=refused generation=%u error=\"%s\"", sv->cfg->generation, q);
+	if (msg != NULL)
+		snprintf(msg, cap, "refused, generation %u stays: %s", sv->cfg->generation, err);
+	return -1;
+}
+
+/* `moat reload` over the control socket: the same as SIGHUP, answered. */
+static int control_reload(void *arg, const struct ctl_req *req, char *text, size_t cap)
+{
+	(void)req;
+	return reload(arg, text, cap) == 0 ? CTL_OK : CTL_FAILED;
+}
+
+/* `moat status` over the control socket. */
+static int control_status(void *arg, const struct ctl_req *req, char *text, size_t cap)
+{
+	struct server *sv = arg;
+
+	(void)req;
+	ops_status(&sv->ops, text, cap);
+	return CTL_OK;
 }
 
 static void signal_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
@@ -1011,50 +1253,20 @@ static void signal_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
 			begin_shutdown(sv);
 		else if (si.ssi_signo == SIGHUP)
-			reload(sv);
+			sv->reload_wanted = 1; /* after this batch: no io of it is in flight */
 	}
 }
 
-static int open_listener(const struct conf_listener *cl, char *err, size_t errcap)
+static void ops_view_cb(void *arg, struct ops_view *v)
 {
-	struct sockaddr_storage ss;
-	socklen_t slen;
-	char text[IP_TEXT_MAX];
-	int fd, one = 1;
+	struct server *sv = arg;
 
-	memset(&ss, 0, sizeof ss);
-	if (cl->addr.family == IP_V4) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(cl->port);
-		memcpy(&sin->sin_addr, cl->addr.a, 4);
-		slen = sizeof *sin;
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(cl->port);
-		memcpy(&sin6->sin6_addr, cl->addr.a, 16);
-		slen = sizeof *sin6;
-	}
-	ip_format(&cl->addr, text, sizeof text);
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		goto fail;
-	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	/* IPv6 listeners take IPv6 only: list 0.0.0.0 and :: both for both. */
-	if (ss.ss_family == AF_INET6)
-		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-	if (bind(fd, (struct sockaddr *)&ss, slen) < 0 || listen(fd, 1024) < 0)
-		goto fail;
-	return fd;
-fail:
-	snprintf(err, errcap, "listen %s%s%s:%u: %s", cl->addr.family == IP_V6 ? "[" : "", text,
-	         cl->addr.family == IP_V6 ? "]" : "", cl->port, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	return -1;
+	v->q = sv->q;
+	v->conf = sv->conf;
+	v->sessions = sv->nconns;
+	v->generation = sv->cfg->generation;
+	v->edge = &sv->counters;
+	v->stopping = sv->stopping;
 }
 
 /* One line, every edge counter: "event=counters early-talker=0 ...". */
@@ -1090,18 +1302,24 @@ static void raise_fd_limit(unsigned want)
 		         (unsigned long long)rl.rlim_cur);
 }
 
-int server_run(const struct conf *conf, struct tables *tables)
+int server_run(struct config *cfg)
 {
-	struct server sv;
+	static struct server sv; /* large (the counters): off the stack */
+	const struct conf *conf = &cfg->conf;
 	struct queue_options qo = { conf->queue_map_size, 0 };
-	char err[512];
+	struct httpd *metrics = NULL;
+	char err[1024];
 	sigset_t mask;
 	size_t i;
 	int sfd;
 
 	memset(&sv, 0, sizeof sv);
+	sv.cfg = cfg;
 	sv.conf = conf;
-	sv.tables = tables;
+	if (log_apply(conf, err, sizeof err) != 0) {
+		log_warn("msg=\"%s\"", err);
+		return 111;
+	}
 	sv.af = calloc(1, sizeof *sv.af);
 	if (sv.af == NULL) {
 		log_warn("msg=\"out of memory\"");
@@ -1115,7 +1333,7 @@ int server_run(const struct conf *conf, struct tables *tables)
 		return 111;
 	}
 	for (i = 0; i < conf->nlisteners; i++) {
-		int fd = open_listener(&conf->listeners[i], err, sizeof err);
+		int fd = listen_open(&conf->listeners[i], err, sizeof err);
 
 		if (fd < 0) {
 			log_warn("msg=\"%s\"", err);
@@ -1133,6 +1351,15 @@ int server_run(const struct conf *conf, struct tables *tables)
 		log_warn("msg=\"%s\"", err);
 		return 111;
 	}
+	ops_init(&sv.ops, &sv.loop, ops_view_cb, &sv);
+	if (ops_listen_prepare(&sv.ops, conf, &metrics, err, sizeof err) != 0) {
+		log_warn("msg=\"metrics-listen: %s\"", err);
+		return 111;
+	}
+	ops_listen_apply(&sv.ops, conf, metrics);
+	/* Delivery and the DNSBL checker keep the config of the start: their
+	 * clients and queries in flight point into it. */
+	sv.start_cfg = config_ref(cfg);
 	sv.dl = deliver_new(&sv.loop, sv.q, conf, err, sizeof err);
 	if (sv.dl == NULL) {
 		log_warn("msg=\"%s\"", err);
@@ -1157,6 +1384,8 @@ int server_run(const struct conf *conf, struct tables *tables)
 		static const char *const verbs[] = { "flush", "retry", "hold", "release", "delete" };
 		for (i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
 			control_register(sv.ctl, verbs[i], i == 0 ? 0 : 1, deliver_control, sv.dl);
+		control_register(sv.ctl, "status", 0, control_status, &sv);
+		control_register(sv.ctl, "reload", 0, control_reload, &sv);
 	}
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -1164,6 +1393,7 @@ int server_run(const struct conf *conf, struct tables *tables)
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN); /* a file size limit fails the write (451), not the server */
 	sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (sfd < 0) {
 		log_warn("msg=\"signalfd: %s\"", strerror(errno));
@@ -1176,14 +1406,17 @@ int server_run(const struct conf *conf, struct tables *tables)
 	for (i = 0; i < sv.nls; i++)
 		ev_io_set(&sv.loop, &sv.ls[i].io, EV_READ);
 	ev_set_after_batch(&sv.loop, after_batch, &sv);
-	log_event("start", "hostname=%s listeners=%zu queue=%s delivery=%s", conf->hostname, sv.nls,
-	          conf->queue_path, conf->delivery ? "on" : "off");
+	log_event("start", "hostname=%s listeners=%zu queue=%s delivery=%s metrics=%s", conf->hostname,
+	          sv.nls, conf->queue_path, conf->delivery ? "on" : "off",
+	          conf->metrics.port ? "on" : "off");
 	if (ev_run(&sv.loop) < 0)
 		log_warn("msg=\"epoll_wait: %s\"", strerror(errno));
 	log_counters(&sv.counters);
 	dnsbl_free(sv.dnsbl);
+	ops_free(&sv.ops);
 	control_free(sv.ctl);
 	deliver_free(sv.dl);
+	config_unref(sv.start_cfg);
 	queue_close(sv.q);
 	close(sfd);
 	ev_free(&sv.loop);
@@ -1196,6 +1429,8 @@ int server_run(const struct conf *conf, struct tables *tables)
 	/* How well group commit batched: messages per fsync (make bench). */
 	log_event("stats", "commits=%llu messages=%llu", sv.commits, sv.committed);
 	free(sv.af);
+	config_unref(sv.cfg);
 	log_event("exit", "status=0");
+	log_use_stderr();
 	return 0;
 }

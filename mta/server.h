@@ -5,13 +5,12 @@
 #ifndef MOAT_MTA_SERVER_H
 #define MOAT_MTA_SERVER_H
 
-#include "tables.h"
-#include "policy/conf.h"
+#include "config.h"
 
-/* Run the server with conf and the files it names (both must outlive the
- * call) until SIGTERM or SIGINT; SIGHUP reloads the TLS certificate and
- * key into tables.  Returns a process exit status: 0, or 111 when it could
- * not start (socket, queue), after logging why. */
-int server_run(const struct conf *conf, struct tables *tables);
+/* Run the server with cfg (its reference is taken over; cfg->path is read
+ * again on reload) until SIGTERM or SIGINT; SIGHUP reloads everything
+ * (README "Reload and stop").  Returns a process exit status: 0, or 111
+ * when it could not start (socket, queue, log socket), after logging why. */
+int server_run(struct config *cfg);
 
 #endif

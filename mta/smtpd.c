@@ -95,8 +95,7 @@ static void client_error(struct smtpd *s)
 	if (s->conf->max_errors && s->errors >= s->conf->max_errors) {
 		release_hold(s);
 		reply(s, "421 4.7.0 %s Too many errors, closing connection", s->conf->hostname);
-		log_event("disconnect", "addr=%s reason=too-many-errors errors=%u",
-		          s->client.addr_text, s->errors);
+		s->close_reason = "too-many-errors";
 		edge_count(s->counters, EDGE_TOO_MANY_ERRORS);
 		s->state = SMTPD_S_CLOSING;
 		return;
@@ -142,6 +141,29 @@ static int insider(const struct smtpd *s)
 	struct rules_client rc = rules_client_of(s);
 
 	return rules_relay_allowed(s->conf, &rc);
+}
+
+/* No transaction open: where a stopping server says 421 (smtpd_shutdown). */
+static int stop_idle(const struct smtpd *s)
+{
+	return s->state == SMTPD_S_GREET_WAIT || s->state == SMTPD_S_INIT ||
+	       s->state == SMTPD_S_READY;
+}
+
+static void stop_now(struct smtpd *s)
+{
+	release_hold(s); /* a reply the tarpit holds goes out before the 421 */
+	reply(s, "421 4.3.2 %s Service shutting down", s->conf->hostname);
+	s->close_reason = "shutdown";
+	s->state = SMTPD_S_CLOSING;
+}
+
+/* A stopping server ends a session as soon as no transaction is open. */
+static void stop_if_idle(struct smtpd *s)
+{
+	if (s->stopping && stop_idle(s) && s->pending == SMTPD_P_NONE &&
+	    s->ev.type == SMTPD_EV_NONE)
+		stop_now(s);
 }
 
 static void post_event(struct smtpd *s, enum smtpd_event_type type, enum smtpd_pending p)
@@ -402,8 +424,7 @@ static void cmd_mail(struct smtpd *s, const struct smtp_cmd *c)
 	if (s->messages >= s->conf->max_messages_per_connection) {
 		reply(s, "421 4.7.0 %s Too many messages in one connection, closing",
 		      s->conf->hostname);
-		log_event("disconnect", "addr=%s reason=max-messages messages=%u",
-		          s->client.addr_text, s->messages);
+		s->close_reason = "max-messages";
 		s->state = SMTPD_S_CLOSING;
 		return;
 	}
@@ -483,6 +504,10 @@ static void cmd_mail(struct smtpd *s, const struct smtp_cmd *c)
 	addr_format(&a, s->env.sender, sizeof s->env.sender);
 	s->env.flags = flags;
 	snprintf(s->env.client, sizeof s->env.client, "%s", s->client.addr_text);
+	/* An authenticated user is one client wherever it connects from
+	 * (queue/usage.h), and the envelope says who it was. */
+	snprintf(s->env.auth_user, sizeof s->env.auth_user, "%s",
+	         s->authenticated && s->user ? s->user->name : "");
 	s->declared_size = size;
 	/* 250 (and the MAIL state) once the driver says the queue has room,
 	 * and, for an outsider, once the DNS blocklists have answered. */
@@ -655,6 +680,7 @@ static void cmd_quit(struct smtpd *s, const struct smtp_cmd *c)
 {
 	(void)c;
 	reply(s, "221 2.0.0 %s closing connection", s->conf->hostname);
+	s->close_reason = "quit";
 	s->state = SMTPD_S_CLOSING;
 }
 
@@ -823,6 +849,7 @@ void smtpd_auth_done(struct smtpd *s, enum smtpd_auth_result r, const struct use
 	case SMTPD_AUTH_BLOCKED:
 		reply(s, "421 4.7.0 %s Too many authentication failures, closing connection",
 		      s->conf->hostname);
+		s->close_reason = "auth-blocked";
 		s->state = SMTPD_S_CLOSING;
 		break;
 	case SMTPD_AUTH_FAIL:
@@ -952,6 +979,7 @@ static void early_talker(struct smtpd *s, enum edge_reason r, const char *what)
 	reply(s, "554 5.5.0 %s protocol error: %s", s->conf->hostname, what);
 	log_event("reject", "addr=%s code=554 reason=%s", s->client.addr_text, edge_reason_name(r));
 	edge_count(s->counters, r);
+	s->close_reason = edge_reason_name(r);
 	s->state = SMTPD_S_CLOSING;
 }
 
@@ -964,7 +992,12 @@ static size_t feed_commands(struct smtpd *s, const char *buf, size_t len)
 	       !s->hold_active && s->state != SMTPD_S_CLOSING &&
 	       s->state != SMTPD_S_DATA && sizeof s->out - s->outlen >= OUT_RESERVE) {
 		struct smtp_line ln;
-		ssize_t n = smtp_line_scan(buf + used, len - used, SMTP_LINE_MAX, &ln);
+		ssize_t n;
+
+		stop_if_idle(s);
+		if (s->state == SMTPD_S_CLOSING)
+			break;
+		n = smtp_line_scan(buf + used, len - used, SMTP_LINE_MAX, &ln);
 
 		if (s->overflow) {
 			/* Discarding an over-long line: skip to its LF, then answer once. */
@@ -1013,18 +1046,22 @@ static size_t feed_commands(struct smtpd *s, const char *buf, size_t len)
 
 static void body_end(struct smtpd *s)
 {
+	char idtext[QUEUE_ID_TEXT];
+
+	queue_id_format(s->id, idtext);
 	s->state = SMTPD_S_READY;
 	if (s->bare) {
 		reply(s, "554 5.6.0 Bare CR or LF in message data; message rejected");
-		log_event("reject", "addr=%s code=554 reason=bare-newline-data", s->client.addr_text);
+		log_event("reject", "id=%s addr=%s code=554 reason=bare-newline-data", idtext,
+		          s->client.addr_text);
 		client_error(s);
 		txn_reset(s);
 		return;
 	}
 	if (s->too_big) {
 		reply(s, "552 5.3.4 Message size exceeds fixed maximum message size");
-		log_event("reject", "addr=%s code=552 reason=size size>%llu", s->client.addr_text,
-		          (unsigned long long)s->conf->max_message_size);
+		log_event("reject", "id=%s addr=%s code=552 reason=size max=%llu", idtext,
+		          s->client.addr_text, (unsigned long long)s->conf->max_message_size);
 		txn_reset(s);
 		return;
 	}
@@ -1033,7 +1070,7 @@ static void body_end(struct smtpd *s)
 			reply(s, "452 4.3.1 Insufficient system storage");
 		else
 			reply(s, "451 4.3.0 Local error in processing");
-		log_event("reject", "addr=%s code=%s reason=%s stage=data size=%llu",
+		log_event("reject", "id=%s addr=%s code=%s reason=%s stage=data size=%llu", idtext,
 		          s->client.addr_text, s->draft_err == QUEUE_EFULL ? "452" : "451",
 		          s->draft_err == QUEUE_EFULL ? "queue-full" : "queue-error",
 		          (unsigned long long)s->body_size);
@@ -1127,6 +1164,7 @@ size_t smtpd_feed(struct smtpd *s, const char *buf, size_t len)
 
 int smtpd_event(struct smtpd *s, struct smtpd_event *ev)
 {
+	stop_if_idle(s);
 	if (s->ev.type == SMTPD_EV_NONE && s->pending == SMTPD_P_NONE && s->delay_ms > 0) {
 		/* the tarpit: after any other event, so none is overwritten */
 		memset(ev, 0, sizeof *ev);
@@ -1187,6 +1225,7 @@ static void received_header(struct smtpd *s, int64_t now)
 void smtpd_quota_done(struct smtpd *s, int verdict)
 {
 	enum smtpd_pending p = s->pending;
+	char idtext[QUEUE_ID_TEXT + 4];
 
 	if (p != SMTPD_P_QUOTA_MAIL && p != SMTPD_P_QUOTA_DATA)
 		return;
@@ -1203,7 +1242,15 @@ void smtpd_quota_done(struct smtpd *s, int verdict)
 	}
 	/* Full now, not for ever: 452, and the client tries again later. */
 	reply(s, "452 4.3.1 Insufficient system storage");
-	log_event("reject", "addr=%s code=452 reason=quota-%s stage=%s size=%llu",
+	/* At the end of DATA the message has its queue ID. */
+	idtext[0] = 0;
+	if (p == SMTPD_P_QUOTA_DATA) {
+		memcpy(idtext, "id=", 3);
+		queue_id_format(s->id, idtext + 3);
+		idtext[QUEUE_ID_TEXT + 2] = ' ';
+		idtext[QUEUE_ID_TEXT + 3] = 0;
+	}
+	log_event("reject", "%saddr=%s code=452 reason=quota-%s stage=%s size=%llu", idtext,
 	          s->client.addr_text, quota_name((enum quota_verdict)verdict),
 	          p == SMTPD_P_QUOTA_MAIL ? "mail" : "data",
 	          (unsigned long long)(p == SMTPD_P_QUOTA_MAIL ? s->declared_size : s->body_size));
@@ -1279,10 +1326,10 @@ void smtpd_msg_committed(struct smtpd *s, int err)
 		reply(s, "250 2.0.0 OK: queued as %s", idtext);
 	} else if (err == QUEUE_EFULL) {
 		reply(s, "452 4.3.1 Insufficient system storage");
-		log_event("reject", "addr=%s code=452 reason=queue-full id=%s", s->client.addr_text, idtext);
+		log_event("reject", "id=%s addr=%s code=452 reason=queue-full", idtext, s->client.addr_text);
 	} else {
 		reply(s, "451 4.3.0 Local error in processing");
-		log_event("reject", "addr=%s code=451 reason=queue-error id=%s", s->client.addr_text, idtext);
+		log_event("reject", "id=%s addr=%s code=451 reason=queue-error", idtext, s->client.addr_text);
 	}
 	txn_reset(s);
 }
@@ -1352,7 +1399,7 @@ void smtpd_timeout(struct smtpd *s)
 {
 	if (s->state == SMTPD_S_CLOSING)
 		return;
-	log_event("disconnect", "addr=%s reason=timeout", s->client.addr_text);
+	s->close_reason = "timeout";
 	release_hold(s);
 	if (s->state == SMTPD_S_DATA && s->body)
 		body_abort(s);
@@ -1360,17 +1407,21 @@ void smtpd_timeout(struct smtpd *s)
 	s->state = SMTPD_S_CLOSING;
 }
 
-void smtpd_shutdown(struct smtpd *s)
+void smtpd_shutdown(struct smtpd *s, int force)
 {
-	release_hold(s);
-	if (s->pending == SMTPD_P_DNSBL)
-		s->pending = SMTPD_P_NONE; /* MAIL was not answered yet: 421 is its answer */
-	if (s->state == SMTPD_S_CLOSING || s->pending != SMTPD_P_NONE)
+	s->stopping = 1;
+	if (s->state == SMTPD_S_CLOSING || s->pending == SMTPD_P_COMMIT)
+		return;
+	/* Between transactions, a tarpit wait or a MAIL waiting for its DNSBL
+	 * verdict ends now, with the 421 for an answer; the rest at the end
+	 * of their transaction (stop_if_idle), or now with force. */
+	if (!force && !(stop_idle(s) && (s->pending == SMTPD_P_NONE || s->pending == SMTPD_P_DELAY ||
+	                                 s->pending == SMTPD_P_DNSBL)))
 		return;
 	if (s->state == SMTPD_S_DATA && s->body)
 		body_abort(s);
-	reply(s, "421 4.3.2 %s Service shutting down", s->conf->hostname);
-	s->state = SMTPD_S_CLOSING;
+	s->pending = SMTPD_P_NONE;
+	stop_now(s);
 }
 
 int smtpd_closing(const struct smtpd *s)

@@ -157,8 +157,11 @@ struct smtpd {
 	unsigned             too_big : 1;    /* body passed max-message-size */
 	unsigned             bare : 1;       /* bare CR/LF in the body */
 	unsigned             close_after : 1;
+	unsigned             stopping : 1;   /* the server is stopping (smtpd_shutdown) */
 	unsigned             data_ended : 1; /* terminator seen, last MSG_DATA unanswered */
 	unsigned             errors;
+	const char          *close_reason;   /* why the session closes (static), for the
+	                                        driver's disconnect line; NULL: the client */
 	unsigned             messages;
 	char                 helo[ADDR_DOMAIN_MAX + 1];
 
@@ -262,8 +265,18 @@ unsigned smtpd_timeout_secs(const struct smtpd *s);
 unsigned smtpd_deadline_secs(const struct smtpd *s);
 /* The timer ran out: 421 and close (drops an open draft). */
 void smtpd_timeout(struct smtpd *s);
-/* The server is stopping: 421 and close unless a commit is under way. */
-void smtpd_shutdown(struct smtpd *s);
+/*
+ * The server is stopping.  A session with no transaction open (greeting,
+ * before or after one) gets "421 4.3.2" and closes now; one inside a
+ * transaction (MAIL to the end of DATA, or an AUTH exchange) may finish
+ * it, and gets the 421 right after its reply, and so does any command
+ * that would start a new one.  With force (the server's deadline passed)
+ * every session gets the 421 now: a message not yet answered is dropped
+ * (it was never acknowledged) and an answer still awaited from the driver
+ * is no longer wanted -- except a commit, which always gets its answer
+ * first (it never spans a wake-up of the loop).
+ */
+void smtpd_shutdown(struct smtpd *s, int force);
 
 /* True when the session wants the connection closed once output is flushed. */
 int smtpd_closing(const struct smtpd *s);

@@ -147,18 +147,6 @@ int tables_load(struct tables *t, const struct conf *c, const char *conf_path, c
 	return 0;
 }
 
-int tables_reload_creds(struct tables *t, const struct conf *c, char *err, size_t errcap)
-{
-	struct tls_creds *fresh;
-
-	if (load_creds(c, t->conf_path, &fresh, err, errcap) != 0)
-		return -1;
-	if (t->creds != NULL)
-		tls_creds_unref(t->creds);
-	t->creds = fresh;
-	return 0;
-}
-
 void tables_free(struct tables *t)
 {
 	if (t->creds != NULL)

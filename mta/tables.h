@@ -5,9 +5,8 @@
  * Loaded by `moat serve` and `moat check` after the config parses; an
  * error names the directive that pointed at the file:
  *   "moat.conf:12: tls-cert: /etc/moat/cert.pem: No such file or directory"
- * The caller owns struct tables (tables_free()).  Only the certificate and
- * key are reloaded while serving (SIGHUP); users and recipients are read
- * once at start.
+ * The caller owns struct tables (tables_free()).  A reload reads them all
+ * again into a new struct config (mta/config.h).
  */
 #ifndef MOAT_MTA_TABLES_H
 #define MOAT_MTA_TABLES_H
@@ -30,12 +29,6 @@ struct tables {
  * left empty, nothing to free). */
 int tables_load(struct tables *t, const struct conf *c, const char *conf_path, char *err,
                 size_t errcap);
-
-/* Load the certificate and key again.  On success the new credentials
- * replace the old (whose reference is dropped: sessions using them keep
- * theirs) and 0 is returned; on error nothing changes and -1 is returned
- * with err set. */
-int tables_reload_creds(struct tables *t, const struct conf *c, char *err, size_t errcap);
 
 void tables_free(struct tables *t);
 

@@ -321,7 +321,11 @@ static enum addr_result route_scan(const unsigned char **pp, const unsigned char
 			return ADDR_ESYNTAX;
 		p++;
 		const unsigned char *d = p;
-		enum addr_result r = domain_scan(&p, end, allow, flags, NULL);
+		/* The route is dropped: its UTF-8 (allowed only with SMTPUTF8)
+		 * does not make the address a UTF-8 one (addr.h: format and
+		 * parse give the same flags, less ROUTE and TRAILDOT). */
+		unsigned rflags = 0;
+		enum addr_result r = domain_scan(&p, end, allow, &rflags, NULL);
 		if (r != ADDR_OK)
 			return r;
 		if (p - d > ADDR_DOMAIN_MAX)

@@ -156,10 +156,13 @@ void conf_defaults(struct conf *c)
 	c->dnsbl_stage = CONF_DNSBL_RCPT;
 	c->dnsbl_timeout = 5;
 	c->dnsbl_negative_ttl = 60;
+	memcpy(c->log_socket, "/dev/log", sizeof "/dev/log");
+	c->log_facility = 2; /* mail */
+	c->shutdown_timeout = 8;
 }
 
 /* The parser's state for one conf_parse() call. */
-#define SEEN_MAX 64
+#define SEEN_MAX 96
 struct parse {
 	struct conf *c;
 	const char  *file;
@@ -548,6 +551,82 @@ const struct conf_rcptlist *conf_rcptlist_find(const struct conf *c, const struc
 	return NULL;
 }
 
+static size_t parse_u64(const char *s, size_t len, uint64_t *out);
+
+/* Syslog facilities by code (RFC 5424 6.2.1), those a relay may log to. */
+static const struct {
+	const char *name;
+	unsigned    code;
+} facilities[] = {
+	{ "user", 1 },    { "mail", 2 },    { "daemon", 3 },  { "auth", 4 },
+	{ "authpriv", 10 }, { "local0", 16 }, { "local1", 17 }, { "local2", 18 },
+	{ "local3", 19 }, { "local4", 20 }, { "local5", 21 }, { "local6", 22 },
+	{ "local7", 23 },
+};
+
+const char *conf_facility_name(unsigned code)
+{
+	for (size_t k = 0; k < sizeof facilities / sizeof facilities[0]; k++)
+		if (facilities[k].code == code)
+			return facilities[k].name;
+	return NULL;
+}
+
+/* "log stderr" or "log syslog [SOCKET]". */
+static int set_log(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	if (word_is(arg, len, "stderr")) {
+		if (p->nmore > 0)
+			return bad_value(p, d, "stderr takes no socket:", p->more[0], p->morelen[0], "");
+		p->c->log_target = CONF_LOG_STDERR;
+		return 0;
+	}
+	if (!word_is(arg, len, "syslog"))
+		return bad_value(p, d, "bad log target", arg, len, " (stderr, or syslog [SOCKET])");
+	p->c->log_target = CONF_LOG_SYSLOG;
+	if (p->nmore == 0)
+		return 0;
+	return set_path_into(p, d, p->more[0], p->morelen[0], p->c->log_socket);
+}
+
+static int set_log_facility(struct parse *p, const struct directive *d, const char *arg,
+                            size_t len)
+{
+	for (size_t k = 0; k < sizeof facilities / sizeof facilities[0]; k++) {
+		if (word_is(arg, len, facilities[k].name)) {
+			p->c->log_facility = facilities[k].code;
+			return 0;
+		}
+	}
+	return bad_value(p, d, "unknown facility", arg, len,
+	                 " (mail, daemon, user, auth, authpriv, local0 ... local7)");
+}
+
+/* "metrics-listen PORT" (on 127.0.0.1) or "ADDR:PORT". */
+static int set_metrics(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	struct conf_listener l;
+	uint64_t port;
+	static const uint8_t zero[16];
+
+	memset(&l, 0, sizeof l);
+	if (parse_u64(arg, len, &port) == len) {
+		if (port == 0 || port > 65535)
+			return bad_value(p, d, "bad port", arg, len, "");
+		l.addr.family = IP_V4;
+		l.addr.a[0] = 127;
+		l.addr.a[3] = 1;
+		l.port = (uint16_t)port;
+	} else if (hostport_parse(arg, len, &l.addr, &l.port) != 0) {
+		return bad_value(p, d, "bad address:port", arg, len,
+		                 " (use 9025 for 127.0.0.1:9025, 192.0.2.1:9025 or [::1]:9025)");
+	}
+	l.any = memcmp(l.addr.a, zero, sizeof zero) == 0;
+	p->c->metrics = l;
+	p->c->metrics_line = p->line;
+	return 0;
+}
+
 /* Decimal digits only: no sign, no space, no base prefix.  Returns the
  * number of digits read, 0 if none or on overflow. */
 static size_t parse_u64(const char *s, size_t len, uint64_t *out)
@@ -843,6 +922,38 @@ static void format_recipients(struct text *t, const struct conf *c, const struct
 		text_puts(t, r != NULL && r->path[0] != '\0' ? r->path : "catch-all");
 		text_puts(t, "\n");
 	}
+}
+
+static void format_log(struct text *t, const struct conf *c, const struct directive *d)
+{
+	put_name(t, d);
+	if (c->log_target == CONF_LOG_SYSLOG) {
+		text_puts(t, "syslog ");
+		text_puts(t, c->log_socket);
+	} else {
+		text_puts(t, "stderr");
+	}
+	text_puts(t, "\n");
+}
+
+static void format_log_facility(struct text *t, const struct conf *c, const struct directive *d)
+{
+	const char *name = conf_facility_name(c->log_facility);
+
+	put_name(t, d);
+	text_puts(t, name != NULL ? name : "mail");
+	text_puts(t, "\n");
+}
+
+static void format_metrics(struct text *t, const struct conf *c, const struct directive *d)
+{
+	if (c->metrics.port == 0) {
+		text_puts(t, "# metrics-listen: none\n");
+		return;
+	}
+	put_name(t, d);
+	put_listener(t, &c->metrics);
+	text_puts(t, "\n");
 }
 
 static void format_uint(struct text *t, const struct conf *c, const struct directive *d)
@@ -1301,6 +1412,11 @@ static const struct directive directives[] = {
 	{ "dnsbl-timeout",    set_duration, format_duration, 0, FIELD(dnsbl_timeout), 1, 60, NULL },
 	{ "dnsbl-negative-ttl", set_duration, format_duration, 0, FIELD(dnsbl_negative_ttl), 0,
 	  86400, NULL },
+	{ "log",           set_log,       format_log,       0, 0, 0, 0, NULL },
+	{ "log-facility",  set_log_facility, format_log_facility, 0, 0, 0, 0, NULL },
+	{ "metrics-listen", set_metrics,  format_metrics,   0, 0, 0, 0, NULL },
+	{ "shutdown-timeout", set_duration, format_duration, 0, FIELD(shutdown_timeout), 1, 3600,
+	  NULL },
 };
 #define NDIRECTIVES (sizeof directives / sizeof directives[0])
 
@@ -1314,6 +1430,7 @@ static const struct {
 	{ set_listen,     1, 6, "ADDR:PORT [options]" },
 	{ set_deny_net,   1, 2, "CIDR [never-connect]" },
 	{ set_recipients, 2, 2, "DOMAIN PATH|catch-all" },
+	{ set_log,        1, 2, "stderr|syslog [SOCKET]" },
 	{ set_route,      2, 6, "DOMAIN NEXTHOP [tls MODE] [smtps] [verify-recipients]" },
 	{ set_smarthost,  1, 6, "NEXTHOP [tls MODE] [smtps] [auth FILE]" },
 };
@@ -1524,6 +1641,18 @@ int conf_finish(struct conf *c, const char *file, char *err, size_t errcap)
 			text_puts(t, why);
 			return fail(&p);
 		}
+	}
+	for (size_t k = 0; c->metrics.port != 0 && k < c->nlisteners; k++) {
+		if (!listeners_overlap(&c->listeners[k], &c->metrics))
+			continue;
+		p.line = c->metrics_line;
+		struct text *t = error_at(&p, NULL);
+		text_puts(t, "metrics-listen ");
+		put_listener(t, &c->metrics);
+		text_puts(t, " is also an SMTP listener (");
+		put_listener(t, &c->listeners[k]);
+		text_puts(t, ")");
+		return fail(&p);
 	}
 	if (c->max_message_size > c->queue_max_bytes) {
 		struct text *t = error_at(&p, NULL);

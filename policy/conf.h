@@ -204,6 +204,18 @@ struct conf {
 	unsigned dnsbl_stage;                         /* dnsbl-stage (enum conf_dnsbl_stage); rcpt */
 	unsigned dnsbl_timeout;                       /* dnsbl-timeout, seconds; default 5 */
 	unsigned dnsbl_negative_ttl;                  /* dnsbl-negative-ttl, seconds; default 60 */
+
+	/* Operations (README "Logs", "Metrics and health", "Reload and stop"). */
+	unsigned log_target;                          /* log: enum conf_log; default stderr */
+	char     log_socket[CONF_PATH_MAX];           /* log syslog PATH; default /dev/log */
+	unsigned log_facility;                        /* log-facility, as a syslog code;
+	                                                 default 2 (mail) */
+	struct conf_listener metrics;                 /* metrics-listen; port 0 when off
+	                                                 (the default); a bare PORT is
+	                                                 127.0.0.1:PORT */
+	size_t   metrics_line;
+	unsigned shutdown_timeout;                    /* shutdown-timeout: seconds sessions
+	                                                 may take to finish; default 8 */
 	/* The appliance's network, applied by moat's init role (image/);
 	 * moat serve ignores these. */
 	char     net_interface[CONF_IFNAME_MAX + 1];  /* net-interface; default "": the first Ethernet */
@@ -212,6 +224,14 @@ struct conf {
 	struct ipaddr net_gateways[2];
 	size_t   nnet_gateways;                       /* net-gateway: at most one per family */
 };
+
+enum conf_log {
+	CONF_LOG_STDERR = 0,      /* one line per event on stderr                     */
+	CONF_LOG_SYSLOG           /* datagrams to a syslog socket (RFC 3164 framing)   */
+};
+
+/* "mail", "daemon", ... for a syslog facility code; NULL if unknown. */
+const char *conf_facility_name(unsigned code);
 
 /* Fill defaults.  hostname is left empty: the caller fills it from uname
  * when the file does not set it. */

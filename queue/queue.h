@@ -215,6 +215,18 @@ struct queue_space {
 };
 int queue_space(struct queue *q, struct queue_space *sp);
 
+/*
+ * Health (README "Metrics and health"): one small durable write
+ * transaction -- meta/"probe" := now, fsync'd like a commit -- to learn
+ * whether the queue can commit at all.  QUEUE_OK, or the error a
+ * queue_commit() would meet (QUEUE_EFULL, QUEUE_EIO).  Writer only.
+ */
+int queue_probe(struct queue *q, int64_t now);
+
+/* The lowest queued ID, i.e. the oldest message (IDs are microseconds
+ * since the epoch when the message began: FORMAT.md).  QUEUE_ENOTFOUND
+ * when the queue is empty. */
+int queue_oldest(struct queue *q, queue_id *id);
 /* ---- delivery: the runner's side ---- */
 
 /*

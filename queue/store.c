@@ -1205,6 +1205,53 @@ int queue_stats(struct queue *q, struct queue_stats *st)
 	return QUEUE_OK;
 }
 
+#define META_PROBE_KEY "probe"
+
+int queue_probe(struct queue *q, int64_t now)
+{
+	MDB_val k = { sizeof META_PROBE_KEY - 1, (void *)(uintptr_t)META_PROBE_KEY }, v;
+	unsigned char t[8];
+	MDB_txn *txn;
+	int rc;
+
+	if (q->rdonly)
+		return QUEUE_EINVAL;
+	if ((rc = mdb_txn_begin(q->env, NULL, 0, &txn)) != 0)
+		return map_rc(rc);
+	be_put(t, (uint64_t)now, 8);
+	v.mv_size = sizeof t;
+	v.mv_data = t;
+	if ((rc = mdb_put(txn, q->db_meta, &k, &v, 0)) != 0) {
+		mdb_txn_abort(txn);
+		return map_rc(rc);
+	}
+	rc = mdb_txn_commit(txn);
+	return rc == 0 ? QUEUE_OK : map_rc(commit_rc(q, rc));
+}
+
+int queue_oldest(struct queue *q, queue_id *id)
+{
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	if ((rc = rd_begin(q, &txn)) != 0)
+		return map_rc(rc);
+	if ((rc = mdb_cursor_open(txn, q->db_env, &c)) != 0) {
+		rd_end(q);
+		return map_rc(rc);
+	}
+	rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+	if (rc == 0 && k.mv_size != 8)
+		rc = MDB_CORRUPTED;
+	else if (rc == 0)
+		*id = be_get(k.mv_data, 8);
+	mdb_cursor_close(c);
+	rd_end(q);
+	return map_rc(rc);
+}
+
 int queue_usage(struct queue *q, const struct queue_envelope *env, struct queue_usage *u)
 {
 	MDB_val k = { sizeof USAGE_TOTAL_KEY - 1, (void *)(uintptr_t)USAGE_TOTAL_KEY }, v;

@@ -140,6 +140,9 @@ static const struct addr_case cases[] = {
 	{ S("<\"\xc3\xbc x\"@b>"), 0, ADDR_EUTF8, 0, 0, 0 },
 	{ S("<\xe2\x82\xac@b>"), U8, ADDR_OK, "\xe2\x82\xac", "b", ADDR_F_UTF8 },
 	{ S("<\xf0\x9f\x98\x80@b>"), U8, ADDR_OK, "\xf0\x9f\x98\x80", "b", ADDR_F_UTF8 },
+	/* UTF-8 only in the route: allowed with SMTPUTF8, dropped with it. */
+	{ S("<@\xf0\x9f\x98\x80" "e:a@d>"), 0, ADDR_EUTF8, 0, 0, 0 },
+	{ S("<@\xf0\x9f\x98\x80" "e:a@d>"), U8, ADDR_OK, "a", "d", ADDR_F_ROUTE },
 	{ S("<\xef\xbf\xbd@b>"), U8, ADDR_OK, "\xef\xbf\xbd", "b", ADDR_F_UTF8 },
 	{ S("<\xf4\x8f\xbf\xbf@b>"), U8, ADDR_OK, "\xf4\x8f\xbf\xbf", "b", ADDR_F_UTF8 },
 	{ S("<\xc0\xaf@b>"), U8, ADDR_ESYNTAX, 0, 0, 0 },          /* overlong '/' */

@@ -184,7 +184,11 @@ static const char expected_format[] =
 	"dnsbl-threshold 1\n"
 	"dnsbl-stage rcpt\n"
 	"dnsbl-timeout 5s\n"
-	"dnsbl-negative-ttl 1m\n";
+	"dnsbl-negative-ttl 1m\n"
+	"log stderr\n"
+	"log-facility mail\n"
+	"# metrics-listen: none\n"
+	"shutdown-timeout 8s\n";
 
 static void test_format(void)
 {
@@ -303,7 +307,11 @@ static void test_format_defaults(void)
 		"dnsbl-threshold 1\n"
 		"dnsbl-stage rcpt\n"
 		"dnsbl-timeout 5s\n"
-		"dnsbl-negative-ttl 1m\n") == 0, "got:\n%s", buf);
+		"dnsbl-negative-ttl 1m\n"
+		"log stderr\n"
+		"log-facility mail\n"
+		"# metrics-listen: none\n"
+		"shutdown-timeout 8s\n") == 0, "got:\n%s", buf);
 }
 
 struct bad_case {
@@ -312,6 +320,25 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
+	{ "domain a.org\nlog file\n", "t.conf:2: log: bad log target 'file' (stderr, or syslog [SOCKET])" },
+	{ "log stderr /dev/log\n", "t.conf:1: log: stderr takes no socket: '/dev/log'" },
+	{ "log syslog dev/log\n", "t.conf:1: log: not an absolute path: 'dev/log'" },
+	{ "log syslog /a /b\n",
+	  "t.conf:1: log: too many arguments (log stderr|syslog [SOCKET])" },
+	{ "log-facility kern\n", "t.conf:1: log-facility: unknown facility 'kern' "
+	  "(mail, daemon, user, auth, authpriv, local0 ... local7)" },
+	{ "metrics-listen 0\n", "t.conf:1: metrics-listen: bad port '0'" },
+	{ "metrics-listen 65536\n", "t.conf:1: metrics-listen: bad port '65536'" },
+	{ "metrics-listen localhost:9100\n", "t.conf:1: metrics-listen: bad address:port "
+	  "'localhost:9100' (use 9025 for 127.0.0.1:9025, 192.0.2.1:9025 or [::1]:9025)" },
+	{ "metrics-listen 1\nmetrics-listen 2\n",
+	  "t.conf:2: metrics-listen: given twice (first on line 1)" },
+	{ "domain a.org\nlisten 127.0.0.1:2525\nmetrics-listen 2525\n",
+	  "t.conf:3: metrics-listen 127.0.0.1:2525 is also an SMTP listener (127.0.0.1:2525)" },
+	{ "domain a.org\nlisten [::]:2525\nmetrics-listen [::1]:2525\n",
+	  "t.conf:3: metrics-listen [::1]:2525 is also an SMTP listener ([::]:2525)" },
+	{ "shutdown-timeout 0\n", "t.conf:1: shutdown-timeout: 0 is below the minimum 1" },
+	{ "shutdown-timeout 3601\n", "t.conf:1: shutdown-timeout: 3601 is above the maximum 3600" },
 	{ "frobnicate yes\n", "t.conf:1: unknown directive 'frobnicate'" },
 	{ "Domain example.org\n", "t.conf:1: unknown directive 'Domain'" },
 	{ "domain example.org\n\n# x\nrelay-network 10.0.0.0/33\n",
@@ -463,6 +490,39 @@ static const struct bad_case bad_cases[] = {
 	{ "timeout-data-total 86401\n",
 	  "t.conf:1: timeout-data-total: 86401 is above the maximum 86400" },
 };
+
+/* log, log-facility, metrics-listen, shutdown-timeout: values and the
+ * effective text they print. */
+static void test_ops_directives(void)
+{
+	static char buf[64 * 1024];
+	char ip[IP_TEXT_MAX];
+
+	CHECKF(load("domain a.org\nlog syslog\nlog-facility local3\nmetrics-listen 9025\n"
+	            "shutdown-timeout 30\n") == 0, "%s", err);
+	CHECK(cf.log_target == CONF_LOG_SYSLOG);
+	CHECK(strcmp(cf.log_socket, "/dev/log") == 0);
+	CHECK(cf.log_facility == 19);
+	CHECK(cf.metrics.port == 9025 && cf.metrics.addr.family == IP_V4 && !cf.metrics.any);
+	ip_format(&cf.metrics.addr, ip, sizeof ip);
+	CHECKF(strcmp(ip, "127.0.0.1") == 0, "%s", ip);
+	CHECK(cf.shutdown_timeout == 30);
+	conf_format(&cf, buf, sizeof buf);
+	CHECKF(strstr(buf, "\nlog syslog /dev/log\nlog-facility local3\nmetrics-listen "
+	                   "127.0.0.1:9025\nshutdown-timeout 30s\n") != NULL, "%s", buf);
+
+	CHECKF(load("domain a.org\nlog syslog /run/moat/log.sock\nlog-facility daemon\n"
+	            "metrics-listen [::]:9100\nlisten [::1]:9100\n") == -1, "%s", err);
+	CHECKF(strstr(err, "is also an SMTP listener") != NULL, "%s", err);
+	CHECKF(load("domain a.org\nlog syslog /run/moat/log.sock\nlog-facility daemon\n"
+	            "metrics-listen [::1]:9100\nlisten 127.0.0.1:9100\nlog stderr\n") == -1, "%s", err);
+	CHECKF(strcmp(err, "t.conf:6: log: given twice (first on line 2)") == 0, "%s", err);
+	CHECKF(load("domain a.org\nlog syslog /run/moat/log.sock\nlog-facility daemon\n"
+	            "metrics-listen [::1]:9100\nlisten 127.0.0.1:9100\n") == 0, "%s", err);
+	CHECK(strcmp(cf.log_socket, "/run/moat/log.sock") == 0 && cf.log_facility == 3);
+	CHECK(cf.metrics.port == 9100 && cf.metrics.addr.family == IP_V6);
+	CHECK(strcmp(conf_facility_name(3), "daemon") == 0 && conf_facility_name(0) == NULL);
+}
 
 static void test_bad(void)
 {
@@ -744,6 +804,7 @@ int main(void)
 	RUN(test_format);
 	RUN(test_format_defaults);
 	RUN(test_tls_options);
+	RUN(test_ops_directives);
 	RUN(test_bad);
 	RUN(test_bad_bytes);
 	RUN(test_caps);

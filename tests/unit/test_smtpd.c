@@ -416,6 +416,85 @@ static void test_early_talker(void)
 	smtpd_free(&s);
 }
 
+/* The driver's input buffer: bytes are appended, the session takes whole
+ * lines, the rest waits for more (as in mta/server.c). */
+static char held[8192];
+static size_t nheld;
+
+static void feed(struct smtpd *s, const char *in, size_t len, struct run *r)
+{
+	size_t n;
+	int guard = 0;
+
+	memcpy(held + nheld, in, len);
+	nheld += len;
+	do {
+		n = smtpd_feed(s, held, nheld);
+		memmove(held, held + n, nheld - n);
+		nheld -= n;
+		drain(s, r);
+	} while (n > 0 && nheld > 0 && !r->closed && guard++ < 100000);
+}
+
+/* A session that ran `before`, then the server stopping (force or not),
+ * then `after` fed whole and split at every offset: the output after the
+ * stop must be `want` every time, and the session closed. */
+static void stop_case(const char *before, int force, const char *after, const char *want,
+                      int committed)
+{
+	static struct smtpd s;
+	static struct run r;
+	struct smtpd_client cl;
+	size_t alen = strlen(after), mark;
+
+	for (size_t split = 0; split <= alen; split++) {
+		memset(&r, 0, sizeof r);
+		nheld = 0;
+		memset(&cl, 0, sizeof cl);
+		cl.addr.family = IP_V4;
+		smtpd_init(&s, &conf, &cl, 0);
+		if (before != NULL) {
+			smtpd_greet(&s);
+			feed(&s, before, strlen(before), &r);
+		}
+		mark = r.outlen;
+		smtpd_shutdown(&s, force);
+		drain(&s, &r);
+		feed(&s, after, split, &r);
+		feed(&s, after + split, alen - split, &r);
+		CHECKF(r.outlen - mark == strlen(want) && memcmp(r.out + mark, want, strlen(want)) == 0,
+		       "split %zu: got '%.*s'", split, (int)(r.outlen - mark), r.out + mark);
+		CHECKF(r.closed && r.committed == committed, "split %zu: closed %d committed %d", split,
+		       r.closed, r.committed);
+		smtpd_free(&s);
+		if (alen == 0)
+			break;
+	}
+}
+
+static void test_shutdown(void)
+{
+	static const char bye[] = "421 4.3.2 mx.test Service shutting down\r\n";
+	static const char data[] = "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@example.test>\r\n"
+	                           "DATA\r\nSubject: s\r\n\r\nfirst\r\n";
+
+	/* Between transactions, before the greeting: 421 at once. */
+	stop_case("EHLO c\r\n", 0, "", bye, 0);
+	stop_case(NULL, 0, "", bye, 0);
+	/* In DATA: the message ends and is acknowledged, then 421; the MAIL
+	 * pipelined behind it starts nothing. */
+	stop_case(data, 0, "second\r\n.\r\nMAIL FROM:<c@b.test>\r\n",
+	          "250 2.0.0 OK: queued as 0000000000001234\r\n421 4.3.2 mx.test Service shutting "
+	          "down\r\n", 1);
+	/* After MAIL: the transaction may go on; a RSET ends it, then 421. */
+	stop_case("EHLO c\r\nMAIL FROM:<a@b.test>\r\n", 0,
+	          "RCPT TO:<x@example.test>\r\nRSET\r\nNOOP\r\n",
+	          "250 2.1.5 Recipient OK\r\n250 2.0.0 OK\r\n421 4.3.2 mx.test Service shutting "
+	          "down\r\n", 0);
+	/* The deadline: 421 now, the unfinished message dropped. */
+	stop_case(data, 1, "second\r\n.\r\n", bye, 0);
+}
+
 int main(void)
 {
 	log_init("test", LOG_OFF);
@@ -434,5 +513,6 @@ int main(void)
 	RUN(test_messages_per_connection);
 	RUN(test_deadline);
 	RUN(test_early_talker);
+	RUN(test_shutdown);
 	return t_main_end();
 }

@@ -49,6 +49,7 @@ struct transcript {
 	size_t outlen;
 	int    starttls;   /* STARTTLS events seen */
 	int    closed;
+	char   quota_user[QUEUE_NAME_MAX + 1]; /* the envelope's auth_user at the last quota question */
 };
 
 /* Answer events; on STARTTLS throw away *have bytes of buffered input. */
@@ -69,6 +70,7 @@ static void answer(struct smtpd *s, struct transcript *t, size_t *have)
 			*have = 0; /* CVE-2011-0411: nothing read before the handshake counts */
 			smtpd_tls_started(s, SMTPD_F_TLS);
 		} else if (ev.type == SMTPD_EV_QUOTA) {
+			snprintf(t->quota_user, sizeof t->quota_user, "%s", ev.env->auth_user);
 			smtpd_quota_done(s, QUOTA_OK);
 		} else if (ev.type == SMTPD_EV_CLOSE) {
 			t->closed = 1;
@@ -163,6 +165,8 @@ static void test_auth_every_split(void)
 	run("127.0.0.1", auth_script, 0, 0, &ref);
 	CHECKF(strcmp(ref.out, auth_want) == 0, "got:\n%s", ref.out);
 	CHECK(ref.closed);
+	/* The message is charged to, and stored as from, the user. */
+	CHECKF(strcmp(ref.quota_user, "alice") == 0, "auth_user '%s'", ref.quota_user);
 	run("127.0.0.1", auth_script, 1, 0, &t);
 	CHECKF(strcmp(t.out, auth_want) == 0, "byte by byte:\n%s", t.out);
 	for (size_t i = 1; i < len; i++) {

@@ -355,7 +355,7 @@ static void test_tarpit_cut_short(void)
 	feed("EHLO client.test\r\n");
 	m = d.outlen;
 	feed("FOO\r\n");
-	smtpd_shutdown(&d.s);
+	smtpd_shutdown(&d.s, 0);
 	drain();
 	CHECK(strcmp(since(m), "500 5.5.1 Command unrecognized\r\n"
 	                       "421 4.3.2 mx.test Service shutting down\r\n") == 0 && d.closed);
