@@ -5,6 +5,7 @@
 #   make test     everything: unit (musl and ASan/UBSan), golden, sessions
 #   make fuzz     run each libFuzzer target for FUZZ_SECONDS
 #   make bench    moat against Postfix and OpenSMTPD (QUICK=1: a short run)
+#   make image    build/image/: the appliance disk (raw, qcow2), the OCI archive
 #   make clean    remove build/ except the cached dependencies
 
 BUILD    := build
@@ -57,7 +58,8 @@ POLICY := policy/cmd.c \
           policy/ctl.c \
           policy/idna.c \
           policy/edge.c \
-          policy/dnsbl.c
+          policy/dnsbl.c \
+          policy/kv.c
 QUEUE  := queue/store.c \
           queue/envelope.c \
           queue/usage.c
@@ -81,7 +83,10 @@ MTA    := mta/log.c \
           mta/listen.c \
           mta/httpd.c \
           mta/ops.c \
-          mta/opscmd.c
+          mta/opscmd.c \
+          mta/netcfg.c \
+          mta/initdev.c \
+          mta/init.c
 MAIN   := mta/main.c
 UNIT   := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
@@ -95,7 +100,7 @@ UNIT_ASAN := $(UNIT:tests/unit/%.c=$(BUILD)/asan/unit/%)
 FUZZ_BIN := $(FUZZ:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 DEPS_STAMP := $(DEPS)/lib/liblmdb.a $(DEPS)/lib/libbearssl.a
 
-.PHONY: all run test unit fuzz fuzz-build bench clean layout-check tools
+.PHONY: all run test unit fuzz fuzz-build bench clean layout-check tools image
 all: $(BUILD)/moat
 
 $(DEPS_STAMP) &:
@@ -164,6 +169,14 @@ layout-check:
 		|| { echo "layout: unexpected top-level entries"; exit 1; }
 
 unit: $(UNIT_MUSL) $(UNIT_ASAN)
+
+# The appliance (image/build.sh): Debian's kernel, moat as /init, no mounts.
+# Rebuilt only when the binary or the builder's inputs change.
+IMAGE_IN := image/build.sh image/oci.py image/modules image/cmdline \
+            image/mke2fs.conf image/moat.conf.example
+image: $(BUILD)/image/moat.img
+$(BUILD)/image/moat.img: $(BUILD)/moat $(IMAGE_IN) | tools
+	BUILD=$(BUILD) sh image/build.sh
 
 run: $(BUILD)/moat
 	@sh tests/demo.sh $(BUILD)

@@ -62,6 +62,11 @@ void ev_io_del(struct ev_loop *l, struct ev_io *io)
 		(void)epoll_ctl(l->epfd, EPOLL_CTL_DEL, io->fd, NULL);
 	io->added = 0;
 	io->events = 0;
+	/* Its caller may free io next: no later event of this batch may
+	 * reach it (a shutdown that ends deliveries in flight does). */
+	for (int j = l->batch_i + 1; l->batch != NULL && j < l->batch_n; j++)
+		if (l->batch[j].data.ptr == io)
+			l->batch[j].data.ptr = NULL;
 }
 
 /* The heap: slot i (1-based) has children 2i and 2i+1. */
@@ -161,9 +166,15 @@ int ev_run(struct ev_loop *l)
 		if (n < 0 && errno != EINTR)
 			return -1;
 		l->now = ev_monotonic_ms();
+		l->batch = evs;
+		l->batch_n = n;
 		for (i = 0; i < n; i++) {
 			struct ev_io *io = evs[i].data.ptr;
 			unsigned e = 0;
+
+			l->batch_i = i;
+			if (io == NULL)
+				continue; /* deleted (and maybe freed) earlier in this batch */
 
 			if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 				e |= EV_READ;
@@ -175,6 +186,8 @@ int ev_run(struct ev_loop *l)
 			if (e && io->added)
 				io->cb(l, io, e);
 		}
+		l->batch = NULL;
+		l->batch_n = 0;
 		while (l->nheap && l->heap[0]->when <= l->now) {
 			struct ev_timer *t = l->heap[0];
 

@@ -48,6 +48,10 @@ struct ev_loop {
 	size_t            nheap, capheap;
 	ev_hook_cb       *after_batch;
 	void             *after_arg;
+	/* The batch ev_run() is dispatching: ev_io_del() removes its io from
+	 * the rest, so that a callback may free an io still due in it. */
+	struct epoll_event *batch;
+	int               batch_i, batch_n;
 };
 
 int  ev_init(struct ev_loop *l);       /* 0 or -1 (errno) */

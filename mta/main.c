@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "init.h"
 #include "log.h"
 #include "opscmd.h"
 #include "passwd.h"
@@ -43,6 +44,7 @@ static void usage(FILE *f)
 	      "       moat relay-test [-d OURDOMAIN] [-t FOREIGN] HOST[:PORT]\n"
 	      "                                     probe a server with relay tricks (never DATA)\n"
 	      "       moat version\n"
+	      "       moat init                     the appliance's process 1 (image/)\n"
 	      "FILE defaults to " DEFAULT_CONF ".\n", f);
 }
 
@@ -71,6 +73,11 @@ int main(int argc, char **argv)
 	const char *cmd, *path;
 
 	log_init("moat", LOG_INFO);
+	/* The appliance's /init: the kernel starts us as process 1 with no
+	 * subcommand.  (In a container, "moat serve" may be process 1 too.) */
+	if ((getpid() == 1 && (argc == 1 || strcmp(argv[0], "/init") == 0)) ||
+	    (argc == 2 && strcmp(argv[1], "init") == 0))
+		return init_main();
 	if (argc < 2) {
 		usage(stderr);
 		return 100;

@@ -162,7 +162,7 @@ void conf_defaults(struct conf *c)
 }
 
 /* The parser's state for one conf_parse() call. */
-#define SEEN_MAX 64
+#define SEEN_MAX 96
 struct parse {
 	struct conf *c;
 	const char  *file;
@@ -714,6 +714,61 @@ static int set_size(struct parse *p, const struct directive *d, const char *arg,
 	return 0;
 }
 
+static int set_net_interface(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	if (len > CONF_IFNAME_MAX)
+		return bad_value(p, d, "interface name too long:", arg, len, " (at most 15 bytes)");
+	for (size_t k = 0; k < len; k++) {
+		char ch = arg[k];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      ch == '-' || ch == '_' || ch == '.'))
+			return bad_value(p, d, "bad interface name", arg, len, "");
+	}
+	memcpy(p->c->net_interface, arg, len);
+	p->c->net_interface[len] = '\0';
+	return 0;
+}
+
+/* "ADDR/PREFIX": the interface's own address, so host bits are kept. */
+static int set_net_address(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	struct conf *c = p->c;
+	struct conf_ifaddr a;
+	const char *slash = memchr(arg, '/', len);
+	size_t alen = slash != NULL ? (size_t)(slash - arg) : len;
+	uint64_t prefix = 0;
+
+	memset(&a, 0, sizeof a);
+	if (slash == NULL || ip_parse(arg, alen, &a.addr) != 0 || len - alen < 2 || len - alen > 4 ||
+	    parse_u64(slash + 1, len - alen - 1, &prefix) != len - alen - 1 || prefix == 0 ||
+	    prefix > (a.addr.family == IP_V4 ? 32u : 128u))
+		return bad_value(p, d, "bad interface address", arg, len,
+		                 " (use 192.0.2.10/24 or 2001:db8::10/64)");
+	a.prefix = (uint8_t)prefix;
+	for (size_t k = 0; k < c->nnet_addrs; k++)
+		if (ip_equal(&c->net_addrs[k].addr, &a.addr))
+			return bad_value(p, d, "duplicate address", arg, len, "");
+	if (c->nnet_addrs == CONF_MAX_NET_ADDRS)
+		return too_many(p, d, "addresses", CONF_MAX_NET_ADDRS);
+	c->net_addrs[c->nnet_addrs++] = a;
+	return 0;
+}
+
+static int set_net_gateway(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	struct conf *c = p->c;
+	struct ipaddr gw;
+
+	if (ip_parse(arg, len, &gw) != 0)
+		return bad_value(p, d, "bad address", arg, len, "");
+	for (size_t k = 0; k < c->nnet_gateways; k++)
+		if (c->net_gateways[k].family == gw.family)
+			return bad_value(p, d, "a second gateway of the same family:", arg, len,
+			                 " (one IPv4 and one IPv6 at most)");
+	c->net_gateways[c->nnet_gateways++] = gw;
+	return 0;
+}
+
 /* ---- edge defenses ---- */
 
 static int set_dnsbl(struct parse *p, const struct directive *d, const char *arg, size_t len)
@@ -940,6 +995,35 @@ static void format_dnsbl_stage(struct text *t, const struct conf *c, const struc
 {
 	put_name(t, d);
 	text_puts(t, c->dnsbl_stage == CONF_DNSBL_CONNECT ? "connect\n" : "rcpt\n");
+}
+
+static void format_net_interface(struct text *t, const struct conf *c, const struct directive *d)
+{
+	if (c->net_interface[0] == '\0')
+		return; /* appliance only: nothing said when unset */
+	put_name(t, d);
+	text_puts(t, c->net_interface);
+	text_puts(t, "\n");
+}
+
+static void format_net_address(struct text *t, const struct conf *c, const struct directive *d)
+{
+	for (size_t k = 0; k < c->nnet_addrs; k++) {
+		put_name(t, d);
+		put_ip(t, &c->net_addrs[k].addr);
+		text_puts(t, "/");
+		text_put_u64(t, c->net_addrs[k].prefix);
+		text_puts(t, "\n");
+	}
+}
+
+static void format_net_gateway(struct text *t, const struct conf *c, const struct directive *d)
+{
+	for (size_t k = 0; k < c->nnet_gateways; k++) {
+		put_name(t, d);
+		put_ip(t, &c->net_gateways[k]);
+		text_puts(t, "\n");
+	}
 }
 
 #define FIELD(f) offsetof(struct conf, f)
@@ -1310,6 +1394,9 @@ static const struct directive directives[] = {
 	{ "timeout-reply",  set_duration, format_duration, 0, FIELD(timeout_reply), 1, 3600, NULL },
 	{ "verify-cache",   set_duration, format_duration, 0, FIELD(verify_cache), 0, 86400, NULL },
 	{ "timeout-verify", set_duration, format_duration, 0, FIELD(timeout_verify), 1, 600, NULL },
+	{ "net-interface", set_net_interface, format_net_interface, 0, 0, 0, 0, NULL },
+	{ "net-address",   set_net_address,   format_net_address,   1, 0, 0, 0, NULL },
+	{ "net-gateway",   set_net_gateway,   format_net_gateway,   1, 0, 0, 0, NULL },
 	{ "reject-early-pipelining", set_onoff, format_onoff, 0, FIELD(reject_early_pipelining),
 	  0, 0, NULL },
 	{ "reject-invalid-helo", set_onoff, format_onoff, 0, FIELD(reject_invalid_helo), 0, 0, NULL },

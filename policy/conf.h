@@ -101,6 +101,13 @@ struct conf_dns_server {
 	struct ipaddr addr;
 	uint16_t      port;
 };
+/* An address of the appliance's own interface: host bits kept. */
+struct conf_ifaddr {
+	struct ipaddr addr;
+	uint8_t       prefix;  /* 1..32 or 1..128 */
+};
+#define CONF_MAX_NET_ADDRS 8
+#define CONF_IFNAME_MAX    15 /* Linux IFNAMSIZ - 1 */
 
 /* dnsbl ZONE[=FILTER][*WEIGHT] (policy/dnsbl.h) */
 struct conf_dnsbl {
@@ -209,6 +216,13 @@ struct conf {
 	size_t   metrics_line;
 	unsigned shutdown_timeout;                    /* shutdown-timeout: seconds sessions
 	                                                 may take to finish; default 8 */
+	/* The appliance's network, applied by moat's init role (image/);
+	 * moat serve ignores these. */
+	char     net_interface[CONF_IFNAME_MAX + 1];  /* net-interface; default "": the first Ethernet */
+	struct conf_ifaddr net_addrs[CONF_MAX_NET_ADDRS];
+	size_t   nnet_addrs;                          /* net-address */
+	struct ipaddr net_gateways[2];
+	size_t   nnet_gateways;                       /* net-gateway: at most one per family */
 };
 
 enum conf_log {

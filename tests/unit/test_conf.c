@@ -744,6 +744,58 @@ static void test_delivery(void)
 	CHECK(strstr(err, "too many arguments (it takes one)") != NULL);
 }
 
+/* The appliance's network directives (net-*): host bits kept, one
+ * gateway per family, printed only when set. */
+static void test_net(void)
+{
+	static const char base[] = "domain example.org\n";
+	char text[1024], out[4096];
+	struct ipaddr ip;
+
+	snprintf(text, sizeof text, "%s%s", base,
+	         "net-interface eth1\nnet-address 192.0.2.10/24\nnet-address 2001:DB8::10/64\n"
+	         "net-gateway 192.0.2.1\nnet-gateway fe80::1\n");
+	CHECKF(load(text) == 0, "%s", err);
+	CHECK(strcmp(cf.net_interface, "eth1") == 0);
+	CHECK(cf.nnet_addrs == 2 && cf.net_addrs[0].prefix == 24 && cf.net_addrs[1].prefix == 64);
+	CHECK(ip_parse("192.0.2.10", 10, &ip) == 0 && ip_equal(&cf.net_addrs[0].addr, &ip));
+	CHECK(cf.nnet_gateways == 2 && cf.net_gateways[1].family == IP_V6);
+	conf_format(&cf, out, sizeof out);
+	CHECK(strstr(out, "net-interface eth1\nnet-address 192.0.2.10/24\n"
+	                  "net-address 2001:db8::10/64\nnet-gateway 192.0.2.1\n"
+	                  "net-gateway fe80::1\n") != NULL);
+	/* Unset: nothing printed (moat serve ignores them). */
+	CHECK(load(base) == 0);
+	conf_format(&cf, out, sizeof out);
+	CHECK(strstr(out, "net-") == NULL);
+
+	static const struct { const char *line, *msg; } bad[] = {
+		{ "net-address 192.0.2.10", "t.conf:2: net-address: bad interface address '192.0.2.10'" },
+		{ "net-address 192.0.2.10/33", "bad interface address" },
+		{ "net-address 192.0.2.10/0", "bad interface address" },
+		{ "net-address 2001:db8::1/129", "bad interface address" },
+		{ "net-address 192.0.2.10/", "bad interface address" },
+		{ "net-address 192.0.2.10/2x", "bad interface address" },
+		{ "net-address 192.0.2.10/0024", "bad interface address" },
+		{ "net-address host/24", "bad interface address" },
+		{ "net-gateway 192.0.2.1/24", "net-gateway: bad address" },
+		{ "net-gateway 192.0.2.1\nnet-gateway 192.0.2.2", "a second gateway of the same family" },
+		{ "net-address 192.0.2.1/24\nnet-address 192.0.2.1/25", "duplicate address" },
+		{ "net-interface eth0/1", "bad interface name" },
+		{ "net-interface a23456789012345x", "interface name too long" },
+		{ "net-interface eth0\nnet-interface eth1", "given twice" },
+	};
+	for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+		snprintf(text, sizeof text, "%s%s\n", base, bad[k].line);
+		CHECKF(load(text) == -1 && strstr(err, bad[k].msg) != NULL, "%s: %s", bad[k].line, err);
+	}
+	/* At most CONF_MAX_NET_ADDRS addresses. */
+	size_t o = (size_t)snprintf(text, sizeof text, "%s", base);
+	for (int k = 0; k <= CONF_MAX_NET_ADDRS; k++)
+		o += (size_t)snprintf(text + o, sizeof text - o, "net-address 192.0.2.%d/24\n", k + 1);
+	CHECK(load(text) == -1 && strstr(err, "too many addresses (at most 8)") != NULL);
+}
+
 int main(void)
 {
 	RUN(test_defaults);
@@ -761,5 +813,6 @@ int main(void)
 	RUN(test_listeners_ok);
 	RUN(test_layering);
 	RUN(test_delivery);
+	RUN(test_net);
 	return t_main_end();
 }

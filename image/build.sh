@@ -1,0 +1,266 @@
+#!/bin/sh
+# image/build.sh -- build the moat appliance disk and the container image.
+#
+#   BUILD=build sh image/build.sh        (what "make image" runs)
+#
+# Writes under $BUILD/image/:
+#   moat.img        raw GPT disk: BIOS (syslinux) and UEFI (systemd-boot) boot
+#                   partition "moat-boot" + ext4 data partition "moat-data"
+#   moat.qcow2      the same disk as compressed qcow2
+#   moat-boot.img   the boot partition alone (an upgrade: write it over p1)
+#   moat-oci.tar    OCI image archive (image/oci.py)
+#   MANIFEST        kernel version, layout, sha256 of every artifact
+#
+# No loop devices, no mounts, no root-only tricks: sfdisk on a file, mkfs.vfat
+# -C + mtools, syslinux's mtools installer, mkfs.ext4 -d, dd to assemble.
+# Reproducible: every timestamp is SOURCE_DATE_EPOCH, every UUID, volume ID
+# and label is fixed, the cpio is sorted and its inode numbers zeroed.
+# The same inputs (moat binary, kernel package, files in image/) give the
+# same bytes; MANIFEST lists the digests to compare.
+#
+# Settings (environment):
+#   BUILD              build directory (default build)
+#   IMAGE_OUT          where the artifacts go (default $BUILD/image)
+#   MOAT               the static moat binary (default $BUILD/moat)
+#   SOURCE_DATE_EPOCH  timestamp for every file (default: 1700000000)
+#   DATA_MB            data partition size in MiB (default 1024)
+#   MOAT_CONF          a moat.conf to put on the data partition (default: none;
+#                      the appliance then says which file to create)
+#   KERNEL_DEB         a linux-image-*.deb to use instead of Debian's current
+#                      linux-image-amd64 (downloaded once into $BUILD/kernel)
+set -eu
+
+BUILD=${BUILD:-build}
+MOAT=${MOAT:-$BUILD/moat}
+OUT=${IMAGE_OUT:-$BUILD/image}
+KDIR=$BUILD/kernel
+DATA_MB=${DATA_MB:-1024}
+BOOT_MB=64
+SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
+export SOURCE_DATE_EPOCH
+HERE=$(cd "$(dirname "$0")" && pwd)
+W=$OUT/work
+
+# Fixed identities: the disk, its partitions, the file systems.  The init
+# finds the data partition by its GPT name, never by these.
+DISK_GUID=6d6f6174-0000-4000-8000-000000000001
+BOOT_GUID=6d6f6174-0000-4000-8000-000000000002
+DATA_GUID=6d6f6174-0000-4000-8000-000000000003
+EXT4_UUID=6d6f6174-0000-4000-8000-000000000004
+FAT_VOLID=6d6f6174
+ESP_TYPE=C12A7328-F81F-11D2-BA4B-00A0C93EC93B
+LINUX_TYPE=0FC63DAF-8483-4772-8E79-3D69D8477DE4
+
+say() { echo "image: $*"; }
+die() { echo "image: $*" >&2; exit 1; }
+
+[ -x "$MOAT" ] || die "$MOAT: no such binary (run make first)"
+for t in sfdisk mkfs.vfat mcopy mmd syslinux mkfs.ext4 cpio depmod modprobe qemu-img zstd; do
+	command -v "$t" >/dev/null || die "$t not found (run make tools)"
+done
+
+# ---------------------------------------------------------------- kernel
+# Debian's kernel package, extracted into $KDIR/root (never installed on
+# this machine), with depmod run there so that modprobe can order modules.
+kernel_fetch() {
+	mkdir -p "$KDIR"
+	if [ -n "${KERNEL_DEB:-}" ]; then
+		deb=$KERNEL_DEB
+	else
+		deb=$(ls "$KDIR"/linux-image-*.deb 2>/dev/null | sort | tail -n1)
+	fi
+	if [ -z "$deb" ]; then
+		pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')
+		if [ -z "$pkg" ]; then
+			apt-get update -qq
+			pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/ {print $2; exit}')
+		fi
+		[ -n "$pkg" ] || die "cannot resolve linux-image-amd64"
+		say "downloading $pkg"
+		(cd "$KDIR" && apt-get download -qq "$pkg" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
+		deb=$(ls "$KDIR"/linux-image-*.deb 2>/dev/null | sort | tail -n1)
+		[ -n "$deb" ] || die "apt-get download $pkg failed"
+	fi
+	stamp=$KDIR/root/.from
+	if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$(basename "$deb")" ]; then
+		say "extracting $(basename "$deb")"
+		rm -rf "$KDIR/root"
+		mkdir -p "$KDIR/root"
+		dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$KDIR/root" ./boot ./lib/modules
+		kv=$(ls "$KDIR/root/lib/modules" | head -n1)
+		depmod -b "$KDIR/root" "$kv"
+		basename "$deb" >"$stamp"
+	fi
+	KVER=$(ls "$KDIR/root/lib/modules" | head -n1)
+	KDEB=$(basename "$deb")
+	VMLINUZ=$KDIR/root/boot/vmlinuz-$KVER
+	[ -f "$VMLINUZ" ] || die "no kernel in $deb"
+}
+
+# The modules of image/modules, each preceded by what it needs, in load
+# order, each once.  A softdep the kernel cannot use (crc32c-intel on a CPU
+# without SSE4.2) fails to load at boot and is skipped with a log line.
+module_list() {
+	grep -v '^[[:space:]]*\(#\|$\)' "$HERE/modules" | while read -r m _; do
+		modprobe -d "$KDIR/root" -S "$KVER" --show-depends "$m" \
+			|| die "module $m not in $KDEB"
+	done | awk '$1 == "insmod" && !seen[$2]++ { print $2 }'
+}
+
+# ---------------------------------------------------------------- initramfs
+# /init is moat (it runs its init role as PID 1); /lib/modules/NN-name.ko
+# are loaded in file-name order.  Nothing else: no shell, no libc, no tools.
+build_initramfs() {
+	r=$W/initramfs
+	mkdir -p "$r/dev" "$r/proc" "$r/sys" "$r/data" "$r/etc" "$r/lib/modules"
+	cp "$MOAT" "$r/init"
+	strip --strip-all "$r/init"
+	chmod 0755 "$r/init"
+	i=100
+	module_list >"$W/modules.order"
+	while read -r ko; do
+		cp "$ko" "$r/lib/modules/$i-$(basename "$ko")"
+		i=$((i + 1))
+	done <"$W/modules.order"
+	[ "$i" -gt 100 ] || die "no modules"
+	chmod -R u=rwX,go=rX "$r"
+	find "$r" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+	(cd "$r" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --reproducible --quiet) \
+		| zstd -q -19 --no-progress >"$W/initrd"
+}
+
+# ---------------------------------------------------------------- boot
+# FAT32 (the UEFI system partition), holding the kernel and initramfs once,
+# read by both boot loaders:
+#   BIOS:  gptmbr.bin (MBR) -> syslinux VBR + ldlinux.sys -> /syslinux/syslinux.cfg
+#   UEFI:  \EFI\BOOT\BOOTX64.EFI (systemd-boot) -> /loader/entries/moat.conf
+build_boot() {
+	cmdline=$(grep -v '^[[:space:]]*\(#\|$\)' "$HERE/cmdline" | tr '\n' ' ' | sed 's/ *$//')
+	b=$W/bootfiles
+	mkdir -p "$b"
+	cat >"$b/syslinux.cfg" <<EOF
+SERIAL 0 115200
+DEFAULT moat
+PROMPT 0
+TIMEOUT 0
+LABEL moat
+  LINUX /moat/linux
+  INITRD /moat/initrd
+  APPEND $cmdline
+EOF
+	cat >"$b/loader.conf" <<EOF
+default moat.conf
+timeout 0
+editor no
+EOF
+	cat >"$b/moat.conf" <<EOF
+title   moat
+version $KVER
+linux   /moat/linux
+initrd  /moat/initrd
+options $cmdline
+EOF
+	cp "$VMLINUZ" "$b/linux"
+	cp "$W/initrd" "$b/initrd"
+	cp /usr/lib/systemd/boot/efi/systemd-bootx64.efi "$b/BOOTX64.EFI"
+	find "$b" -exec touch -d "@$SOURCE_DATE_EPOCH" {} +
+
+	f=$W/boot.fat
+	rm -f "$f"
+	mkfs.vfat -C -F 32 -S 512 -s 1 -h 2048 -i "$FAT_VOLID" -n MOAT-BOOT --invariant \
+		"$f" $((BOOT_MB * 1024)) >/dev/null
+	export MTOOLS_SKIP_CHECK=1
+	mmd -i "$f" ::/EFI ::/EFI/BOOT ::/loader ::/loader/entries ::/moat ::/syslinux
+	mcopy -m -i "$f" "$b/BOOTX64.EFI" ::/EFI/BOOT/BOOTX64.EFI
+	mcopy -m -i "$f" "$b/loader.conf" ::/loader/loader.conf
+	mcopy -m -i "$f" "$b/moat.conf" ::/loader/entries/moat.conf
+	mcopy -m -i "$f" "$b/linux" ::/moat/linux
+	mcopy -m -i "$f" "$b/initrd" ::/moat/initrd
+	mcopy -m -i "$f" "$b/syslinux.cfg" ::/syslinux/syslinux.cfg
+	syslinux --install --directory /syslinux "$f"
+}
+
+# ---------------------------------------------------------------- data
+# ext4 with a journal (an unclean stop is replayed at the next mount).
+# It holds moat.conf (if MOAT_CONF is given) and an example to copy.
+build_data() {
+	d=$W/data
+	mkdir -p "$d/queue"
+	chmod 0700 "$d/queue"
+	cp "$HERE/moat.conf.example" "$d/moat.conf.example"
+	if [ -n "${MOAT_CONF:-}" ]; then
+		"$MOAT" check -c "$MOAT_CONF" >/dev/null || die "MOAT_CONF $MOAT_CONF is invalid"
+		cp "$MOAT_CONF" "$d/moat.conf"
+	fi
+	find "$d" -exec touch -d "@$SOURCE_DATE_EPOCH" {} +
+	rm -f "$W/data.ext4"
+	E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH MKE2FS_CONFIG=$HERE/mke2fs.conf \
+		mkfs.ext4 -q -F -t ext4 -T appliance -L moat-data -U "$EXT4_UUID" \
+		-E "hash_seed=$EXT4_UUID,root_owner=0:0,lazy_itable_init=0,nodiscard" \
+		-d "$d" "$W/data.ext4" "${DATA_MB}M" >/dev/null
+	# mkfs.ext4 -d copies each file's ctime, which touch cannot set: set it.
+	(cd "$d" && find . -mindepth 1 | LC_ALL=C sort | sed 's|^\.||') | while read -r p; do
+		echo "set_inode_field $p ctime @$SOURCE_DATE_EPOCH"
+	done >"$W/data.debugfs"
+	E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH debugfs -w -f "$W/data.debugfs" "$W/data.ext4" >/dev/null 2>"$W/debugfs.err" \
+		|| { cat "$W/debugfs.err" >&2; die "debugfs failed"; }
+}
+
+# ---------------------------------------------------------------- disk
+assemble() {
+	img=$W/moat.img
+	boot_start=2048
+	boot_size=$((BOOT_MB * 2048))
+	data_start=$((boot_start + boot_size))
+	data_size=$((DATA_MB * 2048))
+	total=$(( (data_start + data_size + 2048) * 512 ))
+	rm -f "$img"
+	truncate -s "$total" "$img"
+	sfdisk -q --no-reread --no-tell-kernel "$img" <<EOF
+label: gpt
+label-id: $DISK_GUID
+unit: sectors
+first-lba: 2048
+start=$boot_start, size=$boot_size, type=$ESP_TYPE, uuid=$BOOT_GUID, name="moat-boot", attrs="LegacyBIOSBootable"
+start=$data_start, size=$data_size, type=$LINUX_TYPE, uuid=$DATA_GUID, name="moat-data"
+EOF
+	# The MBR's boot code (440 bytes; the protective partition table stays).
+	dd if=/usr/lib/syslinux/mbr/gptmbr.bin of="$img" bs=440 count=1 conv=notrunc status=none
+	# Both partitions start on a MiB boundary: copy in MiB blocks, leaving
+	# the all-zero ones as holes.
+	dd if="$W/boot.fat" of="$img" bs=1M seek=$((boot_start / 2048)) conv=notrunc,sparse status=none
+	dd if="$W/data.ext4" of="$img" bs=1M seek=$((data_start / 2048)) conv=notrunc,sparse status=none
+	DATA_OFFSET=$((data_start * 512))
+}
+
+kernel_fetch
+rm -rf "$W"
+mkdir -p "$W"
+say "kernel $KVER ($KDEB)"
+build_initramfs
+build_boot
+build_data
+assemble
+qemu-img convert -q -c -O qcow2 "$W/moat.img" "$W/moat.qcow2"
+strip --strip-all -o "$W/moat.stripped" "$MOAT"
+/usr/bin/python3 "$HERE/oci.py" "$W/moat.stripped" "$W/moat-oci.tar"
+
+mv "$W/boot.fat" "$W/moat-boot.img"
+{
+	echo "kernel $KVER $KDEB"
+	echo "source-date-epoch $SOURCE_DATE_EPOCH"
+	echo "boot-partition moat-boot offset $((2048 * 512)) size $((BOOT_MB * 1048576))"
+	echo "data-partition moat-data offset $DATA_OFFSET size $((DATA_MB * 1048576))"
+	echo "modules $(xargs -n1 basename <"$W/modules.order" | sed 's/\.ko$//' | tr '\n' ' ')"
+	# Python's sha256 (OpenSSL) is ten times sha256sum's speed on a 1 GiB disk.
+	(cd "$W" && /usr/bin/python3 -c 'import hashlib, sys
+for n in sys.argv[1:]:
+    with open(n, "rb") as f:
+        print(hashlib.file_digest(f, "sha256").hexdigest() + "  " + n)' \
+		moat.img moat.qcow2 moat-boot.img moat-oci.tar initrd)
+} >"$W/MANIFEST"
+# moat.img last: make takes it as the sign that everything is there.
+for f in MANIFEST moat-boot.img moat.qcow2 moat-oci.tar moat.img; do
+	mv "$W/$f" "$OUT/$f"
+done
+say "built $OUT/moat.img $OUT/moat.qcow2 $OUT/moat-oci.tar"

@@ -1,0 +1,63 @@
+#!/bin/sh
+# image/measure.sh -- the appliance's figures, for `make bench` (never a
+# test): sizes, and seconds from starting qemu to the 220 greeting through
+# the port forward, under software emulation (TCG) as here, once with
+# SeaBIOS and once with OVMF.  Builds the image first if needed.
+#
+#   BUILD=build RUNS=3 sh image/measure.sh
+#
+# Prints one "name value" line per figure (sizes in bytes; times in
+# seconds, the median of RUNS boots, then each boot in brackets):
+#   image-qcow2-bytes         the compressed qcow2 disk (the download)
+#   image-raw-xz-bytes        the raw disk, xz -9 (the other download)
+#   image-raw-bytes           the raw disk as it boots (sparse; its size)
+#   kernel-bytes              Debian's vmlinuz
+#   initramfs-bytes           moat + kernel modules, zstd
+#   boot-partition-used-bytes what the FAT boot partition holds
+#   oci-archive-bytes         moat-oci.tar
+#   boot-to-220-bios-seconds  SeaBIOS -> syslinux -> kernel -> moat init -> 220
+#   boot-to-220-uefi-seconds  OVMF -> systemd-boot -> kernel -> moat init -> 220
+set -eu
+BUILD=${BUILD:-build}
+RUNS=${RUNS:-1}
+HERE=$(cd "$(dirname "$0")" && pwd)
+I=$BUILD/image
+make -s image BUILD="$BUILD" >&2
+
+size() { stat -c %s "$1"; }
+echo "image-qcow2-bytes $(size "$I/moat.qcow2")"
+echo "image-raw-xz-bytes $(xz -T1 -9 -c "$I/moat.img" | wc -c)"
+echo "image-raw-bytes $(size "$I/moat.img")"
+kver=$(awk '$1 == "kernel" {print $2}' "$I/MANIFEST")
+echo "kernel-bytes $(size "$BUILD/kernel/root/boot/vmlinuz-$kver")"
+export MTOOLS_SKIP_CHECK=1
+echo "initramfs-bytes $(mtype -i "$I/moat-boot.img" ::/moat/initrd | wc -c)"
+# The files on the boot partition ("26 files  9 936 553 bytes").
+echo "boot-partition-used-bytes $(mdir -/ -a -i "$I/moat-boot.img" :: | awk '
+	/Total files listed/ {t = 1; next}
+	t && / files / {sub(/^ *[0-9]+ files +/, ""); sub(/ bytes.*/, ""); gsub(/ /, ""); print; exit}')"
+echo "oci-archive-bytes $(size "$I/moat-oci.tar")"
+
+# A configured copy: qemu's user network, nothing else.
+W=$(mktemp -d "${TMPDIR:-/tmp}/moat-measure.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+cp --sparse=always "$I/moat.img" "$W/disk.img"
+cat >"$W/moat.conf" <<CONF
+hostname mx.test
+domain example.test
+queue /data/queue
+queue-max-bytes 32M
+queue-max-messages 1000
+max-message-size 10M
+net-address 10.0.2.15/24
+net-gateway 10.0.2.2
+CONF
+MOAT="$BUILD/moat" sh "$HERE/data.sh" put "$W/disk.img" "$W/moat.conf" moat.conf >/dev/null
+for fw in bios uefi; do
+	all=
+	for _ in $(seq "$RUNS"); do
+		all="$all $(/usr/bin/python3 "$HERE/qemu.py" --time "$fw" "$W/disk.img" "$W")"
+	done
+	median=$(echo "$all" | tr ' ' '\n' | grep . | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')
+	echo "boot-to-220-$fw-seconds $median [$(echo $all)]"
+done

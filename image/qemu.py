@@ -1,0 +1,218 @@
+#!/usr/bin/python3
+"""image/qemu.py -- boot the appliance under qemu (software emulation).
+
+As a program, for a person:
+    python3 image/qemu.py [--uefi] [--port 2525] [--kvm] build/image/moat.img
+boots the disk with the serial console on this terminal (Ctrl-A X quits
+qemu; `system_powerdown` in the monitor, Ctrl-A C, is the power button)
+and forwards 127.0.0.1:PORT to the appliance's port 25.
+
+As a module, for the tests and image/measure.sh: Appliance(...) starts
+qemu in the background with the console in a file, a QMP socket for the
+power button, user networking restricted to the forwards it is given
+(restrict=on: the guest reaches nothing else), and waits are bounded.
+
+The appliance must be configured for qemu's user network: net-address
+10.0.2.15/24 (the address host forwards go to) and net-gateway 10.0.2.2.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+OVMF = "/usr/share/ovmf/OVMF.fd"
+GUEST_ADDR = "10.0.2.15"
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def qemu_argv(disk, uefi=False, port=None, guestfwd=(), serial="stdio", qmp=None,
+              kvm=False, mem=256):
+    """The qemu command line.  guestfwd: (guest_ip, guest_port, command)
+    triples: qemu runs command for each connection the guest opens to
+    guest_ip:guest_port, the connection on its stdin and stdout (qemu's
+    tcp: form connects once, at start, and serves a single connection)."""
+    fmt = "qcow2" if disk.endswith(".qcow2") else "raw"
+    net = "user,id=n0,restrict=on"
+    if port:
+        net += ",hostfwd=tcp:127.0.0.1:%d-%s:25" % (port, GUEST_ADDR)
+    for gip, gport, command in guestfwd:
+        net += ",guestfwd=tcp:%s:%d-cmd:%s" % (gip, gport, command.replace(",", ",,"))
+    argv = ["qemu-system-x86_64", "-nodefaults", "-machine", "q35",
+            "-accel", "kvm" if kvm else "tcg", "-m", str(mem), "-smp", "1",
+            "-display", "none", "-no-reboot", "-serial", serial,
+            "-drive", "file=%s,format=%s,if=none,id=d0" % (disk, fmt),
+            "-device", "virtio-blk-pci,drive=d0,bootindex=0",
+            "-netdev", net, "-device", "virtio-net-pci,netdev=n0,romfile="]
+    if uefi:
+        argv += ["-bios", OVMF]
+    if qmp:
+        argv += ["-qmp", "unix:%s,server=on,wait=off" % qmp]
+    return argv
+
+
+class Appliance:
+    """One qemu process booting disk; console text in log_path."""
+
+    def __init__(self, disk, workdir, uefi=False, port=None, guestfwd=()):
+        self.disk = disk
+        self.uefi = uefi
+        self.port = port or free_port()
+        self.log_path = os.path.join(workdir, "console-%s-%d.log" % (
+            "uefi" if uefi else "bios", int(time.time() * 1000) % 100000000))
+        self.qmp_path = os.path.join(workdir, "qmp-%d.sock" % os.getpid())
+        self.argv = qemu_argv(disk, uefi=uefi, port=self.port, guestfwd=guestfwd,
+                              serial="file:" + self.log_path, qmp=self.qmp_path)
+        self.proc = None
+        self.started = None
+
+    def start(self):
+        if os.path.exists(self.qmp_path):
+            os.unlink(self.qmp_path)
+        self.started = time.monotonic()
+        with open(self.log_path + ".stderr", "wb") as err:
+            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=err)
+        return self
+
+    def console(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace").replace("\r", "")
+        except OSError:
+            return ""
+
+    def wait_console(self, text, seconds):
+        """Wait until the console shows text; returns True if it did."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if text in self.console():
+                return True
+            if self.proc.poll() is not None:
+                return text in self.console()
+            time.sleep(0.2)
+        return False
+
+    def wait_banner(self, seconds):
+        """Connect through the port forward until the server greets.
+        Returns (greeting line, seconds since start) or (None, last error).
+        The forward accepts at once and closes when the guest refuses, so
+        only a real "220 " line counts."""
+        end = time.monotonic() + seconds
+        last = "no attempt"
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                return None, "qemu exited with %s" % self.proc.returncode
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+                    s.settimeout(3)
+                    data = s.recv(512)
+                    if data.startswith(b"220 "):
+                        line = data.split(b"\r\n")[0].decode("ascii", "replace")
+                        s.sendall(b"QUIT\r\n")
+                        return line, time.monotonic() - self.started
+                    last = "got %r" % data
+            except OSError as e:
+                last = str(e)
+            time.sleep(0.25)
+        return None, last
+
+    def qmp(self, command, arguments=None, seconds=10):
+        """Run one QMP command; returns its reply object."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(seconds)
+        try:
+            s.connect(self.qmp_path)
+            f = s.makefile("rwb")
+            json.loads(f.readline())  # greeting
+            for req in ({"execute": "qmp_capabilities"},
+                        dict({"execute": command}, **({"arguments": arguments} if arguments else {}))):
+                f.write(json.dumps(req).encode() + b"\n")
+                f.flush()
+                while True:
+                    reply = json.loads(f.readline())
+                    if "return" in reply or "error" in reply:
+                        break
+            return reply
+        finally:
+            s.close()
+
+    def power_button(self):
+        return self.qmp("system_powerdown")
+
+    def wait_exit(self, seconds):
+        """Wait for qemu to exit (the guest powered off); returns its
+        status, or None if it is still running."""
+        try:
+            return self.proc.wait(seconds)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self):
+        """Pull the plug: SIGKILL to qemu, nothing flushed."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stderr(self):
+        """What qemu itself said (not the guest)."""
+        try:
+            with open(self.log_path + ".stderr", "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+
+def time_to_banner(disk, workdir, uefi, seconds=300):
+    """Boot disk (configured for qemu's user network), return the seconds
+    from starting qemu to the 220 through the forward; power off after."""
+    vm = Appliance(disk, workdir, uefi=uefi).start()
+    try:
+        line, t = vm.wait_banner(seconds)
+        if line is None:
+            raise RuntimeError("no 220 within %ds: %s" % (seconds, t))
+        vm.power_button()
+        if vm.wait_exit(60) is None:
+            raise RuntimeError("no power-off within 60 s")
+        return t
+    finally:
+        vm.kill()
+        for f in (vm.log_path, vm.log_path + ".stderr"):
+            if os.path.exists(f):
+                os.unlink(f)
+
+
+def main():
+    args = sys.argv[1:]
+    if args[:1] == ["--time"]:
+        # image/measure.sh: --time bios|uefi DISK WORKDIR -> seconds to 220
+        print("%.1f" % time_to_banner(args[2], args[3], args[1] == "uefi"))
+        return
+    uefi = "--uefi" in args
+    kvm = "--kvm" in args
+    port = 2525
+    if "--port" in args:
+        port = int(args[args.index("--port") + 1])
+        del args[args.index("--port"):args.index("--port") + 2]
+    args = [a for a in args if a not in ("--uefi", "--kvm")]
+    if len(args) != 1:
+        sys.stderr.write("usage: image/qemu.py [--uefi] [--port N] [--kvm] DISK\n")
+        sys.exit(100)
+    argv = qemu_argv(args[0], uefi=uefi, port=port, serial="mon:stdio", kvm=kvm)
+    sys.stderr.write("image/qemu.py: 127.0.0.1:%d -> appliance port 25; Ctrl-A X quits\n" % port)
+    os.execvp(argv[0], argv)
+
+
+if __name__ == "__main__":
+    main()
