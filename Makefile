@@ -100,7 +100,7 @@ UNIT_ASAN := $(UNIT:tests/unit/%.c=$(BUILD)/asan/unit/%)
 FUZZ_BIN := $(FUZZ:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 DEPS_STAMP := $(DEPS)/lib/liblmdb.a $(DEPS)/lib/libbearssl.a
 
-.PHONY: all run test unit fuzz fuzz-build bench clean layout-check tools image
+.PHONY: all run test test-run unit fuzz fuzz-build bench clean layout-check tools image
 all: $(BUILD)/moat
 
 $(DEPS_STAMP) &:
@@ -181,7 +181,11 @@ $(BUILD)/image/moat.img: $(BUILD)/moat $(IMAGE_IN) | tools
 run: $(BUILD)/moat
 	@sh tests/demo.sh $(BUILD)
 
-test: tools $(BUILD)/moat $(BUILD)/moat-asan unit fuzz-build layout-check
+# The packages first (one apt at a time), then the builds on every core.
+test: tools
+	@$(MAKE) --no-print-directory -j$$(nproc) test-run
+
+test-run: $(BUILD)/moat $(BUILD)/moat-asan unit fuzz-build layout-check
 	@BUILD=$(BUILD) bash tests/run.sh
 
 # Not a test: speed figures, printed and kept in build/bench/results.txt.
