@@ -86,7 +86,8 @@ MTA    := mta/log.c \
           mta/opscmd.c \
           mta/netcfg.c \
           mta/initdev.c \
-          mta/init.c
+          mta/init.c \
+          mta/sandbox.c
 MAIN   := mta/main.c
 UNIT   := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
