@@ -112,7 +112,7 @@ int keymsg_decode(const unsigned char *buf, size_t len, size_t modlen, struct ke
 		*why = "unknown type";
 		return -1;
 	}
-	if (payload_len(m, modlen) != plen) {
+	if (payload_len(m, modlen) == 0 || payload_len(m, modlen) != plen) {
 		*why = "wrong length or flag for the type";
 		return -1;
 	}
