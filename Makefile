@@ -76,6 +76,7 @@ MTA    := mta/log.c \
           mta/connlimit.c \
           mta/queuecmd.c \
           mta/tls.c \
+          mta/keyrole.c \
           mta/tables.c \
           mta/passwd.c \
           mta/relaytest.c \
