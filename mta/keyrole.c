@@ -382,17 +382,16 @@ int tls_creds_use_key_role(struct tls_creds *creds, int fd)
 	void *ctx;
 	struct keylink *k;
 
-	if (fd < 0)
-		return -1;
 	if (tls_creds_signer(creds, &ctx) == &remote_signer) {
 		k = ctx;  /* a restarted key role: a new link */
 		k->fd = fd;
-		k->broken = 0;
+		k->broken = fd < 0;
 		return 0;
 	}
 	if ((k = calloc(1, sizeof *k)) == NULL)
 		return -1;
 	k->fd = fd;
+	k->broken = fd < 0;  /* -1: only forget the key (a role that never signs) */
 	k->next_id = 1;
 	k->modlen = tls_creds_modlen(creds);
 	tls_creds_set_signer(creds, &remote_signer, k, free);

@@ -110,8 +110,9 @@ int keyrole_serve(int fd, struct tls_creds *creds);
  * certificate chain and the public key; tls_creds_describe() still works.
  * The caller keeps ownership of fd (it must stay open while creds are in
  * use) and may call this again with a new fd after the key role was
- * restarted: that replaces the link and clears a broken state.  Returns
- * 0, or -1 (fd < 0, out of memory).
+ * restarted: that replaces the link and clears a broken state.  fd -1
+ * only wipes the key (a role that must never sign: every signature then
+ * fails).  Returns 0, or -1 (out of memory).
  */
 int tls_creds_use_key_role(struct tls_creds *creds, int fd);
 

@@ -310,8 +310,9 @@ static void do_update(struct qrole *qr, struct qlink *k, const struct qw_req *rq
 
 	if (rq->dsn != 0) {
 		dsn = take_draft(k, rq->dsn);
+		/* The bounce's id, size and received are queue_update()'s to set. */
 		if (dsn != NULL && (env_in(rq->data, rq->len, &denv, &drc) != QUEUE_OK ||
-		                    denv.id != rq->dsn || denv.nrcpts == 0)) {
+		                    denv.nrcpts == 0)) {
 			queue_draft_abort(dsn);
 			dsn = NULL;
 		}

@@ -1120,7 +1120,10 @@ static int control_reload(void *arg, const struct ctl_req *req, char *text, size
 			return CTL_FAILED;
 		}
 		if (rc == 1 && m.type == PLINK_RELOADED) {
-			snprintf(text, cap, "%s", m.text);
+			if (m.status == 0)
+				snprintf(text, cap, "%s, %u sessions open", m.text, sv->nconns);
+			else
+				snprintf(text, cap, "%s", m.text);
 			return m.status == 0 ? CTL_OK : CTL_FAILED;
 		}
 		if (rc == 1)
@@ -1361,9 +1364,6 @@ int smtp_role_main(struct config *cfg, int plink, int qfd, int kfd)
 	for (i = 0; i < sv.nls; i++)
 		ev_io_set(&sv.loop, &sv.ls[i].io, EV_READ);
 	ev_set_after_batch(&sv.loop, after_batch, &sv);
-	log_event("start", "hostname=%s listeners=%zu queue=%s delivery=%s metrics=%s generation=%u",
-	          conf->hostname, sv.nls, conf->queue_path, conf->delivery ? "on" : "off",
-	          conf->metrics.port ? "on" : "off", cfg->generation);
 	if (ev_run(&sv.loop) < 0)
 		log_warn("msg=\"epoll_wait: %s\"", strerror(errno));
 	log_counters(&sv.counters);

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -57,6 +58,7 @@ struct proc {
 	unsigned       fast;       /* deaths in a row within FAST_DEATH_MS of start */
 	int64_t        started;    /* monotonic ms */
 	int64_t        due;        /* restart at this monotonic ms; 0 none */
+	int            first;      /* started with the server: a failure at once is fatal */
 };
 
 struct sup {
@@ -66,6 +68,8 @@ struct sup {
 	int            stopping;
 	int64_t        kill_at;    /* stopping: SIGKILL what is left at this time */
 	unsigned       restarts;
+	int            fatal;      /* a role could not start: exit 111 */
+	int            booting;    /* the first start: each role's own event=role says it */
 };
 
 static struct proc *role_proc(struct sup *s, enum role r)
@@ -199,8 +203,9 @@ static int spawn(struct sup *s, struct proc *p, int qfd, int kfd)
 	p->pid = pid;
 	p->started = ev_monotonic_ms();
 	p->due = 0;
-	log_event("role-start", "role=%s pid=%ld generation=%u restarts=%u", role_name(p->role),
-	          (long)pid, p->cfg->generation, s->restarts);
+	if (!s->booting)
+		log_event("role-start", "role=%s pid=%ld generation=%u restarts=%u",
+		          role_name(p->role), (long)pid, p->cfg->generation, s->restarts);
 	return 0;
 }
 
@@ -371,7 +376,7 @@ static int reload(struct sup *s, char *msg, size_t cap)
 		config_unref(fresh);
 		log_text(err, strlen(err), q, sizeof q);
 		log_event("reload", "status=refused generation=%u error=\"%s\"", s->cfg->generation, q);
-		snprintf(msg, cap, "refused, generation %u stays: %s", s->cfg->generation, err);
+		snprintf(msg, cap, "refused, generation %u stays: %.400s", s->cfg->generation, err);
 		return -1;
 	}
 	fresh->generation = s->cfg->generation + 1;
@@ -401,8 +406,8 @@ static int reload(struct sup *s, char *msg, size_t cap)
 	}
 	config_unref(s->cfg);
 	s->cfg = fresh;
-	log_event("reload", "status=ok generation=%u listeners=%zu%s%s", fresh->generation,
-	          fresh->conf.nlisteners, fresh->tables.creds ? " key=" : "",
+	log_event("reload", "status=ok generation=%u listeners=%zu draining=%zu%s%s",
+	          fresh->generation, fresh->conf.nlisteners, nold, fresh->tables.creds ? " key=" : "",
 	          fresh->tables.creds ? tls_creds_describe(fresh->tables.creds) : "");
 	snprintf(msg, cap, "reloaded: generation %u, %zu listeners", fresh->generation,
 	         fresh->conf.nlisteners);
@@ -455,6 +460,7 @@ static void begin_stop(struct sup *s)
 	s->stopping = 1;
 	s->kill_at = ev_monotonic_ms() + (int64_t)s->cfg->conf.shutdown_timeout * 1000 + STOP_GRACE_MS;
 	log_event("stop", "role=supervisor");
+	listen_close_kept();  /* no connection is taken from now on */
 	for (size_t i = 0; i < PROCS_MAX; i++) {
 		struct proc *p = &s->p[i];
 
@@ -506,6 +512,15 @@ static void died(struct sup *s, struct proc *p, int status)
 		close(p->plink);
 		p->plink = -1;
 	}
+	/* A role that fails as the server starts (its config, a file it
+	 * reads, a socket): the server cannot run; say so, do not loop. */
+	if (p->first && !WIFSIGNALED(status) && WEXITSTATUS(status) != 0 &&
+	    now - p->started < FAST_DEATH_MS && !s->stopping) {
+		log_warn("msg=\"the %s role could not start: stopping\"", role_name(p->role));
+		s->fatal = 1;
+		begin_stop(s);
+	}
+	p->first = 0;
 	/* A drained smtp role, a key role whose smtp role is gone or
 	 * draining (it ends with it), anything while stopping: not again. */
 	if (s->stopping || p->draining ||
@@ -626,6 +641,12 @@ int supervisor_run(struct config *cfg)
 		return 111;
 	}
 	ops_count_slot(0);
+	/* The queue directory exists before any role starts (the smtp role
+	 * binds its control socket there); the queue role makes the rest. */
+	if (mkdir(cfg->conf.queue_path, 0700) != 0 && errno != EEXIST) {
+		log_warn("msg=\"queue %s: %s\"", cfg->conf.queue_path, strerror(errno));
+		return 111;
+	}
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
 	sigaddset(&mask, SIGTERM);
@@ -638,21 +659,28 @@ int supervisor_run(struct config *cfg)
 		log_warn("msg=\"signalfd: %s\"", strerror(errno));
 		return 111;
 	}
-	log_event("start", "role=supervisor pid=%ld uid=%ld roles-uid=%u", (long)getpid(),
+	log_event("start", "hostname=%s listeners=%zu queue=%s delivery=%s metrics=%s uid=%ld "
+	          "roles-uid=%u", cfg->conf.hostname, cfg->conf.nlisteners, cfg->conf.queue_path,
+	          cfg->conf.delivery ? "on" : "off", cfg->conf.metrics.port ? "on" : "off",
 	          (long)geteuid(), geteuid() == 0 ? cfg->conf.run_uid : (unsigned)geteuid());
+	s.booting = 1;
 	{
 		enum role order[3] = { ROLE_QUEUE, ROLE_DELIVERY, ROLE_SMTP };
 
 		for (size_t i = 0; i < 3; i++) {
 			struct proc *p = new_proc(&s, order[i], cfg);
 
+			if (p != NULL)
+				p->first = 1;
 			if (p == NULL || start(&s, p) != 0) {
 				log_warn("msg=\"cannot start the %s role\"", role_name(order[i]));
+				s.fatal = 1;
 				begin_stop(&s);
 				break;
 			}
 		}
 	}
+	s.booting = 0;
 	while (!s.stopping || alive(&s)) {
 		size_t n = 0;
 		int64_t wait = -1, now = ev_monotonic_ms();
@@ -701,8 +729,8 @@ int supervisor_run(struct config *cfg)
 			free_proc(&s.p[i]);
 	close(s.sigfd);
 	listen_close_kept();
-	log_event("exit", "status=0");
+	log_event("exit", "status=%d", s.fatal ? 111 : 0);
 	config_unref(s.cfg);
 	log_use_stderr();
-	return 0;
+	return s.fatal ? 111 : 0;
 }

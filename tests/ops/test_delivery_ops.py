@@ -134,7 +134,7 @@ def test_moat_reload():
     with open(s.conf_path, "w") as f:
         f.write(good + "retry-max 2h\n")
     eq(s.moat("reload", "-c", s.conf_path).returncode, 0, "moat reload")
-    opslib.wait_log(s, r'level=warn msg="delivery and DNSBL settings stay as they were at start '
+    opslib.wait_log(s, r'level=warn msg="delivery settings stay as they were at start '
                        r'until a restart"$')
     s.stop()
     # No server: 111.

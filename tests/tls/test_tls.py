@@ -314,7 +314,7 @@ def test_hup_reload():
     copy(b_key, live_key)
     s.proc.send_signal(signal.SIGHUP)
     wait_log(s, "event=reload status=ok generation=2 ")
-    check(re.search(r"event=reload status=ok generation=2 .* sessions=1 key=EC-P256\n",
+    check(re.search(r"event=reload status=ok generation=2 .*draining=1 key=EC-P256\n",
                     s.stderr(200000)), s.stderr())
     eq(peer_der(s.ssl4), tlslib.der_of(b_crt), "certificate after reload")
     eq(old.cmd("NOOP"), "250 2.0.0 OK", "old session after a good reload")

@@ -188,7 +188,9 @@ static const char expected_format[] =
 	"log stderr\n"
 	"log-facility mail\n"
 	"# metrics-listen: none\n"
-	"shutdown-timeout 8s\n";
+	"shutdown-timeout 8s\n"
+	"user-id 65532\n"
+	"group-id 65532\n";
 
 static void test_format(void)
 {
@@ -311,7 +313,9 @@ static void test_format_defaults(void)
 		"log stderr\n"
 		"log-facility mail\n"
 		"# metrics-listen: none\n"
-		"shutdown-timeout 8s\n") == 0, "got:\n%s", buf);
+		"shutdown-timeout 8s\n"
+		"user-id 65532\n"
+		"group-id 65532\n") == 0, "got:\n%s", buf);
 }
 
 struct bad_case {
@@ -339,6 +343,8 @@ static const struct bad_case bad_cases[] = {
 	  "t.conf:3: metrics-listen [::1]:2525 is also an SMTP listener ([::]:2525)" },
 	{ "shutdown-timeout 0\n", "t.conf:1: shutdown-timeout: 0 is below the minimum 1" },
 	{ "shutdown-timeout 3601\n", "t.conf:1: shutdown-timeout: 3601 is above the maximum 3600" },
+	{ "user-id 0\n", "t.conf:1: user-id: 0 is below the minimum 1 (not root)" },
+	{ "group-id 0\n", "t.conf:1: group-id: 0 is below the minimum 1 (not root)" },
 	{ "frobnicate yes\n", "t.conf:1: unknown directive 'frobnicate'" },
 	{ "Domain example.org\n", "t.conf:1: unknown directive 'Domain'" },
 	{ "domain example.org\n\n# x\nrelay-network 10.0.0.0/33\n",
