@@ -73,9 +73,17 @@ MTA    := mta/log.c \
           mta/deliver.c \
           mta/control.c \
           mta/server.c \
+          mta/qwire.c \
+          mta/rq.c \
+          mta/qrole.c \
+          mta/plink.c \
+          mta/roles.c \
+          mta/drole.c \
+          mta/super.c \
           mta/connlimit.c \
           mta/queuecmd.c \
           mta/tls.c \
+          mta/keyrole.c \
           mta/tables.c \
           mta/passwd.c \
           mta/relaytest.c \

@@ -226,7 +226,10 @@ static void allow_if_all(struct bpf *b, long nr, const unsigned *offs, const uin
 static const long sys_common[] = {
 	SYS_read, SYS_write, SYS_readv, SYS_writev, SYS_close, SYS_fcntl,
 	SYS_brk, SYS_mmap, SYS_munmap, SYS_mremap, SYS_madvise, SYS_mprotect,
-	SYS_epoll_create1, SYS_epoll_ctl, SYS_epoll_pwait,
+	SYS_epoll_create1, SYS_epoll_ctl, SYS_epoll_pwait, SYS_ppoll,
+#ifdef SYS_poll
+	SYS_poll,
+#endif
 #ifdef SYS_epoll_create
 	SYS_epoll_create,
 #endif
@@ -377,7 +380,7 @@ static int landlock_abi(void)
 	return abi > 1000 ? 1000 : (int)abi;
 }
 
-static int enter_landlock(const struct sandbox_conf *sc, int abi, char *err, size_t errcap)
+static int enter_landlock(const struct sandbox_conf *sc, int abi, int dirfd, char *err, size_t errcap)
 {
 	struct sb_ruleset_attr attr;
 	size_t attr_size = sizeof attr.handled_access_fs;
@@ -411,14 +414,15 @@ static int enter_landlock(const struct sandbox_conf *sc, int abi, char *err, siz
 		struct landlock_path_beneath_attr pb;
 		memset(&pb, 0, sizeof pb);
 		pb.allowed_access = attr.handled_access_fs;
-		pb.parent_fd = open(sc->rw_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		/* Opened before the uid changed: the run user need not be able
+		 * to walk the path to it, only to use what it holds. */
+		pb.parent_fd = dirfd;
 		if (pb.parent_fd < 0) {
-			set_err(err, errcap, "landlock: %s: %s", sc->rw_dir, strerror(errno));
+			set_err(err, errcap, "landlock: %s: cannot open it", sc->rw_dir);
 			goto out;
 		}
 		long r = syscall(SYS_landlock_add_rule, rfd, LANDLOCK_RULE_PATH_BENEATH, &pb, 0u);
 		int e = errno;
-		close(pb.parent_fd);
 		if (r != 0) {
 			set_err(err, errcap, "landlock_add_rule %s: %s", sc->rw_dir, strerror(e));
 			goto out;
@@ -561,7 +565,7 @@ int sandbox_enter(const struct sandbox_conf *sc, char *report, size_t cap,
                   char *err, size_t errcap)
 {
 	const char *chroot_dir = NULL;
-	int abi, nnp;
+	int abi, nnp, dirfd = -1;
 
 	if (errcap)
 		err[0] = '\0';
@@ -587,8 +591,10 @@ int sandbox_enter(const struct sandbox_conf *sc, char *report, size_t cap,
 		if (enter_chroot(chroot_dir, sc->rw_dir == NULL, err, errcap) != 0)
 			return -1;
 	}
+	if (abi > 0 && sc->rw_dir != NULL)
+		dirfd = open(sc->rw_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (drop_ids(sc, err, errcap) != 0)
-		return -1;
+		goto fail;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
 	    || (nnp = prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)) != 1) {
 		set_err(err, errcap, "no_new_privs: %s", strerror(errno));
@@ -600,8 +606,11 @@ int sandbox_enter(const struct sandbox_conf *sc, char *report, size_t cap,
 	}
 	if (drop_caps(err, errcap) != 0)
 		return -1;
-	if (abi > 0 && enter_landlock(sc, abi, err, errcap) != 0)
-		return -1;
+	if (abi > 0 && enter_landlock(sc, abi, dirfd, err, errcap) != 0)
+		goto fail;
+	if (dirfd >= 0)
+		close(dirfd);
+	dirfd = -1;
 	if ((sc->probe_path && !open_denied(sc->probe_path, err, errcap))
 	    || !open_denied("/etc/passwd", err, errcap))
 		return -1;
@@ -615,4 +624,8 @@ int sandbox_enter(const struct sandbox_conf *sc, char *report, size_t cap,
 		         SB_SANITIZER ? " sanitizer=1" : "", abi,
 		         chroot_dir ? " chroot=" : "", chroot_dir ? chroot_dir : "");
 	return 0;
+fail:
+	if (dirfd >= 0)
+		close(dirfd);
+	return -1;
 }

@@ -25,10 +25,12 @@ struct tls_creds {
 	int                  key_type;      /* BR_KEYTYPE_RSA or BR_KEYTYPE_EC */
 	br_rsa_private_key   rsa;
 	br_ec_private_key    ec;
-	unsigned char       *keybuf;        /* the key's integers, owned */
+	unsigned char       *keybuf;        /* the key's integers, owned; NULL once wiped */
 	size_t               keybuf_len;
+	size_t               modlen;        /* RSA modulus bytes, 0 for EC */
 	const struct tls_signer *signer;
 	void                *signer_ctx;
+	void               (*signer_free)(void *);
 	char                 desc[32];
 };
 
@@ -143,18 +145,53 @@ static const struct tls_signer local_signer = { local_sign, local_rsa_decrypt };
 
 /* ---- loading credentials ------------------------------------------- */
 
+/* The private key out of memory: explicit_bzero, as a plain memset
+ * before free() may be optimised away. */
+static void wipe_key(struct tls_creds *c)
+{
+	if (c->keybuf != NULL) {
+		explicit_bzero(c->keybuf, c->keybuf_len);
+		free(c->keybuf);
+	}
+	c->keybuf = NULL;
+	c->keybuf_len = 0;
+	explicit_bzero(&c->rsa, sizeof c->rsa);
+	explicit_bzero(&c->ec, sizeof c->ec);
+}
+
 static void creds_free(struct tls_creds *c)
 {
 	if (c == NULL)
 		return;
 	for (size_t k = 0; k < c->chain_len; k++)
 		free(c->chain[k].data);
-	if (c->keybuf != NULL) {
-		memset(c->keybuf, 0, c->keybuf_len);
-		free(c->keybuf);
-	}
-	memset(c, 0, sizeof *c);
+	wipe_key(c);
+	if (c->signer_free != NULL)
+		c->signer_free(c->signer_ctx);
+	explicit_bzero(c, sizeof *c);
 	free(c);
+}
+
+const struct tls_signer *tls_creds_signer(const struct tls_creds *c, void **ctx)
+{
+	*ctx = c->signer_ctx;
+	return c->signer;
+}
+
+size_t tls_creds_modlen(const struct tls_creds *c)
+{
+	return c->modlen;
+}
+
+void tls_creds_set_signer(struct tls_creds *c, const struct tls_signer *s, void *ctx,
+                          void (*ctx_free)(void *))
+{
+	if (c->signer_free != NULL && c->signer_ctx != ctx)
+		c->signer_free(c->signer_ctx);
+	c->signer = s;
+	c->signer_ctx = ctx;
+	c->signer_free = ctx_free;
+	wipe_key(c);
 }
 
 void tls_creds_ref(struct tls_creds *c)
@@ -306,12 +343,14 @@ static int load_key(struct tls_creds *c, const char *pem, size_t len, const char
 	}
 	rc = 0;
 out:
+	/* explicit_bzero: a memset before free() may be optimised away, and a
+	 * fork of this process must not find key bytes in freed memory. */
 	if (der != NULL) {
-		memset(der, 0, KEY_DER_MAX);
+		explicit_bzero(der, KEY_DER_MAX);
 		free(der);
 	}
 	if (kd != NULL) {
-		memset(kd, 0, sizeof *kd);
+		explicit_bzero(kd, sizeof *kd);
 		free(kd);
 	}
 	return rc;
@@ -413,6 +452,8 @@ struct tls_creds *tls_creds_load(const char *cert, size_t certlen, const char *c
 		creds_free(c);
 		return NULL;
 	}
+	if (c->key_type == BR_KEYTYPE_RSA)
+		c->modlen = (c->rsa.n_bitlen + 7) >> 3;
 	c->signer = &local_signer;
 	c->signer_ctx = c;
 	return c;

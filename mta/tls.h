@@ -21,8 +21,8 @@
  *
  * The private key is used only through struct tls_signer, so that it can
  * later live in a separate process that signs over a socketpair (as
- * OpenSMTPD's ca process does); tls_creds_load() installs an in-process
- * signer.  Memory: a connection allocates about 21 KiB of record buffers
+ * OpenSMTPD's ca process does: mta/keyrole.h); tls_creds_load() installs an
+ * in-process signer.  Memory: a connection allocates about 21 KiB of record buffers
  * plus BearSSL's context (~4 KiB), freed by tls_free().
  */
 #ifndef MOAT_MTA_TLS_H
@@ -52,6 +52,20 @@ struct tls_signer {
 
 struct tls_creds;
 struct tls;
+
+/*
+ * Hooks for the key role (mta/keyrole.h), which moves the key out of the
+ * smtp role.  tls_creds_signer(): the signer creds use now and its
+ * context (*ctx).  tls_creds_modlen(): the RSA modulus length in bytes, 0
+ * for an EC key (kept after a wipe).  tls_creds_set_signer(): sign with s
+ * and ctx from now on and wipe the private key (explicit_bzero, then
+ * free): only s can use it afterwards.  ctx_free (or NULL) is called with
+ * ctx when the creds are freed or the signer is replaced.
+ */
+const struct tls_signer *tls_creds_signer(const struct tls_creds *c, void **ctx);
+size_t tls_creds_modlen(const struct tls_creds *c);
+void tls_creds_set_signer(struct tls_creds *c, const struct tls_signer *s, void *ctx,
+                          void (*ctx_free)(void *));
 
 /*
  * Decode a PEM certificate chain (leaf first) and a PEM private key (RSA
