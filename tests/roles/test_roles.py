@@ -385,6 +385,12 @@ class Load:
                 if c is not None:
                     c.close()
                 self.stop.wait(0.05)
+            except Exception as e:     # noqa: a bug of this test: report it, go on
+                with self.lock:
+                    self.errors.append("thread %d: %s: %s" % (i, type(e).__name__, e))
+                if c is not None:
+                    c.close()
+                self.stop.wait(0.05)
 
 
 def wait_for(pred, seconds, what):
