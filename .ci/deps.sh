@@ -112,7 +112,7 @@ libs() {
 	if [ ! -d "$DEPS/include/linux" ]; then
 		cp -r /usr/include/linux "$DEPS/include/linux.tmp" && mv "$DEPS/include/linux.tmp" "$DEPS/include/linux"
 		cp -r /usr/include/asm-generic "$DEPS/include/asm-generic"
-		cp -r /usr/include/x86_64-linux-gnu/asm "$DEPS/include/asm"
+		cp -r /usr/include/"$(dpkg-architecture -qDEB_HOST_MULTIARCH)"/asm "$DEPS/include/asm"
 	fi
 }
 

@@ -28,6 +28,11 @@
  *      mismatch kills the process.  Any other syscall not allowed traps:
  *      the SIGSYS handler sandbox_enter installs writes
  *      "moat: role NAME: seccomp denied syscall N\n" to fd 2 and _exit(159).
+ *      One exception: a denied syscall made while SIGSYS is blocked (musl's
+ *      fork(), posix_spawn() and pthread_create() block every signal around
+ *      clone) makes the kernel reset the handler, and the process dies of
+ *      signal 31 (SIGSYS) without the line.  A supervisor should read both
+ *      "exited 159" and "killed by signal 31" as a seccomp denial.
  *
  * What each role may do, and why:
  *   all     read/write/readv/writev/close/fcntl on fds it holds; memory
@@ -60,7 +65,14 @@
  * /etc/localtime lazily, at the first localtime_r), prctl(PR_SET_NAME),
  * setrlimit, the syslog socket, resolv.conf, CA bundle, smarthost auth,
  * the control socket's bind, queue_open() (LMDB environment, lock files,
- * incoming/ directory fd), BearSSL seeding from getrandom.  No threads may
+ * incoming/ directory fd), BearSSL seeding from getrandom.  The queue
+ * directory and everything in it must belong to the uid the role drops to
+ * (queue_open() as root creates them root-owned, 0700: chown them, or open
+ * the queue after a setresuid of your own).  In the chroot fallback the
+ * queue role is chrooted into rw_dir: only its open fds (the LMDB files,
+ * incoming/'s directory fd) and relative paths keep working, and neither
+ * there nor in /var/empty can the syslog socket be reconnected (lines go
+ * to stderr).  No threads may
  * be started before (the filter is synchronised to all threads, but the
  * uid change is not guaranteed to be under every libc).
  *
