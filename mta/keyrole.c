@@ -164,6 +164,8 @@ static ssize_t recv_packet(int fd, unsigned char *buf, const char **why)
 		n = recvmsg(fd, &mh, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && errno == ECONNRESET)
+			return 0; /* the peer closed with our reply unread: an end */
 		if (n < 0) {
 			*why = strerror(errno);
 			return -1;
@@ -189,6 +191,7 @@ static int send_packet(int fd, const unsigned char *buf, size_t len, const char 
 		}
 		if ((size_t)n != len) {
 			*why = "short send";
+			errno = EMSGSIZE;
 			return -1;
 		}
 		return 0;
@@ -244,8 +247,11 @@ int keyrole_serve(int fd, struct tls_creds *creds)
 			why = "cannot encode the reply";
 			break;
 		}
-		if (send_packet(fd, out, olen, &why) != 0)
+		if (send_packet(fd, out, olen, &why) != 0) {
+			if (errno == EPIPE || errno == ECONNRESET)
+				rc = 0; /* the smtp role went away (or gave up waiting) */
 			break;
+		}
 		explicit_bzero(work, sizeof work);
 		explicit_bzero(out, sizeof out);
 	}
@@ -397,4 +403,13 @@ int tls_creds_use_key_role(struct tls_creds *creds, int fd)
 	k->modlen = tls_creds_modlen(creds);
 	tls_creds_set_signer(creds, &remote_signer, k, free);
 	return 0;
+}
+
+int keyrole_link_broken(const struct tls_creds *creds)
+{
+	void *ctx;
+
+	if (tls_creds_signer(creds, &ctx) != &remote_signer)
+		return 0;
+	return ((const struct keylink *)ctx)->broken;
 }

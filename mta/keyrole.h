@@ -115,4 +115,9 @@ int keyrole_serve(int fd, struct tls_creds *creds);
  */
 int tls_creds_use_key_role(struct tls_creds *creds, int fd);
 
+/* 1 when creds sign through a key role link that is broken (every
+ * handshake fails until tls_creds_use_key_role() gives a new fd), else 0.
+ * The smtp role polls this to ask the supervisor for a new key role. */
+int keyrole_link_broken(const struct tls_creds *creds);
+
 #endif
