@@ -353,9 +353,14 @@ static size_t remote_sign(void *ctx, unsigned hash_id, const unsigned char *hv, 
 	q.hash_id = hash_id;
 	q.data = hv;
 	q.len = hv_len;
-	if (exchange(k, &q, KEYMSG_SIGN_REP, buf, &r) == 0 && r.ok && r.len <= cap) {
-		memcpy(sig, r.data, r.len);
-		n = r.len;
+	if (exchange(k, &q, KEYMSG_SIGN_REP, buf, &r) == 0 && r.ok) {
+		if (r.len <= cap) {
+			memcpy(sig, r.data, r.len);
+			n = r.len;
+		} else {
+			log_warn("role=smtp key-link=ok why=\"signature of %zu bytes, room for %zu\"",
+			         r.len, cap);
+		}
 	}
 	return n;
 }

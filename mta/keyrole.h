@@ -96,8 +96,11 @@ size_t keymsg_encode(unsigned char *buf, size_t cap, size_t modlen, const struct
 /*
  * The key role's loop: answer sign / rsa-decrypt requests on fd (a
  * blocking SOCK_SEQPACKET socketpair end) with creds' private key until
- * EOF (returns 0) or a malformed request or an I/O error (logs, returns
- * 111: the link is dropped, never a crash).  creds must still hold the
+ * EOF or the peer is gone (ECONNRESET, EPIPE: returns 0), or a malformed
+ * request or another I/O error (logs, returns 111: the link is dropped,
+ * never a crash).  System calls: recvmsg, sendto, and write(2) for a log
+ * line on stderr; no randomness (ECDSA signatures are RFC 6979, RSA
+ * PKCS#1 v1.5 and the SSL decryption are deterministic).  creds must still hold the
  * private key (loaded by tls_creds_load(), never passed to
  * tls_creds_use_key_role()).  fd stays open: the caller closes it.
  */
