@@ -73,6 +73,13 @@ MTA    := mta/log.c \
           mta/deliver.c \
           mta/control.c \
           mta/server.c \
+          mta/qwire.c \
+          mta/rq.c \
+          mta/qrole.c \
+          mta/plink.c \
+          mta/roles.c \
+          mta/drole.c \
+          mta/super.c \
           mta/connlimit.c \
           mta/queuecmd.c \
           mta/tls.c \
@@ -87,7 +94,8 @@ MTA    := mta/log.c \
           mta/opscmd.c \
           mta/netcfg.c \
           mta/initdev.c \
-          mta/init.c
+          mta/init.c \
+          mta/sandbox.c
 MAIN   := mta/main.c
 UNIT   := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ   := $(sort $(wildcard tests/fuzz/fuzz_*.c))

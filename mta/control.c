@@ -271,6 +271,11 @@ int control_register(struct control *c, const char *verb, size_t nargs, control_
 	return 0;
 }
 
+void control_keep_path(struct control *c)
+{
+	c->path[0] = 0;
+}
+
 void control_free(struct control *c)
 {
 	if (c == NULL)
@@ -278,7 +283,8 @@ void control_free(struct control *c)
 	if (c->lio.fd >= 0) {
 		ev_io_del(c->loop, &c->lio);
 		close(c->lio.fd);
-		unlink(c->path);
+		if (c->path[0])
+			unlink(c->path);
 	}
 	for (struct ctl_conn *k = c->conns; k; k = k->next)
 		conn_close(k);

@@ -39,6 +39,9 @@ int control_register(struct control *c, const char *verb, size_t nargs, control_
                      void *arg);
 /* Stop listening, remove the socket, close what is open. */
 void control_free(struct control *c);
+/* Do not remove the socket file at control_free() (a sandboxed role may
+ * not; the next server's control_new() replaces it). */
+void control_keep_path(struct control *c);
 
 /*
  * The client side: send request to the server of queue directory dir and

@@ -81,13 +81,14 @@ struct verify {
 
 struct deliver {
 	struct ev_loop      *loop;
-	struct queue        *q;
+	struct rq           *q;       /* the queue role (mta/rq.h) */
 	const struct conf   *conf;
 	struct dns_resolver *dns;
 	struct retry_policy  retry;
 	struct ev_timer      scan_timer;
 	struct job          *jobs;
 	unsigned             njobs, active;
+	int                  no_runner;     /* verification and admin only (the smtp role) */
 	struct dest         *dests;
 	struct verify       *verifies;
 	unsigned             nverifies;
@@ -248,7 +249,7 @@ static int read_body(void *arg, uint64_t off, void *buf, size_t cap, size_t *got
 {
 	struct job *j = arg;
 
-	return queue_body_read(j->d->q, j->id, off, buf, cap, got) == QUEUE_OK ? 0 : -1;
+	return rq_body_read(j->d->q, j->id, off, buf, cap, got) == QUEUE_OK ? 0 : -1;
 }
 
 /* The original's header block, for a bounce; *len 0 if unreadable. */
@@ -262,7 +263,7 @@ static char *original_headers(struct deliver *d, queue_id id, size_t *len)
 		return NULL;
 	while (have < DSN_HEADERS_MAX) {
 		size_t got = 0;
-		if (queue_body_read(d->q, id, have, buf + have, DSN_HEADERS_MAX - have, &got) != QUEUE_OK
+		if (rq_body_read(d->q, id, have, buf + have, DSN_HEADERS_MAX - have, &got) != QUEUE_OK
 		    || got == 0)
 			break;
 		have += got;
@@ -273,12 +274,12 @@ static char *original_headers(struct deliver *d, queue_id id, size_t *len)
 
 /* Build and draft a bounce or delay notice for the recipients in list.
  * Returns the draft (or NULL), with its envelope in env/rcpt. */
-static struct queue_draft *make_dsn(struct deliver *d, const struct job *j,
+static struct rq_draft *make_dsn(struct deliver *d, const struct job *j,
                                     const struct dsn_rcpt *list, size_t n, int delayed,
                                     struct queue_envelope *env, struct queue_rcpt *rcpt)
 {
 	struct dsn ds;
-	struct queue_draft *draft;
+	struct rq_draft *draft;
 	queue_id id = 0;
 	char idtext[QUEUE_ID_TEXT], orig[QUEUE_ID_TEXT], boundary[48], date[32], *text, *hdr;
 	size_t hlen, need;
@@ -287,7 +288,7 @@ static struct queue_draft *make_dsn(struct deliver *d, const struct job *j,
 	char received[512];
 	int rn;
 
-	if ((draft = queue_draft_begin(d->q, &id)) == NULL)
+	if ((draft = rq_draft_begin(d->q, &id)) == NULL)
 		return NULL;
 	queue_id_format(id, idtext);
 	queue_id_format(j->id, orig);
@@ -314,15 +315,15 @@ static struct queue_draft *make_dsn(struct deliver *d, const struct job *j,
 	if (text == NULL || rn <= 0 || (size_t)rn >= sizeof received) {
 		free(text);
 		free(hdr);
-		queue_draft_abort(draft);
+		rq_draft_abort(draft);
 		return NULL;
 	}
 	dsn_build(&ds, text, need + 1, NULL);
-	if (queue_draft_write(draft, received, (size_t)rn) != QUEUE_OK ||
-	    queue_draft_write(draft, text, need) != QUEUE_OK) {
+	if (rq_draft_write(draft, received, (size_t)rn) != QUEUE_OK ||
+	    rq_draft_write(draft, text, need) != QUEUE_OK) {
 		free(text);
 		free(hdr);
-		queue_draft_abort(draft);
+		rq_draft_abort(draft);
 		return NULL;
 	}
 	free(text);
@@ -366,7 +367,7 @@ static void job_done(void *arg, const char *remote)
 	char (*codes)[16] = calloc(j->n, sizeof *codes);
 	size_t nfailed = 0, ndeferred = 0;
 	int64_t now = now_s();
-	struct queue_draft *dsn = NULL;
+	struct rq_draft *dsn = NULL;
 	struct queue_envelope dsn_env;
 	struct queue_rcpt dsn_rcpt;
 	uint32_t set_flags = 0;
@@ -441,7 +442,7 @@ static void job_done(void *arg, const char *remote)
 		if (dsn != NULL)
 			set_flags = QUEUE_ENV_WARNED;
 	}
-	queue_update(d->q, j->id, qr, j->n, set_flags, dsn, &dsn_env, &result, &gone);
+	rq_update(d->q, j->id, qr, j->n, set_flags, dsn, &dsn_env, &result, &gone);
 	if (result != QUEUE_OK && result != QUEUE_ENOTFOUND) {
 		char idtext[QUEUE_ID_TEXT];
 		queue_id_format(j->id, idtext);
@@ -560,7 +561,7 @@ static int load_env(struct deliver *d, queue_id id, struct queue_envelope *env)
 		memset(env, 0, sizeof *env);
 		env->rcpts = d->rcpts;
 		env->rcpt_cap = d->rcpt_cap;
-		rc = queue_get(d->q, id, env);
+		rc = rq_get(d->q, id, env);
 		if (rc != QUEUE_EINVAL || env->nrcpts <= d->rcpt_cap)
 			return rc;
 		struct queue_rcpt *r = realloc(d->rcpts, env->nrcpts * sizeof *r);
@@ -647,12 +648,12 @@ static void scan_cb(struct ev_loop *l, struct ev_timer *t)
 	int rc;
 
 	(void)l;
-	if (d->stopping || !d->conf->delivery)
+	if (d->stopping || !d->conf->delivery || d->no_runner)
 		return;
 	if (d->njobs >= room_max)
 		return;              /* a job's end scans again */
 	cap = room_max - d->njobs < SCAN_BATCH ? room_max - d->njobs : SCAN_BATCH;
-	rc = queue_due(d->q, now, in_flight, d, ids, cap, &n, &next);
+	rc = rq_due(d->q, now, in_flight, d, d->njobs, ids, cap, &n, &next);
 	if (rc != QUEUE_OK) {
 		log_warn("msg=\"cannot read the schedule\" error=\"%s\"", queue_strerror(rc));
 		scan_at(d, 10000);
@@ -862,20 +863,20 @@ int deliver_admin(struct deliver *d, const char *verb, queue_id id, char *msg, s
 
 	queue_id_format(id, idtext);
 	if (strcmp(verb, "flush") == 0) {
-		rc = queue_retry(d->q, 0, &count);
+		rc = rq_retry(d->q, 0, &count);
 		if (rc == QUEUE_OK)
 			snprintf(msg, cap, "%zu waiting message%s due now", count, count == 1 ? "" : "s");
 	} else if (strcmp(verb, "retry") == 0) {
-		rc = queue_retry(d->q, id, &count);
+		rc = rq_retry(d->q, id, &count);
 		if (rc == QUEUE_OK)
 			snprintf(msg, cap, count ? "%s due now" : "%s is held: release it first", idtext);
 	} else if (strcmp(verb, "hold") == 0 || strcmp(verb, "release") == 0) {
 		int hold = verb[0] == 'h';
-		rc = queue_hold(d->q, id, hold);
+		rc = rq_hold(d->q, id, hold);
 		if (rc == QUEUE_OK)
 			snprintf(msg, cap, "%s %s", idtext, hold ? "held" : "released");
 	} else if (strcmp(verb, "delete") == 0) {
-		rc = queue_delete(d->q, id);
+		rc = rq_delete(d->q, id);
 		if (rc == QUEUE_OK) {
 			snprintf(msg, cap, "%s deleted", idtext);
 			log_event("removed", "id=%s reason=deleted", idtext);
@@ -1009,7 +1010,7 @@ static int load_anchors(struct deliver *d, const char *path, char *err, size_t e
 	return 0;
 }
 
-struct deliver *deliver_new(struct ev_loop *l, struct queue *q, const struct conf *c,
+struct deliver *deliver_new(struct ev_loop *l, struct rq *q, const struct conf *c,
                             char *err, size_t errcap)
 {
 	struct deliver *d = calloc(1, sizeof *d);
@@ -1042,6 +1043,12 @@ struct deliver *deliver_new(struct ev_loop *l, struct queue *q, const struct con
 	}
 	scan_at(d, 0);
 	return d;
+}
+
+void deliver_runner_off(struct deliver *d)
+{
+	d->no_runner = 1;
+	ev_timer_stop(d->loop, &d->scan_timer);
 }
 
 void deliver_stop(struct deliver *d)

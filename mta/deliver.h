@@ -32,6 +32,7 @@
 #include "ev.h"
 #include "policy/conf.h"
 #include "policy/ctl.h"
+#include "rq.h"
 #include "queue/queue.h"
 
 struct deliver;
@@ -39,8 +40,11 @@ struct deliver;
 /* Set up (the resolver, the smarthost's credentials).  The runner runs
  * only when conf->delivery is on; the admin calls work either way.
  * NULL with a message in err on failure. */
-struct deliver *deliver_new(struct ev_loop *l, struct queue *q, const struct conf *c,
+struct deliver *deliver_new(struct ev_loop *l, struct rq *q, const struct conf *c,
                             char *err, size_t errcap);
+/* No queue runner in this process: recipient verification and the admin
+ * verbs only (the smtp role; the delivery role runs the runner). */
+void deliver_runner_off(struct deliver *d);
 /* Something became due (a message committed, a flush): scan soon. */
 void deliver_kick(struct deliver *d);
 /* Shutdown: stop every transaction now, recording nothing. */

@@ -2,13 +2,106 @@
 #include "listen.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* The supervisor's sockets, inherited by the smtp role at fork. */
+#define KEPT_MAX (CONF_MAX_LISTENERS * 2 + 2)
+static struct {
+	struct conf_listener cl;
+	int fd;
+	int used;        /* by the config being applied (listen_keep_only) */
+} kept[KEPT_MAX];
+static size_t nkept;
+
+static int open_new(const struct conf_listener *cl, char *err, size_t errcap);
+
 int listen_open(const struct conf_listener *cl, char *err, size_t errcap)
+{
+	for (size_t i = 0; i < nkept; i++) {
+		if (listen_same(&kept[i].cl, cl)) {
+			int fd = fcntl(kept[i].fd, F_DUPFD_CLOEXEC, 3);
+
+			if (fd < 0)
+				snprintf(err, errcap, "listen: %s", strerror(errno));
+			return fd;
+		}
+	}
+	return open_new(cl, err, errcap);
+}
+
+int listen_keep(const struct conf_listener *cl, char *err, size_t errcap)
+{
+	int fd;
+
+	for (size_t i = 0; i < nkept; i++) {
+		if (listen_same(&kept[i].cl, cl)) {
+			kept[i].used = 1;
+			return 0;
+		}
+	}
+	if (nkept == KEPT_MAX) {
+		snprintf(err, errcap, "listen: too many sockets");
+		return -1;
+	}
+	if ((fd = open_new(cl, err, errcap)) < 0)
+		return -1;
+	kept[nkept].cl = *cl;
+	kept[nkept].fd = fd;
+	kept[nkept].used = 1;
+	nkept++;
+	return 0;
+}
+
+void listen_keep_begin(void)
+{
+	for (size_t i = 0; i < nkept; i++)
+		kept[i].used = 0;
+}
+
+void listen_keep_end(int commit)
+{
+	size_t i = 0;
+
+	while (i < nkept) {
+		/* commit: close what the new config no longer has; else keep
+		 * everything (what was opened for a refused config stays open
+		 * until the next reload: harmless, it is never served). */
+		if (commit && !kept[i].used) {
+			close(kept[i].fd);
+			kept[i] = kept[--nkept];
+			continue;
+		}
+		i++;
+	}
+}
+
+size_t listen_kept_fds(int *out, size_t cap)
+{
+	size_t i;
+
+	for (i = 0; i < nkept && i < cap; i++)
+		out[i] = kept[i].fd;
+	return i;
+}
+
+void listen_forget_kept(void)
+{
+	nkept = 0;
+}
+
+void listen_close_kept(void)
+{
+	for (size_t i = 0; i < nkept; i++)
+		close(kept[i].fd);
+	nkept = 0;
+}
+
+static int open_new(const struct conf_listener *cl, char *err, size_t errcap)
 {
 	struct sockaddr_storage ss;
 	socklen_t slen;

@@ -14,6 +14,25 @@
  * "listen ADDR:PORT: why" in err. */
 int listen_open(const struct conf_listener *cl, char *err, size_t errcap);
 
+/*
+ * Sockets kept open by the supervisor (mta/roles.h) across role restarts
+ * and reloads: listen_open() in a child first looks here and returns a
+ * duplicate of a kept socket at the same address.
+ *   listen_keep_begin(); listen_keep(cl) for each wanted address (opens
+ *   the missing ones: 0, or -1 with err); listen_keep_end(1) closes the
+ *   kept sockets not asked for since begin (0: closes nothing).
+ * listen_close_kept(): a child that has taken its duplicates (or needs
+ * none) closes the inherited ones.
+ */
+int  listen_keep(const struct conf_listener *cl, char *err, size_t errcap);
+void listen_keep_begin(void);
+void listen_keep_end(int commit);
+void listen_close_kept(void);
+/* The kept descriptors into out (at most cap); forget them without
+ * closing (a child that closed every descriptor it does not need). */
+size_t listen_kept_fds(int *out, size_t cap);
+void listen_forget_kept(void);
+
 /* Same address and port (the options may differ). */
 int listen_same(const struct conf_listener *a, const struct conf_listener *b);
 

@@ -103,6 +103,11 @@ int log_open_syslog(const char *path, unsigned facility, char *err, size_t errca
 	return 0;
 }
 
+int log_fd(void)
+{
+	return sl.fd;
+}
+
 void log_use_stderr(void)
 {
 	if (sl.fd >= 0)

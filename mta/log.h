@@ -40,6 +40,8 @@ void log_set_level(enum log_level level);
 int log_open_syslog(const char *path, unsigned facility, char *err, size_t errcap);
 /* Send lines to stderr (the default); closes a syslog socket. */
 void log_use_stderr(void);
+/* The syslog socket's descriptor, -1 when on stderr (a forked role keeps it). */
+int log_fd(void);
 
 /* Called with each event (name, "key=value ..." text of len bytes, not
  * NUL-terminated) before it is written; NULL removes it. */

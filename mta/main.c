@@ -23,7 +23,7 @@
 #include "passwd.h"
 #include "queuecmd.h"
 #include "relaytest.h"
-#include "server.h"
+#include "roles.h"
 #include "tables.h"
 #include "policy/conf.h"
 #include "policy/rules.h"
@@ -125,7 +125,7 @@ int main(int argc, char **argv)
 			config_unref(cfg);
 			return 0;
 		}
-		return server_run(cfg);
+		return supervisor_run(cfg);
 	}
 	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "reload") == 0) {
 		if (argc != 1) {

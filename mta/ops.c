@@ -4,16 +4,57 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "log.h"
 #include "policy/quota.h"
+
+/* The roles' counters: one struct metrics per slot in memory shared by
+ * every process of the server (made by the supervisor before it forks),
+ * each slot written by one process only; a scrape sums them. */
+static struct metrics *shared;
+
+int ops_shared_init(void)
+{
+	void *p = mmap(NULL, OPS_SLOTS * sizeof *shared, PROT_READ | PROT_WRITE,
+	               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return -1;
+	shared = p;
+	for (unsigned i = 0; i < OPS_SLOTS; i++)
+		metrics_init(&shared[i]);
+	return 0;
+}
+
+static void slot_tap(void *arg, const char *event, const char *kv, size_t len)
+{
+	metrics_observe(arg, event, kv, len);
+}
+
+void ops_count_slot(unsigned slot)
+{
+	if (shared != NULL && slot < OPS_SLOTS)
+		log_set_tap(slot_tap, &shared[slot]);
+}
 
 static void ops_tap(void *arg, const char *event, const char *kv, size_t len)
 {
 	struct ops *o = arg;
 
 	metrics_observe(&o->metrics, event, kv, len);
+}
+
+/* The counters to show: this process's, or every slot's summed. */
+static const struct metrics *counters(struct ops *o)
+{
+	if (shared == NULL)
+		return &o->metrics;
+	memset(&o->metrics, 0, sizeof o->metrics);
+	for (unsigned i = 0; i < OPS_SLOTS; i++)
+		metrics_add(&o->metrics, &shared[i]);
+	return &o->metrics;
 }
 
 void ops_init(struct ops *o, struct ev_loop *l, ops_view_fn *view, void *arg)
@@ -26,7 +67,8 @@ void ops_init(struct ops *o, struct ev_loop *l, ops_view_fn *view, void *arg)
 	o->start_wall = (int64_t)time(NULL);
 	o->start_mono = l->now;
 	o->commit_err = QUEUE_OK;
-	log_set_tap(ops_tap, o);
+	if (shared == NULL)
+		log_set_tap(ops_tap, o);
 }
 
 void ops_free(struct ops *o)
@@ -51,13 +93,13 @@ void ops_commit(struct ops *o, int err)
 }
 
 /* The queue's totals and room, as the quotas see them. */
-static int read_usage(struct queue *q, struct quota_usage *u)
+static int read_usage(struct rq *q, struct quota_usage *u)
 {
 	struct queue_usage qu;
 	struct queue_space sp;
 	int rc;
 
-	if ((rc = queue_usage(q, NULL, &qu)) != QUEUE_OK || (rc = queue_space(q, &sp)) != QUEUE_OK)
+	if ((rc = rq_usage(q, NULL, &qu, &sp)) != QUEUE_OK)
 		return rc;
 	memset(u, 0, sizeof *u);
 	u->messages = qu.messages;
@@ -94,7 +136,7 @@ int ops_health(struct ops *o, char *why, size_t cap)
 	    now - o->commit_ok_at >= OPS_PROBE_MS) {
 		if (o->probe_at == 0 || now - o->probe_at >= OPS_PROBE_MS) {
 			o->probe_at = now;
-			rc = queue_probe(v.q, (int64_t)time(NULL));
+			rc = rq_probe(v.q, (int64_t)time(NULL));
 			if (rc == QUEUE_OK) {
 				o->commit_ok_at = now;
 				o->commit_err = QUEUE_OK;
@@ -137,7 +179,7 @@ static void gauges(struct ops *o, const struct ops_view *v, int healthy, struct 
 	g->edge = v->edge;
 	g->queue_max_bytes = v->conf->queue_max_bytes;
 	g->queue_max_messages = v->conf->queue_max_messages;
-	if (queue_usage(v->q, NULL, &qu) != QUEUE_OK || queue_space(v->q, &sp) != QUEUE_OK)
+	if (rq_usage(v->q, NULL, &qu, &sp) != QUEUE_OK)
 		return;
 	g->queue_read = 1;
 	g->queue_messages = qu.messages;
@@ -147,7 +189,7 @@ static void gauges(struct ops *o, const struct ops_view *v, int healthy, struct 
 	if (g->disk_keep < v->conf->queue_min_free)
 		g->disk_keep = v->conf->queue_min_free;
 	/* IDs are microseconds since the epoch when the message began. */
-	if (queue_oldest(v->q, &oldest) == QUEUE_OK && (int64_t)(oldest / 1000000) < now)
+	if (rq_oldest(v->q, &oldest) == QUEUE_OK && (int64_t)(oldest / 1000000) < now)
 		g->oldest_age = (uint64_t)(now - (int64_t)(oldest / 1000000));
 }
 
@@ -165,7 +207,7 @@ size_t ops_status(struct ops *o, char *buf, size_t cap)
 	struct metrics_gauges g;
 	char why[200];
 	int healthy = ops_health(o, why, sizeof why);
-	const struct metrics *m = &o->metrics;
+	const struct metrics *m = counters(o);
 	uint64_t rejected = m->rejections.other;
 	int n;
 
@@ -224,7 +266,7 @@ static void http_handler(void *arg, const struct http_req *req, struct httpd_rep
 		healthy = ops_health(o, why, sizeof why);
 		o->view(o->view_arg, &v);
 		gauges(o, &v, healthy, &g);
-		need = metrics_format(&o->metrics, &g, flags, NULL, 0);
+		need = metrics_format(counters(o), &g, flags, NULL, 0);
 		rep->body = malloc(need + 1);
 		if (rep->body == NULL) {
 			rep->status = 500;
@@ -255,6 +297,14 @@ void ops_listen_apply(struct ops *o, const struct conf *c, struct httpd *fresh)
 		httpd_stop(o->retired);
 		o->httpd = fresh;
 	}
+}
+
+void ops_listen_close(struct ops *o)
+{
+	httpd_free(o->retired);
+	o->retired = o->httpd;
+	httpd_stop(o->retired);
+	o->httpd = NULL;
 }
 
 void ops_tick(struct ops *o)

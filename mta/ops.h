@@ -19,6 +19,7 @@
 #include "httpd.h"
 #include "policy/conf.h"
 #include "policy/metrics.h"
+#include "rq.h"
 #include "queue/queue.h"
 
 /* A commit or probe no older than this vouches for the queue; older, a
@@ -29,7 +30,7 @@
 #define OPS_FAIL_MS 60000
 
 struct ops_view {
-	struct queue      *q;
+	struct rq         *q;         /* the queue role */
 	const struct conf *conf;        /* the configuration new sessions get */
 	unsigned           sessions;
 	unsigned           generation;  /* of that configuration */
@@ -54,6 +55,14 @@ struct ops {
 	int64_t         probe_at;      /* monotonic ms of the last probe; 0 none */
 };
 
+/* Counters shared by the roles (mta/roles.h): the supervisor calls
+ * ops_shared_init() before forking (0 or -1); each process then counts
+ * its own log events into its slot (ops_count_slot), and every scrape or
+ * status shows all slots summed. */
+#define OPS_SLOTS 8
+int  ops_shared_init(void);
+void ops_count_slot(unsigned slot);
+
 /* Set up o and send every log event to its counters (log_set_tap). */
 void ops_init(struct ops *o, struct ev_loop *l, ops_view_fn *view, void *arg);
 /* Close the endpoint and stop counting. */
@@ -71,6 +80,9 @@ void ops_free(struct ops *o);
 int  ops_listen_prepare(struct ops *o, const struct conf *c, struct httpd **fresh, char *err,
                         size_t errcap);
 void ops_listen_apply(struct ops *o, const struct conf *c, struct httpd *fresh);
+
+/* Stop serving the endpoint (a drained smtp role); freed by ops_tick(). */
+void ops_listen_close(struct ops *o);
 
 /* After each batch of the loop: free what a reload retired. */
 void ops_tick(struct ops *o);

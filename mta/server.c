@@ -52,9 +52,9 @@
  * greet-delay, whichever is later).  The counters are logged at exit
  * (event=counters).
  */
-#include "server.h"
 
 #include <arpa/inet.h>
+#include <poll.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -79,6 +79,10 @@
 #include "smtpd.h"
 #include "tables.h"
 #include "tls.h"
+#include "keyrole.h"
+#include "plink.h"
+#include "roles.h"
+#include "rq.h"
 #include "policy/authfail.h"
 #include "policy/quota.h"
 #include "policy/rules.h"
@@ -112,7 +116,7 @@ struct conn {
 	struct ev_timer     delay_timer;     /* the tarpit (SMTPD_EV_DELAY) */
 	struct server      *sv;
 	struct smtpd        s;
-	struct queue_draft *draft;
+	struct rq_draft    *draft;
 	struct queue_envelope *commit_env;
 	struct verify      *verify;          /* a recipient probe in flight */
 	struct conn        *prev, *next;     /* all connections */
@@ -143,10 +147,8 @@ struct server {
 	struct ops         ops;              /* metrics, health, status */
 	struct authfail   *af;
 	struct ev_loop     loop;
-	struct queue      *q;
+	struct rq         *q;                /* the queue role */
 	struct deliver    *dl;               /* the queue runner */
-	struct config     *start_cfg;        /* the config of the start: the queue runner's and
-	                                        the DNSBL checker's (a reference) */
 	struct control    *ctl;              /* the control socket */
 	struct listener    ls[CONF_MAX_LISTENERS];
 	size_t             nls;
@@ -159,11 +161,13 @@ struct server {
 	struct conn       *commit_head, **commit_tail;
 	struct conn       *dead;
 	int                stopping;
-	int                reload_wanted;    /* SIGHUP seen: reload after this batch */
 	unsigned long long commits, committed; /* group commits, messages in them */
 	struct conn       *spare;            /* freed, for reuse (next links them) */
 	unsigned           nspare;
 	struct edge_counters counters;       /* edge decisions since start */
+	struct ev_io       plink;            /* the supervisor */
+	int                draining;         /* a newer generation took over */
+	int                kfd;              /* the key role, -1 none */
 	struct dnsbl      *dnsbl;            /* NULL without `dnsbl` zones */
 };
 
@@ -200,7 +204,7 @@ static void conn_kill(struct conn *c, const char *reason)
 		return;
 	c->dead = 1;
 	if (c->draft) {
-		queue_draft_abort(c->draft);
+		rq_draft_abort(c->draft);
 		c->draft = NULL;
 	}
 	deliver_verify_cancel(c->verify);
@@ -461,8 +465,7 @@ static int quota_for(struct server *sv, const struct queue_envelope *env, uint64
 	const struct conn *p;
 	int rc;
 
-	if ((rc = queue_usage(sv->q, env, &qu)) != QUEUE_OK ||
-	    (rc = queue_space(sv->q, &sp)) != QUEUE_OK) {
+	if ((rc = rq_usage(sv->q, env, &qu, &sp)) != QUEUE_OK) {
 		/* The commit still stops what does not fit. */
 		log_warn("msg=\"quota not checked: %s\"", queue_strerror(rc));
 		return QUOTA_OK;
@@ -502,7 +505,7 @@ static void handle_events(struct conn *c, int *progress)
 			smtpd_quota_done(&c->s, quota_for(sv, ev.env, ev.size));
 			break;
 		case SMTPD_EV_MSG_BEGIN:
-			c->draft = queue_draft_begin(sv->q, &id);
+			c->draft = rq_draft_begin(sv->q, &id);
 			err = c->draft ? QUEUE_OK : errno_to_queue(errno);
 			if (!c->draft)
 				log_warn("msg=\"cannot start a draft\" addr=%s error=%s", c->s.client.addr_text,
@@ -510,7 +513,7 @@ static void handle_events(struct conn *c, int *progress)
 			smtpd_msg_begun(&c->s, err, id, (int64_t)time(NULL));
 			break;
 		case SMTPD_EV_MSG_DATA:
-			err = c->draft ? queue_draft_write(c->draft, ev.data, ev.len) : QUEUE_EIO;
+			err = c->draft ? rq_draft_write(c->draft, ev.data, ev.len) : QUEUE_EIO;
 			smtpd_data_done(&c->s, err);
 			break;
 		case SMTPD_EV_MSG_END:
@@ -522,7 +525,7 @@ static void handle_events(struct conn *c, int *progress)
 			break;
 		case SMTPD_EV_MSG_ABORT:
 			if (c->draft)
-				queue_draft_abort(c->draft);
+				rq_draft_abort(c->draft);
 			c->draft = NULL;
 			break;
 		case SMTPD_EV_RCPT_VERIFY:
@@ -963,8 +966,6 @@ static void log_accept(const struct conn *c, const struct queue_envelope *env)
 	          c->s.client.addr_text, from, (unsigned long long)env->size, env->nrcpts, to, user);
 }
 
-static int reload(struct server *sv, char *msg, size_t cap);
-
 /* The after-batch hook: commit every finished message together, free the
  * connections that died in this batch, then reload if asked. */
 static void after_batch(struct ev_loop *l, void *arg)
@@ -973,7 +974,7 @@ static void after_batch(struct ev_loop *l, void *arg)
 
 	while (sv->commit_head) {
 		struct conn *batch[COMMIT_BATCH];
-		struct queue_draft *drafts[COMMIT_BATCH];
+		struct rq_draft *drafts[COMMIT_BATCH];
 		struct queue_envelope *envs[COMMIT_BATCH];
 		int results[COMMIT_BATCH];
 		size_t n = 0, i;
@@ -990,8 +991,8 @@ static void after_batch(struct ev_loop *l, void *arg)
 		}
 		if (!sv->commit_head)
 			sv->commit_tail = &sv->commit_head;
-		if (queue_commit(sv->q, drafts, envs, results, n) > 0)
-			deliver_kick(sv->dl);
+		/* The queue role kicks the runner itself. */
+		rq_commit(sv->q, drafts, envs, results, n);
 		sv->commits++;
 		sv->committed += n;
 		log_debug("msg=\"group commit\" messages=%zu", n);
@@ -1019,12 +1020,8 @@ static void after_batch(struct ev_loop *l, void *arg)
 		sv->dead = c->dead_next;
 		conn_free(c);
 	}
-	if (sv->reload_wanted) {
-		sv->reload_wanted = 0;
-		reload(sv, NULL, 0);
-	}
 	ops_tick(&sv->ops);
-	if (sv->stopping && sv->nconns == 0)
+	if ((sv->stopping || sv->draining) && sv->nconns == 0)
 		ev_stop(l);
 }
 
@@ -1087,149 +1084,48 @@ static void begin_shutdown(struct server *sv)
 	ev_timer_start(&sv->loop, &sv->stop_timer, (int64_t)sv->conf->shutdown_timeout * 1000);
 }
 
-/* The log destination c asks for; 0, or -1 with err set (nothing changed). */
-static int log_apply(const struct conf *c, char *err, size_t errcap)
-{
-	char e[300];
+static void plink_handle(struct server *sv, const struct plink_msg *m, int fd);
 
-	if (c->log_target != CONF_LOG_SYSLOG) {
-		log_use_stderr();
-		return 0;
-	}
-	if (log_open_syslog(c->log_socket, c->log_facility, e, sizeof e) == 0)
-		return 0;
-	snprintf(err, errcap, "log syslog %s", e);
-	return -1;
-}
-
-/* The listeners fresh asks for, into ls[0..*n): the descriptors of the
- * old ones at the same address are taken over (*kept[i] = 1), new ones
- * opened.  0, or -1 with err set and everything opened here closed. */
-static int listeners_for(struct server *sv, const struct conf *fresh, struct listener *ls,
-                         size_t *n, int *kept, char *err, size_t errcap)
-{
-	size_t i, k;
-
-	*n = 0;
-	for (i = 0; i < fresh->nlisteners; i++) {
-		const struct conf_listener *cl = &fresh->listeners[i];
-		int fd = -1;
-
-		for (k = 0; k < sv->nls; k++) {
-			if (!kept[k] && listen_same(sv->ls[k].cl, cl)) {
-				kept[k] = 1;
-				fd = sv->ls[k].io.fd;
-				break;
-			}
-		}
-		if (fd < 0 && (fd = listen_open(cl, err, errcap)) < 0) {
-			for (k = 0; k < *n; k++) {
-				size_t j;
-
-				for (j = 0; j < sv->nls && sv->ls[j].io.fd != ls[k].io.fd; j++)
-					;
-				if (j == sv->nls)
-					close(ls[k].io.fd); /* opened here */
-			}
-			return -1;
-		}
-		memset(&ls[*n], 0, sizeof ls[*n]);
-		ls[*n].sv = sv;
-		ls[*n].cl = cl;
-		ls[*n].io.fd = fd;
-		ls[*n].io.cb = listener_cb;
-		ls[*n].io.arg = &sv->ls[*n];
-		(*n)++;
-	}
-	return 0;
-}
-
-/* SIGHUP or `moat reload`: read everything again; apply it all or nothing.
- * Returns 0 (applied) or -1 (refused), with what happened in msg (cap
- * bytes; NULL: the log only).  Safe inside a callback: the listeners'
- * slots stay (a stale event of this batch meets EAGAIN at worst) and the
- * old metrics endpoint is freed after the batch (ops_tick). */
-static int reload(struct server *sv, char *msg, size_t cap)
-{
-	struct config *fresh;
-	struct listener ls[CONF_MAX_LISTENERS];
-	int kept[CONF_MAX_LISTENERS] = { 0 };
-	struct httpd *metrics = NULL;
-	char err[2048], q[2048];
-	size_t n = 0, i;
-
-	if (sv->stopping) {
-		if (msg != NULL)
-			snprintf(msg, cap, "stopping: not reloaded");
-		return -1;
-	}
-	fresh = config_load(sv->cfg->path, err, sizeof err);
-	if (fresh != NULL && strcmp(fresh->conf.queue_path, sv->conf->queue_path) != 0) {
-		snprintf(err, sizeof err, "%s: queue: %s is not the queue in use (%s); a restart moves it",
-		         fresh->path, fresh->conf.queue_path, sv->conf->queue_path);
-		config_unref(fresh);
-		fresh = NULL;
-	}
-	if (fresh == NULL || listeners_for(sv, &fresh->conf, ls, &n, kept, err, sizeof err) != 0) {
-		config_unref(fresh);
-		goto refused;
-	}
-	if (ops_listen_prepare(&sv->ops, &fresh->conf, &metrics, err, sizeof err) != 0 ||
-	    log_apply(&fresh->conf, err, sizeof err) != 0) {
-		httpd_free(metrics);
-		for (i = 0; i < n; i++) {
-			size_t k;
-
-			for (k = 0; k < sv->nls && sv->ls[k].io.fd != ls[i].io.fd; k++)
-				;
-			if (k == sv->nls)
-				close(ls[i].io.fd);
-		}
-		config_unref(fresh);
-		goto refused;
-	}
-	/* Everything is ready: switch. */
-	ops_listen_apply(&sv->ops, &fresh->conf, metrics);
-	for (i = 0; i < sv->nls; i++) {
-		ev_io_del(&sv->loop, &sv->ls[i].io);
-		if (!kept[i])
-			close(sv->ls[i].io.fd);
-	}
-	memcpy(sv->ls, ls, n * sizeof ls[0]);
-	sv->nls = n;
-	for (i = 0; i < n; i++)
-		if (ev_io_set(&sv->loop, &sv->ls[i].io, EV_READ) < 0)
-			log_warn("msg=\"epoll: %s\"", strerror(errno));
-	fresh->generation = sv->cfg->generation + 1;
-	if (fresh->conf.queue_map_size != sv->conf->queue_map_size)
-		log_warn("msg=\"queue-map-size stays %llu until a restart\"",
-		         (unsigned long long)sv->conf->queue_map_size);
-	if (!config_same_restart(&fresh->conf, &sv->start_cfg->conf))
-		log_warn("msg=\"delivery and DNSBL settings stay as they were at start until a "
-		         "restart\"");
-	config_unref(sv->cfg);
-	sv->cfg = fresh;
-	sv->conf = &fresh->conf;
-	log_event("reload", "status=ok generation=%u listeners=%zu sessions=%u%s%s", fresh->generation,
-	          n, sv->nconns, fresh->tables.creds ? " key=" : "",
-	          fresh->tables.creds ? tls_creds_describe(fresh->tables.creds) : "");
-	if (msg != NULL)
-		snprintf(msg, cap, "reloaded: generation %u, %zu listeners, %u sessions open",
-		         fresh->generation, n, sv->nconns);
-	return 0;
-refused:
-	log_text(err, strlen(err), q, sizeof q);
-	log_event("reload", "status=refused generation=%u error=\"%s\"", sv->cfg->generation, q);
-	if (msg != NULL)
-		snprintf(msg, cap, "refused, generation %u stays: %s", sv->cfg->generation, err);
-	return -1;
-}
-
-/* `moat reload` over the control socket: the same as SIGHUP, answered. */
+/* `moat reload` over the control socket: the supervisor reloads (it
+ * reads the files; this role cannot) and says how it went. */
 static int control_reload(void *arg, const struct ctl_req *req, char *text, size_t cap)
 {
+	struct server *sv = arg;
+	struct plink_msg m;
+	int64_t deadline = ev_monotonic_ms() + 30000;
+	int fd;
+
 	(void)req;
-	return reload(arg, text, cap) == 0 ? CTL_OK : CTL_FAILED;
+	memset(&m, 0, sizeof m);
+	m.type = PLINK_RELOAD;
+	if (sv->stopping || sv->draining) {
+		snprintf(text, cap, "stopping: not reloaded");
+		return CTL_FAILED;
+	}
+	if (plink_send(sv->plink.fd, &m, -1) != 0) {
+		snprintf(text, cap, "the supervisor does not answer");
+		return CTL_FAILED;
+	}
+	for (;;) {
+		struct pollfd pf = { sv->plink.fd, POLLIN, 0 };
+		int64_t left = deadline - ev_monotonic_ms();
+		int rc;
+
+		if (left <= 0 || poll(&pf, 1, (int)left) <= 0) {
+			snprintf(text, cap, "the supervisor does not answer");
+			return CTL_FAILED;
+		}
+		if ((rc = plink_recv(sv->plink.fd, &m, &fd)) < 0) {
+			snprintf(text, cap, "the supervisor does not answer");
+			return CTL_FAILED;
+		}
+		if (rc == 1 && m.type == PLINK_RELOADED) {
+			snprintf(text, cap, "%s", m.text);
+			return m.status == 0 ? CTL_OK : CTL_FAILED;
+		}
+		if (rc == 1)
+			plink_handle(sv, &m, fd);
+	}
 }
 
 /* `moat status` over the control socket. */
@@ -1252,8 +1148,7 @@ static void signal_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 	while (read(io->fd, &si, sizeof si) == (ssize_t)sizeof si) {
 		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
 			begin_shutdown(sv);
-		else if (si.ssi_signo == SIGHUP)
-			sv->reload_wanted = 1; /* after this batch: no io of it is in flight */
+		/* SIGHUP: the supervisor's to act on; ignored here */
 	}
 }
 
@@ -1302,11 +1197,68 @@ static void raise_fd_limit(unsigned want)
 		         (unsigned long long)rl.rlim_cur);
 }
 
-int server_run(struct config *cfg)
+/* A newer generation took over (a reload): stop listening, let every open
+ * session finish with the config it started with, exit when none is left. */
+static void drain(struct server *sv)
+{
+	if (sv->draining || sv->stopping)
+		return;
+	sv->draining = 1;
+	log_event("drain", "generation=%u sessions=%u", sv->cfg->generation, sv->nconns);
+	for (size_t i = 0; i < sv->nls; i++) {
+		ev_io_del(&sv->loop, &sv->ls[i].io);
+		close(sv->ls[i].io.fd);
+	}
+	sv->nls = 0;
+	control_free(sv->ctl); /* its path is the new generation's now: Landlock keeps it */
+	sv->ctl = NULL;
+	ops_listen_close(&sv->ops);
+	if (sv->nconns == 0)
+		ev_stop(&sv->loop);
+}
+
+/* A message from the supervisor: a new link, or drain. */
+static void plink_handle(struct server *sv, const struct plink_msg *m, int fd)
+{
+	if (m->type == PLINK_FD && m->kind == PLINK_QUEUE) {
+		rq_set_fd(sv->q, fd);
+		log_event("link", "role=smtp to=queue");
+		return;
+	}
+	if (m->type == PLINK_FD && m->kind == PLINK_KEY && sv->cfg->tables.creds != NULL) {
+		if (sv->kfd >= 0)
+			close(sv->kfd);
+		sv->kfd = fd;
+		tls_creds_use_key_role(sv->cfg->tables.creds, fd);
+		log_event("link", "role=smtp to=key");
+		return;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (m->type == PLINK_DRAIN)
+		drain(sv);
+}
+
+static void plink_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
+{
+	struct server *sv = io->arg;
+	struct plink_msg m;
+	int fd, rc;
+
+	(void)events;
+	while ((rc = plink_recv(io->fd, &m, &fd)) == 1)
+		plink_handle(sv, &m, fd);
+	if (rc < 0) {
+		/* The supervisor is gone: nobody restarts us, stop. */
+		ev_io_del(l, io);
+		begin_shutdown(sv);
+	}
+}
+
+int smtp_role_main(struct config *cfg, int plink, int qfd, int kfd)
 {
 	static struct server sv; /* large (the counters): off the stack */
 	const struct conf *conf = &cfg->conf;
-	struct queue_options qo = { conf->queue_map_size, 0 };
 	struct httpd *metrics = NULL;
 	char err[1024];
 	sigset_t mask;
@@ -1316,10 +1268,7 @@ int server_run(struct config *cfg)
 	memset(&sv, 0, sizeof sv);
 	sv.cfg = cfg;
 	sv.conf = conf;
-	if (log_apply(conf, err, sizeof err) != 0) {
-		log_warn("msg=\"%s\"", err);
-		return 111;
-	}
+	sv.kfd = kfd;
 	sv.af = calloc(1, sizeof *sv.af);
 	if (sv.af == NULL) {
 		log_warn("msg=\"out of memory\"");
@@ -1346,28 +1295,28 @@ int server_run(struct config *cfg)
 		sv.ls[i].io.arg = &sv.ls[i];
 		sv.nls++;
 	}
-	sv.q = queue_open(conf->queue_path, &qo, err, sizeof err);
-	if (sv.q == NULL) {
-		log_warn("msg=\"%s\"", err);
+	/* The private key is the key role's: sign through it, forget ours. */
+	if (cfg->tables.creds != NULL && tls_creds_use_key_role(cfg->tables.creds, kfd) != 0) {
+		log_warn("msg=\"cannot use the key role\"");
 		return 111;
 	}
+	if ((sv.q = rq_new(qfd, NULL, NULL)) == NULL)
+		return 111;
 	ops_init(&sv.ops, &sv.loop, ops_view_cb, &sv);
 	if (ops_listen_prepare(&sv.ops, conf, &metrics, err, sizeof err) != 0) {
 		log_warn("msg=\"metrics-listen: %s\"", err);
 		return 111;
 	}
 	ops_listen_apply(&sv.ops, conf, metrics);
-	/* Delivery and the DNSBL checker keep the config of the start: their
-	 * clients and queries in flight point into it. */
-	sv.start_cfg = config_ref(cfg);
+	listen_close_kept();
+	/* Recipient verification and the admin verbs; the runner is the
+	 * delivery role's. */
 	sv.dl = deliver_new(&sv.loop, sv.q, conf, err, sizeof err);
 	if (sv.dl == NULL) {
 		log_warn("msg=\"%s\"", err);
-		queue_close(sv.q);
-		ev_free(&sv.loop);
-		free(sv.af);
 		return 111;
 	}
+	deliver_runner_off(sv.dl);
 	if (conf->ndnsbl > 0) {
 		sv.dnsbl = dnsbl_new(&sv.loop, conf, &sv.counters, err, sizeof err);
 		if (sv.dnsbl == NULL) {
@@ -1381,6 +1330,7 @@ int server_run(struct config *cfg)
 	if (sv.ctl == NULL) {
 		log_warn("msg=\"%s\"", err);
 	} else {
+		control_keep_path(sv.ctl);
 		static const char *const verbs[] = { "flush", "retry", "hold", "release", "delete" };
 		for (i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
 			control_register(sv.ctl, verbs[i], i == 0 ? 0 : 1, deliver_control, sv.dl);
@@ -1393,31 +1343,34 @@ int server_run(struct config *cfg)
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGXFSZ, SIG_IGN); /* a file size limit fails the write (451), not the server */
 	sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (sfd < 0) {
 		log_warn("msg=\"signalfd: %s\"", strerror(errno));
 		return 111;
 	}
+	if (role_enter(ROLE_SMTP, cfg, NULL) != 0)
+		return 111;
 	sv.sigio.fd = sfd;
 	sv.sigio.cb = signal_cb;
 	sv.sigio.arg = &sv;
 	ev_io_set(&sv.loop, &sv.sigio, EV_READ);
+	sv.plink.fd = plink;
+	sv.plink.cb = plink_cb;
+	sv.plink.arg = &sv;
+	ev_io_set(&sv.loop, &sv.plink, EV_READ);
 	for (i = 0; i < sv.nls; i++)
 		ev_io_set(&sv.loop, &sv.ls[i].io, EV_READ);
 	ev_set_after_batch(&sv.loop, after_batch, &sv);
-	log_event("start", "hostname=%s listeners=%zu queue=%s delivery=%s metrics=%s", conf->hostname,
-	          sv.nls, conf->queue_path, conf->delivery ? "on" : "off",
-	          conf->metrics.port ? "on" : "off");
+	log_event("start", "hostname=%s listeners=%zu queue=%s delivery=%s metrics=%s generation=%u",
+	          conf->hostname, sv.nls, conf->queue_path, conf->delivery ? "on" : "off",
+	          conf->metrics.port ? "on" : "off", cfg->generation);
 	if (ev_run(&sv.loop) < 0)
 		log_warn("msg=\"epoll_wait: %s\"", strerror(errno));
 	log_counters(&sv.counters);
 	dnsbl_free(sv.dnsbl);
-	ops_free(&sv.ops);
 	control_free(sv.ctl);
 	deliver_free(sv.dl);
-	config_unref(sv.start_cfg);
-	queue_close(sv.q);
+	rq_free(sv.q);
 	close(sfd);
 	ev_free(&sv.loop);
 	while (sv.spare) {
@@ -1428,9 +1381,7 @@ int server_run(struct config *cfg)
 	}
 	/* How well group commit batched: messages per fsync (make bench). */
 	log_event("stats", "commits=%llu messages=%llu", sv.commits, sv.committed);
+	ops_free(&sv.ops);
 	free(sv.af);
-	config_unref(sv.cfg);
-	log_event("exit", "status=0");
-	log_use_stderr();
 	return 0;
 }

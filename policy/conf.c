@@ -159,6 +159,8 @@ void conf_defaults(struct conf *c)
 	memcpy(c->log_socket, "/dev/log", sizeof "/dev/log");
 	c->log_facility = 2; /* mail */
 	c->shutdown_timeout = 8;
+	c->run_uid = 65532;
+	c->run_gid = 65532;
 }
 
 /* The parser's state for one conf_parse() call. */
@@ -1417,6 +1419,8 @@ static const struct directive directives[] = {
 	{ "metrics-listen", set_metrics,  format_metrics,   0, 0, 0, 0, NULL },
 	{ "shutdown-timeout", set_duration, format_duration, 0, FIELD(shutdown_timeout), 1, 3600,
 	  NULL },
+	{ "user-id",  set_uint, format_uint, 0, FIELD(run_uid), 1, 2147483646, "not root" },
+	{ "group-id", set_uint, format_uint, 0, FIELD(run_gid), 1, 2147483646, "not root" },
 };
 #define NDIRECTIVES (sizeof directives / sizeof directives[0])
 

@@ -216,6 +216,9 @@ struct conf {
 	size_t   metrics_line;
 	unsigned shutdown_timeout;                    /* shutdown-timeout: seconds sessions
 	                                                 may take to finish; default 8 */
+	unsigned run_uid, run_gid;                    /* user-id, group-id: what the roles
+	                                                 run as when started as root;
+	                                                 default 65532 */
 	/* The appliance's network, applied by moat's init role (image/);
 	 * moat serve ignores these. */
 	char     net_interface[CONF_IFNAME_MAX + 1];  /* net-interface; default "": the first Ethernet */

@@ -82,6 +82,58 @@ static void family_count(struct metrics_family *f, const char *v, size_t n)
 	f->count[f->n++] = 1;
 }
 
+/* Add count to label v[0..n) of f (a new label if there is room). */
+static void family_add(struct metrics_family *f, const char *v, size_t n, uint64_t count)
+{
+	size_t i;
+
+	if (!label_ok(v, n)) {
+		f->other += count;
+		return;
+	}
+	for (i = 0; i < f->n; i++) {
+		if (strlen(f->value[i]) == n && memcmp(f->value[i], v, n) == 0) {
+			f->count[i] += count;
+			return;
+		}
+	}
+	if (f->n == METRICS_LABELS_MAX) {
+		f->other += count;
+		return;
+	}
+	memcpy(f->value[f->n], v, n);
+	f->value[f->n][n] = 0;
+	f->count[f->n++] = count;
+}
+
+static void family_sum(struct metrics_family *dst, const struct metrics_family *src)
+{
+	size_t n = src->n < METRICS_LABELS_MAX ? src->n : METRICS_LABELS_MAX;
+
+	dst->other += src->other;
+	for (size_t i = 0; i < n; i++)
+		family_add(dst, src->value[i], strnlen(src->value[i], METRICS_LABEL_MAX), src->count[i]);
+}
+
+void metrics_add(struct metrics *dst, const struct metrics *src)
+{
+	dst->connections += src->connections;
+	dst->accepted += src->accepted;
+	dst->accepted_bytes += src->accepted_bytes;
+	dst->accepted_rcpts += src->accepted_rcpts;
+	dst->relay_denied += src->relay_denied;
+	dst->auth_ok += src->auth_ok;
+	dst->auth_failures += src->auth_failures;
+	dst->auth_blocks += src->auth_blocks;
+	dst->tls_sessions += src->tls_sessions;
+	dst->tls_failures += src->tls_failures;
+	family_sum(&dst->rejections, &src->rejections);
+	family_sum(&dst->quota, &src->quota);
+	family_sum(&dst->deliveries, &src->deliveries);
+	family_sum(&dst->bounces, &src->bounces);
+	family_sum(&dst->reloads, &src->reloads);
+}
+
 void metrics_init(struct metrics *m)
 {
 	static const char *const statuses[] = { "sent", "deferred", "bounced", "expired" };

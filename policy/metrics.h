@@ -75,6 +75,11 @@ struct metrics_gauges {
  * client, queue-full; reloads ok, refused. */
 void metrics_init(struct metrics *m);
 
+/* Add src's counts to dst (labels matched by value; a label of src that
+ * is not a valid one counts as other).  For counters kept per process
+ * and shown summed. */
+void metrics_add(struct metrics *dst, const struct metrics *src);
+
 /* Count one event: name, and its "key=value ..." text kv[0..len). */
 void metrics_observe(struct metrics *m, const char *event, const char *kv, size_t len);
 

@@ -1,0 +1,529 @@
+/* mta/rq.c -- see rq.h */
+#include "rq.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ev.h"
+#include "log.h"
+#include "queue/envelope.h"
+
+struct rq {
+	int fd;
+	struct qw_out out;
+	unsigned char *in;        /* the last reply's payload */
+	size_t incap;
+	void (*kick)(void *arg);
+	void *kick_arg;
+	int kicked;
+	void (*closing)(void *arg);
+	void *closing_arg;
+};
+
+struct rq_draft {
+	struct rq *r;
+	queue_id id;
+	int err;                  /* sticky: QUEUE_OK or the link's failure */
+};
+
+static void close_link(struct rq *r);
+
+struct rq *rq_new(int fd, void (*kick)(void *arg), void *arg)
+{
+	struct rq *r = calloc(1, sizeof *r);
+
+	if (r == NULL)
+		return NULL;
+	r->fd = fd;
+	r->kick = kick;
+	r->kick_arg = arg;
+	return r;
+}
+
+void rq_free(struct rq *r)
+{
+	if (r == NULL)
+		return;
+	close_link(r);
+	qw_free(&r->out);
+	free(r->in);
+	free(r);
+}
+
+void rq_on_close(struct rq *r, void (*fn)(void *arg), void *arg)
+{
+	r->closing = fn;
+	r->closing_arg = arg;
+}
+
+static void close_link(struct rq *r)
+{
+	if (r->fd < 0)
+		return;
+	if (r->closing)
+		r->closing(r->closing_arg);
+	close(r->fd);
+	r->fd = -1;
+}
+
+void rq_set_fd(struct rq *r, int fd)
+{
+	close_link(r);
+	r->fd = fd;
+}
+
+int rq_fd(const struct rq *r)
+{
+	return r->fd;
+}
+
+static void broken(struct rq *r, const char *why)
+{
+	if (r->fd < 0)
+		return;
+	log_warn("msg=\"queue link lost: %s\"", why);
+	close_link(r);
+}
+
+/* All of buf, waiting at most the call's deadline.  0 or -1. */
+static int io_all(struct rq *r, int out, void *buf, size_t len, int64_t deadline)
+{
+	unsigned char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = out ? send(r->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT)
+		                : recv(r->fd, p, len, MSG_DONTWAIT);
+
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n == 0 && !out)
+			return -1;  /* the queue role went away */
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return -1;
+		if (n < 0 && errno == EINTR)
+			continue;
+		{
+			struct pollfd pf = { r->fd, out ? POLLOUT : POLLIN, 0 };
+			int64_t left = deadline - ev_monotonic_ms();
+
+			if (left <= 0 || poll(&pf, 1, (int)left) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+static int send_frame(struct rq *r)
+{
+	if (r->fd < 0)
+		return -1;
+	if (qw_end(&r->out) != 0)
+		return -2;  /* too big or no memory: this call fails, the link stays */
+	if (io_all(r, 1, r->out.buf, r->out.len, ev_monotonic_ms() + RQ_TIMEOUT_MS) != 0) {
+		broken(r, "cannot send");
+		return -1;
+	}
+	return 0;
+}
+
+/* One frame in: *type and the payload in r->in[0..*len).  0 or -1. */
+static int recv_frame(struct rq *r, uint16_t *type, uint32_t *len, int64_t deadline)
+{
+	unsigned char h[QW_HEAD];
+
+	if (io_all(r, 0, h, sizeof h, deadline) != 0 || qw_head_decode(h, type, len) != 0)
+		return -1;
+	if (*len > r->incap) {
+		unsigned char *b = realloc(r->in, *len);
+
+		if (b == NULL)
+			return -1;
+		r->in = b;
+		r->incap = *len;
+	}
+	return io_all(r, 0, r->in, *len, deadline);
+}
+
+static void run_kick(struct rq *r)
+{
+	if (r->kicked) {
+		r->kicked = 0;
+		if (r->kick)
+			r->kick(r->kick_arg);
+	}
+}
+
+/* Send the frame built in r->out, wait for its reply and decode it into
+ * *rep.  QUEUE_OK or QUEUE_EIO (nothing sent, or the link broke). */
+static int call(struct rq *r, struct qw_rep *rep)
+{
+	uint16_t want = (uint16_t)((unsigned)r->out.buf[0] << 8 | r->out.buf[1]) | QW_REPLY;
+	int64_t deadline = ev_monotonic_ms() + RQ_TIMEOUT_MS;
+	uint16_t type;
+	uint32_t len;
+
+	if (send_frame(r) != 0)
+		return QUEUE_EIO;
+	for (;;) {
+		if (recv_frame(r, &type, &len, deadline) != 0) {
+			broken(r, "no answer");
+			return QUEUE_EIO;
+		}
+		if (type == QW_KICK && len == 0) {
+			r->kicked = 1;
+			continue;
+		}
+		if (type != want || qw_rep_decode(type, r->in, len, rep) != 0) {
+			broken(r, "an answer that does not decode");
+			return QUEUE_EIO;
+		}
+		return QUEUE_OK;
+	}
+}
+
+int rq_poll(struct rq *r)
+{
+	for (;;) {
+		unsigned char h[QW_HEAD];
+		uint16_t type;
+		uint32_t len;
+		ssize_t n;
+
+		if (r->fd < 0)
+			return -1;
+		n = recv(r->fd, h, sizeof h, MSG_DONTWAIT | MSG_PEEK);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			break;
+		if (n < (ssize_t)sizeof h) {
+			if (n > 0)
+				break;  /* the rest is on its way */
+			broken(r, n == 0 ? "closed" : "read error");
+			return -1;
+		}
+		if (recv(r->fd, h, sizeof h, MSG_DONTWAIT) != (ssize_t)sizeof h ||
+		    qw_head_decode(h, &type, &len) != 0 || type != QW_KICK || len != 0) {
+			broken(r, "a frame nobody asked for");
+			return -1;
+		}
+		r->kicked = 1;
+	}
+	run_kick(r);
+	return 0;
+}
+
+/* ---- drafts ---- */
+
+struct rq_draft *rq_draft_begin(struct rq *r, queue_id *id)
+{
+	struct qw_rep rep;
+	struct rq_draft *d;
+
+	qw_begin(&r->out, QW_DRAFT_BEGIN);
+	if (call(r, &rep) != QUEUE_OK || rep.rc != QUEUE_OK || rep.id == 0) {
+		run_kick(r);
+		errno = rep.rc == QUEUE_EFULL ? ENOSPC : EIO;
+		return NULL;
+	}
+	run_kick(r);
+	if ((d = calloc(1, sizeof *d)) == NULL) {
+		qw_begin(&r->out, QW_DRAFT_ABORT);
+		qw_u64(&r->out, rep.id);
+		send_frame(r);
+		errno = ENOMEM;
+		return NULL;
+	}
+	d->r = r;
+	d->id = *id = rep.id;
+	return d;
+}
+
+int rq_draft_write(struct rq_draft *d, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+
+	while (d->err == QUEUE_OK && len > 0) {
+		size_t n = len < QW_CHUNK_MAX ? len : QW_CHUNK_MAX;
+
+		qw_begin(&d->r->out, QW_DRAFT_WRITE);
+		qw_u64(&d->r->out, d->id);
+		qw_bytes(&d->r->out, p, n);
+		if (send_frame(d->r) != 0)
+			d->err = QUEUE_EIO;
+		p += n;
+		len -= n;
+	}
+	return d->err;
+}
+
+void rq_draft_abort(struct rq_draft *d)
+{
+	if (d == NULL)
+		return;
+	if (d->r->fd >= 0) {
+		qw_begin(&d->r->out, QW_DRAFT_ABORT);
+		qw_u64(&d->r->out, d->id);
+		send_frame(d->r);
+	}
+	free(d);
+}
+
+size_t rq_commit(struct rq *r, struct rq_draft **draft, struct queue_envelope **env, int *result,
+                 size_t n)
+{
+	struct qw_rep rep;
+	size_t i, ok = 0;
+	int rc;
+
+	qw_begin(&r->out, QW_COMMIT);
+	qw_u32(&r->out, (uint32_t)n);
+	for (i = 0; i < n; i++) {
+		size_t el = envelope_size(env[i]);
+
+		qw_u64(&r->out, draft[i]->id);
+		qw_u32(&r->out, (uint32_t)el);
+		qw_env(&r->out, env[i]);
+	}
+	rc = n == 0 || n > QW_BATCH_MAX ? QUEUE_EINVAL : call(r, &rep);
+	if (rc == QUEUE_OK && rep.n != n) {
+		broken(r, "a commit answer of the wrong size");
+		rc = QUEUE_EIO;
+	}
+	for (i = 0; i < n; i++) {
+		if (rc != QUEUE_OK) {
+			result[i] = rc;
+		} else {
+			uint64_t id, size;
+			int64_t received;
+
+			qw_commit_result(&rep, i, &result[i], &id, &received, &size);
+			if (result[i] == QUEUE_OK) {
+				env[i]->id = id;
+				env[i]->received = received;
+				env[i]->size = size;
+				ok++;
+			}
+		}
+		free(draft[i]);
+	}
+	run_kick(r);
+	return ok;
+}
+
+/* ---- queries ---- */
+
+int rq_usage(struct rq *r, const struct queue_envelope *env, struct queue_usage *u,
+             struct queue_space *sp)
+{
+	struct qw_rep rep;
+	int rc;
+
+	qw_begin(&r->out, QW_USAGE);
+	if (env != NULL)
+		qw_env(&r->out, env);
+	if ((rc = call(r, &rep)) == QUEUE_OK && (rc = rep.rc) == QUEUE_OK) {
+		*u = rep.usage;
+		*sp = rep.space;
+	}
+	run_kick(r);
+	return rc;
+}
+
+/* A request of one id (and maybe a second scalar) answered by rc alone. */
+static int simple(struct rq *r, struct qw_rep *rep)
+{
+	int rc = call(r, rep);
+
+	run_kick(r);
+	return rc == QUEUE_OK ? rep->rc : rc;
+}
+
+int rq_probe(struct rq *r, int64_t now)
+{
+	struct qw_rep rep;
+
+	qw_begin(&r->out, QW_PROBE);
+	qw_u64(&r->out, (uint64_t)now);
+	return simple(r, &rep);
+}
+
+int rq_oldest(struct rq *r, queue_id *id)
+{
+	struct qw_rep rep;
+	int rc;
+
+	qw_begin(&r->out, QW_OLDEST);
+	if ((rc = simple(r, &rep)) == QUEUE_OK)
+		*id = rep.id;
+	return rc;
+}
+
+int rq_hold(struct rq *r, queue_id id, int hold)
+{
+	struct qw_rep rep;
+
+	qw_begin(&r->out, QW_HOLD);
+	qw_u64(&r->out, id);
+	qw_u8(&r->out, hold ? 1 : 0);
+	return simple(r, &rep);
+}
+
+int rq_retry(struct rq *r, queue_id id, size_t *count)
+{
+	struct qw_rep rep;
+	int rc;
+
+	qw_begin(&r->out, QW_RETRY);
+	qw_u64(&r->out, id);
+	if ((rc = simple(r, &rep)) == QUEUE_OK)
+		*count = (size_t)rep.count;
+	return rc;
+}
+
+int rq_delete(struct rq *r, queue_id id)
+{
+	struct qw_rep rep;
+
+	qw_begin(&r->out, QW_DELETE);
+	qw_u64(&r->out, id);
+	return simple(r, &rep);
+}
+
+/* ---- the runner's side ---- */
+
+int rq_due(struct rq *r, int64_t now, int (*skip)(void *arg, queue_id id), void *arg, size_t extra,
+           queue_id *ids, size_t cap, size_t *n, int64_t *next)
+{
+	struct qw_rep rep;
+	size_t want = cap + extra, i;
+	int rc;
+
+	*n = 0;
+	*next = INT64_MAX;
+	if (want > QW_DUE_MAX)
+		want = QW_DUE_MAX;
+	qw_begin(&r->out, QW_DUE);
+	qw_u64(&r->out, (uint64_t)now);
+	qw_u32(&r->out, (uint32_t)want);
+	if ((rc = simple(r, &rep)) != QUEUE_OK)
+		return rc;
+	if (rep.n > want) {
+		broken(r, "too many due IDs");
+		return QUEUE_EIO;
+	}
+	for (i = 0; i < rep.n && *n < cap; i++) {
+		queue_id id = qw_due_id(&rep, i);
+
+		if (!skip || !skip(arg, id))
+			ids[(*n)++] = id;
+	}
+	/* More were due than we took: scan again now. */
+	*next = i < rep.n || rep.n == want ? now : rep.next;
+	return QUEUE_OK;
+}
+
+int rq_get(struct rq *r, queue_id id, struct queue_envelope *env)
+{
+	struct qw_rep rep;
+	struct queue_rcpt *rcpts = env->rcpts;
+	size_t cap = env->rcpt_cap;
+	int rc;
+
+	qw_begin(&r->out, QW_GET);
+	qw_u64(&r->out, id);
+	qw_u32(&r->out, (uint32_t)(rcpts ? cap : 0));
+	if ((rc = simple(r, &rep)) == QUEUE_EINVAL) {
+		env->nrcpts = rep.n;
+		return rc;
+	}
+	if (rc != QUEUE_OK)
+		return rc;
+	if ((rc = envelope_decode(rep.data, rep.len, env)) != QUEUE_OK || env->id != id ||
+	    env->nrcpts != rep.n) {
+		broken(r, "an envelope that does not decode");
+		return QUEUE_EIO;
+	}
+	env->rcpts = rcpts;
+	env->rcpt_cap = cap;
+	return QUEUE_OK;
+}
+
+int rq_body_read(struct rq *r, queue_id id, uint64_t off, void *buf, size_t cap, size_t *got)
+{
+	struct qw_rep rep;
+	int rc;
+
+	*got = 0;
+	if (cap > QW_CHUNK_MAX)
+		cap = QW_CHUNK_MAX;
+	if (cap == 0)
+		return QUEUE_OK;
+	qw_begin(&r->out, QW_BODY_READ);
+	qw_u64(&r->out, id);
+	qw_u64(&r->out, off);
+	qw_u32(&r->out, (uint32_t)cap);
+	if ((rc = simple(r, &rep)) != QUEUE_OK)
+		return rc;
+	if (rep.len > cap) {
+		broken(r, "more body than asked for");
+		return QUEUE_EIO;
+	}
+	memcpy(buf, rep.data, rep.len);
+	*got = rep.len;
+	return QUEUE_OK;
+}
+
+size_t rq_update(struct rq *r, queue_id id, const struct queue_result *res, size_t n,
+                 uint32_t set_flags, struct rq_draft *dsn, struct queue_envelope *dsn_env,
+                 int *result, int *gone)
+{
+	struct qw_rep rep;
+	size_t i;
+	int rc, had_dsn = dsn != NULL;
+
+	*gone = 0;
+	qw_begin(&r->out, QW_UPDATE);
+	qw_u64(&r->out, id);
+	qw_u32(&r->out, set_flags);
+	qw_u64(&r->out, dsn ? dsn->id : 0);
+	if (dsn != NULL) {
+		qw_u32(&r->out, (uint32_t)envelope_size(dsn_env));
+		qw_env(&r->out, dsn_env);
+	} else {
+		qw_u32(&r->out, 0);
+	}
+	qw_u32(&r->out, (uint32_t)n);
+	for (i = 0; i < n; i++) {
+		size_t el = res[i].error ? strlen(res[i].error) : 0;
+
+		if (el > QUEUE_ERR_MAX)
+			el = QUEUE_ERR_MAX;
+		qw_u32(&r->out, res[i].rcpt);
+		qw_u8(&r->out, res[i].state);
+		qw_u64(&r->out, (uint64_t)res[i].next_try);
+		qw_u16(&r->out, (uint16_t)el);
+		qw_bytes(&r->out, res[i].error, el);
+	}
+	free(dsn);
+	if (n == 0) {
+		*result = QUEUE_EINVAL;
+		return 0;
+	}
+	rc = simple(r, &rep);
+	*result = rc;
+	if (rc != QUEUE_OK)
+		return 0;
+	*gone = rep.gone;
+	if (dsn_env != NULL && had_dsn) {
+		dsn_env->id = rep.id;
+		dsn_env->received = rep.received;
+		dsn_env->size = rep.size;
+	}
+	return rep.n;
+}

@@ -1,0 +1,72 @@
+/*
+ * mta/rq.h -- the queue as the smtp and delivery roles see it: the calls
+ * of queue/queue.h they need, each a typed request to the queue role
+ * (mta/qwire.h) over a socketpair, answered before the call returns.
+ *
+ * Blocking by design: a call waits for the queue role's answer (at most
+ * RQ_TIMEOUT_MS), as a queue_commit() in process waited for its fsync.
+ * Body bytes (rq_draft_write) are sent without waiting; an error in them
+ * sticks to the draft in the queue role and comes back from the commit.
+ *
+ * The link can break (the queue role died; an answer that does not
+ * decode): every call then returns QUEUE_EIO (the smtp role says 451, the
+ * runner tries later) until rq_set_fd() gives a new link, which the
+ * supervisor sends once it has restarted the queue role.  Drafts begun on
+ * the old link are gone with it: committing them fails (QUEUE_EIO), so a
+ * message not yet acknowledged is refused, never half stored.
+ */
+#ifndef MOAT_MTA_RQ_H
+#define MOAT_MTA_RQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "qwire.h"
+#include "queue/queue.h"
+
+#define RQ_TIMEOUT_MS 60000
+
+struct rq;
+struct rq_draft;
+
+/* fd: a connected SOCK_STREAM end (taken over; -1: none yet).  kick: called
+ * (from rq_poll() or after a call) when the queue role says something
+ * became due; NULL to ignore. */
+struct rq *rq_new(int fd, void (*kick)(void *arg), void *arg);
+void rq_free(struct rq *r);
+/* A new link (the old one, if any, is closed). */
+void rq_set_fd(struct rq *r, int fd);
+int  rq_fd(const struct rq *r);     /* -1 when broken */
+/* fn(arg) runs just before the link's descriptor is closed (a break, a
+ * new link, rq_free), so an event loop can forget it first. */
+void rq_on_close(struct rq *r, void (*fn)(void *arg), void *arg);
+/* The link is readable outside a call: read what the queue role sent
+ * unasked (kicks).  Returns 0, or -1 if the link broke. */
+int  rq_poll(struct rq *r);
+
+struct rq_draft *rq_draft_begin(struct rq *r, queue_id *id);
+int  rq_draft_write(struct rq_draft *d, const void *buf, size_t len);
+void rq_draft_abort(struct rq_draft *d);
+
+size_t rq_commit(struct rq *r, struct rq_draft **draft, struct queue_envelope **env, int *result,
+                 size_t n);
+/* queue_usage() and queue_space() in one request (env may be NULL). */
+int rq_usage(struct rq *r, const struct queue_envelope *env, struct queue_usage *u,
+             struct queue_space *sp);
+int rq_probe(struct rq *r, int64_t now);
+int rq_oldest(struct rq *r, queue_id *id);
+
+/* queue_due(), with skip applied here: asks for cap + extra IDs (extra:
+ * how many skip may refuse, e.g. the runner's jobs in flight). */
+int rq_due(struct rq *r, int64_t now, int (*skip)(void *arg, queue_id id), void *arg, size_t extra,
+           queue_id *ids, size_t cap, size_t *n, int64_t *next);
+int rq_get(struct rq *r, queue_id id, struct queue_envelope *env);
+int rq_body_read(struct rq *r, queue_id id, uint64_t off, void *buf, size_t cap, size_t *got);
+size_t rq_update(struct rq *r, queue_id id, const struct queue_result *res, size_t n,
+                 uint32_t set_flags, struct rq_draft *dsn, struct queue_envelope *dsn_env,
+                 int *result, int *gone);
+int rq_hold(struct rq *r, queue_id id, int hold);
+int rq_retry(struct rq *r, queue_id id, size_t *count);
+int rq_delete(struct rq *r, queue_id id);
+
+#endif
