@@ -388,22 +388,26 @@ static uint32_t remote_rsa_decrypt(void *ctx, unsigned char *data, size_t len)
 
 static const struct tls_signer remote_signer = { remote_sign, remote_rsa_decrypt };
 
+/* A link that never was: the key is wiped even when no memory is left. */
+static struct keylink no_link = { -1, 1, 0, 0 };
+
 int tls_creds_use_key_role(struct tls_creds *creds, int fd)
 {
 	void *ctx;
 	struct keylink *k;
 
-	if (fd < 0)
-		return -1;
-	if (tls_creds_signer(creds, &ctx) == &remote_signer) {
+	if (tls_creds_signer(creds, &ctx) == &remote_signer && ctx != &no_link) {
 		k = ctx;  /* a restarted key role: a new link */
 		k->fd = fd;
-		k->broken = 0;
+		k->broken = fd < 0;
 		return 0;
 	}
-	if ((k = calloc(1, sizeof *k)) == NULL)
+	if ((k = calloc(1, sizeof *k)) == NULL) {
+		tls_creds_set_signer(creds, &remote_signer, &no_link, NULL);
 		return -1;
+	}
 	k->fd = fd;
+	k->broken = fd < 0;
 	k->next_id = 1;
 	k->modlen = tls_creds_modlen(creds);
 	tls_creds_set_signer(creds, &remote_signer, k, free);

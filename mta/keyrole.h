@@ -113,8 +113,11 @@ int keyrole_serve(int fd, struct tls_creds *creds);
  * certificate chain and the public key; tls_creds_describe() still works.
  * The caller keeps ownership of fd (it must stay open while creds are in
  * use) and may call this again with a new fd after the key role was
- * restarted: that replaces the link and clears a broken state.  Returns
- * 0, or -1 (fd < 0, out of memory).
+ * restarted: that replaces the link and clears a broken state.  fd -1:
+ * no key role (yet): the key is wiped all the same and every handshake
+ * fails until a call with a real fd (a role that must not hold the key
+ * forgets it this way).  Returns 0, or -1 when out of memory (the key is
+ * wiped even then; handshakes fail).
  */
 int tls_creds_use_key_role(struct tls_creds *creds, int fd);
 

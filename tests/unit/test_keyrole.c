@@ -363,8 +363,13 @@ static void test_ec_sign_kill_restart(void)
 	CHECK(sup != NULL && smtp != NULL);
 	if (sup == NULL || smtp == NULL)
 		return;
+	/* No key role yet (fd -1): the key is gone, handshakes fail. */
+	CHECK(tls_creds_use_key_role(smtp, -1) == 0);
+	CHECK(keyrole_link_broken(smtp) == 1);
+	CHECK(hs_tls_client(smtp, 0, &err) == 0);
 	CHECK((pid = spawn_key_role(sup, &fd)) > 0);
 	CHECK(tls_creds_use_key_role(smtp, fd) == 0);
+	CHECK(keyrole_link_broken(smtp) == 0);
 	CHECK(strcmp(tls_creds_describe(smtp), "EC-P256") == 0);
 	CHECK(tls_creds_modlen(smtp) == 0);
 	CHECK(hs_tls_client(smtp, 0, &err) == 1);
@@ -627,7 +632,8 @@ static int in_memory(const unsigned char *needle, size_t n)
 /* After tls_creds_use_key_role() the key is nowhere in this process's
  * writable memory (checked in a child, as the smtp role would be forked:
  * it inherits the supervisor's creds and wipes them). */
-static void key_wiped(const char *cert, const char *key, const unsigned char *secret, size_t n)
+static void key_wiped(const char *cert, const char *key, const unsigned char *secret, size_t n,
+                      int no_fd)
 {
 	struct tls_creds *c = load(cert, key);
 	int sv[2];
@@ -638,7 +644,7 @@ static void key_wiped(const char *cert, const char *key, const unsigned char *se
 	if ((pid = fork()) == 0) {
 		if (in_memory(secret, n) != 1)
 			_exit(2);     /* the scan must see the loaded key */
-		if (tls_creds_use_key_role(c, sv[0]) != 0)
+		if (tls_creds_use_key_role(c, no_fd ? -1 : sv[0]) != 0)
 			_exit(3);
 		_exit(in_memory(secret, n) == 0 ? 0 : 1);
 	}
@@ -650,8 +656,9 @@ static void key_wiped(const char *cert, const char *key, const unsigned char *se
 
 static void test_key_wiped(void)
 {
-	key_wiped(ec_cert, ec_key, ec_secret, sizeof ec_secret);
-	key_wiped(rsa_cert, rsa_key, rsa_secret, sizeof rsa_secret);
+	key_wiped(ec_cert, ec_key, ec_secret, sizeof ec_secret, 0);
+	key_wiped(rsa_cert, rsa_key, rsa_secret, sizeof rsa_secret, 0);
+	key_wiped(ec_cert, ec_key, ec_secret, sizeof ec_secret, 1);   /* a role without a key role */
 }
 #endif
 
