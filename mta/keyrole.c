@@ -164,6 +164,8 @@ static ssize_t recv_packet(int fd, unsigned char *buf, const char **why)
 		n = recvmsg(fd, &mh, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && errno == ECONNRESET)
+			return 0; /* the peer closed with our reply unread: an end */
 		if (n < 0) {
 			*why = strerror(errno);
 			return -1;
@@ -189,6 +191,7 @@ static int send_packet(int fd, const unsigned char *buf, size_t len, const char 
 		}
 		if ((size_t)n != len) {
 			*why = "short send";
+			errno = EMSGSIZE;
 			return -1;
 		}
 		return 0;
@@ -244,8 +247,11 @@ int keyrole_serve(int fd, struct tls_creds *creds)
 			why = "cannot encode the reply";
 			break;
 		}
-		if (send_packet(fd, out, olen, &why) != 0)
+		if (send_packet(fd, out, olen, &why) != 0) {
+			if (errno == EPIPE || errno == ECONNRESET)
+				rc = 0; /* the smtp role went away (or gave up waiting) */
 			break;
+		}
 		explicit_bzero(work, sizeof work);
 		explicit_bzero(out, sizeof out);
 	}
@@ -347,9 +353,14 @@ static size_t remote_sign(void *ctx, unsigned hash_id, const unsigned char *hv, 
 	q.hash_id = hash_id;
 	q.data = hv;
 	q.len = hv_len;
-	if (exchange(k, &q, KEYMSG_SIGN_REP, buf, &r) == 0 && r.ok && r.len <= cap) {
-		memcpy(sig, r.data, r.len);
-		n = r.len;
+	if (exchange(k, &q, KEYMSG_SIGN_REP, buf, &r) == 0 && r.ok) {
+		if (r.len <= cap) {
+			memcpy(sig, r.data, r.len);
+			n = r.len;
+		} else {
+			log_warn("role=smtp key-link=ok why=\"signature of %zu bytes, room for %zu\"",
+			         r.len, cap);
+		}
 	}
 	return n;
 }
@@ -377,23 +388,37 @@ static uint32_t remote_rsa_decrypt(void *ctx, unsigned char *data, size_t len)
 
 static const struct tls_signer remote_signer = { remote_sign, remote_rsa_decrypt };
 
+/* A link that never was: the key is wiped even when no memory is left. */
+static struct keylink no_link = { -1, 1, 0, 0 };
+
 int tls_creds_use_key_role(struct tls_creds *creds, int fd)
 {
 	void *ctx;
 	struct keylink *k;
 
-	if (tls_creds_signer(creds, &ctx) == &remote_signer) {
+	if (tls_creds_signer(creds, &ctx) == &remote_signer && ctx != &no_link) {
 		k = ctx;  /* a restarted key role: a new link */
 		k->fd = fd;
 		k->broken = fd < 0;
 		return 0;
 	}
-	if ((k = calloc(1, sizeof *k)) == NULL)
+	if ((k = calloc(1, sizeof *k)) == NULL) {
+		tls_creds_set_signer(creds, &remote_signer, &no_link, NULL);
 		return -1;
+	}
 	k->fd = fd;
-	k->broken = fd < 0;  /* -1: only forget the key (a role that never signs) */
+	k->broken = fd < 0;
 	k->next_id = 1;
 	k->modlen = tls_creds_modlen(creds);
 	tls_creds_set_signer(creds, &remote_signer, k, free);
 	return 0;
+}
+
+int keyrole_link_broken(const struct tls_creds *creds)
+{
+	void *ctx;
+
+	if (tls_creds_signer(creds, &ctx) != &remote_signer)
+		return 0;
+	return ((const struct keylink *)ctx)->broken;
 }

@@ -96,8 +96,11 @@ size_t keymsg_encode(unsigned char *buf, size_t cap, size_t modlen, const struct
 /*
  * The key role's loop: answer sign / rsa-decrypt requests on fd (a
  * blocking SOCK_SEQPACKET socketpair end) with creds' private key until
- * EOF (returns 0) or a malformed request or an I/O error (logs, returns
- * 111: the link is dropped, never a crash).  creds must still hold the
+ * EOF or the peer is gone (ECONNRESET, EPIPE: returns 0), or a malformed
+ * request or another I/O error (logs, returns 111: the link is dropped,
+ * never a crash).  System calls: recvmsg, sendto, and write(2) for a log
+ * line on stderr; no randomness (ECDSA signatures are RFC 6979, RSA
+ * PKCS#1 v1.5 and the SSL decryption are deterministic).  creds must still hold the
  * private key (loaded by tls_creds_load(), never passed to
  * tls_creds_use_key_role()).  fd stays open: the caller closes it.
  */
@@ -110,10 +113,17 @@ int keyrole_serve(int fd, struct tls_creds *creds);
  * certificate chain and the public key; tls_creds_describe() still works.
  * The caller keeps ownership of fd (it must stay open while creds are in
  * use) and may call this again with a new fd after the key role was
- * restarted: that replaces the link and clears a broken state.  fd -1
- * only wipes the key (a role that must never sign: every signature then
- * fails).  Returns 0, or -1 (out of memory).
+ * restarted: that replaces the link and clears a broken state.  fd -1:
+ * no key role (yet): the key is wiped all the same and every handshake
+ * fails until a call with a real fd (a role that must not hold the key
+ * forgets it this way).  Returns 0, or -1 when out of memory (the key is
+ * wiped even then; handshakes fail).
  */
 int tls_creds_use_key_role(struct tls_creds *creds, int fd);
+
+/* 1 when creds sign through a key role link that is broken (every
+ * handshake fails until tls_creds_use_key_role() gives a new fd), else 0.
+ * The smtp role polls this to ask the supervisor for a new key role. */
+int keyrole_link_broken(const struct tls_creds *creds);
 
 #endif
