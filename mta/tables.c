@@ -96,7 +96,7 @@ static int load_creds(const struct conf *c, const char *conf_path, struct tls_cr
 	}
 	*out = tls_creds_load(cert, clen, cname, key, klen, kname, err, errcap);
 	free(cert);
-	memset(key, 0, klen);
+	explicit_bzero(key, klen);
 	free(key);
 	return *out != NULL ? 0 : -1;
 }

@@ -614,7 +614,10 @@ struct tls *tls_server_new(struct tls_creds *creds, unsigned flags)
 		return NULL;
 	}
 	br_ssl_engine_inject_entropy(eng, seed, sizeof seed);
-	memset(seed, 0, sizeof seed);
+	/* Seeded: BearSSL's own OS seeder would open /dev/urandom on a CPU
+	 * without RDRAND (qemu's TCG), which the sandboxed roles may not. */
+	eng->rng_os_rand_done = 1;
+	explicit_bzero(seed, sizeof seed);
 	if (!br_ssl_server_reset(sc)) {
 		free(t);
 		return NULL;
@@ -852,7 +855,8 @@ struct tls *tls_client_new(const char *server_name, const struct tls_anchors *an
 		return NULL;
 	}
 	br_ssl_engine_inject_entropy(t->eng, seed, sizeof seed);
-	memset(seed, 0, sizeof seed);
+	t->eng->rng_os_rand_done = 1;   /* as in tls_server_new() */
+	explicit_bzero(seed, sizeof seed);
 	if (!br_ssl_client_reset(cc, server_name && server_name[0] ? server_name : NULL, 0)) {
 		free(t);
 		return NULL;

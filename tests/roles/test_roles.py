@@ -229,9 +229,10 @@ def check_sandboxed(s, log, roles):
         for cap in ("CapEff", "CapPrm", "CapAmb"):
             if cap in st:
                 eq(st[cap].strip(), "0" * 16, "%s: %s" % (who, cap))
-        # Not dumpable: /proc/PID then belongs to root, not to the run uid.
-        eq(os.stat("/proc/%d" % pid).st_uid, 0,
-           "%s: owner of /proc/PID (not dumpable: root)" % who)
+        # Not dumpable: the files in /proc/PID then belong to root, not to
+        # the run uid (the directory itself keeps the task's uid).
+        eq(os.stat("/proc/%d/status" % pid).st_uid, 0,
+           "%s: owner of /proc/PID/status (not dumpable: root)" % who)
         lines = log.wait("role", 5, "the sandbox line of %s" % who, role=role, pid=pid)
         d = lines[-1]
         eq((d.get("uid"), d.get("gid"), d.get("nnp"), d.get("seccomp"), d.get("open-check")),
