@@ -271,6 +271,14 @@ int control_register(struct control *c, const char *verb, size_t nargs, control_
 	return 0;
 }
 
+void control_remove(const char *dir)
+{
+	struct sockaddr_un sa;
+
+	if (sun_path(dir, &sa) == 0)
+		unlink(sa.sun_path);
+}
+
 void control_keep_path(struct control *c)
 {
 	c->path[0] = 0;

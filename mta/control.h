@@ -42,6 +42,8 @@ void control_free(struct control *c);
 /* Do not remove the socket file at control_free() (a sandboxed role may
  * not; the next server's control_new() replaces it). */
 void control_keep_path(struct control *c);
+/* Remove dir's control socket file (the supervisor, once no role serves it). */
+void control_remove(const char *dir);
 
 /*
  * The client side: send request to the server of queue directory dir and

@@ -33,6 +33,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "control.h"
 #include "ev.h"
 #include "keyrole.h"
 #include "listen.h"
@@ -729,6 +730,7 @@ int supervisor_run(struct config *cfg)
 			free_proc(&s.p[i]);
 	close(s.sigfd);
 	listen_close_kept();
+	control_remove(s.cfg->conf.queue_path);
 	log_event("exit", "status=%d", s.fatal ? 111 : 0);
 	config_unref(s.cfg);
 	log_use_stderr();
