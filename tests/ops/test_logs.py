@@ -100,6 +100,7 @@ class Syslog:
             os.unlink(path)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM if stream else socket.SOCK_DGRAM)
         self.sock.bind(path)
+        os.chmod(path, 0o666)   # as /dev/log: the roles run as another user
         if stream:
             self.sock.listen(1)
         self.conn = None
