@@ -22,6 +22,15 @@ struct rq {
 	int kicked;
 	void (*closing)(void *arg);
 	void *closing_arg;
+	/* Drafts begun ahead (rq_prefetch): IDs the queue role gave, oldest
+	 * first, and how many DRAFT_BEGIN answers are still on their way
+	 * (they come before the answer to any later request). */
+	queue_id pool[RQ_PREFETCH];
+	int64_t  pool_at[RQ_PREFETCH];
+	size_t   npool;
+	unsigned begins_out;
+	int      prefetch;
+	int64_t  last_begin;
 };
 
 struct rq_draft {
@@ -62,6 +71,8 @@ void rq_on_close(struct rq *r, void (*fn)(void *arg), void *arg)
 
 static void close_link(struct rq *r)
 {
+	r->npool = 0;          /* drafts of a link die with it */
+	r->begins_out = 0;
 	if (r->fd < 0)
 		return;
 	if (r->closing)
@@ -74,6 +85,11 @@ void rq_set_fd(struct rq *r, int fd)
 {
 	close_link(r);
 	r->fd = fd;
+}
+
+void rq_prefetch(struct rq *r, int on)
+{
+	r->prefetch = on;
 }
 
 int rq_fd(const struct rq *r)
@@ -180,6 +196,20 @@ static int call(struct rq *r, struct qw_rep *rep)
 			r->kicked = 1;
 			continue;
 		}
+		if (r->begins_out > 0) {
+			/* A draft begun ahead: its answer comes first. */
+			if (type != (QW_DRAFT_BEGIN | QW_REPLY) ||
+			    qw_rep_decode(type, r->in, len, rep) != 0) {
+				broken(r, "an answer that does not decode");
+				return QUEUE_EIO;
+			}
+			r->begins_out--;
+			if (rep->rc == QUEUE_OK && rep->id != 0 && r->npool < RQ_PREFETCH) {
+				r->pool[r->npool] = rep->id;
+				r->pool_at[r->npool++] = ev_monotonic_ms();
+			}
+			continue;
+		}
 		if (type != want || qw_rep_decode(type, r->in, len, rep) != 0) {
 			broken(r, "an answer that does not decode");
 			return QUEUE_EIO;
@@ -220,27 +250,70 @@ int rq_poll(struct rq *r)
 
 /* ---- drafts ---- */
 
+/* Abort draft id (no answer comes). */
+static void abort_id(struct rq *r, queue_id id)
+{
+	if (r->fd < 0)
+		return;
+	qw_begin(&r->out, QW_DRAFT_ABORT);
+	qw_u64(&r->out, id);
+	send_frame(r);
+}
+
+/* Send one DRAFT_BEGIN whose answer is read later.  0 or -1. */
+static int begin_ahead(struct rq *r)
+{
+	qw_begin(&r->out, QW_DRAFT_BEGIN);
+	if (send_frame(r) != 0)
+		return -1;
+	r->begins_out++;
+	return 0;
+}
+
 struct rq_draft *rq_draft_begin(struct rq *r, queue_id *id)
 {
 	struct qw_rep rep;
 	struct rq_draft *d;
+	int64_t now = ev_monotonic_ms();
+	queue_id got = 0;
+	int rc = QUEUE_OK;
 
-	qw_begin(&r->out, QW_DRAFT_BEGIN);
-	if (call(r, &rep) != QUEUE_OK || rep.rc != QUEUE_OK || rep.id == 0) {
-		run_kick(r);
-		errno = rep.rc == QUEUE_EFULL ? ENOSPC : EIO;
+	/* Drafts begun ahead but left unused for long carry a stale ID. */
+	while (r->npool > 0 && now - r->pool_at[0] > RQ_PREFETCH_MS) {
+		abort_id(r, r->pool[0]);
+		memmove(r->pool, r->pool + 1, --r->npool * sizeof r->pool[0]);
+		memmove(r->pool_at, r->pool_at + 1, r->npool * sizeof r->pool_at[0]);
+	}
+	if (r->npool == 0) {
+		/* None ready: ask now (behind any already on the way). */
+		qw_begin(&r->out, QW_DRAFT_BEGIN);
+		if ((rc = call(r, &rep)) == QUEUE_OK)
+			rc = rep.rc;
+		if (rc == QUEUE_OK && rep.id == 0)
+			rc = QUEUE_EIO;
+		got = rep.id;
+	} else {
+		got = r->pool[0];
+		memmove(r->pool, r->pool + 1, --r->npool * sizeof r->pool[0]);
+		memmove(r->pool_at, r->pool_at + 1, r->npool * sizeof r->pool_at[0]);
+	}
+	/* Busy (another draft lately): have the next ones begun meanwhile. */
+	if (rc == QUEUE_OK && r->prefetch && now - r->last_begin < RQ_PREFETCH_MS / 10)
+		while (r->npool + r->begins_out < RQ_PREFETCH && begin_ahead(r) == 0)
+			;
+	r->last_begin = now;
+	run_kick(r);
+	if (rc != QUEUE_OK) {
+		errno = rc == QUEUE_EFULL ? ENOSPC : EIO;
 		return NULL;
 	}
-	run_kick(r);
 	if ((d = calloc(1, sizeof *d)) == NULL) {
-		qw_begin(&r->out, QW_DRAFT_ABORT);
-		qw_u64(&r->out, rep.id);
-		send_frame(r);
+		abort_id(r, got);
 		errno = ENOMEM;
 		return NULL;
 	}
 	d->r = r;
-	d->id = *id = rep.id;
+	d->id = *id = got;
 	return d;
 }
 

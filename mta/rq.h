@@ -25,6 +25,8 @@
 #include "queue/queue.h"
 
 #define RQ_TIMEOUT_MS 60000
+#define RQ_PREFETCH    8      /* drafts begun ahead, at most */
+#define RQ_PREFETCH_MS 1000   /* an unused one older than this is aborted */
 
 struct rq;
 struct rq_draft;
@@ -43,6 +45,13 @@ void rq_on_close(struct rq *r, void (*fn)(void *arg), void *arg);
 /* The link is readable outside a call: read what the queue role sent
  * unasked (kicks).  Returns 0, or -1 if the link broke. */
 int  rq_poll(struct rq *r);
+
+/* Begin drafts ahead while busy (a draft begun within RQ_PREFETCH_MS/10 of
+ * the last), so that rq_draft_begin() finds one ready instead of waiting
+ * for the queue role: their answers are read with the next call's.  An
+ * unused one is aborted after RQ_PREFETCH_MS (its ID tells when the
+ * message began).  Off by default. */
+void rq_prefetch(struct rq *r, int on);
 
 struct rq_draft *rq_draft_begin(struct rq *r, queue_id *id);
 int  rq_draft_write(struct rq_draft *d, const void *buf, size_t len);

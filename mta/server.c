@@ -141,6 +141,24 @@ struct listener {
 	const struct conf_listener *cl;
 };
 
+/* The queue role's usage answer for one client, kept for USAGE_CACHE_MS and
+ * advanced by every message this role commits meanwhile, so that a MAIL
+ * costs no round trip to the queue role when the same client asked within
+ * the last quarter second.  Only this role adds mail to the queue
+ * (a draining generation aside, for its last seconds); what the runner
+ * removes meanwhile only makes the cached figures err on the safe side. */
+#define USAGE_CACHE    16
+#define USAGE_CACHE_MS 250
+#define QUOTA_CACHE_PAD_MESSAGES 1000
+#define QUOTA_CACHE_PAD_BYTES    (256ull << 20)
+struct usage_cache {
+	char     key[USAGE_KEY_MAX];
+	size_t   klen;
+	int64_t  at;               /* monotonic ms; 0: empty */
+	struct queue_usage qu;
+	struct queue_space sp;
+};
+
 struct server {
 	struct config     *cfg;              /* what new sessions get (a reference) */
 	const struct conf *conf;             /* &cfg->conf */
@@ -165,6 +183,7 @@ struct server {
 	struct conn       *spare;            /* freed, for reuse (next links them) */
 	unsigned           nspare;
 	struct edge_counters counters;       /* edge decisions since start */
+	struct usage_cache uc[USAGE_CACHE];  /* the queue role's answers, kept up to date */
 	struct ev_io       plink;            /* the supervisor */
 	int                draining;         /* a newer generation took over */
 	int                kfd;              /* the key role, -1 none */
@@ -452,6 +471,65 @@ static void conn_auth(struct conn *c, const struct smtpd_event *ev)
 	ev_timer_start(&sv->loop, &c->auth_timer, delay);
 }
 
+/* env's client's usage and the queue's room: from the cache (*cached = 1)
+ * unless fresh is set, or asked. */
+static int usage_for(struct server *sv, const struct queue_envelope *env, int fresh,
+                     struct queue_usage *qu, struct queue_space *sp, int *cached)
+{
+	char key[USAGE_KEY_MAX];
+	size_t klen = usage_key(env, key), i, old = 0;
+	int64_t now = sv->loop.now;
+	int rc;
+
+	*cached = 0;
+	for (i = 0; i < USAGE_CACHE; i++) {
+		struct usage_cache *u = &sv->uc[i];
+
+		if (!fresh && u->at != 0 && now - u->at < USAGE_CACHE_MS && u->klen == klen &&
+		    memcmp(u->key, key, klen) == 0) {
+			*qu = u->qu;
+			*sp = u->sp;
+			*cached = 1;
+			return QUEUE_OK;
+		}
+		if (u->klen == klen && memcmp(u->key, key, klen) == 0)
+			u->at = 0;   /* replaced below */
+		if (sv->uc[i].at < sv->uc[old].at)
+			old = i;
+	}
+	if ((rc = rq_usage(sv->q, env, qu, sp)) != QUEUE_OK)
+		return rc;
+	memcpy(sv->uc[old].key, key, klen);
+	sv->uc[old].klen = klen;
+	sv->uc[old].at = now ? now : 1;
+	sv->uc[old].qu = *qu;
+	sv->uc[old].sp = *sp;
+	return QUEUE_OK;
+}
+
+/* A message of env committed: every cached answer counts it. */
+static void usage_committed(struct server *sv, const struct queue_envelope *env)
+{
+	char key[USAGE_KEY_MAX];
+	size_t klen = usage_key(env, key);
+	uint64_t need = quota_need(env->size);
+
+	for (size_t i = 0; i < USAGE_CACHE; i++) {
+		struct usage_cache *u = &sv->uc[i];
+
+		if (u->at == 0)
+			continue;
+		u->qu.messages++;
+		u->qu.bytes += env->size;
+		if (u->klen == klen && memcmp(u->key, key, klen) == 0) {
+			u->qu.client_messages++;
+			u->qu.client_bytes += env->size;
+		}
+		u->sp.fs_avail = u->sp.fs_avail > need ? u->sp.fs_avail - need : 0;
+		u->sp.map_free = u->sp.map_free > need ? u->sp.map_free - need : 0;
+	}
+}
+
 /* The quota verdict for one more message of size bytes from env's client:
  * the queue's counters and free space, plus what this batch is about to
  * commit (answered "yes" already, not yet on disk). */
@@ -463,9 +541,10 @@ static int quota_for(struct server *sv, const struct queue_envelope *env, uint64
 	char key[USAGE_KEY_MAX], other[USAGE_KEY_MAX];
 	size_t klen = usage_key(env, key);
 	const struct conn *p;
-	int rc;
+	int rc, cached, fresh = 0;
 
-	if ((rc = rq_usage(sv->q, env, &qu, &sp)) != QUEUE_OK) {
+again:
+	if ((rc = usage_for(sv, env, fresh, &qu, &sp, &cached)) != QUEUE_OK) {
 		/* The commit still stops what does not fit. */
 		log_warn("msg=\"quota not checked: %s\"", queue_strerror(rc));
 		return QUOTA_OK;
@@ -487,6 +566,21 @@ static int quota_for(struct server *sv, const struct queue_envelope *env, uint64
 			u.client_bytes += e->size;
 		u.disk_free = u.disk_free > need ? u.disk_free - need : 0;
 		u.map_free = u.map_free > need ? u.map_free - need : 0;
+	}
+	if (cached) {
+		/* A cached answer decides only far from every limit (what others
+		 * did to the disk meanwhile is not in it); near one, ask. */
+		struct quota_usage pad = u;
+
+		pad.messages += QUOTA_CACHE_PAD_MESSAGES;
+		pad.bytes += QUOTA_CACHE_PAD_BYTES;
+		pad.client_bytes += QUOTA_CACHE_PAD_BYTES;
+		pad.disk_free = pad.disk_free > QUOTA_CACHE_PAD_BYTES ? pad.disk_free - QUOTA_CACHE_PAD_BYTES : 0;
+		pad.map_free = pad.map_free > QUOTA_CACHE_PAD_BYTES ? pad.map_free - QUOTA_CACHE_PAD_BYTES : 0;
+		if (quota_check(sv->conf, &pad, size) == QUOTA_OK)
+			return QUOTA_OK;
+		fresh = 1;
+		goto again;
 	}
 	return quota_check(sv->conf, &u, size);
 }
@@ -1003,6 +1097,7 @@ static void after_batch(struct ev_loop *l, void *arg)
 			c->in_commit = 0;
 			ops_commit(&sv->ops, results[i]);
 			if (results[i] == QUEUE_OK) {
+				usage_committed(sv, envs[i]);
 				log_accept(c, envs[i]);
 			} else {
 				queue_id_format(envs[i]->id, idtext);
@@ -1305,6 +1400,7 @@ int smtp_role_main(struct config *cfg, int plink, int qfd, int kfd)
 	}
 	if ((sv.q = rq_new(qfd, NULL, NULL)) == NULL)
 		return 111;
+	rq_prefetch(sv.q, 1);
 	ops_init(&sv.ops, &sv.loop, ops_view_cb, &sv);
 	if (ops_listen_prepare(&sv.ops, conf, &metrics, err, sizeof err) != 0) {
 		log_warn("msg=\"metrics-listen: %s\"", err);
