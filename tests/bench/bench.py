@@ -113,6 +113,14 @@ def proc_tree(root):
     return out
 
 
+def proc_comm(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def tree_cpu_ticks(root):
     total = 0
     for p in proc_tree(root):
@@ -563,7 +571,11 @@ def idle_connections(build, top, nconn=1000):
         for _ in range(10):  # warm up: first sessions, log buffers
             wait_220(srv.port)
         time.sleep(0.2)
-        before = status_kb(srv.root, "VmRSS")
+        # The sessions live in the smtp role (a child of the supervisor).
+        smtp = [p for p in proc_tree(srv.root) if proc_comm(p) == "moat-smtp"]
+        if len(smtp) != 1:
+            raise RuntimeError("idle test: no single moat-smtp process under %d" % srv.root)
+        before = status_kb(smtp[0], "VmRSS")
         socks = []
         for _ in range(nconn):
             s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
@@ -580,8 +592,8 @@ def idle_connections(build, top, nconn=1000):
                     raise RuntimeError("idle test: connection closed")
                 got += chunk
         time.sleep(0.5)
-        after = status_kb(srv.root, "VmRSS")
-        hwm = status_kb(srv.root, "VmHWM")
+        after = status_kb(smtp[0], "VmRSS")
+        hwm = status_kb(smtp[0], "VmHWM")
         for s in socks:
             s.close()
         return {"connections": nconn, "rss_before_kb": before, "rss_after_kb": after,
