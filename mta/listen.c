@@ -106,7 +106,7 @@ static int open_new(const struct conf_listener *cl, char *err, size_t errcap)
 	struct sockaddr_storage ss;
 	socklen_t slen;
 	char text[IP_TEXT_MAX];
-	int fd, one = 1;
+	int fd, one = 1, e;
 
 	memset(&ss, 0, sizeof ss);
 	if (cl->addr.family == IP_V4) {
@@ -136,10 +136,12 @@ static int open_new(const struct conf_listener *cl, char *err, size_t errcap)
 		goto fail;
 	return fd;
 fail:
+	e = errno;
 	snprintf(err, errcap, "listen %s%s%s:%u: %s", cl->addr.family == IP_V6 ? "[" : "", text,
-	         cl->addr.family == IP_V6 ? "]" : "", cl->port, strerror(errno));
+	         cl->addr.family == IP_V6 ? "]" : "", cl->port, strerror(e));
 	if (fd >= 0)
 		close(fd);
+	errno = e;   /* the caller may wait for EADDRINUSE to pass */
 	return -1;
 }
 

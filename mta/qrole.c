@@ -611,7 +611,13 @@ int qrole_main(struct config *cfg, int plink)
 	sigset_t mask;
 
 	memset(&qr, 0, sizeof qr);
-	qr.q = queue_open(conf->queue_path, &qo, err, sizeof err);
+	/* The queue role of a server killed just before may hold the writer
+	 * lock a moment longer (it dies with its supervisor): wait for it. */
+	for (int tries = 0; tries < 40; tries++) {
+		if ((qr.q = queue_open(conf->queue_path, &qo, err, sizeof err)) != NULL)
+			break;
+		usleep(50000);
+	}
 	if (qr.q == NULL) {
 		log_warn("msg=\"%s\"", err);
 		return 111;

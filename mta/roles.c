@@ -37,6 +37,7 @@ int role_enter(enum role r, const struct config *cfg, const char *rw_dir)
 	sc.gid = (gid_t)cfg->conf.run_gid;
 	sc.rw_dir = rw_dir;
 	sc.probe_path = cfg->path;
+	sc.parent = getppid();
 	if (sandbox_enter(&sc, report, sizeof report, err, sizeof err) != 0) {
 		log_warn("msg=\"role %s: cannot enter its sandbox: %s\"", role_name(r), err);
 		return -1;

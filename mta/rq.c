@@ -31,6 +31,12 @@ struct rq {
 	unsigned begins_out;
 	int      prefetch;
 	int64_t  last_begin;
+	/* The commit in flight (rq_commit_start): its envelopes, and once its
+	 * answer is read, the results. */
+	int      commit_out, commit_got;
+	size_t   commit_n;
+	struct queue_envelope *commit_env[QW_BATCH_MAX];
+	int      commit_res[QW_BATCH_MAX];
 };
 
 struct rq_draft {
@@ -73,6 +79,13 @@ static void close_link(struct rq *r)
 {
 	r->npool = 0;          /* drafts of a link die with it */
 	r->begins_out = 0;
+	if (r->commit_out && !r->commit_got) {
+		/* No answer will come: not acknowledged (if the queue role did
+		 * commit before it went, the client's retry is a duplicate). */
+		for (size_t i = 0; i < r->commit_n; i++)
+			r->commit_res[i] = QUEUE_EIO;
+		r->commit_got = 1;
+	}
 	if (r->fd < 0)
 		return;
 	if (r->closing)
@@ -176,6 +189,55 @@ static void run_kick(struct rq *r)
 	}
 }
 
+/* The answer to the commit in flight: keep its results.  0 or -1. */
+static int take_commit(struct rq *r, const struct qw_rep *rep)
+{
+	if (rep->n != r->commit_n)
+		return -1;
+	for (size_t i = 0; i < r->commit_n; i++) {
+		uint64_t id, size;
+		int64_t received;
+
+		qw_commit_result(rep, i, &r->commit_res[i], &id, &received, &size);
+		if (r->commit_res[i] == QUEUE_OK) {
+			r->commit_env[i]->id = id;
+			r->commit_env[i]->received = received;
+			r->commit_env[i]->size = size;
+		}
+	}
+	r->commit_got = 1;
+	return 0;
+}
+
+/* A frame that answers an earlier request sent ahead -- a draft begun
+ * ahead, the commit in flight -- or a kick: taken in (1), not one (0),
+ * or one that does not decode (-1). */
+static int take_ahead(struct rq *r, uint16_t type, uint32_t len)
+{
+	struct qw_rep rep;
+
+	if (type == QW_KICK && len == 0) {
+		r->kicked = 1;
+		return 1;
+	}
+	if (r->begins_out > 0 && type == (QW_DRAFT_BEGIN | QW_REPLY)) {
+		if (qw_rep_decode(type, r->in, len, &rep) != 0)
+			return -1;
+		r->begins_out--;
+		if (rep.rc == QUEUE_OK && rep.id != 0 && r->npool < RQ_PREFETCH) {
+			r->pool[r->npool] = rep.id;
+			r->pool_at[r->npool++] = ev_monotonic_ms();
+		}
+		return 1;
+	}
+	if (r->commit_out && !r->commit_got && type == (QW_COMMIT | QW_REPLY)) {
+		if (qw_rep_decode(type, r->in, len, &rep) != 0 || take_commit(r, &rep) != 0)
+			return -1;
+		return 1;
+	}
+	return 0;
+}
+
 /* Send the frame built in r->out, wait for its reply and decode it into
  * *rep.  QUEUE_OK or QUEUE_EIO (nothing sent, or the link broke). */
 static int call(struct rq *r, struct qw_rep *rep)
@@ -188,29 +250,15 @@ static int call(struct rq *r, struct qw_rep *rep)
 	if (send_frame(r) != 0)
 		return QUEUE_EIO;
 	for (;;) {
+		int t;
+
 		if (recv_frame(r, &type, &len, deadline) != 0) {
 			broken(r, "no answer");
 			return QUEUE_EIO;
 		}
-		if (type == QW_KICK && len == 0) {
-			r->kicked = 1;
+		if ((t = take_ahead(r, type, len)) > 0)
 			continue;
-		}
-		if (r->begins_out > 0) {
-			/* A draft begun ahead: its answer comes first. */
-			if (type != (QW_DRAFT_BEGIN | QW_REPLY) ||
-			    qw_rep_decode(type, r->in, len, rep) != 0) {
-				broken(r, "an answer that does not decode");
-				return QUEUE_EIO;
-			}
-			r->begins_out--;
-			if (rep->rc == QUEUE_OK && rep->id != 0 && r->npool < RQ_PREFETCH) {
-				r->pool[r->npool] = rep->id;
-				r->pool_at[r->npool++] = ev_monotonic_ms();
-			}
-			continue;
-		}
-		if (type != want || qw_rep_decode(type, r->in, len, rep) != 0) {
+		if (t < 0 || type != want || qw_rep_decode(type, r->in, len, rep) != 0) {
 			broken(r, "an answer that does not decode");
 			return QUEUE_EIO;
 		}
@@ -231,18 +279,17 @@ int rq_poll(struct rq *r)
 		n = recv(r->fd, h, sizeof h, MSG_DONTWAIT | MSG_PEEK);
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 			break;
-		if (n < (ssize_t)sizeof h) {
-			if (n > 0)
-				break;  /* the rest is on its way */
+		if (n == 0 || n < 0) {
 			broken(r, n == 0 ? "closed" : "read error");
 			return -1;
 		}
-		if (recv(r->fd, h, sizeof h, MSG_DONTWAIT) != (ssize_t)sizeof h ||
-		    qw_head_decode(h, &type, &len) != 0 || type != QW_KICK || len != 0) {
+		/* A frame has begun: the queue role writes each whole, so the
+		 * rest is on its way. */
+		if (recv_frame(r, &type, &len, ev_monotonic_ms() + RQ_TIMEOUT_MS) != 0 ||
+		    take_ahead(r, type, len) <= 0) {
 			broken(r, "a frame nobody asked for");
 			return -1;
 		}
-		r->kicked = 1;
 	}
 	run_kick(r);
 	return 0;
@@ -350,43 +397,71 @@ void rq_draft_abort(struct rq_draft *d)
 size_t rq_commit(struct rq *r, struct rq_draft **draft, struct queue_envelope **env, int *result,
                  size_t n)
 {
-	struct qw_rep rep;
 	size_t i, ok = 0;
-	int rc;
 
+	if (rq_commit_start(r, draft, env, n) != 0) {
+		for (i = 0; i < n; i++) {
+			result[i] = QUEUE_EINVAL;
+			free(draft[i]);
+		}
+		return 0;
+	}
+	rq_commit_done(r, result, 1);
+	for (i = 0; i < n; i++)
+		ok += result[i] == QUEUE_OK;
+	return ok;
+}
+
+int rq_commit_start(struct rq *r, struct rq_draft **draft, struct queue_envelope **env, size_t n)
+{
+	size_t i;
+
+	if (r->commit_out || n == 0 || n > QW_BATCH_MAX)
+		return -1;
 	qw_begin(&r->out, QW_COMMIT);
 	qw_u32(&r->out, (uint32_t)n);
 	for (i = 0; i < n; i++) {
-		size_t el = envelope_size(env[i]);
-
 		qw_u64(&r->out, draft[i]->id);
-		qw_u32(&r->out, (uint32_t)el);
+		qw_u32(&r->out, (uint32_t)envelope_size(env[i]));
 		qw_env(&r->out, env[i]);
-	}
-	rc = n == 0 || n > QW_BATCH_MAX ? QUEUE_EINVAL : call(r, &rep);
-	if (rc == QUEUE_OK && rep.n != n) {
-		broken(r, "a commit answer of the wrong size");
-		rc = QUEUE_EIO;
-	}
-	for (i = 0; i < n; i++) {
-		if (rc != QUEUE_OK) {
-			result[i] = rc;
-		} else {
-			uint64_t id, size;
-			int64_t received;
-
-			qw_commit_result(&rep, i, &result[i], &id, &received, &size);
-			if (result[i] == QUEUE_OK) {
-				env[i]->id = id;
-				env[i]->received = received;
-				env[i]->size = size;
-				ok++;
-			}
-		}
+		r->commit_env[i] = env[i];
 		free(draft[i]);
 	}
+	r->commit_n = n;
+	r->commit_out = 1;
+	r->commit_got = 0;
+	if (send_frame(r) != 0) {
+		/* Not sent (or the link broke): every message fails now. */
+		for (i = 0; i < n; i++)
+			r->commit_res[i] = QUEUE_EIO;
+		r->commit_got = 1;
+	}
+	return 0;
+}
+
+int rq_commit_pending(const struct rq *r)
+{
+	return r->commit_out;
+}
+
+int rq_commit_done(struct rq *r, int *result, int block)
+{
+	while (r->commit_out && !r->commit_got && block) {
+		uint16_t type;
+		uint32_t len;
+		int t;
+
+		if (recv_frame(r, &type, &len, ev_monotonic_ms() + RQ_TIMEOUT_MS) != 0 ||
+		    (t = take_ahead(r, type, len)) <= 0)
+			broken(r, "no commit answer");
+	}
+	if (!r->commit_out || !r->commit_got)
+		return 0;
+	memcpy(result, r->commit_res, r->commit_n * sizeof *result);
+	r->commit_out = 0;
+	r->commit_got = 0;
 	run_kick(r);
-	return ok;
+	return 1;
 }
 
 /* ---- queries ---- */

@@ -43,7 +43,8 @@ int  rq_fd(const struct rq *r);     /* -1 when broken */
  * new link, rq_free), so an event loop can forget it first. */
 void rq_on_close(struct rq *r, void (*fn)(void *arg), void *arg);
 /* The link is readable outside a call: read what the queue role sent
- * unasked (kicks).  Returns 0, or -1 if the link broke. */
+ * unasked (kicks) or ahead (drafts begun ahead, a commit's answer).
+ * Returns 0, or -1 if the link broke. */
 int  rq_poll(struct rq *r);
 
 /* Begin drafts ahead while busy (a draft begun within RQ_PREFETCH_MS/10 of
@@ -59,6 +60,20 @@ void rq_draft_abort(struct rq_draft *d);
 
 size_t rq_commit(struct rq *r, struct rq_draft **draft, struct queue_envelope **env, int *result,
                  size_t n);
+/*
+ * Group commit without waiting (the smtp role): rq_commit_start() sends
+ * the batch (drafts consumed; env[i] must stay valid until the answer is
+ * taken) and returns at once -- 0, or -1 if a commit is already in flight;
+ * rq_commit_done() gives its results (result[i], and each committed
+ * env's id, size and received) once the answer has come: 1, or 0 not yet.
+ * With block it waits for it.  The answer is read by rq_poll() when the
+ * link is readable, or by any later call, whichever comes first.  A link
+ * that breaks meanwhile fails the batch (QUEUE_EIO: never acknowledged).
+ */
+int rq_commit_start(struct rq *r, struct rq_draft **draft, struct queue_envelope **env, size_t n);
+int rq_commit_done(struct rq *r, int *result, int block);
+int rq_commit_pending(const struct rq *r);
+
 /* queue_usage() and queue_space() in one request (env may be NULL). */
 int rq_usage(struct rq *r, const struct queue_envelope *env, struct queue_usage *u,
              struct queue_space *sp);

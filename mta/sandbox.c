@@ -595,6 +595,13 @@ int sandbox_enter(const struct sandbox_conf *sc, char *report, size_t cap,
 		dirfd = open(sc->rw_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (drop_ids(sc, err, errcap) != 0)
 		goto fail;
+	/* Die with the supervisor, whatever kills it (set after the uid
+	 * change, which clears it); if it is gone already, stop now. */
+	if (sc->parent > 0 &&
+	    (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != sc->parent)) {
+		set_err(err, errcap, "the supervisor (pid %ld) is gone", (long)sc->parent);
+		goto fail;
+	}
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
 	    || (nnp = prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)) != 1) {
 		set_err(err, errcap, "no_new_privs: %s", strerror(errno));

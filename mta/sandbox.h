@@ -101,6 +101,8 @@ struct sandbox_conf {
 	/* A readable file (the config file) that must not open once inside;
 	 * NULL: only /etc/passwd is checked. */
 	const char *probe_path;
+	pid_t parent;             /* > 0: die (SIGKILL) when this process, the
+	                             supervisor, dies; 0: no such tie */
 };
 
 /* "smtp", "queue", "delivery", "key" ("?" for anything else). */

@@ -176,7 +176,10 @@ struct server {
 	struct conn       *conns;
 	unsigned           nconns;
 	struct connlimit   clients;          /* open connections per client */
-	struct conn       *commit_head, **commit_tail;
+	struct conn       *commit_head, **commit_tail;  /* finished, for the next commit */
+	struct conn       *flight[COMMIT_BATCH];        /* the commit in flight */
+	size_t             nflight;
+	struct ev_io       qio;                         /* the queue link: its answers */
 	struct conn       *dead;
 	int                stopping;
 	unsigned long long commits, committed; /* group commits, messages in them */
@@ -222,7 +225,9 @@ static void conn_kill(struct conn *c, const char *reason)
 	if (c->dead)
 		return;
 	c->dead = 1;
-	if (c->draft) {
+	if (c->draft && !c->in_commit) {
+		/* (a message waiting for its commit keeps its draft: it is
+		 * committed all the same, the client just never hears) */
 		rq_draft_abort(c->draft);
 		c->draft = NULL;
 	}
@@ -540,7 +545,7 @@ static int quota_for(struct server *sv, const struct queue_envelope *env, uint64
 	struct quota_usage u;
 	char key[USAGE_KEY_MAX], other[USAGE_KEY_MAX];
 	size_t klen = usage_key(env, key);
-	const struct conn *p;
+	const struct conn *p = NULL;
 	int rc, cached, fresh = 0;
 
 again:
@@ -556,10 +561,20 @@ again:
 	                                                      : sp.fs_avail + sp.file_free;
 	u.disk_total = sp.fs_total;
 	u.map_free = sp.map_free;
-	for (p = sv->commit_head; p != NULL; p = p->commit_next) {
-		const struct queue_envelope *e = p->commit_env;
-		uint64_t need = quota_need(e->size);
+	for (size_t i = 0; ; i++) {
+		/* the commit in flight, then the messages waiting for the next */
+		const struct queue_envelope *e;
+		uint64_t need;
 
+		if (i < sv->nflight) {
+			e = sv->flight[i]->commit_env;
+		} else {
+			p = i == sv->nflight ? sv->commit_head : p->commit_next;
+			if (p == NULL)
+				break;
+			e = p->commit_env;
+		}
+		need = quota_need(e->size);
 		u.messages++;
 		u.bytes += e->size;
 		if (usage_key(e, other) == klen && memcmp(key, other, klen) == 0)
@@ -1060,61 +1075,95 @@ static void log_accept(const struct conn *c, const struct queue_envelope *env)
 	          c->s.client.addr_text, from, (unsigned long long)env->size, env->nrcpts, to, user);
 }
 
-/* The after-batch hook: commit every finished message together, free the
- * connections that died in this batch, then reload if asked. */
+/* The answer to the commit in flight, if it has come (block: wait for it):
+ * each message's 250 or 4xx, then the sessions go on. */
+static void commit_finish(struct server *sv, int block)
+{
+	int results[COMMIT_BATCH];
+	size_t i, n = sv->nflight;
+
+	if (n == 0 || !rq_commit_done(sv->q, results, block))
+		return;
+	sv->nflight = 0;
+	for (i = 0; i < n; i++) {
+		struct conn *c = sv->flight[i];
+		const struct queue_envelope *env = c->commit_env;
+		char idtext[QUEUE_ID_TEXT];
+
+		c->in_commit = 0;
+		ops_commit(&sv->ops, results[i]);
+		if (results[i] == QUEUE_OK) {
+			usage_committed(sv, env);
+			log_accept(c, env);
+		} else {
+			queue_id_format(env->id, idtext);
+			log_warn("msg=\"commit failed\" id=%s error=\"%s\"", idtext,
+			         queue_strerror(results[i]));
+		}
+		smtpd_msg_committed(&c->s, results[i]);
+		if (!c->dead)
+			conn_pump(c);
+	}
+}
+
+/* Send every finished message to the queue role as one commit, unless one
+ * is in flight already (they go with the next). */
+static void commit_start(struct server *sv)
+{
+	struct rq_draft *drafts[COMMIT_BATCH];
+	struct queue_envelope *envs[COMMIT_BATCH];
+	size_t n = 0;
+
+	if (sv->nflight > 0 || !sv->commit_head)
+		return;
+	while (sv->commit_head && n < COMMIT_BATCH) {
+		struct conn *c = sv->commit_head;
+
+		sv->commit_head = c->commit_next;
+		sv->flight[n] = c;
+		drafts[n] = c->draft;
+		envs[n] = c->commit_env;
+		c->draft = NULL;
+		n++;
+	}
+	if (!sv->commit_head)
+		sv->commit_tail = &sv->commit_head;
+	sv->nflight = n;
+	/* The queue role kicks the runner itself. */
+	rq_commit_start(sv->q, drafts, envs, n);
+	sv->commits++;
+	sv->committed += n;
+	log_debug("msg=\"group commit\" messages=%zu", n);
+}
+
+/* The after-batch hook.  Group commit, pipelined: the messages finished
+ * in this batch go to the queue role in one commit while the loop goes on
+ * serving everyone else; their sessions get their replies when its answer
+ * comes (the queue link is readable: commit_finish()), and what finished
+ * meanwhile goes in the next commit.  Then free the connections that died
+ * in this batch (not one whose message is in a commit: when it is done). */
 static void after_batch(struct ev_loop *l, void *arg)
 {
 	struct server *sv = arg;
+	struct conn *keep = NULL;
 
-	while (sv->commit_head) {
-		struct conn *batch[COMMIT_BATCH];
-		struct rq_draft *drafts[COMMIT_BATCH];
-		struct queue_envelope *envs[COMMIT_BATCH];
-		int results[COMMIT_BATCH];
-		size_t n = 0, i;
-
-		while (sv->commit_head && n < COMMIT_BATCH) {
-			struct conn *c = sv->commit_head;
-
-			sv->commit_head = c->commit_next;
-			batch[n] = c;
-			drafts[n] = c->draft;
-			envs[n] = c->commit_env;
-			c->draft = NULL;
-			n++;
-		}
-		if (!sv->commit_head)
-			sv->commit_tail = &sv->commit_head;
-		/* The queue role kicks the runner itself. */
-		rq_commit(sv->q, drafts, envs, results, n);
-		sv->commits++;
-		sv->committed += n;
-		log_debug("msg=\"group commit\" messages=%zu", n);
-		for (i = 0; i < n; i++) {
-			struct conn *c = batch[i];
-			char idtext[QUEUE_ID_TEXT];
-
-			c->in_commit = 0;
-			ops_commit(&sv->ops, results[i]);
-			if (results[i] == QUEUE_OK) {
-				usage_committed(sv, envs[i]);
-				log_accept(c, envs[i]);
-			} else {
-				queue_id_format(envs[i]->id, idtext);
-				log_warn("msg=\"commit failed\" id=%s error=\"%s\"", idtext,
-				         queue_strerror(results[i]));
-			}
-			smtpd_msg_committed(&c->s, results[i]);
-			if (!c->dead)
-				conn_pump(c);
-		}
+	commit_finish(sv, 0);
+	while (sv->nflight == 0 && sv->commit_head) {
+		commit_start(sv);
+		commit_finish(sv, 0);  /* the link was down: answered at once */
 	}
 	while (sv->dead) {
 		struct conn *c = sv->dead;
 
 		sv->dead = c->dead_next;
-		conn_free(c);
+		if (c->in_commit) {
+			c->dead_next = keep;
+			keep = c;
+		} else {
+			conn_free(c);
+		}
 	}
+	sv->dead = keep;
 	ops_tick(&sv->ops);
 	if ((sv->stopping || sv->draining) && sv->nconns == 0)
 		ev_stop(l);
@@ -1315,11 +1364,37 @@ static void drain(struct server *sv)
 		ev_stop(&sv->loop);
 }
 
+static void qio_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
+{
+	struct server *sv = io->arg;
+
+	(void)l;
+	(void)events;
+	rq_poll(sv->q);   /* a commit's answer: after_batch() goes on */
+}
+
+static void qlink_closing(void *arg)
+{
+	struct server *sv = arg;
+
+	ev_io_del(&sv->loop, &sv->qio);
+}
+
+static void watch_queue(struct server *sv)
+{
+	sv->qio.fd = rq_fd(sv->q);
+	sv->qio.cb = qio_cb;
+	sv->qio.arg = sv;
+	if (sv->qio.fd >= 0)
+		ev_io_set(&sv->loop, &sv->qio, EV_READ);
+}
+
 /* A message from the supervisor: a new link, or drain. */
 static void plink_handle(struct server *sv, const struct plink_msg *m, int fd)
 {
 	if (m->type == PLINK_FD && m->kind == PLINK_QUEUE) {
 		rq_set_fd(sv->q, fd);
+		watch_queue(sv);
 		log_event("link", "role=smtp to=queue");
 		return;
 	}
@@ -1401,6 +1476,7 @@ int smtp_role_main(struct config *cfg, int plink, int qfd, int kfd)
 	if ((sv.q = rq_new(qfd, NULL, NULL)) == NULL)
 		return 111;
 	rq_prefetch(sv.q, 1);
+	rq_on_close(sv.q, qlink_closing, &sv);
 	ops_init(&sv.ops, &sv.loop, ops_view_cb, &sv);
 	if (ops_listen_prepare(&sv.ops, conf, &metrics, err, sizeof err) != 0) {
 		log_warn("msg=\"metrics-listen: %s\"", err);
@@ -1457,11 +1533,13 @@ int smtp_role_main(struct config *cfg, int plink, int qfd, int kfd)
 	sv.plink.cb = plink_cb;
 	sv.plink.arg = &sv;
 	ev_io_set(&sv.loop, &sv.plink, EV_READ);
+	watch_queue(&sv);
 	for (i = 0; i < sv.nls; i++)
 		ev_io_set(&sv.loop, &sv.ls[i].io, EV_READ);
 	ev_set_after_batch(&sv.loop, after_batch, &sv);
 	if (ev_run(&sv.loop) < 0)
 		log_warn("msg=\"epoll_wait: %s\"", strerror(errno));
+	commit_finish(&sv, 1);   /* (none is left in flight when the loop ends) */
 	log_counters(&sv.counters);
 	dnsbl_free(sv.dnsbl);
 	control_free(sv.ctl);

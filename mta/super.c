@@ -46,6 +46,8 @@
 #define FAST_DEATH_MS 1000
 #define BACKOFF_MAX_MS 5000
 #define STOP_GRACE_MS 5000   /* after shutdown-timeout, before SIGKILL */
+#define START_RETRIES  40    /* x START_RETRY_US: a killed server's roles going away */
+#define START_RETRY_US 50000
 
 struct proc {
 	enum role      role;
@@ -637,7 +639,17 @@ int supervisor_run(struct config *cfg)
 		log_warn("msg=\"user-id 0: the roles never run as root\"");
 		return 111;
 	}
-	if (ops_shared_init() != 0 || keep_listeners(&cfg->conf, err, sizeof err) != 0) {
+	/* A server killed just before may still be going away (its roles die
+	 * with it, a moment later): its addresses are in use that moment. */
+	for (int tries = 0; ; tries++) {
+		err[0] = 0;
+		if (keep_listeners(&cfg->conf, err, sizeof err) == 0 || errno != EADDRINUSE ||
+		    tries == START_RETRIES)
+			break;
+		listen_keep_end(0);
+		usleep(START_RETRY_US);
+	}
+	if (err[0] != 0 || ops_shared_init() != 0) {
 		log_warn("msg=\"%s\"", err[0] ? err : "cannot map the counters");
 		return 111;
 	}

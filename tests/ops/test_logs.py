@@ -114,7 +114,7 @@ class Syslog:
 
     def messages(self, until, seconds=10):
         """Messages received until one matches the regex until."""
-        rx, got = re.compile(until), []
+        rx, got, seen = re.compile(until), [], 0
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             self.sock.settimeout(max(0.01, deadline - time.monotonic()))
@@ -131,8 +131,10 @@ class Syslog:
                         got.append(ln.decode())
             except socket.timeout:
                 break
-            if got and rx.search(got[-1]):
+            # (a stream read may bring several lines at once)
+            if any(rx.search(g) for g in got[seen:]):
                 return got
+            seen = len(got)
         raise moatlib.Failure("no syslog message matching %r; got %r" % (until, got))
 
 
