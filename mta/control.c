@@ -43,11 +43,11 @@ struct control {
 	struct ctl_conn *conns;
 };
 
-static int sun_path(const char *dir, struct sockaddr_un *sa)
+static int sun_path(const char *dir, const char *name, struct sockaddr_un *sa)
 {
 	memset(sa, 0, sizeof *sa);
 	sa->sun_family = AF_UNIX;
-	if ((size_t)snprintf(sa->sun_path, sizeof sa->sun_path, "%s/%s", dir, CONTROL_NAME)
+	if ((size_t)snprintf(sa->sun_path, sizeof sa->sun_path, "%s/%s", dir, name)
 	    >= sizeof sa->sun_path) {
 		errno = ENAMETOOLONG;
 		return -1;
@@ -207,7 +207,8 @@ static void accept_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 	}
 }
 
-struct control *control_new(struct ev_loop *l, const char *dir, char *err, size_t errcap)
+struct control *control_new(struct ev_loop *l, const char *dir, const char *name, char *err,
+                            size_t errcap)
 {
 	struct control *c = calloc(1, sizeof *c);
 	struct sockaddr_un sa;
@@ -222,9 +223,9 @@ struct control *control_new(struct ev_loop *l, const char *dir, char *err, size_
 	c->reaper.cb = reaper_cb;
 	c->reaper.arg = c;
 	c->lio.fd = -1;
-	if (sun_path(dir, &sa) < 0) {
+	if (sun_path(dir, name, &sa) < 0) {
 		snprintf(err, errcap, "control socket %s/%s: path too long for a unix socket", dir,
-		         CONTROL_NAME);
+		         name);
 		free(c);
 		return NULL;
 	}
@@ -271,11 +272,11 @@ int control_register(struct control *c, const char *verb, size_t nargs, control_
 	return 0;
 }
 
-void control_remove(const char *dir)
+void control_remove(const char *dir, const char *name)
 {
 	struct sockaddr_un sa;
 
-	if (sun_path(dir, &sa) == 0)
+	if (sun_path(dir, name, &sa) == 0)
 		unlink(sa.sun_path);
 }
 
@@ -310,7 +311,8 @@ static int64_t ms_now(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int control_call(const char *dir, const char *request, char *text, size_t cap, int timeout_ms)
+int control_call(const char *dir, const char *name, const char *request, char *text, size_t cap,
+                 int timeout_ms)
 {
 	struct sockaddr_un sa;
 	char buf[CONTROL_REPLY_MAX + 64];
@@ -321,7 +323,7 @@ int control_call(const char *dir, const char *request, char *text, size_t cap, i
 
 	if (cap > 0)
 		text[0] = '\0';
-	if (sun_path(dir, &sa) < 0)
+	if (sun_path(dir, name, &sa) < 0)
 		return -1;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)

@@ -1,8 +1,10 @@
 /*
- * mta/control.h -- the control socket: how `moat queue flush|retry|hold|
- * release|delete` (and later status and reload) talk to a running server.
+ * mta/control.h -- the control sockets: how `moat status` and `moat reload`
+ * (DIR/control, served by the smtp role) and `moat queue flush|retry|hold|
+ * release|delete` (DIR/admin, served by the delivery role: the smtp role
+ * cannot change queued mail) talk to a running server.
  *
- * A unix stream socket DIR/control in the queue directory, mode 0600,
+ * A unix stream socket in the queue directory, mode 0600,
  * made by the server at start (a stale one is replaced: the server holds
  * the queue's writer lock, so no other server can be using it).  Only a
  * peer with the server's user ID or root is answered.  One request per
@@ -21,7 +23,8 @@
 #include "ev.h"
 #include "policy/ctl.h"
 
-#define CONTROL_NAME       "control"
+#define CONTROL_NAME       "control"  /* status, reload: the smtp role */
+#define ADMIN_NAME         "admin"    /* flush, retry, hold, release, delete: the delivery role */
 #define CONTROL_TIMEOUT_MS 5000
 #define CONTROL_REPLY_MAX  4096
 
@@ -32,8 +35,10 @@ struct control;
  * event loop: it must not block. */
 typedef int control_fn(void *arg, const struct ctl_req *req, char *text, size_t cap);
 
-/* Listen on dir/control.  NULL with a message in err. */
-struct control *control_new(struct ev_loop *l, const char *dir, char *err, size_t errcap);
+/* Listen on dir/name (CONTROL_NAME or ADMIN_NAME).  NULL with a message
+ * in err. */
+struct control *control_new(struct ev_loop *l, const char *dir, const char *name, char *err,
+                            size_t errcap);
 /* verb takes exactly nargs arguments (else 400). */
 int control_register(struct control *c, const char *verb, size_t nargs, control_fn *fn,
                      void *arg);
@@ -42,8 +47,8 @@ void control_free(struct control *c);
 /* Do not remove the socket file at control_free() (a sandboxed role may
  * not; the next server's control_new() replaces it). */
 void control_keep_path(struct control *c);
-/* Remove dir's control socket file (the supervisor, once no role serves it). */
-void control_remove(const char *dir);
+/* Remove dir/name (the supervisor, once no role serves it). */
+void control_remove(const char *dir, const char *name);
 
 /*
  * The client side: send request to the server of queue directory dir and
@@ -52,6 +57,7 @@ void control_remove(const char *dir);
  * errno set: ENOENT or ECONNREFUSED when no server listens, ETIMEDOUT,
  * EPROTO for a reply that does not parse.
  */
-int control_call(const char *dir, const char *request, char *text, size_t cap, int timeout_ms);
+int control_call(const char *dir, const char *name, const char *request, char *text, size_t cap,
+                 int timeout_ms);
 
 #endif

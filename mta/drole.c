@@ -17,6 +17,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "control.h"
 #include "deliver.h"
 #include "ev.h"
 #include "keyrole.h"
@@ -27,6 +28,7 @@
 
 struct drole {
 	struct ev_loop loop;
+	struct control *admin;   /* moat queue flush|retry|hold|release|delete */
 	struct deliver *dl;
 	struct rq *q;
 	struct ev_io qio, parent, sig;
@@ -120,6 +122,18 @@ int delivery_role_main(struct config *cfg, int plink, int qfd)
 		log_warn("msg=\"%s\"", err);
 		return 111;
 	}
+	/* The admin verbs are this role's: the smtp role cannot hold or
+	 * delete queued mail (its queue link may not ask). */
+	if ((r.admin = control_new(&r.loop, cfg->conf.queue_path, ADMIN_NAME, err, sizeof err)) ==
+	    NULL) {
+		log_warn("msg=\"%s\"", err);
+	} else {
+		static const char *const verbs[] = { "flush", "retry", "hold", "release", "delete" };
+
+		control_keep_path(r.admin);
+		for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+			control_register(r.admin, verbs[i], i == 0 ? 0 : 1, deliver_control, r.dl);
+	}
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -139,6 +153,7 @@ int delivery_role_main(struct config *cfg, int plink, int qfd)
 	watch_link(&r);
 	if (ev_run(&r.loop) < 0)
 		log_warn("msg=\"epoll_wait: %s\"", strerror(errno));
+	control_free(r.admin);
 	deliver_free(r.dl);
 	rq_free(r.q);
 	ev_free(&r.loop);

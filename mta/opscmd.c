@@ -13,7 +13,7 @@
 int opscmd_main(const char *verb, const char *queue_path)
 {
 	char text[CONTROL_REPLY_MAX];
-	int code = control_call(queue_path, verb, text, sizeof text, OPSCMD_TIMEOUT_MS);
+	int code = control_call(queue_path, CONTROL_NAME, verb, text, sizeof text, OPSCMD_TIMEOUT_MS);
 
 	if (code < 0) {
 		fprintf(stderr, "moat %s: no server answers on %s/%s: %s\n", verb, queue_path,

@@ -8,7 +8,8 @@
  * commit or abort only the drafts it began, and when a link breaks its
  * drafts are aborted (their spool files removed).  A frame that does not
  * decode, or that the link's kind may not send (the delivery role does
- * not commit new mail; an smtp role does not record delivery outcomes),
+ * not commit new mail; an smtp role neither records delivery outcomes nor
+ * holds, retries or deletes queued mail),
  * ends that link, never the process: the supervisor notices the client
  * die and restarts it.  Answers are written before the next frame is
  * read, in order; a client that does not read its answers within
@@ -206,14 +207,14 @@ static int may_send(unsigned kind, uint16_t type)
 	case QW_USAGE:
 	case QW_PROBE:
 	case QW_OLDEST:
-	case QW_HOLD:
-	case QW_RETRY:
-	case QW_DELETE:
 		return kind == PLINK_SMTP_CLIENT;
 	case QW_DUE:
 	case QW_GET:
 	case QW_BODY_READ:
 	case QW_UPDATE:
+	case QW_HOLD:      /* the admin verbs: the delivery role's socket */
+	case QW_RETRY:
+	case QW_DELETE:
 		return kind == PLINK_DELIVERY_CLIENT;
 	default:
 		return 0;

@@ -222,7 +222,7 @@ static int admin_offline(const char *queue_path, uint64_t map_size, const char *
 
 	if ((q = queue_open(queue_path, &opt, err, sizeof err)) == NULL) {
 		snprintf(text, cap, "the server does not answer on %s/%s, and the queue cannot be "
-		         "opened: %s", queue_path, CONTROL_NAME, err);
+		         "opened: %s", queue_path, ADMIN_NAME, err);
 		return CTL_FAILED;
 	}
 	switch (verb[0]) {
@@ -263,11 +263,11 @@ static int cmd_admin(const char *queue_path, uint64_t map_size, int argc, char *
 	}
 	snprintf(request, sizeof request, "%s%s%s", argv[0], argc == 2 ? " " : "",
 	         argc == 2 ? argv[1] : "");
-	code = control_call(queue_path, request, text, sizeof text, ADMIN_TIMEOUT_MS);
+	code = control_call(queue_path, ADMIN_NAME, request, text, sizeof text, ADMIN_TIMEOUT_MS);
 	if (code < 0 && (errno == ENOENT || errno == ECONNREFUSED))
 		code = admin_offline(queue_path, map_size, argv[0], id, text, sizeof text);
 	else if (code < 0)
-		snprintf(text, sizeof text, "the server on %s/%s: %s", queue_path, CONTROL_NAME,
+		snprintf(text, sizeof text, "the server on %s/%s: %s", queue_path, ADMIN_NAME,
 		         strerror(errno));
 	if (code == CTL_OK) {
 		printf("%s\n", text);

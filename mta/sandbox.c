@@ -261,6 +261,7 @@ static const long sys_smtp[] = {
 
 static const long sys_delivery[] = {
 	SYS_bind, SYS_getsockname, SYS_getpeername,
+	SYS_accept, SYS_accept4,   /* its admin socket (bound before the sandbox) */
 };
 
 static const long sys_queue[] = {

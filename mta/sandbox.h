@@ -48,7 +48,8 @@
  *           accept4, getsockname, getpeername: it serves the listeners the
  *           supervisor opened and the metrics/control sockets.
  *   delivery + socket(AF_INET, AF_INET6, AF_UNIX), bind, getsockname,
- *           getpeername: outbound SMTP and DNS over UDP/TCP.  No listen.
+ *           getpeername: outbound SMTP and DNS over UDP/TCP; accept,
+ *           accept4: the admin socket it bound before.  No listen.
  *   queue   + the file calls LMDB and queue/store.c use, confined by
  *           Landlock (or the chroot) to rw_dir: open/openat, pread64,
  *           pwrite64, pwritev, lseek, fsync, fdatasync, msync, ftruncate,

@@ -1501,14 +1501,13 @@ int smtp_role_main(struct config *cfg, int plink, int qfd, int kfd)
 	}
 	/* Without the control socket the server still works; `moat queue`
 	 * admin commands then say they cannot reach it. */
-	sv.ctl = control_new(&sv.loop, conf->queue_path, err, sizeof err);
+	sv.ctl = control_new(&sv.loop, conf->queue_path, CONTROL_NAME, err, sizeof err);
 	if (sv.ctl == NULL) {
 		log_warn("msg=\"%s\"", err);
 	} else {
+		/* status and reload; changing queued mail is the delivery
+		 * role's (its admin socket), never this role's. */
 		control_keep_path(sv.ctl);
-		static const char *const verbs[] = { "flush", "retry", "hold", "release", "delete" };
-		for (i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
-			control_register(sv.ctl, verbs[i], i == 0 ? 0 : 1, deliver_control, sv.dl);
 		control_register(sv.ctl, "status", 0, control_status, &sv);
 		control_register(sv.ctl, "reload", 0, control_reload, &sv);
 	}

@@ -742,7 +742,8 @@ int supervisor_run(struct config *cfg)
 			free_proc(&s.p[i]);
 	close(s.sigfd);
 	listen_close_kept();
-	control_remove(s.cfg->conf.queue_path);
+	control_remove(s.cfg->conf.queue_path, CONTROL_NAME);
+	control_remove(s.cfg->conf.queue_path, ADMIN_NAME);
 	log_event("exit", "status=%d", s.fatal ? 111 : 0);
 	config_unref(s.cfg);
 	log_use_stderr();
