@@ -309,8 +309,10 @@ static void test_garbage(void)
 	g[n].len = frame(g[n].b, QW_DUE, 13, "\0\0\0\0\0\0\0\0\0\0\0\x01\0", 13), n++;
 	g[n] = (struct garbage){ "DUE from an smtp link", PLINK_SMTP_CLIENT, {0}, 0 };
 	g[n].len = frame(g[n].b, QW_DUE, 12, "\0\0\0\0\0\0\0\0\0\0\0\x01", 12), n++;
-	g[n] = (struct garbage){ "HOLD from a delivery link", PLINK_DELIVERY_CLIENT, {0}, 0 };
+	g[n] = (struct garbage){ "HOLD from an smtp link", PLINK_SMTP_CLIENT, {0}, 0 };
 	g[n].len = frame(g[n].b, QW_HOLD, 9, "\0\0\0\0\0\0\0\x01\x01", 9), n++;
+	g[n] = (struct garbage){ "DELETE from an smtp link", PLINK_SMTP_CLIENT, {0}, 0 };
+	g[n].len = frame(g[n].b, QW_DELETE, 8, "\0\0\0\0\0\0\0\x01", 8), n++;
 	g[n] = (struct garbage){ "a head with a nonzero pad", PLINK_SMTP_CLIENT, {0}, 0 };
 	g[n].len = frame(g[n].b, QW_OLDEST, 0, NULL, 0);
 	g[n].b[3] = 1, n++;
