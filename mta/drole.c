@@ -31,7 +31,7 @@ struct drole {
 	struct control *admin;   /* moat queue flush|retry|hold|release|delete */
 	struct deliver *dl;
 	struct rq *q;
-	struct ev_io qio, parent, sig;
+	struct ev_io parent, sig;
 };
 
 static void kicked(void *arg)
@@ -40,31 +40,6 @@ static void kicked(void *arg)
 
 	if (r->dl != NULL)
 		deliver_kick(r->dl);
-}
-
-static void qlink_closing(void *arg)
-{
-	struct drole *r = arg;
-
-	ev_io_del(&r->loop, &r->qio);
-}
-
-static void qio_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
-{
-	struct drole *r = io->arg;
-
-	(void)l;
-	(void)events;
-	rq_poll(r->q);   /* a broken link unregisters itself (qlink_closing) */
-}
-
-static void watch_link(struct drole *r)
-{
-	r->qio.fd = rq_fd(r->q);
-	r->qio.cb = qio_cb;
-	r->qio.arg = r;
-	if (r->qio.fd >= 0)
-		ev_io_set(&r->loop, &r->qio, EV_READ);
 }
 
 static void parent_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
@@ -77,7 +52,6 @@ static void parent_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 	while ((rc = plink_recv(io->fd, &m, &fd)) == 1) {
 		if (m.type == PLINK_FD && m.kind == PLINK_QUEUE) {
 			rq_set_fd(r->q, fd);
-			watch_link(r);
 			log_event("link", "role=delivery to=queue");
 			deliver_kick(r->dl);
 			continue;
@@ -115,7 +89,7 @@ int delivery_role_main(struct config *cfg, int plink, int qfd)
 	memset(&r, 0, sizeof r);
 	if (ev_init(&r.loop) < 0 || (r.q = rq_new(qfd, kicked, &r)) == NULL)
 		return 111;
-	rq_on_close(r.q, qlink_closing, &r);
+	rq_watch(r.q, &r.loop);   /* its kicks */
 	/* Files first (smarthost password, CA bundle, resolv.conf), then
 	 * the sandbox. */
 	if ((r.dl = deliver_new(&r.loop, r.q, &cfg->conf, err, sizeof err)) == NULL) {
@@ -150,7 +124,6 @@ int delivery_role_main(struct config *cfg, int plink, int qfd)
 	r.parent.arg = &r;
 	ev_io_set(&r.loop, &r.sig, EV_READ);
 	ev_io_set(&r.loop, &r.parent, EV_READ);
-	watch_link(&r);
 	if (ev_run(&r.loop) < 0)
 		log_warn("msg=\"epoll_wait: %s\"", strerror(errno));
 	control_free(r.admin);

@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "tls.h"
+#include "policy/be.h"
 
 /* ---- the messages ------------------------------------------------------ */
 
@@ -24,19 +25,6 @@ size_t keymsg_hash_len(unsigned hash_id)
 	case 6:  return 64;  /* br_sha512_ID */
 	default: return 0;
 	}
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
 }
 
 /* The payload of m as the rules of keyrole.h allow it: its length (>= 1),
@@ -77,9 +65,9 @@ int keymsg_decode(const unsigned char *buf, size_t len, size_t modlen, struct ke
 		*why = "short header";
 		return -1;
 	}
-	m->type = get32(buf);
-	m->id = get32(buf + 4);
-	plen = get32(buf + 8);
+	m->type = be32_get(buf);
+	m->id = be32_get(buf + 4);
+	plen = be32_get(buf + 8);
 	if (plen != len - KEYMSG_HDR) {
 		*why = plen < len - KEYMSG_HDR ? "bytes left over" : "truncated";
 		return -1;
@@ -128,9 +116,9 @@ size_t keymsg_encode(unsigned char *buf, size_t cap, size_t modlen, const struct
 
 	if (plen == 0 || cap < KEYMSG_HDR || plen > cap - KEYMSG_HDR)
 		return 0;
-	put32(buf, m->type);
-	put32(buf + 4, m->id);
-	put32(buf + 8, (uint32_t)plen);
+	be32_put(buf, m->type);
+	be32_put(buf + 4, m->id);
+	be32_put(buf + 8, (uint32_t)plen);
 	switch (m->type) {
 	case KEYMSG_SIGN_REQ:
 		*p++ = (unsigned char)m->hash_id;

@@ -6,27 +6,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static uint32_t get32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
-}
+#include "policy/be.h"
 
 int plink_decode(const unsigned char *buf, size_t len, int nfds, struct plink_msg *m)
 {
 	memset(m, 0, sizeof *m);
 	if (len != PLINK_SIZE)
 		return -1;
-	m->type = get32(buf);
-	m->kind = get32(buf + 4);
-	m->status = (int32_t)get32(buf + 8);
+	m->type = be32_get(buf);
+	m->kind = be32_get(buf + 4);
+	m->status = (int32_t)be32_get(buf + 8);
 	memcpy(m->text, buf + 12, PLINK_TEXT);
 	if (memchr(m->text, 0, PLINK_TEXT) == NULL)
 		return -1;
@@ -49,9 +38,9 @@ void plink_encode(const struct plink_msg *m, unsigned char out[PLINK_SIZE])
 	size_t n = strnlen(m->text, PLINK_TEXT - 1);
 
 	memset(out, 0, PLINK_SIZE);
-	put32(out, m->type);
-	put32(out + 4, m->kind);
-	put32(out + 8, (uint32_t)m->status);
+	be32_put(out, m->type);
+	be32_put(out + 4, m->kind);
+	be32_put(out + 8, (uint32_t)m->status);
 	memcpy(out + 12, m->text, n);
 }
 

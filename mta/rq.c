@@ -20,8 +20,8 @@ struct rq {
 	void (*kick)(void *arg);
 	void *kick_arg;
 	int kicked;
-	void (*closing)(void *arg);
-	void *closing_arg;
+	struct ev_loop *loop;     /* rq_watch(): the link is watched there */
+	struct ev_io io;
 	/* Drafts begun ahead (rq_prefetch): IDs the queue role gave, oldest
 	 * first, and how many DRAFT_BEGIN answers are still on their way
 	 * (they come before the answer to any later request). */
@@ -69,10 +69,27 @@ void rq_free(struct rq *r)
 	free(r);
 }
 
-void rq_on_close(struct rq *r, void (*fn)(void *arg), void *arg)
+static void io_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 {
-	r->closing = fn;
-	r->closing_arg = arg;
+	(void)l;
+	(void)events;
+	rq_poll(io->arg);   /* a broken link stops being watched (close_link) */
+}
+
+static void watch(struct rq *r)
+{
+	if (r->loop == NULL || r->fd < 0)
+		return;
+	r->io.fd = r->fd;
+	r->io.cb = io_cb;
+	r->io.arg = r;
+	ev_io_set(r->loop, &r->io, EV_READ);
+}
+
+void rq_watch(struct rq *r, struct ev_loop *l)
+{
+	r->loop = l;
+	watch(r);
 }
 
 static void close_link(struct rq *r)
@@ -88,8 +105,8 @@ static void close_link(struct rq *r)
 	}
 	if (r->fd < 0)
 		return;
-	if (r->closing)
-		r->closing(r->closing_arg);
+	if (r->loop != NULL)
+		ev_io_del(r->loop, &r->io);   /* before close: the number may come back */
 	close(r->fd);
 	r->fd = -1;
 }
@@ -98,6 +115,7 @@ void rq_set_fd(struct rq *r, int fd)
 {
 	close_link(r);
 	r->fd = fd;
+	watch(r);
 }
 
 void rq_prefetch(struct rq *r, int on)

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ev.h"
 #include "qwire.h"
 #include "queue/queue.h"
 
@@ -39,9 +40,11 @@ void rq_free(struct rq *r);
 /* A new link (the old one, if any, is closed). */
 void rq_set_fd(struct rq *r, int fd);
 int  rq_fd(const struct rq *r);     /* -1 when broken */
-/* fn(arg) runs just before the link's descriptor is closed (a break, a
- * new link, rq_free), so an event loop can forget it first. */
-void rq_on_close(struct rq *r, void (*fn)(void *arg), void *arg);
+/* Watch the link in loop l (this one and every later one): whatever the
+ * queue role sends ahead or unasked is read (rq_poll) as it comes; the
+ * descriptor leaves the loop before it is closed.  rq_free() before
+ * ev_free(l). */
+void rq_watch(struct rq *r, struct ev_loop *l);
 /* The link is readable outside a call: read what the queue role sent
  * unasked (kicks) or ahead (drafts begun ahead, a commit's answer).
  * Returns 0, or -1 if the link broke. */

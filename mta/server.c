@@ -179,7 +179,6 @@ struct server {
 	struct conn       *commit_head, **commit_tail;  /* finished, for the next commit */
 	struct conn       *flight[COMMIT_BATCH];        /* the commit in flight */
 	size_t             nflight;
-	struct ev_io       qio;                         /* the queue link: its answers */
 	struct conn       *dead;
 	int                stopping;
 	unsigned long long commits, committed; /* group commits, messages in them */
@@ -1364,37 +1363,11 @@ static void drain(struct server *sv)
 		ev_stop(&sv->loop);
 }
 
-static void qio_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
-{
-	struct server *sv = io->arg;
-
-	(void)l;
-	(void)events;
-	rq_poll(sv->q);   /* a commit's answer: after_batch() goes on */
-}
-
-static void qlink_closing(void *arg)
-{
-	struct server *sv = arg;
-
-	ev_io_del(&sv->loop, &sv->qio);
-}
-
-static void watch_queue(struct server *sv)
-{
-	sv->qio.fd = rq_fd(sv->q);
-	sv->qio.cb = qio_cb;
-	sv->qio.arg = sv;
-	if (sv->qio.fd >= 0)
-		ev_io_set(&sv->loop, &sv->qio, EV_READ);
-}
-
 /* A message from the supervisor: a new link, or drain. */
 static void plink_handle(struct server *sv, const struct plink_msg *m, int fd)
 {
 	if (m->type == PLINK_FD && m->kind == PLINK_QUEUE) {
 		rq_set_fd(sv->q, fd);
-		watch_queue(sv);
 		log_event("link", "role=smtp to=queue");
 		return;
 	}
@@ -1476,7 +1449,7 @@ int smtp_role_main(struct config *cfg, int plink, int qfd, int kfd)
 	if ((sv.q = rq_new(qfd, NULL, NULL)) == NULL)
 		return 111;
 	rq_prefetch(sv.q, 1);
-	rq_on_close(sv.q, qlink_closing, &sv);
+	rq_watch(sv.q, &sv.loop);   /* the commits' answers come through the loop */
 	ops_init(&sv.ops, &sv.loop, ops_view_cb, &sv);
 	if (ops_listen_prepare(&sv.ops, conf, &metrics, err, sizeof err) != 0) {
 		log_warn("msg=\"metrics-listen: %s\"", err);
@@ -1532,7 +1505,6 @@ int smtp_role_main(struct config *cfg, int plink, int qfd, int kfd)
 	sv.plink.cb = plink_cb;
 	sv.plink.arg = &sv;
 	ev_io_set(&sv.loop, &sv.plink, EV_READ);
-	watch_queue(&sv);
 	for (i = 0; i < sv.nls; i++)
 		ev_io_set(&sv.loop, &sv.ls[i].io, EV_READ);
 	ev_set_after_batch(&sv.loop, after_batch, &sv);

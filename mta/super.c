@@ -154,7 +154,6 @@ static int spawn(struct sup *s, struct proc *p, int qfd, int kfd)
 	sigset_t none;
 	pid_t pid;
 
-	(void)s;
 	if (p->role != ROLE_KEY && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pl) != 0) {
 		log_warn("msg=\"socketpair: %s\"", strerror(errno));
 		return -1;

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "policy/be.h"
+
 #define HDR 12
 #define CLASS_IN 1
 #define PTR_HOPS_MAX 64
@@ -21,11 +23,6 @@ static char lower(char c)
 static uint16_t get16(const unsigned char *p)
 {
 	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 int dns_name_ok(const char *name, size_t len)
@@ -185,7 +182,7 @@ static int read_rr(const unsigned char *msg, size_t len, size_t *pos, struct rr 
 		return -1;
 	rr->type = get16(msg + p);
 	rr->class = get16(msg + p + 2);
-	rr->ttl = get32(msg + p + 4);
+	rr->ttl = be32_get(msg + p + 4);
 	rr->rdlen = get16(msg + p + 8);
 	rr->rdata = p + 10;
 	if (rr->rdlen > len - rr->rdata)
