@@ -58,16 +58,15 @@ struct config *config_load(const char *path, char *err, size_t errcap)
 }
 
 /* The lines of c's effective text that name a directive only a restart
- * applies,
- * malloc'd (NULL when out of memory). */
+ * applies (the delivery role's; the smtp role's -- DNSBL, verify-* --
+ * come with each new generation), malloc'd (NULL when out of memory). */
 static char *restart_lines(const struct conf *c)
 {
 	static const char *const names[] = {
 		"delivery", "route", "smarthost", "outbound-tls", "tls-ca-file", "dns-server",
 		"dns-timeout", "retry-min", "retry-max", "queue-lifetime", "delay-warning",
 		"delivery-concurrency", "destination-concurrency", "timeout-connect",
-		"timeout-reply", "verify-cache", "timeout-verify", "dnsbl", "dnsbl-threshold",
-		"dnsbl-timeout", "dnsbl-negative-ttl",
+		"timeout-reply",
 	};
 	size_t need = conf_format(c, NULL, 0), o = 0;
 	char *all = malloc(need + 1), *out = malloc(need + 1), *line, *save = NULL;

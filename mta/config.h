@@ -41,9 +41,8 @@ struct config *config_load(const char *path, char *err, size_t errcap);
 /* Do a and b say the same about what only a restart applies: delivery
  * (delivery, route, smarthost, outbound-tls, tls-ca-file, dns-*, retry-*,
  * queue-lifetime, delay-warning, *-concurrency, timeout-connect,
- * timeout-reply, verify-*) and the DNS blocklists (dnsbl, dnsbl-threshold,
- * dnsbl-timeout, dnsbl-negative-ttl)?  The queue runner and the DNSBL
- * checker keep the config they started with: a reload tells. */
+ * timeout-reply)?  The delivery role keeps the config it started with (a
+ * reload starts a new smtp role only): the supervisor warns. */
 int config_same_restart(const struct conf *a, const struct conf *b);
 
 /* Take a reference (returns c); drop one (frees at zero; NULL is fine). */
