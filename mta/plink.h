@@ -6,7 +6,9 @@
  *   PLINK_FD        supervisor -> role: a new link of kind (enum plink_kind)
  *                   -- the queue role was restarted, a key role, a client
  *   PLINK_DRAIN     supervisor -> smtp: a new generation took over: stop
- *                   accepting, finish the open sessions, exit
+ *                   accepting, finish the open sessions, exit; and
+ *                   smtp -> supervisor: done, no connection is taken here
+ *                   any more (the reload is said done only then)
  *   PLINK_RELOAD    smtp -> supervisor: `moat reload` was asked
  *   PLINK_RELOADED  supervisor -> smtp: its answer (status 0 or -1, text)
  *

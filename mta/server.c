@@ -1347,6 +1347,8 @@ static void raise_fd_limit(unsigned want)
  * session finish with the config it started with, exit when none is left. */
 static void drain(struct server *sv)
 {
+	struct plink_msg m;
+
 	if (sv->draining || sv->stopping)
 		return;
 	sv->draining = 1;
@@ -1356,9 +1358,12 @@ static void drain(struct server *sv)
 		close(sv->ls[i].io.fd);
 	}
 	sv->nls = 0;
-	control_free(sv->ctl); /* its path is the new generation's now: Landlock keeps it */
-	sv->ctl = NULL;
 	ops_listen_close(&sv->ops);
+	/* The control socket's path is the new generation's now; ours is
+	 * unreachable and goes at exit (this may run inside its callback). */
+	memset(&m, 0, sizeof m);
+	m.type = PLINK_DRAIN;   /* said back: no connection is taken here any more */
+	plink_send(sv->plink.fd, &m, -1);
 	if (sv->nconns == 0)
 		ev_stop(&sv->loop);
 }

@@ -46,6 +46,7 @@
 #define FAST_DEATH_MS 1000
 #define BACKOFF_MAX_MS 5000
 #define STOP_GRACE_MS 5000   /* after shutdown-timeout, before SIGKILL */
+#define DRAIN_WAIT_MS 2000   /* a reload waits this long for the old smtp roles */
 #define START_RETRIES  40    /* x START_RETRY_US: a killed server's roles going away */
 #define START_RETRY_US 50000
 
@@ -351,6 +352,56 @@ static int keep_listeners(const struct conf *c, char *err, size_t errcap)
 	return 0;
 }
 
+/* Tell the n smtp roles in old to drain and wait (at most DRAIN_WAIT_MS)
+ * until each says it no longer accepts (a PLINK_DRAIN back) or is gone. */
+static void wait_drained(struct proc **old, size_t n)
+{
+	struct plink_msg m;
+	int64_t deadline = ev_monotonic_ms() + DRAIN_WAIT_MS;
+	int done[PROCS_MAX] = { 0 };
+	size_t left = 0, i;
+
+	memset(&m, 0, sizeof m);
+	m.type = PLINK_DRAIN;
+	for (i = 0; i < n; i++) {
+		if (old[i]->pid != 0 && old[i]->plink >= 0 && plink_send(old[i]->plink, &m, -1) == 0)
+			left++;
+		else
+			done[i] = 1;
+	}
+	while (left > 0) {
+		struct pollfd pf[PROCS_MAX];
+		int64_t wait = deadline - ev_monotonic_ms();
+
+		for (i = 0; i < n; i++) {
+			pf[i].fd = done[i] ? -1 : old[i]->plink;
+			pf[i].events = POLLIN;
+			pf[i].revents = 0;
+		}
+		if (wait <= 0 || poll(pf, n, (int)wait) <= 0)
+			break;
+		for (i = 0; i < n; i++) {
+			struct plink_msg r;
+			int fd, rc;
+
+			if (done[i] || !pf[i].revents)
+				continue;
+			while ((rc = plink_recv(old[i]->plink, &r, &fd)) == 1) {
+				if (fd >= 0)
+					close(fd);
+				if (r.type == PLINK_DRAIN)
+					break;
+			}
+			if (rc != 0) {   /* drained, or gone */
+				done[i] = 1;
+				left--;
+			}
+		}
+	}
+	if (left > 0)
+		log_warn("msg=\"%zu smtp role(s) of the old generation did not say they drained\"", left);
+}
+
 /* SIGHUP or `moat reload`: 0 (a new generation serves) or -1 (refused),
  * with what happened in msg. */
 static int reload(struct sup *s, char *msg, size_t cap)
@@ -408,35 +459,16 @@ static int reload(struct sup *s, char *msg, size_t cap)
 	}
 	config_unref(s->cfg);
 	s->cfg = fresh;
+	/* The old smtp roles stop taking connections before the reload is
+	 * said to be done (both generations accept on the same sockets). */
+	wait_drained(old, nold);
+	listen_keep_end(1);   /* close the addresses the new config no longer has */
 	log_event("reload", "status=ok generation=%u listeners=%zu draining=%zu%s%s",
 	          fresh->generation, fresh->conf.nlisteners, nold, fresh->tables.creds ? " key=" : "",
 	          fresh->tables.creds ? tls_creds_describe(fresh->tables.creds) : "");
 	snprintf(msg, cap, "reloaded: generation %u, %zu listeners", fresh->generation,
 	         fresh->conf.nlisteners);
-	/* Drained after the answer goes out (the caller sends DRAINs). */
-	for (i = 0; i < nold; i++)
-		old[i]->due = -1;
 	return 0;
-}
-
-/* Tell the roles marked by reload() to drain; close the sockets the
- * current config no longer has (the drained roles closed theirs). */
-static void send_drains(struct sup *s)
-{
-	struct plink_msg m;
-
-	memset(&m, 0, sizeof m);
-	m.type = PLINK_DRAIN;
-	for (size_t i = 0; i < PROCS_MAX; i++) {
-		struct proc *p = &s->p[i];
-
-		if (p->used && p->draining && p->due == -1) {
-			p->due = 0;
-			if (p->pid != 0)
-				plink_send(p->plink, &m, -1);
-		}
-	}
-	listen_keep_end(1);
 }
 
 static void do_reload(struct sup *s, struct proc *asker)
@@ -451,8 +483,6 @@ static void do_reload(struct sup *s, struct proc *asker)
 		m.status = rc;
 		plink_send(asker->plink, &m, -1);
 	}
-	if (rc == 0)
-		send_drains(s);
 }
 
 static void begin_stop(struct sup *s)
@@ -605,6 +635,8 @@ static void from_role(struct sup *s, struct proc *p)
 			do_reload(s, p);
 			continue;
 		}
+		if (m.type == PLINK_DRAIN && p->role == ROLE_SMTP)
+			continue;   /* a drain said done after wait_drained() gave up */
 		rc = -1;
 		break;
 	}
