@@ -63,43 +63,46 @@ POLICY := policy/cmd.c \
 QUEUE  := queue/store.c \
           queue/envelope.c \
           queue/usage.c
-MTA    := mta/log.c \
-          mta/ev.c \
-          mta/smtpd.c \
-          mta/smtpc.c \
-          mta/dns.c \
-          mta/dnsbl.c \
-          mta/client.c \
-          mta/deliver.c \
-          mta/control.c \
-          mta/server.c \
-          mta/qwire.c \
-          mta/rq.c \
-          mta/qrole.c \
-          mta/plink.c \
-          mta/roles.c \
-          mta/drole.c \
-          mta/super.c \
-          mta/connlimit.c \
-          mta/queuecmd.c \
-          mta/tls.c \
-          mta/keyrole.c \
-          mta/tables.c \
-          mta/passwd.c \
-          mta/relaytest.c \
-          mta/config.c \
-          mta/listen.c \
-          mta/httpd.c \
-          mta/ops.c \
-          mta/opscmd.c \
-          mta/netcfg.c \
-          mta/initdev.c \
-          mta/init.c \
-          mta/sandbox.c
+# mta/ in wings, each above the next (layout-check keeps the direction):
+# main -> roles -> smtp, cmd, init -> ops -> net -> queue -> policy.
+NET    := mta/net/log.c \
+          mta/net/ev.c \
+          mta/net/tls.c \
+          mta/net/keyrole.c \
+          mta/net/resolver.c \
+          mta/net/listen.c \
+          mta/net/connlimit.c \
+          mta/net/qwire.c \
+          mta/net/queue_client.c \
+          mta/net/plink.c
+OPS    := mta/ops/loaded_config.c \
+          mta/ops/config_files.c \
+          mta/ops/control.c \
+          mta/ops/httpd.c \
+          mta/ops/ops.c
+SMTP   := mta/smtp/smtpd.c \
+          mta/smtp/smtpc.c \
+          mta/smtp/blocklist_lookup.c \
+          mta/smtp/delivery_attempt.c \
+          mta/smtp/queue_runner.c
+CMD    := mta/cmd/queue_cmd.c \
+          mta/cmd/status_cmd.c \
+          mta/cmd/passwd.c \
+          mta/cmd/relay_test.c
+INIT   := mta/init/rtnetlink.c \
+          mta/init/devices.c \
+          mta/init/init.c
+ROLES  := mta/roles/roles.c \
+          mta/roles/sandbox.c \
+          mta/roles/supervisor.c \
+          mta/roles/smtp_role.c \
+          mta/roles/queue_role.c \
+          mta/roles/delivery_role.c
+MTA    := $(NET) $(OPS) $(SMTP) $(CMD) $(INIT) $(ROLES)
 MAIN   := mta/main.c
 UNIT   := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
-HEADERS := $(wildcard policy/*.h queue/*.h mta/*.h tests/unit/*.h)
+HEADERS := $(wildcard policy/*.h queue/*.h mta/*/*.h tests/unit/*.h)
 
 LIBSRC   := $(POLICY) $(QUEUE) $(MTA)
 MUSL_OBJ := $(LIBSRC:%.c=$(BUILD)/musl/%.o)
@@ -120,25 +123,31 @@ tools:
 
 $(BUILD)/musl/%.o: %.c $(HEADERS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	@echo '  CC     $<'
+	@$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/asan/%.o: %.c $(HEADERS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(ASAN_CC) $(ASAN_FLAGS) -c $< -o $@
+	@echo '  CC-ASAN $<'
+	@$(ASAN_CC) $(ASAN_FLAGS) -c $< -o $@
 
 $(BUILD)/moat: $(BUILD)/musl/$(MAIN:.c=.o) $(MUSL_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo '  LD     $@'
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/moat-asan: $(BUILD)/asan/$(MAIN:.c=.o) $(ASAN_OBJ)
-	$(ASAN_CC) -fsanitize=address,undefined -o $@ $^ $(ASAN_LIBS)
+	@echo '  LD     $@'
+	@$(ASAN_CC) -fsanitize=address,undefined -o $@ $^ $(ASAN_LIBS)
 
 $(BUILD)/musl/unit/%: tests/unit/%.c $(MUSL_OBJ) $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(MUSL_OBJ) $(LDLIBS)
+	@echo '  LD     $@'
+	@$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(MUSL_OBJ) $(LDLIBS)
 
 $(BUILD)/asan/unit/%: tests/unit/%.c $(ASAN_OBJ) $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(ASAN_CC) $(ASAN_FLAGS) -o $@ $< $(ASAN_OBJ) $(ASAN_LIBS)
+	@echo '  LD     $@'
+	@$(ASAN_CC) $(ASAN_FLAGS) -o $@ $< $(ASAN_OBJ) $(ASAN_LIBS)
 
 # libFuzzer targets: clang, glibc, Debian's liblmdb/libbearssl.
 # The library is compiled once (instrumented, not linked with the fuzzer's
@@ -148,11 +157,13 @@ FUZZ_OBJ := $(LIBSRC:%.c=$(BUILD)/fuzzobj/%.o)
 .SECONDARY: $(FUZZ_OBJ)
 $(BUILD)/fuzzobj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+	@echo '  CC-FUZZ $<'
+	@$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ) $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer,address,undefined \
+	@echo '  LD     $@'
+	@$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer,address,undefined \
 		-o $@ $< $(FUZZ_OBJ) $(ASAN_LIBS)
 
 fuzz-build: $(FUZZ_BIN)
@@ -166,14 +177,34 @@ fuzz: $(FUZZ_BIN)
 		$$f -max_total_time=$(FUZZ_SECONDS) -dict=tests/fuzz/smtp.dict \
 			$(BUILD)/fuzz/corpus/$$n || exit 1; done
 
-# policy/ does no I/O and only queue/ may include lmdb.h.
+# policy/ does no I/O, only queue/ may include lmdb.h, and mta/'s wings
+# include only downward: a wing's files include their own wing and those
+# below it (WINGS_BELOW), never one above or beside.
+WINGS_BELOW_net   := net
+WINGS_BELOW_ops   := ops net
+WINGS_BELOW_smtp  := smtp ops net
+WINGS_BELOW_cmd   := cmd ops net
+WINGS_BELOW_init  := init ops net
+WINGS_BELOW_roles := roles smtp cmd init ops net
 layout-check:
 	@! grep -nE '#include <(unistd|fcntl|time|sys/socket|sys/stat|netinet/[a-z]+|lmdb)\.h>' policy/*.[ch] \
 		|| { echo "layout: policy/ must not do I/O"; exit 1; }
 	@! grep -nE '\b(fopen|fprintf|printf|puts|fwrite|time|clock_gettime)\(' policy/*.c \
 		|| { echo "layout: policy/ must not do I/O"; exit 1; }
-	@! grep -ln 'lmdb\.h' mta/* policy/* tests/unit/*.c \
+	@! grep -rln 'lmdb\.h' mta policy tests/unit/*.c \
 		|| { echo "layout: only queue/ includes lmdb.h"; exit 1; }
+	@! grep -nE '#include "mta/' policy/*.[ch] queue/*.[ch] \
+		|| { echo "layout: policy/ and queue/ must not include mta/"; exit 1; }
+	@for w in net ops smtp cmd init roles; do \
+		allowed=$$(case $$w in net) echo "$(WINGS_BELOW_net)";; ops) echo "$(WINGS_BELOW_ops)";; \
+			smtp) echo "$(WINGS_BELOW_smtp)";; cmd) echo "$(WINGS_BELOW_cmd)";; \
+			init) echo "$(WINGS_BELOW_init)";; roles) echo "$(WINGS_BELOW_roles)";; esac); \
+		pat=$$(echo $$allowed | sed 's/ /|/g'); \
+		bad=$$(grep -nE '#include "mta/' mta/$$w/*.[ch] | grep -vE "#include \"mta/($$pat)/"); \
+		[ -z "$$bad" ] || { echo "layout: mta/$$w/ includes a wing above or beside it:"; echo "$$bad"; exit 1; }; \
+	done
+	@test -z "$$(ls mta | grep -vxE 'main\.c|net|ops|smtp|cmd|init|roles')" \
+		|| { echo "layout: mta/ holds main.c and the wings only"; exit 1; }
 	@test -z "$$(ls -A | grep -vxE '\..*|mta|queue|policy|image|tests|docs|build|Makefile|README\.md')" \
 		|| { echo "layout: unexpected top-level entries"; exit 1; }
 

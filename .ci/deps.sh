@@ -31,9 +31,12 @@ need_pkgs() {
 }
 
 apt_updated=
+# Another apt (a fresh VM's first-boot updates, a second checkout's make)
+# may hold the dpkg lock: wait for it, up to APT_LOCK_WAIT seconds.
+APT="apt-get -o DPkg::Lock::Timeout=${APT_LOCK_WAIT:-600}"
 apt_update() {
 	[ -n "$apt_updated" ] && return 0
-	apt-get update -qq
+	$APT update -qq
 	apt_updated=1
 }
 
@@ -42,7 +45,7 @@ tools() {
 	[ -z "$missing" ] && return 0
 	echo "deps: installing:$missing"
 	apt_update
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+	DEBIAN_FRONTEND=noninteractive $APT install -y -qq --no-install-recommends $missing
 }
 
 # Enable deb-src by rewriting the machine's own source entries in place: the
@@ -74,7 +77,7 @@ fetch_src() { # package -> $DEPS/src/<package>
 	mkdir -p "$DEPS/dl" "$DEPS/src"
 	if ! ls "$DEPS"/dl/"${pkg}"_*.dsc >/dev/null 2>&1; then
 		enable_deb_src
-		(cd "$DEPS/dl" && apt-get source --download-only -qq "$pkg" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
+		(cd "$DEPS/dl" && $APT source --download-only -qq "$pkg" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
 	fi
 	dsc=$(ls "$DEPS"/dl/"${pkg}"_*.dsc | head -n1)
 	dpkg-source --no-check -x "$dsc" "$DEPS/src/$pkg" >/dev/null

@@ -16,15 +16,15 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "init.h"
-#include "log.h"
-#include "opscmd.h"
-#include "passwd.h"
-#include "queuecmd.h"
-#include "relaytest.h"
-#include "roles.h"
-#include "tables.h"
+#include "mta/ops/loaded_config.h"
+#include "mta/init/init.h"
+#include "mta/net/log.h"
+#include "mta/cmd/status_cmd.h"
+#include "mta/cmd/passwd.h"
+#include "mta/cmd/queue_cmd.h"
+#include "mta/cmd/relay_test.h"
+#include "mta/roles/roles.h"
+#include "mta/ops/config_files.h"
 #include "policy/conf.h"
 #include "policy/rules.h"
 

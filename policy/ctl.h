@@ -1,5 +1,5 @@
 /*
- * policy/ctl.h -- the control protocol's request line (mta/control.h).
+ * policy/ctl.h -- the control protocol's request line (mta/ops/control.h).
  * Pure: no I/O, no allocation; outputs point into the caller's buffer.
  *
  * A request is one line: VERB, then up to CTL_ARGS_MAX arguments, single

@@ -2,7 +2,7 @@
  * policy/dns.h -- DNS messages for the delivery path: build a query, read
  * an answer (RFC 1035), and the MX ordering rules of RFC 5321 5.1 and
  * RFC 7505.  Pure: no I/O, no allocation, no clock, no randomness (the
- * caller passes the query ID and a seed).  mta/dns.c sends and receives.
+ * caller passes the query ID and a seed).  mta/net/resolver.c sends and receives.
  *
  * The answer comes from the network and is hostile until proven otherwise
  * (Exim CVE-2026-40684 was a musl-built MTA reading past a DNS answer):

@@ -2,7 +2,7 @@
  * policy/dnsbl.h -- DNS blocklists and allowlists of client addresses, the
  * pure half: the zone syntax of the `dnsbl` directive, the query name, the
  * answer filter, the score, and a cache with the records' TTLs.  mta/
- * sends the queries (mta/dnsbl.c) and passes the time in.
+ * sends the queries (mta/smtp/blocklist_lookup.c) and passes the time in.
  *
  * A zone is written as postscreen writes it (Postfix postscreen_dnsbl_sites):
  *

@@ -2,7 +2,7 @@
  * policy/metrics.h -- the server's counters, and the text a scraper reads
  * (OpenMetrics 1.0, or the Prometheus text format 0.0.4).
  *
- * The counters count log events (mta/log.h): the server hands every
+ * The counters count log events (mta/net/log.h): the server hands every
  * log_event() to metrics_observe(), which looks at the event's name and a
  * few of its keys.  So a counter is, by construction, the number of
  * matching lines the log has written since the server started, and README

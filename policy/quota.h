@@ -1,7 +1,7 @@
 /*
  * policy/quota.h -- may the queue take one more message of this size now?
  *
- * Pure: the caller (mta/server.c) gathers the queue's usage and the free
+ * Pure: the caller (mta/roles/smtp_role.c) gathers the queue's usage and the free
  * space of its filesystem and passes them in; nothing here reads a file or
  * a clock.  The answer is a verdict, never an SMTP reply: every refusal is
  * temporary (452 4.3.1 in the session), because a queue that is full now

@@ -9,7 +9,7 @@
  *   anyone else                    accept            554 5.7.1 denied
  * A deny-network client never relays, authenticated or not, and with
  * never-connect is refused at connect.  (Submission listeners refuse MAIL
- * before AUTH, 530: mta/smtpd.c; unknown users at our domains get 550
+ * before AUTH, 530: mta/smtp/smtpd.c; unknown users at our domains get 550
  * 5.1.1 from the recipient lists: policy/rcptdb.h.)
  * A recipient at our domain whose local part holds routing characters
  * ('%', '!', quoted '@') is refused for clients that may not relay: a host

@@ -1,5 +1,5 @@
 /*
- * tests/fuzz/fuzz_keymsg.c -- the key role's messages (mta/keyrole.h) from
+ * tests/fuzz/fuzz_keymsg.c -- the key role's messages (mta/net/keyrole.h) from
  * arbitrary bytes.  The first byte picks the RSA modulus length the
  * decoder is told (0 = an EC key); the rest is one packet.  Invariants: a
  * packet that decodes points inside the input, within the caps, and
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mta/keyrole.h"
+#include "mta/net/keyrole.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,6 +1,6 @@
 /*
- * tests/fuzz/fuzz_qwire.c -- the queue role's frames (mta/qwire.h) and the
- * supervisor link's messages (mta/plink.h) from arbitrary bytes.
+ * tests/fuzz/fuzz_qwire.c -- the queue role's frames (mta/net/qwire.h) and the
+ * supervisor link's messages (mta/net/plink.h) from arbitrary bytes.
  *
  * Input: byte 0 picks what the rest is -- 0 a request, 1 a reply (bytes 1-2:
  * the type, big-endian; then the payload), 2 a plink message (byte 1: how
@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mta/plink.h"
-#include "mta/qwire.h"
+#include "mta/net/plink.h"
+#include "mta/net/qwire.h"
 #include "queue/envelope.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mta/log.h"
-#include "mta/smtpd.h"
+#include "mta/net/log.h"
+#include "mta/smtp/smtpd.h"
 #include "policy/conf.h"
 #include "policy/quota.h"
 

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mta/smtpc.h"
+#include "mta/smtp/smtpc.h"
 
 #define REQUIRE(c) do { if (!(c)) abort(); } while (0)
 

@@ -1,11 +1,11 @@
-/* tests/unit/test_connlimit.c -- mta/connlimit.c: counts per client
+/* tests/unit/test_connlimit.c -- mta/net/connlimit.c: counts per client
  * (IPv4 address, IPv6 /64) as connections come and go in any order, with
  * thousands in the table and many clients sharing a bucket. */
 #include "t.h"
 
 #include <stdlib.h>
 
-#include "mta/connlimit.h"
+#include "mta/net/connlimit.h"
 
 static struct connlimit table;
 

@@ -1,5 +1,5 @@
 /*
- * tests/unit/test_keyrole.c -- the key role (mta/keyrole.h) with real
+ * tests/unit/test_keyrole.c -- the key role (mta/net/keyrole.h) with real
  * parts: a key role process forked on a SOCK_SEQPACKET socketpair, real
  * TLS handshakes in memory between tls_server_new() on creds that sign
  * through it and a client (tls_client_new(), or BearSSL's own client to
@@ -23,9 +23,9 @@
 
 #include <bearssl.h>
 
-#include "mta/keyrole.h"
-#include "mta/log.h"
-#include "mta/tls.h"
+#include "mta/net/keyrole.h"
+#include "mta/net/log.h"
+#include "mta/net/tls.h"
 #include "policy/pem.h"
 
 static const char ec_key[] =

@@ -1,10 +1,10 @@
 /*
- * tests/unit/test_qrole.c -- a real queue role (qrole_main(), mta/roles.h)
+ * tests/unit/test_qrole.c -- a real queue role (qrole_main(), mta/roles/roles.h)
  * on a real LMDB queue, forked from this process as the supervisor forks
  * it (sandboxed: the run uid when root, Landlock on the queue directory),
  * fed its client links over a real plink (SOCK_SEQPACKET, SCM_RIGHTS).
  *
- * Link A is an smtp client through mta/rq.h and commits a message.  Every
+ * Link A is an smtp client through mta/net/queue_client.h and commits a message.  Every
  * other link is handed over fresh and sent one kind of garbage -- an
  * unknown type, a wrong length, a byte left over, a request its kind may
  * not send, a head with a nonzero pad, a length over QW_MAX: the queue
@@ -29,12 +29,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mta/config.h"
-#include "mta/log.h"
-#include "mta/plink.h"
-#include "mta/qwire.h"
-#include "mta/roles.h"
-#include "mta/rq.h"
+#include "mta/ops/loaded_config.h"
+#include "mta/net/log.h"
+#include "mta/net/plink.h"
+#include "mta/net/qwire.h"
+#include "mta/roles/roles.h"
+#include "mta/net/queue_client.h"
 #include "queue/envelope.h"
 #include "queue/queue.h"
 

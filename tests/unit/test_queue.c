@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mta/queuecmd.h"
+#include "mta/cmd/queue_cmd.h"
 #include "queue/envelope.h"
 #include "queue/queue.h"
 

@@ -1,10 +1,10 @@
 /*
- * tests/unit/test_qwire.c -- the queue role's typed messages (mta/qwire.h)
- * and the supervisor link's (mta/plink.h): every request and reply type
+ * tests/unit/test_qwire.c -- the queue role's typed messages (mta/net/qwire.h)
+ * and the supervisor link's (mta/net/plink.h): every request and reply type
  * encoded with the qw_* encoders and decoded back field by field, then cut
  * at every length, given one byte too many, sent under every other type
  * number, and with each field out of its range.  The roles drop a link on
- * any frame that does not decode (mta/qrole.c, mta/rq.c): these are the
+ * any frame that does not decode (mta/roles/queue_role.c, mta/net/queue_client.c): these are the
  * decoders they trust.
  */
 #include "t.h"
@@ -14,8 +14,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "mta/plink.h"
-#include "mta/qwire.h"
+#include "mta/net/plink.h"
+#include "mta/net/qwire.h"
 #include "queue/envelope.h"
 
 /* ---- samples ---- */

@@ -1,5 +1,5 @@
 /*
- * tests/unit/test_smtpc.c -- the SMTP client session (mta/smtpc.c) against
+ * tests/unit/test_smtpc.c -- the SMTP client session (mta/smtp/smtpc.c) against
  * scripted servers: what it sends, in what order, with and without
  * PIPELINING, STARTTLS, AUTH, and every way a server can fail it.  Each
  * script runs three times: replies fed whole, byte by byte, and split at
@@ -9,7 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 
-#include "mta/smtpc.h"
+#include "mta/smtp/smtpc.h"
 #include "tests/unit/t.h"
 
 #define MAXR 4

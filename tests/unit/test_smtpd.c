@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "t.h"
-#include "mta/log.h"
-#include "mta/smtpd.h"
+#include "mta/net/log.h"
+#include "mta/smtp/smtpd.h"
 #include "policy/conf.h"
 #include "policy/quota.h"
 
@@ -106,7 +106,7 @@ static void drain(struct smtpd *s, struct run *r)
 }
 
 /* Feed in pieces of at most `step` bytes (0: whole), or split once at
- * `split`; the driver keeps unconsumed bytes like mta/server.c does. */
+ * `split`; the driver keeps unconsumed bytes like mta/roles/smtp_role.c does. */
 static void play(const char *in, size_t inlen, size_t step, size_t split, struct run *r,
                  unsigned flags)
 {
@@ -417,7 +417,7 @@ static void test_early_talker(void)
 }
 
 /* The driver's input buffer: bytes are appended, the session takes whole
- * lines, the rest waits for more (as in mta/server.c). */
+ * lines, the rest waits for more (as in mta/roles/smtp_role.c). */
 static char held[8192];
 static size_t nheld;
 

@@ -2,7 +2,7 @@
  * tests/unit/test_smtpd_auth.c -- STARTTLS and AUTH in the session state
  * machine, with the test as the driver: AUTH events are answered with the
  * real users file check, STARTTLS by discarding the buffered input (as
- * mta/server.c must) and calling smtpd_tls_started().  AUTH scripts are
+ * mta/roles/smtp_role.c must) and calling smtpd_tls_started().  AUTH scripts are
  * fed whole, byte by byte and split at every offset; the transcript must
  * be the same every time.
  */
@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "t.h"
-#include "mta/log.h"
-#include "mta/smtpd.h"
+#include "mta/net/log.h"
+#include "mta/smtp/smtpd.h"
 #include "policy/conf.h"
 #include "policy/quota.h"
 #include "policy/users.h"

@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "t.h"
-#include "mta/log.h"
-#include "mta/smtpd.h"
+#include "mta/net/log.h"
+#include "mta/smtp/smtpd.h"
 #include "policy/conf.h"
 #include "policy/quota.h"
 

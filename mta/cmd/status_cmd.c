@@ -1,0 +1,29 @@
+/* mta/cmd/status_cmd.c -- moat status, moat reload; see opscmd.h */
+#include "mta/cmd/status_cmd.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mta/ops/control.h"
+
+/* A reload reads every file the config names: give it time. */
+#define OPSCMD_TIMEOUT_MS 10000
+
+int opscmd_main(const char *verb, const char *queue_path)
+{
+	char text[CONTROL_REPLY_MAX];
+	int code = control_call(queue_path, CONTROL_NAME, verb, text, sizeof text, OPSCMD_TIMEOUT_MS);
+
+	if (code < 0) {
+		fprintf(stderr, "moat %s: no server answers on %s/%s: %s\n", verb, queue_path,
+		        CONTROL_NAME, strerror(errno));
+		return 111;
+	}
+	if (code != CTL_OK) {
+		fprintf(stderr, "moat %s: %s\n", verb, text);
+		return code == CTL_FAILED ? 1 : 111;
+	}
+	printf("%s\n", text);
+	return fflush(stdout) == 0 ? 0 : 111;
+}

@@ -1,0 +1,342 @@
+/* mta/init/devices.c -- the appliance's boot steps; see initdev.h */
+#include "mta/init/devices.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/input.h>
+
+#include "mta/net/log.h"
+#include "mta/init/rtnetlink.h"
+#include "policy/kv.h"
+
+#define MODULES_MAX   256
+#define NAME_MAX_LEN  255
+
+long initdev_read_small(const char *path, char *buf, size_t cap)
+{
+	size_t got = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || cap == 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	while (got + 1 < cap) {
+		ssize_t n = read(fd, buf + got, cap - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	buf[got] = '\0';
+	return (long)got;
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static int mount_one(const char *src, const char *dir, const char *type, unsigned long flags,
+                     const char *opts)
+{
+	if (mount(src, dir, type, flags, opts) == 0 || errno == EBUSY)
+		return 0;
+	log_warn("msg=\"cannot mount %s on %s: %s\"", type, dir, strerror(errno));
+	return -1;
+}
+
+int initdev_mount_kernel_fs(void)
+{
+	int r = 0;
+
+	/* The kernel is built without DEVTMPFS_MOUNT: /dev is ours to mount. */
+	r |= mount_one("devtmpfs", "/dev", "devtmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755");
+	r |= mount_one("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "");
+	r |= mount_one("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "");
+	return r;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+size_t initdev_load_modules(const char *dir)
+{
+	static char names[MODULES_MAX][NAME_MAX_LEN + 1];
+	char *sorted[MODULES_MAX];
+	char path[512];
+	size_t n = 0, loaded = 0, failed = 0;
+	struct dirent *e;
+	DIR *d = opendir(dir);
+
+	if (d == NULL) {
+		log_warn("msg=\"no modules: %s: %s\"", dir, strerror(errno));
+		return 0;
+	}
+	while ((e = readdir(d)) != NULL && n < MODULES_MAX) {
+		size_t len = strlen(e->d_name);
+		if (len < 4 || len > NAME_MAX_LEN || strcmp(e->d_name + len - 3, ".ko") != 0)
+			continue;
+		memcpy(names[n], e->d_name, len + 1);
+		sorted[n] = names[n];
+		n++;
+	}
+	closedir(d);
+	qsort(sorted, n, sizeof sorted[0], cmp_names);
+	for (size_t k = 0; k < n; k++) {
+		snprintf(path, sizeof path, "%s/%s", dir, sorted[k]);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		long r = fd < 0 ? -1 : syscall(SYS_finit_module, fd, "", 0);
+		int err = errno;
+
+		if (fd >= 0)
+			close(fd);
+		if (r == 0 || err == EEXIST) {
+			loaded++;
+			continue;
+		}
+		failed++;
+		/* ENODEV: hardware or a CPU feature it needs is absent (crc32c-intel
+		 * without SSE4.2): expected, and another module covers it. */
+		log_event("module-skipped", "name=%s error=\"%s\"", sorted[k], strerror(err));
+	}
+	log_event("modules", "loaded=%zu skipped=%zu", loaded, failed);
+	return loaded;
+}
+
+/* One pass over /sys/class/block: the first partition (in name order)
+ * called name.  Returns the number of matches. */
+static int scan_partitions(const char *name, char *dev, size_t cap)
+{
+	struct dirent **list = NULL;
+	char path[512], buf[2048];
+	int n = scandir("/sys/class/block", &list, NULL, alphasort), found = 0;
+
+	for (int i = 0; i < n; i++) {
+		struct kv kv;
+		size_t pos = 0;
+		int is_part = 0, named = 0;
+		char devname[64] = "";
+
+		if (list[i]->d_name[0] != '.') {
+			snprintf(path, sizeof path, "/sys/class/block/%s/uevent", list[i]->d_name);
+			long len = initdev_read_small(path, buf, sizeof buf);
+			while (len > 0 && kv_uevent_next(buf, (size_t)len, &pos, &kv)) {
+				if (kv.val == NULL)
+					continue;
+				if (kv_is(&kv, "DEVTYPE"))
+					is_part = kv.vallen == 9 && memcmp(kv.val, "partition", 9) == 0;
+				else if (kv_is(&kv, "PARTNAME"))
+					named = kv.vallen == strlen(name) && memcmp(kv.val, name, kv.vallen) == 0;
+				else if (kv_is(&kv, "DEVNAME") && kv.vallen < sizeof devname) {
+					memcpy(devname, kv.val, kv.vallen);
+					devname[kv.vallen] = '\0';
+				}
+			}
+			if (is_part && named && devname[0] != '\0' && strchr(devname, '/') == NULL) {
+				if (found++ == 0)
+					snprintf(dev, cap, "/dev/%s", devname);
+				else
+					log_warn("msg=\"another partition named %s: /dev/%s (using %s)\"",
+					         name, devname, dev);
+			}
+		}
+		free(list[i]);
+	}
+	free(list);
+	return found;
+}
+
+int initdev_find_partition(const char *name, unsigned wait_ms, char *dev, size_t cap)
+{
+	unsigned waited = 0;
+
+	for (;;) {
+		if (scan_partitions(name, dev, cap) > 0) {
+			log_event("data-partition", "name=%s device=%s", name, dev);
+			return 0;
+		}
+		if (waited >= wait_ms)
+			break;
+		if (waited == 0)
+			log_event("waiting", "for=partition name=%s max=%us", name, wait_ms / 1000);
+		sleep_ms(100);
+		waited += 100;
+	}
+	log_warn("msg=\"no partition named %s on any disk\"", name);
+	return -1;
+}
+
+int initdev_mount_data(const char *dev, const char *dir)
+{
+	unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME;
+
+	if (mount(dev, dir, "ext4", flags, "") != 0) {
+		log_warn("msg=\"cannot mount %s (ext4) on %s: %s\"", dev, dir, strerror(errno));
+		return -1;
+	}
+	log_event("mounted", "device=%s on=%s type=ext4", dev, dir);
+	return 0;
+}
+
+/* The interface to configure: c->net_interface, or the first (by name)
+ * Ethernet device in /sys/class/net, waiting up to 5 s for it. */
+static int pick_interface(const struct conf *c, char *name, size_t cap)
+{
+	char path[512], buf[64];
+
+	for (unsigned waited = 0; waited <= 5000; waited += 100) {
+		if (c->net_interface[0] != '\0') {
+			snprintf(path, sizeof path, "/sys/class/net/%s", c->net_interface);
+			if (access(path, F_OK) == 0) {
+				snprintf(name, cap, "%s", c->net_interface);
+				return 0;
+			}
+		} else {
+			struct dirent **list = NULL;
+			int n = scandir("/sys/class/net", &list, NULL, alphasort), found = 0;
+			for (int i = 0; i < n; i++) {
+				/* type 1 is ARPHRD_ETHER; lo is 772. */
+				snprintf(path, sizeof path, "/sys/class/net/%s/type", list[i]->d_name);
+				size_t len = strlen(list[i]->d_name);
+				if (!found && list[i]->d_name[0] != '.' && len < cap &&
+				    initdev_read_small(path, buf, sizeof buf) > 0 && atoi(buf) == 1) {
+					memcpy(name, list[i]->d_name, len + 1);
+					found = 1;
+				}
+				free(list[i]);
+			}
+			free(list);
+			if (found)
+				return 0;
+		}
+		sleep_ms(100);
+	}
+	if (c->net_interface[0] != '\0')
+		log_warn("msg=\"no interface %s\"", c->net_interface);
+	else
+		log_warn("msg=\"no Ethernet interface\"");
+	return -1;
+}
+
+int initdev_network(const struct conf *c)
+{
+	char ifname[IF_NAMESIZE + 1], text[IP_TEXT_MAX];
+	unsigned lo, ifi;
+	int nl = netcfg_open(), r, bad = 0;
+
+	if (nl < 0) {
+		log_warn("msg=\"rtnetlink: %s\"", strerror(errno));
+		return -1;
+	}
+	lo = if_nametoindex("lo");
+	if (lo == 0 || (r = netcfg_link_up(nl, lo)) != 0)
+		log_warn("msg=\"cannot bring up lo: %s\"", lo == 0 ? "no such device" : strerror(-r));
+	if (pick_interface(c, ifname, sizeof ifname) != 0 || (ifi = if_nametoindex(ifname)) == 0) {
+		close(nl);
+		return -1;
+	}
+	if ((r = netcfg_link_up(nl, ifi)) != 0) {
+		log_warn("msg=\"cannot bring up %s: %s\"", ifname, strerror(-r));
+		close(nl);
+		return -1;
+	}
+	log_event("link-up", "interface=%s", ifname);
+	for (size_t k = 0; k < c->nnet_addrs; k++) {
+		const struct conf_ifaddr *a = &c->net_addrs[k];
+		ip_format(&a->addr, text, sizeof text);
+		if ((r = netcfg_addr_add(nl, ifi, &a->addr, a->prefix)) != 0 && r != -EEXIST) {
+			log_warn("msg=\"cannot add address %s/%u to %s: %s\"", text, a->prefix, ifname,
+			         strerror(-r));
+			bad = 1;
+		} else {
+			log_event("address", "interface=%s address=%s/%u", ifname, text, a->prefix);
+		}
+	}
+	for (size_t k = 0; k < c->nnet_gateways; k++) {
+		ip_format(&c->net_gateways[k], text, sizeof text);
+		if ((r = netcfg_gateway_add(nl, ifi, &c->net_gateways[k])) != 0 && r != -EEXIST) {
+			log_warn("msg=\"cannot add default route via %s: %s\"", text, strerror(-r));
+			bad = 1;
+		} else {
+			log_event("route", "default=via gateway=%s interface=%s", text, ifname);
+		}
+	}
+	if (c->nnet_addrs == 0)
+		log_warn("msg=\"no net-address in the config or moat.net-address= on the kernel"
+		         " command line: only IPv6 autoconfiguration can reach %s\"", ifname);
+	close(nl);
+	return bad ? -1 : 0;
+}
+
+static int has_bit(const unsigned char *bits, size_t cap, unsigned bit)
+{
+	return bit / 8 < cap && (bits[bit / 8] & (1u << (bit % 8))) != 0;
+}
+
+size_t initdev_power_buttons(int *fds, size_t cap)
+{
+	struct dirent **list = NULL;
+	char path[512], name[128];
+	unsigned char keys[KEY_MAX / 8 + 1];
+	size_t found = 0;
+	int n = scandir("/dev/input", &list, NULL, alphasort);
+
+	for (int i = 0; i < n; i++) {
+		if (found < cap && strncmp(list[i]->d_name, "event", 5) == 0) {
+			snprintf(path, sizeof path, "/dev/input/%s", list[i]->d_name);
+			int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+			memset(keys, 0, sizeof keys);
+			memset(name, 0, sizeof name);
+			if (fd >= 0 && ioctl(fd, EVIOCGBIT(EV_KEY, sizeof keys), keys) >= 0 &&
+			    has_bit(keys, sizeof keys, KEY_POWER) && !has_bit(keys, sizeof keys, KEY_A)) {
+				(void)ioctl(fd, EVIOCGNAME(sizeof name - 1), name);
+				char q[160];
+				log_event("power-button", "device=%s name=%s", path,
+				          log_quote(name, strlen(name), q, sizeof q));
+				fds[found++] = fd;
+			} else if (fd >= 0) {
+				close(fd);
+			}
+		}
+		free(list[i]);
+	}
+	free(list);
+	if (found == 0)
+		log_warn("msg=\"no power button: an ACPI power-off will not stop moat cleanly\"");
+	return found;
+}
+
+int initdev_power_pressed(int fd)
+{
+	struct input_event ev[16];
+	ssize_t n;
+	int pressed = 0;
+
+	while ((n = read(fd, ev, sizeof ev)) > 0) {
+		for (size_t k = 0; k < (size_t)n / sizeof ev[0]; k++)
+			if (ev[k].type == EV_KEY && ev[k].code == KEY_POWER && ev[k].value == 1)
+				pressed = 1;
+	}
+	return pressed;
+}

@@ -1,0 +1,32 @@
+/*
+ * mta/init/init.h -- `moat init`: moat as process 1 of the appliance (image/).
+ *
+ * The kernel runs /init, which is the moat binary; main() sees it is PID 1
+ * and calls init_main().  The boot, in order, each step on the console:
+ *   1. mount devtmpfs, proc, sysfs; Ctrl-Alt-Del becomes SIGINT to us
+ *   2. load /lib/modules/NNN-*.ko (virtio, ext4, ACPI button, ...)
+ *   3. find the partition whose GPT name is "moat-data" (or moat.data=NAME
+ *      on the kernel command line) and mount it on /data (ext4: its
+ *      journal is replayed after an unclean stop)
+ *   4. read /data/moat.conf; with none, or an invalid one, say exactly what
+ *      to do on the console and serve nothing
+ *   5. configure the network: lo, and net-interface (default: the first
+ *      Ethernet) with net-address and net-gateway from moat.conf, or from
+ *      moat.net-interface=, moat.net-address=, moat.net-gateway= on the
+ *      kernel command line when moat.conf has no net-address
+ *   6. run `moat serve -c /data/moat.conf` as a child, its log on every
+ *      console; restart it when it dies (1 s, doubling to 60 s)
+ * Then it reaps children until the ACPI power button (KEY_POWER) or SIGTERM
+ * (power off) or SIGINT, i.e. Ctrl-Alt-Del (reboot): it stops the server
+ * (SIGTERM, then SIGKILL after 30 s), syncs, unmounts /data and powers off
+ * or reboots.  Process 1 must never exit: failures are logged and the
+ * appliance waits for the power button.
+ */
+#ifndef MOAT_MTA_INIT_INIT_H
+#define MOAT_MTA_INIT_INIT_H
+
+/* Run the init role.  Never returns when this is process 1; otherwise
+ * refuses (exit 100). */
+int init_main(void);
+
+#endif

@@ -1,0 +1,158 @@
+/* mta/ops/config_files.c -- files the config names; see tables.h */
+#include "mta/ops/config_files.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PEM_FILE_MAX (1024 * 1024)
+
+char *file_read(const char *path, size_t max, size_t *len, char *err, size_t errcap)
+{
+	struct stat st;
+	char *buf;
+	size_t got = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(err, errcap, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
+		if (!S_ISREG(st.st_mode))
+			snprintf(err, errcap, "%s: not a regular file", path);
+		else
+			snprintf(err, errcap, "%s: larger than %zu %s", path,
+			         max >= 1024 * 1024 ? max >> 20 : max, max >= 1024 * 1024 ? "MiB" : "bytes");
+		close(fd);
+		return NULL;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (buf == NULL) {
+		snprintf(err, errcap, "%s: out of memory", path);
+		close(fd);
+		return NULL;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(err, errcap, "%s: %s", path, strerror(errno));
+			close(fd);
+			free(buf);
+			return NULL;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	buf[got] = 0;
+	*len = got;
+	return buf;
+}
+
+/* Read the file a directive names; on error err is
+ * "CONF:LINE: DIRECTIVE: PATH: why".  name gets "CONF:LINE: DIRECTIVE: PATH"
+ * for later messages about the contents (NULL: not wanted). */
+static char *read_for(const char *conf_path, size_t line, const char *directive, const char *path,
+                      size_t max, size_t *len, char *name, size_t namecap, char *err, size_t errcap)
+{
+	char e[CONF_PATH_MAX + 100];
+	char *text = file_read(path, max, len, e, sizeof e);
+
+	if (text == NULL)
+		snprintf(err, errcap, "%s:%zu: %s: %s", conf_path, line, directive, e);
+	if (name != NULL)
+		snprintf(name, namecap, "%s:%zu: %s: %s", conf_path, line, directive, path);
+	return text;
+}
+
+static int load_creds(const struct conf *c, const char *conf_path, struct tls_creds **out,
+                      char *err, size_t errcap)
+{
+	char cname[CONF_PATH_MAX + 300], kname[CONF_PATH_MAX + 300];
+	size_t clen = 0, klen = 0;
+	char *cert, *key;
+
+	*out = NULL;
+	if (c->tls_cert[0] == '\0')
+		return 0;
+	cert = read_for(conf_path, c->tls_cert_line, "tls-cert", c->tls_cert, PEM_FILE_MAX, &clen,
+	                cname, sizeof cname, err, errcap);
+	if (cert == NULL)
+		return -1;
+	key = read_for(conf_path, c->tls_key_line, "tls-key", c->tls_key, PEM_FILE_MAX, &klen,
+	               kname, sizeof kname, err, errcap);
+	if (key == NULL) {
+		free(cert);
+		return -1;
+	}
+	*out = tls_creds_load(cert, clen, cname, key, klen, kname, err, errcap);
+	free(cert);
+	explicit_bzero(key, klen);
+	free(key);
+	return *out != NULL ? 0 : -1;
+}
+
+int tables_load(struct tables *t, const struct conf *c, const char *conf_path, char *err,
+                size_t errcap)
+{
+	char e[1024];
+	size_t len = 0;
+	char *text;
+
+	memset(t, 0, sizeof *t);
+	t->conf_path = conf_path;
+	rcptdb_init(&t->rcpts);
+	if (load_creds(c, conf_path, &t->creds, err, errcap) != 0)
+		return -1;
+	if (c->users[0] != '\0') {
+		text = read_for(conf_path, c->users_line, "users", c->users, USERS_FILE_MAX, &len, NULL, 0,
+		                err, errcap);
+		if (text != NULL) {
+			t->users = users_parse(text, len, c->users, e, sizeof e);
+			memset(text, 0, len);
+			free(text);
+			if (t->users == NULL)
+				snprintf(err, errcap, "%s:%zu: users: %s", conf_path, c->users_line, e);
+		}
+		if (t->users == NULL) {
+			tables_free(t);
+			return -1;
+		}
+	}
+	for (size_t k = 0; k < c->nrcpt_lists; k++) {
+		const struct conf_rcptlist *r = &c->rcpt_lists[k];
+
+		if (r->path[0] == '\0')
+			continue;
+		text = read_for(conf_path, r->line, "recipients", r->path, RCPTDB_FILE_MAX, &len, NULL, 0,
+		                err, errcap);
+		if (text != NULL && rcptdb_load(&t->rcpts, k, text, len, r->path, e, sizeof e) != 0)
+			snprintf(err, errcap, "%s:%zu: recipients: %s", conf_path, r->line, e);
+		if (text == NULL || !t->rcpts.lists[k].loaded) {
+			free(text);
+			tables_free(t);
+			return -1;
+		}
+		free(text);
+	}
+	return 0;
+}
+
+void tables_free(struct tables *t)
+{
+	if (t->creds != NULL)
+		tls_creds_unref(t->creds);
+	t->creds = NULL;
+	users_free(t->users);
+	t->users = NULL;
+	rcptdb_free(&t->rcpts);
+}

@@ -1,0 +1,39 @@
+/*
+ * mta/ops/config_files.h -- what the config names in other files: the TLS
+ * certificate and key, the users file, the recipient lists.
+ *
+ * Loaded by `moat serve` and `moat check` after the config parses; an
+ * error names the directive that pointed at the file:
+ *   "moat.conf:12: tls-cert: /etc/moat/cert.pem: No such file or directory"
+ * The caller owns struct tables (tables_free()).  A reload reads them all
+ * again into a new struct config (mta/ops/loaded_config.h).
+ */
+#ifndef MOAT_MTA_OPS_CONFIG_FILES_H
+#define MOAT_MTA_OPS_CONFIG_FILES_H
+
+#include <stddef.h>
+
+#include "mta/net/tls.h"
+#include "policy/conf.h"
+#include "policy/rcptdb.h"
+#include "policy/users.h"
+
+struct tables {
+	const char       *conf_path;  /* for messages; must outlive the tables */
+	struct tls_creds *creds;      /* NULL without tls-cert; one reference held */
+	struct users     *users;      /* NULL without users */
+	struct rcptdb     rcpts;
+};
+
+/* Load everything c names.  Returns 0, or -1 with err set (t is then
+ * left empty, nothing to free). */
+int tables_load(struct tables *t, const struct conf *c, const char *conf_path, char *err,
+                size_t errcap);
+
+void tables_free(struct tables *t);
+
+/* Read a whole regular file of at most max bytes into a malloc'd buffer
+ * (NUL-terminated, *len without the NUL).  NULL with "PATH: why" in err. */
+char *file_read(const char *path, size_t max, size_t *len, char *err, size_t errcap);
+
+#endif

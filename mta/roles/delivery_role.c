@@ -1,0 +1,148 @@
+/*
+ * mta/roles/delivery_role.c -- the delivery role (the queue runner, the SMTP client,
+ * DNS: mta/smtp/queue_runner.h) and the key role (mta/net/keyrole.h): see roles.h.
+ *
+ * The runner reads and records through the queue role (mta/net/queue_client.h).  The
+ * queue link is watched by the loop for the queue role's kicks (a commit,
+ * a flush); when the queue role is restarted the supervisor sends a new
+ * link, and the jobs in flight record their outcomes there -- or, if
+ * their message was read from the old one and the write fails, are tried
+ * again later: a duplicate, never a loss.
+ */
+#include "mta/roles/roles.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "mta/ops/control.h"
+#include "mta/smtp/queue_runner.h"
+#include "mta/net/ev.h"
+#include "mta/net/keyrole.h"
+#include "mta/net/log.h"
+#include "mta/net/plink.h"
+#include "mta/net/queue_client.h"
+#include "mta/net/tls.h"
+
+struct drole {
+	struct ev_loop loop;
+	struct control *admin;   /* moat queue flush|retry|hold|release|delete */
+	struct deliver *dl;
+	struct rq *q;
+	struct ev_io parent, sig;
+};
+
+static void kicked(void *arg)
+{
+	struct drole *r = arg;
+
+	if (r->dl != NULL)
+		deliver_kick(r->dl);
+}
+
+static void parent_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
+{
+	struct drole *r = io->arg;
+	struct plink_msg m;
+	int fd, rc;
+
+	(void)events;
+	while ((rc = plink_recv(io->fd, &m, &fd)) == 1) {
+		if (m.type == PLINK_FD && m.kind == PLINK_QUEUE) {
+			rq_set_fd(r->q, fd);
+			log_event("link", "role=delivery to=queue");
+			deliver_kick(r->dl);
+			continue;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	if (rc < 0) {
+		ev_io_del(l, io);
+		ev_stop(l);
+	}
+}
+
+static void sig_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
+{
+	struct drole *r = io->arg;
+	struct signalfd_siginfo si;
+
+	(void)events;
+	while (read(io->fd, &si, sizeof si) == (ssize_t)sizeof si) {
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+			log_event("stop", "role=delivery deliveries=%u", deliver_active(r->dl));
+			deliver_stop(r->dl);  /* nothing recorded: tried again after the restart */
+			ev_stop(l);
+		}
+	}
+}
+
+int delivery_role_main(struct config *cfg, int plink, int qfd)
+{
+	static struct drole r;
+	char err[1024];
+	sigset_t mask;
+
+	memset(&r, 0, sizeof r);
+	if (ev_init(&r.loop) < 0 || (r.q = rq_new(qfd, kicked, &r)) == NULL)
+		return 111;
+	rq_watch(r.q, &r.loop);   /* its kicks */
+	/* Files first (smarthost password, CA bundle, resolv.conf), then
+	 * the sandbox. */
+	if ((r.dl = deliver_new(&r.loop, r.q, &cfg->conf, err, sizeof err)) == NULL) {
+		log_warn("msg=\"%s\"", err);
+		return 111;
+	}
+	/* The admin verbs are this role's: the smtp role cannot hold or
+	 * delete queued mail (its queue link may not ask). */
+	if ((r.admin = control_new(&r.loop, cfg->conf.queue_path, ADMIN_NAME, err, sizeof err)) ==
+	    NULL) {
+		log_warn("msg=\"%s\"", err);
+	} else {
+		static const char *const verbs[] = { "flush", "retry", "hold", "release", "delete" };
+
+		control_keep_path(r.admin);
+		for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+			control_register(r.admin, verbs[i], i == 0 ? 0 : 1, deliver_control, r.dl);
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	r.sig.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (r.sig.fd < 0 || role_enter(ROLE_DELIVERY, cfg, NULL) != 0)
+		return 111;
+	r.sig.cb = sig_cb;
+	r.sig.arg = &r;
+	r.parent.fd = plink;
+	r.parent.cb = parent_cb;
+	r.parent.arg = &r;
+	ev_io_set(&r.loop, &r.sig, EV_READ);
+	ev_io_set(&r.loop, &r.parent, EV_READ);
+	if (ev_run(&r.loop) < 0)
+		log_warn("msg=\"epoll_wait: %s\"", strerror(errno));
+	control_free(r.admin);
+	deliver_free(r.dl);
+	rq_free(r.q);
+	ev_free(&r.loop);
+	return 0;
+}
+
+int key_role_main(struct config *cfg, int kfd)
+{
+	sigset_t mask;
+
+	/* SIGTERM ends it like EOF does; SIGHUP is the supervisor's. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (cfg->tables.creds == NULL || role_enter(ROLE_KEY, cfg, NULL) != 0)
+		return 111;
+	return keyrole_serve(kfd, cfg->tables.creds);
+}

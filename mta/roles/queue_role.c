@@ -1,0 +1,651 @@
+/*
+ * mta/roles/queue_role.c -- the queue role: the only process that opens the LMDB
+ * queue.  It serves typed requests (mta/net/qwire.h) from its clients -- the
+ * smtp role(s) and the delivery role -- over socketpairs the supervisor
+ * hands it (mta/net/plink.h), and never parses SMTP.
+ *
+ * Each link keeps its own drafts (by queue ID): a client can write,
+ * commit or abort only the drafts it began, and when a link breaks its
+ * drafts are aborted (their spool files removed).  A frame that does not
+ * decode, or that the link's kind may not send (the delivery role does
+ * not commit new mail; an smtp role neither records delivery outcomes nor
+ * holds, retries or deletes queued mail),
+ * ends that link, never the process: the supervisor notices the client
+ * die and restarts it.  Answers are written before the next frame is
+ * read, in order; a client that does not read its answers within
+ * QROLE_SEND_MS loses its link.
+ */
+#include "mta/roles/roles.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "mta/net/ev.h"
+#include "mta/net/log.h"
+#include "mta/net/plink.h"
+#include "mta/net/qwire.h"
+#include "queue/envelope.h"
+#include "queue/queue.h"
+
+#define QROLE_SEND_MS    10000
+#define QROLE_DRAFTS_MAX 8192    /* per link */
+
+struct qdraft {
+	queue_id id;
+	struct queue_draft *d;
+	struct qdraft *next;
+};
+
+struct qrole;
+
+struct qlink {
+	struct ev_io io;
+	struct qrole *qr;
+	unsigned kind;               /* PLINK_SMTP_CLIENT or PLINK_DELIVERY_CLIENT */
+	unsigned char *buf;          /* frames read, not yet handled */
+	size_t len, cap;
+	struct qdraft *drafts;
+	size_t ndrafts;
+	struct qlink *next;
+	int dead;
+};
+
+struct qrole {
+	struct ev_loop loop;
+	struct queue *q;
+	struct ev_io parent, sig;
+	struct qlink *links;
+	struct qlink *dead;          /* dropped in this batch: freed after it */
+	struct qw_out out;
+};
+
+static void link_drop(struct qrole *qr, struct qlink *k, const char *why)
+{
+	struct qlink **p;
+
+	if (k->dead)
+		return;
+	k->dead = 1;
+	if (why != NULL)
+		log_warn("msg=\"queue role: dropped a %s link: %s\"",
+		         k->kind == PLINK_SMTP_CLIENT ? "smtp" : "delivery", why);
+	while (k->drafts) {
+		struct qdraft *d = k->drafts;
+
+		k->drafts = d->next;
+		queue_draft_abort(d->d);
+		free(d);
+	}
+	ev_io_del(&qr->loop, &k->io);
+	close(k->io.fd);
+	for (p = &qr->links; *p; p = &(*p)->next) {
+		if (*p == k) {
+			*p = k->next;
+			break;
+		}
+	}
+	/* Freed after the batch: the io may still be in this epoll batch. */
+	k->next = qr->dead;
+	qr->dead = k;
+}
+
+static void free_dead(struct ev_loop *l, void *arg)
+{
+	struct qrole *qr = arg;
+
+	(void)l;
+	while (qr->dead) {
+		struct qlink *k = qr->dead;
+
+		qr->dead = k->next;
+		free(k->buf);
+		free(k);
+	}
+}
+
+/* Remove and return link k's draft id (NULL: not its own). */
+static struct queue_draft *take_draft(struct qlink *k, queue_id id)
+{
+	struct qdraft **p, *d;
+	struct queue_draft *qd;
+
+	for (p = &k->drafts; (d = *p) != NULL; p = &d->next) {
+		if (d->id == id) {
+			*p = d->next;
+			qd = d->d;
+			free(d);
+			k->ndrafts--;
+			return qd;
+		}
+	}
+	return NULL;
+}
+
+static struct queue_draft *find_draft(struct qlink *k, queue_id id)
+{
+	for (struct qdraft *d = k->drafts; d; d = d->next)
+		if (d->id == id)
+			return d->d;
+	return NULL;
+}
+
+/* Write the answer in qr->out; 0, or -1 (the link is dropped). */
+static int answer(struct qrole *qr, struct qlink *k)
+{
+	const unsigned char *p = qr->out.buf;
+	size_t left = qr->out.len;
+	int64_t deadline = ev_monotonic_ms() + QROLE_SEND_MS;
+
+	if (qw_end(&qr->out) != 0) {
+		link_drop(qr, k, "an answer too big to send");
+		return -1;
+	}
+	while (left > 0) {
+		ssize_t n = send(k->io.fd, p, left, MSG_NOSIGNAL | MSG_DONTWAIT);
+		struct pollfd pf = { k->io.fd, POLLOUT, 0 };
+		int64_t wait;
+
+		if (n > 0) {
+			p += n;
+			left -= (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		wait = deadline - ev_monotonic_ms();
+		if ((n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) || wait <= 0 ||
+		    poll(&pf, 1, (int)wait) <= 0) {
+			link_drop(qr, k, "the client does not read its answers");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Something became due: tell every delivery link (a hint; the runner
+ * also scans on its own timer, so a kick that does not fit is dropped). */
+static void kick(struct qrole *qr)
+{
+	unsigned char h[QW_HEAD];
+
+	qw_head_encode(h, QW_KICK, 0);
+	for (struct qlink *k = qr->links; k; k = k->next)
+		if (k->kind == PLINK_DELIVERY_CLIENT && !k->dead)
+			(void)send(k->io.fd, h, sizeof h, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/* An envelope from a request, with a recipients array it allocates
+ * (*rcpts, to free).  QUEUE_OK or QUEUE_ECORRUPT. */
+static int env_in(const unsigned char *p, size_t len, struct queue_envelope *env,
+                  struct queue_rcpt **rcpts)
+{
+	memset(env, 0, sizeof *env);
+	*rcpts = NULL;
+	if (envelope_decode(p, len, env) != QUEUE_OK)
+		return QUEUE_ECORRUPT;
+	if (env->nrcpts > 0 && (*rcpts = calloc(env->nrcpts, sizeof **rcpts)) == NULL)
+		return QUEUE_EIO;
+	env->rcpts = *rcpts;
+	env->rcpt_cap = env->nrcpts;
+	return envelope_decode(p, len, env);
+}
+
+static int may_send(unsigned kind, uint16_t type)
+{
+	switch (type) {
+	case QW_DRAFT_BEGIN:
+	case QW_DRAFT_WRITE:
+	case QW_DRAFT_ABORT:
+		return 1;
+	case QW_COMMIT:
+	case QW_USAGE:
+	case QW_PROBE:
+	case QW_OLDEST:
+		return kind == PLINK_SMTP_CLIENT;
+	case QW_DUE:
+	case QW_GET:
+	case QW_BODY_READ:
+	case QW_UPDATE:
+	case QW_HOLD:      /* the admin verbs: the delivery role's socket */
+	case QW_RETRY:
+	case QW_DELETE:
+		return kind == PLINK_DELIVERY_CLIENT;
+	default:
+		return 0;
+	}
+}
+
+static void do_commit(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
+{
+	struct queue_draft *drafts[QW_BATCH_MAX];
+	struct queue_envelope envs[QW_BATCH_MAX], *envp[QW_BATCH_MAX];
+	struct queue_rcpt *rcpts[QW_BATCH_MAX];
+	int results[QW_BATCH_MAX], pre[QW_BATCH_MAX], sub[QW_BATCH_MAX];
+	size_t pos = 0, n = 0, m = 0, i;
+	uint64_t did;
+	const unsigned char *e;
+	size_t el;
+
+	while (n < rq->n && qw_commit_next(rq, &pos, &did, &e, &el)) {
+		struct queue_draft *d = take_draft(k, did);
+
+		pre[n] = QUEUE_OK;
+		rcpts[n] = NULL;
+		if (d == NULL)
+			pre[n] = QUEUE_EIO;   /* not this link's draft (a restart lost it) */
+		else if ((pre[n] = env_in(e, el, &envs[n], &rcpts[n])) != QUEUE_OK)
+			queue_draft_abort(d);
+		else if (envs[n].id != did || envs[n].nrcpts == 0)
+			pre[n] = QUEUE_EINVAL, queue_draft_abort(d);
+		if (pre[n] == QUEUE_OK) {
+			drafts[m] = d;
+			envp[m] = &envs[n];
+			m++;
+		}
+		n++;
+	}
+	if (m > 0 && queue_commit(qr->q, drafts, envp, sub, m) > 0)
+		kick(qr);
+	qw_begin(&qr->out, QW_COMMIT | QW_REPLY);
+	qw_u32(&qr->out, (uint32_t)n);
+	for (i = 0, m = 0; i < n; i++) {
+		results[i] = pre[i] == QUEUE_OK ? sub[m++] : pre[i];
+		qw_u32(&qr->out, (uint32_t)results[i]);
+		qw_u64(&qr->out, results[i] == QUEUE_OK ? envs[i].id : 0);
+		qw_u64(&qr->out, results[i] == QUEUE_OK ? (uint64_t)envs[i].received : 0);
+		qw_u64(&qr->out, results[i] == QUEUE_OK ? envs[i].size : 0);
+		free(rcpts[i]);
+	}
+	answer(qr, k);
+}
+
+static void do_get(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
+{
+	struct queue_envelope env;
+	struct queue_rcpt *rc = NULL;
+	size_t cap = 16;
+	int err;
+
+	for (;;) {
+		struct queue_rcpt *r = realloc(rc, cap * sizeof *r);
+
+		if (r == NULL) {
+			err = QUEUE_EIO;
+			break;
+		}
+		rc = r;
+		memset(&env, 0, sizeof env);
+		env.rcpts = rc;
+		env.rcpt_cap = cap;
+		err = queue_get(qr->q, rq->id, &env);
+		if (err != QUEUE_EINVAL || env.nrcpts <= cap || env.nrcpts > UINT32_MAX)
+			break;
+		cap = env.nrcpts;
+	}
+	qw_begin(&qr->out, QW_GET | QW_REPLY);
+	if (err == QUEUE_OK && env.nrcpts > rq->cap)
+		err = QUEUE_EINVAL;   /* the client's array is too small: it asks again */
+	qw_u32(&qr->out, (uint32_t)err);
+	qw_u32(&qr->out, err == QUEUE_OK || err == QUEUE_EINVAL ? (uint32_t)env.nrcpts : 0);
+	if (err == QUEUE_OK)
+		qw_env(&qr->out, &env);
+	free(rc);
+	answer(qr, k);
+}
+
+static void do_update(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
+{
+	struct queue_result *res = calloc(rq->n, sizeof *res);
+	char (*errs)[QUEUE_ERR_MAX + 1] = calloc(rq->n, sizeof *errs);
+	struct queue_envelope denv;
+	struct queue_rcpt *drc = NULL;
+	struct queue_draft *dsn = NULL;
+	size_t pos = 0, n = 0, changed = 0;
+	int result = QUEUE_EIO, gone = 0;
+
+	if (rq->dsn != 0) {
+		dsn = take_draft(k, rq->dsn);
+		/* The bounce's id, size and received are queue_update()'s to set. */
+		if (dsn != NULL && (env_in(rq->data, rq->len, &denv, &drc) != QUEUE_OK ||
+		                    denv.nrcpts == 0)) {
+			queue_draft_abort(dsn);
+			dsn = NULL;
+		}
+	}
+	if (res != NULL && errs != NULL && (rq->dsn == 0 || dsn != NULL)) {
+		while (n < rq->n && qw_result_next(rq, &pos, &res[n], errs[n]))
+			n++;
+		changed = queue_update(qr->q, rq->id, res, n, rq->flags, dsn, dsn ? &denv : NULL,
+		                       &result, &gone);
+		dsn = NULL;  /* consumed */
+		if (result == QUEUE_OK && rq->dsn != 0)
+			kick(qr);
+	} else if (dsn != NULL) {
+		queue_draft_abort(dsn);
+	}
+	qw_begin(&qr->out, QW_UPDATE | QW_REPLY);
+	qw_u32(&qr->out, (uint32_t)result);
+	qw_u32(&qr->out, (uint32_t)changed);
+	qw_u8(&qr->out, gone ? 1 : 0);
+	qw_u64(&qr->out, result == QUEUE_OK && rq->dsn ? denv.id : 0);
+	qw_u64(&qr->out, result == QUEUE_OK && rq->dsn ? (uint64_t)denv.received : 0);
+	qw_u64(&qr->out, result == QUEUE_OK && rq->dsn ? denv.size : 0);
+	free(drc);
+	free(res);
+	free(errs);
+	answer(qr, k);
+}
+
+/* One frame from k: a decoded request, answered.  -1 drops the link. */
+static int handle(struct qrole *qr, struct qlink *k, uint16_t type, const unsigned char *p,
+                  size_t len)
+{
+	struct qw_req rq;
+	struct queue_draft *d;
+	int rc;
+
+	if (!may_send(k->kind, type) || qw_req_decode(type, p, len, &rq) != 0)
+		return -1;
+	switch (type) {
+	case QW_DRAFT_BEGIN: {
+		queue_id id = 0;
+
+		d = k->ndrafts < QROLE_DRAFTS_MAX ? queue_draft_begin(qr->q, &id) : NULL;
+		rc = QUEUE_OK;
+		if (d == NULL) {
+			rc = errno == ENOSPC || errno == EDQUOT ? QUEUE_EFULL : QUEUE_EIO;
+			id = 0;
+		} else {
+			struct qdraft *x = malloc(sizeof *x);
+
+			if (x == NULL) {
+				queue_draft_abort(d);
+				rc = QUEUE_EIO;
+				id = 0;
+			} else {
+				x->id = id;
+				x->d = d;
+				x->next = k->drafts;
+				k->drafts = x;
+				k->ndrafts++;
+			}
+		}
+		qw_begin(&qr->out, QW_DRAFT_BEGIN | QW_REPLY);
+		qw_u32(&qr->out, (uint32_t)rc);
+		qw_u64(&qr->out, id);
+		return answer(qr, k);
+	}
+	case QW_DRAFT_WRITE:
+		/* An unknown draft: aborted already, or begun on a link lost
+		 * since; nothing to write to, and its commit will fail. */
+		if ((d = find_draft(k, rq.id)) != NULL)
+			(void)queue_draft_write(d, rq.data, rq.len);
+		return 0;
+	case QW_DRAFT_ABORT:
+		if ((d = take_draft(k, rq.id)) != NULL)
+			queue_draft_abort(d);
+		return 0;
+	case QW_COMMIT:
+		do_commit(qr, k, &rq);
+		return k->dead ? -1 : 0;
+	case QW_USAGE: {
+		struct queue_envelope env;
+		struct queue_usage u;
+		struct queue_space sp;
+		struct queue_rcpt *rcpts = NULL;
+
+		memset(&u, 0, sizeof u);
+		memset(&sp, 0, sizeof sp);
+		rc = rq.len ? env_in(rq.data, rq.len, &env, &rcpts) : QUEUE_OK;
+		if (rc == QUEUE_ECORRUPT) {
+			free(rcpts);
+			return -1;
+		}
+		if (rc == QUEUE_OK && (rc = queue_usage(qr->q, rq.len ? &env : NULL, &u)) == QUEUE_OK)
+			rc = queue_space(qr->q, &sp);
+		free(rcpts);
+		qw_begin(&qr->out, QW_USAGE | QW_REPLY);
+		qw_u32(&qr->out, (uint32_t)rc);
+		qw_u64(&qr->out, u.messages);
+		qw_u64(&qr->out, u.bytes);
+		qw_u64(&qr->out, u.client_messages);
+		qw_u64(&qr->out, u.client_bytes);
+		qw_u64(&qr->out, sp.fs_avail);
+		qw_u64(&qr->out, sp.fs_total);
+		qw_u64(&qr->out, sp.file_free);
+		qw_u64(&qr->out, sp.map_free);
+		return answer(qr, k);
+	}
+	case QW_PROBE:
+	case QW_HOLD:
+	case QW_DELETE:
+		rc = type == QW_PROBE  ? queue_probe(qr->q, rq.now)
+		   : type == QW_HOLD   ? queue_hold(qr->q, rq.id, (int)rq.flags)
+		                       : queue_delete(qr->q, rq.id);
+		qw_begin(&qr->out, (uint16_t)(type | QW_REPLY));
+		qw_u32(&qr->out, (uint32_t)rc);
+		return answer(qr, k);
+	case QW_OLDEST: {
+		queue_id id = 0;
+
+		rc = queue_oldest(qr->q, &id);
+		qw_begin(&qr->out, QW_OLDEST | QW_REPLY);
+		qw_u32(&qr->out, (uint32_t)rc);
+		qw_u64(&qr->out, rc == QUEUE_OK ? id : 0);
+		return answer(qr, k);
+	}
+	case QW_RETRY: {
+		size_t count = 0;
+
+		rc = queue_retry(qr->q, rq.id, &count);
+		if (rc == QUEUE_OK && count > 0)
+			kick(qr);
+		qw_begin(&qr->out, QW_RETRY | QW_REPLY);
+		qw_u32(&qr->out, (uint32_t)rc);
+		qw_u64(&qr->out, count);
+		return answer(qr, k);
+	}
+	case QW_DUE: {
+		queue_id *ids = calloc(rq.cap, sizeof *ids);
+		size_t n = 0;
+		int64_t next = INT64_MAX;
+
+		rc = ids ? queue_due(qr->q, rq.now, NULL, NULL, ids, rq.cap, &n, &next) : QUEUE_EIO;
+		qw_begin(&qr->out, QW_DUE | QW_REPLY);
+		qw_u32(&qr->out, (uint32_t)rc);
+		qw_u64(&qr->out, (uint64_t)next);
+		qw_u32(&qr->out, rc == QUEUE_OK ? (uint32_t)n : 0);
+		for (size_t i = 0; rc == QUEUE_OK && i < n; i++)
+			qw_u64(&qr->out, ids[i]);
+		free(ids);
+		return answer(qr, k);
+	}
+	case QW_GET:
+		do_get(qr, k, &rq);
+		return k->dead ? -1 : 0;
+	case QW_BODY_READ: {
+		unsigned char *buf = malloc(rq.cap);
+		size_t got = 0;
+
+		rc = buf ? queue_body_read(qr->q, rq.id, rq.off, buf, rq.cap, &got) : QUEUE_EIO;
+		qw_begin(&qr->out, QW_BODY_READ | QW_REPLY);
+		qw_u32(&qr->out, (uint32_t)rc);
+		if (rc == QUEUE_OK)
+			qw_bytes(&qr->out, buf, got);
+		free(buf);
+		return answer(qr, k);
+	}
+	case QW_UPDATE:
+		do_update(qr, k, &rq);
+		return k->dead ? -1 : 0;
+	default:
+		return -1;
+	}
+}
+
+static void link_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
+{
+	struct qlink *k = io->arg;
+	struct qrole *qr = k->qr;
+	size_t off = 0;
+
+	(void)l;
+	(void)events;
+	if (k->dead)
+		return;
+	if (k->cap - k->len < 65536) {
+		size_t cap = k->cap ? k->cap * 2 : 131072;
+		unsigned char *b;
+
+		if (cap > 2 * (QW_HEAD + (size_t)QW_MAX) || (b = realloc(k->buf, cap)) == NULL) {
+			link_drop(qr, k, "out of memory");
+			return;
+		}
+		k->buf = b;
+		k->cap = cap;
+	}
+	{
+		ssize_t n = recv(io->fd, k->buf + k->len, k->cap - k->len, MSG_DONTWAIT);
+
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+			link_drop(qr, k, NULL);  /* the client exited: the supervisor logs it */
+			return;
+		}
+		if (n < 0)
+			return;
+		k->len += (size_t)n;
+	}
+	while (!k->dead && k->len - off >= QW_HEAD) {
+		uint16_t type;
+		uint32_t plen;
+
+		if (qw_head_decode(k->buf + off, &type, &plen) != 0) {
+			link_drop(qr, k, "a frame head that does not decode");
+			return;
+		}
+		if (k->len - off - QW_HEAD < plen)
+			break;
+		if (handle(qr, k, type, k->buf + off + QW_HEAD, plen) != 0) {
+			link_drop(qr, k, "a request that does not decode or is not allowed");
+			return;
+		}
+		off += QW_HEAD + plen;
+	}
+	if (k->dead)
+		return;
+	memmove(k->buf, k->buf + off, k->len - off);
+	k->len -= off;
+}
+
+static void link_add(struct qrole *qr, int fd, unsigned kind)
+{
+	struct qlink *k = calloc(1, sizeof *k);
+
+	if (k == NULL) {
+		close(fd);
+		return;
+	}
+	k->qr = qr;
+	k->kind = kind;
+	k->io.fd = fd;
+	k->io.cb = link_cb;
+	k->io.arg = k;
+	if (ev_io_set(&qr->loop, &k->io, EV_READ) < 0) {
+		close(fd);
+		free(k);
+		return;
+	}
+	k->next = qr->links;
+	qr->links = k;
+}
+
+static void parent_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
+{
+	struct qrole *qr = io->arg;
+	struct plink_msg m;
+	int fd, rc;
+
+	(void)events;
+	while ((rc = plink_recv(io->fd, &m, &fd)) == 1) {
+		if (m.type == PLINK_FD &&
+		    (m.kind == PLINK_SMTP_CLIENT || m.kind == PLINK_DELIVERY_CLIENT)) {
+			link_add(qr, fd, m.kind);
+			continue;
+		}
+		if (fd >= 0)
+			close(fd);
+		rc = -1;
+		break;
+	}
+	if (rc < 0) {
+		/* The supervisor is gone, or it sent nonsense: stop cleanly. */
+		ev_io_del(l, io);
+		ev_stop(l);
+	}
+}
+
+static void sig_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
+{
+	struct signalfd_siginfo si;
+
+	(void)events;
+	/* SIGTERM and SIGINT (a terminal's ^C reaches the whole process
+	 * group) are not ours: the queue role stops when the supervisor
+	 * closes its link, after the smtp roles' last commits. */
+	(void)l;
+	while (read(io->fd, &si, sizeof si) == (ssize_t)sizeof si)
+		;
+}
+
+int qrole_main(struct config *cfg, int plink)
+{
+	static struct qrole qr;
+	const struct conf *conf = &cfg->conf;
+	struct queue_options qo = { conf->queue_map_size, 0 };
+	char err[1024];
+	sigset_t mask;
+
+	memset(&qr, 0, sizeof qr);
+	/* The queue role of a server killed just before may hold the writer
+	 * lock a moment longer (it dies with its supervisor): wait for it. */
+	for (int tries = 0; tries < 40; tries++) {
+		if ((qr.q = queue_open(conf->queue_path, &qo, err, sizeof err)) != NULL)
+			break;
+		usleep(50000);
+	}
+	if (qr.q == NULL) {
+		log_warn("msg=\"%s\"", err);
+		return 111;
+	}
+	if (role_own_dir(cfg) != 0 || ev_init(&qr.loop) < 0)
+		return 111;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	qr.sig.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	qr.sig.cb = sig_cb;
+	qr.parent.fd = plink;
+	qr.parent.cb = parent_cb;
+	qr.parent.arg = &qr;
+	if (qr.sig.fd < 0 || role_enter(ROLE_QUEUE, cfg, conf->queue_path) != 0)
+		return 111;
+	ev_io_set(&qr.loop, &qr.sig, EV_READ);
+	ev_io_set(&qr.loop, &qr.parent, EV_READ);
+	ev_set_after_batch(&qr.loop, free_dead, &qr);
+	if (ev_run(&qr.loop) < 0)
+		log_warn("msg=\"epoll_wait: %s\"", strerror(errno));
+	while (qr.links)
+		link_drop(&qr, qr.links, NULL);
+	free_dead(&qr.loop, &qr);
+	queue_close(qr.q);
+	qw_free(&qr.out);
+	return 0;
+}

@@ -1,0 +1,1537 @@
+/*
+ * mta/roles/smtp_role.c -- the only code that reads and writes client sockets.
+ *
+ * One process, one epoll loop (mta/net/ev.h), non-blocking sockets.  Each
+ * connection owns an input buffer and an smtpd session (mta/smtp/smtpd.h); the
+ * pump feeds the session, answers its events and writes its replies.
+ *
+ * Group commit: a session that has read a message's terminator posts
+ * SMTPD_EV_MSG_END and waits.  After each batch of ready descriptors the
+ * loop's after-batch hook commits every waiting message in ONE LMDB write
+ * transaction (one fsync), and only then do those sessions get their 250.
+ * So a 250 is never sent before the message is durable, and a busy server
+ * pays one fsync for many messages.
+ *
+ * Connections are freed only in the after-batch hook, never inside a
+ * callback, so a pointer in the current epoll batch never dangles.
+ *
+ * TLS (mta/net/tls.h) sits between the socket and the session: with c->tls
+ * set, recv() fills the engine, the engine's plaintext fills c->in, the
+ * session's replies go into the engine and its records to send().  After
+ * STARTTLS every plaintext byte already read is discarded before the
+ * handshake starts (CVE-2011-0411).  AUTH failures are counted per client
+ * address (policy/authfail.h); the 535 is held back by a timer, never by
+ * sleeping, so the loop goes on serving everyone else.
+ *
+ * Limits: max-connections in all and max-connections-per-client
+ * (mta/net/connlimit.h) at accept; the quotas (policy/quota.h) when a session
+ * asks (SMTPD_EV_QUOTA), from the queue's counters and free space plus
+ * the messages waiting for this batch's commit; the idle timer (restarted
+ * by a reply in command states, by data in DATA, so a line dripped a byte
+ * at a time never restarts it) and the DATA deadline (timeout-data-total).
+ *
+ * Reload (SIGHUP, `moat reload`): the config and the files it names are
+ * read again into a new struct config (mta/ops/loaded_config.h), in the after-batch
+ * hook.  Listeners are opened, kept or closed to match; new sessions get
+ * the new config; each open session keeps a reference to the one it
+ * started with.  If anything fails (the config, a file it names, a new
+ * listener, the log socket), nothing changes and the old config stays.
+ *
+ * Stop (SIGTERM, SIGINT): listeners close; sessions between transactions
+ * get 421 at once, the others when their transaction ends; at
+ * shutdown-timeout the rest get 421, and a second later whatever is still
+ * open is closed.  Every 250 was sent after its commit, so whatever was
+ * acknowledged is on disk when the process exits.
+ *
+ * Edge defenses: the sessions judge and count (policy/edge.h) into the
+ * server's counters; the tarpit's waits are a second timer per
+ * connection (SMTPD_EV_DELAY), so a held reply never blocks the loop.
+ * DNS blocklists (mta/smtp/blocklist_lookup.h) are looked up from accept on, for clients
+ * outside the relay networks; the verdict goes to the session when it
+ * comes, and at dnsbl-stage connect the greeting waits for it (and for
+ * greet-delay, whichever is later).  The counters are logged at exit
+ * (event=counters).
+ */
+
+#include <arpa/inet.h>
+#include <poll.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mta/ops/loaded_config.h"
+#include "mta/net/connlimit.h"
+#include "mta/smtp/blocklist_lookup.h"
+#include "mta/ops/control.h"
+#include "mta/smtp/queue_runner.h"
+#include "mta/net/ev.h"
+#include "mta/net/listen.h"
+#include "mta/net/log.h"
+#include "mta/ops/ops.h"
+#include "mta/smtp/smtpd.h"
+#include "mta/ops/config_files.h"
+#include "mta/net/tls.h"
+#include "mta/net/keyrole.h"
+#include "mta/net/plink.h"
+#include "mta/roles/roles.h"
+#include "mta/net/queue_client.h"
+#include "policy/authfail.h"
+#include "policy/quota.h"
+#include "policy/rules.h"
+#include "queue/queue.h"
+#include "queue/usage.h"
+
+#define CONN_IN_MAX  4096   /* must exceed SMTP_LINE_MAX */
+#define COMMIT_BATCH 256
+#define SHUTDOWN_FLUSH_MS 1000   /* after the deadline's 421s, before closing */
+/* Freed connections kept for the next accept: musl's allocator gives each
+ * group of these ~10 KB structs its own mmap and unmaps it when empty, and
+ * the page faults and munmaps of one connection per message showed in the
+ * profile under make bench. */
+#define CONN_SPARE_MAX 64
+
+struct server;
+
+struct conn {
+	struct ev_io        io;
+	struct ev_timer     timer;
+	struct ev_timer     auth_timer;       /* holds back a 535 */
+	struct tls         *tls;              /* NULL in plaintext */
+	struct config      *cfg;              /* the config it started with (a reference) */
+	const struct conf_listener *lconf;    /* in cfg */
+	int64_t             connected_at;     /* monotonic ms */
+	enum smtpd_auth_result auth_result;   /* answered when auth_timer fires */
+	unsigned            tls_pending : 1;  /* STARTTLS: start once the 220 is out */
+	unsigned            handshaking : 1;
+	unsigned            implicit : 1;     /* TLS from the first byte, greet after */
+	unsigned            tls_closing : 1;  /* close_notify queued */
+	struct ev_timer     delay_timer;     /* the tarpit (SMTPD_EV_DELAY) */
+	struct server      *sv;
+	struct smtpd        s;
+	struct rq_draft    *draft;
+	struct queue_envelope *commit_env;
+	struct verify      *verify;          /* a recipient probe in flight */
+	struct conn        *prev, *next;     /* all connections */
+	struct conn        *commit_next;     /* waiting for the group commit */
+	struct conn        *dead_next;       /* to be freed after the batch */
+	struct connlimit_node client_node;   /* counted in sv->clients */
+	struct dnsbl_check *dnsbl;           /* the client's lookups, until the verdict */
+	int64_t             state_since;     /* monotonic ms: when s.state began */
+	unsigned            in_commit : 1;
+	unsigned            dead : 1;
+	unsigned            greeted : 1;
+	unsigned            greet_due : 1;   /* greet-delay is over */
+	unsigned            dnsbl_wait : 1;  /* dnsbl-stage connect: greet after the verdict */
+	unsigned            closing : 1;
+	size_t              inlen;
+	char                in[CONN_IN_MAX];
+};
+
+struct listener {
+	struct ev_io io;
+	struct server *sv;
+	const struct conf_listener *cl;
+};
+
+/* The queue role's usage answer for one client, kept for USAGE_CACHE_MS and
+ * advanced by every message this role commits meanwhile, so that a MAIL
+ * costs no round trip to the queue role when the same client asked within
+ * the last quarter second.  Only this role adds mail to the queue
+ * (a draining generation aside, for its last seconds); what the runner
+ * removes meanwhile only makes the cached figures err on the safe side. */
+#define USAGE_CACHE    16
+#define USAGE_CACHE_MS 250
+#define QUOTA_CACHE_PAD_MESSAGES 1000
+#define QUOTA_CACHE_PAD_BYTES    (256ull << 20)
+struct usage_cache {
+	char     key[USAGE_KEY_MAX];
+	size_t   klen;
+	int64_t  at;               /* monotonic ms; 0: empty */
+	struct queue_usage qu;
+	struct queue_space sp;
+};
+
+struct server {
+	struct config     *cfg;              /* what new sessions get (a reference) */
+	const struct conf *conf;             /* &cfg->conf */
+	struct ops         ops;              /* metrics, health, status */
+	struct authfail   *af;
+	struct ev_loop     loop;
+	struct rq         *q;                /* the queue role */
+	struct deliver    *dl;               /* the queue runner */
+	struct control    *ctl;              /* the control socket */
+	struct listener    ls[CONF_MAX_LISTENERS];
+	size_t             nls;
+	struct ev_io       sigio;
+	struct ev_timer    stop_timer;
+	struct ev_timer    kill_timer;       /* SHUTDOWN_FLUSH_MS after stop_timer */
+	struct conn       *conns;
+	unsigned           nconns;
+	struct connlimit   clients;          /* open connections per client */
+	struct conn       *commit_head, **commit_tail;  /* finished, for the next commit */
+	struct conn       *flight[COMMIT_BATCH];        /* the commit in flight */
+	size_t             nflight;
+	struct conn       *dead;
+	int                stopping;
+	unsigned long long commits, committed; /* group commits, messages in them */
+	struct conn       *spare;            /* freed, for reuse (next links them) */
+	unsigned           nspare;
+	struct edge_counters counters;       /* edge decisions since start */
+	struct usage_cache uc[USAGE_CACHE];  /* the queue role's answers, kept up to date */
+	struct ev_io       plink;            /* the supervisor */
+	int                draining;         /* a newer generation took over */
+	int                kfd;              /* the key role, -1 none */
+	struct dnsbl      *dnsbl;            /* NULL without `dnsbl` zones */
+};
+
+static void conn_pump(struct conn *c);
+
+static int errno_to_queue(int e)
+{
+	return (e == ENOSPC || e == EDQUOT) ? QUEUE_EFULL : QUEUE_EIO;
+}
+
+/* event=disconnect: how it ended, what it did, its TLS and its user. */
+static void conn_log_disconnect(const struct conn *c, const char *reason)
+{
+	char user[QUEUE_NAME_MAX * 4 + 8] = "", tls[160] = "";
+	int64_t ms = c->sv->loop.now - c->connected_at;
+
+	if (c->s.user != NULL) {
+		memcpy(user, " user=", 6);
+		log_quote(c->s.user->name, strlen(c->s.user->name), user + 6, sizeof user - 6);
+	}
+	if (c->tls != NULL && !c->handshaking)
+		snprintf(tls, sizeof tls, " tls=%s cipher=%s", tls_version_name(c->tls),
+		         tls_cipher_name(c->tls));
+	log_event("disconnect", "addr=%s reason=%s messages=%u errors=%u seconds=%lld.%03lld%s%s",
+	          c->s.client.addr_text, reason, c->s.messages, c->s.errors, (long long)(ms / 1000),
+	          (long long)(ms % 1000), tls, user);
+}
+
+static void conn_kill(struct conn *c, const char *reason)
+{
+	struct server *sv = c->sv;
+
+	if (c->dead)
+		return;
+	c->dead = 1;
+	if (c->draft && !c->in_commit) {
+		/* (a message waiting for its commit keeps its draft: it is
+		 * committed all the same, the client just never hears) */
+		rq_draft_abort(c->draft);
+		c->draft = NULL;
+	}
+	deliver_verify_cancel(c->verify);
+	c->verify = NULL;
+	ev_io_del(&sv->loop, &c->io);
+	ev_timer_stop(&sv->loop, &c->timer);
+	ev_timer_stop(&sv->loop, &c->auth_timer);
+	ev_timer_stop(&sv->loop, &c->delay_timer);
+	dnsbl_check_cancel(c->dnsbl);
+	c->dnsbl = NULL;
+	connlimit_del(&c->client_node);
+	close(c->io.fd);
+	c->io.fd = -1;
+	conn_log_disconnect(c, reason);
+	c->dead_next = sv->dead;
+	sv->dead = c;
+}
+
+static void conn_free(struct conn *c)
+{
+	struct server *sv = c->sv;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		sv->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	sv->nconns--;
+	smtpd_free(&c->s);
+	tls_free(c->tls);
+	config_unref(c->cfg);
+	c->cfg = NULL;
+	if (sv->nspare < CONN_SPARE_MAX) {
+		c->next = sv->spare;
+		sv->spare = c;
+		sv->nspare++;
+	} else {
+		free(c);
+	}
+}
+
+/* A zeroed connection: a spare one if there is, else a new one. */
+static struct conn *conn_alloc(struct server *sv)
+{
+	struct conn *c = sv->spare;
+
+	if (c == NULL)
+		return calloc(1, sizeof *c);
+	sv->spare = c->next;
+	sv->nspare--;
+	memset(c, 0, sizeof *c);
+	return c;
+}
+
+/* Greet once greet-delay is over and, at dnsbl-stage connect, the DNSBL
+ * verdict is in (smtpd_greet() then says 220 or 554). */
+static void conn_try_greet(struct conn *c)
+{
+	if (c->greeted || !c->greet_due || c->dnsbl_wait)
+		return;
+	c->greeted = 1;
+	smtpd_greet(&c->s);
+}
+
+static void greet(struct conn *c)
+{
+	if (c->cfg->conf.greeting_delay_ms) {
+		/* Listen now, so an early talker is heard before the greeting. */
+		ev_timer_start(&c->sv->loop, &c->timer, c->cfg->conf.greeting_delay_ms);
+	} else {
+		c->greet_due = 1;
+		conn_try_greet(c);
+	}
+}
+
+static void conn_timer_cb(struct ev_loop *l, struct ev_timer *t)
+{
+	struct conn *c = t->arg;
+
+	(void)l;
+	if (c->handshaking) {
+		log_event("tls-fail", "addr=%s error=timeout", c->s.client.addr_text);
+		conn_kill(c, "tls-timeout");
+		return;
+	}
+	if (!c->greeted) {
+		c->greet_due = 1;
+		conn_try_greet(c);
+	} else {
+		smtpd_timeout(&c->s);
+	}
+	conn_pump(c);
+}
+
+/* The DNSBL verdict (the check frees itself after this). */
+static void conn_dnsbl_cb(void *arg, const struct dnsbl_verdict *v)
+{
+	struct conn *c = arg;
+
+	c->dnsbl = NULL;
+	c->dnsbl_wait = 0;
+	smtpd_dnsbl_done(&c->s, v->refused ? v->names : NULL);
+	conn_try_greet(c);
+	conn_pump(c);
+}
+
+/* The tarpit's wait is over: the held reply goes out. */
+static void conn_delay_cb(struct ev_loop *l, struct ev_timer *t)
+{
+	struct conn *c = t->arg;
+
+	(void)l;
+	smtpd_delay_done(&c->s);
+	conn_pump(c);
+}
+
+static void auth_timer_cb(struct ev_loop *l, struct ev_timer *t)
+{
+	struct conn *c = t->arg;
+
+	(void)l;
+	smtpd_auth_done(&c->s, c->auth_result, NULL);
+	conn_pump(c);
+}
+
+/* Replies into the engine, records out to the socket, until neither moves. */
+static void conn_flush_tls(struct conn *c)
+{
+	for (;;) {
+		size_t len, n;
+		const char *out = smtpd_output(&c->s, &len);
+		const unsigned char *rec;
+		int moved = 0;
+
+		if (len > 0 && (n = tls_app_write(c->tls, out, len)) > 0) {
+			smtpd_output_ack(&c->s, n);
+			tls_app_flush(c->tls);
+			moved = 1;
+		}
+		rec = tls_net_out(c->tls, &len);
+		if (len > 0) {
+			ssize_t w = send(c->io.fd, rec, len, MSG_NOSIGNAL);
+
+			if (w < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno != EAGAIN && errno != EWOULDBLOCK)
+					conn_kill(c, "write-error");
+				return;
+			}
+			tls_net_out_done(c->tls, (size_t)w);
+			moved = 1;
+		}
+		if (!moved)
+			return;
+	}
+}
+
+static void conn_flush(struct conn *c)
+{
+	size_t len;
+	const char *out = smtpd_output(&c->s, &len);
+
+	if (c->tls) {
+		conn_flush_tls(c);
+		return;
+	}
+	while (len > 0) {
+		ssize_t n = send(c->io.fd, out, len, MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			conn_kill(c, "write-error");
+			return;
+		}
+		smtpd_output_ack(&c->s, (size_t)n);
+		out = smtpd_output(&c->s, &len);
+	}
+}
+
+/* The next hop answered about a recipient (timer phase). */
+static void verified(void *arg, enum verify_verdict v)
+{
+	struct conn *c = arg;
+
+	c->verify = NULL;
+	smtpd_rcpt_verified(&c->s, v == VERIFY_OK ? SMTPD_VERIFY_OK : v == VERIFY_REJECT
+	                    ? SMTPD_VERIFY_REJECT : SMTPD_VERIFY_TEMP);
+	conn_pump(c);
+}
+
+/* Check the credentials, count a failure, and answer now or after the
+ * growing delay. */
+static void conn_auth(struct conn *c, const struct smtpd_event *ev)
+{
+	struct server *sv = c->sv;
+	const struct conf *cf = &c->cfg->conf;
+	const struct sasl_creds *cr = ev->creds;
+	const struct user *u = NULL;
+	const char *reason = ev->refuse;
+	const char *mech = c->s.auth_login ? "LOGIN" : "PLAIN";
+	int64_t now = sv->loop.now / 1000;
+	char who[SASL_FIELD_MAX * 4 + 8];
+	unsigned n, delay;
+
+	log_quote(cr->authcid, cr->authcidlen, who, sizeof who);
+	if (authfail_blocked(sv->af, &c->s.client.addr, now)) {
+		log_event("auth-fail", "addr=%s user=%s mech=%s reason=blocked", c->s.client.addr_text, who,
+		          mech);
+		smtpd_auth_done(&c->s, SMTPD_AUTH_BLOCKED, NULL);
+		return;
+	}
+	if (reason == NULL) {
+		if (c->cfg->tables.users != NULL)
+			u = users_authenticate(c->cfg->tables.users, cr->authcid, cr->authcidlen, cr->passwd,
+			                       cr->passwdlen);
+		if (u == NULL)
+			reason = "bad-credentials";
+	}
+	if (u != NULL) {
+		authfail_clear(sv->af, &c->s.client.addr);
+		log_event("auth", "addr=%s user=%s mech=%s", c->s.client.addr_text, who, mech);
+		smtpd_auth_done(&c->s, SMTPD_AUTH_OK, u);
+		return;
+	}
+	n = authfail_record(sv->af, &c->s.client.addr, now, cf->auth_max_failures,
+	                    cf->auth_block_seconds);
+	log_event("auth-fail", "addr=%s user=%s mech=%s reason=%s failures=%u", c->s.client.addr_text,
+	          who, mech, reason, n);
+	if (n >= cf->auth_max_failures) {
+		log_event("auth-block", "addr=%s seconds=%u", c->s.client.addr_text, cf->auth_block_seconds);
+		smtpd_auth_done(&c->s, SMTPD_AUTH_BLOCKED, NULL);
+		return;
+	}
+	delay = authfail_delay_ms(n, cf->auth_fail_delay_ms);
+	if (delay == 0) {
+		smtpd_auth_done(&c->s, SMTPD_AUTH_FAIL, NULL);
+		return;
+	}
+	c->auth_result = SMTPD_AUTH_FAIL;
+	ev_timer_start(&sv->loop, &c->auth_timer, delay);
+}
+
+/* env's client's usage and the queue's room: from the cache (*cached = 1)
+ * unless fresh is set, or asked. */
+static int usage_for(struct server *sv, const struct queue_envelope *env, int fresh,
+                     struct queue_usage *qu, struct queue_space *sp, int *cached)
+{
+	char key[USAGE_KEY_MAX];
+	size_t klen = usage_key(env, key), i, old = 0;
+	int64_t now = sv->loop.now;
+	int rc;
+
+	*cached = 0;
+	for (i = 0; i < USAGE_CACHE; i++) {
+		struct usage_cache *u = &sv->uc[i];
+
+		if (!fresh && u->at != 0 && now - u->at < USAGE_CACHE_MS && u->klen == klen &&
+		    memcmp(u->key, key, klen) == 0) {
+			*qu = u->qu;
+			*sp = u->sp;
+			*cached = 1;
+			return QUEUE_OK;
+		}
+		if (u->klen == klen && memcmp(u->key, key, klen) == 0)
+			u->at = 0;   /* replaced below */
+		if (sv->uc[i].at < sv->uc[old].at)
+			old = i;
+	}
+	if ((rc = rq_usage(sv->q, env, qu, sp)) != QUEUE_OK)
+		return rc;
+	memcpy(sv->uc[old].key, key, klen);
+	sv->uc[old].klen = klen;
+	sv->uc[old].at = now ? now : 1;
+	sv->uc[old].qu = *qu;
+	sv->uc[old].sp = *sp;
+	return QUEUE_OK;
+}
+
+/* A message of env committed: every cached answer counts it. */
+static void usage_committed(struct server *sv, const struct queue_envelope *env)
+{
+	char key[USAGE_KEY_MAX];
+	size_t klen = usage_key(env, key);
+	uint64_t need = quota_need(env->size);
+
+	for (size_t i = 0; i < USAGE_CACHE; i++) {
+		struct usage_cache *u = &sv->uc[i];
+
+		if (u->at == 0)
+			continue;
+		u->qu.messages++;
+		u->qu.bytes += env->size;
+		if (u->klen == klen && memcmp(u->key, key, klen) == 0) {
+			u->qu.client_messages++;
+			u->qu.client_bytes += env->size;
+		}
+		u->sp.fs_avail = u->sp.fs_avail > need ? u->sp.fs_avail - need : 0;
+		u->sp.map_free = u->sp.map_free > need ? u->sp.map_free - need : 0;
+	}
+}
+
+/* The quota verdict for one more message of size bytes from env's client:
+ * the queue's counters and free space, plus what this batch is about to
+ * commit (answered "yes" already, not yet on disk). */
+static int quota_for(struct server *sv, const struct queue_envelope *env, uint64_t size)
+{
+	struct queue_usage qu;
+	struct queue_space sp;
+	struct quota_usage u;
+	char key[USAGE_KEY_MAX], other[USAGE_KEY_MAX];
+	size_t klen = usage_key(env, key);
+	const struct conn *p = NULL;
+	int rc, cached, fresh = 0;
+
+again:
+	if ((rc = usage_for(sv, env, fresh, &qu, &sp, &cached)) != QUEUE_OK) {
+		/* The commit still stops what does not fit. */
+		log_warn("msg=\"quota not checked: %s\"", queue_strerror(rc));
+		return QUOTA_OK;
+	}
+	u.messages = qu.messages;
+	u.bytes = qu.bytes;
+	u.client_bytes = qu.client_bytes;
+	u.disk_free = sp.fs_avail > UINT64_MAX - sp.file_free ? UINT64_MAX
+	                                                      : sp.fs_avail + sp.file_free;
+	u.disk_total = sp.fs_total;
+	u.map_free = sp.map_free;
+	for (size_t i = 0; ; i++) {
+		/* the commit in flight, then the messages waiting for the next */
+		const struct queue_envelope *e;
+		uint64_t need;
+
+		if (i < sv->nflight) {
+			e = sv->flight[i]->commit_env;
+		} else {
+			p = i == sv->nflight ? sv->commit_head : p->commit_next;
+			if (p == NULL)
+				break;
+			e = p->commit_env;
+		}
+		need = quota_need(e->size);
+		u.messages++;
+		u.bytes += e->size;
+		if (usage_key(e, other) == klen && memcmp(key, other, klen) == 0)
+			u.client_bytes += e->size;
+		u.disk_free = u.disk_free > need ? u.disk_free - need : 0;
+		u.map_free = u.map_free > need ? u.map_free - need : 0;
+	}
+	if (cached) {
+		/* A cached answer decides only far from every limit (what others
+		 * did to the disk meanwhile is not in it); near one, ask. */
+		struct quota_usage pad = u;
+
+		pad.messages += QUOTA_CACHE_PAD_MESSAGES;
+		pad.bytes += QUOTA_CACHE_PAD_BYTES;
+		pad.client_bytes += QUOTA_CACHE_PAD_BYTES;
+		pad.disk_free = pad.disk_free > QUOTA_CACHE_PAD_BYTES ? pad.disk_free - QUOTA_CACHE_PAD_BYTES : 0;
+		pad.map_free = pad.map_free > QUOTA_CACHE_PAD_BYTES ? pad.map_free - QUOTA_CACHE_PAD_BYTES : 0;
+		if (quota_check(sv->conf, &pad, size) == QUOTA_OK)
+			return QUOTA_OK;
+		fresh = 1;
+		goto again;
+	}
+	return quota_check(sv->conf, &u, size);
+}
+
+static void handle_events(struct conn *c, int *progress)
+{
+	struct server *sv = c->sv;
+	struct smtpd_event ev;
+	queue_id id = 0;
+	int err;
+
+	while (!c->dead && smtpd_event(&c->s, &ev)) {
+		*progress = 1;
+		switch (ev.type) {
+		case SMTPD_EV_QUOTA:
+			smtpd_quota_done(&c->s, quota_for(sv, ev.env, ev.size));
+			break;
+		case SMTPD_EV_MSG_BEGIN:
+			c->draft = rq_draft_begin(sv->q, &id);
+			err = c->draft ? QUEUE_OK : errno_to_queue(errno);
+			if (!c->draft)
+				log_warn("msg=\"cannot start a draft\" addr=%s error=%s", c->s.client.addr_text,
+				         strerror(errno));
+			smtpd_msg_begun(&c->s, err, id, (int64_t)time(NULL));
+			break;
+		case SMTPD_EV_MSG_DATA:
+			err = c->draft ? rq_draft_write(c->draft, ev.data, ev.len) : QUEUE_EIO;
+			smtpd_data_done(&c->s, err);
+			break;
+		case SMTPD_EV_MSG_END:
+			c->commit_env = ev.env;
+			c->in_commit = 1;
+			c->commit_next = NULL;
+			*sv->commit_tail = c;
+			sv->commit_tail = &c->commit_next;
+			break;
+		case SMTPD_EV_MSG_ABORT:
+			if (c->draft)
+				rq_draft_abort(c->draft);
+			c->draft = NULL;
+			break;
+		case SMTPD_EV_RCPT_VERIFY:
+			c->verify = deliver_verify(sv->dl, ev.data, verified, c);
+			if (c->verify == NULL)
+				smtpd_rcpt_verified(&c->s, SMTPD_VERIFY_TEMP);
+			break;
+		case SMTPD_EV_DELAY:
+			ev_timer_start(&sv->loop, &c->delay_timer, ev.ms);
+			break;
+		case SMTPD_EV_DNSBL:
+			/* still looking: conn_dnsbl_cb answers; else nothing was
+			 * looked up (no memory): not listed */
+			if (c->dnsbl == NULL)
+				smtpd_dnsbl_done(&c->s, NULL);
+			break;
+		case SMTPD_EV_CLOSE:
+			c->closing = 1;
+			break;
+		case SMTPD_EV_STARTTLS:
+			c->tls_pending = 1;  /* after the 220 is written */
+			break;
+		case SMTPD_EV_AUTH:
+			conn_auth(c, &ev);
+			break;
+		case SMTPD_EV_NONE:
+		default:
+			break;
+		}
+	}
+}
+
+/* Plaintext from the engine into c->in; returns 1 if any moved. */
+static int tls_pull(struct conn *c)
+{
+	size_t len, room = sizeof c->in - c->inlen;
+	const unsigned char *p = tls_app_in(c->tls, &len);
+
+	if (len == 0 || room == 0)
+		return 0;
+	if (len > room)
+		len = room;
+	memcpy(c->in + c->inlen, p, len);
+	c->inlen += len;
+	tls_app_in_done(c->tls, len);
+	return 1;
+}
+
+/* The 220 is out: throw away what the client sent after STARTTLS and
+ * start the handshake. */
+static void start_tls(struct conn *c)
+{
+	c->tls_pending = 0;
+	if (c->inlen > 0)
+		log_event("tls-discard", "addr=%s bytes=%zu reason=pipelined-after-starttls",
+		          c->s.client.addr_text, c->inlen);
+	c->inlen = 0;
+	c->tls = tls_server_new(c->cfg->tables.creds, c->lconf->tls_legacy ? TLS_LEGACY : 0);
+	if (c->tls == NULL) {
+		log_warn("msg=\"cannot start TLS (memory or entropy)\" addr=%s", c->s.client.addr_text);
+		conn_kill(c, "tls-error");
+		return;
+	}
+	c->handshaking = 1;
+}
+
+/* Handshake progress or TLS failure; returns 1 when the handshake just
+ * finished (the session has new work). */
+static int tls_check(struct conn *c)
+{
+	enum tls_state st = tls_state(c->tls);
+
+	if (st == TLS_FAILED || (st == TLS_CLOSED && c->handshaking)) {
+		log_event("tls-fail", "addr=%s error=%s stage=%s", c->s.client.addr_text,
+		          tls_error_name(tls_error(c->tls)), c->handshaking ? "handshake" : "session");
+		conn_kill(c, "tls-error");
+		return 0;
+	}
+	if (st == TLS_CLOSED) {
+		conn_kill(c, "tls-closed");
+		return 0;
+	}
+	if (!c->handshaking || st != TLS_OPEN)
+		return 0;
+	c->handshaking = 0;
+	log_event("tls", "addr=%s version=%s cipher=%s key=%s", c->s.client.addr_text,
+	          tls_version_name(c->tls), tls_cipher_name(c->tls),
+	          tls_key_name(c->tls));
+	if (c->implicit)
+		greet(c);
+	else
+		smtpd_tls_started(&c->s, SMTPD_F_TLS);
+	return 1;
+}
+
+/* Feed the session what is buffered and answer its events until neither
+ * moves; returns 1 if input was consumed. */
+static int conn_feed(struct conn *c)
+{
+	int progress = 1, consumed = 0;
+
+	while (progress && !c->dead) {
+		progress = 0;
+		if (c->tls && !c->handshaking && tls_pull(c))
+			progress = 1;
+		if (c->inlen > 0) {
+			size_t n = smtpd_feed(&c->s, c->in, c->inlen);
+
+			if (n > 0) {
+				memmove(c->in, c->in + n, c->inlen - n);
+				c->inlen -= n;
+				progress = consumed = 1;
+			}
+		}
+		handle_events(c, &progress);
+	}
+	return consumed;
+}
+
+/* Feed input, answer events, write output, then ask for the right events. */
+static void conn_pump(struct conn *c)
+{
+	struct server *sv = c->sv;
+	unsigned before = c->s.state, want = 0, total;
+	size_t outlen, netlen = 0, cap = 0, out_before;
+	int consumed = 0, replied = 0, round;
+	int64_t ms;
+
+	/* A round more when TLS starts or its handshake ends: the session
+	 * then has new work (a reset, a greeting, buffered plaintext). */
+	for (round = 0; round < 4 && !c->dead; round++) {
+		smtpd_output(&c->s, &out_before);
+		consumed |= conn_feed(c);
+		if (c->dead)
+			return;
+		smtpd_output(&c->s, &outlen);
+		replied |= outlen > out_before;
+		conn_flush(c);
+		if (c->dead)
+			return;
+		smtpd_output(&c->s, &outlen);
+		if (c->tls_pending && !c->tls && outlen == 0) {
+			start_tls(c); /* the 220 is out, in plaintext */
+			continue;
+		}
+		if (!c->tls || !tls_check(c))
+			break;
+	}
+	if (c->dead)
+		return;
+	smtpd_output(&c->s, &outlen);
+	if (c->tls) {
+		tls_net_out(c->tls, &netlen);
+		tls_net_in(c->tls, &cap);
+	}
+	if (c->closing && outlen == 0) {
+		if (c->tls && !c->tls_closing) {
+			/* close_notify after the last reply */
+			c->tls_closing = 1;
+			tls_close(c->tls);
+			conn_flush_tls(c);
+			if (c->dead)
+				return;
+			tls_net_out(c->tls, &netlen);
+		}
+		if (netlen == 0) {
+			conn_kill(c, c->s.close_reason ? c->s.close_reason : "closed");
+			return;
+		}
+	}
+	if (outlen > 0 || netlen > 0)
+		want |= EV_WRITE;
+	/* With TLS, read only when the engine takes records (it does not
+	 * while plaintext waits for room in c->in). */
+	if (!c->closing && c->inlen < sizeof c->in && (!c->tls || cap > 0))
+		want |= EV_READ;
+	if (ev_io_set(&sv->loop, &c->io, want) < 0) {
+		conn_kill(c, "epoll-error");
+		return;
+	}
+	/* The idle timer restarts when the state changed, or in DATA when data
+	 * came, or else when a command was answered: a partial line, or an
+	 * over-long one being thrown away, never keeps a session alive.  In
+	 * DATA it never runs past the deadline counted from DATA's start. */
+	if (before != c->s.state)
+		c->state_since = sv->loop.now;
+	if (c->greeted && (before != c->s.state || c->timer.slot == 0 ||
+	                   (c->s.state == SMTPD_S_DATA ? consumed : replied))) {
+		ms = (int64_t)smtpd_timeout_secs(&c->s) * 1000;
+		total = smtpd_deadline_secs(&c->s);
+		if (total) {
+			int64_t left = c->state_since + (int64_t)total * 1000 - sv->loop.now;
+
+			if (left < 1)
+				left = 1;
+			if (ms == 0 || left < ms)
+				ms = left;
+		}
+		if (ms)
+			ev_timer_start(&sv->loop, &c->timer, ms);
+		else
+			ev_timer_stop(&sv->loop, &c->timer);
+	}
+}
+
+static void conn_io_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
+{
+	struct conn *c = io->arg;
+
+	(void)l;
+	if ((events & EV_READ) && c->tls) {
+		size_t cap;
+		unsigned char *buf = tls_net_in(c->tls, &cap);
+		ssize_t n = cap > 0 ? recv(c->io.fd, buf, cap, 0) : -1;
+
+		if (n == 0) {
+			conn_kill(c, c->handshaking ? "tls-eof" : c->s.state == SMTPD_S_DATA ? "eof-in-data" : "eof");
+			return;
+		}
+		if (n < 0 && cap > 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			conn_kill(c, "read-error");
+			return;
+		}
+		if (n > 0)
+			tls_net_in_done(c->tls, (size_t)n);
+	} else if ((events & EV_READ) && c->inlen < sizeof c->in) {
+		ssize_t n = recv(c->io.fd, c->in + c->inlen, sizeof c->in - c->inlen, 0);
+
+		if (n == 0) {
+			conn_kill(c, c->s.state == SMTPD_S_DATA ? "eof-in-data" : "eof");
+			return;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			conn_kill(c, "read-error");
+			return;
+		}
+		if (n > 0)
+			c->inlen += (size_t)n;
+	}
+	conn_pump(c);
+}
+
+static uint16_t sockaddr_ip(const struct sockaddr_storage *ss, struct ipaddr *ip)
+{
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+
+		ip->family = IP_V4;
+		memcpy(ip->a, &sin->sin_addr, 4);
+		return ntohs(sin->sin_port);
+	} else {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+
+		ip->family = IP_V6;
+		memcpy(ip->a, &sin6->sin6_addr, 16);
+		ip_unmap(ip);
+		return ntohs(sin6->sin6_port);
+	}
+}
+
+/* The client's address, and ours: the address it connected to. */
+static void sockaddr_client(int fd, const struct sockaddr_storage *ss, struct smtpd_client *cl)
+{
+	struct sockaddr_storage local;
+	socklen_t llen = sizeof local;
+
+	memset(cl, 0, sizeof *cl);
+	cl->port = sockaddr_ip(ss, &cl->addr);
+	ip_format(&cl->addr, cl->addr_text, sizeof cl->addr_text);
+	if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0 &&
+	    (local.ss_family == AF_INET || local.ss_family == AF_INET6))
+		(void)sockaddr_ip(&local, &cl->local);
+}
+
+/* A deny-network marked never-connect gets 554; an address blocked for
+ * AUTH failures gets 421 (nothing is written on an implicit-TLS port,
+ * where the client expects a handshake).  Returns 1 when fd was closed. */
+static int refuse_at_connect(struct server *sv, const struct listener *li, int fd,
+                             const struct smtpd_client *cl)
+{
+	char msg[ADDR_DOMAIN_MAX + 80];
+	const char *reason;
+	int n;
+
+	if (rules_denied(sv->conf, &cl->addr, 1)) {
+		n = snprintf(msg, sizeof msg, "554 5.7.1 %s Access denied\r\n", sv->conf->hostname);
+		reason = "deny-network";
+	} else if (authfail_blocked(sv->af, &cl->addr, sv->loop.now / 1000)) {
+		n = snprintf(msg, sizeof msg,
+		             "421 4.7.0 %s Too many authentication failures, try again later\r\n",
+		             sv->conf->hostname);
+		reason = "auth-blocked";
+	} else {
+		return 0;
+	}
+	log_event("reject", "addr=%s code=%.3s reason=%s", cl->addr_text, msg, reason);
+	if (li->cl->tls != CONF_TLS_IMPLICIT)
+		(void)!send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+	return 1;
+}
+
+/* 421 at once and close: no session, nothing read. */
+static void refuse(struct server *sv, int fd, const struct smtpd_client *cl, const char *text,
+                   const char *reason)
+{
+	char msg[ADDR_DOMAIN_MAX + 100];
+	int n = snprintf(msg, sizeof msg, "421 4.7.0 %s %s\r\n", sv->conf->hostname, text);
+
+	(void)!send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+	log_event("reject", "addr=%s code=421 reason=%s", cl->addr_text, reason);
+}
+
+static void listener_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
+{
+	struct listener *li = io->arg;
+	struct server *sv = li->sv;
+	int i;
+
+	(void)events;
+	/* Accept a bounded number per wake-up so one listener cannot starve
+	 * the sessions already open. */
+	for (i = 0; i < 64; i++) {
+		struct sockaddr_storage ss;
+		socklen_t slen = sizeof ss;
+		struct smtpd_client cl;
+		struct conn *c;
+		int fd = accept4(io->fd, (struct sockaddr *)&ss, &slen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+			    errno != ECONNABORTED)
+				log_warn("msg=\"accept failed\" error=\"%s\"", strerror(errno));
+			return;
+		}
+		sockaddr_client(fd, &ss, &cl);
+		cl.listener = *li->cl;
+		if (refuse_at_connect(sv, li, fd, &cl))
+			continue;
+		if (sv->stopping || (sv->conf->max_connections && sv->nconns >= sv->conf->max_connections)) {
+			refuse(sv, fd, &cl, "Too many connections, try again later",
+			       sv->stopping ? "stopping" : "max-connections");
+			continue;
+		}
+		if (connlimit_count(&sv->clients, &cl.addr) >= sv->conf->max_connections_per_client) {
+			refuse(sv, fd, &cl, "Too many connections from your address, try again later",
+			       "max-connections-per-client");
+			continue;
+		}
+		c = conn_alloc(sv);
+		if (c == NULL) {
+			close(fd);
+			log_warn("msg=\"out of memory\" addr=%s", cl.addr_text);
+			continue;
+		}
+		c->sv = sv;
+		c->io.fd = fd;
+		c->io.cb = conn_io_cb;
+		c->io.arg = c;
+		c->timer.cb = conn_timer_cb;
+		c->timer.arg = c;
+		c->auth_timer.cb = auth_timer_cb;
+		c->auth_timer.arg = c;
+		c->cfg = config_ref(sv->cfg);
+		c->lconf = li->cl;
+		c->implicit = li->cl->tls == CONF_TLS_IMPLICIT;
+		c->delay_timer.cb = conn_delay_cb;
+		c->delay_timer.arg = c;
+		smtpd_init(&c->s, &c->cfg->conf, &cl, c->implicit ? SMTPD_F_TLS : 0);
+		smtpd_set_tables(&c->s, c->cfg->tables.users, &c->cfg->tables.rcpts);
+		c->s.counters = &sv->counters;
+		if (sv->dnsbl != NULL &&
+		    !rules_relay_allowed(sv->conf, &(struct rules_client){ .addr = cl.addr,
+		                                                           .internal = li->cl->internal })) {
+			c->dnsbl = dnsbl_check(sv->dnsbl, &cl.addr, cl.addr_text, conn_dnsbl_cb, c);
+			c->dnsbl_wait = c->dnsbl != NULL && sv->conf->dnsbl_stage == CONF_DNSBL_CONNECT;
+		}
+		c->state_since = l->now;
+		c->connected_at = l->now;
+		connlimit_add(&sv->clients, &c->client_node, &cl.addr);
+		c->next = sv->conns;
+		if (sv->conns)
+			sv->conns->prev = c;
+		sv->conns = c;
+		sv->nconns++;
+		log_event("connect", "addr=%s port=%u", cl.addr_text, cl.port);
+		if (c->implicit) {
+			/* RFC 8314: the handshake first, the greeting inside TLS. */
+			c->tls = tls_server_new(c->cfg->tables.creds, li->cl->tls_legacy ? TLS_LEGACY : 0);
+			if (c->tls == NULL) {
+				log_warn("msg=\"cannot start TLS (memory or entropy)\" addr=%s", cl.addr_text);
+				conn_kill(c, "tls-error");
+				continue;
+			}
+			c->handshaking = 1;
+			ev_timer_start(l, &c->timer, (int64_t)c->cfg->conf.timeout_command * 1000);
+		} else {
+			greet(c);
+		}
+		conn_pump(c);
+	}
+}
+
+/* "to=<a>,<b>,..." for the accept line, cut with "..." when long. */
+static void rcpt_list(const struct queue_envelope *env, char *buf, size_t cap)
+{
+	size_t o = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; i < env->nrcpts; i++) {
+		char q[QUEUE_ADDR_MAX * 4 + 8];
+		size_t n;
+
+		log_quote(env->rcpts[i].addr, strlen(env->rcpts[i].addr), q, sizeof q);
+		n = strlen(q);
+		if (o + n + 8 > cap) {
+			memcpy(buf + o, "...", 4);
+			return;
+		}
+		o += (size_t)snprintf(buf + o, cap - o, "%s<%s>", i ? "," : "", q);
+	}
+}
+
+static void log_accept(const struct conn *c, const struct queue_envelope *env)
+{
+	char idtext[QUEUE_ID_TEXT], from[QUEUE_ADDR_MAX * 4 + 8], to[1024];
+	char user[QUEUE_NAME_MAX * 4 + 8] = "";
+
+	queue_id_format(env->id, idtext);
+	log_quote(env->sender, strlen(env->sender), from, sizeof from);
+	rcpt_list(env, to, sizeof to);
+	if (env->auth_user[0]) {
+		memcpy(user, " user=", 6);
+		log_quote(env->auth_user, strlen(env->auth_user), user + 6, sizeof user - 6);
+	}
+	log_event("accept", "id=%s addr=%s from=<%s> size=%llu nrcpt=%zu to=%s%s", idtext,
+	          c->s.client.addr_text, from, (unsigned long long)env->size, env->nrcpts, to, user);
+}
+
+/* The answer to the commit in flight, if it has come (block: wait for it):
+ * each message's 250 or 4xx, then the sessions go on. */
+static void commit_finish(struct server *sv, int block)
+{
+	int results[COMMIT_BATCH];
+	size_t i, n = sv->nflight;
+
+	if (n == 0 || !rq_commit_done(sv->q, results, block))
+		return;
+	sv->nflight = 0;
+	for (i = 0; i < n; i++) {
+		struct conn *c = sv->flight[i];
+		const struct queue_envelope *env = c->commit_env;
+		char idtext[QUEUE_ID_TEXT];
+
+		c->in_commit = 0;
+		ops_commit(&sv->ops, results[i]);
+		if (results[i] == QUEUE_OK) {
+			usage_committed(sv, env);
+			log_accept(c, env);
+		} else {
+			queue_id_format(env->id, idtext);
+			log_warn("msg=\"commit failed\" id=%s error=\"%s\"", idtext,
+			         queue_strerror(results[i]));
+		}
+		smtpd_msg_committed(&c->s, results[i]);
+		if (!c->dead)
+			conn_pump(c);
+	}
+}
+
+/* Send every finished message to the queue role as one commit, unless one
+ * is in flight already (they go with the next). */
+static void commit_start(struct server *sv)
+{
+	struct rq_draft *drafts[COMMIT_BATCH];
+	struct queue_envelope *envs[COMMIT_BATCH];
+	size_t n = 0;
+
+	if (sv->nflight > 0 || !sv->commit_head)
+		return;
+	while (sv->commit_head && n < COMMIT_BATCH) {
+		struct conn *c = sv->commit_head;
+
+		sv->commit_head = c->commit_next;
+		sv->flight[n] = c;
+		drafts[n] = c->draft;
+		envs[n] = c->commit_env;
+		c->draft = NULL;
+		n++;
+	}
+	if (!sv->commit_head)
+		sv->commit_tail = &sv->commit_head;
+	sv->nflight = n;
+	/* The queue role kicks the runner itself. */
+	rq_commit_start(sv->q, drafts, envs, n);
+	sv->commits++;
+	sv->committed += n;
+	log_debug("msg=\"group commit\" messages=%zu", n);
+}
+
+/* The after-batch hook.  Group commit, pipelined: the messages finished
+ * in this batch go to the queue role in one commit while the loop goes on
+ * serving everyone else; their sessions get their replies when its answer
+ * comes (the queue link is readable: commit_finish()), and what finished
+ * meanwhile goes in the next commit.  Then free the connections that died
+ * in this batch (not one whose message is in a commit: when it is done). */
+static void after_batch(struct ev_loop *l, void *arg)
+{
+	struct server *sv = arg;
+	struct conn *keep = NULL;
+
+	commit_finish(sv, 0);
+	while (sv->nflight == 0 && sv->commit_head) {
+		commit_start(sv);
+		commit_finish(sv, 0);  /* the link was down: answered at once */
+	}
+	while (sv->dead) {
+		struct conn *c = sv->dead;
+
+		sv->dead = c->dead_next;
+		if (c->in_commit) {
+			c->dead_next = keep;
+			keep = c;
+		} else {
+			conn_free(c);
+		}
+	}
+	sv->dead = keep;
+	ops_tick(&sv->ops);
+	if ((sv->stopping || sv->draining) && sv->nconns == 0)
+		ev_stop(l);
+}
+
+static void kill_timer_cb(struct ev_loop *l, struct ev_timer *t)
+{
+	struct server *sv = t->arg;
+	struct conn *c;
+
+	(void)l;
+	/* The 421s had their second: close whatever is left. */
+	for (c = sv->conns; c; c = c->next)
+		conn_kill(c, "shutdown");
+}
+
+static void stop_timer_cb(struct ev_loop *l, struct ev_timer *t)
+{
+	struct server *sv = t->arg;
+	struct conn *c;
+
+	/* Past shutdown-timeout: 421 to every session still open (a commit
+	 * under way finished already: it runs inside the loop, never across a
+	 * wake-up), then a moment for the replies to go out. */
+	log_event("stop-deadline", "sessions=%u", sv->nconns);
+	for (c = sv->conns; c; c = c->next) {
+		if (c->dead)
+			continue;
+		smtpd_shutdown(&c->s, 1);
+		ev_timer_stop(l, &c->auth_timer);
+		conn_pump(c);
+	}
+	sv->kill_timer.cb = kill_timer_cb;
+	sv->kill_timer.arg = sv;
+	ev_timer_start(l, &sv->kill_timer, SHUTDOWN_FLUSH_MS);
+}
+
+static void begin_shutdown(struct server *sv)
+{
+	struct conn *c;
+	size_t i;
+
+	if (sv->stopping)
+		return;
+	sv->stopping = 1;
+	log_event("stop", "sessions=%u deliveries=%u timeout=%u", sv->nconns, deliver_active(sv->dl),
+	          sv->conf->shutdown_timeout);
+	deliver_stop(sv->dl);
+	for (i = 0; i < sv->nls; i++) {
+		ev_io_del(&sv->loop, &sv->ls[i].io);
+		close(sv->ls[i].io.fd);
+	}
+	sv->nls = 0;
+	for (c = sv->conns; c; c = c->next) {
+		if (c->dead)
+			continue;
+		smtpd_shutdown(&c->s, 0);
+		conn_pump(c);
+	}
+	sv->stop_timer.cb = stop_timer_cb;
+	sv->stop_timer.arg = sv;
+	ev_timer_start(&sv->loop, &sv->stop_timer, (int64_t)sv->conf->shutdown_timeout * 1000);
+}
+
+static void plink_handle(struct server *sv, const struct plink_msg *m, int fd);
+
+/* `moat reload` over the control socket: the supervisor reloads (it
+ * reads the files; this role cannot) and says how it went. */
+static int control_reload(void *arg, const struct ctl_req *req, char *text, size_t cap)
+{
+	struct server *sv = arg;
+	struct plink_msg m;
+	int64_t deadline = ev_monotonic_ms() + 30000;
+	int fd;
+
+	(void)req;
+	memset(&m, 0, sizeof m);
+	m.type = PLINK_RELOAD;
+	if (sv->stopping || sv->draining) {
+		snprintf(text, cap, "stopping: not reloaded");
+		return CTL_FAILED;
+	}
+	if (plink_send(sv->plink.fd, &m, -1) != 0) {
+		snprintf(text, cap, "the supervisor does not answer");
+		return CTL_FAILED;
+	}
+	for (;;) {
+		struct pollfd pf = { sv->plink.fd, POLLIN, 0 };
+		int64_t left = deadline - ev_monotonic_ms();
+		int rc;
+
+		if (left <= 0 || poll(&pf, 1, (int)left) <= 0) {
+			snprintf(text, cap, "the supervisor does not answer");
+			return CTL_FAILED;
+		}
+		if ((rc = plink_recv(sv->plink.fd, &m, &fd)) < 0) {
+			snprintf(text, cap, "the supervisor does not answer");
+			return CTL_FAILED;
+		}
+		if (rc == 1 && m.type == PLINK_RELOADED) {
+			if (m.status == 0)
+				snprintf(text, cap, "%s, %u sessions open", m.text, sv->nconns);
+			else
+				snprintf(text, cap, "%s", m.text);
+			return m.status == 0 ? CTL_OK : CTL_FAILED;
+		}
+		if (rc == 1)
+			plink_handle(sv, &m, fd);
+	}
+}
+
+/* `moat status` over the control socket. */
+static int control_status(void *arg, const struct ctl_req *req, char *text, size_t cap)
+{
+	struct server *sv = arg;
+
+	(void)req;
+	ops_status(&sv->ops, text, cap);
+	return CTL_OK;
+}
+
+static void signal_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
+{
+	struct server *sv = io->arg;
+	struct signalfd_siginfo si;
+
+	(void)l;
+	(void)events;
+	while (read(io->fd, &si, sizeof si) == (ssize_t)sizeof si) {
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+			begin_shutdown(sv);
+		/* SIGHUP: the supervisor's to act on; ignored here */
+	}
+}
+
+static void ops_view_cb(void *arg, struct ops_view *v)
+{
+	struct server *sv = arg;
+
+	v->q = sv->q;
+	v->conf = sv->conf;
+	v->sessions = sv->nconns;
+	v->generation = sv->cfg->generation;
+	v->edge = &sv->counters;
+	v->stopping = sv->stopping;
+}
+
+/* One line, every edge counter: "event=counters early-talker=0 ...". */
+static void log_counters(const struct edge_counters *ec)
+{
+	char line[EDGE_NREASONS * 40];
+	size_t len = 0;
+
+	line[0] = 0;
+	for (unsigned r = 0; r < EDGE_NREASONS && len < sizeof line; r++) {
+		int n = snprintf(line + len, sizeof line - len, "%s%s=%llu", r ? " " : "",
+		                 edge_reason_name((enum edge_reason)r), (unsigned long long)ec->n[r]);
+
+		if (n < 0)
+			break;
+		len += (size_t)n;
+	}
+	log_event("counters", "%s", line);
+}
+
+/* Thousands of sessions need thousands of descriptors: raise the soft
+ * limit toward the hard one (1024 is a common soft default). */
+static void raise_fd_limit(unsigned want)
+{
+	struct rlimit rl;
+	rlim_t need = (rlim_t)want + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= need)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < need)
+		log_warn("msg=\"descriptor limit %llu is below max-connections\"",
+		         (unsigned long long)rl.rlim_cur);
+}
+
+/* A newer generation took over (a reload): stop listening, let every open
+ * session finish with the config it started with, exit when none is left. */
+static void drain(struct server *sv)
+{
+	struct plink_msg m;
+
+	if (sv->draining || sv->stopping)
+		return;
+	sv->draining = 1;
+	log_event("drain", "generation=%u sessions=%u", sv->cfg->generation, sv->nconns);
+	for (size_t i = 0; i < sv->nls; i++) {
+		ev_io_del(&sv->loop, &sv->ls[i].io);
+		close(sv->ls[i].io.fd);
+	}
+	sv->nls = 0;
+	ops_listen_close(&sv->ops);
+	/* The control socket's path is the new generation's now; ours is
+	 * unreachable and goes at exit (this may run inside its callback). */
+	memset(&m, 0, sizeof m);
+	m.type = PLINK_DRAIN;   /* said back: no connection is taken here any more */
+	plink_send(sv->plink.fd, &m, -1);
+	if (sv->nconns == 0)
+		ev_stop(&sv->loop);
+}
+
+/* A message from the supervisor: a new link, or drain. */
+static void plink_handle(struct server *sv, const struct plink_msg *m, int fd)
+{
+	if (m->type == PLINK_FD && m->kind == PLINK_QUEUE) {
+		rq_set_fd(sv->q, fd);
+		log_event("link", "role=smtp to=queue");
+		return;
+	}
+	if (m->type == PLINK_FD && m->kind == PLINK_KEY && sv->cfg->tables.creds != NULL) {
+		if (sv->kfd >= 0)
+			close(sv->kfd);
+		sv->kfd = fd;
+		tls_creds_use_key_role(sv->cfg->tables.creds, fd);
+		log_event("link", "role=smtp to=key");
+		return;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (m->type == PLINK_DRAIN)
+		drain(sv);
+}
+
+static void plink_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
+{
+	struct server *sv = io->arg;
+	struct plink_msg m;
+	int fd, rc;
+
+	(void)events;
+	while ((rc = plink_recv(io->fd, &m, &fd)) == 1)
+		plink_handle(sv, &m, fd);
+	if (rc < 0) {
+		/* The supervisor is gone: nobody restarts us, stop. */
+		ev_io_del(l, io);
+		begin_shutdown(sv);
+	}
+}
+
+int smtp_role_main(struct config *cfg, int plink, int qfd, int kfd)
+{
+	static struct server sv; /* large (the counters): off the stack */
+	const struct conf *conf = &cfg->conf;
+	struct httpd *metrics = NULL;
+	char err[1024];
+	sigset_t mask;
+	size_t i;
+	int sfd;
+
+	memset(&sv, 0, sizeof sv);
+	sv.cfg = cfg;
+	sv.conf = conf;
+	sv.kfd = kfd;
+	sv.af = calloc(1, sizeof *sv.af);
+	if (sv.af == NULL) {
+		log_warn("msg=\"out of memory\"");
+		return 111;
+	}
+	authfail_init(sv.af);
+	raise_fd_limit(conf->max_connections);
+	sv.commit_tail = &sv.commit_head;
+	if (ev_init(&sv.loop) < 0) {
+		log_warn("msg=\"epoll: %s\"", strerror(errno));
+		return 111;
+	}
+	for (i = 0; i < conf->nlisteners; i++) {
+		int fd = listen_open(&conf->listeners[i], err, sizeof err);
+
+		if (fd < 0) {
+			log_warn("msg=\"%s\"", err);
+			return 111;
+		}
+		sv.ls[i].sv = &sv;
+		sv.ls[i].cl = &conf->listeners[i];
+		sv.ls[i].io.fd = fd;
+		sv.ls[i].io.cb = listener_cb;
+		sv.ls[i].io.arg = &sv.ls[i];
+		sv.nls++;
+	}
+	/* The private key is the key role's: sign through it, forget ours. */
+	if (cfg->tables.creds != NULL && tls_creds_use_key_role(cfg->tables.creds, kfd) != 0) {
+		log_warn("msg=\"cannot use the key role\"");
+		return 111;
+	}
+	if ((sv.q = rq_new(qfd, NULL, NULL)) == NULL)
+		return 111;
+	rq_prefetch(sv.q, 1);
+	rq_watch(sv.q, &sv.loop);   /* the commits' answers come through the loop */
+	ops_init(&sv.ops, &sv.loop, ops_view_cb, &sv);
+	if (ops_listen_prepare(&sv.ops, conf, &metrics, err, sizeof err) != 0) {
+		log_warn("msg=\"metrics-listen: %s\"", err);
+		return 111;
+	}
+	ops_listen_apply(&sv.ops, conf, metrics);
+	listen_close_kept();
+	/* Recipient verification and the admin verbs; the runner is the
+	 * delivery role's. */
+	sv.dl = deliver_new(&sv.loop, sv.q, conf, err, sizeof err);
+	if (sv.dl == NULL) {
+		log_warn("msg=\"%s\"", err);
+		return 111;
+	}
+	deliver_runner_off(sv.dl);
+	if (conf->ndnsbl > 0) {
+		sv.dnsbl = dnsbl_new(&sv.loop, conf, &sv.counters, err, sizeof err);
+		if (sv.dnsbl == NULL) {
+			log_warn("msg=\"%s\"", err);
+			return 111;
+		}
+	}
+	/* Without the control socket the server still works; `moat queue`
+	 * admin commands then say they cannot reach it. */
+	sv.ctl = control_new(&sv.loop, conf->queue_path, CONTROL_NAME, err, sizeof err);
+	if (sv.ctl == NULL) {
+		log_warn("msg=\"%s\"", err);
+	} else {
+		/* status and reload; changing queued mail is the delivery
+		 * role's (its admin socket), never this role's. */
+		control_keep_path(sv.ctl);
+		control_register(sv.ctl, "status", 0, control_status, &sv);
+		control_register(sv.ctl, "reload", 0, control_reload, &sv);
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sfd < 0) {
+		log_warn("msg=\"signalfd: %s\"", strerror(errno));
+		return 111;
+	}
+	if (role_enter(ROLE_SMTP, cfg, NULL) != 0)
+		return 111;
+	sv.sigio.fd = sfd;
+	sv.sigio.cb = signal_cb;
+	sv.sigio.arg = &sv;
+	ev_io_set(&sv.loop, &sv.sigio, EV_READ);
+	sv.plink.fd = plink;
+	sv.plink.cb = plink_cb;
+	sv.plink.arg = &sv;
+	ev_io_set(&sv.loop, &sv.plink, EV_READ);
+	for (i = 0; i < sv.nls; i++)
+		ev_io_set(&sv.loop, &sv.ls[i].io, EV_READ);
+	ev_set_after_batch(&sv.loop, after_batch, &sv);
+	if (ev_run(&sv.loop) < 0)
+		log_warn("msg=\"epoll_wait: %s\"", strerror(errno));
+	commit_finish(&sv, 1);   /* (none is left in flight when the loop ends) */
+	log_counters(&sv.counters);
+	dnsbl_free(sv.dnsbl);
+	control_free(sv.ctl);
+	deliver_free(sv.dl);
+	rq_free(sv.q);
+	close(sfd);
+	ev_free(&sv.loop);
+	while (sv.spare) {
+		struct conn *c = sv.spare;
+
+		sv.spare = c->next;
+		free(c);
+	}
+	/* How well group commit batched: messages per fsync (make bench). */
+	log_event("stats", "commits=%llu messages=%llu", sv.commits, sv.committed);
+	ops_free(&sv.ops);
+	free(sv.af);
+	return 0;
+}

@@ -1,0 +1,810 @@
+/*
+ * mta/smtp/delivery_attempt.c -- one outbound transaction; see client.h.
+ *
+ * Phases: RESOLVE (DNS queries in flight) -> CONNECT (a non-blocking
+ * connect to targets[cur]) -> SESSION (smtpc over the socket) -> back to
+ * CONNECT for the next target if the session says so, else DONE.  The
+ * outcome is handed over from a zero-delay timer, never from inside an
+ * I/O callback, so the caller may free the client in its callback.
+ */
+#include "mta/smtp/delivery_attempt.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "mta/net/log.h"
+#include "mta/net/tls.h"
+#include "policy/idna.h"
+#include "queue/queue.h"
+
+#define CLIENT_MX_MAX 10        /* MX hosts whose addresses are looked up */
+#define IN_MAX (SMTP_REPLY_MAX + 1024)
+#define BODY_PIECE (16 * 1024)
+
+enum phase { PH_RESOLVE, PH_CONNECT, PH_SESSION, PH_DONE };
+
+struct target {
+	struct ipaddr addr;
+	uint16_t      port;
+	char          host[ADDR_DOMAIN_MAX + 1];   /* the name, or the address text */
+};
+
+struct client;
+
+/* The context of one address query: the client, the host, the family. */
+struct addr_ctx {
+	struct client *cl;
+	size_t         host;
+	int            fam;       /* 0 AAAA, 1 A */
+};
+
+struct host {
+	char              name[DNS_NAME_MAX + 1];
+	struct addr_ctx   ctx[2];
+	struct dns_query *q[2];                    /* AAAA, A */
+	enum dns_status   st[2];
+	struct ipaddr     addr[2][4];         /* [0] IPv6, [1] IPv4 */
+	size_t            naddr[2];
+};
+
+struct client {
+	struct ev_loop   *loop;
+	struct client_req req;
+	enum phase        phase;
+
+	/* RESOLVE */
+	char              domain[DNS_NAME_MAX + 1];   /* the MX domain, A-labels */
+	struct dns_query *mxq;
+	struct host       hosts[CLIENT_MX_MAX];
+	size_t            nhosts, pending;
+	uint16_t          port;
+
+	/* The addresses to try, in order. */
+	struct target     targets[CLIENT_ADDR_MAX];
+	size_t            ntargets, cur;
+
+	/* CONNECT, SESSION */
+	struct ev_io      io;
+	struct ev_timer   timer;
+	struct ev_timer   done_timer;
+	struct smtpc      s;
+	struct smtpc_params sp;
+	int               session_ran;       /* res[] holds a session's results */
+	char              in[IN_MAX];
+	size_t            inlen;
+	char              body[BODY_PIECE];
+	size_t            blen, boff;
+	uint64_t          bodyoff;           /* message offset after body[blen] */
+	char              remote[CLIENT_HOST_MAX];
+	char              error[SMTPC_TEXT_MAX];
+
+	/* TLS on the connection (STARTTLS, or smtps from the first byte). */
+	struct tls       *tls;
+	int               handshake;         /* under way: no plaintext flows */
+	int               tls_failed;        /* this connection's handshake failed */
+	int               plain_retry;       /* `tls may`: this target again, no STARTTLS */
+	char              tls_info[80];      /* "TLSv1.2 SUITE" once open */
+};
+
+static void connect_next(struct client *cl);
+static void pump(struct client *cl);
+static void resolve_hosts(struct client *cl);
+
+/* ---- the end ---- */
+
+static void done_cb(struct ev_loop *l, struct ev_timer *t)
+{
+	struct client *cl = t->arg;
+
+	(void)l;
+	cl->req.done(cl->req.arg, cl->remote);
+}
+
+static void close_conn(struct client *cl)
+{
+	tls_free(cl->tls);
+	cl->tls = NULL;
+	cl->handshake = 0;
+	if (cl->io.fd >= 0) {
+		ev_io_del(cl->loop, &cl->io);
+		close(cl->io.fd);
+		cl->io.fd = -1;
+	}
+	ev_timer_stop(cl->loop, &cl->timer);
+	cl->inlen = 0;
+}
+
+/* Every recipient without an outcome gets st and text; then DONE. */
+static void finish(struct client *cl, enum smtpc_status st, const char *text)
+{
+	close_conn(cl);
+	for (size_t i = 0; i < cl->req.nrcpts; i++) {
+		struct smtpc_result *r = &cl->req.res[i];
+		if (r->status == SMTPC_R_NONE || !cl->session_ran) {
+			r->status = (uint8_t)st;
+			r->code = 0;
+			snprintf(r->text, sizeof r->text, "%s", text);
+		}
+	}
+	if (!cl->session_ran)
+		cl->remote[0] = '\0';
+	cl->phase = PH_DONE;
+	ev_timer_start(cl->loop, &cl->done_timer, 0);
+}
+
+/* ---- RESOLVE ---- */
+
+static void add_target(struct client *cl, const struct ipaddr *a, const char *host)
+{
+	struct target *t;
+
+	if (cl->ntargets == CLIENT_ADDR_MAX)
+		return;
+	for (size_t i = 0; i < cl->ntargets; i++)
+		if (ip_equal(&cl->targets[i].addr, a))
+			return;
+	t = &cl->targets[cl->ntargets++];
+	t->addr = *a;
+	t->port = cl->port;
+	snprintf(t->host, sizeof t->host, "%s", host);
+}
+
+/* Every address query answered: targets in MX order, IPv6 first. */
+static void hosts_done(struct client *cl)
+{
+	int temp = 0;
+
+	for (size_t h = 0; h < cl->nhosts; h++)
+		for (int f = 0; f < 2; f++) {
+			for (size_t i = 0; i < cl->hosts[h].naddr[f]; i++)
+				add_target(cl, &cl->hosts[h].addr[f][i], cl->hosts[h].name);
+			if (cl->hosts[h].st[f] == DNS_TEMPFAIL)
+				temp = 1;
+		}
+	if (cl->ntargets == 0) {
+		char text[SMTPC_TEXT_MAX];
+		int route = cl->req.route.kind != ROUTE_MX;
+		snprintf(text, sizeof text, "%s looking up the address of %s%s",
+		         temp ? "4.4.3 temporary DNS failure" : "5.1.2 no address found",
+		         cl->hosts[0].name, route ? " (the configured next hop)" : "");
+		/* A next hop of our own configuration that does not resolve is
+		 * our error: the mail waits for the fix. */
+		finish(cl, temp || route ? SMTPC_R_TEMP : SMTPC_R_PERM, text);
+		return;
+	}
+	cl->phase = PH_CONNECT;
+	cl->cur = 0;
+	connect_next(cl);
+}
+
+static void host_cb(void *arg, enum dns_status st, const struct dns_answer *a)
+{
+	struct addr_ctx *x = arg;
+	struct client *cl = x->cl;
+	struct host *h = &cl->hosts[x->host];
+	int f = x->fam;
+
+	h->q[f] = NULL;
+	h->st[f] = st;
+	for (size_t i = 0; st == DNS_OK && i < a->naddr && h->naddr[f] < 4; i++)
+		h->addr[f][h->naddr[f]++] = a->addr[i];
+	if (--cl->pending == 0)
+		hosts_done(cl);
+}
+
+/* Ask for the AAAA and A records of every host in hosts[]. */
+static void resolve_hosts(struct client *cl)
+{
+	static const uint16_t types[2] = { DNS_T_AAAA, DNS_T_A };
+
+	for (size_t h = 0; h < cl->nhosts; h++) {
+		for (int f = 0; f < 2; f++) {
+			struct host *hp = &cl->hosts[h];
+			hp->ctx[f].cl = cl;
+			hp->ctx[f].host = h;
+			hp->ctx[f].fam = f;
+			hp->q[f] = dns_lookup(cl->req.dns, hp->name, types[f], host_cb, &hp->ctx[f]);
+			if (hp->q[f] == NULL)
+				hp->st[f] = DNS_NXDOMAIN;     /* not a host name: nothing there */
+			else
+				cl->pending++;
+		}
+	}
+	if (cl->pending == 0)
+		hosts_done(cl);
+}
+
+static void mx_cb(void *arg, enum dns_status st, const struct dns_answer *a)
+{
+	struct client *cl = arg;
+	char text[SMTPC_TEXT_MAX];
+	struct dns_answer *sorted;
+	uint64_t seed = 0;
+
+	cl->mxq = NULL;
+	switch (st) {
+	case DNS_NXDOMAIN:
+		snprintf(text, sizeof text, "5.1.2 domain %s not found", cl->req.route.domain);
+		finish(cl, SMTPC_R_PERM, text);
+		return;
+	case DNS_TEMPFAIL:
+		snprintf(text, sizeof text, "4.4.3 temporary DNS failure looking up MX for %s",
+		         cl->req.route.domain);
+		finish(cl, SMTPC_R_TEMP, text);
+		return;
+	case DNS_NODATA:
+		/* No MX: the domain is its own mail host (RFC 5321 5.1). */
+		snprintf(cl->hosts[0].name, sizeof cl->hosts[0].name, "%s", cl->domain);
+		cl->nhosts = 1;
+		resolve_hosts(cl);
+		return;
+	default:
+		break;
+	}
+	if (dns_mx_is_null(a)) {
+		snprintf(text, sizeof text, "5.1.10 domain %s accepts no mail (null MX)",
+		         cl->req.route.domain);
+		finish(cl, SMTPC_R_PERM, text);
+		return;
+	}
+	if ((sorted = malloc(sizeof *sorted)) == NULL) {
+		finish(cl, SMTPC_R_TEMP, "4.3.0 out of memory");
+		return;
+	}
+	*sorted = *a;
+	if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+		seed = (uint64_t)(uintptr_t)cl ^ (uint64_t)cl->loop->now;
+	dns_mx_sort(sorted, seed);
+	for (size_t i = 0; i < sorted->nmx && cl->nhosts < CLIENT_MX_MAX; i++)
+		snprintf(cl->hosts[cl->nhosts++].name, DNS_NAME_MAX + 1, "%s", sorted->mx[i].host);
+	free(sorted);
+	resolve_hosts(cl);
+}
+
+/* ---- CONNECT ---- */
+
+static void set_timer(struct client *cl, unsigned secs)
+{
+	ev_timer_start(cl->loop, &cl->timer, (int64_t)secs * 1000);
+}
+
+static void target_text(const struct target *t, char *buf, size_t cap)
+{
+	char ip[IP_TEXT_MAX];
+
+	ip_format(&t->addr, ip, sizeof ip);
+	snprintf(buf, cap, "%s[%s]", t->host, ip);
+}
+
+/* This target failed before a session could decide anything:
+ * "WHAT HOST[ADDR]:PORT: DETAIL" is kept as the error. */
+static void target_failed(struct client *cl, const char *what, const char *detail)
+{
+	char where[CLIENT_HOST_MAX];
+
+	target_text(&cl->targets[cl->cur], where, sizeof where);
+	snprintf(cl->error, sizeof cl->error, "%s %.300s:%u: %.120s", what, where,
+	         cl->targets[cl->cur].port, detail);
+	log_debug("msg=\"%s\"", cl->error);
+	close_conn(cl);
+	cl->cur++;
+	cl->plain_retry = 0;
+	connect_next(cl);
+}
+
+/* The TLS mode for this destination (enum conf_otls). */
+static int otls_mode(const struct client *cl)
+{
+	const struct conf_nexthop *hop = cl->req.route.hop;
+
+	return hop ? hop->tls : cl->req.conf->outbound_tls;
+}
+
+static int is_smtps(const struct client *cl)
+{
+	return cl->req.route.hop != NULL && cl->req.route.hop->smtps;
+}
+
+/* Start TLS on the socket (STARTTLS, or smtps from the first byte): the
+ * server is checked against the CA bundle with `tls verify`, and must be
+ * named as we know it when we know it by name. */
+static int tls_begin(struct client *cl)
+{
+	const struct target *t = &cl->targets[cl->cur];
+	struct ipaddr ip;
+	const char *name = ip_parse(t->host, strlen(t->host), &ip) == 0 ? NULL : t->host;
+	int verify = otls_mode(cl) == CONF_OTLS_VERIFY;
+
+	cl->tls = tls_client_new(name, verify ? cl->req.anchors : NULL);
+	if (cl->tls == NULL)
+		return -1;
+	cl->handshake = 1;
+	return 0;
+}
+
+static void start_session(struct client *cl)
+{
+	struct smtpc_params *p = &cl->sp;
+	int mode = otls_mode(cl);
+
+	memset(p, 0, sizeof *p);
+	p->helo = cl->req.conf->hostname;
+	p->sender = cl->req.sender;
+	p->rcpts = cl->req.rcpts;
+	p->nrcpts = cl->req.nrcpts;
+	p->size = cl->req.size;
+	p->flags = cl->req.flags;
+	p->probe = cl->req.probe;
+	p->auth_user = cl->req.auth_user;
+	p->auth_pass = cl->req.auth_pass;
+	p->in_tls = is_smtps(cl);
+	p->tls = mode == CONF_OTLS_NONE ? SMTPC_TLS_NONE : mode == CONF_OTLS_MAY ? SMTPC_TLS_MAY
+	                                                                       : SMTPC_TLS_REQUIRE;
+	if (cl->plain_retry)
+		p->tls = SMTPC_TLS_NONE;     /* `tls may`: the handshake failed, go without */
+	smtpc_init(&cl->s, p, cl->req.res);
+	cl->session_ran = 1;
+	cl->tls_failed = 0;
+	cl->tls_info[0] = '\0';
+	target_text(&cl->targets[cl->cur], cl->remote, sizeof cl->remote);
+	cl->phase = PH_SESSION;
+	cl->blen = cl->boff = 0;
+	cl->bodyoff = 0;
+	set_timer(cl, cl->req.conf->timeout_reply);
+	if (p->in_tls && tls_begin(cl) != 0) {
+		target_failed(cl, "4.3.0", "cannot set up TLS");
+		return;
+	}
+	pump(cl);
+}
+
+static void io_cb(struct ev_loop *l, struct ev_io *io, unsigned events);
+
+static void connect_next(struct client *cl)
+{
+	const struct target *t;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int fd;
+
+	if (cl->cur >= cl->ntargets) {
+		/* Nobody decided: the last session's results stand if there
+		 * was one, else the last connection error for everyone. */
+		cl->session_ran = 0;
+		finish(cl, SMTPC_R_TEMP, cl->error[0] ? cl->error : "4.4.1 no server reached");
+		return;
+	}
+	t = &cl->targets[cl->cur];
+	memset(&ss, 0, sizeof ss);
+	if (t->addr.family == IP_V4) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(t->port);
+		memcpy(&sin->sin_addr, t->addr.a, 4);
+		sl = sizeof *sin;
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(t->port);
+		memcpy(&sin6->sin6_addr, t->addr.a, 16);
+		sl = sizeof *sin6;
+	}
+	if (otls_mode(cl) == CONF_OTLS_VERIFY && cl->req.anchors == NULL) {
+		target_failed(cl, "4.7.5", "tls verify, but no CA bundle was loaded (tls-ca-file)");
+		return;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		target_failed(cl, "4.4.1 connect to", strerror(errno));
+		return;
+	}
+	cl->io.fd = fd;
+	if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) {
+		target_failed(cl, "4.4.1 connect to", strerror(errno));
+		return;
+	}
+	if (ev_io_set(cl->loop, &cl->io, EV_WRITE) < 0) {
+		target_failed(cl, "4.4.1 connect to", strerror(errno));
+		return;
+	}
+	cl->phase = PH_CONNECT;
+	set_timer(cl, cl->req.conf->timeout_connect);
+}
+
+/* ---- SESSION ---- */
+
+/* The session is over: try again in plaintext (`tls may` after a failed
+ * handshake), the next address, or hand over the outcome. */
+static void session_over(struct client *cl)
+{
+	size_t n;
+	const char *out = smtpc_output(&cl->s, &n);
+
+	/* A last QUIT, best effort: it is never waited for. */
+	if (n > 0 && cl->io.fd >= 0) {
+		if (cl->tls == NULL) {
+			(void)!send(cl->io.fd, out, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		} else if (tls_state(cl->tls) == TLS_OPEN) {
+			const unsigned char *rec;
+			size_t len;
+			tls_app_write(cl->tls, out, n);
+			tls_app_flush(cl->tls);
+			if ((rec = tls_net_out(cl->tls, &len)) != NULL && len > 0)
+				(void)!send(cl->io.fd, rec, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		}
+	}
+	close_conn(cl);
+	if (cl->tls_failed && otls_mode(cl) == CONF_OTLS_MAY && !is_smtps(cl) && !cl->plain_retry) {
+		log_debug("msg=\"%s: TLS failed (%s), trying again without\"", cl->remote, cl->s.error);
+		cl->plain_retry = 1;
+		connect_next(cl);
+		return;
+	}
+	if (cl->s.try_next && cl->cur + 1 < cl->ntargets) {
+		snprintf(cl->error, sizeof cl->error, "%.200s said: %.300s", cl->remote, cl->s.error);
+		log_debug("msg=\"%s; trying the next address\"", cl->error);
+		cl->cur++;
+		cl->plain_retry = 0;
+		connect_next(cl);
+		return;
+	}
+	finish(cl, SMTPC_R_TEMP, cl->s.error);
+}
+
+static int feed_body(struct client *cl)
+{
+	while (smtpc_body_wanted(&cl->s)) {
+		size_t n;
+		int last;
+		if (cl->boff == cl->blen && cl->bodyoff < cl->req.size) {
+			size_t got = 0;
+			if (cl->req.body(cl->req.body_arg, cl->bodyoff, cl->body, sizeof cl->body, &got) != 0
+			    || got == 0) {
+				smtpc_abort(&cl->s, "4.3.0 the queued message cannot be read");
+				return 1;
+			}
+			cl->blen = got;
+			cl->boff = 0;
+			cl->bodyoff += got;
+		}
+		last = cl->bodyoff >= cl->req.size;
+		n = smtpc_body(&cl->s, cl->body + cl->boff, cl->blen - cl->boff, last);
+		cl->boff += n;
+		if (n == 0 && smtpc_body_wanted(&cl->s))
+			return 0;            /* output full: wait for the socket */
+	}
+	return 1;
+}
+
+/* Plaintext the session wrote: to the socket, or into TLS records.
+ * Returns 1 if anything moved, 0 if not, -1 on a write error. */
+static int write_out(struct client *cl)
+{
+	size_t n;
+	const char *out = smtpc_output(&cl->s, &n);
+	int moved = 0;
+
+	if (cl->tls != NULL) {
+		const unsigned char *rec;
+		size_t len;
+		if (!cl->handshake && n > 0) {
+			size_t w = tls_app_write(cl->tls, out, n);
+			if (w > 0) {
+				smtpc_output_ack(&cl->s, w);
+				moved = 1;
+			}
+			smtpc_output(&cl->s, &n);
+			if (n == 0)
+				tls_app_flush(cl->tls);
+		}
+		while ((rec = tls_net_out(cl->tls, &len)) != NULL && len > 0) {
+			ssize_t w = send(cl->io.fd, rec, len, MSG_NOSIGNAL);
+			if (w < 0)
+				return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? moved : -1;
+			tls_net_out_done(cl->tls, (size_t)w);
+			moved = 1;
+		}
+		return moved;
+	}
+	while (n > 0) {
+		ssize_t w = send(cl->io.fd, out, n, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN || errno == EWOULDBLOCK ? moved : -1;
+		}
+		smtpc_output_ack(&cl->s, (size_t)w);
+		moved = 1;
+		out = smtpc_output(&cl->s, &n);
+	}
+	return moved;
+}
+
+/* Plaintext TLS decrypted, into the session's input buffer. */
+static int tls_to_input(struct client *cl)
+{
+	const unsigned char *p;
+	size_t len;
+	int moved = 0;
+
+	while (cl->inlen < sizeof cl->in && (p = tls_app_in(cl->tls, &len)) != NULL && len > 0) {
+		size_t take = len < sizeof cl->in - cl->inlen ? len : sizeof cl->in - cl->inlen;
+		memcpy(cl->in + cl->inlen, p, take);
+		cl->inlen += take;
+		tls_app_in_done(cl->tls, take);
+		moved = 1;
+	}
+	return moved;
+}
+
+/* The handshake: done (go on), failed (say so), or still under way. */
+static void handshake_check(struct client *cl)
+{
+	enum tls_state st = tls_state(cl->tls);
+
+	if (st == TLS_HANDSHAKE)
+		return;
+	cl->handshake = 0;
+	if (st == TLS_OPEN) {
+		snprintf(cl->tls_info, sizeof cl->tls_info, "%s %s", tls_version_name(cl->tls),
+		         tls_cipher_name(cl->tls));
+		if (!is_smtps(cl))
+			smtpc_tls_done(&cl->s, 1);
+		return;
+	}
+	cl->tls_failed = 1;
+	if (is_smtps(cl)) {
+		/* Nothing was said in the clear: this address failed. */
+		char why[64];
+		snprintf(why, sizeof why, "TLS handshake failed: %s", tls_error_name(tls_error(cl->tls)));
+		cl->session_ran = 0;
+		target_failed(cl, "4.7.5 smtps", why);
+		return;
+	}
+	smtpc_tls_done(&cl->s, 0);
+	snprintf(cl->s.error, sizeof cl->s.error, "4.7.5 TLS handshake failed: %s",
+	         tls_error_name(tls_error(cl->tls)));
+	for (size_t i = 0; i < cl->req.nrcpts; i++)
+		if (cl->req.res[i].code == 0)
+			snprintf(cl->req.res[i].text, sizeof cl->req.res[i].text, "%s", cl->s.error);
+}
+
+static void pump(struct client *cl)
+{
+	enum smtpc_event_type ev;
+	unsigned want = EV_READ;
+	size_t n;
+
+	for (int progress = 1; progress && cl->phase == PH_SESSION; ) {
+		int w;
+		progress = 0;
+		if (cl->tls != NULL && cl->handshake) {
+			handshake_check(cl);
+			if (cl->phase != PH_SESSION)
+				return;       /* smtps: that address failed, the next is tried */
+			if (!cl->handshake)
+				progress = 1;
+		}
+		if (cl->tls != NULL && !cl->handshake && tls_to_input(cl))
+			progress = 1;
+		if (cl->inlen > 0 && !(cl->tls != NULL && cl->handshake)) {
+			size_t used = smtpc_feed(&cl->s, cl->in, cl->inlen);
+			if (used > 0) {
+				memmove(cl->in, cl->in + used, cl->inlen - used);
+				cl->inlen -= used;
+				progress = 1;
+			}
+		}
+		while (smtpc_event(&cl->s, &ev)) {
+			if (ev == SMTPC_EV_DONE) {
+				session_over(cl);
+				return;
+			}
+			if (ev == SMTPC_EV_STARTTLS) {
+				/* The STARTTLS command is out and answered; nothing the
+				 * server sent after its 220 is kept (smtpc refuses it). */
+				if (tls_begin(cl) != 0)
+					smtpc_tls_done(&cl->s, 0);
+			}
+			progress = 1;
+		}
+		feed_body(cl);
+		w = write_out(cl);
+		if (w < 0) {
+			smtpc_abort(&cl->s, "4.4.2 lost connection");
+			progress = 1;
+		} else if (w > 0) {
+			progress = 1;
+		}
+	}
+	if (cl->phase != PH_SESSION)
+		return;
+	smtpc_output(&cl->s, &n);
+	if (cl->tls != NULL) {
+		size_t len, cap;
+		if (tls_net_out(cl->tls, &len) != NULL && len > 0)
+			want |= EV_WRITE;
+		if (tls_net_in(cl->tls, &cap) == NULL || cap == 0)
+			want &= ~EV_READ;
+	} else if (n > 0) {
+		want |= EV_WRITE;
+	}
+	if (cl->inlen == sizeof cl->in)
+		want &= ~EV_READ;
+	if (ev_io_set(cl->loop, &cl->io, want) < 0) {
+		smtpc_abort(&cl->s, "4.4.2 event loop error");
+		session_over(cl);
+	}
+}
+
+/* Bytes from the socket: straight into the session's input, or into the
+ * TLS engine.  Returns 1, 0 (nothing now) or -1 (closed or failed). */
+static int read_in(struct client *cl)
+{
+	unsigned char *buf;
+	size_t cap;
+	ssize_t n;
+
+	if (cl->tls != NULL) {
+		buf = tls_net_in(cl->tls, &cap);
+		if (buf == NULL || cap == 0)
+			return 0;
+	} else {
+		buf = (unsigned char *)cl->in + cl->inlen;
+		cap = sizeof cl->in - cl->inlen;
+		if (cap == 0)
+			return 0;
+	}
+	n = recv(cl->io.fd, buf, cap, 0);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+		return -1;
+	if (n < 0)
+		return 0;
+	if (cl->tls != NULL)
+		tls_net_in_done(cl->tls, (size_t)n);
+	else
+		cl->inlen += (size_t)n;
+	return 1;
+}
+
+static void io_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
+{
+	struct client *cl = io->arg;
+
+	(void)l;
+	if (cl->phase == PH_CONNECT) {
+		int err = 0;
+		socklen_t len = sizeof err;
+		if (getsockopt(cl->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			err = errno;
+		if (err != 0) {
+			target_failed(cl, "4.4.1 connect to", strerror(err));
+			return;
+		}
+		start_session(cl);
+		return;
+	}
+	if (cl->phase != PH_SESSION)
+		return;
+	if (events & EV_READ) {
+		int r = read_in(cl);
+		if (r < 0) {
+			/* What was read still counts (a 421 before the close). */
+			if (cl->tls != NULL && !cl->handshake)
+				tls_to_input(cl);
+			if (!(cl->tls != NULL && cl->handshake))
+				smtpc_feed(&cl->s, cl->in, cl->inlen);
+			if (cl->tls != NULL && cl->handshake) {
+				handshake_check(cl);
+				if (cl->phase != PH_SESSION)
+					return;
+				if (cl->handshake) {
+					cl->tls_failed = 1;
+					if (!is_smtps(cl))
+						smtpc_tls_done(&cl->s, 0);
+				}
+			}
+			smtpc_abort(&cl->s, "4.4.2 connection closed by the server");
+			session_over(cl);
+			return;
+		}
+		if (r > 0)
+			set_timer(cl, cl->req.conf->timeout_reply);
+	}
+	if (events & EV_WRITE)
+		set_timer(cl, cl->req.conf->timeout_reply);
+	pump(cl);
+}
+
+static void timer_cb(struct ev_loop *l, struct ev_timer *t)
+{
+	struct client *cl = t->arg;
+
+	(void)l;
+	if (cl->phase == PH_CONNECT) {
+		target_failed(cl, "4.4.1 connect to", "timed out");
+	} else if (cl->phase == PH_SESSION) {
+		if (cl->tls != NULL && cl->handshake)
+			cl->tls_failed = 1;
+		smtpc_abort(&cl->s, "4.4.2 timeout");
+		session_over(cl);
+	}
+}
+
+const char *client_tls(const struct client *cl)
+{
+	return cl->tls_info;
+}
+
+/* ---- start and stop ---- */
+
+struct client *client_start(struct ev_loop *l, const struct client_req *req)
+{
+	struct client *cl = calloc(1, sizeof *cl);
+	const struct route *r = &req->route;
+
+	if (cl == NULL)
+		return NULL;
+	cl->loop = l;
+	cl->req = *req;
+	cl->io.fd = -1;
+	cl->io.cb = io_cb;
+	cl->io.arg = cl;
+	cl->timer.cb = timer_cb;
+	cl->timer.arg = cl;
+	cl->done_timer.cb = done_cb;
+	cl->done_timer.arg = cl;
+	cl->phase = PH_RESOLVE;
+	cl->port = r->hop ? r->hop->port : 25;
+	memset(req->res, 0, req->nrcpts * sizeof *req->res);
+
+	if (r->kind == ROUTE_LITERAL) {
+		char text[IP_TEXT_MAX];
+		ip_format(&r->addr, text, sizeof text);
+		add_target(cl, &r->addr, text);
+	} else if (r->hop != NULL && r->hop->literal) {
+		add_target(cl, &r->hop->addr, r->hop->host);
+	} else if (r->hop != NULL) {
+		snprintf(cl->hosts[0].name, sizeof cl->hosts[0].name, "%.253s", r->hop->host);
+		cl->nhosts = 1;
+		resolve_hosts(cl);
+		return cl;
+	} else if (r->kind == ROUTE_MX) {
+		/* SMTPUTF8 mail may name a domain in UTF-8: DNS knows its
+		 * A-labels. */
+		if (idna_to_ascii(r->domain, strlen(r->domain), cl->domain, sizeof cl->domain) > 0)
+			cl->mxq = dns_lookup(req->dns, cl->domain, DNS_T_MX, mx_cb, cl);
+		if (cl->mxq == NULL) {
+			char text[SMTPC_TEXT_MAX];
+			snprintf(text, sizeof text, "5.1.2 %s is not a domain we can look up", r->domain);
+			finish(cl, SMTPC_R_PERM, text);
+		}
+		return cl;
+	} else {
+		finish(cl, SMTPC_R_PERM, "5.1.2 an address literal of a kind we cannot deliver to");
+		return cl;
+	}
+	cl->phase = PH_CONNECT;
+	connect_next(cl);
+	return cl;
+}
+
+void client_free(struct client *cl)
+{
+	if (cl == NULL)
+		return;
+	close_conn(cl);
+	ev_timer_stop(cl->loop, &cl->done_timer);
+	dns_cancel(cl->mxq);
+	for (size_t h = 0; h < cl->nhosts; h++)
+		for (int f = 0; f < 2; f++)
+			dns_cancel(cl->hosts[h].q[f]);
+	free(cl);
+}

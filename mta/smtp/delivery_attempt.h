@@ -1,0 +1,84 @@
+/*
+ * mta/smtp/delivery_attempt.h -- one outbound SMTP transaction to one destination: find
+ * its addresses (a route's or the smarthost's next hop, an address
+ * literal, or the domain's MX hosts and their A/AAAA records), connect to
+ * them in turn, and run an smtpc session (mta/smtp/smtpc.h) over the socket.
+ *
+ * This is the part of delivery that talks to the network.  It knows
+ * nothing of the queue: the caller passes the envelope, a function that
+ * reads the body, and a function to call with the outcome; so the client
+ * and the resolver can later run in a process of their own, behind a
+ * socketpair, with the queue on the other side.
+ *
+ * Addresses are tried in order (MX preference, IPv6 then IPv4 for each
+ * host), at most CLIENT_ADDR_MAX of them, moving on after a connection
+ * failure, a timeout, or a temporary failure before any recipient was
+ * answered (RFC 5321 5.1).  DNS says:
+ *   MX NXDOMAIN             -> every recipient permanent, 5.1.2
+ *   a null MX (RFC 7505)    -> permanent, 5.1.10
+ *   no MX                   -> the domain itself is the host (implicit MX)
+ *   no address at all       -> permanent if the names do not exist, else
+ *                              temporary
+ *   a temporary DNS failure -> temporary (a deferral, never a bounce)
+ * A route's or smarthost's host that does not resolve is temporary: it is
+ * the configuration that is wrong, and the mail waits for its fix.
+ */
+#ifndef MOAT_MTA_SMTP_DELIVERY_ATTEMPT_H
+#define MOAT_MTA_SMTP_DELIVERY_ATTEMPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mta/net/resolver.h"
+#include "mta/net/ev.h"
+#include "mta/smtp/smtpc.h"
+#include "mta/net/tls.h"
+#include "policy/conf.h"
+#include "policy/route.h"
+
+#define CLIENT_ADDR_MAX  5      /* addresses tried per transaction */
+#define CLIENT_HOST_MAX  (ADDR_DOMAIN_MAX + IP_TEXT_MAX + 4)   /* "host[addr]" */
+
+struct client;
+
+/* Reads body bytes at off (like queue_body_read): 0 and *got (0 at the
+ * end), or -1 if the message cannot be read (then the attempt fails
+ * temporarily). */
+typedef int client_body_fn(void *arg, uint64_t off, void *buf, size_t cap, size_t *got);
+
+/* The outcome: res[] (the caller's array) holds every recipient's status;
+ * remote is "host[address]" of the server that decided, or "" if none
+ * was reached.  Called from the loop's timer phase: the caller may free
+ * the client inside it (client_free). */
+typedef void client_done_fn(void *arg, const char *remote);
+
+struct client_req {
+	const struct conf  *conf;
+	struct dns_resolver *dns;
+	struct route        route;       /* copied */
+	const char         *sender;      /* "" is <> */
+	const char *const  *rcpts;       /* caller-owned, nrcpts */
+	size_t              nrcpts;
+	struct smtpc_result *res;        /* caller-owned, nrcpts */
+	uint64_t            size;
+	unsigned            flags;       /* SMTPC_F_* */
+	int                 probe;       /* recipient verification: no DATA */
+	const struct tls_anchors *anchors; /* `tls verify`: the CA bundle (NULL: none loaded) */
+	const char         *auth_user;   /* smarthost credentials, or NULL */
+	const char         *auth_pass;
+	client_body_fn     *body;
+	void               *body_arg;
+	client_done_fn     *done;
+	void               *arg;
+};
+
+/* Start; NULL if memory is short.  req's pointers must outlive it. */
+struct client *client_start(struct ev_loop *l, const struct client_req *req);
+
+/* Stop at once (no callback), closing the connection, and free. */
+void client_free(struct client *cl);
+
+/* "TLSv1.2 SUITE" if the connection that decided was encrypted, else "". */
+const char *client_tls(const struct client *cl);
+
+#endif
