@@ -50,15 +50,25 @@ def eq(got, want, what="value"):
         raise Failure("%s: want %r, got %r" % (what, want, got))
 
 
+_ports_given = set()
+
+
 def free_port(family=socket.AF_INET):
-    """A port nothing listens on now (bind port 0, read it, close)."""
+    """A port nothing listens on now (bind port 0, read it, close), never
+    one this process was given before: the kernel may hand the same free
+    port to two calls in a row, and a config with two listeners on it is
+    refused ("duplicate listener")."""
     addr = "127.0.0.1" if family == socket.AF_INET else "::1"
-    s = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        s.bind((addr, 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+    while True:
+        s = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            s.bind((addr, 0))
+            port = s.getsockname()[1]
+        finally:
+            s.close()
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
 
 
 def b(x):
