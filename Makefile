@@ -68,7 +68,8 @@ QUEUE  := queue/store.c \
 NET    := mta/net/log.c \
           mta/net/ev.c \
           mta/net/tls.c \
-          mta/net/keyrole.c \
+          mta/net/keymsg.c \
+          mta/net/key_client.c \
           mta/net/resolver.c \
           mta/net/listen.c \
           mta/net/connlimit.c \
@@ -97,7 +98,8 @@ ROLES  := mta/roles/roles.c \
           mta/roles/supervisor.c \
           mta/roles/smtp_role.c \
           mta/roles/queue_role.c \
-          mta/roles/delivery_role.c
+          mta/roles/delivery_role.c \
+          mta/roles/key_role.c
 MTA    := $(NET) $(OPS) $(SMTP) $(CMD) $(INIT) $(ROLES)
 MAIN   := mta/main.c
 UNIT   := $(sort $(wildcard tests/unit/test_*.c))

@@ -23,7 +23,7 @@
 #include "mta/cmd/passwd.h"
 #include "mta/cmd/queue_cmd.h"
 #include "mta/cmd/relay_test.h"
-#include "mta/roles/roles.h"
+#include "mta/roles/supervisor.h"
 #include "mta/ops/config_files.h"
 #include "policy/conf.h"
 #include "policy/rules.h"

@@ -21,7 +21,7 @@
  *
  * The private key is used only through struct tls_signer, so that it can
  * later live in a separate process that signs over a socketpair (as
- * OpenSMTPD's ca process does: mta/net/keyrole.h); tls_creds_load() installs an
+ * OpenSMTPD's ca process does: mta/net/key_client.h); tls_creds_load() installs an
  * in-process signer.  Memory: a connection allocates about 21 KiB of record buffers
  * plus BearSSL's context (~4 KiB), freed by tls_free().
  */
@@ -54,7 +54,7 @@ struct tls_creds;
 struct tls;
 
 /*
- * Hooks for the key role (mta/net/keyrole.h), which moves the key out of the
+ * Hooks for the key role (mta/net/key_client.h), which moves the key out of the
  * smtp role.  tls_creds_signer(): the signer creds use now and its
  * context (*ctx).  tls_creds_modlen(): the RSA modulus length in bytes, 0
  * for an EC key (kept after a wipe).  tls_creds_set_signer(): sign with s

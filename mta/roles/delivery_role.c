@@ -1,14 +1,5 @@
-/*
- * mta/roles/delivery_role.c -- the delivery role (the queue runner, the SMTP client,
- * DNS: mta/smtp/queue_runner.h) and the key role (mta/net/keyrole.h): see roles.h.
- *
- * The runner reads and records through the queue role (mta/net/queue_client.h).  The
- * queue link is watched by the loop for the queue role's kicks (a commit,
- * a flush); when the queue role is restarted the supervisor sends a new
- * link, and the jobs in flight record their outcomes there -- or, if
- * their message was read from the old one and the write fails, are tried
- * again later: a duplicate, never a loss.
- */
+/* mta/roles/delivery_role.c -- the delivery role; see delivery_role.h */
+#include "mta/roles/delivery_role.h"
 #include "mta/roles/roles.h"
 
 #include <errno.h>
@@ -20,7 +11,6 @@
 #include "mta/ops/control.h"
 #include "mta/smtp/queue_runner.h"
 #include "mta/net/ev.h"
-#include "mta/net/keyrole.h"
 #include "mta/net/log.h"
 #include "mta/net/plink.h"
 #include "mta/net/queue_client.h"
@@ -131,18 +121,4 @@ int delivery_role_main(struct config *cfg, int plink, int qfd)
 	rq_free(r.q);
 	ev_free(&r.loop);
 	return 0;
-}
-
-int key_role_main(struct config *cfg, int kfd)
-{
-	sigset_t mask;
-
-	/* SIGTERM ends it like EOF does; SIGHUP is the supervisor's. */
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	if (cfg->tables.creds == NULL || role_enter(ROLE_KEY, cfg, NULL) != 0)
-		return 111;
-	return keyrole_serve(kfd, cfg->tables.creds);
 }

@@ -1,20 +1,5 @@
-/*
- * mta/roles/queue_role.c -- the queue role: the only process that opens the LMDB
- * queue.  It serves typed requests (mta/net/qwire.h) from its clients -- the
- * smtp role(s) and the delivery role -- over socketpairs the supervisor
- * hands it (mta/net/plink.h), and never parses SMTP.
- *
- * Each link keeps its own drafts (by queue ID): a client can write,
- * commit or abort only the drafts it began, and when a link breaks its
- * drafts are aborted (their spool files removed).  A frame that does not
- * decode, or that the link's kind may not send (the delivery role does
- * not commit new mail; an smtp role neither records delivery outcomes nor
- * holds, retries or deletes queued mail),
- * ends that link, never the process: the supervisor notices the client
- * die and restarts it.  Answers are written before the next frame is
- * read, in order; a client that does not read its answers within
- * QROLE_SEND_MS loses its link.
- */
+/* mta/roles/queue_role.c -- the queue role; see queue_role.h */
+#include "mta/roles/queue_role.h"
 #include "mta/roles/roles.h"
 
 #include <errno.h>
@@ -603,7 +588,7 @@ static void sig_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 		;
 }
 
-int qrole_main(struct config *cfg, int plink)
+int queue_role_main(struct config *cfg, int plink)
 {
 	static struct qrole qr;
 	const struct conf *conf = &cfg->conf;

@@ -1,24 +1,10 @@
-/*
- * mta/roles/supervisor.c -- the supervisor of `moat serve` (mta/roles/roles.h).
- *
- * It keeps: the current config, the listening sockets (mta/net/listen.h), a
- * table of the role processes and its end of each one's plink.  It does:
- *   start   queue, delivery, then a key role and its smtp role (one pair
- *           per generation), the qwire socketpairs between them;
- *   SIGCHLD a role that died is logged (event=role-exit) and started
- *           again (event=role-start) -- at once, or after a pause that
- *           doubles while it keeps dying within a second of its start --
- *           and the others get new links to it (plink PLINK_FD);
- *   SIGHUP  and `moat reload` (an smtp role asks): read the config again;
- *           if it is good, a new key+smtp pair serves it and the old smtp
- *           role drains; if not, nothing changes (event=reload);
- *   SIGTERM stop the smtp roles and the runner, then the queue role (so
- *           every commit has finished), then exit 0.
- * The supervisor never reads the network; from a role it takes only
- * fixed-size plink messages, and a role that sends one that does not
- * decode is killed (and restarted).
- */
+/* mta/roles/supervisor.c -- the supervisor; see supervisor.h */
+#include "mta/roles/supervisor.h"
 #include "mta/roles/roles.h"
+#include "mta/roles/key_role.h"
+#include "mta/roles/delivery_role.h"
+#include "mta/roles/queue_role.h"
+#include "mta/roles/smtp_role.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -35,7 +21,7 @@
 
 #include "mta/ops/control.h"
 #include "mta/net/ev.h"
-#include "mta/net/keyrole.h"
+#include "mta/net/key_client.h"
 #include "mta/net/listen.h"
 #include "mta/net/log.h"
 #include "mta/ops/ops.h"
@@ -192,7 +178,7 @@ static int spawn(struct sup *s, struct proc *p, int qfd, int kfd)
 		if (p->role != ROLE_SMTP && p->role != ROLE_KEY && p->cfg->tables.creds != NULL)
 			tls_creds_use_key_role(p->cfg->tables.creds, -1); /* not ours: forget it */
 		switch (p->role) {
-		case ROLE_QUEUE:    rc = qrole_main(p->cfg, pl[1]); break;
+		case ROLE_QUEUE:    rc = queue_role_main(p->cfg, pl[1]); break;
 		case ROLE_DELIVERY: rc = delivery_role_main(p->cfg, pl[1], qfd); break;
 		case ROLE_SMTP:     rc = smtp_role_main(p->cfg, pl[1], qfd, kfd); break;
 		case ROLE_KEY:      rc = key_role_main(p->cfg, kfd); break;

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mta/net/keyrole.h"
+#include "mta/net/keymsg.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,5 +1,5 @@
 /*
- * tests/unit/test_keyrole.c -- the key role (mta/net/keyrole.h) with real
+ * tests/unit/test_keyrole.c -- the key role (mta/roles/key_role.h, mta/net/key_client.h) with real
  * parts: a key role process forked on a SOCK_SEQPACKET socketpair, real
  * TLS handshakes in memory between tls_server_new() on creds that sign
  * through it and a client (tls_client_new(), or BearSSL's own client to
@@ -23,7 +23,9 @@
 
 #include <bearssl.h>
 
-#include "mta/net/keyrole.h"
+#include "mta/net/keymsg.h"
+#include "mta/net/key_client.h"
+#include "mta/roles/key_role.h"
 #include "mta/net/log.h"
 #include "mta/net/tls.h"
 #include "policy/pem.h"
@@ -140,7 +142,7 @@ static pid_t spawn_key_role(struct tls_creds *creds, int *fd)
 	pid = fork();
 	if (pid == 0) {
 		close(sv[0]);
-		_exit(keyrole_serve(sv[1], creds));
+		_exit(key_role_serve(sv[1], creds));
 	}
 	close(sv[1]);
 	*fd = sv[0];
@@ -365,17 +367,17 @@ static void test_ec_sign_kill_restart(void)
 		return;
 	/* No key role yet (fd -1): the key is gone, handshakes fail. */
 	CHECK(tls_creds_use_key_role(smtp, -1) == 0);
-	CHECK(keyrole_link_broken(smtp) == 1);
+	CHECK(key_client_broken(smtp) == 1);
 	CHECK(hs_tls_client(smtp, 0, &err) == 0);
 	CHECK((pid = spawn_key_role(sup, &fd)) > 0);
 	CHECK(tls_creds_use_key_role(smtp, fd) == 0);
-	CHECK(keyrole_link_broken(smtp) == 0);
+	CHECK(key_client_broken(smtp) == 0);
 	CHECK(strcmp(tls_creds_describe(smtp), "EC-P256") == 0);
 	CHECK(tls_creds_modlen(smtp) == 0);
 	CHECK(hs_tls_client(smtp, 0, &err) == 1);
 	CHECK(hs_tls_client(smtp, TLS_LEGACY, &err) == 1);
-	CHECK(keyrole_link_broken(smtp) == 0);
-	CHECK(keyrole_link_broken(sup) == 0);
+	CHECK(key_client_broken(smtp) == 0);
+	CHECK(key_client_broken(sup) == 0);
 
 	kill(pid, SIGKILL);
 	CHECK(reap(pid) == 128 + SIGKILL);
@@ -384,12 +386,12 @@ static void test_ec_sign_kill_restart(void)
 	CHECKF(err != 0, "err %d", err);
 	CHECK(hs_tls_client(smtp, 0, &err) == 0);     /* the link stays broken */
 	CHECKF(now_s() - t0 < 2.0, "%.2f s", now_s() - t0);
-	CHECK(keyrole_link_broken(smtp) == 1);
+	CHECK(key_client_broken(smtp) == 1);
 	close(fd);
 
 	CHECK((pid = spawn_key_role(sup, &fd)) > 0);
 	CHECK(tls_creds_use_key_role(smtp, fd) == 0);
-	CHECK(keyrole_link_broken(smtp) == 0);
+	CHECK(key_client_broken(smtp) == 0);
 	CHECK(hs_tls_client(smtp, 0, &err) == 1);
 	CHECK(hs_tls_client(smtp, 0, &err) == 1);
 	close(fd);
@@ -590,7 +592,7 @@ static void test_lying_key_role(void)
 		CHECKF(hs_tls_client(smtp, 0, &err) == 0, "lie %d", how);
 		/* LIE_HUGE_SIG is a well-formed reply with a wrong signature: the
 		 * client rejects it; the link stays up (the fake answers once). */
-		CHECKF(keyrole_link_broken(smtp) == (how != LIE_HUGE_SIG), "lie %d", how);
+		CHECKF(key_client_broken(smtp) == (how != LIE_HUGE_SIG), "lie %d", how);
 		if (how != LIE_HUGE_SIG) {
 			CHECKF(err != 0, "lie %d", how);
 			CHECKF(hs_tls_client(smtp, 0, &err) == 0, "lie %d", how);

@@ -1,9 +1,9 @@
-/* tests/unit/test_keymsg.c -- the key role's messages (mta/net/keyrole.h) */
+/* tests/unit/test_keymsg.c -- the key role's messages (mta/net/keymsg.h) */
 #include "t.h"
 
 #include <stdint.h>
 
-#include "mta/net/keyrole.h"
+#include "mta/net/keymsg.h"
 
 static unsigned char big[2 * KEYMSG_MAX];
 

@@ -1,5 +1,5 @@
 /*
- * tests/unit/test_qrole.c -- a real queue role (qrole_main(), mta/roles/roles.h)
+ * tests/unit/test_qrole.c -- a real queue role (queue_role_main(), mta/roles/roles.h)
  * on a real LMDB queue, forked from this process as the supervisor forks
  * it (sandboxed: the run uid when root, Landlock on the queue directory),
  * fed its client links over a real plink (SOCK_SEQPACKET, SCM_RIGHTS).
@@ -33,7 +33,7 @@
 #include "mta/net/log.h"
 #include "mta/net/plink.h"
 #include "mta/net/qwire.h"
-#include "mta/roles/roles.h"
+#include "mta/roles/queue_role.h"
 #include "mta/net/queue_client.h"
 #include "queue/envelope.h"
 #include "queue/queue.h"
@@ -195,7 +195,7 @@ static void test_start(void)
 	qpid = fork();
 	if (qpid == 0) {
 		close(sv[0]);
-		_exit(qrole_main(cfg, sv[1]));
+		_exit(queue_role_main(cfg, sv[1]));
 	}
 	close(sv[1]);
 	plink_fd = sv[0];

@@ -1,0 +1,28 @@
+/*
+ * mta/roles/delivery_role.h -- the delivery role: the queue runner, the
+ * SMTP client and DNS (mta/smtp/queue_runner.h) in one event loop.
+ *
+ * The runner reads and records through the queue role (mta/net/queue_client.h).  The
+ * queue link is watched by the loop for the queue role's kicks (a commit,
+ * a flush); when the queue role is restarted the supervisor sends a new
+ * link, and the jobs in flight record their outcomes there -- or, if
+ * their message was read from the old one and the write fails, are tried
+ * again later: a duplicate, never a loss.
+ *
+ * Owns: the queue runner, the SMTP client and its resolver, the admin
+ *   socket (QUEUE/admin: moat queue flush|retry|hold|release|delete).
+ * Asks: the queue role (read due mail, record outcomes, queue bounces).
+ * Never: accepts a connection from the network, or opens a file.
+ */
+
+#ifndef MOAT_MTA_ROLES_DELIVERY_ROLE_H
+#define MOAT_MTA_ROLES_DELIVERY_ROLE_H
+
+#include "mta/ops/loaded_config.h"
+
+/* The role's main, run in the child after fork(); plink is its end of the
+ * supervisor's link, qfd its link to the queue role.  Returns the
+ * process's exit status. */
+int delivery_role_main(struct config *cfg, int plink, int qfd);
+
+#endif
