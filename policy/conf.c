@@ -272,7 +272,7 @@ static int set_hostname(struct parse *p, const struct directive *d, const char *
 /* Two listeners collide if they are the same, or if one is the wildcard of
  * the other's family on the same port: binding both fails with EADDRINUSE
  * once the wildcard listens.  The server sets IPV6_V6ONLY, so "[::]:25"
- * and "0.0.0.0:25" do not collide (README: list both for both). */
+ * and "0.0.0.0:25" do not collide (docs/configuration.md: list both for both). */
 static int listeners_overlap(const struct conf_listener *a, const struct conf_listener *b)
 {
 	return a->port == b->port && a->addr.family == b->addr.family &&

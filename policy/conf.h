@@ -30,7 +30,7 @@
 #define CONF_MAX_DNSBL     16
 #define CONF_DNSBL_ZONE_MAX 160  /* a zone's name, so that any query name fits 253 */
 
-/* A listener's role (README "Relay control"). */
+/* A listener's role (docs/security.md "Relay control"). */
 enum conf_role {
 	CONF_ROLE_MX = 0,         /* mail for our domains from anyone; no AUTH        */
 	CONF_ROLE_SUBMISSION      /* AUTH required before MAIL; users relay anywhere  */
@@ -73,7 +73,7 @@ struct conf_domain {
 	unsigned subdomains : 1;            /* "*.name" also matches a.name, a.b.name */
 };
 
-/* Outbound TLS: what a next hop must offer (README "Delivery"). */
+/* Outbound TLS: what a next hop must offer (docs/delivery.md "Delivery"). */
 enum conf_otls {
 	CONF_OTLS_NONE = 0,  /* never STARTTLS                                    */
 	CONF_OTLS_MAY,       /* STARTTLS when offered, else plaintext (default)   */
@@ -169,7 +169,7 @@ struct conf {
 	size_t   ndeny_nets;                          /* deny-network */
 	struct conf_rcptlist rcpt_lists[CONF_MAX_RCPT_LISTS];
 	size_t   nrcpt_lists;                         /* recipients */
-	/* Delivery (README "Delivery"); durations in seconds. */
+	/* Delivery (docs/delivery.md "Delivery"); durations in seconds. */
 	unsigned delivery;                            /* delivery on|off; default on */
 	struct conf_route routes[CONF_MAX_ROUTES];
 	size_t   nroutes;                             /* route */
@@ -190,7 +190,7 @@ struct conf {
 	unsigned timeout_reply;                       /* timeout-reply; default 300 */
 	unsigned verify_cache;                        /* verify-cache; default 600 */
 	unsigned timeout_verify;                      /* timeout-verify; default 20 */
-	/* Edge defenses (policy/edge.h, policy/dnsbl.h, README "Edge defenses"). */
+	/* Edge defenses (policy/edge.h, policy/dnsbl.h, docs/security.md "Edge defenses"). */
 	unsigned reject_early_pipelining;             /* reject-early-pipelining; default on */
 	unsigned reject_invalid_helo;                 /* reject-invalid-helo; default on */
 	unsigned reject_forged_helo;                  /* reject-forged-helo; default on */
@@ -205,7 +205,7 @@ struct conf {
 	unsigned dnsbl_timeout;                       /* dnsbl-timeout, seconds; default 5 */
 	unsigned dnsbl_negative_ttl;                  /* dnsbl-negative-ttl, seconds; default 60 */
 
-	/* Operations (README "Logs", "Metrics and health", "Reload and stop"). */
+	/* Operations (docs/operations.md "Logs", "Metrics and health", "Reload and stop"). */
 	unsigned log_target;                          /* log: enum conf_log; default stderr */
 	char     log_socket[CONF_PATH_MAX];           /* log syslog PATH; default /dev/log */
 	unsigned log_facility;                        /* log-facility, as a syslog code;

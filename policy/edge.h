@@ -1,5 +1,5 @@
 /*
- * policy/edge.h -- the edge defenses' decisions (README "Edge defenses"):
+ * policy/edge.h -- the edge defenses' decisions (docs/security.md "Edge defenses"):
  * HELO and sender sanity, the tarpit's delay schedule, and the names and
  * counters of every decision.  Pure: the caller passes the client, its
  * words and the time; nothing here reads a socket or a clock.

@@ -1,5 +1,5 @@
 /*
- * policy/http.h -- the HTTP the metrics endpoint speaks (README "Metrics
+ * policy/http.h -- the HTTP the metrics endpoint speaks (docs/operations.md "Metrics
  * and health"): a parser for one request head, and the response head.
  * Pure: bytes in, a verdict out; nothing here reads a socket.
  *

@@ -5,7 +5,7 @@
  * The counters count log events (mta/net/log.h): the server hands every
  * log_event() to metrics_observe(), which looks at the event's name and a
  * few of its keys.  So a counter is, by construction, the number of
- * matching lines the log has written since the server started, and README
+ * matching lines the log has written since the server started, and docs/operations.md
  * ("Metrics and health") can say which lines each one counts.  Gauges
  * (sessions, queue size, ...) are read by the server at scrape time and
  * passed in.

@@ -1,5 +1,5 @@
 /*
- * policy/route.h -- where a recipient's mail goes next (README "Delivery").
+ * policy/route.h -- where a recipient's mail goes next (docs/delivery.md "Delivery").
  * Pure: the caller passes the config and the address.
  *
  * In this order:

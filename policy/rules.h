@@ -2,7 +2,7 @@
  * policy/rules.h -- who may send to whom: the accept and relay decision.
  * Pure: the caller passes the client and the parsed recipient.
  *
- * The relay matrix (README "Relay control"):
+ * The relay matrix (docs/security.md "Relay control"):
  *                                 our domain        foreign domain
  *   authenticated user             accept            relay
  *   relay network, internal lsnr   accept            relay

@@ -216,7 +216,7 @@ struct queue_space {
 int queue_space(struct queue *q, struct queue_space *sp);
 
 /*
- * Health (README "Metrics and health"): one small durable write
+ * Health (docs/operations.md "Metrics and health"): one small durable write
  * transaction -- meta/"probe" := now, fsync'd like a commit -- to learn
  * whether the queue can commit at all.  QUEUE_OK, or the error a
  * queue_commit() would meet (QUEUE_EFULL, QUEUE_EIO).  Writer only.

@@ -15,7 +15,7 @@ relay-network   127.0.0.0/8
 relay-network   ::1/128
 queue           $DEMO/queue
 # Keep what arrives (the demo's domains are not real; a bounce to a real
-# sender would leave the machine): see README "Delivery" to turn it on.
+# sender would leave the machine): see docs/delivery.md "Delivery" to turn it on.
 delivery        off
 CONF
 "$BUILD/moat" check -c "$DEMO/moat.conf" >/dev/null

@@ -1,5 +1,5 @@
 /*
- * mta/ops/ops.h -- what an operator sees of the running server (README
+ * mta/ops/ops.h -- what an operator sees of the running server (docs/operations.md
  * "Metrics and health", "Status"): the counters (policy/metrics.h, fed
  * with every log event), the health verdict, the status text, and the
  * metrics endpoint (mta/ops/httpd.h) that serves them.

@@ -1,5 +1,5 @@
 /*
- * mta/roles/roles.h -- `moat serve` as five processes (README "Process
+ * mta/roles/roles.h -- `moat serve` as five processes (docs/security.md "Process
  * roles and sandbox"), and what every role does on entering its sandbox.
  *
  *   process      file (contract in its .h)     owns

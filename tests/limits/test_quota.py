@@ -3,7 +3,7 @@ real full filesystem (a tmpfs mounted here: run as root), the message,
 byte and per-client quotas, oversize messages, and a version 1 queue
 upgraded in place.
 
-Every refusal is the exact reply of the README table.  Space is freed in
+Every refusal is the exact reply of the docs/smtp-replies.md table.  Space is freed in
 two ways, as an administrator would: by deleting files planted on the
 queue's filesystem (acceptance resumes in the running server, by itself),
 and, for the count and byte quotas, by raising the quota in the config and

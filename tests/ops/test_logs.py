@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """tests/ops/test_logs.py -- the log: one key=value line per event, in the
-shapes README "Logs" gives, for plaintext and TLS+AUTH sessions (connect,
+shapes docs/operations.md "Logs" gives, for plaintext and TLS+AUTH sessions (connect,
 accept, reject, auth-fail with addr=, disconnect with TLS and user), client
 words escaped, one disconnect per connect; and syslog: RFC 3164 datagrams
 with the configured facility to a socket the test owns, stderr while that

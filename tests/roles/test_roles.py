@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """tests/roles/test_roles.py -- `moat serve` as a supervisor and four
-sandboxed roles (smtp, queue, delivery, key; see the README, "Process
+sandboxed roles (smtp, queue, delivery, key; see docs/security.md, "Process
 roles and sandbox"):
 
 - every role is a child of the supervisor, runs as the run uid

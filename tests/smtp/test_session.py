@@ -2,7 +2,7 @@
 
 ASAN_OK: run.sh runs this file against build/moat and build/moat-asan.
 
-Every reply asserted here is the README "SMTP replies" table, exactly.
+Every reply asserted here is the docs/smtp-replies.md "SMTP replies" table, exactly.
 Run:  BUILD=build MOAT=build/moat /usr/bin/python3 tests/smtp/test_session.py [case ...]
 """
 
@@ -105,7 +105,7 @@ def test_ehlo_lower_case_verb():
 #
 # Each script is one connection to the main server (from 127.0.0.1, which
 # may not relay): a list of (command, reply).  The reply is the exact line,
-# or PREFIX + text when the README leaves the rest open (say which), or
+# or PREFIX + text when docs/smtp-replies.md leaves the rest open (say which), or
 # CLOSED after the reply (the server must close).  EHLO is a step
 # (command "EHLO", its multi-line reply checked by test_ehlo).
 

@@ -1,6 +1,6 @@
 """tests/tls/test_relay.py -- who may relay, who may never, and whom we
 accept for, against the real server over IPv4 and IPv6: every cell of
-the README relay matrix, deny networks (with never-connect), internal
+the relay matrix of docs/security.md, deny networks (with never-connect), internal
 listeners, recipient lists (550 5.1.1), `moat relay-test` (against moat
 and against a recording server, which must never see DATA), and the
 matrix `moat check` prints.
@@ -99,7 +99,7 @@ def rcpt(s, port, v6, rcpt_to, auth=False, sender="alice@example.test"):
         c.close()
 
 
-# The README matrix: (authenticated user | relay network | anyone else) x
+# The docs/security.md matrix: (authenticated user | relay network | anyone else) x
 # (our domain | foreign domain), each over IPv4 and IPv6.
 def matrix_cell(who, where, v6):
     want = ACCEPT if who != "anyone" or where == "ours" else DENIED
