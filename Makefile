@@ -33,7 +33,8 @@ ASAN_LIBS  := -llmdb -lbearssl -lpthread
 
 # Sources, one per line, by directory (dependency direction: mta -> queue,
 # policy; queue -> policy; policy -> nothing).
-POLICY := policy/cmd.c \
+POLICY := policy/wire.c \
+          policy/cmd.c \
           policy/text.c \
           policy/addr.c \
           policy/data.c \

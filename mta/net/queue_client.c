@@ -14,7 +14,7 @@
 
 struct rq {
 	int fd;
-	struct qw_out out;
+	struct wire_wr out;
 	unsigned char *in;        /* the last reply's payload */
 	size_t incap;
 	void (*kick)(void *arg);
@@ -321,7 +321,7 @@ static void abort_id(struct rq *r, queue_id id)
 	if (r->fd < 0)
 		return;
 	qw_begin(&r->out, QW_DRAFT_ABORT);
-	qw_u64(&r->out, id);
+	wire_put_u64(&r->out, id);
 	send_frame(r);
 }
 
@@ -390,8 +390,8 @@ int rq_draft_write(struct rq_draft *d, const void *buf, size_t len)
 		size_t n = len < QW_CHUNK_MAX ? len : QW_CHUNK_MAX;
 
 		qw_begin(&d->r->out, QW_DRAFT_WRITE);
-		qw_u64(&d->r->out, d->id);
-		qw_bytes(&d->r->out, p, n);
+		wire_put_u64(&d->r->out, d->id);
+		wire_put_bytes(&d->r->out, p, n);
 		if (send_frame(d->r) != 0)
 			d->err = QUEUE_EIO;
 		p += n;
@@ -406,7 +406,7 @@ void rq_draft_abort(struct rq_draft *d)
 		return;
 	if (d->r->fd >= 0) {
 		qw_begin(&d->r->out, QW_DRAFT_ABORT);
-		qw_u64(&d->r->out, d->id);
+		wire_put_u64(&d->r->out, d->id);
 		send_frame(d->r);
 	}
 	free(d);
@@ -437,10 +437,10 @@ int rq_commit_start(struct rq *r, struct rq_draft **draft, struct queue_envelope
 	if (r->commit_out || n == 0 || n > QW_BATCH_MAX)
 		return -1;
 	qw_begin(&r->out, QW_COMMIT);
-	qw_u32(&r->out, (uint32_t)n);
+	wire_put_u32(&r->out, (uint32_t)n);
 	for (i = 0; i < n; i++) {
-		qw_u64(&r->out, draft[i]->id);
-		qw_u32(&r->out, (uint32_t)envelope_size(env[i]));
+		wire_put_u64(&r->out, draft[i]->id);
+		wire_put_u32(&r->out, (uint32_t)envelope_size(env[i]));
 		qw_env(&r->out, env[i]);
 		r->commit_env[i] = env[i];
 		free(draft[i]);
@@ -515,7 +515,7 @@ int rq_probe(struct rq *r, int64_t now)
 	struct qw_rep rep;
 
 	qw_begin(&r->out, QW_PROBE);
-	qw_u64(&r->out, (uint64_t)now);
+	wire_put_u64(&r->out, (uint64_t)now);
 	return simple(r, &rep);
 }
 
@@ -535,8 +535,8 @@ int rq_hold(struct rq *r, queue_id id, int hold)
 	struct qw_rep rep;
 
 	qw_begin(&r->out, QW_HOLD);
-	qw_u64(&r->out, id);
-	qw_u8(&r->out, hold ? 1 : 0);
+	wire_put_u64(&r->out, id);
+	wire_put_u8(&r->out, hold ? 1 : 0);
 	return simple(r, &rep);
 }
 
@@ -546,7 +546,7 @@ int rq_retry(struct rq *r, queue_id id, size_t *count)
 	int rc;
 
 	qw_begin(&r->out, QW_RETRY);
-	qw_u64(&r->out, id);
+	wire_put_u64(&r->out, id);
 	if ((rc = simple(r, &rep)) == QUEUE_OK)
 		*count = (size_t)rep.count;
 	return rc;
@@ -557,7 +557,7 @@ int rq_delete(struct rq *r, queue_id id)
 	struct qw_rep rep;
 
 	qw_begin(&r->out, QW_DELETE);
-	qw_u64(&r->out, id);
+	wire_put_u64(&r->out, id);
 	return simple(r, &rep);
 }
 
@@ -575,8 +575,8 @@ int rq_due(struct rq *r, int64_t now, int (*skip)(void *arg, queue_id id), void 
 	if (want > QW_DUE_MAX)
 		want = QW_DUE_MAX;
 	qw_begin(&r->out, QW_DUE);
-	qw_u64(&r->out, (uint64_t)now);
-	qw_u32(&r->out, (uint32_t)want);
+	wire_put_u64(&r->out, (uint64_t)now);
+	wire_put_u32(&r->out, (uint32_t)want);
 	if ((rc = simple(r, &rep)) != QUEUE_OK)
 		return rc;
 	if (rep.n > want) {
@@ -602,8 +602,8 @@ int rq_get(struct rq *r, queue_id id, struct queue_envelope *env)
 	int rc;
 
 	qw_begin(&r->out, QW_GET);
-	qw_u64(&r->out, id);
-	qw_u32(&r->out, (uint32_t)(rcpts ? cap : 0));
+	wire_put_u64(&r->out, id);
+	wire_put_u32(&r->out, (uint32_t)(rcpts ? cap : 0));
 	if ((rc = simple(r, &rep)) == QUEUE_EINVAL) {
 		env->nrcpts = rep.n;
 		return rc;
@@ -631,9 +631,9 @@ int rq_body_read(struct rq *r, queue_id id, uint64_t off, void *buf, size_t cap,
 	if (cap == 0)
 		return QUEUE_OK;
 	qw_begin(&r->out, QW_BODY_READ);
-	qw_u64(&r->out, id);
-	qw_u64(&r->out, off);
-	qw_u32(&r->out, (uint32_t)cap);
+	wire_put_u64(&r->out, id);
+	wire_put_u64(&r->out, off);
+	wire_put_u32(&r->out, (uint32_t)cap);
 	if ((rc = simple(r, &rep)) != QUEUE_OK)
 		return rc;
 	if (rep.len > cap) {
@@ -655,26 +655,26 @@ size_t rq_update(struct rq *r, queue_id id, const struct queue_result *res, size
 
 	*gone = 0;
 	qw_begin(&r->out, QW_UPDATE);
-	qw_u64(&r->out, id);
-	qw_u32(&r->out, set_flags);
-	qw_u64(&r->out, dsn ? dsn->id : 0);
+	wire_put_u64(&r->out, id);
+	wire_put_u32(&r->out, set_flags);
+	wire_put_u64(&r->out, dsn ? dsn->id : 0);
 	if (dsn != NULL) {
-		qw_u32(&r->out, (uint32_t)envelope_size(dsn_env));
+		wire_put_u32(&r->out, (uint32_t)envelope_size(dsn_env));
 		qw_env(&r->out, dsn_env);
 	} else {
-		qw_u32(&r->out, 0);
+		wire_put_u32(&r->out, 0);
 	}
-	qw_u32(&r->out, (uint32_t)n);
+	wire_put_u32(&r->out, (uint32_t)n);
 	for (i = 0; i < n; i++) {
 		size_t el = res[i].error ? strlen(res[i].error) : 0;
 
 		if (el > QUEUE_ERR_MAX)
 			el = QUEUE_ERR_MAX;
-		qw_u32(&r->out, res[i].rcpt);
-		qw_u8(&r->out, res[i].state);
-		qw_u64(&r->out, (uint64_t)res[i].next_try);
-		qw_u16(&r->out, (uint16_t)el);
-		qw_bytes(&r->out, res[i].error, el);
+		wire_put_u32(&r->out, res[i].rcpt);
+		wire_put_u8(&r->out, res[i].state);
+		wire_put_u64(&r->out, (uint64_t)res[i].next_try);
+		wire_put_u16(&r->out, (uint16_t)el);
+		wire_put_bytes(&r->out, res[i].error, el);
 	}
 	free(dsn);
 	if (n == 0) {

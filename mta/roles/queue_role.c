@@ -47,7 +47,7 @@ struct qrole {
 	struct ev_io parent, sig;
 	struct qlink *links;
 	struct qlink *dead;          /* dropped in this batch: freed after it */
-	struct qw_out out;
+	struct wire_wr out;
 };
 
 static void link_drop(struct qrole *qr, struct qlink *k, const char *why)
@@ -238,13 +238,13 @@ static void do_commit(struct qrole *qr, struct qlink *k, const struct qw_req *rq
 	if (m > 0 && queue_commit(qr->q, drafts, envp, sub, m) > 0)
 		kick(qr);
 	qw_begin(&qr->out, QW_COMMIT | QW_REPLY);
-	qw_u32(&qr->out, (uint32_t)n);
+	wire_put_u32(&qr->out, (uint32_t)n);
 	for (i = 0, m = 0; i < n; i++) {
 		results[i] = pre[i] == QUEUE_OK ? sub[m++] : pre[i];
-		qw_u32(&qr->out, (uint32_t)results[i]);
-		qw_u64(&qr->out, results[i] == QUEUE_OK ? envs[i].id : 0);
-		qw_u64(&qr->out, results[i] == QUEUE_OK ? (uint64_t)envs[i].received : 0);
-		qw_u64(&qr->out, results[i] == QUEUE_OK ? envs[i].size : 0);
+		wire_put_u32(&qr->out, (uint32_t)results[i]);
+		wire_put_u64(&qr->out, results[i] == QUEUE_OK ? envs[i].id : 0);
+		wire_put_u64(&qr->out, results[i] == QUEUE_OK ? (uint64_t)envs[i].received : 0);
+		wire_put_u64(&qr->out, results[i] == QUEUE_OK ? envs[i].size : 0);
 		free(rcpts[i]);
 	}
 	answer(qr, k);
@@ -276,8 +276,8 @@ static void do_get(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
 	qw_begin(&qr->out, QW_GET | QW_REPLY);
 	if (err == QUEUE_OK && env.nrcpts > rq->cap)
 		err = QUEUE_EINVAL;   /* the client's array is too small: it asks again */
-	qw_u32(&qr->out, (uint32_t)err);
-	qw_u32(&qr->out, err == QUEUE_OK || err == QUEUE_EINVAL ? (uint32_t)env.nrcpts : 0);
+	wire_put_u32(&qr->out, (uint32_t)err);
+	wire_put_u32(&qr->out, err == QUEUE_OK || err == QUEUE_EINVAL ? (uint32_t)env.nrcpts : 0);
 	if (err == QUEUE_OK)
 		qw_env(&qr->out, &env);
 	free(rc);
@@ -315,12 +315,12 @@ static void do_update(struct qrole *qr, struct qlink *k, const struct qw_req *rq
 		queue_draft_abort(dsn);
 	}
 	qw_begin(&qr->out, QW_UPDATE | QW_REPLY);
-	qw_u32(&qr->out, (uint32_t)result);
-	qw_u32(&qr->out, (uint32_t)changed);
-	qw_u8(&qr->out, gone ? 1 : 0);
-	qw_u64(&qr->out, result == QUEUE_OK && rq->dsn ? denv.id : 0);
-	qw_u64(&qr->out, result == QUEUE_OK && rq->dsn ? (uint64_t)denv.received : 0);
-	qw_u64(&qr->out, result == QUEUE_OK && rq->dsn ? denv.size : 0);
+	wire_put_u32(&qr->out, (uint32_t)result);
+	wire_put_u32(&qr->out, (uint32_t)changed);
+	wire_put_u8(&qr->out, gone ? 1 : 0);
+	wire_put_u64(&qr->out, result == QUEUE_OK && rq->dsn ? denv.id : 0);
+	wire_put_u64(&qr->out, result == QUEUE_OK && rq->dsn ? (uint64_t)denv.received : 0);
+	wire_put_u64(&qr->out, result == QUEUE_OK && rq->dsn ? denv.size : 0);
 	free(drc);
 	free(res);
 	free(errs);
@@ -362,8 +362,8 @@ static int handle(struct qrole *qr, struct qlink *k, uint16_t type, const unsign
 			}
 		}
 		qw_begin(&qr->out, QW_DRAFT_BEGIN | QW_REPLY);
-		qw_u32(&qr->out, (uint32_t)rc);
-		qw_u64(&qr->out, id);
+		wire_put_u32(&qr->out, (uint32_t)rc);
+		wire_put_u64(&qr->out, id);
 		return answer(qr, k);
 	}
 	case QW_DRAFT_WRITE:
@@ -396,15 +396,15 @@ static int handle(struct qrole *qr, struct qlink *k, uint16_t type, const unsign
 			rc = queue_space(qr->q, &sp);
 		free(rcpts);
 		qw_begin(&qr->out, QW_USAGE | QW_REPLY);
-		qw_u32(&qr->out, (uint32_t)rc);
-		qw_u64(&qr->out, u.messages);
-		qw_u64(&qr->out, u.bytes);
-		qw_u64(&qr->out, u.client_messages);
-		qw_u64(&qr->out, u.client_bytes);
-		qw_u64(&qr->out, sp.fs_avail);
-		qw_u64(&qr->out, sp.fs_total);
-		qw_u64(&qr->out, sp.file_free);
-		qw_u64(&qr->out, sp.map_free);
+		wire_put_u32(&qr->out, (uint32_t)rc);
+		wire_put_u64(&qr->out, u.messages);
+		wire_put_u64(&qr->out, u.bytes);
+		wire_put_u64(&qr->out, u.client_messages);
+		wire_put_u64(&qr->out, u.client_bytes);
+		wire_put_u64(&qr->out, sp.fs_avail);
+		wire_put_u64(&qr->out, sp.fs_total);
+		wire_put_u64(&qr->out, sp.file_free);
+		wire_put_u64(&qr->out, sp.map_free);
 		return answer(qr, k);
 	}
 	case QW_PROBE:
@@ -414,15 +414,15 @@ static int handle(struct qrole *qr, struct qlink *k, uint16_t type, const unsign
 		   : type == QW_HOLD   ? queue_hold(qr->q, rq.id, (int)rq.flags)
 		                       : queue_delete(qr->q, rq.id);
 		qw_begin(&qr->out, (uint16_t)(type | QW_REPLY));
-		qw_u32(&qr->out, (uint32_t)rc);
+		wire_put_u32(&qr->out, (uint32_t)rc);
 		return answer(qr, k);
 	case QW_OLDEST: {
 		queue_id id = 0;
 
 		rc = queue_oldest(qr->q, &id);
 		qw_begin(&qr->out, QW_OLDEST | QW_REPLY);
-		qw_u32(&qr->out, (uint32_t)rc);
-		qw_u64(&qr->out, rc == QUEUE_OK ? id : 0);
+		wire_put_u32(&qr->out, (uint32_t)rc);
+		wire_put_u64(&qr->out, rc == QUEUE_OK ? id : 0);
 		return answer(qr, k);
 	}
 	case QW_RETRY: {
@@ -432,8 +432,8 @@ static int handle(struct qrole *qr, struct qlink *k, uint16_t type, const unsign
 		if (rc == QUEUE_OK && count > 0)
 			kick(qr);
 		qw_begin(&qr->out, QW_RETRY | QW_REPLY);
-		qw_u32(&qr->out, (uint32_t)rc);
-		qw_u64(&qr->out, count);
+		wire_put_u32(&qr->out, (uint32_t)rc);
+		wire_put_u64(&qr->out, count);
 		return answer(qr, k);
 	}
 	case QW_DUE: {
@@ -443,11 +443,11 @@ static int handle(struct qrole *qr, struct qlink *k, uint16_t type, const unsign
 
 		rc = ids ? queue_due(qr->q, rq.now, NULL, NULL, ids, rq.cap, &n, &next) : QUEUE_EIO;
 		qw_begin(&qr->out, QW_DUE | QW_REPLY);
-		qw_u32(&qr->out, (uint32_t)rc);
-		qw_u64(&qr->out, (uint64_t)next);
-		qw_u32(&qr->out, rc == QUEUE_OK ? (uint32_t)n : 0);
+		wire_put_u32(&qr->out, (uint32_t)rc);
+		wire_put_u64(&qr->out, (uint64_t)next);
+		wire_put_u32(&qr->out, rc == QUEUE_OK ? (uint32_t)n : 0);
 		for (size_t i = 0; rc == QUEUE_OK && i < n; i++)
-			qw_u64(&qr->out, ids[i]);
+			wire_put_u64(&qr->out, ids[i]);
 		free(ids);
 		return answer(qr, k);
 	}
@@ -460,9 +460,9 @@ static int handle(struct qrole *qr, struct qlink *k, uint16_t type, const unsign
 
 		rc = buf ? queue_body_read(qr->q, rq.id, rq.off, buf, rq.cap, &got) : QUEUE_EIO;
 		qw_begin(&qr->out, QW_BODY_READ | QW_REPLY);
-		qw_u32(&qr->out, (uint32_t)rc);
+		wire_put_u32(&qr->out, (uint32_t)rc);
 		if (rc == QUEUE_OK)
-			qw_bytes(&qr->out, buf, got);
+			wire_put_bytes(&qr->out, buf, got);
 		free(buf);
 		return answer(qr, k);
 	}

@@ -340,7 +340,7 @@ static void test_garbage(void)
 static void test_commit_from_delivery(void)
 {
 	static unsigned char env_bytes[1024];
-	struct qw_out o = { NULL, 0, 0, 0 };
+	struct wire_wr o = { 0 };
 	struct rq_draft *d;
 	struct queue_envelope env, *envp = &env;
 	queue_id id = 0;
@@ -359,10 +359,10 @@ static void test_commit_from_delivery(void)
 	el = envelope_encode(&env, env_bytes, sizeof env_bytes);
 	CHECK(el > 0);
 	qw_begin(&o, QW_COMMIT);
-	qw_u32(&o, 1);
-	qw_u64(&o, id);
-	qw_u32(&o, (uint32_t)el);
-	qw_bytes(&o, env_bytes, el);
+	wire_put_u32(&o, 1);
+	wire_put_u64(&o, id);
+	wire_put_u32(&o, (uint32_t)el);
+	wire_put_bytes(&o, env_bytes, el);
 	CHECK(qw_end(&o) == 0);
 	fd = give_link(PLINK_DELIVERY_CLIENT);
 	CHECK(fd >= 0 && send(fd, o.buf, o.len, MSG_NOSIGNAL) == (ssize_t)o.len);
