@@ -87,7 +87,8 @@ SMTP   := mta/smtp/smtpd.c \
           mta/smtp/smtpc.c \
           mta/smtp/blocklist_lookup.c \
           mta/smtp/delivery_attempt.c \
-          mta/smtp/queue_runner.c
+          mta/smtp/queue_runner.c \
+          mta/smtp/verify.c
 CMD    := mta/cmd/queue_cmd.c \
           mta/cmd/status_cmd.c \
           mta/cmd/passwd.c \

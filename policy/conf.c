@@ -1180,6 +1180,7 @@ static int parse_hop_args(struct parse *p, const struct directive *d, const char
 				return bad_value(p, d, "auth: not an absolute path:", a[k + 1], al[k + 1], "");
 			memcpy(p->c->smarthost_auth, a[k + 1], al[k + 1]);
 			p->c->smarthost_auth[al[k + 1]] = '\0';
+			p->c->smarthost_line = p->line;
 			k++;
 		} else {
 			return bad_value(p, d, "unknown option", a[k], al[k], route

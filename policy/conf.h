@@ -175,6 +175,7 @@ struct conf {
 	size_t   nroutes;                             /* route */
 	struct conf_nexthop smarthost;                /* smarthost; host "" if none */
 	char     smarthost_auth[CONF_PATH_MAX];       /* smarthost ... auth FILE; "" if none */
+	size_t   smarthost_line;
 	uint8_t  outbound_tls;                        /* outbound-tls (MX deliveries); default may */
 	char     tls_ca_file[CONF_PATH_MAX];          /* tls-ca-file */
 	struct conf_dns_server dns_servers[CONF_MAX_DNS];
