@@ -256,7 +256,6 @@ static void conn_timer_cb(struct ev_loop *l, struct ev_timer *t)
 {
 	struct conn *c = t->arg;
 
-	(void)l;
 	if (c->handshaking) {
 		log_event("tls-fail", "addr=%s error=timeout", c->s.client.addr_text);
 		conn_kill(c, "tls-timeout");
@@ -265,6 +264,9 @@ static void conn_timer_cb(struct ev_loop *l, struct ev_timer *t)
 	if (!c->greeted) {
 		c->greet_due = 1;
 		conn_try_greet(c);
+	} else if (smtpd_session_secs(&c->s) &&
+	           l->now - c->connected_at >= (int64_t)smtpd_session_secs(&c->s) * 1000) {
+		smtpd_session_expired(&c->s);
 	} else {
 		smtpd_timeout(&c->s);
 	}
@@ -701,11 +703,24 @@ static int conn_feed(struct conn *c)
 	return consumed;
 }
 
+/* The timer's milliseconds ms (0: none), or fewer when a limit of total
+ * seconds (0: none) counted from since ends sooner. */
+static int64_t sooner(int64_t ms, int64_t since, unsigned total, int64_t now)
+{
+	int64_t left = since + (int64_t)total * 1000 - now;
+
+	if (total == 0)
+		return ms;
+	if (left < 1)
+		left = 1;
+	return ms == 0 || left < ms ? left : ms;
+}
+
 /* Feed input, answer events, write output, then ask for the right events. */
 static void conn_pump(struct conn *c)
 {
 	struct server *sv = c->sv;
-	unsigned before = c->s.state, want = 0, total;
+	unsigned before = c->s.state, want = 0;
 	size_t outlen, netlen = 0, cap = 0, out_before;
 	int consumed = 0, replied = 0, round;
 	int64_t ms;
@@ -765,21 +780,15 @@ static void conn_pump(struct conn *c)
 	/* The idle timer restarts when the state changed, or in DATA when data
 	 * came, or else when a command was answered: a partial line, or an
 	 * over-long one being thrown away, never keeps a session alive.  In
-	 * DATA it never runs past the deadline counted from DATA's start. */
+	 * DATA it never runs past the deadline counted from DATA's start, nor
+	 * ever past max-session-time counted from the connection. */
 	if (before != c->s.state)
 		c->state_since = sv->loop.now;
 	if (c->greeted && (before != c->s.state || c->timer.slot == 0 ||
 	                   (c->s.state == SMTPD_S_DATA ? consumed : replied))) {
 		ms = (int64_t)smtpd_timeout_secs(&c->s) * 1000;
-		total = smtpd_deadline_secs(&c->s);
-		if (total) {
-			int64_t left = c->state_since + (int64_t)total * 1000 - sv->loop.now;
-
-			if (left < 1)
-				left = 1;
-			if (ms == 0 || left < ms)
-				ms = left;
-		}
+		ms = sooner(ms, c->state_since, smtpd_deadline_secs(&c->s), sv->loop.now);
+		ms = sooner(ms, c->connected_at, smtpd_session_secs(&c->s), sv->loop.now);
 		if (ms)
 			ev_timer_start(&sv->loop, &c->timer, ms);
 		else
