@@ -86,7 +86,8 @@ SMTP   := mta/smtp/smtpd.c \
           mta/smtp/blocklist_lookup.c \
           mta/smtp/delivery_attempt.c \
           mta/smtp/queue_runner.c
-CMD    := mta/cmd/queue_cmd.c \
+CMD    := mta/cmd/conf_path.c \
+          mta/cmd/queue_cmd.c \
           mta/cmd/status_cmd.c \
           mta/cmd/passwd.c \
           mta/cmd/relay_test.c
