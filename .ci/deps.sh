@@ -38,12 +38,12 @@ PKGS_test="$PKGS_run $PKGS_image clang libclang-rt-14-dev liblmdb-dev libbearssl
 group_pkgs() { # GROUP... -> the packages, a line each, once
 	for g in "$@"; do
 		case $g in
-		build) echo "$PKGS_build" ;;
-		run)   echo "$PKGS_run" ;;
-		image) echo "$PKGS_image" ;;
-		test)  echo "$PKGS_test" ;;
+		build|run|image|test) ;;
 		*) echo "deps: no group '$g' (build, run, image, test)" >&2; exit 100 ;;
 		esac
+	done
+	for g in "$@"; do
+		eval echo "\"\$PKGS_$g\""
 	done | tr -s ' \t\n' '\n' | sed '/^$/d' | awk '!seen[$0]++'
 }
 
@@ -114,6 +114,7 @@ apt_update() {
 }
 
 tools() { # GROUP...
+	group_pkgs "$@" >/dev/null # an unknown group ends here, 100
 	missing=$(need_pkgs "$@")
 	[ -z "$missing" ] && return 0
 	echo "deps: installing for $*:$missing"
