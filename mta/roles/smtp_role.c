@@ -263,7 +263,6 @@ static void session_timer_cb(struct ev_loop *l, struct ev_timer *t)
 {
 	struct session *c = t->arg;
 
-	(void)l;
 	if (c->cn.handshaking) {
 		log_event("tls-fail", "addr=%s error=timeout", c->s.client.addr_text);
 		session_kill(c, "tls-timeout");
@@ -272,6 +271,9 @@ static void session_timer_cb(struct ev_loop *l, struct ev_timer *t)
 	if (!c->greeted) {
 		c->greet_due = 1;
 		session_try_greet(c);
+	} else if (smtpd_session_secs(&c->s) &&
+	           l->now - c->connected_at >= (int64_t)smtpd_session_secs(&c->s) * 1000) {
+		smtpd_session_expired(&c->s);
 	} else {
 		smtpd_timeout(&c->s);
 	}
@@ -761,14 +763,27 @@ static int session_feed(struct session *c)
 	return consumed;
 }
 
+/* The timer's milliseconds ms (0: none), or fewer when a limit of total
+ * seconds (0: none) counted from since ends sooner. */
+static int64_t sooner(int64_t ms, int64_t since, unsigned total, int64_t now)
+{
+	int64_t left = since + (int64_t)total * 1000 - now;
+
+	if (total == 0)
+		return ms;
+	if (left < 1)
+		left = 1;
+	return ms == 0 || left < ms ? left : ms;
+}
+
 /* The idle timer restarts when the state changed, or in DATA when data
  * came, or else when a command was answered: a partial line, or an
  * over-long one being thrown away, never keeps a session alive.  In DATA
- * it never runs past the deadline counted from DATA's start. */
+ * it never runs past the deadline counted from DATA's start, nor ever past
+ * max-session-time counted from the connection. */
 static void session_rearm(struct session *c, unsigned before, int consumed, int replied)
 {
 	struct server *sv = c->sv;
-	unsigned total;
 	int64_t ms;
 
 	if (before != c->s.state)
@@ -777,15 +792,8 @@ static void session_rearm(struct session *c, unsigned before, int consumed, int 
 	                     (c->s.state == SMTPD_S_DATA ? consumed : replied)))
 		return;
 	ms = (int64_t)smtpd_timeout_secs(&c->s) * 1000;
-	total = smtpd_deadline_secs(&c->s);
-	if (total) {
-		int64_t left = c->state_since + (int64_t)total * 1000 - sv->loop.now;
-
-		if (left < 1)
-			left = 1;
-		if (ms == 0 || left < ms)
-			ms = left;
-	}
+	ms = sooner(ms, c->state_since, smtpd_deadline_secs(&c->s), sv->loop.now);
+	ms = sooner(ms, c->connected_at, smtpd_session_secs(&c->s), sv->loop.now);
 	if (ms)
 		ev_timer_start(&sv->loop, &c->timer, ms);
 	else
