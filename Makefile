@@ -59,7 +59,9 @@ POLICY := policy/cmd.c \
           policy/idna.c \
           policy/edge.c \
           policy/dnsbl.c \
-          policy/kv.c
+          policy/kv.c \
+          policy/spki.c \
+          policy/dkim.c
 QUEUE  := queue/store.c \
           queue/envelope.c \
           queue/usage.c
