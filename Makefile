@@ -79,6 +79,7 @@ NET    := mta/net/log.c \
           mta/net/queue_client.c \
           mta/net/plink.c
 OPS    := mta/ops/loaded_config.c \
+          mta/ops/dkim_key.c \
           mta/ops/config_files.c \
           mta/ops/control.c \
           mta/ops/httpd.c \
@@ -91,7 +92,8 @@ SMTP   := mta/smtp/smtpd.c \
 CMD    := mta/cmd/queue_cmd.c \
           mta/cmd/status_cmd.c \
           mta/cmd/passwd.c \
-          mta/cmd/relay_test.c
+          mta/cmd/relay_test.c \
+          mta/cmd/dkim_keygen.c
 INIT   := mta/init/rtnetlink.c \
           mta/init/devices.c \
           mta/init/init.c

@@ -691,24 +691,31 @@ struct plan {
 	size_t            nsel;
 };
 
+int dkim_names_check(const char *domain, const char *selector, const char **why)
+{
+	size_t dn = strlen(domain), sn = strlen(selector);
+
+	if (dn == 0 || dn > DKIM_DOMAIN_MAX || domain[0] == '[' || domain[dn - 1] == '.' ||
+	    !addr_domain_valid(domain, dn, 0)) {
+		*why = "bad domain";
+		return -1;
+	}
+	if (sn == 0 || sn > CONF_DKIM_SELECTOR_MAX || selector[0] == '[' ||
+	    selector[sn - 1] == '.' || !addr_domain_valid(selector, sn, 0) ||
+	    sn + 12 + dn > DKIM_DOMAIN_MAX) {
+		*why = "bad selector";
+		return -1;
+	}
+	return 0;
+}
+
 static int spec_check(const struct dkim_spec *spec, struct plan *pl, const char **why)
 {
-	size_t dn = strlen(spec->domain), sn = strlen(spec->selector);
 	const char *h = spec->headers != NULL && spec->headers[0] != '\0' ? spec->headers
 	                                                                 : DKIM_DEFAULT_HEADERS;
 
-	if (dn == 0 || dn > DKIM_DOMAIN_MAX || spec->domain[0] == '[' ||
-	    !addr_domain_valid(spec->domain, dn, 0) ||
-	    spec->domain[dn - 1] == '.') {
-		*why = "bad d= domain";
+	if (dkim_names_check(spec->domain, spec->selector, why) != 0)
 		return -1;
-	}
-	if (sn == 0 || sn > CONF_DKIM_SELECTOR_MAX || spec->selector[0] == '[' ||
-	    !addr_domain_valid(spec->selector, sn, 0) ||
-	    spec->selector[sn - 1] == '.' || sn + dn + 12 > DKIM_DOMAIN_MAX) {
-		*why = "bad s= selector";
-		return -1;
-	}
 	if (dkim_hlist_check(h, strlen(h), pl->hlist, sizeof pl->hlist, why) != 0)
 		return -1;
 	pl->nnames = hnames_split(pl->hlist, pl->names);

@@ -218,6 +218,10 @@ int dkim_hlist_check(const char *list, size_t len, char *out, size_t cap, const 
 
 /* ---- the signature ---------------------------------------------------- */
 
+/* Are domain (d=, no trailing dot) and selector (s=) DNS names, and does
+ * SELECTOR._domainkey.DOMAIN fit in 253 bytes?  0, or -1 with *why. */
+int dkim_names_check(const char *domain, const char *selector, const char **why);
+
 /* What to sign with. */
 struct dkim_spec {
 	const char *domain;    /* d=: the dkim-sign line's DOMAIN without "*." */

@@ -1,6 +1,7 @@
 /*
  * mta/ops/config_files.h -- what the config names in other files: the TLS
- * certificate and key, the users file, the recipient lists.
+ * certificate and key, the users file, the recipient lists, the DKIM keys
+ * (each checked by a sign-and-verify self test: mta/ops/dkim_key.h).
  *
  * Loaded by `moat serve` and `moat check` after the config parses; an
  * error names the directive that pointed at the file:
@@ -14,6 +15,7 @@
 #include <stddef.h>
 
 #include "mta/net/tls.h"
+#include "mta/ops/dkim_key.h"
 #include "policy/conf.h"
 #include "policy/rcptdb.h"
 #include "policy/users.h"
@@ -23,6 +25,7 @@ struct tables {
 	struct tls_creds *creds;      /* NULL without tls-cert; one reference held */
 	struct users     *users;      /* NULL without users */
 	struct rcptdb     rcpts;
+	struct dkim_key  *dkim[CONF_MAX_DKIM]; /* one per dkim-sign line, in order */
 };
 
 /* Load everything c names.  Returns 0, or -1 with err set (t is then
