@@ -231,7 +231,18 @@ run: $(BUILD)/moat
 test: tools
 	@$(MAKE) --no-print-directory -j$$(nproc) test-run
 
-test-run: $(BUILD)/moat $(BUILD)/moat-asan unit fuzz-build layout-check
+# Test drivers the Python tests run, in both builds (not tests themselves).
+DRIVERS := $(BUILD)/musl/tests/dkim-sign $(BUILD)/asan/tests/dkim-sign
+$(BUILD)/musl/tests/dkim-sign: tests/dkim/dkim_sign.c $(MUSL_OBJ) $(HEADERS)
+	@mkdir -p $(dir $@)
+	@echo '  LD     $@'
+	@$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(MUSL_OBJ) $(LDLIBS)
+$(BUILD)/asan/tests/dkim-sign: tests/dkim/dkim_sign.c $(ASAN_OBJ) $(HEADERS)
+	@mkdir -p $(dir $@)
+	@echo '  LD     $@'
+	@$(ASAN_CC) $(ASAN_FLAGS) -o $@ $< $(ASAN_OBJ) $(ASAN_LIBS)
+
+test-run: $(BUILD)/moat $(BUILD)/moat-asan unit fuzz-build layout-check $(DRIVERS)
 	@BUILD=$(BUILD) bash tests/run.sh
 
 # Not a test: speed figures, printed and kept in build/bench/results.txt.

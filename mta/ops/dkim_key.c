@@ -99,6 +99,13 @@ static int keep(struct dkim_key *k, const br_rsa_private_key *sk, const unsigned
 	size_t nlen = modulus(NULL, sk);
 	unsigned char *p;
 
+	/* BearSSL 0.6's i31 code (the default) has too small a scratch
+	 * buffer for two 2048-bit primes and gives 0 for every 4096-bit key;
+	 * the i15 code computes it. */
+	if (nlen == 0) {
+		modulus = br_rsa_i15_compute_modulus;
+		nlen = modulus(NULL, sk);
+	}
 	if (nlen == 0)
 		return -1;
 	k->buflen = sk->plen + sk->qlen + sk->dplen + sk->dqlen + sk->iqlen + nlen + elen;

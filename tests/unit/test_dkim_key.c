@@ -46,7 +46,7 @@ static char *pem_of(const struct pair *p, int pkcs1, size_t *len)
 	return pem;
 }
 
-static struct pair k2048, k1024;
+static struct pair k2048, k1024, k4096;
 
 static void test_load_sign(void)
 {
@@ -80,6 +80,25 @@ static void test_load_sign(void)
 		dkim_key_free(k);
 		free(pem);
 	}
+}
+
+/* The largest key: BearSSL's default modulus code gives up on it. */
+static void test_4096(void)
+{
+	char err[300];
+	unsigned char hv[32] = { 1 }, sig[512], out[32];
+	size_t len;
+	char *pem = pem_of(&k4096, 0, &len);
+	struct dkim_key *k = dkim_key_load(pem, len, "k.pem", err, sizeof err);
+
+	CHECKF(k != NULL, "%s", err);
+	if (k != NULL) {
+		CHECK(dkim_key_bits(k) == 4096 && dkim_key_sign(k, hv, sig, sizeof sig) == 512);
+		CHECK(br_rsa_pkcs1_vrfy_get_default()(sig, 512, BR_HASH_OID_SHA256, 32, &k4096.pk, out) &&
+		      memcmp(out, hv, 32) == 0);
+	}
+	dkim_key_free(k);
+	free(pem);
 }
 
 static void check_refused(const char *pem, size_t len, const char *want)
@@ -182,11 +201,13 @@ static void test_spki(void)
 int main(void)
 {
 	if (make_pair(&k2048, 2048, "moat test key 2048") != 0 ||
-	    make_pair(&k1024, 1024, "moat test key 1024") != 0) {
+	    make_pair(&k1024, 1024, "moat test key 1024") != 0 ||
+	    make_pair(&k4096, 4096, "moat test key 4096") != 0) {
 		printf("FAIL: keygen\n");
 		return 1;
 	}
 	RUN(test_load_sign);
+	RUN(test_4096);
 	RUN(test_refused);
 	RUN(test_spki);
 	return t_main_end();
