@@ -52,6 +52,7 @@ POLICY := policy/cmd.c \
           policy/metrics.c \
           policy/reply.c \
           policy/dns.c \
+          policy/mtasts.c \
           policy/retry.c \
           policy/route.c \
           policy/dsn.c \
