@@ -53,6 +53,7 @@ POLICY := policy/cmd.c \
           policy/reply.c \
           policy/dns.c \
           policy/mtasts.c \
+          policy/mtasts_fetch.c \
           policy/retry.c \
           policy/route.c \
           policy/dsn.c \
