@@ -64,7 +64,8 @@ POLICY := policy/cmd.c \
           policy/kv.c
 QUEUE  := queue/store.c \
           queue/envelope.c \
-          queue/usage.c
+          queue/usage.c \
+          queue/sts.c
 # mta/ in wings, each above the next (layout-check keeps the direction):
 # main -> roles -> smtp, cmd, init -> ops -> net -> queue -> policy.
 NET    := mta/net/log.c \
