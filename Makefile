@@ -54,6 +54,7 @@ POLICY := policy/cmd.c \
           policy/dns.c \
           policy/mtasts.c \
           policy/mtasts_fetch.c \
+          policy/tlsrpt.c \
           policy/retry.c \
           policy/route.c \
           policy/dsn.c \

@@ -42,6 +42,11 @@ static int ext_value_ok(const char *s, size_t n)
 	return 1;
 }
 
+int mtasts_ext_ok(const char *name, size_t nlen, const char *value, size_t vlen)
+{
+	return ext_name_ok(name, nlen) && ext_value_ok(value, vlen);
+}
+
 /* One field "name=value" of the TXT record: 0, 1 when it is the id (*id
  * filled), -1 when it is bad. */
 static int txt_field(const char *s, size_t n, char id[MTASTS_ID_MAX + 1])
@@ -53,7 +58,7 @@ static int txt_field(const char *s, size_t n, char id[MTASTS_ID_MAX + 1])
 		return -1;
 	kn = (size_t)(eq - s);
 	vn = n - kn - 1;
-	if (!ext_name_ok(s, kn) || !ext_value_ok(eq + 1, vn))
+	if (!mtasts_ext_ok(s, kn, eq + 1, vn))
 		return -1;
 	if (kn != 2 || memcmp(s, "id", 2) != 0)
 		return 0;

@@ -57,6 +57,12 @@ struct mtasts_policy {
  */
 int mtasts_txt_parse(const char *text, size_t len, char id[MTASTS_ID_MAX + 1]);
 
+/* The extension field "name=value" of a TXT record, RFC 8461 3.1's
+ * sts-extension (RFC 8460 3's tlsrpt-extension is the same): name a
+ * letter or digit then up to 31 of letters, digits, '_', '-', '.'; value
+ * one or more printable ASCII but ';' and '='.  1 or 0. */
+int mtasts_ext_ok(const char *name, size_t nlen, const char *value, size_t vlen);
+
 enum mtasts_txt {
 	MTASTS_TXT_FOUND = 0,  /* one STS record, valid: its id is in id          */
 	MTASTS_TXT_NONE,       /* no record starting "v=STSv1": no policy         */
