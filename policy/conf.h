@@ -117,6 +117,18 @@ struct conf_dnsbl {
 	uint8_t  octet[4][32];                   /* FILTER: values allowed, a bit each */
 };
 
+/* dns-dnssec: whether moat may believe the AD bit of its resolver. */
+enum conf_dnssec {
+	CONF_DNSSEC_OFF = 0,      /* no DNSSEC: no DANE (default)                        */
+	CONF_DNSSEC_TRUSTED       /* the resolver validates and the path to it is trusted */
+};
+
+/* tls-report: what becomes of the day's TLS results (RFC 8460). */
+enum conf_tls_report {
+	CONF_TLS_REPORT_OFF = 0,  /* aggregated, `moat tls-report DATE` prints them (default) */
+	CONF_TLS_REPORT_MAILTO    /* also mailed to each domain's rua=mailto: address   */
+};
+
 enum conf_dnsbl_stage {
 	CONF_DNSBL_RCPT = 0,  /* refuse each RCPT (default): after AUTH, with the envelope logged */
 	CONF_DNSBL_CONNECT    /* refuse in the greeting */
@@ -180,6 +192,12 @@ struct conf {
 	struct conf_dns_server dns_servers[CONF_MAX_DNS];
 	size_t   ndns_servers;                        /* dns-server; none: /etc/resolv.conf */
 	unsigned dns_timeout;                         /* dns-timeout: per try; default 5 */
+	/* Authenticated TLS toward MX hosts (docs/tls-policy.md). */
+	unsigned mta_sts;                             /* mta-sts on|off; default on */
+	unsigned dane;                                /* dane on|off; default on, effective
+	                                                 only with dns-dnssec trusted */
+	unsigned tls_report;                          /* tls-report (enum conf_tls_report); off */
+	unsigned dns_dnssec;                          /* dns-dnssec (enum conf_dnssec); off */
 	unsigned retry_min;                           /* retry-min; default 300 */
 	unsigned retry_max;                           /* retry-max; default 3600 */
 	unsigned queue_lifetime;                      /* queue-lifetime; default 5 days */

@@ -167,7 +167,8 @@ enum mtasts_lookup {
  *     DNS fails (an attacker who removes the record gains nothing until
  *     max_age runs out) and when the id is the same -- unless it was
  *     fetched MTASTS_REFRESH or more ago: then it is fetched again, so a
- *     domain that keeps its id keeps its policy alive (RFC 8461 10.2);
+ *     domain that keeps its id keeps its policy alive instead of letting
+ *     max_age run out;
  *   - a new id means a fetch;
  *   - without a fresh cached policy: fetch when the record is found,
  *     else no policy.
