@@ -73,6 +73,7 @@ NET    := mta/net/log.c \
           mta/net/ev.c \
           mta/net/tls.c \
           mta/net/dane.c \
+          mta/net/conn.c \
           mta/net/keymsg.c \
           mta/net/key_client.c \
           mta/net/resolver.c \
