@@ -70,6 +70,7 @@ POLICY := policy/wire.c \
           policy/retry.c \
           policy/route.c \
           policy/dsn.c \
+          policy/dsnparam.c \
           policy/ctl.c \
           policy/idna.c \
           policy/edge.c \
