@@ -80,6 +80,7 @@ POLICY := policy/wire.c \
           policy/dkim.c
 QUEUE  := queue/store.c \
           queue/envelope.c \
+          queue/ext.c \
           queue/usage.c \
           queue/sts.c
 # mta/ in wings, each above the next (layout-check keeps the direction):
