@@ -258,7 +258,8 @@ static void ask_cb(void *arg, const struct qw_rep *rep)
 			memcpy(a->buf, rep->data, rep->len);
 		break;
 	case QW_GET:
-		if (envelope_decode(rep->data, rep->len, a->env) != QUEUE_OK || a->env->nrcpts != rep->n)
+		if (qw_env_decode(rep->data, rep->len, a->env, NULL) != QUEUE_OK ||
+		    a->env->nrcpts != rep->n)
 			a->rc = QUEUE_EIO;
 		break;
 	case QW_DUE:
