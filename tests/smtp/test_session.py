@@ -82,7 +82,7 @@ def test_ehlo():
         c.send("EHLO client.test\r\n")
         eq(c.reply(), ["250-%s Hello [127.0.0.1]" % HOST, "250-PIPELINING",
                        "250-SIZE %d" % MAX_SIZE, "250-8BITMIME",
-                       "250-ENHANCEDSTATUSCODES", "250 SMTPUTF8"], "EHLO reply")
+                       "250-ENHANCEDSTATUSCODES", "250-DSN", "250 SMTPUTF8"], "EHLO reply")
 
 
 @case
@@ -91,7 +91,7 @@ def test_ehlo_ipv6():
         c.send("EHLO client.test\r\n")
         r = c.reply()
         eq(r, ["250-%s Hello [::1]" % HOST, "250-PIPELINING", "250-SIZE %d" % MAX_SIZE,
-               "250-8BITMIME", "250-ENHANCEDSTATUSCODES", "250 SMTPUTF8"], "EHLO over IPv6")
+               "250-8BITMIME", "250-ENHANCEDSTATUSCODES", "250-DSN", "250 SMTPUTF8"], "EHLO over IPv6")
 
 
 @case
