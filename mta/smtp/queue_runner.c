@@ -59,6 +59,12 @@ struct job {
 	char               (*addr)[QUEUE_ADDR_MAX + 1];
 	const char         **rcpts;
 	struct smtpc_result *res;
+	/* RFC 3461: passed on, or what the reports follow (policy/dsn.h). */
+	struct smtpc_dsn     dsn;
+	char                 envid[QUEUE_ENVID_MAX + 1];
+	uint8_t             *notify;
+	char               (*orcpt)[QUEUE_ORCPT_MAX + 1];
+	const char         **orcpts;
 };
 
 struct deliver {
@@ -165,6 +171,9 @@ static void job_free(struct job *j)
 	free(j->addr);
 	free(j->rcpts);
 	free(j->res);
+	free(j->notify);
+	free(j->orcpt);
+	free(j->orcpts);
 	free(j);
 }
 
@@ -187,12 +196,21 @@ static struct job *job_new(struct deliver *d, const struct queue_envelope *env,
 	j->addr = calloc(cap, sizeof *j->addr);
 	j->rcpts = calloc(cap, sizeof *j->rcpts);
 	j->res = calloc(cap, sizeof *j->res);
+	j->notify = calloc(cap, sizeof *j->notify);
+	j->orcpt = calloc(cap, sizeof *j->orcpt);
+	j->orcpts = calloc(cap, sizeof *j->orcpts);
+	snprintf(j->envid, sizeof j->envid, "%s", env->dsn_envid);
+	j->dsn.ret = env->dsn_ret;
+	j->dsn.envid = j->envid;
+	j->dsn.notify = j->notify;
+	j->dsn.orcpt = j->orcpts;
 	j->next = d->jobs;
 	if (d->jobs)
 		d->jobs->prev = j;
 	d->jobs = j;
 	d->njobs++;
-	if (!j->idx || !j->attempts || !j->addr || !j->rcpts || !j->res) {
+	if (!j->idx || !j->attempts || !j->addr || !j->rcpts || !j->res || !j->notify ||
+	    !j->orcpt || !j->orcpts) {
 		job_free(j);
 		return NULL;
 	}
@@ -302,23 +320,30 @@ static int read_body(void *arg, uint64_t off, void *buf, size_t cap, size_t *got
 	return body_read(j->d, j->id, off, buf, cap, got) == QUEUE_OK ? 0 : -1;
 }
 
-/* The original's header block, for a bounce; *len 0 if unreadable. */
-static char *original_headers(struct deliver *d, queue_id id, size_t *len)
+/* The original's header block, for a report, or with *whole (RET=FULL)
+ * all of its size bytes (*whole is cleared if they cannot be read); *len
+ * 0 if unreadable. */
+static char *original_headers(struct deliver *d, queue_id id, int *whole, uint64_t size,
+                              size_t *len)
 {
-	char *buf = malloc(DSN_HEADERS_MAX + 1);
+	size_t max = *whole ? DSN_FULL_MAX : DSN_HEADERS_MAX;
+	char *buf = malloc(max + 1);
 	size_t have = 0;
 
 	*len = 0;
 	if (buf == NULL)
 		return NULL;
-	while (have < DSN_HEADERS_MAX) {
+	while (have < max) {
 		size_t got = 0;
-		if (body_read(d, id, have, buf + have, DSN_HEADERS_MAX - have, &got) != QUEUE_OK
+		if (body_read(d, id, have, buf + have, max - have, &got) != QUEUE_OK
 		    || got == 0)
 			break;
 		have += got;
 	}
-	*len = dsn_headers_len(buf, have, DSN_HEADERS_MAX);
+	if (*whole && have == size)
+		*len = have;
+	else
+		*whole = 0, *len = dsn_headers_len(buf, have, DSN_HEADERS_MAX);
 	return buf;
 }
 
@@ -335,7 +360,7 @@ static queue_id make_dsn(struct deliver *d, const struct job *j, const struct ds
 	unsigned needs = 0;
 	int64_t now = now_s();
 	char received[512];
-	int rn;
+	int rn, failure = 0, full;
 
 	if (wait_for(d, qc_draft_begin(d->q, ask_cb, &a), &a) != QUEUE_OK || a.rep.id == 0)
 		return 0;
@@ -343,7 +368,10 @@ static queue_id make_dsn(struct deliver *d, const struct job *j, const struct ds
 	queue_id_format(id, idtext);
 	queue_id_format(j->id, orig);
 	snprintf(boundary, sizeof boundary, "%s.%lld", idtext, (long long)now);
-	hdr = original_headers(d, j->id, &hlen);
+	for (size_t i = 0; i < n; i++)
+		failure |= list[i].action == DSN_ACT_FAILED || (list[i].action == 0 && !delayed);
+	full = dsn_return_full(j->dsn.ret, failure, j->size);
+	hdr = original_headers(d, j->id, &full, j->size, &hlen);
 	memset(&ds, 0, sizeof ds);
 	ds.reporting_mta = d->conf->hostname;
 	ds.sender = j->sender;
@@ -357,6 +385,9 @@ static queue_id make_dsn(struct deliver *d, const struct job *j, const struct ds
 	ds.nrcpts = n;
 	ds.headers = hdr ? hdr : "";
 	ds.headers_len = hdr ? hlen : 0;
+	ds.envid = j->envid;
+	ds.utf8 = (j->flags & QUEUE_ENV_SMTPUTF8) != 0;
+	ds.full = full;
 	need = dsn_build(&ds, NULL, 0, &needs);
 	text = malloc(need + 1);
 	dsn_date(now, date);
@@ -406,6 +437,16 @@ static void log_result(const struct job *j, size_t i, const char *remote, const 
 	          idtext, to, relay, tls, status, code, (unsigned)j->attempts[i] + 1u, why);
 }
 
+/* A report of list[0..n) in the log: "failed" if it tells of a failure,
+ * else "relayed". */
+static const char *dsn_kind(const struct dsn_rcpt *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (list[i].action == DSN_ACT_FAILED)
+			return "failed";
+	return "relayed";
+}
+
 /* The client is done (timer phase): record every recipient in one update. */
 static void job_done(void *arg, const char *remote)
 {
@@ -433,6 +474,7 @@ static void job_done(void *arg, const char *remote)
 		int64_t next = 0;
 		int expired = 0;
 		const char *what;
+		enum dsn_action act;
 
 		qr[i].rcpt = j->idx[i];
 		if (r->code != 0 && remote[0])
@@ -462,12 +504,17 @@ static void job_done(void *arg, const char *remote)
 			ndeferred++;
 		}
 		log_result(j, i, remote, what, status_code(r, expired, codes[i]), errs[i]);
-		if (qr[i].state == QUEUE_RCPT_BOUNCED) {
+		/* What the sender is told of: RFC 3461 NOTIFY (policy/dsn.h). */
+		act = qr[i].state == QUEUE_RCPT_PENDING ? DSN_ACT_NONE : dsn_decide(j->notify[i],
+		      qr[i].state == QUEUE_RCPT_BOUNCED ? DSN_OUT_FAILED : DSN_OUT_SENT, r->dsn_passed);
+		if (act != DSN_ACT_NONE) {
+			failed[nfailed].action = act;
 			failed[nfailed].addr = j->addr[i];
 			failed[nfailed].status = expired ? "4.4.7" : codes[i];
 			failed[nfailed].diagnostic = expired ? errs[i] : r->text;
 			failed[nfailed].remote = !expired && r->code != 0;
 			failed[nfailed].remote_mta = remote;
+			failed[nfailed].orcpt = j->orcpt[i];
 			nfailed++;
 		}
 	}
@@ -480,8 +527,11 @@ static void job_done(void *arg, const char *remote)
 	           retry_warn_due(&d->retry, j->received, now)) {
 		size_t k = 0;
 		for (size_t i = 0; i < j->n; i++) {
-			if (qr[i].state != QUEUE_RCPT_PENDING)
+			if (qr[i].state != QUEUE_RCPT_PENDING ||
+			    dsn_decide(j->notify[i], DSN_OUT_DELAYED, 0) == DSN_ACT_NONE)
 				continue;
+			failed[k].action = DSN_ACT_DELAYED;
+			failed[k].orcpt = j->orcpt[i];
 			failed[k].addr = j->addr[i];
 			failed[k].status = status_code(&j->res[i], 0, codes[i]);
 			failed[k].diagnostic = j->res[i].text;
@@ -489,9 +539,10 @@ static void job_done(void *arg, const char *remote)
 			failed[k].remote_mta = remote;
 			k++;
 		}
-		dsn = make_dsn(d, j, failed, k, 1, &dsn_env, &dsn_rcpt);
-		if (dsn != 0)
-			set_flags = QUEUE_ENV_WARNED;
+		nfailed = k;
+		dsn = k > 0 ? make_dsn(d, j, failed, k, 1, &dsn_env, &dsn_rcpt) : 0;
+		if (dsn != 0 || k == 0)
+			set_flags = QUEUE_ENV_WARNED;   /* told, or not to be told (NOTIFY) */
 	}
 	result = wait_for(d, qc_update(d->q, j->id, qr, j->n, set_flags, dsn, dsn ? &dsn_env : NULL,
 	                               ask_cb, &a), &a);
@@ -508,7 +559,7 @@ static void job_done(void *arg, const char *remote)
 		queue_id_format(dsn_env.id, idtext);
 		queue_id_format(j->id, orig);
 		log_event("bounce", "id=%s orig=%s kind=%s nrcpt=%zu", idtext, orig,
-		          set_flags ? "delayed" : "failed", set_flags ? ndeferred : nfailed);
+		          set_flags ? "delayed" : dsn_kind(failed, nfailed), nfailed);
 	}
 	if (gone) {
 		char idtext[QUEUE_ID_TEXT];
@@ -574,6 +625,7 @@ static void job_start(struct job *j)
 		req.auth_user = d->tables->auth_user;
 		req.auth_pass = d->tables->auth_pass;
 	}
+	req.dsn = &j->dsn;
 	req.body = read_body;
 	req.body_arg = j;
 	req.done = job_done;
@@ -675,6 +727,9 @@ static void plan_message(struct deliver *d, queue_id id, int64_t now)
 		j->attempts[j->n] = qr->attempts;
 		snprintf(j->addr[j->n], sizeof j->addr[j->n], "%s", qr->addr);
 		j->rcpts[j->n] = j->addr[j->n];
+		j->notify[j->n] = qr->notify;
+		snprintf(j->orcpt[j->n], sizeof j->orcpt[j->n], "%s", qr->orcpt);
+		j->orcpts[j->n] = j->orcpt[j->n];
 		j->n++;
 	}
 	for (size_t k = 0; k < nmine; k++) {
