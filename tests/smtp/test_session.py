@@ -170,8 +170,10 @@ SCRIPTS = {
         ("RCPT TO:<j\u00f6rg@example.test>", RCPT_OK)],
     "unknown-parameter": [
         EHLO, ("MAIL FROM:<a@example.org> FOO=bar", "555 5.5.4 Unsupported parameter FOO"),
-        ("MAIL FROM:<a@example.org> RET=HDRS", "555 5.5.4 Unsupported parameter RET"), MAIL_A,
-        ("RCPT TO:<bob@example.test> NOTIFY=NEVER", "555 5.5.4 Unsupported parameter NOTIFY"),
+        # DSN's parameters (RFC 3461) on the other command than theirs
+        ("MAIL FROM:<a@example.org> NOTIFY=NEVER", "555 5.5.4 Unsupported parameter NOTIFY"),
+        MAIL_A,
+        ("RCPT TO:<bob@example.test> RET=HDRS", "555 5.5.4 Unsupported parameter RET"),
         ("RCPT TO:<bob@example.test> SIZE=10", "555 5.5.4 Unsupported parameter SIZE"),
         ("RCPT TO:<bob@example.test>", RCPT_OK)],
     "size-and-body-parameters": [
