@@ -38,6 +38,14 @@ static void line_grow(struct data_state *ds)
 		ds->flags |= DATA_F_LONG;
 }
 
+/*
+ * One loop over the bytes with the states of the enum above as one switch:
+ * longer than our usual 80 lines on purpose.  Split into a function per
+ * state it would pass the state, the output and the counters in and out
+ * for every byte of every message; kept whole, each state's handling of
+ * CR, LF and "." reads next to the others', which is where the smuggling
+ * cases live (tests/unit/test_data.c, tests/fuzz/fuzz_data.c).
+ */
 int data_feed(struct data_state *ds, const char *in, size_t inlen,
               char *out, size_t outcap, size_t *outlen, size_t *consumed)
 {
