@@ -29,7 +29,9 @@ struct dns_query {
 	char              name[DNS_NAME_MAX + 1];
 	uint16_t          qtype;
 	uint16_t          id;
-	dns_cb           *cb;
+	dns_cb           *cb;            /* MX, A, AAAA */
+	dns_tlsa_cb      *tlsa_cb;       /* TLSA */
+	dns_txt_cb       *txt_cb;        /* TXT */
 	void             *arg;
 	unsigned          attempt;       /* 0 .. ROUNDS * nservers - 1 */
 	unsigned          tcp : 1;
@@ -46,6 +48,7 @@ struct dns_resolver {
 	struct conf_dns_server  servers[CONF_MAX_DNS];
 	size_t                  nservers;
 	unsigned                timeout_ms;
+	int                     dnssec;  /* DO asked, AD kept (dns_resolver_dnssec) */
 	struct dns_query       *queries, *dead;
 	struct ev_timer         reaper;  /* frees dead queries in the timer phase */
 	char                   *hosts;   /* /etc/hosts as read at the start, or NULL */
@@ -113,12 +116,60 @@ static void retire(struct dns_query *q)
 	ev_timer_start(r->loop, &r->reaper, 0);
 }
 
-static void finish(struct dns_query *q, enum dns_status st, const struct dns_answer *a)
+/* How large the parsed answer of q's kind is (struct dns_answer, or a
+ * TLSA or TXT set). */
+static size_t parsed_size(const struct dns_query *q)
 {
-	static const struct dns_answer none;
+	return q->cb != NULL ? sizeof(struct dns_answer)
+	     : q->tlsa_cb != NULL ? sizeof(struct dns_tlsa_set) : sizeof(struct dns_txt_set);
+}
+
+/* Read msg as an answer of q's kind into parsed (parsed_size bytes). */
+static enum dns_status parse(const struct dns_query *q, const unsigned char *msg, size_t len,
+                             void *parsed)
+{
+	if (q->cb != NULL)
+		return dns_response_parse(msg, len, q->id, q->name, q->qtype, parsed);
+	if (q->tlsa_cb != NULL)
+		return dns_tlsa_parse(msg, len, q->id, q->name, parsed);
+	return dns_txt_parse(msg, len, q->id, q->name, parsed);
+}
+
+/*
+ * The caller hears st and the parsed answer (parsed_size bytes; NULL:
+ * none, an empty one is given).  The AD bit stands only when DNSSEC was
+ * asked for.  The sets are large: never on the stack; when not even an
+ * empty one can be had, a static one says DNS_TEMPFAIL.
+ */
+static void finish(struct dns_query *q, enum dns_status st, void *parsed)
+{
+	static union {
+		struct dns_answer   a;
+		struct dns_tlsa_set t;
+		struct dns_txt_set  x;
+	} none;
+	void *mine = NULL, *p = parsed;
 
 	retire(q);
-	q->cb(q->arg, st, a ? a : &none);
+	if (p == NULL && (p = mine = calloc(1, parsed_size(q))) == NULL) {
+		memset(&none, 0, sizeof none);
+		p = &none;
+		st = DNS_TEMPFAIL;
+	}
+	if (q->cb != NULL) {
+		struct dns_answer *a = p;
+		a->ad = q->r->dnssec ? a->ad : 0;
+		q->cb(q->arg, st, a);
+	} else if (q->tlsa_cb != NULL) {
+		struct dns_tlsa_set *t = p;
+		t->ad = q->r->dnssec ? t->ad : 0;
+		q->tlsa_cb(q->arg, st, t);
+	} else {
+		struct dns_txt_set *x = p;
+		x->ad = q->r->dnssec ? x->ad : 0;
+		q->txt_cb(q->arg, st, x);
+	}
+	free(mine);
 }
 
 static void fill_sockaddr(const struct conf_dns_server *s, struct sockaddr_storage *ss,
@@ -166,14 +217,14 @@ static void timeout_cb(struct ev_loop *l, struct ev_timer *t)
 /* An answer arrived (UDP datagram or the whole TCP message). */
 static void answer(struct dns_query *q, const unsigned char *msg, size_t len)
 {
-	struct dns_answer *a = malloc(sizeof *a);
+	void *a = malloc(parsed_size(q));
 	enum dns_status st;
 
 	if (a == NULL) {
 		finish(q, DNS_TEMPFAIL, NULL);
 		return;
 	}
-	st = dns_response_parse(msg, len, q->id, q->name, q->qtype, a);
+	st = parse(q, msg, len, a);
 	switch (st) {
 	case DNS_BAD:
 		if (q->tcp)
@@ -276,7 +327,8 @@ static void send_attempt(struct dns_query *q)
 
 	if (getrandom(&q->id, sizeof q->id, 0) != (ssize_t)sizeof q->id)
 		q->id = (uint16_t)(q->id * 31421u + 6927u + (uint16_t)(uintptr_t)q);
-	q->qlen = dns_query_build(q->qbuf + 2, sizeof q->qbuf - 2, q->id, q->name, q->qtype);
+	q->qlen = dns_query_build_flags(q->qbuf + 2, sizeof q->qbuf - 2, q->id, q->name, q->qtype,
+	                                r->dnssec ? DNS_Q_DNSSEC : 0u);
 	q->qbuf[0] = (unsigned char)(q->qlen >> 8);
 	q->qbuf[1] = (unsigned char)q->qlen;
 	q->qsent = 0;
@@ -309,8 +361,10 @@ static void send_attempt(struct dns_query *q)
 	ev_timer_start(r->loop, &q->timer, r->timeout_ms);
 }
 
-struct dns_query *dns_lookup(struct dns_resolver *r, const char *name, uint16_t qtype,
-                             dns_cb *cb, void *arg)
+/* A query for name/qtype, not yet sent; NULL if name is not a host name
+ * or memory is short.  The caller sets its callback. */
+static struct dns_query *query_new(struct dns_resolver *r, const char *name, uint16_t qtype,
+                                   void *arg)
 {
 	struct dns_query *q;
 	size_t len = strlen(name);
@@ -322,14 +376,58 @@ struct dns_query *dns_lookup(struct dns_resolver *r, const char *name, uint16_t 
 	q->r = r;
 	memcpy(q->name, name, len + 1);
 	q->qtype = qtype;
-	q->cb = cb;
 	q->arg = arg;
 	q->io.fd = -1;
+	return q;
+}
+
+static struct dns_query *query_start(struct dns_query *q)
+{
+	struct dns_resolver *r = q->r;
+
 	q->timer.cb = timeout_cb;
 	q->timer.arg = q;
 	list_add(&r->queries, q);
 	send_attempt(q);
 	return q;
+}
+
+struct dns_query *dns_lookup(struct dns_resolver *r, const char *name, uint16_t qtype,
+                             dns_cb *cb, void *arg)
+{
+	struct dns_query *q = query_new(r, name, qtype, arg);
+
+	if (q == NULL)
+		return NULL;
+	q->cb = cb;
+	return query_start(q);
+}
+
+struct dns_query *dns_lookup_tlsa(struct dns_resolver *r, const char *name, dns_tlsa_cb *cb,
+                                  void *arg)
+{
+	struct dns_query *q = query_new(r, name, DNS_T_TLSA, arg);
+
+	if (q == NULL)
+		return NULL;
+	q->tlsa_cb = cb;
+	return query_start(q);
+}
+
+struct dns_query *dns_lookup_txt(struct dns_resolver *r, const char *name, dns_txt_cb *cb,
+                                 void *arg)
+{
+	struct dns_query *q = query_new(r, name, DNS_T_TXT, arg);
+
+	if (q == NULL)
+		return NULL;
+	q->txt_cb = cb;
+	return query_start(q);
+}
+
+void dns_resolver_dnssec(struct dns_resolver *r, int on)
+{
+	r->dnssec = on != 0;
 }
 
 void dns_cancel(struct dns_query *q)
