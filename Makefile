@@ -83,7 +83,8 @@ QUEUE  := queue/store.c \
           queue/envelope.c \
           queue/ext.c \
           queue/usage.c \
-          queue/sts.c
+          queue/sts.c \
+          queue/tlsrec.c
 # mta/ in wings, each above the next (layout-check keeps the direction):
 # main -> roles -> smtp, cmd, init -> ops -> net -> queue -> policy.
 NET    := mta/net/log.c \

@@ -140,6 +140,59 @@ int tlsrpt_add(struct tlsrpt_report *r, const struct tlsrpt_policy_in *pol,
 	return 0;
 }
 
+/* Add the counts of policy sp (src's) to dst: 0, or 1 when some could not
+ * be itemized. */
+static int merge_policy(struct tlsrpt_report *dst, const struct tlsrpt_policy *sp)
+{
+	struct tlsrpt_policy_in in = { sp->type, sp->strings, sp->mx_hosts };
+	struct tlsrpt_policy *p = policy_for(dst, &in);
+	int cut = sp->details_dropped > 0;
+
+	if (p == NULL) {
+		dst->sessions_dropped += sp->successes + sp->failures;
+		return 1;
+	}
+	p->successes += sp->successes;
+	p->failures += sp->failures;
+	p->details_dropped += sp->details_dropped;
+	for (size_t k = 0; k < sp->ndetails && k < TLSRPT_DETAILS_MAX; k++) {
+		const struct tlsrpt_detail *sd = &sp->details[k];
+		struct tlsrpt_failure_in f = { sd->result, sd->sending_ip, sd->receiving_ip,
+		                               sd->receiving_mx, sd->receiving_helo, sd->reason };
+		struct tlsrpt_detail *d = detail_for(p, &f);
+
+		if (d == NULL) {
+			p->details_dropped += sd->count;
+			cut = 1;
+		} else {
+			d->count += sd->count;
+		}
+	}
+	return cut;
+}
+
+int tlsrpt_merge(struct tlsrpt_report *dst, const struct tlsrpt_report *src)
+{
+	int cut = src->sessions_dropped > 0;
+
+	if (dst->day != src->day || strcmp(dst->domain, src->domain) != 0 ||
+	    src->npolicies > TLSRPT_POLICIES_MAX)
+		return -1;
+	for (size_t i = 0; i < src->npolicies; i++) {
+		const struct tlsrpt_policy *sp = &src->policies[i];
+
+		if (sp->type > TLSRPT_POLICY_NONE || sp->ndetails > TLSRPT_DETAILS_MAX)
+			return -1;
+		for (size_t k = 0; k < sp->ndetails; k++)
+			if (sp->details[k].result >= TLSRPT_RESULT_COUNT)
+				return -1;
+	}
+	dst->sessions_dropped += src->sessions_dropped;
+	for (size_t i = 0; i < src->npolicies; i++)
+		cut |= merge_policy(dst, &src->policies[i]);
+	return cut;
+}
+
 /* ---- JSON ---- */
 
 struct out {

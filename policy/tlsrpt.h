@@ -125,6 +125,16 @@ int tlsrpt_init(struct tlsrpt_report *r, const char *domain, int64_t t);
 int tlsrpt_add(struct tlsrpt_report *r, const struct tlsrpt_policy_in *pol,
                const struct tlsrpt_failure_in *f, int64_t t);
 
+/*
+ * Add src's counts to dst (same domain and day): its policies, successes,
+ * failures and failure details, matched as tlsrpt_add() matches them, and
+ * what src itself could not itemize.  What does not fit dst's caps is
+ * counted in its *_dropped fields, as by tlsrpt_add().  Returns 0, 1 when
+ * some of it was counted but not itemized, -1 (nothing added) when the
+ * domain or the day differ or src holds a value out of range.
+ */
+int tlsrpt_merge(struct tlsrpt_report *dst, const struct tlsrpt_report *src);
+
 /* What the report says of its sender (RFC 8460 4.4): strings, any bytes
  * (escaped as JSON needs). */
 struct tlsrpt_meta {

@@ -49,6 +49,7 @@
 
 #include "policy/dsnparam.h"
 #include "policy/mtasts.h"
+#include "policy/tlsrpt.h"
 
 /* Queue IDs: 64-bit, strictly increasing, shown as 16 lower-case hex digits. */
 typedef uint64_t queue_id;
@@ -365,6 +366,47 @@ int queue_sts_delete(struct queue *q, const char *domain);
  * the policy is fetched again), in one transaction.  *removed and
  * *corrupt (either may be NULL) count them.  Writer only. */
 int queue_sts_expire(struct queue *q, int64_t now, size_t *removed, size_t *corrupt);
+
+/* ---- TLS reports (queue/tlsrec.c) ---- */
+
+/*
+ * The TLS results of each policy domain and UTC day (RFC 8460: what a
+ * report tells), one record per (day, domain) in the "tlsrpt" database
+ * (queue/FORMAT.md).  The delivery role adds what it counted
+ * (queue_tlsrpt_add merges it into the stored record, in one durable
+ * transaction); `moat tls-report DATE` reads a day's; with `tls-report
+ * mailto` each finished day's record is mailed once and marked so.
+ * Small and bounded: QUEUE_TLSRPT_DAYS days are kept (older records go
+ * with the next add), at most QUEUE_TLSRPT_DOMAINS domains a day, each
+ * record within struct tlsrpt_report's caps (queue/tlsrec.h TLSREC_MAX).
+ */
+#define QUEUE_TLSRPT_DAYS    31
+#define QUEUE_TLSRPT_DOMAINS 4096
+
+/* Merge delta (one domain and day) into its stored record; remove the
+ * records older than QUEUE_TLSRPT_DAYS days before now.  QUEUE_EFULL when
+ * the day has QUEUE_TLSRPT_DOMAINS other domains already (nothing kept),
+ * QUEUE_EINVAL for a delta that could not be encoded.  Writer only. */
+int queue_tlsrpt_add(struct queue *q, const struct tlsrpt_report *delta, int64_t now);
+
+/* The record of (day, domain) into *r and its TLSREC_* flags into *flags
+ * (may be NULL): QUEUE_OK, QUEUE_ENOTFOUND, QUEUE_ECORRUPT. */
+int queue_tlsrpt_get(struct queue *q, int64_t day, const char *domain, struct tlsrpt_report *r,
+                     unsigned *flags);
+
+/* fn for each record of day, in domain order (no transaction open while
+ * it runs; non-zero stops).  QUEUE_OK, or the error of a record that does
+ * not decode (QUEUE_ECORRUPT stops the walk). */
+int queue_tlsrpt_list(struct queue *q, int64_t day,
+                      int (*fn)(void *arg, const struct tlsrpt_report *r, unsigned flags),
+                      void *arg);
+
+/* The oldest record of a day before `before` (a day's 00:00) not yet
+ * marked sent: QUEUE_OK, QUEUE_ENOTFOUND (none), QUEUE_ECORRUPT. */
+int queue_tlsrpt_next(struct queue *q, int64_t before, struct tlsrpt_report *r);
+
+/* Mark (day, domain)'s record sent (TLSREC_SENT).  Writer only. */
+int queue_tlsrpt_mark(struct queue *q, int64_t day, const char *domain);
 
 /* ID <-> text. queue_id_parse takes exactly 16 hex digits (either case)
  * and returns 0 or -1. */

@@ -20,9 +20,10 @@
  *          incoming/ side by side.
  *  - mode 0600 for data.mdb and lock.mdb, 0700 for the directories: mail
  *    is private to the queue's owner.
- *  - maxdbs: seven named databases, "meta", "env", "body", "usage",
+ *  - maxdbs: eight named databases, "meta", "env", "body", "usage",
  *    "sched" and "ext" (DSN parameters, queue/ext.h), and "sts" (MTA-STS
- *    policies, queue/sts.c), opened only when first used.
+ *    policies, queue/sts.c) and "tlsrpt" (TLS reports, queue/tlsrec.c),
+ *    these two opened only when first used.
  *  - map size: the writer sets opt->map_size, the queue's hard upper bound
  *    (LMDB grows data.mdb as pages are written; the map is address space).
  *    A reader passes 0 and so maps what the file records, and on
@@ -92,6 +93,8 @@ struct queue {
 	int has_ext;            /* a reader of a queue no writer made it in: 0 */
 	MDB_dbi db_sts;         /* "sts", once sts_open (store_sts_dbi) */
 	int sts_open;
+	MDB_dbi db_tlsrpt;      /* "tlsrpt", once tlsrpt_open (store_tlsrpt_dbi) */
+	int tlsrpt_open;
 	MDB_txn *rtxn;          /* reset between reads, renewed for the next */
 	int rdonly;
 	int incoming_fd;        /* writer: incoming/; else -1 */
@@ -563,7 +566,7 @@ struct queue *queue_open(const char *dir, const struct queue_options *opt,
 	}
 
 	if ((rc = mdb_env_create(&q->env)) != 0
-	    || (rc = mdb_env_set_maxdbs(q->env, 7)) != 0
+	    || (rc = mdb_env_set_maxdbs(q->env, 8)) != 0
 	    || (!q->rdonly && (rc = mdb_env_set_mapsize(q->env, (size_t)opt->map_size)) != 0)) {
 		set_err(err, errcap, "queue %s: %s", dir, mdb_strerror(rc));
 		goto fail;
@@ -1954,12 +1957,13 @@ int queue_body_read(struct queue *q, queue_id id, uint64_t off, void *buf, size_
 
 /* ---- for the other LMDB files of queue/ (queue/store.h) ---- */
 
-int store_sts_dbi(struct queue *q, MDB_dbi *dbi)
+/* The named database name, opened once (*open) into *handle. */
+static int named_dbi(struct queue *q, const char *name, MDB_dbi *handle, int *open, MDB_dbi *dbi)
 {
 	MDB_txn *txn;
 	int rc;
 
-	if (!q->sts_open) {
+	if (!*open) {
 		/* A handle opened in a transaction lives on only if that
 		 * transaction commits, and the shared read transaction is only
 		 * ever reset: so a transaction of its own, with the read one
@@ -1970,17 +1974,27 @@ int store_sts_dbi(struct queue *q, MDB_dbi *dbi)
 		}
 		if ((rc = mdb_txn_begin(q->env, NULL, q->rdonly ? MDB_RDONLY : 0, &txn)) != 0)
 			return map_rc(rc);
-		rc = mdb_dbi_open(txn, "sts", q->rdonly ? 0 : MDB_CREATE, &q->db_sts);
+		rc = mdb_dbi_open(txn, name, q->rdonly ? 0 : MDB_CREATE, handle);
 		if (rc != 0) {
 			mdb_txn_abort(txn);
 			return map_rc(rc);
 		}
 		if ((rc = mdb_txn_commit(txn)) != 0)
 			return map_rc(rc);
-		q->sts_open = 1;
+		*open = 1;
 	}
-	*dbi = q->db_sts;
+	*dbi = *handle;
 	return QUEUE_OK;
+}
+
+int store_sts_dbi(struct queue *q, MDB_dbi *dbi)
+{
+	return named_dbi(q, "sts", &q->db_sts, &q->sts_open, dbi);
+}
+
+int store_tlsrpt_dbi(struct queue *q, MDB_dbi *dbi)
+{
+	return named_dbi(q, "tlsrpt", &q->db_tlsrpt, &q->tlsrpt_open, dbi);
 }
 
 int store_read(struct queue *q, MDB_txn **txn)

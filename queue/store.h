@@ -1,6 +1,7 @@
 /*
  * queue/store.h -- what queue/store.c lends the other LMDB files of queue/
- * (queue/sts.c): its transactions and one more named database.  For
+ * (queue/sts.c, queue/tlsrec.c): its transactions and two more named
+ * databases.  For
  * queue/ only: it names LMDB's types.  The rules of queue/store.c hold:
  * one read transaction reset and renewed (store_read/store_read_end), a
  * write transaction only in the writer, none left open across a call.
@@ -16,6 +17,8 @@
  * creates it if missing.  QUEUE_OK with *dbi set, QUEUE_ENOTFOUND when a
  * reader finds none (no policy was ever cached), or another QUEUE_* code. */
 int store_sts_dbi(struct queue *q, MDB_dbi *dbi);
+/* The "tlsrpt" database (queue/tlsrec.c), the same way. */
+int store_tlsrpt_dbi(struct queue *q, MDB_dbi *dbi);
 
 /* The queue's read transaction: begun or renewed; end it with
  * store_read_end() before returning to the caller.  An LMDB code. */

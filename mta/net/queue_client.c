@@ -729,6 +729,49 @@ uint64_t qc_delete(struct qc *c, queue_id id, qc_reply_fn *cb, void *arg)
 	return request(c, QC_WRITE_MS, cb, arg);
 }
 
+uint64_t qc_sts_get(struct qc *c, const char *domain, qc_reply_fn *cb, void *arg)
+{
+	qw_begin(&c->frame, QW_STS_GET);
+	wire_put_str(&c->frame, domain);
+	return request(c, QC_ASK_MS, cb, arg);
+}
+
+uint64_t qc_sts_put(struct qc *c, const char *domain, const unsigned char *rec, size_t len,
+                    qc_reply_fn *cb, void *arg)
+{
+	qw_begin(&c->frame, QW_STS_PUT);
+	wire_put_str(&c->frame, domain);
+	wire_put_bytes(&c->frame, rec, len);
+	return request(c, QC_WRITE_MS, cb, arg);
+}
+
+uint64_t qc_tlsrpt_add(struct qc *c, const unsigned char *rec, size_t len, qc_reply_fn *cb,
+                       void *arg)
+{
+	qw_begin(&c->frame, QW_TLSRPT_ADD);
+	wire_put_bytes(&c->frame, rec, len);
+	return request(c, QC_WRITE_MS, cb, arg);
+}
+
+uint64_t qc_tlsrpt_next(struct qc *c, int64_t before, qc_reply_fn *cb, void *arg)
+{
+	qw_begin(&c->frame, QW_TLSRPT_NEXT);
+	wire_put_i64(&c->frame, before);
+	return request(c, QC_ASK_MS, cb, arg);
+}
+
+uint64_t qc_tlsrpt_sent(struct qc *c, int64_t day, const char *domain, queue_id draft,
+                        const struct queue_envelope *env, qc_reply_fn *cb, void *arg)
+{
+	qw_begin(&c->frame, QW_TLSRPT_SENT);
+	wire_put_i64(&c->frame, day);
+	wire_put_str(&c->frame, domain);
+	wire_put_u64(&c->frame, env != NULL ? draft : 0);
+	if (env != NULL)
+		qw_env(&c->frame, env);
+	return request(c, QC_WRITE_MS, cb, arg);
+}
+
 /* ---- waiting, for the delivery role ---- */
 
 /* Is ticket still waiting (sent, or lost and not yet called back)? */

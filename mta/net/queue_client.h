@@ -123,6 +123,21 @@ uint64_t qc_hold(struct qc *c, queue_id id, int hold, qc_reply_fn *cb, void *arg
 uint64_t qc_retry(struct qc *c, queue_id id, qc_reply_fn *cb, void *arg);
 uint64_t qc_delete(struct qc *c, queue_id id, qc_reply_fn *cb, void *arg);
 
+/* The MTA-STS cache (queue/queue.h queue_sts_*): STS_GET answers rc and,
+ * rc QUEUE_OK, the record in rep->data (queue/sts.h: decode it). */
+uint64_t qc_sts_get(struct qc *c, const char *domain, qc_reply_fn *cb, void *arg);
+uint64_t qc_sts_put(struct qc *c, const char *domain, const unsigned char *rec, size_t len,
+                    qc_reply_fn *cb, void *arg);
+/* TLS reports (queue/queue.h queue_tlsrpt_*): a record (queue/tlsrec.h)
+ * to merge; the oldest unsent record before a day (rep->data); a day's
+ * record mailed (its report's draft of this link and envelope, or draft 0
+ * and env NULL: nothing to mail) -- rep->id the report's queue ID. */
+uint64_t qc_tlsrpt_add(struct qc *c, const unsigned char *rec, size_t len, qc_reply_fn *cb,
+                       void *arg);
+uint64_t qc_tlsrpt_next(struct qc *c, int64_t before, qc_reply_fn *cb, void *arg);
+uint64_t qc_tlsrpt_sent(struct qc *c, int64_t day, const char *domain, queue_id draft,
+                        const struct queue_envelope *env, qc_reply_fn *cb, void *arg);
+
 /*
  * Wait for one request's answer, blocking this process (at most the
  * request's patience); other answers and kicks are handled meanwhile.

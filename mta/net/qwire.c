@@ -6,6 +6,8 @@
 
 #include "queue/envelope.h"
 #include "queue/ext.h"
+#include "queue/sts.h"
+#include "queue/tlsrec.h"
 
 /* ---- frame head ---- */
 
@@ -143,6 +145,53 @@ static int result_entry(struct wire_rd *r, struct queue_result *res, const unsig
 	return 0;
 }
 
+/* A domain (str): a host name of at most DNS_NAME_MAX bytes, or bad. */
+static void domain_in(struct wire_rd *r, char out[DNS_NAME_MAX + 1])
+{
+	wire_str(r, out, DNS_NAME_MAX);
+	if (wire_ok(r) == 0 && !dns_name_ok(out, strlen(out)))
+		wire_fail(r);
+}
+
+/* A record: the rest, 1..max bytes, or bad. */
+static void record_in(struct wire_rd *r, const unsigned char **data, size_t *len, size_t max)
+{
+	*data = wire_rest(r, len);
+	if (*len == 0 || *len > max)
+		wire_fail(r);
+}
+
+/* The MTA-STS and TLS report requests (see qwire.h); 0, or -1 for
+ * another type. */
+static int tls_req_decode(struct wire_rd *r, struct qw_req *q)
+{
+	switch (q->type) {
+	case QW_STS_GET:
+		domain_in(r, q->domain);
+		return 0;
+	case QW_STS_PUT:
+		domain_in(r, q->domain);
+		record_in(r, &q->data, &q->len, STS_RECORD_MAX);
+		return 0;
+	case QW_TLSRPT_ADD:
+		record_in(r, &q->data, &q->len, TLSREC_MAX);
+		return 0;
+	case QW_TLSRPT_NEXT:
+		q->now = wire_i64(r);
+		return 0;
+	case QW_TLSRPT_SENT:
+		q->now = wire_i64(r);
+		domain_in(r, q->domain);
+		q->id = wire_u64(r);
+		q->data = wire_rest(r, &q->len);
+		if ((q->id == 0) != (q->len == 0))
+			wire_fail(r);
+		return 0;
+	default:
+		return -1;
+	}
+}
+
 int qw_req_decode(uint16_t type, const unsigned char *p, size_t len, struct qw_req *q)
 {
 	struct wire_rd r;
@@ -241,7 +290,9 @@ int qw_req_decode(uint16_t type, const unsigned char *p, size_t len, struct qw_r
 			return -1;
 		break;
 	default:
-		return -1;
+		if (tls_req_decode(&r, q) != 0)
+			return -1;
+		break;
 	}
 	return wire_end(&r);
 }
@@ -351,6 +402,21 @@ int qw_rep_decode(uint16_t type, const unsigned char *p, size_t len, struct qw_r
 		break;
 	case QW_RETRY:
 		q->count = wire_u64(&r);
+		break;
+	case QW_STS_PUT:
+	case QW_TLSRPT_ADD:
+		break;
+	case QW_STS_GET:
+	case QW_TLSRPT_NEXT:
+		/* The record, only with rc 0. */
+		q->data = wire_rest(&r, &q->len);
+		if (q->rc == QUEUE_OK ? q->len == 0 ||
+		    q->len > ((type & ~QW_REPLY) == QW_STS_GET ? STS_RECORD_MAX : TLSREC_MAX)
+		                      : q->len != 0)
+			return -1;
+		break;
+	case QW_TLSRPT_SENT:
+		q->id = wire_u64(&r);
 		break;
 	default:
 		return -1;

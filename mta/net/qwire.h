@@ -30,6 +30,24 @@
  *   RETRY            id u64 (0: all)                           rc i32, count u64
  *   DELETE           id u64                                    rc i32
  *   DRAFT_PREPEND    id u64, bytes (1..QUEUE_PREFIX_MAX)       (none)
+ *   STS_GET          domain str                                rc i32, sts record (rc 0)
+ *   STS_PUT          domain str, sts record                    rc i32
+ *   TLSRPT_ADD       tlsrpt record                             rc i32
+ *   TLSRPT_NEXT      before i64                                rc i32, tlsrpt record (rc 0)
+ *   TLSRPT_SENT      day i64, domain str, draft u64,           rc i32, id u64
+ *                    envelope (draft 0: none)
+ *
+ * A str is a u16 length and its bytes (policy/wire.h); a domain is a host
+ * name (dns_name_ok) of at most DNS_NAME_MAX bytes.  An sts record is
+ * queue/sts.h's (1..STS_RECORD_MAX bytes), a tlsrpt record queue/tlsrec.h's
+ * (1..TLSREC_MAX): the decoder checks their lengths, the receiver decodes
+ * them strictly (sts_decode, tlsrec_decode) and one that does not decode
+ * drops the link like any malformed frame.  The MTA-STS cache and the TLS
+ * reports are the delivery role's: STS_GET, STS_PUT (docs/tls-policy.md),
+ * TLSRPT_ADD (the day's results, merged into the stored record),
+ * TLSRPT_NEXT (the oldest finished day not yet mailed) and TLSRPT_SENT
+ * (the report's draft committed as a message with its envelope, like a
+ * bounce, and the record marked sent; draft 0: marked only).
  *
  * An envelope is its queue/envelope.h record followed by its queue/ext.h
  * record (the DSN parameters), always both, each strict itself: the
@@ -69,6 +87,11 @@ enum qw_type {
 	QW_RETRY,
 	QW_DELETE,
 	QW_DRAFT_PREPEND,
+	QW_STS_GET,
+	QW_STS_PUT,
+	QW_TLSRPT_ADD,
+	QW_TLSRPT_NEXT,
+	QW_TLSRPT_SENT,
 	QW_NTYPES,
 	QW_KICK = 0x4000,
 	QW_REPLY = 0x8000
@@ -106,14 +129,16 @@ void qw_free(struct wire_wr *o);
  * variable parts (walk COMMIT and UPDATE items with the iterators). */
 struct qw_req {
 	uint16_t type;
-	uint64_t id;          /* most; UPDATE's message */
-	int64_t  now;         /* PROBE, DUE */
+	uint64_t id;          /* most; UPDATE's message; TLSRPT_SENT's draft */
+	int64_t  now;         /* PROBE, DUE; TLSRPT_NEXT's before, TLSRPT_SENT's day */
+	char     domain[DNS_NAME_MAX + 1];  /* STS_GET, STS_PUT, TLSRPT_SENT */
 	uint64_t off;         /* BODY_READ */
 	uint32_t cap;         /* DUE, GET, BODY_READ */
 	uint32_t n;           /* COMMIT messages, UPDATE results */
 	uint32_t flags;       /* UPDATE set_flags; HOLD: 1 hold, 0 release */
 	uint64_t dsn;         /* UPDATE: the bounce draft, 0 none */
-	const unsigned char *data;  /* DRAFT_WRITE bytes, USAGE and UPDATE envelope */
+	const unsigned char *data;  /* DRAFT_WRITE bytes, USAGE, UPDATE and TLSRPT_SENT
+	                               envelope; STS_PUT, TLSRPT_ADD record */
 	size_t   len;
 	const unsigned char *items; /* COMMIT entries, UPDATE results */
 	size_t   items_len;
@@ -133,7 +158,8 @@ int qw_result_next(const struct qw_req *q, size_t *pos, struct queue_result *r,
 struct qw_rep {
 	uint16_t type;        /* the request's type | QW_REPLY */
 	int32_t  rc;
-	uint64_t id;          /* DRAFT_BEGIN, OLDEST; UPDATE: the bounce's */
+	uint64_t id;          /* DRAFT_BEGIN, OLDEST; UPDATE: the bounce's; TLSRPT_SENT:
+	                         the report's */
 	uint64_t count;       /* RETRY */
 	int64_t  next;        /* DUE */
 	int64_t  received;    /* UPDATE */
@@ -142,7 +168,8 @@ struct qw_rep {
 	uint8_t  gone;        /* UPDATE */
 	struct queue_usage usage;  /* USAGE */
 	struct queue_space space;
-	const unsigned char *data; /* COMMIT results, DUE ids, GET envelope, BODY_READ bytes */
+	const unsigned char *data; /* COMMIT results, DUE ids, GET envelope, BODY_READ bytes,
+	                              STS_GET and TLSRPT_NEXT record */
 	size_t   len;
 };
 int qw_rep_decode(uint16_t type, const unsigned char *p, size_t len, struct qw_rep *r);

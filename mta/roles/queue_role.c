@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mta/net/ev.h"
@@ -17,6 +18,8 @@
 #include "mta/net/qwire.h"
 #include "queue/envelope.h"
 #include "queue/queue.h"
+#include "queue/sts.h"
+#include "queue/tlsrec.h"
 
 #define QROLE_SEND_MS    10000
 #define QROLE_DRAFTS_MAX 8192    /* per link */
@@ -511,6 +514,100 @@ static int do_body_read(struct qrole *qr, struct qlink *k, const struct qw_req *
 	return answer(qr, k);
 }
 
+/* ---- the MTA-STS cache and the TLS reports (the delivery role's) ---- */
+
+static int do_sts_get(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
+{
+	static struct mtasts_cached c;     /* 8 KiB: off the stack; one thread */
+	unsigned char rec[STS_RECORD_MAX];
+	size_t rl = 0;
+	int rc = queue_sts_get(qr->q, rq->domain, &c);
+
+	if (rc == QUEUE_OK && (rl = sts_encode(&c, rec, sizeof rec)) == 0)
+		rc = QUEUE_ECORRUPT;
+	qw_begin(&qr->out, QW_STS_GET | QW_REPLY);
+	wire_put_i32(&qr->out, rc);
+	if (rc == QUEUE_OK)
+		wire_put_bytes(&qr->out, rec, rl);
+	return answer(qr, k);
+}
+
+/* A record that does not decode is a malformed request: the link goes. */
+static int do_sts_put(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
+{
+	static struct mtasts_cached c;
+	int rc;
+
+	if (sts_decode(rq->data, rq->len, &c) != QUEUE_OK)
+		return -1;
+	rc = queue_sts_put(qr->q, rq->domain, &c);
+	qw_begin(&qr->out, QW_STS_PUT | QW_REPLY);
+	wire_put_i32(&qr->out, rc);
+	return answer(qr, k);
+}
+
+static int do_tlsrpt_add(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
+{
+	static struct tlsrpt_report r;     /* 40 KiB */
+	unsigned flags;
+	int rc;
+
+	if (tlsrec_decode(rq->data, rq->len, &r, &flags) != QUEUE_OK || flags != 0)
+		return -1;
+	rc = queue_tlsrpt_add(qr->q, &r, (int64_t)time(NULL));
+	qw_begin(&qr->out, QW_TLSRPT_ADD | QW_REPLY);
+	wire_put_i32(&qr->out, rc);
+	return answer(qr, k);
+}
+
+static int do_tlsrpt_next(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
+{
+	static struct tlsrpt_report r;
+	static unsigned char rec[TLSREC_MAX];
+	size_t rl = 0;
+	int rc = queue_tlsrpt_next(qr->q, rq->now, &r);
+
+	if (rc == QUEUE_OK && (rl = tlsrec_encode(&r, 0, rec, sizeof rec)) == 0)
+		rc = QUEUE_ECORRUPT;
+	qw_begin(&qr->out, QW_TLSRPT_NEXT | QW_REPLY);
+	wire_put_i32(&qr->out, rc);
+	if (rc == QUEUE_OK)
+		wire_put_bytes(&qr->out, rec, rl);
+	return answer(qr, k);
+}
+
+/* A day's report mailed: its draft committed as a message (like a bounce),
+ * then the record marked.  A crash between the two mails it again: a
+ * duplicate, never a loss. */
+static int do_tlsrpt_sent(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
+{
+	struct queue_envelope env;
+	struct queue_rcpt *rcpts = NULL;
+	struct queue_draft *d = rq->id != 0 ? take_draft(k, rq->id) : NULL;
+	struct queue_envelope *envp = &env;
+	int rc = QUEUE_OK, result = QUEUE_OK;
+
+	memset(&env, 0, sizeof env);
+	if (rq->id != 0 && d == NULL)
+		rc = QUEUE_EIO;          /* not this link's draft (a restart lost it) */
+	else if (d != NULL && ((rc = env_in(rq->data, rq->len, &env, &rcpts, NULL)) != QUEUE_OK ||
+	                       env.nrcpts == 0))
+		rc = rc != QUEUE_OK ? rc : QUEUE_EINVAL, queue_draft_abort(d), d = NULL;
+	if (d != NULL) {
+		env.id = rq->id;
+		if (queue_commit(qr->q, &d, &envp, &result, 1) == 1)
+			kick(qr);
+		rc = result;
+	}
+	if (rc == QUEUE_OK)
+		rc = queue_tlsrpt_mark(qr->q, rq->now, rq->domain);
+	qw_begin(&qr->out, QW_TLSRPT_SENT | QW_REPLY);
+	wire_put_i32(&qr->out, rc);
+	wire_put_u64(&qr->out, rc == QUEUE_OK && rq->id != 0 ? env.id : 0);
+	free(rcpts);
+	return answer(qr, k);
+}
+
 /*
  * What each link kind may ask, and who answers: one row per request type
  * (mta/net/qwire.h).  The smtp role adds mail and reads counters; the
@@ -540,6 +637,11 @@ static const struct {
 	[QW_RETRY]       = { FROM_DELIVERY,             do_retry },
 	[QW_DELETE]      = { FROM_DELIVERY,             do_simple },
 	[QW_DRAFT_PREPEND] = { FROM_SMTP,               do_draft_prepend },
+	[QW_STS_GET]     = { FROM_DELIVERY,             do_sts_get },
+	[QW_STS_PUT]     = { FROM_DELIVERY,             do_sts_put },
+	[QW_TLSRPT_ADD]  = { FROM_DELIVERY,             do_tlsrpt_add },
+	[QW_TLSRPT_NEXT] = { FROM_DELIVERY,             do_tlsrpt_next },
+	[QW_TLSRPT_SENT] = { FROM_DELIVERY,             do_tlsrpt_sent },
 };
 
 /* One frame from k: a decoded request, answered.  -1 drops the link. */
