@@ -109,6 +109,8 @@ OPS    := mta/ops/loaded_config.c \
 SMTP   := mta/smtp/smtpd.c \
           mta/smtp/smtpc.c \
           mta/smtp/blocklist_lookup.c \
+          mta/smtp/sts_fetch.c \
+          mta/smtp/sts_policy.c \
           mta/smtp/delivery_attempt.c \
           mta/smtp/queue_runner.c \
           mta/smtp/verify.c

@@ -987,6 +987,23 @@ int tls_error(const struct tls *t)
 	return br_ssl_engine_last_error(t->eng);
 }
 
+enum tls_cert_fault tls_cert_fault(int err)
+{
+	if (err <= BR_ERR_X509_OK || err > BR_ERR_X509_NOT_TRUSTED)
+		return TLS_CERT_NONE;
+	switch (err) {
+	case BR_ERR_X509_NOT_TRUSTED:
+	case BR_ERR_X509_NOT_CA:
+		return TLS_CERT_UNTRUSTED;
+	case BR_ERR_X509_BAD_SERVER_NAME:
+		return TLS_CERT_NAME;
+	case BR_ERR_X509_EXPIRED:
+		return TLS_CERT_EXPIRED;
+	default:
+		return TLS_CERT_OTHER;
+	}
+}
+
 /* BearSSL's error codes by name, for logs and DSNs: a TLS failure an
  * admin can act on ("certificate-expired", "name-mismatch"), not a number. */
 static const struct {

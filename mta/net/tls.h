@@ -141,6 +141,19 @@ enum tls_state {
 	TLS_FAILED          /* error: tls_error() says which */
 };
 enum tls_state tls_state(const struct tls *t);
+
+/* What a failed handshake's error (tls_error) says of the server's
+ * certificate, in RFC 8460's words: not about it, not leading to a trust
+ * anchor, not naming the host, out of its dates, or wrong otherwise (it
+ * does not decode, a bad signature, ...). */
+enum tls_cert_fault {
+	TLS_CERT_NONE = 0,
+	TLS_CERT_UNTRUSTED,
+	TLS_CERT_NAME,
+	TLS_CERT_EXPIRED,
+	TLS_CERT_OTHER
+};
+enum tls_cert_fault tls_cert_fault(int err);
 int tls_error(const struct tls *t);            /* BearSSL BR_ERR_*, 0 if none */
 const char *tls_error_name(int err);           /* "BR_ERR_BAD_VERSION"-like, short */
 
