@@ -35,6 +35,8 @@ struct target {
 	struct ipaddr addr;
 	uint16_t      port;
 	char          host[ADDR_DOMAIN_MAX + 1];   /* the name, or the address text */
+	uint8_t       policy;                      /* enum client_tls_policy */
+	size_t        h;                           /* its host in hosts[] (DANE: the TLSA) */
 };
 
 struct client;
@@ -54,7 +56,11 @@ struct link {
 	char                 key[ROUTE_KEY_MAX]; /* the destination it serves */
 	char                 remote[CLIENT_HOST_MAX];
 	char                 tls_info[80];       /* "TLSv1.2 SUITE" once open */
-	char                 resume_key[CLIENT_HOST_MAX + 8];  /* host[addr]:port */
+	char                 resume_key[CLIENT_HOST_MAX + 40];  /* host[addr]:port/policy */
+	char                 host[DNS_NAME_MAX + 1];  /* the MX host it went to */
+	uint8_t              policy;             /* enum client_tls_policy it was made under */
+	int8_t               result;             /* its policy's result: -2 none, -1 ok, else
+	                                            enum tlsrpt_result */
 	int                  resumed;            /* the TLS session was resumed */
 	unsigned             messages;           /* transactions it carried */
 	struct client_pool  *pool;               /* when idle in it */
@@ -65,7 +71,7 @@ struct link {
 /* TLS sessions to offer again, by server (host[addr]:port): LRU. */
 #define RESUME_MAX 64
 struct resume {
-	char               key[CLIENT_HOST_MAX + 8];
+	char               key[CLIENT_HOST_MAX + 40];
 	int64_t            at;                   /* monotonic ms; 0: empty */
 	struct tls_session s;
 };
@@ -79,20 +85,33 @@ struct client_pool {
 	struct resume   resume[RESUME_MAX];
 };
 
-/* The context of one address query: the client, the host, the family. */
+/* The context of one address (or TLSA) query: the client, the host, the
+ * family. */
 struct addr_ctx {
 	struct client *cl;
 	size_t         host;
-	int            fam;       /* 0 AAAA, 1 A */
+	int            fam;       /* 0 AAAA, 1 A, 2 TLSA */
+};
+
+/* What DANE found for a host. */
+enum host_dane {
+	DANE_NONE = 0,    /* not validated, or no TLSA records: DANE does not apply */
+	DANE_USABLE,      /* usable records (tlsa): DANE                           */
+	DANE_UNUSABLE,    /* validated records, none usable: STARTTLS is mandatory */
+	DANE_FAILED       /* the TLSA lookup failed: not tried now (RFC 7672 2.2)  */
 };
 
 struct host {
 	char              name[DNS_NAME_MAX + 1];
-	struct addr_ctx   ctx[2];
-	struct dns_query *q[2];                    /* AAAA, A */
+	struct addr_ctx   ctx[3];
+	struct dns_query *q[3];                    /* AAAA, A, TLSA */
 	enum dns_status   st[2];
+	unsigned          ad[2];                   /* the address answers were validated */
 	struct ipaddr     addr[2][4];         /* [0] IPv6, [1] IPv4 */
 	size_t            naddr[2];
+	uint8_t           dane;                    /* enum host_dane */
+	struct dns_tlsa_set *tlsa;                 /* DANE_USABLE: the records (malloc'd) */
+	char              tlsa_text[640];          /* them as text, for the report */
 };
 
 struct client {
@@ -103,6 +122,7 @@ struct client {
 	/* RESOLVE */
 	char              domain[DNS_NAME_MAX + 1];   /* the MX domain, A-labels */
 	struct dns_query *mxq;
+	unsigned          mx_ad;             /* the MX answer (or its NODATA) was validated */
 	struct host       hosts[CLIENT_MX_MAX];
 	size_t            nhosts, pending;
 	uint16_t          port;
@@ -132,6 +152,15 @@ struct client {
 	int               tls_resumed;
 	int               reached;           /* a session got as far as a reply to MAIL */
 	int               unreachable;       /* no server of the destination took a transaction */
+
+	/* The TLS policy (docs/tls-policy.md). */
+	int               tls_tried;         /* this connection began a handshake */
+	int               unverified_retry;  /* MTA-STS testing: this target again, any cert */
+	int               tls_cert;          /* the failed handshake was the certificate's fault */
+	uint8_t           policy;            /* of the deciding connection (enum client_tls_policy) */
+	int8_t            policy_result;     /* -2 none, -1 ok, else enum tlsrpt_result */
+	struct client_session sessions[CLIENT_SESSIONS_MAX];
+	size_t            nsessions;
 };
 
 static void connect_next(struct client *cl);
@@ -139,6 +168,53 @@ static void pump(struct client *cl);
 static void resolve_hosts(struct client *cl);
 static void start_fresh(struct client *cl);
 static void io_cb(struct ev_loop *l, struct ev_io *io, unsigned events);
+
+/* ---- the TLS policy: names, ranks, what a kept connection may carry ---- */
+
+const char *client_tls_policy_name(unsigned p)
+{
+	switch (p) {
+	case CLIENT_TLS_ROUTE:        return "route";
+	case CLIENT_TLS_STS_TESTING:  return "mta-sts-testing";
+	case CLIENT_TLS_STS:          return "mta-sts";
+	case CLIENT_TLS_DANE_ENCRYPT:
+	case CLIENT_TLS_DANE:         return "dane";
+	default:                      return "opportunistic";
+	}
+}
+
+/* How much a policy checks: a connection made under a lower rank never
+ * serves a host that now asks for a higher one. */
+static int policy_rank(unsigned p)
+{
+	switch (p) {
+	case CLIENT_TLS_STS_TESTING:
+	case CLIENT_TLS_DANE_ENCRYPT: return 1;
+	case CLIENT_TLS_STS:          return 2;
+	case CLIENT_TLS_DANE:         return 3;
+	default:                      return 0;
+	}
+}
+
+/*
+ * May lk (kept after a transaction to the same destination) carry req's?
+ * Without an MTA-STS policy, any (DANE is the hosts', and a resolution
+ * that finds a host stronger than its kept connections closes them:
+ * pool_tighten).  Under `enforce`, only a connection authenticated under
+ * DANE, or under MTA-STS to a host the policy (as it is now) allows.
+ * Under `testing`, one the policy was checked on (or DANE).
+ */
+static int link_fits(const struct link *lk, const struct client_req *req)
+{
+	if (req->sts == NULL || req->sts->mode == MTASTS_MODE_NONE)
+		return 1;
+	if (lk->policy == CLIENT_TLS_DANE && lk->result == -1)
+		return 1;
+	if (req->sts->mode == MTASTS_MODE_ENFORCE)
+		return lk->policy == CLIENT_TLS_STS && lk->result == -1 &&
+		       mtasts_mx_allowed(req->sts, lk->host);
+	return policy_rank(lk->policy) >= 1;
+}
 
 /* ---- links and the pool ---- */
 
@@ -230,15 +306,17 @@ static int pool_keep(struct client_pool *p, struct link *lk, const char *key)
 	return 1;
 }
 
-/* A kept connection to key, taken out of the pool; NULL if none. */
-static struct link *pool_take(struct client_pool *p, const char *key)
+/* A kept connection to key that may carry req's transaction (link_fits),
+ * taken out of the pool; NULL if none. */
+static struct link *pool_take(struct client_pool *p, const char *key,
+                              const struct client_req *req)
 {
 	struct link **pp;
 
 	for (pp = &p->idle; *pp != NULL; pp = &(*pp)->next) {
 		struct link *lk = *pp;
 
-		if (strcmp(lk->key, key) == 0) {
+		if (strcmp(lk->key, key) == 0 && link_fits(lk, req)) {
 			*pp = lk->next;
 			p->nidle--;
 			ev_timer_stop(p->loop, &lk->idle);
@@ -248,6 +326,26 @@ static struct link *pool_take(struct client_pool *p, const char *key)
 		}
 	}
 	return NULL;
+}
+
+/* A fresh resolution found that host (of destination key) asks for policy:
+ * its kept connections made under a weaker one are closed (QUIT). */
+static void pool_tighten(struct client_pool *p, const char *key, const char *host,
+                         unsigned policy)
+{
+	struct link *lk, *next;
+
+	for (lk = p != NULL ? p->idle : NULL; lk != NULL; lk = next) {
+		next = lk->next;
+		if (strcmp(lk->key, key) == 0 && strcmp(lk->host, host) == 0 &&
+		    policy_rank(lk->policy) < policy_rank(policy)) {
+			log_debug("msg=\"%s: a kept connection made under %s closed: %s now\"", lk->remote,
+			          client_tls_policy_name(lk->policy), client_tls_policy_name(policy));
+			smtpc_quit(&lk->s);
+			link_flush(lk);
+			link_drop(lk);
+		}
+	}
 }
 
 static int resume_get(struct client_pool *p, const char *key, struct tls_session *out)
@@ -355,7 +453,8 @@ static void finish(struct client *cl, enum smtpc_status st, const char *text)
 
 /* ---- RESOLVE ---- */
 
-static void add_target(struct client *cl, const struct ipaddr *a, const char *host)
+static void add_target(struct client *cl, const struct ipaddr *a, const char *host,
+                       unsigned policy, size_t h)
 {
 	struct target *t;
 
@@ -367,7 +466,108 @@ static void add_target(struct client *cl, const struct ipaddr *a, const char *ho
 	t = &cl->targets[cl->ntargets++];
 	t->addr = *a;
 	t->port = cl->port;
+	t->policy = (uint8_t)policy;
+	t->h = h;
 	snprintf(t->host, sizeof t->host, "%s", host);
+}
+
+/* ---- the TLS policy of each host ---- */
+
+/* Does policy p check anything a TLS report tells of? */
+static int policy_reported(unsigned p)
+{
+	return p == CLIENT_TLS_STS || p == CLIENT_TLS_STS_TESTING || p == CLIENT_TLS_DANE ||
+	       p == CLIENT_TLS_DANE_ENCRYPT;
+}
+
+/*
+ * A session under policy toward t's host (or, t NULL, the host named
+ * mx): success (result -1) or a failure (an RFC 8460 result type) and
+ * why, kept for the report and for the log line; a failure is logged
+ * (event=tls-policy-fail, counted by the metrics).  action says what
+ * came of it: next-host, reported (testing), encrypted-only.
+ */
+static void session_note(struct client *cl, const struct target *t, const char *mx,
+                         unsigned policy, int result, const char *reason, const char *action)
+{
+	struct client_session *x = NULL;
+	char ip[IP_TEXT_MAX] = "", why[sizeof x->reason * 4 + 8];
+
+	cl->policy = (uint8_t)policy;
+	cl->policy_result = (int8_t)result;
+	if (t != NULL)
+		ip_format(&t->addr, ip, sizeof ip);
+	if (cl->nsessions < CLIENT_SESSIONS_MAX) {
+		x = &cl->sessions[cl->nsessions++];
+		memset(x, 0, sizeof *x);
+		x->policy = (uint8_t)policy;
+		x->result = (int8_t)result;
+		snprintf(x->mx, sizeof x->mx, "%.253s", t != NULL ? t->host : mx);
+		snprintf(x->ip, sizeof x->ip, "%s", ip);
+		snprintf(x->reason, sizeof x->reason, "%s", reason);
+		if (t != NULL && t->h < cl->nhosts && policy == CLIENT_TLS_DANE)
+			memcpy(x->tlsa, cl->hosts[t->h].tlsa_text, sizeof x->tlsa);   /* (same size) */
+	}
+	if (result < 0)
+		return;
+	log_quote(reason, strlen(reason), why, sizeof why);
+	log_event("tls-policy-fail", "domain=%s mx=%s address=%s policy=%s result=%s action=%s reason=%s",
+	          cl->req.route.domain, t != NULL ? t->host : mx, ip[0] ? ip : "none",
+	          client_tls_policy_name(policy), tlsrpt_result_name((unsigned)result), action, why);
+}
+
+/* The policy for host h (docs/tls-policy.md "Which policy applies"). */
+static unsigned host_policy(const struct client *cl, const struct host *h)
+{
+	const struct mtasts_policy *sts = cl->req.sts;
+
+	if (cl->req.route.kind != ROUTE_MX)
+		return cl->req.route.hop != NULL ? CLIENT_TLS_ROUTE : CLIENT_TLS_OPPORTUNISTIC;
+	if (h != NULL && h->dane == DANE_USABLE)
+		return CLIENT_TLS_DANE;
+	if (sts != NULL && sts->mode == MTASTS_MODE_ENFORCE)
+		return CLIENT_TLS_STS;
+	if (sts != NULL && sts->mode == MTASTS_MODE_TESTING)
+		return CLIENT_TLS_STS_TESTING;
+	if (h != NULL && h->dane == DANE_UNUSABLE)
+		return CLIENT_TLS_DANE_ENCRYPT;
+	return CLIENT_TLS_OPPORTUNISTIC;
+}
+
+/* The TLSA records as the report shows them: "3 1 1 HEX" lines, whole
+ * records only within the text's room. */
+static void tlsa_format(const struct dns_tlsa_set *set, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < set->n; i++) {
+		const struct dns_tlsa *r = &set->r[i];
+		size_t need = 12 + (r->toobig ? 0 : 2u * r->len) + 1;
+		int n;
+
+		if (o + need >= cap)
+			break;
+		n = snprintf(out + o, cap - o, "%s%u %u %u ", o ? "\n" : "", r->usage, r->selector,
+		             r->mtype);
+		o += (size_t)n;
+		for (size_t k = 0; !r->toobig && k < r->len; k++, o += 2)
+			snprintf(out + o, cap - o, "%02x", r->data[k]);
+	}
+}
+
+/* A host's address answers (records or none) all came validated. */
+static int host_validated(const struct host *h)
+{
+	int any = 0;
+
+	for (int f = 0; f < 2; f++) {
+		if (h->st[f] == DNS_TEMPFAIL ||
+		    ((h->st[f] == DNS_OK || h->st[f] == DNS_NODATA) && !h->ad[f]))
+			return 0;
+		any |= h->st[f] == DNS_OK;
+	}
+	return any;
 }
 
 /*
@@ -399,28 +599,72 @@ static int drop_self(struct client *cl)
 	return 1;
 }
 
-/* Every address query answered: targets in MX order, IPv6 first. */
-static void hosts_done(struct client *cl)
+/* Hosts left out of the targets, and why (the error when none is left). */
+struct left_out {
+	size_t sts;             /* MX hosts MTA-STS enforce does not allow */
+	size_t dane;            /* hosts whose TLSA lookup failed */
+	char   dane_host[DNS_NAME_MAX + 1];
+};
+
+/* Host h's addresses into the targets, under its policy; or left out. */
+static void host_targets(struct client *cl, size_t hi, struct left_out *lo)
 {
+	struct host *h = &cl->hosts[hi];
+	unsigned policy = host_policy(cl, h);
+
+	if (h->dane == DANE_FAILED) {
+		lo->dane++;
+		snprintf(lo->dane_host, sizeof lo->dane_host, "%s", h->name);
+		return;
+	}
+	if ((policy == CLIENT_TLS_STS || policy == CLIENT_TLS_STS_TESTING) &&
+	    !mtasts_mx_allowed(cl->req.sts, h->name)) {
+		int enforce = policy == CLIENT_TLS_STS;
+		session_note(cl, NULL, h->name, policy, TLSRPT_VALIDATION_FAILURE,
+		             "mx host not in the MTA-STS policy", enforce ? "not-used" : "reported");
+		if (enforce) {
+			lo->sts++;
+			return;
+		}
+	}
+	pool_tighten(cl->req.pool, cl->req.key, h->name, policy);
+	for (int f = 0; f < 2; f++)
+		for (size_t i = 0; i < h->naddr[f]; i++)
+			add_target(cl, &h->addr[f][i], h->name, policy, hi);
+}
+
+/* Every lookup answered: targets in MX order, IPv6 first, each under its
+ * host's policy. */
+static void targets_done(struct client *cl)
+{
+	struct left_out lo = { 0, 0, "" };
 	int temp = 0;
 
-	for (size_t h = 0; h < cl->nhosts; h++)
-		for (int f = 0; f < 2; f++) {
-			for (size_t i = 0; i < cl->hosts[h].naddr[f]; i++)
-				add_target(cl, &cl->hosts[h].addr[f][i], cl->hosts[h].name);
-			if (cl->hosts[h].st[f] == DNS_TEMPFAIL)
-				temp = 1;
-		}
+	for (size_t h = 0; h < cl->nhosts; h++) {
+		host_targets(cl, h, &lo);
+		for (int f = 0; f < 2; f++)
+			temp |= cl->hosts[h].st[f] == DNS_TEMPFAIL;
+	}
 	if (cl->ntargets == 0) {
 		char text[SMTPC_TEXT_MAX];
 		int route = cl->req.route.kind != ROUTE_MX;
-		/* A next hop of our own configuration that does not resolve is
-		 * our error: the mail waits for the fix (4.4.3, not 5.1.2). */
-		snprintf(text, sizeof text, "%s looking up the address of %s%s",
-		         temp ? "4.4.3 temporary DNS failure" : route ? "4.4.3 no address found"
-		                                                      : "5.1.2 no address found",
-		         cl->hosts[0].name, route ? " (the configured next hop)" : "");
-		finish(cl, temp || route ? SMTPC_R_TEMP : SMTPC_R_PERM, text);
+		if (lo.sts > 0 && lo.dane == 0) {
+			snprintf(text, sizeof text, "4.7.5 no MX host of %s is allowed by its MTA-STS "
+			         "policy", cl->req.route.domain);
+		} else if (lo.dane > 0) {
+			snprintf(text, sizeof text, "4.4.3 temporary DNS failure looking up the TLSA "
+			         "records of %s (RFC 7672 2.2: not tried without them)", lo.dane_host);
+			temp = 1;
+		} else {
+			/* A next hop of our own configuration that does not
+			 * resolve is our error: the mail waits for the fix (4.4.3,
+			 * not 5.1.2). */
+			snprintf(text, sizeof text, "%s looking up the address of %s%s",
+			         temp ? "4.4.3 temporary DNS failure" : route ? "4.4.3 no address found"
+			                                                      : "5.1.2 no address found",
+			         cl->hosts[0].name, route ? " (the configured next hop)" : "");
+		}
+		finish(cl, temp || route || lo.sts > 0 ? SMTPC_R_TEMP : SMTPC_R_PERM, text);
 		return;
 	}
 	if (drop_self(cl))
@@ -428,6 +672,70 @@ static void hosts_done(struct client *cl)
 	cl->phase = PH_CONNECT;
 	cl->cur = 0;
 	connect_next(cl);
+}
+
+static void tlsa_cb(void *arg, enum dns_status st, const struct dns_tlsa_set *set)
+{
+	struct addr_ctx *x = arg;
+	struct client *cl = x->cl;
+	struct host *h = &cl->hosts[x->host];
+
+	h->q[2] = NULL;
+	if (st == DNS_TEMPFAIL) {
+		h->dane = DANE_FAILED;
+		log_warn("msg=\"TLSA lookup for _25._tcp.%s failed (a temporary DNS failure, or "
+		         "records that do not parse): the host is not tried now (RFC 7672 2.2)\"",
+		         h->name);
+	} else if (st != DNS_OK) {
+		h->dane = DANE_NONE;
+	} else if (!set->ad) {
+		h->dane = DANE_NONE;
+		log_debug("msg=\"TLSA records of %s not validated (no AD bit): DANE not used\"",
+		          h->name);
+	} else if (dane_usable_count(set) == 0) {
+		h->dane = DANE_UNUSABLE;
+		log_warn("msg=\"the TLSA records of _25._tcp.%s are all unusable (usage, selector, "
+		         "matching type or digest length): DANE cannot check %s, STARTTLS is still "
+		         "required (RFC 7672 2.2)\"", h->name, h->name);
+	} else if ((h->tlsa = malloc(sizeof *h->tlsa)) != NULL) {
+		*h->tlsa = *set;
+		h->dane = DANE_USABLE;
+		tlsa_format(set, h->tlsa_text, sizeof h->tlsa_text);
+	} else {
+		h->dane = DANE_FAILED;
+	}
+	if (--cl->pending == 0)
+		targets_done(cl);
+}
+
+/* DANE (RFC 7672 2.2): for an MX domain whose MX answer came validated,
+ * the TLSA records of each host whose address answers did too. */
+static void tlsa_lookups(struct client *cl)
+{
+	char name[DNS_NAME_MAX + 16];
+
+	if (cl->req.dane && cl->req.route.kind == ROUTE_MX && cl->mx_ad) {
+		for (size_t i = 0; i < cl->nhosts; i++) {
+			struct host *h = &cl->hosts[i];
+
+			if (!host_validated(h))
+				continue;
+			h->ctx[2].cl = cl;
+			h->ctx[2].host = i;
+			h->ctx[2].fam = 2;
+			snprintf(name, sizeof name, "_25._tcp.%s", h->name);
+			if ((h->q[2] = dns_lookup_tlsa(cl->req.dns, name, tlsa_cb, &h->ctx[2])) != NULL)
+				cl->pending++;
+		}
+	}
+	if (cl->pending == 0)
+		targets_done(cl);
+}
+
+/* Every address query answered: DANE's TLSA lookups, then the targets. */
+static void hosts_done(struct client *cl)
+{
+	tlsa_lookups(cl);
 }
 
 static void host_cb(void *arg, enum dns_status st, const struct dns_answer *a)
@@ -439,6 +747,7 @@ static void host_cb(void *arg, enum dns_status st, const struct dns_answer *a)
 
 	h->q[f] = NULL;
 	h->st[f] = st;
+	h->ad[f] = a->ad;
 	for (size_t i = 0; st == DNS_OK && i < a->naddr && h->naddr[f] < 4; i++)
 		h->addr[f][h->naddr[f]++] = a->addr[i];
 	if (--cl->pending == 0)
@@ -496,6 +805,7 @@ static void mx_cb(void *arg, enum dns_status st, const struct dns_answer *a)
 	uint64_t seed = 0;
 
 	cl->mxq = NULL;
+	cl->mx_ad = a->ad;        /* (of the records, or of the NODATA: implicit MX) */
 	switch (st) {
 	case DNS_NXDOMAIN:
 		snprintf(text, sizeof text, "5.1.2 domain %s not found", cl->req.route.domain);
@@ -563,6 +873,7 @@ static void target_failed(struct client *cl, const char *what, const char *detai
 	close_conn(cl);
 	cl->cur++;
 	cl->plain_retry = 0;
+	cl->unverified_retry = 0;
 	connect_next(cl);
 }
 
@@ -579,23 +890,45 @@ static int is_smtps(const struct client *cl)
 	return cl->req.route.hop != NULL && cl->req.route.hop->smtps;
 }
 
-/* Start TLS on the socket (STARTTLS, or smtps from the first byte): the
- * server is checked against the CA bundle with `tls verify`, and must be
- * named as we know it when we know it by name. */
+/* The TLS engine for target t under its policy: DANE checks the chain
+ * against the host's TLSA records; MTA-STS (enforce, and testing until a
+ * failure) against tls-ca-file and the host's name; else as `tls` says
+ * (verify: the CA bundle, and the name when we know the server by one). */
+static struct tls *tls_engine(struct client *cl, const struct target *t, const char *name)
+{
+	const struct host *h = t->h < cl->nhosts ? &cl->hosts[t->h] : NULL;
+
+	switch (t->policy) {
+	case CLIENT_TLS_DANE:
+		return h != NULL && h->tlsa != NULL ? tls_client_new_dane(t->host, h->tlsa) : NULL;
+	case CLIENT_TLS_DANE_ENCRYPT:
+		return tls_client_new(t->host, NULL);
+	case CLIENT_TLS_STS:
+		return tls_client_new(t->host, cl->req.anchors);
+	case CLIENT_TLS_STS_TESTING:
+		return tls_client_new(t->host, cl->unverified_retry ? NULL : cl->req.anchors);
+	default:
+		return tls_client_new(name, otls_mode(cl) == CONF_OTLS_VERIFY ? cl->req.anchors : NULL);
+	}
+}
+
+/* Start TLS on the socket (STARTTLS, or smtps from the first byte). */
 static int tls_begin(struct client *cl)
 {
 	const struct target *t = &cl->targets[cl->cur];
 	struct ipaddr ip;
 	const char *name = ip_parse(t->host, strlen(t->host), &ip) == 0 ? NULL : t->host;
-	int verify = otls_mode(cl) == CONF_OTLS_VERIFY;
-	struct tls *e = tls_client_new(name, verify ? cl->req.anchors : NULL);
+	struct tls *e = tls_engine(cl, t, name);
 	struct tls_session ts;
 
 	if (e == NULL)
 		return -1;
-	/* The last session with this server, offered again (a server that
-	 * does not know it any more does a full handshake). */
-	if (resume_get(cl->req.pool, cl->lk->resume_key, &ts)) {
+	cl->tls_tried = 1;
+	/* The last session with this server under the same policy, offered
+	 * again (a server that does not know it any more does a full
+	 * handshake).  Never under DANE: a resumed session skips the chain
+	 * the TLSA records must match. */
+	if (t->policy != CLIENT_TLS_DANE && resume_get(cl->req.pool, cl->lk->resume_key, &ts)) {
 		(void)tls_client_resume(e, name, &ts);
 		explicit_bzero(&ts, sizeof ts);
 	}
@@ -604,8 +937,9 @@ static int tls_begin(struct client *cl)
 	return 0;
 }
 
-/* The session's parameters for this attempt's transaction. */
-static void session_params(struct client *cl, struct smtpc_params *p)
+/* The session's parameters for this attempt's transaction, on a
+ * connection under policy: DANE and MTA-STS enforce require STARTTLS. */
+static void session_params(struct client *cl, struct smtpc_params *p, unsigned policy)
 {
 	int mode = otls_mode(cl);
 
@@ -625,6 +959,9 @@ static void session_params(struct client *cl, struct smtpc_params *p)
 	                                                                       : SMTPC_TLS_REQUIRE;
 	if (cl->plain_retry)
 		p->tls = SMTPC_TLS_NONE;     /* `tls may`: the handshake failed, go without */
+	if (policy == CLIENT_TLS_DANE || policy == CLIENT_TLS_DANE_ENCRYPT ||
+	    policy == CLIENT_TLS_STS)
+		p->tls = SMTPC_TLS_REQUIRE;
 	p->loop_name = cl->req.route.domain;
 	/* Kept open for the next message to this destination (not a probe). */
 	p->keep_open = cl->req.pool != NULL && cl->req.key != NULL && !cl->req.probe;
@@ -635,14 +972,24 @@ static void start_session(struct client *cl)
 	struct smtpc_params *p = &cl->sp;
 	const struct target *t = &cl->targets[cl->cur];
 
-	session_params(cl, p);
+	session_params(cl, p, t->policy);
 	smtpc_init(&cl->lk->s, p, cl->req.res);
 	cl->session_ran = 1;
 	cl->tls_failed = 0;
+	cl->tls_tried = 0;
 	cl->tls_info[0] = '\0';
+	cl->policy = t->policy;
+	if (!cl->unverified_retry)
+		cl->policy_result = -2;    /* (a testing retry keeps the failure it follows) */
 	target_text(t, cl->remote, sizeof cl->remote);
 	snprintf(cl->lk->remote, sizeof cl->lk->remote, "%s", cl->remote);
-	snprintf(cl->lk->resume_key, sizeof cl->lk->resume_key, "%s:%u", cl->remote, t->port);
+	snprintf(cl->lk->host, sizeof cl->lk->host, "%.253s", t->host);
+	cl->lk->policy = t->policy;
+	cl->lk->result = cl->policy_result;
+	/* (TLS sessions are resumed only under the policy they were made
+	 * under, and a testing-mode one only when it was verified) */
+	snprintf(cl->lk->resume_key, sizeof cl->lk->resume_key, "%s:%u/%s%s", cl->remote, t->port,
+	         client_tls_policy_name(t->policy), cl->unverified_retry ? "-any" : "");
 	cl->phase = PH_SESSION;
 	cl->blen = cl->boff = 0;
 	cl->bodyoff = 0;
@@ -686,9 +1033,14 @@ static void connect_next(struct client *cl)
 		memcpy(&sin6->sin6_addr, t->addr.a, 16);
 		sl = sizeof *sin6;
 	}
-	if (otls_mode(cl) == CONF_OTLS_VERIFY && cl->req.anchors == NULL) {
-		target_failed(cl, "4.7.5", "tls verify, but no CA bundle was loaded (tls-ca-file)");
-		return;
+	if ((otls_mode(cl) == CONF_OTLS_VERIFY && t->policy <= CLIENT_TLS_ROUTE) ||
+	    t->policy == CLIENT_TLS_STS) {
+		if (cl->req.anchors == NULL) {
+			target_failed(cl, "4.7.5", t->policy == CLIENT_TLS_STS
+			              ? "MTA-STS enforce, but no CA bundle was loaded (tls-ca-file)"
+			              : "tls verify, but no CA bundle was loaded (tls-ca-file)");
+			return;
+		}
 	}
 	if ((cl->lk = link_new(cl)) == NULL) {
 		target_failed(cl, "4.3.0", "out of memory");
@@ -713,6 +1065,49 @@ static void connect_next(struct client *cl)
 }
 
 /* ---- SESSION ---- */
+
+/* A fresh session under a policy that found no STARTTLS (none offered, or
+ * refused) and so began no handshake: a failure for the report. */
+static void starttls_note(struct client *cl, struct link *lk)
+{
+	const struct target *t = &cl->targets[cl->cur];
+
+	if (cl->cur >= cl->ntargets || cl->tls_tried || !lk->s.no_starttls || lk->s.in_tls ||
+	    !policy_reported(t->policy))
+		return;
+	session_note(cl, t, NULL, t->policy, TLSRPT_STARTTLS_NOT_SUPPORTED,
+	             "the server offers no STARTTLS",
+	             t->policy == CLIENT_TLS_STS_TESTING ? "reported" : "next-host");
+	lk->result = cl->policy_result;
+}
+
+/* The same target again after a failed handshake: under MTA-STS testing
+ * a certificate that did not verify is taken after all (delivered as
+ * without the policy, the failure reported); with `tls may` (and no policy
+ * that requires TLS) in plaintext.  1 if so. */
+static int retry_same(struct client *cl, const char *error)
+{
+	const struct target *t = &cl->targets[cl->cur];
+	unsigned pol = cl->cur < cl->ntargets ? t->policy : CLIENT_TLS_OPPORTUNISTIC;
+
+	if (!cl->tls_failed || is_smtps(cl))
+		return 0;
+	if (pol == CLIENT_TLS_STS_TESTING && cl->tls_cert && !cl->unverified_retry) {
+		log_debug("msg=\"%s: MTA-STS testing, the check failed (%s): delivering as without "
+		          "the policy\"", cl->remote, error);
+		cl->unverified_retry = 1;
+		connect_next(cl);
+		return 1;
+	}
+	if (otls_mode(cl) == CONF_OTLS_MAY && !cl->plain_retry &&
+	    (pol == CLIENT_TLS_OPPORTUNISTIC || pol == CLIENT_TLS_STS_TESTING)) {
+		log_debug("msg=\"%s: TLS failed (%s), trying again without\"", cl->remote, error);
+		cl->plain_retry = 1;
+		connect_next(cl);
+		return 1;
+	}
+	return 0;
+}
 
 /* The session is over: keep its connection for the next message, go on
  * a fresh connection (a kept one was gone), try again in plaintext (`tls
@@ -745,20 +1140,19 @@ static void session_over(struct client *cl)
 		start_fresh(cl);
 		return;
 	}
+	if (!cl->reused)
+		starttls_note(cl, lk);
 	smtpc_quit(&lk->s);    /* (an idle session not kept) */
 	link_flush(lk);        /* a last QUIT, best effort: never waited for */
 	close_conn(cl);
-	if (cl->tls_failed && otls_mode(cl) == CONF_OTLS_MAY && !is_smtps(cl) && !cl->plain_retry) {
-		log_debug("msg=\"%s: TLS failed (%s), trying again without\"", cl->remote, error);
-		cl->plain_retry = 1;
-		connect_next(cl);
+	if (retry_same(cl, error))
 		return;
-	}
 	if (try_next && cl->cur + 1 < cl->ntargets) {
 		snprintf(cl->error, sizeof cl->error, "%.200s said: %.300s", cl->remote, error);
 		log_debug("msg=\"%s; trying the next address\"", cl->error);
 		cl->cur++;
 		cl->plain_retry = 0;
+		cl->unverified_retry = 0;
 		connect_next(cl);
 		return;
 	}
@@ -820,6 +1214,74 @@ static int write_out(struct client *cl)
 	}
 }
 
+/* The handshake under a policy went through: a success for the report
+ * (DANE with no usable record: encrypted, not checked, tlsa-invalid). */
+static void tls_ok_note(struct client *cl)
+{
+	const struct target *t = &cl->targets[cl->cur];
+
+	if (cl->cur >= cl->ntargets || !policy_reported(t->policy) ||
+	    (t->policy == CLIENT_TLS_STS_TESTING && cl->unverified_retry))
+		return;
+	if (t->policy == CLIENT_TLS_DANE_ENCRYPT)
+		session_note(cl, t, NULL, t->policy, TLSRPT_TLSA_INVALID, "no usable TLSA records",
+		             "encrypted-only");
+	else
+		session_note(cl, t, NULL, t->policy, -1, "", "");
+	cl->lk->result = cl->policy_result;
+}
+
+/* The RFC 8460 result of a failed DANE handshake, from the TLSA check. */
+static int dane_result(enum dane_status ds)
+{
+	switch (ds) {
+	case DANE_NO_MATCH:     return TLSRPT_TLSA_INVALID;
+	case DANE_TA_NAME:      return TLSRPT_CERTIFICATE_HOST_MISMATCH;
+	case DANE_TA_EXPIRED:   return TLSRPT_CERTIFICATE_EXPIRED;
+	case DANE_TA_UNTRUSTED: return TLSRPT_CERTIFICATE_NOT_TRUSTED;
+	default:                return TLSRPT_VALIDATION_FAILURE;
+	}
+}
+
+/*
+ * The handshake failed: why, in the report's words and for the log; and
+ * the recipients' error: under DANE or MTA-STS, 4.7.5 saying which check
+ * failed (the next host is tried, never plaintext).
+ */
+static void tls_fail_note(struct client *cl)
+{
+	const struct target *t = &cl->targets[cl->cur];
+	int err = tls_error(cl->lk->cn.tls), result;
+	enum tls_cert_fault f = tls_cert_fault(err);
+	enum dane_status ds = tls_dane_status(cl->lk->cn.tls);
+	char reason[96];
+
+	cl->tls_cert = f != TLS_CERT_NONE;
+	snprintf(cl->lk->s.error, sizeof cl->lk->s.error, "4.7.5 TLS handshake failed: %s",
+	         tls_error_name(err));
+	if (cl->cur >= cl->ntargets || !policy_reported(t->policy) ||
+	    (t->policy == CLIENT_TLS_STS_TESTING && cl->unverified_retry))
+		return;
+	if (t->policy == CLIENT_TLS_DANE) {
+		result = dane_result(ds);
+		snprintf(reason, sizeof reason, "dane-%s", dane_status_name(ds));
+		snprintf(cl->lk->s.error, sizeof cl->lk->s.error, "4.7.5 DANE: the certificate of %.200s "
+		         "does not match its TLSA records (%s)", t->host, dane_status_name(ds));
+	} else {
+		result = f == TLS_CERT_NAME ? TLSRPT_CERTIFICATE_HOST_MISMATCH
+		       : f == TLS_CERT_EXPIRED ? TLSRPT_CERTIFICATE_EXPIRED
+		       : f == TLS_CERT_UNTRUSTED ? TLSRPT_CERTIFICATE_NOT_TRUSTED
+		       : TLSRPT_VALIDATION_FAILURE;
+		snprintf(reason, sizeof reason, "%s", tls_error_name(err));
+		if (t->policy == CLIENT_TLS_STS)
+			snprintf(cl->lk->s.error, sizeof cl->lk->s.error, "4.7.5 MTA-STS: TLS to %.200s "
+			         "failed the check: %s", t->host, tls_error_name(err));
+	}
+	session_note(cl, t, NULL, t->policy, result, reason,
+	             t->policy == CLIENT_TLS_STS_TESTING ? "reported" : "next-host");
+	cl->lk->result = cl->policy_result;
+}
+
 /* The handshake: done (go on), failed (say so), or still under way. */
 static void handshake_check(struct client *cl)
 {
@@ -839,6 +1301,7 @@ static void handshake_check(struct client *cl)
 			resume_put(cl->req.pool, cl->lk->resume_key, &ts);
 			explicit_bzero(&ts, sizeof ts);
 		}
+		tls_ok_note(cl);
 		if (!is_smtps(cl))
 			smtpc_tls_done(&cl->lk->s, 1);
 		return;
@@ -854,8 +1317,7 @@ static void handshake_check(struct client *cl)
 		return;
 	}
 	smtpc_tls_done(&cl->lk->s, 0);
-	snprintf(cl->lk->s.error, sizeof cl->lk->s.error, "4.7.5 TLS handshake failed: %s",
-	         tls_error_name(tls_error(cl->lk->cn.tls)));
+	tls_fail_note(cl);
 	for (size_t i = 0; i < cl->req.nrcpts; i++)
 		if (cl->req.res[i].code == 0)
 			snprintf(cl->req.res[i].text, sizeof cl->req.res[i].text, "%s", cl->lk->s.error);
@@ -972,8 +1434,10 @@ static void io_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 					return;
 				if (cl->lk->cn.handshaking) {
 					cl->tls_failed = 1;
-					if (!is_smtps(cl))
+					if (!is_smtps(cl)) {
 						smtpc_tls_done(&cl->lk->s, 0);
+						tls_fail_note(cl);
+					}
 				}
 			}
 			smtpc_abort(&cl->lk->s, "4.4.2 connection closed by the server");
@@ -1018,12 +1482,29 @@ int client_unreachable(const struct client *cl)
 	return cl->unreachable;
 }
 
+unsigned client_tls_policy(const struct client *cl)
+{
+	return cl->policy;
+}
+
+const char *client_tls_policy_result(const struct client *cl)
+{
+	return cl->policy_result == -1 ? "ok" : cl->policy_result < 0 ? "none"
+	       : tlsrpt_result_name((unsigned)cl->policy_result);
+}
+
+size_t client_sessions(const struct client *cl, const struct client_session **out)
+{
+	*out = cl->sessions;
+	return cl->nsessions;
+}
+
 /* ---- start and stop ---- */
 
 /* The next transaction on a kept connection: 0, or -1 (lk freed). */
 static int start_reused(struct client *cl, struct link *lk)
 {
-	session_params(cl, &cl->sp);
+	session_params(cl, &cl->sp, lk->policy);
 	lk->cn.io.cb = io_cb;
 	lk->cn.io.arg = cl;
 	if (smtpc_next(&lk->s, &cl->sp, cl->req.res) != 0) {
@@ -1034,6 +1515,8 @@ static int start_reused(struct client *cl, struct link *lk)
 	cl->reused = 1;
 	cl->session_ran = 1;
 	cl->tls_failed = 0;
+	cl->policy = lk->policy;
+	cl->policy_result = lk->result;
 	snprintf(cl->remote, sizeof cl->remote, "%s", lk->remote);
 	cl->phase = PH_SESSION;
 	cl->blen = cl->boff = 0;
@@ -1055,9 +1538,9 @@ static void start_fresh(struct client *cl)
 	if (r->kind == ROUTE_LITERAL) {
 		char text[IP_TEXT_MAX];
 		ip_format(&r->addr, text, sizeof text);
-		add_target(cl, &r->addr, text);
+		add_target(cl, &r->addr, text, CLIENT_TLS_OPPORTUNISTIC, SIZE_MAX);
 	} else if (r->hop != NULL && r->hop->literal) {
-		add_target(cl, &r->hop->addr, r->hop->host);
+		add_target(cl, &r->hop->addr, r->hop->host, CLIENT_TLS_ROUTE, SIZE_MAX);
 	} else if (r->hop != NULL) {
 		snprintf(cl->hosts[0].name, sizeof cl->hosts[0].name, "%.253s", r->hop->host);
 		cl->nhosts = 1;
@@ -1096,8 +1579,11 @@ struct client *client_start(struct ev_loop *l, const struct client_req *req)
 	cl->done_timer.cb = done_cb;
 	cl->done_timer.arg = cl;
 	memset(req->res, 0, req->nrcpts * sizeof *req->res);
+	/* The destination's policy until a connection has its own. */
+	cl->policy = (uint8_t)host_policy(cl, NULL);
+	cl->policy_result = -2;
 	if (req->pool != NULL && req->key != NULL && !req->probe &&
-	    (lk = pool_take(req->pool, req->key)) != NULL && start_reused(cl, lk) == 0)
+	    (lk = pool_take(req->pool, req->key, req)) != NULL && start_reused(cl, lk) == 0)
 		return cl;
 	start_fresh(cl);
 	return cl;
@@ -1110,8 +1596,10 @@ void client_free(struct client *cl)
 	close_conn(cl);
 	ev_timer_stop(cl->loop, &cl->done_timer);
 	dns_cancel(cl->mxq);
-	for (size_t h = 0; h < cl->nhosts; h++)
-		for (int f = 0; f < 2; f++)
+	for (size_t h = 0; h < cl->nhosts; h++) {
+		for (int f = 0; f < 3; f++)
 			dns_cancel(cl->hosts[h].q[f]);
+		free(cl->hosts[h].tlsa);
+	}
 	free(cl);
 }

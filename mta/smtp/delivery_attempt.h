@@ -22,6 +22,27 @@
  *   a temporary DNS failure -> temporary (a deferral, never a bounce)
  * A route's or smarthost's host that does not resolve is temporary: it is
  * the configuration that is wrong, and the mail waits for its fix.
+ *
+ * Authenticated TLS toward MX hosts (docs/tls-policy.md), for MX delivery
+ * only (a route and the smarthost keep their own `tls`):
+ *   - DANE (req.dane: `dns-dnssec trusted` and `dane on`): when the MX
+ *     answer (or the NODATA of an implicit MX) and a host's address
+ *     answers came validated (the AD bit), its `_25._tcp.HOST` TLSA
+ *     records are looked up.  Usable ones (mta/net/dane.h) make STARTTLS
+ *     mandatory and the chain must match (tls_client_new_dane), else 4.7.5
+ *     and the next host; a validated set with none usable makes STARTTLS
+ *     mandatory without a check (RFC 7672 2.2), unless MTA-STS applies; a
+ *     TLSA lookup that fails leaves that host out for now (RFC 7672 2.2).
+ *   - MTA-STS (req.sts, for a host without DANE): `enforce` keeps only the
+ *     MX hosts the policy's mx patterns allow, requires STARTTLS and a
+ *     certificate that leads to tls-ca-file and names the host (else 4.7.5
+ *     and the next host; none left: 4.7.5, never plaintext); `testing`
+ *     delivers as outbound-tls says, but checks the same and records what
+ *     failed (a certificate that fails is then taken after all, on a new
+ *     connection, as without the policy).
+ *   - else opportunistic: outbound-tls.
+ * Each TLS session under DANE or MTA-STS is recorded (client_sessions) for
+ * the TLS report and the logs.
  */
 #ifndef MOAT_MTA_SMTP_DELIVERY_ATTEMPT_H
 #define MOAT_MTA_SMTP_DELIVERY_ATTEMPT_H
@@ -34,9 +55,38 @@
 #include "mta/smtp/smtpc.h"
 #include "mta/net/tls.h"
 #include "policy/conf.h"
+#include "policy/mtasts.h"
 #include "policy/route.h"
+#include "policy/tlsrpt.h"
 
 #define CLIENT_ADDR_MAX  5      /* addresses tried per transaction */
+#define CLIENT_SESSIONS_MAX 8   /* TLS sessions under a policy recorded per transaction */
+
+/* The TLS policy a connection was made under (docs/tls-policy.md), weakest
+ * first within MX delivery. */
+enum client_tls_policy {
+	CLIENT_TLS_OPPORTUNISTIC = 0,  /* outbound-tls, nothing more                   */
+	CLIENT_TLS_ROUTE,              /* a route's or the smarthost's own tls          */
+	CLIENT_TLS_STS_TESTING,        /* MTA-STS, mode testing: checked and reported   */
+	CLIENT_TLS_DANE_ENCRYPT,       /* validated TLSA, none usable: STARTTLS only    */
+	CLIENT_TLS_STS,                /* MTA-STS enforce: verified TLS, listed MX      */
+	CLIENT_TLS_DANE                /* DANE: the chain matches the TLSA records      */
+};
+
+/* "opportunistic", "route", "mta-sts-testing", "dane", "mta-sts", "dane"
+ * (DANE_ENCRYPT is DANE's, its result says tlsa-invalid). */
+const char *client_tls_policy_name(unsigned p);
+
+/* One TLS session (or attempt) under DANE or MTA-STS, for the report. */
+struct client_session {
+	uint8_t  policy;                     /* enum client_tls_policy */
+	int8_t   result;                     /* -1 success, else enum tlsrpt_result */
+	char     mx[DNS_NAME_MAX + 1];       /* the MX host */
+	char     ip[IP_TEXT_MAX];            /* its address */
+	char     reason[96];                 /* what failed, for failure-reason-code */
+	char     tlsa[640];                  /* DANE: the host's TLSA records, "3 1 1 hex"
+	                                        lines (cut at a record's end) */
+};
 #define CLIENT_HOST_MAX  (ADDR_DOMAIN_MAX + IP_TEXT_MAX + 4)   /* "host[addr]" */
 
 struct client;
@@ -69,6 +119,11 @@ struct client_req {
 	const char         *auth_user;   /* smarthost credentials, or NULL */
 	const char         *auth_pass;
 	const struct smtpc_dsn *dsn;     /* DSN parameters to pass on (RFC 3461), or NULL */
+	/* Authenticated TLS (MX delivery): the domain's MTA-STS policy in
+	 * testing or enforce mode, or NULL (caller-owned); and whether DANE
+	 * is looked for (`dns-dnssec trusted` and `dane on`). */
+	const struct mtasts_policy *sts;
+	int                 dane;
 	client_body_fn     *body;
 	void               *body_arg;
 	client_done_fn     *done;
@@ -114,6 +169,16 @@ void client_free(struct client *cl);
 const char *client_tls(const struct client *cl);
 /* 1 when that connection's TLS session was resumed. */
 int client_tls_resumed(const struct client *cl);
+/* The policy of the connection that decided (a reused one: the policy it
+ * was made under), else the destination's; and its result: "ok", an RFC
+ * 8460 result type, or "none" (opportunistic, route). */
+unsigned client_tls_policy(const struct client *cl);
+const char *client_tls_policy_result(const struct client *cl);
+/* The sessions under DANE or MTA-STS this transaction made (a reused
+ * connection makes none), and the MX hosts a policy did not allow:
+ * *out[0..n), valid until client_free. */
+size_t client_sessions(const struct client *cl, const struct client_session **out);
+
 /* 1 when no server of the destination took a transaction: none could be
  * connected to (refused, unreachable, timed out), or each one that was
  * refused before MAIL (a 4xx/5xx greeting, EHLO, STARTTLS or AUTH refused,

@@ -398,6 +398,8 @@ static void after_hello(struct smtpc *c)
 		c->state = SMTPC_S_STARTTLS;
 		return;
 	}
+	if (!c->in_tls && !(c->ext & SMTPC_EXT_STARTTLS))
+		c->no_starttls = 1;
 	if (!c->in_tls && c->p.tls == SMTPC_TLS_REQUIRE) {
 		fail(c, SMTPC_R_TEMP, 1, 1, "4.7.5 TLS is required, but the server does not offer STARTTLS");
 		return;
@@ -499,6 +501,7 @@ static void st_starttls(struct smtpc *c, const struct smtp_reply *r)
 		c->state = SMTPC_S_TLS_WAIT;
 		return;
 	}
+	c->no_starttls = 1;
 	if (c->p.tls == SMTPC_TLS_REQUIRE) {
 		fail_reply(c, r, 1, "STARTTLS");
 		return;

@@ -153,6 +153,8 @@ struct smtpc {
 	unsigned              tls_posted : 1;
 	unsigned              body_last : 1;   /* the caller gave the last body bytes */
 	unsigned              broken : 1;      /* 421 or a protocol error: never reused */
+	unsigned              no_starttls : 1; /* in plaintext, the server offered no STARTTLS
+	                                          or refused it (for TLS reports) */
 	/* The transaction's commands are numbered 0 MAIL, 1..n RCPT, n+1 DATA
 	 * (no DATA in probe mode); sent/answered count them. */
 	size_t                sent, answered;
