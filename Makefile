@@ -111,6 +111,7 @@ SMTP   := mta/smtp/smtpd.c \
           mta/smtp/blocklist_lookup.c \
           mta/smtp/sts_fetch.c \
           mta/smtp/sts_policy.c \
+          mta/smtp/tls_results.c \
           mta/smtp/delivery_attempt.c \
           mta/smtp/queue_runner.c \
           mta/smtp/verify.c

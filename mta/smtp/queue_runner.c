@@ -19,11 +19,14 @@
 #include <unistd.h>
 
 #include "mta/smtp/delivery_attempt.h"
+#include "mta/smtp/sts_policy.h"
+#include "mta/smtp/tls_results.h"
 #include "mta/net/listen.h"
 #include "mta/net/resolver.h"
 #include "mta/net/log.h"
 #include "mta/net/tls.h"
 #include "policy/dsn.h"
+#include "policy/idna.h"
 #include "policy/retry.h"
 #include "policy/route.h"
 #include "queue/envelope.h"
@@ -75,6 +78,10 @@ struct job {
 	uint64_t             body_off;
 	size_t               body_cap;
 	struct report       *rep;             /* its outcome, while its report is made */
+	/* MTA-STS (MX delivery): the domain's policy asked for, then what
+	 * applies (NULL: none, or not MX delivery). */
+	struct sts_policy_wait *stsw;
+	struct mtasts_policy *sts;
 	unsigned             recording : 1;   /* finished: the outcome is on its way */
 	unsigned             suspended : 1;   /* deferred without a try: the destination is down */
 	unsigned             bounce_kind : 2; /* 1 failed, 2 delayed, 3 relayed: a report goes with it */
@@ -104,6 +111,7 @@ struct deliver {
 	unsigned             njobs, active;
 	struct dest         *dests;
 	struct client_pool  *pool;            /* kept connections, TLS sessions */
+	struct sts_policy   *sts;             /* MTA-STS policies (`mta-sts on`), or NULL */
 	struct ev_timer      rate_timer;      /* a rate-limited destination may start again */
 	int                  stopping;
 	/* The scan (scan_cb): its due list asked for, then the envelopes. */
@@ -206,6 +214,8 @@ static void job_free(struct job *j)
 		qc_cancel(d->q, j->body_ticket);
 	report_free(j);
 	client_free(j->cl);
+	sts_policy_cancel(j->stsw);
+	free(j->sts);
 	free(j->idx);
 	free(j->attempts);
 	free(j->addr);
@@ -551,6 +561,21 @@ static void report_start(struct job *j, size_t n, int delayed)
 	r->draft_ticket = qc_draft_begin(j->d->q, report_draft_cb, j);
 }
 
+/* The TLS policy the transaction went under (docs/tls-policy.md); for
+ * one that made no attempt of its own, its route's. */
+static const char *job_tls_policy(const struct job *j)
+{
+	if (j->cl != NULL)
+		return client_tls_policy_name(client_tls_policy(j->cl));
+	if (j->route.kind != ROUTE_MX)
+		return client_tls_policy_name(CLIENT_TLS_ROUTE);
+	if (j->sts != NULL && j->sts->mode == MTASTS_MODE_ENFORCE)
+		return client_tls_policy_name(CLIENT_TLS_STS);
+	if (j->sts != NULL && j->sts->mode == MTASTS_MODE_TESTING)
+		return client_tls_policy_name(CLIENT_TLS_STS_TESTING);
+	return client_tls_policy_name(CLIENT_TLS_OPPORTUNISTIC);
+}
+
 static void log_result(const struct job *j, size_t i, const char *remote, const char *status,
                        const char *code, const char *text)
 {
@@ -565,8 +590,10 @@ static void log_result(const struct job *j, size_t i, const char *remote, const 
 	log_quote(remote[0] ? remote : "none", strlen(remote[0] ? remote : "none"), relay, sizeof relay);
 	log_quote(text, strlen(text), why, sizeof why);
 	log_quote(t[0] ? t : "none", strlen(t[0] ? t : "none"), tls, sizeof tls);
-	log_event("delivery", "id=%s to=<%s> relay=%s tls=%s status=%s dsn=%s attempts=%u reply=%s%s",
-	          idtext, to, relay, tls, status, code, (unsigned)j->attempts[i] + 1u, why, resumed);
+	log_event("delivery", "id=%s to=<%s> relay=%s tls=%s status=%s dsn=%s attempts=%u reply=%s%s "
+	          "tls-policy=%s tls-policy-result=%s",
+	          idtext, to, relay, tls, status, code, (unsigned)j->attempts[i] + 1u, why, resumed,
+	          job_tls_policy(j), j->cl != NULL ? client_tls_policy_result(j->cl) : "none");
 }
 
 /* What kind of report list[0..n) makes (struct job bounce_kind): 1 if it
@@ -757,6 +784,20 @@ static void record(struct job *j, queue_id dsn, const struct queue_envelope *dsn
 	report_free(j);
 }
 
+/* The transaction's sessions under DANE or MTA-STS, for the day's TLS
+ * report of the recipient domain (its A-label form). */
+static void tls_results(struct deliver *d, const struct job *j)
+{
+	const struct client_session *s;
+	size_t n = j->cl != NULL ? client_sessions(j->cl, &s) : 0;
+	char alabel[DNS_NAME_MAX + 1];
+
+	if (n == 0 || j->route.kind != ROUTE_MX ||
+	    idna_to_ascii(j->route.domain, strlen(j->route.domain), alabel, sizeof alabel) == 0)
+		return;
+	(void)tlsres_sessions(d->q, alabel, j->sts, s, n, now_s());
+}
+
 /*
  * The client is done (timer phase): the outcomes are logged and go to the
  * queue role (record), after the report they ask for is made; the job's
@@ -778,6 +819,7 @@ static void job_done(void *arg, const char *remote)
 	} else {
 		ndeferred = outcomes(d, j, j->rep->remote, j->rep->qr, j->rep->errs, j->rep->codes,
 		                     j->rep->list, &nfailed);
+		tls_results(d, j);
 		client_free(j->cl);   /* its connection is kept, or closed */
 		j->cl = NULL;
 		if (j->body_ticket != 0)
@@ -817,7 +859,8 @@ static void job_fail_later(struct job *j, enum smtpc_status st, const char *text
 	ev_timer_start(j->d->loop, &j->later, 0);
 }
 
-static void job_start(struct job *j)
+/* The transaction starts (its MTA-STS policy, if any, is known). */
+static void job_connect(struct job *j)
 {
 	struct deliver *d = j->d;
 	struct client_req req;
@@ -847,6 +890,49 @@ static void job_start(struct job *j)
 	req.key = j->dest->key;
 	req.local = d->local;
 	req.nlocal = d->nlocal;
+	req.sts = j->sts;
+	req.dane = d->conf->dane && d->conf->dns_dnssec == CONF_DNSSEC_TRUSTED;
+	j->cl = client_start(d->loop, &req);
+	if (j->cl == NULL)
+		job_fail_later(j, SMTPC_R_TEMP, "4.3.0 out of memory");
+}
+
+/* The domain's MTA-STS policy is known (v NULL: it could not be looked
+ * up, for want of memory: the mail waits rather than go without it). */
+static void sts_known(void *arg, const struct sts_verdict *v)
+{
+	struct job *j = arg;
+
+	j->stsw = NULL;
+	if (v == NULL) {
+		job_fail_later(j, SMTPC_R_TEMP, "4.3.0 out of memory looking up the MTA-STS policy");
+		return;
+	}
+	if (v->have && (j->sts = malloc(sizeof *j->sts)) == NULL) {
+		job_fail_later(j, SMTPC_R_TEMP, "4.3.0 out of memory");
+		return;
+	}
+	if (v->have)
+		*j->sts = v->policy;
+	job_connect(j);
+}
+
+/* A fetch of a domain's MTA-STS policy failed: for its TLS report. */
+static void sts_fetch_failed(void *arg, const char *domain, unsigned result, const char *reason)
+{
+	struct deliver *d = arg;
+
+	(void)tlsres_fetch_failed(d->q, domain, result, reason, now_s());
+}
+
+/* The job counts as running from here: MX delivery asks for the
+ * domain's MTA-STS policy first (docs/tls-policy.md), the rest connects
+ * at once. */
+static void job_start(struct job *j)
+{
+	struct deliver *d = j->d;
+	char alabel[DNS_NAME_MAX + 1];
+
 	j->dest->active++;
 	d->active++;
 	if (j->dest->rate > 0) {
@@ -856,9 +942,14 @@ static void job_start(struct job *j)
 			t->next_start = d->loop->now;
 		t->next_start += 60000 / (int64_t)t->rate;
 	}
-	j->cl = client_start(d->loop, &req);
-	if (j->cl == NULL)
-		job_fail_later(j, SMTPC_R_TEMP, "4.3.0 out of memory");
+	if (d->sts == NULL || j->route.kind != ROUTE_MX ||
+	    idna_to_ascii(j->route.domain, strlen(j->route.domain), alabel, sizeof alabel) == 0 ||
+	    !dns_name_ok(alabel, strlen(alabel))) {
+		job_connect(j);
+		return;
+	}
+	if ((j->stsw = sts_policy_lookup(d->sts, alabel, sts_known, j)) == NULL)
+		job_fail_later(j, SMTPC_R_TEMP, "4.3.0 out of memory looking up the MTA-STS policy");
 }
 
 /* The destination is down: deferred at once, with its error, no try. */
@@ -1298,6 +1389,16 @@ struct deliver *deliver_new(struct ev_loop *l, struct qc *q, const struct conf *
 		free(d);
 		return NULL;
 	}
+	/* DNSSEC asked for (the DO bit) and the AD bit believed only when the
+	 * resolver is declared trusted (docs/tls-policy.md). */
+	dns_resolver_dnssec(d->dns, c->dns_dnssec == CONF_DNSSEC_TRUSTED);
+	if (c->mta_sts && (d->sts = sts_policy_new(l, d->dns, q, t->anchors, c->timeout_connect,
+	                                           sts_fetch_failed, d)) == NULL) {
+		snprintf(err, errcap, "delivery: out of memory");
+		dns_resolver_free(d->dns);
+		free(d);
+		return NULL;
+	}
 	/* (before the sandbox, as resolv.conf and /etc/hosts) */
 	d->nlocal = listen_local_addrs(d->local, LOCAL_MAX);
 	scan_at(d, 0);
@@ -1333,6 +1434,7 @@ void deliver_free(struct deliver *d)
 	if (d == NULL)
 		return;
 	deliver_stop(d);
+	sts_policy_free(d->sts);
 	dns_resolver_free(d->dns);
 	free(d);
 }
