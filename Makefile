@@ -117,6 +117,7 @@ SMTP   := mta/smtp/smtpd.c \
           mta/smtp/verify.c
 CMD    := mta/cmd/conf_path.c \
           mta/cmd/queue_cmd.c \
+          mta/cmd/tls_report_cmd.c \
           mta/cmd/status_cmd.c \
           mta/cmd/passwd.c \
           mta/cmd/relay_test.c \

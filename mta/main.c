@@ -23,6 +23,7 @@
 #include "mta/cmd/status_cmd.h"
 #include "mta/cmd/passwd.h"
 #include "mta/cmd/queue_cmd.h"
+#include "mta/cmd/tls_report_cmd.h"
 #include "mta/cmd/relay_test.h"
 #include "mta/cmd/dkim_keygen.h"
 #include "mta/roles/supervisor.h"
@@ -48,6 +49,8 @@ static void usage(FILE *f)
 	      "       moat queue hold [-c FILE] ID    never due until released\n"
 	      "       moat queue release [-c FILE] ID due again\n"
 	      "       moat queue delete [-c FILE] ID  removed\n"
+	      "       moat tls-report [-c FILE] DATE [DOMAIN]\n"
+	      "                                       the day's TLS reports (RFC 8460 JSON), a line each\n"
 	      "       moat passwd [-5] [-r ROUNDS]    read a password on stdin, print its $6$ (or $5$) hash\n"
 	      "       moat relay-test [-d OURDOMAIN] [-t FOREIGN] HOST[:PORT]\n"
 	      "                                       probe a server with relay tricks (never DATA)\n"
@@ -197,6 +200,16 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		return queuecmd_main(conf.queue_path, conf.queue_map_size, argc - 1, argv + 1);
+	}
+	if (strcmp(cmd, "tls-report") == 0) {
+		if ((path = config_path(path, 1, cmd)) == NULL)
+			return 1;
+		if (config_read_conf(path, &conf, err, sizeof err) < 0) {
+			fprintf(stderr, "%s\n", err);
+			return 1;
+		}
+		return tlsreportcmd_main(conf.queue_path, conf.queue_map_size, conf.hostname, argc - 1,
+		                         argv + 1);
 	}
 	usage(stderr);
 	return 100;
