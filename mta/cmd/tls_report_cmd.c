@@ -82,7 +82,8 @@ static int print_one(void *arg, const struct tlsrpt_report *r, unsigned flags)
 		return 1;
 	}
 	fputs(w->buf, stdout);
-	fputc('\n', stdout);
+	if (n == 0 || w->buf[n - 1] != '\n')
+		fputc('\n', stdout);
 	w->printed++;
 	return 0;
 }

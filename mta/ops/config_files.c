@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mta/net/log.h"
+
 #define PEM_FILE_MAX (1024 * 1024)
 
 char *file_read(const char *path, size_t max, size_t *len, char *err, size_t errcap)
@@ -157,16 +159,29 @@ static int load_anchors(struct tables *t, const struct conf *c, const char *conf
 	size_t len = 0;
 	char *text;
 
-	if (!uses_verify(c))
+	int must = uses_verify(c);
+	char e[1024];
+
+	/* MTA-STS (on by default) checks its HTTPS servers and, in enforce
+	 * mode, MX hosts against the bundle too; but a system without one
+	 * still starts: its policies then cannot be fetched (logged each
+	 * time, docs/tls-policy.md). */
+	if (!must && !(c->mta_sts && c->delivery))
 		return 0;
 	/* (no line: the default applies when the directive is absent) */
 	text = read_for(conf_path, 0, "tls-ca-file", c->tls_ca_file, 8u << 20, &len, name,
-	                sizeof name, err, errcap);
-	if (text == NULL)
-		return -1;
-	t->anchors = tls_anchors_load(text, len, name, err, errcap);
-	free(text);
-	return t->anchors != NULL ? 0 : -1;
+	                sizeof name, e, sizeof e);
+	if (text != NULL) {
+		t->anchors = tls_anchors_load(text, len, name, e, sizeof e);
+		free(text);
+	}
+	if (t->anchors != NULL || !must) {
+		if (t->anchors == NULL)
+			log_warn("msg=\"no CA bundle for MTA-STS: %s\"", e);
+		return 0;
+	}
+	snprintf(err, errcap, "%s", e);
+	return -1;
 }
 
 /* The key of each dkim-sign line, checked (mta/ops/dkim_key.h). */

@@ -161,21 +161,22 @@ static void fetch_cb(void *arg, enum sts_fetch_rc rc, const char *body, size_t l
 	struct entry *e = arg;
 	const char *perr = NULL;
 	char text[400];
+	int parsed = -1;
 
+	/* why and body live in the fetch: read them before it goes. */
+	if (rc != STS_FETCH_OK)
+		snprintf(text, sizeof text, "https://mta-sts.%s/: %s", e->domain, why);
+	else if ((parsed = mtasts_policy_parse(body, len, &p, &perr)) != 0)
+		snprintf(text, sizeof text, "the policy file does not parse: %s", perr ? perr : "?");
 	sts_fetch_free(e->fetch);
 	e->fetch = NULL;
-	if (rc != STS_FETCH_OK) {
-		snprintf(text, sizeof text, "https://mta-sts.%s/: %s", e->domain, why);
+	if (rc != STS_FETCH_OK)
 		fetch_failed(e, rc == STS_FETCH_WEBPKI ? TLSRPT_STS_WEBPKI_INVALID
 		                                       : TLSRPT_STS_POLICY_FETCH_ERROR, text);
-		return;
-	}
-	if (mtasts_policy_parse(body, len, &p, &perr) != 0) {
-		snprintf(text, sizeof text, "the policy file does not parse: %s", perr ? perr : "?");
+	else if (parsed != 0)
 		fetch_failed(e, TLSRPT_STS_POLICY_INVALID, text);
-		return;
-	}
-	fetched(e, &p);
+	else
+		fetched(e, &p);
 }
 
 /* ---- the lookup ---- */
