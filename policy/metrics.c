@@ -132,6 +132,8 @@ void metrics_add(struct metrics *dst, const struct metrics *src)
 	family_sum(&dst->deliveries, &src->deliveries);
 	family_sum(&dst->bounces, &src->bounces);
 	family_sum(&dst->reloads, &src->reloads);
+	family_sum(&dst->tls_policy, &src->tls_policy);
+	family_sum(&dst->tls_policy_failures, &src->tls_policy_failures);
 }
 
 void metrics_init(struct metrics *m)
@@ -139,6 +141,14 @@ void metrics_init(struct metrics *m)
 	static const char *const statuses[] = { "sent", "deferred", "bounced", "expired" };
 	static const char *const quotas[] = { "disk", "map", "messages", "bytes", "client",
 	                                      "queue-full" };
+	/* docs/tls-policy.md; RFC 8460 4.3 (as policy/tlsrpt.h names them) */
+	static const char *const policies[] = { "dane", "mta-sts", "mta-sts-testing",
+	                                        "opportunistic", "route" };
+	static const char *const results[] = {
+		"starttls-not-supported", "certificate-host-mismatch", "certificate-expired",
+		"certificate-not-trusted", "validation-failure", "tlsa-invalid", "dnssec-invalid",
+		"dane-required", "sts-policy-fetch-error", "sts-policy-invalid", "sts-webpki-invalid"
+	};
 	size_t i;
 
 	memset(m, 0, sizeof *m);
@@ -150,6 +160,10 @@ void metrics_init(struct metrics *m)
 	family_seed(&m->bounces, "delayed");
 	family_seed(&m->reloads, "ok");
 	family_seed(&m->reloads, "refused");
+	for (i = 0; i < sizeof policies / sizeof policies[0]; i++)
+		family_seed(&m->tls_policy, policies[i]);
+	for (i = 0; i < sizeof results / sizeof results[0]; i++)
+		family_seed(&m->tls_policy_failures, results[i]);
 }
 
 /* A decimal value of key, 0 when absent or not a number. */
@@ -211,6 +225,11 @@ void metrics_observe(struct metrics *m, const char *event, const char *kv, size_
 	} else if (strcmp(event, "delivery") == 0) {
 		v = metrics_kv(kv, len, "status", &n);
 		family_count(&m->deliveries, v, n);
+		if ((v = metrics_kv(kv, len, "tls-policy", &n)) != NULL)
+			family_count(&m->tls_policy, v, n);
+	} else if (strcmp(event, "tls-policy-fail") == 0) {
+		v = metrics_kv(kv, len, "result", &n);
+		family_count(&m->tls_policy_failures, v, n);
 	} else if (strcmp(event, "bounce") == 0) {
 		v = metrics_kv(kv, len, "kind", &n);
 		family_count(&m->bounces, v, n);
@@ -313,6 +332,12 @@ size_t metrics_format(const struct metrics *m, const struct metrics_gauges *g, u
 	family(&o, flags, "quota_refusals", "quota",
 	       "Messages refused 452 for room: a quota, or a full disk or map at commit.", &m->quota);
 	family(&o, flags, "reloads", "status", "Configuration reloads (event=reload).", &m->reloads);
+	family(&o, flags, "tls_policy_deliveries", "policy",
+	       "Delivery attempts, by the TLS policy they went under (event=delivery tls-policy=).",
+	       &m->tls_policy);
+	family(&o, flags, "tls_policy_failures", "result",
+	       "DANE and MTA-STS failures, by RFC 8460 result type (event=tls-policy-fail).",
+	       &m->tls_policy_failures);
 	if (g->edge != NULL) {
 		head(&o, flags, "edge_decisions", "counter",
 		     "Edge defense decisions, by name (policy/edge.h; event=counters at exit).");

@@ -95,6 +95,21 @@ static void test_observe(void)
 	      fam(&m.deliveries, "bounced") == 1 && fam(&m.deliveries, "expired") == 1);
 	CHECK(fam(&m.bounces, "failed") == 1 && fam(&m.bounces, "delayed") == 0);
 	CHECK(fam(&m.reloads, "ok") == 1 && fam(&m.reloads, "refused") == 1);
+	/* TLS policies: a delivery line's tls-policy= (not tls-policy-result=),
+	 * failures by their result= whatever their policy. */
+	see("delivery", "id=0006 to=<a@b.test> status=sent tls-policy=dane tls-policy-result=ok");
+	see("delivery", "id=0007 to=<a@c.test> status=deferred tls-policy-result=ok "
+	    "tls-policy=mta-sts");
+	see("tls-policy-fail", "domain=c.test mx=mx.c.test address=192.0.2.1 policy=mta-sts "
+	    "result=certificate-host-mismatch action=next-host reason=BR_ERR_X509_BAD_SERVER_NAME");
+	see("tls-policy-fail", "domain=d.test policy=mta-sts result=sts-policy-invalid "
+	    "action=no-policy reason=x");
+	see("tls-policy-fail", "domain=d.test policy=dane result=Bad!");
+	CHECK(fam(&m.tls_policy, "dane") == 1 && fam(&m.tls_policy, "mta-sts") == 1 &&
+	      fam(&m.tls_policy, "opportunistic") == 0);
+	CHECK(fam(&m.tls_policy_failures, "certificate-host-mismatch") == 1 &&
+	      fam(&m.tls_policy_failures, "sts-policy-invalid") == 1 &&
+	      fam(&m.tls_policy_failures, "tlsa-invalid") == 0 && m.tls_policy_failures.other == 1);
 }
 
 /* A family keeps METRICS_LABELS_MAX values; the rest count as "other". */
