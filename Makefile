@@ -136,7 +136,7 @@ MTA    := $(NET) $(OPS) $(SMTP) $(CMD) $(INIT) $(ROLES)
 MAIN   := mta/main.c
 UNIT   := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
-HEADERS := $(wildcard policy/*.h queue/*.h mta/*/*.h tests/unit/*.h)
+HEADERS := $(wildcard policy/*.h queue/*.h mta/*/*.h tests/unit/*.h tests/fuzz/*.h)
 
 LIBSRC   := $(POLICY) $(QUEUE) $(MTA)
 MUSL_OBJ := $(LIBSRC:%.c=$(BUILD)/musl/%.o)

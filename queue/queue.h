@@ -333,7 +333,7 @@ int queue_hold(struct queue *q, queue_id id, int hold);
 
 /* Make the pending recipients of message id due now, or with id 0 of
  * every waiting message (a flush).  *count: messages rescheduled (a held
- * message stays held and is not counted). */
+ * message is left as it is, and not counted). */
 int queue_retry(struct queue *q, queue_id id, size_t *count);
 
 /* Remove a message, whatever its recipients' states. */

@@ -1834,7 +1834,10 @@ static int retry_one(struct queue *q, MDB_txn *txn, queue_id id, int *held)
 
 	if (rc != QUEUE_OK)
 		return rc;
-	*held = (env.flags & QUEUE_ENV_HOLD) != 0;
+	/* A held message is left as it is: released, it waits for the time
+	 * it waited for before, not for a retry asked while it was held. */
+	if ((*held = (env.flags & QUEUE_ENV_HOLD) != 0))
+		return QUEUE_OK;
 	had = env_due(&env, &due);
 	if (had) {
 		unsigned char key[16];

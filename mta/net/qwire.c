@@ -192,10 +192,57 @@ static int tls_req_decode(struct wire_rd *r, struct qw_req *q)
 	}
 }
 
+/* A COMMIT's drafts: their count, then each entry checked (qw_commit_next
+ * walks them again for the queue role).  0, or -1. */
+static int commit_decode(struct wire_rd *r, struct qw_req *q)
+{
+	q->n = wire_u32(r);
+	if (wire_ok(r) != 0 || q->n == 0 || q->n > QW_BATCH_MAX)
+		return -1;
+	q->items = r->p;
+	q->items_len = r->left;
+	for (uint32_t i = 0; i < q->n; i++) {
+		uint64_t d;
+		const unsigned char *e;
+		size_t el;
+
+		if (commit_entry(r, &d, &e, &el) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* An UPDATE: the message, flags, the report's draft and envelope (both or
+ * neither), then each recipient's result checked.  0, or -1. */
+static int update_decode(struct wire_rd *r, struct qw_req *q)
+{
+	uint32_t el;
+
+	q->id = wire_u64(r);
+	q->flags = wire_u32(r);
+	q->dsn = wire_u64(r);
+	el = wire_u32(r);
+	q->data = wire_bytes(r, el);
+	q->len = el;
+	q->n = wire_u32(r);
+	if (wire_ok(r) != 0 || (q->dsn == 0) != (el == 0) || q->n == 0)
+		return -1;
+	q->items = r->p;
+	q->items_len = r->left;
+	for (uint32_t i = 0; i < q->n; i++) {
+		struct queue_result res;
+		const unsigned char *e;
+		size_t n;
+
+		if (result_entry(r, &res, &e, &n) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 int qw_req_decode(uint16_t type, const unsigned char *p, size_t len, struct qw_req *q)
 {
 	struct wire_rd r;
-	uint32_t i;
 
 	wire_rd_init(&r, p, len);
 	memset(q, 0, sizeof *q);
@@ -222,19 +269,8 @@ int qw_req_decode(uint16_t type, const unsigned char *p, size_t len, struct qw_r
 			return -1;
 		break;
 	case QW_COMMIT:
-		q->n = wire_u32(&r);
-		if (wire_ok(&r) != 0 || q->n == 0 || q->n > QW_BATCH_MAX)
+		if (commit_decode(&r, q) != 0)
 			return -1;
-		q->items = r.p;
-		q->items_len = r.left;
-		for (i = 0; i < q->n; i++) {
-			uint64_t d;
-			const unsigned char *e;
-			size_t el;
-
-			if (commit_entry(&r, &d, &e, &el) != 0)
-				return -1;
-		}
 		break;
 	case QW_USAGE:
 		q->data = wire_rest(&r, &q->len);
@@ -259,30 +295,10 @@ int qw_req_decode(uint16_t type, const unsigned char *p, size_t len, struct qw_r
 		if (q->cap == 0 || q->cap > QW_CHUNK_MAX)
 			return -1;
 		break;
-	case QW_UPDATE: {
-		uint32_t el;
-
-		q->id = wire_u64(&r);
-		q->flags = wire_u32(&r);
-		q->dsn = wire_u64(&r);
-		el = wire_u32(&r);
-		q->data = wire_bytes(&r, el);
-		q->len = el;
-		q->n = wire_u32(&r);
-		if (wire_ok(&r) != 0 || (q->dsn == 0) != (el == 0) || q->n == 0)
+	case QW_UPDATE:
+		if (update_decode(&r, q) != 0)
 			return -1;
-		q->items = r.p;
-		q->items_len = r.left;
-		for (i = 0; i < q->n; i++) {
-			struct queue_result res;
-			const unsigned char *e;
-			size_t n;
-
-			if (result_entry(&r, &res, &e, &n) != 0)
-				return -1;
-		}
 		break;
-	}
 	case QW_HOLD:
 		q->id = wire_u64(&r);
 		q->flags = wire_u8(&r);

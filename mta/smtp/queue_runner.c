@@ -635,6 +635,8 @@ static void dest_outcome(struct deliver *d, struct job *j, const char *remote)
 		log_event("destination", "key=%s state=throttled concurrency=1 reason=%s", key, why);
 		return;
 	}
+	if (dest_down(t, now_s()))
+		return;               /* (one already in flight when it went down) */
 	t->down_until = now_s() + (int64_t)d->retry.min;
 	log_event("destination", "key=%s state=down seconds=%u reason=%s", key, d->retry.min, why);
 }

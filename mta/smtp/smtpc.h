@@ -161,6 +161,7 @@ struct smtpc {
 	size_t                accepted;     /* RCPTs answered 2xx */
 	int                   mail_code;    /* the reply to MAIL, 0 until then */
 	int                   looped;       /* the server has our name (loop_name) */
+	int                   rset_wait;    /* RSET sent ahead of MAIL, not yet answered */
 	/* Why the session failed as a whole, and whether another address of
 	 * the same destination may be tried (nothing was decided yet). */
 	int                   failed;
@@ -202,7 +203,8 @@ int smtpc_done(const struct smtpc *c);
 /* After DONE: 1 when the connection may carry another transaction. */
 int smtpc_idle(const struct smtpc *c);
 /* The next transaction on an idle session (p and res as for smtpc_init;
- * EHLO, TLS and AUTH as they were): RSET, then MAIL...  The session's
+ * EHLO, TLS and AUTH as they were): RSET, then MAIL (in one group with
+ * PIPELINING)...  The session's
  * extensions and TLS state are kept.  Returns 0, or -1 if not idle. */
 int smtpc_next(struct smtpc *c, const struct smtpc_params *p, struct smtpc_result *res);
 /* Let an idle session go: QUIT is queued (write it, then close). */

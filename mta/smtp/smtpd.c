@@ -339,16 +339,25 @@ static void set_helo(struct smtpd *s, const struct smtp_cmd *c)
 	s->state = SMTPD_S_READY;
 }
 
-static void cmd_ehlo(struct smtpd *s, const struct smtp_cmd *c)
+/* EHLO or HELO's argument checked and taken: 1, or 0 with the refusal
+ * given. */
+static int hello(struct smtpd *s, const struct smtp_cmd *c, const char *verb)
 {
 	if (!helo_arg_ok(c)) {
-		reply(s, "501 5.5.4 Syntax: EHLO domain");
+		reply(s, "501 5.5.4 Syntax: %s domain", verb);
 		client_error(s);
-		return;
+		return 0;
 	}
 	if (!helo_accepted(s, c))
-		return;
+		return 0;
 	set_helo(s, c);
+	return 1;
+}
+
+static void cmd_ehlo(struct smtpd *s, const struct smtp_cmd *c)
+{
+	if (!hello(s, c, "EHLO"))
+		return;
 	s->esmtp = 1;
 	reply(s, "250-%s Hello [%s]", s->conf->hostname, s->client.addr_text);
 	reply(s, "250-PIPELINING");
@@ -365,14 +374,8 @@ static void cmd_ehlo(struct smtpd *s, const struct smtp_cmd *c)
 
 static void cmd_helo(struct smtpd *s, const struct smtp_cmd *c)
 {
-	if (!helo_arg_ok(c)) {
-		reply(s, "501 5.5.4 Syntax: HELO domain");
-		client_error(s);
+	if (!hello(s, c, "HELO"))
 		return;
-	}
-	if (!helo_accepted(s, c))
-		return;
-	set_helo(s, c);
 	s->esmtp = 0;
 	reply(s, "250 %s", s->conf->hostname);
 }

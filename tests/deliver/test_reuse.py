@@ -134,9 +134,10 @@ def test_starttls_auth_smarthost_once_per_connection_and_resumed():
     check(resumed >= (used - 1) * per, "deliveries over a resumed session logged: %d" % resumed)
 
 
-def scripted(on_mail):
-    """A PIPELINING-less server: on_mail(session, n) says the reply to the
-    n-th MAIL of that connection; it keeps what it took (subject lines)."""
+def scripted(on_mail, pipelining=False):
+    """A server (PIPELINING if asked): on_mail(session, n) says the reply
+    to the n-th MAIL of that connection; it keeps what it took (subject
+    lines)."""
     state = {"sessions": 0, "got": [], "quits": 0}
 
     def play(c, srv):
@@ -149,7 +150,8 @@ def scripted(on_mail):
             line = read_line(c, buf)
             verb = line[:4].upper()
             if verb in (b"EHLO", b"HELO"):
-                c.sendall(b"250 raw.test\r\n")
+                c.sendall(b"250-raw.test\r\n250 PIPELINING\r\n" if pipelining
+                          else b"250 raw.test\r\n")
             elif verb == b"MAIL":
                 mails += 1
                 r = on_mail(session, mails)
@@ -211,11 +213,12 @@ def test_next_hop_closes_a_kept_connection():
     check("attempts=2" not in log_text(s), "no message needed a second attempt")
 
 
-@case
-def test_rset_421_on_a_kept_connection():
-    state, raw = scripted(lambda session, n: b"421 4.3.2 bye now\r\n" if n < 0 else b"250 ok\r\n")
-    s = Server("reuse-rset", dict(FAST, route="example.test [127.0.0.1]:%d" % raw.port,
-                                  **{"delivery-connection-idle": "30s"}))
+def rset_refused(pipelining):
+    state, raw = scripted(lambda session, n: b"421 4.3.2 bye now\r\n" if n < 0 else b"250 ok\r\n",
+                          pipelining)
+    s = Server("reuse-rset-%d" % pipelining,
+               dict(FAST, route="example.test [127.0.0.1]:%d" % raw.port,
+                    **{"delivery-connection-idle": "30s"}))
     submit(s, 1, tag="a")
     wait_for(lambda: state["got"], 15, "the first message")
     t0 = time.monotonic()
@@ -227,6 +230,17 @@ def test_rset_421_on_a_kept_connection():
     eq(state["sessions"], 2, "the RSET refused: a new connection")
     check("attempts=2" not in log_text(s), "no message needed a second attempt")
     eq(raw.errors, [], "the script's errors")
+
+
+@case
+def test_rset_421_on_a_kept_connection():
+    rset_refused(False)
+
+
+@case
+def test_rset_421_in_a_pipelined_group():
+    # RSET, MAIL, RCPT and DATA go together; the 421 to RSET decides nothing
+    rset_refused(True)
 
 
 @case

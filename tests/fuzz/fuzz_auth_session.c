@@ -12,21 +12,56 @@
 
 #include "mta/net/log.h"
 #include "mta/smtp/smtpd.h"
+#include "tests/fuzz/drive_smtpd.h"
 #include "policy/conf.h"
 #include "policy/quota.h"
 #include "policy/users.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static struct users *users;
+
+/* AUTH answered by the real users check, STARTTLS by dropping the input
+ * read ahead, the queue always yes. */
+static void on_event(struct drive *dr, const struct smtpd_event *ev, void *arg)
+{
+	struct smtpd *s = dr->s;
+
+	(void)arg;
+	if (ev->type == SMTPD_EV_AUTH) {
+		const struct user *u = ev->refuse ? NULL
+			: users_authenticate(users, ev->creds->authcid, ev->creds->authcidlen,
+			                     ev->creds->passwd, ev->creds->passwdlen);
+		smtpd_auth_done(s, u ? SMTPD_AUTH_OK : SMTPD_AUTH_FAIL, u);
+		if (s->creds.passwdlen != 0 || s->creds.passwd[0] != 0)
+			abort();
+	} else if (ev->type == SMTPD_EV_STARTTLS) {
+		dr->have = 0;
+		smtpd_tls_started(s, SMTPD_F_TLS);
+	} else if (ev->type == SMTPD_EV_QUOTA) {
+		smtpd_quota_done(s, QUOTA_OK);
+	} else if (ev->type == SMTPD_EV_MSG_BEGIN) {
+		smtpd_msg_begun(s, QUEUE_OK, 1, 0);
+	} else if (ev->type == SMTPD_EV_MSG_DATA) {
+		smtpd_data_done(s, QUEUE_OK);
+	} else if (ev->type == SMTPD_EV_MSG_END) {
+		smtpd_msg_committed(s, QUEUE_OK);
+	}
+}
+
+/* No transaction without AUTH. */
+static void after_step(struct drive *dr, void *arg)
+{
+	(void)arg;
+	if ((dr->s->state == SMTPD_S_MAIL || dr->s->state == SMTPD_S_DATA) && !dr->s->authenticated)
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct conf conf;
-	static struct users *users;
 	static struct smtpd s;
 	struct smtpd_client cl;
-	struct smtpd_event ev;
-	char buf[8192];
-	size_t have = 0, off = 0, len, steps = 0;
 
 	if (users == NULL) {
 		static const char text[] = "hostname f.test\ndomain example.test\nqueue /x\n"
@@ -50,51 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	smtpd_init(&s, &conf, &cl, 0);
 	smtpd_set_tables(&s, users, NULL);
 	smtpd_greet(&s);
-	while (off < size && steps++ < 100000) {
-		size_t chunk = (size_t)(data[off] % 64) + 1, n;
-
-		if (chunk > size - off)
-			chunk = size - off;
-		if (chunk > sizeof buf - have)
-			chunk = sizeof buf - have;
-		memcpy(buf + have, data + off, chunk);
-		have += chunk;
-		off += chunk;
-		n = smtpd_feed(&s, buf, have);
-		if (n > have)
-			abort();
-		memmove(buf, buf + n, have - n);
-		have -= n;
-		while (smtpd_event(&s, &ev)) {
-			if (ev.type == SMTPD_EV_AUTH) {
-				const struct user *u = ev.refuse ? NULL
-					: users_authenticate(users, ev.creds->authcid, ev.creds->authcidlen,
-					                     ev.creds->passwd, ev.creds->passwdlen);
-				smtpd_auth_done(&s, u ? SMTPD_AUTH_OK : SMTPD_AUTH_FAIL, u);
-				if (s.creds.passwdlen != 0 || s.creds.passwd[0] != 0)
-					abort();
-			} else if (ev.type == SMTPD_EV_STARTTLS) {
-				have = 0;
-				smtpd_tls_started(&s, SMTPD_F_TLS);
-			} else if (ev.type == SMTPD_EV_QUOTA) {
-				smtpd_quota_done(&s, QUOTA_OK);
-			} else if (ev.type == SMTPD_EV_MSG_BEGIN) {
-				smtpd_msg_begun(&s, QUEUE_OK, 1, 0);
-			} else if (ev.type == SMTPD_EV_MSG_DATA) {
-				smtpd_data_done(&s, QUEUE_OK);
-			} else if (ev.type == SMTPD_EV_MSG_END) {
-				smtpd_msg_committed(&s, QUEUE_OK);
-			}
-		}
-		if ((s.state == SMTPD_S_MAIL || s.state == SMTPD_S_DATA) && !s.authenticated)
-			abort();
-		smtpd_output(&s, &len);
-		if (len > SMTPD_OUT_MAX)
-			abort();
-		smtpd_output_ack(&s, len);
-		if (smtpd_closing(&s))
-			break;
-	}
+	drive_smtpd(&s, data, size, 0, on_event, after_step, NULL);
 	smtpd_free(&s);
 	return 0;
 }

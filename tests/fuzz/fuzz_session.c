@@ -16,6 +16,7 @@
 
 #include "mta/net/log.h"
 #include "mta/smtp/smtpd.h"
+#include "tests/fuzz/drive_smtpd.h"
 #include "policy/conf.h"
 #include "policy/quota.h"
 
@@ -24,14 +25,65 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static struct conf conf;
 static int ready;
 
+/* What the input chose for the driver's answers. */
+struct choice {
+	const uint8_t *data;
+	size_t         size;
+	int            commit_err, expire, expired;
+};
+
+static void on_event(struct drive *dr, const struct smtpd_event *ev, void *arg)
+{
+	struct choice *ch = arg;
+	struct smtpd *s = dr->s;
+
+	if (ev->type == SMTPD_EV_QUOTA) {
+		if (ev->env == NULL)
+			abort();
+		/* the second input byte picks the verdicts */
+		smtpd_quota_done(s, ch->size > 1 && (ch->data[1] >> (ev->size & 7) & 1)
+		                        ? QUOTA_DISK : QUOTA_OK);
+	} else if (ev->type == SMTPD_EV_MSG_BEGIN) {
+		smtpd_msg_begun(s, QUEUE_OK, 1, 0);
+	} else if (ev->type == SMTPD_EV_MSG_DATA) {
+		if (ev->len == 0 || ev->len > SMTPD_BODY_BUF)
+			abort();
+		smtpd_data_done(s, QUEUE_OK);
+	} else if (ev->type == SMTPD_EV_DELAY) {
+		if (ev->ms == 0 || ev->ms > 60000)
+			abort();
+		smtpd_delay_done(s);
+	} else if (ev->type == SMTPD_EV_DNSBL) {
+		smtpd_dnsbl_done(s, ch->data[0] & 8 ? "zen.test" : NULL);
+	} else if (ev->type == SMTPD_EV_MSG_END) {
+		if (ev->env == NULL || ev->env->nrcpts == 0)
+			abort();
+		if (ch->expire && !ch->expired) {
+			smtpd_session_expired(s);
+			ch->expired = 1;
+		}
+		smtpd_msg_committed(s, ch->commit_err);
+	}
+}
+
+/* The session's time runs out at the step the second byte names. */
+static void after_step(struct drive *dr, void *arg)
+{
+	struct choice *ch = arg;
+
+	if (ch->expire && !ch->expired && ch->size > 1 && dr->steps == ch->data[1]) {
+		smtpd_session_expired(dr->s);
+		ch->expired = 1;
+		if (!smtpd_closing(dr->s))
+			abort(); /* only a commit defers the 421 */
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct smtpd s;
 	struct smtpd_client cl;
-	struct smtpd_event ev;
-	char buf[8192];
-	size_t have = 0, off = 1, len, steps = 0;
-	int commit_err, expire, expired = 0;
+	struct choice ch;
 
 	if (!ready) {
 		static const char text[] = "hostname fuzz.test\nlisten 127.0.0.1:25\ndomain example.test\n"
@@ -50,8 +102,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (size < 1)
 		return 0;
-	commit_err = data[0] & 1 ? QUEUE_OK : QUEUE_EFULL;
-	expire = (data[0] & 32) != 0;
+	memset(&ch, 0, sizeof ch);
+	ch.data = data;
+	ch.size = size;
+	ch.commit_err = data[0] & 1 ? QUEUE_OK : QUEUE_EFULL;
+	ch.expire = (data[0] & 32) != 0;
 	memset(&cl, 0, sizeof cl);
 	cl.addr.family = IP_V4;
 	cl.addr.a[0] = data[0] & 2 ? 10 : 192;
@@ -60,63 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		smtpd_dnsbl_done(&s, "zen.test");
 	if (!(data[0] & 4))
 		smtpd_greet(&s);
-	while (off < size && steps++ < 100000) {
-		size_t chunk = (size_t)(data[off] % 64) + 1, n;
-
-		if (chunk > size - off)
-			chunk = size - off;
-		if (chunk > sizeof buf - have)
-			chunk = sizeof buf - have;
-		memcpy(buf + have, data + off, chunk);
-		have += chunk;
-		off += chunk;
-		n = smtpd_feed(&s, buf, have);
-		if (n > have)
-			abort();
-		memmove(buf, buf + n, have - n);
-		have -= n;
-		while (smtpd_event(&s, &ev)) {
-			if (ev.type == SMTPD_EV_QUOTA) {
-				if (ev.env == NULL)
-					abort();
-				/* the second input byte picks the verdicts */
-				smtpd_quota_done(&s, size > 1 && (data[1] >> (ev.size & 7) & 1)
-				                         ? QUOTA_DISK : QUOTA_OK);
-			} else if (ev.type == SMTPD_EV_MSG_BEGIN)
-				smtpd_msg_begun(&s, QUEUE_OK, 1, 0);
-			else if (ev.type == SMTPD_EV_MSG_DATA) {
-				if (ev.len == 0 || ev.len > SMTPD_BODY_BUF)
-					abort();
-				smtpd_data_done(&s, QUEUE_OK);
-			} else if (ev.type == SMTPD_EV_DELAY) {
-				if (ev.ms == 0 || ev.ms > 60000)
-					abort();
-				smtpd_delay_done(&s);
-			} else if (ev.type == SMTPD_EV_DNSBL) {
-				smtpd_dnsbl_done(&s, data[0] & 8 ? "zen.test" : NULL);
-			} else if (ev.type == SMTPD_EV_MSG_END) {
-				if (ev.env == NULL || ev.env->nrcpts == 0)
-					abort();
-				if (expire && !expired) {
-					smtpd_session_expired(&s);
-					expired = 1;
-				}
-				smtpd_msg_committed(&s, commit_err);
-			}
-		}
-		if (expire && !expired && size > 1 && steps == data[1]) {
-			smtpd_session_expired(&s);
-			expired = 1;
-			if (!smtpd_closing(&s))
-				abort(); /* only a commit defers the 421 */
-		}
-		smtpd_output(&s, &len);
-		if (len > SMTPD_OUT_MAX)
-			abort();
-		smtpd_output_ack(&s, len);
-		if (smtpd_closing(&s))
-			break;
-	}
+	drive_smtpd(&s, data, size, 1, on_event, after_step, &ch);
 	smtpd_free(&s);
 	return 0;
 }

@@ -309,6 +309,11 @@ static void test_admin(void)
 		queue_update(q, b, rs, 1, 0, NULL, NULL, &res, &gone);
 	}
 	CHECK(due(q, 100, ids, 4, &next) == 0 && next == 9000);
+	/* A retry asked while held changes nothing: released, it waits on. */
+	CHECK(queue_hold(q, a, 1) == QUEUE_OK);
+	CHECK(queue_retry(q, a, &count) == QUEUE_OK && count == 0);
+	CHECK(queue_hold(q, a, 0) == QUEUE_OK);
+	CHECK(due(q, 100, ids, 4, &next) == 0 && next == 9000);
 	CHECK(queue_retry(q, b, &count) == QUEUE_OK && count == 1);
 	CHECK(due(q, 100, ids, 4, &next) == 1 && ids[0] == b && next == 9000);
 	CHECK(queue_retry(q, 0, &count) == QUEUE_OK && count == 1);

@@ -487,6 +487,37 @@ static void test_reuse(void)
 		CHECK(!smtpc_idle(&r.c) && smtpc_next(&r.c, &p, r.res) == -1);
 	}
 	{
+		/* RSET goes ahead of MAIL in one group with PIPELINING, alone
+		 * without it */
+		static struct run r;
+		struct smtpc_params p = P(one, 1);
+		static const char plain[] = "220 mx\r\n250 mx\r\n250 ok\r\n250 ok\r\n354 go\r\n"
+		                            "250 2.0.0 one\r\n";
+
+		for (int pipe = 0; pipe < 2; pipe++) {
+			memset(&r, 0, sizeof r);
+			p.keep_open = 1;
+			smtpc_init(&r.c, &p, r.res);
+			if (pipe)
+				feed(&r, first, sizeof first - 1, 0, "x");
+			else
+				feed(&r, plain, sizeof plain - 1, 0, "x");
+			CHECK(smtpc_idle(&r.c));
+			r.wlen = 0;
+			CHECK(smtpc_next(&r.c, &p, r.res) == 0);
+			drain(&r);
+			r.wire[r.wlen] = '\0';
+			CHECKF(pipe ? strcmp(r.wire, "RSET\r\nMAIL FROM:<alice@example.org>\r\n"
+			                             "RCPT TO:<bob@example.test>\r\nDATA\r\n") == 0
+			            : strcmp(r.wire, "RSET\r\n") == 0, "pipelining %d: %s", pipe, r.wire);
+		}
+		/* the RSET refused in the group: nothing decided, not reused */
+		static const char refused[] = "421 4.3.2 bye\r\n354 go\r\n";
+		feed(&r, refused, sizeof refused - 1, 0, "x");
+		CHECK(smtpc_done(&r.c) && !smtpc_idle(&r.c) && r.c.try_next &&
+		      r.res[0].status == SMTPC_R_TEMP);
+	}
+	{
 		static struct run r;
 		struct smtpc_params p = P(one, 1);
 		static const char s421[] = "220 mx\r\n250 mx\r\n250 ok\r\n421 4.3.2 going away\r\n";
