@@ -566,5 +566,22 @@ def test_dane_before_mta_sts():
     eq(key(line, "tls-policy"), "dane", "DANE wins over MTA-STS: " + line)
 
 
+# ---- the report command --------------------------------------------------
+
+@case
+def test_tls_report_command_arguments():
+    s = shared()
+    for args in ([], ["2026-02-30"], ["2026-12-07", "bad_domain!"], ["yesterday"],
+                 ["2026-12-07", "a.test", "b.test"]):
+        r = s.moat("tls-report", "-c", s.conf_path, *args)
+        eq(r.returncode, 100, "moat tls-report %r: %r" % (args, r.stderr[-200:]))
+    r = s.moat("tls-report", "-c", s.conf_path, "1999-01-01")
+    eq((r.returncode, r.stdout), (0, b""), "a day without results")
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    r = s.moat("tls-report", "-c", s.conf_path, day, "never.test")
+    eq(r.returncode, 1, "a domain without a report: %r" % r.stderr)
+    check(b"no report for never.test" in r.stderr, "said: %r" % r.stderr)
+
+
 if __name__ == "__main__":
     main()
