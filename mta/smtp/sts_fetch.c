@@ -226,8 +226,10 @@ static void read_result(struct sts_fetch *f, enum mtasts_fetch_rc rc)
 	} else if (rc == MTASTS_FETCH_FAIL) {
 		char d[96];
 		snprintf(d, sizeof d, "HTTP response refused: %s", f->rd.why ? f->rd.why : "?");
-		/* (a server that answers wrongly answers the same at the next address) */
-		f->cur = f->naddrs;
+		/* A server that answers wrongly answers the same at the next
+		 * address: this one is the last tried (and named: cur stays
+		 * within the addresses). */
+		f->naddrs = f->cur + 1;
 		addr_failed(f, STS_FETCH_FAILED, "https from", d);
 	}
 }

@@ -132,6 +132,12 @@ class PolicyServer:
                 host = (self.headers.get("Host") or "").split(":")[0].lower()
                 srv.hits.append(host)
                 body = srv.policies.get(host)
+                if isinstance(body, tuple):       # (status, Location): a redirect
+                    self.send_response(body[0])
+                    self.send_header("Location", body[1])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if self.path != "/.well-known/mta-sts.txt" or body is None:
                     self.send_error(404)
                     return
@@ -189,7 +195,8 @@ def net():
     os.makedirs(CERTS, exist_ok=True)
     ca = make_ca()
     sts_names = ["mta-sts.%s.test" % d for d in
-                 ("enf", "notin", "wrongname", "strip", "testing", "badpol", "cache", "both")]
+                 ("enf", "notin", "wrongname", "strip", "testing", "badpol", "cache", "both",
+                  "redirect")]
     _net["ca"] = ca
     web = leaf("web", sts_names, ca)
     certs = {
@@ -211,6 +218,7 @@ def net():
     sts_domain(z, "testing.test", "127.0.0.6", "mx.testing.test")
     sts_domain(z, "badpol.test", "127.0.0.7", "mx.badpol.test")
     sts_domain(z, "cache.test", "127.0.0.8", "mx.cache.test", web="127.0.0.31")
+    sts_domain(z, "redirect.test", "127.0.0.18", "mx.redirect.test")
     z.mx("sender.test", "mx.sender.test")
     z.a("mx.sender.test", "127.0.0.9")
     ee, ee2 = spki_sha256(certs["ee"][2]), spki_sha256(certs["ee2"][2])
@@ -246,6 +254,9 @@ def net():
         "mta-sts.testing.test": policy("testing", "mx.testing.test"),
         "mta-sts.badpol.test": b"version: STSv1\nmode: sometimes\nmx: mx.badpol.test\n",
         "mta-sts.both.test": policy("enforce", "nothere.both.test"),
+        # RFC 8461 3.3: a redirect is never followed (here to a policy that
+        # would refuse the MX host)
+        "mta-sts.redirect.test": (301, "https://mta-sts.notin.test/.well-known/mta-sts.txt"),
     })
     _net["web_pair"] = web
     _net["bounces"] = Sink("127.0.0.9", 25)
@@ -434,6 +445,20 @@ def test_sts_malformed_policy_file():
     check(s.alive(), "the server runs on")
     wait_report(s, "badpol.test", lambda r: r["policies"][0]["failure-details"][0]["result-type"]
                 == "sts-policy-invalid", "the fetch failure in the report")
+
+
+@case
+def test_sts_redirect_refused():
+    sink = next_hop("127.0.0.18")
+    s = shared()
+    qid = send(s, ["bob@redirect.test"])
+    sink.wait_messages(1)
+    wait_gone(s, qid)
+    check(re.search(r"event=tls-policy-fail domain=redirect.test policy=mta-sts "
+                    r"result=sts-policy-fetch-error action=no-policy reason=\S*127.0.0.30\S*redirect",
+                    log_text(s)), "the redirect refused, named, with the address that sent it")
+    line = delivery_line(s, "bob@redirect.test", "sent")
+    eq(key(line, "tls-policy"), "opportunistic", "no policy applies: " + line)
 
 
 @case
