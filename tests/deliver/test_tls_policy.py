@@ -196,7 +196,7 @@ def net():
     ca = make_ca()
     sts_names = ["mta-sts.%s.test" % d for d in
                  ("enf", "notin", "wrongname", "strip", "testing", "badpol", "cache", "both",
-                  "redirect")]
+                  "redirect", "routed")]
     _net["ca"] = ca
     web = leaf("web", sts_names, ca)
     certs = {
@@ -219,6 +219,10 @@ def net():
     sts_domain(z, "badpol.test", "127.0.0.7", "mx.badpol.test")
     sts_domain(z, "cache.test", "127.0.0.8", "mx.cache.test", web="127.0.0.31")
     sts_domain(z, "redirect.test", "127.0.0.18", "mx.redirect.test")
+    # A routed domain whose MTA-STS policy (enforce, no MX host listed) and
+    # TLSA records (matching nothing) the route ignores.
+    sts_domain(z, "routed.test", "127.0.0.19", "mx.routed.test")
+    dane_host(z, "routed.test", "mx.routed.test", "127.0.0.19", [(3, 1, 1, b"\x00" * 32)])
     z.mx("sender.test", "mx.sender.test")
     z.a("mx.sender.test", "127.0.0.9")
     ee, ee2 = spki_sha256(certs["ee"][2]), spki_sha256(certs["ee2"][2])
@@ -256,6 +260,7 @@ def net():
         "mta-sts.both.test": policy("enforce", "nothere.both.test"),
         # RFC 8461 3.3: a redirect is never followed (here to a policy that
         # would refuse the MX host)
+        "mta-sts.routed.test": policy("enforce", "nothere.routed.test"),
         "mta-sts.redirect.test": (301, "https://mta-sts.notin.test/.well-known/mta-sts.txt"),
     })
     _net["web_pair"] = web
@@ -280,7 +285,8 @@ def edge(name, **extra):
     conf = {"retry-min": "1s", "retry-max": "2s", "timeout-reply": "5s",
             "timeout-connect": "3s", "dns-server": "127.0.0.1", "dns-timeout": "1s",
             "relay-network": "127.0.0.0/8", "delivery": "on", "tls-ca-file": n["ca"][0],
-            "dns-dnssec": "trusted", "max-messages-per-delivery-connection": "1"}
+            "dns-dnssec": "trusted", "max-messages-per-delivery-connection": "1",
+            "route": "routed.test [127.0.0.19]:25"}
     conf.update({k.replace("_", "-"): v for k, v in extra.items()})
     return Server(name, conf)
 
@@ -589,6 +595,20 @@ def test_dane_before_mta_sts():
     wait_gone(s, qid)
     line = delivery_line(s, "bob@both.test", "sent")
     eq(key(line, "tls-policy"), "dane", "DANE wins over MTA-STS: " + line)
+
+
+@case
+def test_route_keeps_its_own_tls():
+    sink = next_hop("127.0.0.19")                 # no STARTTLS: tls may
+    s = shared()
+    qid = send(s, ["bob@routed.test"])
+    sink.wait_messages(1)
+    wait_gone(s, qid)
+    line = delivery_line(s, "bob@routed.test", "sent")
+    eq(key(line, "tls-policy"), "route", "a route is not MX delivery: " + line)
+    eq(key(line, "tls-policy-result"), "none", "result: " + line)
+    check("domain=routed.test" not in log_text(s).replace("to=<bob@routed.test>", ""),
+          "no MTA-STS or DANE work for a routed domain")
 
 
 # ---- the report command --------------------------------------------------
