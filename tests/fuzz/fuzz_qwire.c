@@ -19,7 +19,10 @@
 
 #include "mta/net/plink.h"
 #include "mta/net/qwire.h"
+#include "policy/dns.h"
 #include "queue/envelope.h"
+#include "queue/sts.h"
+#include "queue/tlsrec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -70,6 +73,54 @@ static void same_bytes(uint16_t type, const unsigned char *p, size_t len)
 	if (qw_end(&out) != 0 || qw_head_decode(out.buf, &t, &l) != 0 || t != type || l != len ||
 	    memcmp(out.buf + QW_HEAD, p, len) != 0)
 		abort();
+}
+
+/* A domain the decoder let through is a host name within DNS_NAME_MAX. */
+static void domain(const char *d)
+{
+	size_t n = strnlen(d, DNS_NAME_MAX + 1);
+
+	if (n > DNS_NAME_MAX || !dns_name_ok(d, n))
+		abort();
+}
+
+/* The MTA-STS and TLS report requests, re-encoded into out (their
+ * records are opaque here: queue/sts.h and queue/tlsrec.h decode them,
+ * fuzz_sts and fuzz_tlsrpt attack that). */
+static void tls_request(const struct qw_req *q, const unsigned char *p, size_t len)
+{
+	switch (q->type) {
+	case QW_STS_GET:
+		domain(q->domain);
+		wire_put_str(&out, q->domain);
+		break;
+	case QW_STS_PUT:
+	case QW_TLSRPT_ADD:
+		if (q->len == 0 ||
+		    q->len > (q->type == QW_STS_PUT ? (size_t)STS_RECORD_MAX : (size_t)TLSREC_MAX))
+			abort();
+		inside(q->data, q->len, p, len);
+		if (q->type == QW_STS_PUT) {
+			domain(q->domain);
+			wire_put_str(&out, q->domain);
+		}
+		wire_put_bytes(&out, q->data, q->len);
+		break;
+	case QW_TLSRPT_NEXT:
+		wire_put_u64(&out, (uint64_t)q->now);
+		break;
+	case QW_TLSRPT_SENT:
+		if ((q->id == 0) != (q->len == 0))
+			abort();
+		domain(q->domain);
+		wire_put_u64(&out, (uint64_t)q->now);
+		wire_put_str(&out, q->domain);
+		wire_put_u64(&out, q->id);
+		wire_put_bytes(&out, q->data, q->len);
+		break;
+	default:
+		break;
+	}
 }
 
 static void request(uint16_t type, const unsigned char *p, size_t len)
@@ -177,9 +228,29 @@ static void request(uint16_t type, const unsigned char *p, size_t len)
 		wire_put_u8(&out, (uint8_t)q.flags);
 		break;
 	default:
+		tls_request(&q, p, len);
 		break;
 	}
 	same_bytes(type, p, len);
+}
+
+/* The MTA-STS and TLS report replies, re-encoded into out. */
+static void tls_reply(uint16_t base, const struct qw_rep *r)
+{
+	switch (base) {
+	case QW_STS_GET:
+	case QW_TLSRPT_NEXT:
+		if ((r->rc == QUEUE_OK) != (r->len > 0) ||
+		    r->len > (base == QW_STS_GET ? (size_t)STS_RECORD_MAX : (size_t)TLSREC_MAX))
+			abort();
+		wire_put_bytes(&out, r->data, r->len);
+		break;
+	case QW_TLSRPT_SENT:
+		wire_put_u64(&out, r->id);
+		break;
+	default:
+		break;
+	}
 }
 
 static void reply(uint16_t type, const unsigned char *p, size_t len)
@@ -261,6 +332,7 @@ static void reply(uint16_t type, const unsigned char *p, size_t len)
 		wire_put_u64(&out, r.count);
 		break;
 	default:
+		tls_reply(base, &r);
 		break;
 	}
 	same_bytes(type, p, len);
