@@ -112,6 +112,7 @@ SMTP   := mta/smtp/smtpd.c \
           mta/smtp/sts_fetch.c \
           mta/smtp/sts_policy.c \
           mta/smtp/tls_results.c \
+          mta/smtp/tls_report_mail.c \
           mta/smtp/delivery_attempt.c \
           mta/smtp/queue_runner.c \
           mta/smtp/verify.c

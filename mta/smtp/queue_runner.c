@@ -20,6 +20,7 @@
 
 #include "mta/smtp/delivery_attempt.h"
 #include "mta/smtp/sts_policy.h"
+#include "mta/smtp/tls_report_mail.h"
 #include "mta/smtp/tls_results.h"
 #include "mta/net/listen.h"
 #include "mta/net/resolver.h"
@@ -112,6 +113,7 @@ struct deliver {
 	struct dest         *dests;
 	struct client_pool  *pool;            /* kept connections, TLS sessions */
 	struct sts_policy   *sts;             /* MTA-STS policies (`mta-sts on`), or NULL */
+	struct tlsmail      *tlsmail;         /* `tls-report mailto`, or NULL */
 	struct ev_timer      rate_timer;      /* a rate-limited destination may start again */
 	int                  stopping;
 	/* The scan (scan_cb): its due list asked for, then the envelopes. */
@@ -1401,6 +1403,14 @@ struct deliver *deliver_new(struct ev_loop *l, struct qc *q, const struct conf *
 		free(d);
 		return NULL;
 	}
+	if (c->tls_report == CONF_TLS_REPORT_MAILTO &&
+	    (d->tlsmail = tlsmail_new(l, q, d->dns, c)) == NULL) {
+		snprintf(err, errcap, "delivery: out of memory");
+		sts_policy_free(d->sts);
+		dns_resolver_free(d->dns);
+		free(d);
+		return NULL;
+	}
 	/* (before the sandbox, as resolv.conf and /etc/hosts) */
 	d->nlocal = listen_local_addrs(d->local, LOCAL_MAX);
 	scan_at(d, 0);
@@ -1412,6 +1422,8 @@ void deliver_stop(struct deliver *d)
 	if (d == NULL || d->stopping)
 		return;
 	d->stopping = 1;
+	tlsmail_free(d->tlsmail);
+	d->tlsmail = NULL;
 	ev_timer_stop(d->loop, &d->scan_timer);
 	ev_timer_stop(d->loop, &d->rate_timer);
 	if (d->scan_ticket != 0)

@@ -223,6 +223,10 @@ def net():
     # TLSA records (matching nothing) the route ignores.
     sts_domain(z, "routed.test", "127.0.0.19", "mx.routed.test")
     dane_host(z, "routed.test", "mx.routed.test", "127.0.0.19", [(3, 1, 1, b"\x00" * 32)])
+    # enf.test's reports go to tlsrpt@reports.test (RFC 8460 3)
+    z.txt("_smtp._tls.enf.test", "v=TLSRPTv1; rua=https://reports.test/x,mailto:tlsrpt@reports.test")
+    z.mx("reports.test", "mx.reports.test")
+    z.a("mx.reports.test", "127.0.0.20")
     z.mx("sender.test", "mx.sender.test")
     z.a("mx.sender.test", "127.0.0.9")
     ee, ee2 = spki_sha256(certs["ee"][2]), spki_sha256(certs["ee2"][2])
@@ -609,6 +613,75 @@ def test_route_keeps_its_own_tls():
     eq(key(line, "tls-policy-result"), "none", "result: " + line)
     check("domain=routed.test" not in log_text(s).replace("to=<bob@routed.test>", ""),
           "no MTA-STS or DANE work for a routed domain")
+
+
+# ---- reports by mail ------------------------------------------------------
+
+def move_to_yesterday(queue_dir, domain):
+    """The queue's record of today's TLS results for domain, copied to
+    yesterday (key and record: both start with the day, big-endian), with
+    lmdb-utils' mdb_dump and mdb_load while no server runs: a finished day
+    without waiting a day."""
+    r = subprocess.run(["mdb_dump", "-s", "tlsrpt", queue_dir], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=30)
+    eq(r.returncode, 0, "mdb_dump: %r" % r.stderr)
+    lines = r.stdout.decode().splitlines()
+    head = lines[:lines.index("HEADER=END") + 1]
+    data = [ln.strip() for ln in lines[len(head):] if ln.startswith(" ")]
+    today = int(time.time()) // 86400 * 86400
+    moved = []
+    for k, v in zip(data[0::2], data[1::2]):
+        key, val = bytes.fromhex(k), bytes.fromhex(v)
+        if key[8:] != domain.encode() or int.from_bytes(key[:8], "big") != today:
+            continue
+        day = (today - 86400).to_bytes(8, "big")
+        moved.append((day + key[8:], val[:2] + day + val[10:]))
+    eq(len(moved), 1, "today's record of %s" % domain)
+    text = "\n".join(head + [" " + moved[0][0].hex(), " " + moved[0][1].hex(), "DATA=END"]) + "\n"
+    r = subprocess.run(["mdb_load", "-s", "tlsrpt", queue_dir], input=text.encode(),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+    eq(r.returncode, 0, "mdb_load: %r" % r.stderr)
+    return time.strftime("%Y-%m-%d", time.gmtime(today - 86400))
+
+
+@case
+def test_report_mailed_to_rua():
+    n = net()
+    sink = next_hop("127.0.0.2", "enf")
+    reports = next_hop("127.0.0.20")
+    s = edge("tlsmail", tls_report="mailto")
+    qid = send(s, ["dave@enf.test"])
+    wait_gone(s, qid)
+    wait_report(s, "enf.test", lambda r: summary(r) == [("sts", 1, 0)], "today's record")
+    s.stop()
+    yesterday = move_to_yesterday(s.queue_dir, "enf.test")
+    s.start()
+    msgs = reports.wait_messages(1, 30)
+    m = msgs[0]
+    eq(m.rcpts, ["tlsrpt@reports.test"], "to the rua mailto: address (the https: one is not used)")
+    eq(m.mail_from, "<>", "from the null sender")
+    msg = m.parsed()
+    eq(msg.get_content_type(), "multipart/report", "Content-Type")
+    eq(msg.get_param("report-type"), "tlsrpt", "report-type")
+    rid = "%s.enf.test@mx.test" % yesterday
+    eq(msg["Subject"], "Report Domain: enf.test Submitter: mx.test Report-ID: <%s>" % rid,
+       "Subject")
+    eq((msg["TLS-Report-Domain"], msg["TLS-Report-Submitter"]), ("enf.test", "mx.test"),
+       "the RFC 8460 headers")
+    part = [p for p in msg.walk() if p.get_content_type() == "application/tlsrpt+json"]
+    eq(len(part), 1, "one application/tlsrpt+json part")
+    check(re.match(r"^mx\.test!enf\.test!\d+!\d+\.json$", part[0].get_filename() or ""),
+          "file name: %r" % part[0].get_filename())
+    rep = json.loads(part[0].get_payload(decode=True))
+    eq(rep["report-id"], rid, "report-id")
+    eq(rep["date-range"]["start-datetime"], yesterday + "T00:00:00Z", "the day reported")
+    eq(summary(rep), [("sts", 1, 0)], "the sessions")
+    check(re.search(r"event=tls-report domain=enf.test day=%s rcpts=1 id=[0-9a-f]{16}" % yesterday,
+                    log_text(s)), "logged")
+    time.sleep(1)
+    eq(len(reports.messages), 1, "mailed once (today's record waits for its day's end)")
+    check(sink.messages, "the original delivery")
+    del n
 
 
 # ---- the report command --------------------------------------------------
