@@ -21,7 +21,7 @@ set -eu
 
 BUILD=${BUILD:-build}
 ROOT=$BUILD/bench/opensmtpd-root
-PKGS="postfix strace procps util-linux libevent-2.1-7 libdb5.3 libpam0g libssl3 zlib1g"
+PKGS="postfix libsasl2-modules openssl strace procps util-linux libevent-2.1-7 libdb5.3 libpam0g libssl3 zlib1g"
 
 installed() {
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
