@@ -48,6 +48,14 @@ INVALID and left out.
                  `ps` would add up; counts shared library pages once per
                  process, so it overstates multi-process servers; for moat
                  it includes the mapped queue file)
+
+The outbound section (--section outbound runs it alone): moat and Postfix
+each queue N messages with delivery held and are released toward the same
+next hop (smtp-sink, then a STARTTLS + AUTH moat smarthost); the figure is
+N / seconds from the release to an empty queue, checked against what the
+next hop received, with connections per 1000 messages counted at the next
+hop; and a cell with 300,000 messages waiting for a dead destination.
+What is timed, and how, is in outbound()'s docstring.
 """
 import argparse
 import json
@@ -665,65 +673,7 @@ def machine():
     return m
 
 
-# ---- outbound: what leaves the queue ----
-#
-# Each drain: a fresh next hop, a fresh sender; the sender queues N
-# messages (10 KB, one recipient each, smtp-source at concurrency 20, one
-# message per connection) with delivery held, the bench waits until all N
-# are queued (Postfix: all N in deferred/), then releases them:
-#
-#   moat     the held instance is stopped (SIGTERM, not timed), its config
-#            rewritten from `delivery off` to `delivery on`, and the clock
-#            starts as `moat serve` is started again: the figure includes
-#            moat's start (roles, queue opened, the queue scan) and every
-#            message's delivery and removal.
-#   postfix  the clock starts at `postconf -e defer_transports=`; it
-#            includes `postfix reload`, `postqueue -f` and every message's
-#            delivery and removal.
-#
-# The clock stops when the queue is empty (moat: `moat queue count` says
-# messages 0; Postfix: no file left under incoming, active, deferred, hold
-# or maildrop), polled every 0.05 s once the next hop has counted N (every
-# 2 s before).  msg/s = N / that time.  The run counts only if the next
-# hop received exactly N messages and the queue emptied in time; else it
-# is INVALID.
-#
-# Next hops, on 127.0.0.1:
-#   smtp-sink  Postfix's test server, plain SMTP, stores nothing: the
-#              receiver is not the bottleneck.  Its -c counters (sessions
-#              ended, messages) are what it received.
-#   smarthost  a second moat: a submission listener with STARTTLS (an
-#              openssl self-signed P-256 certificate) and AUTH (a users file
-#              made with `moat passwd`), delivery off: it only stores.
-#              moat sends to it with `smarthost [127.0.0.1]:PORT tls require
-#              auth FILE`, Postfix with relayhost, smtp_tls_security_level
-#              encrypt, SASL (static map, libsasl2-modules' PLAIN/LOGIN) and
-#              its TLS session cache (tlsmgr, btree smtp_scache).  What it
-#              received: its queue count; its connections, TLS handshakes
-#              and AUTHs: the event=connect, event=tls, event=auth lines
-#              of its log.
-#
-# Connections per 1000 messages are counted at the receiver (not with
-# /proc/net/snmp's ActiveOpens: other work on a shared machine opens TCP
-# connections too): smtp-sink's sessions, the smarthost's event=connect,
-# read after the sender was stopped (which closes the connections it
-# kept), less the bench's own probe for the greeting.
-#
-# Concurrency: each system at its default (moat destination-concurrency 5,
-# Postfix default_destination_concurrency_limit 20), and moat again with
-# destination-concurrency 20; Postfix's one run per next hop is its
-# figure for both rows (its default is 20).
-#
-# The dead-destination cell: one moat, routes dead.test -> 127.0.0.1:PORT
-# where nothing listens and live.test -> an smtp-sink, retry defaults.
-# First, with an empty queue, a baseline: M messages (1 KB) for live.test
-# by smtp-source -d (persistent sessions) at concurrency 20: acceptance =
-# M / smtp-source's time, delivery = M / time from its start until the sink
-# counted M.  Then with delivery off DEAD messages for dead.test are queued
-# at full speed (same load), moat restarts with delivery on (restart to
-# the first 220 timed), `moat queue count` is timed, and the same M
-# messages are measured again while the DEAD wait (and moat goes through
-# them once: deferred at once while the destination is down).
+# ---- outbound: what leaves the queue (see outbound()'s docstring) ----
 
 OUT_USER, OUT_PASS = "bench", "bench-secret"
 OUT_SENDER_HOST = "moat-out.client.test"
@@ -1329,7 +1279,77 @@ def outbound_lines(results, dead, n, quick):
 
 
 def outbound(build, top, quick, n=None, dead=None):
-    """The outbound section: (lines, json part, number of invalid runs)."""
+    """The outbound section: (lines, json part, number of invalid runs).
+
+    Each drain: a fresh next hop, a fresh sender; the sender queues N
+    messages (10 KB, one recipient each, smtp-source at concurrency 20, one
+    message per connection) with delivery held, the bench waits until all N
+    are queued (Postfix: all N in deferred/), then releases them:
+
+      moat     the held instance is stopped (SIGTERM, not timed), its config
+               rewritten from `delivery off` to `delivery on`, and the clock
+               starts as `moat serve` is started again: the figure includes
+               moat's start (roles, queue opened, the queue scan) and every
+               message's delivery and removal.
+      postfix  the clock starts at `postconf -e defer_transports=`; it
+               includes `postfix reload`, `postqueue -f` and every message's
+               delivery and removal.
+
+    The clock stops when the queue is empty (moat: `moat queue count` says
+    messages 0; Postfix: no file left under incoming, active, deferred, hold
+    or maildrop), polled every 0.05 s once the next hop has counted N (every
+    2 s before).  msg/s = N / that time.  The run counts only if the next
+    hop received exactly N messages and the queue emptied in time; else it
+    is INVALID.
+
+    Next hops, on 127.0.0.1:
+      smtp-sink  Postfix's test server, plain SMTP, stores nothing: the
+                 receiver is not the bottleneck.  Its -c counters (sessions
+                 ended, messages) are what it received.
+      smarthost  a second moat: a submission listener with STARTTLS (an
+                 openssl self-signed P-256 certificate) and AUTH (a users file
+                 made with `moat passwd`), delivery off: it only stores.
+                 moat sends to it with `smarthost [127.0.0.1]:PORT tls require
+                 auth FILE`, Postfix with relayhost, smtp_tls_security_level
+                 encrypt, SASL (static map, libsasl2-modules' PLAIN/LOGIN) and
+                 its TLS session cache (tlsmgr, btree smtp_scache).  What it
+                 received: its queue count; its connections, TLS handshakes
+                 and AUTHs: the event=connect, event=tls, event=auth lines
+                 of its log.
+
+    Connections per 1000 messages are counted at the receiver (not with
+    /proc/net/snmp's ActiveOpens: other work on a shared machine opens TCP
+    connections too): smtp-sink's sessions, the smarthost's event=connect,
+    read after the sender was stopped (which closes the connections it
+    kept), less the bench's own probe for the greeting.
+
+    Concurrency: each system at its default (moat destination-concurrency 5,
+    Postfix default_destination_concurrency_limit 20), and moat again with
+    destination-concurrency 20; Postfix's one run per next hop is its
+    figure for both rows (its default is 20).  Toward the smarthost Postfix
+    runs once more with smtp_tls_connection_reuse = yes (not a default:
+    without it Postfix caches no TLS connection, so each message costs a
+    connection, a handshake, resumed from its session cache, and an AUTH),
+    printed for comparison; the targets use its defaults.  CPU s/1k: the
+    sender's processes (/proc/PID/stat, children included) over the drain,
+    for moat its whole run from the start.
+
+    N is 10,000 (--quick 2,000; --out-n).
+
+    The dead-destination cell: one moat, routes dead.test -> 127.0.0.1:PORT
+    where nothing listens and live.test -> an smtp-sink, retry defaults.
+    First, with an empty queue, a baseline: M messages (1 KB) for live.test
+    by smtp-source -d (persistent sessions) at concurrency 20: acceptance =
+    M / smtp-source's time, delivery = M / time from its start until the sink
+    counted M.  Then with delivery off DEAD messages for dead.test are queued
+    at full speed (same load), moat restarts with delivery on (restart to
+    the first 220 timed), `moat queue count` is timed, and the same M
+    messages are measured again while the DEAD wait (and moat goes through
+    them once: deferred at once while the destination is down).  DEAD is
+    300,000 (--quick 30,000; --dead), M 20,000 (--quick 5,000).  The dead
+    pass: seconds from the restart until every one of the DEAD was logged
+    deferred once (status=deferred lines of moat's log), at most 600 s.
+    """
     n = n or (2000 if quick else 10000)
     dead = (30000 if quick else 300000) if dead is None else dead
     log("bench: outbound, %d messages per drain; dead-destination cell %d" % (n, dead))
