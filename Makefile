@@ -4,7 +4,8 @@
 #   make run      serve the demo config on 127.0.0.1:PORT (2525)
 #   make test     everything: unit (musl and ASan/UBSan), golden, sessions, docs
 #   make fuzz     run each libFuzzer target for FUZZ_SECONDS
-#   make bench    moat against Postfix and OpenSMTPD (QUICK=1: a short run)
+#   make bench    moat against Postfix and OpenSMTPD (QUICK=1: a short run;
+#                 SECTION=inbound or outbound: that half only)
 #   make image    build/image/: the appliance disk (raw, qcow2), the OCI archive
 #   make install  the binary and its man pages under DESTDIR/PREFIX
 #   make tools    every Debian package any target needs (each target installs
@@ -298,7 +299,8 @@ test-run: $(BUILD)/moat $(BUILD)/moat-asan unit fuzz-build layout-check $(DRIVER
 # Not a test: speed figures, printed and kept in build/bench/results.txt.
 bench: $(BUILD)/moat
 	@BUILD=$(BUILD) sh tests/bench/install.sh
-	@/usr/bin/python3 tests/bench/bench.py --build $(BUILD) $(if $(QUICK),--quick)
+	@/usr/bin/python3 tests/bench/bench.py --build $(BUILD) $(if $(QUICK),--quick) \
+		$(if $(SECTION),--section $(SECTION))
 
 clean:
 	rm -rf $(BUILD)/musl $(BUILD)/asan $(BUILD)/fuzz $(BUILD)/fuzzobj $(BUILD)/moat $(BUILD)/moat-asan $(BUILD)/t $(BUILD)/man-check
