@@ -59,7 +59,8 @@ POLICY := policy/cmd.c \
           policy/idna.c \
           policy/edge.c \
           policy/dnsbl.c \
-          policy/kv.c
+          policy/kv.c \
+          policy/proxy.c
 QUEUE  := queue/store.c \
           queue/envelope.c \
           queue/usage.c

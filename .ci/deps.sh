@@ -17,7 +17,7 @@ DEPS=$BUILD/deps
 PKGS="musl-tools dpkg-dev gcc make clang libclang-rt-14-dev linux-libc-dev
       liblmdb-dev libbearssl-dev lmdb-utils
       swaks libio-socket-inet6-perl libnet-ssleay-perl whois curl openssl python3 file iproute2 e2fsprogs
-      python3-aiosmtpd dnsmasq-base util-linux python3-prometheus-client
+      python3-aiosmtpd dnsmasq-base util-linux python3-prometheus-client haproxy
       qemu-system-x86 qemu-utils ovmf syslinux syslinux-common mtools dosfstools
       fdisk systemd-boot-efi binutils cpio kmod zstd xz-utils umoci runc oci-image-tool"
 

@@ -29,6 +29,7 @@
 #define CONF_MAX_DNS       3
 #define CONF_MAX_DNSBL     16
 #define CONF_DNSBL_ZONE_MAX 160  /* a zone's name, so that any query name fits 253 */
+#define CONF_MAX_PROXY_FROM 64
 
 /* A listener's role (docs/security.md "Relay control"). */
 enum conf_role {
@@ -43,7 +44,7 @@ enum conf_tls {
 };
 
 /* "listen ADDR:PORT [role=mx|submission] [tls=none|starttls|implicit]
- *  [tls-legacy] [auth-plaintext-loopback] [internal]"; zeroed = mx, no TLS. */
+ *  [tls-legacy] [auth-plaintext-loopback] [internal] [proxy]"; zeroed = mx, no TLS. */
 struct conf_listener {
 	struct ipaddr addr;
 	uint16_t      port;
@@ -53,6 +54,9 @@ struct conf_listener {
 	unsigned      tls_legacy : 1;              /* also CBC suites, TLS 1.0 and 1.1 */
 	unsigned      auth_plaintext_loopback : 1; /* AUTH without TLS from 127/8, ::1 */
 	unsigned      internal : 1;                /* every client here may relay */
+	unsigned      proxy : 1;                   /* a PROXY header (policy/proxy.h) from
+	                                              a proxy-from peer comes first */
+	size_t        line;                        /* of its listen line; 0 for the default */
 };
 
 /* "deny-network CIDR [never-connect]" */
@@ -130,6 +134,10 @@ struct conf {
 	size_t   ndomains;                            /* domain */
 	struct cidr relay_nets[CONF_MAX_NETS];
 	size_t   nrelay_nets;                         /* relay-network */
+	struct cidr proxy_from[CONF_MAX_PROXY_FROM];
+	size_t   nproxy_from;                         /* proxy-from: who may send a PROXY
+	                                                 header to a proxy listener */
+	size_t   proxy_from_line;                     /* the first proxy-from line, for errors */
 	char     queue_path[CONF_PATH_MAX];           /* queue; default /var/lib/moat/queue */
 	uint64_t queue_map_size;                      /* queue-map-size; default (0 until
 	                                                 conf_finish) quota_map_size() */
@@ -254,7 +262,8 @@ int conf_parse(const char *text, size_t len, const char *file, struct conf *c,
 
 /* Final checks after parsing (e.g. at least one listener, a certificate
  * for every TLS listener, users for submission, recipients only for our
- * domains), and the values derived from others (queue-map-size from the
+ * domains, proxy-from for a proxy listener and a proxy listener for
+ * proxy-from), and the values derived from others (queue-map-size from the
  * quotas, when not set); same err form, with the line when one directive
  * is at fault.  Returns 0 or -1. */
 int conf_finish(struct conf *c, const char *file, char *err, size_t errcap);
