@@ -8,7 +8,8 @@
  *   test_proxy                  run the tests
  *   test_proxy --parse FILE...  parse each file, one line of fields each
  *                               (tests/proxy/test_haproxy_headers.py feeds
- *                               it headers a live HAProxy just sent)
+ *                               it headers a live HAProxy just sent);
+ *                               "result=N" alone when N is not > 0
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -130,6 +131,7 @@ struct pcase {
 	const char    *src, *dst;  /* as ip_format() writes them; FORWARDED only */
 	unsigned       sport, dport;
 	int            crc;     /* v2: a CRC32C TLV checked */
+	int            ntlv;    /* v2: TLVs skipped; -1: not said */
 };
 
 #define MAX_CASES 160
@@ -149,6 +151,7 @@ static struct pcase *add(const char *name, const void *in, size_t len, int resul
 	memcpy(c->in, in, len);
 	c->len = len;
 	c->result = result;
+	c->ntlv = -1;
 	return c;
 }
 
@@ -367,9 +370,10 @@ static void v2_cases(void)
 	(void)add("v2 signature, then SMTP", "\r\n\r\n\0\r\nEHLO x\r\n", 15, -1);
 }
 
-/* Headers a real HAProxy 2.6.12 (Debian 12) sent to a Python socket,
- * each followed by the client's first line: the address is the one the
- * client bound, the port the one the kernel gave it. */
+/* Headers a real HAProxy 2.6.12 (Debian 12) sent to a Python socket
+ * (tests/proxy/test_haproxy_headers.py), each followed by the client's
+ * first line: the address is the one the client bound, the port the one
+ * the kernel gave it.  len is the header's, without that line. */
 static const struct {
 	const char *name, *in;
 	size_t len;
@@ -379,21 +383,21 @@ static const struct {
 	unsigned sport, dport;
 } captured[] = {
 	{ "haproxy send-proxy",
-	  "PROXY TCP4 127.0.0.7 127.0.0.1 56583 38411\r\nEHLO probe\r\n", 56, 1, 0, 0,
+	  "PROXY TCP4 127.0.0.7 127.0.0.1 56583 38411\r\nEHLO probe\r\n", 44, 1, 0, 0,
 	  "127.0.0.7", "127.0.0.1", 56583, 38411 },
 	{ "haproxy send-proxy, IPv6 client",
-	  "PROXY TCP6 ::1 ::1 32840 36241\r\nEHLO probe\r\n", 44, 1, 0, 0,
+	  "PROXY TCP6 ::1 ::1 32840 36241\r\nEHLO probe\r\n", 32, 1, 0, 0,
 	  "::1", "::1", 32840, 36241 },
 	{ "haproxy send-proxy-v2",
 	  "\x0d\x0a\x0d\x0a\x00\x0d\x0a\x51\x55\x49\x54\x0a\x21\x11\x00\x0c\x7f\x00\x00\x07\x7f"
-	  "\x00\x00\x01\xd1\x0b\xa2\xe1\x45\x48\x4c\x4f\x20\x70\x72\x6f\x62\x65\x0d\x0a", 40, 2, 0,
+	  "\x00\x00\x01\xd1\x0b\xa2\xe1\x45\x48\x4c\x4f\x20\x70\x72\x6f\x62\x65\x0d\x0a", 28, 2, 0,
 	  0, "127.0.0.7", "127.0.0.1", 53515, 41697 },
 	{ "haproxy send-proxy-v2 crc32c,unique-id",
 	  "\x0d\x0a\x0d\x0a\x00\x0d\x0a\x51\x55\x49\x54\x0a\x21\x11\x00\x44\x7f\x00\x00\x07\x7f"
 	  "\x00\x00\x01\x8e\xf5\xa5\x63\x03\x00\x04\x1f\x3f\x46\xda\x05\x00\x2e\x37\x46\x30\x30"
 	  "\x30\x30\x30\x37\x3a\x38\x45\x46\x35\x5f\x37\x46\x30\x30\x30\x30\x30\x31\x3a\x41\x35"
 	  "\x36\x33\x5f\x36\x42\x31\x36\x45\x38\x32\x44\x5f\x30\x30\x30\x32\x3a\x34\x44\x43\x30"
-	  "\x45\x48\x4c\x4f\x20\x70\x72\x6f\x62\x65\x0d\x0a", 96, 2, 1, 2,
+	  "\x45\x48\x4c\x4f\x20\x70\x72\x6f\x62\x65\x0d\x0a", 84, 2, 1, 2,
 	  "127.0.0.7", "127.0.0.1", 36597, 42339 },
 	{ "haproxy send-proxy-v2 over TLS: ssl,cert-cn,ssl-cipher,cert-sig,cert-key,authority,crc32c",
 	  "\x0d\x0a\x0d\x0a\x00\x0d\x0a\x51\x55\x49\x54\x0a\x21\x11\x00\x73\x7f\x00\x00\x08\x7f"
@@ -402,19 +406,24 @@ static const struct {
 	  "\x01\x00\x00\x00\x00\x21\x00\x07\x54\x4c\x53\x76\x31\x2e\x33\x25\x00\x05\x45\x43\x32"
 	  "\x35\x36\x24\x00\x11\x65\x63\x64\x73\x61\x2d\x77\x69\x74\x68\x2d\x53\x48\x41\x32\x35"
 	  "\x36\x23\x00\x16\x54\x4c\x53\x5f\x41\x45\x53\x5f\x32\x35\x36\x5f\x47\x43\x4d\x5f\x53"
-	  "\x48\x41\x33\x38\x34\x45\x48\x4c\x4f\x20\x70\x72\x6f\x62\x65\x0d\x0a", 143, 2, 1, 4,
+	  "\x48\x41\x33\x38\x34\x45\x48\x4c\x4f\x20\x70\x72\x6f\x62\x65\x0d\x0a", 131, 2, 1, 4,
 	  "127.0.0.8", "127.0.0.1", 44591, 46553 },
+	{ "haproxy send-proxy-v2, IPv4 client of a dual-stack bind",
+	  "\x0d\x0a\x0d\x0a\x00\x0d\x0a\x51\x55\x49\x54\x0a\x21\x21\x00\x24\x00\x00\x00\x00"
+	  "\x00\x00\x00\x00\x00\x00\xff\xff\x7f\x00\x00\x09\x00\x00\x00\x00\x00\x00\x00\x00"
+	  "\x00\x00\xff\xff\x7f\x00\x00\x01\xa3\x83\xb6\x17\x45\x48\x4c\x4f\x20\x63\x6c\x69"
+	  "\x65\x6e\x74\x2e\x65\x78\x61\x6d\x70\x6c\x65\x0d\x0a", 52, 2, 0, 0,
+	  "::ffff:127.0.0.9", "::ffff:127.0.0.1", 41859, 46615 },
 };
-#define CLIENT_LINE "EHLO probe\r\n"
 
 static void captured_cases(void)
 {
 	for (size_t k = 0; k < sizeof captured / sizeof captured[0]; k++) {
-		size_t hl = captured[k].len - strlen(CLIENT_LINE);
-
-		good(captured[k].name, captured[k].in, hl, captured[k].version, PROXY_FORWARDED,
-		     captured[k].src, captured[k].sport, captured[k].dst, captured[k].dport);
+		good(captured[k].name, captured[k].in, captured[k].len, captured[k].version,
+		     PROXY_FORWARDED, captured[k].src, captured[k].sport, captured[k].dst,
+		     captured[k].dport);
 		cases[ncases - 1].crc = captured[k].crc;
+		cases[ncases - 1].ntlv = (int)captured[k].ntlv;
 	}
 }
 
@@ -425,7 +434,8 @@ static int matches(const struct pcase *c, const struct proxy_hdr *h)
 {
 	char a[IP_TEXT_MAX], b[IP_TEXT_MAX];
 
-	if (h->version != c->version || h->kind != c->kind || h->crc32c != (unsigned)c->crc)
+	if (h->version != c->version || h->kind != c->kind || h->crc32c != (unsigned)c->crc ||
+	    (c->ntlv >= 0 && h->ntlv != c->ntlv))
 		return 0;
 	if (c->kind != PROXY_FORWARDED)
 		return h->src.family == 0 && h->dst.family == 0 && h->src_port == 0 &&
@@ -764,9 +774,14 @@ static int parse_files(int argc, char **argv)
 			fmt_ip(&h.src, a, sizeof a);
 			fmt_ip(&h.dst, b, sizeof b);
 		}
+		/* The session's address, were the peer 203.0.113.254. */
+		struct ipaddr peer = { IP_V4, { 203, 0, 113, 254 } }, client;
+		char cl[IP_TEXT_MAX];
+		proxy_client(&h, &peer, &client);
+		fmt_ip(&client, cl, sizeof cl);
 		printf("%s result=%d version=%u kind=%s src=%s sport=%u dst=%s dport=%u ntlv=%u "
-		       "crc32c=%u\n", argv[k], got, h.version, proxy_kind_name(h.kind), a, h.src_port,
-		       b, h.dst_port, h.ntlv, h.crc32c);
+		       "crc32c=%u client=%s\n", argv[k], got, h.version, proxy_kind_name(h.kind), a,
+		       h.src_port, b, h.dst_port, h.ntlv, h.crc32c, cl);
 	}
 	return rc;
 }
