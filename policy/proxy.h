@@ -6,7 +6,7 @@
  * Trust: the header is believed only on a listener marked `proxy`, and only
  * from a peer in a `proxy-from` network (proxy_trusted()).  Anyone else who
  * sends one is lying about their address; the caller closes such a
- * connection before it reads a byte (docs/security.md "Behind a proxy").
+ * connection before it reads a byte (docs/security.md "Behind a load balancer").
  *
  * The two versions are told apart by their signatures, so that no byte is
  * ever read both as a header and as SMTP:
