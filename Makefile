@@ -69,6 +69,7 @@ QUEUE  := queue/store.c \
 NET    := mta/net/log.c \
           mta/net/ev.c \
           mta/net/tls.c \
+          mta/net/conn.c \
           mta/net/keymsg.c \
           mta/net/key_client.c \
           mta/net/resolver.c \
