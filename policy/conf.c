@@ -352,7 +352,8 @@ static int set_listen(struct parse *p, const struct directive *d, const char *ar
 		                 " (use 192.0.2.1:25, [2001:db8::1]:25, *:25 or [::]:25)");
 	if (set_listen_options(p, d, &l) != 0)
 		return -1;
-	l.line = p->line;
+	if (l.proxy && c->proxy_listen_line == 0)
+		c->proxy_listen_line = p->line;
 	l.any = memcmp(l.addr.a, zero, sizeof zero) == 0;
 	for (size_t k = 0; k < c->nlisteners; k++) {
 		if (!listeners_overlap(&c->listeners[k], &l))
@@ -1607,24 +1608,22 @@ int conf_parse(const char *text, size_t len, const char *file, struct conf *c,
  * would seem to be the load balancer. */
 static int check_proxy(const struct conf *c, struct parse *p)
 {
-	int any = 0;
+	const struct conf_listener *first = NULL;
 
-	for (size_t k = 0; k < c->nlisteners; k++) {
-		const struct conf_listener *l = &c->listeners[k];
-
-		any |= l->proxy;
-		if (!l->proxy || c->nproxy_from > 0)
-			continue;
-		p->line = l->line;
+	for (size_t k = 0; k < c->nlisteners && first == NULL; k++)
+		if (c->listeners[k].proxy)
+			first = &c->listeners[k];
+	if (first != NULL && c->nproxy_from == 0) {
+		p->line = c->proxy_listen_line;
 		struct text *t = error_at(p, NULL);
 		text_puts(t, "listen ");
-		put_listener(t, l);
+		put_listener(t, first);
 		text_puts(t, " proxy: no proxy-from (proxy-from CIDR names the load balancers"
 		             " that may send the PROXY header; without one every connection"
 		             " would be closed)");
 		return fail(p);
 	}
-	if (c->nproxy_from > 0 && !any) {
+	if (c->nproxy_from > 0 && first == NULL) {
 		p->line = c->proxy_from_line;
 		text_puts(error_at(p, NULL), "proxy-from: no listener has the proxy option"
 		                             " (listen ADDR:PORT proxy)");

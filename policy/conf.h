@@ -56,7 +56,6 @@ struct conf_listener {
 	unsigned      internal : 1;                /* every client here may relay */
 	unsigned      proxy : 1;                   /* a PROXY header (policy/proxy.h) from
 	                                              a proxy-from peer comes first */
-	size_t        line;                        /* of its listen line; 0 for the default */
 };
 
 /* "deny-network CIDR [never-connect]" */
@@ -138,6 +137,9 @@ struct conf {
 	size_t   nproxy_from;                         /* proxy-from: who may send a PROXY
 	                                                 header to a proxy listener */
 	size_t   proxy_from_line;                     /* the first proxy-from line, for errors */
+	size_t   proxy_listen_line;                   /* the first listen line with proxy,
+	                                                 for errors; 0 when none (so a config
+	                                                 without proxies compares as before) */
 	char     queue_path[CONF_PATH_MAX];           /* queue; default /var/lib/moat/queue */
 	uint64_t queue_map_size;                      /* queue-map-size; default (0 until
 	                                                 conf_finish) quota_map_size() */

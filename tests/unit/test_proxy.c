@@ -690,8 +690,7 @@ static void test_trusted(void)
 	            "proxy-from 10.1.0.0/16\nproxy-from 2001:db8::5\n", &c, err, sizeof err) == 0,
 	       "%s", err);
 	CHECK(c.nlisteners == 2 && !c.listeners[0].proxy && c.listeners[1].proxy);
-	CHECK(c.listeners[0].line == 2 && c.listeners[1].line == 3);
-	CHECK(c.nproxy_from == 2 && c.proxy_from_line == 4);
+	CHECK(c.proxy_listen_line == 3 && c.nproxy_from == 2 && c.proxy_from_line == 4);
 	static const struct { const char *ip; int want; } peers[] = {
 		{ "10.1.0.1", 1 }, { "10.1.255.255", 1 }, { "10.2.0.1", 0 }, { "10.0.255.255", 0 },
 		{ "::ffff:10.1.2.3", 1 }, { "::ffff:10.2.2.3", 0 }, { "2001:db8::5", 1 },
