@@ -125,6 +125,8 @@ void conf_defaults(struct conf *c)
 	c->max_connections = 4000;
 	c->max_connections_per_client = 50;
 	c->max_messages_per_connection = 1000;
+	c->max_junk_commands = 100;
+	c->max_session_time = 3600;
 	c->timeout_command = 300;
 	c->timeout_data = 180;
 	c->timeout_data_total = 1200;
@@ -1215,6 +1217,7 @@ static int parse_hop_args(struct parse *p, const struct directive *d, const char
 				return bad_value(p, d, "auth: not an absolute path:", a[k + 1], al[k + 1], "");
 			memcpy(p->c->smarthost_auth, a[k + 1], al[k + 1]);
 			p->c->smarthost_auth[al[k + 1]] = '\0';
+			p->c->smarthost_line = p->line;
 			k++;
 		} else {
 			return bad_value(p, d, "unknown option", a[k], al[k], route
@@ -1399,6 +1402,9 @@ static const struct directive directives[] = {
 	  FIELD(max_connections_per_client), 1, 65535, NULL },
 	{ "max-messages-per-connection", set_uint, format_uint, 0,
 	  FIELD(max_messages_per_connection), 1, 1000000, NULL },
+	{ "max-junk-commands", set_uint, format_uint, 0, FIELD(max_junk_commands), 0, 1000000, NULL },
+	{ "max-session-time", set_duration, format_duration, 0, FIELD(max_session_time), 0,
+	  7 * 86400, NULL },
 	{ "timeout-command",  set_uint, format_uint, 0, FIELD(timeout_command), 1, 3600, NULL },
 	{ "timeout-data",     set_uint, format_uint, 0, FIELD(timeout_data), 1, 3600, NULL },
 	{ "timeout-data-total", set_uint, format_uint, 0, FIELD(timeout_data_total), 1, 86400, NULL },
@@ -1459,6 +1465,11 @@ static const struct directive directives[] = {
 	{ "group-id", set_uint, format_uint, 0, FIELD(run_gid), 1, 2147483646, "not root" },
 };
 #define NDIRECTIVES (sizeof directives / sizeof directives[0])
+
+const char *conf_directive_name(size_t i)
+{
+	return i < NDIRECTIVES ? directives[i].name : NULL;
+}
 
 /* Directives that take more than one word: the words after the first
  * argument reach set() in p->more.  All others take exactly one. */

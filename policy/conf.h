@@ -7,8 +7,9 @@
  *     # comment
  *     directive value [value ...]
  *
- * Every directive and its default is documented in README.md
- * ("Configuration reference"); keep the two in step.
+ * Every directive and its default is documented in docs/configuration.md
+ * ("Configuration reference") and docs/moat.conf.5; tests/unit/test_confdoc.c
+ * keeps the three in step.
  * The caller owns struct conf; it holds no pointers, so it can be copied.
  */
 #ifndef MOAT_POLICY_CONF_H
@@ -157,6 +158,12 @@ struct conf {
 	unsigned max_connections;                     /* max-connections; default 4000 */
 	unsigned max_connections_per_client;          /* max-connections-per-client; default 50 */
 	unsigned max_messages_per_connection;         /* max-messages-per-connection; default 1000 */
+	unsigned max_junk_commands;                   /* max-junk-commands: NOOP, RSET, VRFY, HELP
+	                                                 and failed commands per session (since
+	                                                 its last queued message); default 100,
+	                                                 0 no limit */
+	unsigned max_session_time;                    /* max-session-time, seconds a session may
+	                                                 last in all; default 3600, 0 no limit */
 	/* Timeouts in seconds (RFC 5321 4.5.3.2 minimums are 5 min for most;
 	 * we default shorter, as an edge relay under attack must). */
 	unsigned timeout_command;                     /* timeout-command; default 300 */
@@ -185,6 +192,7 @@ struct conf {
 	size_t   nroutes;                             /* route */
 	struct conf_nexthop smarthost;                /* smarthost; host "" if none */
 	char     smarthost_auth[CONF_PATH_MAX];       /* smarthost ... auth FILE; "" if none */
+	size_t   smarthost_line;
 	uint8_t  outbound_tls;                        /* outbound-tls (MX deliveries); default may */
 	char     tls_ca_file[CONF_PATH_MAX];          /* tls-ca-file */
 	struct conf_dns_server dns_servers[CONF_MAX_DNS];
@@ -272,6 +280,10 @@ int conf_finish(struct conf *c, const char *file, char *err, size_t errcap);
 
 /* The recipients line for domain dom (one of c->domains), or NULL. */
 const struct conf_rcptlist *conf_rcptlist_find(const struct conf *c, const struct conf_domain *dom);
+
+/* The name of the i-th directive the parser knows ("hostname", ...), or
+ * NULL when i is past the last: for the documentation's tests. */
+const char *conf_directive_name(size_t i);
 
 /* The effective configuration as config-file text, every directive, into
  * buf; returns the length it needs (like snprintf). */

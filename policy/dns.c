@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "policy/be.h"
+#include "policy/wire.h"
 
 #define HDR 12
 #define CLASS_IN 1
@@ -18,11 +18,6 @@ static int host_char(unsigned char c)
 static char lower(char c)
 {
 	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-}
-
-static uint16_t get16(const unsigned char *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
 }
 
 int dns_name_ok(const char *name, size_t len)
@@ -180,10 +175,10 @@ static int read_rr(const unsigned char *msg, size_t len, size_t *pos, struct rr 
 		return -1;
 	if (len - p < 10)
 		return -1;
-	rr->type = get16(msg + p);
-	rr->class = get16(msg + p + 2);
-	rr->ttl = be32_get(msg + p + 4);
-	rr->rdlen = get16(msg + p + 8);
+	rr->type = wire_be16(msg + p);
+	rr->class = wire_be16(msg + p + 2);
+	rr->ttl = wire_be32(msg + p + 4);
+	rr->rdlen = wire_be16(msg + p + 8);
 	rr->rdata = p + 10;
 	if (rr->rdlen > len - rr->rdata)
 		return -1;
@@ -202,7 +197,7 @@ static int take_rr(const unsigned char *msg, size_t len, const struct rr *rr, ui
 		if (rr->rdlen < 3)
 			return -1;
 		memset(&mx, 0, sizeof mx);
-		mx.pref = get16(msg + rr->rdata);
+		mx.pref = wire_be16(msg + rr->rdata);
 		/* The exchange must end exactly where the RDATA does. */
 		if (read_name(msg, rr->rdata + rr->rdlen, &p, mx.host, &ok) != 0 ||
 		    p != rr->rdata + rr->rdlen)
@@ -237,15 +232,15 @@ enum dns_status dns_response_parse(const unsigned char *msg, size_t len, uint16_
 	int ok;
 
 	memset(out, 0, sizeof *out);
-	if (len < HDR || get16(msg) != id)
+	if (len < HDR || wire_be16(msg) != id)
 		return DNS_BAD;
 	if (!(msg[2] & 0x80) || (msg[2] & 0x78) != 0)    /* QR, opcode QUERY */
 		return DNS_BAD;
-	if (get16(msg + 4) != 1)
+	if (wire_be16(msg + 4) != 1)
 		return DNS_BAD;
 	if (read_name(msg, len, &pos, qname, &ok) != 0 || !ok || !name_eq(qname, name))
 		return DNS_BAD;
-	if (len - pos < 4 || get16(msg + pos) != qtype || get16(msg + pos + 2) != CLASS_IN)
+	if (len - pos < 4 || wire_be16(msg + pos) != qtype || wire_be16(msg + pos + 2) != CLASS_IN)
 		return DNS_BAD;
 	pos += 4;
 	if (msg[2] & 0x02)
@@ -255,7 +250,7 @@ enum dns_status dns_response_parse(const unsigned char *msg, size_t len, uint16_
 		return DNS_NXDOMAIN;
 	if (rcode != 0)
 		return DNS_TEMPFAIL;
-	answers = get16(msg + 6);
+	answers = wire_be16(msg + 6);
 
 	/* The CNAME chain from name: a pass over the answers per hop. */
 	memcpy(cur, qname, sizeof cur);

@@ -3,7 +3,7 @@
 
 #include "proxy.h"
 #include "conf.h"
-#include "be.h"
+#include "wire.h"
 
 static const unsigned char v1_sig[6] = { 'P', 'R', 'O', 'X', 'Y', ' ' };
 static const unsigned char v2_sig[12] = {
@@ -28,11 +28,6 @@ static const size_t v2_addr_len[4] = { 0, 12, 36, 216 };
 static int starts_as(const unsigned char *buf, size_t len, const unsigned char *sig, size_t n)
 {
 	return memcmp(buf, sig, len < n ? len : n) == 0;
-}
-
-static uint16_t be16(const unsigned char *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
 }
 
 /* ---------------------------------------------------------------- v1 */
@@ -145,33 +140,34 @@ static uint32_t crc32c(const unsigned char *b, size_t n, size_t zero_at)
 	return ~crc;
 }
 
-/* The TLVs at b[pos..end): each a type, a 16-bit length and that many
- * bytes, the last ending exactly at end.  Skipped, but a CRC32C one is
- * checked against the whole header b[0..end). */
-static int v2_tlvs(const unsigned char *b, size_t pos, size_t end, struct proxy_hdr *h)
+/* The TLVs, the rest of r (whose bytes lie in the header b[0..total)):
+ * each a type, a 16-bit length and that many bytes, the last ending
+ * exactly at the end.  Skipped, but a CRC32C one is checked against the
+ * whole header.  A TLV that does not fit leaves r bad. */
+static void v2_tlvs(struct wire_rd *r, const unsigned char *b, size_t total,
+                    struct proxy_hdr *h)
 {
-	size_t crc_at = 0;
+	const unsigned char *crc = NULL;
 
-	while (pos < end) {
-		if (end - pos < 3)
-			return -1;
-		size_t n = be16(b + pos + 1);
-		if (n > end - pos - 3)
-			return -1;
-		if (b[pos] == V2_TLV_CRC32C) {
-			if (n != 4 || crc_at != 0)
-				return -1;
-			crc_at = pos + 3;
+	while (wire_ok(r) == 0 && r->left > 0) {
+		uint8_t type = wire_u8(r);
+		uint16_t n = wire_u16(r);
+		const unsigned char *v = wire_bytes(r, n);
+
+		if (v == NULL)
+			return;
+		if (type == V2_TLV_CRC32C) {
+			if (n != 4 || crc != NULL)
+				wire_fail(r);
+			crc = v;
 		}
 		h->ntlv++;
-		pos += 3 + n;
 	}
-	if (crc_at != 0) {
-		if (crc32c(b, end, crc_at) != be32_get(b + crc_at))
-			return -1;
+	if (wire_ok(r) == 0 && crc != NULL) {
+		if (crc32c(b, total, (size_t)(crc - b)) != wire_be32(crc))
+			wire_fail(r);
 		h->crc32c = 1;
 	}
-	return 0;
 }
 
 /* The fixed 16 bytes, judged as they come: the version and command, the
@@ -191,15 +187,19 @@ static int v2_head(const unsigned char *b, size_t len)
 		return -1;
 	if (len < PROXY_V2_HEAD)
 		return -2;
-	size_t body = be16(b + 14);
+	size_t body = wire_be16(b + 14);
 	if (PROXY_V2_HEAD + body > PROXY_HDR_MAX || body < v2_addr_len[af])
 		return -1;
 	return (int)(PROXY_V2_HEAD + body);
 }
 
+/* Once the whole header is in: what follows the fixed 16 bytes is read
+ * with policy/wire.h's reader, whose errors stick, so that no length in
+ * the header can take a read past it. */
 static int v2_parse(const unsigned char *b, size_t len, struct proxy_hdr *out)
 {
 	struct proxy_hdr h;
+	struct wire_rd r;
 	int total = v2_head(b, len);
 
 	if (total < 0)
@@ -207,7 +207,6 @@ static int v2_parse(const unsigned char *b, size_t len, struct proxy_hdr *out)
 	if (len < (size_t)total)
 		return -2;
 	unsigned af = b[13] >> 4, tr = b[13] & 0x0fu;
-	const unsigned char *a = b + PROXY_V2_HEAD;
 
 	memset(&h, 0, sizeof h);
 	h.version = 2;
@@ -217,15 +216,23 @@ static int v2_parse(const unsigned char *b, size_t len, struct proxy_hdr *out)
 		h.kind = PROXY_UNKNOWN;
 	else
 		h.kind = PROXY_FORWARDED;
+	wire_rd_init(&r, b + PROXY_V2_HEAD, (size_t)total - PROXY_V2_HEAD);
 	if (h.kind == PROXY_FORWARDED) {
 		size_t n = af == V2_AF_INET ? 4 : 16;
-		h.src.family = h.dst.family = af == V2_AF_INET ? IP_V4 : IP_V6;
-		memcpy(h.src.a, a, n);
-		memcpy(h.dst.a, a + n, n);
-		h.src_port = be16(a + 2 * n);
-		h.dst_port = be16(a + 2 * n + 2);
+		const unsigned char *src = wire_bytes(&r, n), *dst = wire_bytes(&r, n);
+
+		h.src_port = wire_u16(&r);
+		h.dst_port = wire_u16(&r);
+		if (src != NULL && dst != NULL) {
+			h.src.family = h.dst.family = af == V2_AF_INET ? IP_V4 : IP_V6;
+			memcpy(h.src.a, src, n);
+			memcpy(h.dst.a, dst, n);
+		}
+	} else {
+		(void)wire_bytes(&r, v2_addr_len[af]);  /* not used, as the spec says */
 	}
-	if (v2_tlvs(b, PROXY_V2_HEAD + v2_addr_len[af], (size_t)total, &h) != 0)
+	v2_tlvs(&r, b, (size_t)total, &h);
+	if (wire_end(&r) != 0)
 		return -1;
 	*out = h;
 	return total;

@@ -55,6 +55,7 @@
 #include "queue/queue.h"
 #include "queue/envelope.h"
 #include "queue/usage.h"
+#include "policy/wire.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -141,20 +142,6 @@ static int map_rc(int rc)
 	case MDB_KEYEXIST:  return QUEUE_EINVAL;
 	default:            return QUEUE_EIO;
 	}
-}
-
-static void be_put(unsigned char *p, uint64_t v, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		p[i] = (unsigned char)(v >> (8 * (n - 1 - i)));
-}
-
-static uint64_t be_get(const unsigned char *p, unsigned n)
-{
-	uint64_t v = 0;
-	for (unsigned i = 0; i < n; i++)
-		v = v << 8 | p[i];
-	return v;
 }
 
 /* ---- IDs ---- */
@@ -388,7 +375,7 @@ static int usage_recount(struct queue *q, MDB_txn *txn)
 	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		struct queue_envelope env;
 		env.rcpts = NULL;
-		if (k.mv_size != 8 || decode_at(&v, be_get(k.mv_data, 8), &env) != QUEUE_OK) {
+		if (k.mv_size != 8 || decode_at(&v, wire_be64(k.mv_data), &env) != QUEUE_OK) {
 			rc = MDB_CORRUPTED;
 			break;
 		}
@@ -425,7 +412,7 @@ static int open_dbs(struct queue *q, const char *dir, char *err, size_t errcap)
 		goto fail;
 	rc = mdb_get(txn, q->db_meta, &k, &v);
 	if (rc == 0)
-		version = v.mv_size == 4 ? be_get(v.mv_data, 4) : ~0ull;
+		version = v.mv_size == 4 ? wire_be32(v.mv_data) : ~0ull;
 	else if (rc != MDB_NOTFOUND || q->rdonly)
 		goto fail;
 	if (version != FORMAT_VERSION && !(!q->rdonly && version < FORMAT_VERSION)) {
@@ -445,7 +432,7 @@ static int open_dbs(struct queue *q, const char *dir, char *err, size_t errcap)
 			goto fail;
 		if (version >= 1 && (rc = sched_rebuild(q, txn)) != 0)
 			goto fail;
-		be_put(ver, FORMAT_VERSION, 4);
+		wire_put_be32(ver, FORMAT_VERSION);
 		v.mv_size = sizeof ver;
 		v.mv_data = ver;
 		if ((rc = mdb_put(txn, q->db_meta, &k, &v, 0)) != 0)
@@ -460,7 +447,7 @@ static int open_dbs(struct queue *q, const char *dir, char *err, size_t errcap)
 		rc = mdb_cursor_get(c, &ck, &cv, MDB_LAST);
 		mdb_cursor_close(c);
 		if (rc == 0 && ck.mv_size == 8)
-			q->last_id = be_get(ck.mv_data, 8);
+			q->last_id = wire_be64(ck.mv_data);
 		else if (rc != MDB_NOTFOUND && rc != 0)
 			goto fail;
 	}
@@ -603,13 +590,13 @@ static void rd_end(struct queue *q)
 
 static void env_key(unsigned char key[8], queue_id id)
 {
-	be_put(key, id, 8);
+	wire_put_be64(key, id);
 }
 
 static void body_key(unsigned char key[12], queue_id id, uint32_t chunk)
 {
-	be_put(key, id, 8);
-	be_put(key + 8, chunk, 4);
+	wire_put_be64(key, id);
+	wire_put_be32(key + 8, chunk);
 }
 
 /* Is there an envelope for id in txn?  (An error reads as "yes", so
@@ -657,8 +644,8 @@ static int env_due(const struct queue_envelope *env, uint64_t *due)
 
 static void sched_key(unsigned char key[16], uint64_t due, queue_id id)
 {
-	be_put(key, due, 8);
-	be_put(key + 8, id, 8);
+	wire_put_be64(key, due);
+	wire_put_be64(key + 8, id);
 }
 
 /* Move message id in the schedule from where old put it (NULL: nowhere)
@@ -732,7 +719,7 @@ static int sched_rebuild(struct queue *q, MDB_txn *txn)
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		struct queue_envelope env;
-		if (k.mv_size != 8 || decode_grow(q, &v, be_get(k.mv_data, 8), &env) != QUEUE_OK) {
+		if (k.mv_size != 8 || decode_grow(q, &v, wire_be64(k.mv_data), &env) != QUEUE_OK) {
 			rc = MDB_CORRUPTED;
 			break;
 		}
@@ -1065,7 +1052,7 @@ static int next_message(struct queue *q, queue_id from, queue_id *id,
 	} else if (k.mv_size != 8) {
 		rc = QUEUE_ECORRUPT;
 	} else {
-		*id = be_get(k.mv_data, 8);
+		*id = wire_be64(k.mv_data);
 		rc = decode_grow(q, &v, *id, env);
 	}
 	mdb_cursor_close(c);
@@ -1127,7 +1114,7 @@ int queue_body(struct queue *q, queue_id id,
 			rc = map_rc(rc);
 		} else {
 			rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-			if (rc == 0 && k.mv_size >= 8 && be_get(k.mv_data, 8) == id)
+			if (rc == 0 && k.mv_size >= 8 && wire_be64(k.mv_data) == id)
 				rc = QUEUE_ECORRUPT;      /* a chunk beyond the size */
 			else
 				rc = rc == 0 || rc == MDB_NOTFOUND ? QUEUE_OK : map_rc(rc);
@@ -1185,7 +1172,7 @@ int queue_stats(struct queue *q, struct queue_stats *st)
 	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		struct queue_envelope env;
 		env.rcpts = NULL;
-		qrc = k.mv_size == 8 ? decode_at(&v, be_get(k.mv_data, 8), &env)
+		qrc = k.mv_size == 8 ? decode_at(&v, wire_be64(k.mv_data), &env)
 		                     : QUEUE_ECORRUPT;
 		if (qrc == QUEUE_OK) {
 			st->messages++;
@@ -1218,7 +1205,7 @@ int queue_probe(struct queue *q, int64_t now)
 		return QUEUE_EINVAL;
 	if ((rc = mdb_txn_begin(q->env, NULL, 0, &txn)) != 0)
 		return map_rc(rc);
-	be_put(t, (uint64_t)now, 8);
+	wire_put_be64(t, (uint64_t)now);
 	v.mv_size = sizeof t;
 	v.mv_data = t;
 	if ((rc = mdb_put(txn, q->db_meta, &k, &v, 0)) != 0) {
@@ -1246,7 +1233,7 @@ int queue_oldest(struct queue *q, queue_id *id)
 	if (rc == 0 && k.mv_size != 8)
 		rc = MDB_CORRUPTED;
 	else if (rc == 0)
-		*id = be_get(k.mv_data, 8);
+		*id = wire_be64(k.mv_data);
 	mdb_cursor_close(c);
 	rd_end(q);
 	return map_rc(rc);
@@ -1460,7 +1447,7 @@ static int remove_message(struct queue *q, MDB_txn *txn, const struct queue_enve
 	k.mv_size = 12;
 	k.mv_data = key;
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-	     rc == 0 && k.mv_size == 12 && be_get(k.mv_data, 8) == env->id;
+	     rc == 0 && k.mv_size == 12 && wire_be64(k.mv_data) == env->id;
 	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		if ((rc = mdb_cursor_del(c, 0)) != 0)
 			break;
@@ -1504,8 +1491,8 @@ int queue_due(struct queue *q, int64_t now, int (*skip)(void *arg, queue_id id),
 			rc = QUEUE_ECORRUPT;
 			break;
 		}
-		due = be_get(k.mv_data, 8);
-		id = be_get((const unsigned char *)k.mv_data + 8, 8);
+		due = wire_be64(k.mv_data);
+		id = wire_be64((const unsigned char *)k.mv_data + 8);
 		if (due > (uint64_t)(now > 0 ? now : 0)) {
 			*next = due > INT64_MAX ? INT64_MAX : (int64_t)due;
 			break;
@@ -1686,7 +1673,7 @@ int queue_retry(struct queue *q, queue_id id, size_t *count)
 					rc = QUEUE_ECORRUPT;
 					break;
 				}
-				if (be_get(k.mv_data, 8) == 0)
+				if (wire_be64(k.mv_data) == 0)
 					continue;
 				if (nids == cap) {
 					queue_id *m = realloc(ids, (cap = cap ? cap * 2 : 64) * sizeof *m);
@@ -1696,7 +1683,7 @@ int queue_retry(struct queue *q, queue_id id, size_t *count)
 					}
 					ids = m;
 				}
-				ids[nids++] = be_get((const unsigned char *)k.mv_data + 8, 8);
+				ids[nids++] = wire_be64((const unsigned char *)k.mv_data + 8);
 			}
 			mdb_cursor_close(c);
 			if (rc == MDB_NOTFOUND)

@@ -20,7 +20,7 @@
 #include "mta/net/connlimit.h"
 #include "mta/smtp/blocklist_lookup.h"
 #include "mta/ops/control.h"
-#include "mta/smtp/queue_runner.h"
+#include "mta/smtp/verify.h"
 #include "mta/net/ev.h"
 #include "mta/net/listen.h"
 #include "mta/net/log.h"
@@ -62,7 +62,11 @@ struct session {
 	struct ev_timer     delay_timer;     /* the tarpit (SMTPD_EV_DELAY) */
 	struct server      *sv;
 	struct smtpd        s;
-	struct rq_draft    *draft;
+	queue_id            draft;            /* 0: none */
+	uint64_t            qticket;          /* a draft or usage asked of the queue role */
+	struct queue_envelope *quota_env;     /* the usage asked for: whose, */
+	uint64_t            quota_size;       /* and for how many bytes */
+	struct session     *drain_next;       /* waiting for the queue link to drain */
 	struct queue_envelope *commit_env;
 	struct verify      *verify;          /* a recipient probe in flight */
 	struct session        *prev, *next;     /* all connections */
@@ -72,6 +76,7 @@ struct session {
 	struct dnsbl_check *dnsbl;           /* the client's lookups, until the verdict */
 	int64_t             state_since;     /* monotonic ms: when s.state began */
 	unsigned            in_commit : 1;
+	unsigned            wait_drain : 1;   /* a MSG_DATA answered when the link drains */
 	unsigned            dead : 1;
 	unsigned            greeted : 1;
 	unsigned            greet_due : 1;   /* greet-delay is over */
@@ -110,8 +115,8 @@ struct server {
 	struct ops         ops;              /* metrics, health, status */
 	struct authfail   *af;
 	struct ev_loop     loop;
-	struct rq         *q;                /* the queue role */
-	struct deliver    *dl;               /* the queue runner */
+	struct qc         *q;                /* the queue role */
+	struct verifier   *vf;               /* recipient verification */
 	struct control    *ctl;              /* the control socket */
 	struct listener    ls[CONF_MAX_LISTENERS];
 	size_t             nls;
@@ -124,6 +129,7 @@ struct server {
 	struct session       *commit_head, **commit_tail;  /* finished, for the next commit */
 	struct session       *flight[COMMIT_BATCH];        /* the commit in flight */
 	size_t             nflight;
+	struct session    *drain_head;       /* sessions waiting for the queue link to drain */
 	struct session       *dead;
 	int                stopping;
 	unsigned long long commits, committed; /* group commits, messages in them */
@@ -138,11 +144,6 @@ struct server {
 };
 
 static void session_pump(struct session *c);
-
-static int errno_to_queue(int e)
-{
-	return (e == ENOSPC || e == EDQUOT) ? QUEUE_EFULL : QUEUE_EIO;
-}
 
 /* event=disconnect: how it ended, what it did, its TLS and its user. */
 static void session_log_disconnect(const struct session *c, const char *reason)
@@ -172,10 +173,21 @@ static void session_kill(struct session *c, const char *reason)
 	if (c->draft && !c->in_commit) {
 		/* (a message waiting for its commit keeps its draft: it is
 		 * committed all the same, the client just never hears) */
-		rq_draft_abort(c->draft);
-		c->draft = NULL;
+		qc_draft_abort(sv->q, c->draft);
+		c->draft = 0;
 	}
-	deliver_verify_cancel(c->verify);
+	if (c->qticket != 0)
+		qc_cancel(sv->q, c->qticket);   /* a draft begun for us is aborted */
+	c->qticket = 0;
+	if (c->wait_drain) {
+		struct session **p;
+
+		for (p = &sv->drain_head; *p != c; p = &(*p)->drain_next)
+			;
+		*p = c->drain_next;
+		c->wait_drain = 0;
+	}
+	verify_cancel(c->verify);
 	c->verify = NULL;
 	ev_timer_stop(&sv->loop, &c->timer);
 	ev_timer_stop(&sv->loop, &c->auth_timer);
@@ -251,7 +263,6 @@ static void session_timer_cb(struct ev_loop *l, struct ev_timer *t)
 {
 	struct session *c = t->arg;
 
-	(void)l;
 	if (c->cn.handshaking) {
 		log_event("tls-fail", "addr=%s error=timeout", c->s.client.addr_text);
 		session_kill(c, "tls-timeout");
@@ -260,6 +271,9 @@ static void session_timer_cb(struct ev_loop *l, struct ev_timer *t)
 	if (!c->greeted) {
 		c->greet_due = 1;
 		session_try_greet(c);
+	} else if (smtpd_session_secs(&c->s) &&
+	           l->now - c->connected_at >= (int64_t)smtpd_session_secs(&c->s) * 1000) {
+		smtpd_session_expired(&c->s);
 	} else {
 		smtpd_timeout(&c->s);
 	}
@@ -385,40 +399,48 @@ static void session_auth(struct session *c, const struct smtpd_event *ev)
 	ev_timer_start(&sv->loop, &c->auth_timer, delay);
 }
 
-/* env's client's usage and the queue's room: from the cache (*cached = 1)
- * unless fresh is set, or asked. */
-static int usage_for(struct server *sv, const struct queue_envelope *env, int fresh,
-                     struct queue_usage *qu, struct queue_space *sp, int *cached)
+/* env's client's usage and the queue's room, asked less than
+ * USAGE_CACHE_MS ago: 1 (*qu, *sp), or 0. */
+static int usage_cached(struct server *sv, const struct queue_envelope *env,
+                        struct queue_usage *qu, struct queue_space *sp)
 {
 	char key[USAGE_KEY_MAX];
-	size_t klen = usage_key(env, key), i, old = 0;
-	int64_t now = sv->loop.now;
-	int rc;
+	size_t klen = usage_key(env, key);
 
-	*cached = 0;
-	for (i = 0; i < USAGE_CACHE; i++) {
-		struct usage_cache *u = &sv->uc[i];
+	for (size_t i = 0; i < USAGE_CACHE; i++) {
+		const struct usage_cache *u = &sv->uc[i];
 
-		if (!fresh && u->at != 0 && now - u->at < USAGE_CACHE_MS && u->klen == klen &&
+		if (u->at != 0 && sv->loop.now - u->at < USAGE_CACHE_MS && u->klen == klen &&
 		    memcmp(u->key, key, klen) == 0) {
 			*qu = u->qu;
 			*sp = u->sp;
-			*cached = 1;
-			return QUEUE_OK;
+			return 1;
 		}
-		if (u->klen == klen && memcmp(u->key, key, klen) == 0)
-			u->at = 0;   /* replaced below */
+	}
+	return 0;
+}
+
+/* The queue role's answer for env's client: kept, in its slot or the
+ * oldest. */
+static void usage_store(struct server *sv, const struct queue_envelope *env,
+                        const struct queue_usage *qu, const struct queue_space *sp)
+{
+	char key[USAGE_KEY_MAX];
+	size_t klen = usage_key(env, key), old = 0;
+
+	for (size_t i = 0; i < USAGE_CACHE; i++) {
+		if (sv->uc[i].klen == klen && memcmp(sv->uc[i].key, key, klen) == 0) {
+			old = i;
+			break;
+		}
 		if (sv->uc[i].at < sv->uc[old].at)
 			old = i;
 	}
-	if ((rc = rq_usage(sv->q, env, qu, sp)) != QUEUE_OK)
-		return rc;
 	memcpy(sv->uc[old].key, key, klen);
 	sv->uc[old].klen = klen;
-	sv->uc[old].at = now ? now : 1;
+	sv->uc[old].at = sv->loop.now ? sv->loop.now : 1;
 	sv->uc[old].qu = *qu;
 	sv->uc[old].sp = *sp;
-	return QUEUE_OK;
 }
 
 /* A message of env committed: every cached answer counts it. */
@@ -444,32 +466,26 @@ static void usage_committed(struct server *sv, const struct queue_envelope *env)
 	}
 }
 
-/* The quota verdict for one more message of size bytes from env's client:
- * the queue's counters and free space, plus what this batch is about to
- * commit (answered "yes" already, not yet on disk). */
-static int quota_for(struct server *sv, const struct queue_envelope *env, uint64_t size)
+/* The quota verdict for one more message of size bytes from env's client
+ * with the queue's counters and free space qu, sp, plus what waits to be
+ * committed (answered "yes" already, not yet on disk).  From a cached
+ * answer it decides only far from every limit (what others did to the
+ * disk meanwhile is not in it): near one it returns -1, ask the queue. */
+static int quota_verdict(struct server *sv, const struct queue_envelope *env, uint64_t size,
+                         const struct queue_usage *qu, const struct queue_space *sp, int cached)
 {
-	struct queue_usage qu;
-	struct queue_space sp;
 	struct quota_usage u;
 	char key[USAGE_KEY_MAX], other[USAGE_KEY_MAX];
 	size_t klen = usage_key(env, key);
 	const struct session *p = NULL;
-	int rc, cached, fresh = 0;
 
-again:
-	if ((rc = usage_for(sv, env, fresh, &qu, &sp, &cached)) != QUEUE_OK) {
-		/* The commit still stops what does not fit. */
-		log_warn("msg=\"quota not checked: %s\"", queue_strerror(rc));
-		return QUOTA_OK;
-	}
-	u.messages = qu.messages;
-	u.bytes = qu.bytes;
-	u.client_bytes = qu.client_bytes;
-	u.disk_free = sp.fs_avail > UINT64_MAX - sp.file_free ? UINT64_MAX
-	                                                      : sp.fs_avail + sp.file_free;
-	u.disk_total = sp.fs_total;
-	u.map_free = sp.map_free;
+	u.messages = qu->messages;
+	u.bytes = qu->bytes;
+	u.client_bytes = qu->client_bytes;
+	u.disk_free = sp->fs_avail > UINT64_MAX - sp->file_free ? UINT64_MAX
+	                                                        : sp->fs_avail + sp->file_free;
+	u.disk_total = sp->fs_total;
+	u.map_free = sp->map_free;
 	for (size_t i = 0; ; i++) {
 		/* the commit in flight, then the messages waiting for the next */
 		const struct queue_envelope *e;
@@ -492,8 +508,6 @@ again:
 		u.map_free = u.map_free > need ? u.map_free - need : 0;
 	}
 	if (cached) {
-		/* A cached answer decides only far from every limit (what others
-		 * did to the disk meanwhile is not in it); near one, ask. */
 		struct quota_usage pad = u;
 
 		pad.messages += QUOTA_CACHE_PAD_MESSAGES;
@@ -501,38 +515,138 @@ again:
 		pad.client_bytes += QUOTA_CACHE_PAD_BYTES;
 		pad.disk_free = pad.disk_free > QUOTA_CACHE_PAD_BYTES ? pad.disk_free - QUOTA_CACHE_PAD_BYTES : 0;
 		pad.map_free = pad.map_free > QUOTA_CACHE_PAD_BYTES ? pad.map_free - QUOTA_CACHE_PAD_BYTES : 0;
-		if (quota_check(sv->conf, &pad, size) == QUOTA_OK)
-			return QUOTA_OK;
-		fresh = 1;
-		goto again;
+		return quota_check(sv->conf, &pad, size) == QUOTA_OK ? QUOTA_OK : -1;
 	}
 	return quota_check(sv->conf, &u, size);
+}
+
+/* The queue role's usage answer for the quota asked. */
+static void usage_cb(void *arg, const struct qw_rep *rep)
+{
+	struct session *c = arg;
+	struct server *sv = c->sv;
+	int rc = rep != NULL ? rep->rc : QUEUE_EIO;
+
+	c->qticket = 0;
+	if (rc != QUEUE_OK) {
+		/* The commit still stops what does not fit. */
+		log_warn("msg=\"quota not checked: %s\"", queue_strerror(rc));
+		smtpd_quota_done(&c->s, QUOTA_OK);
+	} else {
+		usage_store(sv, c->quota_env, &rep->usage, &rep->space);
+		smtpd_quota_done(&c->s, quota_verdict(sv, c->quota_env, c->quota_size, &rep->usage,
+		                                      &rep->space, 0));
+	}
+	session_pump(c);
+}
+
+/* SMTPD_EV_QUOTA: from the cache when it decides, else ask the queue role
+ * (answered in usage_cb), unless it is not answering now. */
+static void session_quota(struct session *c, struct queue_envelope *env, uint64_t size)
+{
+	struct server *sv = c->sv;
+	struct queue_usage qu;
+	struct queue_space sp;
+	int v;
+
+	if (usage_cached(sv, env, &qu, &sp) && (v = quota_verdict(sv, env, size, &qu, &sp, 1)) >= 0) {
+		smtpd_quota_done(&c->s, v);
+		return;
+	}
+	if (qc_stalled(sv->q) || qc_broken(sv->q)) {
+		log_warn("msg=\"quota not checked: %s\"", queue_strerror(QUEUE_EIO));
+		smtpd_quota_done(&c->s, QUOTA_OK);
+		return;
+	}
+	c->quota_env = env;
+	c->quota_size = size;
+	c->qticket = qc_usage(sv->q, env, usage_cb, c);
+}
+
+/* The queue role began a draft for us (or could not). */
+static void begun_cb(void *arg, const struct qw_rep *rep)
+{
+	struct session *c = arg;
+	int err = rep != NULL ? rep->rc : QUEUE_EIO;
+
+	c->qticket = 0;
+	if (err == QUEUE_OK)
+		c->draft = rep->id;
+	else
+		log_warn("msg=\"cannot start a draft\" addr=%s error=\"%s\"", c->s.client.addr_text,
+		         queue_strerror(err));
+	smtpd_msg_begun(&c->s, err, c->draft, (int64_t)time(NULL));
+	session_pump(c);
+}
+
+/* SMTPD_EV_MSG_BEGIN: a draft begun ahead, or ask for one; none at all
+ * while the queue role does not answer (451 now, not a wait). */
+static void session_begin(struct session *c)
+{
+	struct server *sv = c->sv;
+	queue_id id;
+
+	if (qc_stalled(sv->q)) {
+		log_warn("msg=\"cannot start a draft\" addr=%s error=\"the queue role does not answer\"",
+		         c->s.client.addr_text);
+		smtpd_msg_begun(&c->s, QUEUE_EIO, 0, (int64_t)time(NULL));
+	} else if (qc_draft_take(sv->q, &id)) {
+		c->draft = id;
+		smtpd_msg_begun(&c->s, QUEUE_OK, id, (int64_t)time(NULL));
+	} else {
+		c->qticket = qc_draft_begin(sv->q, begun_cb, c);
+	}
+}
+
+/* SMTPD_EV_MSG_DATA: the bytes go to the queue link's buffer at once; the
+ * answer waits while that holds more than QC_OUT_HIGH (drain_cb), so a
+ * slow disk slows the senders, not the memory. */
+static void session_data(struct session *c, const struct smtpd_event *ev)
+{
+	struct server *sv = c->sv;
+
+	if (c->draft == 0 || qc_draft_write(sv->q, c->draft, ev->data, ev->len) != 0) {
+		smtpd_data_done(&c->s, QUEUE_EIO);
+	} else if (qc_busy(sv->q)) {
+		c->wait_drain = 1;
+		c->drain_next = sv->drain_head;
+		sv->drain_head = c;
+	} else {
+		smtpd_data_done(&c->s, QUEUE_OK);
+	}
+}
+
+/* The queue link took its backlog: the sessions that waited go on. */
+static void drain_cb(void *arg)
+{
+	struct server *sv = arg;
+
+	while (sv->drain_head != NULL && !qc_busy(sv->q)) {
+		struct session *c = sv->drain_head;
+
+		sv->drain_head = c->drain_next;
+		c->wait_drain = 0;
+		smtpd_data_done(&c->s, QUEUE_OK);
+		session_pump(c);
+	}
 }
 
 static void handle_events(struct session *c, int *progress)
 {
 	struct server *sv = c->sv;
 	struct smtpd_event ev;
-	queue_id id = 0;
-	int err;
 
 	while (!c->dead && smtpd_event(&c->s, &ev)) {
 		*progress = 1;
 		switch (ev.type) {
 		case SMTPD_EV_QUOTA:
-			smtpd_quota_done(&c->s, quota_for(sv, ev.env, ev.size));
+			session_quota(c, ev.env, ev.size);
 			break;
 		case SMTPD_EV_MSG_BEGIN:
-			c->draft = rq_draft_begin(sv->q, &id);
-			err = c->draft ? QUEUE_OK : errno_to_queue(errno);
-			if (!c->draft)
-				log_warn("msg=\"cannot start a draft\" addr=%s error=%s", c->s.client.addr_text,
-				         strerror(errno));
-			smtpd_msg_begun(&c->s, err, id, (int64_t)time(NULL));
+			session_begin(c);
 			break;
 		case SMTPD_EV_MSG_DATA:
-			err = c->draft ? rq_draft_write(c->draft, ev.data, ev.len) : QUEUE_EIO;
-			smtpd_data_done(&c->s, err);
+			session_data(c, &ev);
 			break;
 		case SMTPD_EV_MSG_END:
 			c->commit_env = ev.env;
@@ -543,11 +657,11 @@ static void handle_events(struct session *c, int *progress)
 			break;
 		case SMTPD_EV_MSG_ABORT:
 			if (c->draft)
-				rq_draft_abort(c->draft);
-			c->draft = NULL;
+				qc_draft_abort(sv->q, c->draft);
+			c->draft = 0;
 			break;
 		case SMTPD_EV_RCPT_VERIFY:
-			c->verify = deliver_verify(sv->dl, ev.data, verified, c);
+			c->verify = verify_ask(sv->vf, ev.data, verified, c);
 			if (c->verify == NULL)
 				smtpd_rcpt_verified(&c->s, SMTPD_VERIFY_TEMP);
 			break;
@@ -649,14 +763,27 @@ static int session_feed(struct session *c)
 	return consumed;
 }
 
+/* The timer's milliseconds ms (0: none), or fewer when a limit of total
+ * seconds (0: none) counted from since ends sooner. */
+static int64_t sooner(int64_t ms, int64_t since, unsigned total, int64_t now)
+{
+	int64_t left = since + (int64_t)total * 1000 - now;
+
+	if (total == 0)
+		return ms;
+	if (left < 1)
+		left = 1;
+	return ms == 0 || left < ms ? left : ms;
+}
+
 /* The idle timer restarts when the state changed, or in DATA when data
  * came, or else when a command was answered: a partial line, or an
  * over-long one being thrown away, never keeps a session alive.  In DATA
- * it never runs past the deadline counted from DATA's start. */
+ * it never runs past the deadline counted from DATA's start, nor ever past
+ * max-session-time counted from the connection. */
 static void session_rearm(struct session *c, unsigned before, int consumed, int replied)
 {
 	struct server *sv = c->sv;
-	unsigned total;
 	int64_t ms;
 
 	if (before != c->s.state)
@@ -665,15 +792,8 @@ static void session_rearm(struct session *c, unsigned before, int consumed, int 
 	                     (c->s.state == SMTPD_S_DATA ? consumed : replied)))
 		return;
 	ms = (int64_t)smtpd_timeout_secs(&c->s) * 1000;
-	total = smtpd_deadline_secs(&c->s);
-	if (total) {
-		int64_t left = c->state_since + (int64_t)total * 1000 - sv->loop.now;
-
-		if (left < 1)
-			left = 1;
-		if (ms == 0 || left < ms)
-			ms = left;
-	}
+	ms = sooner(ms, c->state_since, smtpd_deadline_secs(&c->s), sv->loop.now);
+	ms = sooner(ms, c->connected_at, smtpd_session_secs(&c->s), sv->loop.now);
 	if (ms)
 		ev_timer_start(&sv->loop, &c->timer, ms);
 	else
@@ -948,32 +1068,45 @@ static void log_accept(const struct session *c, const struct queue_envelope *env
 	          c->s.client.addr_text, from, (unsigned long long)env->size, env->nrcpts, to, user);
 }
 
-/* The answer to the commit in flight, if it has come (block: wait for it):
- * each message's 250 or 4xx, then the sessions go on. */
-static void commit_finish(struct server *sv, int block)
+/* The queue role's answer to the commit in flight (rep NULL: none came):
+ * each message's 250 or 4xx at once, then the sessions go on. */
+static void commit_cb(void *arg, const struct qw_rep *rep)
 {
-	int results[COMMIT_BATCH];
+	struct server *sv = arg;
 	size_t i, n = sv->nflight;
 
-	if (n == 0 || !rq_commit_done(sv->q, results, block))
-		return;
 	sv->nflight = 0;
+	if (rep != NULL && rep->n != n) {
+		log_warn("msg=\"a commit answer for %u messages, %zu sent\"", rep->n, n);
+		rep = NULL;
+	}
 	for (i = 0; i < n; i++) {
 		struct session *c = sv->flight[i];
-		const struct queue_envelope *env = c->commit_env;
+		struct queue_envelope *env = c->commit_env;
 		char idtext[QUEUE_ID_TEXT];
+		int result = QUEUE_EIO;
 
+		if (rep != NULL) {
+			uint64_t id, size;
+			int64_t received;
+
+			qw_commit_result(rep, i, &result, &id, &received, &size);
+			if (result == QUEUE_OK) {
+				env->id = id;
+				env->received = received;
+				env->size = size;
+			}
+		}
 		c->in_commit = 0;
-		ops_commit(&sv->ops, results[i]);
-		if (results[i] == QUEUE_OK) {
+		ops_commit(&sv->ops, result);
+		if (result == QUEUE_OK) {
 			usage_committed(sv, env);
 			log_accept(c, env);
 		} else {
 			queue_id_format(env->id, idtext);
-			log_warn("msg=\"commit failed\" id=%s error=\"%s\"", idtext,
-			         queue_strerror(results[i]));
+			log_warn("msg=\"commit failed\" id=%s error=\"%s\"", idtext, queue_strerror(result));
 		}
-		smtpd_msg_committed(&c->s, results[i]);
+		smtpd_msg_committed(&c->s, result);
 		if (!c->dead)
 			session_pump(c);
 	}
@@ -983,7 +1116,6 @@ static void commit_finish(struct server *sv, int block)
  * is in flight already (they go with the next). */
 static void commit_start(struct server *sv)
 {
-	struct rq_draft *drafts[COMMIT_BATCH];
 	struct queue_envelope *envs[COMMIT_BATCH];
 	size_t n = 0;
 
@@ -994,16 +1126,15 @@ static void commit_start(struct server *sv)
 
 		sv->commit_head = c->commit_next;
 		sv->flight[n] = c;
-		drafts[n] = c->draft;
-		envs[n] = c->commit_env;
-		c->draft = NULL;
+		envs[n] = c->commit_env;   /* its id is the draft's */
+		c->draft = 0;              /* the commit consumes it */
 		n++;
 	}
 	if (!sv->commit_head)
 		sv->commit_tail = &sv->commit_head;
 	sv->nflight = n;
 	/* The queue role kicks the runner itself. */
-	rq_commit_start(sv->q, drafts, envs, n);
+	qc_commit(sv->q, envs, n, commit_cb, sv);
 	sv->commits++;
 	sv->committed += n;
 	log_debug("msg=\"group commit\" messages=%zu", n);
@@ -1011,20 +1142,16 @@ static void commit_start(struct server *sv)
 
 /* The after-batch hook.  Group commit, pipelined: the messages finished
  * in this batch go to the queue role in one commit while the loop goes on
- * serving everyone else; their sessions get their replies when its answer
- * comes (the queue link is readable: commit_finish()), and what finished
- * meanwhile goes in the next commit.  Then free the connections that died
+ * serving everyone else; their sessions get their replies as soon as its
+ * answer is read (commit_cb), and what finished meanwhile goes in the
+ * next commit.  Then free the connections that died
  * in this batch (not one whose message is in a commit: when it is done). */
 static void after_batch(struct ev_loop *l, void *arg)
 {
 	struct server *sv = arg;
 	struct session *keep = NULL;
 
-	commit_finish(sv, 0);
-	while (sv->nflight == 0 && sv->commit_head) {
-		commit_start(sv);
-		commit_finish(sv, 0);  /* the link was down: answered at once */
-	}
+	commit_start(sv);
 	while (sv->dead) {
 		struct session *c = sv->dead;
 
@@ -1082,9 +1209,9 @@ static void begin_shutdown(struct server *sv)
 	if (sv->stopping)
 		return;
 	sv->stopping = 1;
-	log_event("stop", "sessions=%u deliveries=%u timeout=%u", sv->nconns, deliver_active(sv->dl),
+	/* (deliveries are the delivery role's, which logs its own stop) */
+	log_event("stop", "sessions=%u deliveries=0 timeout=%u", sv->nconns,
 	          sv->conf->shutdown_timeout);
-	deliver_stop(sv->dl);
 	for (i = 0; i < sv->nls; i++) {
 		ev_io_del(&sv->loop, &sv->ls[i].io);
 		close(sv->ls[i].io.fd);
@@ -1246,7 +1373,7 @@ static void drain(struct server *sv)
 static void plink_handle(struct server *sv, const struct plink_msg *m, int fd)
 {
 	if (m->type == PLINK_FD && m->kind == PLINK_QUEUE) {
-		rq_set_fd(sv->q, fd);
+		qc_set_fd(sv->q, fd);
 		log_event("link", "role=smtp to=queue");
 		return;
 	}
@@ -1325,10 +1452,11 @@ int smtp_role_main(struct config *cfg, int plink, int qfd, int kfd)
 		log_warn("msg=\"cannot use the key role\"");
 		return 111;
 	}
-	if ((sv.q = rq_new(qfd, NULL, NULL)) == NULL)
+	if ((sv.q = qc_new(&sv.loop, qfd, NULL, NULL, drain_cb, &sv)) == NULL)
 		return 111;
-	rq_prefetch(sv.q, 1);
-	rq_watch(sv.q, &sv.loop);   /* the commits' answers come through the loop */
+	qc_prefetch(sv.q, 1);
+	/* The smarthost's password is the delivery role's. */
+	tables_forget_auth(&cfg->tables);
 	ops_init(&sv.ops, &sv.loop, ops_view_cb, &sv);
 	if (ops_listen_prepare(&sv.ops, conf, &metrics, err, sizeof err) != 0) {
 		log_warn("msg=\"metrics-listen: %s\"", err);
@@ -1336,14 +1464,12 @@ int smtp_role_main(struct config *cfg, int plink, int qfd, int kfd)
 	}
 	ops_listen_apply(&sv.ops, conf, metrics);
 	listen_close_kept();
-	/* Recipient verification and the admin verbs; the runner is the
-	 * delivery role's. */
-	sv.dl = deliver_new(&sv.loop, sv.q, conf, err, sizeof err);
-	if (sv.dl == NULL) {
+	/* Recipient verification (its resolver reads resolv.conf now). */
+	sv.vf = verifier_new(&sv.loop, conf, cfg->tables.anchors, err, sizeof err);
+	if (sv.vf == NULL) {
 		log_warn("msg=\"%s\"", err);
 		return 111;
 	}
-	deliver_runner_off(sv.dl);
 	if (conf->ndnsbl > 0) {
 		sv.dnsbl = dnsbl_new(&sv.loop, conf, &sv.counters, err, sizeof err);
 		if (sv.dnsbl == NULL) {
@@ -1360,7 +1486,7 @@ int smtp_role_main(struct config *cfg, int plink, int qfd, int kfd)
 		/* status and reload; changing queued mail is the delivery
 		 * role's (its admin socket), never this role's. */
 		control_keep_path(sv.ctl);
-		control_register(sv.ctl, "status", 0, control_status, &sv);
+		control_register_gated(sv.ctl, "status", 0, control_status, &sv, ops_gate, &sv.ops);
 		control_register(sv.ctl, "reload", 0, control_reload, &sv);
 	}
 	sigemptyset(&mask);
@@ -1389,12 +1515,15 @@ int smtp_role_main(struct config *cfg, int plink, int qfd, int kfd)
 	ev_set_after_batch(&sv.loop, after_batch, &sv);
 	if (ev_run(&sv.loop) < 0)
 		log_warn("msg=\"epoll_wait: %s\"", strerror(errno));
-	commit_finish(&sv, 1);   /* (none is left in flight when the loop ends) */
+	/* (no commit is in flight: its sessions count until it is answered) */
 	log_counters(&sv.counters);
+	/* How well group commit batched: messages per fsync (make bench). */
+	log_event("stats", "commits=%llu messages=%llu", sv.commits, sv.committed);
+	ops_free(&sv.ops);   /* (before the queue link and the loop it uses) */
 	dnsbl_free(sv.dnsbl);
 	control_free(sv.ctl);
-	deliver_free(sv.dl);
-	rq_free(sv.q);
+	verifier_free(sv.vf);
+	qc_free(sv.q);
 	close(sfd);
 	ev_free(&sv.loop);
 	while (sv.spare) {
@@ -1403,9 +1532,6 @@ int smtp_role_main(struct config *cfg, int plink, int qfd, int kfd)
 		sv.spare = c->next;
 		free(c);
 	}
-	/* How well group commit batched: messages per fsync (make bench). */
-	log_event("stats", "commits=%llu messages=%llu", sv.commits, sv.committed);
-	ops_free(&sv.ops);
 	free(sv.af);
 	return 0;
 }

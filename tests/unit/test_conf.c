@@ -30,6 +30,7 @@ static void test_defaults(void)
 	CHECK(cf.queue_min_free == 64ull << 20 && cf.queue_min_free_percent == 5);
 	CHECK(cf.queue_client_share == 25);
 	CHECK(cf.max_connections_per_client == 50 && cf.max_messages_per_connection == 1000);
+	CHECK(cf.max_junk_commands == 100 && cf.max_session_time == 3600);
 	CHECK(cf.timeout_data_total == 1200);
 	CHECK(cf.max_message_size == 35ull << 20);
 	CHECK(cf.max_recipients == 1000);
@@ -66,6 +67,8 @@ static const char good_file[] =
 	"max-connections 100\n"
 	"max-connections-per-client 10\n"
 	"max-messages-per-connection 20\n"
+	"max-junk-commands 0\n"
+	"max-session-time 90m\n"
 	"timeout-command 60\n"
 	"timeout-data 120\n"
 	"timeout-data-total 600\n"
@@ -94,6 +97,7 @@ static void test_good_file(void)
 	CHECK(cf.queue_min_free == 100ull << 20 && cf.queue_min_free_percent == 10);
 	CHECK(cf.queue_client_share == 50);
 	CHECK(cf.max_connections_per_client == 10 && cf.max_messages_per_connection == 20);
+	CHECK(cf.max_junk_commands == 0 && cf.max_session_time == 5400);
 	CHECK(cf.timeout_data_total == 600);
 	CHECK(cf.max_message_size == 10ull << 20);
 	CHECK(cf.max_recipients == 100 && cf.max_errors == 5 && cf.max_connections == 100);
@@ -161,6 +165,8 @@ static const char expected_format[] =
 	"max-connections 100\n"
 	"max-connections-per-client 10\n"
 	"max-messages-per-connection 20\n"
+	"max-junk-commands 0\n"
+	"max-session-time 90m\n"
 	"timeout-command 60\n"
 	"timeout-data 120\n"
 	"timeout-data-total 600\n"
@@ -286,6 +292,8 @@ static void test_format_defaults(void)
 		"max-connections 4000\n"
 		"max-connections-per-client 50\n"
 		"max-messages-per-connection 1000\n"
+		"max-junk-commands 100\n"
+		"max-session-time 1h\n"
 		"timeout-command 300\n"
 		"timeout-data 180\n"
 		"timeout-data-total 1200\n"
@@ -492,6 +500,12 @@ static const struct bad_case bad_cases[] = {
 	  "t.conf:1: max-connections-per-client: 0 is below the minimum 1" },
 	{ "max-messages-per-connection 0\n",
 	  "t.conf:1: max-messages-per-connection: 0 is below the minimum 1" },
+	{ "max-junk-commands 1000001\n",
+	  "t.conf:1: max-junk-commands: 1000001 is above the maximum 1000000" },
+	{ "max-junk-commands -1\n", "t.conf:1: max-junk-commands: bad number '-1'" },
+	{ "max-session-time 8d\n", "t.conf:1: max-session-time: 691200 is above the maximum 604800" },
+	{ "max-session-time 1w\n",
+	  "t.conf:1: max-session-time: bad duration '1w' (seconds, or a number with s, m, h or d)" },
 	{ "timeout-data-total 0\n", "t.conf:1: timeout-data-total: 0 is below the minimum 1" },
 	{ "timeout-data-total 86401\n",
 	  "t.conf:1: timeout-data-total: 86401 is above the maximum 86400" },
