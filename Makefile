@@ -72,7 +72,9 @@ POLICY := policy/wire.c \
           policy/edge.c \
           policy/dnsbl.c \
           policy/kv.c \
-          policy/proxy.c
+          policy/proxy.c \
+          policy/spki.c \
+          policy/dkim.c
 QUEUE  := queue/store.c \
           queue/envelope.c \
           queue/usage.c
@@ -91,6 +93,7 @@ NET    := mta/net/log.c \
           mta/net/queue_client.c \
           mta/net/plink.c
 OPS    := mta/ops/loaded_config.c \
+          mta/ops/dkim_key.c \
           mta/ops/config_files.c \
           mta/ops/control.c \
           mta/ops/httpd.c \
@@ -105,7 +108,8 @@ CMD    := mta/cmd/conf_path.c \
           mta/cmd/queue_cmd.c \
           mta/cmd/status_cmd.c \
           mta/cmd/passwd.c \
-          mta/cmd/relay_test.c
+          mta/cmd/relay_test.c \
+          mta/cmd/dkim_keygen.c
 INIT   := mta/init/rtnetlink.c \
           mta/init/devices.c \
           mta/init/init.c
@@ -270,7 +274,18 @@ install: $(BUILD)/moat
 test: test-tools
 	@$(MAKE) --no-print-directory -j$$(nproc) test-run
 
-test-run: $(BUILD)/moat $(BUILD)/moat-asan unit fuzz-build layout-check
+# Test drivers the Python tests run, in both builds (not tests themselves).
+DRIVERS := $(BUILD)/musl/tests/dkim-sign $(BUILD)/asan/tests/dkim-sign
+$(BUILD)/musl/tests/dkim-sign: tests/dkim/dkim_sign.c $(MUSL_OBJ) $(HEADERS)
+	@mkdir -p $(dir $@)
+	@echo '  LD     $@'
+	@$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(MUSL_OBJ) $(LDLIBS)
+$(BUILD)/asan/tests/dkim-sign: tests/dkim/dkim_sign.c $(ASAN_OBJ) $(HEADERS)
+	@mkdir -p $(dir $@)
+	@echo '  LD     $@'
+	@$(ASAN_CC) $(ASAN_FLAGS) -o $@ $< $(ASAN_OBJ) $(ASAN_LIBS)
+
+test-run: $(BUILD)/moat $(BUILD)/moat-asan unit fuzz-build layout-check $(DRIVERS)
 	@BUILD=$(BUILD) bash tests/run.sh
 
 # Not a test: speed figures, printed and kept in build/bench/results.txt.

@@ -24,6 +24,7 @@
 #include "mta/cmd/passwd.h"
 #include "mta/cmd/queue_cmd.h"
 #include "mta/cmd/relay_test.h"
+#include "mta/cmd/dkim_keygen.h"
 #include "mta/roles/supervisor.h"
 #include "mta/ops/config_files.h"
 #include "policy/conf.h"
@@ -50,6 +51,8 @@ static void usage(FILE *f)
 	      "       moat passwd [-5] [-r ROUNDS]    read a password on stdin, print its $6$ (or $5$) hash\n"
 	      "       moat relay-test [-d OURDOMAIN] [-t FOREIGN] HOST[:PORT]\n"
 	      "                                       probe a server with relay tricks (never DATA)\n"
+	      "       moat dkim-keygen [-o KEYFILE] [-pkcs1] SELECTOR DOMAIN [BITS]\n"
+	      "                                       a DKIM key and the DNS record to publish\n"
 	      "       moat init                       the appliance's process 1 (image/)\n"
 	      "       moat version | -V | --version   print the version\n"
 	      "       moat help | -h | --help         this text\n"
@@ -132,6 +135,8 @@ int main(int argc, char **argv)
 		return passwd_main(argc, argv);
 	if (strcmp(cmd, "relay-test") == 0)
 		return relaytest_main(argc, argv);
+	if (strcmp(cmd, "dkim-keygen") == 0)
+		return dkimkeygen_main(argc, argv);
 	if (take_conf_arg(&argc, argv, &path) < 0) {
 		fprintf(stderr, "moat %s: -c needs a FILE\n", cmd);
 		return 100;

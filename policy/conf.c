@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "dkim.h"
 #include "dnsbl.h"
 #include "quota.h"
 #include "text.h"
@@ -1377,6 +1378,82 @@ static void format_dns_server(struct text *t, const struct conf *c, const struct
 	}
 }
 
+/* "dkim-sign DOMAIN SELECTOR KEYFILE [headers H1:H2:...]" (docs/dkim.md).
+ * The key file is read by mta/ (mta/ops/config_files.h). */
+static int set_dkim_sign(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	struct conf *c = p->c;
+	struct conf_dkim k;
+	const char *name = arg, *sel = p->more[0], *why;
+	size_t n = len, slen = p->morelen[0];
+
+	memset(&k, 0, sizeof k);
+	if (n >= 2 && name[0] == '*' && name[1] == '.') {
+		k.domain.subdomains = 1;
+		name += 2;
+		n -= 2;
+	}
+	n = strip_root(name, n);
+	if (n == 0 || n > ADDR_DOMAIN_MAX || name[0] == '[' || !addr_domain_valid(name, n, 0))
+		return bad_value(p, d, "bad domain", arg, len, "");
+	for (size_t i = 0; i < n; i++)
+		k.domain.name[i] = ascii_lower(name[i]);
+	/* The key's DNS name SELECTOR._domainkey.DOMAIN must fit in 253. */
+	if (slen > CONF_DKIM_SELECTOR_MAX || sel[0] == '[' || !addr_domain_valid(sel, slen, 0) ||
+	    sel[slen - 1] == '.' || slen + 12 + n > ADDR_DOMAIN_MAX - 2)
+		return bad_value(p, d, "bad selector", sel, slen, "");
+	memcpy(k.selector, sel, slen);
+	if (set_path_into(p, d, p->more[1], p->morelen[1], k.keyfile) != 0)
+		return -1;
+	if (p->nmore == 3 && word_is(p->more[2], p->morelen[2], "headers")) {
+		text_puts(error_at(p, d), "headers needs a list H1:H2:...");
+		return fail(p);
+	}
+	if (p->nmore != 2 && (p->nmore != 4 || !word_is(p->more[2], p->morelen[2], "headers")))
+		return bad_value(p, d, "unknown option", p->more[2], p->morelen[2],
+		                 " (the only option is headers H1:H2:...)");
+	if (p->nmore == 4 &&
+	    dkim_hlist_check(p->more[3], p->morelen[3], k.headers, sizeof k.headers, &why) != 0) {
+		struct text *t = error_at(p, d);
+		text_puts(t, "bad headers list ");
+		put_quoted(t, p->more[3], p->morelen[3]);
+		text_puts(t, ": ");
+		text_puts(t, why);
+		return fail(p);
+	}
+	for (size_t i = 0; i < c->ndkim; i++)
+		if (c->dkim[i].domain.subdomains == k.domain.subdomains &&
+		    strcmp(c->dkim[i].domain.name, k.domain.name) == 0)
+			return bad_value(p, d, "second key for domain", arg, len, "");
+	if (c->ndkim == CONF_MAX_DKIM)
+		return too_many(p, d, "keys", CONF_MAX_DKIM);
+	k.line = p->line;
+	c->dkim[c->ndkim++] = k;
+	return 0;
+}
+
+/* Every key with its effective headers list, the default written out. */
+static void format_dkim_sign(struct text *t, const struct conf *c, const struct directive *d)
+{
+	if (c->ndkim == 0)
+		text_puts(t, "# dkim-sign: none\n");
+	for (size_t k = 0; k < c->ndkim; k++) {
+		const struct conf_dkim *dk = &c->dkim[k];
+
+		put_name(t, d);
+		if (dk->domain.subdomains)
+			text_puts(t, "*.");
+		text_puts(t, dk->domain.name);
+		text_puts(t, " ");
+		text_puts(t, dk->selector);
+		text_puts(t, " ");
+		text_puts(t, dk->keyfile);
+		text_puts(t, " headers ");
+		text_puts(t, dk->headers[0] != '\0' ? dk->headers : DKIM_DEFAULT_HEADERS);
+		text_puts(t, "\n");
+	}
+}
+
 /* The order here is the order conf_format() prints. */
 static const struct directive directives[] = {
 	{ "hostname",      set_hostname,  format_hostname,  0, 0, 0, 0, NULL },
@@ -1456,6 +1533,7 @@ static const struct directive directives[] = {
 	{ "dnsbl-timeout",    set_duration, format_duration, 0, FIELD(dnsbl_timeout), 1, 60, NULL },
 	{ "dnsbl-negative-ttl", set_duration, format_duration, 0, FIELD(dnsbl_negative_ttl), 0,
 	  86400, NULL },
+	{ "dkim-sign",     set_dkim_sign, format_dkim_sign, 1, 0, 0, 0, NULL },
 	{ "log",           set_log,       format_log,       0, 0, 0, 0, NULL },
 	{ "log-facility",  set_log_facility, format_log_facility, 0, 0, 0, 0, NULL },
 	{ "metrics-listen", set_metrics,  format_metrics,   0, 0, 0, 0, NULL },
@@ -1484,6 +1562,7 @@ static const struct {
 	{ set_log,        1, 2, "stderr|syslog [SOCKET]" },
 	{ set_route,      2, 6, "DOMAIN NEXTHOP [tls MODE] [smtps] [verify-recipients]" },
 	{ set_smarthost,  1, 6, "NEXTHOP [tls MODE] [smtps] [auth FILE]" },
+	{ set_dkim_sign,  3, 5, "DOMAIN SELECTOR KEYFILE [headers H1:H2:...]" },
 };
 _Static_assert(NDIRECTIVES <= SEEN_MAX, "struct parse: seen[] is too small");
 

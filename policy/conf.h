@@ -31,6 +31,10 @@
 #define CONF_MAX_DNSBL     16
 #define CONF_DNSBL_ZONE_MAX 160  /* a zone's name, so that any query name fits 253 */
 #define CONF_MAX_PROXY_FROM 64
+#define CONF_MAX_DKIM      64
+#define CONF_DKIM_SELECTOR_MAX 63   /* s=: one DNS label's worth (dotted is allowed) */
+#define CONF_DKIM_HNAME_MAX    64   /* one header field name in a headers list */
+#define CONF_DKIM_HEADERS_MAX  512  /* a headers list "from:from:to:...", NUL included */
 
 /* A listener's role (docs/security.md "Relay control"). */
 enum conf_role {
@@ -119,6 +123,17 @@ struct conf_dnsbl {
 	int      weight;                         /* default 1; negative: an allowlist */
 	unsigned filtered : 1;                   /* FILTER given; else the default */
 	uint8_t  octet[4][32];                   /* FILTER: values allowed, a bit each */
+};
+
+/* "dkim-sign DOMAIN SELECTOR KEYFILE [headers H1:H2:...]" (docs/dkim.md):
+ * mail whose From: domain matches DOMAIN is signed d=NAME s=SELECTOR with
+ * the RSA key in KEYFILE (read by mta/ops/config_files.h). */
+struct conf_dkim {
+	struct conf_domain domain;                    /* "*.NAME": NAME and its subdomains */
+	char     selector[CONF_DKIM_SELECTOR_MAX + 1];
+	char     keyfile[CONF_PATH_MAX];
+	char     headers[CONF_DKIM_HEADERS_MAX];      /* lower case; "" = the default list */
+	size_t   line;                                /* for FILE:LINE when loading fails */
 };
 
 enum conf_dnsbl_stage {
@@ -244,6 +259,9 @@ struct conf {
 	size_t   nnet_addrs;                          /* net-address */
 	struct ipaddr net_gateways[2];
 	size_t   nnet_gateways;                       /* net-gateway: at most one per family */
+	/* DKIM signing (policy/dkim.h, docs/dkim.md). */
+	struct conf_dkim dkim[CONF_MAX_DKIM];
+	size_t   ndkim;                               /* dkim-sign */
 };
 
 enum conf_log {

@@ -169,6 +169,30 @@ static int load_anchors(struct tables *t, const struct conf *c, const char *conf
 	return t->anchors != NULL ? 0 : -1;
 }
 
+/* The key of each dkim-sign line, checked (mta/ops/dkim_key.h). */
+static int load_dkim_keys(struct tables *t, const struct conf *c, const char *conf_path,
+                          char *err, size_t errcap)
+{
+	char name[CONF_PATH_MAX + 300];
+	size_t len = 0;
+	char *text;
+
+	for (size_t k = 0; k < c->ndkim; k++) {
+		const struct conf_dkim *d = &c->dkim[k];
+
+		text = read_for(conf_path, d->line, "dkim-sign", d->keyfile, PEM_FILE_MAX, &len, name,
+		                sizeof name, err, errcap);
+		if (text == NULL)
+			return -1;
+		t->dkim[k] = dkim_key_load(text, len, name, err, errcap);
+		explicit_bzero(text, len);
+		free(text);
+		if (t->dkim[k] == NULL)
+			return -1;
+	}
+	return 0;
+}
+
 int tables_load(struct tables *t, const struct conf *c, const char *conf_path, char *err,
                 size_t errcap)
 {
@@ -217,6 +241,10 @@ int tables_load(struct tables *t, const struct conf *c, const char *conf_path, c
 		}
 		free(text);
 	}
+	if (load_dkim_keys(t, c, conf_path, err, errcap) != 0) {
+		tables_free(t);
+		return -1;
+	}
 	return 0;
 }
 
@@ -231,6 +259,15 @@ void tables_free(struct tables *t)
 	tables_forget_auth(t);
 	tls_anchors_free(t->anchors);
 	t->anchors = NULL;
+	tables_forget_dkim(t);
+}
+
+void tables_forget_dkim(struct tables *t)
+{
+	for (size_t k = 0; k < CONF_MAX_DKIM; k++) {
+		dkim_key_free(t->dkim[k]);
+		t->dkim[k] = NULL;
+	}
 }
 
 void tables_forget_auth(struct tables *t)
