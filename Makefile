@@ -64,6 +64,9 @@ POLICY := policy/wire.c \
           policy/metrics.c \
           policy/reply.c \
           policy/dns.c \
+          policy/mtasts.c \
+          policy/mtasts_fetch.c \
+          policy/tlsrpt.c \
           policy/retry.c \
           policy/route.c \
           policy/dsn.c \
@@ -77,12 +80,14 @@ POLICY := policy/wire.c \
           policy/dkim.c
 QUEUE  := queue/store.c \
           queue/envelope.c \
-          queue/usage.c
+          queue/usage.c \
+          queue/sts.c
 # mta/ in wings, each above the next (layout-check keeps the direction):
 # main -> roles -> smtp, cmd, init -> ops -> net -> queue -> policy.
 NET    := mta/net/log.c \
           mta/net/ev.c \
           mta/net/tls.c \
+          mta/net/dane.c \
           mta/net/conn.c \
           mta/net/keymsg.c \
           mta/net/key_client.c \

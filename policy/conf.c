@@ -137,6 +137,10 @@ void conf_defaults(struct conf *c)
 	memcpy(c->tls_ca_file, "/etc/ssl/certs/ca-certificates.crt",
 	       sizeof "/etc/ssl/certs/ca-certificates.crt");
 	c->dns_timeout = 5;
+	c->mta_sts = 1;
+	c->dane = 1;
+	c->tls_report = CONF_TLS_REPORT_OFF;
+	c->dns_dnssec = CONF_DNSSEC_OFF;
 	c->retry_min = 300;
 	c->retry_max = 3600;
 	c->queue_lifetime = 5 * 86400;
@@ -1031,6 +1035,42 @@ static void format_dnsbl(struct text *t, const struct conf *c, const struct dire
 	}
 }
 
+static int set_dns_dnssec(struct parse *p, const struct directive *d, const char *arg,
+                          size_t len)
+{
+	if (word_is(arg, len, "trusted"))
+		p->c->dns_dnssec = CONF_DNSSEC_TRUSTED;
+	else if (word_is(arg, len, "off"))
+		p->c->dns_dnssec = CONF_DNSSEC_OFF;
+	else
+		return bad_value(p, d, "want trusted or off, not", arg, len, "");
+	return 0;
+}
+
+static void format_dns_dnssec(struct text *t, const struct conf *c, const struct directive *d)
+{
+	put_name(t, d);
+	text_puts(t, c->dns_dnssec == CONF_DNSSEC_TRUSTED ? "trusted\n" : "off\n");
+}
+
+static int set_tls_report(struct parse *p, const struct directive *d, const char *arg,
+                          size_t len)
+{
+	if (word_is(arg, len, "mailto"))
+		p->c->tls_report = CONF_TLS_REPORT_MAILTO;
+	else if (word_is(arg, len, "off"))
+		p->c->tls_report = CONF_TLS_REPORT_OFF;
+	else
+		return bad_value(p, d, "want off or mailto, not", arg, len, "");
+	return 0;
+}
+
+static void format_tls_report(struct text *t, const struct conf *c, const struct directive *d)
+{
+	put_name(t, d);
+	text_puts(t, c->tls_report == CONF_TLS_REPORT_MAILTO ? "mailto\n" : "off\n");
+}
+
 static void format_dnsbl_stage(struct text *t, const struct conf *c, const struct directive *d)
 {
 	put_name(t, d);
@@ -1499,8 +1539,12 @@ static const struct directive directives[] = {
 	{ "smarthost",      set_smarthost, format_smarthost, 0, 0, 0, 0, NULL },
 	{ "outbound-tls",   set_outbound_tls, format_outbound_tls, 0, 0, 0, 0, NULL },
 	{ "tls-ca-file",    set_field_path, format_field_path, 0, FIELD(tls_ca_file), 0, 0, NULL },
+	{ "mta-sts",        set_onoff,     format_onoff,     0, FIELD(mta_sts), 0, 0, NULL },
+	{ "dane",           set_onoff,     format_onoff,     0, FIELD(dane), 0, 0, NULL },
+	{ "tls-report",     set_tls_report, format_tls_report, 0, 0, 0, 0, NULL },
 	{ "dns-server",     set_dns_server, format_dns_server, 1, 0, 0, 0, NULL },
 	{ "dns-timeout",    set_duration, format_duration, 0, FIELD(dns_timeout), 1, 60, NULL },
+	{ "dns-dnssec",     set_dns_dnssec, format_dns_dnssec, 0, 0, 0, 0, NULL },
 	{ "retry-min",      set_duration, format_duration, 0, FIELD(retry_min), 1, 86400, NULL },
 	{ "retry-max",      set_duration, format_duration, 0, FIELD(retry_max), 1, 7 * 86400, NULL },
 	{ "queue-lifetime", set_duration, format_duration, 0, FIELD(queue_lifetime), 1, 100 * 86400,

@@ -125,6 +125,18 @@ struct conf_dnsbl {
 	uint8_t  octet[4][32];                   /* FILTER: values allowed, a bit each */
 };
 
+/* dns-dnssec: whether moat may believe the AD bit of its resolver. */
+enum conf_dnssec {
+	CONF_DNSSEC_OFF = 0,      /* no DNSSEC: no DANE (default)                        */
+	CONF_DNSSEC_TRUSTED       /* the resolver validates and the path to it is trusted */
+};
+
+/* tls-report: what becomes of the day's TLS results (RFC 8460). */
+enum conf_tls_report {
+	CONF_TLS_REPORT_OFF = 0,  /* aggregated, `moat tls-report DATE` prints them (default) */
+	CONF_TLS_REPORT_MAILTO    /* also mailed to each domain's rua=mailto: address   */
+};
+
 /* "dkim-sign DOMAIN SELECTOR KEYFILE [headers H1:H2:...]" (docs/dkim.md):
  * mail whose From: domain matches DOMAIN is signed d=NAME s=SELECTOR with
  * the RSA key in KEYFILE (read by mta/ops/config_files.h). */
@@ -213,6 +225,12 @@ struct conf {
 	struct conf_dns_server dns_servers[CONF_MAX_DNS];
 	size_t   ndns_servers;                        /* dns-server; none: /etc/resolv.conf */
 	unsigned dns_timeout;                         /* dns-timeout: per try; default 5 */
+	/* Authenticated TLS toward MX hosts (docs/tls-policy.md). */
+	unsigned mta_sts;                             /* mta-sts on|off; default on */
+	unsigned dane;                                /* dane on|off; default on, effective
+	                                                 only with dns-dnssec trusted */
+	unsigned tls_report;                          /* tls-report (enum conf_tls_report); off */
+	unsigned dns_dnssec;                          /* dns-dnssec (enum conf_dnssec); off */
 	unsigned retry_min;                           /* retry-min; default 300 */
 	unsigned retry_max;                           /* retry-max; default 3600 */
 	unsigned queue_lifetime;                      /* queue-lifetime; default 5 days */

@@ -41,6 +41,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "policy/mtasts.h"
+
 /* Queue IDs: 64-bit, strictly increasing, shown as 16 lower-case hex digits. */
 typedef uint64_t queue_id;
 #define QUEUE_ID_TEXT 17
@@ -283,6 +285,34 @@ int queue_retry(struct queue *q, queue_id id, size_t *count);
 
 /* Remove a message, whatever its recipients' states. */
 int queue_delete(struct queue *q, queue_id id);
+
+/* ---- MTA-STS policies (queue/sts.c) ---- */
+
+/*
+ * The durable cache of MTA-STS policies (RFC 8461 5.1: a policy must
+ * outlive a restart, so that an attacker who blocks the policy's fetch or
+ * strips the DNS record gains nothing within max_age).  One record per
+ * recipient domain in the "sts" database (queue/FORMAT.md), each written
+ * in its own durable transaction.  domain: a host name, any case, one
+ * trailing dot allowed (QUEUE_EINVAL otherwise).
+ */
+
+/* Store c for domain, replacing what was there.  QUEUE_EINVAL if c could
+ * not have come from a parse (sts_valid); writer only. */
+int queue_sts_put(struct queue *q, const char *domain, const struct mtasts_cached *c);
+
+/* The policy cached for domain into *c: QUEUE_OK, QUEUE_ENOTFOUND (none,
+ * fresh or not: mtasts_cache_fresh() tells), QUEUE_ECORRUPT. */
+int queue_sts_get(struct queue *q, const char *domain, struct mtasts_cached *c);
+
+/* Forget domain's policy: QUEUE_OK or QUEUE_ENOTFOUND.  Writer only. */
+int queue_sts_delete(struct queue *q, const char *domain);
+
+/* Remove every policy no longer fresh at now (mtasts_cache_fresh), and
+ * every record that does not decode (a cache may lose a corrupt entry:
+ * the policy is fetched again), in one transaction.  *removed and
+ * *corrupt (either may be NULL) count them.  Writer only. */
+int queue_sts_expire(struct queue *q, int64_t now, size_t *removed, size_t *corrupt);
 
 /* ID <-> text. queue_id_parse takes exactly 16 hex digits (either case)
  * and returns 0 or -1. */

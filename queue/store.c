@@ -20,8 +20,9 @@
  *          incoming/ side by side.
  *  - mode 0600 for data.mdb and lock.mdb, 0700 for the directories: mail
  *    is private to the queue's owner.
- *  - maxdbs: five named databases, "meta", "env", "body", "usage" and
- *    "sched".
+ *  - maxdbs: six named databases, "meta", "env", "body", "usage" and
+ *    "sched", and "sts" (MTA-STS policies, queue/sts.c), opened only
+ *    when first used.
  *  - map size: the writer sets opt->map_size, the queue's hard upper bound
  *    (LMDB grows data.mdb as pages are written; the map is address space).
  *    A reader passes 0 and so maps what the file records, and on
@@ -54,6 +55,7 @@
  */
 #include "queue/queue.h"
 #include "queue/envelope.h"
+#include "queue/store.h"
 #include "queue/usage.h"
 #include "policy/wire.h"
 
@@ -85,6 +87,8 @@ _Static_assert(QUEUE_DRAFT_MEM % BODY_CHUNK == 0,
 struct queue {
 	MDB_env *env;
 	MDB_dbi db_meta, db_env, db_body, db_usage, db_sched;
+	MDB_dbi db_sts;         /* "sts", once sts_open (store_sts_dbi) */
+	int sts_open;
 	MDB_txn *rtxn;          /* reset between reads, renewed for the next */
 	int rdonly;
 	int incoming_fd;        /* writer: incoming/; else -1 */
@@ -516,7 +520,7 @@ struct queue *queue_open(const char *dir, const struct queue_options *opt,
 	}
 
 	if ((rc = mdb_env_create(&q->env)) != 0
-	    || (rc = mdb_env_set_maxdbs(q->env, 5)) != 0
+	    || (rc = mdb_env_set_maxdbs(q->env, 6)) != 0
 	    || (!q->rdonly && (rc = mdb_env_set_mapsize(q->env, (size_t)opt->map_size)) != 0)) {
 		set_err(err, errcap, "queue %s: %s", dir, mdb_strerror(rc));
 		goto fail;
@@ -1747,4 +1751,60 @@ int queue_body_read(struct queue *q, queue_id id, uint64_t off, void *buf, size_
 	}
 	rd_end(q);
 	return rc;
+}
+
+/* ---- for the other LMDB files of queue/ (queue/store.h) ---- */
+
+int store_sts_dbi(struct queue *q, MDB_dbi *dbi)
+{
+	MDB_txn *txn;
+	int rc;
+
+	if (!q->sts_open) {
+		/* A handle opened in a transaction lives on only if that
+		 * transaction commits, and the shared read transaction is only
+		 * ever reset: so a transaction of its own, with the read one
+		 * given up first (one reader slot per thread). */
+		if (q->rtxn != NULL) {
+			mdb_txn_abort(q->rtxn);
+			q->rtxn = NULL;
+		}
+		if ((rc = mdb_txn_begin(q->env, NULL, q->rdonly ? MDB_RDONLY : 0, &txn)) != 0)
+			return map_rc(rc);
+		rc = mdb_dbi_open(txn, "sts", q->rdonly ? 0 : MDB_CREATE, &q->db_sts);
+		if (rc != 0) {
+			mdb_txn_abort(txn);
+			return map_rc(rc);
+		}
+		if ((rc = mdb_txn_commit(txn)) != 0)
+			return map_rc(rc);
+		q->sts_open = 1;
+	}
+	*dbi = q->db_sts;
+	return QUEUE_OK;
+}
+
+int store_read(struct queue *q, MDB_txn **txn)
+{
+	return rd_begin(q, txn);
+}
+
+void store_read_end(struct queue *q)
+{
+	rd_end(q);
+}
+
+int store_write(struct queue *q, MDB_txn **txn)
+{
+	return wr_begin(q, txn);
+}
+
+int store_write_end(MDB_txn *txn, int rc)
+{
+	return wr_end(txn, rc);
+}
+
+int store_rc(int rc)
+{
+	return map_rc(rc);
 }

@@ -128,8 +128,12 @@ static void test_crlf(void)
 	"# smarthost: none (MX lookups)\n" \
 	"outbound-tls may\n" \
 	"tls-ca-file /etc/ssl/certs/ca-certificates.crt\n" \
+	"mta-sts on\n" \
+	"dane on\n" \
+	"tls-report off\n" \
 	"# dns-server: none, the nameservers of /etc/resolv.conf\n" \
 	"dns-timeout 5s\n" \
+	"dns-dnssec off\n" \
 	"retry-min 5m\n" \
 	"retry-max 1h\n" \
 	"queue-lifetime 5d\n" \
@@ -766,6 +770,39 @@ static void test_delivery(void)
 	CHECK(strstr(err, "too many arguments (it takes one)") != NULL);
 }
 
+/* Authenticated TLS toward MX hosts: mta-sts, dane, tls-report, dns-dnssec. */
+static void test_tls_policy(void)
+{
+	static char buf[64 * 1024];
+
+	conf_defaults(&cf);
+	CHECK(cf.mta_sts == 1 && cf.dane == 1 && cf.tls_report == CONF_TLS_REPORT_OFF);
+	CHECK(cf.dns_dnssec == CONF_DNSSEC_OFF);
+	CHECKF(load("domain example.org\nmta-sts off\ndane off\ntls-report mailto\n"
+	            "dns-dnssec trusted\n") == 0, "%s", err);
+	CHECK(cf.mta_sts == 0 && cf.dane == 0 && cf.tls_report == CONF_TLS_REPORT_MAILTO);
+	CHECK(cf.dns_dnssec == CONF_DNSSEC_TRUSTED);
+	conf_format(&cf, buf, sizeof buf);
+	CHECKF(strstr(buf, "\nmta-sts off\ndane off\ntls-report mailto\n") != NULL, "%s", buf);
+	CHECKF(strstr(buf, "\ndns-dnssec trusted\n") != NULL, "%s", buf);
+	/* What conf_format() prints reads back the same. */
+	{
+		struct conf copy = cf;
+		CHECKF(load(buf) == 0, "%s", err);
+		CHECK(cf.mta_sts == copy.mta_sts && cf.dane == copy.dane &&
+		      cf.tls_report == copy.tls_report && cf.dns_dnssec == copy.dns_dnssec);
+	}
+	CHECKF(load("domain example.org\ndns-dnssec on\n") == -1, "%s", err);
+	CHECKF(strcmp(err, "t.conf:2: dns-dnssec: want trusted or off, not 'on'") == 0, "%s", err);
+	CHECKF(load("domain example.org\ntls-report https\n") == -1, "%s", err);
+	CHECKF(strcmp(err, "t.conf:2: tls-report: want off or mailto, not 'https'") == 0, "%s", err);
+	CHECKF(load("domain example.org\nmta-sts enforce\n") == -1, "%s", err);
+	CHECKF(load("domain example.org\ndane on\ndane off\n") == -1, "%s", err);
+	CHECKF(strstr(err, "given twice") != NULL, "%s", err);
+	CHECKF(load("domain example.org\ndns-dnssec\n") == -1, "%s", err);
+	CHECKF(load("domain example.org\ndns-dnssec trusted off\n") == -1, "%s", err);
+}
+
 /* The appliance's network directives (net-*): host bits kept, one
  * gateway per family, printed only when set. */
 static void test_net(void)
@@ -836,5 +873,6 @@ int main(void)
 	RUN(test_layering);
 	RUN(test_delivery);
 	RUN(test_net);
+	RUN(test_tls_policy);
 	return t_main_end();
 }
