@@ -75,6 +75,22 @@ size_t envelope_encode(const struct queue_envelope *env, unsigned char *buf, siz
 	return wire_wr_end(&w) == n ? n : 0;
 }
 
+int envelope_patch(unsigned char *buf, size_t len, queue_id id, int64_t received, uint64_t size)
+{
+	struct wire_wr w;
+
+	if (len < ENVELOPE_HEAD)
+		return -1;
+	/* version(1) id(8) received(8) flags(4) size(8) */
+	wire_wr_init(&w, buf + 1, ENVELOPE_HEAD - 1);
+	wire_put_u64(&w, id);
+	wire_put_i64(&w, received);
+	if (wire_put_room(&w, 4) == NULL)
+		return -1;
+	wire_put_u64(&w, size);
+	return wire_wr_end(&w) == ENVELOPE_HEAD - 1 ? 0 : -1;
+}
+
 int envelope_decode(const unsigned char *buf, size_t len, struct queue_envelope *env)
 {
 	struct wire_rd r;

@@ -84,6 +84,12 @@ struct queue_envelope {
 	struct queue_rcpt *rcpts;
 	size_t   nrcpts;
 	size_t   rcpt_cap;
+	/* For queue_commit() only (NULL otherwise): this envelope already
+	 * encoded (queue/envelope.h), as it came over the queue link: stored
+	 * as it is, its id, received and size set in place, instead of being
+	 * encoded again. */
+	const unsigned char *raw;
+	size_t               raw_len;
 };
 
 enum queue_err {
@@ -131,6 +137,13 @@ struct queue_draft *queue_draft_begin(struct queue *q, queue_id *id);
 /* Append body bytes.  Returns QUEUE_OK, QUEUE_EFULL or QUEUE_EIO; after an
  * error further writes are ignored and the error sticks to the draft. */
 int queue_draft_write(struct queue_draft *d, const void *buf, size_t len);
+
+/* Bytes that go before everything written, at commit: header lines made
+ * once the whole message was read (a DKIM-Signature).  At most
+ * QUEUE_PREFIX_MAX bytes; a second call replaces the first.  QUEUE_OK, or
+ * QUEUE_EINVAL (too long: the draft's error, it sticks). */
+#define QUEUE_PREFIX_MAX 4096
+int queue_draft_prepend(struct queue_draft *d, const void *buf, size_t len);
 
 /* Bytes written so far. */
 uint64_t queue_draft_size(const struct queue_draft *d);

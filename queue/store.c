@@ -116,6 +116,8 @@ struct queue_draft {
 	size_t len, cap;        /* cap <= QUEUE_DRAFT_MEM */
 	int fd;                 /* incoming/ID once spilled, else -1 */
 	int err;                /* sticky QUEUE_* error */
+	unsigned char *prefix;  /* queue_draft_prepend(): stored before the rest */
+	size_t prefix_len;
 };
 
 static void set_err(char *err, size_t cap, const char *fmt, ...)
@@ -822,7 +824,26 @@ int queue_draft_write(struct queue_draft *d, const void *buf, size_t len)
 
 uint64_t queue_draft_size(const struct queue_draft *d)
 {
-	return d->size;
+	return d->size + d->prefix_len;
+}
+
+int queue_draft_prepend(struct queue_draft *d, const void *buf, size_t len)
+{
+	unsigned char *p;
+
+	if (len > QUEUE_PREFIX_MAX) {
+		d->err = QUEUE_EINVAL;
+		return QUEUE_EINVAL;
+	}
+	if ((p = malloc(len ? len : 1)) == NULL) {
+		d->err = QUEUE_EIO;
+		return QUEUE_EIO;
+	}
+	memcpy(p, buf, len);
+	free(d->prefix);
+	d->prefix = p;
+	d->prefix_len = len;
+	return QUEUE_OK;
 }
 
 static void draft_free(struct queue_draft *d)
@@ -833,6 +854,7 @@ static void draft_free(struct queue_draft *d)
 		unlinkat(d->q->incoming_fd, name, 0);
 		close(d->fd);
 	}
+	free(d->prefix);
 	if (d->mem != NULL && d->q->nspare < DRAFT_SPARE_MAX) {
 		d->q->spare_mem[d->q->nspare] = d->mem;
 		d->q->spare_cap[d->q->nspare++] = d->cap;
@@ -869,6 +891,39 @@ static int read_full(int fd, unsigned char *p, size_t len, off_t off)
 	return 0;
 }
 
+/* The message's bytes [off, off + len) into p: the draft's prefix, then
+ * what was written (spool file, then memory).  0 or an errno code. */
+static int message_read(const struct queue_draft *d, unsigned char *p, size_t len, uint64_t off)
+{
+	uint64_t filebytes = d->size - d->len;   /* whole chunks in the file */
+
+	while (len > 0) {
+		size_t n;
+		int rc = 0;
+
+		if (off < d->prefix_len) {
+			n = d->prefix_len - off < len ? (size_t)(d->prefix_len - off) : len;
+			memcpy(p, d->prefix + off, n);
+		} else if (off - d->prefix_len < filebytes) {
+			uint64_t at = off - d->prefix_len;
+
+			n = filebytes - at < len ? (size_t)(filebytes - at) : len;
+			rc = read_full(d->fd, p, n, (off_t)at);
+		} else {
+			uint64_t at = off - d->prefix_len - filebytes;
+
+			n = len;
+			memcpy(p, d->mem + at, n);
+		}
+		if (rc != 0)
+			return rc;
+		p += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
 /* Put one draft's chunks and envelope into txn.  Returns 0 or an LMDB or
  * errno code. */
 static int put_message(struct queue *q, MDB_txn *txn, struct queue_draft *d,
@@ -876,31 +931,27 @@ static int put_message(struct queue *q, MDB_txn *txn, struct queue_draft *d,
 {
 	unsigned char key[12];
 	MDB_val k, v;
-	uint64_t filebytes = d->size - d->len;   /* whole chunks in the file */
 	uint64_t off = 0;
 	uint32_t chunk = 0;
 	size_t n;
 	int rc;
 
-	while (off < d->size) {
-		size_t want = d->size - off < BODY_CHUNK ? (size_t)(d->size - off) : BODY_CHUNK;
+	while (off < env->size) {
+		size_t want = env->size - off < BODY_CHUNK ? (size_t)(env->size - off) : BODY_CHUNK;
 		body_key(key, d->id, chunk);
 		k.mv_size = sizeof key;
 		k.mv_data = key;
 		v.mv_size = want;
 		if ((rc = mdb_put(txn, q->db_body, &k, &v, MDB_NOOVERWRITE | MDB_RESERVE)) != 0)
 			return rc;
-		if (off < filebytes)
-			rc = read_full(d->fd, v.mv_data, want, (off_t)off);
-		else
-			memcpy(v.mv_data, d->mem + (off - filebytes), want);
-		if (rc != 0)
+		if ((rc = message_read(d, v.mv_data, want, off)) != 0)
 			return rc;
 		off += want;
 		chunk++;
 	}
 
-	if ((n = envelope_size(env)) == 0)
+	/* The record as it came, if it did: encoded once, on its way here. */
+	if ((n = env->raw != NULL ? env->raw_len : envelope_size(env)) == 0)
 		return EINVAL;
 	env_key(key, d->id);
 	k.mv_size = 8;
@@ -908,7 +959,13 @@ static int put_message(struct queue *q, MDB_txn *txn, struct queue_draft *d,
 	v.mv_size = n;
 	if ((rc = mdb_put(txn, q->db_env, &k, &v, MDB_NOOVERWRITE | MDB_RESERVE)) != 0)
 		return rc;
-	envelope_encode(env, v.mv_data, n);
+	if (env->raw != NULL) {
+		memcpy(v.mv_data, env->raw, n);
+		if (envelope_patch(v.mv_data, n, env->id, env->received, env->size) != 0)
+			return EINVAL;
+	} else {
+		envelope_encode(env, v.mv_data, n);
+	}
 	if ((rc = usage_charge(q, txn, env, +1)) != 0)
 		return rc;
 	return sched_set(q, txn, d->id, NULL, env);
@@ -944,7 +1001,7 @@ size_t queue_commit(struct queue *q, struct queue_draft **draft,
 	for (size_t i = 0; i < n; i++) {
 		/* Set whatever the outcome, so the caller can log the ID. */
 		env[i]->id = draft[i]->id;
-		env[i]->size = draft[i]->size;
+		env[i]->size = queue_draft_size(draft[i]);
 		env[i]->received = now;
 		if (q->rdonly || order == NULL)
 			result[i] = q->rdonly ? QUEUE_EINVAL : QUEUE_EIO;

@@ -602,6 +602,14 @@ int qc_draft_write(struct qc *c, queue_id id, const void *buf, size_t len)
 	return 0;
 }
 
+int qc_draft_prepend(struct qc *c, queue_id id, const void *buf, size_t len)
+{
+	qw_begin(&c->frame, QW_DRAFT_PREPEND);
+	wire_put_u64(&c->frame, id);
+	wire_put_bytes(&c->frame, buf, len);
+	return enqueue(c);
+}
+
 void qc_draft_abort(struct qc *c, queue_id id)
 {
 	qw_begin(&c->frame, QW_DRAFT_ABORT);

@@ -90,6 +90,10 @@ uint64_t qc_draft_begin(struct qc *c, qc_reply_fn *cb, void *arg);
  * the draft in the queue role and comes back from its commit.  0, or -1
  * when they cannot be sent (no link; more than QC_OUT_MAX waiting). */
 int  qc_draft_write(struct qc *c, queue_id id, const void *buf, size_t len);
+/* Header bytes (1..QUEUE_PREFIX_MAX) the draft's message starts with,
+ * before everything written (a DKIM-Signature): sent without an answer,
+ * like body bytes.  0, or -1. */
+int  qc_draft_prepend(struct qc *c, queue_id id, const void *buf, size_t len);
 void qc_draft_abort(struct qc *c, queue_id id);
 
 /* ---- the smtp role ---- */

@@ -140,6 +140,12 @@ int qw_req_decode(uint16_t type, const unsigned char *p, size_t len, struct qw_r
 	case QW_RETRY:
 		q->id = wire_u64(&r);
 		break;
+	case QW_DRAFT_PREPEND:
+		q->id = wire_u64(&r);
+		q->data = wire_rest(&r, &q->len);
+		if (q->len == 0 || q->len > QUEUE_PREFIX_MAX)
+			return -1;
+		break;
 	case QW_COMMIT:
 		q->n = wire_u32(&r);
 		if (wire_ok(&r) != 0 || q->n == 0 || q->n > QW_BATCH_MAX)

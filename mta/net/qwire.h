@@ -29,6 +29,7 @@
  *   HOLD             id u64, hold u8 (0 or 1)                  rc i32
  *   RETRY            id u64 (0: all)                           rc i32, count u64
  *   DELETE           id u64                                    rc i32
+ *   DRAFT_PREPEND    id u64, bytes (1..QUEUE_PREFIX_MAX)       (none)
  *
  * Envelopes are queue/envelope.h records (strict themselves).  A frame
  * of an unknown type, a payload of the wrong length for its type, a
@@ -65,6 +66,7 @@ enum qw_type {
 	QW_HOLD,
 	QW_RETRY,
 	QW_DELETE,
+	QW_DRAFT_PREPEND,
 	QW_NTYPES,
 	QW_KICK = 0x4000,
 	QW_REPLY = 0x8000

@@ -204,6 +204,8 @@ static int do_commit(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
 		else if (envs[n].id != did || envs[n].nrcpts == 0)
 			pre[n] = QUEUE_EINVAL, queue_draft_abort(d);
 		if (pre[n] == QUEUE_OK) {
+			envs[n].raw = e;         /* stored as it came: encoded once */
+			envs[n].raw_len = el;
 			drafts[m] = d;
 			envp[m] = &envs[n];
 			m++;
@@ -338,6 +340,17 @@ static int do_draft_write(struct qrole *qr, struct qlink *k, const struct qw_req
 	 * error sticks to the draft and comes back from the commit. */
 	if ((d = find_draft(k, rq->id)) != NULL)
 		(void)queue_draft_write(d, rq->data, rq->len);
+	return 0;
+}
+
+static int do_draft_prepend(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
+{
+	struct queue_draft *d;
+
+	(void)qr;
+	/* No answer either: a failure sticks to the draft. */
+	if ((d = find_draft(k, rq->id)) != NULL)
+		(void)queue_draft_prepend(d, rq->data, rq->len);
 	return 0;
 }
 
@@ -478,6 +491,7 @@ static const struct {
 	[QW_HOLD]        = { FROM_DELIVERY,             do_simple },
 	[QW_RETRY]       = { FROM_DELIVERY,             do_retry },
 	[QW_DELETE]      = { FROM_DELIVERY,             do_simple },
+	[QW_DRAFT_PREPEND] = { FROM_SMTP,               do_draft_prepend },
 };
 
 /* One frame from k: a decoded request, answered.  -1 drops the link. */

@@ -85,6 +85,12 @@ static void request(uint16_t type, const unsigned char *p, size_t len)
 	case QW_RETRY:
 		wire_put_u64(&out, q.id);
 		break;
+	case QW_DRAFT_PREPEND:
+		if (q.len == 0 || q.len > QUEUE_PREFIX_MAX)
+			abort();
+		wire_put_u64(&out, q.id);
+		wire_put_bytes(&out, q.data, q.len);
+		break;
 	case QW_COMMIT: {
 		uint64_t d;
 		const unsigned char *e;
