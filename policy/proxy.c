@@ -251,6 +251,26 @@ int proxy_parse(const unsigned char *buf, size_t len, struct proxy_hdr *out)
 	return -1;
 }
 
+const char *proxy_refusal(const unsigned char *buf, size_t len)
+{
+	size_t k = 0;
+
+	if (len == 0)
+		return "missing";
+	if (starts_as(buf, len, v2_sig, sizeof v2_sig)) {
+		if (len >= PROXY_V2_HEAD && PROXY_V2_HEAD + wire_be16(buf + 14) > PROXY_HDR_MAX)
+			return "too-long";
+		return "malformed";
+	}
+	if (!starts_as(buf, len, v1_sig, sizeof v1_sig))
+		return "missing";
+	/* v1_line()'s rule: a CR that could end the line must come before
+	 * byte PROXY_V1_MAX - 1; printable bytes up to there leave none. */
+	while (k < len && k < PROXY_V1_MAX && buf[k] >= 0x20 && buf[k] <= 0x7e)
+		k++;
+	return k >= PROXY_V1_MAX - 1 ? "too-long" : "malformed";
+}
+
 int proxy_trusted(const struct conf *c, const struct ipaddr *peer)
 {
 	struct ipaddr ip = *peer;

@@ -94,6 +94,17 @@ struct proxy_hdr {
  */
 int proxy_parse(const unsigned char *buf, size_t len, struct proxy_hdr *out);
 
+/* Why proxy_parse() answered -1 for buf[0..len), in one word for the log:
+ *   "missing"   the bytes begin as neither signature: the peer spoke first
+ *               without a header (SMTP, a TLS ClientHello), a load balancer
+ *               not set to send one, or a client that reached the node
+ *               from inside proxy-from;
+ *   "too-long"  the header would run past its cap: a v1 line with no CRLF
+ *               within PROXY_V1_MAX bytes, a v2 length over PROXY_HDR_MAX;
+ *   "malformed" anything else the parser refused.
+ * Pure, like proxy_parse(); its answer means nothing for bytes that parse. */
+const char *proxy_refusal(const unsigned char *buf, size_t len);
+
 /* May this peer (the address the TCP connection came from) send a PROXY
  * header?  It must lie in one of c's proxy-from networks; an IPv4-mapped
  * peer is unmapped first.  1 or 0. */

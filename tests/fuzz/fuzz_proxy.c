@@ -1,13 +1,14 @@
 /*
- * tests/fuzz/fuzz_proxy.c -- proxy_parse(), the PROXY protocol header
- * (policy/proxy.h), v1 and v2.
+ * tests/fuzz/fuzz_proxy.c -- proxy_parse() and proxy_refusal(), the PROXY
+ * protocol header (policy/proxy.h), v1 and v2.
  *
  * The input is what a load balancer (or anyone who reaches a proxy
  * listener) sends first.  It is parsed from a heap copy of exactly its
  * length (ASan sees any over-read); the answer must be one the header
  * promises, every prefix must give "need more" or the whole's answer (the
  * server parses again as bytes arrive), and a v1 header that parsed must
- * parse to the same fields once written back in canonical form.
+ * parse to the same fields once written back in canonical form.  A refused
+ * header gets one of proxy_refusal()'s three words, read without over-read.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -83,6 +84,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	REQUIRE(got == -2 || got == -1 || (got > 0 && (size_t)got <= size));
 	if (got == -2)
 		REQUIRE(size < PROXY_HDR_MAX);
+	if (got == -1) {
+		/* The log's word for it, read from the same bytes. */
+		unsigned char *b = malloc(size ? size : 1);
+		const char *why;
+
+		memcpy(b, data, size);
+		why = proxy_refusal(b, size);
+		free(b);
+		REQUIRE(strcmp(why, "missing") == 0 || strcmp(why, "too-long") == 0 ||
+		        strcmp(why, "malformed") == 0);
+	}
 	if (got > 0) {
 		check_good(data, got, &h);
 		if (h.version == 1 && h.kind == PROXY_FORWARDED)

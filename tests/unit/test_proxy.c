@@ -631,6 +631,55 @@ static void test_v2_lengths(void)
 	}
 }
 
+/* proxy_refusal() names why a refused header was refused, for the log. */
+static void test_refusal(void)
+{
+#define R(in, why) { in, sizeof(in) - 1, why }
+	static const struct {
+		const char *in;
+		size_t len;
+		const char *why;
+	} t[] = {
+		R("EHLO client.example\r\n", "missing"),
+		R("\x16\x03\x01\x02\x00\x01", "missing"),
+		R("", "missing"),
+		R("PROXY TCP4 127.0.0.05 127.0.0.1 4000 25\r\n", "malformed"),
+		R("PROXY TCP4 127.0.0.5 127.0.0.1 4000 25\n", "malformed"),
+		R("PROXY TCP6 127.0.0.5 127.0.0.1 4000 25\r\n", "malformed"),
+		R("PROXY UDP4 127.0.0.5 127.0.0.1 4000 25\r\n", "malformed"),
+		R("\r\n\r\n\0\r\nQUIT\n\x21\x11\xff\xff", "too-long"),
+		R("\r\n\r\n\0\r\nQUIT\n\x21\x11\x07\xf1", "too-long"),
+		R("\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0b", "malformed"),
+		R("\r\n\r\n\0\r\nQUIT\n\x31\x11\x00\x0c", "malformed"),
+		R("\r\n\r\n\0\r\nQUIT\n\x22", "malformed"),
+	};
+	unsigned char b[PROXY_V1_MAX + 10];
+	struct proxy_hdr h;
+
+#undef R
+	for (size_t k = 0; k < sizeof t / sizeof t[0]; k++) {
+		CHECKF(t[k].len == 0 || parse(t[k].in, t[k].len, &h) == -1, "case %zu parses", k);
+		CHECKF(strcmp(proxy_refusal((const unsigned char *)t[k].in, t[k].len), t[k].why) == 0,
+		       "case %zu: %s", k, proxy_refusal((const unsigned char *)t[k].in, t[k].len));
+	}
+	/* A v1 line refused for its length, at every length that refuses it;
+	 * a bad byte inside it instead is malformed. */
+	memcpy(b, "PROXY UNKNOWN ", 14);
+	memset(b + 14, 'a', sizeof b - 14);
+	for (size_t n = PROXY_V1_MAX; n <= sizeof b; n++)
+		CHECKF(parse(b, n, &h) == -1 && strcmp(proxy_refusal(b, n), "too-long") == 0, "%zu", n);
+	b[PROXY_V1_MAX - 3] = '\t';
+	CHECK(parse(b, PROXY_V1_MAX, &h) == -1 && strcmp(proxy_refusal(b, PROXY_V1_MAX), "malformed") == 0);
+	/* Every refused case of the tables gets a word. */
+	for (size_t k = 0; k < ncases; k++) {
+		const char *why = proxy_refusal(cases[k].in, cases[k].len);
+
+		if (cases[k].result == -1)
+			CHECKF(strcmp(why, "missing") == 0 || strcmp(why, "too-long") == 0 ||
+			       strcmp(why, "malformed") == 0, "%s: %s", cases[k].name, why);
+	}
+}
+
 static void test_crc_check_value(void)
 {
 	/* The CRC-32C check value (RFC 3720 B.4, and every CRC catalogue). */
@@ -801,6 +850,7 @@ int main(int argc, char **argv)
 	RUN(test_first_byte);
 	RUN(test_v1_limit);
 	RUN(test_v2_lengths);
+	RUN(test_refusal);
 	RUN(test_client);
 	RUN(test_trusted);
 	RUN(test_conf);
