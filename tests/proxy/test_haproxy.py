@@ -13,25 +13,22 @@ instead of the header's would fail every case.
 
 Cases: the relay matrix through the proxy (v2 and v1 headers, IPv4 and
 IPv6 clients, submission with AUTH, deny networks, the percent hack),
-`moat relay-test` through it, STARTTLS through it and the Received: header,
+`moat relay-test` through it, STARTTLS through it, the Received: header
+and the envelope's client (what per-client quotas count),
 the log's addr= and proxy=, the smuggling checks of tests/smtp
 through it, a PROXY line sent inside a session; directly to a node: an
 untrusted host with a header, a trusted one without, with a bad, an
-over-long or a stalled header (all closed without a byte), the LOCAL
-header, a header and the client's first command in one write, implicit
-TLS after the header; a node over its queue quota turns unhealthy,
+over-long or a stalled header (all closed without a byte, each logged
+with its reason), the LOCAL header, a header and the client's first
+command in one write, implicit TLS after the header; on a fourth node
+outside HAProxy, whose DNS blocklist (dnsmasq) lists HAProxy's own
+address: the blocklist, max-connections-per-client and the AUTH-failure
+block all count the header's client, never the proxy; the refusals in
+/metrics; a node over its queue quota turns unhealthy,
 HAProxy sends it nothing while the others carry on, and gets it back once
 its queue is emptied; kill -9 of one node under load from four clients:
 every message answered 250 is in exactly one node's queue, and the
 sessions begun after the kill land on the living nodes.
-
-GUARDED until the smtp role reads the header (issue 17's wiring): the
-first thing this program does is start one node and connect to its proxy
-listener from the trusted address without sending a header.  A build that
-reads the header waits for it; one that does not greets at once.  Then
-this program prints nothing on stdout, says so on stderr, and exits 0.
-The integrator removes the guard (wired() and its call) with the wiring.
-MOAT_PROXY_FORCE=1 runs the cases anyway (to watch them fail before).
 
 ASAN_OK: run.sh runs this file against build/moat and build/moat-asan.
 """
@@ -54,6 +51,8 @@ import moatlib  # noqa: E402
 from moatlib import BUILD, MOAT, Failure, case, check, eq, free_port, queued_id  # noqa: E402
 import tlslib  # noqa: E402
 from tlslib import PASSWORD, plain  # noqa: E402
+sys.path.insert(0, os.path.join(HERE, "..", "deliver"))
+from sinklib import Dnsmasq  # noqa: E402
 
 DOC = os.path.join(HERE, "..", "..", "docs", "scale-out.md")
 LB = "127.0.0.10"         # HAProxy's source address: every node's proxy-from
@@ -80,11 +79,11 @@ def v2_header(src, sport, dst="127.0.0.1", dport=25, local=False):
     return V2_SIG + b"\x21\x11" + struct.pack(">H", len(body)) + body
 
 
-def health(port):
-    """(status, body) of GET /health on 127.0.0.1:port, or (0, reason)."""
+def health(port, path="/health"):
+    """(status, body) of GET path (/health) on 127.0.0.1:port, or (0, reason)."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=3) as s:
-            s.sendall(b"GET /health HTTP/1.0\r\n\r\n")
+            s.sendall(b"GET %s HTTP/1.0\r\n\r\n" % path.encode())
             data = b""
             while True:
                 d = s.recv(4096)
@@ -277,8 +276,8 @@ def where(qid):
 
 
 def logs_have(*needles):
-    """Does one line of one node's log hold every needle?"""
-    for n in E.nodes:
+    """Does one line of one node's log (d's too) hold every needle?"""
+    for n in E.nodes + ([E.d] if hasattr(E, "d") else []):
         for line in n.stderr(tail=1000000).splitlines():
             if all(x in line for x in needles):
                 return True
@@ -298,24 +297,6 @@ def closed_silently(c, seconds=moatlib.IO_SECONDS):
         c.closed(timeout=seconds)
     finally:
         c.close()
-
-
-# ------------------------------------------------------------ guard
-
-def wired(node):
-    """Does this build read the PROXY header?  A proxy listener that reads
-    it waits for the header (or closes); one that does not greets at once."""
-    s = socket.socket()
-    s.settimeout(1.5)
-    try:
-        s.bind((LB, 0))
-        s.connect(("127.0.0.1", node.smtp))
-        data = s.recv(512)
-    except socket.timeout:
-        data = b""
-    finally:
-        s.close()
-    return not data.startswith(b"220")
 
 
 # ------------------------------------------------------------ through HAProxy
@@ -380,8 +361,9 @@ def test_decided_on_the_header_address():
     env()
     eq(rcpt_through(OUTSIDER, FOREIGN), DENIED, "outsider")
     wait_logs("reason=relay-denied", "addr=%s" % OUTSIDER)
-    wait_logs("addr=%s" % OUTSIDER, "proxy=%s" % LB)
-    check(not logs_have("event=connect", "addr=%s" % LB, "proxy="),
+    wait_logs("event=connect addr=%s " % OUTSIDER, "proxy=%s proxy-kind=forwarded" % LB)
+    wait_logs("event=disconnect addr=%s " % OUTSIDER, "proxy=%s" % LB)
+    check(not logs_have("event=connect addr=%s " % LB, "proxy-kind=forwarded"),
           "a node logged HAProxy's address as a client's")
 
 
@@ -415,6 +397,10 @@ def test_starttls_and_received():
     received = body[:end]
     check(b"([%s])" % RELAY.encode() in received, "Received: names the client: %r" % received)
     check(LB.encode() not in received, "Received: names HAProxy: %r" % received)
+    # The envelope's client, which per-client quotas count by (usage key).
+    envelope = on[0].queue_body(qid)[0]
+    check(re.search(rb"^client:? +%s$" % re.escape(RELAY.encode()), envelope, re.M),
+          "the envelope's client is not %s:\n%s" % (RELAY, envelope.decode("utf-8", "replace")))
 
 
 @case
@@ -481,7 +467,7 @@ def test_untrusted_peer_with_header():
         c = n.direct(OUTSIDER)
         c.send(hdr + b"EHLO client.example\r\n")
         closed_silently(c)
-    wait_logs("addr=%s" % OUTSIDER)
+    wait_logs("event=reject addr=%s " % OUTSIDER, "code=none reason=proxy-untrusted")
 
 
 @case
@@ -496,6 +482,7 @@ def test_trusted_peer_without_header():
     c = E.b.direct(LB)
     c.send(b"EHLO client.example\r\n")
     closed_silently(c)
+    wait_logs("event=reject addr=%s " % LB, "reason=proxy-header error=missing bytes=21")
 
 
 @case
@@ -511,6 +498,8 @@ def test_trusted_peer_bad_headers():
         c = E.b.direct(LB)
         c.send(hdr)
         closed_silently(c)
+    for why in ("malformed", "too-long"):
+        wait_logs("event=reject addr=%s " % LB, "reason=proxy-header error=%s " % why)
 
 
 @case
@@ -519,6 +508,7 @@ def test_trusted_peer_stalled_header():
     c = E.b.direct(LB)
     c.send(v2_header(RELAY, 4000)[:20])
     closed_silently(c, seconds=20)
+    wait_logs("event=reject addr=%s " % LB, "reason=proxy-header error=timeout bytes=20")
 
 
 @case
@@ -531,6 +521,7 @@ def test_local_header():
     eq(rcpt(c, FOREIGN), DENIED, "LOCAL: the session is HAProxy's, not a relay network")
     c.close()
     wait_logs("reason=relay-denied", "addr=%s" % LB)
+    wait_logs("event=connect addr=%s " % LB, "proxy=%s proxy-kind=local" % LB)
 
 
 @case
@@ -555,6 +546,121 @@ def test_implicit_tls_after_header():
     eq(c.line(), GREETING, "greeting inside TLS after the header")
     eq(rcpt(c, FOREIGN), ACCEPT, "the header's client relays")
     c.close()
+
+
+# ------------------------------------------------------------ node d: limits on the header's client
+
+def v2_to(node, src, port=None, greet=True):
+    """A connection from HAProxy's address to node, its v2 header naming
+    src; greeted unless greet is False."""
+    c = node.direct(LB, port)
+    c.send(v2_header(src, 4100))
+    if greet:
+        eq(c.line(), GREETING, "greeting for %s" % src)
+    return c
+
+
+def node_d():
+    """A node outside HAProxy with a DNS blocklist that lists HAProxy's own
+    address and 203.0.113.7, two connections per client and AUTH blocked
+    after two failures: if it decided on the peer, everyone would be
+    blocked, and HAProxy's connections would be limited."""
+    env()
+    if not hasattr(E, "d"):
+        E.dns = Dnsmasq(["--host-record=%s,127.0.0.2" % DNSBL_NAME(LB),
+                         "--host-record=%s,127.0.0.2" % DNSBL_NAME(LISTED)])
+        E.d = Node("d", {"dns-server": "127.0.0.1:%d" % E.dns.port, "dns-timeout": "2s",
+                         "dnsbl": "zen.test", "dnsbl-timeout": 2, "dnsbl-stage": "connect",
+                         "max-connections-per-client": 2, "auth-max-failures": 2,
+                         "auth-fail-delay": 0})
+    return E.d
+
+
+LISTED = "203.0.113.7"
+
+
+def DNSBL_NAME(addr):
+    return ".".join(reversed(addr.split("."))) + ".zen.test"
+
+
+@case
+def test_dnsbl_on_the_header_address():
+    d = node_d()
+    c = v2_to(d, LISTED, greet=False)
+    eq(c.line(), "554 5.7.1 mx.test Service unavailable; client [%s] blocked using zen.test"
+       % LISTED, "greeting for a listed client behind HAProxy")
+    c.close()
+    with v2_to(d, "198.51.100.20") as c:   # not listed; HAProxy's address is
+        eq(rcpt(c, OURS), ACCEPT, "an unlisted client behind a listed proxy")
+    with open(E.dns.log_path, "rb") as f:
+        asked = f.read().decode("utf-8", "replace")
+    check("query[A] %s " % DNSBL_NAME(LISTED) in asked, "no lookup of %s" % LISTED)
+    check("query[A] %s " % DNSBL_NAME(LB) not in asked, "HAProxy's address was looked up")
+    wait_logs("event=reject addr=%s code=554 reason=dnsbl stage=connect" % LISTED)
+
+
+@case
+def test_per_client_limit_on_the_header_address():
+    d = node_d()
+    held = [v2_to(d, "198.51.100.30") for _ in range(2)]
+    try:
+        c = v2_to(d, "198.51.100.30", greet=False)
+        eq(c.line(), "421 4.7.0 mx.test Too many connections from your address, try again later",
+           "a third connection of one client behind HAProxy")
+        c.close()
+        wait_logs("event=reject addr=198.51.100.30 code=421 reason=max-connections-per-client "
+                  "proxy=%s" % LB)
+        # Another client through the same proxy, which has four open now.
+        with v2_to(d, "198.51.100.31") as c:
+            c.expect("NOOP", "250 2.0.0 OK")
+    finally:
+        for c in held:
+            c.close()
+
+
+@case
+def test_auth_block_on_the_header_address():
+    d = node_d()
+    who = "198.51.100.40"
+    with v2_to(d, who, d.sub) as c:
+        c.ehlo()
+        eq(c.cmd("STARTTLS"), "220 2.0.0 Ready to start TLS", "STARTTLS")
+        c.starttls()
+        c.ehlo()
+        eq(c.cmd("AUTH PLAIN " + plain("alice", "wrong")),
+           "535 5.7.8 Authentication credentials invalid", "a first bad password")
+        check(c.cmd("AUTH PLAIN " + plain("alice", "wrong")).startswith("421 4.7.0 "),
+              "a second bad password: blocked")
+    c = v2_to(d, who, d.sub, greet=False)
+    eq(c.line(), "421 4.7.0 mx.test Too many authentication failures, try again later",
+       "the blocked client's next connection, after its header")
+    c.close()
+    wait_logs("event=reject addr=%s code=421 reason=auth-blocked proxy=%s" % (who, LB))
+    with v2_to(d, "198.51.100.41", d.sub) as c:   # the proxy itself is not blocked
+        c.expect("NOOP", "250 2.0.0 OK")
+
+
+def metric(node, name):
+    """The value of one sample line of node's /metrics (0 if absent)."""
+    status, text = health(node.metrics, "/metrics")
+    eq(status, 200, "GET /metrics: %s" % text[:200])
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0
+
+
+@case
+def test_metrics_count_header_refusals():
+    env()
+    names = ['moat_rejections_total{reason="%s"}' % r for r in ("proxy-untrusted", "proxy-header")]
+    before = [metric(E.b, n) for n in names]
+    closed_silently(E.b.direct(OUTSIDER))
+    c = E.b.direct(LB)
+    c.send(b"EHLO client.example\r\n")
+    closed_silently(c)
+    eq([metric(E.b, n) - b for n, b in zip(names, before)], [1, 1],
+       "node b's %s and %s, one refusal of each later" % tuple(names))
 
 
 # ------------------------------------------------------------ health and quota
@@ -702,11 +808,4 @@ if __name__ == "__main__":
     except Failure as e:
         moatlib.report("node-start", False, str(e))
         sys.exit(1)
-    if not os.environ.get("MOAT_PROXY_FORCE") and not wired(E.a):
-        E.a.stop()
-        sys.stderr.write("tests/proxy/test_haproxy.py: %s greets a proxy listener's client "
-                         "before any PROXY header: the smtp role does not read it yet "
-                         "(issue 17's wiring); no case run.  Remove this guard with the "
-                         "wiring.\n" % MOAT)
-        sys.exit(0)
     moatlib.main()
