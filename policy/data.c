@@ -1,6 +1,7 @@
 /* policy/data.c -- the DATA terminator and dot-unstuffing; see policy/data.h */
 #include "policy/data.h"
 
+#include <limits.h>
 #include <string.h>
 
 /*
@@ -215,4 +216,62 @@ size_t stuff_end(struct stuff_state *st, char *out)
 	}
 	memcpy(out + o, ".\r\n", 3);
 	return o + 3;
+}
+
+/* ---- hops ---- */
+
+enum {
+	HOP_NAME = 0,  /* matching "received" from the start of a line */
+	HOP_COLON,     /* "received" matched: spaces, tabs, then ':' */
+	HOP_CR,        /* a CR at the start of a line: LF ends the header */
+	HOP_SKIP,      /* the rest of a line that is not counted (or was) */
+	HOP_DONE       /* past the header section */
+};
+
+void hops_init(struct hops_state *h)
+{
+	h->count = 0;
+	h->col = 0;
+	h->st = HOP_NAME;
+}
+
+void hops_feed(struct hops_state *h, const char *in, size_t len)
+{
+	static const char name[] = "received";
+
+	for (size_t i = 0; i < len && h->st != HOP_DONE; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		if (c == '\n') {
+			/* an empty line (CRLF, or LF) ends the header section */
+			h->st = (h->st == HOP_CR || (h->st == HOP_NAME && h->col == 0)) ? HOP_DONE
+			                                                                 : HOP_NAME;
+			h->col = 0;
+			continue;
+		}
+		switch (h->st) {
+		case HOP_NAME:
+			if (h->col == 0 && c == '\r')
+				h->st = HOP_CR;
+			else if ((c | 0x20) == (unsigned char)name[h->col])
+				h->st = ++h->col == sizeof name - 1 ? HOP_COLON : HOP_NAME;
+			else
+				h->st = HOP_SKIP;
+			break;
+		case HOP_COLON:
+			if (c == ':') {
+				if (h->count < UINT_MAX)
+					h->count++;
+				h->st = HOP_SKIP;
+			} else if (c != ' ' && c != '\t') {
+				h->st = HOP_SKIP;
+			}
+			break;
+		case HOP_CR:
+			h->st = HOP_SKIP;
+			break;
+		default:
+			break;
+		}
+	}
 }

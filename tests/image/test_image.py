@@ -355,7 +355,7 @@ def test_bios_boot_mail_then_pull_the_plug():
     check(token.encode() in body, "the delivered body lacks %s: %r" % (token, body[:500]))
     check(b"alice@client.test" in env, "sender at the next hop: %r" % env[:300])
     # ... and the held ones were tried: the 421 is in the appliance's log.
-    check(vm.wait_console("status=deferred dsn=4.0.0 attempts=1 reply=421", 60),
+    check(vm.wait_console("status=deferred dsn=4.3.2 attempts=1 reply=421", 60),
           "no deferral logged:\n%s" % vm.console()[-3000:])
     console_has(vm, "to=<%s> relay=10.0.2.100[10.0.2.100] tls=none status=sent" % rcpt)
     vm.kill()
