@@ -14,10 +14,12 @@ limits and quotas lifted, as there.  For each concurrency and size, the
 two paths alternate (direct, proxied, direct, proxied, ...); a run counts
 only if the queue grew by the messages sent.  Printed per path: messages
 per second (median of the runs), the CPU seconds per 1000 messages of
-moat's processes and of HAProxy's.
+moat's processes and of HAProxy's, and the disk the queue took per
+message (the blocks its files gained, `du`, over the messages queued; the
+queue is never emptied, so this is what a growing queue costs).
 
-  BUILD=build /usr/bin/python3 tests/proxy/bench_haproxy.py [--conc 1,20] [--size 10240]
-                                                            [--reps 2] [--n 2000]
+  BUILD=build /usr/bin/python3 tests/proxy/bench_haproxy.py [--conc 1,20]
+      [--size 1024,10240,102400] [--reps 2] [--n 2000]
 """
 import argparse
 import os
@@ -62,9 +64,16 @@ def queued(conf):
     raise SystemExit("moat queue count: %s" % out.stderr.strip())
 
 
-def one(port, conc, size, n, moat, lb, conf):
-    """(messages/s, moat CPU s/1000, HAProxy CPU s/1000) or None (invalid)."""
-    before = queued(conf)
+def disk_bytes(top):
+    """The blocks the files under top hold, in bytes."""
+    return sum(os.stat(os.path.join(d, f)).st_blocks * 512
+               for d, _, files in os.walk(top) for f in files)
+
+
+def one(port, conc, size, n, moat, lb, conf, top):
+    """(messages/s, moat CPU s/1000, HAProxy CPU s/1000, disk bytes per
+    message) or None (invalid)."""
+    before, disk0 = queued(conf), disk_bytes(top)
     m0, h0 = bench.tree_cpu_ticks(moat), bench.tree_cpu_ticks(lb)
     wall, rc, msg = bench.smtp_source(port, conc, size, n, timeout=max(120, n / 2))
     time.sleep(0.2)
@@ -73,13 +82,33 @@ def one(port, conc, size, n, moat, lb, conf):
         print("  INVALID run on port %d: exit %d, %s" % (port, rc, msg[-200:]))
         return None
     per = 1000.0 / n / bench.CLK_TCK
-    return n / wall, (m1 - m0) * per, (h1 - h0) * per
+    return n / wall, (m1 - m0) * per, (h1 - h0) * per, (disk_bytes(top) - disk0) / n
+
+
+def cell(size, conc, args, ports, pids, conf, top):
+    """One size and concurrency: a warm-up, then the two paths in turn."""
+    n = args.n if conc > 1 else args.n // 4
+    one(ports[0], conc, size, max(50, n // 10), pids[0], pids[1], conf, top)
+    got = {"direct": [], "haproxy": []}
+    for _ in range(args.reps):
+        for path, port in zip(got, ports):
+            r = one(port, conc, size, n, pids[0], pids[1], conf, top)
+            if r:
+                got[path].append(r)
+    for path, rs in got.items():
+        if not rs:
+            print("%-7d %-5d %-8s no valid run" % (size, conc, path))
+            continue
+        med = [statistics.median(r[k] for r in rs) for k in range(4)]
+        print("%-7d %-5d %-8s %-21s %-14.3f %-17.3f %.0f" % (
+            size, conc, path, "%.0f (%s)" % (med[0], " ".join("%.0f" % r[0] for r in rs)),
+            med[1], med[2], med[3]))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--conc", default="1,20")
-    ap.add_argument("--size", type=int, default=10240)
+    ap.add_argument("--size", default="10240", help="message sizes in bytes, e.g. 1024,10240")
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--n", type=int, default=2000, help="messages per run (concurrency 1: a quarter)")
     args = ap.parse_args()
@@ -94,29 +123,16 @@ def main():
                  "    timeout client 1m\n    timeout server 1m\n\n"
                  "frontend smtp\n    bind 127.0.0.1:%d\n    default_backend moat\n\n"
                  "backend moat\n    server m 127.0.0.1:%d send-proxy-v2\n" % (front, proxied))
-    print("bench_haproxy: %s, %d CPUs; moat %s; smtp-source, one message per connection, %d bytes"
+    print("bench_haproxy: %s, %d CPUs; moat %s; smtp-source, one message per connection"
           % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.cpu_count(),
              subprocess.run(["git", "-C", HERE, "rev-parse", "--short", "HEAD"],
-                            capture_output=True, text=True).stdout.strip(), args.size))
-    print("conc  path      msg/s (runs)            moat CPU s/1k  haproxy CPU s/1k")
+                            capture_output=True, text=True).stdout.strip()))
+    print("size    conc  path     msg/s (runs)          moat CPU s/1k  haproxy CPU s/1k  "
+          "disk B/msg")
     try:
-        for conc in [int(c) for c in args.conc.split(",")]:
-            n = args.n if conc > 1 else args.n // 4
-            one(direct, conc, args.size, max(50, n // 10), moat.pid, lb.proc.pid, conf)  # warm-up
-            got = {"direct": [], "haproxy": []}
-            for _ in range(args.reps):
-                for path, port in (("direct", direct), ("haproxy", front)):
-                    r = one(port, conc, args.size, n, moat.pid, lb.proc.pid, conf)
-                    if r:
-                        got[path].append(r)
-            for path, rs in got.items():
-                if not rs:
-                    print("%-5d %-9s no valid run" % (conc, path))
-                    continue
-                print("%-5d %-9s %-23s %-14.3f %.3f" % (
-                    conc, path, "%.0f (%s)" % (statistics.median(r[0] for r in rs),
-                                               " ".join("%.0f" % r[0] for r in rs)),
-                    statistics.median(r[1] for r in rs), statistics.median(r[2] for r in rs)))
+        for size in [int(x) for x in args.size.split(",")]:
+            for conc in [int(c) for c in args.conc.split(",")]:
+                cell(size, conc, args, (direct, front), (moat.pid, lb.proc.pid), conf, top)
     finally:
         lb.stop()
         moat.terminate()
