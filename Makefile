@@ -78,6 +78,7 @@ POLICY := policy/wire.c \
           policy/edge.c \
           policy/dnsbl.c \
           policy/kv.c \
+          policy/proxy.c \
           policy/spki.c \
           policy/dkim.c
 QUEUE  := queue/store.c \

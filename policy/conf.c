@@ -99,6 +99,8 @@ static void put_listener_options(struct text *t, const struct conf_listener *l)
 		text_puts(t, " auth-plaintext-loopback");
 	if (l->internal)
 		text_puts(t, " internal");
+	if (l->proxy)
+		text_puts(t, " proxy");
 }
 
 static void put_cidr(struct text *t, const struct cidr *c)
@@ -330,9 +332,12 @@ static int set_listen_options(struct parse *p, const struct directive *d, struct
 			l->auth_plaintext_loopback = 1;
 		else if (word_is(w, n, "internal"))
 			l->internal = 1;
+		else if (word_is(w, n, "proxy"))
+			l->proxy = 1;
 		else
 			return bad_value(p, d, "unknown option", w, n,
-			                 " (role=, tls=, tls-legacy, auth-plaintext-loopback, internal)");
+			                 " (role=, tls=, tls-legacy, auth-plaintext-loopback, internal,"
+			                 " proxy)");
 	}
 	if (l->tls_legacy && l->tls == CONF_TLS_NONE) {
 		text_puts(error_at(p, d), "tls-legacy needs tls=starttls or tls=implicit");
@@ -357,6 +362,8 @@ static int set_listen(struct parse *p, const struct directive *d, const char *ar
 		                 " (use 192.0.2.1:25, [2001:db8::1]:25, *:25 or [::]:25)");
 	if (set_listen_options(p, d, &l) != 0)
 		return -1;
+	if (l.proxy && c->proxy_listen_line == 0)
+		c->proxy_listen_line = p->line;
 	l.any = memcmp(l.addr.a, zero, sizeof zero) == 0;
 	for (size_t k = 0; k < c->nlisteners; k++) {
 		if (!listeners_overlap(&c->listeners[k], &l))
@@ -436,20 +443,37 @@ static int parse_net(struct parse *p, const struct directive *d, const char *arg
 	return 0;
 }
 
-static int set_relay_net(struct parse *p, const struct directive *d, const char *arg, size_t len)
+/* A CIDR argument added to nets[0..*n), at most cap, none twice. */
+static int add_net(struct parse *p, const struct directive *d, const char *arg, size_t len,
+                   struct cidr *nets, size_t *n, size_t cap)
 {
-	struct conf *c = p->c;
 	struct cidr net;
 
 	if (parse_net(p, d, arg, len, &net) != 0)
 		return -1;
-	for (size_t k = 0; k < c->nrelay_nets; k++)
-		if (c->relay_nets[k].prefix == net.prefix && ip_equal(&c->relay_nets[k].net, &net.net))
+	for (size_t k = 0; k < *n; k++)
+		if (nets[k].prefix == net.prefix && ip_equal(&nets[k].net, &net.net))
 			return bad_value(p, d, "duplicate network", arg, len, "");
-	if (c->nrelay_nets == CONF_MAX_NETS)
-		return too_many(p, d, "networks", CONF_MAX_NETS);
-	c->relay_nets[c->nrelay_nets++] = net;
+	if (*n == cap)
+		return too_many(p, d, "networks", cap);
+	nets[(*n)++] = net;
 	return 0;
+}
+
+static int set_relay_net(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	return add_net(p, d, arg, len, p->c->relay_nets, &p->c->nrelay_nets, CONF_MAX_NETS);
+}
+
+/* "proxy-from CIDR": a load balancer whose PROXY header a proxy listener
+ * believes (policy/proxy.h). */
+static int set_proxy_from(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	struct conf *c = p->c;
+
+	if (c->nproxy_from == 0)
+		c->proxy_from_line = p->line;
+	return add_net(p, d, arg, len, c->proxy_from, &c->nproxy_from, CONF_MAX_PROXY_FROM);
 }
 
 /* An absolute path into dst (CONF_PATH_MAX bytes). */
@@ -863,6 +887,17 @@ static void format_relay_net(struct text *t, const struct conf *c, const struct 
 	for (size_t k = 0; k < c->nrelay_nets; k++) {
 		put_name(t, d);
 		put_cidr(t, &c->relay_nets[k]);
+		text_puts(t, "\n");
+	}
+}
+
+/* Said only when given, like recipients: most relays have no proxy in
+ * front, and their effective configuration need not mention one. */
+static void format_proxy_from(struct text *t, const struct conf *c, const struct directive *d)
+{
+	for (size_t k = 0; k < c->nproxy_from; k++) {
+		put_name(t, d);
+		put_cidr(t, &c->proxy_from[k]);
 		text_puts(t, "\n");
 	}
 }
@@ -1524,6 +1559,7 @@ static const struct directive directives[] = {
 	{ "listen",        set_listen,    format_listen,    1, 0, 0, 0, NULL },
 	{ "domain",        set_domain,    format_domain,    1, 0, 0, 0, NULL },
 	{ "relay-network", set_relay_net, format_relay_net, 1, 0, 0, 0, NULL },
+	{ "proxy-from",    set_proxy_from, format_proxy_from, 1, 0, 0, 0, NULL },
 	{ "queue",         set_queue,     format_queue,     0, 0, 0, 0, NULL },
 	{ "queue-map-size",   set_size, format_size, 0, FIELD(queue_map_size), MIB, TIB, NULL },
 	{ "queue-max-bytes",  set_size, format_size, 0, FIELD(queue_max_bytes), MIB, 256 * GIB, NULL },
@@ -1765,6 +1801,36 @@ int conf_parse(const char *text, size_t len, const char *file, struct conf *c,
 	return 0;
 }
 
+/* A proxy listener believes a PROXY header only from proxy-from, so it
+ * needs one (else it would close every connection); proxy-from without a
+ * proxy listener is a listener that lost its "proxy", whose every client
+ * would seem to be the load balancer. */
+static int check_proxy(const struct conf *c, struct parse *p)
+{
+	const struct conf_listener *first = NULL;
+
+	for (size_t k = 0; k < c->nlisteners && first == NULL; k++)
+		if (c->listeners[k].proxy)
+			first = &c->listeners[k];
+	if (first != NULL && c->nproxy_from == 0) {
+		p->line = c->proxy_listen_line;
+		struct text *t = error_at(p, NULL);
+		text_puts(t, "listen ");
+		put_listener(t, first);
+		text_puts(t, " proxy: no proxy-from (proxy-from CIDR names the load balancers"
+		             " that may send the PROXY header; without one every connection"
+		             " would be closed)");
+		return fail(p);
+	}
+	if (c->nproxy_from > 0 && first == NULL) {
+		p->line = c->proxy_from_line;
+		text_puts(error_at(p, NULL), "proxy-from: no listener has the proxy option"
+		                             " (listen ADDR:PORT proxy)");
+		return fail(p);
+	}
+	return 0;
+}
+
 int conf_finish(struct conf *c, const char *file, char *err, size_t errcap)
 {
 	struct parse p;
@@ -1845,6 +1911,8 @@ int conf_finish(struct conf *c, const char *file, char *err, size_t errcap)
 			return fail(&p);
 		}
 	}
+	if (check_proxy(c, &p) != 0)
+		return -1;
 	for (size_t k = 0; c->metrics.port != 0 && k < c->nlisteners; k++) {
 		if (!listeners_overlap(&c->listeners[k], &c->metrics))
 			continue;

@@ -30,6 +30,7 @@
 #define CONF_MAX_DNS       3
 #define CONF_MAX_DNSBL     16
 #define CONF_DNSBL_ZONE_MAX 160  /* a zone's name, so that any query name fits 253 */
+#define CONF_MAX_PROXY_FROM 64
 #define CONF_MAX_DKIM      64
 #define CONF_DKIM_SELECTOR_MAX 63   /* s=: one DNS label's worth (dotted is allowed) */
 #define CONF_DKIM_HNAME_MAX    64   /* one header field name in a headers list */
@@ -48,7 +49,7 @@ enum conf_tls {
 };
 
 /* "listen ADDR:PORT [role=mx|submission] [tls=none|starttls|implicit]
- *  [tls-legacy] [auth-plaintext-loopback] [internal]"; zeroed = mx, no TLS. */
+ *  [tls-legacy] [auth-plaintext-loopback] [internal] [proxy]"; zeroed = mx, no TLS. */
 struct conf_listener {
 	struct ipaddr addr;
 	uint16_t      port;
@@ -58,6 +59,8 @@ struct conf_listener {
 	unsigned      tls_legacy : 1;              /* also CBC suites, TLS 1.0 and 1.1 */
 	unsigned      auth_plaintext_loopback : 1; /* AUTH without TLS from 127/8, ::1 */
 	unsigned      internal : 1;                /* every client here may relay */
+	unsigned      proxy : 1;                   /* a PROXY header (policy/proxy.h) from
+	                                              a proxy-from peer comes first */
 };
 
 /* "deny-network CIDR [never-connect]" */
@@ -159,6 +162,13 @@ struct conf {
 	size_t   ndomains;                            /* domain */
 	struct cidr relay_nets[CONF_MAX_NETS];
 	size_t   nrelay_nets;                         /* relay-network */
+	struct cidr proxy_from[CONF_MAX_PROXY_FROM];
+	size_t   nproxy_from;                         /* proxy-from: who may send a PROXY
+	                                                 header to a proxy listener */
+	size_t   proxy_from_line;                     /* the first proxy-from line, for errors */
+	size_t   proxy_listen_line;                   /* the first listen line with proxy,
+	                                                 for errors; 0 when none (so a config
+	                                                 without proxies compares as before) */
 	char     queue_path[CONF_PATH_MAX];           /* queue; default /var/lib/moat/queue */
 	uint64_t queue_map_size;                      /* queue-map-size; default (0 until
 	                                                 conf_finish) quota_map_size() */
@@ -304,7 +314,8 @@ int conf_parse(const char *text, size_t len, const char *file, struct conf *c,
 
 /* Final checks after parsing (e.g. at least one listener, a certificate
  * for every TLS listener, users for submission, recipients only for our
- * domains), and the values derived from others (queue-map-size from the
+ * domains, proxy-from for a proxy listener and a proxy listener for
+ * proxy-from), and the values derived from others (queue-map-size from the
  * quotas, when not set); same err form, with the line when one directive
  * is at fault.  Returns 0 or -1. */
 int conf_finish(struct conf *c, const char *file, char *err, size_t errcap);

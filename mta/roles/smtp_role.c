@@ -33,6 +33,7 @@
 #include "mta/roles/roles.h"
 #include "mta/net/queue_client.h"
 #include "policy/authfail.h"
+#include "policy/proxy.h"
 #include "policy/quota.h"
 #include "policy/rules.h"
 #include "queue/queue.h"
@@ -46,6 +47,12 @@
  * the page faults and munmaps of one connection per message showed in the
  * profile under make bench. */
 #define SESSION_SPARE_MAX 64
+/* A proxy listener's connection must bring its whole PROXY header within
+ * this long from the accept, however it trickles in: a load balancer
+ * sends it with the connection, so only a stalled or hostile peer waits
+ * (docs/security.md "Behind a load balancer"). */
+#define PROXY_HEADER_MS 5000
+_Static_assert(PROXY_HDR_MAX < SESSION_IN_MAX, "a whole PROXY header fits in the input buffer");
 
 struct server;
 
@@ -82,6 +89,10 @@ struct session {
 	unsigned            greet_due : 1;   /* greet-delay is over */
 	unsigned            dnsbl_wait : 1;  /* dnsbl-stage connect: greet after the verdict */
 	unsigned            closing : 1;
+	unsigned            proxy_wait : 1;  /* a proxy listener's: no session before the
+	                                        PROXY header (proxy_read()); s.client is
+	                                        the peer until then */
+	unsigned            started : 1;     /* the session began: its connect line is out */
 	char                in[SESSION_IN_MAX];
 };
 
@@ -145,10 +156,33 @@ struct server {
 
 static void session_pump(struct session *c);
 
+/* " proxy=ADDR" for a log line when a load balancer's PROXY header named
+ * cl, else "": buf, of PROXY_KV_MAX bytes. */
+#define PROXY_KV_MAX (IP_TEXT_MAX + 8)
+static const char *proxy_kv(const struct smtpd_client *cl, char *buf)
+{
+	if (cl->proxy_text[0] == 0)
+		return "";
+	snprintf(buf, PROXY_KV_MAX, " proxy=%s", cl->proxy_text);
+	return buf;
+}
+
+/* event=reject for a proxy listener's connection that ends before its
+ * header is in: why (proxy_refusal()'s word, or timeout, eof, ...), and
+ * how many bytes had come.  Nothing was written to it. */
+static void proxy_log_refusal(const struct session *c, const char *why)
+{
+	size_t len = 0;
+
+	(void)conn_in(&c->cn, &len);
+	log_event("reject", "addr=%s port=%u code=none reason=proxy-header error=%s bytes=%zu",
+	          c->s.client.addr_text, c->s.client.port, why, len);
+}
+
 /* event=disconnect: how it ended, what it did, its TLS and its user. */
 static void session_log_disconnect(const struct session *c, const char *reason)
 {
-	char user[QUEUE_NAME_MAX * 4 + 8] = "", tls[160] = "";
+	char user[QUEUE_NAME_MAX * 4 + 8] = "", tls[160] = "", via[PROXY_KV_MAX];
 	int64_t ms = c->sv->loop.now - c->connected_at;
 
 	if (c->s.user != NULL) {
@@ -158,9 +192,9 @@ static void session_log_disconnect(const struct session *c, const char *reason)
 	if (c->cn.tls != NULL && !c->cn.handshaking)
 		snprintf(tls, sizeof tls, " tls=%s cipher=%s", tls_version_name(c->cn.tls),
 		         tls_cipher_name(c->cn.tls));
-	log_event("disconnect", "addr=%s reason=%s messages=%u errors=%u seconds=%lld.%03lld%s%s",
+	log_event("disconnect", "addr=%s reason=%s messages=%u errors=%u seconds=%lld.%03lld%s%s%s",
 	          c->s.client.addr_text, reason, c->s.messages, c->s.errors, (long long)(ms / 1000),
-	          (long long)(ms % 1000), tls, user);
+	          (long long)(ms % 1000), tls, user, proxy_kv(&c->s.client, via));
 }
 
 static void session_kill(struct session *c, const char *reason)
@@ -195,7 +229,12 @@ static void session_kill(struct session *c, const char *reason)
 	dnsbl_check_cancel(c->dnsbl);
 	c->dnsbl = NULL;
 	connlimit_del(&c->client_node);
-	session_log_disconnect(c, reason);
+	/* One line per connection: its disconnect once it began, else why
+	 * its header failed; one refused at its start said why already. */
+	if (c->started)
+		session_log_disconnect(c, reason);
+	else if (c->proxy_wait)
+		proxy_log_refusal(c, reason);
 	conn_close(&c->cn);
 	c->dead_next = sv->dead;
 	sv->dead = c;
@@ -263,6 +302,10 @@ static void session_timer_cb(struct ev_loop *l, struct ev_timer *t)
 {
 	struct session *c = t->arg;
 
+	if (c->proxy_wait) {
+		session_kill(c, "timeout");   /* PROXY_HEADER_MS since the accept */
+		return;
+	}
 	if (c->cn.handshaking) {
 		log_event("tls-fail", "addr=%s error=timeout", c->s.client.addr_text);
 		session_kill(c, "tls-timeout");
@@ -849,11 +892,17 @@ static void session_pump(struct session *c)
 	session_rearm(c, before, consumed, replied);
 }
 
+static void proxy_read(struct session *c, unsigned events);
+
 static void session_io_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 {
 	struct session *c = io->arg;
 
 	(void)l;
+	if (c->proxy_wait) {
+		proxy_read(c, events);
+		return;
+	}
 	if (events & EV_READ) {
 		int r = conn_fill(&c->cn);
 
@@ -902,46 +951,181 @@ static void sockaddr_client(int fd, const struct sockaddr_storage *ss, struct sm
 		(void)sockaddr_ip(&local, &cl->local);
 }
 
-/* A deny-network marked never-connect gets 554; an address blocked for
- * AUTH failures gets 421 (nothing is written on an implicit-TLS port,
- * where the client expects a handshake).  Returns 1 when fd was closed. */
-static int refuse_at_connect(struct server *sv, const struct listener *li, int fd,
-                             const struct smtpd_client *cl)
+/* Refuse client cl on fd before its session: "CODE HOSTNAME TEXT" (code
+ * "421 4.7.0" and the like), unless quiet, and event=reject.  The caller
+ * closes fd. */
+static void refuse(struct server *sv, int fd, const struct smtpd_client *cl, const char *code,
+                   const char *text, const char *reason, int quiet)
 {
-	char msg[ADDR_DOMAIN_MAX + 80];
-	const char *reason;
-	int n;
+	char msg[ADDR_DOMAIN_MAX + 100], via[PROXY_KV_MAX];
+	int n = snprintf(msg, sizeof msg, "%s %s %s\r\n", code, sv->conf->hostname, text);
 
-	if (rules_denied(sv->conf, &cl->addr, 1)) {
-		n = snprintf(msg, sizeof msg, "554 5.7.1 %s Access denied\r\n", sv->conf->hostname);
-		reason = "deny-network";
-	} else if (authfail_blocked(sv->af, &cl->addr, sv->loop.now / 1000)) {
-		n = snprintf(msg, sizeof msg,
-		             "421 4.7.0 %s Too many authentication failures, try again later\r\n",
-		             sv->conf->hostname);
-		reason = "auth-blocked";
-	} else {
-		return 0;
-	}
-	log_event("reject", "addr=%s code=%.3s reason=%s", cl->addr_text, msg, reason);
-	if (li->cl->tls != CONF_TLS_IMPLICIT)
+	if (!quiet && n > 0 && (size_t)n < sizeof msg)
 		(void)!send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-	close(fd);
+	log_event("reject", "addr=%s code=%.3s reason=%s%s", cl->addr_text, code, reason,
+	          proxy_kv(cl, via));
+}
+
+/* The refusals that depend on who the client is, made once that is known
+ * (at the accept, or after a proxy listener's header): 421 while stopping
+ * (a header that came after SIGTERM), 554 to a deny-network marked
+ * never-connect, 421 to an address blocked for AUTH failures or with
+ * max-connections-per-client open.  Nothing is written for the first two
+ * on an implicit-TLS listener, whose client expects a handshake.  1 when
+ * refused (the caller closes). */
+static int refuse_client(struct server *sv, int fd, const struct smtpd_client *cl)
+{
+	int quiet = cl->listener.tls == CONF_TLS_IMPLICIT;
+
+	if (sv->stopping)
+		refuse(sv, fd, cl, "421 4.7.0", "Too many connections, try again later", "stopping", 0);
+	else if (rules_denied(sv->conf, &cl->addr, 1))
+		refuse(sv, fd, cl, "554 5.7.1", "Access denied", "deny-network", quiet);
+	else if (authfail_blocked(sv->af, &cl->addr, sv->loop.now / 1000))
+		refuse(sv, fd, cl, "421 4.7.0", "Too many authentication failures, try again later",
+		       "auth-blocked", quiet);
+	else if (connlimit_count(&sv->clients, &cl->addr) >= sv->conf->max_connections_per_client)
+		refuse(sv, fd, cl, "421 4.7.0", "Too many connections from your address, try again later",
+		       "max-connections-per-client", 0);
+	else
+		return 0;
 	return 1;
 }
 
-/* 421 at once and close: no session, nothing read. */
-static void refuse(struct server *sv, int fd, const struct smtpd_client *cl, const char *text,
-                   const char *reason)
+/* The session of client cl begins on c (c->s is made anew from cl): the
+ * refusals that depend on the client, its DNSBL lookups, then the
+ * greeting, or on an implicit-TLS listener the handshake first (RFC 8314).
+ * kind is the PROXY header's (proxy_kind_name()), NULL without one. */
+static void session_start(struct session *c, const struct smtpd_client *cl, const char *kind)
 {
-	char msg[ADDR_DOMAIN_MAX + 100];
-	int n = snprintf(msg, sizeof msg, "421 4.7.0 %s %s\r\n", sv->conf->hostname, text);
+	struct server *sv = c->sv;
+	struct ev_loop *l = &sv->loop;
 
-	(void)!send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-	close(fd);
-	log_event("reject", "addr=%s code=421 reason=%s", cl->addr_text, reason);
+	if (refuse_client(sv, c->cn.io.fd, cl)) {
+		session_kill(c, "refused");   /* (not started: no other line) */
+		return;
+	}
+	smtpd_init(&c->s, &c->cfg->conf, cl, c->implicit ? SMTPD_F_TLS : 0);
+	smtpd_set_tables(&c->s, c->cfg->tables.users, &c->cfg->tables.rcpts);
+	c->s.counters = &sv->counters;
+	if (sv->dnsbl != NULL &&
+	    !rules_relay_allowed(sv->conf, &(struct rules_client){ .addr = cl->addr,
+	                                                           .internal = c->lconf->internal })) {
+		c->dnsbl = dnsbl_check(sv->dnsbl, &cl->addr, cl->addr_text, session_dnsbl_cb, c);
+		c->dnsbl_wait = c->dnsbl != NULL && sv->conf->dnsbl_stage == CONF_DNSBL_CONNECT;
+	}
+	connlimit_add(&sv->clients, &c->client_node, &cl->addr);
+	c->started = 1;
+	if (kind != NULL)
+		log_event("connect", "addr=%s port=%u proxy=%s proxy-kind=%s", cl->addr_text, cl->port,
+		          cl->proxy_text, kind);
+	else
+		log_event("connect", "addr=%s port=%u", cl->addr_text, cl->port);
+	if (c->implicit) {
+		/* RFC 8314: the handshake first, the greeting inside TLS.  What
+		 * came behind a PROXY header is the handshake's beginning. */
+		struct tls *t = tls_server_new(c->cfg->tables.creds,
+		                               c->lconf->tls_legacy ? TLS_LEGACY : 0);
+
+		if (t == NULL) {
+			log_warn("msg=\"cannot start TLS (memory or entropy)\" addr=%s", cl->addr_text);
+			session_kill(c, "tls-error");
+			return;
+		}
+		conn_tls_start(&c->cn, t, 1);
+		ev_timer_start(l, &c->timer, (int64_t)c->cfg->conf.timeout_command * 1000);
+	} else {
+		greet(c);
+	}
+	session_pump(c);
 }
 
+/* The header h, its first n bytes of the input, is in: the client it
+ * names is the session's address from now on, for everything, and the
+ * session starts with what followed the header still buffered. */
+static void proxy_start(struct session *c, const struct proxy_hdr *h, size_t n)
+{
+	struct smtpd_client cl = c->s.client;   /* the peer: the load balancer */
+
+	conn_consume(&c->cn, n);
+	ev_timer_stop(&c->sv->loop, &c->timer);
+	c->proxy_wait = 0;
+	cl.proxy = cl.addr;
+	memcpy(cl.proxy_text, cl.addr_text, sizeof cl.proxy_text);
+	proxy_client(h, &cl.proxy, &cl.addr);
+	if (h->kind == PROXY_FORWARDED) {
+		/* Its port, and the address it reached (the load balancer's,
+		 * which a HELO must not claim either). */
+		cl.port = h->src_port;
+		cl.local = h->dst;
+		ip_unmap(&cl.local);
+	}
+	ip_format(&cl.addr, cl.addr_text, sizeof cl.addr_text);
+	session_start(c, &cl, proxy_kind_name(h->kind));
+}
+
+/* A proxy listener's connection before its header: read what came, and
+ * start the session once proxy_parse() accepts it.  Nothing is read as
+ * SMTP before: what follows the header in the same read stays buffered,
+ * for the session or for the TLS handshake.  Bounded in size (the parser
+ * refuses past PROXY_HDR_MAX, well inside the buffer) and in time
+ * (PROXY_HEADER_MS, session_timer_cb); every failure closes without a
+ * byte written, and session_kill() logs it. */
+static void proxy_read(struct session *c, unsigned events)
+{
+	struct proxy_hdr h;
+	const unsigned char *in;
+	size_t len = 0;
+	int r = CONN_AGAIN, n;
+
+	if (events & EV_READ)
+		r = conn_fill(&c->cn);
+	in = (const unsigned char *)conn_in(&c->cn, &len);
+	n = proxy_parse(in, len, &h);
+	if (n == -1)
+		session_kill(c, proxy_refusal(in, len));
+	else if (n > 0)
+		proxy_start(c, &h, (size_t)n);
+	else if (r == CONN_EOF)
+		session_kill(c, "eof");
+	else if (r == CONN_ERROR)
+		session_kill(c, "read-error");
+	else if (conn_watch(&c->cn, 0, 1) < 0)
+		session_kill(c, "epoll-error");
+}
+
+/* A new connection on fd, counted and linked; NULL when out of memory. */
+static struct session *session_new(struct server *sv, const struct listener *li, int fd)
+{
+	struct session *c = session_alloc(sv);
+
+	if (c == NULL)
+		return NULL;
+	c->sv = sv;
+	conn_init(&c->cn, &sv->loop, fd, session_io_cb, c, c->in, sizeof c->in);
+	c->timer.cb = session_timer_cb;
+	c->timer.arg = c;
+	c->auth_timer.cb = auth_timer_cb;
+	c->auth_timer.arg = c;
+	c->delay_timer.cb = session_delay_cb;
+	c->delay_timer.arg = c;
+	c->cfg = config_ref(sv->cfg);
+	c->lconf = li->cl;
+	c->implicit = li->cl->tls == CONF_TLS_IMPLICIT;
+	c->state_since = sv->loop.now;
+	c->connected_at = sv->loop.now;
+	c->next = sv->conns;
+	if (sv->conns)
+		sv->conns->prev = c;
+	sv->conns = c;
+	sv->nconns++;
+	return c;
+}
+
+/* The limits that count connections, not clients, come first; then on a
+ * proxy listener only a proxy-from peer gets a connection, which waits
+ * for its header (proxy_read()), and the rest waits for the client the
+ * header names; elsewhere the session starts now. */
 static void listener_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 {
 	struct listener *li = io->arg;
@@ -966,69 +1150,33 @@ static void listener_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 		}
 		sockaddr_client(fd, &ss, &cl);
 		cl.listener = *li->cl;
-		if (refuse_at_connect(sv, li, fd, &cl))
+		if (li->cl->proxy && !proxy_trusted(sv->conf, &cl.addr)) {
+			/* Not one of our load balancers: what it would say of its
+			 * client is a lie, and it gets not a byte. */
+			log_event("reject", "addr=%s port=%u code=none reason=proxy-untrusted",
+			          cl.addr_text, cl.port);
+			close(fd);
 			continue;
+		}
 		if (sv->stopping || (sv->conf->max_connections && sv->nconns >= sv->conf->max_connections)) {
-			refuse(sv, fd, &cl, "Too many connections, try again later",
-			       sv->stopping ? "stopping" : "max-connections");
+			refuse(sv, fd, &cl, "421 4.7.0", "Too many connections, try again later",
+			       sv->stopping ? "stopping" : "max-connections", 0);
+			close(fd);
 			continue;
 		}
-		if (connlimit_count(&sv->clients, &cl.addr) >= sv->conf->max_connections_per_client) {
-			refuse(sv, fd, &cl, "Too many connections from your address, try again later",
-			       "max-connections-per-client");
-			continue;
-		}
-		c = session_alloc(sv);
-		if (c == NULL) {
+		if ((c = session_new(sv, li, fd)) == NULL) {
 			close(fd);
 			log_warn("msg=\"out of memory\" addr=%s", cl.addr_text);
 			continue;
 		}
-		c->sv = sv;
-		conn_init(&c->cn, l, fd, session_io_cb, c, c->in, sizeof c->in);
-		c->timer.cb = session_timer_cb;
-		c->timer.arg = c;
-		c->auth_timer.cb = auth_timer_cb;
-		c->auth_timer.arg = c;
-		c->cfg = config_ref(sv->cfg);
-		c->lconf = li->cl;
-		c->implicit = li->cl->tls == CONF_TLS_IMPLICIT;
-		c->delay_timer.cb = session_delay_cb;
-		c->delay_timer.arg = c;
-		smtpd_init(&c->s, &c->cfg->conf, &cl, c->implicit ? SMTPD_F_TLS : 0);
-		smtpd_set_tables(&c->s, c->cfg->tables.users, &c->cfg->tables.rcpts);
-		c->s.counters = &sv->counters;
-		if (sv->dnsbl != NULL &&
-		    !rules_relay_allowed(sv->conf, &(struct rules_client){ .addr = cl.addr,
-		                                                           .internal = li->cl->internal })) {
-			c->dnsbl = dnsbl_check(sv->dnsbl, &cl.addr, cl.addr_text, session_dnsbl_cb, c);
-			c->dnsbl_wait = c->dnsbl != NULL && sv->conf->dnsbl_stage == CONF_DNSBL_CONNECT;
-		}
-		c->state_since = l->now;
-		c->connected_at = l->now;
-		connlimit_add(&sv->clients, &c->client_node, &cl.addr);
-		c->next = sv->conns;
-		if (sv->conns)
-			sv->conns->prev = c;
-		sv->conns = c;
-		sv->nconns++;
-		log_event("connect", "addr=%s port=%u", cl.addr_text, cl.port);
-		if (c->implicit) {
-			/* RFC 8314: the handshake first, the greeting inside TLS. */
-			struct tls *t = tls_server_new(c->cfg->tables.creds,
-			                               li->cl->tls_legacy ? TLS_LEGACY : 0);
-
-			if (t == NULL) {
-				log_warn("msg=\"cannot start TLS (memory or entropy)\" addr=%s", cl.addr_text);
-				session_kill(c, "tls-error");
-				continue;
-			}
-			conn_tls_start(&c->cn, t, 1);
-			ev_timer_start(l, &c->timer, (int64_t)c->cfg->conf.timeout_command * 1000);
+		if (li->cl->proxy) {
+			c->s.client = cl;   /* the peer, until its header names the client */
+			c->proxy_wait = 1;
+			ev_timer_start(l, &c->timer, PROXY_HEADER_MS);
+			proxy_read(c, EV_READ);   /* a load balancer sends it at once */
 		} else {
-			greet(c);
+			session_start(c, &cl, NULL);
 		}
-		session_pump(c);
 	}
 }
 
@@ -1190,7 +1338,7 @@ static void stop_timer_cb(struct ev_loop *l, struct ev_timer *t)
 	 * wake-up), then a moment for the replies to go out. */
 	log_event("stop-deadline", "sessions=%u", sv->nconns);
 	for (c = sv->conns; c; c = c->next) {
-		if (c->dead)
+		if (c->dead || c->proxy_wait)   /* (no session yet: the kill timer's) */
 			continue;
 		smtpd_shutdown(&c->s, 1);
 		ev_timer_stop(l, &c->auth_timer);
@@ -1218,7 +1366,10 @@ static void begin_shutdown(struct server *sv)
 	}
 	sv->nls = 0;
 	for (c = sv->conns; c; c = c->next) {
-		if (c->dead)
+		/* A connection still waiting for its PROXY header has no session
+		 * to tell: once the header is in, its client gets the 421 of a
+		 * stopping server (refuse_client()). */
+		if (c->dead || c->proxy_wait)
 			continue;
 		smtpd_shutdown(&c->s, 0);
 		session_pump(c);

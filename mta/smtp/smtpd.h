@@ -119,12 +119,20 @@ struct smtpd_event {
 	unsigned ms;                    /* DELAY: milliseconds to hold the reply */
 };
 
+/* The client every decision is about.  On a `proxy` listener the driver
+ * fills it from the PROXY header (policy/proxy.h): addr and port are the
+ * header's client, local the address it reached on the load balancer, and
+ * proxy the load balancer itself (the TCP peer); without a header that
+ * named a client (LOCAL, UNKNOWN) addr is the load balancer's. */
 struct smtpd_client {
 	struct ipaddr addr;             /* ip_unmap()ed */
 	char          addr_text[IP_TEXT_MAX];
 	uint16_t      port;
 	struct conf_listener listener;  /* where it connected; zeroed = mx, no TLS */
 	struct ipaddr local;            /* our end (getsockname); family 0: unknown */
+	struct ipaddr proxy;            /* the load balancer that sent a PROXY header,
+	                                   ip_unmap()ed; family 0: none */
+	char          proxy_text[IP_TEXT_MAX];  /* "" when none */
 };
 
 enum smtpd_pending { /* which answer the session is waiting for */

@@ -456,7 +456,7 @@ static const struct bad_case bad_cases[] = {
 	{ "listen 127.0.0.1:25 tls=yes\n",
 	  "t.conf:1: listen: bad TLS mode 'tls=yes' (tls=none, tls=starttls or tls=implicit)" },
 	{ "listen 127.0.0.1:25 starttls\n",
-	  "t.conf:1: listen: unknown option 'starttls' (role=, tls=, tls-legacy, auth-plaintext-loopback, internal)" },
+	  "t.conf:1: listen: unknown option 'starttls' (role=, tls=, tls-legacy, auth-plaintext-loopback, internal, proxy)" },
 	{ "listen 127.0.0.1:25 tls-legacy\n",
 	  "t.conf:1: listen: tls-legacy needs tls=starttls or tls=implicit" },
 	{ "listen 127.0.0.1:25 auth-plaintext-loopback\n",
