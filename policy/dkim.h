@@ -207,6 +207,17 @@ int dkim_from_domain(const char *hdr, size_t len, char *domain, const char **why
  * subdomain); NULL when none does. */
 const struct conf_dkim *dkim_key_find(const struct conf *c, const char *domain, size_t len);
 
+/* A dkim-sign line's DOMAIN as configured ("NAME" or "*.NAME"), as the
+ * key role's messages name a key (mta/net/keymsg.h): into out (cap bytes,
+ * NUL-terminated when it fits); returns the length it needs. */
+size_t dkim_line_domain(const struct conf_dkim *d, char *out, size_t cap);
+
+/* The dkim-sign line whose DOMAIN as configured is domain[0..dlen)
+ * (compared without case) and whose selector is selector[0..slen); NULL
+ * when none is. */
+const struct conf_dkim *dkim_line_find(const struct conf *c, const char *domain, size_t dlen,
+                                       const char *selector, size_t slen);
+
 /*
  * Check a headers list "H1:H2:..." (as the config gives it) and write it
  * in lower case into out (cap bytes, NUL-terminated).  Returns 0, or -1

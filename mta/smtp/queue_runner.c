@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "mta/smtp/delivery_attempt.h"
+#include "mta/smtp/dsn_dkim.h"
 #include "mta/net/resolver.h"
 #include "mta/net/log.h"
 #include "mta/net/tls.h"
@@ -375,6 +376,7 @@ static queue_id make_dsn(struct deliver *d, const struct job *j, const struct ds
 		qc_draft_abort(d->q, id);
 		return 0;
 	}
+	dsn_dkim_sign(d->q, id, received, (size_t)rn, text, need);
 	free(text);
 	free(hdr);
 	memset(env, 0, sizeof *env);

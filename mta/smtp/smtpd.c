@@ -1382,6 +1382,23 @@ void smtpd_msg_committed(struct smtpd *s, int err)
 		session_over(s);
 }
 
+void smtpd_msg_refused(struct smtpd *s, const char *text, const char *reason)
+{
+	char idtext[QUEUE_ID_TEXT];
+
+	if (s->pending != SMTPD_P_COMMIT)
+		return;
+	s->pending = SMTPD_P_NONE;
+	s->state = SMTPD_S_READY;
+	queue_id_format(s->id, idtext);
+	reply(s, "%s", text);
+	log_event("reject", "id=%s addr=%s code=%.3s reason=%s", idtext, s->client.addr_text, text,
+	          reason);
+	txn_reset(s);
+	if (s->expired)
+		session_over(s);
+}
+
 void smtpd_delay_done(struct smtpd *s)
 {
 	if (s->pending != SMTPD_P_DELAY)
