@@ -105,7 +105,7 @@ void dsn_dkim_sign(struct qc *q, queue_id id, const char *a, size_t alen, const 
 			dkc_wait(dsn_link, dks_ask(d, dsn_link, sign_cb, &ans));
 		if (!ans.ok) {
 			log_fail(id, d, d->why);
-		} else if (qc_draft_prepend(q, id, d->out, d->outlen) != 0) {
+		} else if (qc_draft_write(q, id, d->out, d->outlen) != 0) {
 			log_fail(id, d, "cannot send the header to the queue role");
 		} else {
 			queue_id_format(id, idtext);

@@ -32,12 +32,14 @@
 void dsn_dkim_use(struct dkc *link);
 
 /*
- * Sign the DSN draft id (on q) whose message is a[0..alen) then
- * b[0..blen) (as written into the draft), when a key covers its From:
- * domain: the DKIM-Signature header is prepended to the draft
- * (qc_draft_prepend()) and event=dkim-dsn logged.  Blocks this process
+ * Sign the DSN whose message is a[0..alen) then b[0..blen), about to be
+ * written into the draft id (on q), when a key covers its From: domain:
+ * the DKIM-Signature header is written into the draft now
+ * (qc_draft_write()), so that it comes first, and event=dkim-dsn logged.
+ * Called before the message's own bytes are written.  Blocks this process
  * (the delivery role) at most a few DKC_TIMEOUT_MS.  The DSN goes either
- * way: nothing is returned.
+ * way: nothing is returned (a write that fails fails the draft, and the
+ * caller's own writes say so).
  */
 void dsn_dkim_sign(struct qc *q, queue_id id, const char *a, size_t alen, const char *b,
                    size_t blen);

@@ -369,6 +369,7 @@ static queue_id make_dsn(struct deliver *d, const struct job *j, const struct ds
 		return 0;
 	}
 	dsn_build(&ds, text, need + 1, NULL);
+	dsn_dkim_sign(d->q, id, received, (size_t)rn, text, need);
 	if (qc_draft_write(d->q, id, received, (size_t)rn) != 0 ||
 	    qc_draft_write(d->q, id, text, need) != 0) {
 		free(text);
@@ -376,7 +377,6 @@ static queue_id make_dsn(struct deliver *d, const struct job *j, const struct ds
 		qc_draft_abort(d->q, id);
 		return 0;
 	}
-	dsn_dkim_sign(d->q, id, received, (size_t)rn, text, need);
 	free(text);
 	free(hdr);
 	memset(env, 0, sizeof *env);
