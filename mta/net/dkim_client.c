@@ -330,7 +330,7 @@ static uint64_t request(struct dkc *c, struct keymsg *m, uint32_t want, dkc_fn *
 		lose(c, ticket, cb, arg, "no link to the key role");
 		return ticket;
 	}
-	if (c->nsent > 0 && now - ring_at(c, 0)->sent > DKC_TIMEOUT_MS) {
+	if (c->nsent > 0 && now - ring_at(c, 0)->sent >= DKC_TIMEOUT_MS) {
 		lose(c, ticket, cb, arg, "the key role does not answer");
 		return ticket;
 	}
