@@ -26,11 +26,13 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "smtp"))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "deliver"))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tls"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ops"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import moatlib  # noqa: E402
 from moatlib import BUILD, MOAT, Failure, Server, case, check, eq, queued_id  # noqa: E402
 from sinklib import Sink, main, wait_for  # noqa: E402
 import dkimlib  # noqa: E402
+import opslib  # noqa: E402
 import tlslib  # noqa: E402
 from dkimlib import MESSAGES, attachment_10mb, crlf, sig_header, tag, verify  # noqa: E402
 
@@ -315,7 +317,8 @@ def queue_empty(server, seconds=30):
 def key_role_stopped():
     """A key role that does not answer: 451 within a few seconds, nothing
     queued; once it answers again, messages are signed again."""
-    server = Server("stopped", conf())
+    mport = moatlib.free_port()
+    server = Server("stopped", conf(metrics_listen="127.0.0.1:%d" % mport))
     pids = wait_keys(server)
     for p in pids:
         os.kill(p, signal.SIGSTOP)
@@ -336,6 +339,18 @@ def key_role_stopped():
     queue_empty(server)
     check("event=dkim-fail kind=message" in server.stderr(1 << 20) and
           'why="no answer in time" code=451' in server.stderr(1 << 20), "dkim-fail logged")
+    # The counters count those lines.
+    signed = [a for a in opslib.events(server, "accept") if a.get("dkim") == "signed"]
+    fails = opslib.events(server, "dkim-fail")
+    check(len(signed) >= 1 and len(fails) >= 2, "lines: %d signed, %d failed" % (len(signed), len(fails)))
+    for om in (True, False):
+        m = opslib.scrape(mport, openmetrics=om)
+        eq(m.get("moat_dkim_signed_total"), len(signed) + len(opslib.events(server, "dkim-dsn")),
+           "moat_dkim_signed_total")
+        eq(m.get("moat_dkim_failures_total{kind=message}"),
+           len([f for f in fails if f["kind"] == "message"]), "failures of messages")
+        eq(m.get("moat_dkim_failures_total{kind=dsn}"), 0, "failures of DSNs")
+        eq(m.get("moat_rejections_total{reason=dkim-fail}"), len(fails), "rejections")
     server.stop()
 
 
