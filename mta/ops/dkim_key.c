@@ -58,9 +58,9 @@ void dkim_key_forget_private(struct dkim_key *k)
 	/* p q dp dq iq come first in buf (keep()), n and e after them. */
 	priv = k->sk.plen + k->sk.qlen + k->sk.dplen + k->sk.dqlen + k->sk.iqlen;
 	explicit_bzero(k->buf, priv);
+	/* Only pointers into buf and lengths are left: forgotten too. */
 	bits = k->sk.n_bitlen;
-	explicit_bzero(&k->sk, sizeof k->sk);
-	k->sk.n_bitlen = bits;   /* p NULL: dkim_key_sign() refuses */
+	k->sk = (br_rsa_private_key){ .n_bitlen = bits };   /* p NULL: dkim_key_sign() refuses */
 }
 
 void dkim_key_public(const struct dkim_key *k, const unsigned char **n, size_t *nlen,

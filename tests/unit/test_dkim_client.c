@@ -142,6 +142,13 @@ struct rec {
 
 static int ncalls, want_calls;
 
+/* memcpy, but a field that is absent (NULL, 0) copies nothing. */
+static void copy(void *dst, const void *src, size_t len)
+{
+	if (len > 0)
+		memcpy(dst, src, len);
+}
+
 static void rec_cb(void *arg, const struct keymsg *rep, const char *why)
 {
 	struct rec *r = arg;
@@ -155,12 +162,12 @@ static void rec_cb(void *arg, const struct keymsg *rep, const char *why)
 	if (rep != NULL) {
 		r->ok = rep->ok;
 		r->len = rep->len;
-		memcpy(r->data, rep->data, rep->len);
-		memcpy(r->domain, rep->domain, rep->domainlen);
+		copy(r->data, rep->data, rep->len);
+		copy(r->domain, rep->domain, rep->domainlen);
 		r->domain[rep->domainlen] = 0;
-		memcpy(r->selector, rep->selector, rep->selectorlen);
+		copy(r->selector, rep->selector, rep->selectorlen);
 		r->selector[rep->selectorlen] = 0;
-		memcpy(r->headers, rep->headers, rep->headerslen);
+		copy(r->headers, rep->headers, rep->headerslen);
 		r->headers[rep->headerslen] = 0;
 		r->explen = rep->explen;
 	}
