@@ -271,27 +271,11 @@ def dsn_signed():
 
 # ---------------------------------------------------------------- the failure rule
 
-def key_pids(server):
-    """The key roles under server's supervisor (the smtp role's, the
-    delivery role's)."""
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                st = f.read()
-        except OSError:
-            continue
-        if st[st.index("(") + 1:st.rindex(")")] == "moat-key" and \
-                int(st[st.rindex(")") + 2:].split()[1]) == server.proc.pid:
-            out.append(int(d))
-    return out
-
-
 def wait_keys(server, n=2, old=()):
+    """The key roles (the smtp role's, the delivery role's) once n run,
+    none of them one of old."""
     return wait_for(lambda: (lambda p: p if len(p) >= n and not set(p) & set(old) else None)(
-        key_pids(server)), 15, "%d key roles" % n)
+        server.role_pids("key")), 15, "%d key roles" % n)
 
 
 def signed_again(server, seconds=15):
