@@ -589,7 +589,7 @@ def summarise(runs, systems, cells):
                 continue
             m = medians[(name, conc, size)]
             rat = ""
-            if name != "moat":
+            if name not in ("moat", "moat-dkim"):   # (moat-dkim: its own line below)
                 mm = medians[("moat", conc, size)]
                 rat = "%-6s %-6s %-6s" % (ratio(mm["rate"], m["rate"]), ratio(mm["cpu"], m["cpu"]),
                                           ratio(mm["pss"], m["pss"]))
