@@ -195,6 +195,44 @@ def authenticated_user_signed():
     server.stop()
 
 
+@case
+def tls_and_dkim_share_the_key_role():
+    """The smtp role's key role serves its TLS link and its DKIM link at
+    once: four clients each do STARTTLS, AUTH and a message, five times;
+    every handshake completes and every message is signed and verifies."""
+    server = tlslib.server("dkim-tls", conf(relay_network=None))
+    qids, errors = [], []
+    lock = threading.Lock()
+
+    def client(n):
+        for k in range(5):
+            try:
+                c, _ = tlslib.tls_session("127.0.0.1", server.sub4)
+                with c:
+                    c.expect("AUTH PLAIN " + tlslib.plain("alice", tlslib.PASSWORD),
+                             "235 2.7.0 Authentication successful")
+                    reply = c.mail_tx(SENDER, [RCPT], crlf("From: t%d-%d@example.test\n"
+                                                           "Subject: tls\n\nbody\n" % (n, k)),
+                                      ehlo=False)
+                with lock:
+                    qids.append(queued_id(reply))
+            except Exception as e:   # noqa: reported below
+                with lock:
+                    errors.append("client %d message %d: %s" % (n, k, e))
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    eq(errors, [], "errors")
+    eq(len(qids), 20, "messages accepted")
+    for qid in qids:
+        data = delivered(qid)
+        check(verify(data) and tag(sig_header(data), "d") == "example.test", "%s signed" % qid)
+    eq(len(wait_keys(server, 2)), 2, "key roles (the smtp role's, the delivery role's)")
+    server.stop()
+
+
 # ---------------------------------------------------------------- not signed
 
 @case
