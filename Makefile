@@ -95,6 +95,7 @@ NET    := mta/net/log.c \
           mta/net/conn.c \
           mta/net/keymsg.c \
           mta/net/key_client.c \
+          mta/net/dkim_client.c \
           mta/net/resolver.c \
           mta/net/listen.c \
           mta/net/connlimit.c \
@@ -112,6 +113,8 @@ SMTP   := mta/smtp/smtpd.c \
           mta/smtp/blocklist_lookup.c \
           mta/smtp/delivery_attempt.c \
           mta/smtp/queue_runner.c \
+          mta/smtp/dkim_signer.c \
+          mta/smtp/dsn_dkim.c \
           mta/smtp/verify.c
 CMD    := mta/cmd/conf_path.c \
           mta/cmd/queue_cmd.c \

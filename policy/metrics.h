@@ -50,6 +50,8 @@ struct metrics {
 	struct metrics_family deliveries;  /* event=delivery, by status= */
 	struct metrics_family bounces;     /* event=bounce (a DSN queued), by kind= */
 	struct metrics_family reloads;     /* event=reload, by status= */
+	uint64_t dkim_signed;      /* event=accept with dkim=signed; event=dkim-dsn */
+	struct metrics_family dkim_failures; /* event=dkim-fail, by kind= */
 };
 
 /* Values read at scrape time. */
@@ -72,7 +74,7 @@ struct metrics_gauges {
 /* Zero every counter and list the label values known in advance (so a
  * rate over them starts at 0): deliveries sent, deferred, bounced,
  * expired; bounces failed, delayed; quota disk, map, messages, bytes,
- * client, queue-full; reloads ok, refused. */
+ * client, queue-full; reloads ok, refused; dkim failures message, dsn. */
 void metrics_init(struct metrics *m);
 
 /* Add src's counts to dst (labels matched by value; a label of src that

@@ -29,6 +29,8 @@
 #include "mta/ops/config_files.h"
 #include "mta/net/tls.h"
 #include "mta/net/key_client.h"
+#include "mta/net/dkim_client.h"
+#include "mta/smtp/dkim_signer.h"
 #include "mta/net/plink.h"
 #include "mta/roles/roles.h"
 #include "mta/net/queue_client.h"
@@ -81,6 +83,7 @@ struct session {
 	struct session        *dead_next;       /* to be freed after the batch */
 	struct connlimit_node client_node;   /* counted in sv->clients */
 	struct dnsbl_check *dnsbl;           /* the client's lookups, until the verdict */
+	struct dks         *dkim;            /* the message's DKIM state (insiders), or NULL */
 	int64_t             state_since;     /* monotonic ms: when s.state began */
 	unsigned            in_commit : 1;
 	unsigned            wait_drain : 1;   /* a MSG_DATA answered when the link drains */
@@ -93,6 +96,9 @@ struct session {
 	                                        PROXY header (proxy_read()); s.client is
 	                                        the peer until then */
 	unsigned            started : 1;     /* the session began: its connect line is out */
+	unsigned            dkim_wait : 1;   /* the key role is signing the message */
+	unsigned            dkim_oom : 1;    /* no memory for the DKIM state: cannot sign */
+	unsigned            dkim_done : 2;   /* enum dkim_done: what the accept line says */
 	char                in[SESSION_IN_MAX];
 };
 
@@ -150,11 +156,13 @@ struct server {
 	struct usage_cache uc[USAGE_CACHE];  /* the queue role's answers, kept up to date */
 	struct ev_io       plink;            /* the supervisor */
 	int                draining;         /* a newer generation took over */
-	int                kfd;              /* the key role, -1 none */
+	int                kfd;              /* the key role's TLS link, -1 none */
+	struct dkc        *dk;               /* the key role's DKIM link */
 	struct dnsbl      *dnsbl;            /* NULL without `dnsbl` zones */
 };
 
 static void session_pump(struct session *c);
+static void dkim_drop(struct session *c);
 
 /* " proxy=ADDR" for a log line when a load balancer's PROXY header named
  * cl, else "": buf, of PROXY_KV_MAX bytes. */
@@ -223,6 +231,8 @@ static void session_kill(struct session *c, const char *reason)
 	}
 	verify_cancel(c->verify);
 	c->verify = NULL;
+	if (c->dkim_wait)
+		dkim_drop(c);   /* (its draft was aborted above) */
 	ev_timer_stop(&sv->loop, &c->timer);
 	ev_timer_stop(&sv->loop, &c->auth_timer);
 	ev_timer_stop(&sv->loop, &c->delay_timer);
@@ -252,6 +262,7 @@ static void session_free(struct session *c)
 		c->next->prev = c->prev;
 	sv->nconns--;
 	smtpd_free(&c->s);
+	dkim_drop(c);
 	conn_close(&c->cn);
 	config_unref(c->cfg);
 	c->cfg = NULL;
@@ -606,6 +617,169 @@ static void session_quota(struct session *c, struct queue_envelope *env, uint64_
 	c->qticket = qc_usage(sv->q, env, usage_cb, c);
 }
 
+/* Finished, for the next group commit (after_batch()). */
+static void commit_enqueue(struct session *c)
+{
+	struct server *sv = c->sv;
+
+	c->in_commit = 1;
+	c->commit_next = NULL;
+	*sv->commit_tail = c;
+	sv->commit_tail = &c->commit_next;
+}
+
+/* ---- DKIM: signed at acceptance, before the 250 (docs/dkim.md) ---------- */
+
+/* What the accept line says of a message's signature. */
+enum dkim_done { DKIM_NONE = 0, DKIM_SIGNED, DKIM_PRESENT, DKIM_UNSIGNED };
+
+/* The failure rule: a message the admin asked us to sign is never queued
+ * unsigned.  The key role gone, slow or lying: 451, the client tries
+ * again.  A header that cannot be signed however often it is tried: 554. */
+#define DKIM_REPLY_TEMP "451 4.3.0 Cannot sign the message (DKIM), try again later"
+#define DKIM_REPLY_PERM "554 5.6.0 The message header cannot be signed (DKIM)"
+
+/* May this session's client relay?  The relay rules' own decision: only
+ * an insider's mail is signed, never an outsider's for our domains. */
+static int dkim_insider(const struct session *c)
+{
+	struct rules_client rc = { .addr = c->s.client.addr,
+	                           .authenticated = c->s.authenticated,
+	                           .internal = c->s.client.listener.internal };
+
+	return rules_relay_allowed(&c->cfg->conf, &rc);
+}
+
+static void dkim_drop(struct session *c)
+{
+	dks_free(c->dkim);   /* (cancels a signature on its way) */
+	c->dkim = NULL;
+	c->dkim_wait = 0;
+}
+
+/* SMTPD_EV_MSG_BEGIN: an insider's message may have to be signed: keep
+ * its header block and hash its body as it streams. */
+static void dkim_begin(struct session *c)
+{
+	dkim_drop(c);
+	c->dkim_oom = 0;
+	c->dkim_done = DKIM_NONE;
+	if (c->cfg->conf.ndkim == 0 || !dkim_insider(c))
+		return;
+	if ((c->dkim = dks_new()) == NULL) {
+		log_warn("msg=\"out of memory: cannot sign\" addr=%s", c->s.client.addr_text);
+		c->dkim_oom = 1;
+	}
+}
+
+/* SMTPD_EV_MSG_DATA: the same bytes as go to the queue. */
+static void dkim_data(struct session *c, const void *p, size_t len)
+{
+	if (c->dkim != NULL)
+		dks_feed(c->dkim, p, len);
+}
+
+/* Refuse the message (its draft dropped): 451 or, permanent, 554. */
+static void dkim_refuse(struct session *c, int permanent, const char *why)
+{
+	char idtext[QUEUE_ID_TEXT], text[256];
+	const struct dks *d = c->dkim;
+
+	queue_id_format(c->s.id, idtext);
+	log_text(why, strlen(why), text, sizeof text);
+	log_event("dkim-fail", "kind=message id=%s addr=%s d=%s s=%s why=\"%s\" code=%s", idtext,
+	          c->s.client.addr_text, d != NULL && d->domain[0] ? d->domain : "none",
+	          d != NULL && d->selector[0] ? d->selector : "none", text, permanent ? "554" : "451");
+	if (c->draft != 0) {
+		qc_draft_abort(c->sv->q, c->draft);
+		c->draft = 0;
+	}
+	dkim_drop(c);
+	smtpd_msg_refused(&c->s, permanent ? DKIM_REPLY_PERM : DKIM_REPLY_TEMP, "dkim-fail");
+}
+
+/* The key role's signature came back (checked, the header built), or
+ * none did: prepend the header and join the commit, or refuse. */
+static void dkim_signed_cb(void *arg, struct dks *d, int ok)
+{
+	struct session *c = arg;
+
+	c->dkim_wait = 0;
+	if (!ok)
+		dkim_refuse(c, 0, d->why);
+	else if (qc_draft_prepend(c->sv->q, c->draft, d->out, d->outlen) != 0)
+		dkim_refuse(c, 0, "cannot send the header to the queue role");
+	else {
+		c->dkim_done = DKIM_SIGNED;
+		commit_enqueue(c);
+		return;
+	}
+	session_pump(c);
+}
+
+/*
+ * SMTPD_EV_MSG_END: 1 when the message goes to the commit now (nothing
+ * to sign), 0 when its signature is on its way (dkim_signed_cb() goes on)
+ * or it was refused.  A message without a single From: address is left
+ * unsigned (docs/dkim.md); so is one whose From: domain has no key, or
+ * that carries our signature for it already (a loop-back).
+ */
+static int dkim_end(struct session *c)
+{
+	const struct conf *cf = &c->cfg->conf;
+	char domain[ADDR_DOMAIN_MAX + 1];
+	const struct conf_dkim *line;
+	struct dks *d = c->dkim;
+
+	if (c->dkim_oom) {
+		dkim_refuse(c, 0, "out of memory");
+		return 0;
+	}
+	if (d == NULL || c->draft == 0)   /* (no draft: the commit fails as it would) */
+		return 1;
+	if (dks_end(d, domain) != 0) {
+		c->dkim_done = DKIM_UNSIGNED;
+		return 1;
+	}
+	if ((line = dkim_key_find(cf, domain, strlen(domain))) == NULL) {
+		dkim_drop(c);
+		return 1;
+	}
+	if (dks_use_line(d, line, c->cfg->tables.dkim[line - cf->dkim]) != 0) {
+		dkim_refuse(c, 0, d->why);
+		return 0;
+	}
+	if (dks_present(d)) {
+		c->dkim_done = DKIM_PRESENT;
+		return 1;
+	}
+	if (dks_prepare(d, (uint64_t)time(NULL)) != 0) {
+		dkim_refuse(c, 1, d->why);
+		return 0;
+	}
+	c->dkim_wait = 1;
+	dks_ask(d, c->sv->dk, dkim_signed_cb, c);
+	return 0;
+}
+
+/* The accept line's dkim= part (empty when nothing was to sign). */
+static void dkim_log_part(const struct session *c, char *buf, size_t cap)
+{
+	const struct dks *d = c->dkim;
+	char why[160];
+
+	buf[0] = 0;
+	if (d == NULL)
+		return;
+	if (c->dkim_done == DKIM_SIGNED)
+		snprintf(buf, cap, " dkim=signed d=%s s=%s", d->domain, d->selector);
+	else if (c->dkim_done == DKIM_PRESENT)
+		snprintf(buf, cap, " dkim=present d=%s", d->domain);
+	else if (c->dkim_done == DKIM_UNSIGNED && d->why != NULL)
+		snprintf(buf, cap, " dkim=unsigned why=\"%s\"", log_text(d->why, strlen(d->why), why,
+		                                                          sizeof why));
+}
+
 /* The queue role began a draft for us (or could not). */
 static void begun_cb(void *arg, const struct qw_rep *rep)
 {
@@ -629,6 +803,7 @@ static void session_begin(struct session *c)
 	struct server *sv = c->sv;
 	queue_id id;
 
+	dkim_begin(c);
 	if (qc_stalled(sv->q)) {
 		log_warn("msg=\"cannot start a draft\" addr=%s error=\"the queue role does not answer\"",
 		         c->s.client.addr_text);
@@ -648,6 +823,7 @@ static void session_data(struct session *c, const struct smtpd_event *ev)
 {
 	struct server *sv = c->sv;
 
+	dkim_data(c, ev->data, ev->len);
 	if (c->draft == 0 || qc_draft_write(sv->q, c->draft, ev->data, ev->len) != 0) {
 		smtpd_data_done(&c->s, QUEUE_EIO);
 	} else if (qc_busy(sv->q)) {
@@ -693,15 +869,14 @@ static void handle_events(struct session *c, int *progress)
 			break;
 		case SMTPD_EV_MSG_END:
 			c->commit_env = ev.env;
-			c->in_commit = 1;
-			c->commit_next = NULL;
-			*sv->commit_tail = c;
-			sv->commit_tail = &c->commit_next;
+			if (dkim_end(c))
+				commit_enqueue(c);
 			break;
 		case SMTPD_EV_MSG_ABORT:
 			if (c->draft)
 				qc_draft_abort(sv->q, c->draft);
 			c->draft = 0;
+			dkim_drop(c);
 			break;
 		case SMTPD_EV_RCPT_VERIFY:
 			c->verify = verify_ask(sv->vf, ev.data, verified, c);
@@ -1203,17 +1378,19 @@ static void rcpt_list(const struct queue_envelope *env, char *buf, size_t cap)
 static void log_accept(const struct session *c, const struct queue_envelope *env)
 {
 	char idtext[QUEUE_ID_TEXT], from[QUEUE_ADDR_MAX * 4 + 8], to[1024];
-	char user[QUEUE_NAME_MAX * 4 + 8] = "";
+	char user[QUEUE_NAME_MAX * 4 + 8] = "", dkim[400];
 
 	queue_id_format(env->id, idtext);
+	dkim_log_part(c, dkim, sizeof dkim);
 	log_quote(env->sender, strlen(env->sender), from, sizeof from);
 	rcpt_list(env, to, sizeof to);
 	if (env->auth_user[0]) {
 		memcpy(user, " user=", 6);
 		log_quote(env->auth_user, strlen(env->auth_user), user + 6, sizeof user - 6);
 	}
-	log_event("accept", "id=%s addr=%s from=<%s> size=%llu nrcpt=%zu to=%s%s", idtext,
-	          c->s.client.addr_text, from, (unsigned long long)env->size, env->nrcpts, to, user);
+	log_event("accept", "id=%s addr=%s from=<%s> size=%llu nrcpt=%zu to=%s%s%s", idtext,
+	          c->s.client.addr_text, from, (unsigned long long)env->size, env->nrcpts, to, user,
+	          dkim);
 }
 
 /* The queue role's answer to the commit in flight (rep NULL: none came):
@@ -1254,6 +1431,7 @@ static void commit_cb(void *arg, const struct qw_rep *rep)
 			queue_id_format(env->id, idtext);
 			log_warn("msg=\"commit failed\" id=%s error=\"%s\"", idtext, queue_strerror(result));
 		}
+		dkim_drop(c);
 		smtpd_msg_committed(&c->s, result);
 		if (!c->dead)
 			session_pump(c);
@@ -1528,6 +1706,11 @@ static void plink_handle(struct server *sv, const struct plink_msg *m, int fd)
 		log_event("link", "role=smtp to=queue");
 		return;
 	}
+	if (m->type == PLINK_FD && m->kind == PLINK_DKIM) {
+		dkc_set_fd(sv->dk, fd);
+		log_event("link", "role=smtp to=key link=dkim");
+		return;
+	}
 	if (m->type == PLINK_FD && m->kind == PLINK_KEY && sv->cfg->tables.creds != NULL) {
 		if (sv->kfd >= 0)
 			close(sv->kfd);
@@ -1558,7 +1741,7 @@ static void plink_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 	}
 }
 
-int smtp_role_main(struct config *cfg, int plink, int qfd, int kfd)
+int smtp_role_main(struct config *cfg, int plink, int qfd, int kfd, int dfd)
 {
 	static struct server sv; /* large (the counters): off the stack */
 	const struct conf *conf = &cfg->conf;
@@ -1604,6 +1787,10 @@ int smtp_role_main(struct config *cfg, int plink, int qfd, int kfd)
 		return 111;
 	}
 	if ((sv.q = qc_new(&sv.loop, qfd, NULL, NULL, drain_cb, &sv)) == NULL)
+		return 111;
+	/* The DKIM keys' private halves are the key role's (the supervisor
+	 * wiped ours after the fork); it signs over this link. */
+	if ((sv.dk = dkc_new(&sv.loop, dfd)) == NULL)
 		return 111;
 	qc_prefetch(sv.q, 1);
 	/* The smarthost's password is the delivery role's. */
@@ -1674,6 +1861,7 @@ int smtp_role_main(struct config *cfg, int plink, int qfd, int kfd)
 	dnsbl_free(sv.dnsbl);
 	control_free(sv.ctl);
 	verifier_free(sv.vf);
+	dkc_free(sv.dk);
 	qc_free(sv.q);
 	close(sfd);
 	ev_free(&sv.loop);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "mta/smtp/delivery_attempt.h"
+#include "mta/smtp/dsn_dkim.h"
 #include "mta/net/listen.h"
 #include "mta/net/resolver.h"
 #include "mta/net/log.h"
@@ -450,6 +451,7 @@ static int report_write(struct deliver *d, struct job *j, struct queue_envelope 
 		return -1;
 	}
 	dsn_build(&ds, text, need + 1, NULL);
+	dsn_dkim_sign(d->q, r->draft, received, (size_t)rn, text, need);
 	if (qc_draft_write(d->q, r->draft, received, (size_t)rn) != 0 ||
 	    qc_draft_write(d->q, r->draft, text, need) != 0) {
 		free(text);

@@ -27,6 +27,13 @@ at all (seen with strace), so its 250 does not mean the message is on disk.
              paused) in a private mount namespace where build/bench
              directories stand in for /var/spool, /var/lib and /run, and a
              resolv.conf that answers from /etc/hosts (no DNS traffic).
+  moat-dkim  moat as above with DKIM signing on, in the c=100 10 KB cell
+             only (issue 15): 127.0.0.0/8 is a relay network and the load's
+             From: domain (client.test) has an RSA-2048 key from `moat
+             dkim-keygen`, so every message is signed (the key role's RSA
+             operation, the smtp role's check of it) before its 250.  A run
+             counts only if every message queued was signed (its accept
+             line says dkim=signed).  Printed beside the unsigned figure.
 
 Load: smtp-source (from postfix), one message per connection, one recipient,
 at each concurrency and size.  Each cell starts every system afresh (empty
@@ -300,14 +307,17 @@ class Moat(Server):
             f.write("hostname moat.%s\nlisten 127.0.0.1:%d\ndomain %s\n"
                     "queue %s/queue\nqueue-max-bytes 64G\nqueue-max-messages 10000000\n"
                     "queue-client-share 100\nmax-connections-per-client 4000\n"
-                    "delivery off\n" %
-                    (DOMAIN, self.port, DOMAIN, self.dir))
+                    "delivery off\n%s" %
+                    (DOMAIN, self.port, DOMAIN, self.dir, self.extra_conf()))
         self.logf = os.path.join(self.dir, "moat.log")
         with open(self.logf, "wb") as lf:
             self.proc = subprocess.Popen(
                 [os.path.join(self.build, "moat"), "serve", "-c", self.conf],
                 stdin=subprocess.DEVNULL, stdout=lf, stderr=lf)
         self.root = self.proc.pid
+
+    def extra_conf(self):
+        return ""
 
     def count(self):
         out = subprocess.run([os.path.join(self.build, "moat"), "queue", "count",
@@ -332,6 +342,27 @@ class Moat(Server):
         except OSError:
             pass
         return stats
+
+
+class MoatDkim(Moat):
+    name = "moat-dkim"
+    KEYGEN_DOMAIN = SENDER.split("@")[1]   # smtp-source writes From: <SENDER>
+
+    def extra_conf(self):
+        key = os.path.join(self.dir, "dkim.pem")
+        r = subprocess.run([os.path.join(self.build, "moat"), "dkim-keygen", "-o", key, "bench",
+                            self.KEYGEN_DOMAIN, "2048"], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("moat dkim-keygen: %s" % r.stderr.strip())
+        return "relay-network 127.0.0.0/8\ndkim-sign %s bench %s\n" % (self.KEYGEN_DOMAIN, key)
+
+    def signed(self):
+        """Accept lines that say dkim=signed, so far."""
+        try:
+            with open(self.logf, errors="replace") as f:
+                return sum(1 for line in f if "event=accept " in line and " dkim=signed " in line)
+        except OSError:
+            return 0
 
 
 class Postfix(Server):
@@ -488,6 +519,7 @@ def smtp_source(port, conc, size, n, timeout):
 
 def one_run(srv, conc, size, n):
     before = srv.count()
+    signed0 = srv.signed() if isinstance(srv, MoatDkim) else 0
     cpu0 = tree_cpu_ticks(srv.root)
     with MemMonitor(srv.root, srv.mapped_queue) as mon:
         wall, rc, msg = smtp_source(srv.port, conc, size, n, timeout=max(120, n / 2))
@@ -505,6 +537,11 @@ def one_run(srv, conc, size, n):
         problems.append("smtp-source said: " + msg.splitlines()[-1][:120])
     if queued != n:
         problems.append("sent %d, queued %d" % (n, queued))
+    if isinstance(srv, MoatDkim):
+        signed = srv.signed() - signed0
+        r["signed"] = signed
+        if signed != queued:
+            problems.append("queued %d, signed %d" % (queued, signed))
     r["valid"] = not problems
     r["problems"] = problems
     return r
@@ -551,6 +588,9 @@ def summarise(runs, systems, cells):
         for name in systems:
             rs = [r for r in runs if r["system"] == name and r["conc"] == conc
                   and r["size"] == size and r["valid"]]
+            if name == "moat-dkim" and not any(r["system"] == name and r["conc"] == conc and
+                                               r["size"] == size for r in runs):
+                continue   # not run in this cell
             medians[(name, conc, size)] = {
                 "rate": median_spread([r["rate"] for r in rs]),
                 "cpu": median_spread([r["cpu_per_1000"] for r in rs]),
@@ -558,9 +598,11 @@ def summarise(runs, systems, cells):
                 "hwm": median_spread([r["sum_hwm_kb"] / 1024 for r in rs]),
                 "n": len(rs)}
         for name in systems:
+            if (name, conc, size) not in medians:
+                continue
             m = medians[(name, conc, size)]
             rat = ""
-            if name != "moat":
+            if name not in ("moat", "moat-dkim"):   # (moat-dkim: its own line below)
                 mm = medians[("moat", conc, size)]
                 rat = "%-6s %-6s %-6s" % (ratio(mm["rate"], m["rate"]), ratio(mm["cpu"], m["cpu"]),
                                           ratio(mm["pss"], m["pss"]))
@@ -1443,6 +1485,12 @@ def main():
     os.makedirs(top, exist_ok=True)
     classes = {"moat": Moat, "postfix": Postfix, "opensmtpd": OpenSMTPD}
     servers = [classes[s](top, build) for s in systems]
+    # DKIM signing on: the c=100 10 KB cell only, beside plain moat.
+    dkim_cell = (100, 10240)
+    dkim = MoatDkim(top, build) if "moat" in systems and dkim_cell in cells else None
+    if dkim is not None:
+        systems = systems[:systems.index("moat") + 1] + ["moat-dkim"] + \
+            systems[systems.index("moat") + 1:]
 
     t_start = time.monotonic()
     info = {"machine": machine(), "versions": versions(),
@@ -1457,12 +1505,14 @@ def main():
     out_lines, out_json, out_invalid = [], None, 0
     try:
         for conc, size in (cells if inbound_on else []):
-            for srv in servers:
+            cell_servers = servers + ([dkim] if dkim is not None and (conc, size) == dkim_cell
+                                      else [])
+            for srv in cell_servers:
                 srv.up()
             try:
                 # Pilot: warms the server up and sizes the runs.
                 nmsgs = {}
-                for srv in servers:
+                for srv in cell_servers:
                     pilot = max(50, 2 * conc + 50)
                     r = one_run(srv, conc, size, pilot)
                     if not r["valid"]:
@@ -1470,7 +1520,8 @@ def main():
                                                                  "; ".join(r["problems"])))
                     nmsgs[srv.name] = max(2 * conc, min(200000, int(r["rate"] * target)))
                 for rep in range(reps):
-                    order = servers[rep % len(servers):] + servers[:rep % len(servers)]
+                    order = (cell_servers[rep % len(cell_servers):] +
+                             cell_servers[:rep % len(cell_servers)])
                     for srv in order:
                         r = one_run(srv, conc, size, nmsgs[srv.name])
                         r["rep"] = rep
@@ -1480,7 +1531,7 @@ def main():
                                                r["rate"], r["cpu_per_1000"], r["peak_pss_kb"] / 1024,
                                                "" if r["valid"] else "  INVALID: " + "; ".join(r["problems"])))
             finally:
-                for srv in servers:
+                for srv in cell_servers:
                     srv.stop()
                     if srv.name == "moat":
                         st = srv.commit_stats()
@@ -1492,7 +1543,7 @@ def main():
             out_lines, out_json, out_invalid = outbound(build, top, ARGS.quick, ARGS.out_n, ARGS.dead,
                                                         ARGS.out_reps)
     finally:
-        for srv in servers:
+        for srv in servers + ([dkim] if dkim is not None else []):
             srv.stop()
         if not ARGS.keep:
             shutil.rmtree(top, ignore_errors=True)  # the queues: up to GBs
@@ -1513,6 +1564,16 @@ def main():
     if inbound_on:
         out.append("")
         out += lines
+        if dkim is not None:
+            a, b = medians.get(("moat-dkim",) + dkim_cell), medians.get(("moat",) + dkim_cell)
+            if a and b and a["rate"] and b["rate"]:
+                out.append("DKIM signing on (RSA-2048), c=100 10K: %.0f msg/s signed beside %.0f "
+                           "unsigned (%.0f%%); CPU %.3f beside %.3f s per 1000 messages" % (
+                               a["rate"][0], b["rate"][0], 100.0 * a["rate"][0] / b["rate"][0],
+                               a["cpu"][0], b["cpu"][0]))
+            else:
+                out.append("DKIM signing on (RSA-2048), c=100 10K: no valid run")
+            out.append("")
         if commit:
             out.append("moat group commit (whole cell, pilot included): messages per LMDB commit (fsync)")
             out.append("  " + "  ".join("c=%d/%s: %.1f" % (c, size_text(s), m / k if k else 0)
