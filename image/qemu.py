@@ -18,10 +18,12 @@ The appliance must be configured for qemu's user network: net-address
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 OVMF = "/usr/share/ovmf/OVMF.fd"
@@ -76,6 +78,7 @@ class Appliance:
                               serial="file:" + self.log_path, qmp=self.qmp_path)
         self.proc = None
         self.started = None
+        self.timed = []          # (seconds since start, console line), see timeline()
 
     def start(self):
         if os.path.exists(self.qmp_path):
@@ -84,7 +87,32 @@ class Appliance:
         with open(self.log_path + ".stderr", "wb") as err:
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL, stderr=err)
+        threading.Thread(target=self._tail, daemon=True).start()
         return self
+
+    def _tail(self):
+        """Stamp each console line with the time it appeared (read every
+        10 ms): the boot-time breakdown of image/measure.sh."""
+        pos, part = 0, b""
+        while self.proc.poll() is None:
+            try:
+                with open(self.log_path, "rb") as f:
+                    f.seek(pos)
+                    data = f.read()
+            except OSError:
+                data = b""
+            pos += len(data)
+            now = time.monotonic() - self.started
+            part += data
+            while b"\n" in part:
+                line, part = part.split(b"\n", 1)
+                self.timed.append((now, line.decode("utf-8", "replace").rstrip("\r")))
+            time.sleep(0.01)
+
+    def timeline(self):
+        """The console lines so far, each with the seconds since qemu started
+        at which it was first seen."""
+        return list(self.timed)
 
     def console(self):
         try:
@@ -104,29 +132,50 @@ class Appliance:
             time.sleep(0.2)
         return False
 
-    def wait_banner(self, seconds):
-        """Connect through the port forward until the server greets.
-        Returns (greeting line, seconds since start) or (None, last error).
-        The forward accepts at once and closes when the guest refuses, so
-        only a real "220 " line counts."""
+    def wait_banner(self, seconds, host="127.0.0.1", port=None):
+        """Connect through the port forward (or to host:port) until the
+        server greets.  Returns (greeting line, seconds since start) or
+        (None, last error).  The forward accepts at once and closes when
+        the guest refuses, so only a real "220 " line counts.  A probe
+        starts every 0.2 s, each waiting up to 5 s on its own: one whose
+        SYN reached the guest before it listened (qemu's user network
+        then retries it seconds later) does not hold up the next."""
         end = time.monotonic() + seconds
-        last = "no attempt"
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                return None, "qemu exited with %s" % self.proc.returncode
+        port = port or self.port
+        found, errors = [], ["no attempt"]
+        lock = threading.Lock()
+
+        def probe():
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
-                    s.settimeout(3)
+                with socket.create_connection((host, port), timeout=5) as s:
+                    s.settimeout(5)
                     data = s.recv(512)
                     if data.startswith(b"220 "):
+                        t = time.monotonic() - self.started
                         line = data.split(b"\r\n")[0].decode("ascii", "replace")
                         s.sendall(b"QUIT\r\n")
-                        return line, time.monotonic() - self.started
-                    last = "got %r" % data
+                        with lock:
+                            found.append((t, line))
+                        return
+                    errors.append("got %r" % data)
             except OSError as e:
-                last = str(e)
-            time.sleep(0.25)
-        return None, last
+                errors.append(str(e))
+
+        threads = []
+        while time.monotonic() < end and not found:
+            if self.proc.poll() is not None:
+                return None, "qemu exited with %s" % self.proc.returncode
+            th = threading.Thread(target=probe, daemon=True)
+            th.start()
+            threads = [t for t in threads if t.is_alive()] + [th]
+            time.sleep(0.2)
+        for th in threads:
+            th.join(5.5)
+        with lock:
+            if found:
+                t, line = min(found)
+                return line, t
+        return None, errors[-1]
 
     def qmp(self, command, arguments=None, seconds=10):
         """Run one QMP command; returns its reply object."""
@@ -174,18 +223,37 @@ class Appliance:
             return ""
 
 
+UPTIME_RE = re.compile(r"event=boot .*uptime=([0-9.]+)")
+
+
+def breakdown(timeline, total):
+    """Split the seconds to 220 into (firmware + loader, kernel to /init,
+    /init to 220), from the console: the host's time of moat's first line
+    (event=boot) and the kernel's uptime it carries (seconds since the
+    kernel started its clock, after the boot loader and the kernel's
+    decompression).  None when the line is missing."""
+    for t, line in timeline:
+        m = UPTIME_RE.search(line)
+        if m:
+            up = float(m.group(1))
+            return (t - up, up, total - t)
+    return None
+
+
 def time_to_banner(disk, workdir, uefi, seconds=300):
-    """Boot disk (configured for qemu's user network), return the seconds
-    from starting qemu to the 220 through the forward; power off after."""
+    """Boot disk (configured for qemu's user network), return (seconds
+    from starting qemu to the 220 through the forward, breakdown() of it);
+    power off after."""
     vm = Appliance(disk, workdir, uefi=uefi).start()
     try:
         line, t = vm.wait_banner(seconds)
         if line is None:
             raise RuntimeError("no 220 within %ds: %s" % (seconds, t))
+        parts = breakdown(vm.timeline(), t)
         vm.power_button()
         if vm.wait_exit(60) is None:
             raise RuntimeError("no power-off within 60 s")
-        return t
+        return t, parts
     finally:
         vm.kill()
         for f in (vm.log_path, vm.log_path + ".stderr"):
@@ -196,8 +264,10 @@ def time_to_banner(disk, workdir, uefi, seconds=300):
 def main():
     args = sys.argv[1:]
     if args[:1] == ["--time"]:
-        # image/measure.sh: --time bios|uefi DISK WORKDIR -> seconds to 220
-        print("%.1f" % time_to_banner(args[2], args[3], args[1] == "uefi"))
+        # image/measure.sh: --time bios|uefi DISK WORKDIR -> "total firmware+loader
+        # kernel-to-init init-to-220" in seconds (the last three "-" when unknown)
+        t, parts = time_to_banner(args[2], args[3], args[1] == "uefi")
+        print("%.2f %s" % (t, " ".join("%.2f" % p for p in parts) if parts else "- - -"))
         return
     uefi = "--uefi" in args
     kvm = "--kvm" in args

@@ -561,6 +561,7 @@ static void boot(void)
 	static char cmdline_text[4096];
 	char part[64] = PART_DEFAULT, dev[128];
 	struct utsname u;
+	struct timespec up;
 	size_t cmdline_len;
 
 	signals_block();
@@ -571,7 +572,12 @@ static void boot(void)
 	log_pipe();
 	log_init("moat", LOG_INFO);
 	uname(&u);
-	log_event("boot", "role=init kernel=%s", u.release);
+	/* uptime: the kernel's clock when /init started (it starts after the
+	 * firmware, the boot loader and the kernel's decompression), for
+	 * image/measure.sh's breakdown of the boot time. */
+	clock_gettime(CLOCK_BOOTTIME, &up);
+	log_event("boot", "role=init kernel=%s uptime=%lld.%03ld", u.release, (long long)up.tv_sec,
+	          up.tv_nsec / 1000000);
 	log_pump();
 	if (sethostname("moat", 4) != 0)
 		log_warn("msg=\"sethostname: %s\"", strerror(errno));
