@@ -59,7 +59,8 @@ POLICY := policy/cmd.c \
           policy/idna.c \
           policy/edge.c \
           policy/dnsbl.c \
-          policy/kv.c
+          policy/kv.c \
+          policy/modidx.c
 QUEUE  := queue/store.c \
           queue/envelope.c \
           queue/usage.c
@@ -92,6 +93,7 @@ CMD    := mta/cmd/queue_cmd.c \
           mta/cmd/relay_test.c
 INIT   := mta/init/rtnetlink.c \
           mta/init/devices.c \
+          mta/init/modules.c \
           mta/init/init.c
 ROLES  := mta/roles/roles.c \
           mta/roles/sandbox.c \

@@ -97,32 +97,52 @@ kernel_fetch() {
 	[ -f "$VMLINUZ" ] || die "no kernel in $deb"
 }
 
-# The modules of image/modules, each preceded by what it needs, in load
-# order, each once.  A softdep the kernel cannot use (crc32c-intel on a CPU
-# without SSE4.2) fails to load at boot and is skipped with a log line.
-module_list() {
+# The modules of image/modules and everything they need (softdeps too),
+# each once, in image/modules' order: its order of preference.
+module_files() {
 	grep -v '^[[:space:]]*\(#\|$\)' "$HERE/modules" | while read -r m _; do
 		modprobe -d "$KDIR/root" -S "$KVER" --show-depends "$m" \
 			|| die "module $m not in $KDEB"
 	done | awk '$1 == "insmod" && !seen[$2]++ { print $2 }'
 }
 
+# NAME of a module file: its base name, '-' as '_' (modules.alias's spelling).
+mod_name() { basename "$1" .ko | tr - _; }
+
+# /lib/modules/modules.index (policy/modidx.h): a "module NAME DEP..." line
+# for each module (what modprobe would load first, in order) and the
+# "alias PATTERN NAME" lines of the kernel's modules.alias for them, which
+# moat's init matches against the devices it finds.
+module_index() {
+	echo "# moat module index (policy/modidx.h), kernel $KVER"
+	while read -r ko; do
+		name=$(mod_name "$ko")
+		deps=$(modprobe -d "$KDIR/root" -S "$KVER" --show-depends "$name" \
+			| awk -v self="$ko" '$1 == "insmod" && $2 != self && !seen[$2]++ { print $2 }' \
+			| while read -r d; do mod_name "$d"; done | tr '\n' ' ')
+		echo "module $name $deps" | sed 's/ *$//'
+	done <"$W/modules.order"
+	awk 'NR == FNR { want[$0] = 1; next } $1 == "alias" && ($3 in want) { print }' \
+		"$W/modules.names" "$KDIR/root/lib/modules/$KVER/modules.alias"
+}
+
 # ---------------------------------------------------------------- initramfs
-# /init is moat (it runs its init role as PID 1); /lib/modules/NN-name.ko
-# are loaded in file-name order.  Nothing else: no shell, no libc, no tools.
+# /init is moat (it runs its init role as PID 1); /lib/modules holds the
+# modules as NAME.ko and their index.  Nothing else: no shell, no libc, no
+# tools.
 build_initramfs() {
 	r=$W/initramfs
 	mkdir -p "$r/dev" "$r/proc" "$r/sys" "$r/data" "$r/etc" "$r/lib/modules"
 	cp "$MOAT" "$r/init"
 	strip --strip-all "$r/init"
 	chmod 0755 "$r/init"
-	i=100
-	module_list >"$W/modules.order"
+	module_files >"$W/modules.order"
+	[ -s "$W/modules.order" ] || die "no modules"
 	while read -r ko; do
-		cp "$ko" "$r/lib/modules/$i-$(basename "$ko")"
-		i=$((i + 1))
-	done <"$W/modules.order"
-	[ "$i" -gt 100 ] || die "no modules"
+		cp "$ko" "$r/lib/modules/$(mod_name "$ko").ko"
+		mod_name "$ko"
+	done <"$W/modules.order" >"$W/modules.names"
+	module_index >"$r/lib/modules/modules.index"
 	chmod -R u=rwX,go=rX "$r"
 	find "$r" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 	(cd "$r" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --reproducible --quiet) \
@@ -251,7 +271,7 @@ mv "$W/boot.fat" "$W/moat-boot.img"
 	echo "source-date-epoch $SOURCE_DATE_EPOCH"
 	echo "boot-partition moat-boot offset $((2048 * 512)) size $((BOOT_MB * 1048576))"
 	echo "data-partition moat-data offset $DATA_OFFSET size $((DATA_MB * 1048576))"
-	echo "modules $(xargs -n1 basename <"$W/modules.order" | sed 's/\.ko$//' | tr '\n' ' ')"
+	echo "modules $(tr '\n' ' ' <"$W/modules.names" | sed 's/ *$//')"
 	# Python's sha256 (OpenSSL) is ten times sha256sum's speed on a 1 GiB disk.
 	(cd "$W" && /usr/bin/python3 -c 'import hashlib, sys
 for n in sys.argv[1:]:

@@ -12,7 +12,6 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/input.h>
@@ -21,8 +20,6 @@
 #include "mta/init/rtnetlink.h"
 #include "policy/kv.h"
 
-#define MODULES_MAX   256
-#define NAME_MAX_LEN  255
 
 long initdev_read_small(const char *path, char *buf, size_t cap)
 {
@@ -75,55 +72,6 @@ int initdev_mount_kernel_fs(void)
 	return r;
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-size_t initdev_load_modules(const char *dir)
-{
-	static char names[MODULES_MAX][NAME_MAX_LEN + 1];
-	char *sorted[MODULES_MAX];
-	char path[512];
-	size_t n = 0, loaded = 0, failed = 0;
-	struct dirent *e;
-	DIR *d = opendir(dir);
-
-	if (d == NULL) {
-		log_warn("msg=\"no modules: %s: %s\"", dir, strerror(errno));
-		return 0;
-	}
-	while ((e = readdir(d)) != NULL && n < MODULES_MAX) {
-		size_t len = strlen(e->d_name);
-		if (len < 4 || len > NAME_MAX_LEN || strcmp(e->d_name + len - 3, ".ko") != 0)
-			continue;
-		memcpy(names[n], e->d_name, len + 1);
-		sorted[n] = names[n];
-		n++;
-	}
-	closedir(d);
-	qsort(sorted, n, sizeof sorted[0], cmp_names);
-	for (size_t k = 0; k < n; k++) {
-		snprintf(path, sizeof path, "%s/%s", dir, sorted[k]);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		long r = fd < 0 ? -1 : syscall(SYS_finit_module, fd, "", 0);
-		int err = errno;
-
-		if (fd >= 0)
-			close(fd);
-		if (r == 0 || err == EEXIST) {
-			loaded++;
-			continue;
-		}
-		failed++;
-		/* ENODEV: hardware or a CPU feature it needs is absent (crc32c-intel
-		 * without SSE4.2): expected, and another module covers it. */
-		log_event("module-skipped", "name=%s error=\"%s\"", sorted[k], strerror(err));
-	}
-	log_event("modules", "loaded=%zu skipped=%zu", loaded, failed);
-	return loaded;
-}
-
 /* One pass over /sys/class/block: the first partition (in name order)
  * called name.  Returns the number of matches. */
 static int scan_partitions(const char *name, char *dev, size_t cap)
@@ -167,11 +115,14 @@ static int scan_partitions(const char *name, char *dev, size_t cap)
 	return found;
 }
 
-int initdev_find_partition(const char *name, unsigned wait_ms, char *dev, size_t cap)
+int initdev_find_partition(const char *name, unsigned wait_ms, char *dev, size_t cap,
+                           void (*between)(void))
 {
 	unsigned waited = 0;
 
 	for (;;) {
+		if (between != NULL)
+			between();
 		if (scan_partitions(name, dev, cap) > 0) {
 			log_event("data-partition", "name=%s device=%s", name, dev);
 			return 0;
@@ -180,8 +131,8 @@ int initdev_find_partition(const char *name, unsigned wait_ms, char *dev, size_t
 			break;
 		if (waited == 0)
 			log_event("waiting", "for=partition name=%s max=%us", name, wait_ms / 1000);
-		sleep_ms(100);
-		waited += 100;
+		sleep_ms(20);
+		waited += 20;
 	}
 	log_warn("msg=\"no partition named %s on any disk\"", name);
 	return -1;
@@ -205,7 +156,7 @@ static int pick_interface(const struct conf *c, char *name, size_t cap)
 {
 	char path[512], buf[64];
 
-	for (unsigned waited = 0; waited <= 5000; waited += 100) {
+	for (unsigned waited = 0; waited <= 5000; waited += 20) {
 		if (c->net_interface[0] != '\0') {
 			snprintf(path, sizeof path, "/sys/class/net/%s", c->net_interface);
 			if (access(path, F_OK) == 0) {
@@ -230,7 +181,7 @@ static int pick_interface(const struct conf *c, char *name, size_t cap)
 			if (found)
 				return 0;
 		}
-		sleep_ms(100);
+		sleep_ms(20);
 	}
 	if (c->net_interface[0] != '\0')
 		log_warn("msg=\"no interface %s\"", c->net_interface);

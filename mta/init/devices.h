@@ -1,6 +1,6 @@
 /*
  * mta/init/devices.h -- the kernel-facing steps of the appliance's boot, used
- * by the init role (mta/init/init.c): mounts, modules, the data partition, the
+ * by the init role (mta/init/init.c): mounts, the data partition, the
  * network, the power button.  Each step logs what it did (mta/net/log.h) and
  * returns 0 or -1; none of them exits, since the caller is PID 1.
  */
@@ -14,16 +14,13 @@
 /* Mount devtmpfs on /dev, proc on /proc, sysfs on /sys. */
 int initdev_mount_kernel_fs(void);
 
-/* Load every DIR/ *.ko with finit_module(), in file-name order (the image
- * builder names them NNN-name.ko in dependency order).  A module that the
- * kernel refuses (a CPU feature it needs is missing, say) is logged and
- * skipped.  Returns the number loaded. */
-size_t initdev_load_modules(const char *dir);
-
 /* Find the partition whose GPT name is name (uevent PARTNAME=, which the
  * kernel takes from the GPT entry), waiting up to wait_ms for disks that
- * probe late.  Writes "/dev/NAME" into dev.  Returns 0 or -1. */
-int initdev_find_partition(const char *name, unsigned wait_ms, char *dev, size_t cap);
+ * probe late, calling between() (when not NULL) before each look: it
+ * loads the modules new devices want.  Writes "/dev/NAME" into dev.
+ * Returns 0 or -1. */
+int initdev_find_partition(const char *name, unsigned wait_ms, char *dev, size_t cap,
+                           void (*between)(void));
 
 /* Mount dev (ext4) on dir: nosuid, nodev, noexec, noatime.  After an
  * unclean stop the kernel replays the journal here. */

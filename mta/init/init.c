@@ -23,6 +23,7 @@
 #include <linux/capability.h>
 
 #include "mta/init/devices.h"
+#include "mta/init/modules.h"
 #include "mta/net/log.h"
 #include "policy/conf.h"
 #include "policy/kv.h"
@@ -555,6 +556,13 @@ static void signals_block(void)
 	st.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
+/* Between looks for the data partition: modules for devices that came. */
+static void settle(void)
+{
+	(void)modules_settle();
+	log_pump();
+}
+
 static void boot(void)
 {
 	static struct conf conf;
@@ -581,10 +589,12 @@ static void boot(void)
 	log_pump();
 	if (sethostname("moat", 4) != 0)
 		log_warn("msg=\"sethostname: %s\"", strerror(errno));
-	initdev_load_modules(MODULE_DIR);
+	modules_open(MODULE_DIR);
+	modules_settle();
+	(void)modules_load("ext4");
 	log_pump();
 	cmdline_len = cmdline_conf(cmdline_text, sizeof cmdline_text, part, sizeof part);
-	if (initdev_find_partition(part, PART_WAIT_MS, dev, sizeof dev) == 0 &&
+	if (initdev_find_partition(part, PART_WAIT_MS, dev, sizeof dev, settle) == 0 &&
 	    initdev_mount_data(dev, DATA_DIR) == 0) {
 		log_pump();
 		st.serve_ok = load_config(&conf, cmdline_text, cmdline_len) == 0;

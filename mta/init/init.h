@@ -4,7 +4,8 @@
  * The kernel runs /init, which is the moat binary; main() sees it is PID 1
  * and calls init_main().  The boot, in order, each step on the console:
  *   1. mount devtmpfs, proc, sysfs; Ctrl-Alt-Del becomes SIGINT to us
- *   2. load /lib/modules/NNN-*.ko (virtio, ext4, ACPI button, ...)
+ *   2. load the kernel modules of the devices there are (virtio, AHCI,
+ *      the ACPI power button, ...: mta/init/modules.h) and ext4
  *   3. find the partition whose GPT name is "moat-data" (or moat.data=NAME
  *      on the kernel command line) and mount it on /data (ext4: its
  *      journal is replayed after an unclean stop)
