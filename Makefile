@@ -60,7 +60,8 @@ POLICY := policy/cmd.c \
           policy/edge.c \
           policy/dnsbl.c \
           policy/kv.c \
-          policy/modidx.c
+          policy/modidx.c \
+          policy/dhcp.c
 QUEUE  := queue/store.c \
           queue/envelope.c \
           queue/usage.c
