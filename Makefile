@@ -61,7 +61,9 @@ POLICY := policy/cmd.c \
           policy/dnsbl.c \
           policy/kv.c \
           policy/modidx.c \
-          policy/dhcp.c
+          policy/dhcp.c \
+          policy/sntp.c \
+          policy/syslog.c
 QUEUE  := queue/store.c \
           queue/envelope.c \
           queue/usage.c
