@@ -63,7 +63,9 @@ POLICY := policy/cmd.c \
           policy/modidx.c \
           policy/dhcp.c \
           policy/sntp.c \
-          policy/syslog.c
+          policy/syslog.c \
+          policy/ndp.c \
+          policy/fslabel.c
 QUEUE  := queue/store.c \
           queue/envelope.c \
           queue/usage.c

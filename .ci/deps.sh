@@ -19,7 +19,8 @@ PKGS="musl-tools dpkg-dev gcc make clang libclang-rt-14-dev linux-libc-dev
       swaks libio-socket-inet6-perl libnet-ssleay-perl whois curl openssl python3 file iproute2 e2fsprogs
       python3-aiosmtpd dnsmasq-base util-linux python3-prometheus-client
       qemu-system-x86 qemu-utils ovmf syslinux syslinux-common mtools dosfstools
-      fdisk systemd-boot-efi binutils cpio kmod zstd xz-utils umoci runc oci-image-tool"
+      fdisk systemd-boot-efi binutils cpio kmod zstd xz-utils umoci runc oci-image-tool
+      genisoimage"
 
 need_pkgs() {
 	missing=
