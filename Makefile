@@ -65,7 +65,8 @@ POLICY := policy/cmd.c \
           policy/sntp.c \
           policy/syslog.c \
           policy/ndp.c \
-          policy/fslabel.c
+          policy/fslabel.c \
+          policy/bootslot.c
 QUEUE  := queue/store.c \
           queue/envelope.c \
           queue/usage.c
@@ -99,6 +100,8 @@ CMD    := mta/cmd/queue_cmd.c \
 INIT   := mta/init/rtnetlink.c \
           mta/init/devices.c \
           mta/init/modules.c \
+          mta/init/lease.c \
+          mta/init/ntpc.c \
           mta/init/init.c
 ROLES  := mta/roles/roles.c \
           mta/roles/sandbox.c \
