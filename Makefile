@@ -100,6 +100,10 @@ CMD    := mta/cmd/queue_cmd.c \
 INIT   := mta/init/rtnetlink.c \
           mta/init/devices.c \
           mta/init/modules.c \
+          mta/init/child.c \
+          mta/init/seed.c \
+          mta/init/slots.c \
+          mta/init/upgrade.c \
           mta/init/lease.c \
           mta/init/ntpc.c \
           mta/init/init.c
@@ -224,7 +228,7 @@ unit: $(UNIT_MUSL) $(UNIT_ASAN)
 
 # The appliance (image/build.sh): Debian's kernel, moat as /init, no mounts.
 # Rebuilt only when the binary or the builder's inputs change.
-IMAGE_IN := image/build.sh image/oci.py image/modules image/cmdline \
+IMAGE_IN := image/build.sh image/slots.sh image/oci.py image/modules image/cmdline \
             image/mke2fs.conf image/moat.conf.example
 image: $(BUILD)/image/moat.img
 $(BUILD)/image/moat.img: $(BUILD)/moat $(IMAGE_IN) | tools

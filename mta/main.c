@@ -18,6 +18,7 @@
 
 #include "mta/ops/loaded_config.h"
 #include "mta/init/init.h"
+#include "mta/init/upgrade.h"
 #include "mta/net/log.h"
 #include "mta/cmd/status_cmd.h"
 #include "mta/cmd/passwd.h"
@@ -45,6 +46,8 @@ static void usage(FILE *f)
 	      "                                     probe a server with relay tricks (never DATA)\n"
 	      "       moat version\n"
 	      "       moat init                     the appliance's process 1 (image/)\n"
+	      "       moat upgrade FILE             the appliance: FILE (moat-boot.img) into the other\n"
+	      "                                     boot slot, tried at the next boot\n"
 	      "FILE defaults to " DEFAULT_CONF ".\n", f);
 }
 
@@ -97,6 +100,8 @@ int main(int argc, char **argv)
 		return passwd_main(argc, argv);
 	if (strcmp(cmd, "relay-test") == 0)
 		return relaytest_main(argc, argv);
+	if (strcmp(cmd, "upgrade") == 0)
+		return upgrade_main(argc, argv);
 	path = take_conf_arg(&argc, argv);
 	if (strcmp(cmd, "check") == 0 || strcmp(cmd, "serve") == 0) {
 		struct config *cfg;

@@ -190,12 +190,13 @@ static int pick_interface(const struct conf *c, char *name, size_t cap)
 	return -1;
 }
 
-int initdev_network(const struct conf *c)
+int initdev_network(const struct conf *c, char *ifname, unsigned *ifindex)
 {
-	char ifname[IF_NAMESIZE + 1], text[IP_TEXT_MAX];
+	char text[IP_TEXT_MAX];
 	unsigned lo, ifi;
 	int nl = netcfg_open(), r, bad = 0;
 
+	*ifindex = 0;
 	if (nl < 0) {
 		log_warn("msg=\"rtnetlink: %s\"", strerror(errno));
 		return -1;
@@ -203,7 +204,7 @@ int initdev_network(const struct conf *c)
 	lo = if_nametoindex("lo");
 	if (lo == 0 || (r = netcfg_link_up(nl, lo)) != 0)
 		log_warn("msg=\"cannot bring up lo: %s\"", lo == 0 ? "no such device" : strerror(-r));
-	if (pick_interface(c, ifname, sizeof ifname) != 0 || (ifi = if_nametoindex(ifname)) == 0) {
+	if (pick_interface(c, ifname, IF_NAMESIZE + 1) != 0 || (ifi = if_nametoindex(ifname)) == 0) {
 		close(nl);
 		return -1;
 	}
@@ -213,6 +214,7 @@ int initdev_network(const struct conf *c)
 		return -1;
 	}
 	log_event("link-up", "interface=%s", ifname);
+	*ifindex = ifi;
 	for (size_t k = 0; k < c->nnet_addrs; k++) {
 		const struct conf_ifaddr *a = &c->net_addrs[k];
 		ip_format(&a->addr, text, sizeof text);
@@ -233,9 +235,6 @@ int initdev_network(const struct conf *c)
 			log_event("route", "default=via gateway=%s interface=%s", text, ifname);
 		}
 	}
-	if (c->nnet_addrs == 0)
-		log_warn("msg=\"no net-address in the config or moat.net-address= on the kernel"
-		         " command line: only IPv6 autoconfiguration can reach %s\"", ifname);
 	close(nl);
 	return bad ? -1 : 0;
 }

@@ -27,8 +27,10 @@ int initdev_find_partition(const char *name, unsigned wait_ms, char *dev, size_t
 int initdev_mount_data(const char *dev, const char *dir);
 
 /* Bring up lo and the configured (or first Ethernet) interface, add
- * c's net-address and net-gateway entries.  Returns 0 or -1 (logged). */
-int initdev_network(const struct conf *c);
+ * c's net-address and net-gateway entries.  The interface's name goes to
+ * ifname (IF_NAMESIZE + 1 bytes) and its index to *ifindex (0 when none
+ * was brought up).  Returns 0 or -1 (logged). */
+int initdev_network(const struct conf *c, char *ifname, unsigned *ifindex);
 
 /* Open the input devices that can send KEY_POWER and are not keyboards
  * (the ACPI "Power Button").  Fills fds (at most cap), returns the count. */
