@@ -40,23 +40,39 @@ def free_port():
 
 
 def qemu_argv(disk, uefi=False, port=None, guestfwd=(), serial="stdio", qmp=None,
-              kvm=False, mem=256):
+              kvm=False, mem=256, tap=None, mac=None, rtc=None, cdrom=None, reboot=False):
     """The qemu command line.  guestfwd: (guest_ip, guest_port, command)
     triples: qemu runs command for each connection the guest opens to
     guest_ip:guest_port, the connection on its stdin and stdout (qemu's
-    tcp: form connects once, at start, and serves a single connection)."""
+    tcp: form connects once, at start, and serves a single connection).
+    tap: the name of a tap device to plug the NIC into instead of qemu's
+    user network (mac its address); rtc: the guest's clock at start
+    ("2001-02-03T04:05:06"); cdrom: an ISO on the SATA CD-ROM drive
+    (device id "cd", its medium changed with change_cdrom()); reboot: a
+    guest reboot restarts it instead of ending qemu."""
     fmt = "qcow2" if disk.endswith(".qcow2") else "raw"
-    net = "user,id=n0,restrict=on"
-    if port:
-        net += ",hostfwd=tcp:127.0.0.1:%d-%s:25" % (port, GUEST_ADDR)
-    for gip, gport, command in guestfwd:
-        net += ",guestfwd=tcp:%s:%d-cmd:%s" % (gip, gport, command.replace(",", ",,"))
+    if tap:
+        net = "tap,id=n0,ifname=%s,script=no,downscript=no" % tap
+    else:
+        net = "user,id=n0,restrict=on"
+        if port:
+            net += ",hostfwd=tcp:127.0.0.1:%d-%s:25" % (port, GUEST_ADDR)
+        for gip, gport, command in guestfwd:
+            net += ",guestfwd=tcp:%s:%d-cmd:%s" % (gip, gport, command.replace(",", ",,"))
+    nic = "virtio-net-pci,netdev=n0,romfile=" + (",mac=" + mac if mac else "")
     argv = ["qemu-system-x86_64", "-nodefaults", "-machine", "q35",
             "-accel", "kvm" if kvm else "tcg", "-m", str(mem), "-smp", "1",
-            "-display", "none", "-no-reboot", "-serial", serial,
+            "-display", "none", "-serial", serial,
             "-drive", "file=%s,format=%s,if=none,id=d0" % (disk, fmt),
             "-device", "virtio-blk-pci,drive=d0,bootindex=0",
-            "-netdev", net, "-device", "virtio-net-pci,netdev=n0,romfile="]
+            "-netdev", net, "-device", nic]
+    if not reboot:
+        argv.append("-no-reboot")
+    if rtc:
+        argv += ["-rtc", "base=" + rtc]
+    if cdrom:
+        argv += ["-drive", "file=%s,format=raw,if=none,id=cdm,media=cdrom,readonly=on" % cdrom,
+                 "-device", "ide-cd,drive=cdm,bus=ide.1,id=cd"]
     if uefi:
         argv += ["-bios", OVMF]
     if qmp:
@@ -67,7 +83,7 @@ def qemu_argv(disk, uefi=False, port=None, guestfwd=(), serial="stdio", qmp=None
 class Appliance:
     """One qemu process booting disk; console text in log_path."""
 
-    def __init__(self, disk, workdir, uefi=False, port=None, guestfwd=()):
+    def __init__(self, disk, workdir, uefi=False, port=None, guestfwd=(), **kw):
         self.disk = disk
         self.uefi = uefi
         self.port = port or free_port()
@@ -75,7 +91,7 @@ class Appliance:
             "uefi" if uefi else "bios", int(time.time() * 1000) % 100000000))
         self.qmp_path = os.path.join(workdir, "qmp-%d.sock" % os.getpid())
         self.argv = qemu_argv(disk, uefi=uefi, port=self.port, guestfwd=guestfwd,
-                              serial="file:" + self.log_path, qmp=self.qmp_path)
+                              serial="file:" + self.log_path, qmp=self.qmp_path, **kw)
         self.proc = None
         self.started = None
         self.timed = []          # (seconds since start, console line), see timeline()
@@ -199,6 +215,15 @@ class Appliance:
 
     def power_button(self):
         return self.qmp("system_powerdown")
+
+    def ctrl_alt_del(self):
+        keys = [{"type": "qcode", "data": k} for k in ("ctrl", "alt", "delete")]
+        return self.qmp("send-key", {"keys": keys})
+
+    def change_cdrom(self, iso):
+        """Put another disc in the CD-ROM drive (the guest sees it at its
+        next look, the next boot)."""
+        return self.qmp("blockdev-change-medium", {"id": "cd", "filename": iso, "format": "raw"})
 
     def wait_exit(self, seconds):
         """Wait for qemu to exit (the guest powered off); returns its

@@ -85,6 +85,7 @@ static struct {
 	pid_t  ntpc;
 	long long ntp_at_ms;
 	int    have_net;               /* lease.c runs */
+	char   dns_at_start[512];      /* resolv.conf when the server started */
 } st;
 
 static struct conf conf;
@@ -366,6 +367,7 @@ static void serve_start(void)
 		_exit(111);
 	}
 	st.serve = pid;
+	snprintf(st.dns_at_start, sizeof st.dns_at_start, "%s", st.have_net ? lease_resolv() : "");
 	st.serve_started_ms = now_ms();
 	st.restart_at_ms = 0;
 	st.report_at_ms = st.serve_started_ms + 1000;
@@ -851,12 +853,32 @@ static long long next_due(void)
 	return next;
 }
 
+/* Does resolv.conf still name every server it named when the server
+ * started (and did it name one)?  Then the server's resolver works as it
+ * is: a server added (an IPv6 router's, after DHCP's) needs no restart. */
+static int dns_still_there(void)
+{
+	char line[128];
+	const char *p = st.dns_at_start, *nl;
+
+	if (*p == '\0')
+		return 0;
+	for (; (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
+		snprintf(line, sizeof line, "%.*s", (int)(nl - p + 1), p);
+		if (strstr(lease_resolv(), line) == NULL)
+			return 0;
+	}
+	return 1;
+}
+
 /* What the network changed: the server's DNS servers (it reads
- * /etc/resolv.conf when it starts, when moat.conf names none: restart
- * it), the clock's servers (ask them now). */
+ * /etc/resolv.conf when it starts, when moat.conf names none: restart it
+ * when one it used is gone, or it had none), the clock's servers (ask
+ * them now). */
 static void network_changed(unsigned what)
 {
-	if ((what & LEASE_DNS_CHANGED) && conf.ndns_servers == 0 && st.serve > 0) {
+	if ((what & LEASE_DNS_CHANGED) && conf.ndns_servers == 0 && st.serve > 0 &&
+	    !dns_still_there()) {
 		log_event("serve-restart", "reason=dns-servers-changed");
 		st.restart_now = 1;
 		kill(st.serve, SIGTERM);

@@ -454,6 +454,11 @@ size_t lease_ntp_servers(char out[][16], size_t max)
 	return n;
 }
 
+const char *lease_resolv(void)
+{
+	return ls.resolv;
+}
+
 void lease_release(void)
 {
 	unsigned char pkt[DHCP_PKT_MAX];

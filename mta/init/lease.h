@@ -58,6 +58,9 @@ int lease_dhcp_used(void);
  * returns how many. */
 size_t lease_ntp_servers(char out[][16], size_t max);
 
+/* What /etc/resolv.conf holds now (written here), "" when nothing was. */
+const char *lease_resolv(void);
+
 /* At power-off: a DHCPRELEASE for the lease, and its address removed. */
 void lease_release(void);
 

@@ -479,6 +479,11 @@ struct shipper {
 	int      said_down;
 	int64_t  probe_until;     /* UDP: refusals of the first line are awaited until then */
 	int      probed;          /* UDP: that line is sent */
+	/* The server's addresses (its name resolved at the first try of a
+	 * round), tried in turn before the round counts as a failure. */
+	struct sockaddr_storage addr[4];
+	socklen_t addrlen[4];
+	int      naddr, next_addr;
 };
 
 static int64_t mono_ms(void)
@@ -499,6 +504,11 @@ static void conn_close(struct shipper *s, const char *why)
 	s->fd = -1;
 	s->state = C_DOWN;
 	s->cur_off = 0;           /* a frame cut by the failure is sent again whole */
+	if (s->next_addr < s->naddr) {
+		s->retry_at = mono_ms();  /* the server's next address, at once */
+		return;
+	}
+	s->naddr = s->next_addr = 0;
 	s->retry_at = mono_ms() + s->backoff;
 	s->backoff = s->backoff * 2 > REMOTE_BACKOFF_MAX ? REMOTE_BACKOFF_MAX : s->backoff * 2;
 	if (!s->said_down && why != NULL)
@@ -507,28 +517,50 @@ static void conn_close(struct shipper *s, const char *why)
 	s->said_down = 1;
 }
 
-/* Start connecting: resolve (blocking: only this process waits) and a
- * non-blocking connect to the first address. */
-static void conn_start(struct shipper *s)
+/* Resolve the server's name (blocking: only this process waits) into
+ * s->addr.  0, or -1 with why set. */
+static int resolve(struct shipper *s, int type, const char **why)
 {
-	struct addrinfo hints, *ai = NULL;
+	struct addrinfo hints, *ai = NULL, *a;
 	char port[8];
-	int type = s->d.transport == SYSLOG_UDP ? SOCK_DGRAM : SOCK_STREAM, r;
+	int r;
 
 	memset(&hints, 0, sizeof hints);
 	hints.ai_socktype = type;
 	snprintf(port, sizeof port, "%u", s->d.port);
 	if ((r = getaddrinfo(s->d.host, port, &hints, &ai)) != 0 || ai == NULL) {
-		conn_close(s, r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
+		*why = r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r);
+		return -1;
+	}
+	s->naddr = s->next_addr = 0;
+	for (a = ai; a != NULL && s->naddr < 4; a = a->ai_next) {
+		if (a->ai_addrlen > sizeof s->addr[0])
+			continue;
+		memcpy(&s->addr[s->naddr], a->ai_addr, a->ai_addrlen);
+		s->addrlen[s->naddr++] = a->ai_addrlen;
+	}
+	freeaddrinfo(ai);
+	return 0;
+}
+
+/* Start connecting, non-blocking, to the server's next address. */
+static void conn_start(struct shipper *s)
+{
+	int type = s->d.transport == SYSLOG_UDP ? SOCK_DGRAM : SOCK_STREAM, k;
+	const char *why = "no address";
+
+	if (s->next_addr >= s->naddr && (resolve(s, type, &why) != 0 || s->naddr == 0)) {
+		s->naddr = s->next_addr = 0;
+		conn_close(s, why);
 		return;
 	}
-	s->fd = socket(ai->ai_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (s->fd < 0 || (connect(s->fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS)) {
-		freeaddrinfo(ai);
+	k = s->next_addr++;
+	s->fd = socket(s->addr[k].ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s->fd < 0 || (connect(s->fd, (struct sockaddr *)&s->addr[k], s->addrlen[k]) != 0 &&
+	                  errno != EINPROGRESS)) {
 		conn_close(s, strerror(errno));
 		return;
 	}
-	freeaddrinfo(ai);
 	s->state = type == SOCK_DGRAM ? C_HANDSHAKE : C_CONNECTING;
 	s->probe_until = mono_ms() + 250;
 	s->probed = 0;
@@ -539,6 +571,7 @@ static void conn_ready(struct shipper *s)
 {
 	s->state = C_UP;
 	s->backoff = 1000;
+	s->naddr = s->next_addr = 0;   /* after a failure, resolve again */
 	if (s->said_down)
 		log_event("log-remote", "state=up server=%s:%u", s->d.host, s->d.port);
 	s->said_down = 0;
