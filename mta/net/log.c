@@ -476,7 +476,8 @@ struct shipper {
 	size_t   cur_len, cur_off;
 	char     notice[SYSLOG_MSG_MAX + 1]; /* event=log-dropped: sent before the ring */
 	size_t   notice_len;
-	int      said_down;
+	int      said_down;       /* the server is said to be away */
+	int      ever_up;
 	int64_t  probe_until;     /* UDP: refusals of the first line are awaited until then */
 	int      probed;          /* UDP: that line is sent */
 	/* The server's addresses (its name resolved at the first try of a
@@ -572,9 +573,10 @@ static void conn_ready(struct shipper *s)
 	s->state = C_UP;
 	s->backoff = 1000;
 	s->naddr = s->next_addr = 0;   /* after a failure, resolve again */
-	if (s->said_down)
+	if (s->said_down || !s->ever_up)
 		log_event("log-remote", "state=up server=%s:%u", s->d.host, s->d.port);
 	s->said_down = 0;
+	s->ever_up = 1;
 	if (s->dropped > 0) {
 		char kv[64], msg[SYSLOG_MSG_MAX + 1];
 		struct timespec ts;
@@ -624,6 +626,28 @@ static int next_frame(struct shipper *s)
 	}
 	s->cur_off = 0;
 	return s->cur_len > 0;
+}
+
+/* Why a TLS connection to the server failed.  The certificate
+ * checks' codes are named here (mta/net/tls.c names the handshake's): they are
+ * what an operator of a log server will meet. */
+static const char *tls_why(const struct tls *t)
+{
+	static const struct { int code; const char *name; } x509[] = {
+		{ 48, "BR_ERR_X509_BAD_TIME" }, { 52, "BR_ERR_X509_BAD_SIGNATURE" },
+		{ 53, "BR_ERR_X509_TIME_UNKNOWN" }, { 54, "BR_ERR_X509_EXPIRED" },
+		{ 55, "BR_ERR_X509_DN_MISMATCH" }, { 56, "BR_ERR_X509_BAD_SERVER_NAME" },
+		{ 58, "BR_ERR_X509_NOT_CA" }, { 60, "BR_ERR_X509_WEAK_PUBLIC_KEY" },
+		{ 62, "BR_ERR_X509_NOT_TRUSTED" },
+	};
+	int e = t != NULL ? tls_error(t) : 0;
+
+	if (e == 0)
+		return "closed";
+	for (size_t k = 0; k < sizeof x509 / sizeof x509[0]; k++)
+		if (x509[k].code == e)
+			return x509[k].name;
+	return tls_error_name(e);
 }
 
 /* Move TLS records between the engine and the socket until neither can
@@ -677,7 +701,7 @@ static void conn_write(struct shipper *s)
 			size_t took = tls_app_write(s->tls, p, left);
 			tls_app_flush(s->tls);
 			if (tls_pump(s) != 0) {
-				conn_close(s, tls_error(s->tls) ? tls_error_name(tls_error(s->tls)) : "closed");
+				conn_close(s, tls_why(s->tls));
 				return;
 			}
 			if (took == 0)
@@ -726,7 +750,7 @@ static void conn_connected(struct shipper *s)
 	}
 	s->state = C_HANDSHAKE;
 	if (tls_pump(s) != 0)
-		conn_close(s, tls_error(s->tls) ? tls_error_name(tls_error(s->tls)) : "closed");
+		conn_close(s, tls_why(s->tls));
 }
 
 /* Lines from the writers: into the ring, their drops counted. */
@@ -782,7 +806,7 @@ static void conn_readable(struct shipper *s)
 
 	if (s->tls != NULL) {
 		if (tls_pump(s) != 0)
-			conn_close(s, tls_error(s->tls) ? tls_error_name(tls_error(s->tls)) : "closed");
+			conn_close(s, tls_why(s->tls));
 		return;
 	}
 	r = recv(s->fd, scratch, sizeof scratch, MSG_DONTWAIT);
@@ -849,7 +873,7 @@ static void ship(struct shipper *s)
 			else if (pf[1].revents & (POLLIN | POLLERR | POLLHUP))
 				conn_readable(s);
 			else if (s->tls != NULL && tls_pump(s) != 0)
-				conn_close(s, "closed");
+				conn_close(s, tls_why(s->tls));
 		}
 		conn_write(s);
 	}
@@ -898,7 +922,6 @@ static _Noreturn void remote_main(const struct syslog_dest *d, struct tls_anchor
 	s.anchors = anchors;
 	s.fd = -1;
 	s.backoff = 1000;
-	s.said_down = 1;             /* the first connection is said */
 	s.ring.cap = d->buffer;
 	s.ring.b = malloc(s.ring.cap);
 	if (s.ring.b == NULL || s.in < 0)

@@ -230,6 +230,12 @@ class SyslogReceiver:
                 pass
             c.close()
         self.conns = []
+        # shutdown() first: it wakes the thread blocked in accept() or
+        # recv() on the socket, which close() alone would leave bound.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()
 
     def wait(self, text, seconds):
