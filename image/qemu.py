@@ -40,7 +40,8 @@ def free_port():
 
 
 def qemu_argv(disk, uefi=False, port=None, guestfwd=(), serial="stdio", qmp=None,
-              kvm=False, mem=256, tap=None, mac=None, rtc=None, cdrom=None, reboot=False):
+              kvm=False, mem=256, tap=None, mac=None, rtc=None, cdrom=None, reboot=False,
+              disk2=None):
     """The qemu command line.  guestfwd: (guest_ip, guest_port, command)
     triples: qemu runs command for each connection the guest opens to
     guest_ip:guest_port, the connection on its stdin and stdout (qemu's
@@ -48,8 +49,9 @@ def qemu_argv(disk, uefi=False, port=None, guestfwd=(), serial="stdio", qmp=None
     tap: the name of a tap device to plug the NIC into instead of qemu's
     user network (mac its address); rtc: the guest's clock at start
     ("2001-02-03T04:05:06"); cdrom: an ISO on the SATA CD-ROM drive
-    (device id "cd", its medium changed with change_cdrom()); reboot: a
-    guest reboot restarts it instead of ending qemu."""
+    (device id "cd", its medium changed with change_cdrom(); "" for an
+    empty drive); disk2: a second virtio disk (raw); reboot: a guest
+    reboot restarts it instead of ending qemu."""
     fmt = "qcow2" if disk.endswith(".qcow2") else "raw"
     if tap:
         net = "tap,id=n0,ifname=%s,script=no,downscript=no" % tap
@@ -70,9 +72,13 @@ def qemu_argv(disk, uefi=False, port=None, guestfwd=(), serial="stdio", qmp=None
         argv.append("-no-reboot")
     if rtc:
         argv += ["-rtc", "base=" + rtc]
-    if cdrom:
-        argv += ["-drive", "file=%s,format=raw,if=none,id=cdm,media=cdrom,readonly=on" % cdrom,
+    if cdrom is not None:
+        argv += ["-drive", ("file=%s,format=raw," % cdrom if cdrom else "") +
+                 "if=none,id=cdm,media=cdrom,readonly=on",
                  "-device", "ide-cd,drive=cdm,bus=ide.1,id=cd"]
+    if disk2:
+        argv += ["-drive", "file=%s,format=raw,if=none,id=d1" % disk2,
+                 "-device", "virtio-blk-pci,drive=d1"]
     if uefi:
         argv += ["-bios", OVMF]
     if qmp:

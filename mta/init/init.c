@@ -66,6 +66,7 @@ static struct {
 	size_t nbutton;
 	pid_t  serve;                  /* the running server, or 0 */
 	int    serve_ok;               /* config is good: the server may run */
+	int    data_ok;                /* the data partition is mounted */
 	long long serve_started_ms;
 	long long restart_at_ms;       /* 0: no restart pending */
 	long long report_at_ms;        /* 0: the server's privileges are reported */
@@ -741,6 +742,7 @@ static void boot_data(const char *part, const char *cmdline_text, size_t cmdline
 		return;
 	}
 	log_pump();
+	st.data_ok = 1;
 	own_tree(DATA_DIR, 0);
 	if (seed_mount(log_pump) && seed_apply(DATA_DIR, log_pump) == SEED_REFUSED)
 		say("moat: the config seed is refused, the configuration on the data partition is kept: %s",
@@ -777,7 +779,8 @@ static void boot_slots(void)
 		return;
 	if (st.trial) {
 		if (!st.serve_ok)
-			trial_failed("its configuration does not load");
+			trial_failed(st.data_ok ? "its configuration does not load"
+			                        : "the data partition does not mount");
 		st.trial_until_ms = now_ms() + TRIAL_MS;
 		st.health_at_ms = now_ms() + HEALTH_EVERY_MS;
 		log_event("slot", "result=trial slot=%c deadline=%ds", st.slot, TRIAL_MS / 1000);

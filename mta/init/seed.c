@@ -256,8 +256,9 @@ const char *seed_reason(void)
 	return reason;
 }
 
-/* moat check on the staged copy; 0 when it passes, else reason is set. */
-static int check_staged(const char *stage, void (*pump)(void))
+/* moat check on the staged copy; 0 when it passes, else reason is set,
+ * naming the seed's config as which and the other files as on /data. */
+static int check_staged(const char *stage, const char *which, void (*pump)(void))
 {
 	static char a0[] = "moat", a1[] = "check", a2[] = "-c";
 	char conf[512], out[4096];
@@ -278,7 +279,10 @@ static int check_staged(const char *stage, void (*pump)(void))
 		*nl = '\0';
 	size_t o = 0;
 	for (const char *p = line; *p != '\0' && o + 1 < sizeof reason;) {
-		if (strncmp(p, "/data/" STAGE "/", 6 + sizeof STAGE) == 0) {
+		if (strncmp(p, conf, strlen(conf)) == 0) {
+			o += (size_t)snprintf(reason + o, sizeof reason - o, "%s", which);
+			p += strlen(conf);
+		} else if (strncmp(p, "/data/" STAGE "/", 6 + sizeof STAGE) == 0) {
 			o += (size_t)snprintf(reason + o, sizeof reason - o, "/data/");
 			p += 6 + sizeof STAGE;
 		} else {
@@ -333,7 +337,7 @@ enum seed_result seed_apply(const char *data_dir, void (*pump)(void))
 	}
 	size_t sl = staged_text(conf_text, names, nn);
 	snprintf(dst, sizeof dst, "%s/moat.conf", stage);
-	if (write_text(dst, other_text, sl) != 0 || check_staged(stage, pump) != 0)
+	if (write_text(dst, other_text, sl) != 0 || check_staged(stage, which, pump) != 0)
 		goto refused;
 	/* Valid: the named files first, the config last, each renamed over
 	 * the old one (a power cut leaves the old or the new, never half). */
