@@ -14,6 +14,10 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <linux/input.h>
 
 #include "mta/net/log.h"
@@ -190,6 +194,48 @@ static int pick_interface(const struct conf *c, char *name, size_t cap)
 	return -1;
 }
 
+int initdev_mac(const char *ifname, uint8_t mac[6])
+{
+	char path[128], buf[64];
+	unsigned v[6];
+
+	snprintf(path, sizeof path, "/sys/class/net/%s/address", ifname);
+	if (initdev_read_small(path, buf, sizeof buf) < 17 ||
+	    sscanf(buf, "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6)
+		return -1;
+	for (int k = 0; k < 6; k++)
+		mac[k] = (uint8_t)v[k];
+	return 0;
+}
+
+void initdev_arp_announce(const char *ifname, unsigned ifindex, const uint8_t ip[4])
+{
+	struct sockaddr_ll to;
+	uint8_t mac[6], pkt[28];
+	int fd;
+
+	if (initdev_mac(ifname, mac) != 0)
+		return;
+	fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ARP));
+	if (fd < 0)
+		return;
+	/* RFC 5227 2.3: an ARP request for our own address, from it. */
+	memcpy(pkt, "\x00\x01\x08\x00\x06\x04\x00\x01", 8);
+	memcpy(pkt + 8, mac, 6);
+	memcpy(pkt + 14, ip, 4);
+	memset(pkt + 18, 0, 6);
+	memcpy(pkt + 24, ip, 4);
+	memset(&to, 0, sizeof to);
+	to.sll_family = AF_PACKET;
+	to.sll_protocol = htons(ETH_P_ARP);
+	to.sll_ifindex = (int)ifindex;
+	to.sll_halen = 6;
+	memset(to.sll_addr, 0xff, 6);
+	if (sendto(fd, pkt, sizeof pkt, 0, (struct sockaddr *)&to, sizeof to) < 0)
+		log_debug("msg=\"arp announce: %s\"", strerror(errno));
+	close(fd);
+}
+
 int initdev_network(const struct conf *c, char *ifname, unsigned *ifindex)
 {
 	char text[IP_TEXT_MAX];
@@ -224,6 +270,10 @@ int initdev_network(const struct conf *c, char *ifname, unsigned *ifindex)
 			bad = 1;
 		} else {
 			log_event("address", "interface=%s address=%s/%u", ifname, text, a->prefix);
+			/* Neighbours (a router, a switch, qemu's user network)
+			 * learn where the address is without asking. */
+			if (a->addr.family == IP_V4)
+				initdev_arp_announce(ifname, ifi, a->addr.a);
 		}
 	}
 	for (size_t k = 0; k < c->nnet_gateways; k++) {

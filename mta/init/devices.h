@@ -8,6 +8,7 @@
 #define MOAT_MTA_INIT_DEVICES_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "policy/conf.h"
 
@@ -31,6 +32,13 @@ int initdev_mount_data(const char *dev, const char *dir);
  * ifname (IF_NAMESIZE + 1 bytes) and its index to *ifindex (0 when none
  * was brought up).  Returns 0 or -1 (logged). */
 int initdev_network(const struct conf *c, char *ifname, unsigned *ifindex);
+
+/* The interface's hardware address (sysfs).  0 or -1. */
+int initdev_mac(const char *ifname, uint8_t mac[6]);
+
+/* Announce ip on the interface (RFC 5227 2.3: an ARP request from and for
+ * it), so that neighbours learn our hardware address at once. */
+void initdev_arp_announce(const char *ifname, unsigned ifindex, const uint8_t ip[4]);
 
 /* Open the input devices that can send KEY_POWER and are not keyboards
  * (the ACPI "Power Button").  Fills fds (at most cap), returns the count. */

@@ -744,6 +744,8 @@ static void boot_data(const char *part, const char *cmdline_text, size_t cmdline
 	log_pump();
 	st.data_ok = 1;
 	own_tree(DATA_DIR, 0);
+	modules_sync();
+	log_pump();
 	if (seed_mount(log_pump) && seed_apply(DATA_DIR, log_pump) == SEED_REFUSED)
 		say("moat: the config seed is refused, the configuration on the data partition is kept: %s",
 		    seed_reason());

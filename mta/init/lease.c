@@ -58,20 +58,6 @@ static uint32_t rnd32(void)
 	return r;
 }
 
-static int read_mac(const char *ifname, uint8_t mac[6])
-{
-	char path[128], buf[64];
-	unsigned v[6];
-
-	snprintf(path, sizeof path, "/sys/class/net/%s/address", ifname);
-	if (initdev_read_small(path, buf, sizeof buf) < 17 ||
-	    sscanf(buf, "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6)
-		return -1;
-	for (int k = 0; k < 6; k++)
-		mac[k] = (uint8_t)v[k];
-	return 0;
-}
-
 /* Replace resolv.conf with text when it differs (write, then rename).
  * Returns 1 when it changed. */
 static int write_resolv(const char *text)
@@ -193,6 +179,8 @@ static unsigned apply(void)
 	fmt4(l->server, server, sizeof server);
 	if (e != 0)
 		log_warn("msg=\"cannot add the leased address %s/%u: %s\"", addr, l->prefix, strerror(-e));
+	else if (!renewal)
+		initdev_arp_announce(ls.ifname, ls.ifindex, l->addr);
 	if (l->has_router)
 		fmt4(l->router, router, sizeof router);
 	if (!ls.static_gateway4 && l->has_router &&
@@ -293,7 +281,7 @@ int lease_start(const struct conf *c, const char *ifname, unsigned ifindex)
 		log_warn("msg=\"no RDNSS: %s\"", strerror(errno));
 	if (v4)
 		return 0;   /* a static IPv4 address wins: no DHCP */
-	if (read_mac(ifname, mac) != 0) {
+	if (initdev_mac(ifname, mac) != 0) {
 		log_warn("msg=\"dhcp: no hardware address for %s\"", ifname);
 		return -1;
 	}

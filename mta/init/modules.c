@@ -114,8 +114,11 @@ int modules_open(const char *dir)
 	return (int)mx.nmod;
 }
 
-/* finit_module() one file, no dependencies.  0 or -1. */
-static int load_file(size_t k)
+/* finit_module() one file, no dependencies; with the module parameter
+ * async_probe when async (the kernel probes its devices in the
+ * background and does not wait for any background work before it
+ * returns).  0 or -1. */
+static int load_file(size_t k, int async)
 {
 	struct mod *m = &mx.mod[k];
 	char path[512];
@@ -126,7 +129,7 @@ static int load_file(size_t k)
 		return m->state == MOD_LOADED ? 0 : -1;
 	snprintf(path, sizeof path, "%s/%.*s.ko", mx.dir, (int)m->nlen, m->name);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	r = fd < 0 ? -1 : syscall(SYS_finit_module, fd, "", 0);
+	r = fd < 0 ? -1 : syscall(SYS_finit_module, fd, async ? "async_probe" : "", 0);
 	if (r != 0)
 		err = errno;
 	if (fd >= 0)
@@ -145,11 +148,11 @@ static int load_file(size_t k)
  * logged and passed over: softdeps are listed too (crc32c-intel beside
  * crc32c_generic for ext4), and for a hard one the kernel refuses the
  * module itself, which is then the failure that counts. */
-static int load_index(size_t k)
+static int load_index(size_t k, int async)
 {
 	for (size_t d = 0; d < mx.mod[k].ndep; d++)
-		(void)load_file(mx.mod[k].dep[d]);
-	return load_file(k);
+		(void)load_file(mx.mod[k].dep[d], async);
+	return load_file(k, async);
 }
 
 int modules_load(const char *name)
@@ -160,7 +163,7 @@ int modules_load(const char *name)
 		log_warn("msg=\"module %s is not in the image\"", name);
 		return -1;
 	}
-	return load_index((size_t)k);
+	return load_index((size_t)k, 1);
 }
 
 static uint64_t fnv(const char *s, size_t n, uint64_t h)
@@ -245,7 +248,7 @@ static int wanted(void)
 	return dir_wants("/sys/class/input", best);
 }
 
-size_t modules_settle(void)
+static size_t settle(int async)
 {
 	char names[1024];
 	size_t loaded = 0, o = 0;
@@ -253,7 +256,7 @@ size_t modules_settle(void)
 
 	names[0] = '\0';
 	for (size_t round = 0; round < MODS_MAX && (k = wanted()) >= 0; round++) {
-		if (load_index((size_t)k) != 0)
+		if (load_index((size_t)k, async) != 0)
 			continue;
 		loaded++;
 		int n = snprintf(names + o, sizeof names - o, "%s%.*s", o ? "," : "",
@@ -264,4 +267,21 @@ size_t modules_settle(void)
 	if (loaded > 0)
 		log_event("modules", "loaded=%zu names=%s", loaded, names);
 	return loaded;
+}
+
+size_t modules_settle(void)
+{
+	return settle(1);
+}
+
+void modules_sync(void)
+{
+	int k = find_mod(MODULES_BARRIER, strlen(MODULES_BARRIER));
+
+	/* A module loaded without async_probe: the kernel waits for all the
+	 * background probing before finit_module() returns.  Then the devices
+	 * those probes found get their modules the same way. */
+	if (k >= 0 && mx.mod[k].state == MOD_NEW)
+		(void)load_index((size_t)k, 0);
+	(void)settle(0);
 }
