@@ -1,11 +1,14 @@
 # moat -- a minimal, hardened mail relay.  See README.md.
 #
 #   make          build/moat: static, musl, BearSSL + LMDB from Debian sources
-#   make run      serve the demo config on 127.0.0.1:2525
-#   make test     everything: unit (musl and ASan/UBSan), golden, sessions
+#   make run      serve the demo config on 127.0.0.1:PORT (2525)
+#   make test     everything: unit (musl and ASan/UBSan), golden, sessions, docs
 #   make fuzz     run each libFuzzer target for FUZZ_SECONDS
 #   make bench    moat against Postfix and OpenSMTPD (QUICK=1: a short run)
 #   make image    build/image/: the appliance disk (raw, qcow2), the OCI archive
+#   make install  the binary and its man pages under DESTDIR/PREFIX
+#   make tools    every Debian package any target needs (each target installs
+#                 its own group: .ci/deps.sh)
 #   make clean    remove build/ except the cached dependencies
 
 BUILD    := build
@@ -16,6 +19,14 @@ CC       := musl-gcc
 ASAN_CC  := gcc
 FUZZ_CC  := clang
 FUZZ_SECONDS ?= 60
+# make run: the demo's port, on 127.0.0.1 and [::1].
+PORT     ?= 2525
+# make install: $(DESTDIR)$(PREFIX)/sbin/moat and its man pages.
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+SBINDIR  := $(PREFIX)/sbin
+MANDIR   := $(PREFIX)/share/man
+MAN      := docs/moat.8 docs/moat.conf.5
 
 WARN     := -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion \
             -Wmissing-prototypes -Wstrict-prototypes -Wpointer-arith \
@@ -33,7 +44,8 @@ ASAN_LIBS  := -llmdb -lbearssl -lpthread
 
 # Sources, one per line, by directory (dependency direction: mta -> queue,
 # policy; queue -> policy; policy -> nothing).
-POLICY := policy/cmd.c \
+POLICY := policy/wire.c \
+          policy/cmd.c \
           policy/text.c \
           policy/addr.c \
           policy/data.c \
@@ -52,6 +64,9 @@ POLICY := policy/cmd.c \
           policy/metrics.c \
           policy/reply.c \
           policy/dns.c \
+          policy/mtasts.c \
+          policy/mtasts_fetch.c \
+          policy/tlsrpt.c \
           policy/retry.c \
           policy/route.c \
           policy/dsn.c \
@@ -60,6 +75,8 @@ POLICY := policy/cmd.c \
           policy/edge.c \
           policy/dnsbl.c \
           policy/kv.c \
+          policy/spki.c \
+          policy/dkim.c \
           policy/modidx.c \
           policy/dhcp.c \
           policy/sntp.c \
@@ -69,12 +86,15 @@ POLICY := policy/cmd.c \
           policy/bootslot.c
 QUEUE  := queue/store.c \
           queue/envelope.c \
-          queue/usage.c
+          queue/usage.c \
+          queue/sts.c
 # mta/ in wings, each above the next (layout-check keeps the direction):
 # main -> roles -> smtp, cmd, init -> ops -> net -> queue -> policy.
 NET    := mta/net/log.c \
           mta/net/ev.c \
           mta/net/tls.c \
+          mta/net/dane.c \
+          mta/net/conn.c \
           mta/net/keymsg.c \
           mta/net/key_client.c \
           mta/net/resolver.c \
@@ -84,6 +104,7 @@ NET    := mta/net/log.c \
           mta/net/queue_client.c \
           mta/net/plink.c
 OPS    := mta/ops/loaded_config.c \
+          mta/ops/dkim_key.c \
           mta/ops/config_files.c \
           mta/ops/control.c \
           mta/ops/httpd.c \
@@ -92,11 +113,14 @@ SMTP   := mta/smtp/smtpd.c \
           mta/smtp/smtpc.c \
           mta/smtp/blocklist_lookup.c \
           mta/smtp/delivery_attempt.c \
-          mta/smtp/queue_runner.c
-CMD    := mta/cmd/queue_cmd.c \
+          mta/smtp/queue_runner.c \
+          mta/smtp/verify.c
+CMD    := mta/cmd/conf_path.c \
+          mta/cmd/queue_cmd.c \
           mta/cmd/status_cmd.c \
           mta/cmd/passwd.c \
-          mta/cmd/relay_test.c
+          mta/cmd/relay_test.c \
+          mta/cmd/dkim_keygen.c
 INIT   := mta/init/rtnetlink.c \
           mta/init/devices.c \
           mta/init/modules.c \
@@ -128,14 +152,22 @@ UNIT_ASAN := $(UNIT:tests/unit/%.c=$(BUILD)/asan/unit/%)
 FUZZ_BIN := $(FUZZ:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 DEPS_STAMP := $(DEPS)/lib/liblmdb.a $(DEPS)/lib/libbearssl.a
 
-.PHONY: all run test test-run unit fuzz fuzz-build bench clean layout-check tools image
+.PHONY: all run test test-run unit fuzz fuzz-build bench clean layout-check man-check tools \
+        run-tools test-tools image-tools image install
 all: $(BUILD)/moat
 
 $(DEPS_STAMP) &:
 	BUILD=$(BUILD) sh .ci/deps.sh libs
 
+# Debian packages, by what needs them (.ci/deps.sh says which are in each).
 tools:
-	@BUILD=$(BUILD) sh .ci/deps.sh tools
+	@BUILD=$(BUILD) sh .ci/deps.sh tools build run image test
+run-tools:
+	@BUILD=$(BUILD) sh .ci/deps.sh tools run
+image-tools:
+	@BUILD=$(BUILD) sh .ci/deps.sh tools image
+test-tools:
+	@BUILD=$(BUILD) sh .ci/deps.sh tools test
 
 $(BUILD)/musl/%.o: %.c $(HEADERS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
@@ -231,17 +263,47 @@ unit: $(UNIT_MUSL) $(UNIT_ASAN)
 IMAGE_IN := image/build.sh image/slots.sh image/oci.py image/modules image/cmdline \
             image/mke2fs.conf image/moat.conf.example
 image: $(BUILD)/image/moat.img
-$(BUILD)/image/moat.img: $(BUILD)/moat $(IMAGE_IN) | tools
+$(BUILD)/image/moat.img: $(BUILD)/moat $(IMAGE_IN) | image-tools
 	BUILD=$(BUILD) sh image/build.sh
 
-run: $(BUILD)/moat
-	@sh tests/demo.sh $(BUILD)
+# Only what building and serving need (and swaks), then the build.
+run: run-tools
+	@$(MAKE) --no-print-directory $(BUILD)/moat
+	@sh tests/demo.sh $(BUILD) $(PORT)
+
+# The man pages: mandoc -Tlint has nothing to say about them.  Their .Xr
+# references are looked up among the pages as installed (a manpath of
+# their own, indexed by makewhatis); -Wstyle leaves out only the checks
+# meant for an operating system's base pages.
+MANLINT := $(BUILD)/man-check
+man-check:
+	@rm -rf $(MANLINT) && mkdir -p $(MANLINT)/man5 $(MANLINT)/man8
+	@cp docs/moat.8 $(MANLINT)/man8/ && cp docs/moat.conf.5 $(MANLINT)/man5/ && makewhatis $(MANLINT)
+	@out=$$(mandoc -Tlint -Wstyle -M $(MANLINT) $(MAN) 2>&1); \
+		[ -z "$$out" ] || { echo "$$out"; exit 1; }; echo "man-check: mandoc -Tlint: clean"
+
+install: $(BUILD)/moat
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
+	install -m 0755 $(BUILD)/moat $(DESTDIR)$(SBINDIR)/moat
+	install -m 0644 docs/moat.8 $(DESTDIR)$(MANDIR)/man8/moat.8
+	install -m 0644 docs/moat.conf.5 $(DESTDIR)$(MANDIR)/man5/moat.conf.5
 
 # The packages first (one apt at a time), then the builds on every core.
-test: tools
+test: test-tools
 	@$(MAKE) --no-print-directory -j$$(nproc) test-run
 
-test-run: $(BUILD)/moat $(BUILD)/moat-asan unit fuzz-build layout-check
+# Test drivers the Python tests run, in both builds (not tests themselves).
+DRIVERS := $(BUILD)/musl/tests/dkim-sign $(BUILD)/asan/tests/dkim-sign
+$(BUILD)/musl/tests/dkim-sign: tests/dkim/dkim_sign.c $(MUSL_OBJ) $(HEADERS)
+	@mkdir -p $(dir $@)
+	@echo '  LD     $@'
+	@$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(MUSL_OBJ) $(LDLIBS)
+$(BUILD)/asan/tests/dkim-sign: tests/dkim/dkim_sign.c $(ASAN_OBJ) $(HEADERS)
+	@mkdir -p $(dir $@)
+	@echo '  LD     $@'
+	@$(ASAN_CC) $(ASAN_FLAGS) -o $@ $< $(ASAN_OBJ) $(ASAN_LIBS)
+
+test-run: $(BUILD)/moat $(BUILD)/moat-asan unit fuzz-build layout-check $(DRIVERS)
 	@BUILD=$(BUILD) bash tests/run.sh
 
 # Not a test: speed figures, printed and kept in build/bench/results.txt.
@@ -250,4 +312,4 @@ bench: $(BUILD)/moat
 	@/usr/bin/python3 tests/bench/bench.py --build $(BUILD) $(if $(QUICK),--quick)
 
 clean:
-	rm -rf $(BUILD)/musl $(BUILD)/asan $(BUILD)/fuzz $(BUILD)/fuzzobj $(BUILD)/moat $(BUILD)/moat-asan $(BUILD)/t
+	rm -rf $(BUILD)/musl $(BUILD)/asan $(BUILD)/fuzz $(BUILD)/fuzzobj $(BUILD)/moat $(BUILD)/moat-asan $(BUILD)/t $(BUILD)/man-check

@@ -1,10 +1,18 @@
 #!/bin/sh
-# .ci/deps.sh -- install what the build and tests need, and build the two
+# .ci/deps.sh -- install what a make target needs, and build the two
 # third-party libraries (BearSSL, LMDB) with musl-gcc from Debian's source
 # packages, cached under build/deps.  Called by the Makefile; idempotent.
 #
-#   .ci/deps.sh tools     apt packages for building and testing
-#   .ci/deps.sh libs      build/deps/{lib,include} for the musl build
+#   .ci/deps.sh tools GROUP...   the apt packages of those groups, if missing
+#   .ci/deps.sh list GROUP...    print the packages of those groups, a line each
+#   .ci/deps.sh libs             build/deps/{lib,include} for the musl build
+#   .ci/deps.sh waitlock         wait for the dpkg lock (APT_LOCK_WAIT seconds
+#                                at most, default 600), or fail saying who
+#                                holds it
+#
+# Groups: build (the binary and its libraries), run (make run: build, and
+# swaks for the README's test mail), image (make image), test (make test:
+# everything the tests run, the image's boot and the container included).
 #
 # Debian's libbearssl.a and liblmdb.a are glibc builds (__memcpy_chk,
 # __fprintf_chk) and do not link with musl, hence the source build.
@@ -13,40 +21,105 @@ set -eu
 BUILD=${BUILD:-build}
 DEPS=$BUILD/deps
 
-# Packages: build (musl, sources), glibc+ASan build, tests.
-PKGS="musl-tools dpkg-dev gcc make clang libclang-rt-14-dev linux-libc-dev
-      liblmdb-dev libbearssl-dev lmdb-utils
-      swaks libio-socket-inet6-perl libnet-ssleay-perl whois curl openssl python3 file iproute2 e2fsprogs
-      python3-aiosmtpd dnsmasq-base util-linux python3-prometheus-client
-      qemu-system-x86 qemu-utils ovmf syslinux syslinux-common mtools dosfstools
-      fdisk systemd-boot-efi binutils cpio kmod zstd xz-utils umoci runc oci-image-tool
-      genisoimage"
+# build: musl, the compiler, Debian's source packages (dpkg-source).
+PKGS_build="musl-tools dpkg-dev gcc make linux-libc-dev"
+# run: a test mail to the demo.
+PKGS_run="$PKGS_build swaks"
+# image: image/build.sh and image/oci.py.
+PKGS_image="$PKGS_build python3 qemu-utils syslinux syslinux-common mtools dosfstools fdisk
+      e2fsprogs systemd-boot-efi binutils cpio kmod zstd xz-utils"
+# test: the sanitizer and fuzz builds, the peers and tools of the tests,
+# the man pages' lint, the appliance booted and the container run.
+PKGS_test="$PKGS_run $PKGS_image clang libclang-rt-14-dev liblmdb-dev libbearssl-dev
+      lmdb-utils libio-socket-inet6-perl libnet-ssleay-perl whois curl openssl file iproute2
+      python3-aiosmtpd dnsmasq-base util-linux python3-prometheus-client python3-dkim mandoc git
+      qemu-system-x86 ovmf umoci runc oci-image-tool genisoimage"
 
-need_pkgs() {
+group_pkgs() { # GROUP... -> the packages, a line each, once
+	for g in "$@"; do
+		case $g in
+		build|run|image|test) ;;
+		*) echo "deps: no group '$g' (build, run, image, test)" >&2; exit 100 ;;
+		esac
+	done
+	for g in "$@"; do
+		eval echo "\"\$PKGS_$g\""
+	done | tr -s ' \t\n' '\n' | sed '/^$/d' | awk '!seen[$0]++'
+}
+
+need_pkgs() { # GROUP... -> the missing packages, on one line
 	missing=
-	for p in $PKGS; do
+	for p in $(group_pkgs "$@"); do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' \
 			|| missing="$missing $p"
 	done
 	echo "$missing"
 }
 
-apt_updated=
 # Another apt (a fresh VM's first-boot updates, a second checkout's make)
-# may hold the dpkg lock: wait for it, up to APT_LOCK_WAIT seconds.
-APT="apt-get -o DPkg::Lock::Timeout=${APT_LOCK_WAIT:-600}"
+# may hold the dpkg lock.  apt-get waits for it by itself too
+# (DPkg::Lock::Timeout), but says nothing while it waits and, at the end,
+# only "Could not get lock": wait here first, saying for whom and how long.
+APT_LOCK_WAIT=${APT_LOCK_WAIT:-600}
+DPKG_LOCK=${DPKG_LOCK:-/var/lib/dpkg/lock-frontend}
+
+lock_holder() { # -> "PID (NAME)" of a process holding a lock on DPKG_LOCK, or nothing
+	[ -e "$DPKG_LOCK" ] || return 0
+	ino=$(stat -c %i "$DPKG_LOCK")
+	# /proc/locks: "N: POSIX ADVISORY WRITE PID MAJ:MIN:INODE START END";
+	# a waiter's line has "->" after the number and is not a holder.
+	pid=$(awk -v ino="$ino" '$2 != "->" { n = split($6, f, ":"); if (f[n] == ino) { print $5; exit } }' /proc/locks)
+	[ -n "$pid" ] || return 0
+	if [ "$pid" -gt 0 ] 2>/dev/null && [ -r "/proc/$pid/comm" ]; then
+		echo "$pid ($(cat "/proc/$pid/comm"))"
+	else
+		echo "another process"
+	fi
+}
+
+waitlock() {
+	holder=$(lock_holder)
+	[ -z "$holder" ] && return 0
+	echo "deps: the dpkg lock $DPKG_LOCK is held by $holder: another apt is running" \
+	     "(on a fresh machine, often its first-boot updates); waiting up to ${APT_LOCK_WAIT}s" >&2
+	waited=0
+	while holder=$(lock_holder) && [ -n "$holder" ]; do
+		if [ "$waited" -ge "$APT_LOCK_WAIT" ]; then
+			echo "deps: the dpkg lock is still held by $holder after ${APT_LOCK_WAIT}s;" \
+			     "let it finish (or stop it), then run make again (APT_LOCK_WAIT=SECONDS to" \
+			     "wait longer)" >&2
+			exit 111
+		fi
+		sleep 1
+		waited=$((waited + 1))
+	done
+	echo "deps: the dpkg lock is free after ${waited}s" >&2
+}
+
+APT="apt-get -o DPkg::Lock::Timeout=$APT_LOCK_WAIT"
+apt_get() { # ARGS..., after the lock, with a clear word if it fails anyway
+	waitlock
+	if ! $APT "$@"; then
+		echo "deps: apt-get $1 failed (above).  If it says the dpkg lock is held, another" \
+		     "apt took it meanwhile: run make again once it is done." >&2
+		exit 111
+	fi
+}
+
+apt_updated=
 apt_update() {
 	[ -n "$apt_updated" ] && return 0
-	$APT update -qq
+	apt_get update -qq
 	apt_updated=1
 }
 
-tools() {
-	missing=$(need_pkgs)
+tools() { # GROUP...
+	group_pkgs "$@" >/dev/null # an unknown group ends here, 100
+	missing=$(need_pkgs "$@")
 	[ -z "$missing" ] && return 0
-	echo "deps: installing:$missing"
+	echo "deps: installing for $*:$missing"
 	apt_update
-	DEBIAN_FRONTEND=noninteractive $APT install -y -qq --no-install-recommends $missing
+	DEBIAN_FRONTEND=noninteractive apt_get install -y -qq --no-install-recommends $missing
 }
 
 # Enable deb-src by rewriting the machine's own source entries in place: the
@@ -78,6 +151,7 @@ fetch_src() { # package -> $DEPS/src/<package>
 	mkdir -p "$DEPS/dl" "$DEPS/src"
 	if ! ls "$DEPS"/dl/"${pkg}"_*.dsc >/dev/null 2>&1; then
 		enable_deb_src
+		waitlock
 		(cd "$DEPS/dl" && $APT source --download-only -qq "$pkg" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
 	fi
 	dsc=$(ls "$DEPS"/dl/"${pkg}"_*.dsc | head -n1)
@@ -85,7 +159,7 @@ fetch_src() { # package -> $DEPS/src/<package>
 }
 
 libs() {
-	tools
+	tools build
 	mkdir -p "$DEPS/lib" "$DEPS/include"
 	CC=musl-gcc
 	if [ ! -f "$DEPS/lib/libbearssl.a" ]; then
@@ -120,8 +194,12 @@ libs() {
 	fi
 }
 
-case "${1:-}" in
-tools) tools ;;
-libs)  libs ;;
-*) echo "usage: $0 tools|libs" >&2; exit 100 ;;
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case $cmd in
+tools)    [ $# -gt 0 ] || set -- build run image test; tools "$@" ;;
+list)     group_pkgs "$@" ;;
+libs)     libs ;;
+waitlock) waitlock ;;
+*) echo "usage: $0 tools [GROUP...] | list GROUP... | libs | waitlock" >&2; exit 100 ;;
 esac

@@ -20,51 +20,89 @@
 #include "mta/init/init.h"
 #include "mta/init/upgrade.h"
 #include "mta/net/log.h"
+#include "mta/cmd/conf_path.h"
 #include "mta/cmd/status_cmd.h"
 #include "mta/cmd/passwd.h"
 #include "mta/cmd/queue_cmd.h"
 #include "mta/cmd/relay_test.h"
+#include "mta/cmd/dkim_keygen.h"
 #include "mta/roles/supervisor.h"
 #include "mta/ops/config_files.h"
 #include "policy/conf.h"
 #include "policy/rules.h"
 
-#define DEFAULT_CONF "/etc/moat/moat.conf"
+#define MOAT_VERSION "moat 0.1"
 
+/* Every command, as docs/operations.md and docs/moat.8 list them (a test
+ * checks that each is in both). */
 static void usage(FILE *f)
 {
-	fputs("usage: moat serve [-c FILE]          run the server (foreground, logs to stderr)\n"
-	      "       moat check [-c FILE]          check the config, print the effective one\n"
-	      "       moat queue list [-c FILE]     list queued messages\n"
-	      "       moat queue show [-c FILE] ID  print one message's envelope and body\n"
-	      "       moat queue flush [-c FILE]    every waiting message due now\n"
-	      "       moat queue retry|hold|release|delete [-c FILE] ID\n"
-	      "       moat status [-c FILE]         what the running server is doing\n"
-	      "       moat reload [-c FILE]         the running server reads its config again\n"
-	      "       moat passwd [-5] [-r ROUNDS]  read a password on stdin, print its $6$ (or $5$) hash\n"
+	fputs("usage: moat serve [-c FILE]            run the server (foreground, logs to stderr)\n"
+	      "       moat check [-c FILE]            check the config, print the effective one\n"
+	      "       moat status [-c FILE]           what the running server is doing\n"
+	      "       moat reload [-c FILE]           the running server reads its config again\n"
+	      "       moat queue list [-c FILE]       list queued messages\n"
+	      "       moat queue show [-c FILE] ID    print one message's envelope and body\n"
+	      "       moat queue count [-c FILE]      messages, bytes, map used and map size\n"
+	      "       moat queue flush [-c FILE]      every waiting message due now\n"
+	      "       moat queue retry [-c FILE] ID   that message due now\n"
+	      "       moat queue hold [-c FILE] ID    never due until released\n"
+	      "       moat queue release [-c FILE] ID due again\n"
+	      "       moat queue delete [-c FILE] ID  removed\n"
+	      "       moat passwd [-5] [-r ROUNDS]    read a password on stdin, print its $6$ (or $5$) hash\n"
 	      "       moat relay-test [-d OURDOMAIN] [-t FOREIGN] HOST[:PORT]\n"
-	      "                                     probe a server with relay tricks (never DATA)\n"
-	      "       moat version\n"
-	      "       moat init                     the appliance's process 1 (image/)\n"
-	      "       moat upgrade FILE             the appliance: FILE (moat-boot.img) into the other\n"
-	      "                                     boot slot, tried at the next boot\n"
-	      "FILE defaults to " DEFAULT_CONF ".\n", f);
+	      "                                       probe a server with relay tricks (never DATA)\n"
+	      "       moat dkim-keygen [-o KEYFILE] [-pkcs1] SELECTOR DOMAIN [BITS]\n"
+	      "                                       a DKIM key and the DNS record to publish\n"
+	      "       moat init                       the appliance's process 1 (image/)\n"
+	      "       moat upgrade FILE               the appliance: FILE (moat-boot.img) into the other\n"
+	      "                                       boot slot, tried at the next boot\n"
+	      "       moat version | -V | --version   print the version\n"
+	      "       moat help | -h | --help         this text\n"
+	      "Without -c: $MOAT_CONF, else " CONFPATH_DEFAULT "; status, reload and queue also\n"
+	      "find the config of the one moat serve running here (the demo of make run).\n"
+	      "Exit: 0 done, 1 bad config or no such message, 100 usage, 111 system failure.\n", f);
 }
 
-/* Take "-c FILE" out of argv (anywhere after the subcommand). */
-static const char *take_conf_arg(int *argc, char **argv)
+/* Take "-c FILE" out of argv (anywhere after the subcommand) into *path
+ * (NULL when absent); -1 when -c has no FILE. */
+static int take_conf_arg(int *argc, char **argv, const char **path)
 {
-	const char *path = DEFAULT_CONF;
 	int i, j;
 
+	*path = NULL;
 	for (i = 1; i < *argc; i++) {
-		if (strcmp(argv[i], "-c") == 0 && i + 1 < *argc) {
-			path = argv[i + 1];
-			for (j = i; j + 2 <= *argc; j++)
-				argv[j] = argv[j + 2];
-			*argc -= 2;
-			break;
-		}
+		if (strcmp(argv[i], "-c") != 0)
+			continue;
+		if (i + 1 >= *argc)
+			return -1;
+		*path = argv[i + 1];
+		for (j = i; j + 2 <= *argc; j++)
+			argv[j] = argv[j + 2];
+		*argc -= 2;
+		break;
+	}
+	return 0;
+}
+
+/* The config for cmd (conf_path.h); NULL after saying what to pass.  A
+ * config found from the running server is named on stderr, so that the
+ * operator knows which server answered. */
+static const char *config_path(const char *given, int admin, const char *cmd)
+{
+	static char path[CONFPATH_MAX], err[2 * CONFPATH_MAX + 256];
+	int found;
+
+	if (confpath_find(given, admin, cmd, path, sizeof path, &found, err, sizeof err) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return NULL;
+	}
+	if (found)
+		fprintf(stderr, "moat %s: the running server's config: %s\n", cmd, path);
+	else if (given == NULL && strcmp(path, CONFPATH_DEFAULT) == 0 && access(path, F_OK) != 0) {
+		fprintf(stderr, "moat %s: " CONFPATH_DEFAULT " does not exist; pass -c FILE (or set "
+		        "MOAT_CONF=FILE)\n", cmd);
+		return NULL;
 	}
 	return path;
 }
@@ -88,9 +126,9 @@ int main(int argc, char **argv)
 	cmd = argv[1];
 	argc--;
 	argv++;
-	if (strcmp(cmd, "version") == 0) {
-		puts("moat 0.1");
-		return 0;
+	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
+		puts(MOAT_VERSION);
+		return fflush(stdout) == 0 ? 0 : 111;
 	}
 	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) {
 		usage(stdout);
@@ -102,7 +140,12 @@ int main(int argc, char **argv)
 		return relaytest_main(argc, argv);
 	if (strcmp(cmd, "upgrade") == 0)
 		return upgrade_main(argc, argv);
-	path = take_conf_arg(&argc, argv);
+	if (strcmp(cmd, "dkim-keygen") == 0)
+		return dkimkeygen_main(argc, argv);
+	if (take_conf_arg(&argc, argv, &path) < 0) {
+		fprintf(stderr, "moat %s: -c needs a FILE\n", cmd);
+		return 100;
+	}
 	if (strcmp(cmd, "check") == 0 || strcmp(cmd, "serve") == 0) {
 		struct config *cfg;
 
@@ -110,6 +153,8 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return 100;
 		}
+		if ((path = config_path(path, 0, cmd)) == NULL)
+			return 1;
 		if ((cfg = config_load(path, err, sizeof err)) == NULL) {
 			fprintf(stderr, "%s\n", err);
 			return 1;
@@ -137,6 +182,8 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return 100;
 		}
+		if ((path = config_path(path, 1, cmd)) == NULL)
+			return 1;
 		if (config_read_conf(path, &conf, err, sizeof err) < 0) {
 			fprintf(stderr, "%s\n", err);
 			return 1;
@@ -148,6 +195,8 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return 100;
 		}
+		if ((path = config_path(path, 1, cmd)) == NULL)
+			return 1;
 		if (config_read_conf(path, &conf, err, sizeof err) < 0) {
 			fprintf(stderr, "%s\n", err);
 			return 1;

@@ -4,6 +4,7 @@
 
 #include "conf.h"
 #include "syslog.h"
+#include "dkim.h"
 #include "dnsbl.h"
 #include "quota.h"
 #include "text.h"
@@ -124,6 +125,8 @@ void conf_defaults(struct conf *c)
 	c->max_connections = 4000;
 	c->max_connections_per_client = 50;
 	c->max_messages_per_connection = 1000;
+	c->max_junk_commands = 100;
+	c->max_session_time = 3600;
 	c->timeout_command = 300;
 	c->timeout_data = 180;
 	c->timeout_data_total = 1200;
@@ -133,6 +136,10 @@ void conf_defaults(struct conf *c)
 	memcpy(c->tls_ca_file, "/etc/ssl/certs/ca-certificates.crt",
 	       sizeof "/etc/ssl/certs/ca-certificates.crt");
 	c->dns_timeout = 5;
+	c->mta_sts = 1;
+	c->dane = 1;
+	c->tls_report = CONF_TLS_REPORT_OFF;
+	c->dns_dnssec = CONF_DNSSEC_OFF;
 	c->retry_min = 300;
 	c->retry_max = 3600;
 	c->queue_lifetime = 5 * 86400;
@@ -1045,6 +1052,42 @@ static void format_dnsbl(struct text *t, const struct conf *c, const struct dire
 	}
 }
 
+static int set_dns_dnssec(struct parse *p, const struct directive *d, const char *arg,
+                          size_t len)
+{
+	if (word_is(arg, len, "trusted"))
+		p->c->dns_dnssec = CONF_DNSSEC_TRUSTED;
+	else if (word_is(arg, len, "off"))
+		p->c->dns_dnssec = CONF_DNSSEC_OFF;
+	else
+		return bad_value(p, d, "want trusted or off, not", arg, len, "");
+	return 0;
+}
+
+static void format_dns_dnssec(struct text *t, const struct conf *c, const struct directive *d)
+{
+	put_name(t, d);
+	text_puts(t, c->dns_dnssec == CONF_DNSSEC_TRUSTED ? "trusted\n" : "off\n");
+}
+
+static int set_tls_report(struct parse *p, const struct directive *d, const char *arg,
+                          size_t len)
+{
+	if (word_is(arg, len, "mailto"))
+		p->c->tls_report = CONF_TLS_REPORT_MAILTO;
+	else if (word_is(arg, len, "off"))
+		p->c->tls_report = CONF_TLS_REPORT_OFF;
+	else
+		return bad_value(p, d, "want off or mailto, not", arg, len, "");
+	return 0;
+}
+
+static void format_tls_report(struct text *t, const struct conf *c, const struct directive *d)
+{
+	put_name(t, d);
+	text_puts(t, c->tls_report == CONF_TLS_REPORT_MAILTO ? "mailto\n" : "off\n");
+}
+
 static void format_dnsbl_stage(struct text *t, const struct conf *c, const struct directive *d)
 {
 	put_name(t, d);
@@ -1232,6 +1275,7 @@ static int parse_hop_args(struct parse *p, const struct directive *d, const char
 				return bad_value(p, d, "auth: not an absolute path:", a[k + 1], al[k + 1], "");
 			memcpy(p->c->smarthost_auth, a[k + 1], al[k + 1]);
 			p->c->smarthost_auth[al[k + 1]] = '\0';
+			p->c->smarthost_line = p->line;
 			k++;
 		} else {
 			return bad_value(p, d, "unknown option", a[k], al[k], route
@@ -1424,6 +1468,82 @@ static void format_dns_server(struct text *t, const struct conf *c, const struct
 	}
 }
 
+/* "dkim-sign DOMAIN SELECTOR KEYFILE [headers H1:H2:...]" (docs/dkim.md).
+ * The key file is read by mta/ (mta/ops/config_files.h). */
+static int set_dkim_sign(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	struct conf *c = p->c;
+	struct conf_dkim k;
+	const char *name = arg, *sel = p->more[0], *why;
+	size_t n = len, slen = p->morelen[0];
+
+	memset(&k, 0, sizeof k);
+	if (n >= 2 && name[0] == '*' && name[1] == '.') {
+		k.domain.subdomains = 1;
+		name += 2;
+		n -= 2;
+	}
+	n = strip_root(name, n);
+	if (n == 0 || n > ADDR_DOMAIN_MAX || name[0] == '[' || !addr_domain_valid(name, n, 0))
+		return bad_value(p, d, "bad domain", arg, len, "");
+	for (size_t i = 0; i < n; i++)
+		k.domain.name[i] = ascii_lower(name[i]);
+	/* The key's DNS name SELECTOR._domainkey.DOMAIN must fit in 253. */
+	if (slen > CONF_DKIM_SELECTOR_MAX || sel[0] == '[' || !addr_domain_valid(sel, slen, 0) ||
+	    sel[slen - 1] == '.' || slen + 12 + n > ADDR_DOMAIN_MAX - 2)
+		return bad_value(p, d, "bad selector", sel, slen, "");
+	memcpy(k.selector, sel, slen);
+	if (set_path_into(p, d, p->more[1], p->morelen[1], k.keyfile) != 0)
+		return -1;
+	if (p->nmore == 3 && word_is(p->more[2], p->morelen[2], "headers")) {
+		text_puts(error_at(p, d), "headers needs a list H1:H2:...");
+		return fail(p);
+	}
+	if (p->nmore != 2 && (p->nmore != 4 || !word_is(p->more[2], p->morelen[2], "headers")))
+		return bad_value(p, d, "unknown option", p->more[2], p->morelen[2],
+		                 " (the only option is headers H1:H2:...)");
+	if (p->nmore == 4 &&
+	    dkim_hlist_check(p->more[3], p->morelen[3], k.headers, sizeof k.headers, &why) != 0) {
+		struct text *t = error_at(p, d);
+		text_puts(t, "bad headers list ");
+		put_quoted(t, p->more[3], p->morelen[3]);
+		text_puts(t, ": ");
+		text_puts(t, why);
+		return fail(p);
+	}
+	for (size_t i = 0; i < c->ndkim; i++)
+		if (c->dkim[i].domain.subdomains == k.domain.subdomains &&
+		    strcmp(c->dkim[i].domain.name, k.domain.name) == 0)
+			return bad_value(p, d, "second key for domain", arg, len, "");
+	if (c->ndkim == CONF_MAX_DKIM)
+		return too_many(p, d, "keys", CONF_MAX_DKIM);
+	k.line = p->line;
+	c->dkim[c->ndkim++] = k;
+	return 0;
+}
+
+/* Every key with its effective headers list, the default written out. */
+static void format_dkim_sign(struct text *t, const struct conf *c, const struct directive *d)
+{
+	if (c->ndkim == 0)
+		text_puts(t, "# dkim-sign: none\n");
+	for (size_t k = 0; k < c->ndkim; k++) {
+		const struct conf_dkim *dk = &c->dkim[k];
+
+		put_name(t, d);
+		if (dk->domain.subdomains)
+			text_puts(t, "*.");
+		text_puts(t, dk->domain.name);
+		text_puts(t, " ");
+		text_puts(t, dk->selector);
+		text_puts(t, " ");
+		text_puts(t, dk->keyfile);
+		text_puts(t, " headers ");
+		text_puts(t, dk->headers[0] != '\0' ? dk->headers : DKIM_DEFAULT_HEADERS);
+		text_puts(t, "\n");
+	}
+}
+
 /* The order here is the order conf_format() prints. */
 static const struct directive directives[] = {
 	{ "hostname",      set_hostname,  format_hostname,  0, 0, 0, 0, NULL },
@@ -1448,6 +1568,9 @@ static const struct directive directives[] = {
 	  FIELD(max_connections_per_client), 1, 65535, NULL },
 	{ "max-messages-per-connection", set_uint, format_uint, 0,
 	  FIELD(max_messages_per_connection), 1, 1000000, NULL },
+	{ "max-junk-commands", set_uint, format_uint, 0, FIELD(max_junk_commands), 0, 1000000, NULL },
+	{ "max-session-time", set_duration, format_duration, 0, FIELD(max_session_time), 0,
+	  7 * 86400, NULL },
 	{ "timeout-command",  set_uint, format_uint, 0, FIELD(timeout_command), 1, 3600, NULL },
 	{ "timeout-data",     set_uint, format_uint, 0, FIELD(timeout_data), 1, 3600, NULL },
 	{ "timeout-data-total", set_uint, format_uint, 0, FIELD(timeout_data_total), 1, 86400, NULL },
@@ -1465,8 +1588,12 @@ static const struct directive directives[] = {
 	{ "smarthost",      set_smarthost, format_smarthost, 0, 0, 0, 0, NULL },
 	{ "outbound-tls",   set_outbound_tls, format_outbound_tls, 0, 0, 0, 0, NULL },
 	{ "tls-ca-file",    set_field_path, format_field_path, 0, FIELD(tls_ca_file), 0, 0, NULL },
+	{ "mta-sts",        set_onoff,     format_onoff,     0, FIELD(mta_sts), 0, 0, NULL },
+	{ "dane",           set_onoff,     format_onoff,     0, FIELD(dane), 0, 0, NULL },
+	{ "tls-report",     set_tls_report, format_tls_report, 0, 0, 0, 0, NULL },
 	{ "dns-server",     set_dns_server, format_dns_server, 1, 0, 0, 0, NULL },
 	{ "dns-timeout",    set_duration, format_duration, 0, FIELD(dns_timeout), 1, 60, NULL },
+	{ "dns-dnssec",     set_dns_dnssec, format_dns_dnssec, 0, 0, 0, 0, NULL },
 	{ "retry-min",      set_duration, format_duration, 0, FIELD(retry_min), 1, 86400, NULL },
 	{ "retry-max",      set_duration, format_duration, 0, FIELD(retry_max), 1, 7 * 86400, NULL },
 	{ "queue-lifetime", set_duration, format_duration, 0, FIELD(queue_lifetime), 1, 100 * 86400,
@@ -1500,6 +1627,7 @@ static const struct directive directives[] = {
 	{ "dnsbl-timeout",    set_duration, format_duration, 0, FIELD(dnsbl_timeout), 1, 60, NULL },
 	{ "dnsbl-negative-ttl", set_duration, format_duration, 0, FIELD(dnsbl_negative_ttl), 0,
 	  86400, NULL },
+	{ "dkim-sign",     set_dkim_sign, format_dkim_sign, 1, 0, 0, 0, NULL },
 	{ "log",           set_log,       format_log,       0, 0, 0, 0, NULL },
 	{ "log-facility",  set_log_facility, format_log_facility, 0, 0, 0, 0, NULL },
 	{ "metrics-listen", set_metrics,  format_metrics,   0, 0, 0, 0, NULL },
@@ -1509,6 +1637,11 @@ static const struct directive directives[] = {
 	{ "group-id", set_uint, format_uint, 0, FIELD(run_gid), 1, 2147483646, "not root" },
 };
 #define NDIRECTIVES (sizeof directives / sizeof directives[0])
+
+const char *conf_directive_name(size_t i)
+{
+	return i < NDIRECTIVES ? directives[i].name : NULL;
+}
 
 /* Directives that take more than one word: the words after the first
  * argument reach set() in p->more.  All others take exactly one. */
@@ -1523,6 +1656,7 @@ static const struct {
 	{ set_log,        1, 5, "stderr|syslog [SOCKET]|remote udp|tcp|tls HOST[:PORT] [buffer SIZE]" },
 	{ set_route,      2, 6, "DOMAIN NEXTHOP [tls MODE] [smtps] [verify-recipients]" },
 	{ set_smarthost,  1, 6, "NEXTHOP [tls MODE] [smtps] [auth FILE]" },
+	{ set_dkim_sign,  3, 5, "DOMAIN SELECTOR KEYFILE [headers H1:H2:...]" },
 };
 _Static_assert(NDIRECTIVES <= SEEN_MAX, "struct parse: seen[] is too small");
 

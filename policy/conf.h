@@ -7,8 +7,9 @@
  *     # comment
  *     directive value [value ...]
  *
- * Every directive and its default is documented in README.md
- * ("Configuration reference"); keep the two in step.
+ * Every directive and its default is documented in docs/configuration.md
+ * ("Configuration reference") and docs/moat.conf.5; tests/unit/test_confdoc.c
+ * keeps the three in step.
  * The caller owns struct conf; it holds no pointers, so it can be copied.
  */
 #ifndef MOAT_POLICY_CONF_H
@@ -30,6 +31,10 @@
 #define CONF_MAX_NTP       3
 #define CONF_MAX_DNSBL     16
 #define CONF_DNSBL_ZONE_MAX 160  /* a zone's name, so that any query name fits 253 */
+#define CONF_MAX_DKIM      64
+#define CONF_DKIM_SELECTOR_MAX 63   /* s=: one DNS label's worth (dotted is allowed) */
+#define CONF_DKIM_HNAME_MAX    64   /* one header field name in a headers list */
+#define CONF_DKIM_HEADERS_MAX  512  /* a headers list "from:from:to:...", NUL included */
 
 /* A listener's role (docs/security.md "Relay control"). */
 enum conf_role {
@@ -118,6 +123,29 @@ struct conf_dnsbl {
 	uint8_t  octet[4][32];                   /* FILTER: values allowed, a bit each */
 };
 
+/* dns-dnssec: whether moat may believe the AD bit of its resolver. */
+enum conf_dnssec {
+	CONF_DNSSEC_OFF = 0,      /* no DNSSEC: no DANE (default)                        */
+	CONF_DNSSEC_TRUSTED       /* the resolver validates and the path to it is trusted */
+};
+
+/* tls-report: what becomes of the day's TLS results (RFC 8460). */
+enum conf_tls_report {
+	CONF_TLS_REPORT_OFF = 0,  /* aggregated, `moat tls-report DATE` prints them (default) */
+	CONF_TLS_REPORT_MAILTO    /* also mailed to each domain's rua=mailto: address   */
+};
+
+/* "dkim-sign DOMAIN SELECTOR KEYFILE [headers H1:H2:...]" (docs/dkim.md):
+ * mail whose From: domain matches DOMAIN is signed d=NAME s=SELECTOR with
+ * the RSA key in KEYFILE (read by mta/ops/config_files.h). */
+struct conf_dkim {
+	struct conf_domain domain;                    /* "*.NAME": NAME and its subdomains */
+	char     selector[CONF_DKIM_SELECTOR_MAX + 1];
+	char     keyfile[CONF_PATH_MAX];
+	char     headers[CONF_DKIM_HEADERS_MAX];      /* lower case; "" = the default list */
+	size_t   line;                                /* for FILE:LINE when loading fails */
+};
+
 enum conf_dnsbl_stage {
 	CONF_DNSBL_RCPT = 0,  /* refuse each RCPT (default): after AUTH, with the envelope logged */
 	CONF_DNSBL_CONNECT    /* refuse in the greeting */
@@ -148,6 +176,12 @@ struct conf {
 	unsigned max_connections;                     /* max-connections; default 4000 */
 	unsigned max_connections_per_client;          /* max-connections-per-client; default 50 */
 	unsigned max_messages_per_connection;         /* max-messages-per-connection; default 1000 */
+	unsigned max_junk_commands;                   /* max-junk-commands: NOOP, RSET, VRFY, HELP
+	                                                 and failed commands per session (since
+	                                                 its last queued message); default 100,
+	                                                 0 no limit */
+	unsigned max_session_time;                    /* max-session-time, seconds a session may
+	                                                 last in all; default 3600, 0 no limit */
 	/* Timeouts in seconds (RFC 5321 4.5.3.2 minimums are 5 min for most;
 	 * we default shorter, as an edge relay under attack must). */
 	unsigned timeout_command;                     /* timeout-command; default 300 */
@@ -176,11 +210,18 @@ struct conf {
 	size_t   nroutes;                             /* route */
 	struct conf_nexthop smarthost;                /* smarthost; host "" if none */
 	char     smarthost_auth[CONF_PATH_MAX];       /* smarthost ... auth FILE; "" if none */
+	size_t   smarthost_line;
 	uint8_t  outbound_tls;                        /* outbound-tls (MX deliveries); default may */
 	char     tls_ca_file[CONF_PATH_MAX];          /* tls-ca-file */
 	struct conf_dns_server dns_servers[CONF_MAX_DNS];
 	size_t   ndns_servers;                        /* dns-server; none: /etc/resolv.conf */
 	unsigned dns_timeout;                         /* dns-timeout: per try; default 5 */
+	/* Authenticated TLS toward MX hosts (docs/tls-policy.md). */
+	unsigned mta_sts;                             /* mta-sts on|off; default on */
+	unsigned dane;                                /* dane on|off; default on, effective
+	                                                 only with dns-dnssec trusted */
+	unsigned tls_report;                          /* tls-report (enum conf_tls_report); off */
+	unsigned dns_dnssec;                          /* dns-dnssec (enum conf_dnssec); off */
 	unsigned retry_min;                           /* retry-min; default 300 */
 	unsigned retry_max;                           /* retry-max; default 3600 */
 	unsigned queue_lifetime;                      /* queue-lifetime; default 5 days */
@@ -240,6 +281,9 @@ struct conf {
 	 * servers of the DHCP lease; moat serve ignores these. */
 	char     ntp_servers[CONF_MAX_NTP][ADDR_DOMAIN_MAX + 1];
 	size_t   nntp_servers;
+	/* DKIM signing (policy/dkim.h, docs/dkim.md). */
+	struct conf_dkim dkim[CONF_MAX_DKIM];
+	size_t   ndkim;                               /* dkim-sign */
 };
 
 enum conf_log {
@@ -276,6 +320,10 @@ int conf_finish(struct conf *c, const char *file, char *err, size_t errcap);
 
 /* The recipients line for domain dom (one of c->domains), or NULL. */
 const struct conf_rcptlist *conf_rcptlist_find(const struct conf *c, const struct conf_domain *dom);
+
+/* The name of the i-th directive the parser knows ("hostname", ...), or
+ * NULL when i is past the last: for the documentation's tests. */
+const char *conf_directive_name(size_t i);
 
 /* The effective configuration as config-file text, every directive, into
  * buf; returns the length it needs (like snprintf). */

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "policy/be.h"
+#include "policy/wire.h"
 
 #define OFF_OPS     240      /* options begin after the fixed part and the cookie */
 #define OFF_SNAME   44
@@ -11,11 +11,6 @@
 #define OFF_COOKIE  236
 #define BOOTP_MIN   300
 
-static void be16_put(unsigned char *p, uint16_t v)
-{
-	p[0] = (unsigned char)(v >> 8);
-	p[1] = (unsigned char)v;
-}
 
 /* Options we read.  Values are gathered per code across every instance
  * and every region (RFC 3396 concatenation), up to a fixed size each. */
@@ -136,15 +131,15 @@ static int interpret(const struct acc *a, struct dhcp_reply *out)
 	if ((r = fixed(a, OPT_LEASE, b4, 4)) < 0)
 		return -1;
 	out->has_lease = r == 1;
-	out->lease_s = r == 1 ? be32_get(b4) : 0;
+	out->lease_s = r == 1 ? wire_be32(b4) : 0;
 	if ((r = fixed(a, OPT_T1, b4, 4)) < 0)
 		return -1;
 	out->has_t1 = r == 1;
-	out->t1_s = r == 1 ? be32_get(b4) : 0;
+	out->t1_s = r == 1 ? wire_be32(b4) : 0;
 	if ((r = fixed(a, OPT_T2, b4, 4)) < 0)
 		return -1;
 	out->has_t2 = r == 1;
-	out->t2_s = r == 1 ? be32_get(b4) : 0;
+	out->t2_s = r == 1 ? wire_be32(b4) : 0;
 	return 0;
 }
 
@@ -156,7 +151,7 @@ int dhcp_parse(const unsigned char *msg, size_t len, uint32_t xid, const uint8_t
 	uint8_t overload = 0;
 
 	memset(out, 0, sizeof *out);
-	if (len < OFF_OPS || msg[0] != 2 || msg[1] != 1 || msg[2] != 6 || be32_get(msg + 4) != xid ||
+	if (len < OFF_OPS || msg[0] != 2 || msg[1] != 1 || msg[2] != 6 || wire_be32(msg + 4) != xid ||
 	    memcmp(msg + 28, mac, 6) != 0 || memcmp(msg + OFF_COOKIE, cookie, 4) != 0)
 		return -1;
 	memset(&a, 0, sizeof a);
@@ -202,9 +197,9 @@ size_t dhcp_build(unsigned char *buf, size_t cap, const struct dhcp_msg *m)
 	buf[0] = 1;                  /* BOOTREQUEST */
 	buf[1] = 1;                  /* Ethernet */
 	buf[2] = 6;
-	be32_put(buf + 4, m->xid);
-	be16_put(buf + 8, m->secs);
-	be16_put(buf + 10, m->broadcast ? 0x8000 : 0);
+	wire_put_be32(buf + 4, m->xid);
+	wire_put_be16(buf + 8, m->secs);
+	wire_put_be16(buf + 10, m->broadcast ? 0x8000 : 0);
 	memcpy(buf + 12, m->ciaddr, 4);
 	memcpy(buf + 28, m->mac, 6);
 	memcpy(buf + OFF_COOKIE, cookie, 4);
@@ -386,7 +381,7 @@ struct dhcp_result dhcp_timer(struct dhcp_client *c, int64_t now, uint32_t rnd,
 
 static uint8_t mask_prefix(const struct dhcp_reply *rp)
 {
-	uint32_t m = rp->has_mask ? be32_get(rp->mask) : 0;
+	uint32_t m = rp->has_mask ? wire_be32(rp->mask) : 0;
 	uint8_t p = 0;
 
 	while (p < 32 && (m & (0x80000000u >> p)))

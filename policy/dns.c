@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "policy/be.h"
+#include "policy/wire.h"
 
 #define HDR 12
 #define CLASS_IN 1
@@ -18,11 +18,6 @@ static int host_char(unsigned char c)
 static char lower(char c)
 {
 	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-}
-
-static uint16_t get16(const unsigned char *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
 }
 
 int dns_name_ok(const char *name, size_t len)
@@ -49,18 +44,27 @@ int dns_name_ok(const char *name, size_t len)
 size_t dns_query_build(unsigned char *buf, size_t cap, uint16_t id, const char *name,
                        uint16_t qtype)
 {
+	return dns_query_build_flags(buf, cap, id, name, qtype, 0);
+}
+
+size_t dns_query_build_flags(unsigned char *buf, size_t cap, uint16_t id, const char *name,
+                             uint16_t qtype, unsigned flags)
+{
 	size_t len = strlen(name), n = HDR;
+	int dnssec = (flags & DNS_Q_DNSSEC) != 0;
 
 	if (!dns_name_ok(name, len))
 		return 0;
 	if (name[len - 1] == '.')
 		len--;
-	if (cap < HDR + len + 2 + 4)
+	if (cap < HDR + len + 2 + 4 + (dnssec ? DNS_OPT_LEN : 0))
 		return 0;
 	memset(buf, 0, HDR);
 	buf[0] = (unsigned char)(id >> 8);
 	buf[1] = (unsigned char)id;
 	buf[2] = 0x01;            /* RD */
+	if (dnssec)
+		buf[3] = 0x20;    /* AD: "tell me whether you validated" (RFC 6840 5.7) */
 	buf[5] = 1;               /* QDCOUNT */
 	for (size_t start = 0; start < len; ) {
 		const char *dot = memchr(name + start, '.', len - start);
@@ -75,6 +79,23 @@ size_t dns_query_build(unsigned char *buf, size_t cap, uint16_t id, const char *
 	buf[n++] = (unsigned char)qtype;
 	buf[n++] = 0;
 	buf[n++] = CLASS_IN;
+	if (dnssec) {
+		/* OPT (RFC 6891 6.1.2): root owner, our UDP size in the class,
+		 * extended RCODE 0 and version 0, then the DO bit (RFC 3225),
+		 * no options. */
+		buf[11] = 1;      /* ARCOUNT */
+		buf[n++] = 0;
+		buf[n++] = 0;
+		buf[n++] = DNS_T_OPT;
+		buf[n++] = (unsigned char)(DNS_EDNS_UDP >> 8);
+		buf[n++] = (unsigned char)(DNS_EDNS_UDP & 0xff);
+		buf[n++] = 0;
+		buf[n++] = 0;
+		buf[n++] = 0x80;  /* DO */
+		buf[n++] = 0;
+		buf[n++] = 0;
+		buf[n++] = 0;
+	}
 	return n;
 }
 
@@ -180,10 +201,10 @@ static int read_rr(const unsigned char *msg, size_t len, size_t *pos, struct rr 
 		return -1;
 	if (len - p < 10)
 		return -1;
-	rr->type = get16(msg + p);
-	rr->class = get16(msg + p + 2);
-	rr->ttl = be32_get(msg + p + 4);
-	rr->rdlen = get16(msg + p + 8);
+	rr->type = wire_be16(msg + p);
+	rr->class = wire_be16(msg + p + 2);
+	rr->ttl = wire_be32(msg + p + 4);
+	rr->rdlen = wire_be16(msg + p + 8);
 	rr->rdata = p + 10;
 	if (rr->rdlen > len - rr->rdata)
 		return -1;
@@ -202,7 +223,7 @@ static int take_rr(const unsigned char *msg, size_t len, const struct rr *rr, ui
 		if (rr->rdlen < 3)
 			return -1;
 		memset(&mx, 0, sizeof mx);
-		mx.pref = get16(msg + rr->rdata);
+		mx.pref = wire_be16(msg + rr->rdata);
 		/* The exchange must end exactly where the RDATA does. */
 		if (read_name(msg, rr->rdata + rr->rdlen, &p, mx.host, &ok) != 0 ||
 		    p != rr->rdata + rr->rdlen)
@@ -228,34 +249,48 @@ static int take_rr(const unsigned char *msg, size_t len, const struct rr *rr, ui
 	return 0;
 }
 
-enum dns_status dns_response_parse(const unsigned char *msg, size_t len, uint16_t id,
-                                   const char *name, uint16_t qtype, struct dns_answer *out)
+/* Keep one record of the type asked for; 0, or -1 if its RDATA is
+ * malformed (the answer is then DNS_BAD). */
+typedef int take_fn(void *arg, const unsigned char *msg, size_t len, const struct rr *rr);
+
+/*
+ * The part every answer shares: check that msg answers our question
+ * (id, name, qtype), follow the CNAME chain from name, and hand each
+ * record of type qtype owned by the chain's end to take().  Returns
+ * DNS_OK when every record was read (the caller tells OK from NODATA by
+ * what it kept), or the answer's status.  *ad is the AD bit, set for
+ * every status but DNS_BAD and DNS_TRUNCATED.
+ */
+static enum dns_status walk_answer(const unsigned char *msg, size_t len, uint16_t id,
+                                   const char *name, uint16_t qtype, unsigned *ad,
+                                   take_fn *take, void *arg)
 {
 	char qname[DNS_NAME_MAX + 1], cur[DNS_NAME_MAX + 1];
 	size_t pos = HDR, answers;
 	unsigned rcode;
 	int ok;
 
-	memset(out, 0, sizeof *out);
-	if (len < HDR || get16(msg) != id)
+	*ad = 0;
+	if (len < HDR || wire_be16(msg) != id)
 		return DNS_BAD;
 	if (!(msg[2] & 0x80) || (msg[2] & 0x78) != 0)    /* QR, opcode QUERY */
 		return DNS_BAD;
-	if (get16(msg + 4) != 1)
+	if (wire_be16(msg + 4) != 1)
 		return DNS_BAD;
 	if (read_name(msg, len, &pos, qname, &ok) != 0 || !ok || !name_eq(qname, name))
 		return DNS_BAD;
-	if (len - pos < 4 || get16(msg + pos) != qtype || get16(msg + pos + 2) != CLASS_IN)
+	if (len - pos < 4 || wire_be16(msg + pos) != qtype || wire_be16(msg + pos + 2) != CLASS_IN)
 		return DNS_BAD;
 	pos += 4;
 	if (msg[2] & 0x02)
 		return DNS_TRUNCATED;
+	*ad = (msg[3] & 0x20) != 0;
 	rcode = msg[3] & 0x0f;
 	if (rcode == 3)
 		return DNS_NXDOMAIN;
 	if (rcode != 0)
 		return DNS_TEMPFAIL;
-	answers = get16(msg + 6);
+	answers = wire_be16(msg + 6);
 
 	/* The CNAME chain from name: a pass over the answers per hop. */
 	memcpy(cur, qname, sizeof cur);
@@ -289,16 +324,146 @@ enum dns_status dns_response_parse(const unsigned char *msg, size_t len, uint16_
 	for (size_t i = 0, p = pos; i < answers; i++) {
 		struct rr rr;
 		if (read_rr(msg, len, &p, &rr) != 0)
-			goto bad;
+			return DNS_BAD;
 		if (rr.type != qtype || rr.class != CLASS_IN || !rr.owner_ok || !name_eq(rr.owner, cur))
 			continue;
-		if (take_rr(msg, len, &rr, qtype, out) != 0)
-			goto bad;
+		if (take(arg, msg, len, &rr) != 0)
+			return DNS_BAD;
 	}
+	return DNS_OK;
+}
+
+struct take_answer {
+	struct dns_answer *out;
+	uint16_t qtype;
+};
+
+static int take_answer(void *arg, const unsigned char *msg, size_t len, const struct rr *rr)
+{
+	struct take_answer *t = arg;
+
+	return take_rr(msg, len, rr, t->qtype, t->out);
+}
+
+enum dns_status dns_response_parse(const unsigned char *msg, size_t len, uint16_t id,
+                                   const char *name, uint16_t qtype, struct dns_answer *out)
+{
+	struct take_answer t = { out, qtype };
+	unsigned ad;
+	enum dns_status st;
+
+	memset(out, 0, sizeof *out);
+	st = walk_answer(msg, len, id, name, qtype, &ad, take_answer, &t);
+	if (st == DNS_BAD) {
+		memset(out, 0, sizeof *out);   /* nothing of a malformed answer is kept */
+		return DNS_BAD;
+	}
+	out->ad = ad;
+	if (st != DNS_OK)
+		return st;
 	return out->nmx + out->naddr > 0 ? DNS_OK : DNS_NODATA;
-bad:
-	memset(out, 0, sizeof *out);   /* nothing of a malformed answer is kept */
-	return DNS_BAD;
+}
+
+/* The least TTL of the records kept so far (n of them, this one included). */
+static void least_ttl(uint32_t *ttl, size_t n, uint32_t t)
+{
+	if (n == 1 || t < *ttl)
+		*ttl = t;
+}
+
+static int take_tlsa(void *arg, const unsigned char *msg, size_t len, const struct rr *rr)
+{
+	struct dns_tlsa_set *out = arg;
+	struct dns_tlsa *r;
+
+	(void)len;
+	if (rr->rdlen < 3)
+		return -1;
+	if (out->n == DNS_TLSA_MAX) {
+		out->dropped++;
+		return 0;
+	}
+	r = &out->r[out->n++];
+	r->usage = msg[rr->rdata];
+	r->selector = msg[rr->rdata + 1];
+	r->mtype = msg[rr->rdata + 2];
+	r->len = (uint16_t)(rr->rdlen - 3);
+	if (r->len > DNS_TLSA_DATA_MAX)
+		r->toobig = 1;
+	else
+		memcpy(r->data, msg + rr->rdata + 3, r->len);
+	least_ttl(&out->ttl, out->n, rr->ttl);
+	return 0;
+}
+
+/*
+ * A TLSA or TXT answer into out (size bytes, cleared first and again if
+ * the answer is bad); *ad, *n and *dropped are out's fields.
+ */
+static enum dns_status parse_set(const unsigned char *msg, size_t len, uint16_t id,
+                                 const char *name, uint16_t qtype, take_fn *take, void *out,
+                                 size_t size, unsigned *ad, const size_t *n,
+                                 const size_t *dropped)
+{
+	enum dns_status st;
+
+	memset(out, 0, size);
+	st = walk_answer(msg, len, id, name, qtype, ad, take, out);
+	if (st == DNS_BAD) {
+		memset(out, 0, size);
+		return DNS_BAD;
+	}
+	if (st != DNS_OK)
+		return st;
+	return *n + *dropped > 0 ? DNS_OK : DNS_NODATA;
+}
+
+enum dns_status dns_tlsa_parse(const unsigned char *msg, size_t len, uint16_t id,
+                               const char *name, struct dns_tlsa_set *out)
+{
+	return parse_set(msg, len, id, name, DNS_T_TLSA, take_tlsa, out, sizeof *out, &out->ad,
+	                 &out->n, &out->dropped);
+}
+
+static int take_txt(void *arg, const unsigned char *msg, size_t len, const struct rr *rr)
+{
+	struct dns_txt_set *out = arg;
+	struct dns_txt *r = NULL;
+	size_t p = rr->rdata, end = rr->rdata + rr->rdlen;
+
+	(void)len;
+	if (rr->rdlen == 0)
+		return -1;      /* RFC 1035 3.3.14: one or more character-strings */
+	if (out->n < DNS_TXT_MAX)
+		r = &out->r[out->n];
+	while (p < end) {
+		size_t l = msg[p++];
+		if (l > end - p)
+			return -1;
+		if (r != NULL) {
+			size_t room = DNS_TXT_LEN_MAX - r->len, take = l < room ? l : room;
+			memcpy(r->text + r->len, msg + p, take);
+			r->len = (uint16_t)(r->len + take);
+			if (take < l)
+				r->truncated = 1;
+		}
+		p += l;
+	}
+	if (r == NULL) {
+		out->dropped++;
+		return 0;
+	}
+	r->text[r->len] = '\0';
+	out->n++;
+	least_ttl(&out->ttl, out->n, rr->ttl);
+	return 0;
+}
+
+enum dns_status dns_txt_parse(const unsigned char *msg, size_t len, uint16_t id,
+                              const char *name, struct dns_txt_set *out)
+{
+	return parse_set(msg, len, id, name, DNS_T_TXT, take_txt, out, sizeof *out, &out->ad,
+	                 &out->n, &out->dropped);
 }
 
 /* splitmix64: a small, good generator for the shuffle. */

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "policy/be.h"
+#include "policy/wire.h"
 
 #define HDR_LEN      16   /* sizeof(struct nduseroptmsg) */
 #define FAMILY_INET6 10   /* AF_INET6 on Linux */
@@ -36,7 +36,7 @@ int ndp_useropt_rdnss(const unsigned char *msg, size_t len, struct ndp_rdnss *ou
 			/* 8 octets of header, then 16 per address: an odd length >= 3. */
 			if (opts[k + 1] < 3 || opts[k + 1] % 2 == 0)
 				goto bad;
-			uint32_t life = be32_get(opts + k + 4);
+			uint32_t life = wire_be32(opts + k + 4);
 			for (size_t a = 8; a < ol && out->n < NDP_RDNSS_MAX; a += 16) {
 				memcpy(out->addr[out->n], opts + k + a, 16);
 				out->lifetime[out->n++] = life;

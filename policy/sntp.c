@@ -3,16 +3,12 @@
 
 #include <string.h>
 
-#include "policy/be.h"
+#include "policy/wire.h"
 
 /* Seconds from 1900-01-01 to 1970-01-01. */
 #define NTP_UNIX_DELTA 2208988800ll
 #define NS 1000000000ll
 
-static sntp_ts get64(const unsigned char *p)
-{
-	return (uint64_t)be32_get(p) << 32 | be32_get(p + 4);
-}
 
 sntp_ts sntp_from_unix_ns(int64_t ns)
 {
@@ -43,8 +39,8 @@ size_t sntp_request(unsigned char *buf, size_t cap, sntp_ts cookie)
 		return 0;
 	memset(buf, 0, SNTP_PKT_LEN);
 	buf[0] = 0 << 6 | 4 << 3 | 3;   /* LI 0, version 4, mode 3 (client) */
-	be32_put(buf + 40, (uint32_t)(cookie >> 32));
-	be32_put(buf + 44, (uint32_t)cookie);
+	wire_put_be32(buf + 40, (uint32_t)(cookie >> 32));
+	wire_put_be32(buf + 44, (uint32_t)cookie);
 	return SNTP_PKT_LEN;
 }
 
@@ -59,11 +55,11 @@ enum sntp_status sntp_parse(const unsigned char *msg, size_t len, sntp_ts cookie
 	li = msg[0] >> 6;
 	vn = msg[0] >> 3 & 7;
 	mode = msg[0] & 7;
-	if (mode != 4 || vn < 1 || vn > 4 || get64(msg + 24) != cookie)
+	if (mode != 4 || vn < 1 || vn > 4 || wire_be64(msg + 24) != cookie)
 		return SNTP_BAD;
 	out->stratum = msg[1];
-	out->receive = get64(msg + 32);
-	out->transmit = get64(msg + 40);
+	out->receive = wire_be64(msg + 32);
+	out->transmit = wire_be64(msg + 40);
 	if (out->stratum == 0) {
 		/* The reference ID holds four ASCII letters: the kiss code. */
 		for (size_t k = 0; k < 4; k++)

@@ -1,70 +1,14 @@
 /*
  * queue/envelope.c -- the envelope record, version 1.  See envelope.h and
- * FORMAT.md.  A writer and a reader walk the same field list; every read
- * checks the bytes left first, so a short or lying record ends in
+ * FORMAT.md.  A writer and a reader walk the same field list with
+ * policy/wire.h, whose errors stick, so a short or lying record ends in
  * QUEUE_ECORRUPT and never in a read past the buffer.
  */
 #include "queue/envelope.h"
 
 #include <string.h>
 
-/* Writer: bounds were checked by envelope_size() before the first byte. */
-struct wr {
-	unsigned char *p;
-};
-
-static void put_be(struct wr *w, uint64_t v, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		w->p[i] = (unsigned char)(v >> (8 * (n - 1 - i)));
-	w->p += n;
-}
-
-static void put_str(struct wr *w, const char *s)
-{
-	size_t n = strlen(s);
-	put_be(w, n, 2);
-	memcpy(w->p, s, n);
-	w->p += n;
-}
-
-/* Reader: fails sticky; after a failure every get returns zeros. */
-struct rd {
-	const unsigned char *p;
-	size_t left;
-	int bad;
-};
-
-static uint64_t get_be(struct rd *r, unsigned n)
-{
-	uint64_t v = 0;
-	if (r->bad || r->left < n) {
-		r->bad = 1;
-		return 0;
-	}
-	for (unsigned i = 0; i < n; i++)
-		v = v << 8 | r->p[i];
-	r->p += n;
-	r->left -= n;
-	return v;
-}
-
-/* A string into out[0..max] (max bytes plus the NUL); out may be NULL to
- * check and skip. */
-static void get_str(struct rd *r, char *out, size_t max)
-{
-	size_t n = (size_t)get_be(r, 2);
-	if (r->bad || n > max || n > r->left || memchr(r->p, 0, n) != NULL) {
-		r->bad = 1;
-		return;
-	}
-	if (out != NULL) {
-		memcpy(out, r->p, n);
-		out[n] = '\0';
-	}
-	r->p += n;
-	r->left -= n;
-}
+#include "policy/wire.h"
 
 /* The length of s if it is NUL-terminated within cap bytes, else cap. */
 static size_t field_len(const char *s, size_t cap)
@@ -104,66 +48,86 @@ size_t envelope_size(const struct queue_envelope *env)
 size_t envelope_encode(const struct queue_envelope *env, unsigned char *buf, size_t cap)
 {
 	size_t n = envelope_size(env);
-	struct wr w = { buf };
+	struct wire_wr w;
 
 	if (n == 0 || n > cap)
 		return 0;
-	put_be(&w, ENVELOPE_VERSION, 1);
-	put_be(&w, env->id, 8);
-	put_be(&w, (uint64_t)env->received, 8);
-	put_be(&w, env->flags, 4);
-	put_be(&w, env->size, 8);
-	put_str(&w, env->sender);
-	put_str(&w, env->helo);
-	put_str(&w, env->client);
-	put_str(&w, env->auth_user);
-	put_be(&w, env->nrcpts, 4);
+	wire_wr_init(&w, buf, n);
+	wire_put_u8(&w, ENVELOPE_VERSION);
+	wire_put_u64(&w, env->id);
+	wire_put_i64(&w, env->received);
+	wire_put_u32(&w, env->flags);
+	wire_put_u64(&w, env->size);
+	wire_put_str(&w, env->sender);
+	wire_put_str(&w, env->helo);
+	wire_put_str(&w, env->client);
+	wire_put_str(&w, env->auth_user);
+	wire_put_u32(&w, (uint32_t)env->nrcpts);
 	for (size_t i = 0; i < env->nrcpts; i++) {
 		const struct queue_rcpt *r = &env->rcpts[i];
-		put_str(&w, r->addr);
-		put_be(&w, r->state, 1);
-		put_be(&w, r->attempts, 2);
-		put_be(&w, (uint64_t)r->next_try, 8);
-		put_str(&w, r->last_error);
+
+		wire_put_str(&w, r->addr);
+		wire_put_u8(&w, r->state);
+		wire_put_u16(&w, r->attempts);
+		wire_put_i64(&w, r->next_try);
+		wire_put_str(&w, r->last_error);
 	}
-	return n;
+	return wire_wr_end(&w) == n ? n : 0;
+}
+
+int envelope_patch(unsigned char *buf, size_t len, queue_id id, int64_t received, uint64_t size)
+{
+	struct wire_wr w;
+
+	if (len < ENVELOPE_HEAD)
+		return -1;
+	/* version(1) id(8) received(8) flags(4) size(8) */
+	wire_wr_init(&w, buf + 1, ENVELOPE_HEAD - 1);
+	wire_put_u64(&w, id);
+	wire_put_i64(&w, received);
+	if (wire_put_room(&w, 4) == NULL)
+		return -1;
+	wire_put_u64(&w, size);
+	return wire_wr_end(&w) == ENVELOPE_HEAD - 1 ? 0 : -1;
 }
 
 int envelope_decode(const unsigned char *buf, size_t len, struct queue_envelope *env)
 {
-	struct rd r = { buf, len, 0 };
+	struct wire_rd r;
 	struct queue_rcpt skip;
 	size_t count;
 
-	if (get_be(&r, 1) != ENVELOPE_VERSION)
+	wire_rd_init(&r, buf, len);
+	if (wire_u8(&r) != ENVELOPE_VERSION)
 		return QUEUE_ECORRUPT;
-	env->id = get_be(&r, 8);
-	env->received = (int64_t)get_be(&r, 8);
-	env->flags = (uint32_t)get_be(&r, 4);
-	env->size = get_be(&r, 8);
-	get_str(&r, env->sender, QUEUE_ADDR_MAX);
-	get_str(&r, env->helo, QUEUE_NAME_MAX);
-	get_str(&r, env->client, sizeof env->client - 1);
-	get_str(&r, env->auth_user, QUEUE_NAME_MAX);
-	count = (size_t)get_be(&r, 4);
-	if (r.bad || count > r.left / ENVELOPE_RCPT_MIN)
+	env->id = wire_u64(&r);
+	env->received = wire_i64(&r);
+	env->flags = wire_u32(&r);
+	env->size = wire_u64(&r);
+	wire_str(&r, env->sender, QUEUE_ADDR_MAX);
+	wire_str(&r, env->helo, QUEUE_NAME_MAX);
+	wire_str(&r, env->client, sizeof env->client - 1);
+	wire_str(&r, env->auth_user, QUEUE_NAME_MAX);
+	count = wire_u32(&r);
+	if (wire_ok(&r) != 0 || count > r.left / ENVELOPE_RCPT_MIN)
 		return QUEUE_ECORRUPT;
 	for (size_t i = 0; i < count; i++) {
 		/* Beyond the caller's array, decode into a scratch entry so the
 		 * whole record is still checked. */
 		struct queue_rcpt *rc = env->rcpts != NULL && i < env->rcpt_cap
 		                        ? &env->rcpts[i] : &skip;
-		get_str(&r, rc->addr, QUEUE_ADDR_MAX);
-		rc->state = (uint8_t)get_be(&r, 1);
-		rc->attempts = (uint16_t)get_be(&r, 2);
-		rc->next_try = (int64_t)get_be(&r, 8);
-		get_str(&r, rc->last_error, QUEUE_ERR_MAX);
+
+		wire_str(&r, rc->addr, QUEUE_ADDR_MAX);
+		rc->state = wire_u8(&r);
+		rc->attempts = wire_u16(&r);
+		rc->next_try = wire_i64(&r);
+		wire_str(&r, rc->last_error, QUEUE_ERR_MAX);
 		if (rc->state > QUEUE_RCPT_BOUNCED)
-			r.bad = 1;
-		if (r.bad)
+			wire_fail(&r);
+		if (wire_ok(&r) != 0)
 			return QUEUE_ECORRUPT;
 	}
-	if (r.left != 0)
+	if (wire_end(&r) != 0)
 		return QUEUE_ECORRUPT;
 	env->nrcpts = count;
 	if (env->rcpts != NULL && count > env->rcpt_cap)

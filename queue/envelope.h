@@ -53,4 +53,8 @@ size_t envelope_encode(const struct queue_envelope *env, unsigned char *buf, siz
  */
 int envelope_decode(const unsigned char *buf, size_t len, struct queue_envelope *env);
 
+/* Set id, received and size in an encoded record in place (they sit at
+ * fixed offsets: FORMAT.md).  0, or -1 if buf is too short to be one. */
+int envelope_patch(unsigned char *buf, size_t len, queue_id id, int64_t received, uint64_t size);
+
 #endif

@@ -41,6 +41,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "policy/mtasts.h"
+
 /* Queue IDs: 64-bit, strictly increasing, shown as 16 lower-case hex digits. */
 typedef uint64_t queue_id;
 #define QUEUE_ID_TEXT 17
@@ -82,6 +84,12 @@ struct queue_envelope {
 	struct queue_rcpt *rcpts;
 	size_t   nrcpts;
 	size_t   rcpt_cap;
+	/* For queue_commit() only (NULL otherwise): this envelope already
+	 * encoded (queue/envelope.h), as it came over the queue link: stored
+	 * as it is, its id, received and size set in place, instead of being
+	 * encoded again. */
+	const unsigned char *raw;
+	size_t               raw_len;
 };
 
 enum queue_err {
@@ -129,6 +137,13 @@ struct queue_draft *queue_draft_begin(struct queue *q, queue_id *id);
 /* Append body bytes.  Returns QUEUE_OK, QUEUE_EFULL or QUEUE_EIO; after an
  * error further writes are ignored and the error sticks to the draft. */
 int queue_draft_write(struct queue_draft *d, const void *buf, size_t len);
+
+/* Bytes that go before everything written, at commit: header lines made
+ * once the whole message was read (a DKIM-Signature).  At most
+ * QUEUE_PREFIX_MAX bytes; a second call replaces the first.  QUEUE_OK, or
+ * QUEUE_EINVAL (too long: the draft's error, it sticks). */
+#define QUEUE_PREFIX_MAX 4096
+int queue_draft_prepend(struct queue_draft *d, const void *buf, size_t len);
 
 /* Bytes written so far. */
 uint64_t queue_draft_size(const struct queue_draft *d);
@@ -283,6 +298,34 @@ int queue_retry(struct queue *q, queue_id id, size_t *count);
 
 /* Remove a message, whatever its recipients' states. */
 int queue_delete(struct queue *q, queue_id id);
+
+/* ---- MTA-STS policies (queue/sts.c) ---- */
+
+/*
+ * The durable cache of MTA-STS policies (RFC 8461 5.1: a policy must
+ * outlive a restart, so that an attacker who blocks the policy's fetch or
+ * strips the DNS record gains nothing within max_age).  One record per
+ * recipient domain in the "sts" database (queue/FORMAT.md), each written
+ * in its own durable transaction.  domain: a host name, any case, one
+ * trailing dot allowed (QUEUE_EINVAL otherwise).
+ */
+
+/* Store c for domain, replacing what was there.  QUEUE_EINVAL if c could
+ * not have come from a parse (sts_valid); writer only. */
+int queue_sts_put(struct queue *q, const char *domain, const struct mtasts_cached *c);
+
+/* The policy cached for domain into *c: QUEUE_OK, QUEUE_ENOTFOUND (none,
+ * fresh or not: mtasts_cache_fresh() tells), QUEUE_ECORRUPT. */
+int queue_sts_get(struct queue *q, const char *domain, struct mtasts_cached *c);
+
+/* Forget domain's policy: QUEUE_OK or QUEUE_ENOTFOUND.  Writer only. */
+int queue_sts_delete(struct queue *q, const char *domain);
+
+/* Remove every policy no longer fresh at now (mtasts_cache_fresh), and
+ * every record that does not decode (a cache may lose a corrupt entry:
+ * the policy is fetched again), in one transaction.  *removed and
+ * *corrupt (either may be NULL) count them.  Writer only. */
+int queue_sts_expire(struct queue *q, int64_t now, size_t *removed, size_t *corrupt);
 
 /* ID <-> text. queue_id_parse takes exactly 16 hex digits (either case)
  * and returns 0 or -1. */

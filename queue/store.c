@@ -20,8 +20,9 @@
  *          incoming/ side by side.
  *  - mode 0600 for data.mdb and lock.mdb, 0700 for the directories: mail
  *    is private to the queue's owner.
- *  - maxdbs: five named databases, "meta", "env", "body", "usage" and
- *    "sched".
+ *  - maxdbs: six named databases, "meta", "env", "body", "usage" and
+ *    "sched", and "sts" (MTA-STS policies, queue/sts.c), opened only
+ *    when first used.
  *  - map size: the writer sets opt->map_size, the queue's hard upper bound
  *    (LMDB grows data.mdb as pages are written; the map is address space).
  *    A reader passes 0 and so maps what the file records, and on
@@ -54,7 +55,9 @@
  */
 #include "queue/queue.h"
 #include "queue/envelope.h"
+#include "queue/store.h"
 #include "queue/usage.h"
+#include "policy/wire.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -84,6 +87,8 @@ _Static_assert(QUEUE_DRAFT_MEM % BODY_CHUNK == 0,
 struct queue {
 	MDB_env *env;
 	MDB_dbi db_meta, db_env, db_body, db_usage, db_sched;
+	MDB_dbi db_sts;         /* "sts", once sts_open (store_sts_dbi) */
+	int sts_open;
 	MDB_txn *rtxn;          /* reset between reads, renewed for the next */
 	int rdonly;
 	int incoming_fd;        /* writer: incoming/; else -1 */
@@ -111,6 +116,8 @@ struct queue_draft {
 	size_t len, cap;        /* cap <= QUEUE_DRAFT_MEM */
 	int fd;                 /* incoming/ID once spilled, else -1 */
 	int err;                /* sticky QUEUE_* error */
+	unsigned char *prefix;  /* queue_draft_prepend(): stored before the rest */
+	size_t prefix_len;
 };
 
 static void set_err(char *err, size_t cap, const char *fmt, ...)
@@ -141,20 +148,6 @@ static int map_rc(int rc)
 	case MDB_KEYEXIST:  return QUEUE_EINVAL;
 	default:            return QUEUE_EIO;
 	}
-}
-
-static void be_put(unsigned char *p, uint64_t v, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		p[i] = (unsigned char)(v >> (8 * (n - 1 - i)));
-}
-
-static uint64_t be_get(const unsigned char *p, unsigned n)
-{
-	uint64_t v = 0;
-	for (unsigned i = 0; i < n; i++)
-		v = v << 8 | p[i];
-	return v;
 }
 
 /* ---- IDs ---- */
@@ -388,7 +381,7 @@ static int usage_recount(struct queue *q, MDB_txn *txn)
 	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		struct queue_envelope env;
 		env.rcpts = NULL;
-		if (k.mv_size != 8 || decode_at(&v, be_get(k.mv_data, 8), &env) != QUEUE_OK) {
+		if (k.mv_size != 8 || decode_at(&v, wire_be64(k.mv_data), &env) != QUEUE_OK) {
 			rc = MDB_CORRUPTED;
 			break;
 		}
@@ -425,7 +418,7 @@ static int open_dbs(struct queue *q, const char *dir, char *err, size_t errcap)
 		goto fail;
 	rc = mdb_get(txn, q->db_meta, &k, &v);
 	if (rc == 0)
-		version = v.mv_size == 4 ? be_get(v.mv_data, 4) : ~0ull;
+		version = v.mv_size == 4 ? wire_be32(v.mv_data) : ~0ull;
 	else if (rc != MDB_NOTFOUND || q->rdonly)
 		goto fail;
 	if (version != FORMAT_VERSION && !(!q->rdonly && version < FORMAT_VERSION)) {
@@ -445,7 +438,7 @@ static int open_dbs(struct queue *q, const char *dir, char *err, size_t errcap)
 			goto fail;
 		if (version >= 1 && (rc = sched_rebuild(q, txn)) != 0)
 			goto fail;
-		be_put(ver, FORMAT_VERSION, 4);
+		wire_put_be32(ver, FORMAT_VERSION);
 		v.mv_size = sizeof ver;
 		v.mv_data = ver;
 		if ((rc = mdb_put(txn, q->db_meta, &k, &v, 0)) != 0)
@@ -460,7 +453,7 @@ static int open_dbs(struct queue *q, const char *dir, char *err, size_t errcap)
 		rc = mdb_cursor_get(c, &ck, &cv, MDB_LAST);
 		mdb_cursor_close(c);
 		if (rc == 0 && ck.mv_size == 8)
-			q->last_id = be_get(ck.mv_data, 8);
+			q->last_id = wire_be64(ck.mv_data);
 		else if (rc != MDB_NOTFOUND && rc != 0)
 			goto fail;
 	}
@@ -529,7 +522,7 @@ struct queue *queue_open(const char *dir, const struct queue_options *opt,
 	}
 
 	if ((rc = mdb_env_create(&q->env)) != 0
-	    || (rc = mdb_env_set_maxdbs(q->env, 5)) != 0
+	    || (rc = mdb_env_set_maxdbs(q->env, 6)) != 0
 	    || (!q->rdonly && (rc = mdb_env_set_mapsize(q->env, (size_t)opt->map_size)) != 0)) {
 		set_err(err, errcap, "queue %s: %s", dir, mdb_strerror(rc));
 		goto fail;
@@ -603,13 +596,13 @@ static void rd_end(struct queue *q)
 
 static void env_key(unsigned char key[8], queue_id id)
 {
-	be_put(key, id, 8);
+	wire_put_be64(key, id);
 }
 
 static void body_key(unsigned char key[12], queue_id id, uint32_t chunk)
 {
-	be_put(key, id, 8);
-	be_put(key + 8, chunk, 4);
+	wire_put_be64(key, id);
+	wire_put_be32(key + 8, chunk);
 }
 
 /* Is there an envelope for id in txn?  (An error reads as "yes", so
@@ -657,8 +650,8 @@ static int env_due(const struct queue_envelope *env, uint64_t *due)
 
 static void sched_key(unsigned char key[16], uint64_t due, queue_id id)
 {
-	be_put(key, due, 8);
-	be_put(key + 8, id, 8);
+	wire_put_be64(key, due);
+	wire_put_be64(key + 8, id);
 }
 
 /* Move message id in the schedule from where old put it (NULL: nowhere)
@@ -732,7 +725,7 @@ static int sched_rebuild(struct queue *q, MDB_txn *txn)
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		struct queue_envelope env;
-		if (k.mv_size != 8 || decode_grow(q, &v, be_get(k.mv_data, 8), &env) != QUEUE_OK) {
+		if (k.mv_size != 8 || decode_grow(q, &v, wire_be64(k.mv_data), &env) != QUEUE_OK) {
 			rc = MDB_CORRUPTED;
 			break;
 		}
@@ -831,7 +824,26 @@ int queue_draft_write(struct queue_draft *d, const void *buf, size_t len)
 
 uint64_t queue_draft_size(const struct queue_draft *d)
 {
-	return d->size;
+	return d->size + d->prefix_len;
+}
+
+int queue_draft_prepend(struct queue_draft *d, const void *buf, size_t len)
+{
+	unsigned char *p;
+
+	if (len > QUEUE_PREFIX_MAX) {
+		d->err = QUEUE_EINVAL;
+		return QUEUE_EINVAL;
+	}
+	if ((p = malloc(len ? len : 1)) == NULL) {
+		d->err = QUEUE_EIO;
+		return QUEUE_EIO;
+	}
+	memcpy(p, buf, len);
+	free(d->prefix);
+	d->prefix = p;
+	d->prefix_len = len;
+	return QUEUE_OK;
 }
 
 static void draft_free(struct queue_draft *d)
@@ -842,6 +854,7 @@ static void draft_free(struct queue_draft *d)
 		unlinkat(d->q->incoming_fd, name, 0);
 		close(d->fd);
 	}
+	free(d->prefix);
 	if (d->mem != NULL && d->q->nspare < DRAFT_SPARE_MAX) {
 		d->q->spare_mem[d->q->nspare] = d->mem;
 		d->q->spare_cap[d->q->nspare++] = d->cap;
@@ -878,6 +891,39 @@ static int read_full(int fd, unsigned char *p, size_t len, off_t off)
 	return 0;
 }
 
+/* The message's bytes [off, off + len) into p: the draft's prefix, then
+ * what was written (spool file, then memory).  0 or an errno code. */
+static int message_read(const struct queue_draft *d, unsigned char *p, size_t len, uint64_t off)
+{
+	uint64_t filebytes = d->size - d->len;   /* whole chunks in the file */
+
+	while (len > 0) {
+		size_t n;
+		int rc = 0;
+
+		if (off < d->prefix_len) {
+			n = d->prefix_len - off < len ? (size_t)(d->prefix_len - off) : len;
+			memcpy(p, d->prefix + off, n);
+		} else if (off - d->prefix_len < filebytes) {
+			uint64_t at = off - d->prefix_len;
+
+			n = filebytes - at < len ? (size_t)(filebytes - at) : len;
+			rc = read_full(d->fd, p, n, (off_t)at);
+		} else {
+			uint64_t at = off - d->prefix_len - filebytes;
+
+			n = len;
+			memcpy(p, d->mem + at, n);
+		}
+		if (rc != 0)
+			return rc;
+		p += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
 /* Put one draft's chunks and envelope into txn.  Returns 0 or an LMDB or
  * errno code. */
 static int put_message(struct queue *q, MDB_txn *txn, struct queue_draft *d,
@@ -885,31 +931,27 @@ static int put_message(struct queue *q, MDB_txn *txn, struct queue_draft *d,
 {
 	unsigned char key[12];
 	MDB_val k, v;
-	uint64_t filebytes = d->size - d->len;   /* whole chunks in the file */
 	uint64_t off = 0;
 	uint32_t chunk = 0;
 	size_t n;
 	int rc;
 
-	while (off < d->size) {
-		size_t want = d->size - off < BODY_CHUNK ? (size_t)(d->size - off) : BODY_CHUNK;
+	while (off < env->size) {
+		size_t want = env->size - off < BODY_CHUNK ? (size_t)(env->size - off) : BODY_CHUNK;
 		body_key(key, d->id, chunk);
 		k.mv_size = sizeof key;
 		k.mv_data = key;
 		v.mv_size = want;
 		if ((rc = mdb_put(txn, q->db_body, &k, &v, MDB_NOOVERWRITE | MDB_RESERVE)) != 0)
 			return rc;
-		if (off < filebytes)
-			rc = read_full(d->fd, v.mv_data, want, (off_t)off);
-		else
-			memcpy(v.mv_data, d->mem + (off - filebytes), want);
-		if (rc != 0)
+		if ((rc = message_read(d, v.mv_data, want, off)) != 0)
 			return rc;
 		off += want;
 		chunk++;
 	}
 
-	if ((n = envelope_size(env)) == 0)
+	/* The record as it came, if it did: encoded once, on its way here. */
+	if ((n = env->raw != NULL ? env->raw_len : envelope_size(env)) == 0)
 		return EINVAL;
 	env_key(key, d->id);
 	k.mv_size = 8;
@@ -917,7 +959,13 @@ static int put_message(struct queue *q, MDB_txn *txn, struct queue_draft *d,
 	v.mv_size = n;
 	if ((rc = mdb_put(txn, q->db_env, &k, &v, MDB_NOOVERWRITE | MDB_RESERVE)) != 0)
 		return rc;
-	envelope_encode(env, v.mv_data, n);
+	if (env->raw != NULL) {
+		memcpy(v.mv_data, env->raw, n);
+		if (envelope_patch(v.mv_data, n, env->id, env->received, env->size) != 0)
+			return EINVAL;
+	} else {
+		envelope_encode(env, v.mv_data, n);
+	}
 	if ((rc = usage_charge(q, txn, env, +1)) != 0)
 		return rc;
 	return sched_set(q, txn, d->id, NULL, env);
@@ -953,7 +1001,7 @@ size_t queue_commit(struct queue *q, struct queue_draft **draft,
 	for (size_t i = 0; i < n; i++) {
 		/* Set whatever the outcome, so the caller can log the ID. */
 		env[i]->id = draft[i]->id;
-		env[i]->size = draft[i]->size;
+		env[i]->size = queue_draft_size(draft[i]);
 		env[i]->received = now;
 		if (q->rdonly || order == NULL)
 			result[i] = q->rdonly ? QUEUE_EINVAL : QUEUE_EIO;
@@ -1065,7 +1113,7 @@ static int next_message(struct queue *q, queue_id from, queue_id *id,
 	} else if (k.mv_size != 8) {
 		rc = QUEUE_ECORRUPT;
 	} else {
-		*id = be_get(k.mv_data, 8);
+		*id = wire_be64(k.mv_data);
 		rc = decode_grow(q, &v, *id, env);
 	}
 	mdb_cursor_close(c);
@@ -1127,7 +1175,7 @@ int queue_body(struct queue *q, queue_id id,
 			rc = map_rc(rc);
 		} else {
 			rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-			if (rc == 0 && k.mv_size >= 8 && be_get(k.mv_data, 8) == id)
+			if (rc == 0 && k.mv_size >= 8 && wire_be64(k.mv_data) == id)
 				rc = QUEUE_ECORRUPT;      /* a chunk beyond the size */
 			else
 				rc = rc == 0 || rc == MDB_NOTFOUND ? QUEUE_OK : map_rc(rc);
@@ -1185,7 +1233,7 @@ int queue_stats(struct queue *q, struct queue_stats *st)
 	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		struct queue_envelope env;
 		env.rcpts = NULL;
-		qrc = k.mv_size == 8 ? decode_at(&v, be_get(k.mv_data, 8), &env)
+		qrc = k.mv_size == 8 ? decode_at(&v, wire_be64(k.mv_data), &env)
 		                     : QUEUE_ECORRUPT;
 		if (qrc == QUEUE_OK) {
 			st->messages++;
@@ -1218,7 +1266,7 @@ int queue_probe(struct queue *q, int64_t now)
 		return QUEUE_EINVAL;
 	if ((rc = mdb_txn_begin(q->env, NULL, 0, &txn)) != 0)
 		return map_rc(rc);
-	be_put(t, (uint64_t)now, 8);
+	wire_put_be64(t, (uint64_t)now);
 	v.mv_size = sizeof t;
 	v.mv_data = t;
 	if ((rc = mdb_put(txn, q->db_meta, &k, &v, 0)) != 0) {
@@ -1246,7 +1294,7 @@ int queue_oldest(struct queue *q, queue_id *id)
 	if (rc == 0 && k.mv_size != 8)
 		rc = MDB_CORRUPTED;
 	else if (rc == 0)
-		*id = be_get(k.mv_data, 8);
+		*id = wire_be64(k.mv_data);
 	mdb_cursor_close(c);
 	rd_end(q);
 	return map_rc(rc);
@@ -1460,7 +1508,7 @@ static int remove_message(struct queue *q, MDB_txn *txn, const struct queue_enve
 	k.mv_size = 12;
 	k.mv_data = key;
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-	     rc == 0 && k.mv_size == 12 && be_get(k.mv_data, 8) == env->id;
+	     rc == 0 && k.mv_size == 12 && wire_be64(k.mv_data) == env->id;
 	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		if ((rc = mdb_cursor_del(c, 0)) != 0)
 			break;
@@ -1504,8 +1552,8 @@ int queue_due(struct queue *q, int64_t now, int (*skip)(void *arg, queue_id id),
 			rc = QUEUE_ECORRUPT;
 			break;
 		}
-		due = be_get(k.mv_data, 8);
-		id = be_get((const unsigned char *)k.mv_data + 8, 8);
+		due = wire_be64(k.mv_data);
+		id = wire_be64((const unsigned char *)k.mv_data + 8);
 		if (due > (uint64_t)(now > 0 ? now : 0)) {
 			*next = due > INT64_MAX ? INT64_MAX : (int64_t)due;
 			break;
@@ -1686,7 +1734,7 @@ int queue_retry(struct queue *q, queue_id id, size_t *count)
 					rc = QUEUE_ECORRUPT;
 					break;
 				}
-				if (be_get(k.mv_data, 8) == 0)
+				if (wire_be64(k.mv_data) == 0)
 					continue;
 				if (nids == cap) {
 					queue_id *m = realloc(ids, (cap = cap ? cap * 2 : 64) * sizeof *m);
@@ -1696,7 +1744,7 @@ int queue_retry(struct queue *q, queue_id id, size_t *count)
 					}
 					ids = m;
 				}
-				ids[nids++] = be_get((const unsigned char *)k.mv_data + 8, 8);
+				ids[nids++] = wire_be64((const unsigned char *)k.mv_data + 8);
 			}
 			mdb_cursor_close(c);
 			if (rc == MDB_NOTFOUND)
@@ -1760,4 +1808,60 @@ int queue_body_read(struct queue *q, queue_id id, uint64_t off, void *buf, size_
 	}
 	rd_end(q);
 	return rc;
+}
+
+/* ---- for the other LMDB files of queue/ (queue/store.h) ---- */
+
+int store_sts_dbi(struct queue *q, MDB_dbi *dbi)
+{
+	MDB_txn *txn;
+	int rc;
+
+	if (!q->sts_open) {
+		/* A handle opened in a transaction lives on only if that
+		 * transaction commits, and the shared read transaction is only
+		 * ever reset: so a transaction of its own, with the read one
+		 * given up first (one reader slot per thread). */
+		if (q->rtxn != NULL) {
+			mdb_txn_abort(q->rtxn);
+			q->rtxn = NULL;
+		}
+		if ((rc = mdb_txn_begin(q->env, NULL, q->rdonly ? MDB_RDONLY : 0, &txn)) != 0)
+			return map_rc(rc);
+		rc = mdb_dbi_open(txn, "sts", q->rdonly ? 0 : MDB_CREATE, &q->db_sts);
+		if (rc != 0) {
+			mdb_txn_abort(txn);
+			return map_rc(rc);
+		}
+		if ((rc = mdb_txn_commit(txn)) != 0)
+			return map_rc(rc);
+		q->sts_open = 1;
+	}
+	*dbi = q->db_sts;
+	return QUEUE_OK;
+}
+
+int store_read(struct queue *q, MDB_txn **txn)
+{
+	return rd_begin(q, txn);
+}
+
+void store_read_end(struct queue *q)
+{
+	rd_end(q);
+}
+
+int store_write(struct queue *q, MDB_txn **txn)
+{
+	return wr_begin(q, txn);
+}
+
+int store_write_end(MDB_txn *txn, int rc)
+{
+	return wr_end(txn, rc);
+}
+
+int store_rc(int rc)
+{
+	return map_rc(rc);
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "policy/net.h"
+#include "policy/wire.h"
 
 /* Copy the NUL-terminated s (at most cap - 1 bytes before its NUL) after
  * prefix; 0 if s is not terminated within cap. */
@@ -42,34 +43,23 @@ size_t usage_key(const struct queue_envelope *env, char key[USAGE_KEY_MAX])
 	return n;
 }
 
-static void be64_put(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (56 - 8 * i));
-}
-
-static uint64_t be64_get(const unsigned char *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 void usage_encode(const struct usage *u, unsigned char out[USAGE_RECORD])
 {
-	be64_put(out, u->messages);
-	be64_put(out + 8, u->bytes);
+	struct wire_wr w;
+
+	wire_wr_init(&w, out, USAGE_RECORD);
+	wire_put_u64(&w, u->messages);
+	wire_put_u64(&w, u->bytes);
 }
 
 int usage_decode(const unsigned char *buf, size_t len, struct usage *u)
 {
-	if (len != USAGE_RECORD)
-		return QUEUE_ECORRUPT;
-	u->messages = be64_get(buf);
-	u->bytes = be64_get(buf + 8);
-	return QUEUE_OK;
+	struct wire_rd r;
+
+	wire_rd_init(&r, buf, len);
+	u->messages = wire_u64(&r);
+	u->bytes = wire_u64(&r);
+	return wire_end(&r) == 0 ? QUEUE_OK : QUEUE_ECORRUPT;
 }
 
 int usage_apply(struct usage *u, int sign, uint64_t size)

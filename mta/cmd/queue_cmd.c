@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "mta/ops/control.h"
@@ -91,7 +92,9 @@ static void put_rcpt(const struct queue_rcpt *r)
 static int list_one(void *arg, const struct queue_envelope *env)
 {
 	char id[QUEUE_ID_TEXT];
-	(void)arg;
+	size_t *listed = arg;
+
+	(*listed)++;
 	queue_id_format(env->id, id);
 	printf("%s ", id);
 	put_time(env->received);
@@ -206,17 +209,20 @@ static int cmd_count(struct queue *q)
 static int usage(void)
 {
 	fputs("usage: moat queue list | show ID | count | flush | retry ID | hold ID | release ID"
-	      " | delete ID\n", stderr);
+	      " | delete ID [-c FILE]\n", stderr);
 	return QUEUECMD_USAGE;
 }
 
-/* The same operation on the queue itself, when no server runs. */
+/* The same operation on the queue itself, when no server runs; the
+ * answer is worded as the server words it (mta/smtp/queue_runner.c,
+ * deliver_admin), and says how it was done. */
 static int admin_offline(const char *queue_path, uint64_t map_size, const char *verb, queue_id id,
                          char *text, size_t cap)
 {
+	static const char how[] = " (no server running: done on the queue directly)";
 	struct queue_options opt = { map_size, 0 };
 	struct queue *q;
-	char err[512];
+	char err[512], idtext[QUEUE_ID_TEXT];
 	size_t count = 0;
 	int rc;
 
@@ -232,18 +238,22 @@ static int admin_offline(const char *queue_path, uint64_t map_size, const char *
 	default:  rc = queue_delete(q, id); break;
 	}
 	queue_close(q);
+	queue_id_format(id, idtext);
 	if (rc == QUEUE_ENOTFOUND) {
-		snprintf(text, cap, "no such message");
+		snprintf(text, cap, "%s: no such message", idtext);
 		return CTL_NOTFOUND;
 	}
 	if (rc != QUEUE_OK) {
 		snprintf(text, cap, "%s", queue_strerror(rc));
 		return CTL_FAILED;
 	}
-	snprintf(text, cap, "%s (no server running: done on the queue directly)",
-	         verb[0] == 'f' ? "waiting messages due now" : verb[0] == 'h' ? "held" :
-	         verb[0] == 'd' ? "deleted" : verb[2] == 't' ? (count ? "due now" : "held: release it first")
-	         : "released");
+	if (verb[0] == 'f')
+		snprintf(text, cap, "%zu waiting message%s due now%s", count, count == 1 ? "" : "s", how);
+	else if (verb[0] == 'r' && verb[2] == 't')
+		snprintf(text, cap, count ? "%s due now%s" : "%s is held: release it first%s", idtext, how);
+	else
+		snprintf(text, cap, "%s %s%s", idtext, verb[0] == 'h' ? "held" : verb[0] == 'd'
+		         ? "deleted" : "released", how);
 	return CTL_OK;
 }
 
@@ -273,7 +283,11 @@ static int cmd_admin(const char *queue_path, uint64_t map_size, int argc, char *
 		printf("%s\n", text);
 		return fflush(stdout) == 0 ? QUEUECMD_OK : QUEUECMD_SYSTEM;
 	}
-	fprintf(stderr, "moat queue: %s%s%s\n", argc == 2 ? argv[1] : "", argc == 2 ? ": " : "", text);
+	/* The ID once: the server's answer may name it already. */
+	if (argc == 2 && strncasecmp(text, argv[1], strlen(argv[1])) != 0)
+		fprintf(stderr, "moat queue: %s: %s\n", argv[1], text);
+	else
+		fprintf(stderr, "moat queue: %s\n", text);
 	return code == CTL_NOTFOUND ? QUEUECMD_NOTFOUND : code == CTL_BAD ? QUEUECMD_USAGE
 	       : QUEUECMD_SYSTEM;
 }
@@ -284,6 +298,7 @@ int queuecmd_main(const char *queue_path, uint64_t map_size, int argc, char **ar
 	struct queue *q;
 	char err[512];
 	queue_id id = 0;
+	size_t listed = 0;
 	int rc;
 
 	if (argc < 1)
@@ -313,10 +328,12 @@ int queuecmd_main(const char *queue_path, uint64_t map_size, int argc, char **ar
 		rc = cmd_show(q, id);
 	} else if (argv[0][0] == 'c') {
 		rc = cmd_count(q);
-	} else if ((rc = queue_list(q, list_one, NULL)) != QUEUE_OK) {
+	} else if ((rc = queue_list(q, list_one, &listed)) != QUEUE_OK) {
 		fprintf(stderr, "moat queue: list: %s\n", ferror(stdout)
 		        ? "cannot write output" : queue_strerror(rc));
 		rc = QUEUECMD_SYSTEM;
+	} else if (listed == 0) {
+		puts("Mail queue is empty"); /* Postfix's words: a blank answer looks broken */
 	}
 	queue_close(q);
 	if ((fflush(stdout) != 0 || ferror(stdout)) && rc == QUEUECMD_OK) {

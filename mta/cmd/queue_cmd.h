@@ -8,6 +8,7 @@
  *                          <ADDR> STATE attempts=N next=TIME [error="..."]
  *                        STATE is pending, delivered or bounced; TIME is
  *                        UTC ISO-8601, "now" (0) or "-" (not pending).
+ *                        An empty queue: "Mail queue is empty".
  *   moat queue show ID   the envelope, "field: value" a line, then a blank
  *                        line, then the body bytes as stored.
  *   moat queue count     "messages N", "bytes N", "map_used N",
@@ -19,8 +20,12 @@
  *   moat queue delete ID gone, whatever its recipients' states
  *                        These five ask the running server through its
  *                        control socket (mta/ops/control.h) and print its
- *                        answer; with no server running they act on the
- *                        queue directly.
+ *                        answer ("N waiting messages due now", "ID due
+ *                        now", "ID held", "ID released", "ID deleted";
+ *                        "ID: no such message" on stderr); with no server
+ *                        running they act on the queue directly and say
+ *                        the same, followed by " (no server running: done
+ *                        on the queue directly)".
  *
  * Bytes outside printable ASCII and UTF-8 in addresses and errors (they
  * come from remote peers) are shown as \xNN, so a queue listing cannot

@@ -1,4 +1,4 @@
-/* mta/cmd/status_cmd.c -- moat status, moat reload; see opscmd.h */
+/* mta/cmd/status_cmd.c -- moat status, moat reload; see status_cmd.h */
 #include "mta/cmd/status_cmd.h"
 
 #include <errno.h>
@@ -15,6 +15,11 @@ int opscmd_main(const char *verb, const char *queue_path)
 	char text[CONTROL_REPLY_MAX];
 	int code = control_call(queue_path, CONTROL_NAME, verb, text, sizeof text, OPSCMD_TIMEOUT_MS);
 
+	if (code < 0 && (errno == ENOENT || errno == ECONNREFUSED)) {
+		fprintf(stderr, "moat %s: no server is running with the queue %s (nothing answers on "
+		        "%s/%s: %s)\n", verb, queue_path, queue_path, CONTROL_NAME, strerror(errno));
+		return 111;
+	}
 	if (code < 0) {
 		fprintf(stderr, "moat %s: no server answers on %s/%s: %s\n", verb, queue_path,
 		        CONTROL_NAME, strerror(errno));

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "policy/be.h"
+#include "policy/wire.h"
 
 /* ---- the messages ------------------------------------------------------ */
 
@@ -52,7 +52,7 @@ static size_t payload_len(const struct keymsg *m, size_t modlen)
 int keymsg_decode(const unsigned char *buf, size_t len, size_t modlen, struct keymsg *m,
                   const char **why)
 {
-	const unsigned char *p = buf + KEYMSG_HDR;
+	struct wire_rd r;
 	size_t plen;
 
 	memset(m, 0, sizeof *m);
@@ -60,41 +60,33 @@ int keymsg_decode(const unsigned char *buf, size_t len, size_t modlen, struct ke
 		*why = "short header";
 		return -1;
 	}
-	m->type = be32_get(buf);
-	m->id = be32_get(buf + 4);
-	plen = be32_get(buf + 8);
-	if (plen != len - KEYMSG_HDR) {
-		*why = plen < len - KEYMSG_HDR ? "bytes left over" : "truncated";
+	wire_rd_init(&r, buf, len);
+	m->type = wire_u32(&r);
+	m->id = wire_u32(&r);
+	plen = wire_u32(&r);
+	if (plen != r.left) {
+		*why = plen < r.left ? "bytes left over" : "truncated";
 		return -1;
 	}
 	switch (m->type) {
 	case KEYMSG_SIGN_REQ:
-		if (plen < 1) {
-			*why = "empty sign request";
-			return -1;
-		}
-		m->hash_id = p[0];
-		m->data = p + 1;
-		m->len = plen - 1;
+		m->hash_id = wire_u8(&r);
 		break;
 	case KEYMSG_SIGN_REP:
 	case KEYMSG_DECRYPT_REP:
-		if (plen < 1) {
-			*why = "empty reply";
-			return -1;
-		}
-		m->ok = p[0];
-		m->data = p + 1;
-		m->len = plen - 1;
+		m->ok = wire_u8(&r);
 		break;
 	case KEYMSG_DECRYPT_REQ:
-		m->data = p;
-		m->len = plen;
 		break;
 	default:
 		*why = "unknown type";
 		return -1;
 	}
+	if (wire_ok(&r) != 0) {
+		*why = m->type == KEYMSG_SIGN_REQ ? "empty sign request" : "empty reply";
+		return -1;
+	}
+	m->data = wire_rest(&r, &m->len);
 	if (payload_len(m, modlen) == 0 || payload_len(m, modlen) != plen) {
 		*why = "wrong length or flag for the type";
 		return -1;
@@ -107,27 +99,20 @@ int keymsg_decode(const unsigned char *buf, size_t len, size_t modlen, struct ke
 size_t keymsg_encode(unsigned char *buf, size_t cap, size_t modlen, const struct keymsg *m)
 {
 	size_t plen = payload_len(m, modlen);
-	unsigned char *p = buf + KEYMSG_HDR;
+	struct wire_wr w;
 
 	if (plen == 0 || cap < KEYMSG_HDR || plen > cap - KEYMSG_HDR)
 		return 0;
-	be32_put(buf, m->type);
-	be32_put(buf + 4, m->id);
-	be32_put(buf + 8, (uint32_t)plen);
-	switch (m->type) {
-	case KEYMSG_SIGN_REQ:
-		*p++ = (unsigned char)m->hash_id;
-		break;
-	case KEYMSG_SIGN_REP:
-	case KEYMSG_DECRYPT_REP:
-		*p++ = (unsigned char)m->ok;
-		break;
-	default:
-		break;
-	}
-	if (m->len > 0)
-		memcpy(p, m->data, m->len);
-	return KEYMSG_HDR + plen;
+	wire_wr_init(&w, buf, KEYMSG_HDR + plen);
+	wire_put_u32(&w, m->type);
+	wire_put_u32(&w, m->id);
+	wire_put_u32(&w, (uint32_t)plen);
+	if (m->type == KEYMSG_SIGN_REQ)
+		wire_put_u8(&w, (uint8_t)m->hash_id);
+	else if (m->type == KEYMSG_SIGN_REP || m->type == KEYMSG_DECRYPT_REP)
+		wire_put_u8(&w, (uint8_t)m->ok);
+	wire_put_bytes(&w, m->data, m->len);
+	return wire_wr_end(&w);
 }
 
 /* ---- packets ------------------------------------------------------------ */

@@ -341,6 +341,23 @@ char *log_text(const char *s, size_t len, char *buf, size_t cap)
 	return escape(s, len, buf, cap, 1);
 }
 
+char *log_quoted(const char *s, size_t len, char *buf, size_t cap)
+{
+	size_t n;
+
+	if (cap < 6) { /* '"', '"', NUL and room for "..." */
+		if (cap > 0)
+			buf[0] = 0;
+		return buf;
+	}
+	buf[0] = '"';
+	escape(s, len, buf + 1, cap - 2, 1);
+	n = strlen(buf);
+	buf[n] = '"';
+	buf[n + 1] = 0;
+	return buf;
+}
+
 /* ---------------------------------------------------------------- remote
  *
  * log remote: a process of its own, started here by the process that

@@ -8,7 +8,7 @@
  * Values that come from the network are written with log_quote(), which
  * escapes spaces, quotes, control bytes and non-ASCII, so a client cannot
  * forge a log line or a key.  fatal() logs and exits 111.  Every event and
- * key is listed in README.md ("Logs").
+ * key is listed in docs/operations.md ("Logs").
  *
  * Syslog: log_open_syslog() connects a unix datagram socket (or a stream
  * socket, lines ended by LF, where only that is offered) such as /dev/log;
@@ -63,5 +63,13 @@ char *log_quote(const char *s, size_t len, char *buf, size_t cap);
 /* The same for a value written between double quotes (key="..."), such as
  * an error message: spaces are kept, '"' and '\\' become \x22 and \x5c. */
 char *log_text(const char *s, size_t len, char *buf, size_t cap);
+
+/* log_text() with the double quotes included, for a key=%s whose value is
+ * text from the network that a reader wants to read as it was said: a
+ * reply= value '"250 2.0.0 Ok: queued as 4Xz"' rather than
+ * '250\x202.0.0\x20Ok:...'.  Always one line (CR, LF and controls are
+ * \xHH), always closed by its '"' even when cut ("...").  Returns buf;
+ * cap of at least 6. */
+char *log_quoted(const char *s, size_t len, char *buf, size_t cap);
 
 #endif

@@ -6,17 +6,21 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "policy/be.h"
+#include "policy/wire.h"
 
 int plink_decode(const unsigned char *buf, size_t len, int nfds, struct plink_msg *m)
 {
+	struct wire_rd r;
+	const unsigned char *text;
+
 	memset(m, 0, sizeof *m);
-	if (len != PLINK_SIZE)
+	wire_rd_init(&r, buf, len);
+	m->type = wire_u32(&r);
+	m->kind = wire_u32(&r);
+	m->status = wire_i32(&r);
+	if ((text = wire_bytes(&r, PLINK_TEXT)) == NULL || wire_end(&r) != 0)
 		return -1;
-	m->type = be32_get(buf);
-	m->kind = be32_get(buf + 4);
-	m->status = (int32_t)be32_get(buf + 8);
-	memcpy(m->text, buf + 12, PLINK_TEXT);
+	memcpy(m->text, text, PLINK_TEXT);
 	if (memchr(m->text, 0, PLINK_TEXT) == NULL)
 		return -1;
 	switch (m->type) {
@@ -35,13 +39,17 @@ int plink_decode(const unsigned char *buf, size_t len, int nfds, struct plink_ms
 
 void plink_encode(const struct plink_msg *m, unsigned char out[PLINK_SIZE])
 {
-	size_t n = strnlen(m->text, PLINK_TEXT - 1);
+	struct wire_wr w;
+	unsigned char *text;
 
-	memset(out, 0, PLINK_SIZE);
-	be32_put(out, m->type);
-	be32_put(out + 4, m->kind);
-	be32_put(out + 8, (uint32_t)m->status);
-	memcpy(out + 12, m->text, n);
+	wire_wr_init(&w, out, PLINK_SIZE);
+	wire_put_u32(&w, m->type);
+	wire_put_u32(&w, m->kind);
+	wire_put_i32(&w, m->status);
+	if ((text = wire_put_room(&w, PLINK_TEXT)) != NULL) {
+		memset(text, 0, PLINK_TEXT);
+		memcpy(text, m->text, strnlen(m->text, PLINK_TEXT - 1));
+	}
 }
 
 int plink_send(int sock, const struct plink_msg *m, int fd)

@@ -29,6 +29,7 @@
  *   HOLD             id u64, hold u8 (0 or 1)                  rc i32
  *   RETRY            id u64 (0: all)                           rc i32, count u64
  *   DELETE           id u64                                    rc i32
+ *   DRAFT_PREPEND    id u64, bytes (1..QUEUE_PREFIX_MAX)       (none)
  *
  * Envelopes are queue/envelope.h records (strict themselves).  A frame
  * of an unknown type, a payload of the wrong length for its type, a
@@ -41,6 +42,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "policy/wire.h"
 #include "queue/queue.h"
 
 #define QW_HEAD      8
@@ -64,6 +66,7 @@ enum qw_type {
 	QW_HOLD,
 	QW_RETRY,
 	QW_DELETE,
+	QW_DRAFT_PREPEND,
 	QW_NTYPES,
 	QW_KICK = 0x4000,
 	QW_REPLY = 0x8000
@@ -74,24 +77,19 @@ enum qw_type {
 int  qw_head_decode(const unsigned char h[QW_HEAD], uint16_t *type, uint32_t *len);
 void qw_head_encode(unsigned char h[QW_HEAD], uint16_t type, uint32_t len);
 
-/* A growing output buffer the caller owns (buf from malloc or NULL). */
-struct qw_out {
-	unsigned char *buf;
-	size_t len, cap;
-	int failed;          /* out of memory, or over QW_MAX: do not send */
-};
-/* Start a frame of type (resets len); finish it (writes the head).
- * qw_end returns 0, or -1 if the frame failed. */
-void qw_begin(struct qw_out *o, uint16_t type);
-int  qw_end(struct qw_out *o);
-void qw_u8(struct qw_out *o, uint8_t v);
-void qw_u16(struct qw_out *o, uint16_t v);
-void qw_u32(struct qw_out *o, uint32_t v);
-void qw_u64(struct qw_out *o, uint64_t v);
-void qw_bytes(struct qw_out *o, const void *p, size_t n);
+/*
+ * Frames are written with policy/wire.h into a struct wire_wr the caller
+ * owns, zeroed before its first use: qw_begin() makes it a growing buffer
+ * (realloc, at most QW_HEAD + QW_MAX bytes) and starts a frame of type;
+ * the payload goes in with wire_put_*(); qw_end() writes the head: 0, or
+ * -1 when the frame went bad (out of memory, over QW_MAX: do not send).
+ * qw_free() releases the buffer.
+ */
+void qw_begin(struct wire_wr *o, uint16_t type);
+int  qw_end(struct wire_wr *o);
 /* An envelope record (queue/envelope.h), preceded by nothing. */
-void qw_env(struct qw_out *o, const struct queue_envelope *env);
-void qw_free(struct qw_out *o);
+void qw_env(struct wire_wr *o, const struct queue_envelope *env);
+void qw_free(struct wire_wr *o);
 
 /* A decoded request: scalars, and pointers into the payload for the
  * variable parts (walk COMMIT and UPDATE items with the iterators). */

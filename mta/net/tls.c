@@ -60,6 +60,7 @@ struct tls {
 	} ctx;
 	struct tls_policy pol;
 	struct tls_creds *creds;
+	struct dane_x509 *dane;             /* tls_client_new_dane(): the chain's check */
 	int               opened;           /* handshake completed once */
 	unsigned char     ibuf[IBUF_LEN];
 	unsigned char     obuf[OBUF_LEN];
@@ -864,10 +865,38 @@ struct tls *tls_client_new(const char *server_name, const struct tls_anchors *an
 	return t;
 }
 
+struct tls *tls_client_new_dane(const char *server_name, const struct dns_tlsa_set *tlsa)
+{
+	struct tls *t = tls_client_new(server_name, NULL);
+
+	if (t == NULL)
+		return NULL;
+	if ((t->dane = dane_x509_new(tlsa->r, tlsa->n, tlsa->dropped)) == NULL) {
+		tls_free(t);
+		return NULL;
+	}
+	/* In place of the accept-any check tls_client_new() set: the
+	 * ClientHello is out, the server's chain not yet in. */
+	br_ssl_engine_set_x509(t->eng, (const br_x509_class **)dane_x509_class(t->dane));
+	return t;
+}
+
+enum dane_status tls_dane_status(const struct tls *t)
+{
+	return t->dane ? dane_x509_status(t->dane) : DANE_NO_USABLE;
+}
+
+void tls_dane_set_time(struct tls *t, int64_t now)
+{
+	if (t->dane)
+		dane_x509_set_time(t->dane, now);
+}
+
 void tls_free(struct tls *t)
 {
 	if (t == NULL)
 		return;
+	dane_x509_free(t->dane);
 	tls_creds_unref(t->creds);
 	memset(t, 0, sizeof *t); /* session keys */
 	free(t);

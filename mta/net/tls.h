@@ -31,6 +31,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mta/net/dane.h"
+
 #define TLS_CHAIN_MAX 8   /* certificates in a chain, leaf first */
 
 /*
@@ -114,6 +116,23 @@ size_t tls_anchors_count(const struct tls_anchors *a);
  * system gives no entropy.
  */
 struct tls *tls_client_new(const char *server_name, const struct tls_anchors *anchors);
+
+/*
+ * A client-side connection to an MX host whose TLSA records (a validated
+ * answer: see mta/net/dane.h) are in tlsa; server_name is the host (SNI,
+ * and the name a DANE-TA chain must carry).  The handshake goes on only
+ * if dane_check() says DANE_OK for the chain the server sends; the
+ * records are copied.  Otherwise as tls_client_new(server_name, NULL).
+ * NULL when out of memory or the system gives no entropy.
+ */
+struct tls *tls_client_new_dane(const char *server_name, const struct dns_tlsa_set *tlsa);
+
+/* A DANE connection's verdict on the server's chain: DANE_PENDING until
+ * the chain arrived, then dane_check()'s; DANE_NO_USABLE for a
+ * connection made without records. */
+enum dane_status tls_dane_status(const struct tls *t);
+/* Check DANE-TA dates against now (Unix seconds), not the clock: tests. */
+void tls_dane_set_time(struct tls *t, int64_t now);
 
 enum tls_state {
 	TLS_HANDSHAKE = 0,  /* keys not yet agreed: no application data */

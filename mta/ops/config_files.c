@@ -1,4 +1,4 @@
-/* mta/ops/config_files.c -- files the config names; see tables.h */
+/* mta/ops/config_files.c -- files the config names; see config_files.h */
 #include "mta/ops/config_files.h"
 
 #include <errno.h>
@@ -64,13 +64,17 @@ char *file_read(const char *path, size_t max, size_t *len, char *err, size_t err
 static char *read_for(const char *conf_path, size_t line, const char *directive, const char *path,
                       size_t max, size_t *len, char *name, size_t namecap, char *err, size_t errcap)
 {
-	char e[CONF_PATH_MAX + 100];
+	char e[CONF_PATH_MAX + 100], where[CONF_PATH_MAX + 64];
 	char *text = file_read(path, max, len, e, sizeof e);
 
+	if (line > 0)
+		snprintf(where, sizeof where, "%s:%zu: %s", conf_path, line, directive);
+	else
+		snprintf(where, sizeof where, "%s: %s", conf_path, directive);
 	if (text == NULL)
-		snprintf(err, errcap, "%s:%zu: %s: %s", conf_path, line, directive, e);
+		snprintf(err, errcap, "%s: %s", where, e);
 	if (name != NULL)
-		snprintf(name, namecap, "%s:%zu: %s: %s", conf_path, line, directive, path);
+		snprintf(name, namecap, "%s: %s", where, path);
 	return text;
 }
 
@@ -101,6 +105,94 @@ static int load_creds(const struct conf *c, const char *conf_path, struct tls_cr
 	return *out != NULL ? 0 : -1;
 }
 
+/* The smarthost's "user:password" (the first line of the file). */
+static int load_auth(struct tables *t, const struct conf *c, const char *conf_path, char *err,
+                     size_t errcap)
+{
+	size_t len = 0;
+	char *text, *colon;
+
+	if (c->smarthost_auth[0] == '\0')
+		return 0;
+	text = read_for(conf_path, c->smarthost_line, "smarthost auth", c->smarthost_auth, 4096,
+	                &len, NULL, 0, err, errcap);
+	if (text == NULL)
+		return -1;
+	text[strcspn(text, "\r\n")] = '\0';
+	colon = strchr(text, ':');
+	if (colon == NULL || colon == text || (size_t)(colon - text) >= sizeof t->auth_user ||
+	    strlen(colon + 1) >= sizeof t->auth_pass) {
+		snprintf(err, errcap, "%s:%zu: smarthost auth: %s: want one line user:password",
+		         conf_path, c->smarthost_line, c->smarthost_auth);
+		explicit_bzero(text, len);
+		free(text);
+		return -1;
+	}
+	*colon = '\0';
+	snprintf(t->auth_user, sizeof t->auth_user, "%s", text);
+	snprintf(t->auth_pass, sizeof t->auth_pass, "%s", colon + 1);
+	explicit_bzero(text, len);
+	free(text);
+	t->have_auth = 1;
+	return 0;
+}
+
+/* Does any destination ask for `tls verify`? */
+static int uses_verify(const struct conf *c)
+{
+	if (c->outbound_tls == CONF_OTLS_VERIFY ||
+	    (c->smarthost.host[0] != '\0' && c->smarthost.tls == CONF_OTLS_VERIFY))
+		return 1;
+	for (size_t k = 0; k < c->nroutes; k++)
+		if (c->routes[k].hop.tls == CONF_OTLS_VERIFY)
+			return 1;
+	return 0;
+}
+
+/* The CA bundle, when something will verify a server with it. */
+static int load_anchors(struct tables *t, const struct conf *c, const char *conf_path,
+                        char *err, size_t errcap)
+{
+	char name[CONF_PATH_MAX + 300];
+	size_t len = 0;
+	char *text;
+
+	if (!uses_verify(c))
+		return 0;
+	/* (no line: the default applies when the directive is absent) */
+	text = read_for(conf_path, 0, "tls-ca-file", c->tls_ca_file, 8u << 20, &len, name,
+	                sizeof name, err, errcap);
+	if (text == NULL)
+		return -1;
+	t->anchors = tls_anchors_load(text, len, name, err, errcap);
+	free(text);
+	return t->anchors != NULL ? 0 : -1;
+}
+
+/* The key of each dkim-sign line, checked (mta/ops/dkim_key.h). */
+static int load_dkim_keys(struct tables *t, const struct conf *c, const char *conf_path,
+                          char *err, size_t errcap)
+{
+	char name[CONF_PATH_MAX + 300];
+	size_t len = 0;
+	char *text;
+
+	for (size_t k = 0; k < c->ndkim; k++) {
+		const struct conf_dkim *d = &c->dkim[k];
+
+		text = read_for(conf_path, d->line, "dkim-sign", d->keyfile, PEM_FILE_MAX, &len, name,
+		                sizeof name, err, errcap);
+		if (text == NULL)
+			return -1;
+		t->dkim[k] = dkim_key_load(text, len, name, err, errcap);
+		explicit_bzero(text, len);
+		free(text);
+		if (t->dkim[k] == NULL)
+			return -1;
+	}
+	return 0;
+}
+
 int tables_load(struct tables *t, const struct conf *c, const char *conf_path, char *err,
                 size_t errcap)
 {
@@ -113,6 +205,11 @@ int tables_load(struct tables *t, const struct conf *c, const char *conf_path, c
 	rcptdb_init(&t->rcpts);
 	if (load_creds(c, conf_path, &t->creds, err, errcap) != 0)
 		return -1;
+	if (load_auth(t, c, conf_path, err, errcap) != 0 ||
+	    load_anchors(t, c, conf_path, err, errcap) != 0) {
+		tables_free(t);
+		return -1;
+	}
 	if (c->users[0] != '\0') {
 		text = read_for(conf_path, c->users_line, "users", c->users, USERS_FILE_MAX, &len, NULL, 0,
 		                err, errcap);
@@ -144,6 +241,10 @@ int tables_load(struct tables *t, const struct conf *c, const char *conf_path, c
 		}
 		free(text);
 	}
+	if (load_dkim_keys(t, c, conf_path, err, errcap) != 0) {
+		tables_free(t);
+		return -1;
+	}
 	return 0;
 }
 
@@ -155,4 +256,23 @@ void tables_free(struct tables *t)
 	users_free(t->users);
 	t->users = NULL;
 	rcptdb_free(&t->rcpts);
+	tables_forget_auth(t);
+	tls_anchors_free(t->anchors);
+	t->anchors = NULL;
+	tables_forget_dkim(t);
+}
+
+void tables_forget_dkim(struct tables *t)
+{
+	for (size_t k = 0; k < CONF_MAX_DKIM; k++) {
+		dkim_key_free(t->dkim[k]);
+		t->dkim[k] = NULL;
+	}
+}
+
+void tables_forget_auth(struct tables *t)
+{
+	explicit_bzero(t->auth_user, sizeof t->auth_user);
+	explicit_bzero(t->auth_pass, sizeof t->auth_pass);
+	t->have_auth = 0;
 }

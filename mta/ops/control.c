@@ -17,10 +17,12 @@
 #define VERBS_MAX 16
 
 struct verb {
-	char        name[32];
-	size_t      nargs;
-	control_fn *fn;
-	void       *arg;
+	char         name[32];
+	size_t       nargs;
+	control_fn  *fn;
+	void        *arg;
+	ops_gate_fn *gate;       /* NULL: answered at once */
+	void        *gate_arg;
 };
 
 struct ctl_conn {
@@ -28,6 +30,8 @@ struct ctl_conn {
 	struct ctl_conn *next;
 	struct ev_io     io;
 	struct ev_timer  timer;
+	struct ops_wait  wait;      /* for its verb's gate */
+	const struct verb *verb;    /* the verb waiting */
 	char             in[CTL_LINE_MAX + 2];
 	size_t           inlen;
 	int              dead;
@@ -61,6 +65,7 @@ static void conn_close(struct ctl_conn *k)
 	if (k->dead)
 		return;
 	k->dead = 1;
+	ops_wait_leave(&k->wait);
 	ev_io_del(k->c->loop, &k->io);
 	ev_timer_stop(k->c->loop, &k->timer);
 	close(k->io.fd);
@@ -109,6 +114,30 @@ static void answer(struct ctl_conn *k, int code, const char *text)
 	conn_close(k);
 }
 
+/* Call the verb's handler and answer. */
+static void call(struct ctl_conn *k, const struct verb *v, const struct ctl_req *req)
+{
+	char text[CONTROL_REPLY_MAX];
+	int code;
+
+	text[0] = '\0';
+	code = v->fn(v->arg, req, text, sizeof text);
+	answer(k, code, text[0] ? text : "done");
+}
+
+/* The gate let the waiting request go: parse it again, answer it. */
+static void go(struct ops_wait *w)
+{
+	struct ctl_conn *k = (struct ctl_conn *)((char *)w - offsetof(struct ctl_conn, wait));
+	char *lf = memchr(k->in, '\n', k->inlen);
+	struct ctl_req req;
+
+	if (lf != NULL && ctl_parse(k->in, (size_t)(lf - k->in), &req) == 0)
+		call(k, k->verb, &req);
+	else
+		conn_close(k);
+}
+
 static void run(struct ctl_conn *k, const char *line, size_t len)
 {
 	struct control *c = k->c;
@@ -129,9 +158,15 @@ static void run(struct ctl_conn *k, const char *line, size_t len)
 			answer(k, CTL_BAD, text);
 			return;
 		}
-		text[0] = '\0';
-		int code = v->fn(v->arg, &req, text, sizeof text);
-		answer(k, code, text[0] ? text : "done");
+		if (v->gate != NULL) {
+			k->verb = v;
+			k->wait.go = go;
+			if (!v->gate(v->gate_arg, &k->wait)) {
+				(void)ev_io_set(c->loop, &k->io, 0);   /* nothing more is read */
+				return;
+			}
+		}
+		call(k, v, &req);
 		return;
 	}
 	answer(k, CTL_BAD, "unknown verb");
@@ -269,6 +304,17 @@ int control_register(struct control *c, const char *verb, size_t nargs, control_
 	v->nargs = nargs;
 	v->fn = fn;
 	v->arg = arg;
+	v->gate = NULL;
+	return 0;
+}
+
+int control_register_gated(struct control *c, const char *verb, size_t nargs, control_fn *fn,
+                           void *arg, ops_gate_fn *gate, void *gate_arg)
+{
+	if (control_register(c, verb, nargs, fn, arg) != 0)
+		return -1;
+	c->verbs[c->nverbs - 1].gate = gate;
+	c->verbs[c->nverbs - 1].gate_arg = gate_arg;
 	return 0;
 }
 

@@ -21,6 +21,7 @@
 #include <stddef.h>
 
 #include "mta/net/ev.h"
+#include "mta/ops/wait.h"
 #include "policy/ctl.h"
 
 #define CONTROL_NAME       "control"  /* status, reload: the smtp role */
@@ -42,6 +43,10 @@ struct control *control_new(struct ev_loop *l, const char *dir, const char *name
 /* verb takes exactly nargs arguments (else 400). */
 int control_register(struct control *c, const char *verb, size_t nargs, control_fn *fn,
                      void *arg);
+/* The same, answered once gate (mta/ops/wait.h) lets the request go:
+ * `moat status` waits for the queue role's figures this way. */
+int control_register_gated(struct control *c, const char *verb, size_t nargs, control_fn *fn,
+                           void *arg, ops_gate_fn *gate, void *gate_arg);
 /* Stop listening, remove the socket, close what is open. */
 void control_free(struct control *c);
 /* Do not remove the socket file at control_free() (a sandboxed role may

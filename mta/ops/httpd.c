@@ -13,6 +13,7 @@
 struct hconn {
 	struct ev_io    io;
 	struct ev_timer timer;
+	struct ops_wait wait;         /* for the owner's data (its gate) */
 	struct httpd   *h;
 	struct hconn   *prev, *next;
 	char           *out;          /* head + body, once answered */
@@ -26,6 +27,7 @@ struct httpd {
 	struct ev_io         io;
 	struct conf_listener addr;
 	httpd_fn            *fn;
+	ops_gate_fn         *gate;
 	void                *arg;
 	struct hconn        *conns;
 	unsigned             nconns;
@@ -37,6 +39,7 @@ static void hconn_free(struct hconn *c)
 {
 	struct httpd *h = c->h;
 
+	ops_wait_leave(&c->wait);
 	ev_io_del(h->loop, &c->io);
 	ev_timer_stop(h->loop, &c->timer);
 	close(c->io.fd);
@@ -106,6 +109,18 @@ static void hconn_write(struct hconn *c)
 	hconn_free(c);
 }
 
+/* The owner's data came: answer the request read (it parses again). */
+static void hconn_go(struct ops_wait *w)
+{
+	struct hconn *c = (struct hconn *)((char *)w - offsetof(struct hconn, wait));
+	struct http_req req;
+
+	if (http_req_parse(c->in, c->inlen, &req) >= 0)
+		hconn_answer(c, &req, 200);
+	else
+		hconn_free(c);
+}
+
 static void hconn_read(struct hconn *c)
 {
 	struct http_req req;
@@ -122,6 +137,13 @@ static void hconn_read(struct hconn *c)
 	r = http_req_parse(c->in, c->inlen, &req);
 	if (r == -2)
 		return; /* the buffer is HTTP_HEAD_MAX: a full one is 431, never -2 */
+	if (r >= 0 && c->h->gate != NULL) {
+		c->wait.go = hconn_go;
+		if (!c->h->gate(c->h->arg, &c->wait)) {
+			(void)ev_io_set(c->h->loop, &c->io, 0);   /* nothing more is read */
+			return;
+		}
+	}
 	hconn_answer(c, r >= 0 ? &req : NULL, r >= 0 ? 200 : req.status);
 }
 
@@ -146,6 +168,7 @@ static void hconn_timer_cb(struct ev_loop *l, struct ev_timer *t)
 		hconn_free(c); /* the client does not read its answer */
 		return;
 	}
+	ops_wait_leave(&c->wait);
 	hconn_answer(c, NULL, 408);
 	if (c->out != NULL)
 		ev_timer_start(l, &c->timer, HTTPD_TIMEOUT_MS);
@@ -186,7 +209,7 @@ static void httpd_accept_cb(struct ev_loop *l, struct ev_io *io, unsigned events
 }
 
 struct httpd *httpd_new(struct ev_loop *l, const struct conf_listener *addr, httpd_fn *fn,
-                        void *arg, char *err, size_t errcap)
+                        ops_gate_fn *gate, void *arg, char *err, size_t errcap)
 {
 	struct httpd *h = calloc(1, sizeof *h);
 	int fd;
@@ -203,6 +226,7 @@ struct httpd *httpd_new(struct ev_loop *l, const struct conf_listener *addr, htt
 	h->loop = l;
 	h->addr = *addr;
 	h->fn = fn;
+	h->gate = gate;
 	h->arg = arg;
 	h->io.fd = fd;
 	h->io.cb = httpd_accept_cb;

@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "mta/net/ev.h"
+#include "mta/ops/wait.h"
 #include "policy/conf.h"
 #include "policy/http.h"
 
@@ -37,9 +38,11 @@ typedef void httpd_fn(void *arg, const struct http_req *req, struct httpd_reply 
 struct httpd;
 
 /* Listen on addr (a conf_listener: address and port only).  NULL with
- * "listen ADDR:PORT: why" in err. */
+ * "listen ADDR:PORT: why" in err.  With a gate (mta/ops/wait.h), a good
+ * request waits for the gate's go before fn answers it (never longer than
+ * HTTPD_TIMEOUT_MS: then 408); gate and fn get arg. */
 struct httpd *httpd_new(struct ev_loop *l, const struct conf_listener *addr, httpd_fn *fn,
-                        void *arg, char *err, size_t errcap);
+                        ops_gate_fn *gate, void *arg, char *err, size_t errcap);
 /* Does h listen on addr? */
 int httpd_is_at(const struct httpd *h, const struct conf_listener *addr);
 /* Stop listening and close every connection, now (h stays allocated: no

@@ -57,6 +57,8 @@ static const struct metrics *counters(struct ops *o)
 	return &o->metrics;
 }
 
+static void wait_timer_cb(struct ev_loop *l, struct ev_timer *t);
+
 void ops_init(struct ops *o, struct ev_loop *l, ops_view_fn *view, void *arg)
 {
 	memset(o, 0, sizeof *o);
@@ -67,12 +69,23 @@ void ops_init(struct ops *o, struct ev_loop *l, ops_view_fn *view, void *arg)
 	o->start_wall = (int64_t)time(NULL);
 	o->start_mono = l->now;
 	o->commit_err = QUEUE_OK;
+	o->wait_timer.cb = wait_timer_cb;
+	o->wait_timer.arg = o;
 	if (shared == NULL)
 		log_set_tap(ops_tap, o);
 }
 
 void ops_free(struct ops *o)
 {
+	struct ops_view v;
+
+	o->view(o->view_arg, &v);
+	if (v.q != NULL) {
+		qc_cancel(v.q, o->t_usage);
+		qc_cancel(v.q, o->t_oldest);
+		qc_cancel(v.q, o->t_probe);
+	}
+	ev_timer_stop(o->loop, &o->wait_timer);
 	log_set_tap(NULL, NULL);
 	httpd_free(o->httpd);
 	httpd_free(o->retired);
@@ -92,23 +105,110 @@ void ops_commit(struct ops *o, int err)
 	}
 }
 
-/* The queue's totals and room, as the quotas see them. */
-static int read_usage(struct rq *q, struct quota_usage *u)
-{
-	struct queue_usage qu;
-	struct queue_space sp;
-	int rc;
+/* ---- the queue as last heard ---- */
 
-	if ((rc = rq_usage(q, NULL, &qu, &sp)) != QUEUE_OK)
-		return rc;
+/* Every question answered, or OPS_ANSWER_MS passed: the waiting scrapes
+ * and status commands are answered with what is known. */
+static void release(struct ops *o)
+{
+	ev_timer_stop(o->loop, &o->wait_timer);
+	while (o->waiters != NULL) {
+		struct ops_wait *w = o->waiters;
+
+		ops_wait_leave(w);
+		w->go(w);
+	}
+}
+
+static void asked(struct ops *o)
+{
+	if (o->t_usage == 0 && o->t_oldest == 0 && o->t_probe == 0)
+		release(o);
+}
+
+static void wait_timer_cb(struct ev_loop *l, struct ev_timer *t)
+{
+	(void)l;
+	release(t->arg);
+}
+
+static void usage_cb(void *arg, const struct qw_rep *rep)
+{
+	struct ops *o = arg;
+
+	o->t_usage = 0;
+	o->usage_rc = rep != NULL ? rep->rc : QUEUE_EIO;
+	if (o->usage_rc == QUEUE_OK) {
+		o->qu = rep->usage;
+		o->sp = rep->space;
+		o->usage_known = 1;
+	}
+	asked(o);
+}
+
+static void oldest_cb(void *arg, const struct qw_rep *rep)
+{
+	struct ops *o = arg;
+
+	o->t_oldest = 0;
+	o->oldest_rc = rep != NULL ? rep->rc : QUEUE_EIO;
+	o->oldest = o->oldest_rc == QUEUE_OK ? rep->id : 0;
+	asked(o);
+}
+
+static void probe_cb(void *arg, const struct qw_rep *rep)
+{
+	struct ops *o = arg;
+	int rc = rep != NULL ? rep->rc : QUEUE_EIO;
+
+	o->t_probe = 0;
+	if (rc == QUEUE_OK)
+		o->commit_ok_at = o->loop->now;
+	o->commit_err = rc;
+	asked(o);
+}
+
+int ops_gate(void *arg, struct ops_wait *w)
+{
+	struct ops *o = arg;
+	struct ops_view v;
+	int64_t now = o->loop->now;
+
+	o->view(o->view_arg, &v);
+	if (v.stopping || qc_broken(v.q) || qc_stalled(v.q))
+		return 1;   /* nothing to wait for: answer with what is known */
+	if (o->t_usage == 0)
+		o->t_usage = qc_usage(v.q, NULL, usage_cb, o);
+	if (o->t_oldest == 0)
+		o->t_oldest = qc_oldest(v.q, oldest_cb, o);
+	/* Can the queue commit?  Yes if a message (or a probe) was committed
+	 * lately; else a probe transaction decides, at most once per
+	 * OPS_PROBE_MS. */
+	if ((o->commit_err != QUEUE_OK || o->commit_ok_at == 0 ||
+	     now - o->commit_ok_at >= OPS_PROBE_MS) &&
+	    (o->probe_at == 0 || now - o->probe_at >= OPS_PROBE_MS) && o->t_probe == 0) {
+		o->probe_at = now;
+		o->t_probe = qc_probe(v.q, (int64_t)time(NULL), probe_cb, o);
+	}
+	ops_wait_join(&o->waiters, w);
+	if (o->wait_timer.slot == 0)
+		ev_timer_start(o->loop, &o->wait_timer, OPS_ANSWER_MS);
+	return 0;
+}
+
+/* The queue's totals and room, as the quotas see them. */
+static int read_usage(const struct ops *o, struct quota_usage *u)
+{
+	if (!o->usage_known)
+		return o->usage_rc != QUEUE_OK ? o->usage_rc : QUEUE_EIO;
 	memset(u, 0, sizeof *u);
-	u->messages = qu.messages;
-	u->bytes = qu.bytes;
-	u->disk_free = sp.fs_avail > UINT64_MAX - sp.file_free ? UINT64_MAX
-	                                                       : sp.fs_avail + sp.file_free;
-	u->disk_total = sp.fs_total;
-	u->map_free = sp.map_free;
-	return QUEUE_OK;
+	u->messages = o->qu.messages;
+	u->bytes = o->qu.bytes;
+	u->disk_free = o->sp.fs_avail > UINT64_MAX - o->sp.file_free ? UINT64_MAX
+	                                                             : o->sp.fs_avail + o->sp.file_free;
+	u->disk_total = o->sp.fs_total;
+	u->map_free = o->sp.map_free;
+	return o->usage_rc;
 }
 
 int ops_health(struct ops *o, char *why, size_t cap)
@@ -124,33 +224,24 @@ int ops_health(struct ops *o, char *why, size_t cap)
 		snprintf(why, cap, "stopping");
 		return 0;
 	}
-	/* Can the queue commit?  Not if a message failed to lately; yes if
-	 * one (or a probe) was committed lately; else a probe transaction
-	 * decides, at most once per OPS_PROBE_MS. */
+	if (qc_stalled(v.q) || o->t_usage != 0 || o->t_probe != 0) {
+		snprintf(why, cap, "queue does not answer");
+		return 0;
+	}
+	/* Not if a message failed to commit lately; else what the last
+	 * commit or probe said. */
 	if (o->fail_at != 0 && now - o->fail_at < OPS_FAIL_MS) {
 		snprintf(why, cap, "queue cannot commit: %s (a message, %llds ago)",
 		         queue_strerror(o->fail_err), (long long)((now - o->fail_at) / 1000));
 		return 0;
 	}
-	if (o->commit_err != QUEUE_OK || o->commit_ok_at == 0 ||
-	    now - o->commit_ok_at >= OPS_PROBE_MS) {
-		if (o->probe_at == 0 || now - o->probe_at >= OPS_PROBE_MS) {
-			o->probe_at = now;
-			rc = rq_probe(v.q, (int64_t)time(NULL));
-			if (rc == QUEUE_OK) {
-				o->commit_ok_at = now;
-				o->commit_err = QUEUE_OK;
-			} else {
-				o->commit_err = rc;
-			}
-		}
-		if (o->commit_err != QUEUE_OK) {
-			snprintf(why, cap, "queue cannot commit: %s", queue_strerror(o->commit_err));
-			return 0;
-		}
+	if (qc_broken(v.q) || o->commit_err != QUEUE_OK) {
+		snprintf(why, cap, "queue cannot commit: %s",
+		         queue_strerror(qc_broken(v.q) ? QUEUE_EIO : o->commit_err));
+		return 0;
 	}
 	/* Would it take one more (empty) message? */
-	if ((rc = read_usage(v.q, &u)) != QUEUE_OK) {
+	if ((rc = read_usage(o, &u)) != QUEUE_OK) {
 		snprintf(why, cap, "queue unreadable: %s", queue_strerror(rc));
 		return 0;
 	}
@@ -163,12 +254,9 @@ int ops_health(struct ops *o, char *why, size_t cap)
 	return 1;
 }
 
-/* The gauges, read now. */
+/* The gauges, as last heard from the queue role. */
 static void gauges(struct ops *o, const struct ops_view *v, int healthy, struct metrics_gauges *g)
 {
-	struct queue_usage qu;
-	struct queue_space sp;
-	queue_id oldest;
 	int64_t now = (int64_t)time(NULL);
 
 	memset(g, 0, sizeof *g);
@@ -179,18 +267,19 @@ static void gauges(struct ops *o, const struct ops_view *v, int healthy, struct 
 	g->edge = v->edge;
 	g->queue_max_bytes = v->conf->queue_max_bytes;
 	g->queue_max_messages = v->conf->queue_max_messages;
-	if (rq_usage(v->q, NULL, &qu, &sp) != QUEUE_OK)
+	if (!o->usage_known)
 		return;
 	g->queue_read = 1;
-	g->queue_messages = qu.messages;
-	g->queue_bytes = qu.bytes;
-	g->disk_free = sp.fs_avail > UINT64_MAX - sp.file_free ? UINT64_MAX : sp.fs_avail + sp.file_free;
-	g->disk_keep = sp.fs_total / 100 * v->conf->queue_min_free_percent;
+	g->queue_messages = o->qu.messages;
+	g->queue_bytes = o->qu.bytes;
+	g->disk_free = o->sp.fs_avail > UINT64_MAX - o->sp.file_free ? UINT64_MAX
+	                                                             : o->sp.fs_avail + o->sp.file_free;
+	g->disk_keep = o->sp.fs_total / 100 * v->conf->queue_min_free_percent;
 	if (g->disk_keep < v->conf->queue_min_free)
 		g->disk_keep = v->conf->queue_min_free;
 	/* IDs are microseconds since the epoch when the message began. */
-	if (rq_oldest(v->q, &oldest) == QUEUE_OK && (int64_t)(oldest / 1000000) < now)
-		g->oldest_age = (uint64_t)(now - (int64_t)(oldest / 1000000));
+	if (o->oldest_rc == QUEUE_OK && o->oldest != 0 && (int64_t)(o->oldest / 1000000) < now)
+		g->oldest_age = (uint64_t)(now - (int64_t)(o->oldest / 1000000));
 }
 
 static uint64_t family_get(const struct metrics_family *f, const char *value)
@@ -285,7 +374,7 @@ int ops_listen_prepare(struct ops *o, const struct conf *c, struct httpd **fresh
 	*fresh = NULL;
 	if (c->metrics.port == 0 || httpd_is_at(o->httpd, &c->metrics))
 		return 0;
-	*fresh = httpd_new(o->loop, &c->metrics, http_handler, o, err, errcap);
+	*fresh = httpd_new(o->loop, &c->metrics, http_handler, ops_gate, o, err, errcap);
 	return *fresh != NULL ? 0 : -1;
 }
 

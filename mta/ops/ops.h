@@ -20,6 +20,7 @@
 #include "policy/conf.h"
 #include "policy/metrics.h"
 #include "mta/net/queue_client.h"
+#include "mta/ops/wait.h"
 #include "queue/queue.h"
 
 /* A commit or probe no older than this vouches for the queue; older, a
@@ -28,9 +29,13 @@
 /* A message's failed commit makes the health fail this long, unless a
  * message is committed since (a small probe may pass where mail fails). */
 #define OPS_FAIL_MS 60000
+/* A scrape or `moat status` waits at most this long for the queue role's
+ * answers; then it is answered with what is known ("queue does not
+ * answer"). */
+#define OPS_ANSWER_MS 1000
 
 struct ops_view {
-	struct rq         *q;         /* the queue role */
+	struct qc         *q;         /* the queue role */
 	const struct conf *conf;        /* the configuration new sessions get */
 	unsigned           sessions;
 	unsigned           generation;  /* of that configuration */
@@ -53,6 +58,15 @@ struct ops {
 	int             fail_err;      /* a message's failed commit ... */
 	int64_t         fail_at;       /* ... at this monotonic ms; 0: none since a good one */
 	int64_t         probe_at;      /* monotonic ms of the last probe; 0 none */
+	/* The queue as last heard (the questions ops_gate() asks). */
+	struct queue_usage qu;
+	struct queue_space sp;
+	int             usage_rc, usage_known;
+	queue_id        oldest;
+	int             oldest_rc;
+	uint64_t        t_usage, t_oldest, t_probe;  /* asked, not yet answered */
+	struct ops_wait *waiters;      /* scrapes and commands waiting for them */
+	struct ev_timer wait_timer;    /* answer them anyway after OPS_ANSWER_MS */
 };
 
 /* Counters shared by the roles (mta/roles/roles.h): the supervisor calls
@@ -90,8 +104,18 @@ void ops_tick(struct ops *o);
 /* One message's queue_commit() result (QUEUE_OK or its error). */
 void ops_commit(struct ops *o, int err);
 
-/* 1 when healthy; 0 with the reason in why ("stopping", "queue cannot
- * commit: ...", "queue over quota: NAME", "queue unreadable: ..."). */
+/*
+ * The gate of the metrics endpoint and of `moat status` (mta/ops/wait.h):
+ * asks the queue role for its usage, its oldest message and, when no
+ * commit vouched for it lately, a probe, and lets w go once they are all
+ * answered (or after OPS_ANSWER_MS).  Answers at once (1) while stopping
+ * or while the queue role does not answer.  The loop never waits.
+ */
+int ops_gate(void *arg, struct ops_wait *w);
+
+/* From what was last heard: 1 when healthy; 0 with the reason in why
+ * ("stopping", "queue does not answer", "queue cannot commit: ...",
+ * "queue over quota: NAME", "queue unreadable: ..."). */
 int ops_health(struct ops *o, char *why, size_t cap);
 
 /* `moat status`: "key value" lines into buf; returns the length needed. */

@@ -20,7 +20,7 @@ struct drole {
 	struct ev_loop loop;
 	struct control *admin;   /* moat queue flush|retry|hold|release|delete */
 	struct deliver *dl;
-	struct rq *q;
+	struct qc *q;
 	struct ev_io parent, sig;
 };
 
@@ -41,7 +41,7 @@ static void parent_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 	(void)events;
 	while ((rc = plink_recv(io->fd, &m, &fd)) == 1) {
 		if (m.type == PLINK_FD && m.kind == PLINK_QUEUE) {
-			rq_set_fd(r->q, fd);
+			qc_set_fd(r->q, fd);
 			log_event("link", "role=delivery to=queue");
 			deliver_kick(r->dl);
 			continue;
@@ -77,12 +77,11 @@ int delivery_role_main(struct config *cfg, int plink, int qfd)
 	sigset_t mask;
 
 	memset(&r, 0, sizeof r);
-	if (ev_init(&r.loop) < 0 || (r.q = rq_new(qfd, kicked, &r)) == NULL)
+	if (ev_init(&r.loop) < 0 || (r.q = qc_new(&r.loop, qfd, kicked, &r, NULL, NULL)) == NULL)
 		return 111;
-	rq_watch(r.q, &r.loop);   /* its kicks */
-	/* Files first (smarthost password, CA bundle, resolv.conf), then
-	 * the sandbox. */
-	if ((r.dl = deliver_new(&r.loop, r.q, &cfg->conf, err, sizeof err)) == NULL) {
+	/* resolv.conf first, then the sandbox; the smarthost's password and
+	 * the CA bundle came with the config. */
+	if ((r.dl = deliver_new(&r.loop, r.q, &cfg->conf, &cfg->tables, err, sizeof err)) == NULL) {
 		log_warn("msg=\"%s\"", err);
 		return 111;
 	}
@@ -118,7 +117,7 @@ int delivery_role_main(struct config *cfg, int plink, int qfd)
 		log_warn("msg=\"epoll_wait: %s\"", strerror(errno));
 	control_free(r.admin);
 	deliver_free(r.dl);
-	rq_free(r.q);
+	qc_free(r.q);
 	ev_free(&r.loop);
 	return 0;
 }

@@ -47,7 +47,7 @@ struct qrole {
 	struct ev_io parent, sig;
 	struct qlink *links;
 	struct qlink *dead;          /* dropped in this batch: freed after it */
-	struct qw_out out;
+	struct wire_wr out;
 };
 
 static void link_drop(struct qrole *qr, struct qlink *k, const char *why)
@@ -181,32 +181,7 @@ static int env_in(const unsigned char *p, size_t len, struct queue_envelope *env
 	return envelope_decode(p, len, env);
 }
 
-static int may_send(unsigned kind, uint16_t type)
-{
-	switch (type) {
-	case QW_DRAFT_BEGIN:
-	case QW_DRAFT_WRITE:
-	case QW_DRAFT_ABORT:
-		return 1;
-	case QW_COMMIT:
-	case QW_USAGE:
-	case QW_PROBE:
-	case QW_OLDEST:
-		return kind == PLINK_SMTP_CLIENT;
-	case QW_DUE:
-	case QW_GET:
-	case QW_BODY_READ:
-	case QW_UPDATE:
-	case QW_HOLD:      /* the admin verbs: the delivery role's socket */
-	case QW_RETRY:
-	case QW_DELETE:
-		return kind == PLINK_DELIVERY_CLIENT;
-	default:
-		return 0;
-	}
-}
-
-static void do_commit(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
+static int do_commit(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
 {
 	struct queue_draft *drafts[QW_BATCH_MAX];
 	struct queue_envelope envs[QW_BATCH_MAX], *envp[QW_BATCH_MAX];
@@ -229,6 +204,8 @@ static void do_commit(struct qrole *qr, struct qlink *k, const struct qw_req *rq
 		else if (envs[n].id != did || envs[n].nrcpts == 0)
 			pre[n] = QUEUE_EINVAL, queue_draft_abort(d);
 		if (pre[n] == QUEUE_OK) {
+			envs[n].raw = e;         /* stored as it came: encoded once */
+			envs[n].raw_len = el;
 			drafts[m] = d;
 			envp[m] = &envs[n];
 			m++;
@@ -238,19 +215,19 @@ static void do_commit(struct qrole *qr, struct qlink *k, const struct qw_req *rq
 	if (m > 0 && queue_commit(qr->q, drafts, envp, sub, m) > 0)
 		kick(qr);
 	qw_begin(&qr->out, QW_COMMIT | QW_REPLY);
-	qw_u32(&qr->out, (uint32_t)n);
+	wire_put_u32(&qr->out, (uint32_t)n);
 	for (i = 0, m = 0; i < n; i++) {
 		results[i] = pre[i] == QUEUE_OK ? sub[m++] : pre[i];
-		qw_u32(&qr->out, (uint32_t)results[i]);
-		qw_u64(&qr->out, results[i] == QUEUE_OK ? envs[i].id : 0);
-		qw_u64(&qr->out, results[i] == QUEUE_OK ? (uint64_t)envs[i].received : 0);
-		qw_u64(&qr->out, results[i] == QUEUE_OK ? envs[i].size : 0);
+		wire_put_i32(&qr->out, results[i]);
+		wire_put_u64(&qr->out, results[i] == QUEUE_OK ? envs[i].id : 0);
+		wire_put_i64(&qr->out, results[i] == QUEUE_OK ? envs[i].received : 0);
+		wire_put_u64(&qr->out, results[i] == QUEUE_OK ? envs[i].size : 0);
 		free(rcpts[i]);
 	}
-	answer(qr, k);
+	return answer(qr, k);
 }
 
-static void do_get(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
+static int do_get(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
 {
 	struct queue_envelope env;
 	struct queue_rcpt *rc = NULL;
@@ -276,15 +253,15 @@ static void do_get(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
 	qw_begin(&qr->out, QW_GET | QW_REPLY);
 	if (err == QUEUE_OK && env.nrcpts > rq->cap)
 		err = QUEUE_EINVAL;   /* the client's array is too small: it asks again */
-	qw_u32(&qr->out, (uint32_t)err);
-	qw_u32(&qr->out, err == QUEUE_OK || err == QUEUE_EINVAL ? (uint32_t)env.nrcpts : 0);
+	wire_put_i32(&qr->out, err);
+	wire_put_u32(&qr->out, err == QUEUE_OK || err == QUEUE_EINVAL ? (uint32_t)env.nrcpts : 0);
 	if (err == QUEUE_OK)
 		qw_env(&qr->out, &env);
 	free(rc);
-	answer(qr, k);
+	return answer(qr, k);
 }
 
-static void do_update(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
+static int do_update(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
 {
 	struct queue_result *res = calloc(rq->n, sizeof *res);
 	char (*errs)[QUEUE_ERR_MAX + 1] = calloc(rq->n, sizeof *errs);
@@ -315,163 +292,220 @@ static void do_update(struct qrole *qr, struct qlink *k, const struct qw_req *rq
 		queue_draft_abort(dsn);
 	}
 	qw_begin(&qr->out, QW_UPDATE | QW_REPLY);
-	qw_u32(&qr->out, (uint32_t)result);
-	qw_u32(&qr->out, (uint32_t)changed);
-	qw_u8(&qr->out, gone ? 1 : 0);
-	qw_u64(&qr->out, result == QUEUE_OK && rq->dsn ? denv.id : 0);
-	qw_u64(&qr->out, result == QUEUE_OK && rq->dsn ? (uint64_t)denv.received : 0);
-	qw_u64(&qr->out, result == QUEUE_OK && rq->dsn ? denv.size : 0);
+	wire_put_i32(&qr->out, result);
+	wire_put_u32(&qr->out, (uint32_t)changed);
+	wire_put_u8(&qr->out, gone ? 1 : 0);
+	wire_put_u64(&qr->out, result == QUEUE_OK && rq->dsn ? denv.id : 0);
+	wire_put_i64(&qr->out, result == QUEUE_OK && rq->dsn ? denv.received : 0);
+	wire_put_u64(&qr->out, result == QUEUE_OK && rq->dsn ? denv.size : 0);
 	free(drc);
 	free(res);
 	free(errs);
-	answer(qr, k);
+	return answer(qr, k);
 }
+
+static int do_draft_begin(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
+{
+	struct queue_draft *d;
+	struct qdraft *x = NULL;
+	queue_id id = 0;
+	int rc = QUEUE_OK;
+
+	(void)rq;
+	d = k->ndrafts < QROLE_DRAFTS_MAX ? queue_draft_begin(qr->q, &id) : NULL;
+	if (d == NULL)
+		rc = errno == ENOSPC || errno == EDQUOT ? QUEUE_EFULL : QUEUE_EIO;
+	else if ((x = malloc(sizeof *x)) == NULL)
+		queue_draft_abort(d), rc = QUEUE_EIO;
+	if (x != NULL) {
+		x->id = id;
+		x->d = d;
+		x->next = k->drafts;
+		k->drafts = x;
+		k->ndrafts++;
+	}
+	qw_begin(&qr->out, QW_DRAFT_BEGIN | QW_REPLY);
+	wire_put_i32(&qr->out, rc);
+	wire_put_u64(&qr->out, rc == QUEUE_OK ? id : 0);
+	return answer(qr, k);
+}
+
+static int do_draft_write(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
+{
+	struct queue_draft *d;
+
+	(void)qr;
+	/* An unknown draft: aborted already, or begun on a link lost since;
+	 * nothing to write to, and its commit will fail.  No answer: an
+	 * error sticks to the draft and comes back from the commit. */
+	if ((d = find_draft(k, rq->id)) != NULL)
+		(void)queue_draft_write(d, rq->data, rq->len);
+	return 0;
+}
+
+static int do_draft_prepend(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
+{
+	struct queue_draft *d;
+
+	(void)qr;
+	/* No answer either: a failure sticks to the draft. */
+	if ((d = find_draft(k, rq->id)) != NULL)
+		(void)queue_draft_prepend(d, rq->data, rq->len);
+	return 0;
+}
+
+static int do_draft_abort(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
+{
+	struct queue_draft *d;
+
+	(void)qr;
+	if ((d = take_draft(k, rq->id)) != NULL)
+		queue_draft_abort(d);
+	return 0;
+}
+
+static int do_usage(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
+{
+	struct queue_envelope env;
+	struct queue_usage u;
+	struct queue_space sp;
+	struct queue_rcpt *rcpts = NULL;
+	int rc;
+
+	memset(&u, 0, sizeof u);
+	memset(&sp, 0, sizeof sp);
+	rc = rq->len ? env_in(rq->data, rq->len, &env, &rcpts) : QUEUE_OK;
+	if (rc == QUEUE_ECORRUPT) {
+		free(rcpts);
+		return -1;
+	}
+	if (rc == QUEUE_OK && (rc = queue_usage(qr->q, rq->len ? &env : NULL, &u)) == QUEUE_OK)
+		rc = queue_space(qr->q, &sp);
+	free(rcpts);
+	qw_begin(&qr->out, QW_USAGE | QW_REPLY);
+	wire_put_i32(&qr->out, rc);
+	wire_put_u64(&qr->out, u.messages);
+	wire_put_u64(&qr->out, u.bytes);
+	wire_put_u64(&qr->out, u.client_messages);
+	wire_put_u64(&qr->out, u.client_bytes);
+	wire_put_u64(&qr->out, sp.fs_avail);
+	wire_put_u64(&qr->out, sp.fs_total);
+	wire_put_u64(&qr->out, sp.file_free);
+	wire_put_u64(&qr->out, sp.map_free);
+	return answer(qr, k);
+}
+
+/* PROBE, HOLD, DELETE: a call and its rc. */
+static int do_simple(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
+{
+	int rc = rq->type == QW_PROBE ? queue_probe(qr->q, rq->now)
+	       : rq->type == QW_HOLD  ? queue_hold(qr->q, rq->id, (int)rq->flags)
+	                              : queue_delete(qr->q, rq->id);
+
+	qw_begin(&qr->out, (uint16_t)(rq->type | QW_REPLY));
+	wire_put_i32(&qr->out, rc);
+	return answer(qr, k);
+}
+
+static int do_oldest(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
+{
+	queue_id id = 0;
+	int rc = queue_oldest(qr->q, &id);
+
+	(void)rq;
+	qw_begin(&qr->out, QW_OLDEST | QW_REPLY);
+	wire_put_i32(&qr->out, rc);
+	wire_put_u64(&qr->out, rc == QUEUE_OK ? id : 0);
+	return answer(qr, k);
+}
+
+static int do_retry(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
+{
+	size_t count = 0;
+	int rc = queue_retry(qr->q, rq->id, &count);
+
+	if (rc == QUEUE_OK && count > 0)
+		kick(qr);
+	qw_begin(&qr->out, QW_RETRY | QW_REPLY);
+	wire_put_i32(&qr->out, rc);
+	wire_put_u64(&qr->out, count);
+	return answer(qr, k);
+}
+
+static int do_due(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
+{
+	queue_id *ids = calloc(rq->cap, sizeof *ids);
+	size_t n = 0;
+	int64_t next = INT64_MAX;
+	int rc = ids ? queue_due(qr->q, rq->now, NULL, NULL, ids, rq->cap, &n, &next) : QUEUE_EIO;
+
+	qw_begin(&qr->out, QW_DUE | QW_REPLY);
+	wire_put_i32(&qr->out, rc);
+	wire_put_i64(&qr->out, next);
+	wire_put_u32(&qr->out, rc == QUEUE_OK ? (uint32_t)n : 0);
+	for (size_t i = 0; rc == QUEUE_OK && i < n; i++)
+		wire_put_u64(&qr->out, ids[i]);
+	free(ids);
+	return answer(qr, k);
+}
+
+static int do_body_read(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
+{
+	unsigned char *buf = malloc(rq->cap);
+	size_t got = 0;
+	int rc = buf ? queue_body_read(qr->q, rq->id, rq->off, buf, rq->cap, &got) : QUEUE_EIO;
+
+	qw_begin(&qr->out, QW_BODY_READ | QW_REPLY);
+	wire_put_i32(&qr->out, rc);
+	if (rc == QUEUE_OK)
+		wire_put_bytes(&qr->out, buf, got);
+	free(buf);
+	return answer(qr, k);
+}
+
+/*
+ * What each link kind may ask, and who answers: one row per request type
+ * (mta/net/qwire.h).  The smtp role adds mail and reads counters; the
+ * delivery role reads due mail, records outcomes and runs the admin verbs
+ * (its socket is QUEUE/admin): a row's links decide, so an smtp role that
+ * asks to hold, retry or delete loses its link.
+ */
+#define FROM_SMTP     (1u << PLINK_SMTP_CLIENT)
+#define FROM_DELIVERY (1u << PLINK_DELIVERY_CLIENT)
+typedef int qrole_handler(struct qrole *qr, struct qlink *k, const struct qw_req *rq);
+static const struct {
+	unsigned       links;      /* FROM_* */
+	qrole_handler *fn;         /* answers (or not), 0; -1 drops the link */
+} handlers[QW_NTYPES] = {
+	[QW_DRAFT_BEGIN] = { FROM_SMTP | FROM_DELIVERY, do_draft_begin },
+	[QW_DRAFT_WRITE] = { FROM_SMTP | FROM_DELIVERY, do_draft_write },
+	[QW_DRAFT_ABORT] = { FROM_SMTP | FROM_DELIVERY, do_draft_abort },
+	[QW_COMMIT]      = { FROM_SMTP,                 do_commit },
+	[QW_USAGE]       = { FROM_SMTP,                 do_usage },
+	[QW_PROBE]       = { FROM_SMTP,                 do_simple },
+	[QW_OLDEST]      = { FROM_SMTP,                 do_oldest },
+	[QW_DUE]         = { FROM_DELIVERY,             do_due },
+	[QW_GET]         = { FROM_DELIVERY,             do_get },
+	[QW_BODY_READ]   = { FROM_DELIVERY,             do_body_read },
+	[QW_UPDATE]      = { FROM_DELIVERY,             do_update },
+	[QW_HOLD]        = { FROM_DELIVERY,             do_simple },
+	[QW_RETRY]       = { FROM_DELIVERY,             do_retry },
+	[QW_DELETE]      = { FROM_DELIVERY,             do_simple },
+	[QW_DRAFT_PREPEND] = { FROM_SMTP,               do_draft_prepend },
+};
 
 /* One frame from k: a decoded request, answered.  -1 drops the link. */
 static int handle(struct qrole *qr, struct qlink *k, uint16_t type, const unsigned char *p,
                   size_t len)
 {
 	struct qw_req rq;
-	struct queue_draft *d;
-	int rc;
 
-	if (!may_send(k->kind, type) || qw_req_decode(type, p, len, &rq) != 0)
+	if (type == 0 || type >= QW_NTYPES || handlers[type].fn == NULL ||
+	    !(handlers[type].links & (1u << k->kind)) || qw_req_decode(type, p, len, &rq) != 0)
 		return -1;
-	switch (type) {
-	case QW_DRAFT_BEGIN: {
-		queue_id id = 0;
-
-		d = k->ndrafts < QROLE_DRAFTS_MAX ? queue_draft_begin(qr->q, &id) : NULL;
-		rc = QUEUE_OK;
-		if (d == NULL) {
-			rc = errno == ENOSPC || errno == EDQUOT ? QUEUE_EFULL : QUEUE_EIO;
-			id = 0;
-		} else {
-			struct qdraft *x = malloc(sizeof *x);
-
-			if (x == NULL) {
-				queue_draft_abort(d);
-				rc = QUEUE_EIO;
-				id = 0;
-			} else {
-				x->id = id;
-				x->d = d;
-				x->next = k->drafts;
-				k->drafts = x;
-				k->ndrafts++;
-			}
-		}
-		qw_begin(&qr->out, QW_DRAFT_BEGIN | QW_REPLY);
-		qw_u32(&qr->out, (uint32_t)rc);
-		qw_u64(&qr->out, id);
-		return answer(qr, k);
-	}
-	case QW_DRAFT_WRITE:
-		/* An unknown draft: aborted already, or begun on a link lost
-		 * since; nothing to write to, and its commit will fail. */
-		if ((d = find_draft(k, rq.id)) != NULL)
-			(void)queue_draft_write(d, rq.data, rq.len);
-		return 0;
-	case QW_DRAFT_ABORT:
-		if ((d = take_draft(k, rq.id)) != NULL)
-			queue_draft_abort(d);
-		return 0;
-	case QW_COMMIT:
-		do_commit(qr, k, &rq);
-		return k->dead ? -1 : 0;
-	case QW_USAGE: {
-		struct queue_envelope env;
-		struct queue_usage u;
-		struct queue_space sp;
-		struct queue_rcpt *rcpts = NULL;
-
-		memset(&u, 0, sizeof u);
-		memset(&sp, 0, sizeof sp);
-		rc = rq.len ? env_in(rq.data, rq.len, &env, &rcpts) : QUEUE_OK;
-		if (rc == QUEUE_ECORRUPT) {
-			free(rcpts);
-			return -1;
-		}
-		if (rc == QUEUE_OK && (rc = queue_usage(qr->q, rq.len ? &env : NULL, &u)) == QUEUE_OK)
-			rc = queue_space(qr->q, &sp);
-		free(rcpts);
-		qw_begin(&qr->out, QW_USAGE | QW_REPLY);
-		qw_u32(&qr->out, (uint32_t)rc);
-		qw_u64(&qr->out, u.messages);
-		qw_u64(&qr->out, u.bytes);
-		qw_u64(&qr->out, u.client_messages);
-		qw_u64(&qr->out, u.client_bytes);
-		qw_u64(&qr->out, sp.fs_avail);
-		qw_u64(&qr->out, sp.fs_total);
-		qw_u64(&qr->out, sp.file_free);
-		qw_u64(&qr->out, sp.map_free);
-		return answer(qr, k);
-	}
-	case QW_PROBE:
-	case QW_HOLD:
-	case QW_DELETE:
-		rc = type == QW_PROBE  ? queue_probe(qr->q, rq.now)
-		   : type == QW_HOLD   ? queue_hold(qr->q, rq.id, (int)rq.flags)
-		                       : queue_delete(qr->q, rq.id);
-		qw_begin(&qr->out, (uint16_t)(type | QW_REPLY));
-		qw_u32(&qr->out, (uint32_t)rc);
-		return answer(qr, k);
-	case QW_OLDEST: {
-		queue_id id = 0;
-
-		rc = queue_oldest(qr->q, &id);
-		qw_begin(&qr->out, QW_OLDEST | QW_REPLY);
-		qw_u32(&qr->out, (uint32_t)rc);
-		qw_u64(&qr->out, rc == QUEUE_OK ? id : 0);
-		return answer(qr, k);
-	}
-	case QW_RETRY: {
-		size_t count = 0;
-
-		rc = queue_retry(qr->q, rq.id, &count);
-		if (rc == QUEUE_OK && count > 0)
-			kick(qr);
-		qw_begin(&qr->out, QW_RETRY | QW_REPLY);
-		qw_u32(&qr->out, (uint32_t)rc);
-		qw_u64(&qr->out, count);
-		return answer(qr, k);
-	}
-	case QW_DUE: {
-		queue_id *ids = calloc(rq.cap, sizeof *ids);
-		size_t n = 0;
-		int64_t next = INT64_MAX;
-
-		rc = ids ? queue_due(qr->q, rq.now, NULL, NULL, ids, rq.cap, &n, &next) : QUEUE_EIO;
-		qw_begin(&qr->out, QW_DUE | QW_REPLY);
-		qw_u32(&qr->out, (uint32_t)rc);
-		qw_u64(&qr->out, (uint64_t)next);
-		qw_u32(&qr->out, rc == QUEUE_OK ? (uint32_t)n : 0);
-		for (size_t i = 0; rc == QUEUE_OK && i < n; i++)
-			qw_u64(&qr->out, ids[i]);
-		free(ids);
-		return answer(qr, k);
-	}
-	case QW_GET:
-		do_get(qr, k, &rq);
-		return k->dead ? -1 : 0;
-	case QW_BODY_READ: {
-		unsigned char *buf = malloc(rq.cap);
-		size_t got = 0;
-
-		rc = buf ? queue_body_read(qr->q, rq.id, rq.off, buf, rq.cap, &got) : QUEUE_EIO;
-		qw_begin(&qr->out, QW_BODY_READ | QW_REPLY);
-		qw_u32(&qr->out, (uint32_t)rc);
-		if (rc == QUEUE_OK)
-			qw_bytes(&qr->out, buf, got);
-		free(buf);
-		return answer(qr, k);
-	}
-	case QW_UPDATE:
-		do_update(qr, k, &rq);
-		return k->dead ? -1 : 0;
-	default:
+	if (handlers[type].fn(qr, k, &rq) != 0 || k->dead)
 		return -1;
-	}
+	return 0;
 }
 
 static void link_cb(struct ev_loop *l, struct ev_io *io, unsigned events)

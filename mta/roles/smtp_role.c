@@ -16,10 +16,11 @@
 #include <unistd.h>
 
 #include "mta/ops/loaded_config.h"
+#include "mta/net/conn.h"
 #include "mta/net/connlimit.h"
 #include "mta/smtp/blocklist_lookup.h"
 #include "mta/ops/control.h"
-#include "mta/smtp/queue_runner.h"
+#include "mta/smtp/verify.h"
 #include "mta/net/ev.h"
 #include "mta/net/listen.h"
 #include "mta/net/log.h"
@@ -37,50 +38,51 @@
 #include "queue/queue.h"
 #include "queue/usage.h"
 
-#define CONN_IN_MAX  4096   /* must exceed SMTP_LINE_MAX */
+#define SESSION_IN_MAX  4096   /* must exceed SMTP_LINE_MAX */
 #define COMMIT_BATCH 256
 #define SHUTDOWN_FLUSH_MS 1000   /* after the deadline's 421s, before closing */
 /* Freed connections kept for the next accept: musl's allocator gives each
  * group of these ~10 KB structs its own mmap and unmaps it when empty, and
  * the page faults and munmaps of one connection per message showed in the
  * profile under make bench. */
-#define CONN_SPARE_MAX 64
+#define SESSION_SPARE_MAX 64
 
 struct server;
 
-struct conn {
-	struct ev_io        io;
+struct session {
+	struct conn         cn;               /* the socket, TLS, the input (in[]) */
 	struct ev_timer     timer;
 	struct ev_timer     auth_timer;       /* holds back a 535 */
-	struct tls         *tls;              /* NULL in plaintext */
 	struct config      *cfg;              /* the config it started with (a reference) */
 	const struct conf_listener *lconf;    /* in cfg */
 	int64_t             connected_at;     /* monotonic ms */
 	enum smtpd_auth_result auth_result;   /* answered when auth_timer fires */
 	unsigned            tls_pending : 1;  /* STARTTLS: start once the 220 is out */
-	unsigned            handshaking : 1;
 	unsigned            implicit : 1;     /* TLS from the first byte, greet after */
-	unsigned            tls_closing : 1;  /* close_notify queued */
 	struct ev_timer     delay_timer;     /* the tarpit (SMTPD_EV_DELAY) */
 	struct server      *sv;
 	struct smtpd        s;
-	struct rq_draft    *draft;
+	queue_id            draft;            /* 0: none */
+	uint64_t            qticket;          /* a draft or usage asked of the queue role */
+	struct queue_envelope *quota_env;     /* the usage asked for: whose, */
+	uint64_t            quota_size;       /* and for how many bytes */
+	struct session     *drain_next;       /* waiting for the queue link to drain */
 	struct queue_envelope *commit_env;
 	struct verify      *verify;          /* a recipient probe in flight */
-	struct conn        *prev, *next;     /* all connections */
-	struct conn        *commit_next;     /* waiting for the group commit */
-	struct conn        *dead_next;       /* to be freed after the batch */
+	struct session        *prev, *next;     /* all connections */
+	struct session        *commit_next;     /* waiting for the group commit */
+	struct session        *dead_next;       /* to be freed after the batch */
 	struct connlimit_node client_node;   /* counted in sv->clients */
 	struct dnsbl_check *dnsbl;           /* the client's lookups, until the verdict */
 	int64_t             state_since;     /* monotonic ms: when s.state began */
 	unsigned            in_commit : 1;
+	unsigned            wait_drain : 1;   /* a MSG_DATA answered when the link drains */
 	unsigned            dead : 1;
 	unsigned            greeted : 1;
 	unsigned            greet_due : 1;   /* greet-delay is over */
 	unsigned            dnsbl_wait : 1;  /* dnsbl-stage connect: greet after the verdict */
 	unsigned            closing : 1;
-	size_t              inlen;
-	char                in[CONN_IN_MAX];
+	char                in[SESSION_IN_MAX];
 };
 
 struct listener {
@@ -113,24 +115,25 @@ struct server {
 	struct ops         ops;              /* metrics, health, status */
 	struct authfail   *af;
 	struct ev_loop     loop;
-	struct rq         *q;                /* the queue role */
-	struct deliver    *dl;               /* the queue runner */
+	struct qc         *q;                /* the queue role */
+	struct verifier   *vf;               /* recipient verification */
 	struct control    *ctl;              /* the control socket */
 	struct listener    ls[CONF_MAX_LISTENERS];
 	size_t             nls;
 	struct ev_io       sigio;
 	struct ev_timer    stop_timer;
 	struct ev_timer    kill_timer;       /* SHUTDOWN_FLUSH_MS after stop_timer */
-	struct conn       *conns;
+	struct session       *conns;
 	unsigned           nconns;
 	struct connlimit   clients;          /* open connections per client */
-	struct conn       *commit_head, **commit_tail;  /* finished, for the next commit */
-	struct conn       *flight[COMMIT_BATCH];        /* the commit in flight */
+	struct session       *commit_head, **commit_tail;  /* finished, for the next commit */
+	struct session       *flight[COMMIT_BATCH];        /* the commit in flight */
 	size_t             nflight;
-	struct conn       *dead;
+	struct session    *drain_head;       /* sessions waiting for the queue link to drain */
+	struct session       *dead;
 	int                stopping;
 	unsigned long long commits, committed; /* group commits, messages in them */
-	struct conn       *spare;            /* freed, for reuse (next links them) */
+	struct session       *spare;            /* freed, for reuse (next links them) */
 	unsigned           nspare;
 	struct edge_counters counters;       /* edge decisions since start */
 	struct usage_cache uc[USAGE_CACHE];  /* the queue role's answers, kept up to date */
@@ -140,15 +143,10 @@ struct server {
 	struct dnsbl      *dnsbl;            /* NULL without `dnsbl` zones */
 };
 
-static void conn_pump(struct conn *c);
-
-static int errno_to_queue(int e)
-{
-	return (e == ENOSPC || e == EDQUOT) ? QUEUE_EFULL : QUEUE_EIO;
-}
+static void session_pump(struct session *c);
 
 /* event=disconnect: how it ended, what it did, its TLS and its user. */
-static void conn_log_disconnect(const struct conn *c, const char *reason)
+static void session_log_disconnect(const struct session *c, const char *reason)
 {
 	char user[QUEUE_NAME_MAX * 4 + 8] = "", tls[160] = "";
 	int64_t ms = c->sv->loop.now - c->connected_at;
@@ -157,15 +155,15 @@ static void conn_log_disconnect(const struct conn *c, const char *reason)
 		memcpy(user, " user=", 6);
 		log_quote(c->s.user->name, strlen(c->s.user->name), user + 6, sizeof user - 6);
 	}
-	if (c->tls != NULL && !c->handshaking)
-		snprintf(tls, sizeof tls, " tls=%s cipher=%s", tls_version_name(c->tls),
-		         tls_cipher_name(c->tls));
+	if (c->cn.tls != NULL && !c->cn.handshaking)
+		snprintf(tls, sizeof tls, " tls=%s cipher=%s", tls_version_name(c->cn.tls),
+		         tls_cipher_name(c->cn.tls));
 	log_event("disconnect", "addr=%s reason=%s messages=%u errors=%u seconds=%lld.%03lld%s%s",
 	          c->s.client.addr_text, reason, c->s.messages, c->s.errors, (long long)(ms / 1000),
 	          (long long)(ms % 1000), tls, user);
 }
 
-static void conn_kill(struct conn *c, const char *reason)
+static void session_kill(struct session *c, const char *reason)
 {
 	struct server *sv = c->sv;
 
@@ -175,26 +173,35 @@ static void conn_kill(struct conn *c, const char *reason)
 	if (c->draft && !c->in_commit) {
 		/* (a message waiting for its commit keeps its draft: it is
 		 * committed all the same, the client just never hears) */
-		rq_draft_abort(c->draft);
-		c->draft = NULL;
+		qc_draft_abort(sv->q, c->draft);
+		c->draft = 0;
 	}
-	deliver_verify_cancel(c->verify);
+	if (c->qticket != 0)
+		qc_cancel(sv->q, c->qticket);   /* a draft begun for us is aborted */
+	c->qticket = 0;
+	if (c->wait_drain) {
+		struct session **p;
+
+		for (p = &sv->drain_head; *p != c; p = &(*p)->drain_next)
+			;
+		*p = c->drain_next;
+		c->wait_drain = 0;
+	}
+	verify_cancel(c->verify);
 	c->verify = NULL;
-	ev_io_del(&sv->loop, &c->io);
 	ev_timer_stop(&sv->loop, &c->timer);
 	ev_timer_stop(&sv->loop, &c->auth_timer);
 	ev_timer_stop(&sv->loop, &c->delay_timer);
 	dnsbl_check_cancel(c->dnsbl);
 	c->dnsbl = NULL;
 	connlimit_del(&c->client_node);
-	close(c->io.fd);
-	c->io.fd = -1;
-	conn_log_disconnect(c, reason);
+	session_log_disconnect(c, reason);
+	conn_close(&c->cn);
 	c->dead_next = sv->dead;
 	sv->dead = c;
 }
 
-static void conn_free(struct conn *c)
+static void session_free(struct session *c)
 {
 	struct server *sv = c->sv;
 
@@ -206,10 +213,10 @@ static void conn_free(struct conn *c)
 		c->next->prev = c->prev;
 	sv->nconns--;
 	smtpd_free(&c->s);
-	tls_free(c->tls);
+	conn_close(&c->cn);
 	config_unref(c->cfg);
 	c->cfg = NULL;
-	if (sv->nspare < CONN_SPARE_MAX) {
+	if (sv->nspare < SESSION_SPARE_MAX) {
 		c->next = sv->spare;
 		sv->spare = c;
 		sv->nspare++;
@@ -219,9 +226,9 @@ static void conn_free(struct conn *c)
 }
 
 /* A zeroed connection: a spare one if there is, else a new one. */
-static struct conn *conn_alloc(struct server *sv)
+static struct session *session_alloc(struct server *sv)
 {
-	struct conn *c = sv->spare;
+	struct session *c = sv->spare;
 
 	if (c == NULL)
 		return calloc(1, sizeof *c);
@@ -233,7 +240,7 @@ static struct conn *conn_alloc(struct server *sv)
 
 /* Greet once greet-delay is over and, at dnsbl-stage connect, the DNSBL
  * verdict is in (smtpd_greet() then says 220 or 554). */
-static void conn_try_greet(struct conn *c)
+static void session_try_greet(struct session *c)
 {
 	if (c->greeted || !c->greet_due || c->dnsbl_wait)
 		return;
@@ -241,139 +248,108 @@ static void conn_try_greet(struct conn *c)
 	smtpd_greet(&c->s);
 }
 
-static void greet(struct conn *c)
+static void greet(struct session *c)
 {
 	if (c->cfg->conf.greeting_delay_ms) {
 		/* Listen now, so an early talker is heard before the greeting. */
 		ev_timer_start(&c->sv->loop, &c->timer, c->cfg->conf.greeting_delay_ms);
 	} else {
 		c->greet_due = 1;
-		conn_try_greet(c);
+		session_try_greet(c);
 	}
 }
 
-static void conn_timer_cb(struct ev_loop *l, struct ev_timer *t)
+static void session_timer_cb(struct ev_loop *l, struct ev_timer *t)
 {
-	struct conn *c = t->arg;
+	struct session *c = t->arg;
 
-	(void)l;
-	if (c->handshaking) {
+	if (c->cn.handshaking) {
 		log_event("tls-fail", "addr=%s error=timeout", c->s.client.addr_text);
-		conn_kill(c, "tls-timeout");
+		session_kill(c, "tls-timeout");
 		return;
 	}
 	if (!c->greeted) {
 		c->greet_due = 1;
-		conn_try_greet(c);
+		session_try_greet(c);
+	} else if (smtpd_session_secs(&c->s) &&
+	           l->now - c->connected_at >= (int64_t)smtpd_session_secs(&c->s) * 1000) {
+		smtpd_session_expired(&c->s);
 	} else {
 		smtpd_timeout(&c->s);
 	}
-	conn_pump(c);
+	session_pump(c);
 }
 
 /* The DNSBL verdict (the check frees itself after this). */
-static void conn_dnsbl_cb(void *arg, const struct dnsbl_verdict *v)
+static void session_dnsbl_cb(void *arg, const struct dnsbl_verdict *v)
 {
-	struct conn *c = arg;
+	struct session *c = arg;
 
 	c->dnsbl = NULL;
 	c->dnsbl_wait = 0;
 	smtpd_dnsbl_done(&c->s, v->refused ? v->names : NULL);
-	conn_try_greet(c);
-	conn_pump(c);
+	session_try_greet(c);
+	session_pump(c);
 }
 
 /* The tarpit's wait is over: the held reply goes out. */
-static void conn_delay_cb(struct ev_loop *l, struct ev_timer *t)
+static void session_delay_cb(struct ev_loop *l, struct ev_timer *t)
 {
-	struct conn *c = t->arg;
+	struct session *c = t->arg;
 
 	(void)l;
 	smtpd_delay_done(&c->s);
-	conn_pump(c);
+	session_pump(c);
 }
 
 static void auth_timer_cb(struct ev_loop *l, struct ev_timer *t)
 {
-	struct conn *c = t->arg;
+	struct session *c = t->arg;
 
 	(void)l;
 	smtpd_auth_done(&c->s, c->auth_result, NULL);
-	conn_pump(c);
+	session_pump(c);
 }
 
-/* Replies into the engine, records out to the socket, until neither moves. */
-static void conn_flush_tls(struct conn *c)
+/* Replies out: to the socket, or into TLS records and those to the socket,
+ * until neither moves. */
+static void session_flush(struct session *c)
 {
 	for (;;) {
-		size_t len, n;
+		size_t len;
 		const char *out = smtpd_output(&c->s, &len);
-		const unsigned char *rec;
-		int moved = 0;
-
-		if (len > 0 && (n = tls_app_write(c->tls, out, len)) > 0) {
-			smtpd_output_ack(&c->s, n);
-			tls_app_flush(c->tls);
-			moved = 1;
-		}
-		rec = tls_net_out(c->tls, &len);
-		if (len > 0) {
-			ssize_t w = send(c->io.fd, rec, len, MSG_NOSIGNAL);
-
-			if (w < 0) {
-				if (errno == EINTR)
-					continue;
-				if (errno != EAGAIN && errno != EWOULDBLOCK)
-					conn_kill(c, "write-error");
-				return;
-			}
-			tls_net_out_done(c->tls, (size_t)w);
-			moved = 1;
-		}
-		if (!moved)
-			return;
-	}
-}
-
-static void conn_flush(struct conn *c)
-{
-	size_t len;
-	const char *out = smtpd_output(&c->s, &len);
-
-	if (c->tls) {
-		conn_flush_tls(c);
-		return;
-	}
-	while (len > 0) {
-		ssize_t n = send(c->io.fd, out, len, MSG_NOSIGNAL);
+		ssize_t n = conn_write(&c->cn, out, len);
+		int f;
 
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return;
-			conn_kill(c, "write-error");
+			session_kill(c, "write-error");
 			return;
 		}
-		smtpd_output_ack(&c->s, (size_t)n);
-		out = smtpd_output(&c->s, &len);
+		if (n > 0)
+			smtpd_output_ack(&c->s, (size_t)n);
+		if ((f = conn_flush(&c->cn)) == CONN_ERROR) {
+			session_kill(c, "write-error");
+			return;
+		}
+		if (n == 0 && f != CONN_MOVED)
+			return;
 	}
 }
 
 /* The next hop answered about a recipient (timer phase). */
 static void verified(void *arg, enum verify_verdict v)
 {
-	struct conn *c = arg;
+	struct session *c = arg;
 
 	c->verify = NULL;
 	smtpd_rcpt_verified(&c->s, v == VERIFY_OK ? SMTPD_VERIFY_OK : v == VERIFY_REJECT
 	                    ? SMTPD_VERIFY_REJECT : SMTPD_VERIFY_TEMP);
-	conn_pump(c);
+	session_pump(c);
 }
 
 /* Check the credentials, count a failure, and answer now or after the
  * growing delay. */
-static void conn_auth(struct conn *c, const struct smtpd_event *ev)
+static void session_auth(struct session *c, const struct smtpd_event *ev)
 {
 	struct server *sv = c->sv;
 	const struct conf *cf = &c->cfg->conf;
@@ -423,40 +399,48 @@ static void conn_auth(struct conn *c, const struct smtpd_event *ev)
 	ev_timer_start(&sv->loop, &c->auth_timer, delay);
 }
 
-/* env's client's usage and the queue's room: from the cache (*cached = 1)
- * unless fresh is set, or asked. */
-static int usage_for(struct server *sv, const struct queue_envelope *env, int fresh,
-                     struct queue_usage *qu, struct queue_space *sp, int *cached)
+/* env's client's usage and the queue's room, asked less than
+ * USAGE_CACHE_MS ago: 1 (*qu, *sp), or 0. */
+static int usage_cached(struct server *sv, const struct queue_envelope *env,
+                        struct queue_usage *qu, struct queue_space *sp)
 {
 	char key[USAGE_KEY_MAX];
-	size_t klen = usage_key(env, key), i, old = 0;
-	int64_t now = sv->loop.now;
-	int rc;
+	size_t klen = usage_key(env, key);
 
-	*cached = 0;
-	for (i = 0; i < USAGE_CACHE; i++) {
-		struct usage_cache *u = &sv->uc[i];
+	for (size_t i = 0; i < USAGE_CACHE; i++) {
+		const struct usage_cache *u = &sv->uc[i];
 
-		if (!fresh && u->at != 0 && now - u->at < USAGE_CACHE_MS && u->klen == klen &&
+		if (u->at != 0 && sv->loop.now - u->at < USAGE_CACHE_MS && u->klen == klen &&
 		    memcmp(u->key, key, klen) == 0) {
 			*qu = u->qu;
 			*sp = u->sp;
-			*cached = 1;
-			return QUEUE_OK;
+			return 1;
 		}
-		if (u->klen == klen && memcmp(u->key, key, klen) == 0)
-			u->at = 0;   /* replaced below */
+	}
+	return 0;
+}
+
+/* The queue role's answer for env's client: kept, in its slot or the
+ * oldest. */
+static void usage_store(struct server *sv, const struct queue_envelope *env,
+                        const struct queue_usage *qu, const struct queue_space *sp)
+{
+	char key[USAGE_KEY_MAX];
+	size_t klen = usage_key(env, key), old = 0;
+
+	for (size_t i = 0; i < USAGE_CACHE; i++) {
+		if (sv->uc[i].klen == klen && memcmp(sv->uc[i].key, key, klen) == 0) {
+			old = i;
+			break;
+		}
 		if (sv->uc[i].at < sv->uc[old].at)
 			old = i;
 	}
-	if ((rc = rq_usage(sv->q, env, qu, sp)) != QUEUE_OK)
-		return rc;
 	memcpy(sv->uc[old].key, key, klen);
 	sv->uc[old].klen = klen;
-	sv->uc[old].at = now ? now : 1;
+	sv->uc[old].at = sv->loop.now ? sv->loop.now : 1;
 	sv->uc[old].qu = *qu;
 	sv->uc[old].sp = *sp;
-	return QUEUE_OK;
 }
 
 /* A message of env committed: every cached answer counts it. */
@@ -482,32 +466,26 @@ static void usage_committed(struct server *sv, const struct queue_envelope *env)
 	}
 }
 
-/* The quota verdict for one more message of size bytes from env's client:
- * the queue's counters and free space, plus what this batch is about to
- * commit (answered "yes" already, not yet on disk). */
-static int quota_for(struct server *sv, const struct queue_envelope *env, uint64_t size)
+/* The quota verdict for one more message of size bytes from env's client
+ * with the queue's counters and free space qu, sp, plus what waits to be
+ * committed (answered "yes" already, not yet on disk).  From a cached
+ * answer it decides only far from every limit (what others did to the
+ * disk meanwhile is not in it): near one it returns -1, ask the queue. */
+static int quota_verdict(struct server *sv, const struct queue_envelope *env, uint64_t size,
+                         const struct queue_usage *qu, const struct queue_space *sp, int cached)
 {
-	struct queue_usage qu;
-	struct queue_space sp;
 	struct quota_usage u;
 	char key[USAGE_KEY_MAX], other[USAGE_KEY_MAX];
 	size_t klen = usage_key(env, key);
-	const struct conn *p = NULL;
-	int rc, cached, fresh = 0;
+	const struct session *p = NULL;
 
-again:
-	if ((rc = usage_for(sv, env, fresh, &qu, &sp, &cached)) != QUEUE_OK) {
-		/* The commit still stops what does not fit. */
-		log_warn("msg=\"quota not checked: %s\"", queue_strerror(rc));
-		return QUOTA_OK;
-	}
-	u.messages = qu.messages;
-	u.bytes = qu.bytes;
-	u.client_bytes = qu.client_bytes;
-	u.disk_free = sp.fs_avail > UINT64_MAX - sp.file_free ? UINT64_MAX
-	                                                      : sp.fs_avail + sp.file_free;
-	u.disk_total = sp.fs_total;
-	u.map_free = sp.map_free;
+	u.messages = qu->messages;
+	u.bytes = qu->bytes;
+	u.client_bytes = qu->client_bytes;
+	u.disk_free = sp->fs_avail > UINT64_MAX - sp->file_free ? UINT64_MAX
+	                                                        : sp->fs_avail + sp->file_free;
+	u.disk_total = sp->fs_total;
+	u.map_free = sp->map_free;
 	for (size_t i = 0; ; i++) {
 		/* the commit in flight, then the messages waiting for the next */
 		const struct queue_envelope *e;
@@ -530,8 +508,6 @@ again:
 		u.map_free = u.map_free > need ? u.map_free - need : 0;
 	}
 	if (cached) {
-		/* A cached answer decides only far from every limit (what others
-		 * did to the disk meanwhile is not in it); near one, ask. */
 		struct quota_usage pad = u;
 
 		pad.messages += QUOTA_CACHE_PAD_MESSAGES;
@@ -539,38 +515,138 @@ again:
 		pad.client_bytes += QUOTA_CACHE_PAD_BYTES;
 		pad.disk_free = pad.disk_free > QUOTA_CACHE_PAD_BYTES ? pad.disk_free - QUOTA_CACHE_PAD_BYTES : 0;
 		pad.map_free = pad.map_free > QUOTA_CACHE_PAD_BYTES ? pad.map_free - QUOTA_CACHE_PAD_BYTES : 0;
-		if (quota_check(sv->conf, &pad, size) == QUOTA_OK)
-			return QUOTA_OK;
-		fresh = 1;
-		goto again;
+		return quota_check(sv->conf, &pad, size) == QUOTA_OK ? QUOTA_OK : -1;
 	}
 	return quota_check(sv->conf, &u, size);
 }
 
-static void handle_events(struct conn *c, int *progress)
+/* The queue role's usage answer for the quota asked. */
+static void usage_cb(void *arg, const struct qw_rep *rep)
+{
+	struct session *c = arg;
+	struct server *sv = c->sv;
+	int rc = rep != NULL ? rep->rc : QUEUE_EIO;
+
+	c->qticket = 0;
+	if (rc != QUEUE_OK) {
+		/* The commit still stops what does not fit. */
+		log_warn("msg=\"quota not checked: %s\"", queue_strerror(rc));
+		smtpd_quota_done(&c->s, QUOTA_OK);
+	} else {
+		usage_store(sv, c->quota_env, &rep->usage, &rep->space);
+		smtpd_quota_done(&c->s, quota_verdict(sv, c->quota_env, c->quota_size, &rep->usage,
+		                                      &rep->space, 0));
+	}
+	session_pump(c);
+}
+
+/* SMTPD_EV_QUOTA: from the cache when it decides, else ask the queue role
+ * (answered in usage_cb), unless it is not answering now. */
+static void session_quota(struct session *c, struct queue_envelope *env, uint64_t size)
+{
+	struct server *sv = c->sv;
+	struct queue_usage qu;
+	struct queue_space sp;
+	int v;
+
+	if (usage_cached(sv, env, &qu, &sp) && (v = quota_verdict(sv, env, size, &qu, &sp, 1)) >= 0) {
+		smtpd_quota_done(&c->s, v);
+		return;
+	}
+	if (qc_stalled(sv->q) || qc_broken(sv->q)) {
+		log_warn("msg=\"quota not checked: %s\"", queue_strerror(QUEUE_EIO));
+		smtpd_quota_done(&c->s, QUOTA_OK);
+		return;
+	}
+	c->quota_env = env;
+	c->quota_size = size;
+	c->qticket = qc_usage(sv->q, env, usage_cb, c);
+}
+
+/* The queue role began a draft for us (or could not). */
+static void begun_cb(void *arg, const struct qw_rep *rep)
+{
+	struct session *c = arg;
+	int err = rep != NULL ? rep->rc : QUEUE_EIO;
+
+	c->qticket = 0;
+	if (err == QUEUE_OK)
+		c->draft = rep->id;
+	else
+		log_warn("msg=\"cannot start a draft\" addr=%s error=\"%s\"", c->s.client.addr_text,
+		         queue_strerror(err));
+	smtpd_msg_begun(&c->s, err, c->draft, (int64_t)time(NULL));
+	session_pump(c);
+}
+
+/* SMTPD_EV_MSG_BEGIN: a draft begun ahead, or ask for one; none at all
+ * while the queue role does not answer (451 now, not a wait). */
+static void session_begin(struct session *c)
+{
+	struct server *sv = c->sv;
+	queue_id id;
+
+	if (qc_stalled(sv->q)) {
+		log_warn("msg=\"cannot start a draft\" addr=%s error=\"the queue role does not answer\"",
+		         c->s.client.addr_text);
+		smtpd_msg_begun(&c->s, QUEUE_EIO, 0, (int64_t)time(NULL));
+	} else if (qc_draft_take(sv->q, &id)) {
+		c->draft = id;
+		smtpd_msg_begun(&c->s, QUEUE_OK, id, (int64_t)time(NULL));
+	} else {
+		c->qticket = qc_draft_begin(sv->q, begun_cb, c);
+	}
+}
+
+/* SMTPD_EV_MSG_DATA: the bytes go to the queue link's buffer at once; the
+ * answer waits while that holds more than QC_OUT_HIGH (drain_cb), so a
+ * slow disk slows the senders, not the memory. */
+static void session_data(struct session *c, const struct smtpd_event *ev)
+{
+	struct server *sv = c->sv;
+
+	if (c->draft == 0 || qc_draft_write(sv->q, c->draft, ev->data, ev->len) != 0) {
+		smtpd_data_done(&c->s, QUEUE_EIO);
+	} else if (qc_busy(sv->q)) {
+		c->wait_drain = 1;
+		c->drain_next = sv->drain_head;
+		sv->drain_head = c;
+	} else {
+		smtpd_data_done(&c->s, QUEUE_OK);
+	}
+}
+
+/* The queue link took its backlog: the sessions that waited go on. */
+static void drain_cb(void *arg)
+{
+	struct server *sv = arg;
+
+	while (sv->drain_head != NULL && !qc_busy(sv->q)) {
+		struct session *c = sv->drain_head;
+
+		sv->drain_head = c->drain_next;
+		c->wait_drain = 0;
+		smtpd_data_done(&c->s, QUEUE_OK);
+		session_pump(c);
+	}
+}
+
+static void handle_events(struct session *c, int *progress)
 {
 	struct server *sv = c->sv;
 	struct smtpd_event ev;
-	queue_id id = 0;
-	int err;
 
 	while (!c->dead && smtpd_event(&c->s, &ev)) {
 		*progress = 1;
 		switch (ev.type) {
 		case SMTPD_EV_QUOTA:
-			smtpd_quota_done(&c->s, quota_for(sv, ev.env, ev.size));
+			session_quota(c, ev.env, ev.size);
 			break;
 		case SMTPD_EV_MSG_BEGIN:
-			c->draft = rq_draft_begin(sv->q, &id);
-			err = c->draft ? QUEUE_OK : errno_to_queue(errno);
-			if (!c->draft)
-				log_warn("msg=\"cannot start a draft\" addr=%s error=%s", c->s.client.addr_text,
-				         strerror(errno));
-			smtpd_msg_begun(&c->s, err, id, (int64_t)time(NULL));
+			session_begin(c);
 			break;
 		case SMTPD_EV_MSG_DATA:
-			err = c->draft ? rq_draft_write(c->draft, ev.data, ev.len) : QUEUE_EIO;
-			smtpd_data_done(&c->s, err);
+			session_data(c, &ev);
 			break;
 		case SMTPD_EV_MSG_END:
 			c->commit_env = ev.env;
@@ -581,11 +657,11 @@ static void handle_events(struct conn *c, int *progress)
 			break;
 		case SMTPD_EV_MSG_ABORT:
 			if (c->draft)
-				rq_draft_abort(c->draft);
-			c->draft = NULL;
+				qc_draft_abort(sv->q, c->draft);
+			c->draft = 0;
 			break;
 		case SMTPD_EV_RCPT_VERIFY:
-			c->verify = deliver_verify(sv->dl, ev.data, verified, c);
+			c->verify = verify_ask(sv->vf, ev.data, verified, c);
 			if (c->verify == NULL)
 				smtpd_rcpt_verified(&c->s, SMTPD_VERIFY_TEMP);
 			break;
@@ -593,7 +669,7 @@ static void handle_events(struct conn *c, int *progress)
 			ev_timer_start(&sv->loop, &c->delay_timer, ev.ms);
 			break;
 		case SMTPD_EV_DNSBL:
-			/* still looking: conn_dnsbl_cb answers; else nothing was
+			/* still looking: session_dnsbl_cb answers; else nothing was
 			 * looked up (no memory): not listed */
 			if (c->dnsbl == NULL)
 				smtpd_dnsbl_done(&c->s, NULL);
@@ -605,7 +681,7 @@ static void handle_events(struct conn *c, int *progress)
 			c->tls_pending = 1;  /* after the 220 is written */
 			break;
 		case SMTPD_EV_AUTH:
-			conn_auth(c, &ev);
+			session_auth(c, &ev);
 			break;
 		case SMTPD_EV_NONE:
 		default:
@@ -614,62 +690,48 @@ static void handle_events(struct conn *c, int *progress)
 	}
 }
 
-/* Plaintext from the engine into c->in; returns 1 if any moved. */
-static int tls_pull(struct conn *c)
-{
-	size_t len, room = sizeof c->in - c->inlen;
-	const unsigned char *p = tls_app_in(c->tls, &len);
-
-	if (len == 0 || room == 0)
-		return 0;
-	if (len > room)
-		len = room;
-	memcpy(c->in + c->inlen, p, len);
-	c->inlen += len;
-	tls_app_in_done(c->tls, len);
-	return 1;
-}
-
 /* The 220 is out: throw away what the client sent after STARTTLS and
  * start the handshake. */
-static void start_tls(struct conn *c)
+static void start_tls(struct session *c)
 {
+	struct tls *t;
+	size_t dropped;
+
 	c->tls_pending = 0;
-	if (c->inlen > 0)
-		log_event("tls-discard", "addr=%s bytes=%zu reason=pipelined-after-starttls",
-		          c->s.client.addr_text, c->inlen);
-	c->inlen = 0;
-	c->tls = tls_server_new(c->cfg->tables.creds, c->lconf->tls_legacy ? TLS_LEGACY : 0);
-	if (c->tls == NULL) {
+	t = tls_server_new(c->cfg->tables.creds, c->lconf->tls_legacy ? TLS_LEGACY : 0);
+	if (t == NULL) {
 		log_warn("msg=\"cannot start TLS (memory or entropy)\" addr=%s", c->s.client.addr_text);
-		conn_kill(c, "tls-error");
+		session_kill(c, "tls-error");
 		return;
 	}
-	c->handshaking = 1;
+	if ((dropped = conn_tls_start(&c->cn, t, 0)) > 0)
+		log_event("tls-discard", "addr=%s bytes=%zu reason=pipelined-after-starttls",
+		          c->s.client.addr_text, dropped);
 }
 
 /* Handshake progress or TLS failure; returns 1 when the handshake just
  * finished (the session has new work). */
-static int tls_check(struct conn *c)
+static int tls_check(struct session *c)
 {
-	enum tls_state st = tls_state(c->tls);
-
-	if (st == TLS_FAILED || (st == TLS_CLOSED && c->handshaking)) {
+	switch (conn_tls_check(&c->cn)) {
+	case CONN_TLS_FAILED:
 		log_event("tls-fail", "addr=%s error=%s stage=%s", c->s.client.addr_text,
-		          tls_error_name(tls_error(c->tls)), c->handshaking ? "handshake" : "session");
-		conn_kill(c, "tls-error");
+		          tls_error_name(tls_error(c->cn.tls)), c->cn.handshaking ? "handshake" : "session");
+		session_kill(c, "tls-error");
+		return 0;
+	case CONN_TLS_CLOSED:
+		session_kill(c, "tls-closed");
+		return 0;
+	case CONN_TLS_READY:
+		break;
+	case CONN_TLS_NONE:
+	case CONN_TLS_HANDSHAKE:
+	case CONN_TLS_OPEN:
+	default:
 		return 0;
 	}
-	if (st == TLS_CLOSED) {
-		conn_kill(c, "tls-closed");
-		return 0;
-	}
-	if (!c->handshaking || st != TLS_OPEN)
-		return 0;
-	c->handshaking = 0;
 	log_event("tls", "addr=%s version=%s cipher=%s key=%s", c->s.client.addr_text,
-	          tls_version_name(c->tls), tls_cipher_name(c->tls),
-	          tls_key_name(c->tls));
+	          tls_version_name(c->cn.tls), tls_cipher_name(c->cn.tls), tls_key_name(c->cn.tls));
 	if (c->implicit)
 		greet(c);
 	else
@@ -679,20 +741,20 @@ static int tls_check(struct conn *c)
 
 /* Feed the session what is buffered and answer its events until neither
  * moves; returns 1 if input was consumed. */
-static int conn_feed(struct conn *c)
+static int session_feed(struct session *c)
 {
 	int progress = 1, consumed = 0;
 
 	while (progress && !c->dead) {
-		progress = 0;
-		if (c->tls && !c->handshaking && tls_pull(c))
-			progress = 1;
-		if (c->inlen > 0) {
-			size_t n = smtpd_feed(&c->s, c->in, c->inlen);
+		size_t len;
+		const char *in;
+
+		progress = conn_pull(&c->cn);
+		if ((in = conn_in(&c->cn, &len)) != NULL && len > 0) {
+			size_t n = smtpd_feed(&c->s, in, len);
 
 			if (n > 0) {
-				memmove(c->in, c->in + n, c->inlen - n);
-				c->inlen -= n;
+				conn_consume(&c->cn, n);
 				progress = consumed = 1;
 			}
 		}
@@ -701,127 +763,111 @@ static int conn_feed(struct conn *c)
 	return consumed;
 }
 
-/* Feed input, answer events, write output, then ask for the right events. */
-static void conn_pump(struct conn *c)
+/* The timer's milliseconds ms (0: none), or fewer when a limit of total
+ * seconds (0: none) counted from since ends sooner. */
+static int64_t sooner(int64_t ms, int64_t since, unsigned total, int64_t now)
+{
+	int64_t left = since + (int64_t)total * 1000 - now;
+
+	if (total == 0)
+		return ms;
+	if (left < 1)
+		left = 1;
+	return ms == 0 || left < ms ? left : ms;
+}
+
+/* The idle timer restarts when the state changed, or in DATA when data
+ * came, or else when a command was answered: a partial line, or an
+ * over-long one being thrown away, never keeps a session alive.  In DATA
+ * it never runs past the deadline counted from DATA's start, nor ever past
+ * max-session-time counted from the connection. */
+static void session_rearm(struct session *c, unsigned before, int consumed, int replied)
 {
 	struct server *sv = c->sv;
-	unsigned before = c->s.state, want = 0, total;
-	size_t outlen, netlen = 0, cap = 0, out_before;
-	int consumed = 0, replied = 0, round;
 	int64_t ms;
+
+	if (before != c->s.state)
+		c->state_since = sv->loop.now;
+	if (!c->greeted || !(before != c->s.state || c->timer.slot == 0 ||
+	                     (c->s.state == SMTPD_S_DATA ? consumed : replied)))
+		return;
+	ms = (int64_t)smtpd_timeout_secs(&c->s) * 1000;
+	ms = sooner(ms, c->state_since, smtpd_deadline_secs(&c->s), sv->loop.now);
+	ms = sooner(ms, c->connected_at, smtpd_session_secs(&c->s), sv->loop.now);
+	if (ms)
+		ev_timer_start(&sv->loop, &c->timer, ms);
+	else
+		ev_timer_stop(&sv->loop, &c->timer);
+}
+
+/* Feed input, answer events, write output, then ask for the right events. */
+static void session_pump(struct session *c)
+{
+	unsigned before = c->s.state;
+	size_t outlen, out_before;
+	int consumed = 0, replied = 0, round;
 
 	/* A round more when TLS starts or its handshake ends: the session
 	 * then has new work (a reset, a greeting, buffered plaintext). */
 	for (round = 0; round < 4 && !c->dead; round++) {
 		smtpd_output(&c->s, &out_before);
-		consumed |= conn_feed(c);
+		consumed |= session_feed(c);
 		if (c->dead)
 			return;
 		smtpd_output(&c->s, &outlen);
 		replied |= outlen > out_before;
-		conn_flush(c);
+		session_flush(c);
 		if (c->dead)
 			return;
 		smtpd_output(&c->s, &outlen);
-		if (c->tls_pending && !c->tls && outlen == 0) {
+		if (c->tls_pending && c->cn.tls == NULL && outlen == 0) {
 			start_tls(c); /* the 220 is out, in plaintext */
 			continue;
 		}
-		if (!c->tls || !tls_check(c))
+		if (c->cn.tls == NULL || !tls_check(c))
 			break;
 	}
 	if (c->dead)
 		return;
 	smtpd_output(&c->s, &outlen);
-	if (c->tls) {
-		tls_net_out(c->tls, &netlen);
-		tls_net_in(c->tls, &cap);
-	}
 	if (c->closing && outlen == 0) {
-		if (c->tls && !c->tls_closing) {
-			/* close_notify after the last reply */
-			c->tls_closing = 1;
-			tls_close(c->tls);
-			conn_flush_tls(c);
+		if (c->cn.tls != NULL && !c->cn.closing) {
+			conn_tls_close(&c->cn);   /* close_notify after the last reply */
+			session_flush(c);
 			if (c->dead)
 				return;
-			tls_net_out(c->tls, &netlen);
 		}
-		if (netlen == 0) {
-			conn_kill(c, c->s.close_reason ? c->s.close_reason : "closed");
+		if (!conn_out_pending(&c->cn)) {
+			session_kill(c, c->s.close_reason ? c->s.close_reason : "closed");
 			return;
 		}
 	}
-	if (outlen > 0 || netlen > 0)
-		want |= EV_WRITE;
-	/* With TLS, read only when the engine takes records (it does not
-	 * while plaintext waits for room in c->in). */
-	if (!c->closing && c->inlen < sizeof c->in && (!c->tls || cap > 0))
-		want |= EV_READ;
-	if (ev_io_set(&sv->loop, &c->io, want) < 0) {
-		conn_kill(c, "epoll-error");
+	if (conn_watch(&c->cn, outlen > 0, !c->closing) < 0) {
+		session_kill(c, "epoll-error");
 		return;
 	}
-	/* The idle timer restarts when the state changed, or in DATA when data
-	 * came, or else when a command was answered: a partial line, or an
-	 * over-long one being thrown away, never keeps a session alive.  In
-	 * DATA it never runs past the deadline counted from DATA's start. */
-	if (before != c->s.state)
-		c->state_since = sv->loop.now;
-	if (c->greeted && (before != c->s.state || c->timer.slot == 0 ||
-	                   (c->s.state == SMTPD_S_DATA ? consumed : replied))) {
-		ms = (int64_t)smtpd_timeout_secs(&c->s) * 1000;
-		total = smtpd_deadline_secs(&c->s);
-		if (total) {
-			int64_t left = c->state_since + (int64_t)total * 1000 - sv->loop.now;
-
-			if (left < 1)
-				left = 1;
-			if (ms == 0 || left < ms)
-				ms = left;
-		}
-		if (ms)
-			ev_timer_start(&sv->loop, &c->timer, ms);
-		else
-			ev_timer_stop(&sv->loop, &c->timer);
-	}
+	session_rearm(c, before, consumed, replied);
 }
 
-static void conn_io_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
+static void session_io_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 {
-	struct conn *c = io->arg;
+	struct session *c = io->arg;
 
 	(void)l;
-	if ((events & EV_READ) && c->tls) {
-		size_t cap;
-		unsigned char *buf = tls_net_in(c->tls, &cap);
-		ssize_t n = cap > 0 ? recv(c->io.fd, buf, cap, 0) : -1;
+	if (events & EV_READ) {
+		int r = conn_fill(&c->cn);
 
-		if (n == 0) {
-			conn_kill(c, c->handshaking ? "tls-eof" : c->s.state == SMTPD_S_DATA ? "eof-in-data" : "eof");
+		if (r == CONN_EOF) {
+			session_kill(c, c->cn.handshaking ? "tls-eof"
+			                : c->s.state == SMTPD_S_DATA ? "eof-in-data" : "eof");
 			return;
 		}
-		if (n < 0 && cap > 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-			conn_kill(c, "read-error");
+		if (r == CONN_ERROR) {
+			session_kill(c, "read-error");
 			return;
 		}
-		if (n > 0)
-			tls_net_in_done(c->tls, (size_t)n);
-	} else if ((events & EV_READ) && c->inlen < sizeof c->in) {
-		ssize_t n = recv(c->io.fd, c->in + c->inlen, sizeof c->in - c->inlen, 0);
-
-		if (n == 0) {
-			conn_kill(c, c->s.state == SMTPD_S_DATA ? "eof-in-data" : "eof");
-			return;
-		}
-		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-			conn_kill(c, "read-error");
-			return;
-		}
-		if (n > 0)
-			c->inlen += (size_t)n;
 	}
-	conn_pump(c);
+	session_pump(c);
 }
 
 static uint16_t sockaddr_ip(const struct sockaddr_storage *ss, struct ipaddr *ip)
@@ -909,7 +955,7 @@ static void listener_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 		struct sockaddr_storage ss;
 		socklen_t slen = sizeof ss;
 		struct smtpd_client cl;
-		struct conn *c;
+		struct session *c;
 		int fd = accept4(io->fd, (struct sockaddr *)&ss, &slen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
@@ -932,24 +978,22 @@ static void listener_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 			       "max-connections-per-client");
 			continue;
 		}
-		c = conn_alloc(sv);
+		c = session_alloc(sv);
 		if (c == NULL) {
 			close(fd);
 			log_warn("msg=\"out of memory\" addr=%s", cl.addr_text);
 			continue;
 		}
 		c->sv = sv;
-		c->io.fd = fd;
-		c->io.cb = conn_io_cb;
-		c->io.arg = c;
-		c->timer.cb = conn_timer_cb;
+		conn_init(&c->cn, l, fd, session_io_cb, c, c->in, sizeof c->in);
+		c->timer.cb = session_timer_cb;
 		c->timer.arg = c;
 		c->auth_timer.cb = auth_timer_cb;
 		c->auth_timer.arg = c;
 		c->cfg = config_ref(sv->cfg);
 		c->lconf = li->cl;
 		c->implicit = li->cl->tls == CONF_TLS_IMPLICIT;
-		c->delay_timer.cb = conn_delay_cb;
+		c->delay_timer.cb = session_delay_cb;
 		c->delay_timer.arg = c;
 		smtpd_init(&c->s, &c->cfg->conf, &cl, c->implicit ? SMTPD_F_TLS : 0);
 		smtpd_set_tables(&c->s, c->cfg->tables.users, &c->cfg->tables.rcpts);
@@ -957,7 +1001,7 @@ static void listener_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 		if (sv->dnsbl != NULL &&
 		    !rules_relay_allowed(sv->conf, &(struct rules_client){ .addr = cl.addr,
 		                                                           .internal = li->cl->internal })) {
-			c->dnsbl = dnsbl_check(sv->dnsbl, &cl.addr, cl.addr_text, conn_dnsbl_cb, c);
+			c->dnsbl = dnsbl_check(sv->dnsbl, &cl.addr, cl.addr_text, session_dnsbl_cb, c);
 			c->dnsbl_wait = c->dnsbl != NULL && sv->conf->dnsbl_stage == CONF_DNSBL_CONNECT;
 		}
 		c->state_since = l->now;
@@ -971,18 +1015,20 @@ static void listener_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 		log_event("connect", "addr=%s port=%u", cl.addr_text, cl.port);
 		if (c->implicit) {
 			/* RFC 8314: the handshake first, the greeting inside TLS. */
-			c->tls = tls_server_new(c->cfg->tables.creds, li->cl->tls_legacy ? TLS_LEGACY : 0);
-			if (c->tls == NULL) {
+			struct tls *t = tls_server_new(c->cfg->tables.creds,
+			                               li->cl->tls_legacy ? TLS_LEGACY : 0);
+
+			if (t == NULL) {
 				log_warn("msg=\"cannot start TLS (memory or entropy)\" addr=%s", cl.addr_text);
-				conn_kill(c, "tls-error");
+				session_kill(c, "tls-error");
 				continue;
 			}
-			c->handshaking = 1;
+			conn_tls_start(&c->cn, t, 1);
 			ev_timer_start(l, &c->timer, (int64_t)c->cfg->conf.timeout_command * 1000);
 		} else {
 			greet(c);
 		}
-		conn_pump(c);
+		session_pump(c);
 	}
 }
 
@@ -1006,7 +1052,7 @@ static void rcpt_list(const struct queue_envelope *env, char *buf, size_t cap)
 	}
 }
 
-static void log_accept(const struct conn *c, const struct queue_envelope *env)
+static void log_accept(const struct session *c, const struct queue_envelope *env)
 {
 	char idtext[QUEUE_ID_TEXT], from[QUEUE_ADDR_MAX * 4 + 8], to[1024];
 	char user[QUEUE_NAME_MAX * 4 + 8] = "";
@@ -1022,34 +1068,47 @@ static void log_accept(const struct conn *c, const struct queue_envelope *env)
 	          c->s.client.addr_text, from, (unsigned long long)env->size, env->nrcpts, to, user);
 }
 
-/* The answer to the commit in flight, if it has come (block: wait for it):
- * each message's 250 or 4xx, then the sessions go on. */
-static void commit_finish(struct server *sv, int block)
+/* The queue role's answer to the commit in flight (rep NULL: none came):
+ * each message's 250 or 4xx at once, then the sessions go on. */
+static void commit_cb(void *arg, const struct qw_rep *rep)
 {
-	int results[COMMIT_BATCH];
+	struct server *sv = arg;
 	size_t i, n = sv->nflight;
 
-	if (n == 0 || !rq_commit_done(sv->q, results, block))
-		return;
 	sv->nflight = 0;
+	if (rep != NULL && rep->n != n) {
+		log_warn("msg=\"a commit answer for %u messages, %zu sent\"", rep->n, n);
+		rep = NULL;
+	}
 	for (i = 0; i < n; i++) {
-		struct conn *c = sv->flight[i];
-		const struct queue_envelope *env = c->commit_env;
+		struct session *c = sv->flight[i];
+		struct queue_envelope *env = c->commit_env;
 		char idtext[QUEUE_ID_TEXT];
+		int result = QUEUE_EIO;
 
+		if (rep != NULL) {
+			uint64_t id, size;
+			int64_t received;
+
+			qw_commit_result(rep, i, &result, &id, &received, &size);
+			if (result == QUEUE_OK) {
+				env->id = id;
+				env->received = received;
+				env->size = size;
+			}
+		}
 		c->in_commit = 0;
-		ops_commit(&sv->ops, results[i]);
-		if (results[i] == QUEUE_OK) {
+		ops_commit(&sv->ops, result);
+		if (result == QUEUE_OK) {
 			usage_committed(sv, env);
 			log_accept(c, env);
 		} else {
 			queue_id_format(env->id, idtext);
-			log_warn("msg=\"commit failed\" id=%s error=\"%s\"", idtext,
-			         queue_strerror(results[i]));
+			log_warn("msg=\"commit failed\" id=%s error=\"%s\"", idtext, queue_strerror(result));
 		}
-		smtpd_msg_committed(&c->s, results[i]);
+		smtpd_msg_committed(&c->s, result);
 		if (!c->dead)
-			conn_pump(c);
+			session_pump(c);
 	}
 }
 
@@ -1057,27 +1116,25 @@ static void commit_finish(struct server *sv, int block)
  * is in flight already (they go with the next). */
 static void commit_start(struct server *sv)
 {
-	struct rq_draft *drafts[COMMIT_BATCH];
 	struct queue_envelope *envs[COMMIT_BATCH];
 	size_t n = 0;
 
 	if (sv->nflight > 0 || !sv->commit_head)
 		return;
 	while (sv->commit_head && n < COMMIT_BATCH) {
-		struct conn *c = sv->commit_head;
+		struct session *c = sv->commit_head;
 
 		sv->commit_head = c->commit_next;
 		sv->flight[n] = c;
-		drafts[n] = c->draft;
-		envs[n] = c->commit_env;
-		c->draft = NULL;
+		envs[n] = c->commit_env;   /* its id is the draft's */
+		c->draft = 0;              /* the commit consumes it */
 		n++;
 	}
 	if (!sv->commit_head)
 		sv->commit_tail = &sv->commit_head;
 	sv->nflight = n;
 	/* The queue role kicks the runner itself. */
-	rq_commit_start(sv->q, drafts, envs, n);
+	qc_commit(sv->q, envs, n, commit_cb, sv);
 	sv->commits++;
 	sv->committed += n;
 	log_debug("msg=\"group commit\" messages=%zu", n);
@@ -1085,29 +1142,25 @@ static void commit_start(struct server *sv)
 
 /* The after-batch hook.  Group commit, pipelined: the messages finished
  * in this batch go to the queue role in one commit while the loop goes on
- * serving everyone else; their sessions get their replies when its answer
- * comes (the queue link is readable: commit_finish()), and what finished
- * meanwhile goes in the next commit.  Then free the connections that died
+ * serving everyone else; their sessions get their replies as soon as its
+ * answer is read (commit_cb), and what finished meanwhile goes in the
+ * next commit.  Then free the connections that died
  * in this batch (not one whose message is in a commit: when it is done). */
 static void after_batch(struct ev_loop *l, void *arg)
 {
 	struct server *sv = arg;
-	struct conn *keep = NULL;
+	struct session *keep = NULL;
 
-	commit_finish(sv, 0);
-	while (sv->nflight == 0 && sv->commit_head) {
-		commit_start(sv);
-		commit_finish(sv, 0);  /* the link was down: answered at once */
-	}
+	commit_start(sv);
 	while (sv->dead) {
-		struct conn *c = sv->dead;
+		struct session *c = sv->dead;
 
 		sv->dead = c->dead_next;
 		if (c->in_commit) {
 			c->dead_next = keep;
 			keep = c;
 		} else {
-			conn_free(c);
+			session_free(c);
 		}
 	}
 	sv->dead = keep;
@@ -1119,18 +1172,18 @@ static void after_batch(struct ev_loop *l, void *arg)
 static void kill_timer_cb(struct ev_loop *l, struct ev_timer *t)
 {
 	struct server *sv = t->arg;
-	struct conn *c;
+	struct session *c;
 
 	(void)l;
 	/* The 421s had their second: close whatever is left. */
 	for (c = sv->conns; c; c = c->next)
-		conn_kill(c, "shutdown");
+		session_kill(c, "shutdown");
 }
 
 static void stop_timer_cb(struct ev_loop *l, struct ev_timer *t)
 {
 	struct server *sv = t->arg;
-	struct conn *c;
+	struct session *c;
 
 	/* Past shutdown-timeout: 421 to every session still open (a commit
 	 * under way finished already: it runs inside the loop, never across a
@@ -1141,7 +1194,7 @@ static void stop_timer_cb(struct ev_loop *l, struct ev_timer *t)
 			continue;
 		smtpd_shutdown(&c->s, 1);
 		ev_timer_stop(l, &c->auth_timer);
-		conn_pump(c);
+		session_pump(c);
 	}
 	sv->kill_timer.cb = kill_timer_cb;
 	sv->kill_timer.arg = sv;
@@ -1150,15 +1203,15 @@ static void stop_timer_cb(struct ev_loop *l, struct ev_timer *t)
 
 static void begin_shutdown(struct server *sv)
 {
-	struct conn *c;
+	struct session *c;
 	size_t i;
 
 	if (sv->stopping)
 		return;
 	sv->stopping = 1;
-	log_event("stop", "sessions=%u deliveries=%u timeout=%u", sv->nconns, deliver_active(sv->dl),
+	/* (deliveries are the delivery role's, which logs its own stop) */
+	log_event("stop", "sessions=%u deliveries=0 timeout=%u", sv->nconns,
 	          sv->conf->shutdown_timeout);
-	deliver_stop(sv->dl);
 	for (i = 0; i < sv->nls; i++) {
 		ev_io_del(&sv->loop, &sv->ls[i].io);
 		close(sv->ls[i].io.fd);
@@ -1168,7 +1221,7 @@ static void begin_shutdown(struct server *sv)
 		if (c->dead)
 			continue;
 		smtpd_shutdown(&c->s, 0);
-		conn_pump(c);
+		session_pump(c);
 	}
 	sv->stop_timer.cb = stop_timer_cb;
 	sv->stop_timer.arg = sv;
@@ -1320,7 +1373,7 @@ static void drain(struct server *sv)
 static void plink_handle(struct server *sv, const struct plink_msg *m, int fd)
 {
 	if (m->type == PLINK_FD && m->kind == PLINK_QUEUE) {
-		rq_set_fd(sv->q, fd);
+		qc_set_fd(sv->q, fd);
 		log_event("link", "role=smtp to=queue");
 		return;
 	}
@@ -1399,10 +1452,11 @@ int smtp_role_main(struct config *cfg, int plink, int qfd, int kfd)
 		log_warn("msg=\"cannot use the key role\"");
 		return 111;
 	}
-	if ((sv.q = rq_new(qfd, NULL, NULL)) == NULL)
+	if ((sv.q = qc_new(&sv.loop, qfd, NULL, NULL, drain_cb, &sv)) == NULL)
 		return 111;
-	rq_prefetch(sv.q, 1);
-	rq_watch(sv.q, &sv.loop);   /* the commits' answers come through the loop */
+	qc_prefetch(sv.q, 1);
+	/* The smarthost's password is the delivery role's. */
+	tables_forget_auth(&cfg->tables);
 	ops_init(&sv.ops, &sv.loop, ops_view_cb, &sv);
 	if (ops_listen_prepare(&sv.ops, conf, &metrics, err, sizeof err) != 0) {
 		log_warn("msg=\"metrics-listen: %s\"", err);
@@ -1410,14 +1464,12 @@ int smtp_role_main(struct config *cfg, int plink, int qfd, int kfd)
 	}
 	ops_listen_apply(&sv.ops, conf, metrics);
 	listen_close_kept();
-	/* Recipient verification and the admin verbs; the runner is the
-	 * delivery role's. */
-	sv.dl = deliver_new(&sv.loop, sv.q, conf, err, sizeof err);
-	if (sv.dl == NULL) {
+	/* Recipient verification (its resolver reads resolv.conf now). */
+	sv.vf = verifier_new(&sv.loop, conf, cfg->tables.anchors, err, sizeof err);
+	if (sv.vf == NULL) {
 		log_warn("msg=\"%s\"", err);
 		return 111;
 	}
-	deliver_runner_off(sv.dl);
 	if (conf->ndnsbl > 0) {
 		sv.dnsbl = dnsbl_new(&sv.loop, conf, &sv.counters, err, sizeof err);
 		if (sv.dnsbl == NULL) {
@@ -1434,7 +1486,7 @@ int smtp_role_main(struct config *cfg, int plink, int qfd, int kfd)
 		/* status and reload; changing queued mail is the delivery
 		 * role's (its admin socket), never this role's. */
 		control_keep_path(sv.ctl);
-		control_register(sv.ctl, "status", 0, control_status, &sv);
+		control_register_gated(sv.ctl, "status", 0, control_status, &sv, ops_gate, &sv.ops);
 		control_register(sv.ctl, "reload", 0, control_reload, &sv);
 	}
 	sigemptyset(&mask);
@@ -1463,23 +1515,23 @@ int smtp_role_main(struct config *cfg, int plink, int qfd, int kfd)
 	ev_set_after_batch(&sv.loop, after_batch, &sv);
 	if (ev_run(&sv.loop) < 0)
 		log_warn("msg=\"epoll_wait: %s\"", strerror(errno));
-	commit_finish(&sv, 1);   /* (none is left in flight when the loop ends) */
+	/* (no commit is in flight: its sessions count until it is answered) */
 	log_counters(&sv.counters);
+	/* How well group commit batched: messages per fsync (make bench). */
+	log_event("stats", "commits=%llu messages=%llu", sv.commits, sv.committed);
+	ops_free(&sv.ops);   /* (before the queue link and the loop it uses) */
 	dnsbl_free(sv.dnsbl);
 	control_free(sv.ctl);
-	deliver_free(sv.dl);
-	rq_free(sv.q);
+	verifier_free(sv.vf);
+	qc_free(sv.q);
 	close(sfd);
 	ev_free(&sv.loop);
 	while (sv.spare) {
-		struct conn *c = sv.spare;
+		struct session *c = sv.spare;
 
 		sv.spare = c->next;
 		free(c);
 	}
-	/* How well group commit batched: messages per fsync (make bench). */
-	log_event("stats", "commits=%llu messages=%llu", sv.commits, sv.committed);
-	ops_free(&sv.ops);
 	free(sv.af);
 	return 0;
 }

@@ -177,6 +177,10 @@ static int spawn(struct sup *s, struct proc *p, int qfd, int kfd)
 		ops_count_slot(p->slot);
 		if (p->role != ROLE_SMTP && p->role != ROLE_KEY && p->cfg->tables.creds != NULL)
 			tls_creds_use_key_role(p->cfg->tables.creds, -1); /* not ours: forget it */
+		if (p->role != ROLE_DELIVERY)
+			tables_forget_auth(&p->cfg->tables);   /* the smarthost's: the delivery role's */
+		if (p->role != ROLE_KEY)
+			tables_forget_dkim(&p->cfg->tables);   /* the DKIM keys: the key role's */
 		switch (p->role) {
 		case ROLE_QUEUE:    rc = queue_role_main(p->cfg, pl[1]); break;
 		case ROLE_DELIVERY: rc = delivery_role_main(p->cfg, pl[1], qfd); break;

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "mta/net/conn.h"
 #include "mta/net/log.h"
 #include "mta/net/tls.h"
 #include "policy/idna.h"
@@ -71,14 +72,13 @@ struct client {
 	size_t            ntargets, cur;
 
 	/* CONNECT, SESSION */
-	struct ev_io      io;
+	struct conn       cn;                /* the socket, TLS, the replies read (in[]) */
 	struct ev_timer   timer;
 	struct ev_timer   done_timer;
 	struct smtpc      s;
 	struct smtpc_params sp;
 	int               session_ran;       /* res[] holds a session's results */
 	char              in[IN_MAX];
-	size_t            inlen;
 	char              body[BODY_PIECE];
 	size_t            blen, boff;
 	uint64_t          bodyoff;           /* message offset after body[blen] */
@@ -86,8 +86,6 @@ struct client {
 	char              error[SMTPC_TEXT_MAX];
 
 	/* TLS on the connection (STARTTLS, or smtps from the first byte). */
-	struct tls       *tls;
-	int               handshake;         /* under way: no plaintext flows */
 	int               tls_failed;        /* this connection's handshake failed */
 	int               plain_retry;       /* `tls may`: this target again, no STARTTLS */
 	char              tls_info[80];      /* "TLSv1.2 SUITE" once open */
@@ -109,16 +107,8 @@ static void done_cb(struct ev_loop *l, struct ev_timer *t)
 
 static void close_conn(struct client *cl)
 {
-	tls_free(cl->tls);
-	cl->tls = NULL;
-	cl->handshake = 0;
-	if (cl->io.fd >= 0) {
-		ev_io_del(cl->loop, &cl->io);
-		close(cl->io.fd);
-		cl->io.fd = -1;
-	}
+	conn_close(&cl->cn);
 	ev_timer_stop(cl->loop, &cl->timer);
-	cl->inlen = 0;
 }
 
 /* Every recipient without an outcome gets st and text; then DONE. */
@@ -321,11 +311,12 @@ static int tls_begin(struct client *cl)
 	struct ipaddr ip;
 	const char *name = ip_parse(t->host, strlen(t->host), &ip) == 0 ? NULL : t->host;
 	int verify = otls_mode(cl) == CONF_OTLS_VERIFY;
+	struct tls *e = tls_client_new(name, verify ? cl->req.anchors : NULL);
 
-	cl->tls = tls_client_new(name, verify ? cl->req.anchors : NULL);
-	if (cl->tls == NULL)
+	if (e == NULL)
 		return -1;
-	cl->handshake = 1;
+	/* Nothing the server sent after its 220 to STARTTLS is kept. */
+	conn_tls_start(&cl->cn, e, 0);
 	return 0;
 }
 
@@ -405,12 +396,12 @@ static void connect_next(struct client *cl)
 		target_failed(cl, "4.4.1 connect to", strerror(errno));
 		return;
 	}
-	cl->io.fd = fd;
+	conn_init(&cl->cn, cl->loop, fd, io_cb, cl, cl->in, sizeof cl->in);
 	if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) {
 		target_failed(cl, "4.4.1 connect to", strerror(errno));
 		return;
 	}
-	if (ev_io_set(cl->loop, &cl->io, EV_WRITE) < 0) {
+	if (ev_io_set(cl->loop, &cl->cn.io, EV_WRITE) < 0) {
 		target_failed(cl, "4.4.1 connect to", strerror(errno));
 		return;
 	}
@@ -428,18 +419,9 @@ static void session_over(struct client *cl)
 	const char *out = smtpc_output(&cl->s, &n);
 
 	/* A last QUIT, best effort: it is never waited for. */
-	if (n > 0 && cl->io.fd >= 0) {
-		if (cl->tls == NULL) {
-			(void)!send(cl->io.fd, out, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-		} else if (tls_state(cl->tls) == TLS_OPEN) {
-			const unsigned char *rec;
-			size_t len;
-			tls_app_write(cl->tls, out, n);
-			tls_app_flush(cl->tls);
-			if ((rec = tls_net_out(cl->tls, &len)) != NULL && len > 0)
-				(void)!send(cl->io.fd, rec, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		}
-	}
+	if (n > 0 && cl->cn.io.fd >= 0 && conn_tls_check(&cl->cn) != CONN_TLS_FAILED &&
+	    conn_write(&cl->cn, out, n) > 0)
+		(void)conn_flush(&cl->cn);
 	close_conn(cl);
 	if (cl->tls_failed && otls_mode(cl) == CONF_OTLS_MAY && !is_smtps(cl) && !cl->plain_retry) {
 		log_debug("msg=\"%s: TLS failed (%s), trying again without\"", cl->remote, cl->s.error);
@@ -483,78 +465,46 @@ static int feed_body(struct client *cl)
 	return 1;
 }
 
-/* Plaintext the session wrote: to the socket, or into TLS records.
- * Returns 1 if anything moved, 0 if not, -1 on a write error. */
+/* Plaintext the session wrote: to the socket, or into TLS records and
+ * those to the socket.  Returns 1 if anything moved, 0 if not, -1 on a
+ * write error. */
 static int write_out(struct client *cl)
 {
-	size_t n;
-	const char *out = smtpc_output(&cl->s, &n);
 	int moved = 0;
 
-	if (cl->tls != NULL) {
-		const unsigned char *rec;
-		size_t len;
-		if (!cl->handshake && n > 0) {
-			size_t w = tls_app_write(cl->tls, out, n);
-			if (w > 0) {
-				smtpc_output_ack(&cl->s, w);
-				moved = 1;
-			}
-			smtpc_output(&cl->s, &n);
-			if (n == 0)
-				tls_app_flush(cl->tls);
-		}
-		while ((rec = tls_net_out(cl->tls, &len)) != NULL && len > 0) {
-			ssize_t w = send(cl->io.fd, rec, len, MSG_NOSIGNAL);
-			if (w < 0)
-				return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? moved : -1;
-			tls_net_out_done(cl->tls, (size_t)w);
+	for (;;) {
+		size_t n;
+		const char *out = smtpc_output(&cl->s, &n);
+		ssize_t w = conn_write(&cl->cn, out, n);
+		int f;
+
+		if (w < 0)
+			return -1;
+		if (w > 0) {
+			smtpc_output_ack(&cl->s, (size_t)w);
 			moved = 1;
 		}
-		return moved;
+		if ((f = conn_flush(&cl->cn)) == CONN_ERROR)
+			return -1;
+		if (f == CONN_MOVED)
+			moved = 1;
+		if (w == 0 && f != CONN_MOVED)
+			return moved;
 	}
-	while (n > 0) {
-		ssize_t w = send(cl->io.fd, out, n, MSG_NOSIGNAL);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno == EAGAIN || errno == EWOULDBLOCK ? moved : -1;
-		}
-		smtpc_output_ack(&cl->s, (size_t)w);
-		moved = 1;
-		out = smtpc_output(&cl->s, &n);
-	}
-	return moved;
-}
-
-/* Plaintext TLS decrypted, into the session's input buffer. */
-static int tls_to_input(struct client *cl)
-{
-	const unsigned char *p;
-	size_t len;
-	int moved = 0;
-
-	while (cl->inlen < sizeof cl->in && (p = tls_app_in(cl->tls, &len)) != NULL && len > 0) {
-		size_t take = len < sizeof cl->in - cl->inlen ? len : sizeof cl->in - cl->inlen;
-		memcpy(cl->in + cl->inlen, p, take);
-		cl->inlen += take;
-		tls_app_in_done(cl->tls, take);
-		moved = 1;
-	}
-	return moved;
 }
 
 /* The handshake: done (go on), failed (say so), or still under way. */
 static void handshake_check(struct client *cl)
 {
-	enum tls_state st = tls_state(cl->tls);
+	enum conn_tls st = conn_tls_check(&cl->cn);
 
-	if (st == TLS_HANDSHAKE)
+	if (st != CONN_TLS_READY && st != CONN_TLS_FAILED)
 		return;
-	cl->handshake = 0;
-	if (st == TLS_OPEN) {
-		snprintf(cl->tls_info, sizeof cl->tls_info, "%s %s", tls_version_name(cl->tls),
-		         tls_cipher_name(cl->tls));
+	/* Said once: a failed handshake is not looked at again. */
+	cl->cn.handshaking = 0;
+	if (st == CONN_TLS_READY) {
+		snprintf(cl->tls_info, sizeof cl->tls_info, "%s %s", tls_version_name(cl->cn.tls),
+		         tls_cipher_name(cl->cn.tls));
 		if (!is_smtps(cl))
 			smtpc_tls_done(&cl->s, 1);
 		return;
@@ -563,14 +513,15 @@ static void handshake_check(struct client *cl)
 	if (is_smtps(cl)) {
 		/* Nothing was said in the clear: this address failed. */
 		char why[64];
-		snprintf(why, sizeof why, "TLS handshake failed: %s", tls_error_name(tls_error(cl->tls)));
+		snprintf(why, sizeof why, "TLS handshake failed: %s",
+		         tls_error_name(tls_error(cl->cn.tls)));
 		cl->session_ran = 0;
 		target_failed(cl, "4.7.5 smtps", why);
 		return;
 	}
 	smtpc_tls_done(&cl->s, 0);
 	snprintf(cl->s.error, sizeof cl->s.error, "4.7.5 TLS handshake failed: %s",
-	         tls_error_name(tls_error(cl->tls)));
+	         tls_error_name(tls_error(cl->cn.tls)));
 	for (size_t i = 0; i < cl->req.nrcpts; i++)
 		if (cl->req.res[i].code == 0)
 			snprintf(cl->req.res[i].text, sizeof cl->req.res[i].text, "%s", cl->s.error);
@@ -579,26 +530,28 @@ static void handshake_check(struct client *cl)
 static void pump(struct client *cl)
 {
 	enum smtpc_event_type ev;
-	unsigned want = EV_READ;
 	size_t n;
 
 	for (int progress = 1; progress && cl->phase == PH_SESSION; ) {
+		const char *in;
+		size_t len;
 		int w;
+
 		progress = 0;
-		if (cl->tls != NULL && cl->handshake) {
+		if (cl->cn.handshaking) {
 			handshake_check(cl);
 			if (cl->phase != PH_SESSION)
 				return;       /* smtps: that address failed, the next is tried */
-			if (!cl->handshake)
+			if (!cl->cn.handshaking)
 				progress = 1;
 		}
-		if (cl->tls != NULL && !cl->handshake && tls_to_input(cl))
+		if (conn_pull(&cl->cn))
 			progress = 1;
-		if (cl->inlen > 0 && !(cl->tls != NULL && cl->handshake)) {
-			size_t used = smtpc_feed(&cl->s, cl->in, cl->inlen);
+		if ((in = conn_in(&cl->cn, &len)) != NULL && len > 0) {
+			size_t used = smtpc_feed(&cl->s, in, len);
+
 			if (used > 0) {
-				memmove(cl->in, cl->in + used, cl->inlen - used);
-				cl->inlen -= used;
+				conn_consume(&cl->cn, used);
 				progress = 1;
 			}
 		}
@@ -627,51 +580,10 @@ static void pump(struct client *cl)
 	if (cl->phase != PH_SESSION)
 		return;
 	smtpc_output(&cl->s, &n);
-	if (cl->tls != NULL) {
-		size_t len, cap;
-		if (tls_net_out(cl->tls, &len) != NULL && len > 0)
-			want |= EV_WRITE;
-		if (tls_net_in(cl->tls, &cap) == NULL || cap == 0)
-			want &= ~EV_READ;
-	} else if (n > 0) {
-		want |= EV_WRITE;
-	}
-	if (cl->inlen == sizeof cl->in)
-		want &= ~EV_READ;
-	if (ev_io_set(cl->loop, &cl->io, want) < 0) {
+	if (conn_watch(&cl->cn, n > 0, 1) < 0) {
 		smtpc_abort(&cl->s, "4.4.2 event loop error");
 		session_over(cl);
 	}
-}
-
-/* Bytes from the socket: straight into the session's input, or into the
- * TLS engine.  Returns 1, 0 (nothing now) or -1 (closed or failed). */
-static int read_in(struct client *cl)
-{
-	unsigned char *buf;
-	size_t cap;
-	ssize_t n;
-
-	if (cl->tls != NULL) {
-		buf = tls_net_in(cl->tls, &cap);
-		if (buf == NULL || cap == 0)
-			return 0;
-	} else {
-		buf = (unsigned char *)cl->in + cl->inlen;
-		cap = sizeof cl->in - cl->inlen;
-		if (cap == 0)
-			return 0;
-	}
-	n = recv(cl->io.fd, buf, cap, 0);
-	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
-		return -1;
-	if (n < 0)
-		return 0;
-	if (cl->tls != NULL)
-		tls_net_in_done(cl->tls, (size_t)n);
-	else
-		cl->inlen += (size_t)n;
-	return 1;
 }
 
 static void io_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
@@ -682,7 +594,7 @@ static void io_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 	if (cl->phase == PH_CONNECT) {
 		int err = 0;
 		socklen_t len = sizeof err;
-		if (getsockopt(cl->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		if (getsockopt(cl->cn.io.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 			err = errno;
 		if (err != 0) {
 			target_failed(cl, "4.4.1 connect to", strerror(err));
@@ -694,18 +606,21 @@ static void io_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 	if (cl->phase != PH_SESSION)
 		return;
 	if (events & EV_READ) {
-		int r = read_in(cl);
-		if (r < 0) {
+		int r = conn_fill(&cl->cn);
+
+		if (r == CONN_EOF || r == CONN_ERROR) {
+			const char *in;
+			size_t len;
+
 			/* What was read still counts (a 421 before the close). */
-			if (cl->tls != NULL && !cl->handshake)
-				tls_to_input(cl);
-			if (!(cl->tls != NULL && cl->handshake))
-				smtpc_feed(&cl->s, cl->in, cl->inlen);
-			if (cl->tls != NULL && cl->handshake) {
+			conn_pull(&cl->cn);
+			if ((in = conn_in(&cl->cn, &len)) != NULL && len > 0)
+				smtpc_feed(&cl->s, in, len);
+			if (cl->cn.handshaking) {
 				handshake_check(cl);
 				if (cl->phase != PH_SESSION)
 					return;
-				if (cl->handshake) {
+				if (cl->cn.handshaking) {
 					cl->tls_failed = 1;
 					if (!is_smtps(cl))
 						smtpc_tls_done(&cl->s, 0);
@@ -715,7 +630,7 @@ static void io_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 			session_over(cl);
 			return;
 		}
-		if (r > 0)
+		if (r == CONN_MOVED)
 			set_timer(cl, cl->req.conf->timeout_reply);
 	}
 	if (events & EV_WRITE)
@@ -731,7 +646,7 @@ static void timer_cb(struct ev_loop *l, struct ev_timer *t)
 	if (cl->phase == PH_CONNECT) {
 		target_failed(cl, "4.4.1 connect to", "timed out");
 	} else if (cl->phase == PH_SESSION) {
-		if (cl->tls != NULL && cl->handshake)
+		if (cl->cn.handshaking)
 			cl->tls_failed = 1;
 		smtpc_abort(&cl->s, "4.4.2 timeout");
 		session_over(cl);
@@ -754,9 +669,7 @@ struct client *client_start(struct ev_loop *l, const struct client_req *req)
 		return NULL;
 	cl->loop = l;
 	cl->req = *req;
-	cl->io.fd = -1;
-	cl->io.cb = io_cb;
-	cl->io.arg = cl;
+	conn_init(&cl->cn, l, -1, io_cb, cl, cl->in, sizeof cl->in);
 	cl->timer.cb = timer_cb;
 	cl->timer.arg = cl;
 	cl->done_timer.cb = done_cb;

@@ -1,12 +1,10 @@
 /*
- * mta/smtp/queue_runner.c -- the queue runner and recipient verification; see
- * deliver.h.
+ * mta/smtp/queue_runner.c -- the queue runner; see queue_runner.h.
  *
  * Data:
  *   jobs     every transaction, waiting or running (d->jobs), each on its
  *            destination's wait list until it starts;
- *   dests    one per destination key with waiting or running jobs;
- *   verifies probes in flight and cached answers.
+ *   dests    one per destination key with waiting or running jobs.
  * Everything that frees runs in the loop's timer phase (the scan timer,
  * the client's done callback), never inside an I/O callback.
  */
@@ -27,6 +25,7 @@
 #include "policy/dsn.h"
 #include "policy/retry.h"
 #include "policy/route.h"
+#include "queue/envelope.h"
 
 #define SCAN_BATCH    64      /* messages read per scan */
 #define JOBS_PER_SLOT 8       /* waiting jobs allowed per concurrency slot */
@@ -62,43 +61,20 @@ struct job {
 	struct smtpc_result *res;
 };
 
-struct verify {
-	struct deliver *d;
-	struct verify  *next;                 /* d->verifies */
-	struct verify  *owner;                /* a waiter: the probe it joined */
-	char            addr[QUEUE_ADDR_MAX + 1];
-	int             state;                /* 0 probing, 1 answered (cached) */
-	enum verify_verdict verdict;
-	int64_t         expires;              /* monotonic ms */
-	verify_cb      *cb;
-	void           *arg;                  /* a waiter's asker */
-	struct client  *cl;                   /* a probe's transaction */
-	struct ev_timer timer;                /* probe: the deadline; waiter: the answer */
-	const char     *rcpt1[1];
-	struct smtpc_result res[1];
-	unsigned        nwaiting;
-};
-
 struct deliver {
 	struct ev_loop      *loop;
-	struct rq           *q;       /* the queue role (mta/net/queue_client.h) */
+	struct qc           *q;       /* the queue role (mta/net/queue_client.h) */
 	const struct conf   *conf;
 	struct dns_resolver *dns;
 	struct retry_policy  retry;
 	struct ev_timer      scan_timer;
 	struct job          *jobs;
 	unsigned             njobs, active;
-	int                  no_runner;     /* verification and admin only (the smtp role) */
 	struct dest         *dests;
-	struct verify       *verifies;
-	unsigned             nverifies;
-	unsigned             nprobes;         /* probes in flight */
 	struct queue_rcpt   *rcpts;           /* for queue_get */
 	size_t               rcpt_cap;
 	int                  stopping;
-	char                 auth_user[256], auth_pass[256];
-	int                  have_auth;
-	struct tls_anchors  *anchors;         /* tls-ca-file, when `tls verify` is used */
+	const struct tables *tables;          /* the smarthost's credentials, the CA bundle */
 };
 
 static void dispatch(struct deliver *d);
@@ -245,11 +221,84 @@ static const char *status_code(const struct smtpc_result *r, int expired, char b
 	return r->status == SMTPC_R_PERM ? "5.0.0" : r->status == SMTPC_R_OK ? "2.0.0" : "4.0.0";
 }
 
+/* ---- the queue, one answer at a time ----
+ *
+ * The runner waits for each answer it needs (qc_wait): it serves no
+ * client, and its next step needs the answer anyway.  The callback copies
+ * what the reply carries, since the reply is gone once it returns. */
+
+struct ask {
+	int                    rc;
+	struct qw_rep          rep;      /* the scalars; rep.data is not kept */
+	void                  *buf;      /* BODY_READ: cap bytes here, got */
+	size_t                 cap, got;
+	struct queue_envelope *env;      /* GET: decoded here */
+	queue_id              *ids;      /* DUE: up to cap IDs not skipped */
+	int                  (*skip)(void *arg, queue_id id);
+	void                  *skip_arg;
+};
+
+static void ask_cb(void *arg, const struct qw_rep *rep)
+{
+	struct ask *a = arg;
+
+	a->rc = rep != NULL ? rep->rc : QUEUE_EIO;
+	if (rep == NULL)
+		return;
+	a->rep = *rep;
+	a->rep.data = NULL;
+	if (rep->rc != QUEUE_OK)
+		return;
+	switch (rep->type & ~QW_REPLY) {
+	case QW_BODY_READ:
+		a->got = rep->len <= a->cap ? rep->len : 0;
+		if (rep->len > a->cap)
+			a->rc = QUEUE_EIO;       /* more than asked for */
+		else if (rep->len > 0)
+			memcpy(a->buf, rep->data, rep->len);
+		break;
+	case QW_GET:
+		if (envelope_decode(rep->data, rep->len, a->env) != QUEUE_OK || a->env->nrcpts != rep->n)
+			a->rc = QUEUE_EIO;
+		break;
+	case QW_DUE:
+		for (size_t i = 0; i < rep->n && a->got < a->cap; i++) {
+			queue_id id = qw_due_id(rep, i);
+
+			if (a->skip == NULL || !a->skip(a->skip_arg, id))
+				a->ids[a->got++] = id;
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+static int wait_for(struct deliver *d, uint64_t ticket, struct ask *a)
+{
+	qc_wait(d->q, ticket);
+	return a->rc;
+}
+
+static int body_read(struct deliver *d, queue_id id, uint64_t off, void *buf, size_t cap,
+                     size_t *got)
+{
+	struct ask a = { .buf = buf, .cap = cap < QW_CHUNK_MAX ? cap : QW_CHUNK_MAX };
+	int rc;
+
+	*got = 0;
+	if (a.cap == 0)
+		return QUEUE_OK;
+	rc = wait_for(d, qc_body_read(d->q, id, off, (uint32_t)a.cap, ask_cb, &a), &a);
+	*got = a.got;
+	return rc;
+}
+
 static int read_body(void *arg, uint64_t off, void *buf, size_t cap, size_t *got)
 {
 	struct job *j = arg;
 
-	return rq_body_read(j->d->q, j->id, off, buf, cap, got) == QUEUE_OK ? 0 : -1;
+	return body_read(j->d, j->id, off, buf, cap, got) == QUEUE_OK ? 0 : -1;
 }
 
 /* The original's header block, for a bounce; *len 0 if unreadable. */
@@ -263,7 +312,7 @@ static char *original_headers(struct deliver *d, queue_id id, size_t *len)
 		return NULL;
 	while (have < DSN_HEADERS_MAX) {
 		size_t got = 0;
-		if (rq_body_read(d->q, id, have, buf + have, DSN_HEADERS_MAX - have, &got) != QUEUE_OK
+		if (body_read(d, id, have, buf + have, DSN_HEADERS_MAX - have, &got) != QUEUE_OK
 		    || got == 0)
 			break;
 		have += got;
@@ -274,12 +323,11 @@ static char *original_headers(struct deliver *d, queue_id id, size_t *len)
 
 /* Build and draft a bounce or delay notice for the recipients in list.
  * Returns the draft (or NULL), with its envelope in env/rcpt. */
-static struct rq_draft *make_dsn(struct deliver *d, const struct job *j,
-                                    const struct dsn_rcpt *list, size_t n, int delayed,
-                                    struct queue_envelope *env, struct queue_rcpt *rcpt)
+static queue_id make_dsn(struct deliver *d, const struct job *j, const struct dsn_rcpt *list,
+                         size_t n, int delayed, struct queue_envelope *env, struct queue_rcpt *rcpt)
 {
 	struct dsn ds;
-	struct rq_draft *draft;
+	struct ask a = { 0 };
 	queue_id id = 0;
 	char idtext[QUEUE_ID_TEXT], orig[QUEUE_ID_TEXT], boundary[48], date[32], *text, *hdr;
 	size_t hlen, need;
@@ -288,8 +336,9 @@ static struct rq_draft *make_dsn(struct deliver *d, const struct job *j,
 	char received[512];
 	int rn;
 
-	if ((draft = rq_draft_begin(d->q, &id)) == NULL)
-		return NULL;
+	if (wait_for(d, qc_draft_begin(d->q, ask_cb, &a), &a) != QUEUE_OK || a.rep.id == 0)
+		return 0;
+	id = a.rep.id;
 	queue_id_format(id, idtext);
 	queue_id_format(j->id, orig);
 	snprintf(boundary, sizeof boundary, "%s.%lld", idtext, (long long)now);
@@ -315,16 +364,16 @@ static struct rq_draft *make_dsn(struct deliver *d, const struct job *j,
 	if (text == NULL || rn <= 0 || (size_t)rn >= sizeof received) {
 		free(text);
 		free(hdr);
-		rq_draft_abort(draft);
-		return NULL;
+		qc_draft_abort(d->q, id);
+		return 0;
 	}
 	dsn_build(&ds, text, need + 1, NULL);
-	if (rq_draft_write(draft, received, (size_t)rn) != QUEUE_OK ||
-	    rq_draft_write(draft, text, need) != QUEUE_OK) {
+	if (qc_draft_write(d->q, id, received, (size_t)rn) != 0 ||
+	    qc_draft_write(d->q, id, text, need) != 0) {
 		free(text);
 		free(hdr);
-		rq_draft_abort(draft);
-		return NULL;
+		qc_draft_abort(d->q, id);
+		return 0;
 	}
 	free(text);
 	free(hdr);
@@ -337,7 +386,7 @@ static struct rq_draft *make_dsn(struct deliver *d, const struct job *j,
 	snprintf(rcpt->addr, sizeof rcpt->addr, "%s", j->sender);
 	env->rcpts = rcpt;
 	env->nrcpts = env->rcpt_cap = 1;
-	return draft;
+	return id;
 }
 
 static void log_result(const struct job *j, size_t i, const char *remote, const char *status,
@@ -367,8 +416,9 @@ static void job_done(void *arg, const char *remote)
 	char (*codes)[16] = calloc(j->n, sizeof *codes);
 	size_t nfailed = 0, ndeferred = 0;
 	int64_t now = now_s();
-	struct rq_draft *dsn = NULL;
+	queue_id dsn = 0;
 	struct queue_envelope dsn_env;
+	struct ask a = { 0 };
 	struct queue_rcpt dsn_rcpt;
 	uint32_t set_flags = 0;
 	int result = QUEUE_OK, gone = 0;
@@ -423,7 +473,7 @@ static void job_done(void *arg, const char *remote)
 	/* Never to <>: a bounce is never bounced. */
 	if (j->sender[0] != '\0' && nfailed > 0) {
 		dsn = make_dsn(d, j, failed, nfailed, 0, &dsn_env, &dsn_rcpt);
-		if (dsn == NULL)
+		if (dsn == 0)
 			log_warn("msg=\"cannot make a bounce\" to=%s", "sender");
 	} else if (j->sender[0] != '\0' && ndeferred > 0 && !(j->flags & QUEUE_ENV_WARNED) &&
 	           retry_warn_due(&d->retry, j->received, now)) {
@@ -439,16 +489,20 @@ static void job_done(void *arg, const char *remote)
 			k++;
 		}
 		dsn = make_dsn(d, j, failed, k, 1, &dsn_env, &dsn_rcpt);
-		if (dsn != NULL)
+		if (dsn != 0)
 			set_flags = QUEUE_ENV_WARNED;
 	}
-	rq_update(d->q, j->id, qr, j->n, set_flags, dsn, &dsn_env, &result, &gone);
+	result = wait_for(d, qc_update(d->q, j->id, qr, j->n, set_flags, dsn, dsn ? &dsn_env : NULL,
+	                               ask_cb, &a), &a);
+	gone = result == QUEUE_OK && a.rep.gone;
+	if (result == QUEUE_OK && dsn != 0)
+		dsn_env.id = a.rep.id;
 	if (result != QUEUE_OK && result != QUEUE_ENOTFOUND) {
 		char idtext[QUEUE_ID_TEXT];
 		queue_id_format(j->id, idtext);
 		log_warn("msg=\"cannot record a delivery: it will be tried again\" id=%s error=\"%s\"",
 		         idtext, queue_strerror(result));
-	} else if (dsn != NULL && result == QUEUE_OK) {
+	} else if (dsn != 0 && result == QUEUE_OK) {
 		char idtext[QUEUE_ID_TEXT], orig[QUEUE_ID_TEXT];
 		queue_id_format(dsn_env.id, idtext);
 		queue_id_format(j->id, orig);
@@ -506,7 +560,7 @@ static void job_start(struct job *j)
 	memset(&req, 0, sizeof req);
 	req.conf = d->conf;
 	req.dns = d->dns;
-	req.anchors = d->anchors;
+	req.anchors = d->tables->anchors;
 	req.route = j->route;
 	req.sender = j->sender;
 	req.rcpts = j->rcpts;
@@ -515,9 +569,9 @@ static void job_start(struct job *j)
 	req.size = j->size;
 	req.flags = ((j->flags & QUEUE_ENV_8BITMIME) ? SMTPC_F_8BITMIME : 0u) |
 	            ((j->flags & QUEUE_ENV_SMTPUTF8) ? SMTPC_F_SMTPUTF8 : 0u);
-	if (j->route.kind == ROUTE_SMARTHOST && d->have_auth) {
-		req.auth_user = d->auth_user;
-		req.auth_pass = d->auth_pass;
+	if (j->route.kind == ROUTE_SMARTHOST && d->tables->have_auth) {
+		req.auth_user = d->tables->auth_user;
+		req.auth_pass = d->tables->auth_pass;
 	}
 	req.body = read_body;
 	req.body_arg = j;
@@ -561,7 +615,17 @@ static int load_env(struct deliver *d, queue_id id, struct queue_envelope *env)
 		memset(env, 0, sizeof *env);
 		env->rcpts = d->rcpts;
 		env->rcpt_cap = d->rcpt_cap;
-		rc = rq_get(d->q, id, env);
+		struct ask a = { .env = env };
+
+		rc = wait_for(d, qc_get(d->q, id, (uint32_t)d->rcpt_cap, ask_cb, &a), &a);
+		if (rc == QUEUE_EINVAL)
+			env->nrcpts = a.rep.n;
+		if (rc == QUEUE_OK && env->id != id)
+			rc = QUEUE_EIO;
+		if (rc == QUEUE_OK) {
+			env->rcpts = d->rcpts;
+			env->rcpt_cap = d->rcpt_cap;
+		}
 		if (rc != QUEUE_EINVAL || env->nrcpts <= d->rcpt_cap)
 			return rc;
 		struct queue_rcpt *r = realloc(d->rcpts, env->nrcpts * sizeof *r);
@@ -638,6 +702,27 @@ static void plan_message(struct deliver *d, queue_id id, int64_t now)
 	}
 }
 
+/* The due messages not in flight: up to cap IDs (asking for the jobs in
+ * flight more, which in_flight() refuses); *next is now when more were
+ * due than taken, else when the next one is. */
+static int due(struct deliver *d, int64_t now, queue_id *ids, size_t cap, size_t *n,
+               int64_t *next)
+{
+	struct ask a = { .ids = ids, .cap = cap, .skip = in_flight, .skip_arg = d };
+	size_t want = cap + d->njobs;
+	int rc;
+
+	*n = 0;
+	*next = INT64_MAX;
+	if (want > QW_DUE_MAX)
+		want = QW_DUE_MAX;
+	if ((rc = wait_for(d, qc_due(d->q, now, (uint32_t)want, ask_cb, &a), &a)) != QUEUE_OK)
+		return rc;
+	*n = a.got;
+	*next = a.rep.n == want || a.got == cap ? now : a.rep.next;
+	return QUEUE_OK;
+}
+
 static void scan_cb(struct ev_loop *l, struct ev_timer *t)
 {
 	struct deliver *d = t->arg;
@@ -648,12 +733,12 @@ static void scan_cb(struct ev_loop *l, struct ev_timer *t)
 	int rc;
 
 	(void)l;
-	if (d->stopping || !d->conf->delivery || d->no_runner)
+	if (d->stopping || !d->conf->delivery)
 		return;
 	if (d->njobs >= room_max)
 		return;              /* a job's end scans again */
 	cap = room_max - d->njobs < SCAN_BATCH ? room_max - d->njobs : SCAN_BATCH;
-	rc = rq_due(d->q, now, in_flight, d, d->njobs, ids, cap, &n, &next);
+	rc = due(d, now, ids, cap, &n, &next);
 	if (rc != QUEUE_OK) {
 		log_warn("msg=\"cannot read the schedule\" error=\"%s\"", queue_strerror(rc));
 		scan_at(d, 10000);
@@ -670,213 +755,33 @@ static void scan_cb(struct ev_loop *l, struct ev_timer *t)
 		scan_at(d, (next - now) * 1000 + 50);
 }
 
-/* ---- recipient verification ---- */
-
-static void verify_unlink(struct deliver *d, struct verify *v)
-{
-	struct verify **p;
-
-	for (p = &d->verifies; *p; p = &(*p)->next) {
-		if (*p == v) {
-			*p = v->next;
-			d->nverifies--;
-			return;
-		}
-	}
-}
-
-static void verify_free(struct verify *v)
-{
-	if (v->cb == NULL && v->state == 0)
-		v->d->nprobes--;
-	ev_timer_stop(v->d->loop, &v->timer);
-	client_free(v->cl);
-	free(v);
-}
-
-/* A waiter's answer, from its zero timer. */
-static void waiter_cb(struct ev_loop *l, struct ev_timer *t)
-{
-	struct verify *w = t->arg;
-	struct deliver *d = w->d;
-
-	(void)l;
-	verify_unlink(d, w);
-	w->cb(w->arg, w->verdict);
-	verify_free(w);
-}
-
-/* The probe for v ended with verdict: cache it (unless temporary) and
- * answer everyone who waits for it. */
-static void probe_answer(struct verify *v, enum verify_verdict verdict)
-{
-	struct deliver *d = v->d;
-	char to[QUEUE_ADDR_MAX * 4 + 8], why[SMTPC_TEXT_MAX * 4 + 8];
-
-	client_free(v->cl);
-	v->cl = NULL;
-	ev_timer_stop(d->loop, &v->timer);
-	log_quote(v->addr, strlen(v->addr), to, sizeof to);
-	log_quote(v->res[0].text, strlen(v->res[0].text), why, sizeof why);
-	log_event("verify", "to=<%s> result=%s reply=%s", to,
-	          verdict == VERIFY_OK ? "ok" : verdict == VERIFY_REJECT ? "reject" : "temp", why);
-	for (struct verify *w = d->verifies; w; w = w->next) {
-		if (w->owner != v)
-			continue;
-		w->owner = NULL;
-		w->verdict = verdict;
-		ev_timer_start(d->loop, &w->timer, 0);
-	}
-	v->nwaiting = 0;
-	if (verdict == VERIFY_TEMP || d->conf->verify_cache == 0) {
-		verify_unlink(d, v);
-		verify_free(v);
-		return;
-	}
-	d->nprobes--;
-	v->state = 1;
-	v->verdict = verdict;
-	v->expires = d->loop->now + (int64_t)d->conf->verify_cache * 1000;
-}
-
-static void probe_done(void *arg, const char *remote)
-{
-	struct verify *v = arg;
-	uint8_t st = v->res[0].status;
-
-	(void)remote;
-	probe_answer(v, st == SMTPC_R_OK ? VERIFY_OK : st == SMTPC_R_PERM ? VERIFY_REJECT : VERIFY_TEMP);
-}
-
-static void probe_deadline(struct ev_loop *l, struct ev_timer *t)
-{
-	struct verify *v = t->arg;
-
-	(void)l;
-	snprintf(v->res[0].text, sizeof v->res[0].text, "no answer in time");
-	probe_answer(v, VERIFY_TEMP);
-}
-
-/* Drop expired answers, and the oldest if there are too many. */
-static void verify_prune(struct deliver *d)
-{
-	struct verify **p = &d->verifies;
-
-	while (*p) {
-		struct verify *v = *p;
-		if (v->state == 1 && (v->expires <= d->loop->now || d->nverifies > VERIFY_MAX)) {
-			*p = v->next;
-			d->nverifies--;
-			verify_free(v);
-			continue;
-		}
-		p = &v->next;
-	}
-}
-
-struct verify *deliver_verify(struct deliver *d, const char *rcpt, verify_cb *cb, void *arg)
-{
-	struct verify *w, *probe = NULL;
-
-	verify_prune(d);
-	for (struct verify *v = d->verifies; v; v = v->next)
-		if (v->cb == NULL && strcmp(v->addr, rcpt) == 0)
-			probe = v;
-	if ((w = calloc(1, sizeof *w)) == NULL)
-		return NULL;
-	w->d = d;
-	w->cb = cb;
-	w->arg = arg;
-	w->timer.cb = waiter_cb;
-	w->timer.arg = w;
-	snprintf(w->addr, sizeof w->addr, "%s", rcpt);
-	w->next = d->verifies;
-	d->verifies = w;
-	d->nverifies++;
-	if (probe != NULL && probe->state == 1) {
-		w->verdict = probe->verdict;          /* cached */
-		ev_timer_start(d->loop, &w->timer, 0);
-		return w;
-	}
-	if (probe == NULL) {
-		struct client_req req;
-		/* A client sending RCPT after RCPT must not make us open
-		 * connection after connection to the internal server. */
-		if (d->nprobes >= PROBES_MAX || (probe = calloc(1, sizeof *probe)) == NULL) {
-			w->verdict = VERIFY_TEMP;
-			ev_timer_start(d->loop, &w->timer, 0);
-			return w;
-		}
-		probe->d = d;
-		d->nprobes++;
-		snprintf(probe->addr, sizeof probe->addr, "%s", rcpt);
-		probe->rcpt1[0] = probe->addr;
-		probe->timer.cb = probe_deadline;
-		probe->timer.arg = probe;
-		probe->next = d->verifies;
-		d->verifies = probe;
-		d->nverifies++;
-		memset(&req, 0, sizeof req);
-		req.conf = d->conf;
-		req.dns = d->dns;
-		req.anchors = d->anchors;
-		route_select(d->conf, rcpt, &req.route);
-		req.sender = "";
-		req.rcpts = probe->rcpt1;
-		req.nrcpts = 1;
-		req.res = probe->res;
-		req.probe = 1;
-		req.done = probe_done;
-		req.arg = probe;
-		w->owner = probe;
-		probe->nwaiting = 1;
-		ev_timer_start(d->loop, &probe->timer, (int64_t)d->conf->timeout_verify * 1000);
-		probe->cl = client_start(d->loop, &req);
-		if (probe->cl == NULL) {
-			snprintf(probe->res[0].text, sizeof probe->res[0].text, "out of memory");
-			ev_timer_start(d->loop, &probe->timer, 0);   /* answers TEMP */
-		}
-		return w;
-	}
-	w->owner = probe;
-	probe->nwaiting++;
-	return w;
-}
-
-void deliver_verify_cancel(struct verify *w)
-{
-	if (w == NULL)
-		return;
-	if (w->owner != NULL)
-		w->owner->nwaiting--;   /* the probe goes on: its answer is cached */
-	verify_unlink(w->d, w);
-	verify_free(w);
-}
-
 /* ---- admin ---- */
 
 int deliver_admin(struct deliver *d, const char *verb, queue_id id, char *msg, size_t cap)
 {
+	struct ask a = { 0 };
 	char idtext[QUEUE_ID_TEXT];
 	size_t count = 0;
 	int rc;
 
 	queue_id_format(id, idtext);
 	if (strcmp(verb, "flush") == 0) {
-		rc = rq_retry(d->q, 0, &count);
+		rc = wait_for(d, qc_retry(d->q, 0, ask_cb, &a), &a);
+		count = a.rep.count;
 		if (rc == QUEUE_OK)
 			snprintf(msg, cap, "%zu waiting message%s due now", count, count == 1 ? "" : "s");
 	} else if (strcmp(verb, "retry") == 0) {
-		rc = rq_retry(d->q, id, &count);
+		rc = wait_for(d, qc_retry(d->q, id, ask_cb, &a), &a);
+		count = a.rep.count;
 		if (rc == QUEUE_OK)
 			snprintf(msg, cap, count ? "%s due now" : "%s is held: release it first", idtext);
 	} else if (strcmp(verb, "hold") == 0 || strcmp(verb, "release") == 0) {
 		int hold = verb[0] == 'h';
-		rc = rq_hold(d->q, id, hold);
+		rc = wait_for(d, qc_hold(d->q, id, hold, ask_cb, &a), &a);
 		if (rc == QUEUE_OK)
 			snprintf(msg, cap, "%s %s", idtext, hold ? "held" : "released");
 	} else if (strcmp(verb, "delete") == 0) {
-		rc = rq_delete(d->q, id);
+		rc = wait_for(d, qc_delete(d->q, id, ask_cb, &a), &a);
 		if (rc == QUEUE_OK) {
 			snprintf(msg, cap, "%s deleted", idtext);
 			log_event("removed", "id=%s reason=deleted", idtext);
@@ -924,94 +829,8 @@ int deliver_control(void *arg, const struct ctl_req *req, char *text, size_t cap
 
 /* ---- life ---- */
 
-/* The smarthost's "user:password" (the first line of the file). */
-static int load_auth(struct deliver *d, const char *path, char *err, size_t errcap)
-{
-	char buf[600];
-	ssize_t n;
-	char *colon, *end;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0) {
-		snprintf(err, errcap, "smarthost auth %s: %s", path, strerror(errno));
-		return -1;
-	}
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n < 0) {
-		snprintf(err, errcap, "smarthost auth %s: %s", path, strerror(errno));
-		return -1;
-	}
-	buf[n] = '\0';
-	end = buf + strcspn(buf, "\r\n");
-	*end = '\0';
-	colon = strchr(buf, ':');
-	if (colon == NULL || colon == buf || (size_t)(colon - buf) >= sizeof d->auth_user ||
-	    strlen(colon + 1) >= sizeof d->auth_pass) {
-		snprintf(err, errcap, "smarthost auth %s: want one line user:password", path);
-		return -1;
-	}
-	*colon = '\0';
-	snprintf(d->auth_user, sizeof d->auth_user, "%.255s", buf);
-	snprintf(d->auth_pass, sizeof d->auth_pass, "%.255s", colon + 1);
-	memset(buf, 0, sizeof buf);
-	d->have_auth = 1;
-	return 0;
-}
-
-/* Does any destination ask for `tls verify`? */
-static int uses_verify(const struct conf *c)
-{
-	if (c->outbound_tls == CONF_OTLS_VERIFY ||
-	    (c->smarthost.host[0] != '\0' && c->smarthost.tls == CONF_OTLS_VERIFY))
-		return 1;
-	for (size_t k = 0; k < c->nroutes; k++)
-		if (c->routes[k].hop.tls == CONF_OTLS_VERIFY)
-			return 1;
-	return 0;
-}
-
-/* The CA bundle, read whole (bounded). */
-static int load_anchors(struct deliver *d, const char *path, char *err, size_t errcap)
-{
-	char *text = NULL;
-	size_t len = 0, cap = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0) {
-		snprintf(err, errcap, "tls-ca-file %s: %s", path, strerror(errno));
-		return -1;
-	}
-	for (;;) {
-		ssize_t n;
-		if (len == cap) {
-			char *m = cap < (8u << 20) ? realloc(text, cap = cap ? cap * 2 : 256 * 1024) : NULL;
-			if (m == NULL) {
-				snprintf(err, errcap, "tls-ca-file %s: too big or out of memory", path);
-				free(text);
-				close(fd);
-				return -1;
-			}
-			text = m;
-		}
-		n = read(fd, text + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	d->anchors = tls_anchors_load(text ? text : "", len, path, err, errcap);
-	free(text);
-	if (d->anchors == NULL)
-		return -1;
-	log_event("tls-ca", "file=%s anchors=%zu", path, tls_anchors_count(d->anchors));
-	return 0;
-}
-
-struct deliver *deliver_new(struct ev_loop *l, struct rq *q, const struct conf *c,
-                            char *err, size_t errcap)
+struct deliver *deliver_new(struct ev_loop *l, struct qc *q, const struct conf *c,
+                            const struct tables *t, char *err, size_t errcap)
 {
 	struct deliver *d = calloc(1, sizeof *d);
 
@@ -1028,27 +847,15 @@ struct deliver *deliver_new(struct ev_loop *l, struct rq *q, const struct conf *
 	d->retry.warn = c->delay_warning;
 	d->scan_timer.cb = scan_cb;
 	d->scan_timer.arg = d;
-	if (c->smarthost_auth[0] != '\0' && load_auth(d, c->smarthost_auth, err, errcap) != 0) {
-		free(d);
-		return NULL;
-	}
-	if (uses_verify(c) && load_anchors(d, c->tls_ca_file, err, errcap) != 0) {
-		free(d);
-		return NULL;
-	}
+	d->tables = t;
+	if (t->anchors != NULL)
+		log_event("tls-ca", "file=%s anchors=%zu", c->tls_ca_file, tls_anchors_count(t->anchors));
 	if ((d->dns = dns_resolver_new(l, c, err, errcap)) == NULL) {
-		tls_anchors_free(d->anchors);
 		free(d);
 		return NULL;
 	}
 	scan_at(d, 0);
 	return d;
-}
-
-void deliver_runner_off(struct deliver *d)
-{
-	d->no_runner = 1;
-	ev_timer_stop(d->loop, &d->scan_timer);
 }
 
 void deliver_stop(struct deliver *d)
@@ -1072,14 +879,7 @@ void deliver_free(struct deliver *d)
 	if (d == NULL)
 		return;
 	deliver_stop(d);
-	while (d->verifies) {
-		struct verify *v = d->verifies;
-		d->verifies = v->next;
-		verify_free(v);
-	}
 	dns_resolver_free(d->dns);
-	tls_anchors_free(d->anchors);
-	memset(d->auth_pass, 0, sizeof d->auth_pass);
 	free(d->rcpts);
 	free(d);
 }

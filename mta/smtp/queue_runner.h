@@ -2,12 +2,12 @@
  * mta/smtp/queue_runner.h -- the queue runner: takes what is due from the queue,
  * delivers it through mta/smtp/delivery_attempt.h, records each recipient's outcome,
  * retries with backoff (policy/retry.h), and bounces (policy/dsn.h).
- * It runs in the server's event loop.
+ * It runs in the delivery role's event loop.
  *
- * Its whole interface to the queue is five calls -- queue_due, queue_get,
- * queue_body_read, queue_update, and queue_draft_begin/write for a bounce
- * -- so that the network side (client, resolver) can move to a process of
- * its own without the queue following it.
+ * Its whole interface to the queue is the queue role's link
+ * (mta/net/queue_client.h): DUE, GET, BODY_READ, UPDATE, and a draft for a
+ * bounce; it waits for each answer it needs (qc_wait): it serves no
+ * client, and its next step needs that answer anyway.
  *
  *   - Due messages are read in ID order of their due time; each message's
  *     due recipients are grouped by destination (policy/route.h key): one
@@ -33,6 +33,7 @@
 #include "policy/conf.h"
 #include "policy/ctl.h"
 #include "mta/net/queue_client.h"
+#include "mta/ops/config_files.h"
 #include "queue/queue.h"
 
 struct deliver;
@@ -40,11 +41,8 @@ struct deliver;
 /* Set up (the resolver, the smarthost's credentials).  The runner runs
  * only when conf->delivery is on; the admin calls work either way.
  * NULL with a message in err on failure. */
-struct deliver *deliver_new(struct ev_loop *l, struct rq *q, const struct conf *c,
-                            char *err, size_t errcap);
-/* No queue runner in this process: recipient verification and the admin
- * verbs only (the smtp role; the delivery role runs the runner). */
-void deliver_runner_off(struct deliver *d);
+struct deliver *deliver_new(struct ev_loop *l, struct qc *q, const struct conf *c,
+                            const struct tables *t, char *err, size_t errcap);
 /* Something became due (a message committed, a flush): scan soon. */
 void deliver_kick(struct deliver *d);
 /* Shutdown: stop every transaction now, recording nothing. */
@@ -64,29 +62,5 @@ int deliver_admin(struct deliver *d, const char *verb, queue_id id, char *msg, s
 /* The same as a control socket handler (mta/ops/control.h control_fn; arg is
  * the struct deliver): the verb, and an ID for all but flush. */
 int deliver_control(void *arg, const struct ctl_req *req, char *text, size_t cap);
-
-/* ---- recipient verification ---- */
-
-enum verify_verdict {
-	VERIFY_OK = 0,     /* the next hop takes the recipient: 250            */
-	VERIFY_REJECT,     /* it refused it (5xx): 550                          */
-	VERIFY_TEMP        /* no answer in time, a 4xx, no connection: 451      */
-};
-
-struct verify;
-typedef void verify_cb(void *arg, enum verify_verdict v);
-
-/*
- * Ask the next hop of rcpt's route whether it takes rcpt (an RCPT probe:
- * MAIL FROM:<>, RCPT TO, QUIT).  Answers are cached for `verify-cache`
- * (refusals and acceptances; temporary failures are not cached), and a
- * probe for an address already being asked joins it.  The callback comes
- * from the loop's timer phase, never from inside deliver_verify(); no
- * later than `timeout-verify` it says VERIFY_TEMP.  Returns NULL if memory
- * is short (treat as VERIFY_TEMP).
- */
-struct verify *deliver_verify(struct deliver *d, const char *rcpt, verify_cb *cb, void *arg);
-/* The asker went away: no callback. */
-void deliver_verify_cancel(struct verify *v);
 
 #endif

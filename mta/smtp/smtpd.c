@@ -52,6 +52,7 @@ static void body_put(char *body)
 }
 
 static void reply(struct smtpd *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void session_over(struct smtpd *s);
 
 static void reply(struct smtpd *s, const char *fmt, ...)
 {
@@ -83,8 +84,35 @@ static void release_hold(struct smtpd *s)
 		s->pending = SMTPD_P_NONE;
 }
 
-/* Count an error; past max-errors the session ends with 421.  Past
- * tarpit-after, the reply just given to the error is held back. */
+/* End the session with "421 4.7.0 HOST <why>, closing connection": a
+ * reply the tarpit holds goes out first.  reason names it in the
+ * disconnect line. */
+static void close_421(struct smtpd *s, const char *why, const char *reason)
+{
+	release_hold(s);
+	reply(s, "421 4.7.0 %s %s, closing connection", s->conf->hostname, why);
+	s->close_reason = reason;
+	s->state = SMTPD_S_CLOSING;
+}
+
+/* One more junk command (NOOP, RSET, VRFY, HELP, or a failed command);
+ * past max-junk-commands the session ends with 421.  Returns 1 then.  A
+ * client that only ever says NOOP would otherwise hold its connection for
+ * as long as it sends one every timeout-command (Postfix's
+ * smtpd_junk_command_limit, which also forgives at each queued message). */
+static int junk_command(struct smtpd *s)
+{
+	s->junk++;
+	if (s->conf->max_junk_commands == 0 || s->junk <= s->conf->max_junk_commands ||
+	    s->state == SMTPD_S_CLOSING)
+		return 0;
+	close_421(s, "Too many junk commands", "too-many-junk-commands");
+	return 1;
+}
+
+/* Count an error; past max-errors (or max-junk-commands) the session ends
+ * with 421.  Past tarpit-after, the reply just given to the error is held
+ * back. */
 static void client_error(struct smtpd *s)
 {
 	unsigned ms;
@@ -93,13 +121,12 @@ static void client_error(struct smtpd *s)
 	if (s->state == SMTPD_S_CLOSING)
 		return;
 	if (s->conf->max_errors && s->errors >= s->conf->max_errors) {
-		release_hold(s);
-		reply(s, "421 4.7.0 %s Too many errors, closing connection", s->conf->hostname);
-		s->close_reason = "too-many-errors";
+		close_421(s, "Too many errors", "too-many-errors");
 		edge_count(s->counters, EDGE_TOO_MANY_ERRORS);
-		s->state = SMTPD_S_CLOSING;
 		return;
 	}
+	if (junk_command(s))
+		return;
 	ms = edge_tarpit_delay(s->conf, s->errors);
 	if (ms == 0 || s->hold_active)
 		return;
@@ -885,25 +912,26 @@ static const struct cmd_entry {
 	const char    *bad_seq; /* the 503 text otherwise */
 	cmd_handler   *fn;      /* NULL: answer `fixed` and nothing else */
 	const char    *fixed;
+	int            junk;    /* counts toward max-junk-commands */
 } cmd_table[] = {
-	{ SMTP_VERB_EHLO,     ANY,                 NULL,                            cmd_ehlo, NULL },
-	{ SMTP_VERB_HELO,     ANY,                 NULL,                            cmd_helo, NULL },
-	{ SMTP_VERB_MAIL,     ST(READY) | ST(MAIL), "503 5.5.1 Send HELO/EHLO first", cmd_mail, NULL },
-	{ SMTP_VERB_RCPT,     ST(MAIL),            "503 5.5.1 Need MAIL before RCPT", cmd_rcpt, NULL },
-	{ SMTP_VERB_DATA,     ST(MAIL),            "503 5.5.1 Need RCPT before DATA", cmd_data, NULL },
-	{ SMTP_VERB_RSET,     ANY,                 NULL,                            cmd_rset, NULL },
+	{ SMTP_VERB_EHLO,     ANY,                 NULL,                            cmd_ehlo, NULL, 0 },
+	{ SMTP_VERB_HELO,     ANY,                 NULL,                            cmd_helo, NULL, 0 },
+	{ SMTP_VERB_MAIL,     ST(READY) | ST(MAIL), "503 5.5.1 Send HELO/EHLO first", cmd_mail, NULL, 0 },
+	{ SMTP_VERB_RCPT,     ST(MAIL),            "503 5.5.1 Need MAIL before RCPT", cmd_rcpt, NULL, 0 },
+	{ SMTP_VERB_DATA,     ST(MAIL),            "503 5.5.1 Need RCPT before DATA", cmd_data, NULL, 0 },
+	{ SMTP_VERB_RSET,     ANY,                 NULL,                            cmd_rset, NULL, 1 },
 	{ SMTP_VERB_NOOP,     ANY,                 NULL,                            NULL,
-	  "250 2.0.0 OK" },
+	  "250 2.0.0 OK", 1 },
 	{ SMTP_VERB_VRFY,     ANY,                 NULL,                            NULL,
-	  "252 2.5.0 Cannot VRFY user; try RCPT" },
+	  "252 2.5.0 Cannot VRFY user; try RCPT", 1 },
 	{ SMTP_VERB_HELP,     ANY,                 NULL,                            NULL,
-	  "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP" },
-	{ SMTP_VERB_QUIT,     ANY | ST(REFUSED),   NULL,                            cmd_quit, NULL },
-	{ SMTP_VERB_EXPN,     ANY,                 NULL,                            cmd_not_impl, NULL },
-	{ SMTP_VERB_BDAT,     ANY,                 NULL,                            cmd_not_impl, NULL },
+	  "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP", 1 },
+	{ SMTP_VERB_QUIT,     ANY | ST(REFUSED),   NULL,                            cmd_quit, NULL, 0 },
+	{ SMTP_VERB_EXPN,     ANY,                 NULL,                            cmd_not_impl, NULL, 0 },
+	{ SMTP_VERB_BDAT,     ANY,                 NULL,                            cmd_not_impl, NULL, 0 },
 	/* Allowed anywhere, so that "not offered" (502) comes before 503. */
-	{ SMTP_VERB_STARTTLS, ANY,                 NULL,                            cmd_starttls, NULL },
-	{ SMTP_VERB_AUTH,     ANY,                 NULL,                            cmd_auth, NULL },
+	{ SMTP_VERB_STARTTLS, ANY,                 NULL,                            cmd_starttls, NULL, 0 },
+	{ SMTP_VERB_AUTH,     ANY,                 NULL,                            cmd_auth, NULL, 0 },
 };
 
 /* One complete command line (without its line end). */
@@ -962,6 +990,8 @@ static void run_line(struct smtpd *s, const char *line, size_t len, unsigned lfl
 				client_error(s);
 			return;
 		}
+		if (e->junk && junk_command(s))
+			return;
 		if (e->fn)
 			e->fn(s, &c);
 		else
@@ -1020,14 +1050,28 @@ static size_t feed_commands(struct smtpd *s, const char *buf, size_t len)
 			 * than SMTP_LINE_MAX, so it is either completed or too long. */
 			break;
 		}
+		if (n == -1 && s->lf_skip) {
+			/* Still inside the broken line: drop all but the last byte,
+			 * which may be the CR of the CRLF that ends it. */
+			used += SMTP_LINE_MAX - 1;
+			continue;
+		}
 		if (n == -1) {
 			s->overflow = 1;
 			used += SMTP_LINE_MAX;
 			log_event("reject", "addr=%s code=500 reason=line-too-long", s->client.addr_text);
 			continue;
 		}
+		if (s->lf_skip) {
+			/* The rest of a line a bare LF broke, up to its CRLF: never a
+			 * command, and answered already (as a bare CR's line is, whole). */
+			s->lf_skip = (ln.flags & SMTP_LINE_BARE_LF) != 0;
+			used += (size_t)n;
+			continue;
+		}
 		if (s->state == SMTPD_S_INIT && (size_t)n < len - used &&
-		    s->conf->reject_early_pipelining && !(s->flags & SMTPD_F_TLS) && !insider(s)) {
+		    !(ln.flags & SMTP_LINE_BARE_LF) && s->conf->reject_early_pipelining &&
+		    !(s->flags & SMTPD_F_TLS) && !insider(s)) {
 			/* More behind the first command: the client did not wait for
 			 * the reply, and PIPELINING is not offered before EHLO.  Not
 			 * inside TLS: a client that did a handshake writes no blind
@@ -1037,6 +1081,7 @@ static size_t feed_commands(struct smtpd *s, const char *buf, size_t len)
 			return len;
 		}
 		run_line(s, buf + used, ln.len, ln.flags);
+		s->lf_skip = (ln.flags & SMTP_LINE_BARE_LF) != 0;
 		used += (size_t)n;
 	}
 	return used;
@@ -1323,6 +1368,7 @@ void smtpd_msg_committed(struct smtpd *s, int err)
 	queue_id_format(s->id, idtext);
 	if (err == QUEUE_OK) {
 		s->messages++;
+		s->junk = 0; /* a client that sends mail is forgiven its NOOPs */
 		reply(s, "250 2.0.0 OK: queued as %s", idtext);
 	} else if (err == QUEUE_EFULL) {
 		reply(s, "452 4.3.1 Insufficient system storage");
@@ -1332,6 +1378,8 @@ void smtpd_msg_committed(struct smtpd *s, int err)
 		log_event("reject", "id=%s addr=%s code=451 reason=queue-error", idtext, s->client.addr_text);
 	}
 	txn_reset(s);
+	if (s->expired)
+		session_over(s);
 }
 
 void smtpd_delay_done(struct smtpd *s)
@@ -1405,6 +1453,37 @@ void smtpd_timeout(struct smtpd *s)
 		body_abort(s);
 	reply(s, "421 4.4.2 %s Timeout, closing connection", s->conf->hostname);
 	s->state = SMTPD_S_CLOSING;
+}
+
+unsigned smtpd_session_secs(const struct smtpd *s)
+{
+	/* Once it is over (or the 421 waits for a commit's answer) the limit
+	 * has done its work: a timer at 0 would only fire again and again. */
+	if (s->state == SMTPD_S_CLOSING || s->expired)
+		return 0;
+	return s->conf->max_session_time;
+}
+
+static void session_over(struct smtpd *s)
+{
+	s->expired = 0;
+	if (s->state == SMTPD_S_DATA && s->body)
+		body_abort(s);
+	s->pending = SMTPD_P_NONE;
+	release_hold(s);
+	reply(s, "421 4.4.2 %s Session time limit reached, closing connection", s->conf->hostname);
+	s->close_reason = "session-time";
+	s->state = SMTPD_S_CLOSING;
+}
+
+void smtpd_session_expired(struct smtpd *s)
+{
+	if (s->state == SMTPD_S_CLOSING)
+		return;
+	if (s->pending == SMTPD_P_COMMIT)
+		s->expired = 1; /* the commit's answer first (smtpd_msg_committed) */
+	else
+		session_over(s);
 }
 
 void smtpd_shutdown(struct smtpd *s, int force)

@@ -31,6 +31,8 @@
  *     out = smtpd_output(s, &len); write it; smtpd_output_ack(s, written)
  *   smtpd_timeout(s)        when smtpd_timeout_secs() seconds passed idle,
  *                           or smtpd_deadline_secs() since the state began
+ *   smtpd_session_expired(s) when smtpd_session_secs() passed since the
+ *                           connection (max-session-time), whatever the state
  *
  * Quotas: the session asks before it says 250 to MAIL (ev.size = SIZE=,
  * or 0) and again when the message's terminator is read (ev.size = the
@@ -159,7 +161,13 @@ struct smtpd {
 	unsigned             close_after : 1;
 	unsigned             stopping : 1;   /* the server is stopping (smtpd_shutdown) */
 	unsigned             data_ended : 1; /* terminator seen, last MSG_DATA unanswered */
+	unsigned             lf_skip : 1;    /* a bare LF broke a command line: the rest of it,
+	                                        up to the next CRLF, is thrown away */
+	unsigned             expired : 1;    /* max-session-time passed during a commit: 421
+	                                        right after its answer */
 	unsigned             errors;
+	unsigned             junk;           /* NOOP, RSET, VRFY, HELP and errors since the
+	                                        start or the last queued message */
 	const char          *close_reason;   /* why the session closes (static), for the
 	                                        driver's disconnect line; NULL: the client */
 	unsigned             messages;
@@ -265,6 +273,16 @@ unsigned smtpd_timeout_secs(const struct smtpd *s);
 unsigned smtpd_deadline_secs(const struct smtpd *s);
 /* The timer ran out: 421 and close (drops an open draft). */
 void smtpd_timeout(struct smtpd *s);
+/* Seconds the whole session may last (max-session-time; 0: no limit, or
+ * no longer: the session is closing, or its 421 waits for a commit's
+ * answer), however busy and in whatever state: the driver counts from the
+ * connection, and when they have passed calls smtpd_session_expired(). */
+unsigned smtpd_session_secs(const struct smtpd *s);
+/* The session's time is over: "421 4.4.2 HOST Session time limit reached,
+ * closing connection" and close, an open draft dropped and an answer
+ * still awaited from the driver no longer wanted -- except a commit, which
+ * gets its answer first and the 421 right after it. */
+void smtpd_session_expired(struct smtpd *s);
 /*
  * The server is stopping.  A session with no transaction open (greeting,
  * before or after one) gets "421 4.3.2" and closes now; one inside a

@@ -307,6 +307,8 @@ def queue_state(server):
     r = server.moat("queue", "list", "-c", server.conf_path)
     check(r.returncode == 0, "moat queue list: exit %d %r" % (r.returncode, r.stderr[-300:]))
     out, cur = {}, None
+    if r.stdout == b"Mail queue is empty\n":
+        return out
     for line in r.stdout.decode("utf-8", "replace").splitlines():
         if not line.strip():
             continue

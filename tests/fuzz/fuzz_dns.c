@@ -8,6 +8,13 @@
  * MX), addresses carry their family, and a parse is deterministic.  Then
  * dns_mx_sort() must leave the MX list sorted and free of duplicates.
  * The same bytes are also read as a resolv.conf (dns_resolv_conf).
+ *
+ * Bits 4-5 of the first byte pick the reader: 0 the MX/A/AAAA one above,
+ * 1 TLSA (dns_tlsa_parse), 2 TXT (dns_txt_parse), 3 all three.  For each:
+ * the AD bit is 0 or 1, 0 unless the answer is ours and whole, and then
+ * the header's bit; kept records stay within their caps; NODATA and
+ * errors keep nothing.  A DNSSEC query for the name is the plain query
+ * plus the OPT record.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,6 +27,58 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct dns_answer a, b;
+static struct dns_tlsa_set ta, tb;
+static struct dns_txt_set xa, xb;
+
+static void check_ad(enum dns_status st, unsigned ad, const unsigned char *msg)
+{
+	if (st == DNS_BAD || st == DNS_TRUNCATED)
+		REQUIRE(ad == 0);
+	else
+		REQUIRE(ad == ((msg[3] & 0x20) != 0));
+}
+
+static void fuzz_tlsa(const unsigned char *msg, size_t size, uint16_t id, const char *q)
+{
+	enum dns_status st = dns_tlsa_parse(msg, size, id, q, &ta);
+
+	REQUIRE(st >= DNS_OK && st <= DNS_BAD);
+	REQUIRE(ta.n <= DNS_TLSA_MAX);
+	REQUIRE(st == DNS_OK ? ta.n + ta.dropped > 0 : ta.n + ta.dropped == 0);
+	REQUIRE(ta.dropped == 0 || ta.n == DNS_TLSA_MAX);
+	check_ad(st, ta.ad, msg);
+	for (size_t i = 0; i < ta.n; i++)
+		REQUIRE(ta.r[i].toobig ? ta.r[i].len > DNS_TLSA_DATA_MAX
+		                       : ta.r[i].len <= DNS_TLSA_DATA_MAX);
+	REQUIRE(dns_tlsa_parse(msg, size, id, q, &tb) == st);
+	REQUIRE(memcmp(&ta, &tb, sizeof ta) == 0);
+}
+
+static void fuzz_txt(const unsigned char *msg, size_t size, uint16_t id, const char *q)
+{
+	enum dns_status st = dns_txt_parse(msg, size, id, q, &xa);
+
+	REQUIRE(st >= DNS_OK && st <= DNS_BAD);
+	REQUIRE(xa.n <= DNS_TXT_MAX);
+	REQUIRE(st == DNS_OK ? xa.n + xa.dropped > 0 : xa.n + xa.dropped == 0);
+	check_ad(st, xa.ad, msg);
+	for (size_t i = 0; i < xa.n; i++) {
+		REQUIRE(xa.r[i].len <= DNS_TXT_LEN_MAX && xa.r[i].text[xa.r[i].len] == '\0');
+		REQUIRE(!xa.r[i].truncated || xa.r[i].len == DNS_TXT_LEN_MAX);
+	}
+	REQUIRE(dns_txt_parse(msg, size, id, q, &xb) == st);
+	REQUIRE(memcmp(&xa, &xb, sizeof xa) == 0);
+}
+
+static void fuzz_query(const char *q)
+{
+	unsigned char plain[DNS_QUERY_MAX], sec[DNS_QUERY_MAX];
+	size_t n = dns_query_build(plain, sizeof plain, 7, q, DNS_T_TLSA);
+	size_t m = dns_query_build_flags(sec, sizeof sec, 7, q, DNS_T_TLSA, DNS_Q_DNSSEC);
+
+	REQUIRE(n > 0 && m == n + DNS_OPT_LEN);
+	REQUIRE(memcmp(plain + 12, sec + 12, n - 12) == 0 && sec[11] == 1 && (sec[3] & 0x20));
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -29,20 +88,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint16_t t, id;
 	unsigned char *msg;
 	enum dns_status st;
+	unsigned mode;
 
 	if (size < 1)
 		return 0;
 	q = names[data[0] & 3];
 	t = types[(data[0] >> 2) & 3];
+	mode = (data[0] >> 4) & 3;
 	data++;
 	size--;
 	id = size >= 2 ? (uint16_t)(data[0] << 8 | data[1]) : 0;
 	msg = malloc(size ? size : 1);
 	memcpy(msg, data, size);
+	fuzz_query(q);
+	if (mode == 1 || mode == 3)
+		fuzz_tlsa(msg, size, id, q);
+	if (mode == 2 || mode == 3)
+		fuzz_txt(msg, size, id, q);
+	if (mode == 1 || mode == 2) {
+		free(msg);
+		return 0;
+	}
 	st = dns_response_parse(msg, size, id, q, t, &a);
 	REQUIRE(st >= DNS_OK && st <= DNS_BAD);
 	REQUIRE(a.nmx <= DNS_MX_MAX && a.naddr <= DNS_ADDR_MAX);
 	REQUIRE(st == DNS_OK ? a.nmx + a.naddr > 0 : a.nmx + a.naddr == 0);
+	check_ad(st, a.ad, msg);
 	if (t == DNS_T_MX)
 		REQUIRE(a.naddr == 0);
 	else

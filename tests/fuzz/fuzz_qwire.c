@@ -23,7 +23,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static struct qw_out out;
+static struct wire_wr out;
 
 /* As the queue role and rq_get() do: the envelope with up to 8 recipients. */
 static void envelope(const unsigned char *p, size_t len)
@@ -77,13 +77,19 @@ static void request(uint16_t type, const unsigned char *p, size_t len)
 	case QW_DRAFT_WRITE:
 		if (q.len == 0 || q.len > QW_CHUNK_MAX)
 			abort();
-		qw_u64(&out, q.id);
-		qw_bytes(&out, q.data, q.len);
+		wire_put_u64(&out, q.id);
+		wire_put_bytes(&out, q.data, q.len);
 		break;
 	case QW_DRAFT_ABORT:
 	case QW_DELETE:
 	case QW_RETRY:
-		qw_u64(&out, q.id);
+		wire_put_u64(&out, q.id);
+		break;
+	case QW_DRAFT_PREPEND:
+		if (q.len == 0 || q.len > QUEUE_PREFIX_MAX)
+			abort();
+		wire_put_u64(&out, q.id);
+		wire_put_bytes(&out, q.data, q.len);
 		break;
 	case QW_COMMIT: {
 		uint64_t d;
@@ -101,34 +107,34 @@ static void request(uint16_t type, const unsigned char *p, size_t len)
 		}
 		if (k != q.n || pos != q.items_len)
 			abort();
-		qw_u32(&out, q.n);
-		qw_bytes(&out, q.items, q.items_len);
+		wire_put_u32(&out, q.n);
+		wire_put_bytes(&out, q.items, q.items_len);
 		break;
 	}
 	case QW_USAGE:
 		if (q.len)
 			envelope(q.data, q.len);
-		qw_bytes(&out, q.data, q.len);
+		wire_put_bytes(&out, q.data, q.len);
 		break;
 	case QW_PROBE:
-		qw_u64(&out, (uint64_t)q.now);
+		wire_put_u64(&out, (uint64_t)q.now);
 		break;
 	case QW_DUE:
 		if (q.cap == 0 || q.cap > QW_DUE_MAX)
 			abort();
-		qw_u64(&out, (uint64_t)q.now);
-		qw_u32(&out, q.cap);
+		wire_put_u64(&out, (uint64_t)q.now);
+		wire_put_u32(&out, q.cap);
 		break;
 	case QW_GET:
-		qw_u64(&out, q.id);
-		qw_u32(&out, q.cap);
+		wire_put_u64(&out, q.id);
+		wire_put_u32(&out, q.cap);
 		break;
 	case QW_BODY_READ:
 		if (q.cap == 0 || q.cap > QW_CHUNK_MAX)
 			abort();
-		qw_u64(&out, q.id);
-		qw_u64(&out, q.off);
-		qw_u32(&out, q.cap);
+		wire_put_u64(&out, q.id);
+		wire_put_u64(&out, q.off);
+		wire_put_u32(&out, q.cap);
 		break;
 	case QW_UPDATE:
 		if (q.n == 0 || (q.dsn == 0) != (q.len == 0))
@@ -143,19 +149,19 @@ static void request(uint16_t type, const unsigned char *p, size_t len)
 		}
 		if (k != q.n || pos != q.items_len)
 			abort();
-		qw_u64(&out, q.id);
-		qw_u32(&out, q.flags);
-		qw_u64(&out, q.dsn);
-		qw_u32(&out, (uint32_t)q.len);
-		qw_bytes(&out, q.data, q.len);
-		qw_u32(&out, q.n);
-		qw_bytes(&out, q.items, q.items_len);
+		wire_put_u64(&out, q.id);
+		wire_put_u32(&out, q.flags);
+		wire_put_u64(&out, q.dsn);
+		wire_put_u32(&out, (uint32_t)q.len);
+		wire_put_bytes(&out, q.data, q.len);
+		wire_put_u32(&out, q.n);
+		wire_put_bytes(&out, q.items, q.items_len);
 		break;
 	case QW_HOLD:
 		if (q.flags > 1)
 			abort();
-		qw_u64(&out, q.id);
-		qw_u8(&out, (uint8_t)q.flags);
+		wire_put_u64(&out, q.id);
+		wire_put_u8(&out, (uint8_t)q.flags);
 		break;
 	default:
 		break;
@@ -176,11 +182,11 @@ static void reply(uint16_t type, const unsigned char *p, size_t len)
 	inside(r.data, r.len, p, len);
 	qw_begin(&out, type);
 	if (base != QW_COMMIT)
-		qw_u32(&out, (uint32_t)r.rc);
+		wire_put_u32(&out, (uint32_t)r.rc);
 	switch (base) {
 	case QW_DRAFT_BEGIN:
 	case QW_OLDEST:
-		qw_u64(&out, r.id);
+		wire_put_u64(&out, r.id);
 		break;
 	case QW_COMMIT:
 		if (r.n == 0 || r.n > QW_BATCH_MAX || r.len != (size_t)r.n * QW_COMMIT_RESULT)
@@ -194,52 +200,52 @@ static void reply(uint16_t type, const unsigned char *p, size_t len)
 			if (rc > 0 || rc < QUEUE_ECORRUPT)
 				abort();
 		}
-		qw_u32(&out, r.n);
-		qw_bytes(&out, r.data, r.len);
+		wire_put_u32(&out, r.n);
+		wire_put_bytes(&out, r.data, r.len);
 		break;
 	case QW_USAGE:
-		qw_u64(&out, r.usage.messages);
-		qw_u64(&out, r.usage.bytes);
-		qw_u64(&out, r.usage.client_messages);
-		qw_u64(&out, r.usage.client_bytes);
-		qw_u64(&out, r.space.fs_avail);
-		qw_u64(&out, r.space.fs_total);
-		qw_u64(&out, r.space.file_free);
-		qw_u64(&out, r.space.map_free);
+		wire_put_u64(&out, r.usage.messages);
+		wire_put_u64(&out, r.usage.bytes);
+		wire_put_u64(&out, r.usage.client_messages);
+		wire_put_u64(&out, r.usage.client_bytes);
+		wire_put_u64(&out, r.space.fs_avail);
+		wire_put_u64(&out, r.space.fs_total);
+		wire_put_u64(&out, r.space.file_free);
+		wire_put_u64(&out, r.space.map_free);
 		break;
 	case QW_DUE:
 		if (r.n > QW_DUE_MAX || r.len != (size_t)r.n * 8)
 			abort();
 		for (size_t i = 0; i < r.n; i++)
 			(void)qw_due_id(&r, i);
-		qw_u64(&out, (uint64_t)r.next);
-		qw_u32(&out, r.n);
-		qw_bytes(&out, r.data, r.len);
+		wire_put_u64(&out, (uint64_t)r.next);
+		wire_put_u32(&out, r.n);
+		wire_put_bytes(&out, r.data, r.len);
 		break;
 	case QW_GET:
 		if (r.rc != QUEUE_OK && r.len != 0)
 			abort();
 		if (r.len)
 			envelope(r.data, r.len);
-		qw_u32(&out, r.n);
-		qw_bytes(&out, r.data, r.len);
+		wire_put_u32(&out, r.n);
+		wire_put_bytes(&out, r.data, r.len);
 		break;
 	case QW_BODY_READ:
 		if (r.len > QW_CHUNK_MAX || (r.rc != QUEUE_OK && r.len != 0))
 			abort();
-		qw_bytes(&out, r.data, r.len);
+		wire_put_bytes(&out, r.data, r.len);
 		break;
 	case QW_UPDATE:
 		if (r.gone > 1)
 			abort();
-		qw_u32(&out, r.n);
-		qw_u8(&out, r.gone);
-		qw_u64(&out, r.id);
-		qw_u64(&out, (uint64_t)r.received);
-		qw_u64(&out, r.size);
+		wire_put_u32(&out, r.n);
+		wire_put_u8(&out, r.gone);
+		wire_put_u64(&out, r.id);
+		wire_put_u64(&out, (uint64_t)r.received);
+		wire_put_u64(&out, r.size);
 		break;
 	case QW_RETRY:
-		qw_u64(&out, r.count);
+		wire_put_u64(&out, r.count);
 		break;
 	default:
 		break;

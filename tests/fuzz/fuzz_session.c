@@ -4,7 +4,9 @@
  * event; the first input byte picks the commit outcome, the client (an
  * insider or not), the greeting (220, none, or the DNSBL 554) and the
  * DNSBL verdict, the second the quota verdicts.  Tarpit waits are
- * answered at once.  Invariants: the
+ * answered at once.  With bit 32 of the first byte the session's time runs
+ * out (max-session-time) at the step the second byte names, or while a
+ * commit is under way if that comes first.  Invariants: the
  * session never consumes more than it is given, output never exceeds its
  * buffer, and a body is never handed out outside a transaction.
  */
@@ -29,13 +31,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct smtpd_event ev;
 	char buf[8192];
 	size_t have = 0, off = 1, len, steps = 0;
-	int commit_err;
+	int commit_err, expire, expired = 0;
 
 	if (!ready) {
 		static const char text[] = "hostname fuzz.test\nlisten 127.0.0.1:25\ndomain example.test\n"
 		                           "relay-network 10.0.0.0/8\nqueue /x\nmax-message-size 5000\n"
 		                           "reject-early-pipelining off\nreject-forged-sender on\n"
-		                           "tarpit-after 3\ndnsbl zen.test\ndnsbl-stage connect\n";
+		                           "tarpit-after 3\ndnsbl zen.test\ndnsbl-stage connect\n"
+		                           "max-junk-commands 40\n";
 		char err[256];
 
 		log_init("fuzz", LOG_OFF);
@@ -48,6 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	commit_err = data[0] & 1 ? QUEUE_OK : QUEUE_EFULL;
+	expire = (data[0] & 32) != 0;
 	memset(&cl, 0, sizeof cl);
 	cl.addr.family = IP_V4;
 	cl.addr.a[0] = data[0] & 2 ? 10 : 192;
@@ -93,8 +97,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			} else if (ev.type == SMTPD_EV_MSG_END) {
 				if (ev.env == NULL || ev.env->nrcpts == 0)
 					abort();
+				if (expire && !expired) {
+					smtpd_session_expired(&s);
+					expired = 1;
+				}
 				smtpd_msg_committed(&s, commit_err);
 			}
+		}
+		if (expire && !expired && size > 1 && steps == data[1]) {
+			smtpd_session_expired(&s);
+			expired = 1;
+			if (!smtpd_closing(&s))
+				abort(); /* only a commit defers the 421 */
 		}
 		smtpd_output(&s, &len);
 		if (len > SMTPD_OUT_MAX)

@@ -140,7 +140,7 @@ def test_moat_reload():
     # No server: 111.
     r = s.moat("reload", "-c", s.conf_path)
     eq(r.returncode, 111, "moat reload without a server")
-    check(b"no server answers on " in r.stderr, r.stderr)
+    check(b"moat reload: no server is running with the queue " in r.stderr, r.stderr)
     eq(s.moat("status", "-c", s.conf_path).returncode, 111, "moat status without a server")
 
 

@@ -251,6 +251,8 @@ class Server:
         check(r.returncode == 0, "moat queue list: exit %d, stderr %r"
               % (r.returncode, r.stderr[-500:]))
         out, cur = {}, None
+        if r.stdout == b"Mail queue is empty\n":
+            return out
         for line in r.stdout.decode("utf-8", "replace").splitlines():
             if not line.strip():
                 continue

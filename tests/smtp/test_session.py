@@ -271,13 +271,17 @@ def test_long_line_in_pieces():
 def test_bare_lf_cr_nul_in_command():
     with session() as c:
         c.raw("NOOP\n", BARE)
+        c.send("NOOP\r\n")   # the rest of the line a bare LF broke, to its CRLF:
+        c.quiet(0.2)          # discarded, not run, not answered again
         c.expect("NOOP", OK)
         c.raw("NOOP\rQUIT\r\n", BARE)   # a bare CR does not split the line
         c.quiet(0.2)
         c.raw("NO\x00OP\r\n", NUL)
         c.raw("QUIT\x00\r\n", NUL)
         c.expect("NOOP", OK)
-        c.raw("MAIL FROM:<a@example.org>\n", BARE)   # and MAIL did not run:
+        c.raw("MAIL FROM:<a@example.org>\n", BARE)   # and MAIL did not run,
+        c.send("RCPT TO:<bob@example.test>\r\n")     # nor what follows it on its line:
+        c.quiet(0.2)
         c.expect("RCPT TO:<bob@example.test>", "503 5.5.1 Need MAIL before RCPT")
 
 

@@ -30,6 +30,7 @@ static void test_defaults(void)
 	CHECK(cf.queue_min_free == 64ull << 20 && cf.queue_min_free_percent == 5);
 	CHECK(cf.queue_client_share == 25);
 	CHECK(cf.max_connections_per_client == 50 && cf.max_messages_per_connection == 1000);
+	CHECK(cf.max_junk_commands == 100 && cf.max_session_time == 3600);
 	CHECK(cf.timeout_data_total == 1200);
 	CHECK(cf.max_message_size == 35ull << 20);
 	CHECK(cf.max_recipients == 1000);
@@ -66,6 +67,8 @@ static const char good_file[] =
 	"max-connections 100\n"
 	"max-connections-per-client 10\n"
 	"max-messages-per-connection 20\n"
+	"max-junk-commands 0\n"
+	"max-session-time 90m\n"
 	"timeout-command 60\n"
 	"timeout-data 120\n"
 	"timeout-data-total 600\n"
@@ -94,6 +97,7 @@ static void test_good_file(void)
 	CHECK(cf.queue_min_free == 100ull << 20 && cf.queue_min_free_percent == 10);
 	CHECK(cf.queue_client_share == 50);
 	CHECK(cf.max_connections_per_client == 10 && cf.max_messages_per_connection == 20);
+	CHECK(cf.max_junk_commands == 0 && cf.max_session_time == 5400);
 	CHECK(cf.timeout_data_total == 600);
 	CHECK(cf.max_message_size == 10ull << 20);
 	CHECK(cf.max_recipients == 100 && cf.max_errors == 5 && cf.max_connections == 100);
@@ -124,8 +128,12 @@ static void test_crlf(void)
 	"# smarthost: none (MX lookups)\n" \
 	"outbound-tls may\n" \
 	"tls-ca-file /etc/ssl/certs/ca-certificates.crt\n" \
+	"mta-sts on\n" \
+	"dane on\n" \
+	"tls-report off\n" \
 	"# dns-server: none, the nameservers of /etc/resolv.conf\n" \
 	"dns-timeout 5s\n" \
+	"dns-dnssec off\n" \
 	"retry-min 5m\n" \
 	"retry-max 1h\n" \
 	"queue-lifetime 5d\n" \
@@ -161,6 +169,8 @@ static const char expected_format[] =
 	"max-connections 100\n"
 	"max-connections-per-client 10\n"
 	"max-messages-per-connection 20\n"
+	"max-junk-commands 0\n"
+	"max-session-time 90m\n"
 	"timeout-command 60\n"
 	"timeout-data 120\n"
 	"timeout-data-total 600\n"
@@ -185,6 +195,7 @@ static const char expected_format[] =
 	"dnsbl-stage rcpt\n"
 	"dnsbl-timeout 5s\n"
 	"dnsbl-negative-ttl 1m\n"
+	"# dkim-sign: none\n"
 	"log stderr\n"
 	"log-facility mail\n"
 	"# metrics-listen: none\n"
@@ -286,6 +297,8 @@ static void test_format_defaults(void)
 		"max-connections 4000\n"
 		"max-connections-per-client 50\n"
 		"max-messages-per-connection 1000\n"
+		"max-junk-commands 100\n"
+		"max-session-time 1h\n"
 		"timeout-command 300\n"
 		"timeout-data 180\n"
 		"timeout-data-total 1200\n"
@@ -310,6 +323,7 @@ static void test_format_defaults(void)
 		"dnsbl-stage rcpt\n"
 		"dnsbl-timeout 5s\n"
 		"dnsbl-negative-ttl 1m\n"
+		"# dkim-sign: none\n"
 		"log stderr\n"
 		"log-facility mail\n"
 		"# metrics-listen: none\n"
@@ -492,6 +506,12 @@ static const struct bad_case bad_cases[] = {
 	  "t.conf:1: max-connections-per-client: 0 is below the minimum 1" },
 	{ "max-messages-per-connection 0\n",
 	  "t.conf:1: max-messages-per-connection: 0 is below the minimum 1" },
+	{ "max-junk-commands 1000001\n",
+	  "t.conf:1: max-junk-commands: 1000001 is above the maximum 1000000" },
+	{ "max-junk-commands -1\n", "t.conf:1: max-junk-commands: bad number '-1'" },
+	{ "max-session-time 8d\n", "t.conf:1: max-session-time: 691200 is above the maximum 604800" },
+	{ "max-session-time 1w\n",
+	  "t.conf:1: max-session-time: bad duration '1w' (seconds, or a number with s, m, h or d)" },
 	{ "timeout-data-total 0\n", "t.conf:1: timeout-data-total: 0 is below the minimum 1" },
 	{ "timeout-data-total 86401\n",
 	  "t.conf:1: timeout-data-total: 86401 is above the maximum 86400" },
@@ -750,6 +770,39 @@ static void test_delivery(void)
 	CHECK(strstr(err, "too many arguments (it takes one)") != NULL);
 }
 
+/* Authenticated TLS toward MX hosts: mta-sts, dane, tls-report, dns-dnssec. */
+static void test_tls_policy(void)
+{
+	static char buf[64 * 1024];
+
+	conf_defaults(&cf);
+	CHECK(cf.mta_sts == 1 && cf.dane == 1 && cf.tls_report == CONF_TLS_REPORT_OFF);
+	CHECK(cf.dns_dnssec == CONF_DNSSEC_OFF);
+	CHECKF(load("domain example.org\nmta-sts off\ndane off\ntls-report mailto\n"
+	            "dns-dnssec trusted\n") == 0, "%s", err);
+	CHECK(cf.mta_sts == 0 && cf.dane == 0 && cf.tls_report == CONF_TLS_REPORT_MAILTO);
+	CHECK(cf.dns_dnssec == CONF_DNSSEC_TRUSTED);
+	conf_format(&cf, buf, sizeof buf);
+	CHECKF(strstr(buf, "\nmta-sts off\ndane off\ntls-report mailto\n") != NULL, "%s", buf);
+	CHECKF(strstr(buf, "\ndns-dnssec trusted\n") != NULL, "%s", buf);
+	/* What conf_format() prints reads back the same. */
+	{
+		struct conf copy = cf;
+		CHECKF(load(buf) == 0, "%s", err);
+		CHECK(cf.mta_sts == copy.mta_sts && cf.dane == copy.dane &&
+		      cf.tls_report == copy.tls_report && cf.dns_dnssec == copy.dns_dnssec);
+	}
+	CHECKF(load("domain example.org\ndns-dnssec on\n") == -1, "%s", err);
+	CHECKF(strcmp(err, "t.conf:2: dns-dnssec: want trusted or off, not 'on'") == 0, "%s", err);
+	CHECKF(load("domain example.org\ntls-report https\n") == -1, "%s", err);
+	CHECKF(strcmp(err, "t.conf:2: tls-report: want off or mailto, not 'https'") == 0, "%s", err);
+	CHECKF(load("domain example.org\nmta-sts enforce\n") == -1, "%s", err);
+	CHECKF(load("domain example.org\ndane on\ndane off\n") == -1, "%s", err);
+	CHECKF(strstr(err, "given twice") != NULL, "%s", err);
+	CHECKF(load("domain example.org\ndns-dnssec\n") == -1, "%s", err);
+	CHECKF(load("domain example.org\ndns-dnssec trusted off\n") == -1, "%s", err);
+}
+
 /* The appliance's network directives (net-*): host bits kept, one
  * gateway per family, printed only when set. */
 static void test_net(void)
@@ -820,5 +873,6 @@ int main(void)
 	RUN(test_layering);
 	RUN(test_delivery);
 	RUN(test_net);
+	RUN(test_tls_policy);
 	return t_main_end();
 }

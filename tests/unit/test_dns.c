@@ -6,7 +6,9 @@
  * message, lengths past the end, answers to another question.  Every
  * answer is parsed from a heap buffer of exactly its length (ASan sees a
  * read past it), then at every truncation and with every byte flipped,
- * which must never read out of bounds.
+ * which must never read out of bounds.  The same for TLSA and TXT
+ * answers (the DANE and MTA-STS lookups), with the AD bit and the EDNS0
+ * query that asks for it.
  */
 #include <stdlib.h>
 
@@ -14,7 +16,7 @@
 #include "tests/unit/t.h"
 
 struct msg {
-	unsigned char b[2048];
+	unsigned char b[8192];
 	size_t n;
 };
 
@@ -439,6 +441,278 @@ static void test_resolv_conf(void)
 	CHECK(dns_resolv_conf(text, sizeof text - 1, ns, 0) == 0);
 }
 
+static enum dns_status parse_tlsa(const struct msg *m, uint16_t id, const char *q,
+                                  struct dns_tlsa_set *t)
+{
+	unsigned char *b = malloc(m->n ? m->n : 1);
+	enum dns_status st;
+
+	memcpy(b, m->b, m->n);
+	st = dns_tlsa_parse(b, m->n, id, q, t);
+	free(b);
+	return st;
+}
+
+static enum dns_status parse_txt(const struct msg *m, uint16_t id, const char *q,
+                                 struct dns_txt_set *t)
+{
+	unsigned char *b = malloc(m->n ? m->n : 1);
+	enum dns_status st;
+
+	memcpy(b, m->b, m->n);
+	st = dns_txt_parse(b, m->n, id, q, t);
+	free(b);
+	return st;
+}
+
+/* torture() for the TLSA and TXT readers: truncations and flipped bytes
+ * never read out of bounds, and what is kept stays within its caps. */
+static void torture_sets(const struct msg *m, uint16_t id, const char *q)
+{
+	static struct dns_tlsa_set ts;
+	static struct dns_txt_set xs;
+	static struct msg t;
+
+	for (size_t k = 0; k <= m->n; k++) {
+		t = *m;
+		t.n = k;
+		(void)parse_tlsa(&t, id, q, &ts);
+		CHECK(ts.n <= DNS_TLSA_MAX);
+		(void)parse_txt(&t, id, q, &xs);
+		CHECK(xs.n <= DNS_TXT_MAX);
+	}
+	for (size_t k = 0; k < m->n; k++) {
+		static const unsigned char vals[] = { 0x00, 0xff, 0xc0, 0x3f, 0x40, 0x01, 0x02 };
+		for (size_t v = 0; v < sizeof vals; v++) {
+			t = *m;
+			t.b[k] = vals[v];
+			(void)parse_tlsa(&t, id, q, &ts);
+			(void)parse_txt(&t, id, q, &xs);
+			for (size_t i = 0; i < xs.n; i++)
+				CHECK(xs.r[i].len <= DNS_TXT_LEN_MAX && xs.r[i].text[xs.r[i].len] == '\0');
+			for (size_t i = 0; i < ts.n; i++)
+				CHECK(ts.r[i].toobig ? ts.r[i].len > DNS_TLSA_DATA_MAX
+				                     : ts.r[i].len <= DNS_TLSA_DATA_MAX);
+		}
+	}
+}
+
+static void test_query_dnssec(void)
+{
+	unsigned char buf[DNS_QUERY_MAX], plain[DNS_QUERY_MAX];
+	static const unsigned char want[] = {
+		0xab, 0xcd, 0x01, 0x20, 0, 1, 0, 0, 0, 0, 0, 1,
+		3, '_', '2', '5', 4, '_', 't', 'c', 'p', 2, 'm', 'x', 0,
+		0, 52, 0, 1,
+		0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0, 0, 0 };
+	size_t n = dns_query_build_flags(buf, sizeof buf, 0xabcd, "_25._tcp.mx", DNS_T_TLSA,
+	                                 DNS_Q_DNSSEC);
+
+	CHECK(n == sizeof want && memcmp(buf, want, n) == 0);
+	/* Exactly enough room, and one byte short. */
+	CHECK(dns_query_build_flags(buf, sizeof want, 0xabcd, "_25._tcp.mx", DNS_T_TLSA,
+	                            DNS_Q_DNSSEC) == sizeof want);
+	CHECK(dns_query_build_flags(buf, sizeof want - 1, 0xabcd, "_25._tcp.mx", DNS_T_TLSA,
+	                            DNS_Q_DNSSEC) == 0);
+	/* Flags 0 is the plain query, byte for byte. */
+	n = dns_query_build_flags(buf, sizeof buf, 9, "example.com", DNS_T_MX, 0);
+	CHECK(n > 0 && n == dns_query_build(plain, sizeof plain, 9, "example.com", DNS_T_MX));
+	CHECK(memcmp(buf, plain, n) == 0 && buf[11] == 0 && buf[3] == 0);
+	/* The longest name still fits DNS_QUERY_MAX with the OPT record. */
+	char big[254];
+	for (size_t i = 0; i < 253; i++)
+		big[i] = i % 2 ? '.' : 'a';
+	big[253] = '\0';
+	CHECK(dns_query_build_flags(buf, sizeof buf, 1, big, DNS_T_TLSA, DNS_Q_DNSSEC) ==
+	      12 + 255 + 4 + DNS_OPT_LEN);
+}
+
+static void test_ad_bit(void)
+{
+	struct msg m;
+	struct dns_answer a;
+	static const unsigned char ip[4] = { 192, 0, 2, 1 };
+
+	head(&m, 3, OK_FLAGS | 0x20, 1, "mx.example", DNS_T_A);
+	ptr(&m, QNAME_OFF);
+	rr_head(&m, DNS_T_A, 60, 4);
+	raw(&m, ip, 4);
+	CHECK(parse(&m, 3, "mx.example", DNS_T_A, &a) == DNS_OK && a.ad == 1 && a.naddr == 1);
+	m.b[3] &= (unsigned char)~0x20;
+	CHECK(parse(&m, 3, "mx.example", DNS_T_A, &a) == DNS_OK && a.ad == 0 && a.naddr == 1);
+	/* Authenticated denial: NXDOMAIN and NODATA carry the bit too. */
+	head(&m, 3, 0x81a3, 0, "nx.example", DNS_T_MX);
+	CHECK(parse(&m, 3, "nx.example", DNS_T_MX, &a) == DNS_NXDOMAIN && a.ad == 1);
+	head(&m, 3, OK_FLAGS | 0x20, 0, "x.example", DNS_T_MX);
+	CHECK(parse(&m, 3, "x.example", DNS_T_MX, &a) == DNS_NODATA && a.ad == 1);
+	/* Not our answer, or truncated: no verdict at all. */
+	CHECK(parse(&m, 4, "x.example", DNS_T_MX, &a) == DNS_BAD && a.ad == 0);
+	head(&m, 3, OK_FLAGS | 0x20 | 0x0200, 0, "x.example", DNS_T_MX);
+	CHECK(parse(&m, 3, "x.example", DNS_T_MX, &a) == DNS_TRUNCATED && a.ad == 0);
+}
+
+/* One TLSA record: usage, selector, matching type, data. */
+static void tlsa_rr(struct msg *m, unsigned owner, unsigned u, unsigned s, unsigned t,
+                    const unsigned char *data, size_t n)
+{
+	ptr(m, owner);
+	rr_head(m, DNS_T_TLSA, 3600, (unsigned)(3 + n));
+	u8(m, u);
+	u8(m, s);
+	u8(m, t);
+	raw(m, data, n);
+}
+
+static void test_tlsa(void)
+{
+	static struct msg m;
+	static struct dns_tlsa_set ts;
+	unsigned char h[64];
+	size_t target;
+
+	for (size_t i = 0; i < sizeof h; i++)
+		h[i] = (unsigned char)(i * 7 + 1);
+	/* _25._tcp.mx.example CNAME t.example; t.example has the TLSA
+	 * records (RFC 7671 7: the chain is followed), and an RRSIG. */
+	head(&m, 5, OK_FLAGS | 0x20, 5, "_25._tcp.mx.example", DNS_T_TLSA);
+	ptr(&m, QNAME_OFF);
+	rr_head(&m, DNS_T_CNAME, 600, 11);
+	target = m.n;
+	name(&m, "t.example");
+	tlsa_rr(&m, (unsigned)target, 3, 1, 1, h, 32);
+	ptr(&m, (unsigned)target);
+	rr_head(&m, 46, 3600, 4);       /* RRSIG: not ours, skipped */
+	u32(&m, 0);
+	tlsa_rr(&m, (unsigned)target, 2, 0, 2, h, 64);
+	tlsa_rr(&m, QNAME_OFF, 3, 1, 1, h + 1, 32);  /* owned by the alias: not ours */
+	CHECK(parse_tlsa(&m, 5, "_25._tcp.mx.example", &ts) == DNS_OK);
+	CHECK(ts.n == 2 && ts.dropped == 0 && ts.ad == 1 && ts.ttl == 3600);
+	CHECK(ts.r[0].usage == 3 && ts.r[0].selector == 1 && ts.r[0].mtype == 1);
+	CHECK(ts.r[0].len == 32 && memcmp(ts.r[0].data, h, 32) == 0 && !ts.r[0].toobig);
+	CHECK(ts.r[1].usage == 2 && ts.r[1].selector == 0 && ts.r[1].mtype == 2);
+	CHECK(ts.r[1].len == 64 && memcmp(ts.r[1].data, h, 64) == 0);
+	torture_sets(&m, 5, "_25._tcp.mx.example");
+
+	/* Unknown parameters are kept as published: DANE decides. */
+	head(&m, 6, OK_FLAGS, 1, "_25._tcp.mx.example", DNS_T_TLSA);
+	tlsa_rr(&m, QNAME_OFF, 255, 9, 77, h, 0);
+	CHECK(parse_tlsa(&m, 6, "_25._tcp.mx.example", &ts) == DNS_OK);
+	CHECK(ts.n == 1 && ts.r[0].usage == 255 && ts.r[0].selector == 9 && ts.r[0].mtype == 77);
+	CHECK(ts.r[0].len == 0 && ts.ad == 0);
+
+	/* Shorter than its three parameters: the whole answer is bad. */
+	head(&m, 6, OK_FLAGS, 2, "_25._tcp.mx.example", DNS_T_TLSA);
+	tlsa_rr(&m, QNAME_OFF, 3, 1, 1, h, 32);
+	ptr(&m, QNAME_OFF);
+	rr_head(&m, DNS_T_TLSA, 3600, 2);
+	u8(&m, 3);
+	u8(&m, 1);
+	CHECK(parse_tlsa(&m, 6, "_25._tcp.mx.example", &ts) == DNS_BAD);
+	CHECK(ts.n == 0 && ts.ad == 0);
+
+	/* More than DNS_TLSA_MAX: counted, not kept. */
+	head(&m, 6, OK_FLAGS, DNS_TLSA_MAX + 2, "_25._tcp.mx.example", DNS_T_TLSA);
+	for (unsigned i = 0; i < DNS_TLSA_MAX + 2; i++)
+		tlsa_rr(&m, QNAME_OFF, 3, 1, 1, h + i, 32);
+	CHECK(parse_tlsa(&m, 6, "_25._tcp.mx.example", &ts) == DNS_OK);
+	CHECK(ts.n == DNS_TLSA_MAX && ts.dropped == 2);
+	CHECK(memcmp(ts.r[DNS_TLSA_MAX - 1].data, h + DNS_TLSA_MAX - 1, 32) == 0);
+
+	/* Data over DNS_TLSA_DATA_MAX: the record stays, marked. */
+	{
+		static unsigned char big[DNS_TLSA_DATA_MAX + 1];
+		head(&m, 6, OK_FLAGS, 1, "_25._tcp.mx.example", DNS_T_TLSA);
+		tlsa_rr(&m, QNAME_OFF, 3, 0, 0, big, sizeof big);
+		CHECK(parse_tlsa(&m, 6, "_25._tcp.mx.example", &ts) == DNS_OK);
+		CHECK(ts.n == 1 && ts.r[0].toobig && ts.r[0].len == sizeof big);
+		head(&m, 6, OK_FLAGS, 1, "_25._tcp.mx.example", DNS_T_TLSA);
+		tlsa_rr(&m, QNAME_OFF, 3, 0, 0, big, DNS_TLSA_DATA_MAX);
+		CHECK(parse_tlsa(&m, 6, "_25._tcp.mx.example", &ts) == DNS_OK);
+		CHECK(ts.n == 1 && !ts.r[0].toobig && ts.r[0].len == DNS_TLSA_DATA_MAX);
+	}
+
+	/* No records, NXDOMAIN, with and without AD. */
+	head(&m, 7, OK_FLAGS | 0x20, 0, "_25._tcp.mx.example", DNS_T_TLSA);
+	CHECK(parse_tlsa(&m, 7, "_25._tcp.mx.example", &ts) == DNS_NODATA && ts.ad == 1);
+	head(&m, 7, 0x8183, 0, "_25._tcp.mx.example", DNS_T_TLSA);
+	CHECK(parse_tlsa(&m, 7, "_25._tcp.mx.example", &ts) == DNS_NXDOMAIN && ts.ad == 0);
+	/* The question must be TLSA. */
+	head(&m, 7, OK_FLAGS, 0, "_25._tcp.mx.example", DNS_T_A);
+	CHECK(parse_tlsa(&m, 7, "_25._tcp.mx.example", &ts) == DNS_BAD);
+}
+
+/* A TXT record made of the given character-strings. */
+static void txt_rr(struct msg *m, unsigned owner, const char *const *s, size_t n)
+{
+	size_t rdlen = 0;
+
+	for (size_t i = 0; i < n; i++)
+		rdlen += 1 + strlen(s[i]);
+	ptr(m, owner);
+	rr_head(m, DNS_T_TXT, 300, (unsigned)rdlen);
+	for (size_t i = 0; i < n; i++) {
+		u8(m, (unsigned)strlen(s[i]));
+		raw(m, s[i], strlen(s[i]));
+	}
+}
+
+static void test_txt(void)
+{
+	static struct msg m;
+	static struct dns_txt_set xs;
+	static const char *const sts[] = { "v=STSv1; ", "id=20240101T000000;" };
+	static const char *const other[] = { "google-site-verification=abc" };
+	static const char *const empty[] = { "" };
+
+	head(&m, 9, OK_FLAGS | 0x20, 3, "_mta-sts.example.com", DNS_T_TXT);
+	txt_rr(&m, QNAME_OFF, sts, 2);
+	txt_rr(&m, QNAME_OFF, other, 1);
+	txt_rr(&m, QNAME_OFF, empty, 1);
+	CHECK(parse_txt(&m, 9, "_mta-sts.example.com", &xs) == DNS_OK);
+	CHECK(xs.n == 3 && xs.ad == 1 && xs.dropped == 0 && xs.ttl == 300);
+	CHECK(strcmp(xs.r[0].text, "v=STSv1; id=20240101T000000;") == 0 && xs.r[0].len == 28);
+	CHECK(strcmp(xs.r[1].text, other[0]) == 0 && !xs.r[1].truncated);
+	CHECK(xs.r[2].len == 0 && xs.r[2].text[0] == '\0');
+	torture_sets(&m, 9, "_mta-sts.example.com");
+
+	/* A string whose length runs past the RDATA; an empty RDATA. */
+	head(&m, 9, OK_FLAGS, 1, "_mta-sts.example.com", DNS_T_TXT);
+	ptr(&m, QNAME_OFF);
+	rr_head(&m, DNS_T_TXT, 300, 4);
+	u8(&m, 4);
+	raw(&m, "abc", 3);
+	CHECK(parse_txt(&m, 9, "_mta-sts.example.com", &xs) == DNS_BAD && xs.n == 0);
+	head(&m, 9, OK_FLAGS, 1, "_mta-sts.example.com", DNS_T_TXT);
+	ptr(&m, QNAME_OFF);
+	rr_head(&m, DNS_T_TXT, 300, 0);
+	CHECK(parse_txt(&m, 9, "_mta-sts.example.com", &xs) == DNS_BAD);
+
+	/* Longer than DNS_TXT_LEN_MAX: the start kept, marked truncated. */
+	{
+		static char s255[256];
+		const char *five[5] = { s255, s255, s255, s255, s255 };
+		memset(s255, 'x', 255);
+		head(&m, 9, OK_FLAGS, 1, "_mta-sts.example.com", DNS_T_TXT);
+		txt_rr(&m, QNAME_OFF, five, 5);
+		CHECK(parse_txt(&m, 9, "_mta-sts.example.com", &xs) == DNS_OK);
+		CHECK(xs.n == 1 && xs.r[0].truncated && xs.r[0].len == DNS_TXT_LEN_MAX);
+		CHECK(strlen(xs.r[0].text) == DNS_TXT_LEN_MAX);
+		head(&m, 9, OK_FLAGS, 1, "_mta-sts.example.com", DNS_T_TXT);
+		txt_rr(&m, QNAME_OFF, five, 4);
+		CHECK(parse_txt(&m, 9, "_mta-sts.example.com", &xs) == DNS_OK);
+		CHECK(xs.n == 1 && !xs.r[0].truncated && xs.r[0].len == 1020);
+	}
+	/* More than DNS_TXT_MAX records: counted. */
+	head(&m, 9, OK_FLAGS, DNS_TXT_MAX + 1, "_mta-sts.example.com", DNS_T_TXT);
+	for (int i = 0; i < DNS_TXT_MAX + 1; i++)
+		txt_rr(&m, QNAME_OFF, other, 1);
+	CHECK(parse_txt(&m, 9, "_mta-sts.example.com", &xs) == DNS_OK);
+	CHECK(xs.n == DNS_TXT_MAX && xs.dropped == 1);
+	/* NODATA. */
+	head(&m, 9, OK_FLAGS, 0, "_mta-sts.example.com", DNS_T_TXT);
+	CHECK(parse_txt(&m, 9, "_mta-sts.example.com", &xs) == DNS_NODATA);
+}
+
 int main(void)
 {
 	RUN(test_name_ok);
@@ -450,5 +724,9 @@ int main(void)
 	RUN(test_null_mx);
 	RUN(test_mx_sort);
 	RUN(test_resolv_conf);
+	RUN(test_query_dnssec);
+	RUN(test_ad_bit);
+	RUN(test_tlsa);
+	RUN(test_txt);
 	return t_main_end();
 }

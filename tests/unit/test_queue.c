@@ -530,6 +530,83 @@ static void test_big_spill(void)
 	}
 }
 
+/* A prefix (queue_draft_prepend) is the body's first bytes, before a
+ * spilled draft's too; a raw record is stored as given, with its id,
+ * received and size set in place. */
+struct prefix_check {
+	const char *prefix;
+	size_t plen;
+	unsigned seed;
+	uint64_t off;
+	int bad;
+};
+
+static int prefix_cb(void *arg, const void *buf, size_t len)
+{
+	struct prefix_check *b = arg;
+	const unsigned char *p = buf;
+
+	for (size_t i = 0; i < len; i++, b->off++) {
+		unsigned char want = b->off < b->plen ? (unsigned char)b->prefix[b->off]
+		                                      : body_byte(b->seed, b->off - b->plen);
+		if (p[i] != want)
+			b->bad = 1;
+	}
+	return 0;
+}
+
+static void test_prefix_and_raw(void)
+{
+	static const char pfx[] = "DKIM-Signature: v=1; a=rsa-sha256; d=example.org;\r\n\tb=xyz\r\n";
+	static const uint64_t sizes[] = { 0, 100, 3 * QUEUE_DRAFT_MEM + 7 };
+	static unsigned char raw[4096], big[QUEUE_PREFIX_MAX + 1];
+	char dir[256];
+	struct queue *q = fresh_q(dir, 64u << 20);
+
+	if (q == NULL)
+		return;
+	for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+		struct queue_rcpt r[2], got_r[2];
+		struct queue_envelope env, *ep = &env, got;
+		struct prefix_check b = { pfx, sizeof pfx - 1, (unsigned)k + 40, 0, 0 };
+		queue_id id = 0;
+		struct queue_draft *d = queue_draft_begin(q, &id);
+		int res = 99;
+		size_t rl;
+
+		CHECK(d != NULL);
+		if (d == NULL)
+			break;
+		CHECK(write_body(d, (unsigned)k + 40, sizes[k]) == QUEUE_OK);
+		CHECK(queue_draft_prepend(d, "first", 5) == QUEUE_OK);   /* replaced below */
+		CHECK(queue_draft_prepend(d, pfx, sizeof pfx - 1) == QUEUE_OK);
+		CHECK(queue_draft_size(d) == sizes[k] + sizeof pfx - 1);
+		fill_env(&env, r, 2, "s@example.com");
+		env.id = id;
+		rl = envelope_encode(&env, raw, sizeof raw);
+		CHECK(rl > 0);
+		env.raw = raw;
+		env.raw_len = rl;
+		CHECK(queue_commit(q, &d, &ep, &res, 1) == 1 && res == QUEUE_OK);
+		CHECK(env.size == sizes[k] + sizeof pfx - 1);
+		CHECK(queue_body(q, id, prefix_cb, &b) == QUEUE_OK && !b.bad && b.off == env.size);
+		memset(&got, 0, sizeof got);
+		got.rcpts = got_r;
+		got.rcpt_cap = 2;
+		CHECK(queue_get(q, id, &got) == QUEUE_OK && got.id == id && got.size == env.size &&
+		      got.received == env.received && got.nrcpts == 2 &&
+		      strcmp(got.sender, "s@example.com") == 0);
+	}
+	{
+		queue_id id = 0;
+		struct queue_draft *d = queue_draft_begin(q, &id);
+
+		CHECK(d != NULL && queue_draft_prepend(d, big, sizeof big) == QUEUE_EINVAL);
+		queue_draft_abort(d);
+	}
+	queue_close(q);
+}
+
 static void test_group_commit(void)
 {
 	enum { N = 6 };
@@ -1132,6 +1209,7 @@ int main(void)
 	RUN(test_id_text);
 	RUN(test_small_and_sizes);
 	RUN(test_big_spill);
+	RUN(test_prefix_and_raw);
 	RUN(test_group_commit);
 	RUN(test_ids_across_reopen);
 	RUN(test_abort_and_leftover);

@@ -42,7 +42,8 @@ static char dir[PATH_MAX], qdir[PATH_MAX + 16];
 static struct config *cfg;
 static pid_t qpid = -1;
 static int plink_fd = -1;
-static struct rq *A;
+static struct ev_loop loop;       /* the links' (qc_wait() runs them) */
+static struct qc *A;
 static uint64_t expect_msgs;      /* what link A's usage must say */
 static queue_id committed[2];
 
@@ -124,13 +125,81 @@ static int closed_within(int fd, int ms)
 	}
 }
 
+/* ---- the client side, one answer at a time (qc_wait) ---- */
+
+struct answer {
+	int rc;
+	struct qw_rep rep;     /* the scalars; data is not kept */
+	uint64_t id, size;     /* COMMIT: the first message's */
+	int64_t received;
+};
+
+static void answer_cb(void *arg, const struct qw_rep *rep)
+{
+	struct answer *a = arg;
+
+	a->rc = rep != NULL ? rep->rc : QUEUE_EIO;
+	if (rep == NULL)
+		return;
+	a->rep = *rep;
+	a->rep.data = NULL;
+	if (rep->type == (QW_COMMIT | QW_REPLY) && rep->n == 1)
+		qw_commit_result(rep, 0, &a->rc, &a->id, &a->received, &a->size);
+}
+
+static int ask(struct qc *c, uint64_t ticket, struct answer *a)
+{
+	qc_wait(c, ticket);
+	return a->rc;
+}
+
+static struct qc *new_link(unsigned kind)
+{
+	return qc_new(&loop, give_link(kind), NULL, NULL, NULL, NULL);
+}
+
+/* A new draft's ID, or 0. */
+static queue_id begin(struct qc *c)
+{
+	struct answer a = { 0 };
+
+	return ask(c, qc_draft_begin(c, answer_cb, &a), &a) == QUEUE_OK ? a.rep.id : 0;
+}
+
+static int usage(struct qc *c, const struct queue_envelope *env, struct queue_usage *u,
+                 struct queue_space *sp)
+{
+	struct answer a = { 0 };
+	int rc = ask(c, qc_usage(c, env, answer_cb, &a), &a);
+
+	*u = a.rep.usage;
+	*sp = a.rep.space;
+	return rc;
+}
+
+/* Commit the draft env->id names: its result; env's id, size and
+ * received as the queue role set them. */
+static int commit(struct qc *c, struct queue_envelope *env)
+{
+	struct answer a = { 0 };
+	struct queue_envelope *envp = env;
+	int rc = ask(c, qc_commit(c, &envp, 1, answer_cb, &a), &a);
+
+	if (rc == QUEUE_OK) {
+		env->id = a.id;
+		env->size = a.size;
+		env->received = a.received;
+	}
+	return rc;
+}
+
 /* Link A still answers, with the queue as it was; the role is alive. */
 static void a_still_works(const char *after)
 {
 	struct queue_usage u;
 	struct queue_space sp;
 
-	CHECKF(rq_usage(A, NULL, &u, &sp) == QUEUE_OK, "after %s", after);
+	CHECKF(usage(A, NULL, &u, &sp) == QUEUE_OK, "after %s", after);
 	CHECKF(u.messages == expect_msgs, "after %s: %llu messages, want %llu", after,
 	       (unsigned long long)u.messages, (unsigned long long)expect_msgs);
 	CHECKF(alive(), "after %s", after);
@@ -224,8 +293,7 @@ static long status_field(pid_t pid, const char *name)
 
 static void test_commit(void)
 {
-	struct rq_draft *d;
-	struct queue_envelope env, *envp = &env;
+	struct queue_envelope env;
 	struct queue_usage u;
 	struct queue_space sp;
 	queue_id id = 0;
@@ -235,16 +303,16 @@ static void test_commit(void)
 		CHECK(0);
 		return;
 	}
-	A = rq_new(give_link(PLINK_SMTP_CLIENT), NULL, NULL);
-	CHECK(A != NULL && rq_fd(A) >= 0);
+	A = new_link(PLINK_SMTP_CLIENT);
+	CHECK(A != NULL && !qc_broken(A));
 	if (A == NULL)
 		return;
-	CHECK((d = rq_draft_begin(A, &id)) != NULL && id != 0);
-	if (d == NULL)
+	CHECK((id = begin(A)) != 0);
+	if (id == 0)
 		return;
-	CHECK(rq_draft_write(d, body, sizeof body - 1) == QUEUE_OK);
+	CHECK(qc_draft_write(A, id, body, sizeof body - 1) == 0);
 	make_env(&env, id);
-	CHECK(rq_commit(A, &d, &envp, &result, 1) == 1);
+	result = commit(A, &env);
 	CHECKF(result == QUEUE_OK, "%d", result);
 	CHECK(env.id == id && env.size == sizeof body - 1 && env.received > 0);
 	committed[0] = id;
@@ -253,11 +321,11 @@ static void test_commit(void)
 	CHECK(status_field(qpid, "Uid") ==
 	      (geteuid() == 0 ? (long)cfg->conf.run_uid : (long)geteuid()));
 	CHECK(status_field(qpid, "NoNewPrivs") == 1);
-	CHECK(rq_usage(A, NULL, &u, &sp) == QUEUE_OK);
+	CHECK(usage(A, NULL, &u, &sp) == QUEUE_OK);
 	CHECK(u.messages == 1 && u.bytes == sizeof body - 1);
 	CHECK(sp.map_free > 0);
 	/* The envelope named in a usage request: charged to its client. */
-	CHECK(rq_usage(A, &env, &u, &sp) == QUEUE_OK);
+	CHECK(usage(A, &env, &u, &sp) == QUEUE_OK);
 	CHECK(u.client_messages == 1);
 	a_still_works("the commit");
 }
@@ -340,29 +408,28 @@ static void test_garbage(void)
 static void test_commit_from_delivery(void)
 {
 	static unsigned char env_bytes[1024];
-	struct qw_out o = { NULL, 0, 0, 0 };
-	struct rq_draft *d;
-	struct queue_envelope env, *envp = &env;
+	struct wire_wr o = { 0 };
+	struct queue_envelope env;
 	queue_id id = 0;
 	size_t el;
-	int fd, result = -99;
+	int fd;
 
 	if (A == NULL || !alive()) {
 		CHECK(0);
 		return;
 	}
-	CHECK((d = rq_draft_begin(A, &id)) != NULL);
-	if (d == NULL)
+	CHECK((id = begin(A)) != 0);
+	if (id == 0)
 		return;
-	CHECK(rq_draft_write(d, body, sizeof body - 1) == QUEUE_OK);
+	CHECK(qc_draft_write(A, id, body, sizeof body - 1) == 0);
 	make_env(&env, id);
 	el = envelope_encode(&env, env_bytes, sizeof env_bytes);
 	CHECK(el > 0);
 	qw_begin(&o, QW_COMMIT);
-	qw_u32(&o, 1);
-	qw_u64(&o, id);
-	qw_u32(&o, (uint32_t)el);
-	qw_bytes(&o, env_bytes, el);
+	wire_put_u32(&o, 1);
+	wire_put_u64(&o, id);
+	wire_put_u32(&o, (uint32_t)el);
+	wire_put_bytes(&o, env_bytes, el);
 	CHECK(qw_end(&o) == 0);
 	fd = give_link(PLINK_DELIVERY_CLIENT);
 	CHECK(fd >= 0 && send(fd, o.buf, o.len, MSG_NOSIGNAL) == (ssize_t)o.len);
@@ -401,7 +468,7 @@ static void test_commit_from_delivery(void)
 	close(fd);
 	a_still_works("a COMMIT of another link's draft");
 	/* Its own link commits it. */
-	CHECK(rq_commit(A, &d, &envp, &result, 1) == 1 && result == QUEUE_OK && env.id == id);
+	CHECK(commit(A, &env) == QUEUE_OK && env.id == id);
 	committed[1] = id;
 	expect_msgs = 2;
 	a_still_works("the second commit");
@@ -422,59 +489,58 @@ static int spool_exists(queue_id id)
 
 /* A draft of more than QUEUE_DRAFT_MEM bytes (so it is in a spool file)
  * on a new smtp link; NULL on failure. */
-static struct rq *spilled_draft(struct rq_draft **d, queue_id *id)
+static struct qc *spilled_draft(queue_id *id)
 {
 	static unsigned char big[3 * QUEUE_DRAFT_MEM];
-	struct rq *c = rq_new(give_link(PLINK_SMTP_CLIENT), NULL, NULL);
+	struct qc *c = new_link(PLINK_SMTP_CLIENT);
 	struct queue_usage u;
 	struct queue_space sp;
 
 	memset(big, 'x', sizeof big);
-	if (c == NULL || (*d = rq_draft_begin(c, id)) == NULL) {
-		rq_free(c);
+	if (c == NULL || (*id = begin(c)) == 0) {
+		qc_free(c);
 		return NULL;
 	}
-	CHECK(rq_draft_write(*d, big, sizeof big) == QUEUE_OK);
+	CHECK(qc_draft_write(c, *id, big, sizeof big) == 0);
 	/* A round trip: the writes before it are done. */
-	CHECK(rq_usage(c, NULL, &u, &sp) == QUEUE_OK);
+	CHECK(usage(c, NULL, &u, &sp) == QUEUE_OK);
 	CHECK(spool_exists(*id));
 	return c;
 }
 
 static void test_dropped_drafts(void)
 {
-	struct rq_draft *d;
-	struct queue_envelope env, *envp = &env;
+	struct queue_envelope env;
 	queue_id id = 0;
-	struct rq *c;
+	struct qc *c;
 	unsigned char h[QW_HEAD];
-	int result = -99, i;
+	int i;
 
 	if (A == NULL || !alive()) {
 		CHECK(0);
 		return;
 	}
 	/* Dropped by the queue role for garbage. */
-	CHECK((c = spilled_draft(&d, &id)) != NULL);
+	CHECK((c = spilled_draft(&id)) != NULL);
 	if (c == NULL)
 		return;
 	qw_head_encode(h, 0x0999, 0);
-	CHECK(send(rq_fd(c), h, sizeof h, MSG_NOSIGNAL) == (ssize_t)sizeof h);
-	CHECK(closed_within(rq_fd(c), 2000) == 0);
+	CHECK(send(qc_fd(c), h, sizeof h, MSG_NOSIGNAL) == (ssize_t)sizeof h);
+	CHECK(closed_within(qc_fd(c), 2000) == 0);
 	CHECK(!spool_exists(id));
 	make_env(&env, id);
-	CHECK(rq_commit(c, &d, &envp, &result, 1) == 0 && result == QUEUE_EIO);
-	CHECK(rq_fd(c) == -1);
-	rq_free(c);
+	CHECK(commit(c, &env) == QUEUE_EIO);
+	CHECK(qc_broken(c));
+	qc_free(c);
 	a_still_works("a dropped link's draft");
 
 	/* The client goes away. */
-	CHECK((c = spilled_draft(&d, &id)) != NULL);
+	CHECK((c = spilled_draft(&id)) != NULL);
 	if (c == NULL)
 		return;
-	rq_set_fd(c, -1);      /* closed: the abort below sends nothing */
-	rq_draft_abort(d);
-	rq_free(c);
+	qc_set_fd(c, -1);      /* closed: the abort below sends nothing */
+	qc_draft_abort(c, id);
+	qc_free(c);
 	for (i = 0; i < 200 && spool_exists(id); i++)
 		usleep(10000);
 	CHECK(!spool_exists(id));
@@ -504,8 +570,8 @@ static void test_stop(void)
 	CHECKF(now_s() - t0 < 5.0, "%.2f s", now_s() - t0);
 	qpid = -1;
 	/* Link A is closed with it. */
-	CHECK(closed_within(rq_fd(A), 2000) == 0);
-	rq_free(A);
+	CHECK(closed_within(qc_fd(A), 2000) == 0);
+	qc_free(A);
 	A = NULL;
 
 	q = queue_open(qdir, &qo, err, sizeof err);
@@ -534,7 +600,9 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
-	log_init("test_qrole", LOG_WARN);
+	log_init("test_queue_role", LOG_WARN);
+	if (ev_init(&loop) < 0)
+		return 1;
 	RUN(test_start);
 	RUN(test_commit);
 	RUN(test_garbage);
@@ -546,6 +614,7 @@ int main(void)
 		reap(qpid, 2000);
 	}
 	config_unref(cfg);
+	ev_free(&loop);
 	/* Kept for a look when something failed. */
 	if (t_total_failed == 0 && dir[0] == '/' && nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0) {
 		printf("FAIL: cleanup of %s\n", dir);

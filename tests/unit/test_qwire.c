@@ -79,7 +79,7 @@ static unsigned char env_a[2048], env_b[2048];
 static size_t env_a_len, env_b_len;
 
 /* Build a valid frame of type into o (head included); *w what it says. */
-static void build_req(uint16_t type, struct qw_out *o, struct want_req *w)
+static void build_req(uint16_t type, struct wire_wr *o, struct want_req *w)
 {
 	memset(w, 0, sizeof *w);
 	w->q.type = type;
@@ -93,24 +93,24 @@ static void build_req(uint16_t type, struct qw_out *o, struct want_req *w)
 		w->q.data = pattern;
 		w->q.len = 100;
 		w->open_tail = 1;
-		qw_u64(o, w->q.id);
-		qw_bytes(o, pattern, 100);
+		wire_put_u64(o, w->q.id);
+		wire_put_bytes(o, pattern, 100);
 		break;
 	case QW_DRAFT_ABORT:
 	case QW_DELETE:
 	case QW_RETRY:
 		w->q.id = 0xfedcba9876543210u;
-		qw_u64(o, w->q.id);
+		wire_put_u64(o, w->q.id);
 		break;
 	case QW_COMMIT:
 		w->q.n = 2;
-		qw_u32(o, 2);
-		qw_u64(o, 11);
-		qw_u32(o, (uint32_t)env_a_len);
-		qw_bytes(o, env_a, env_a_len);
-		qw_u64(o, 12);
-		qw_u32(o, (uint32_t)env_b_len);
-		qw_bytes(o, env_b, env_b_len);
+		wire_put_u32(o, 2);
+		wire_put_u64(o, 11);
+		wire_put_u32(o, (uint32_t)env_a_len);
+		wire_put_bytes(o, env_a, env_a_len);
+		wire_put_u64(o, 12);
+		wire_put_u32(o, (uint32_t)env_b_len);
+		wire_put_bytes(o, env_b, env_b_len);
 		w->q.items_len = 2 * 12 + env_a_len + env_b_len;
 		break;
 	case QW_USAGE: {
@@ -124,27 +124,27 @@ static void build_req(uint16_t type, struct qw_out *o, struct want_req *w)
 	}
 	case QW_PROBE:
 		w->q.now = -1234567;
-		qw_u64(o, (uint64_t)w->q.now);
+		wire_put_u64(o, (uint64_t)w->q.now);
 		break;
 	case QW_DUE:
 		w->q.now = 1700000000;
 		w->q.cap = QW_DUE_MAX;
-		qw_u64(o, (uint64_t)w->q.now);
-		qw_u32(o, w->q.cap);
+		wire_put_u64(o, (uint64_t)w->q.now);
+		wire_put_u32(o, w->q.cap);
 		break;
 	case QW_GET:
 		w->q.id = 77;
 		w->q.cap = 0xffffffffu;
-		qw_u64(o, 77);
-		qw_u32(o, w->q.cap);
+		wire_put_u64(o, 77);
+		wire_put_u32(o, w->q.cap);
 		break;
 	case QW_BODY_READ:
 		w->q.id = 78;
 		w->q.off = 0x1122334455667788u;
 		w->q.cap = QW_CHUNK_MAX;
-		qw_u64(o, 78);
-		qw_u64(o, w->q.off);
-		qw_u32(o, w->q.cap);
+		wire_put_u64(o, 78);
+		wire_put_u64(o, w->q.off);
+		wire_put_u32(o, w->q.cap);
 		break;
 	case QW_UPDATE:
 		w->q.id = 79;
@@ -153,28 +153,28 @@ static void build_req(uint16_t type, struct qw_out *o, struct want_req *w)
 		w->q.data = env_b;
 		w->q.len = env_b_len;
 		w->q.n = 2;
-		qw_u64(o, 79);
-		qw_u32(o, w->q.flags);
-		qw_u64(o, 12);
-		qw_u32(o, (uint32_t)env_b_len);
-		qw_bytes(o, env_b, env_b_len);
-		qw_u32(o, 2);
-		qw_u32(o, 0);
-		qw_u8(o, QUEUE_RCPT_DELIVERED);
-		qw_u64(o, 0);
-		qw_u16(o, 6);
-		qw_bytes(o, "250 ok", 6);
-		qw_u32(o, 1);
-		qw_u8(o, QUEUE_RCPT_BOUNCED);
-		qw_u64(o, (uint64_t)-1);
-		qw_u16(o, 0);
+		wire_put_u64(o, 79);
+		wire_put_u32(o, w->q.flags);
+		wire_put_u64(o, 12);
+		wire_put_u32(o, (uint32_t)env_b_len);
+		wire_put_bytes(o, env_b, env_b_len);
+		wire_put_u32(o, 2);
+		wire_put_u32(o, 0);
+		wire_put_u8(o, QUEUE_RCPT_DELIVERED);
+		wire_put_u64(o, 0);
+		wire_put_u16(o, 6);
+		wire_put_bytes(o, "250 ok", 6);
+		wire_put_u32(o, 1);
+		wire_put_u8(o, QUEUE_RCPT_BOUNCED);
+		wire_put_u64(o, (uint64_t)-1);
+		wire_put_u16(o, 0);
 		w->q.items_len = 2 * 15 + 6;
 		break;
 	case QW_HOLD:
 		w->q.id = 80;
 		w->q.flags = 1;
-		qw_u64(o, 80);
-		qw_u8(o, 1);
+		wire_put_u64(o, 80);
+		wire_put_u8(o, 1);
 		break;
 	}
 }
@@ -257,23 +257,23 @@ static void test_head(void)
 
 static void test_out(void)
 {
-	struct qw_out o = { NULL, 0, 0, 0 };
+	struct wire_wr o = { 0 };
 	struct queue_envelope e = sample_env(5);
 	uint16_t t;
 	uint32_t l;
 
 	qw_begin(&o, QW_PROBE);
-	qw_u64(&o, 9);
+	wire_put_u64(&o, 9);
 	CHECK(qw_end(&o) == 0 && o.len == QW_HEAD + 8);
 	CHECK(qw_head_decode(o.buf, &t, &l) == 0 && t == QW_PROBE && l == 8);
 	/* More than QW_MAX: the frame fails, nothing is copied. */
 	qw_begin(&o, QW_DRAFT_WRITE);
-	qw_bytes(&o, pattern, 1);
-	qw_bytes(&o, pattern, QW_MAX);
-	CHECK(o.failed == 1 && qw_end(&o) == -1);
+	wire_put_bytes(&o, pattern, 1);
+	wire_put_bytes(&o, pattern, QW_MAX);
+	CHECK(o.bad == 1 && qw_end(&o) == -1);
 	/* qw_begin starts afresh. */
 	qw_begin(&o, QW_OLDEST);
-	CHECK(o.failed == 0 && qw_end(&o) == 0 && o.len == QW_HEAD);
+	CHECK(o.bad == 0 && qw_end(&o) == 0 && o.len == QW_HEAD);
 	/* An envelope that does not encode (more recipients than its array). */
 	e.nrcpts = 3;
 	qw_begin(&o, QW_USAGE);
@@ -290,7 +290,7 @@ static void test_out(void)
 
 static void test_req_roundtrip(void)
 {
-	struct qw_out o = { NULL, 0, 0, 0 };
+	struct wire_wr o = { 0 };
 
 	for (size_t i = 0; i < NREQ; i++) {
 		struct want_req w;
@@ -341,7 +341,7 @@ static void test_req_roundtrip(void)
 /* The iterators give back what was encoded, and stop at the end. */
 static void test_req_iterators(void)
 {
-	struct qw_out o = { NULL, 0, 0, 0 };
+	struct wire_wr o = { 0 };
 	struct want_req w;
 	struct qw_req q;
 	struct queue_result r;
@@ -378,7 +378,7 @@ static void test_req_iterators(void)
 /* Every type number that is not a request, with every sample payload. */
 static void test_req_unknown_types(void)
 {
-	struct qw_out o[NREQ];
+	struct wire_wr o[NREQ];
 	struct want_req w;
 	unsigned bad = 0;
 
@@ -406,54 +406,54 @@ static void test_req_unknown_types(void)
 
 /* A COMMIT with n entries of a 1-byte envelope (the decoder does not read
  * envelopes; the queue role does). */
-static int commit_n(struct qw_out *o, uint32_t n, uint32_t entries)
+static int commit_n(struct wire_wr *o, uint32_t n, uint32_t entries)
 {
 	qw_begin(o, QW_COMMIT);
-	qw_u32(o, n);
+	wire_put_u32(o, n);
 	for (uint32_t i = 0; i < entries; i++) {
-		qw_u64(o, i + 1);
-		qw_u32(o, 1);
-		qw_u8(o, 0x5a);
+		wire_put_u64(o, i + 1);
+		wire_put_u32(o, 1);
+		wire_put_u8(o, 0x5a);
 	}
 	return qw_end(o);
 }
 
 /* An UPDATE of one result; dsn and its envelope as given. */
-static void update_one(struct qw_out *o, uint64_t dsn, size_t envlen, uint8_t state,
+static void update_one(struct wire_wr *o, uint64_t dsn, size_t envlen, uint8_t state,
                        const char *err, size_t errlen)
 {
 	qw_begin(o, QW_UPDATE);
-	qw_u64(o, 5);
-	qw_u32(o, 0);
-	qw_u64(o, dsn);
-	qw_u32(o, (uint32_t)envlen);
-	qw_bytes(o, env_a, envlen);
-	qw_u32(o, 1);
-	qw_u32(o, 0);
-	qw_u8(o, state);
-	qw_u64(o, 0);
-	qw_u16(o, (uint16_t)errlen);
-	qw_bytes(o, err, errlen);
+	wire_put_u64(o, 5);
+	wire_put_u32(o, 0);
+	wire_put_u64(o, dsn);
+	wire_put_u32(o, (uint32_t)envlen);
+	wire_put_bytes(o, env_a, envlen);
+	wire_put_u32(o, 1);
+	wire_put_u32(o, 0);
+	wire_put_u8(o, state);
+	wire_put_u64(o, 0);
+	wire_put_u16(o, (uint16_t)errlen);
+	wire_put_bytes(o, err, errlen);
 	qw_end(o);
 }
 
-static int out_ok(uint16_t type, const struct qw_out *o)
+static int out_ok(uint16_t type, const struct wire_wr *o)
 {
 	struct qw_req q;
 
-	return !o->failed && qw_req_decode(type, o->buf + QW_HEAD, o->len - QW_HEAD, &q) == 0;
+	return !o->bad && qw_req_decode(type, o->buf + QW_HEAD, o->len - QW_HEAD, &q) == 0;
 }
 
 static void test_req_ranges(void)
 {
-	struct qw_out o = { NULL, 0, 0, 0 };
+	struct wire_wr o = { 0 };
 	static char longerr[QUEUE_ERR_MAX + 2];
 
 	/* DRAFT_WRITE: 1..QW_CHUNK_MAX bytes. */
 	for (size_t n = 0; n <= QW_CHUNK_MAX + 1; n += (n < 4 || n > QW_CHUNK_MAX - 4) ? 1 : 4093) {
 		qw_begin(&o, QW_DRAFT_WRITE);
-		qw_u64(&o, 1);
-		qw_bytes(&o, pattern, n);
+		wire_put_u64(&o, 1);
+		wire_put_bytes(&o, pattern, n);
 		CHECK(qw_end(&o) == 0);
 		CHECKF(out_ok(QW_DRAFT_WRITE, &o) == (n >= 1 && n <= QW_CHUNK_MAX), "n %zu", n);
 	}
@@ -468,27 +468,27 @@ static void test_req_ranges(void)
 	CHECK(commit_n(&o, 3, 0) == 0 && !out_ok(QW_COMMIT, &o));
 	/* An entry with draft 0, or an empty envelope, or one longer than the frame. */
 	qw_begin(&o, QW_COMMIT);
-	qw_u32(&o, 1);
-	qw_u64(&o, 0);
-	qw_u32(&o, 1);
-	qw_u8(&o, 1);
+	wire_put_u32(&o, 1);
+	wire_put_u64(&o, 0);
+	wire_put_u32(&o, 1);
+	wire_put_u8(&o, 1);
 	CHECK(qw_end(&o) == 0 && !out_ok(QW_COMMIT, &o));
 	qw_begin(&o, QW_COMMIT);
-	qw_u32(&o, 1);
-	qw_u64(&o, 7);
-	qw_u32(&o, 0);
+	wire_put_u32(&o, 1);
+	wire_put_u64(&o, 7);
+	wire_put_u32(&o, 0);
 	CHECK(qw_end(&o) == 0 && !out_ok(QW_COMMIT, &o));
 	qw_begin(&o, QW_COMMIT);
-	qw_u32(&o, 1);
-	qw_u64(&o, 7);
-	qw_u32(&o, 0xffffffffu);
-	qw_u8(&o, 1);
+	wire_put_u32(&o, 1);
+	wire_put_u64(&o, 7);
+	wire_put_u32(&o, 0xffffffffu);
+	wire_put_u8(&o, 1);
 	CHECK(qw_end(&o) == 0 && !out_ok(QW_COMMIT, &o));
 	/* HOLD: 0 or 1. */
 	for (unsigned f = 0; f <= 0xff; f++) {
 		qw_begin(&o, QW_HOLD);
-		qw_u64(&o, 3);
-		qw_u8(&o, (uint8_t)f);
+		wire_put_u64(&o, 3);
+		wire_put_u8(&o, (uint8_t)f);
 		CHECK(qw_end(&o) == 0);
 		CHECKF(out_ok(QW_HOLD, &o) == (f <= 1), "hold %u", f);
 	}
@@ -498,8 +498,8 @@ static void test_req_ranges(void)
 
 		for (size_t i = 0; i < 5; i++) {
 			qw_begin(&o, QW_DUE);
-			qw_u64(&o, 100);
-			qw_u32(&o, caps[i]);
+			wire_put_u64(&o, 100);
+			wire_put_u32(&o, caps[i]);
 			CHECK(qw_end(&o) == 0);
 			CHECKF(out_ok(QW_DUE, &o) == (caps[i] >= 1 && caps[i] <= QW_DUE_MAX), "cap %u",
 			       caps[i]);
@@ -511,9 +511,9 @@ static void test_req_ranges(void)
 
 		for (size_t i = 0; i < 4; i++) {
 			qw_begin(&o, QW_BODY_READ);
-			qw_u64(&o, 1);
-			qw_u64(&o, 0);
-			qw_u32(&o, caps[i]);
+			wire_put_u64(&o, 1);
+			wire_put_u64(&o, 0);
+			wire_put_u32(&o, caps[i]);
 			CHECK(qw_end(&o) == 0);
 			CHECKF(out_ok(QW_BODY_READ, &o) == (caps[i] >= 1 && caps[i] <= QW_CHUNK_MAX),
 			       "cap %u", caps[i]);
@@ -543,22 +543,22 @@ static void test_req_ranges(void)
 	update_one(&o, 0, env_a_len, QUEUE_RCPT_BOUNCED, "550 no", 6); /* envelope, no dsn id */
 	CHECK(!out_ok(QW_UPDATE, &o));
 	qw_begin(&o, QW_UPDATE);
-	qw_u64(&o, 5);
-	qw_u32(&o, 0);
-	qw_u64(&o, 0);
-	qw_u32(&o, 0);
-	qw_u32(&o, 0);
+	wire_put_u64(&o, 5);
+	wire_put_u32(&o, 0);
+	wire_put_u64(&o, 0);
+	wire_put_u32(&o, 0);
+	wire_put_u32(&o, 0);
 	CHECK(qw_end(&o) == 0 && !out_ok(QW_UPDATE, &o));           /* n = 0 */
 	qw_begin(&o, QW_UPDATE);
-	qw_u64(&o, 5);
-	qw_u32(&o, 0);
-	qw_u64(&o, 0);
-	qw_u32(&o, 0);
-	qw_u32(&o, 2);
-	qw_u32(&o, 0);
-	qw_u8(&o, 0);
-	qw_u64(&o, 0);
-	qw_u16(&o, 0);
+	wire_put_u64(&o, 5);
+	wire_put_u32(&o, 0);
+	wire_put_u64(&o, 0);
+	wire_put_u32(&o, 0);
+	wire_put_u32(&o, 2);
+	wire_put_u32(&o, 0);
+	wire_put_u8(&o, 0);
+	wire_put_u64(&o, 0);
+	wire_put_u16(&o, 0);
 	CHECK(qw_end(&o) == 0 && !out_ok(QW_UPDATE, &o));           /* n = 2, one result */
 	qw_free(&o);
 }
@@ -576,7 +576,7 @@ struct want_rep {
 	int open_tail;
 };
 
-static void build_rep(uint16_t type, struct qw_out *o, struct want_rep *w)
+static void build_rep(uint16_t type, struct wire_wr *o, struct want_rep *w)
 {
 	uint16_t rt = (uint16_t)(type | QW_REPLY);
 
@@ -587,27 +587,27 @@ static void build_rep(uint16_t type, struct qw_out *o, struct want_rep *w)
 	case QW_DRAFT_BEGIN:
 	case QW_OLDEST:
 		w->r.id = 0x0123456789abcdefu;
-		qw_u32(o, QUEUE_OK);
-		qw_u64(o, w->r.id);
+		wire_put_u32(o, QUEUE_OK);
+		wire_put_u64(o, w->r.id);
 		break;
 	case QW_COMMIT: {
 		static unsigned char res[2 * QW_COMMIT_RESULT];
-		struct qw_out t = { NULL, 0, 0, 0 };
+		struct wire_wr t = { 0 };
 
 		w->r.n = 2;
-		qw_u32(o, 2);
+		wire_put_u32(o, 2);
 		qw_begin(&t, 0);
-		qw_u32(&t, QUEUE_OK);
-		qw_u64(&t, 1001);
-		qw_u64(&t, 1700000001);
-		qw_u64(&t, 4096);
-		qw_u32(&t, (uint32_t)QUEUE_EFULL);
-		qw_u64(&t, 0);
-		qw_u64(&t, 0);
-		qw_u64(&t, 0);
+		wire_put_u32(&t, QUEUE_OK);
+		wire_put_u64(&t, 1001);
+		wire_put_u64(&t, 1700000001);
+		wire_put_u64(&t, 4096);
+		wire_put_u32(&t, (uint32_t)QUEUE_EFULL);
+		wire_put_u64(&t, 0);
+		wire_put_u64(&t, 0);
+		wire_put_u64(&t, 0);
 		memcpy(res, t.buf + QW_HEAD, sizeof res);
 		qw_free(&t);
-		qw_bytes(o, res, sizeof res);
+		wire_put_bytes(o, res, sizeof res);
 		w->r.data = res;
 		w->r.len = sizeof res;
 		break;
@@ -616,21 +616,21 @@ static void build_rep(uint16_t type, struct qw_out *o, struct want_rep *w)
 		w->r.rc = QUEUE_EFULL;
 		w->r.usage = (struct queue_usage){ 1, 2, 3, 4 };
 		w->r.space = (struct queue_space){ 5, 6, 7, 0xffffffffffffffffu };
-		qw_u32(o, (uint32_t)QUEUE_EFULL);
-		qw_u64(o, 1);
-		qw_u64(o, 2);
-		qw_u64(o, 3);
-		qw_u64(o, 4);
-		qw_u64(o, 5);
-		qw_u64(o, 6);
-		qw_u64(o, 7);
-		qw_u64(o, 0xffffffffffffffffu);
+		wire_put_u32(o, (uint32_t)QUEUE_EFULL);
+		wire_put_u64(o, 1);
+		wire_put_u64(o, 2);
+		wire_put_u64(o, 3);
+		wire_put_u64(o, 4);
+		wire_put_u64(o, 5);
+		wire_put_u64(o, 6);
+		wire_put_u64(o, 7);
+		wire_put_u64(o, 0xffffffffffffffffu);
 		break;
 	case QW_PROBE:
 	case QW_HOLD:
 	case QW_DELETE:
 		w->r.rc = QUEUE_ECORRUPT;
-		qw_u32(o, (uint32_t)QUEUE_ECORRUPT);
+		wire_put_u32(o, (uint32_t)QUEUE_ECORRUPT);
 		break;
 	case QW_DUE: {
 		static unsigned char ids[3 * 8];
@@ -641,10 +641,10 @@ static void build_rep(uint16_t type, struct qw_out *o, struct want_rep *w)
 		w->r.n = 3;
 		w->r.data = ids;
 		w->r.len = sizeof ids;
-		qw_u32(o, QUEUE_OK);
-		qw_u64(o, (uint64_t)w->r.next);
-		qw_u32(o, 3);
-		qw_bytes(o, ids, sizeof ids);
+		wire_put_u32(o, QUEUE_OK);
+		wire_put_u64(o, (uint64_t)w->r.next);
+		wire_put_u32(o, 3);
+		wire_put_bytes(o, ids, sizeof ids);
 		break;
 	}
 	case QW_GET:
@@ -652,16 +652,16 @@ static void build_rep(uint16_t type, struct qw_out *o, struct want_rep *w)
 		w->r.data = env_a;
 		w->r.len = env_a_len;
 		w->open_tail = 1;
-		qw_u32(o, QUEUE_OK);
-		qw_u32(o, 2);
-		qw_bytes(o, env_a, env_a_len);
+		wire_put_u32(o, QUEUE_OK);
+		wire_put_u32(o, 2);
+		wire_put_bytes(o, env_a, env_a_len);
 		break;
 	case QW_BODY_READ:
 		w->r.data = pattern;
 		w->r.len = 50;
 		w->open_tail = 1;
-		qw_u32(o, QUEUE_OK);
-		qw_bytes(o, pattern, 50);
+		wire_put_u32(o, QUEUE_OK);
+		wire_put_bytes(o, pattern, 50);
 		break;
 	case QW_UPDATE:
 		w->r.n = 2;
@@ -669,18 +669,18 @@ static void build_rep(uint16_t type, struct qw_out *o, struct want_rep *w)
 		w->r.id = 333;
 		w->r.received = -7;
 		w->r.size = 99;
-		qw_u32(o, QUEUE_OK);
-		qw_u32(o, 2);
-		qw_u8(o, 1);
-		qw_u64(o, 333);
-		qw_u64(o, (uint64_t)-7);
-		qw_u64(o, 99);
+		wire_put_u32(o, QUEUE_OK);
+		wire_put_u32(o, 2);
+		wire_put_u8(o, 1);
+		wire_put_u64(o, 333);
+		wire_put_u64(o, (uint64_t)-7);
+		wire_put_u64(o, 99);
 		break;
 	case QW_RETRY:
 		w->r.rc = QUEUE_ENOTFOUND;
 		w->r.count = 0x8000000000000001u;
-		qw_u32(o, (uint32_t)QUEUE_ENOTFOUND);
-		qw_u64(o, w->r.count);
+		wire_put_u32(o, (uint32_t)QUEUE_ENOTFOUND);
+		wire_put_u64(o, w->r.count);
 		break;
 	}
 }
@@ -697,7 +697,7 @@ static int same_rep(const struct qw_rep *a, const struct qw_rep *b)
 
 static void test_rep_roundtrip(void)
 {
-	struct qw_out o = { NULL, 0, 0, 0 };
+	struct wire_wr o = { 0 };
 
 	for (size_t i = 0; i < NREP; i++) {
 		uint16_t rt = (uint16_t)(rep_types[i] | QW_REPLY);
@@ -743,7 +743,7 @@ static void test_rep_roundtrip(void)
 
 static void test_rep_arrays(void)
 {
-	struct qw_out o = { NULL, 0, 0, 0 };
+	struct wire_wr o = { 0 };
 	struct want_rep w;
 	struct qw_rep r;
 	int rc;
@@ -778,7 +778,7 @@ static void test_rep_arrays(void)
 
 static void test_rep_unknown_types(void)
 {
-	struct qw_out o[NREP];
+	struct wire_wr o[NREP];
 	struct want_rep w;
 	unsigned bad = 0;
 	static const unsigned char zeros[64];

@@ -11,6 +11,7 @@
 #include "t.h"
 #include "mta/net/log.h"
 #include "mta/smtp/smtpd.h"
+#include "policy/cmd.h"
 #include "policy/conf.h"
 #include "policy/quota.h"
 
@@ -250,7 +251,9 @@ static void test_bad_command_lines(void)
 {
 	play_all("EHLO c\r\nNOOP\nRSET\r\nNO\rOP\r\nFOO\r\nRSET x\r\nMAIL FROM:<a@b.test> FOO=1\r\n"
 	         "MAIL FROM:<a b>\r\nQUIT\r\n", &ref, 0);
-	CHECK(contains(&ref, "500 5.5.2 Bare CR or LF in command line\r\n"));
+	/* NOOP\nRSET\r\n is one broken line: one 500, and RSET never runs. */
+	CHECK(contains(&ref, "250 SMTPUTF8\r\n500 5.5.2 Bare CR or LF in command line\r\n"
+	                     "500 5.5.2 Bare CR or LF in command line\r\n500 5.5.1 Command"));
 	CHECK(contains(&ref, "500 5.5.1 Command unrecognized\r\n"));
 	CHECK(contains(&ref, "501 5.5.4 Syntax error in parameters\r\n"));
 	CHECK(contains(&ref, "555 5.5.4 Unsupported parameter FOO\r\n"));
@@ -258,6 +261,71 @@ static void test_bad_command_lines(void)
 	/* 6 errors = max-errors: 421 and close before the final QUIT runs */
 	CHECK(contains(&ref, "421 4.7.0 mx.test Too many errors, closing connection\r\n"));
 	CHECK(!contains(&ref, "221 "));
+}
+
+/* The replies after the EHLO block of a script (which starts with
+ * "EHLO c\r\n") must be exactly want. */
+static void after_ehlo(const struct run *r, const char *want)
+{
+	static const char ehlo_end[] = "250 SMTPUTF8\r\n";
+	const char *p = NULL;
+
+	for (size_t i = 0; i + sizeof ehlo_end - 1 <= r->outlen && p == NULL; i++)
+		if (memcmp(r->out + i, ehlo_end, sizeof ehlo_end - 1) == 0)
+			p = r->out + i + sizeof ehlo_end - 1;
+	CHECKF(p != NULL && (size_t)(r->out + r->outlen - p) == strlen(want) &&
+	       memcmp(p, want, strlen(want)) == 0, "want '%s', got '%.*s'", want, (int)r->outlen,
+	       r->out);
+}
+
+static void test_bare_lf_discards_line(void)
+{
+	/* A bare LF breaks the line, which runs to the next CRLF: the MAIL
+	 * behind it is part of it, never a command (else the second MAIL
+	 * would get "Sender already specified"). */
+	play_all("EHLO c\r\nNOOP\nMAIL FROM:<a@b.test>\r\nMAIL FROM:<a@b.test>\r\nQUIT\r\n", &ref, 0);
+	after_ehlo(&ref, "500 5.5.2 Bare CR or LF in command line\r\n250 2.1.0 Sender OK\r\n"
+	                 "221 2.0.0 mx.test closing connection\r\n");
+	/* Several bare LFs in one line: still one line, one 500. */
+	play_all("EHLO c\r\nNOOP\nRSET\nDATA\nMAIL FROM:<a@b.test>\r\nNOOP\r\nQUIT\r\n", &ref, 0);
+	after_ehlo(&ref, "500 5.5.2 Bare CR or LF in command line\r\n250 2.0.0 OK\r\n"
+	                 "221 2.0.0 mx.test closing connection\r\n");
+	/* The same as a bare CR's line, answered once. */
+	play_all("EHLO c\r\nNOOP\rMAIL FROM:<a@b.test>\r\nMAIL FROM:<a@b.test>\r\nQUIT\r\n", &ref, 0);
+	after_ehlo(&ref, "500 5.5.2 Bare CR or LF in command line\r\n250 2.1.0 Sender OK\r\n"
+	                 "221 2.0.0 mx.test closing connection\r\n");
+	/* Inside a transaction: DATA after a bare LF does not start one. */
+	play_all("EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@example.test>\r\nX\nDATA\r\n"
+	         "RSET\r\nQUIT\r\n", &ref, 0);
+	after_ehlo(&ref, "250 2.1.0 Sender OK\r\n250 2.1.5 Recipient OK\r\n"
+	                 "500 5.5.2 Bare CR or LF in command line\r\n250 2.0.0 OK\r\n"
+	                 "221 2.0.0 mx.test closing connection\r\n");
+	CHECK(ref.committed == 0);
+}
+
+static void test_bare_lf_long_rest(void)
+{
+	/* The rest of a broken line may be longer than a line may be: it is
+	 * thrown away quietly all the same, up to its CRLF, wherever the
+	 * input is split (the CR and LF may arrive apart). */
+	static char in[8000];
+	size_t n;
+
+	strcpy(in, "EHLO c\r\nNOOP\n");
+	n = strlen(in);
+	memset(in + n, 'a', 5000);
+	strcpy(in + n + 5000, "\r\nNOOP\r\nQUIT\r\n");
+	play_all(in, &ref, 0);
+	after_ehlo(&ref, "500 5.5.2 Bare CR or LF in command line\r\n250 2.0.0 OK\r\n"
+	                 "221 2.0.0 mx.test closing connection\r\n");
+	/* A broken line exactly one limit long after its LF. */
+	strcpy(in, "EHLO c\r\nNOOP\n");
+	n = strlen(in);
+	memset(in + n, 'b', SMTP_LINE_MAX - 1);
+	strcpy(in + n + SMTP_LINE_MAX - 1, "\r\nNOOP\r\nQUIT\r\n");
+	play_all(in, &ref, 0);
+	after_ehlo(&ref, "500 5.5.2 Bare CR or LF in command line\r\n250 2.0.0 OK\r\n"
+	                 "221 2.0.0 mx.test closing connection\r\n");
 }
 
 static void test_long_line(void)
@@ -369,6 +437,57 @@ static void test_messages_per_connection(void)
 	CHECK(ref.committed == 2 && !contains(&ref, "421 "));
 }
 
+#define JUNK_421 "421 4.7.0 mx.test Too many junk commands, closing connection\r\n"
+
+static void test_junk_commands(void)
+{
+	unsigned saved = conf.max_junk_commands;
+
+	conf.max_junk_commands = 3;
+	/* NOOP, RSET, VRFY count; HELP is the fourth: 421, and QUIT never runs. */
+	play_all("EHLO c\r\nNOOP\r\nRSET\r\nVRFY x\r\nHELP\r\nQUIT\r\n", &ref, 0);
+	after_ehlo(&ref, "250 2.0.0 OK\r\n250 2.0.0 OK\r\n252 2.5.0 Cannot VRFY user; try RCPT\r\n"
+	                 JUNK_421);
+	CHECK(ref.closed);
+	/* HELP counts as well, and so do failed commands: the fourth here is
+	 * an unknown command, answered, then the 421. */
+	play_all("EHLO c\r\nHELP\r\nFOO\r\nNOOP\r\nBAR\r\nQUIT\r\n", &ref, 0);
+	after_ehlo(&ref, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP\r\n"
+	                 "500 5.5.1 Command unrecognized\r\n250 2.0.0 OK\r\n"
+	                 "500 5.5.1 Command unrecognized\r\n" JUNK_421);
+	/* A queued message forgives: three before it, three after it. */
+	play_all("EHLO c\r\nNOOP\r\nNOOP\r\nRSET\r\nMAIL FROM:<a@b.test>\r\n"
+	         "RCPT TO:<x@example.test>\r\nDATA\r\nx\r\n.\r\nNOOP\r\nNOOP\r\nNOOP\r\nQUIT\r\n",
+	         &ref, 0);
+	CHECK(ref.committed == 1 && !contains(&ref, "421 ") && contains(&ref, "221 2.0.0"));
+	/* 0: no limit. */
+	conf.max_junk_commands = 0;
+	play_all("EHLO c\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nQUIT\r\n", &ref, 0);
+	CHECK(!contains(&ref, "421 ") && contains(&ref, "221 2.0.0"));
+	conf.max_junk_commands = saved;
+}
+
+static void test_junk_commands_default(void)
+{
+	/* The default, 100: the hundredth NOOP is answered, the 101st is not. */
+	static char in[1024];
+	static char want[2048];
+
+	want[0] = 0;
+
+	CHECK(conf.max_junk_commands == 100);
+	strcpy(in, "EHLO c\r\n");
+	for (int i = 0; i < 101; i++)
+		strcat(in, "NOOP\r\n");
+	strcat(in, "QUIT\r\n");
+	for (int i = 0; i < 100; i++)
+		strcat(want, "250 2.0.0 OK\r\n");
+	strcat(want, JUNK_421);
+	play_all(in, &ref, 0);
+	after_ehlo(&ref, want);
+	CHECK(ref.closed);
+}
+
 static void test_deadline(void)
 {
 	static struct smtpd s;
@@ -436,11 +555,17 @@ static void feed(struct smtpd *s, const char *in, size_t len, struct run *r)
 	} while (n > 0 && nheld > 0 && !r->closed && guard++ < 100000);
 }
 
-/* A session that ran `before`, then the server stopping (force or not),
- * then `after` fed whole and split at every offset: the output after the
- * stop must be `want` every time, and the session closed. */
-static void stop_case(const char *before, int force, const char *after, const char *want,
-                      int committed)
+static void stop(struct smtpd *s, int force)
+{
+	smtpd_shutdown(s, force);
+}
+
+/* A session that ran `before` (NULL: not even greeted), then act(s, arg)
+ * (the server stopping, the session's time over), then `after` fed whole
+ * and split at every offset: the output after act must be `want` every
+ * time, and the session closed. */
+static void interrupt_case(const char *before, void (*act)(struct smtpd *, int), int arg,
+                           const char *after, const char *want, int committed)
 {
 	static struct smtpd s;
 	static struct run r;
@@ -458,7 +583,7 @@ static void stop_case(const char *before, int force, const char *after, const ch
 			feed(&s, before, strlen(before), &r);
 		}
 		mark = r.outlen;
-		smtpd_shutdown(&s, force);
+		act(&s, arg);
 		drain(&s, &r);
 		feed(&s, after, split, &r);
 		feed(&s, after + split, alen - split, &r);
@@ -479,20 +604,89 @@ static void test_shutdown(void)
 	                           "DATA\r\nSubject: s\r\n\r\nfirst\r\n";
 
 	/* Between transactions, before the greeting: 421 at once. */
-	stop_case("EHLO c\r\n", 0, "", bye, 0);
-	stop_case(NULL, 0, "", bye, 0);
+	interrupt_case("EHLO c\r\n", stop, 0, "", bye, 0);
+	interrupt_case(NULL, stop, 0, "", bye, 0);
 	/* In DATA: the message ends and is acknowledged, then 421; the MAIL
 	 * pipelined behind it starts nothing. */
-	stop_case(data, 0, "second\r\n.\r\nMAIL FROM:<c@b.test>\r\n",
+	interrupt_case(data, stop, 0, "second\r\n.\r\nMAIL FROM:<c@b.test>\r\n",
 	          "250 2.0.0 OK: queued as 0000000000001234\r\n421 4.3.2 mx.test Service shutting "
 	          "down\r\n", 1);
 	/* After MAIL: the transaction may go on; a RSET ends it, then 421. */
-	stop_case("EHLO c\r\nMAIL FROM:<a@b.test>\r\n", 0,
+	interrupt_case("EHLO c\r\nMAIL FROM:<a@b.test>\r\n", stop, 0,
 	          "RCPT TO:<x@example.test>\r\nRSET\r\nNOOP\r\n",
 	          "250 2.1.5 Recipient OK\r\n250 2.0.0 OK\r\n421 4.3.2 mx.test Service shutting "
 	          "down\r\n", 0);
 	/* The deadline: 421 now, the unfinished message dropped. */
-	stop_case(data, 1, "second\r\n.\r\n", bye, 0);
+	interrupt_case(data, stop, 1, "second\r\n.\r\n", bye, 0);
+}
+
+static void expire(struct smtpd *s, int arg)
+{
+	(void)arg;
+	CHECK(smtpd_session_secs(s) == 3600);
+	smtpd_session_expired(s);
+	CHECK(smtpd_session_secs(s) == 0);
+	CHECK(strcmp(s->close_reason, "session-time") == 0);
+}
+
+#define LATE "421 4.4.2 mx.test Session time limit reached, closing connection\r\n"
+
+static void test_session_time(void)
+{
+	static const char data[] = "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@example.test>\r\n"
+	                           "DATA\r\nSubject: s\r\n\r\nfirst\r\n";
+
+	/* Whatever the state: 421, nothing more is read, a message not yet
+	 * answered is dropped. */
+	interrupt_case("EHLO c\r\n", expire, 0, "NOOP\r\nQUIT\r\n", LATE, 0);
+	interrupt_case("EHLO c\r\nMAIL FROM:<a@b.test>\r\n", expire, 0,
+	               "RCPT TO:<x@example.test>\r\n", LATE, 0);
+	interrupt_case(data, expire, 0, "second\r\n.\r\nQUIT\r\n", LATE, 0);
+	interrupt_case("", expire, 0, "EHLO c\r\n", LATE, 0);
+}
+
+static void test_session_time_in_commit(void)
+{
+	/* A message whose commit is under way gets its answer, then the 421. */
+	static struct smtpd s;
+	static const char in[] = "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@example.test>\r\n"
+	                         "DATA\r\nx\r\n.\r\n";
+	struct smtpd_client cl;
+	struct smtpd_event ev;
+	size_t len, off = 0;
+	int committing = 0;
+
+	memset(&cl, 0, sizeof cl);
+	cl.addr.family = IP_V4;
+	smtpd_init(&s, &conf, &cl, 0);
+	smtpd_greet(&s);
+	for (int guard = 0; !committing && guard < 100; guard++) {
+		off += smtpd_feed(&s, in + off, sizeof in - 1 - off);
+		while (!committing && smtpd_event(&s, &ev)) {
+			if (ev.type == SMTPD_EV_QUOTA)
+				smtpd_quota_done(&s, QUOTA_OK);
+			else if (ev.type == SMTPD_EV_MSG_BEGIN)
+				smtpd_msg_begun(&s, QUEUE_OK, 7, 0);
+			else if (ev.type == SMTPD_EV_MSG_DATA)
+				smtpd_data_done(&s, QUEUE_OK);
+			else if (ev.type == SMTPD_EV_MSG_END)
+				committing = 1;
+		}
+	}
+	CHECK(committing && s.state == SMTPD_S_WAIT_COMMIT);
+	smtpd_output_ack(&s, sizeof s.out);
+	smtpd_session_expired(&s);
+	smtpd_output(&s, &len);
+	CHECK(len == 0 && !smtpd_closing(&s) && smtpd_session_secs(&s) == 0);
+	smtpd_msg_committed(&s, QUEUE_OK);
+	{
+		static const char want[] = "250 2.0.0 OK: queued as 0000000000000007\r\n" LATE;
+		const char *out = smtpd_output(&s, &len);
+
+		CHECKF(len == sizeof want - 1 && memcmp(out, want, len) == 0, "got '%.*s'", (int)len, out);
+	}
+	CHECK(smtpd_closing(&s) && smtpd_event(&s, &ev) && ev.type == SMTPD_EV_CLOSE);
+	smtpd_free(&s);
 }
 
 int main(void)
@@ -511,7 +705,13 @@ int main(void)
 	RUN(test_quota_full_at_mail);
 	RUN(test_quota_full_at_data);
 	RUN(test_messages_per_connection);
+	RUN(test_bare_lf_discards_line);
+	RUN(test_bare_lf_long_rest);
+	RUN(test_junk_commands);
+	RUN(test_junk_commands_default);
 	RUN(test_deadline);
+	RUN(test_session_time);
+	RUN(test_session_time_in_commit);
 	RUN(test_early_talker);
 	RUN(test_shutdown);
 	return t_main_end();
