@@ -40,7 +40,7 @@ static int is_seed(const char *name, enum fslabel_type *type, char *label, size_
 	ssize_t n, got = 0;
 	int fd;
 
-	snprintf(path, sizeof path, "/dev/%s", name);
+	snprintf(path, sizeof path, "/dev/%.100s", name);
 	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return 0;   /* a CD-ROM drive without a disc: ENOMEDIUM */
@@ -61,7 +61,7 @@ int seed_mount(void (*pump)(void))
 		const char *nm = list[i]->d_name;
 		if (!found && nm[0] != '.' && strncmp(nm, "loop", 4) != 0 && strncmp(nm, "ram", 3) != 0 &&
 		    strlen(nm) < sizeof sd.dev - 5 && is_seed(nm, &type, sd.label, sizeof sd.label)) {
-			snprintf(sd.dev, sizeof sd.dev, "/dev/%s", nm);
+			snprintf(sd.dev, sizeof sd.dev, "/dev/%.58s", nm);
 			found = 1;
 		}
 		free(list[i]);
