@@ -586,6 +586,8 @@ static int parse_nexthop(const char *s, size_t len, struct conf_nexthop *h, uint
 static int parse_scaled(const char *arg, size_t len, const struct unit *u, uint64_t max,
                         uint64_t *out);
 
+#define LOG_USAGE "stderr|syslog [SOCKET]|remote udp|tcp|tls HOST[:PORT] [buffer SIZE]"
+
 /* "log remote udp|tcp|tls HOST[:PORT] [buffer SIZE]" */
 static int set_log_remote(struct parse *p, const struct directive *d)
 {
@@ -635,6 +637,11 @@ static int set_log(struct parse *p, const struct directive *d, const char *arg, 
 	p->c->log_target = CONF_LOG_SYSLOG;
 	if (p->nmore == 0)
 		return 0;
+	if (p->nmore > 1) {
+		struct text *t = error_at(p, d);
+		text_puts(t, "too many arguments (log " LOG_USAGE ")");
+		return fail(p);
+	}
 	return set_path_into(p, d, p->more[0], p->morelen[0], p->c->log_socket);
 }
 
@@ -1443,10 +1450,9 @@ static int set_ntp_server(struct parse *p, const struct directive *d, const char
 	return 0;
 }
 
+/* Like the other appliance-only directives, nothing when not set. */
 static void format_ntp_server(struct text *t, const struct conf *c, const struct directive *d)
 {
-	if (c->nntp_servers == 0)
-		text_puts(t, "# ntp-server: none, those of the DHCP lease (the appliance only)\n");
 	for (size_t k = 0; k < c->nntp_servers; k++) {
 		put_name(t, d);
 		text_puts(t, c->ntp_servers[k]);
@@ -1653,7 +1659,7 @@ static const struct {
 	{ set_listen,     1, 6, "ADDR:PORT [options]" },
 	{ set_deny_net,   1, 2, "CIDR [never-connect]" },
 	{ set_recipients, 2, 2, "DOMAIN PATH|catch-all" },
-	{ set_log,        1, 5, "stderr|syslog [SOCKET]|remote udp|tcp|tls HOST[:PORT] [buffer SIZE]" },
+	{ set_log,        1, 5, LOG_USAGE },
 	{ set_route,      2, 6, "DOMAIN NEXTHOP [tls MODE] [smtps] [verify-recipients]" },
 	{ set_smarthost,  1, 6, "NEXTHOP [tls MODE] [smtps] [auth FILE]" },
 	{ set_dkim_sign,  3, 5, "DOMAIN SELECTOR KEYFILE [headers H1:H2:...]" },

@@ -32,10 +32,12 @@ Under SeaBIOS (syslinux), in one qemu process (reboots restart it):
      failed trial undone; the queue intact.  Then the plug pulled.
 Under OVMF (systemd-boot), the same disk, a VFAT seed on a second disk
 whose files are changed between boots (as one edits a cloud-init drive):
-  5. a third good boot image: into slot a, tried (systemd-boot's boot
-     counting: moat-a+1.conf), made the default; the log over TLS
-     (verified against the seed's CA) to logs.test, a name the lease's DNS
-     server answers; the queue came through the pulled plug.
+  5. a third good boot image, put into slot a offline by
+     image/upgrade.sh (which then refuses a second time: a trial is
+     pending): tried (systemd-boot's boot counting: moat-a+1.conf), made
+     the default; the log over TLS (verified against the seed's CA) to
+     logs.test, a name the lease's DNS server answers; the queue came
+     through the pulled plug.
   6. a boot image without ext4 (its init cannot mount /data: the trial
      fails) and a config whose listener cannot bind: the image into slot
      b, the trial failed, back to slot a and the trial undone; the server
@@ -574,22 +576,30 @@ def test_bios_bad_seed_refused_bad_slot_rolls_back():
 # ---------------------------------------------------------------- OVMF
 
 @case
-def test_uefi_upgrade_to_slot_a_log_over_tls():
+def test_uefi_offline_upgrade_to_slot_a_log_over_tls():
     need(state, "crashed")
+    # The disk, its plug pulled: upgraded offline, as an admin would.
+    up = os.path.join(ROOT, "image", "upgrade.sh")
+    r = run(["sh", up, state["disk"], state["upgrades"]["G2"]])
+    eq(r.returncode, 0, "image/upgrade.sh: %r %r" % (r.stdout, r.stderr))
+    check(b"slot a of " in r.stdout and b"(version 3), on trial" in r.stdout, "%r" % r.stdout)
+    r = run(["sh", up, state["disk"], state["upgrades"]["G2"]])
+    eq(r.returncode, 1, "image/upgrade.sh a second time")
+    check(b"slot a is on trial already" in r.stderr, "%r" % r.stderr)
     seed = os.path.join(WORK, "seed-vfat.img")
     seed_vfat(seed, {"moat.conf": conf_text("mx4.test", "log remote tls logs.test:6514\n"
                                             "tls-ca-file /data/logca.pem\n"),
                      "cert.pem": os.path.join(WORK, "cert.pem"),
                      "key.pem": os.path.join(WORK, "key.pem"),
-                     "logca.pem": os.path.join(WORK, "logca.pem"),
-                     "moat-boot.img": state["upgrades"]["G2"]})
+                     "logca.pem": os.path.join(WORK, "logca.pem")})
     state["seed_vfat"] = seed
     vm_start(uefi=True, disk2=seed)
-    wait_for("event=upgrade result=installed slot=a version=3 running=b")
-    console_has("event=seed device=/dev/vdb label=CIDATA type=vfat", "result=applied")
-    next_boot()
-    console_has("slot=a trial=yes")
     wait_for("event=slot result=good slot=a version=3")
+    # Two virtio disks: which is vda is the probes' order.
+    check(re.search(r"event=seed device=/dev/vd[ab] label=CIDATA type=vfat\n", since_mark()) and
+          "result=applied config=/seed/moat.conf files=3" in since_mark(),
+          "the VFAT seed was not applied:\n%s" % since_mark()[-3000:])
+    console_has("slot=a trial=yes", "event=slot result=trial slot=a")
     banner("mx4.test")
     # The journal replayed after the pulled plug: the held mail is there.
     console_has("event=queue path=/data/queue messages=5 ")
