@@ -288,10 +288,18 @@ def private_tap():
         subprocess.run(argv, check=True, stdin=subprocess.DEVNULL)
 
 
+def cpu_seconds(pid):
+    """The user and system CPU time process pid has used, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def time_to_banner(disk, workdir, uefi, seconds=300, tap=False):
     """Boot disk (configured for qemu's user network: 10.0.2.15, or with
     tap for private_tap()'s: TAP_GUEST), return (seconds from starting qemu
-    to the 220, breakdown() of it); power off after."""
+    to the 220, breakdown() of it, qemu's CPU seconds until then); power
+    off after."""
     if tap:
         private_tap()
     vm = Appliance(disk, workdir, uefi=uefi, tap="tap0" if tap else None).start()
@@ -301,10 +309,11 @@ def time_to_banner(disk, workdir, uefi, seconds=300, tap=False):
         if line is None:
             raise RuntimeError("no 220 within %ds: %s" % (seconds, t))
         parts = breakdown(vm.timeline(), t)
+        cpu = cpu_seconds(vm.proc.pid)
         vm.power_button()
         if vm.wait_exit(60) is None:
             raise RuntimeError("no power-off within 60 s")
-        return t, parts
+        return t, parts, cpu
     finally:
         vm.kill()
         for f in (vm.log_path, vm.log_path + ".stderr"):
@@ -316,10 +325,10 @@ def main():
     args = sys.argv[1:]
     if args[:1] == ["--time"]:
         # image/measure.sh: --time bios|uefi DISK WORKDIR [--tap] -> "total
-        # firmware+loader kernel-to-init init-to-220" in seconds (the last
-        # three "-" when unknown)
-        t, parts = time_to_banner(args[2], args[3], args[1] == "uefi", tap="--tap" in args)
-        print("%.2f %s" % (t, " ".join("%.2f" % p for p in parts) if parts else "- - -"))
+        # firmware+loader kernel-to-init init-to-220 cpu" in seconds (the
+        # middle three "-" when unknown)
+        t, parts, cpu = time_to_banner(args[2], args[3], args[1] == "uefi", tap="--tap" in args)
+        print("%.2f %s %.2f" % (t, " ".join("%.2f" % p for p in parts) if parts else "- - -", cpu))
         return
     uefi = "--uefi" in args
     kvm = "--kvm" in args
