@@ -146,6 +146,8 @@ void conf_defaults(struct conf *c)
 	c->delay_warning = 0;
 	c->delivery_concurrency = 20;
 	c->destination_concurrency = 5;
+	c->delivery_conn_messages = 100;
+	c->delivery_conn_idle = 2;
 	c->timeout_connect = 30;
 	c->timeout_reply = 300;
 	c->verify_cache = 600;
@@ -1247,9 +1249,56 @@ static int parse_nexthop(const char *s, size_t len, struct conf_nexthop *h, uint
 	return 0;
 }
 
+/* "N/minute" (also N/min, N/m): messages a minute, 1..100000; 0 or -1. */
+static int parse_rate(const char *s, size_t len, unsigned *out)
+{
+	static const char *const units[] = { "/minute", "/min", "/m" };
+	uint64_t v = 0;
+	size_t i = 0;
+
+	while (i < len && s[i] >= '0' && s[i] <= '9' && v <= 100000)
+		v = v * 10 + (uint64_t)(s[i++] - '0');
+	if (i == 0 || v == 0 || v > 100000)
+		return -1;
+	for (size_t u = 0; u < sizeof units / sizeof units[0]; u++) {
+		size_t ul = strlen(units[u]);
+
+		if (len - i == ul && strncmp(s + i, units[u], ul) == 0) {
+			*out = (unsigned)v;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* destination-rate N/minute: the default for MX destinations; off: none. */
+static int set_destination_rate(struct parse *p, const struct directive *d, const char *arg,
+                                size_t len)
+{
+	if (word_is(arg, len, "off")) {
+		p->c->destination_rate = 0;
+		return 0;
+	}
+	if (parse_rate(arg, len, &p->c->destination_rate) != 0)
+		return bad_value(p, d, "bad rate", arg, len, " (N/minute, or off)");
+	return 0;
+}
+
+static void format_destination_rate(struct text *t, const struct conf *c,
+                                    const struct directive *d)
+{
+	put_name(t, d);
+	if (c->destination_rate == 0) {
+		text_puts(t, "off\n");
+		return;
+	}
+	text_put_u64(t, c->destination_rate);
+	text_puts(t, "/minute\n");
+}
+
 /* NEXTHOP (the word hop) then the options in p->more from index first:
- * "tls MODE", "smtps", and where allowed "verify-recipients" (routes) and
- * "auth FILE" (the smarthost). */
+ * "tls MODE", "smtps", "rate N/minute", and where allowed
+ * "verify-recipients" (routes) and "auth FILE" (the smarthost). */
 static int parse_hop_args(struct parse *p, const struct directive *d, const char *hop,
                           size_t hoplen, size_t first, struct conf_nexthop *h, int route)
 {
@@ -1277,6 +1326,10 @@ static int parse_hop_args(struct parse *p, const struct directive *d, const char
 			k++;
 		} else if (route && word_is(a[k], al[k], "verify-recipients")) {
 			h->verify_rcpt = 1;
+		} else if (word_is(a[k], al[k], "rate") && k + 1 < n) {
+			if (parse_rate(a[k + 1], al[k + 1], &h->rate) != 0)
+				return bad_value(p, d, "bad rate", a[k + 1], al[k + 1], " (N/minute)");
+			k++;
 		} else if (!route && word_is(a[k], al[k], "auth") && k + 1 < n) {
 			if (a[k + 1][0] != '/' || al[k + 1] >= CONF_PATH_MAX)
 				return bad_value(p, d, "auth: not an absolute path:", a[k + 1], al[k + 1], "");
@@ -1286,8 +1339,8 @@ static int parse_hop_args(struct parse *p, const struct directive *d, const char
 			k++;
 		} else {
 			return bad_value(p, d, "unknown option", a[k], al[k], route
-			                 ? " (tls MODE, smtps, verify-recipients)"
-			                 : " (tls MODE, smtps, auth FILE)");
+			                 ? " (tls MODE, smtps, rate N/minute, verify-recipients)"
+			                 : " (tls MODE, smtps, rate N/minute, auth FILE)");
 		}
 	}
 	if (h->smtps && h->tls == CONF_OTLS_NONE)
@@ -1346,6 +1399,11 @@ static void put_nexthop(struct text *t, const struct conf_nexthop *h)
 	}
 	if (h->smtps)
 		text_puts(t, " smtps");
+	if (h->rate) {
+		text_puts(t, " rate ");
+		text_put_u64(t, h->rate);
+		text_puts(t, "/minute");
+	}
 	if (h->verify_rcpt)
 		text_puts(t, " verify-recipients");
 }
@@ -1610,6 +1668,11 @@ static const struct directive directives[] = {
 	  NULL },
 	{ "destination-concurrency", set_uint, format_uint, 0, FIELD(destination_concurrency), 1,
 	  1000, NULL },
+	{ "destination-rate", set_destination_rate, format_destination_rate, 0, 0, 0, 0, NULL },
+	{ "max-messages-per-delivery-connection", set_uint, format_uint, 0,
+	  FIELD(delivery_conn_messages), 1, 100000, NULL },
+	{ "delivery-connection-idle", set_duration, format_duration, 0, FIELD(delivery_conn_idle),
+	  0, 300, NULL },
 	{ "timeout-connect", set_duration, format_duration, 0, FIELD(timeout_connect), 1, 600, NULL },
 	{ "timeout-reply",  set_duration, format_duration, 0, FIELD(timeout_reply), 1, 3600, NULL },
 	{ "verify-cache",   set_duration, format_duration, 0, FIELD(verify_cache), 0, 86400, NULL },

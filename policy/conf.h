@@ -96,6 +96,7 @@ struct conf_nexthop {
 	unsigned literal : 1;               /* an IP address: no DNS */
 	unsigned smtps : 1;                 /* implicit TLS from the first byte */
 	unsigned verify_rcpt : 1;           /* routes: RCPT probe before answering RCPT */
+	unsigned rate;                      /* "rate N/minute": messages a minute; 0 none */
 };
 
 struct conf_route {
@@ -228,6 +229,9 @@ struct conf {
 	unsigned delay_warning;                       /* delay-warning; default 0 (off) */
 	unsigned delivery_concurrency;                /* delivery-concurrency; default 20 */
 	unsigned destination_concurrency;             /* destination-concurrency; default 5 */
+	unsigned destination_rate;                    /* destination-rate N/minute (MX); 0 none */
+	unsigned delivery_conn_messages;              /* max-messages-per-delivery-connection; 100 */
+	unsigned delivery_conn_idle;                  /* delivery-connection-idle; default 2s */
 	unsigned timeout_connect;                     /* timeout-connect; default 30 */
 	unsigned timeout_reply;                       /* timeout-reply; default 300 */
 	unsigned verify_cache;                        /* verify-cache; default 600 */

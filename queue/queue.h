@@ -279,6 +279,28 @@ size_t queue_update(struct queue *q, queue_id id, const struct queue_result *res
                     int *result, int *gone);
 
 /*
+ * Group commit of outcomes: n updates (each as queue_update() above) in
+ * ONE write transaction and one fsync -- a batch of finished deliveries,
+ * their bounces and the removals of completed messages.  Each u[i].result
+ * is its own (QUEUE_ENOTFOUND: deleted meanwhile, nothing changed); if
+ * one spoils the transaction (an I/O error, a full map), each is done
+ * alone, so it fails alone.  Every dsn draft is consumed.  Returns how
+ * many succeeded.
+ */
+struct queue_update_req {
+	queue_id                   id;
+	const struct queue_result *res;
+	size_t                     n;
+	uint32_t                   set_flags;
+	struct queue_draft        *dsn;       /* or NULL */
+	struct queue_envelope     *dsn_env;   /* its id, size, received set here */
+	int                        result;    /* out */
+	int                        gone;      /* out: the message was removed */
+	size_t                     changed;   /* out: recipients changed */
+};
+size_t queue_update_many(struct queue *q, struct queue_update_req *u, size_t n);
+
+/*
  * Read body bytes of message id from offset off: at most cap bytes, never
  * across a chunk boundary, into buf; *got is 0 at the end of the body.  No
  * transaction stays open.  QUEUE_ENOTFOUND if the message is gone.

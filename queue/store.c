@@ -1573,79 +1573,133 @@ int queue_due(struct queue *q, int64_t now, int (*skip)(void *arg, queue_id id),
 	return rc == 0 || rc == MDB_NOTFOUND ? QUEUE_OK : map_rc(rc);
 }
 
+/* One update inside txn (see queue_update): u->changed and u->gone as
+ * they will be if txn commits.  Returns 0, QUEUE_ENOTFOUND in u->result
+ * with 0 (nothing changed, txn still good), or an LMDB or errno code
+ * that spoils txn. */
+static int update_in_txn(struct queue *q, MDB_txn *txn, struct queue_update_req *u)
+{
+	struct queue_envelope env, old;
+	uint64_t due_old = 0;
+	int rc = 0, done = 1, had;
+
+	u->changed = 0;
+	u->gone = 0;
+	if ((rc = load_env(q, txn, u->id, &env)) != QUEUE_OK) {
+		u->result = rc;
+		return rc == QUEUE_ENOTFOUND ? 0 : EIO;
+	}
+	/* The old schedule key is computed from a copy of the recipients'
+	 * states before they change (env and old share q->rcpts). */
+	old = env;
+	had = env_due(&old, &due_old);
+	for (size_t i = 0; i < u->n; i++) {
+		struct queue_rcpt *r;
+
+		if (u->res[i].rcpt >= env.nrcpts)
+			continue;
+		r = &env.rcpts[u->res[i].rcpt];
+		if (r->state != QUEUE_RCPT_PENDING)
+			continue;          /* already final: a late duplicate */
+		r->state = u->res[i].state <= QUEUE_RCPT_BOUNCED ? u->res[i].state : QUEUE_RCPT_PENDING;
+		if (r->attempts < UINT16_MAX)
+			r->attempts++;
+		r->next_try = r->state == QUEUE_RCPT_PENDING ? u->res[i].next_try : 0;
+		snprintf(r->last_error, sizeof r->last_error, "%s",
+		         u->res[i].error ? u->res[i].error : "");
+		u->changed++;
+	}
+	env.flags |= u->set_flags;
+	for (size_t i = 0; i < env.nrcpts; i++)
+		if (env.rcpts[i].state == QUEUE_RCPT_PENDING)
+			done = 0;
+	if (had) {
+		unsigned char key[16];
+		MDB_val k = { 16, key };
+
+		sched_key(key, due_old, u->id);
+		rc = mdb_del(txn, q->db_sched, &k, NULL);
+		if (rc == MDB_NOTFOUND)
+			rc = 0;
+	}
+	if (rc == 0 && u->dsn != NULL)
+		rc = put_message(q, txn, u->dsn, u->dsn_env);
+	if (rc == 0 && done) {
+		rc = remove_message(q, txn, &env);   /* its schedule key is gone already */
+		u->gone = rc == 0;
+	} else if (rc == 0) {
+		if ((rc = store_env(q, txn, &env)) == 0)
+			rc = sched_set(q, txn, u->id, NULL, &env);
+	}
+	u->result = QUEUE_OK;
+	return rc;
+}
+
+size_t queue_update_many(struct queue *q, struct queue_update_req *u, size_t n)
+{
+	MDB_txn *txn;
+	size_t ok = 0, i;
+	int rc = 0;
+
+	for (i = 0; i < n; i++) {
+		if (u[i].dsn != NULL) {
+			u[i].dsn_env->id = u[i].dsn->id;
+			u[i].dsn_env->size = queue_draft_size(u[i].dsn);
+			u[i].dsn_env->received = (int64_t)time(NULL);
+		}
+		u[i].result = QUEUE_EIO;
+		u[i].changed = 0;
+		u[i].gone = 0;
+	}
+	if ((rc = wr_begin(q, &txn)) != 0) {
+		for (i = 0; i < n; i++)
+			u[i].result = map_rc(rc);
+	} else {
+		for (i = 0; i < n && rc == 0; i++)
+			rc = update_in_txn(q, txn, &u[i]);
+		if (rc != 0 && n > 1) {
+			/* One spoiled the transaction: each alone, so one bad
+			 * update cannot fail its neighbours. */
+			mdb_txn_abort(txn);
+			for (i = 0; i < n; i++) {
+				struct queue_draft *dsn = u[i].dsn;
+
+				u[i].dsn = NULL;
+				queue_update(q, u[i].id, u[i].res, u[i].n, u[i].set_flags, dsn, u[i].dsn_env,
+				             &u[i].result, &u[i].gone);
+				ok += u[i].result == QUEUE_OK;
+			}
+			return ok;
+		}
+		rc = wr_end(txn, rc);
+		for (i = 0; i < n; i++) {
+			if (rc != QUEUE_OK || u[i].result != QUEUE_OK) {
+				u[i].result = rc != QUEUE_OK ? rc : u[i].result;
+				u[i].gone = 0;
+				u[i].changed = 0;
+			} else {
+				ok++;
+			}
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (u[i].dsn != NULL)
+			draft_free(u[i].dsn);
+		u[i].dsn = NULL;
+	}
+	return ok;
+}
+
 size_t queue_update(struct queue *q, queue_id id, const struct queue_result *res, size_t n,
                     uint32_t set_flags, struct queue_draft *dsn, struct queue_envelope *dsn_env,
                     int *result, int *gone)
 {
-	struct queue_envelope env, old;
-	MDB_txn *txn;
-	int rc, done = 1;
-	size_t changed = 0;
+	struct queue_update_req u = { id, res, n, set_flags, dsn, dsn_env, QUEUE_EIO, 0, 0 };
 
-	*gone = 0;
-	if (dsn != NULL) {
-		dsn_env->id = dsn->id;
-		dsn_env->size = dsn->size;
-		dsn_env->received = (int64_t)time(NULL);
-	}
-	if ((rc = wr_begin(q, &txn)) != 0) {
-		*result = map_rc(rc);
-		goto out;
-	}
-	if ((rc = load_env(q, txn, id, &env)) != QUEUE_OK) {
-		mdb_txn_abort(txn);
-		*result = rc;
-		goto out;
-	}
-	old = env;
-	/* The old schedule key is computed from a copy of the recipients'
-	 * states before they change (env and old share q->rcpts). */
-	{
-		uint64_t due_old = 0;
-		int had = env_due(&old, &due_old);
-		for (size_t i = 0; i < n; i++) {
-			struct queue_rcpt *r;
-			if (res[i].rcpt >= env.nrcpts)
-				continue;
-			r = &env.rcpts[res[i].rcpt];
-			if (r->state != QUEUE_RCPT_PENDING)
-				continue;          /* already final: a late duplicate */
-			r->state = res[i].state <= QUEUE_RCPT_BOUNCED ? res[i].state : QUEUE_RCPT_PENDING;
-			if (r->attempts < UINT16_MAX)
-				r->attempts++;
-			r->next_try = r->state == QUEUE_RCPT_PENDING ? res[i].next_try : 0;
-			snprintf(r->last_error, sizeof r->last_error, "%s", res[i].error ? res[i].error : "");
-			changed++;
-		}
-		env.flags |= set_flags;
-		for (size_t i = 0; i < env.nrcpts; i++)
-			if (env.rcpts[i].state == QUEUE_RCPT_PENDING)
-				done = 0;
-		if (had) {
-			unsigned char key[16];
-			MDB_val k = { 16, key };
-			sched_key(key, due_old, id);
-			rc = mdb_del(txn, q->db_sched, &k, NULL);
-			if (rc == MDB_NOTFOUND)
-				rc = 0;
-		}
-	}
-	if (rc == 0 && dsn != NULL)
-		rc = put_message(q, txn, dsn, dsn_env);
-	if (rc == 0 && done) {
-		rc = remove_message(q, txn, &env);   /* its schedule key is gone already */
-		*gone = rc == 0;
-	} else if (rc == 0) {
-		if ((rc = store_env(q, txn, &env)) == 0)
-			rc = sched_set(q, txn, id, NULL, &env);
-	}
-	*result = wr_end(txn, rc);
-	if (*result != QUEUE_OK)
-		*gone = 0;
-out:
-	if (dsn != NULL)
-		draft_free(dsn);
-	return *result == QUEUE_OK ? changed : 0;
+	queue_update_many(q, &u, 1);
+	*result = u.result;
+	*gone = u.gone;
+	return u.result == QUEUE_OK ? u.changed : 0;
 }
 
 int queue_hold(struct queue *q, queue_id id, int hold)

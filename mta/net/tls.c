@@ -62,6 +62,8 @@ struct tls {
 	struct tls_creds *creds;
 	struct dane_x509 *dane;             /* tls_client_new_dane(): the chain's check */
 	int               opened;           /* handshake completed once */
+	unsigned char     offered[32];      /* client: the session ID offered to resume */
+	size_t            offered_len;      /* 0: a full handshake was asked for */
 	unsigned char     ibuf[IBUF_LEN];
 	unsigned char     obuf[OBUF_LEN];
 };
@@ -574,6 +576,8 @@ static const uint16_t suites[] = {
 	BR_TLS_RSA_WITH_AES_256_CBC_SHA,
 };
 
+static const br_ssl_session_cache_class **server_cache(void);
+
 struct tls *tls_server_new(struct tls_creds *creds, unsigned flags)
 {
 	struct tls *t = calloc(1, sizeof *t);
@@ -623,9 +627,76 @@ struct tls *tls_server_new(struct tls_creds *creds, unsigned flags)
 		free(t);
 		return NULL;
 	}
+	br_ssl_server_set_cache(sc, server_cache());
 	tls_creds_ref(creds);
 	t->creds = creds;
 	return t;
+}
+
+/* ---- session resumption ---- */
+
+/* The server side's cache of sessions to resume (RFC 5246 7.4.1.2), one
+ * per process, least recently used first out: a client that comes back
+ * skips the key exchange (and the key role's signature). */
+#define SERVER_CACHE_BYTES (256 * 1024)   /* about 2,500 sessions */
+static const br_ssl_session_cache_class **server_cache(void)
+{
+	static unsigned char store[SERVER_CACHE_BYTES];
+	static br_ssl_session_cache_lru lru;
+	static int ready;
+
+	if (!ready) {
+		br_ssl_session_cache_lru_init(&lru, store, sizeof store);
+		ready = 1;
+	}
+	return &lru.vtable;
+}
+
+_Static_assert(sizeof(br_ssl_session_parameters) <= sizeof(struct tls_session),
+               "struct tls_session holds BearSSL's session parameters");
+
+int tls_session_get(const struct tls *t, struct tls_session *s)
+{
+	br_ssl_session_parameters p;
+
+	memset(s, 0, sizeof *s);
+	if (!t->opened)
+		return 0;
+	br_ssl_engine_get_session_parameters(t->eng, &p);
+	if (p.session_id_len == 0)
+		return 0;
+	memcpy(s->b, &p, sizeof p);
+	explicit_bzero(&p, sizeof p);
+	return 1;
+}
+
+int tls_client_resume(struct tls *t, const char *server_name, const struct tls_session *s)
+{
+	br_ssl_session_parameters p;
+
+	memcpy(&p, s->b, sizeof p);
+	if (p.session_id_len == 0 || p.session_id_len > sizeof t->offered)
+		return -1;
+	br_ssl_engine_set_session_parameters(t->eng, &p);
+	memcpy(t->offered, p.session_id, p.session_id_len);
+	t->offered_len = p.session_id_len;
+	explicit_bzero(&p, sizeof p);
+	return br_ssl_client_reset(&t->ctx.client.cc,
+	                           server_name && server_name[0] ? server_name : NULL, 1) ? 0 : -1;
+}
+
+int tls_resumed(const struct tls *t)
+{
+	br_ssl_session_parameters p;
+	int same;
+
+	if (!t->opened || t->offered_len == 0)
+		return 0;
+	br_ssl_engine_get_session_parameters(t->eng, &p);
+	same = p.session_id_len == t->offered_len &&
+	       memcmp(p.session_id, t->offered, t->offered_len) == 0;
+	explicit_bzero(&p, sizeof p);
+	return same;
 }
 
 /* ---- the client side ---- */

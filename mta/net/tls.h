@@ -169,6 +169,26 @@ const char *tls_cipher_name(const struct tls *t);
 /* tls_creds_describe() of the credentials this connection uses. */
 const char *tls_key_name(const struct tls *t);
 
+/*
+ * Session resumption (RFC 5246: a session ID).  The server side keeps a
+ * process-wide cache of recent sessions (LRU) and resumes them for clients
+ * that offer one.  A client keeps what tls_session_get() gives after a
+ * handshake and offers it on its next connection to the same server with
+ * tls_client_resume() (before any I/O on the new connection); whether the
+ * server took it, tls_resumed() says after the handshake.  A struct
+ * tls_session holds the session's master secret: keep it in memory only.
+ */
+struct tls_session {
+	unsigned char b[128];
+};
+/* The connection's session once open: 1 (*s set) or 0 (none to resume). */
+int tls_session_get(const struct tls *t, struct tls_session *s);
+/* Offer s to the server (a client connection not yet started): 0, or -1
+ * (s holds no session; the connection then does a full handshake). */
+int tls_client_resume(struct tls *t, const char *server_name, const struct tls_session *s);
+/* After the handshake: 1 when the session offered was resumed. */
+int tls_resumed(const struct tls *t);
+
 /* Fill buf with len bytes from the kernel (getrandom); 0 or -1. */
 int tls_entropy(void *buf, size_t len);
 

@@ -20,6 +20,7 @@
 
 #define QROLE_SEND_MS    10000
 #define QROLE_DRAFTS_MAX 8192    /* per link */
+#define UPDATE_BATCH     128     /* outcomes in one transaction, at most */
 
 struct qdraft {
 	queue_id id;
@@ -261,47 +262,93 @@ static int do_get(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
 	return answer(qr, k);
 }
 
-static int do_update(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
-{
-	struct queue_result *res = calloc(rq->n, sizeof *res);
-	char (*errs)[QUEUE_ERR_MAX + 1] = calloc(rq->n, sizeof *errs);
-	struct queue_envelope denv;
-	struct queue_rcpt *drc = NULL;
-	struct queue_draft *dsn = NULL;
-	size_t pos = 0, n = 0, changed = 0;
-	int result = QUEUE_EIO, gone = 0;
+/* An UPDATE decoded and waiting for its batch's transaction. */
+struct pending_update {
+	struct queue_update_req u;
+	struct queue_result    *res;
+	char                  (*errs)[QUEUE_ERR_MAX + 1];
+	struct queue_envelope   denv;
+	struct queue_rcpt      *drc;
+	int                     refused;    /* answered QUEUE_EIO without a try */
+};
 
+/* Decode rq into p (its dsn draft taken from k): 0, or -1 when memory is
+ * short (then p->refused). */
+static void update_prepare(struct qlink *k, const struct qw_req *rq, struct pending_update *p)
+{
+	size_t pos = 0, n = 0;
+
+	memset(p, 0, sizeof *p);
+	p->res = calloc(rq->n, sizeof *p->res);
+	p->errs = calloc(rq->n, sizeof *p->errs);
 	if (rq->dsn != 0) {
-		dsn = take_draft(k, rq->dsn);
-		/* The bounce's id, size and received are queue_update()'s to set. */
-		if (dsn != NULL && (env_in(rq->data, rq->len, &denv, &drc) != QUEUE_OK ||
-		                    denv.nrcpts == 0)) {
-			queue_draft_abort(dsn);
-			dsn = NULL;
+		p->u.dsn = take_draft(k, rq->dsn);
+		/* The bounce's id, size and received are the update's to set. */
+		if (p->u.dsn != NULL && (env_in(rq->data, rq->len, &p->denv, &p->drc) != QUEUE_OK ||
+		                         p->denv.nrcpts == 0)) {
+			queue_draft_abort(p->u.dsn);
+			p->u.dsn = NULL;
 		}
 	}
-	if (res != NULL && errs != NULL && (rq->dsn == 0 || dsn != NULL)) {
-		while (n < rq->n && qw_result_next(rq, &pos, &res[n], errs[n]))
-			n++;
-		changed = queue_update(qr->q, rq->id, res, n, rq->flags, dsn, dsn ? &denv : NULL,
-		                       &result, &gone);
-		dsn = NULL;  /* consumed */
-		if (result == QUEUE_OK && rq->dsn != 0)
-			kick(qr);
-	} else if (dsn != NULL) {
-		queue_draft_abort(dsn);
+	if (p->res == NULL || p->errs == NULL || (rq->dsn != 0 && p->u.dsn == NULL)) {
+		if (p->u.dsn != NULL)
+			queue_draft_abort(p->u.dsn);
+		p->u.dsn = NULL;
+		p->refused = 1;
+		return;
 	}
-	qw_begin(&qr->out, QW_UPDATE | QW_REPLY);
-	wire_put_i32(&qr->out, result);
-	wire_put_u32(&qr->out, (uint32_t)changed);
-	wire_put_u8(&qr->out, gone ? 1 : 0);
-	wire_put_u64(&qr->out, result == QUEUE_OK && rq->dsn ? denv.id : 0);
-	wire_put_i64(&qr->out, result == QUEUE_OK && rq->dsn ? denv.received : 0);
-	wire_put_u64(&qr->out, result == QUEUE_OK && rq->dsn ? denv.size : 0);
-	free(drc);
-	free(res);
-	free(errs);
-	return answer(qr, k);
+	while (n < rq->n && qw_result_next(rq, &pos, &p->res[n], p->errs[n]))
+		n++;
+	p->u.id = rq->id;
+	p->u.res = p->res;
+	p->u.n = n;
+	p->u.set_flags = rq->flags;
+	p->u.dsn_env = p->u.dsn != NULL ? &p->denv : NULL;
+}
+
+/* Run the n updates waiting in one transaction (one fsync), answer each
+ * in order. */
+static int update_flush(struct qrole *qr, struct qlink *k, struct pending_update *p, size_t n)
+{
+	struct queue_update_req u[UPDATE_BATCH];
+	size_t m = 0, i;
+	int rc = 0, kicked = 0;
+
+	for (i = 0; i < n; i++)
+		if (!p[i].refused)
+			u[m++] = p[i].u;
+	if (m > 0)
+		queue_update_many(qr->q, u, m);
+	for (i = 0, m = 0; i < n; i++) {
+		const struct queue_update_req *r = p[i].refused ? NULL : &u[m++];
+		int result = r != NULL ? r->result : QUEUE_EIO;
+		int with_dsn = r != NULL && r->dsn_env != NULL && result == QUEUE_OK;
+
+		kicked |= with_dsn;
+		qw_begin(&qr->out, QW_UPDATE | QW_REPLY);
+		wire_put_i32(&qr->out, result);
+		wire_put_u32(&qr->out, result == QUEUE_OK ? (uint32_t)r->changed : 0);
+		wire_put_u8(&qr->out, result == QUEUE_OK && r->gone ? 1 : 0);
+		wire_put_u64(&qr->out, with_dsn ? p[i].denv.id : 0);
+		wire_put_i64(&qr->out, with_dsn ? p[i].denv.received : 0);
+		wire_put_u64(&qr->out, with_dsn ? p[i].denv.size : 0);
+		free(p[i].drc);
+		free(p[i].res);
+		free(p[i].errs);
+		if (rc == 0 && answer(qr, k) != 0)
+			rc = -1;
+	}
+	if (kicked)
+		kick(qr);   /* a bounce was queued: due now */
+	return rc;
+}
+
+static int do_update(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
+{
+	struct pending_update p;
+
+	update_prepare(k, rq, &p);
+	return update_flush(qr, k, &p, 1);
 }
 
 static int do_draft_begin(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
@@ -508,11 +555,19 @@ static int handle(struct qrole *qr, struct qlink *k, uint16_t type, const unsign
 	return 0;
 }
 
+/*
+ * Read what k sent and handle every whole frame, in order.  UPDATEs that
+ * come one after another are decoded first and run together, in one
+ * transaction (queue_update_many): the outcomes of a delivery role that
+ * finishes many deliveries at once share one fsync, as the smtp role's
+ * messages share a commit.  Each still gets its own answer, in order.
+ */
 static void link_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 {
+	static struct pending_update pend[UPDATE_BATCH];
 	struct qlink *k = io->arg;
 	struct qrole *qr = k->qr;
-	size_t off = 0;
+	size_t off = 0, npend = 0;
 
 	(void)l;
 	(void)events;
@@ -550,12 +605,30 @@ static void link_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 		}
 		if (k->len - off - QW_HEAD < plen)
 			break;
+		if (type == QW_UPDATE && (handlers[QW_UPDATE].links & (1u << k->kind))) {
+			struct qw_req rq;
+
+			if (qw_req_decode(type, k->buf + off + QW_HEAD, plen, &rq) != 0) {
+				update_flush(qr, k, pend, npend);
+				link_drop(qr, k, "a request that does not decode or is not allowed");
+				return;
+			}
+			update_prepare(k, &rq, &pend[npend++]);
+			off += QW_HEAD + plen;
+			if (npend == UPDATE_BATCH && (update_flush(qr, k, pend, npend), npend = 0, k->dead))
+				return;
+			continue;
+		}
+		if (npend > 0 && (update_flush(qr, k, pend, npend), npend = 0, k->dead))
+			return;
 		if (handle(qr, k, type, k->buf + off + QW_HEAD, plen) != 0) {
 			link_drop(qr, k, "a request that does not decode or is not allowed");
 			return;
 		}
 		off += QW_HEAD + plen;
 	}
+	if (npend > 0 && !k->dead)
+		update_flush(qr, k, pend, npend);
 	if (k->dead)
 		return;
 	memmove(k->buf, k->buf + off, k->len - off);

@@ -39,6 +39,46 @@ struct target {
 
 struct client;
 
+/*
+ * One connection to a server and its session.  An attempt owns the link it
+ * connected (or took from the pool) while its transaction runs; a link
+ * whose session ended cleanly goes to the pool, idle, for the next
+ * transaction to the same destination (connection reuse, as Postfix's
+ * connection cache), until max-messages-per-delivery-connection
+ * transactions or delivery-connection-idle without one.
+ */
+struct link {
+	struct conn          cn;                 /* the socket, TLS, the replies read (in[]) */
+	struct smtpc         s;
+	char                 in[IN_MAX];
+	char                 key[ROUTE_KEY_MAX]; /* the destination it serves */
+	char                 remote[CLIENT_HOST_MAX];
+	char                 tls_info[80];       /* "TLSv1.2 SUITE" once open */
+	char                 resume_key[CLIENT_HOST_MAX + 8];  /* host[addr]:port */
+	int                  resumed;            /* the TLS session was resumed */
+	unsigned             messages;           /* transactions it carried */
+	struct client_pool  *pool;               /* when idle in it */
+	struct link         *next;
+	struct ev_timer      idle;
+};
+
+/* TLS sessions to offer again, by server (host[addr]:port): LRU. */
+#define RESUME_MAX 64
+struct resume {
+	char               key[CLIENT_HOST_MAX + 8];
+	int64_t            at;                   /* monotonic ms; 0: empty */
+	struct tls_session s;
+};
+
+struct client_pool {
+	struct ev_loop *loop;
+	unsigned        max_messages;            /* per connection */
+	unsigned        idle_ms;
+	struct link    *idle;                    /* kept connections, newest first */
+	unsigned        nidle;
+	struct resume   resume[RESUME_MAX];
+};
+
 /* The context of one address query: the client, the host, the family. */
 struct addr_ctx {
 	struct client *cl;
@@ -72,13 +112,12 @@ struct client {
 	size_t            ntargets, cur;
 
 	/* CONNECT, SESSION */
-	struct conn       cn;                /* the socket, TLS, the replies read (in[]) */
+	struct link      *lk;                /* the connection, while one is used */
+	int               reused;            /* lk came from the pool */
 	struct ev_timer   timer;
 	struct ev_timer   done_timer;
-	struct smtpc      s;
 	struct smtpc_params sp;
 	int               session_ran;       /* res[] holds a session's results */
-	char              in[IN_MAX];
 	char              body[BODY_PIECE];
 	size_t            blen, boff;
 	uint64_t          bodyoff;           /* message offset after body[blen] */
@@ -88,12 +127,192 @@ struct client {
 	/* TLS on the connection (STARTTLS, or smtps from the first byte). */
 	int               tls_failed;        /* this connection's handshake failed */
 	int               plain_retry;       /* `tls may`: this target again, no STARTTLS */
-	char              tls_info[80];      /* "TLSv1.2 SUITE" once open */
+	char              tls_info[80];      /* the deciding connection's, for the log */
+	int               tls_resumed;
+	int               unreachable;       /* no address of the destination answered */
 };
 
 static void connect_next(struct client *cl);
 static void pump(struct client *cl);
 static void resolve_hosts(struct client *cl);
+static void start_fresh(struct client *cl);
+static void io_cb(struct ev_loop *l, struct ev_io *io, unsigned events);
+
+/* ---- links and the pool ---- */
+
+static struct link *link_new(struct client *cl)
+{
+	struct link *lk = calloc(1, sizeof *lk);
+
+	if (lk == NULL)
+		return NULL;
+	conn_init(&lk->cn, cl->loop, -1, io_cb, cl, lk->in, sizeof lk->in);
+	return lk;
+}
+
+static void link_free(struct link *lk)
+{
+	if (lk == NULL)
+		return;
+	ev_timer_stop(lk->cn.loop, &lk->idle);
+	conn_close(&lk->cn);
+	free(lk);
+}
+
+/* Take lk out of its pool's idle list and free it. */
+static void link_drop(struct link *lk)
+{
+	struct client_pool *p = lk->pool;
+	struct link **pp;
+
+	for (pp = &p->idle; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == lk) {
+			*pp = lk->next;
+			p->nidle--;
+			break;
+		}
+	}
+	link_free(lk);
+}
+
+/* Write what the session has for the socket, best effort, never waited
+ * for (a QUIT). */
+static void link_flush(struct link *lk)
+{
+	size_t n;
+	const char *out = smtpc_output(&lk->s, &n);
+
+	if (n > 0 && lk->cn.io.fd >= 0 && conn_tls_check(&lk->cn) != CONN_TLS_FAILED &&
+	    conn_write(&lk->cn, out, n) > 0)
+		(void)conn_flush(&lk->cn);
+}
+
+/* A kept connection spoke (a 421 before closing) or closed: gone. */
+static void idle_io_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
+{
+	(void)l;
+	(void)events;
+	link_drop(io->arg);
+}
+
+/* Kept long enough without a transaction: QUIT and close. */
+static void idle_timer_cb(struct ev_loop *l, struct ev_timer *t)
+{
+	struct link *lk = t->arg;
+
+	(void)l;
+	smtpc_quit(&lk->s);
+	link_flush(lk);
+	link_drop(lk);
+}
+
+/* Keep lk for key's next transaction: 1, or 0 (not wanted: the caller
+ * closes it). */
+static int pool_keep(struct client_pool *p, struct link *lk, const char *key)
+{
+	if (p == NULL || key == NULL || ++lk->messages >= p->max_messages || p->idle_ms == 0 ||
+	    strlen(key) >= sizeof lk->key)
+		return 0;
+	snprintf(lk->key, sizeof lk->key, "%s", key);
+	lk->pool = p;
+	lk->cn.io.cb = idle_io_cb;
+	lk->cn.io.arg = lk;
+	if (conn_watch(&lk->cn, 0, 1) < 0)
+		return 0;
+	lk->idle.cb = idle_timer_cb;
+	lk->idle.arg = lk;
+	ev_timer_start(p->loop, &lk->idle, p->idle_ms);
+	lk->next = p->idle;
+	p->idle = lk;
+	p->nidle++;
+	return 1;
+}
+
+/* A kept connection to key, taken out of the pool; NULL if none. */
+static struct link *pool_take(struct client_pool *p, const char *key)
+{
+	struct link **pp;
+
+	for (pp = &p->idle; *pp != NULL; pp = &(*pp)->next) {
+		struct link *lk = *pp;
+
+		if (strcmp(lk->key, key) == 0) {
+			*pp = lk->next;
+			p->nidle--;
+			ev_timer_stop(p->loop, &lk->idle);
+			lk->pool = NULL;
+			lk->next = NULL;
+			return lk;
+		}
+	}
+	return NULL;
+}
+
+static int resume_get(struct client_pool *p, const char *key, struct tls_session *out)
+{
+	for (size_t i = 0; p != NULL && i < RESUME_MAX; i++) {
+		if (p->resume[i].at != 0 && strcmp(p->resume[i].key, key) == 0) {
+			*out = p->resume[i].s;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Remember key's session (in its slot, or the oldest). */
+static void resume_put(struct client_pool *p, const char *key, const struct tls_session *s)
+{
+	size_t old = 0;
+
+	if (p == NULL || strlen(key) >= sizeof p->resume[0].key)
+		return;
+	for (size_t i = 0; i < RESUME_MAX; i++) {
+		if (p->resume[i].at != 0 && strcmp(p->resume[i].key, key) == 0) {
+			old = i;
+			break;
+		}
+		if (p->resume[i].at < p->resume[old].at)
+			old = i;
+	}
+	snprintf(p->resume[old].key, sizeof p->resume[old].key, "%s", key);
+	p->resume[old].s = *s;
+	p->resume[old].at = p->loop->now ? p->loop->now : 1;
+}
+
+struct client_pool *client_pool_new(struct ev_loop *l, unsigned max_messages, unsigned idle_ms)
+{
+	struct client_pool *p = calloc(1, sizeof *p);
+
+	if (p == NULL)
+		return NULL;
+	p->loop = l;
+	p->max_messages = max_messages;
+	p->idle_ms = idle_ms;
+	return p;
+}
+
+void client_pool_free(struct client_pool *p)
+{
+	if (p == NULL)
+		return;
+	while (p->idle != NULL) {
+		smtpc_quit(&p->idle->s);
+		link_flush(p->idle);
+		link_drop(p->idle);
+	}
+	explicit_bzero(p->resume, sizeof p->resume);
+	free(p);
+}
+
+unsigned client_pool_count(const struct client_pool *p, const char *key)
+{
+	unsigned n = 0;
+
+	for (const struct link *lk = p != NULL ? p->idle : NULL; lk != NULL; lk = lk->next)
+		if (key == NULL || strcmp(lk->key, key) == 0)
+			n++;
+	return n;
+}
 
 /* ---- the end ---- */
 
@@ -105,9 +324,11 @@ static void done_cb(struct ev_loop *l, struct ev_timer *t)
 	cl->req.done(cl->req.arg, cl->remote);
 }
 
+/* The attempt's connection, not kept: closed and freed. */
 static void close_conn(struct client *cl)
 {
-	conn_close(&cl->cn);
+	link_free(cl->lk);
+	cl->lk = NULL;
 	ev_timer_stop(cl->loop, &cl->timer);
 }
 
@@ -312,17 +533,24 @@ static int tls_begin(struct client *cl)
 	const char *name = ip_parse(t->host, strlen(t->host), &ip) == 0 ? NULL : t->host;
 	int verify = otls_mode(cl) == CONF_OTLS_VERIFY;
 	struct tls *e = tls_client_new(name, verify ? cl->req.anchors : NULL);
+	struct tls_session ts;
 
 	if (e == NULL)
 		return -1;
+	/* The last session with this server, offered again (a server that
+	 * does not know it any more does a full handshake). */
+	if (resume_get(cl->req.pool, cl->lk->resume_key, &ts)) {
+		(void)tls_client_resume(e, name, &ts);
+		explicit_bzero(&ts, sizeof ts);
+	}
 	/* Nothing the server sent after its 220 to STARTTLS is kept. */
-	conn_tls_start(&cl->cn, e, 0);
+	conn_tls_start(&cl->lk->cn, e, 0);
 	return 0;
 }
 
-static void start_session(struct client *cl)
+/* The session's parameters for this attempt's transaction. */
+static void session_params(struct client *cl, struct smtpc_params *p)
 {
-	struct smtpc_params *p = &cl->sp;
 	int mode = otls_mode(cl);
 
 	memset(p, 0, sizeof *p);
@@ -340,11 +568,23 @@ static void start_session(struct client *cl)
 	                                                                       : SMTPC_TLS_REQUIRE;
 	if (cl->plain_retry)
 		p->tls = SMTPC_TLS_NONE;     /* `tls may`: the handshake failed, go without */
-	smtpc_init(&cl->s, p, cl->req.res);
+	/* Kept open for the next message to this destination (not a probe). */
+	p->keep_open = cl->req.pool != NULL && cl->req.key != NULL && !cl->req.probe;
+}
+
+static void start_session(struct client *cl)
+{
+	struct smtpc_params *p = &cl->sp;
+	const struct target *t = &cl->targets[cl->cur];
+
+	session_params(cl, p);
+	smtpc_init(&cl->lk->s, p, cl->req.res);
 	cl->session_ran = 1;
 	cl->tls_failed = 0;
 	cl->tls_info[0] = '\0';
-	target_text(&cl->targets[cl->cur], cl->remote, sizeof cl->remote);
+	target_text(t, cl->remote, sizeof cl->remote);
+	snprintf(cl->lk->remote, sizeof cl->lk->remote, "%s", cl->remote);
+	snprintf(cl->lk->resume_key, sizeof cl->lk->resume_key, "%s:%u", cl->remote, t->port);
 	cl->phase = PH_SESSION;
 	cl->blen = cl->boff = 0;
 	cl->bodyoff = 0;
@@ -368,6 +608,7 @@ static void connect_next(struct client *cl)
 	if (cl->cur >= cl->ntargets) {
 		/* Nobody decided: the last session's results stand if there
 		 * was one, else the last connection error for everyone. */
+		cl->unreachable = cl->ntargets > 0 && !cl->session_ran;
 		cl->session_ran = 0;
 		finish(cl, SMTPC_R_TEMP, cl->error[0] ? cl->error : "4.4.1 no server reached");
 		return;
@@ -391,17 +632,21 @@ static void connect_next(struct client *cl)
 		target_failed(cl, "4.7.5", "tls verify, but no CA bundle was loaded (tls-ca-file)");
 		return;
 	}
+	if ((cl->lk = link_new(cl)) == NULL) {
+		target_failed(cl, "4.3.0", "out of memory");
+		return;
+	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		target_failed(cl, "4.4.1 connect to", strerror(errno));
 		return;
 	}
-	conn_init(&cl->cn, cl->loop, fd, io_cb, cl, cl->in, sizeof cl->in);
+	conn_init(&cl->lk->cn, cl->loop, fd, io_cb, cl, cl->lk->in, sizeof cl->lk->in);
 	if (connect(fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) {
 		target_failed(cl, "4.4.1 connect to", strerror(errno));
 		return;
 	}
-	if (ev_io_set(cl->loop, &cl->cn.io, EV_WRITE) < 0) {
+	if (ev_io_set(cl->loop, &cl->lk->cn.io, EV_WRITE) < 0) {
 		target_failed(cl, "4.4.1 connect to", strerror(errno));
 		return;
 	}
@@ -411,45 +656,65 @@ static void connect_next(struct client *cl)
 
 /* ---- SESSION ---- */
 
-/* The session is over: try again in plaintext (`tls may` after a failed
- * handshake), the next address, or hand over the outcome. */
+/* The session is over: keep its connection for the next message, go on
+ * a fresh connection (a kept one was gone), try again in plaintext (`tls
+ * may` after a failed handshake) or the next address, or hand over the
+ * outcome. */
 static void session_over(struct client *cl)
 {
-	size_t n;
-	const char *out = smtpc_output(&cl->s, &n);
+	struct link *lk = cl->lk;
+	char error[SMTPC_TEXT_MAX];
+	int try_next = lk->s.try_next;
 
-	/* A last QUIT, best effort: it is never waited for. */
-	if (n > 0 && cl->cn.io.fd >= 0 && conn_tls_check(&cl->cn) != CONN_TLS_FAILED &&
-	    conn_write(&cl->cn, out, n) > 0)
-		(void)conn_flush(&cl->cn);
+	snprintf(error, sizeof error, "%s", lk->s.error);
+	snprintf(cl->tls_info, sizeof cl->tls_info, "%s", lk->tls_info);
+	cl->tls_resumed = lk->resumed;
+	if (smtpc_idle(&lk->s) && pool_keep(cl->req.pool, lk, cl->req.key)) {
+		cl->lk = NULL;     /* the pool's now */
+		ev_timer_stop(cl->loop, &cl->timer);
+		finish(cl, SMTPC_R_TEMP, error);
+		return;
+	}
+	if (cl->reused && lk->s.try_next) {
+		/* A kept connection the server had closed (or that refused
+		 * RSET): nothing was decided; the same transaction goes on a
+		 * fresh connection. */
+		log_debug("msg=\"%s: kept connection lost (%s), connecting again\"", cl->remote, error);
+		close_conn(cl);
+		cl->reused = 0;
+		start_fresh(cl);
+		return;
+	}
+	smtpc_quit(&lk->s);    /* (an idle session not kept) */
+	link_flush(lk);        /* a last QUIT, best effort: never waited for */
 	close_conn(cl);
 	if (cl->tls_failed && otls_mode(cl) == CONF_OTLS_MAY && !is_smtps(cl) && !cl->plain_retry) {
-		log_debug("msg=\"%s: TLS failed (%s), trying again without\"", cl->remote, cl->s.error);
+		log_debug("msg=\"%s: TLS failed (%s), trying again without\"", cl->remote, error);
 		cl->plain_retry = 1;
 		connect_next(cl);
 		return;
 	}
-	if (cl->s.try_next && cl->cur + 1 < cl->ntargets) {
-		snprintf(cl->error, sizeof cl->error, "%.200s said: %.300s", cl->remote, cl->s.error);
+	if (try_next && cl->cur + 1 < cl->ntargets) {
+		snprintf(cl->error, sizeof cl->error, "%.200s said: %.300s", cl->remote, error);
 		log_debug("msg=\"%s; trying the next address\"", cl->error);
 		cl->cur++;
 		cl->plain_retry = 0;
 		connect_next(cl);
 		return;
 	}
-	finish(cl, SMTPC_R_TEMP, cl->s.error);
+	finish(cl, SMTPC_R_TEMP, error);
 }
 
 static int feed_body(struct client *cl)
 {
-	while (smtpc_body_wanted(&cl->s)) {
+	while (smtpc_body_wanted(&cl->lk->s)) {
 		size_t n;
 		int last;
 		if (cl->boff == cl->blen && cl->bodyoff < cl->req.size) {
 			size_t got = 0;
 			if (cl->req.body(cl->req.body_arg, cl->bodyoff, cl->body, sizeof cl->body, &got) != 0
 			    || got == 0) {
-				smtpc_abort(&cl->s, "4.3.0 the queued message cannot be read");
+				smtpc_abort(&cl->lk->s, "4.3.0 the queued message cannot be read");
 				return 1;
 			}
 			cl->blen = got;
@@ -457,9 +722,9 @@ static int feed_body(struct client *cl)
 			cl->bodyoff += got;
 		}
 		last = cl->bodyoff >= cl->req.size;
-		n = smtpc_body(&cl->s, cl->body + cl->boff, cl->blen - cl->boff, last);
+		n = smtpc_body(&cl->lk->s, cl->body + cl->boff, cl->blen - cl->boff, last);
 		cl->boff += n;
-		if (n == 0 && smtpc_body_wanted(&cl->s))
+		if (n == 0 && smtpc_body_wanted(&cl->lk->s))
 			return 0;            /* output full: wait for the socket */
 	}
 	return 1;
@@ -474,17 +739,17 @@ static int write_out(struct client *cl)
 
 	for (;;) {
 		size_t n;
-		const char *out = smtpc_output(&cl->s, &n);
-		ssize_t w = conn_write(&cl->cn, out, n);
+		const char *out = smtpc_output(&cl->lk->s, &n);
+		ssize_t w = conn_write(&cl->lk->cn, out, n);
 		int f;
 
 		if (w < 0)
 			return -1;
 		if (w > 0) {
-			smtpc_output_ack(&cl->s, (size_t)w);
+			smtpc_output_ack(&cl->lk->s, (size_t)w);
 			moved = 1;
 		}
-		if ((f = conn_flush(&cl->cn)) == CONN_ERROR)
+		if ((f = conn_flush(&cl->lk->cn)) == CONN_ERROR)
 			return -1;
 		if (f == CONN_MOVED)
 			moved = 1;
@@ -496,17 +761,24 @@ static int write_out(struct client *cl)
 /* The handshake: done (go on), failed (say so), or still under way. */
 static void handshake_check(struct client *cl)
 {
-	enum conn_tls st = conn_tls_check(&cl->cn);
+	enum conn_tls st = conn_tls_check(&cl->lk->cn);
 
 	if (st != CONN_TLS_READY && st != CONN_TLS_FAILED)
 		return;
 	/* Said once: a failed handshake is not looked at again. */
-	cl->cn.handshaking = 0;
+	cl->lk->cn.handshaking = 0;
 	if (st == CONN_TLS_READY) {
-		snprintf(cl->tls_info, sizeof cl->tls_info, "%s %s", tls_version_name(cl->cn.tls),
-		         tls_cipher_name(cl->cn.tls));
+		struct tls_session ts;
+
+		snprintf(cl->lk->tls_info, sizeof cl->lk->tls_info, "%s %s",
+		         tls_version_name(cl->lk->cn.tls), tls_cipher_name(cl->lk->cn.tls));
+		cl->lk->resumed = tls_resumed(cl->lk->cn.tls);
+		if (cl->req.pool != NULL && tls_session_get(cl->lk->cn.tls, &ts)) {
+			resume_put(cl->req.pool, cl->lk->resume_key, &ts);
+			explicit_bzero(&ts, sizeof ts);
+		}
 		if (!is_smtps(cl))
-			smtpc_tls_done(&cl->s, 1);
+			smtpc_tls_done(&cl->lk->s, 1);
 		return;
 	}
 	cl->tls_failed = 1;
@@ -514,17 +786,17 @@ static void handshake_check(struct client *cl)
 		/* Nothing was said in the clear: this address failed. */
 		char why[64];
 		snprintf(why, sizeof why, "TLS handshake failed: %s",
-		         tls_error_name(tls_error(cl->cn.tls)));
+		         tls_error_name(tls_error(cl->lk->cn.tls)));
 		cl->session_ran = 0;
 		target_failed(cl, "4.7.5 smtps", why);
 		return;
 	}
-	smtpc_tls_done(&cl->s, 0);
-	snprintf(cl->s.error, sizeof cl->s.error, "4.7.5 TLS handshake failed: %s",
-	         tls_error_name(tls_error(cl->cn.tls)));
+	smtpc_tls_done(&cl->lk->s, 0);
+	snprintf(cl->lk->s.error, sizeof cl->lk->s.error, "4.7.5 TLS handshake failed: %s",
+	         tls_error_name(tls_error(cl->lk->cn.tls)));
 	for (size_t i = 0; i < cl->req.nrcpts; i++)
 		if (cl->req.res[i].code == 0)
-			snprintf(cl->req.res[i].text, sizeof cl->req.res[i].text, "%s", cl->s.error);
+			snprintf(cl->req.res[i].text, sizeof cl->req.res[i].text, "%s", cl->lk->s.error);
 }
 
 static void pump(struct client *cl)
@@ -538,24 +810,24 @@ static void pump(struct client *cl)
 		int w;
 
 		progress = 0;
-		if (cl->cn.handshaking) {
+		if (cl->lk->cn.handshaking) {
 			handshake_check(cl);
 			if (cl->phase != PH_SESSION)
 				return;       /* smtps: that address failed, the next is tried */
-			if (!cl->cn.handshaking)
+			if (!cl->lk->cn.handshaking)
 				progress = 1;
 		}
-		if (conn_pull(&cl->cn))
+		if (conn_pull(&cl->lk->cn))
 			progress = 1;
-		if ((in = conn_in(&cl->cn, &len)) != NULL && len > 0) {
-			size_t used = smtpc_feed(&cl->s, in, len);
+		if ((in = conn_in(&cl->lk->cn, &len)) != NULL && len > 0) {
+			size_t used = smtpc_feed(&cl->lk->s, in, len);
 
 			if (used > 0) {
-				conn_consume(&cl->cn, used);
+				conn_consume(&cl->lk->cn, used);
 				progress = 1;
 			}
 		}
-		while (smtpc_event(&cl->s, &ev)) {
+		while (smtpc_event(&cl->lk->s, &ev)) {
 			if (ev == SMTPC_EV_DONE) {
 				session_over(cl);
 				return;
@@ -564,14 +836,14 @@ static void pump(struct client *cl)
 				/* The STARTTLS command is out and answered; nothing the
 				 * server sent after its 220 is kept (smtpc refuses it). */
 				if (tls_begin(cl) != 0)
-					smtpc_tls_done(&cl->s, 0);
+					smtpc_tls_done(&cl->lk->s, 0);
 			}
 			progress = 1;
 		}
 		feed_body(cl);
 		w = write_out(cl);
 		if (w < 0) {
-			smtpc_abort(&cl->s, "4.4.2 lost connection");
+			smtpc_abort(&cl->lk->s, "4.4.2 lost connection");
 			progress = 1;
 		} else if (w > 0) {
 			progress = 1;
@@ -579,9 +851,9 @@ static void pump(struct client *cl)
 	}
 	if (cl->phase != PH_SESSION)
 		return;
-	smtpc_output(&cl->s, &n);
-	if (conn_watch(&cl->cn, n > 0, 1) < 0) {
-		smtpc_abort(&cl->s, "4.4.2 event loop error");
+	smtpc_output(&cl->lk->s, &n);
+	if (conn_watch(&cl->lk->cn, n > 0, 1) < 0) {
+		smtpc_abort(&cl->lk->s, "4.4.2 event loop error");
 		session_over(cl);
 	}
 }
@@ -594,7 +866,7 @@ static void io_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 	if (cl->phase == PH_CONNECT) {
 		int err = 0;
 		socklen_t len = sizeof err;
-		if (getsockopt(cl->cn.io.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		if (getsockopt(cl->lk->cn.io.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 			err = errno;
 		if (err != 0) {
 			target_failed(cl, "4.4.1 connect to", strerror(err));
@@ -606,27 +878,27 @@ static void io_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 	if (cl->phase != PH_SESSION)
 		return;
 	if (events & EV_READ) {
-		int r = conn_fill(&cl->cn);
+		int r = conn_fill(&cl->lk->cn);
 
 		if (r == CONN_EOF || r == CONN_ERROR) {
 			const char *in;
 			size_t len;
 
 			/* What was read still counts (a 421 before the close). */
-			conn_pull(&cl->cn);
-			if ((in = conn_in(&cl->cn, &len)) != NULL && len > 0)
-				smtpc_feed(&cl->s, in, len);
-			if (cl->cn.handshaking) {
+			conn_pull(&cl->lk->cn);
+			if ((in = conn_in(&cl->lk->cn, &len)) != NULL && len > 0)
+				smtpc_feed(&cl->lk->s, in, len);
+			if (cl->lk->cn.handshaking) {
 				handshake_check(cl);
 				if (cl->phase != PH_SESSION)
 					return;
-				if (cl->cn.handshaking) {
+				if (cl->lk->cn.handshaking) {
 					cl->tls_failed = 1;
 					if (!is_smtps(cl))
-						smtpc_tls_done(&cl->s, 0);
+						smtpc_tls_done(&cl->lk->s, 0);
 				}
 			}
-			smtpc_abort(&cl->s, "4.4.2 connection closed by the server");
+			smtpc_abort(&cl->lk->s, "4.4.2 connection closed by the server");
 			session_over(cl);
 			return;
 		}
@@ -646,9 +918,9 @@ static void timer_cb(struct ev_loop *l, struct ev_timer *t)
 	if (cl->phase == PH_CONNECT) {
 		target_failed(cl, "4.4.1 connect to", "timed out");
 	} else if (cl->phase == PH_SESSION) {
-		if (cl->cn.handshaking)
+		if (cl->lk->cn.handshaking)
 			cl->tls_failed = 1;
-		smtpc_abort(&cl->s, "4.4.2 timeout");
+		smtpc_abort(&cl->lk->s, "4.4.2 timeout");
 		session_over(cl);
 	}
 }
@@ -658,26 +930,49 @@ const char *client_tls(const struct client *cl)
 	return cl->tls_info;
 }
 
+int client_tls_resumed(const struct client *cl)
+{
+	return cl->tls_resumed;
+}
+
+int client_unreachable(const struct client *cl)
+{
+	return cl->unreachable;
+}
+
 /* ---- start and stop ---- */
 
-struct client *client_start(struct ev_loop *l, const struct client_req *req)
+/* The next transaction on a kept connection: 0, or -1 (lk freed). */
+static int start_reused(struct client *cl, struct link *lk)
 {
-	struct client *cl = calloc(1, sizeof *cl);
-	const struct route *r = &req->route;
+	session_params(cl, &cl->sp);
+	lk->cn.io.cb = io_cb;
+	lk->cn.io.arg = cl;
+	if (smtpc_next(&lk->s, &cl->sp, cl->req.res) != 0) {
+		link_free(lk);
+		return -1;
+	}
+	cl->lk = lk;
+	cl->reused = 1;
+	cl->session_ran = 1;
+	cl->tls_failed = 0;
+	snprintf(cl->remote, sizeof cl->remote, "%s", lk->remote);
+	cl->phase = PH_SESSION;
+	cl->blen = cl->boff = 0;
+	cl->bodyoff = 0;
+	set_timer(cl, cl->req.conf->timeout_reply);
+	pump(cl);
+	return 0;
+}
 
-	if (cl == NULL)
-		return NULL;
-	cl->loop = l;
-	cl->req = *req;
-	conn_init(&cl->cn, l, -1, io_cb, cl, cl->in, sizeof cl->in);
-	cl->timer.cb = timer_cb;
-	cl->timer.arg = cl;
-	cl->done_timer.cb = done_cb;
-	cl->done_timer.arg = cl;
+/* Find the destination's addresses and connect to the first. */
+static void start_fresh(struct client *cl)
+{
+	const struct route *r = &cl->req.route;
+
 	cl->phase = PH_RESOLVE;
 	cl->port = r->hop ? r->hop->port : 25;
-	memset(req->res, 0, req->nrcpts * sizeof *req->res);
-
+	memset(cl->req.res, 0, cl->req.nrcpts * sizeof *cl->req.res);
 	if (r->kind == ROUTE_LITERAL) {
 		char text[IP_TEXT_MAX];
 		ip_format(&r->addr, text, sizeof text);
@@ -688,24 +983,44 @@ struct client *client_start(struct ev_loop *l, const struct client_req *req)
 		snprintf(cl->hosts[0].name, sizeof cl->hosts[0].name, "%.253s", r->hop->host);
 		cl->nhosts = 1;
 		resolve_hosts(cl);
-		return cl;
+		return;
 	} else if (r->kind == ROUTE_MX) {
 		/* SMTPUTF8 mail may name a domain in UTF-8: DNS knows its
 		 * A-labels. */
 		if (idna_to_ascii(r->domain, strlen(r->domain), cl->domain, sizeof cl->domain) > 0)
-			cl->mxq = dns_lookup(req->dns, cl->domain, DNS_T_MX, mx_cb, cl);
+			cl->mxq = dns_lookup(cl->req.dns, cl->domain, DNS_T_MX, mx_cb, cl);
 		if (cl->mxq == NULL) {
 			char text[SMTPC_TEXT_MAX];
 			snprintf(text, sizeof text, "5.1.2 %s is not a domain we can look up", r->domain);
 			finish(cl, SMTPC_R_PERM, text);
 		}
-		return cl;
+		return;
 	} else {
 		finish(cl, SMTPC_R_PERM, "5.1.2 an address literal of a kind we cannot deliver to");
-		return cl;
+		return;
 	}
 	cl->phase = PH_CONNECT;
 	connect_next(cl);
+}
+
+struct client *client_start(struct ev_loop *l, const struct client_req *req)
+{
+	struct client *cl = calloc(1, sizeof *cl);
+	struct link *lk;
+
+	if (cl == NULL)
+		return NULL;
+	cl->loop = l;
+	cl->req = *req;
+	cl->timer.cb = timer_cb;
+	cl->timer.arg = cl;
+	cl->done_timer.cb = done_cb;
+	cl->done_timer.arg = cl;
+	memset(req->res, 0, req->nrcpts * sizeof *req->res);
+	if (req->pool != NULL && req->key != NULL && !req->probe &&
+	    (lk = pool_take(req->pool, req->key)) != NULL && start_reused(cl, lk) == 0)
+		return cl;
+	start_fresh(cl);
 	return cl;
 }
 

@@ -70,7 +70,25 @@ struct client_req {
 	void               *body_arg;
 	client_done_fn     *done;
 	void               *arg;
+	/* Connection reuse (NULL: none): a kept connection to key (the
+	 * destination's policy/route.h key) is used if the pool has one, and
+	 * this one is kept there after a clean end.  TLS sessions are offered
+	 * again to the servers the pool remembers them from. */
+	struct client_pool *pool;
+	const char         *key;
 };
+
+/*
+ * Kept connections: at most max_messages transactions each, closed (QUIT)
+ * after idle_ms without one, or when the server speaks or closes first.
+ * One pool per process, in its loop.
+ */
+struct client_pool;
+struct client_pool *client_pool_new(struct ev_loop *l, unsigned max_messages, unsigned idle_ms);
+/* QUIT and close every kept connection; forget the TLS sessions. */
+void client_pool_free(struct client_pool *p);
+/* Kept connections to key (NULL: all). */
+unsigned client_pool_count(const struct client_pool *p, const char *key);
 
 /* Start; NULL if memory is short.  req's pointers must outlive it. */
 struct client *client_start(struct ev_loop *l, const struct client_req *req);
@@ -80,5 +98,10 @@ void client_free(struct client *cl);
 
 /* "TLSv1.2 SUITE" if the connection that decided was encrypted, else "". */
 const char *client_tls(const struct client *cl);
+/* 1 when that connection's TLS session was resumed. */
+int client_tls_resumed(const struct client *cl);
+/* 1 when no address of the destination could be connected to (refused,
+ * unreachable, timed out): a dead destination, not a DNS failure. */
+int client_unreachable(const struct client *cl);
 
 #endif

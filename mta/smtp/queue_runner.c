@@ -33,11 +33,25 @@
 #define VERIFY_MAX    4096    /* cached answers kept */
 #define PROBES_MAX    64      /* probes in flight: past it, 451 at once */
 
+/*
+ * A destination (a route's key: a domain, a route, the smarthost) and what
+ * is known of it.  Throttled: a connection failed or a server said 421;
+ * one connection at a time until a delivery succeeds again.  Down: it
+ * failed again while throttled; until down_until its due mail is deferred
+ * at once with the same error, without a connection attempt of its own
+ * (Postfix's "delivery temporarily suspended").  rate: at most that many
+ * messages a minute start toward it (destination-rate, a route's rate).
+ */
 struct dest {
 	struct dest *next;
 	char         key[ROUTE_KEY_MAX];
 	unsigned     active;
 	struct job  *wait_head, *wait_tail;
+	unsigned     fails;          /* connection-level failures in a row */
+	int64_t      down_until;     /* Unix s; 0: not down */
+	char         error[SMTPC_TEXT_MAX];
+	unsigned     rate;           /* messages a minute; 0: no limit */
+	int64_t      next_start;     /* monotonic ms: the next message may start */
 };
 
 struct job {
@@ -53,6 +67,11 @@ struct job {
 	uint32_t             flags;
 	uint64_t             size;
 	struct route         route;
+	uint64_t             ticket;          /* its outcome's UPDATE, until answered */
+	unsigned             recording : 1;   /* finished: the outcome is on its way */
+	unsigned             suspended : 1;   /* deferred without a try: the destination is down */
+	unsigned             bounce_kind : 2; /* 1 failed, 2 delayed: a bounce goes with it */
+	size_t               bounce_n;
 	size_t               n;
 	uint32_t            *idx;             /* recipient indexes in the envelope */
 	uint16_t            *attempts;        /* their attempts before this one */
@@ -71,6 +90,8 @@ struct deliver {
 	struct job          *jobs;
 	unsigned             njobs, active;
 	struct dest         *dests;
+	struct client_pool  *pool;            /* kept connections, TLS sessions */
+	struct ev_timer      rate_timer;      /* a rate-limited destination may start again */
 	struct queue_rcpt   *rcpts;           /* for queue_get */
 	size_t               rcpt_cap;
 	int                  stopping;
@@ -132,11 +153,19 @@ static struct dest *dest_get(struct deliver *d, const char *key)
 	return t;
 }
 
+/* Throttled or down, and until when. */
+static int dest_down(const struct dest *t, int64_t now)
+{
+	return t->down_until > now;
+}
+
 static void dest_put(struct deliver *d, struct dest *t)
 {
 	struct dest **p;
 
-	if (t->active > 0 || t->wait_head != NULL)
+	/* (what is known of it is kept while it matters) */
+	if (t->active > 0 || t->wait_head != NULL || t->fails > 0 || dest_down(t, now_s()) ||
+	    t->next_start > d->loop->now)
 		return;
 	for (p = &d->dests; *p; p = &(*p)->next) {
 		if (*p == t) {
@@ -159,6 +188,8 @@ static void job_free(struct job *j)
 		j->next->prev = j->prev;
 	d->njobs--;
 	ev_timer_stop(d->loop, &j->later);
+	if (j->ticket != 0)
+		qc_cancel(d->q, j->ticket);
 	client_free(j->cl);
 	free(j->idx);
 	free(j->attempts);
@@ -395,38 +426,61 @@ static void log_result(const struct job *j, size_t i, const char *remote, const 
 	char idtext[QUEUE_ID_TEXT], to[QUEUE_ADDR_MAX * 4 + 8], relay[CLIENT_HOST_MAX * 4 + 8];
 	char why[SMTPC_TEXT_MAX * 4 + 8], tls[256];
 	const char *t = j->cl ? client_tls(j->cl) : "";
+	const char *resumed = !t[0] ? "" : client_tls_resumed(j->cl) ? " tls-resumed=yes"
+	                                                            : " tls-resumed=no";
 
 	queue_id_format(j->id, idtext);
 	log_quote(j->addr[i], strlen(j->addr[i]), to, sizeof to);
 	log_quote(remote[0] ? remote : "none", strlen(remote[0] ? remote : "none"), relay, sizeof relay);
 	log_quote(text, strlen(text), why, sizeof why);
 	log_quote(t[0] ? t : "none", strlen(t[0] ? t : "none"), tls, sizeof tls);
-	log_event("delivery", "id=%s to=<%s> relay=%s tls=%s status=%s dsn=%s attempts=%u reply=%s",
-	          idtext, to, relay, tls, status, code, (unsigned)j->attempts[i] + 1u, why);
+	log_event("delivery", "id=%s to=<%s> relay=%s tls=%s status=%s dsn=%s attempts=%u reply=%s%s",
+	          idtext, to, relay, tls, status, code, (unsigned)j->attempts[i] + 1u, why, resumed);
 }
 
-/* The client is done (timer phase): record every recipient in one update. */
-static void job_done(void *arg, const char *remote)
+/* What the transaction says of its destination: reached, it is up; no
+ * server reached, or one that said 421, it is throttled, then down. */
+static void dest_outcome(struct deliver *d, struct job *j, const char *remote)
 {
-	struct job *j = arg;
-	struct deliver *d = j->d;
-	struct queue_result *qr = calloc(j->n, sizeof *qr);
-	char (*errs)[QUEUE_ERR_MAX + 1] = calloc(j->n, sizeof *errs);
-	struct dsn_rcpt *failed = calloc(j->n, sizeof *failed);
-	char (*codes)[16] = calloc(j->n, sizeof *codes);
-	size_t nfailed = 0, ndeferred = 0;
-	int64_t now = now_s();
-	queue_id dsn = 0;
-	struct queue_envelope dsn_env;
-	struct ask a = { 0 };
-	struct queue_rcpt dsn_rcpt;
-	uint32_t set_flags = 0;
-	int result = QUEUE_OK, gone = 0;
+	struct dest *t = j->dest;
+	char key[ROUTE_KEY_MAX * 4 + 8], why[SMTPC_TEXT_MAX * 4 + 8];
+	int said421 = 0;
 
-	if (qr == NULL || errs == NULL || failed == NULL || codes == NULL) {
-		log_warn("msg=\"out of memory recording a delivery: it will be tried again\"");
-		goto out;
+	if (j->suspended || j->cl == NULL)
+		return;               /* no attempt of its own: it says nothing */
+	for (size_t i = 0; i < j->n; i++)
+		said421 |= j->res[i].code == 421;
+	log_quote(t->key, strlen(t->key), key, sizeof key);
+	if (remote[0] != '\0' && !said421) {
+		if (t->fails > 0 || t->down_until != 0)
+			log_event("destination", "key=%s state=up", key);
+		t->fails = 0;
+		t->down_until = 0;
+		return;
 	}
+	if (!said421 && !client_unreachable(j->cl))
+		return;               /* DNS, our own failure: not the destination's state */
+	snprintf(t->error, sizeof t->error, "%s", j->res[0].text);
+	log_quote(t->error, strlen(t->error), why, sizeof why);
+	if (t->fails++ == 0) {
+		log_event("destination", "key=%s state=throttled concurrency=1 reason=%s", key, why);
+		return;
+	}
+	t->down_until = now_s() + (int64_t)d->retry.min;
+	log_event("destination", "key=%s state=down seconds=%u reason=%s", key, d->retry.min, why);
+}
+
+/* Each recipient's outcome into qr (errs holds their texts), logged;
+ * the bounced ones (and, for a delay notice, the deferred) into failed.
+ * Returns the number of deferred recipients; *nfailed the bounced. */
+static size_t outcomes(struct deliver *d, struct job *j, const char *remote,
+                       struct queue_result *qr, char (*errs)[QUEUE_ERR_MAX + 1],
+                       char (*codes)[16], struct dsn_rcpt *failed, size_t *nfailed)
+{
+	int64_t now = now_s();
+	size_t ndeferred = 0;
+
+	*nfailed = 0;
 	for (size_t i = 0; i < j->n; i++) {
 		const struct smtpc_result *r = &j->res[i];
 		int64_t next = 0;
@@ -456,78 +510,134 @@ static void job_done(void *arg, const char *remote)
 			what = "expired";
 		} else {
 			qr[i].state = QUEUE_RCPT_PENDING;
-			qr[i].next_try = next;
+			/* (a destination down: not before it may be tried again) */
+			qr[i].next_try = j->suspended && j->dest->down_until > next ? j->dest->down_until
+			                                                              : next;
 			what = "deferred";
 			ndeferred++;
 		}
 		log_result(j, i, remote, what, status_code(r, expired, codes[i]), errs[i]);
 		if (qr[i].state == QUEUE_RCPT_BOUNCED) {
-			failed[nfailed].addr = j->addr[i];
-			failed[nfailed].status = expired ? "4.4.7" : codes[i];
-			failed[nfailed].diagnostic = expired ? errs[i] : r->text;
-			failed[nfailed].remote = !expired && r->code != 0;
-			failed[nfailed].remote_mta = remote;
-			nfailed++;
+			failed[*nfailed].addr = j->addr[i];
+			failed[*nfailed].status = expired ? "4.4.7" : codes[i];
+			failed[*nfailed].diagnostic = expired ? errs[i] : r->text;
+			failed[*nfailed].remote = !expired && r->code != 0;
+			failed[*nfailed].remote_mta = remote;
+			(*nfailed)++;
 		}
 	}
+	return ndeferred;
+}
+
+/* The bounce (or delay notice) the outcomes ask for: its draft, 0 if none. */
+static queue_id bounce_for(struct deliver *d, struct job *j, const char *remote,
+                           const struct queue_result *qr, char (*codes)[16],
+                           struct dsn_rcpt *failed, size_t nfailed, size_t ndeferred,
+                           struct queue_envelope *dsn_env, struct queue_rcpt *dsn_rcpt)
+{
+	queue_id dsn = 0;
+	size_t k = 0;
+
 	/* Never to <>: a bounce is never bounced. */
-	if (j->sender[0] != '\0' && nfailed > 0) {
-		dsn = make_dsn(d, j, failed, nfailed, 0, &dsn_env, &dsn_rcpt);
-		if (dsn == 0)
+	if (j->sender[0] == '\0')
+		return 0;
+	if (nfailed > 0) {
+		if ((dsn = make_dsn(d, j, failed, nfailed, 0, dsn_env, dsn_rcpt)) == 0)
 			log_warn("msg=\"cannot make a bounce\" to=%s", "sender");
-	} else if (j->sender[0] != '\0' && ndeferred > 0 && !(j->flags & QUEUE_ENV_WARNED) &&
-	           retry_warn_due(&d->retry, j->received, now)) {
-		size_t k = 0;
-		for (size_t i = 0; i < j->n; i++) {
-			if (qr[i].state != QUEUE_RCPT_PENDING)
-				continue;
-			failed[k].addr = j->addr[i];
-			failed[k].status = status_code(&j->res[i], 0, codes[i]);
-			failed[k].diagnostic = j->res[i].text;
-			failed[k].remote = j->res[i].code != 0;
-			failed[k].remote_mta = remote;
-			k++;
-		}
-		dsn = make_dsn(d, j, failed, k, 1, &dsn_env, &dsn_rcpt);
-		if (dsn != 0)
-			set_flags = QUEUE_ENV_WARNED;
+		j->bounce_kind = dsn ? 1 : 0;
+		j->bounce_n = nfailed;
+		return dsn;
 	}
-	result = wait_for(d, qc_update(d->q, j->id, qr, j->n, set_flags, dsn, dsn ? &dsn_env : NULL,
-	                               ask_cb, &a), &a);
-	gone = result == QUEUE_OK && a.rep.gone;
-	if (result == QUEUE_OK && dsn != 0)
-		dsn_env.id = a.rep.id;
+	if (ndeferred == 0 || (j->flags & QUEUE_ENV_WARNED) ||
+	    !retry_warn_due(&d->retry, j->received, now_s()))
+		return 0;
+	for (size_t i = 0; i < j->n; i++) {
+		if (qr[i].state != QUEUE_RCPT_PENDING)
+			continue;
+		failed[k].addr = j->addr[i];
+		failed[k].status = status_code(&j->res[i], 0, codes[i]);
+		failed[k].diagnostic = j->res[i].text;
+		failed[k].remote = j->res[i].code != 0;
+		failed[k].remote_mta = remote;
+		k++;
+	}
+	dsn = make_dsn(d, j, failed, k, 1, dsn_env, dsn_rcpt);
+	j->bounce_kind = dsn ? 2 : 0;
+	j->bounce_n = ndeferred;
+	return dsn;
+}
+
+/* The queue role recorded the outcome (rep NULL: it did not): the job is
+ * gone for good. */
+static void recorded(void *arg, const struct qw_rep *rep)
+{
+	struct job *j = arg;
+	struct deliver *d = j->d;
+	char idtext[QUEUE_ID_TEXT], orig[QUEUE_ID_TEXT];
+	int result = rep != NULL ? rep->rc : QUEUE_EIO;
+
+	j->ticket = 0;
+	queue_id_format(j->id, orig);
 	if (result != QUEUE_OK && result != QUEUE_ENOTFOUND) {
-		char idtext[QUEUE_ID_TEXT];
-		queue_id_format(j->id, idtext);
 		log_warn("msg=\"cannot record a delivery: it will be tried again\" id=%s error=\"%s\"",
-		         idtext, queue_strerror(result));
-	} else if (dsn != 0 && result == QUEUE_OK) {
-		char idtext[QUEUE_ID_TEXT], orig[QUEUE_ID_TEXT];
-		queue_id_format(dsn_env.id, idtext);
-		queue_id_format(j->id, orig);
+		         orig, queue_strerror(result));
+	} else if (result == QUEUE_OK && j->bounce_kind != 0) {
+		queue_id_format(rep->id, idtext);
 		log_event("bounce", "id=%s orig=%s kind=%s nrcpt=%zu", idtext, orig,
-		          set_flags ? "delayed" : "failed", set_flags ? ndeferred : nfailed);
+		          j->bounce_kind == 2 ? "delayed" : "failed", j->bounce_n);
 	}
-	if (gone) {
-		char idtext[QUEUE_ID_TEXT];
-		queue_id_format(j->id, idtext);
-		log_event("removed", "id=%s reason=done", idtext);
+	if (result == QUEUE_OK && rep->gone)
+		log_event("removed", "id=%s reason=done", orig);
+	job_free(j);
+	scan_at(d, 0);     /* a bounce may be due, the message may be due again */
+}
+
+/*
+ * The client is done (timer phase): every recipient's outcome goes to the
+ * queue role in one UPDATE, with the bounce it causes, without waiting:
+ * outcomes that finish together share one transaction there (group
+ * commit).  The job stays in flight until the answer (recorded()); its
+ * slot and its connection are free at once for the next message.
+ */
+static void job_done(void *arg, const char *remote)
+{
+	struct job *j = arg;
+	struct deliver *d = j->d;
+	struct queue_result *qr = calloc(j->n, sizeof *qr);
+	char (*errs)[QUEUE_ERR_MAX + 1] = calloc(j->n, sizeof *errs);
+	struct dsn_rcpt *failed = calloc(j->n, sizeof *failed);
+	char (*codes)[16] = calloc(j->n, sizeof *codes);
+	struct queue_envelope dsn_env;
+	struct queue_rcpt dsn_rcpt;
+	struct dest *t = j->dest;
+	size_t nfailed = 0, ndeferred;
+	queue_id dsn;
+
+	dest_outcome(d, j, remote);
+	t->active--;
+	d->active--;
+	if (qr == NULL || errs == NULL || failed == NULL || codes == NULL) {
+		log_warn("msg=\"out of memory recording a delivery: it will be tried again\"");
+		job_free(j);
+	} else {
+		ndeferred = outcomes(d, j, remote, qr, errs, codes, failed, &nfailed);
+		dsn = bounce_for(d, j, remote, qr, codes, failed, nfailed, ndeferred, &dsn_env,
+		                 &dsn_rcpt);
+		client_free(j->cl);   /* its connection is kept, or closed */
+		j->cl = NULL;
+		j->recording = 1;
+		j->ticket = qc_update(d->q, j->id, qr, j->n, j->bounce_kind == 2 ? QUEUE_ENV_WARNED : 0,
+		                      dsn, dsn ? &dsn_env : NULL, recorded, j);
 	}
-out:
 	free(qr);
 	free(errs);
 	free(failed);
 	free(codes);
-	{
-		struct dest *t = j->dest;
-		t->active--;
-		d->active--;
-		job_free(j);
-		dest_put(d, t);
-	}
+	if (j->recording)
+		j->dest = NULL;   /* (the destination may go before the answer comes) */
+	dest_put(d, t);
 	dispatch(d);
-	scan_at(d, 0);     /* a slot is free, and a bounce may be due */
+	scan_at(d, 0);     /* a slot is free */
 }
 
 /* ---- starting jobs ---- */
@@ -577,29 +687,74 @@ static void job_start(struct job *j)
 	req.body_arg = j;
 	req.done = job_done;
 	req.arg = j;
+	req.pool = d->pool;
+	req.key = j->dest->key;
 	j->dest->active++;
 	d->active++;
+	if (j->dest->rate > 0) {
+		struct dest *t = j->dest;
+
+		if (t->next_start < d->loop->now)
+			t->next_start = d->loop->now;
+		t->next_start += 60000 / (int64_t)t->rate;
+	}
 	j->cl = client_start(d->loop, &req);
 	if (j->cl == NULL)
 		job_fail_later(j, SMTPC_R_TEMP, "4.3.0 out of memory");
 }
 
+/* The destination is down: deferred at once, with its error, no try. */
+static void job_suspend(struct job *j)
+{
+	j->suspended = 1;
+	j->dest->active++;
+	j->d->active++;
+	job_fail_later(j, SMTPC_R_TEMP, j->dest->error);
+}
+
+static struct job *wait_pop(struct dest *t)
+{
+	struct job *j = t->wait_head;
+
+	t->wait_head = j->wait_next;
+	if (t->wait_head == NULL)
+		t->wait_tail = NULL;
+	return j;
+}
+
+static void rate_cb(struct ev_loop *l, struct ev_timer *t)
+{
+	(void)l;
+	dispatch(t->arg);
+}
+
+/* Start what may start: within delivery-concurrency, and per destination
+ * its concurrency (1 while throttled) and its rate; a down destination's
+ * jobs end at once (deferred). */
 static void dispatch(struct deliver *d)
 {
+	int64_t now = now_s(), wake = INT64_MAX;
+
 	if (d->stopping)
 		return;
-	for (struct dest *t = d->dests; t && d->active < d->conf->delivery_concurrency; ) {
+	for (struct dest *t = d->dests; t; ) {
 		struct dest *next = t->next;
-		while (t->wait_head && t->active < d->conf->destination_concurrency &&
-		       d->active < d->conf->delivery_concurrency) {
-			struct job *j = t->wait_head;
-			t->wait_head = j->wait_next;
-			if (t->wait_head == NULL)
-				t->wait_tail = NULL;
-			job_start(j);
+		unsigned conc = t->fails > 0 ? 1 : d->conf->destination_concurrency;
+
+		while (t->wait_head && dest_down(t, now))
+			job_suspend(wait_pop(t));
+		while (t->wait_head && t->active < conc && d->active < d->conf->delivery_concurrency) {
+			if (t->rate > 0 && t->next_start > d->loop->now) {
+				if (t->next_start < wake)
+					wake = t->next_start;
+				break;
+			}
+			job_start(wait_pop(t));
 		}
 		t = next;
 	}
+	if (wake != INT64_MAX)
+		ev_timer_start(d->loop, &d->rate_timer, wake - d->loop->now);
 }
 
 static int load_env(struct deliver *d, queue_id id, struct queue_envelope *env)
@@ -694,6 +849,8 @@ static void plan_message(struct deliver *d, queue_id id, int64_t now)
 			job_free(j);
 			continue;
 		}
+		j->dest->rate = j->route.hop != NULL ? j->route.hop->rate
+		              : j->route.kind == ROUTE_MX ? d->conf->destination_rate : 0;
 		if (j->dest->wait_tail)
 			j->dest->wait_tail->wait_next = j;
 		else
@@ -757,6 +914,14 @@ static void scan_cb(struct ev_loop *l, struct ev_timer *t)
 
 /* ---- admin ---- */
 
+static void dest_forget(struct deliver *d)
+{
+	for (struct dest *t = d->dests; t; t = t->next) {
+		t->fails = 0;
+		t->down_until = 0;
+	}
+}
+
 int deliver_admin(struct deliver *d, const char *verb, queue_id id, char *msg, size_t cap)
 {
 	struct ask a = { 0 };
@@ -765,6 +930,10 @@ int deliver_admin(struct deliver *d, const char *verb, queue_id id, char *msg, s
 	int rc;
 
 	queue_id_format(id, idtext);
+	/* The admin says "now": what is known of the destinations is
+	 * forgotten, so a throttled or down one is tried at once. */
+	if (strcmp(verb, "flush") == 0 || strcmp(verb, "retry") == 0 || strcmp(verb, "release") == 0)
+		dest_forget(d);
 	if (strcmp(verb, "flush") == 0) {
 		rc = wait_for(d, qc_retry(d->q, 0, ask_cb, &a), &a);
 		count = a.rep.count;
@@ -847,6 +1016,16 @@ struct deliver *deliver_new(struct ev_loop *l, struct qc *q, const struct conf *
 	d->retry.warn = c->delay_warning;
 	d->scan_timer.cb = scan_cb;
 	d->scan_timer.arg = d;
+	d->rate_timer.cb = rate_cb;
+	d->rate_timer.arg = d;
+	/* Kept connections (none with one message per connection, or no idle
+	 * time) and the TLS sessions to offer again. */
+	if ((d->pool = client_pool_new(l, c->delivery_conn_messages,
+	                               c->delivery_conn_idle * 1000)) == NULL) {
+		snprintf(err, errcap, "delivery: out of memory");
+		free(d);
+		return NULL;
+	}
 	d->tables = t;
 	if (t->anchors != NULL)
 		log_event("tls-ca", "file=%s anchors=%zu", c->tls_ca_file, tls_anchors_count(t->anchors));
@@ -864,8 +1043,11 @@ void deliver_stop(struct deliver *d)
 		return;
 	d->stopping = 1;
 	ev_timer_stop(d->loop, &d->scan_timer);
+	ev_timer_stop(d->loop, &d->rate_timer);
 	while (d->jobs)
 		job_free(d->jobs);       /* nothing recorded: tried again later */
+	client_pool_free(d->pool);   /* QUIT to the kept connections */
+	d->pool = NULL;
 	while (d->dests) {
 		struct dest *t = d->dests;
 		d->dests = t->next;

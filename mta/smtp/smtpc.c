@@ -71,11 +71,17 @@ static enum smtpc_status by_code(int code)
 
 /* The end: undecided recipients take st and the session's error; QUIT goes
  * out if the connection is still in step (polite, not waited for). */
+static int in_step(const struct smtpc *c);
+
 static void finish(struct smtpc *c, enum smtpc_status st, int quit)
 {
 	for (size_t i = 0; i < c->p.nrcpts; i++)
 		if (c->res[i].status == SMTPC_R_NONE)
 			set_result(&c->res[i], st, 0, c->error);
+	if (quit && c->p.keep_open && !c->broken && in_step(c)) {
+		c->state = SMTPC_S_IDLE;   /* the driver keeps it, or smtpc_quit() */
+		return;
+	}
 	if (quit && c->state != SMTPC_S_DONE)
 		cmd(c, "QUIT");
 	c->state = SMTPC_S_DONE;
@@ -98,6 +104,9 @@ static void fail(struct smtpc *c, enum smtpc_status st, int try_next, int quit,
 	va_end(ap);
 	c->failed = 1;
 	c->try_next = try_next;
+	/* A session that failed as a whole is not reused: it may be out of
+	 * step (a 421, a reply we did not understand, a lost connection). */
+	c->broken = 1;
 	finish(c, st, quit);
 }
 
@@ -141,6 +150,13 @@ static size_t b64(const unsigned char *in, size_t len, char *out, size_t cap)
 static size_t txn_total(const struct smtpc *c)
 {
 	return 1 + c->p.nrcpts + (c->p.probe ? 0 : 1);
+}
+
+/* Every command sent was answered: another transaction may follow. */
+static int in_step(const struct smtpc *c)
+{
+	return c->state == SMTPC_S_DOT || c->state == SMTPC_S_RSET ||
+	       (c->state == SMTPC_S_TXN && c->answered == c->sent && c->sent == txn_total(c));
 }
 
 /* Send what may go now: everything that fits with PIPELINING, else the
@@ -462,6 +478,17 @@ static void st_dot(struct smtpc *c, const struct smtp_reply *r)
 	finish(c, SMTPC_R_TEMP, 1);
 }
 
+/* RSET before a transaction on a kept connection. */
+static void st_rset(struct smtpc *c, const struct smtp_reply *r)
+{
+	if (r->code >= 200 && r->code < 300) {
+		txn_start(c);
+		return;
+	}
+	/* Nothing decided: the transaction goes on a fresh connection. */
+	fail_reply(c, r, 1, "RSET");
+}
+
 static void st_ignore(struct smtpc *c, const struct smtp_reply *r)
 {
 	(void)c;
@@ -483,6 +510,8 @@ static state_fn *const state_table[] = {
 	[SMTPC_S_BODY]     = st_ignore,
 	[SMTPC_S_DOT]      = st_dot,
 	[SMTPC_S_DONE]     = st_ignore,
+	[SMTPC_S_IDLE]     = st_ignore,
+	[SMTPC_S_RSET]     = st_rset,
 };
 
 /* ---- the driver's interface ---- */
@@ -501,8 +530,9 @@ size_t smtpc_feed(struct smtpc *c, const char *buf, size_t len)
 {
 	size_t used = 0;
 
-	while (used < len && c->state != SMTPC_S_DONE && c->state != SMTPC_S_TLS_WAIT &&
-	       c->state != SMTPC_S_BODY && sizeof c->out - c->outlen >= OUT_RESERVE) {
+	while (used < len && c->state != SMTPC_S_DONE && c->state != SMTPC_S_IDLE &&
+	       c->state != SMTPC_S_TLS_WAIT && c->state != SMTPC_S_BODY &&
+	       sizeof c->out - c->outlen >= OUT_RESERVE) {
 		struct smtp_reply r;
 		ssize_t n = smtp_reply_parse(buf + used, len - used, &r);
 		enum smtpc_state before = c->state;
@@ -515,6 +545,10 @@ size_t smtpc_feed(struct smtpc *c, const char *buf, size_t len)
 			return len;
 		}
 		used += (size_t)n;
+		/* A 421 closes the connection (RFC 5321 3.8): whatever the
+		 * state makes of it, this connection is not reused. */
+		if (r.code == 421)
+			c->broken = 1;
 		state_table[c->state](c, &r);
 		if (before == SMTPC_S_STARTTLS && c->state == SMTPC_S_TLS_WAIT && used < len) {
 			/* Bytes after "220 ready for TLS" and before the handshake
@@ -525,7 +559,7 @@ size_t smtpc_feed(struct smtpc *c, const char *buf, size_t len)
 	}
 	if (c->state == SMTPC_S_DONE)
 		return len;      /* nothing more is read */
-	return used;
+	return used;         /* (idle: the driver watches what comes next) */
 }
 
 int smtpc_event(struct smtpc *c, enum smtpc_event_type *ev)
@@ -535,7 +569,7 @@ int smtpc_event(struct smtpc *c, enum smtpc_event_type *ev)
 		*ev = SMTPC_EV_STARTTLS;
 		return 1;
 	}
-	if (c->state == SMTPC_S_DONE && !c->done_posted) {
+	if ((c->state == SMTPC_S_DONE || c->state == SMTPC_S_IDLE) && !c->done_posted) {
 		c->done_posted = 1;
 		*ev = SMTPC_EV_DONE;
 		return 1;
@@ -605,12 +639,48 @@ void smtpc_abort(struct smtpc *c, const char *why)
 
 	if (c->state == SMTPC_S_DONE)
 		return;
+	if (c->state == SMTPC_S_IDLE) {
+		c->broken = 1;        /* gone while kept: not reused */
+		c->state = SMTPC_S_DONE;
+		return;
+	}
 	c->outlen = 0;
-	fail(c, SMTPC_R_TEMP, c->state < SMTPC_S_TXN || (c->state == SMTPC_S_TXN && c->answered == 0),
-	     0, "%s %s", why, when);
+	fail(c, SMTPC_R_TEMP, c->state < SMTPC_S_TXN || c->state == SMTPC_S_RSET ||
+	     (c->state == SMTPC_S_TXN && c->answered == 0), 0, "%s %s", why, when);
 }
 
 int smtpc_done(const struct smtpc *c)
 {
-	return c->state == SMTPC_S_DONE;
+	return c->state == SMTPC_S_DONE || c->state == SMTPC_S_IDLE;
+}
+
+int smtpc_idle(const struct smtpc *c)
+{
+	return c->state == SMTPC_S_IDLE && !c->broken;
+}
+
+int smtpc_next(struct smtpc *c, const struct smtpc_params *p, struct smtpc_result *res)
+{
+	if (!smtpc_idle(c))
+		return -1;
+	c->p = *p;
+	c->res = res;
+	memset(res, 0, p->nrcpts * sizeof *res);
+	c->sent = c->answered = c->accepted = 0;
+	c->mail_code = 0;
+	c->failed = c->try_next = 0;
+	c->error[0] = '\0';
+	c->done_posted = 0;
+	c->body_last = 0;
+	cmd(c, "RSET");
+	c->state = SMTPC_S_RSET;
+	return 0;
+}
+
+void smtpc_quit(struct smtpc *c)
+{
+	if (c->state != SMTPC_S_IDLE)
+		return;
+	cmd(c, "QUIT");
+	c->state = SMTPC_S_DONE;
 }

@@ -2,7 +2,9 @@
  * mta/smtp/smtpc.h -- the SMTP client session, as a state machine that does no
  * I/O: the mirror of mta/smtp/smtpd.h.  One session is one connection to one
  * address, carrying one transaction (one message, the recipients of one
- * destination) or, in probe mode, only the RCPTs (recipient verification).
+ * destination) or, in probe mode, only the RCPTs (recipient verification);
+ * with keep_open, a session whose transaction ended cleanly stays open
+ * (SMTPC_S_IDLE) and smtpc_next() carries the next one on it, after RSET.
  *
  * The code that owns the socket (mta/smtp/delivery_attempt.c, a test, a fuzzer) drives it:
  *
@@ -20,6 +22,13 @@
  *        n = smtpc_body(c, buf, len, last)   stops when output is full
  *     out = smtpc_output(c, &len); write it; smtpc_output_ack(c, written)
  *   smtpc_abort(c, why)                  EOF, an I/O error, a timeout
+ *
+ * Reuse: with p.keep_open, DONE comes with smtpc_idle() true when the
+ * connection is in step for another transaction (every reply read, no
+ * 421, no protocol error): the driver may keep it; smtpc_next() starts the
+ * next transaction with RSET (a server that closed meanwhile fails it
+ * with try_next set: nothing was decided, go on a fresh connection), and
+ * smtpc_quit() queues QUIT when the driver lets it go.
  *
  * What it guarantees on the wire: commands end in CRLF; nothing it sends
  * holds a bare CR or LF (an address that would is refused, body bytes are
@@ -64,6 +73,7 @@ struct smtpc_params {
 	int         probe;            /* stop after the RCPTs: no DATA */
 	const char *auth_user;        /* AUTH PLAIN/LOGIN with these; NULL: none */
 	const char *auth_pass;
+	int         keep_open;        /* no QUIT after a clean end: SMTPC_S_IDLE */
 };
 
 enum smtpc_status {
@@ -89,7 +99,9 @@ enum smtpc_state {
 	SMTPC_S_TXN,           /* MAIL, RCPT..., DATA: sent and answered in order */
 	SMTPC_S_BODY,          /* 354 received: body bytes go out               */
 	SMTPC_S_DOT,           /* "." sent: waiting for the final reply         */
-	SMTPC_S_DONE           /* outcome final; QUIT queued if polite         */
+	SMTPC_S_DONE,          /* outcome final; QUIT queued if polite         */
+	SMTPC_S_IDLE,          /* outcome final, connection kept (keep_open)    */
+	SMTPC_S_RSET           /* smtpc_next(): RSET sent, then the transaction  */
 };
 
 enum smtpc_event_type {
@@ -119,6 +131,7 @@ struct smtpc {
 	unsigned              done_posted : 1;
 	unsigned              tls_posted : 1;
 	unsigned              body_last : 1;   /* the caller gave the last body bytes */
+	unsigned              broken : 1;      /* 421 or a protocol error: never reused */
 	/* The transaction's commands are numbered 0 MAIL, 1..n RCPT, n+1 DATA
 	 * (no DATA in probe mode); sent/answered count them. */
 	size_t                sent, answered;
@@ -161,5 +174,14 @@ void smtpc_output_ack(struct smtpc *c, size_t n);
 void smtpc_abort(struct smtpc *c, const char *why);
 
 int smtpc_done(const struct smtpc *c);
+
+/* After DONE: 1 when the connection may carry another transaction. */
+int smtpc_idle(const struct smtpc *c);
+/* The next transaction on an idle session (p and res as for smtpc_init;
+ * EHLO, TLS and AUTH as they were): RSET, then MAIL...  The session's
+ * extensions and TLS state are kept.  Returns 0, or -1 if not idle. */
+int smtpc_next(struct smtpc *c, const struct smtpc_params *p, struct smtpc_result *res);
+/* Let an idle session go: QUIT is queued (write it, then close). */
+void smtpc_quit(struct smtpc *c);
 
 #endif

@@ -285,6 +285,9 @@ def test_pipelining_and_dot_stuffing_on_the_wire():
     s = edge("pipe", ["example.test [127.0.0.1]:%d" % raw.port])
     qid = send(s, ["a@example.test", "b@example.test"], stuffed)
     wait_gone(s, qid)
+    # The connection is kept for the next message to this destination
+    # (delivery-connection-idle, 2 s by default), then QUIT.
+    wait_for(lambda: "after" in dict(raw.log), 8, "QUIT once the kept connection idled out")
     log = dict(raw.log)
     eq(log.get("group"), [b"MAIL", b"RCPT", b"RCPT", b"DATA\r\n"], "one pipelined group")
     data = log["data"]

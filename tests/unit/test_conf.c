@@ -140,6 +140,9 @@ static void test_crlf(void)
 	"delay-warning 0s\n" \
 	"delivery-concurrency 20\n" \
 	"destination-concurrency 5\n" \
+	"destination-rate off\n" \
+	"max-messages-per-delivery-connection 100\n" \
+	"delivery-connection-idle 2s\n" \
 	"timeout-connect 30s\n" \
 	"timeout-reply 5m\n" \
 	"verify-cache 10m\n" \

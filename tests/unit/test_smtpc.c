@@ -125,7 +125,7 @@ struct expect {
 static const char *const two[] = { "bob@example.test", "carol@example.test" };
 static const char *const one[] = { "bob@example.test" };
 
-#define P(rcpts, n) { "mx.test", "alice@example.org", rcpts, n, 10, 0, SMTPC_TLS_MAY, 0, 0, NULL, NULL }
+#define P(rcpts, n) { "mx.test", "alice@example.org", rcpts, n, 10, 0, SMTPC_TLS_MAY, 0, 0, NULL, NULL, 0 }
 
 static struct expect cases[] = {
 	{ "plain", P(two, 2),
@@ -209,40 +209,40 @@ static struct expect cases[] = {
 	  "EHLO mx.test\r\nSTARTTLS\r\nMAIL FROM:<alice@example.org>\r\n"
 	  "RCPT TO:<bob@example.test>\r\nDATA\r\nt\r\n.\r\nQUIT\r\n",
 	  { SMTPC_R_OK }, 0, 0 },
-	{ "probe", { "mx.test", "", one, 1, 0, 0, SMTPC_TLS_NONE, 0, 1, NULL, NULL },
+	{ "probe", { "mx.test", "", one, 1, 0, 0, SMTPC_TLS_NONE, 0, 1, NULL, NULL, 0 },
 	  "220 mx\r\n250-mx\r\n250 STARTTLS\r\n250 ok\r\n550 5.1.1 unknown user\r\n", "",
 	  "EHLO mx.test\r\nMAIL FROM:<>\r\nRCPT TO:<bob@example.test>\r\nQUIT\r\n",
 	  { SMTPC_R_PERM }, 0, 0 },
 	{ "utf8-not-offered", { "mx.test", "a@b", one, 1, 1, SMTPC_F_SMTPUTF8, SMTPC_TLS_NONE, 0,
-	  0, NULL, NULL },
+	  0, NULL, NULL, 0 },
 	  "220 mx\r\n250 mx\r\n", "", "EHLO mx.test\r\nQUIT\r\n", { SMTPC_R_PERM }, 0, 0 },
 	{ "utf8-8bit", { "mx.test", "a@b", one, 1, 1, SMTPC_F_SMTPUTF8 | SMTPC_F_8BITMIME,
-	  SMTPC_TLS_NONE, 0, 0, NULL, NULL },
+	  SMTPC_TLS_NONE, 0, 0, NULL, NULL, 0 },
 	  "220 mx\r\n250-mx\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n250 ok\r\n250 ok\r\n354 go\r\n250 ok\r\n",
 	  "\xc3\xa9",
 	  "EHLO mx.test\r\nMAIL FROM:<a@b> BODY=8BITMIME SMTPUTF8\r\nRCPT TO:<bob@example.test>\r\n"
 	  "DATA\r\n\xc3\xa9\r\n.\r\nQUIT\r\n",
 	  { SMTPC_R_OK }, 0, 0 },
-	{ "auth-plain", { "mx.test", "a@b", one, 1, 1, 0, SMTPC_TLS_NONE, 1, 0, "alice", "secret" },
+	{ "auth-plain", { "mx.test", "a@b", one, 1, 1, 0, SMTPC_TLS_NONE, 1, 0, "alice", "secret", 0 },
 	  "220 mx\r\n250-mx\r\n250 AUTH LOGIN PLAIN\r\n235 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n250 ok\r\n",
 	  "z",
 	  "EHLO mx.test\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\nMAIL FROM:<a@b>\r\n"
 	  "RCPT TO:<bob@example.test>\r\nDATA\r\nz\r\n.\r\nQUIT\r\n",
 	  { SMTPC_R_OK }, 0, 0 },
-	{ "auth-login", { "mx.test", "a@b", one, 1, 1, 0, SMTPC_TLS_NONE, 1, 1, "alice", "secret" },
+	{ "auth-login", { "mx.test", "a@b", one, 1, 1, 0, SMTPC_TLS_NONE, 1, 1, "alice", "secret", 0 },
 	  "220 mx\r\n250-mx\r\n250 AUTH=LOGIN\r\n334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n235 ok\r\n"
 	  "250 ok\r\n250 ok\r\n",
 	  "",
 	  "EHLO mx.test\r\nAUTH LOGIN\r\nYWxpY2U=\r\nc2VjcmV0\r\nMAIL FROM:<a@b>\r\n"
 	  "RCPT TO:<bob@example.test>\r\nQUIT\r\n",
 	  { SMTPC_R_OK }, 0, 0 },
-	{ "auth-refused", { "mx.test", "a@b", one, 1, 1, 0, SMTPC_TLS_NONE, 1, 0, "alice", "bad" },
+	{ "auth-refused", { "mx.test", "a@b", one, 1, 1, 0, SMTPC_TLS_NONE, 1, 0, "alice", "bad", 0 },
 	  "220 mx\r\n250-mx\r\n250 AUTH PLAIN\r\n535 5.7.8 bad credentials\r\n", "",
 	  "EHLO mx.test\r\nAUTH PLAIN AGFsaWNlAGJhZA==\r\nQUIT\r\n", { SMTPC_R_TEMP }, 1, 0 },
-	{ "auth-without-tls", { "mx.test", "a@b", one, 1, 1, 0, SMTPC_TLS_NONE, 0, 0, "alice", "x" },
+	{ "auth-without-tls", { "mx.test", "a@b", one, 1, 1, 0, SMTPC_TLS_NONE, 0, 0, "alice", "x", 0 },
 	  "220 mx\r\n250-mx\r\n250 AUTH PLAIN\r\n", "",
 	  "EHLO mx.test\r\nQUIT\r\n", { SMTPC_R_TEMP }, 1, 0 },
-	{ "require-tls-missing", { "mx.test", "a@b", one, 1, 1, 0, SMTPC_TLS_REQUIRE, 0, 0, NULL, NULL },
+	{ "require-tls-missing", { "mx.test", "a@b", one, 1, 1, 0, SMTPC_TLS_REQUIRE, 0, 0, NULL, NULL, 0 },
 	  "220 mx\r\n250 mx\r\n", "",
 	  "EHLO mx.test\r\nQUIT\r\n", { SMTPC_R_TEMP }, 1, 0 },
 };
@@ -363,11 +363,78 @@ static void test_many_rcpts(void)
 		CHECKF(res[i].status == (i % 7 ? SMTPC_R_OK : SMTPC_R_PERM), "rcpt %d", i);
 }
 
+/* keep_open: a clean end leaves the session idle; smtpc_next() carries the
+ * next transaction after RSET on the same connection, split every way;
+ * a 421 or a refused RSET ends reuse; smtpc_quit() says QUIT. */
+static void test_reuse(void)
+{
+	static const char first[] = "220 mx\r\n250-mx\r\n250 PIPELINING\r\n250 ok\r\n250 ok\r\n"
+	                            "354 go\r\n250 2.0.0 one\r\n";
+	static const char second[] = "250 2.0.0 reset\r\n250 ok\r\n250 ok\r\n354 go\r\n"
+	                             "250 2.0.0 two\r\n";
+	static const char want[] = "EHLO mx.test\r\nMAIL FROM:<alice@example.org>\r\n"
+	                           "RCPT TO:<bob@example.test>\r\nDATA\r\nx\r\n.\r\n"
+	                           "RSET\r\nMAIL FROM:<alice@example.org>\r\n"
+	                           "RCPT TO:<bob@example.test>\r\nDATA\r\nx\r\n.\r\nQUIT\r\n";
+
+	for (int mode = 0; mode < 40; mode++) {
+		static struct run r;
+		struct smtpc_params p = P(one, 1);
+
+		memset(&r, 0, sizeof r);
+		p.keep_open = 1;
+		smtpc_init(&r.c, &p, r.res);
+		feed(&r, first, sizeof first - 1, mode, "x");
+		CHECKF(smtpc_idle(&r.c) && r.res[0].status == SMTPC_R_OK && r.done_events == 1,
+		       "mode %d", mode);
+		CHECK(smtpc_next(&r.c, &p, r.res) == 0 && r.res[0].status == SMTPC_R_NONE);
+		feed(&r, second, sizeof second - 1, mode, "x");
+		CHECKF(smtpc_idle(&r.c) && r.res[0].status == SMTPC_R_OK && r.done_events == 2,
+		       "mode %d", mode);
+		smtpc_quit(&r.c);
+		drain(&r);
+		CHECKF(r.wlen == sizeof want - 1 && memcmp(r.wire, want, r.wlen) == 0,
+		       "mode %d: %.*s", mode, (int)r.wlen, r.wire);
+		CHECK(!smtpc_idle(&r.c) && smtpc_next(&r.c, &p, r.res) == -1);
+	}
+	{
+		static struct run r;
+		struct smtpc_params p = P(one, 1);
+		static const char s421[] = "220 mx\r\n250 mx\r\n250 ok\r\n421 4.3.2 going away\r\n";
+
+		memset(&r, 0, sizeof r);
+		p.keep_open = 1;
+		smtpc_init(&r.c, &p, r.res);
+		feed(&r, s421, sizeof s421 - 1, 0, "x");
+		CHECK(smtpc_done(&r.c) && !smtpc_idle(&r.c) && r.res[0].status == SMTPC_R_TEMP);
+	}
+	{
+		static struct run r;
+		struct smtpc_params p = P(one, 1);
+		static const char bad_rset[] = "451 4.3.0 busy\r\n";
+
+		memset(&r, 0, sizeof r);
+		p.keep_open = 1;
+		smtpc_init(&r.c, &p, r.res);
+		feed(&r, first, sizeof first - 1, 0, "x");
+		CHECK(smtpc_next(&r.c, &p, r.res) == 0);
+		feed(&r, bad_rset, sizeof bad_rset - 1, 0, "x");
+		CHECK(smtpc_done(&r.c) && !smtpc_idle(&r.c) && r.c.try_next &&
+		      r.res[0].status == SMTPC_R_TEMP);
+		/* gone while idle: smtpc_abort() ends it without a word */
+		smtpc_init(&r.c, &p, r.res);
+		feed(&r, first, sizeof first - 1, 0, "x");
+		smtpc_abort(&r.c, "4.4.2 lost connection");
+		CHECK(smtpc_done(&r.c) && !smtpc_idle(&r.c) && r.res[0].status == SMTPC_R_OK);
+	}
+}
+
 int main(void)
 {
 	RUN(test_scripts);
 	RUN(test_texts);
 	RUN(test_starttls_injection);
 	RUN(test_many_rcpts);
+	RUN(test_reuse);
 	return t_main_end();
 }
