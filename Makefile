@@ -69,6 +69,7 @@ POLICY := policy/wire.c \
           policy/tlsrpt.c \
           policy/retry.c \
           policy/route.c \
+          policy/hosts.c \
           policy/dsn.c \
           policy/ctl.c \
           policy/idna.c \

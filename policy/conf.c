@@ -126,6 +126,7 @@ void conf_defaults(struct conf *c)
 	c->max_connections_per_client = 50;
 	c->max_messages_per_connection = 1000;
 	c->max_junk_commands = 100;
+	c->max_hops = 100;
 	c->max_session_time = 3600;
 	c->timeout_command = 300;
 	c->timeout_data = 180;
@@ -1633,6 +1634,7 @@ static const struct directive directives[] = {
 	{ "max-messages-per-connection", set_uint, format_uint, 0,
 	  FIELD(max_messages_per_connection), 1, 1000000, NULL },
 	{ "max-junk-commands", set_uint, format_uint, 0, FIELD(max_junk_commands), 0, 1000000, NULL },
+	{ "max-hops",         set_uint, format_uint, 0, FIELD(max_hops), 1, 1000000, NULL },
 	{ "max-session-time", set_duration, format_duration, 0, FIELD(max_session_time), 0,
 	  7 * 86400, NULL },
 	{ "timeout-command",  set_uint, format_uint, 0, FIELD(timeout_command), 1, 3600, NULL },

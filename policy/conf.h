@@ -181,6 +181,8 @@ struct conf {
 	                                                 and failed commands per session (since
 	                                                 its last queued message); default 100,
 	                                                 0 no limit */
+	unsigned max_hops;                            /* max-hops: Received: fields a message
+	                                                 may carry in; default 100 */
 	unsigned max_session_time;                    /* max-session-time, seconds a session may
 	                                                 last in all; default 3600, 0 no limit */
 	/* Timeouts in seconds (RFC 5321 4.5.3.2 minimums are 5 min for most;

@@ -71,6 +71,25 @@ void stuff_init(struct stuff_state *st);
 size_t stuff_feed(struct stuff_state *st, const char *in, size_t inlen,
                   char *out, size_t outcap, size_t *consumed);
 
+/*
+ * Counting hops: the "Received:" fields of a message's header section (RFC
+ * 5321 6.3: a relay refuses mail that has passed through too many, the sign
+ * of a loop).  Fed the message bytes in order, in pieces of any size (the
+ * unstuffed output of data_feed).  A field name matches whatever its case,
+ * with spaces or tabs allowed before the colon (RFC 5322 4.5.3); a line
+ * that starts with anything else, a continuation line included, is not
+ * counted; the header section ends at the first empty line.  The count
+ * stops at UINT_MAX.
+ */
+struct hops_state {
+	unsigned count;   /* Received: fields so far */
+	unsigned col;     /* letters of "received" matched on this line */
+	int      st;      /* internal; 0 after hops_init() */
+};
+
+void hops_init(struct hops_state *h);
+void hops_feed(struct hops_state *h, const char *in, size_t len);
+
 /* The end of the data: CRLF if the message did not end with one, then
  * ".\r\n".  out must hold STUFF_END_MAX bytes.  Returns the bytes written. */
 #define STUFF_END_MAX 5

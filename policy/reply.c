@@ -119,10 +119,21 @@ size_t smtp_reply_text(const struct smtp_reply *r, char *buf, size_t cap)
 		if (k < l->len)
 			PUT(' ');
 		for (; k < l->len; k++) {
+			static const char hex[] = "0123456789abcdef";
 			unsigned char c = (unsigned char)l->text[k];
-			PUT(c >= 0x20 && c < 0x7f ? (char)c : '?');
+			if (c >= 0x20 && c < 0x7f && c != '\\') {
+				PUT((char)c);
+			} else if (n + 4 < cap) {
+				PUT('\\');
+				PUT('x');
+				PUT(hex[c >> 4]);
+				PUT(hex[c & 15]);
+			} else {
+				goto full;
+			}
 		}
 	}
+full:
 #undef PUT
 	buf[n] = '\0';
 	return n;

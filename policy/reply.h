@@ -57,7 +57,8 @@ ssize_t smtp_reply_parse(const char *buf, size_t len, struct smtp_reply *out);
 /*
  * The reply as one line of printable ASCII for logs and the queue's
  * last_error: "550 5.1.1 text text2 ...", lines joined by a space, control
- * and non-ASCII bytes as '?', cut to cap - 1 bytes.  Returns the length.
+ * and non-ASCII bytes and '\\' as "\xNN" (so UTF-8 text can be read back),
+ * cut to cap - 1 bytes, never inside an escape.  Returns the length.
  */
 size_t smtp_reply_text(const struct smtp_reply *r, char *buf, size_t cap);
 

@@ -98,3 +98,40 @@ enum route_kind route_select(const struct conf *c, const char *rcpt, struct rout
 	key_hop(out, out->hop);
 	return out->kind;
 }
+
+/* 127.0.0.0/8, ::1, 0.0.0.0, ::, and ::ffff:127.x: this machine */
+static int machine_itself(const struct ipaddr *a)
+{
+	static const uint8_t zero[16];
+	struct ipaddr u = *a;
+
+	ip_unmap(&u);
+	if (u.family == IP_V4)
+		return u.a[0] == 127 || memcmp(u.a, zero, 4) == 0;
+	return memcmp(u.a, zero, 15) == 0 && (u.a[15] == 0 || u.a[15] == 1);
+}
+
+int route_is_self(const struct conf *c, const struct ipaddr *local, size_t nlocal,
+                  const struct ipaddr *addr, unsigned port)
+{
+	struct ipaddr u = *addr;
+	int mine = machine_itself(addr);
+
+	ip_unmap(&u);
+	for (size_t i = 0; !mine && i < nlocal; i++) {
+		struct ipaddr l = local[i];
+		ip_unmap(&l);
+		mine = ip_equal(&l, &u);
+	}
+	for (size_t i = 0; i < c->nlisteners; i++) {
+		const struct conf_listener *l = &c->listeners[i];
+		struct ipaddr la = l->addr;
+
+		if (l->port != port)
+			continue;
+		ip_unmap(&la);
+		if (l->any ? mine : ip_equal(&la, &u))
+			return 1;
+	}
+	return 0;
+}

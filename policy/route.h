@@ -47,4 +47,13 @@ enum route_kind route_select(const struct conf *c, const char *rcpt, struct rout
 /* The route for domain[0..len) if one is configured, else NULL. */
 const struct conf_route *route_find(const struct conf *c, const char *domain, size_t len);
 
+/*
+ * A next hop that is this machine's own listener: addr:port is one of c's
+ * listeners, by its address, or (a wildcard listener) by an address of
+ * this machine: a loopback or unspecified address, or one of local[0..n)
+ * (the interfaces', read by the caller).  Delivering there would loop.
+ */
+int route_is_self(const struct conf *c, const struct ipaddr *local, size_t nlocal,
+                  const struct ipaddr *addr, unsigned port);
+
 #endif

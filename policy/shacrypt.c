@@ -123,6 +123,44 @@ static const struct variant *parse_setting(const char *s, size_t len, unsigned l
 	return v;
 }
 
+/* "$5$[rounds=N$]SALT$HASH" from the final digest a, into out; its length. */
+static size_t put_result(char *out, const struct variant *v, int custom, unsigned long rounds,
+                         const char *salt, size_t saltlen, const unsigned char *a)
+{
+	size_t o = 0;
+	char num[24];
+
+	out[o++] = '$';
+	out[o++] = v->id;
+	out[o++] = '$';
+	if (custom) {
+		size_t d = sizeof num;
+		unsigned long x = rounds;
+
+		memcpy(out + o, "rounds=", 7);
+		o += 7;
+		do {
+			num[--d] = (char)('0' + x % 10);
+			x /= 10;
+		} while (x > 0);
+		memcpy(out + o, num + d, sizeof num - d);
+		o += sizeof num - d;
+		out[o++] = '$';
+	}
+	memcpy(out + o, salt, saltlen);
+	o += saltlen;
+	out[o++] = '$';
+	for (size_t g = 0; g < v->ngroups; g++)
+		put_b64(out, &o, ((unsigned)a[v->order[g][0]] << 16) | ((unsigned)a[v->order[g][1]] << 8) |
+		                 a[v->order[g][2]], 4);
+	if (v->id == '5')
+		put_b64(out, &o, ((unsigned)a[v->last[0]] << 8) | a[v->last[1]], v->last[2]);
+	else
+		put_b64(out, &o, a[v->last[0]], v->last[2]);
+	out[o] = '\0';
+	return o;
+}
+
 size_t shacrypt(const char *key, size_t keylen, const char *setting, size_t setlen, char *out,
                 size_t cap)
 {
@@ -130,10 +168,9 @@ size_t shacrypt(const char *key, size_t keylen, const char *setting, size_t setl
 	unsigned long rounds;
 	int custom;
 	const char *salt;
-	size_t saltlen, o = 0, n;
+	size_t saltlen, o, n;
 	union hash_ctx ctx, alt;
 	unsigned char a[64], b[64], dp[64], ds[64];
-	char num[24];
 
 	if (cap < SHACRYPT_MAX)
 		return 0;
@@ -190,41 +227,15 @@ size_t shacrypt(const char *key, size_t keylen, const char *setting, size_t setl
 		h_out(&ctx, a);
 	}
 
-	out[o++] = '$';
-	out[o++] = v->id;
-	out[o++] = '$';
-	if (custom) {
-		size_t d = sizeof num;
-		unsigned long x = rounds;
-
-		memcpy(out + o, "rounds=", 7);
-		o += 7;
-		do {
-			num[--d] = (char)('0' + x % 10);
-			x /= 10;
-		} while (x > 0);
-		memcpy(out + o, num + d, sizeof num - d);
-		o += sizeof num - d;
-		out[o++] = '$';
-	}
-	memcpy(out + o, salt, saltlen);
-	o += saltlen;
-	out[o++] = '$';
-	for (size_t g = 0; g < v->ngroups; g++)
-		put_b64(out, &o, ((unsigned)a[v->order[g][0]] << 16) | ((unsigned)a[v->order[g][1]] << 8) |
-		                 a[v->order[g][2]], 4);
-	if (v->id == '5')
-		put_b64(out, &o, ((unsigned)a[v->last[0]] << 8) | a[v->last[1]], v->last[2]);
-	else
-		put_b64(out, &o, a[v->last[0]], v->last[2]);
-	out[o] = '\0';
-	/* Nothing secret stays on the stack longer than needed. */
-	memset(a, 0, sizeof a);
-	memset(b, 0, sizeof b);
-	memset(dp, 0, sizeof dp);
-	memset(ds, 0, sizeof ds);
-	memset(&ctx, 0, sizeof ctx);
-	memset(&alt, 0, sizeof alt);
+	o = put_result(out, v, custom, rounds, salt, saltlen, a);
+	/* Nothing secret stays on the stack longer than needed (explicit_bzero:
+	 * a memset of locals about to die may be left out by the compiler). */
+	explicit_bzero(a, sizeof a);
+	explicit_bzero(b, sizeof b);
+	explicit_bzero(dp, sizeof dp);
+	explicit_bzero(ds, sizeof ds);
+	explicit_bzero(&ctx, sizeof ctx);
+	explicit_bzero(&alt, sizeof alt);
 	return o;
 }
 

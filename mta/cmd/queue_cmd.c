@@ -89,6 +89,22 @@ static void put_rcpt(const struct queue_rcpt *r)
 	putchar('\n');
 }
 
+/* After the list, when a server runs: the destinations its delivery role
+ * holds back now ("destination KEY throttled: ERROR", "... down NS: ..."). */
+static void list_destinations(const char *queue_path)
+{
+	char text[CONTROL_REPLY_MAX], *line, *next;
+
+	if (control_call(queue_path, ADMIN_NAME, "destinations", text, sizeof text, 2000) != CTL_OK ||
+	    strcmp(text, "none") == 0)
+		return;
+	for (line = text; line != NULL; line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		printf("destination %s\n", line);
+	}
+}
+
 static int list_one(void *arg, const struct queue_envelope *env)
 {
 	char id[QUEUE_ID_TEXT];
@@ -335,6 +351,8 @@ int queuecmd_main(const char *queue_path, uint64_t map_size, int argc, char **ar
 	} else if (listed == 0) {
 		puts("Mail queue is empty"); /* Postfix's words: a blank answer looks broken */
 	}
+	if (argv[0][0] == 'l' && rc == QUEUECMD_OK)
+		list_destinations(queue_path);
 	queue_close(q);
 	if ((fflush(stdout) != 0 || ferror(stdout)) && rc == QUEUECMD_OK) {
 		fputs("moat queue: cannot write output\n", stderr);

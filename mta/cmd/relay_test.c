@@ -210,6 +210,34 @@ static void expand(const char *tmpl, char *out, size_t cap, const char *ours, co
 	out[o] = '\0';
 }
 
+/* RSET, MAIL FROM:<from>, RCPT TO:<to>, once more on a fresh connection if
+ * the server dropped it or said 421: the last reply's code (last holds its
+ * text), -1 if none came, -2 if no connection could be made again. */
+static int try_pair(struct probe_conn *pc, const struct target *t, const char *from,
+                    const char *to, char *last, size_t lastcap)
+{
+	char line[LINE_MAX_ * 2];
+	int code = -1;
+
+	for (int tries = 0; tries < 2; tries++) {
+		if (pc->fd < 0 && probe_open(pc, t) != 0)
+			return -2;
+		code = command(pc, "RSET", last, lastcap);
+		if (code / 100 == 2) {
+			snprintf(line, sizeof line, "MAIL FROM:<%s>", from);
+			code = command(pc, line, last, lastcap);
+		}
+		if (code / 100 == 2) {
+			snprintf(line, sizeof line, "RCPT TO:<%s>", to);
+			code = command(pc, line, last, lastcap);
+		}
+		if (code >= 0 && code != 421)
+			break;
+		probe_close(pc); /* dropped: reconnect once */
+	}
+	return code;
+}
+
 int relaytest_main(int argc, char **argv)
 {
 	struct probe_conn pc;
@@ -260,27 +288,13 @@ int relaytest_main(int argc, char **argv)
 		{ "IP literal of the server", "relay-test@{F}", "victim@[{I}]", 0 },
 	};
 	for (size_t k = 0; k < sizeof probes / sizeof probes[0]; k++) {
-		char from[LINE_MAX_], to[LINE_MAX_], line[LINE_MAX_ * 2], last[LINE_MAX_] = "";
-		int code = -1, tries;
+		char from[LINE_MAX_], to[LINE_MAX_], last[LINE_MAX_] = "";
+		int code;
 
 		expand(probes[k].from, from, sizeof from, ours, foreign, pc.server_ip);
 		expand(probes[k].to, to, sizeof to, ours, foreign, pc.server_ip);
-		for (tries = 0; tries < 2; tries++) {
-			if (pc.fd < 0 && probe_open(&pc, &t) != 0)
-				return 111;
-			code = command(&pc, "RSET", last, sizeof last);
-			if (code / 100 == 2) {
-				snprintf(line, sizeof line, "MAIL FROM:<%s>", from);
-				code = command(&pc, line, last, sizeof last);
-			}
-			if (code / 100 == 2) {
-				snprintf(line, sizeof line, "RCPT TO:<%s>", to);
-				code = command(&pc, line, last, sizeof last);
-			}
-			if (code >= 0 && code != 421)
-				break;
-			probe_close(&pc); /* dropped: reconnect once */
-		}
+		if ((code = try_pair(&pc, &t, from, to, last, sizeof last)) == -2)
+			return 111;
 		if (probes[k].control) {
 			printf("  %-9s %-46s <%s> -> <%s>: %s\n", code / 100 == 2 ? "control" : "CONTROL?",
 			       probes[k].what, from, to, last);

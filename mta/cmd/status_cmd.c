@@ -10,6 +10,23 @@
 /* A reload reads every file the config names: give it time. */
 #define OPSCMD_TIMEOUT_MS 10000
 
+/* What the delivery role knows of its destinations: "destination KEY
+ * STATE..." lines, nothing when none is throttled or down (or the
+ * delivery role does not answer: status says what the smtp role knows). */
+static void print_destinations(const char *queue_path)
+{
+	char text[CONTROL_REPLY_MAX], *line, *next;
+
+	if (control_call(queue_path, ADMIN_NAME, "destinations", text, sizeof text,
+	                 OPSCMD_TIMEOUT_MS) != CTL_OK || strcmp(text, "none") == 0)
+		return;
+	for (line = text; line != NULL; line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		printf("destination %s\n", line);
+	}
+}
+
 int opscmd_main(const char *verb, const char *queue_path)
 {
 	char text[CONTROL_REPLY_MAX];
@@ -30,5 +47,7 @@ int opscmd_main(const char *verb, const char *queue_path)
 		return code == CTL_FAILED ? 1 : 111;
 	}
 	printf("%s\n", text);
+	if (strcmp(verb, "status") == 0)
+		print_destinations(queue_path);
 	return fflush(stdout) == 0 ? 0 : 111;
 }

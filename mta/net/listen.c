@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -148,4 +149,31 @@ fail:
 int listen_same(const struct conf_listener *a, const struct conf_listener *b)
 {
 	return a->port == b->port && ip_equal(&a->addr, &b->addr);
+}
+
+size_t listen_local_addrs(struct ipaddr *out, size_t max)
+{
+	struct ifaddrs *all, *i;
+	size_t n = 0;
+
+	if (getifaddrs(&all) != 0)
+		return 0;
+	for (i = all; i != NULL && n < max; i = i->ifa_next) {
+		const struct sockaddr *sa = i->ifa_addr;
+
+		if (sa == NULL)
+			continue;
+		memset(&out[n], 0, sizeof out[n]);
+		if (sa->sa_family == AF_INET) {
+			out[n].family = IP_V4;
+			memcpy(out[n].a, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+			n++;
+		} else if (sa->sa_family == AF_INET6) {
+			out[n].family = IP_V6;
+			memcpy(out[n].a, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+			n++;
+		}
+	}
+	freeifaddrs(all);
+	return n;
 }

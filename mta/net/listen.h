@@ -33,6 +33,11 @@ void listen_close_kept(void);
 size_t listen_kept_fds(int *out, size_t cap);
 void listen_forget_kept(void);
 
+/* This machine's interface addresses (getifaddrs: IPv4 and IPv6, up or
+ * not), at most max into out; 0 when they cannot be read.  For the loop
+ * check of wildcard listeners (policy/route.h route_is_self). */
+size_t listen_local_addrs(struct ipaddr *out, size_t max);
+
 /* Same address and port (the options may differ). */
 int listen_same(const struct conf_listener *a, const struct conf_listener *b);
 

@@ -13,10 +13,13 @@
 #include <unistd.h>
 
 #include "mta/net/log.h"
+#include "policy/hosts.h"
 
 #define ROUNDS 2
 #define UDP_BUF 4096           /* more than DNS_UDP_MAX: a server may send more */
 #define RESOLV_CONF "/etc/resolv.conf"
+#define HOSTS_FILE  "/etc/hosts"
+#define HOSTS_MAX   (256 * 1024)   /* more is not read */
 
 struct dns_query {
 	struct dns_resolver *r;
@@ -45,6 +48,8 @@ struct dns_resolver {
 	unsigned                timeout_ms;
 	struct dns_query       *queries, *dead;
 	struct ev_timer         reaper;  /* frees dead queries in the timer phase */
+	char                   *hosts;   /* /etc/hosts as read at the start, or NULL */
+	size_t                  hosts_len;
 };
 
 static void list_del(struct dns_query **head, struct dns_query *q)
@@ -333,6 +338,29 @@ void dns_cancel(struct dns_query *q)
 		retire(q);
 }
 
+/* /etc/hosts, whole lines only (a longer file is cut at its last line
+ * within HOSTS_MAX); none is no entry. */
+static void read_hosts(struct dns_resolver *r)
+{
+	int fd = open(HOSTS_FILE, O_RDONLY | O_CLOEXEC);
+	size_t len = 0;
+	ssize_t n = 0;
+
+	if (fd < 0 || (r->hosts = malloc(HOSTS_MAX)) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while (len < HOSTS_MAX && (n = read(fd, r->hosts + len, HOSTS_MAX - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	if (len == HOSTS_MAX) {
+		char *nl = memrchr(r->hosts, '\n', len);
+		len = nl ? (size_t)(nl - r->hosts) : 0;
+	}
+	r->hosts_len = len;
+}
+
 struct dns_resolver *dns_resolver_new(struct ev_loop *l, const struct conf *c,
                                       char *err, size_t errcap)
 {
@@ -372,7 +400,13 @@ struct dns_resolver *dns_resolver_new(struct ev_loop *l, const struct conf *c,
 			r->nservers = 1;
 		}
 	}
+	read_hosts(r);
 	return r;
+}
+
+size_t dns_hosts(const struct dns_resolver *r, const char *name, struct ipaddr *out, size_t max)
+{
+	return r->hosts ? hosts_lookup(r->hosts, r->hosts_len, name, out, max) : 0;
 }
 
 void dns_resolver_free(struct dns_resolver *r)
@@ -383,5 +417,6 @@ void dns_resolver_free(struct dns_resolver *r)
 		retire(r->queries);
 	ev_timer_stop(r->loop, &r->reaper);
 	reaper_cb(r->loop, &r->reaper);
+	free(r->hosts);
 	free(r);
 }

@@ -1,7 +1,8 @@
 /*
  * mta/net/resolver.h -- the resolver: asks a recursive DNS server (config
  * `dns-server`, else the nameserver lines of /etc/resolv.conf, else
- * 127.0.0.1) for MX, A and AAAA records, inside the event loop.
+ * 127.0.0.1) for MX, A and AAAA records, inside the event loop; and keeps
+ * /etc/hosts, read at the start, for the names of configured next hops.
  *
  * Each query goes by UDP to one server with a fresh random ID from its own
  * socket (so a random source port too), waits `dns-timeout`, then asks the
@@ -45,5 +46,10 @@ void dns_resolver_free(struct dns_resolver *r);
 struct dns_query *dns_lookup(struct dns_resolver *r, const char *name, uint16_t qtype,
                              dns_cb *cb, void *arg);
 void dns_cancel(struct dns_query *q);
+
+/* The addresses /etc/hosts gives name (policy/hosts.h; the file as read by
+ * dns_resolver_new), at most max: 0 when it names none. */
+size_t dns_hosts(const struct dns_resolver *r, const char *name, struct ipaddr *out,
+                 size_t max);
 
 #endif

@@ -987,35 +987,131 @@ int tls_error(const struct tls *t)
 	return br_ssl_engine_last_error(t->eng);
 }
 
+/* BearSSL's error codes by name, for logs and DSNs: a TLS failure an
+ * admin can act on ("certificate-expired", "name-mismatch"), not a number. */
+static const struct {
+	int         code;
+	const char *name;
+} tls_errors[] = {
+	{ BR_ERR_OK, "none" },
+	{ BR_ERR_BAD_PARAM, "bad-parameter" },
+	{ BR_ERR_BAD_STATE, "bad-state" },
+	{ BR_ERR_UNSUPPORTED_VERSION, "unsupported-version" },
+	{ BR_ERR_BAD_VERSION, "bad-version" },
+	{ BR_ERR_BAD_LENGTH, "bad-length" },
+	{ BR_ERR_TOO_LARGE, "record-too-large" },
+	{ BR_ERR_BAD_MAC, "bad-mac" },
+	{ BR_ERR_NO_RANDOM, "no-random" },
+	{ BR_ERR_UNKNOWN_TYPE, "unknown-record-type" },
+	{ BR_ERR_UNEXPECTED, "unexpected-message" },
+	{ BR_ERR_BAD_CCS, "bad-change-cipher-spec" },
+	{ BR_ERR_BAD_ALERT, "bad-alert" },
+	{ BR_ERR_BAD_HANDSHAKE, "bad-handshake" },
+	{ BR_ERR_OVERSIZED_ID, "oversized-session-id" },
+	{ BR_ERR_BAD_CIPHER_SUITE, "bad-cipher-suite" },
+	{ BR_ERR_BAD_COMPRESSION, "bad-compression" },
+	{ BR_ERR_BAD_FRAGLEN, "bad-fragment-length" },
+	{ BR_ERR_BAD_SECRENEG, "bad-secure-renegotiation" },
+	{ BR_ERR_EXTRA_EXTENSION, "unexpected-extension" },
+	{ BR_ERR_BAD_SNI, "bad-sni" },
+	{ BR_ERR_BAD_HELLO_DONE, "bad-hello-done" },
+	{ BR_ERR_LIMIT_EXCEEDED, "limit-exceeded" },
+	{ BR_ERR_BAD_FINISHED, "bad-finished" },
+	{ BR_ERR_RESUME_MISMATCH, "resume-mismatch" },
+	{ BR_ERR_INVALID_ALGORITHM, "invalid-algorithm" },
+	{ BR_ERR_BAD_SIGNATURE, "bad-signature" },
+	{ BR_ERR_WRONG_KEY_USAGE, "wrong-key-usage" },
+	{ BR_ERR_NO_CLIENT_AUTH, "no-client-auth" },
+	{ BR_ERR_IO, "io" },
+	/* the certificate chain (bearssl_x509.h) */
+	{ BR_ERR_X509_INVALID_VALUE, "bad-certificate-encoding" },
+	{ BR_ERR_X509_TRUNCATED, "bad-certificate-encoding" },
+	{ BR_ERR_X509_EMPTY_CHAIN, "empty-certificate-chain" },
+	{ BR_ERR_X509_INNER_TRUNC, "bad-certificate-encoding" },
+	{ BR_ERR_X509_BAD_TAG_CLASS, "bad-certificate-encoding" },
+	{ BR_ERR_X509_BAD_TAG_VALUE, "bad-certificate-encoding" },
+	{ BR_ERR_X509_INDEFINITE_LENGTH, "bad-certificate-encoding" },
+	{ BR_ERR_X509_EXTRA_ELEMENT, "bad-certificate-encoding" },
+	{ BR_ERR_X509_UNEXPECTED, "bad-certificate-encoding" },
+	{ BR_ERR_X509_NOT_CONSTRUCTED, "bad-certificate-encoding" },
+	{ BR_ERR_X509_NOT_PRIMITIVE, "bad-certificate-encoding" },
+	{ BR_ERR_X509_PARTIAL_BYTE, "bad-certificate-encoding" },
+	{ BR_ERR_X509_BAD_BOOLEAN, "bad-certificate-encoding" },
+	{ BR_ERR_X509_OVERFLOW, "bad-certificate-encoding" },
+	{ BR_ERR_X509_BAD_DN, "bad-certificate-encoding" },
+	{ BR_ERR_X509_BAD_TIME, "bad-certificate-encoding" },
+	{ BR_ERR_X509_UNSUPPORTED, "unsupported-certificate" },
+	{ BR_ERR_X509_LIMIT_EXCEEDED, "certificate-limit-exceeded" },
+	{ BR_ERR_X509_WRONG_KEY_TYPE, "wrong-key-type" },
+	{ BR_ERR_X509_BAD_SIGNATURE, "bad-certificate-signature" },
+	{ BR_ERR_X509_TIME_UNKNOWN, "certificate-time-unknown" },
+	{ BR_ERR_X509_EXPIRED, "certificate-expired" },
+	{ BR_ERR_X509_DN_MISMATCH, "bad-certificate-chain" },
+	{ BR_ERR_X509_BAD_SERVER_NAME, "name-mismatch" },
+	{ BR_ERR_X509_CRITICAL_EXTENSION, "unknown-critical-extension" },
+	{ BR_ERR_X509_NOT_CA, "not-a-ca" },
+	{ BR_ERR_X509_FORBIDDEN_KEY_USAGE, "forbidden-key-usage" },
+	{ BR_ERR_X509_WEAK_PUBLIC_KEY, "weak-public-key" },
+	{ BR_ERR_X509_NOT_TRUSTED, "bad-certificate-chain" },
+};
+
+/* TLS alerts (RFC 5246 7.2), sent or received */
+static const struct {
+	int         code;
+	const char *name;
+} tls_alerts[] = {
+	{ BR_ALERT_CLOSE_NOTIFY, "close-notify" },
+	{ BR_ALERT_UNEXPECTED_MESSAGE, "unexpected-message" },
+	{ BR_ALERT_BAD_RECORD_MAC, "bad-record-mac" },
+	{ BR_ALERT_RECORD_OVERFLOW, "record-overflow" },
+	{ BR_ALERT_DECOMPRESSION_FAILURE, "decompression-failure" },
+	{ BR_ALERT_HANDSHAKE_FAILURE, "handshake-failure" },
+	{ BR_ALERT_BAD_CERTIFICATE, "bad-certificate" },
+	{ BR_ALERT_UNSUPPORTED_CERTIFICATE, "unsupported-certificate" },
+	{ BR_ALERT_CERTIFICATE_REVOKED, "certificate-revoked" },
+	{ BR_ALERT_CERTIFICATE_EXPIRED, "certificate-expired" },
+	{ BR_ALERT_CERTIFICATE_UNKNOWN, "certificate-unknown" },
+	{ BR_ALERT_ILLEGAL_PARAMETER, "illegal-parameter" },
+	{ BR_ALERT_UNKNOWN_CA, "unknown-ca" },
+	{ BR_ALERT_ACCESS_DENIED, "access-denied" },
+	{ BR_ALERT_DECODE_ERROR, "decode-error" },
+	{ BR_ALERT_DECRYPT_ERROR, "decrypt-error" },
+	{ BR_ALERT_PROTOCOL_VERSION, "protocol-version" },
+	{ BR_ALERT_INSUFFICIENT_SECURITY, "insufficient-security" },
+	{ BR_ALERT_INTERNAL_ERROR, "internal-error" },
+	{ BR_ALERT_USER_CANCELED, "user-canceled" },
+	{ BR_ALERT_NO_RENEGOTIATION, "no-renegotiation" },
+	{ BR_ALERT_UNSUPPORTED_EXTENSION, "unsupported-extension" },
+	{ BR_ALERT_NO_APPLICATION_PROTOCOL, "no-application-protocol" },
+};
+
 const char *tls_error_name(int err)
 {
-	static char other[32];
+	static char other[48];
+	const char *who = NULL;
+	int alert = -1;
 
-	switch (err) {
-	case BR_ERR_OK:                  return "none";
-	case BR_ERR_BAD_VERSION:         return "bad-version";
-	case BR_ERR_BAD_CIPHER_SUITE:    return "bad-cipher-suite";
-	case BR_ERR_NO_CLIENT_AUTH:      return "no-client-auth";
-	case BR_ERR_BAD_HANDSHAKE:       return "bad-handshake";
-	case BR_ERR_UNEXPECTED:          return "unexpected-message";
-	case BR_ERR_BAD_MAC:             return "bad-mac";
-	case BR_ERR_BAD_LENGTH:          return "bad-length";
-	case BR_ERR_TOO_LARGE:           return "record-too-large";
-	case BR_ERR_NO_RANDOM:           return "no-random";
-	case BR_ERR_UNSUPPORTED_VERSION: return "unsupported-version";
-	case BR_ERR_LIMIT_EXCEEDED:      return "limit-exceeded";
-	case BR_ERR_BAD_SNI:             return "bad-sni";
-	case BR_ERR_BAD_SIGNATURE:       return "bad-signature";
-	case BR_ERR_IO:                  return "io";
-	default:
-		if (err >= BR_ERR_RECV_FATAL_ALERT && err < BR_ERR_RECV_FATAL_ALERT + 256)
-			snprintf(other, sizeof other, "peer-alert-%d", err - BR_ERR_RECV_FATAL_ALERT);
-		else if (err >= BR_ERR_SEND_FATAL_ALERT && err < BR_ERR_SEND_FATAL_ALERT + 256)
-			snprintf(other, sizeof other, "sent-alert-%d", err - BR_ERR_SEND_FATAL_ALERT);
-		else
-			snprintf(other, sizeof other, "error-%d", err);
+	for (size_t i = 0; i < sizeof tls_errors / sizeof tls_errors[0]; i++)
+		if (tls_errors[i].code == err)
+			return tls_errors[i].name;
+	if (err >= BR_ERR_RECV_FATAL_ALERT && err < BR_ERR_RECV_FATAL_ALERT + 256) {
+		who = "peer-alert";
+		alert = err - BR_ERR_RECV_FATAL_ALERT;
+	} else if (err >= BR_ERR_SEND_FATAL_ALERT && err < BR_ERR_SEND_FATAL_ALERT + 256) {
+		who = "sent-alert";
+		alert = err - BR_ERR_SEND_FATAL_ALERT;
+	}
+	if (who == NULL) {
+		snprintf(other, sizeof other, "error-%d", err);
 		return other;
 	}
+	for (size_t i = 0; i < sizeof tls_alerts / sizeof tls_alerts[0]; i++)
+		if (tls_alerts[i].code == alert) {
+			snprintf(other, sizeof other, "%s-%s", who, tls_alerts[i].name);
+			return other;
+		}
+	snprintf(other, sizeof other, "%s-%d", who, alert);
+	return other;
 }
 
 static void note_open(struct tls *t)

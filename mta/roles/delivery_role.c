@@ -96,6 +96,7 @@ int delivery_role_main(struct config *cfg, int plink, int qfd)
 		control_keep_path(r.admin);
 		for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
 			control_register(r.admin, verbs[i], i == 0 ? 0 : 1, deliver_control, r.dl);
+		control_register(r.admin, "destinations", 0, deliver_destinations, r.dl);
 	}
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);

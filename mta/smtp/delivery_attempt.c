@@ -129,7 +129,8 @@ struct client {
 	int               plain_retry;       /* `tls may`: this target again, no STARTTLS */
 	char              tls_info[80];      /* the deciding connection's, for the log */
 	int               tls_resumed;
-	int               unreachable;       /* no address of the destination answered */
+	int               reached;           /* a session got as far as a reply to MAIL */
+	int               unreachable;       /* no server of the destination took a transaction */
 };
 
 static void connect_next(struct client *cl);
@@ -336,6 +337,7 @@ static void close_conn(struct client *cl)
 static void finish(struct client *cl, enum smtpc_status st, const char *text)
 {
 	close_conn(cl);
+	cl->unreachable = cl->ntargets > 0 && !cl->reached;
 	for (size_t i = 0; i < cl->req.nrcpts; i++) {
 		struct smtpc_result *r = &cl->req.res[i];
 		if (r->status == SMTPC_R_NONE || !cl->session_ran) {
@@ -367,6 +369,35 @@ static void add_target(struct client *cl, const struct ipaddr *a, const char *ho
 	snprintf(t->host, sizeof t->host, "%s", host);
 }
 
+/*
+ * RFC 5321 5.1: a next hop that is ourselves (one of our listeners, by
+ * address and port) is dropped with every one after it (the MX hosts of
+ * lower preference); when none is left before it the mail would loop:
+ * its recipients bounce at once, 5.4.6.  Returns 1 then (finished).
+ */
+static int drop_self(struct client *cl)
+{
+	char text[SMTPC_TEXT_MAX];
+	size_t i = 0;
+
+	while (i < cl->ntargets && !route_is_self(cl->req.conf, cl->req.local, cl->req.nlocal,
+	                                          &cl->targets[i].addr, cl->targets[i].port))
+		i++;
+	if (i == cl->ntargets)
+		return 0;
+	if (i > 0) {
+		log_debug("msg=\"%s: dropping %zu address(es) from ours on (RFC 5321 5.1)\"",
+		          cl->req.route.domain, cl->ntargets - i);
+		cl->ntargets = i;
+		return 0;
+	}
+	snprintf(text, sizeof text, "5.4.6 mail for %s loops back to myself",
+	         cl->req.route.domain);
+	cl->reached = 1;     /* decided: not the destination's failure */
+	finish(cl, SMTPC_R_PERM, text);
+	return 1;
+}
+
 /* Every address query answered: targets in MX order, IPv6 first. */
 static void hosts_done(struct client *cl)
 {
@@ -382,14 +413,17 @@ static void hosts_done(struct client *cl)
 	if (cl->ntargets == 0) {
 		char text[SMTPC_TEXT_MAX];
 		int route = cl->req.route.kind != ROUTE_MX;
-		snprintf(text, sizeof text, "%s looking up the address of %s%s",
-		         temp ? "4.4.3 temporary DNS failure" : "5.1.2 no address found",
-		         cl->hosts[0].name, route ? " (the configured next hop)" : "");
 		/* A next hop of our own configuration that does not resolve is
-		 * our error: the mail waits for the fix. */
+		 * our error: the mail waits for the fix (4.4.3, not 5.1.2). */
+		snprintf(text, sizeof text, "%s looking up the address of %s%s",
+		         temp ? "4.4.3 temporary DNS failure" : route ? "4.4.3 no address found"
+		                                                      : "5.1.2 no address found",
+		         cl->hosts[0].name, route ? " (the configured next hop)" : "");
 		finish(cl, temp || route ? SMTPC_R_TEMP : SMTPC_R_PERM, text);
 		return;
 	}
+	if (drop_self(cl))
+		return;
 	cl->phase = PH_CONNECT;
 	cl->cur = 0;
 	connect_next(cl);
@@ -410,12 +444,33 @@ static void host_cb(void *arg, enum dns_status st, const struct dns_answer *a)
 		hosts_done(cl);
 }
 
+/* A configured next hop's name in /etc/hosts: its addresses, no DNS
+ * (the C library's "files dns").  1 if it was there. */
+static int from_hosts_file(struct client *cl, struct host *hp)
+{
+	struct ipaddr a[8];
+	size_t n = dns_hosts(cl->req.dns, hp->name, a, 8);
+
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		int f = a[i].family == IP_V6 ? 0 : 1;     /* IPv6 first, as from DNS */
+		if (hp->naddr[f] < 4)
+			hp->addr[f][hp->naddr[f]++] = a[i];
+	}
+	hp->st[0] = hp->naddr[0] ? DNS_OK : DNS_NODATA;
+	hp->st[1] = hp->naddr[1] ? DNS_OK : DNS_NODATA;
+	return 1;
+}
+
 /* Ask for the AAAA and A records of every host in hosts[]. */
 static void resolve_hosts(struct client *cl)
 {
 	static const uint16_t types[2] = { DNS_T_AAAA, DNS_T_A };
 
 	for (size_t h = 0; h < cl->nhosts; h++) {
+		if (cl->req.route.kind != ROUTE_MX && from_hosts_file(cl, &cl->hosts[h]))
+			continue;
 		for (int f = 0; f < 2; f++) {
 			struct host *hp = &cl->hosts[h];
 			hp->ctx[f].cl = cl;
@@ -568,6 +623,7 @@ static void session_params(struct client *cl, struct smtpc_params *p)
 	                                                                       : SMTPC_TLS_REQUIRE;
 	if (cl->plain_retry)
 		p->tls = SMTPC_TLS_NONE;     /* `tls may`: the handshake failed, go without */
+	p->loop_name = cl->req.route.domain;
 	/* Kept open for the next message to this destination (not a probe). */
 	p->keep_open = cl->req.pool != NULL && cl->req.key != NULL && !cl->req.probe;
 }
@@ -608,7 +664,6 @@ static void connect_next(struct client *cl)
 	if (cl->cur >= cl->ntargets) {
 		/* Nobody decided: the last session's results stand if there
 		 * was one, else the last connection error for everyone. */
-		cl->unreachable = cl->ntargets > 0 && !cl->session_ran;
 		cl->session_ran = 0;
 		finish(cl, SMTPC_R_TEMP, cl->error[0] ? cl->error : "4.4.1 no server reached");
 		return;
@@ -666,6 +721,8 @@ static void session_over(struct client *cl)
 	char error[SMTPC_TEXT_MAX];
 	int try_next = lk->s.try_next;
 
+	if (lk->s.mail_code != 0 || lk->s.looped)
+		cl->reached = 1;     /* (a loop decides: not the destination's failure) */
 	snprintf(error, sizeof error, "%s", lk->s.error);
 	snprintf(cl->tls_info, sizeof cl->tls_info, "%s", lk->tls_info);
 	cl->tls_resumed = lk->resumed;

@@ -76,6 +76,10 @@ struct client_req {
 	 * again to the servers the pool remembers them from. */
 	struct client_pool *pool;
 	const char         *key;
+	/* This machine's addresses (mta/net/listen.h listen_local_addrs), for
+	 * the loop check: a next hop that is one of our own listeners. */
+	const struct ipaddr *local;
+	size_t              nlocal;
 };
 
 /*
@@ -100,8 +104,10 @@ void client_free(struct client *cl);
 const char *client_tls(const struct client *cl);
 /* 1 when that connection's TLS session was resumed. */
 int client_tls_resumed(const struct client *cl);
-/* 1 when no address of the destination could be connected to (refused,
- * unreachable, timed out): a dead destination, not a DNS failure. */
+/* 1 when no server of the destination took a transaction: none could be
+ * connected to (refused, unreachable, timed out), or each one that was
+ * refused before MAIL (a 4xx/5xx greeting, EHLO, STARTTLS or AUTH refused,
+ * the connection lost): a dead destination, not a DNS failure. */
 int client_unreachable(const struct client *cl);
 
 #endif

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "mta/smtp/delivery_attempt.h"
+#include "mta/net/listen.h"
 #include "mta/net/resolver.h"
 #include "mta/net/log.h"
 #include "mta/net/tls.h"
@@ -32,6 +33,7 @@
 #define RESCAN_MAX_MS (5 * 60 * 1000)
 #define VERIFY_MAX    4096    /* cached answers kept */
 #define PROBES_MAX    64      /* probes in flight: past it, 451 at once */
+#define LOCAL_MAX     64      /* interface addresses known as ours */
 
 /*
  * A destination (a route's key: a domain, a route, the smarthost) and what
@@ -96,6 +98,8 @@ struct deliver {
 	size_t               rcpt_cap;
 	int                  stopping;
 	const struct tables *tables;          /* the smarthost's credentials, the CA bundle */
+	struct ipaddr        local[LOCAL_MAX]; /* this machine's addresses, for the loop check */
+	size_t               nlocal;
 };
 
 static void dispatch(struct deliver *d);
@@ -240,7 +244,10 @@ static const char *status_code(const struct smtpc_result *r, int expired, char b
 
 	if (expired)
 		return "4.4.7";
-	if (r->code >= 200 && strlen(t) > 4 && t[3] == ' ')
+	/* (a reply's text starts with its code: "421 4.3.2 ..."; it was kept
+	 * as the text of a failure that decided nothing, code 0) */
+	if (strlen(t) > 4 && t[3] == ' ' && t[0] >= '2' && t[0] <= '5' &&
+	    t[1] >= '0' && t[1] <= '9' && t[2] >= '0' && t[2] <= '9')
 		t += 4;
 	while (t[i] && t[i] != ' ' && i < 15)
 		i++;
@@ -438,8 +445,9 @@ static void log_result(const struct job *j, size_t i, const char *remote, const 
 	          idtext, to, relay, tls, status, code, (unsigned)j->attempts[i] + 1u, why, resumed);
 }
 
-/* What the transaction says of its destination: reached, it is up; no
- * server reached, or one that said 421, it is throttled, then down. */
+/* What the transaction says of its destination: a server took it, it is
+ * up; none did (none answered, or each refused before MAIL), or one said
+ * 421, it is throttled, then down. */
 static void dest_outcome(struct deliver *d, struct job *j, const char *remote)
 {
 	struct dest *t = j->dest;
@@ -451,15 +459,15 @@ static void dest_outcome(struct deliver *d, struct job *j, const char *remote)
 	for (size_t i = 0; i < j->n; i++)
 		said421 |= j->res[i].code == 421;
 	log_quote(t->key, strlen(t->key), key, sizeof key);
-	if (remote[0] != '\0' && !said421) {
+	if (!said421 && !client_unreachable(j->cl)) {
+		if (remote[0] == '\0')
+			return;       /* DNS, our own failure: not the destination's state */
 		if (t->fails > 0 || t->down_until != 0)
 			log_event("destination", "key=%s state=up", key);
 		t->fails = 0;
 		t->down_until = 0;
 		return;
 	}
-	if (!said421 && !client_unreachable(j->cl))
-		return;               /* DNS, our own failure: not the destination's state */
 	snprintf(t->error, sizeof t->error, "%s", j->res[0].text);
 	log_quote(t->error, strlen(t->error), why, sizeof why);
 	if (t->fails++ == 0) {
@@ -689,6 +697,8 @@ static void job_start(struct job *j)
 	req.arg = j;
 	req.pool = d->pool;
 	req.key = j->dest->key;
+	req.local = d->local;
+	req.nlocal = d->nlocal;
 	j->dest->active++;
 	d->active++;
 	if (j->dest->rate > 0) {
@@ -968,6 +978,41 @@ int deliver_admin(struct deliver *d, const char *verb, queue_id id, char *msg, s
 	return rc;
 }
 
+int deliver_destinations(void *arg, const struct ctl_req *req, char *text, size_t cap)
+{
+	struct deliver *d = arg;
+	int64_t now = now_s();
+	size_t o = 0;
+
+	(void)req;
+	text[0] = '\0';
+	for (const struct dest *t = d->dests; t != NULL && o + 64 < cap; t = t->next) {
+		char why[120];
+		int n;
+
+		if (t->fails == 0 && !dest_down(t, now))
+			continue;
+		/* (the error comes from a peer: printable ASCII only) */
+		snprintf(why, sizeof why, "%.119s", t->error);
+		for (char *p = why; *p; p++)
+			if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+				*p = '?';
+		if (dest_down(t, now))
+			n = snprintf(text + o, cap - o, "%s%s down %llds: %s", o ? "\n" : "", t->key,
+			             (long long)(t->down_until - now), why);
+		else
+			n = snprintf(text + o, cap - o, "%s%s throttled: %s", o ? "\n" : "", t->key, why);
+		if (n < 0 || (size_t)n >= cap - o) {
+			text[o] = '\0';	/* (no half line) */
+			break;
+		}
+		o += (size_t)n;
+	}
+	if (o == 0)
+		snprintf(text, cap, "none");
+	return CTL_OK;
+}
+
 int deliver_control(void *arg, const struct ctl_req *req, char *text, size_t cap)
 {
 	struct deliver *d = arg;
@@ -1033,6 +1078,8 @@ struct deliver *deliver_new(struct ev_loop *l, struct qc *q, const struct conf *
 		free(d);
 		return NULL;
 	}
+	/* (before the sandbox, as resolv.conf and /etc/hosts) */
+	d->nlocal = listen_local_addrs(d->local, LOCAL_MAX);
 	scan_at(d, 0);
 	return d;
 }

@@ -63,4 +63,9 @@ int deliver_admin(struct deliver *d, const char *verb, queue_id id, char *msg, s
  * the struct deliver): the verb, and an ID for all but flush. */
 int deliver_control(void *arg, const struct ctl_req *req, char *text, size_t cap);
 
+/* A control handler too: the destinations throttled or down now, a line
+ * each, "KEY throttled: ERROR" or "KEY down NS: ERROR" (N: the seconds
+ * left), or "none". */
+int deliver_destinations(void *arg, const struct ctl_req *req, char *text, size_t cap);
+
 #endif

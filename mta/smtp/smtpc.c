@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 /* Input is not taken unless this much output room is left: any reply makes
  * at most one command (the longest is an AUTH PLAIN line). */
@@ -197,7 +198,7 @@ static void txn_send(struct smtpc *c)
 static void txn_start(struct smtpc *c)
 {
 	if (!path_ok(c->p.sender)) {
-		fail(c, SMTPC_R_PERM, 0, 1, "sender address holds control characters");
+		fail(c, SMTPC_R_PERM, 0, 1, "5.1.7 sender address holds control characters");
 		return;
 	}
 	for (size_t i = 0; i < c->p.nrcpts; i++)
@@ -362,7 +363,7 @@ static void after_hello(struct smtpc *c)
 		return;
 	}
 	if (!c->in_tls && c->p.tls == SMTPC_TLS_REQUIRE) {
-		fail(c, SMTPC_R_TEMP, 1, 1, "TLS is required, but the server does not offer STARTTLS");
+		fail(c, SMTPC_R_TEMP, 1, 1, "4.7.5 TLS is required, but the server does not offer STARTTLS");
 		return;
 	}
 	if (c->p.auth_user != NULL) {
@@ -370,11 +371,11 @@ static void after_hello(struct smtpc *c)
 		unsigned char plain[2 * 256 + 2];
 		size_t ul = strlen(c->p.auth_user), pl = strlen(c->p.auth_pass);
 		if (!c->in_tls) {
-			fail(c, SMTPC_R_TEMP, 1, 1, "will not send a password without TLS");
+			fail(c, SMTPC_R_TEMP, 1, 1, "4.7.0 will not send a password without TLS");
 			return;
 		}
 		if (ul > 255 || pl > 255) {
-			fail(c, SMTPC_R_TEMP, 1, 1, "AUTH user or password too long");
+			fail(c, SMTPC_R_TEMP, 1, 1, "4.3.5 AUTH user or password too long");
 			return;
 		}
 		c->state = SMTPC_S_AUTH;
@@ -391,11 +392,30 @@ static void after_hello(struct smtpc *c)
 			c->auth_plain = 0;
 			cmd(c, "AUTH LOGIN");
 		} else {
-			fail(c, SMTPC_R_TEMP, 1, 1, "the server offers no AUTH PLAIN or LOGIN");
+			fail(c, SMTPC_R_TEMP, 1, 1, "4.7.0 the server offers no AUTH PLAIN or LOGIN");
 		}
 		return;
 	}
 	txn_start(c);
+}
+
+/* The server calls itself by our name (the first word of its greeting or
+ * of its EHLO/HELO reply, RFC 5321 4.2): the mail loops.  1 if so (failed). */
+static int loops(struct smtpc *c, const struct smtp_reply *r)
+{
+	const char *t = r->line[0].text;
+	size_t n = 0, hl;
+
+	if (c->p.loop_name == NULL || c->p.helo == NULL || r->nlines == 0)
+		return 0;
+	hl = strlen(c->p.helo);
+	while (n < r->line[0].len && t[n] != ' ')
+		n++;
+	if (n != hl || hl == 0 || strncasecmp(t, c->p.helo, n) != 0)
+		return 0;
+	c->looped = 1;
+	fail(c, SMTPC_R_PERM, 0, 1, "5.4.6 mail for %s loops back to myself", c->p.loop_name);
+	return 1;
 }
 
 static void st_greeting(struct smtpc *c, const struct smtp_reply *r)
@@ -404,12 +424,15 @@ static void st_greeting(struct smtpc *c, const struct smtp_reply *r)
 		fail_reply(c, r, 1, "the greeting");
 		return;
 	}
-	send_ehlo(c);
+	if (!loops(c, r))
+		send_ehlo(c);
 }
 
 static void st_ehlo(struct smtpc *c, const struct smtp_reply *r)
 {
 	if (r->code >= 200 && r->code < 300) {
+		if (loops(c, r))
+			return;
 		c->esmtp = 1;
 		parse_ehlo(c, r);
 		after_hello(c);
@@ -424,6 +447,8 @@ static void st_ehlo(struct smtpc *c, const struct smtp_reply *r)
 static void st_helo(struct smtpc *c, const struct smtp_reply *r)
 {
 	if (r->code >= 200 && r->code < 300) {
+		if (loops(c, r))
+			return;
 		c->esmtp = 0;
 		c->ext = 0;
 		after_hello(c);
@@ -541,7 +566,7 @@ size_t smtpc_feed(struct smtpc *c, const char *buf, size_t len)
 			break;
 		if (n == SMTP_REPLY_BAD) {
 			fail(c, SMTPC_R_TEMP, c->state < SMTPC_S_TXN || c->answered == 0, 0,
-			     "protocol error: a malformed reply");
+			     "4.5.0 protocol error: a malformed reply");
 			return len;
 		}
 		used += (size_t)n;
@@ -553,7 +578,7 @@ size_t smtpc_feed(struct smtpc *c, const char *buf, size_t len)
 		if (before == SMTPC_S_STARTTLS && c->state == SMTPC_S_TLS_WAIT && used < len) {
 			/* Bytes after "220 ready for TLS" and before the handshake
 			 * were injected in plaintext: never read them as if in TLS. */
-			fail(c, SMTPC_R_TEMP, 1, 0, "protocol error: data after the STARTTLS reply");
+			fail(c, SMTPC_R_TEMP, 1, 0, "4.5.0 protocol error: data after the STARTTLS reply");
 			return len;
 		}
 	}
@@ -584,7 +609,7 @@ void smtpc_tls_done(struct smtpc *c, int ok)
 		return;
 	c->tls_posted = 0;
 	if (!ok) {
-		fail(c, SMTPC_R_TEMP, 1, 0, "TLS handshake failed");
+		fail(c, SMTPC_R_TEMP, 1, 0, "4.7.5 TLS handshake failed");
 		return;
 	}
 	c->in_tls = 1;

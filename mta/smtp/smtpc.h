@@ -74,6 +74,11 @@ struct smtpc_params {
 	const char *auth_user;        /* AUTH PLAIN/LOGIN with these; NULL: none */
 	const char *auth_pass;
 	int         keep_open;        /* no QUIT after a clean end: SMTPC_S_IDLE */
+	/* The loop check: a server that names itself helo in its greeting or
+	 * its EHLO/HELO reply is this machine (or one that takes our name):
+	 * every recipient fails, 5.4.6 "mail for LOOP_NAME loops back to
+	 * myself", and looped is set.  NULL: no check. */
+	const char *loop_name;
 };
 
 enum smtpc_status {
@@ -137,6 +142,7 @@ struct smtpc {
 	size_t                sent, answered;
 	size_t                accepted;     /* RCPTs answered 2xx */
 	int                   mail_code;    /* the reply to MAIL, 0 until then */
+	int                   looped;       /* the server has our name (loop_name) */
 	/* Why the session failed as a whole, and whether another address of
 	 * the same destination may be tried (nothing was decided yet). */
 	int                   failed;

@@ -211,6 +211,7 @@ static void txn_reset(struct smtpd *s)
 	s->data_ended = 0;
 	s->rcpt_tried = 0;
 	s->too_big = 0;
+	s->too_many_hops = 0;
 	s->bare = 0;
 	s->draft_err = QUEUE_OK;
 	s->id = 0;
@@ -1103,6 +1104,14 @@ static void body_end(struct smtpd *s)
 		txn_reset(s);
 		return;
 	}
+	if (s->too_many_hops) {
+		/* RFC 5321 6.3: refused in the session, never bounced */
+		reply(s, "554 5.4.6 Too many hops");
+		log_event("reject", "id=%s addr=%s code=554 reason=too-many-hops hops=%u max=%u",
+		          idtext, s->client.addr_text, s->hops.count, s->conf->max_hops);
+		txn_reset(s);
+		return;
+	}
 	if (s->too_big) {
 		reply(s, "552 5.3.4 Message size exceeds fixed maximum message size");
 		log_event("reject", "id=%s addr=%s code=552 reason=size max=%llu", idtext,
@@ -1168,6 +1177,11 @@ static size_t feed_data(struct smtpd *s, const char *buf, size_t len)
 		} else if (s->conf->max_message_size && s->body_size > s->conf->max_message_size &&
 		           !s->too_big) {
 			s->too_big = 1;
+			body_abort(s);
+		}
+		hops_feed(&s->hops, out, outlen);
+		if (s->hops.count > s->conf->max_hops && !s->too_many_hops) {
+			s->too_many_hops = 1;   /* a loop: nothing more is stored */
 			body_abort(s);
 		}
 		if (s->body && (done || s->bodylen >= SMTPD_BODY_BUF / 2) && s->bodylen > 0) {
@@ -1335,6 +1349,7 @@ void smtpd_msg_begun(struct smtpd *s, int err, queue_id id, int64_t now)
 	snprintf(s->env.client, sizeof s->env.client, "%s", s->client.addr_text);
 	received_header(s, now);
 	data_init(&s->ds);
+	hops_init(&s->hops);
 	s->state = SMTPD_S_DATA;
 	reply(s, "354 End data with <CR><LF>.<CR><LF>");
 }

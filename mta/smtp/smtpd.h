@@ -157,6 +157,7 @@ struct smtpd {
 	unsigned             rcpt_tried : 1; /* a RCPT was given in this transaction */
 	unsigned             overflow : 1;   /* discarding the rest of an over-long line */
 	unsigned             too_big : 1;    /* body passed max-message-size */
+	unsigned             too_many_hops : 1; /* more Received: fields than max-hops */
 	unsigned             bare : 1;       /* bare CR/LF in the body */
 	unsigned             close_after : 1;
 	unsigned             stopping : 1;   /* the server is stopping (smtpd_shutdown) */
@@ -206,6 +207,7 @@ struct smtpd {
 	uint64_t             body_size;      /* unstuffed bytes so far */
 	queue_id             id;
 	struct data_state    ds;
+	struct hops_state    hops;           /* Received: fields in the header */
 	char                *body;           /* SMTPD_BODY_BUF, during DATA only */
 	size_t               bodylen;
 

@@ -30,6 +30,12 @@ from aiosmtpd.smtp import SMTP  # noqa: E402
 
 _stoppers = []
 
+# A delivering moat's settings for tests: retries within seconds, relay
+# for the test clients on loopback.
+FAST = {"retry-min": "1s", "retry-max": "2s", "timeout-reply": "5s", "timeout-connect": "3s",
+        "relay-network": "127.0.0.0/8", "delivery": "on"}
+SENDER = "alice@sender.test"
+
 
 def stop_all():
     while _stoppers:
@@ -57,6 +63,8 @@ class Message:
         self.peer = peer
         self.tls = tls            # the TLS version the session used, or None
         self.user = user          # the AUTH login, or None
+        self.at = time.monotonic()  # when DATA ended
+        self.session = None       # which connection (1, 2, ...) carried it
 
     def parsed(self):
         return email.message_from_bytes(self.data, policy=email.policy.compat32)
@@ -99,9 +107,11 @@ class _Handler:
         if ssl_object is not None:
             tls = ssl_object.version()
         user = session.auth_data.login.decode() if session.authenticated else None
+        m = Message(envelope.mail_from, envelope.rcpt_tos, envelope.content, session.peer,
+                    tls, user)
+        m.session = getattr(server, "number", None)
         with s.lock:
-            s.messages.append(Message(envelope.mail_from, envelope.rcpt_tos, envelope.content,
-                                      session.peer, tls, user))
+            s.messages.append(m)
         return "250 2.0.0 stored"
 
 
@@ -110,10 +120,13 @@ class _CountingSMTP(SMTP):
 
     def connection_made(self, transport):
         sink = self.event_handler.sink
+        if self.transport is not None:     # STARTTLS: the same connection
+            return super().connection_made(transport)
         with sink.lock:
             sink.open_now += 1
             sink.open_max = max(sink.open_max, sink.open_now)
             sink.sessions += 1
+            self.number = sink.sessions
         super().connection_made(transport)
 
     def connection_lost(self, exc):
@@ -134,11 +147,15 @@ class _Controller(Controller):
 
             def check(server, session, envelope, mechanism, auth_data):
                 from aiosmtpd.smtp import AuthResult
+                with sink.lock:
+                    sink.auths += 1
                 ok = users.get(auth_data.login.decode()) == auth_data.password.decode()
                 # handled=False: aiosmtpd itself answers 535 on a failure
                 return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
             kw["authenticator"] = check
             kw["auth_require_tls"] = True
+        if sink.idle_timeout is not None:
+            kw["timeout"] = sink.idle_timeout
         return _CountingSMTP(self.handler, hostname="sink.test", enable_SMTPUTF8=True, **kw)
 
 
@@ -146,7 +163,7 @@ class Sink:
     """An aiosmtpd server on host:port (a free port if None)."""
 
     def __init__(self, host="127.0.0.1", port=None, pipelining=False, starttls=None,
-                 smtps=None, users=None):
+                 smtps=None, users=None, idle_timeout=None):
         self.host = host
         self.port = port or free_port(socket.AF_INET6 if ":" in host else socket.AF_INET)
         self.lock = threading.Lock()
@@ -161,7 +178,9 @@ class Sink:
         self.starttls = starttls  # an ssl.SSLContext: STARTTLS offered
         self.smtps = smtps        # an ssl.SSLContext: TLS from the first byte
         self.users = users        # {login: password}: AUTH PLAIN/LOGIN after STARTTLS
+        self.idle_timeout = idle_timeout  # s: the server closes a quiet connection
         self.open_now = self.open_max = self.sessions = 0
+        self.auths = 0            # AUTH commands answered
         self.ctl = None
         self.start()
 
@@ -307,10 +326,9 @@ def queue_state(server):
     r = server.moat("queue", "list", "-c", server.conf_path)
     check(r.returncode == 0, "moat queue list: exit %d %r" % (r.returncode, r.stderr[-300:]))
     out, cur = {}, None
-    if r.stdout == b"Mail queue is empty\n":
-        return out
     for line in r.stdout.decode("utf-8", "replace").splitlines():
-        if not line.strip():
+        # the list ends with the destinations held back, when a server runs
+        if not line.strip() or line == "Mail queue is empty" or line.startswith("destination "):
             continue
         if not line[:1].isspace():
             cur = line.split()[0]
@@ -322,6 +340,12 @@ def queue_state(server):
         err = line.split(' error="', 1)[1][:-1] if ' error="' in line else ""
         out[cur][addr] = (parts[1], attempts, err)
     return out
+
+
+def log_text(server):
+    """The server's log (its stderr) so far."""
+    with open(server.log_path, errors="replace") as f:
+        return f.read()
 
 
 def attempted(server, qid, addr, n=1):

@@ -10,7 +10,10 @@ not know under .test are NXDOMAIN.
 Checked: MX preference order and fallback to the next MX, random order
 within equal preference, the implicit MX (A records only), IPv6 (AAAA),
 a UTF-8 domain looked up by its A-label, the null MX (RFC 7505) and
-NXDOMAIN bounced with the right status, a
+NXDOMAIN bounced with the right status, an MX that is moat itself (by a
+listener's address, or any address of the machine with a wildcard
+listener: one bounce, 5.4.6, no copy made) and moat as the backup MX
+(never delivered to itself), a
 DNS server that does not answer is a deferral (never a bounce), and an
 answer too big for UDP is asked again over TCP.
 
@@ -33,7 +36,7 @@ if os.environ.get("MOAT_IN_NETNS") != "1":
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "smtp"))
 import moatlib  # noqa: E402
-from moatlib import Server, case, check, eq, queued_id  # noqa: E402
+from moatlib import Server, case, check, eq, free_port, queued_id  # noqa: E402
 from sinklib import Dnsmasq, Sink as _Sink, attempted, main, queue_state, wait_for, wait_gone  # noqa: E402,E501
 
 SENDER = "alice@sender.test"
@@ -64,7 +67,14 @@ def net():
             "--mx-host=xn--bcher-kva.test,mx.xn--bcher-kva.test,10",
             "--host-record=mx.xn--bcher-kva.test,127.0.0.11",
             "--mx-host=sender.test,mx.sender.test,10", "--host-record=mx.sender.test,127.0.0.7",
+            # loops: the MX is moat itself; ours is only the backup MX
+            "--mx-host=loop.test,mx.loop.test,10", "--host-record=mx.loop.test,127.0.0.20",
+            "--mx-host=backup.test,primary.backup.test,10",
+            "--mx-host=backup.test,mx.loop.test,20",
+            "--host-record=primary.backup.test,127.0.0.21",
         ] + big, port=53)
+        # an address of this machine that is not a loopback one
+        subprocess.run(["ip", "addr", "add", "10.200.0.1/32", "dev", "lo"], check=True)
         _net["bounces"] = _Sink("127.0.0.7", 25)
     return _net
 
@@ -75,13 +85,19 @@ def Sink(host, port):
     return _Sink(host, port)
 
 
-def edge(name, **extra):
+def edge(name, port4=None, **extra):
+    """A moat that delivers by MX; port4: the 127.0.0.1 (or wildcard)
+    port its own listen lines (in extra) give it."""
     net()
     conf = {"retry-min": "1s", "retry-max": "2s", "timeout-reply": "5s",
             "timeout-connect": "3s", "dns-server": "127.0.0.1", "dns-timeout": "1s",
             "relay-network": "127.0.0.0/8", "delivery": "on"}
     conf.update({k.replace("_", "-"): v for k, v in extra.items()})
-    return Server(name, conf)
+    if port4 is None:
+        return Server(name, conf)
+    s = Server(name, conf, start=False)
+    s.port4 = port4
+    return s.start()
 
 
 def send(server, rcpts, sender=SENDER):
@@ -192,6 +208,55 @@ def test_nxdomain_bounces():
     wait_gone(s, qid)
     st = bounce_status(qid)
     eq(st["Status"], "5.1.2", "Status for a domain that does not exist")
+
+
+def accepted(server):
+    return open(server.log_path, errors="replace").read().count("event=accept ")
+
+
+@case
+def test_mx_is_ourselves_by_address():
+    # RFC 5321 5.1: moat is the best MX of loop.test: one bounce, no copy
+    p = free_port()
+    s = edge("self-mx", p, listen=["127.0.0.1:%d" % p, "127.0.0.20:25"],
+             domain=["example.test", "loop.test"])
+    qid = send(s, ["bob@loop.test"])
+    wait_gone(s, qid)
+    st = bounce_status(qid)
+    eq(st["Status"], "5.4.6", "Status for a loop")
+    check("mail for loop.test loops back to myself" in st["Diagnostic-Code"], "diagnostic %r" % st)
+    eq(accepted(s), 1, "messages accepted: the one sent, no copy of it")
+    log = open(s.log_path, errors="replace").read()
+    check("status=bounced dsn=5.4.6" in log and "loops\\x20back\\x20to\\x20myself" in log,
+          "the delivery log says so: %r" % log[-800:])
+    s.stop()      # (127.0.0.20:25 is the backup MX's below)
+
+
+@case
+def test_mx_is_ourselves_on_a_wildcard_listener():
+    # listening on every address (port 25 is the sinks' here: a route says
+    # the port); the next hop is an address of this machine, not loopback
+    p = free_port()
+    s = edge("self-wild", p, listen=["0.0.0.0:%d" % p],
+             domain=["example.test", "wild.test"], route="wild.test [10.200.0.1]:%d" % p)
+    qid = send(s, ["bob@wild.test"])
+    wait_gone(s, qid)
+    eq(bounce_status(qid)["Status"], "5.4.6", "Status for a loop")
+    eq(accepted(s), 1, "no copy")
+
+
+@case
+def test_we_are_the_backup_mx():
+    # ours is the MX of preference 20: only the primary is tried (it is down)
+    p = free_port()
+    s = edge("backup-mx", p, listen=["127.0.0.1:%d" % p, "127.0.0.20:25"],
+             domain=["example.test", "backup.test"])
+    qid = send(s, ["bob@backup.test"])
+    st = wait_for(lambda: attempted(s, qid, "bob@backup.test", 2), 20, "two attempts")
+    eq(st[0], "pending", "deferred: the primary is down, ours is not a next hop")
+    check("127.0.0.21" in st[2], "the primary's error: %r" % (st,))
+    eq(accepted(s), 1, "no copy")
+    eq(s.moat("queue", "delete", "-c", s.conf_path, qid).returncode, 0, "delete")
 
 
 @case

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "policy/data.h"
 
@@ -66,6 +67,46 @@ static void same(const struct run *a, const struct run *b)
 	REQUIRE(a->outlen == b->outlen && memcmp(a->out, b->out, a->outlen) == 0);
 }
 
+/* The Received: fields of the header section, counted another way: split
+ * into lines at LF, up to the first empty one ("" or "\r"). */
+static unsigned hops_model(const char *m, size_t len)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < len; ) {
+		const char *nl = memchr(m + i, '\n', len - i);
+		size_t end = nl ? (size_t)(nl - m) : len, k = i;
+
+		if (end == i || (end == i + 1 && m[i] == '\r' && nl))
+			break;
+		if (end - i >= 8 && strncasecmp(m + i, "received", 8) == 0) {
+			k = i + 8;
+			while (k < end && (m[k] == ' ' || m[k] == '\t'))
+				k++;
+			n += k < end && m[k] == ':';
+		}
+		i = end + 1;
+	}
+	return n;
+}
+
+static void hops_check(const char *m, size_t len, unsigned piece)
+{
+	struct hops_state h;
+	unsigned x = piece | 1;
+
+	hops_init(&h);
+	for (size_t i = 0; i < len; ) {
+		size_t n = 1 + x % (piece + 1);
+		x = x * 1103515245u + 12345u;
+		if (n > len - i)
+			n = len - i;
+		hops_feed(&h, m + i, n);
+		i += n;
+	}
+	REQUIRE(h.count == hops_model(m, len));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -100,6 +141,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* Without bare CR/LF, no "\r\n.\r\n" can have passed unnoticed. */
 		REQUIRE(len < 5 || memmem(in, len, "\r\n.\r\n", 5) == NULL);
 	}
+	hops_check(whole.out, whole.outlen, piece);
+	hops_check(in, len, piece);
 	if (memchr(in, 0, whole.consumed) != NULL)
 		REQUIRE(whole.flags & DATA_F_NUL);
 	free(whole.out);

@@ -118,6 +118,7 @@ class Server:
         with open(self.conf_path, "w") as f:
             f.write("\n".join(lines) + "\n")
         self.proc = None
+        self.wrap = []       # a command line put before the server's (it execs it)
         self.problems = []   # unclean exits, sanitizer reports
         _servers.append(self)
         if start:
@@ -159,7 +160,7 @@ class Server:
         check(os.path.exists(MOAT), "server binary %s does not exist" % MOAT)
         log = open(self.log_path, "ab")
         try:
-            self.proc = subprocess.Popen([MOAT, "serve", "-c", self.conf_path],
+            self.proc = subprocess.Popen(self.wrap + [MOAT, "serve", "-c", self.conf_path],
                                          stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=log)
         except OSError as e:
@@ -254,6 +255,8 @@ class Server:
         if r.stdout == b"Mail queue is empty\n":
             return out
         for line in r.stdout.decode("utf-8", "replace").splitlines():
+            if line.startswith("destination "):
+                continue   # the destinations held back, after the list
             if not line.strip():
                 continue
             if line[:1].isspace():

@@ -7,7 +7,9 @@
  * inputs over the alphabet that matters ("\r", "\n", ".", "a", NUL).
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "policy/data.h"
 #include "tests/unit/t.h"
@@ -389,6 +391,55 @@ static void test_data_model_text_runs(void)
 	}
 }
 
+/* ---- hops ---- */
+
+static unsigned hops_of(const char *msg, size_t piece)
+{
+	struct hops_state h;
+	size_t len = strlen(msg);
+
+	hops_init(&h);
+	for (size_t i = 0; i < len; i += piece)
+		hops_feed(&h, msg + i, len - i < piece ? len - i : piece);
+	return h.count;
+}
+
+static void test_hops(void)
+{
+	static const struct {
+		const char *msg;
+		unsigned    want;
+	} hop_cases[] = {
+		{ "", 0 },
+		{ "Received: a\r\n\r\nbody\r\n", 1 },
+		{ "Received: a\r\nreceived: b\r\nRECEIVED:c\r\nReceived \t: d\r\n\r\n", 4 },
+		/* folded: the continuation is part of the field */
+		{ "Received: from a\r\n\tby b;\r\n Received: x\r\nReceived: c\r\n\r\n", 2 },
+		/* other names: a prefix, a longer name, no colon, a space first */
+		{ "Receive: a\r\nReceivedX: b\r\nReceived a\r\n Received: c\r\n"
+		  "X-Received: d\r\n\r\n", 0 },
+		/* after the empty line it is the body */
+		{ "Subject: s\r\n\r\nReceived: in the body\r\n", 0 },
+		{ "\r\nReceived: body\r\n", 0 },
+		/* a bare CR at the start of a line is not an empty line */
+		{ "\rX: y\r\nReceived: a\r\n\r\n", 1 },
+		/* no end of the header section: every field counts */
+		{ "Received: a\r\nReceived: b\r\n", 2 },
+		{ "Received:", 1 },
+		{ "received\r\n: a\r\n", 0 },
+	};
+
+	for (size_t i = 0; i < sizeof hop_cases / sizeof hop_cases[0]; i++)
+		for (size_t piece = 1; piece <= 4; piece++)
+			CHECK(hops_of(hop_cases[i].msg, piece) == hop_cases[i].want);
+	/* 150 hops */
+	char big[150 * 16 + 8], *p = big;
+	for (int i = 0; i < 150; i++)
+		p += sprintf(p, "Received: %03d\r\n", i);
+	strcpy(p, "\r\nx");
+	CHECK(hops_of(big, 7) == 150);
+}
+
 int main(void)
 {
 	rng_state = 0x6d6f6174646174ull; /* "moatdat": fixed, so failures repeat */
@@ -397,5 +448,6 @@ int main(void)
 	RUN(test_data_state_fields);
 	RUN(test_data_model_random);
 	RUN(test_data_model_text_runs);
+	RUN(test_hops);
 	return t_main_end();
 }

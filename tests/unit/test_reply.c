@@ -151,12 +151,22 @@ static void test_text(void)
 	struct smtp_reply r;
 	char out[64];
 	char *b = exact(in, sizeof in - 1);
+	static const char utf[] = "550 5.1.1 caf\xc3\xa9 C:\\dir\r\n";
 
 	CHECK(smtp_reply_parse(b, sizeof in - 1, &r) == (ssize_t)(sizeof in - 1));
-	CHECK(smtp_reply_text(&r, out, sizeof out) == strlen("550 5.1.1 first second?? third"));
-	CHECK(strcmp(out, "550 5.1.1 first second?? third") == 0);
+	CHECK(smtp_reply_text(&r, out, sizeof out) ==
+	      strlen("550 5.1.1 first second\\x01\\xff third"));
+	CHECK(strcmp(out, "550 5.1.1 first second\\x01\\xff third") == 0);
+	/* an escape is never cut */
+	CHECK(smtp_reply_text(&r, out, 25) == 22 && strcmp(out, "550 5.1.1 first second") == 0);
+	CHECK(smtp_reply_text(&r, out, 27) == 26 && strcmp(out, "550 5.1.1 first second\\x01") == 0);
 	CHECK(smtp_reply_text(&r, out, 8) == 7 && strcmp(out, "550 5.1") == 0);
 	CHECK(smtp_reply_text(&r, out, 1) == 0 && out[0] == 0);
+	free(b);
+	b = exact(utf, sizeof utf - 1);
+	CHECK(smtp_reply_parse(b, sizeof utf - 1, &r) == (ssize_t)(sizeof utf - 1));
+	smtp_reply_text(&r, out, sizeof out);
+	CHECKF(strcmp(out, "550 5.1.1 caf\\xc3\\xa9 C:\\x5cdir") == 0, "%s", out);
 	free(b);
 }
 

@@ -1,5 +1,6 @@
 /* tests/unit/test_route.c -- where a recipient goes (policy/route.c). */
 #include <stdlib.h>
+#include <string.h>
 
 #include "policy/route.h"
 #include "tests/unit/t.h"
@@ -81,8 +82,56 @@ static void test_smarthost(void)
 	CHECK(route_find(&cf, "example.com", 11) == NULL);
 }
 
+static struct ipaddr ip(const char *text)
+{
+	struct ipaddr a;
+
+	memset(&a, 0, sizeof a);
+	CHECKF(ip_parse(text, strlen(text), &a) == 0, "%s", text);
+	return a;
+}
+
+static int self(const char *addr, unsigned port, const struct ipaddr *local, size_t n)
+{
+	struct ipaddr a = ip(addr);
+
+	return route_is_self(&cf, local, n, &a, port);
+}
+
+static void test_self(void)
+{
+	struct ipaddr local[2];
+
+	local[0] = ip("192.0.2.7");
+	local[1] = ip("2001:db8::7");
+	load("domain example.org\n"
+	     "listen 127.0.0.1:2525\n"
+	     "listen 192.0.2.9:25\n"
+	     "listen [::]:587\n"
+	     "listen 0.0.0.0:26\n");
+	/* a listener by its address and port */
+	CHECK(self("127.0.0.1", 2525, local, 2));
+	CHECK(!self("127.0.0.1", 2526, local, 2));
+	CHECK(!self("127.0.0.2", 2525, local, 2));
+	CHECK(self("192.0.2.9", 25, NULL, 0));
+	CHECK(self("::ffff:192.0.2.9", 25, NULL, 0));
+	CHECK(!self("192.0.2.7", 25, local, 2));     /* ours, but nothing listens there */
+	/* a wildcard: any address of this machine */
+	CHECK(self("192.0.2.7", 587, local, 2));
+	CHECK(self("2001:db8::7", 587, local, 2));
+	CHECK(self("::1", 587, NULL, 0));
+	CHECK(self("127.3.4.5", 26, NULL, 0));
+	CHECK(self("0.0.0.0", 26, NULL, 0));
+	CHECK(self("::", 26, NULL, 0));
+	CHECK(self("::ffff:127.0.0.1", 26, NULL, 0));
+	CHECK(!self("192.0.2.7", 26, NULL, 0));       /* not known as ours */
+	CHECK(!self("192.0.2.8", 587, local, 2));
+	CHECK(!self("2001:db8::8", 26, local, 2));
+}
+
 int main(void)
 {
+	RUN(test_self);
 	RUN(test_routes);
 	RUN(test_literals);
 	RUN(test_smarthost);

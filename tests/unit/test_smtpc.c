@@ -125,7 +125,7 @@ struct expect {
 static const char *const two[] = { "bob@example.test", "carol@example.test" };
 static const char *const one[] = { "bob@example.test" };
 
-#define P(rcpts, n) { "mx.test", "alice@example.org", rcpts, n, 10, 0, SMTPC_TLS_MAY, 0, 0, NULL, NULL, 0 }
+#define P(rcpts, n) { "mx.test", "alice@example.org", rcpts, n, 10, 0, SMTPC_TLS_MAY, 0, 0, NULL, NULL, 0, NULL }
 
 static struct expect cases[] = {
 	{ "plain", P(two, 2),
@@ -209,40 +209,40 @@ static struct expect cases[] = {
 	  "EHLO mx.test\r\nSTARTTLS\r\nMAIL FROM:<alice@example.org>\r\n"
 	  "RCPT TO:<bob@example.test>\r\nDATA\r\nt\r\n.\r\nQUIT\r\n",
 	  { SMTPC_R_OK }, 0, 0 },
-	{ "probe", { "mx.test", "", one, 1, 0, 0, SMTPC_TLS_NONE, 0, 1, NULL, NULL, 0 },
+	{ "probe", { "mx.test", "", one, 1, 0, 0, SMTPC_TLS_NONE, 0, 1, NULL, NULL, 0, NULL },
 	  "220 mx\r\n250-mx\r\n250 STARTTLS\r\n250 ok\r\n550 5.1.1 unknown user\r\n", "",
 	  "EHLO mx.test\r\nMAIL FROM:<>\r\nRCPT TO:<bob@example.test>\r\nQUIT\r\n",
 	  { SMTPC_R_PERM }, 0, 0 },
 	{ "utf8-not-offered", { "mx.test", "a@b", one, 1, 1, SMTPC_F_SMTPUTF8, SMTPC_TLS_NONE, 0,
-	  0, NULL, NULL, 0 },
+	  0, NULL, NULL, 0, NULL },
 	  "220 mx\r\n250 mx\r\n", "", "EHLO mx.test\r\nQUIT\r\n", { SMTPC_R_PERM }, 0, 0 },
 	{ "utf8-8bit", { "mx.test", "a@b", one, 1, 1, SMTPC_F_SMTPUTF8 | SMTPC_F_8BITMIME,
-	  SMTPC_TLS_NONE, 0, 0, NULL, NULL, 0 },
+	  SMTPC_TLS_NONE, 0, 0, NULL, NULL, 0, NULL },
 	  "220 mx\r\n250-mx\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n250 ok\r\n250 ok\r\n354 go\r\n250 ok\r\n",
 	  "\xc3\xa9",
 	  "EHLO mx.test\r\nMAIL FROM:<a@b> BODY=8BITMIME SMTPUTF8\r\nRCPT TO:<bob@example.test>\r\n"
 	  "DATA\r\n\xc3\xa9\r\n.\r\nQUIT\r\n",
 	  { SMTPC_R_OK }, 0, 0 },
-	{ "auth-plain", { "mx.test", "a@b", one, 1, 1, 0, SMTPC_TLS_NONE, 1, 0, "alice", "secret", 0 },
+	{ "auth-plain", { "mx.test", "a@b", one, 1, 1, 0, SMTPC_TLS_NONE, 1, 0, "alice", "secret", 0, NULL },
 	  "220 mx\r\n250-mx\r\n250 AUTH LOGIN PLAIN\r\n235 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n250 ok\r\n",
 	  "z",
 	  "EHLO mx.test\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\nMAIL FROM:<a@b>\r\n"
 	  "RCPT TO:<bob@example.test>\r\nDATA\r\nz\r\n.\r\nQUIT\r\n",
 	  { SMTPC_R_OK }, 0, 0 },
-	{ "auth-login", { "mx.test", "a@b", one, 1, 1, 0, SMTPC_TLS_NONE, 1, 1, "alice", "secret", 0 },
+	{ "auth-login", { "mx.test", "a@b", one, 1, 1, 0, SMTPC_TLS_NONE, 1, 1, "alice", "secret", 0, NULL },
 	  "220 mx\r\n250-mx\r\n250 AUTH=LOGIN\r\n334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n235 ok\r\n"
 	  "250 ok\r\n250 ok\r\n",
 	  "",
 	  "EHLO mx.test\r\nAUTH LOGIN\r\nYWxpY2U=\r\nc2VjcmV0\r\nMAIL FROM:<a@b>\r\n"
 	  "RCPT TO:<bob@example.test>\r\nQUIT\r\n",
 	  { SMTPC_R_OK }, 0, 0 },
-	{ "auth-refused", { "mx.test", "a@b", one, 1, 1, 0, SMTPC_TLS_NONE, 1, 0, "alice", "bad", 0 },
+	{ "auth-refused", { "mx.test", "a@b", one, 1, 1, 0, SMTPC_TLS_NONE, 1, 0, "alice", "bad", 0, NULL },
 	  "220 mx\r\n250-mx\r\n250 AUTH PLAIN\r\n535 5.7.8 bad credentials\r\n", "",
 	  "EHLO mx.test\r\nAUTH PLAIN AGFsaWNlAGJhZA==\r\nQUIT\r\n", { SMTPC_R_TEMP }, 1, 0 },
-	{ "auth-without-tls", { "mx.test", "a@b", one, 1, 1, 0, SMTPC_TLS_NONE, 0, 0, "alice", "x", 0 },
+	{ "auth-without-tls", { "mx.test", "a@b", one, 1, 1, 0, SMTPC_TLS_NONE, 0, 0, "alice", "x", 0, NULL },
 	  "220 mx\r\n250-mx\r\n250 AUTH PLAIN\r\n", "",
 	  "EHLO mx.test\r\nQUIT\r\n", { SMTPC_R_TEMP }, 1, 0 },
-	{ "require-tls-missing", { "mx.test", "a@b", one, 1, 1, 0, SMTPC_TLS_REQUIRE, 0, 0, NULL, NULL, 0 },
+	{ "require-tls-missing", { "mx.test", "a@b", one, 1, 1, 0, SMTPC_TLS_REQUIRE, 0, 0, NULL, NULL, 0, NULL },
 	  "220 mx\r\n250 mx\r\n", "",
 	  "EHLO mx.test\r\nQUIT\r\n", { SMTPC_R_TEMP }, 1, 0 },
 };
@@ -309,6 +309,43 @@ static void test_texts(void)
 	CHECK(strcmp(r.res[0].text, "timeout before the greeting") == 0);
 }
 
+/* A server with our name (greeting, EHLO or HELO reply): the mail loops,
+ * every recipient fails 5.4.6, nothing more is said but QUIT. */
+static void test_loop(void)
+{
+	static const char *const scripts[] = {
+		"220 MX.test ESMTP moat\r\n",
+		"220 other ESMTP\r\n250-mx.test greets you\r\n250 SIZE 1000\r\n",
+		"220 other ESMTP\r\n500 what\r\n250 mx.test\r\n",
+	};
+	static struct run r;
+	struct smtpc_params p = P(two, 2);
+
+	p.loop_name = "example.test";
+	for (size_t i = 0; i < sizeof scripts / sizeof scripts[0]; i++) {
+		memset(&r, 0, sizeof r);
+		smtpc_init(&r.c, &p, r.res);
+		feed(&r, scripts[i], strlen(scripts[i]), 0, "");
+		CHECKF(smtpc_done(&r.c) && r.c.looped && !r.c.try_next, "script %zu", i);
+		CHECK(r.res[0].status == SMTPC_R_PERM && r.res[1].status == SMTPC_R_PERM);
+		CHECKF(strcmp(r.res[0].text, "5.4.6 mail for example.test loops back to myself") == 0,
+		       "%s", r.res[0].text);
+		CHECK(r.wlen >= 6 && memcmp(r.wire + r.wlen - 6, "QUIT\r\n", 6) == 0);
+		CHECK(strstr(r.wire, "MAIL") == NULL);
+	}
+	/* a name that only starts like ours, or no check asked */
+	memset(&r, 0, sizeof r);
+	smtpc_init(&r.c, &p, r.res);
+	feed(&r, "220 mx.test.other ESMTP\r\n250 mx.tester\r\n",
+	     strlen("220 mx.test.other ESMTP\r\n250 mx.tester\r\n"), 0, "");
+	CHECK(!r.c.looped && !smtpc_done(&r.c));
+	p.loop_name = NULL;
+	memset(&r, 0, sizeof r);
+	smtpc_init(&r.c, &p, r.res);
+	feed(&r, "220 mx.test ESMTP\r\n", strlen("220 mx.test ESMTP\r\n"), 0, "");
+	CHECK(!r.c.looped && !smtpc_done(&r.c));
+}
+
 /* STARTTLS: plaintext after the 220 is an injection; a failed handshake
  * ends the session. */
 static void test_starttls_injection(void)
@@ -329,7 +366,7 @@ static void test_starttls_injection(void)
 	smtpc_init(&r.c, &p, r.res);
 	feed(&r, s, sizeof s - 1 - strlen("250 injected\r\n"), 0, "");
 	CHECK(smtpc_done(&r.c) && r.tls_events == 1 && r.c.try_next);
-	CHECK(strcmp(r.res[0].text, "TLS handshake failed") == 0);
+	CHECK(strcmp(r.res[0].text, "4.7.5 TLS handshake failed") == 0);
 }
 
 /* Many recipients with PIPELINING: more RCPTs than the output holds go
@@ -434,6 +471,7 @@ int main(void)
 	RUN(test_scripts);
 	RUN(test_texts);
 	RUN(test_starttls_injection);
+	RUN(test_loop);
 	RUN(test_many_rcpts);
 	RUN(test_reuse);
 	return t_main_end();
