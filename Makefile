@@ -71,6 +71,7 @@ POLICY := policy/wire.c \
           policy/route.c \
           policy/hosts.c \
           policy/dsn.c \
+          policy/dsnparam.c \
           policy/ctl.c \
           policy/idna.c \
           policy/edge.c \
@@ -87,6 +88,7 @@ POLICY := policy/wire.c \
           policy/bootslot.c
 QUEUE  := queue/store.c \
           queue/envelope.c \
+          queue/ext.c \
           queue/usage.c \
           queue/sts.c
 # mta/ in wings, each above the next (layout-check keeps the direction):

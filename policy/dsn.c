@@ -3,7 +3,11 @@
 
 #include <string.h>
 
+#include "policy/dsnparam.h"
 #include "policy/text.h"
+
+/* A field value built aside: an ORCPT or an address in RFC 6533 form. */
+#define FIELD_MAX (8 * DSN_ORCPT_MAX + 64)
 
 
 /* Network text: printable ASCII, anything else '?', at most max octets. */
@@ -115,126 +119,267 @@ size_t dsn_headers_len(const char *body, size_t len, size_t max)
 	return keep;
 }
 
+enum dsn_action dsn_decide(unsigned notify, enum dsn_outcome out, int passed)
+{
+	if (notify & DSN_NOTIFY_NEVER)
+		return DSN_ACT_NONE;
+	switch (out) {
+	case DSN_OUT_FAILED:
+		return notify == 0 || (notify & DSN_NOTIFY_FAILURE) ? DSN_ACT_FAILED : DSN_ACT_NONE;
+	case DSN_OUT_DELAYED:
+		return notify == 0 || (notify & DSN_NOTIFY_DELAY) ? DSN_ACT_DELAYED : DSN_ACT_NONE;
+	case DSN_OUT_SENT:
+	default:
+		return (notify & DSN_NOTIFY_SUCCESS) && !passed ? DSN_ACT_RELAYED : DSN_ACT_NONE;
+	}
+}
+
+int dsn_return_full(unsigned ret, int failure, uint64_t size)
+{
+	return ret == DSN_RET_FULL && failure && size <= DSN_FULL_MAX;
+}
+
+/* A recipient's action in d: its own, or the report's. */
+static enum dsn_action action_of(const struct dsn *d, const struct dsn_rcpt *r)
+{
+	if (r->action != DSN_ACT_NONE)
+		return (enum dsn_action)r->action;
+	return d->delayed ? DSN_ACT_DELAYED : DSN_ACT_FAILED;
+}
+
+/* Does d hold a recipient with action a? */
+static int any_action(const struct dsn *d, enum dsn_action a)
+{
+	for (size_t i = 0; i < d->nrcpts; i++)
+		if (action_of(d, &d->rcpts[i]) == a)
+			return 1;
+	return 0;
+}
+
+/* Every field of the report a person reads or a program parses is there
+ * in ASCII unless the report is global (SMTPUTF8 mail, or an address that
+ * needs it). */
+static int report_global(const struct dsn *d)
+{
+	if (d->utf8 || non_ascii(d->sender, strlen(d->sender)))
+		return 1;
+	for (size_t i = 0; i < d->nrcpts; i++)
+		if (non_ascii(d->rcpts[i].addr, strlen(d->rcpts[i].addr)))
+			return 1;
+	return 0;
+}
+
+static size_t original_len(const struct dsn *d)
+{
+	size_t max = d->full ? DSN_FULL_MAX : DSN_HEADERS_MAX;
+	return d->headers_len < max ? d->headers_len : max;
+}
+
+static void put_head(struct text *o, const struct dsn *d)
+{
+	text_puts(o, "From: Mail Delivery System <MAILER-DAEMON@");
+	put_safe(o, d->reporting_mta, 255);
+	text_puts(o, ">\r\nTo: <");
+	put_addr(o, d->sender);
+	text_puts(o, ">\r\nSubject: ");
+	text_puts(o, any_action(d, DSN_ACT_FAILED) ? "Undelivered Mail Returned to Sender"
+	          : any_action(d, DSN_ACT_DELAYED) ? "Delayed Mail (still being retried)"
+	          : "Successful Mail Delivery Report");
+	text_puts(o, "\r\nDate: ");
+	put_date(o, d->now);
+	text_puts(o, "\r\nMessage-ID: <");
+	put_safe(o, d->queue_id, 64);
+	text_puts(o, any_action(d, DSN_ACT_FAILED) ? ".dsn." : any_action(d, DSN_ACT_DELAYED)
+	          ? ".delay." : ".relayed.");
+	put_safe(o, d->boundary, 64);
+	text_puts(o, "@");
+	put_safe(o, d->reporting_mta, 255);
+	text_puts(o, ">\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
+	          "Content-Type: multipart/report; report-type=");
+	text_puts(o, report_global(d) ? "global-delivery-status" : "delivery-status");
+	text_puts(o, ";\r\n\tboundary=\"");
+	put_safe(o, d->boundary, 64);
+	text_puts(o, "\"\r\n\r\nThis is a MIME-encapsulated message.\r\n\r\n--");
+}
+
+/* 1. For people: a paragraph per kind of outcome, a line per recipient. */
+static void put_notification(struct text *o, const struct dsn *d, int utf8)
+{
+	static const struct { enum dsn_action a; const char *say; } kinds[] = {
+		{ DSN_ACT_FAILED, "Your message could not be delivered to the recipients below.\r\n"
+		                  "This is a permanent error; delivery will not be tried again.\r\n" },
+		{ DSN_ACT_DELAYED, "Your message has not been delivered yet to the recipients\r\n"
+		                   "below.  It stays in the queue and delivery will be tried again\r\n"
+		                   "until " },
+		{ DSN_ACT_RELAYED, "Your message was relayed to the recipients below.  The next\r\n"
+		                   "server does not offer delivery notifications, so you may get\r\n"
+		                   "no further notice of them.\r\n" },
+	};
+
+	put_safe(o, d->boundary, 64);
+	text_puts(o, "\r\nContent-Description: Notification\r\nContent-Type: text/plain; charset=");
+	text_puts(o, utf8 ? "utf-8\r\nContent-Transfer-Encoding: 8bit" : "us-ascii");
+	text_puts(o, "\r\n\r\nThis is the mail system at host ");
+	put_safe(o, d->reporting_mta, 255);
+	text_puts(o, ".\r\n");
+	for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+		if (!any_action(d, kinds[k].a))
+			continue;
+		text_puts(o, "\r\n");
+		text_puts(o, kinds[k].say);
+		if (kinds[k].a == DSN_ACT_DELAYED) {
+			put_date(o, d->retry_until);
+			text_puts(o, ".\r\nYou do not need to send it again.\r\n");
+		}
+		text_puts(o, "\r\n");
+		for (size_t i = 0; i < d->nrcpts; i++) {
+			const struct dsn_rcpt *r = &d->rcpts[i];
+			if (action_of(d, r) != kinds[k].a)
+				continue;
+			text_puts(o, "<");
+			put_addr(o, r->addr);
+			text_puts(o, ">: ");
+			if (r->remote && r->remote_mta[0] != '\0') {
+				text_puts(o, "host ");
+				put_safe(o, r->remote_mta, 255);
+				text_puts(o, " said: ");
+			}
+			put_safe(o, r->diagnostic[0] ? r->diagnostic : "(no details)", DSN_DIAG_MAX);
+			text_puts(o, "\r\n");
+		}
+	}
+	if (d->full == 0 && any_action(d, DSN_ACT_FAILED) && d->headers_len > 0)
+		text_puts(o, "\r\nThe headers of your message follow.\r\n");
+}
+
+/* A Final-Recipient field's value (RFC 3464 2.3.2, RFC 6533 3). */
+static void put_final_recipient(struct text *o, const char *addr, int global)
+{
+	char buf[FIELD_MAX];
+	size_t n;
+
+	if (!non_ascii(addr, strlen(addr))) {
+		text_puts(o, "rfc822; ");
+		put_addr(o, addr);
+		return;
+	}
+	text_puts(o, "utf-8; ");
+	n = dsnparam_utf8_addr(addr, global, buf, sizeof buf);
+	text_put(o, buf, n < sizeof buf ? n : sizeof buf - 1);
+}
+
+static void put_recipient_fields(struct text *o, const struct dsn *d, const struct dsn_rcpt *r,
+                                 int global)
+{
+	static const char *const act[] = { "failed", "failed", "delayed", "relayed" };
+	enum dsn_action a = action_of(d, r);
+
+	if (r->orcpt != NULL && r->orcpt[0] != '\0' && dsnparam_orcpt_ok(r->orcpt, strlen(r->orcpt))) {
+		char buf[FIELD_MAX];
+		size_t n = dsnparam_orcpt_text(r->orcpt, strlen(r->orcpt), global, buf, sizeof buf);
+		text_puts(o, "\r\nOriginal-Recipient: ");
+		text_put(o, buf, n < sizeof buf ? n : sizeof buf - 1);
+	}
+	text_puts(o, "\r\nFinal-Recipient: ");
+	put_final_recipient(o, r->addr, global);
+	text_puts(o, "\r\nAction: ");
+	text_puts(o, act[a]);
+	text_puts(o, "\r\nStatus: ");
+	put_safe(o, r->status, 16);
+	if (r->remote && r->remote_mta[0] != '\0') {
+		text_puts(o, "\r\nRemote-MTA: dns; ");
+		put_safe(o, r->remote_mta, 255);
+	}
+	if (r->diagnostic[0] != '\0') {
+		text_puts(o, r->remote ? "\r\nDiagnostic-Code: smtp; " : "\r\nDiagnostic-Code: x-moat; ");
+		put_safe(o, r->diagnostic, DSN_DIAG_MAX);
+	}
+	text_puts(o, "\r\nLast-Attempt-Date: ");
+	put_date(o, d->now);
+	if (a == DSN_ACT_DELAYED) {
+		text_puts(o, "\r\nWill-Retry-Until: ");
+		put_date(o, d->retry_until);
+	}
+	text_puts(o, "\r\n");
+}
+
+/* 2. For programs. */
+static void put_status(struct text *o, const struct dsn *d, int global, int eight)
+{
+	text_puts(o, "\r\n--");
+	put_safe(o, d->boundary, 64);
+	text_puts(o, "\r\nContent-Description: Delivery report\r\nContent-Type: message/");
+	text_puts(o, global ? "global-delivery-status\r\n" : "delivery-status\r\n");
+	if (eight)
+		text_puts(o, "Content-Transfer-Encoding: 8bit\r\n");
+	text_puts(o, "\r\n");
+	if (d->envid != NULL && d->envid[0] != '\0') {
+		char id[DSN_ENVID_MAX + 1];
+		size_t n = dsnparam_xtext_decode(d->envid, strlen(d->envid), id, sizeof id);
+		if (n != (size_t)-1) {
+			text_puts(o, "Original-Envelope-Id: ");
+			put_safe(o, id, DSN_ENVID_MAX);
+			text_puts(o, "\r\n");
+		}
+	}
+	text_puts(o, "Reporting-MTA: dns; ");
+	put_safe(o, d->reporting_mta, 255);
+	text_puts(o, "\r\nArrival-Date: ");
+	put_date(o, d->arrival);
+	text_puts(o, "\r\nX-Moat-Queue-ID: ");
+	put_safe(o, d->queue_id, 64);
+	text_puts(o, "\r\n");
+	for (size_t i = 0; i < d->nrcpts; i++)
+		put_recipient_fields(o, d, &d->rcpts[i], global);
+}
+
+/* 3. What was sent: its headers, or all of it. */
+static void put_original(struct text *o, const struct dsn *d, int global, int eight)
+{
+	size_t hlen = original_len(d);
+
+	text_puts(o, "\r\n--");
+	put_safe(o, d->boundary, 64);
+	if (d->full)
+		text_puts(o, global ? "\r\nContent-Description: Undelivered Message\r\n"
+		                      "Content-Type: message/global\r\n"
+		                    : "\r\nContent-Description: Undelivered Message\r\n"
+		                      "Content-Type: message/rfc822\r\n");
+	else
+		text_puts(o, global ? "\r\nContent-Description: Message Headers\r\n"
+		                      "Content-Type: message/global-headers\r\n"
+		                    : "\r\nContent-Description: Message Headers\r\n"
+		                      "Content-Type: text/rfc822-headers\r\n");
+	if (eight)
+		text_puts(o, "Content-Transfer-Encoding: 8bit\r\n");
+	text_puts(o, "\r\n");
+	text_put(o, d->headers, hlen);
+	if (hlen > 0 && d->headers[hlen - 1] != '\n')
+		text_puts(o, "\r\n");
+	text_puts(o, "\r\n--");
+	put_safe(o, d->boundary, 64);
+	text_puts(o, "--\r\n");
+}
+
 size_t dsn_build(const struct dsn *d, char *buf, size_t cap, unsigned *needs)
 {
 	struct text o = { buf, cap, 0 };
+	int global = report_global(d), addr8 = 0, orig8 = non_ascii(d->headers, original_len(d));
 	unsigned need = 0;
-	size_t hlen = d->headers_len < DSN_HEADERS_MAX ? d->headers_len : DSN_HEADERS_MAX;
 
+	for (size_t i = 0; i < d->nrcpts; i++)
+		if (non_ascii(d->rcpts[i].addr, strlen(d->rcpts[i].addr)) ||
+		    (global && d->rcpts[i].orcpt && non_ascii(d->rcpts[i].orcpt, strlen(d->rcpts[i].orcpt))))
+			addr8 = 1;
 	if (non_ascii(d->sender, strlen(d->sender)))
 		need |= DSN_NEEDS_UTF8 | DSN_NEEDS_8BIT;
-	for (size_t i = 0; i < d->nrcpts; i++)
-		if (non_ascii(d->rcpts[i].addr, strlen(d->rcpts[i].addr)))
-			need |= DSN_NEEDS_UTF8 | DSN_NEEDS_8BIT;
-	if (non_ascii(d->headers, hlen))
+	if (addr8 || orig8)
 		need |= DSN_NEEDS_8BIT;
 
-	text_puts(&o, "From: Mail Delivery System <MAILER-DAEMON@");
-	put_safe(&o, d->reporting_mta, 255);
-	text_puts(&o, ">\r\nTo: <");
-	put_addr(&o, d->sender);
-	text_puts(&o, ">\r\nSubject: ");
-	text_puts(&o, d->delayed ? "Delayed Mail (still being retried)"
-	                     : "Undelivered Mail Returned to Sender");
-	text_puts(&o, "\r\nDate: ");
-	put_date(&o, d->now);
-	text_puts(&o, "\r\nMessage-ID: <");
-	put_safe(&o, d->queue_id, 64);
-	text_puts(&o, d->delayed ? ".delay." : ".dsn.");
-	put_safe(&o, d->boundary, 64);
-	text_puts(&o, "@");
-	put_safe(&o, d->reporting_mta, 255);
-	text_puts(&o, ">\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
-	          "Content-Type: multipart/report; report-type=delivery-status;\r\n"
-	          "\tboundary=\"");
-	put_safe(&o, d->boundary, 64);
-	text_puts(&o, "\"\r\n\r\nThis is a MIME-encapsulated message.\r\n\r\n--");
-
-	/* 1. For people. */
-	put_safe(&o, d->boundary, 64);
-	text_puts(&o, "\r\nContent-Description: Notification\r\n"
-	          "Content-Type: text/plain; charset=");
-	text_puts(&o, need & DSN_NEEDS_UTF8 ? "utf-8\r\nContent-Transfer-Encoding: 8bit"
-	                                : "us-ascii");
-	text_puts(&o, "\r\n\r\nThis is the mail system at host ");
-	put_safe(&o, d->reporting_mta, 255);
-	text_puts(&o, ".\r\n\r\n");
-	if (d->delayed) {
-		text_puts(&o, "Your message has not been delivered yet to the recipients\r\n"
-		          "below.  It stays in the queue and delivery will be tried again\r\n"
-		          "until ");
-		put_date(&o, d->retry_until);
-		text_puts(&o, ".\r\nYou do not need to send it again.\r\n\r\n");
-	} else {
-		text_puts(&o, "Your message could not be delivered to the recipients below.\r\n"
-		          "This is a permanent error; delivery will not be tried again.\r\n\r\n");
-	}
-	for (size_t i = 0; i < d->nrcpts; i++) {
-		const struct dsn_rcpt *r = &d->rcpts[i];
-		text_puts(&o, "<");
-		put_addr(&o, r->addr);
-		text_puts(&o, ">: ");
-		if (r->remote && r->remote_mta[0] != '\0') {
-			text_puts(&o, "host ");
-			put_safe(&o, r->remote_mta, 255);
-			text_puts(&o, " said: ");
-		}
-		put_safe(&o, r->diagnostic[0] ? r->diagnostic : "(no details)", DSN_DIAG_MAX);
-		text_puts(&o, "\r\n");
-	}
-
-	/* 2. For programs. */
-	text_puts(&o, "\r\n--");
-	put_safe(&o, d->boundary, 64);
-	text_puts(&o, "\r\nContent-Description: Delivery report\r\n"
-	          "Content-Type: message/delivery-status\r\n");
-	if (need & DSN_NEEDS_UTF8)
-		text_puts(&o, "Content-Transfer-Encoding: 8bit\r\n");
-	text_puts(&o, "\r\nReporting-MTA: dns; ");
-	put_safe(&o, d->reporting_mta, 255);
-	text_puts(&o, "\r\nX-Moat-Queue-ID: ");
-	put_safe(&o, d->queue_id, 64);
-	text_puts(&o, "\r\nArrival-Date: ");
-	put_date(&o, d->arrival);
-	text_puts(&o, "\r\n");
-	for (size_t i = 0; i < d->nrcpts; i++) {
-		const struct dsn_rcpt *r = &d->rcpts[i];
-		int utf8 = non_ascii(r->addr, strlen(r->addr));
-		text_puts(&o, utf8 ? "\r\nFinal-Recipient: utf-8; " : "\r\nFinal-Recipient: rfc822; ");
-		put_addr(&o, r->addr);
-		text_puts(&o, d->delayed ? "\r\nAction: delayed\r\nStatus: " : "\r\nAction: failed\r\nStatus: ");
-		put_safe(&o, r->status, 16);
-		if (r->remote && r->remote_mta[0] != '\0') {
-			text_puts(&o, "\r\nRemote-MTA: dns; ");
-			put_safe(&o, r->remote_mta, 255);
-		}
-		if (r->diagnostic[0] != '\0') {
-			text_puts(&o, r->remote ? "\r\nDiagnostic-Code: smtp; " : "\r\nDiagnostic-Code: x-moat; ");
-			put_safe(&o, r->diagnostic, DSN_DIAG_MAX);
-		}
-		text_puts(&o, "\r\nLast-Attempt-Date: ");
-		put_date(&o, d->now);
-		if (d->delayed) {
-			text_puts(&o, "\r\nWill-Retry-Until: ");
-			put_date(&o, d->retry_until);
-		}
-		text_puts(&o, "\r\n");
-	}
-
-	/* 3. What was sent. */
-	text_puts(&o, "\r\n--");
-	put_safe(&o, d->boundary, 64);
-	text_puts(&o, "\r\nContent-Description: Undelivered Message Headers\r\n"
-	          "Content-Type: text/rfc822-headers\r\n");
-	if (need & DSN_NEEDS_8BIT)
-		text_puts(&o, "Content-Transfer-Encoding: 8bit\r\n");
-	text_puts(&o, "\r\n");
-	text_put(&o, d->headers, hlen);
-	if (hlen > 0 && d->headers[hlen - 1] != '\n')
-		text_puts(&o, "\r\n");
-	text_puts(&o, "\r\n--");
-	put_safe(&o, d->boundary, 64);
-	text_puts(&o, "--\r\n");
+	put_head(&o, d);
+	put_notification(&o, d, addr8 || (need & DSN_NEEDS_UTF8));
+	put_status(&o, d, global, global && addr8);
+	put_original(&o, d, global, orig8);
 
 	if (cap > 0)
 		buf[o.len < cap ? o.len : cap - 1] = '\0';

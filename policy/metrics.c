@@ -308,7 +308,7 @@ size_t metrics_format(const struct metrics *m, const struct metrics_gauges *g, u
 	        m->tls_failures);
 	family(&o, flags, "deliveries", "status", "Delivery attempts, by outcome (event=delivery).",
 	       &m->deliveries);
-	family(&o, flags, "bounces", "kind", "DSNs queued to senders: failed, delayed (event=bounce).",
+	family(&o, flags, "bounces", "kind", "DSNs queued to senders: failed, delayed, relayed (event=bounce).",
 	       &m->bounces);
 	family(&o, flags, "quota_refusals", "quota",
 	       "Messages refused 452 for room: a quota, or a full disk or map at commit.", &m->quota);

@@ -91,25 +91,24 @@ int envelope_patch(unsigned char *buf, size_t len, queue_id id, int64_t received
 	return wire_wr_end(&w) == ENVELOPE_HEAD - 1 ? 0 : -1;
 }
 
-int envelope_decode(const unsigned char *buf, size_t len, struct queue_envelope *env)
+/* The record's fields from r, without the check that nothing follows. */
+static int decode_fields(struct wire_rd *r, struct queue_envelope *env)
 {
-	struct wire_rd r;
 	struct queue_rcpt skip;
 	size_t count;
 
-	wire_rd_init(&r, buf, len);
-	if (wire_u8(&r) != ENVELOPE_VERSION)
+	if (wire_u8(r) != ENVELOPE_VERSION)
 		return QUEUE_ECORRUPT;
-	env->id = wire_u64(&r);
-	env->received = wire_i64(&r);
-	env->flags = wire_u32(&r);
-	env->size = wire_u64(&r);
-	wire_str(&r, env->sender, QUEUE_ADDR_MAX);
-	wire_str(&r, env->helo, QUEUE_NAME_MAX);
-	wire_str(&r, env->client, sizeof env->client - 1);
-	wire_str(&r, env->auth_user, QUEUE_NAME_MAX);
-	count = wire_u32(&r);
-	if (wire_ok(&r) != 0 || count > r.left / ENVELOPE_RCPT_MIN)
+	env->id = wire_u64(r);
+	env->received = wire_i64(r);
+	env->flags = wire_u32(r);
+	env->size = wire_u64(r);
+	wire_str(r, env->sender, QUEUE_ADDR_MAX);
+	wire_str(r, env->helo, QUEUE_NAME_MAX);
+	wire_str(r, env->client, sizeof env->client - 1);
+	wire_str(r, env->auth_user, QUEUE_NAME_MAX);
+	count = wire_u32(r);
+	if (wire_ok(r) != 0 || count > r->left / ENVELOPE_RCPT_MIN)
 		return QUEUE_ECORRUPT;
 	for (size_t i = 0; i < count; i++) {
 		/* Beyond the caller's array, decode into a scratch entry so the
@@ -117,20 +116,40 @@ int envelope_decode(const unsigned char *buf, size_t len, struct queue_envelope 
 		struct queue_rcpt *rc = env->rcpts != NULL && i < env->rcpt_cap
 		                        ? &env->rcpts[i] : &skip;
 
-		wire_str(&r, rc->addr, QUEUE_ADDR_MAX);
-		rc->state = wire_u8(&r);
-		rc->attempts = wire_u16(&r);
-		rc->next_try = wire_i64(&r);
-		wire_str(&r, rc->last_error, QUEUE_ERR_MAX);
+		wire_str(r, rc->addr, QUEUE_ADDR_MAX);
+		rc->state = wire_u8(r);
+		rc->attempts = wire_u16(r);
+		rc->next_try = wire_i64(r);
+		wire_str(r, rc->last_error, QUEUE_ERR_MAX);
 		if (rc->state > QUEUE_RCPT_BOUNCED)
-			wire_fail(&r);
-		if (wire_ok(&r) != 0)
+			wire_fail(r);
+		if (wire_ok(r) != 0)
 			return QUEUE_ECORRUPT;
 	}
-	if (wire_end(&r) != 0)
-		return QUEUE_ECORRUPT;
 	env->nrcpts = count;
-	if (env->rcpts != NULL && count > env->rcpt_cap)
+	return QUEUE_OK;
+}
+
+int envelope_decode(const unsigned char *buf, size_t len, struct queue_envelope *env)
+{
+	struct wire_rd r;
+
+	wire_rd_init(&r, buf, len);
+	if (decode_fields(&r, env) != QUEUE_OK || wire_end(&r) != 0)
+		return QUEUE_ECORRUPT;
+	if (env->rcpts != NULL && env->nrcpts > env->rcpt_cap)
 		return QUEUE_EINVAL;
 	return QUEUE_OK;
+}
+
+size_t envelope_span(const unsigned char *buf, size_t len)
+{
+	struct queue_envelope env;
+	struct wire_rd r;
+
+	env.rcpts = NULL;
+	wire_rd_init(&r, buf, len);
+	if (decode_fields(&r, &env) != QUEUE_OK)
+		return 0;
+	return len - r.left;
 }

@@ -53,6 +53,11 @@ size_t envelope_encode(const struct queue_envelope *env, unsigned char *buf, siz
  */
 int envelope_decode(const unsigned char *buf, size_t len, struct queue_envelope *env);
 
+/* The length of the record that starts buf[0..len), bytes may follow it
+ * (the queue link sends other bytes after it: mta/net/qwire.h); 0 if no
+ * record starts there. */
+size_t envelope_span(const unsigned char *buf, size_t len);
+
 /* Set id, received and size in an encoded record in place (they sit at
  * fixed offsets: FORMAT.md).  0, or -1 if buf is too short to be one. */
 int envelope_patch(unsigned char *buf, size_t len, queue_id id, int64_t received, uint64_t size);

@@ -29,6 +29,12 @@
  * queue_update means the recipients are tried again (a duplicate, never a
  * loss).
  *
+ * A message's DSN parameters (RFC 3461: dsn_ret, dsn_envid, each
+ * recipient's notify and orcpt) are stored in a database of their own,
+ * "ext", written and removed with the envelope in the same transactions
+ * and read back by queue_get() and queue_list(): the envelope record
+ * keeps the bytes an older moat reads (queue/FORMAT.md).
+ *
  * A draft is never visible to queue_list(): the envelope and body reach
  * LMDB together in one write transaction, committed with LMDB's durable
  * defaults (no MDB_NOSYNC, no MDB_NOMETASYNC), before the server says 250.
@@ -41,6 +47,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "policy/dsnparam.h"
 #include "policy/mtasts.h"
 
 /* Queue IDs: 64-bit, strictly increasing, shown as 16 lower-case hex digits. */
@@ -50,6 +57,8 @@ typedef uint64_t queue_id;
 #define QUEUE_ADDR_MAX   320   /* local@domain, generous (RFC 5321: 64+1+255) */
 #define QUEUE_NAME_MAX   255
 #define QUEUE_ERR_MAX    512   /* last remote reply kept per recipient */
+#define QUEUE_ENVID_MAX  DSN_ENVID_MAX   /* RFC 3461 ENVID, as received */
+#define QUEUE_ORCPT_MAX  DSN_ORCPT_MAX   /* RFC 3461 ORCPT, as received */
 
 /* Per-recipient delivery state (the delivery issue drives these). */
 enum queue_rcpt_state {
@@ -64,6 +73,10 @@ struct queue_rcpt {
 	uint16_t attempts;
 	int64_t  next_try;       /* unix seconds; 0 = as soon as possible */
 	char     last_error[QUEUE_ERR_MAX + 1];
+	/* The recipient's DSN parameters (RFC 3461), stored apart from the
+	 * envelope record, in the "ext" database (queue/ext.h). */
+	uint8_t  notify;                     /* DSN_NOTIFY_* bits; 0: not given */
+	char     orcpt[QUEUE_ORCPT_MAX + 1]; /* ORCPT as received, "type;xtext"; "" none */
 };
 
 #define QUEUE_ENV_8BITMIME  0x01u  /* BODY=8BITMIME */
@@ -80,6 +93,10 @@ struct queue_envelope {
 	char     helo[QUEUE_NAME_MAX + 1];
 	char     client[64];                    /* client IP text */
 	char     auth_user[QUEUE_NAME_MAX + 1]; /* "" if none */
+	/* The message's DSN parameters (RFC 3461), in the "ext" database
+	 * like the recipients' (queue/ext.h). */
+	uint8_t  dsn_ret;                       /* DSN_RET_*; DSN_RET_NONE: not given */
+	char     dsn_envid[QUEUE_ENVID_MAX + 1];/* ENVID as received (xtext); "" none */
 	/* Recipients: caller-owned array of rcpt_cap entries. */
 	struct queue_rcpt *rcpts;
 	size_t   nrcpts;

@@ -20,9 +20,9 @@
  *          incoming/ side by side.
  *  - mode 0600 for data.mdb and lock.mdb, 0700 for the directories: mail
  *    is private to the queue's owner.
- *  - maxdbs: six named databases, "meta", "env", "body", "usage" and
- *    "sched", and "sts" (MTA-STS policies, queue/sts.c), opened only
- *    when first used.
+ *  - maxdbs: seven named databases, "meta", "env", "body", "usage",
+ *    "sched" and "ext" (DSN parameters, queue/ext.h), and "sts" (MTA-STS
+ *    policies, queue/sts.c), opened only when first used.
  *  - map size: the writer sets opt->map_size, the queue's hard upper bound
  *    (LMDB grows data.mdb as pages are written; the map is address space).
  *    A reader passes 0 and so maps what the file records, and on
@@ -55,6 +55,7 @@
  */
 #include "queue/queue.h"
 #include "queue/envelope.h"
+#include "queue/ext.h"
 #include "queue/store.h"
 #include "queue/usage.h"
 #include "policy/wire.h"
@@ -87,6 +88,8 @@ _Static_assert(QUEUE_DRAFT_MEM % BODY_CHUNK == 0,
 struct queue {
 	MDB_env *env;
 	MDB_dbi db_meta, db_env, db_body, db_usage, db_sched;
+	MDB_dbi db_ext;         /* "ext": DSN parameters (queue/ext.h) */
+	int has_ext;            /* a reader of a queue no writer made it in: 0 */
 	MDB_dbi db_sts;         /* "sts", once sts_open (store_sts_dbi) */
 	int sts_open;
 	MDB_txn *rtxn;          /* reset between reads, renewed for the next */
@@ -394,6 +397,36 @@ static int usage_recount(struct queue *q, MDB_txn *txn)
 
 static int sched_rebuild(struct queue *q, MDB_txn *txn);
 
+/*
+ * The previous moat knows nothing of "ext" (FORMAT.md): a message it
+ * removed leaves its record behind.  Remove those at open: a walk of
+ * "ext" alone (messages with DSN parameters, a few) and a lookup in
+ * "env" each.  A record left there would otherwise lie around for ever,
+ * though never misread (IDs are never reused).
+ */
+static int ext_orphans(struct queue *q, MDB_txn *txn)
+{
+	MDB_cursor *c;
+	MDB_val k, v, ev;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, q->db_ext, &c)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		int found = mdb_get(txn, q->db_env, &k, &ev);
+
+		if (found == MDB_NOTFOUND)
+			rc = mdb_cursor_del(c, 0);
+		else
+			rc = found;
+		if (rc != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 /* Open the named databases and check the format version; the writer
  * creates them (version FORMAT_VERSION) or upgrades an older queue:
  * version 1 gets the usage counters and the schedule, version 2 the
@@ -431,6 +464,14 @@ static int open_dbs(struct queue *q, const char *dir, char *err, size_t errcap)
 	}
 	if ((rc = mdb_dbi_open(txn, "usage", create, &q->db_usage)) != 0
 	    || (rc = mdb_dbi_open(txn, "sched", create, &q->db_sched)) != 0)
+		goto fail;
+	/* "ext" came after version 3 without changing it: a queue may lack
+	 * it, which a reader takes for "no DSN parameters anywhere". */
+	rc = mdb_dbi_open(txn, "ext", create, &q->db_ext);
+	if (rc != 0 && !(rc == MDB_NOTFOUND && q->rdonly))
+		goto fail;
+	q->has_ext = rc == 0;
+	if (q->has_ext && !q->rdonly && (rc = ext_orphans(q, txn)) != 0)
 		goto fail;
 	if (version != FORMAT_VERSION) {
 		unsigned char ver[4];
@@ -522,7 +563,7 @@ struct queue *queue_open(const char *dir, const struct queue_options *opt,
 	}
 
 	if ((rc = mdb_env_create(&q->env)) != 0
-	    || (rc = mdb_env_set_maxdbs(q->env, 6)) != 0
+	    || (rc = mdb_env_set_maxdbs(q->env, 7)) != 0
 	    || (!q->rdonly && (rc = mdb_env_set_mapsize(q->env, (size_t)opt->map_size)) != 0)) {
 		set_err(err, errcap, "queue %s: %s", dir, mdb_strerror(rc));
 		goto fail;
@@ -623,6 +664,26 @@ static int decode_at(const MDB_val *v, queue_id id, struct queue_envelope *env)
 	if (rc == QUEUE_OK && env->id != id)
 		rc = QUEUE_ECORRUPT;
 	return rc;
+}
+
+/* The DSN parameters of message id, from "ext" into env (which has its
+ * envelope decoded): cleared when it has none.  A QUEUE_* code. */
+static int ext_read(struct queue *q, MDB_txn *txn, queue_id id, struct queue_envelope *env)
+{
+	unsigned char key[8];
+	MDB_val k = { sizeof key, key }, v;
+	int rc;
+
+	ext_clear(env);
+	if (!q->has_ext)
+		return QUEUE_OK;
+	env_key(key, id);
+	rc = mdb_get(txn, q->db_ext, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return QUEUE_OK;
+	if (rc != 0)
+		return map_rc(rc);
+	return ext_decode(v.mv_data, v.mv_size, env);
 }
 
 /* ---- the schedule ---- */
@@ -924,6 +985,25 @@ static int message_read(const struct queue_draft *d, unsigned char *p, size_t le
 	return 0;
 }
 
+/* Message id's DSN parameters into "ext", in the transaction that stores
+ * its envelope.  0 or an LMDB or errno code. */
+static int put_ext(struct queue *q, MDB_txn *txn, queue_id id, const struct queue_envelope *env)
+{
+	unsigned char key[8];
+	MDB_val k = { sizeof key, key }, v;
+	size_t n = ext_size(env);
+	int rc;
+
+	if (n == 0)
+		return EINVAL;
+	env_key(key, id);
+	v.mv_size = n;
+	if ((rc = mdb_put(txn, q->db_ext, &k, &v, MDB_RESERVE)) != 0)
+		return rc;
+	ext_encode(env, v.mv_data, n);
+	return 0;
+}
+
 /* Put one draft's chunks and envelope into txn.  Returns 0 or an LMDB or
  * errno code. */
 static int put_message(struct queue *q, MDB_txn *txn, struct queue_draft *d,
@@ -966,6 +1046,8 @@ static int put_message(struct queue *q, MDB_txn *txn, struct queue_draft *d,
 	} else {
 		envelope_encode(env, v.mv_data, n);
 	}
+	if (ext_needed(env) && (rc = put_ext(q, txn, d->id, env)) != 0)
+		return rc;
 	if ((rc = usage_charge(q, txn, env, +1)) != 0)
 		return rc;
 	return sched_set(q, txn, d->id, NULL, env);
@@ -1085,6 +1167,8 @@ int queue_get(struct queue *q, queue_id id, struct queue_envelope *env)
 		return map_rc(rc);
 	rc = mdb_get(txn, q->db_env, &k, &v);
 	rc = rc == 0 ? decode_at(&v, id, env) : map_rc(rc);
+	if (rc == QUEUE_OK)
+		rc = ext_read(q, txn, id, env);
 	rd_end(q);
 	return rc;
 }
@@ -1115,6 +1199,8 @@ static int next_message(struct queue *q, queue_id from, queue_id *id,
 	} else {
 		*id = wire_be64(k.mv_data);
 		rc = decode_grow(q, &v, *id, env);
+		if (rc == QUEUE_OK)
+			rc = ext_read(q, txn, *id, env);
 	}
 	mdb_cursor_close(c);
 	rd_end(q);
@@ -1484,7 +1570,7 @@ static int store_env(struct queue *q, MDB_txn *txn, const struct queue_envelope 
 
 /*
  * The one way a message leaves the queue (delivered, bounced or deleted):
- * its envelope, its body chunks, its place in the schedule and its charge
+ * its envelope, its DSN parameters, its body chunks, its place in the schedule and its charge
  * on the usage counters, inside the caller's transaction.  env is the
  * envelope as stored.
  */
@@ -1497,6 +1583,8 @@ static int remove_message(struct queue *q, MDB_txn *txn, const struct queue_enve
 
 	env_key(key, env->id);
 	if ((rc = mdb_del(txn, q->db_env, &k, NULL)) != 0)
+		return rc;
+	if (q->has_ext && (rc = mdb_del(txn, q->db_ext, &k, NULL)) != 0 && rc != MDB_NOTFOUND)
 		return rc;
 	if ((rc = usage_charge(q, txn, env, -1)) != 0)
 		return rc;

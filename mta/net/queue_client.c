@@ -626,7 +626,7 @@ uint64_t qc_commit(struct qc *c, struct queue_envelope *const *env, size_t n, qc
 	wire_put_u32(&c->frame, (uint32_t)n);
 	for (size_t i = 0; i < n; i++) {
 		wire_put_u64(&c->frame, env[i]->id);
-		wire_put_u32(&c->frame, (uint32_t)envelope_size(env[i]));
+		wire_put_u32(&c->frame, (uint32_t)qw_env_size(env[i]));
 		qw_env(&c->frame, env[i]);   /* the only time it is encoded */
 	}
 	return request(c, QC_WRITE_MS, cb, arg);
@@ -689,7 +689,7 @@ uint64_t qc_update(struct qc *c, queue_id id, const struct queue_result *res, si
 	wire_put_u64(&c->frame, id);
 	wire_put_u32(&c->frame, set_flags);
 	wire_put_u64(&c->frame, dsn_env != NULL ? dsn : 0);
-	wire_put_u32(&c->frame, dsn_env != NULL ? (uint32_t)envelope_size(dsn_env) : 0);
+	wire_put_u32(&c->frame, dsn_env != NULL ? (uint32_t)qw_env_size(dsn_env) : 0);
 	if (dsn_env != NULL)
 		qw_env(&c->frame, dsn_env);
 	wire_put_u32(&c->frame, (uint32_t)n);

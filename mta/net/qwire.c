@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "queue/envelope.h"
+#include "queue/ext.h"
 
 /* ---- frame head ---- */
 
@@ -67,17 +68,42 @@ int qw_end(struct wire_wr *o)
 	return 0;
 }
 
+size_t qw_env_size(const struct queue_envelope *env)
+{
+	size_t n = envelope_size(env), x = ext_size(env);
+
+	return n == 0 || x == 0 ? 0 : n + x;
+}
+
 void qw_env(struct wire_wr *o, const struct queue_envelope *env)
 {
-	size_t n = envelope_size(env);
+	size_t n = envelope_size(env), x = ext_size(env);
 	unsigned char *d;
 
-	if (n == 0) {
+	if (n == 0 || x == 0) {
 		o->bad = 1;
 		return;
 	}
-	if ((d = wire_put_room(o, n)) != NULL && envelope_encode(env, d, n) != n)
+	if ((d = wire_put_room(o, n + x)) != NULL &&
+	    (envelope_encode(env, d, n) != n || ext_encode(env, d + n, x) != x))
 		o->bad = 1;
+}
+
+int qw_env_decode(const unsigned char *p, size_t len, struct queue_envelope *env, size_t *envlen)
+{
+	size_t n = envelope_span(p, len);
+	int rc;
+
+	if (n == 0)
+		return QUEUE_ECORRUPT;
+	rc = envelope_decode(p, n, env);
+	if (rc != QUEUE_OK && rc != QUEUE_EINVAL)
+		return rc;
+	if (ext_decode(p + n, len - n, env) != QUEUE_OK)
+		return QUEUE_ECORRUPT;
+	if (envlen != NULL)
+		*envlen = n;
+	return rc;
 }
 
 void qw_free(struct wire_wr *o)

@@ -31,7 +31,9 @@
  *   DELETE           id u64                                    rc i32
  *   DRAFT_PREPEND    id u64, bytes (1..QUEUE_PREFIX_MAX)       (none)
  *
- * Envelopes are queue/envelope.h records (strict themselves).  A frame
+ * An envelope is its queue/envelope.h record followed by its queue/ext.h
+ * record (the DSN parameters), always both, each strict itself: the
+ * queue stores the first as it came and the second apart (FORMAT.md).  A frame
  * of an unknown type, a payload of the wrong length for its type, a
  * field out of range or bytes left over does not decode: the receiver
  * drops the link (mta/roles/queue_role.c, mta/net/queue_client.c), it never guesses.
@@ -87,8 +89,17 @@ void qw_head_encode(unsigned char h[QW_HEAD], uint16_t type, uint32_t len);
  */
 void qw_begin(struct wire_wr *o, uint16_t type);
 int  qw_end(struct wire_wr *o);
-/* An envelope record (queue/envelope.h), preceded by nothing. */
-void qw_env(struct wire_wr *o, const struct queue_envelope *env);
+/* An envelope (its record, then its DSN parameters' record), preceded by
+ * nothing; qw_env_size() is its length, 0 if it cannot be encoded (then
+ * qw_env() makes the frame bad). */
+void   qw_env(struct wire_wr *o, const struct queue_envelope *env);
+size_t qw_env_size(const struct queue_envelope *env);
+/* Decode one into env, as envelope_decode() does (QUEUE_OK, QUEUE_EINVAL
+ * with env->nrcpts when the recipients do not fit, QUEUE_ECORRUPT), the
+ * DSN parameters too; *envlen (may be NULL) gets the length of the
+ * envelope record at p, what queue_commit() may store as it is (raw). */
+int    qw_env_decode(const unsigned char *p, size_t len, struct queue_envelope *env,
+                     size_t *envlen);
 void qw_free(struct wire_wr *o);
 
 /* A decoded request: scalars, and pointers into the payload for the

@@ -166,20 +166,21 @@ static void kick(struct qrole *qr)
 			(void)send(k->io.fd, h, sizeof h, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
-/* An envelope from a request, with a recipients array it allocates
- * (*rcpts, to free).  QUEUE_OK or QUEUE_ECORRUPT. */
+/* An envelope from a request (mta/net/qwire.h), with a recipients array
+ * it allocates (*rcpts, to free); *envlen (may be NULL): the length of its
+ * envelope record.  QUEUE_OK or QUEUE_ECORRUPT. */
 static int env_in(const unsigned char *p, size_t len, struct queue_envelope *env,
-                  struct queue_rcpt **rcpts)
+                  struct queue_rcpt **rcpts, size_t *envlen)
 {
 	memset(env, 0, sizeof *env);
 	*rcpts = NULL;
-	if (envelope_decode(p, len, env) != QUEUE_OK)
+	if (qw_env_decode(p, len, env, NULL) != QUEUE_OK)
 		return QUEUE_ECORRUPT;
 	if (env->nrcpts > 0 && (*rcpts = calloc(env->nrcpts, sizeof **rcpts)) == NULL)
 		return QUEUE_EIO;
 	env->rcpts = *rcpts;
 	env->rcpt_cap = env->nrcpts;
-	return envelope_decode(p, len, env);
+	return qw_env_decode(p, len, env, envlen);
 }
 
 static int do_commit(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
@@ -191,7 +192,7 @@ static int do_commit(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
 	size_t pos = 0, n = 0, m = 0, i;
 	uint64_t did;
 	const unsigned char *e;
-	size_t el;
+	size_t el, rawlen = 0;
 
 	while (n < rq->n && qw_commit_next(rq, &pos, &did, &e, &el)) {
 		struct queue_draft *d = take_draft(k, did);
@@ -200,13 +201,13 @@ static int do_commit(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
 		rcpts[n] = NULL;
 		if (d == NULL)
 			pre[n] = QUEUE_EIO;   /* not this link's draft (a restart lost it) */
-		else if ((pre[n] = env_in(e, el, &envs[n], &rcpts[n])) != QUEUE_OK)
+		else if ((pre[n] = env_in(e, el, &envs[n], &rcpts[n], &rawlen)) != QUEUE_OK)
 			queue_draft_abort(d);
 		else if (envs[n].id != did || envs[n].nrcpts == 0)
 			pre[n] = QUEUE_EINVAL, queue_draft_abort(d);
 		if (pre[n] == QUEUE_OK) {
 			envs[n].raw = e;         /* stored as it came: encoded once */
-			envs[n].raw_len = el;
+			envs[n].raw_len = rawlen;
 			drafts[m] = d;
 			envp[m] = &envs[n];
 			m++;
@@ -284,7 +285,7 @@ static void update_prepare(struct qlink *k, const struct qw_req *rq, struct pend
 	if (rq->dsn != 0) {
 		p->u.dsn = take_draft(k, rq->dsn);
 		/* The bounce's id, size and received are the update's to set. */
-		if (p->u.dsn != NULL && (env_in(rq->data, rq->len, &p->denv, &p->drc) != QUEUE_OK ||
+		if (p->u.dsn != NULL && (env_in(rq->data, rq->len, &p->denv, &p->drc, NULL) != QUEUE_OK ||
 		                         p->denv.nrcpts == 0)) {
 			queue_draft_abort(p->u.dsn);
 			p->u.dsn = NULL;
@@ -421,7 +422,7 @@ static int do_usage(struct qrole *qr, struct qlink *k, const struct qw_req *rq)
 
 	memset(&u, 0, sizeof u);
 	memset(&sp, 0, sizeof sp);
-	rc = rq->len ? env_in(rq->data, rq->len, &env, &rcpts) : QUEUE_OK;
+	rc = rq->len ? env_in(rq->data, rq->len, &env, &rcpts, NULL) : QUEUE_OK;
 	if (rc == QUEUE_ECORRUPT) {
 		free(rcpts);
 		return -1;

@@ -618,6 +618,7 @@ static void session_params(struct client *cl, struct smtpc_params *p)
 	p->probe = cl->req.probe;
 	p->auth_user = cl->req.auth_user;
 	p->auth_pass = cl->req.auth_pass;
+	p->dsn = cl->req.dsn;
 	p->in_tls = is_smtps(cl);
 	p->tls = mode == CONF_OTLS_NONE ? SMTPC_TLS_NONE : mode == CONF_OTLS_MAY ? SMTPC_TLS_MAY
 	                                                                       : SMTPC_TLS_REQUIRE;

@@ -66,6 +66,7 @@ struct client_req {
 	const struct tls_anchors *anchors; /* `tls verify`: the CA bundle (NULL: none loaded) */
 	const char         *auth_user;   /* smarthost credentials, or NULL */
 	const char         *auth_pass;
+	const struct smtpc_dsn *dsn;     /* DSN parameters to pass on (RFC 3461), or NULL */
 	client_body_fn     *body;
 	void               *body_arg;
 	client_done_fn     *done;

@@ -72,7 +72,7 @@ struct job {
 	uint64_t             ticket;          /* its outcome's UPDATE, until answered */
 	unsigned             recording : 1;   /* finished: the outcome is on its way */
 	unsigned             suspended : 1;   /* deferred without a try: the destination is down */
-	unsigned             bounce_kind : 2; /* 1 failed, 2 delayed: a bounce goes with it */
+	unsigned             bounce_kind : 2; /* 1 failed, 2 delayed, 3 relayed: a report goes with it */
 	size_t               bounce_n;
 	size_t               n;
 	uint32_t            *idx;             /* recipient indexes in the envelope */
@@ -80,6 +80,12 @@ struct job {
 	char               (*addr)[QUEUE_ADDR_MAX + 1];
 	const char         **rcpts;
 	struct smtpc_result *res;
+	/* RFC 3461: passed on, or what the reports follow (policy/dsn.h). */
+	struct smtpc_dsn     dsn;
+	char                 envid[QUEUE_ENVID_MAX + 1];
+	uint8_t             *notify;
+	char               (*orcpt)[QUEUE_ORCPT_MAX + 1];
+	const char         **orcpts;
 };
 
 struct deliver {
@@ -200,6 +206,9 @@ static void job_free(struct job *j)
 	free(j->addr);
 	free(j->rcpts);
 	free(j->res);
+	free(j->notify);
+	free(j->orcpt);
+	free(j->orcpts);
 	free(j);
 }
 
@@ -222,12 +231,21 @@ static struct job *job_new(struct deliver *d, const struct queue_envelope *env,
 	j->addr = calloc(cap, sizeof *j->addr);
 	j->rcpts = calloc(cap, sizeof *j->rcpts);
 	j->res = calloc(cap, sizeof *j->res);
+	j->notify = calloc(cap, sizeof *j->notify);
+	j->orcpt = calloc(cap, sizeof *j->orcpt);
+	j->orcpts = calloc(cap, sizeof *j->orcpts);
+	snprintf(j->envid, sizeof j->envid, "%s", env->dsn_envid);
+	j->dsn.ret = env->dsn_ret;
+	j->dsn.envid = j->envid;
+	j->dsn.notify = j->notify;
+	j->dsn.orcpt = j->orcpts;
 	j->next = d->jobs;
 	if (d->jobs)
 		d->jobs->prev = j;
 	d->jobs = j;
 	d->njobs++;
-	if (!j->idx || !j->attempts || !j->addr || !j->rcpts || !j->res) {
+	if (!j->idx || !j->attempts || !j->addr || !j->rcpts || !j->res || !j->notify ||
+	    !j->orcpt || !j->orcpts) {
 		job_free(j);
 		return NULL;
 	}
@@ -296,7 +314,8 @@ static void ask_cb(void *arg, const struct qw_rep *rep)
 			memcpy(a->buf, rep->data, rep->len);
 		break;
 	case QW_GET:
-		if (envelope_decode(rep->data, rep->len, a->env) != QUEUE_OK || a->env->nrcpts != rep->n)
+		if (qw_env_decode(rep->data, rep->len, a->env, NULL) != QUEUE_OK ||
+		    a->env->nrcpts != rep->n)
 			a->rc = QUEUE_EIO;
 		break;
 	case QW_DUE:
@@ -339,23 +358,30 @@ static int read_body(void *arg, uint64_t off, void *buf, size_t cap, size_t *got
 	return body_read(j->d, j->id, off, buf, cap, got) == QUEUE_OK ? 0 : -1;
 }
 
-/* The original's header block, for a bounce; *len 0 if unreadable. */
-static char *original_headers(struct deliver *d, queue_id id, size_t *len)
+/* The original's header block, for a report, or with *whole (RET=FULL)
+ * all of its size bytes (*whole is cleared if they cannot be read); *len
+ * 0 if unreadable. */
+static char *original_headers(struct deliver *d, queue_id id, int *whole, uint64_t size,
+                              size_t *len)
 {
-	char *buf = malloc(DSN_HEADERS_MAX + 1);
+	size_t max = *whole ? DSN_FULL_MAX : DSN_HEADERS_MAX;
+	char *buf = malloc(max + 1);
 	size_t have = 0;
 
 	*len = 0;
 	if (buf == NULL)
 		return NULL;
-	while (have < DSN_HEADERS_MAX) {
+	while (have < max) {
 		size_t got = 0;
-		if (body_read(d, id, have, buf + have, DSN_HEADERS_MAX - have, &got) != QUEUE_OK
+		if (body_read(d, id, have, buf + have, max - have, &got) != QUEUE_OK
 		    || got == 0)
 			break;
 		have += got;
 	}
-	*len = dsn_headers_len(buf, have, DSN_HEADERS_MAX);
+	if (*whole && have == size)
+		*len = have;
+	else
+		*whole = 0, *len = dsn_headers_len(buf, have, DSN_HEADERS_MAX);
 	return buf;
 }
 
@@ -372,7 +398,7 @@ static queue_id make_dsn(struct deliver *d, const struct job *j, const struct ds
 	unsigned needs = 0;
 	int64_t now = now_s();
 	char received[512];
-	int rn;
+	int rn, failure = 0, full;
 
 	if (wait_for(d, qc_draft_begin(d->q, ask_cb, &a), &a) != QUEUE_OK || a.rep.id == 0)
 		return 0;
@@ -380,7 +406,10 @@ static queue_id make_dsn(struct deliver *d, const struct job *j, const struct ds
 	queue_id_format(id, idtext);
 	queue_id_format(j->id, orig);
 	snprintf(boundary, sizeof boundary, "%s.%lld", idtext, (long long)now);
-	hdr = original_headers(d, j->id, &hlen);
+	for (size_t i = 0; i < n; i++)
+		failure |= list[i].action == DSN_ACT_FAILED || (list[i].action == 0 && !delayed);
+	full = dsn_return_full(j->dsn.ret, failure, j->size);
+	hdr = original_headers(d, j->id, &full, j->size, &hlen);
 	memset(&ds, 0, sizeof ds);
 	ds.reporting_mta = d->conf->hostname;
 	ds.sender = j->sender;
@@ -394,6 +423,9 @@ static queue_id make_dsn(struct deliver *d, const struct job *j, const struct ds
 	ds.nrcpts = n;
 	ds.headers = hdr ? hdr : "";
 	ds.headers_len = hdr ? hlen : 0;
+	ds.envid = j->envid;
+	ds.utf8 = (j->flags & QUEUE_ENV_SMTPUTF8) != 0;
+	ds.full = full;
 	need = dsn_build(&ds, NULL, 0, &needs);
 	text = malloc(need + 1);
 	dsn_date(now, date);
@@ -445,6 +477,16 @@ static void log_result(const struct job *j, size_t i, const char *remote, const 
 	          idtext, to, relay, tls, status, code, (unsigned)j->attempts[i] + 1u, why, resumed);
 }
 
+/* What kind of report list[0..n) makes (struct job bounce_kind): 1 if it
+ * tells of a failure, else 3 (relayed recipients only). */
+static unsigned report_kind(const struct dsn_rcpt *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (list[i].action == DSN_ACT_FAILED)
+			return 1u;
+	return 3u;
+}
+
 /* What the transaction says of its destination: a server took it, it is
  * up; none did (none answered, or each refused before MAIL), or one said
  * 421, it is throttled, then down. */
@@ -494,6 +536,7 @@ static size_t outcomes(struct deliver *d, struct job *j, const char *remote,
 		int64_t next = 0;
 		int expired = 0;
 		const char *what;
+		enum dsn_action act;
 
 		qr[i].rcpt = j->idx[i];
 		if (r->code != 0 && remote[0])
@@ -525,12 +568,17 @@ static size_t outcomes(struct deliver *d, struct job *j, const char *remote,
 			ndeferred++;
 		}
 		log_result(j, i, remote, what, status_code(r, expired, codes[i]), errs[i]);
-		if (qr[i].state == QUEUE_RCPT_BOUNCED) {
+		/* What the sender is told of: RFC 3461 NOTIFY (policy/dsn.h). */
+		act = qr[i].state == QUEUE_RCPT_PENDING ? DSN_ACT_NONE : dsn_decide(j->notify[i],
+		      qr[i].state == QUEUE_RCPT_BOUNCED ? DSN_OUT_FAILED : DSN_OUT_SENT, r->dsn_passed);
+		if (act != DSN_ACT_NONE) {
+			failed[*nfailed].action = act;
 			failed[*nfailed].addr = j->addr[i];
 			failed[*nfailed].status = expired ? "4.4.7" : codes[i];
 			failed[*nfailed].diagnostic = expired ? errs[i] : r->text;
 			failed[*nfailed].remote = !expired && r->code != 0;
 			failed[*nfailed].remote_mta = remote;
+			failed[*nfailed].orcpt = j->orcpt[i];
 			(*nfailed)++;
 		}
 	}
@@ -552,7 +600,7 @@ static queue_id bounce_for(struct deliver *d, struct job *j, const char *remote,
 	if (nfailed > 0) {
 		if ((dsn = make_dsn(d, j, failed, nfailed, 0, dsn_env, dsn_rcpt)) == 0)
 			log_warn("msg=\"cannot make a bounce\" to=%s", "sender");
-		j->bounce_kind = dsn ? 1 : 0;
+		j->bounce_kind = dsn ? report_kind(failed, nfailed) & 3u : 0u;
 		j->bounce_n = nfailed;
 		return dsn;
 	}
@@ -560,8 +608,11 @@ static queue_id bounce_for(struct deliver *d, struct job *j, const char *remote,
 	    !retry_warn_due(&d->retry, j->received, now_s()))
 		return 0;
 	for (size_t i = 0; i < j->n; i++) {
-		if (qr[i].state != QUEUE_RCPT_PENDING)
+		if (qr[i].state != QUEUE_RCPT_PENDING ||
+		    dsn_decide(j->notify[i], DSN_OUT_DELAYED, 0) == DSN_ACT_NONE)
 			continue;
+		failed[k].action = DSN_ACT_DELAYED;
+		failed[k].orcpt = j->orcpt[i];
 		failed[k].addr = j->addr[i];
 		failed[k].status = status_code(&j->res[i], 0, codes[i]);
 		failed[k].diagnostic = j->res[i].text;
@@ -569,9 +620,11 @@ static queue_id bounce_for(struct deliver *d, struct job *j, const char *remote,
 		failed[k].remote_mta = remote;
 		k++;
 	}
+	if (k == 0)
+		return 0;          /* none of them to be told (NOTIFY) */
 	dsn = make_dsn(d, j, failed, k, 1, dsn_env, dsn_rcpt);
 	j->bounce_kind = dsn ? 2 : 0;
-	j->bounce_n = ndeferred;
+	j->bounce_n = k;
 	return dsn;
 }
 
@@ -592,7 +645,7 @@ static void recorded(void *arg, const struct qw_rep *rep)
 	} else if (result == QUEUE_OK && j->bounce_kind != 0) {
 		queue_id_format(rep->id, idtext);
 		log_event("bounce", "id=%s orig=%s kind=%s nrcpt=%zu", idtext, orig,
-		          j->bounce_kind == 2 ? "delayed" : "failed", j->bounce_n);
+		          j->bounce_kind == 2 ? "delayed" : j->bounce_kind == 3 ? "relayed" : "failed", j->bounce_n);
 	}
 	if (result == QUEUE_OK && rep->gone)
 		log_event("removed", "id=%s reason=done", orig);
@@ -691,6 +744,7 @@ static void job_start(struct job *j)
 		req.auth_user = d->tables->auth_user;
 		req.auth_pass = d->tables->auth_pass;
 	}
+	req.dsn = &j->dsn;
 	req.body = read_body;
 	req.body_arg = j;
 	req.done = job_done;
@@ -839,6 +893,9 @@ static void plan_message(struct deliver *d, queue_id id, int64_t now)
 		j->attempts[j->n] = qr->attempts;
 		snprintf(j->addr[j->n], sizeof j->addr[j->n], "%s", qr->addr);
 		j->rcpts[j->n] = j->addr[j->n];
+		j->notify[j->n] = qr->notify;
+		snprintf(j->orcpt[j->n], sizeof j->orcpt[j->n], "%s", qr->orcpt);
+		j->orcpts[j->n] = j->orcpt[j->n];
 		j->n++;
 	}
 	for (size_t k = 0; k < nmine; k++) {

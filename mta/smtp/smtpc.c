@@ -15,8 +15,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "policy/dsnparam.h"
+
 /* Input is not taken unless this much output room is left: any reply makes
- * at most one command (the longest is an AUTH PLAIN line). */
+ * at most one command (the longest is a RCPT with NOTIFY and ORCPT, about
+ * 870 octets, or an AUTH PLAIN line). */
 #define OUT_RESERVE 1200
 
 /* Append a command and its CRLF.  Callers only format text that cannot
@@ -148,6 +151,34 @@ static size_t b64(const unsigned char *in, size_t len, char *out, size_t cap)
 
 /* ---- the transaction ---- */
 
+/* RFC 3461 parameters for MAIL (k == 0) or recipient k - 1, into buf
+ * (" RET=HDRS ENVID=..."): "" unless the server offers DSN. */
+static const char *dsn_params(struct smtpc *c, size_t k, char *buf, size_t cap)
+{
+	const struct smtpc_dsn *d = c->p.dsn;
+	char notify[32];
+	size_t n = 0;
+
+	buf[0] = '\0';
+	if (d == NULL || !(c->ext & SMTPC_EXT_DSN))
+		return buf;
+	if (k == 0) {
+		if (d->ret != DSN_RET_NONE)
+			n += (size_t)snprintf(buf, cap, " RET=%s", d->ret == DSN_RET_FULL ? "FULL" : "HDRS");
+		if (d->envid && d->envid[0] && dsnparam_envid_ok(d->envid, strlen(d->envid)) && n < cap)
+			snprintf(buf + n, cap - n, " ENVID=%s", d->envid);
+		return buf;
+	}
+	c->res[k - 1].dsn_passed = 1;
+	if (d->notify && d->notify[k - 1] && dsnparam_notify_valid(d->notify[k - 1]) &&
+	    dsnparam_notify_text(d->notify[k - 1], notify) > 0)
+		n += (size_t)snprintf(buf, cap, " NOTIFY=%s", notify);
+	if (d->orcpt && d->orcpt[k - 1] && d->orcpt[k - 1][0] &&
+	    dsnparam_orcpt_ok(d->orcpt[k - 1], strlen(d->orcpt[k - 1])) && n < cap)
+		snprintf(buf + n, cap - n, " ORCPT=%s", d->orcpt[k - 1]);
+	return buf;
+}
+
 static size_t txn_total(const struct smtpc *c)
 {
 	return 1 + c->p.nrcpts + (c->p.probe ? 0 : 1);
@@ -168,21 +199,24 @@ static void txn_send(struct smtpc *c)
 	       sizeof c->out - c->outlen >= OUT_RESERVE &&
 	       ((c->ext & SMTPC_EXT_PIPELINING) || c->sent == c->answered)) {
 		size_t k = c->sent;
+		char dsn[DSN_ORCPT_MAX + 48];
 		if (k == 0) {
 			char size[40] = "";
 			if (c->ext & SMTPC_EXT_SIZE)
 				snprintf(size, sizeof size, " SIZE=%llu", (unsigned long long)c->p.size);
-			cmd(c, "MAIL FROM:<%s>%s%s%s", c->p.sender, size,
+			cmd(c, "MAIL FROM:<%s>%s%s%s%s", c->p.sender, size,
 			    (c->p.flags & SMTPC_F_8BITMIME) && (c->ext & SMTPC_EXT_8BITMIME)
 			    ? " BODY=8BITMIME" : "",
-			    (c->p.flags & SMTPC_F_SMTPUTF8) ? " SMTPUTF8" : "");
+			    (c->p.flags & SMTPC_F_SMTPUTF8) ? " SMTPUTF8" : "",
+			    dsn_params(c, 0, dsn, sizeof dsn));
 		} else if (k <= c->p.nrcpts) {
 			/* A recipient refused here keeps its place in the numbering
 			 * with a NOOP, whose reply is ignored. */
 			if (c->res[k - 1].status != SMTPC_R_NONE)
 				cmd(c, "NOOP");
 			else
-				cmd(c, "RCPT TO:<%s>", c->p.rcpts[k - 1]);
+				cmd(c, "RCPT TO:<%s>%s", c->p.rcpts[k - 1],
+				    dsn_params(c, k, dsn, sizeof dsn));
 		} else {
 			/* Without PIPELINING, DATA only if a recipient was taken. */
 			if (!(c->ext & SMTPC_EXT_PIPELINING) && c->accepted == 0) {
@@ -342,6 +376,8 @@ static void parse_ehlo(struct smtpc *c, const struct smtp_reply *r)
 			c->ext |= SMTPC_EXT_8BITMIME;
 		else if (word_is(t, len, "SMTPUTF8"))
 			c->ext |= SMTPC_EXT_SMTPUTF8;
+		else if (word_is(t, len, "DSN"))
+			c->ext |= SMTPC_EXT_DSN;
 		else if (word_is(t, len, "AUTH"))
 			c->ext |= auth_mechs(t, len);
 		else if (word_is(t, len, "SIZE")) {

@@ -61,6 +61,17 @@ enum smtpc_tls {
 	SMTPC_TLS_REQUIRE       /* STARTTLS or fail this server */
 };
 
+/* The transaction's DSN parameters (RFC 3461), passed on to a server that
+ * offers DSN and never to one that does not.  Values as the client gave
+ * them (policy/dsnparam.h); one the session would not have taken is left
+ * out rather than sent. */
+struct smtpc_dsn {
+	uint8_t            ret;       /* DSN_RET_*; DSN_RET_NONE: no RET= */
+	const char        *envid;     /* xtext; "" or NULL: no ENVID= */
+	const uint8_t     *notify;    /* per recipient, DSN_NOTIFY_* bits (0: no NOTIFY=) */
+	const char *const *orcpt;     /* per recipient, "type;xtext" ("": no ORCPT=) */
+};
+
 struct smtpc_params {
 	const char *helo;             /* our name for EHLO/HELO */
 	const char *sender;           /* "" is the null sender */
@@ -79,6 +90,7 @@ struct smtpc_params {
 	 * every recipient fails, 5.4.6 "mail for LOOP_NAME loops back to
 	 * myself", and looped is set.  NULL: no check. */
 	const char *loop_name;
+	const struct smtpc_dsn *dsn;  /* caller-owned, arrays nrcpts long; NULL: none */
 };
 
 enum smtpc_status {
@@ -92,6 +104,9 @@ struct smtpc_result {
 	uint8_t status;                 /* enum smtpc_status */
 	int     code;                   /* the reply code that decided, 0 if none */
 	char    text[SMTPC_TEXT_MAX];   /* that reply (smtp_reply_text), or why */
+	uint8_t dsn_passed;             /* the server offers DSN: this RCPT went out with
+	                                   the recipient's DSN parameters, and notifying
+	                                   the sender is that server's task now */
 };
 
 enum smtpc_state {
@@ -122,6 +137,7 @@ enum smtpc_event_type {
 #define SMTPC_EXT_SIZE       0x10u
 #define SMTPC_EXT_AUTH_PLAIN 0x20u
 #define SMTPC_EXT_AUTH_LOGIN 0x40u
+#define SMTPC_EXT_DSN        0x80u
 
 struct smtpc {
 	struct smtpc_params   p;

@@ -21,6 +21,7 @@
 #include "policy/base64.h"
 #include "policy/cmd.h"
 #include "policy/dnsbl.h"
+#include "policy/dsnparam.h"
 #include "policy/quota.h"
 #include "policy/route.h"
 #include "policy/rules.h"
@@ -205,6 +206,8 @@ static void txn_reset(struct smtpd *s)
 	s->env.nrcpts = 0;
 	s->env.flags = 0;
 	s->env.size = 0;
+	s->env.dsn_ret = DSN_RET_NONE;
+	s->env.dsn_envid[0] = '\0';
 	s->declared_size = 0;
 	s->body_size = 0;
 	s->bodylen = 0;
@@ -352,6 +355,7 @@ static void cmd_ehlo(struct smtpd *s, const struct smtp_cmd *c)
 	reply(s, "250-SIZE %llu", (unsigned long long)s->conf->max_message_size);
 	reply(s, "250-8BITMIME");
 	reply(s, "250-ENHANCEDSTATUSCODES");
+	reply(s, "250-DSN");
 	if (starttls_offered(s))
 		reply(s, "250-STARTTLS");
 	if (auth_offered(s))
@@ -436,12 +440,63 @@ static int sender_accepted(struct smtpd *s, const struct addr *a)
 	return 1;
 }
 
+/* A DSN parameter refused (rc < 0, policy/dsnparam.h): its 501. */
+static void dsn_refused(struct smtpd *s, int rc)
+{
+	reply(s, "%s", dsnparam_reply(rc));
+	client_error(s);
+}
+
+/* MAIL's parameters (RFC 1870 SIZE, RFC 6152 BODY, RFC 6531 SMTPUTF8,
+ * RFC 3461 RET and ENVID) into *flags, *size and *dsn.  0, or -1 when
+ * one was refused (the reply is out). */
+static int mail_params(struct smtpd *s, const struct smtp_cmd *c, unsigned *flags,
+                       uint64_t *size, struct dsnparam_mail *dsn)
+{
+	for (size_t i = 0; i < c->nparams; i++) {
+		const struct smtp_param *p = &c->params[i];
+		int rc;
+
+		if (!s->esmtp) {
+			unsupported_param(s, p);
+			return -1;
+		}
+		rc = dsnparam_mail(dsn, p->key, p->keylen, p->val, p->vallen);
+		if (rc < 0) {
+			dsn_refused(s, rc);
+			return -1;
+		} else if (rc == DSNP_OK) {
+			continue;
+		} else if (param_is(p, "SIZE")) {
+			if (p->val == NULL || parse_u64(p->val, p->vallen, size) < 0) {
+				reply(s, "501 5.5.4 Bad SIZE parameter");
+				client_error(s);
+				return -1;
+			}
+		} else if (param_is(p, "BODY")) {
+			if (p->val && p->vallen == 8 && strncasecmp(p->val, "8BITMIME", 8) == 0)
+				*flags |= QUEUE_ENV_8BITMIME;
+			else if (!(p->val && p->vallen == 4 && strncasecmp(p->val, "7BIT", 4) == 0)) {
+				reply(s, "501 5.5.4 Bad BODY parameter");
+				client_error(s);
+				return -1;
+			}
+		} else if (param_is(p, "SMTPUTF8") && p->val == NULL) {
+			*flags |= QUEUE_ENV_SMTPUTF8;
+		} else {
+			unsupported_param(s, p);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static void cmd_mail(struct smtpd *s, const struct smtp_cmd *c)
 {
 	struct addr a;
+	struct dsnparam_mail dsn;
 	unsigned allow = ADDR_ALLOW_NULL, flags = 0;
 	uint64_t size = 0;
-	size_t i;
 	enum addr_result r;
 
 	if (s->state == SMTPD_S_MAIL) {
@@ -466,35 +521,11 @@ static void cmd_mail(struct smtpd *s, const struct smtp_cmd *c)
 		return;
 	}
 	/* Parameters first: SMTPUTF8 decides how the path is parsed. */
-	for (i = 0; i < c->nparams; i++) {
-		const struct smtp_param *p = &c->params[i];
-
-		if (!s->esmtp) {
-			unsupported_param(s, p);
-			return;
-		}
-		if (param_is(p, "SIZE")) {
-			if (p->val == NULL || parse_u64(p->val, p->vallen, &size) < 0) {
-				reply(s, "501 5.5.4 Bad SIZE parameter");
-				client_error(s);
-				return;
-			}
-		} else if (param_is(p, "BODY")) {
-			if (p->val && p->vallen == 8 && strncasecmp(p->val, "8BITMIME", 8) == 0)
-				flags |= QUEUE_ENV_8BITMIME;
-			else if (!(p->val && p->vallen == 4 && strncasecmp(p->val, "7BIT", 4) == 0)) {
-				reply(s, "501 5.5.4 Bad BODY parameter");
-				client_error(s);
-				return;
-			}
-		} else if (param_is(p, "SMTPUTF8") && p->val == NULL) {
-			flags |= QUEUE_ENV_SMTPUTF8;
-			allow |= ADDR_ALLOW_UTF8;
-		} else {
-			unsupported_param(s, p);
-			return;
-		}
-	}
+	memset(&dsn, 0, sizeof dsn);
+	if (mail_params(s, c, &flags, &size, &dsn) != 0)
+		return;
+	if (flags & QUEUE_ENV_SMTPUTF8)
+		allow |= ADDR_ALLOW_UTF8;
 	r = addr_parse_path(c->path, c->pathlen, allow, &a);
 	if (r == ADDR_EUTF8) {
 		reply(s, "553 5.6.7 Non-ASCII address requires SMTPUTF8");
@@ -531,6 +562,11 @@ static void cmd_mail(struct smtpd *s, const struct smtp_cmd *c)
 	txn_reset(s);
 	addr_format(&a, s->env.sender, sizeof s->env.sender);
 	s->env.flags = flags;
+	s->env.dsn_ret = dsn.ret;
+	if (dsn.envid != NULL) {    /* at most DSN_ENVID_MAX: dsnparam checked */
+		memcpy(s->env.dsn_envid, dsn.envid, dsn.envidlen);
+		s->env.dsn_envid[dsn.envidlen] = '\0';
+	}
 	snprintf(s->env.client, sizeof s->env.client, "%s", s->client.addr_text);
 	/* An authenticated user is one client wherever it connects from
 	 * (queue/usage.h), and the envelope says who it was. */
@@ -549,7 +585,8 @@ static void cmd_mail(struct smtpd *s, const struct smtp_cmd *c)
 	post_event(s, SMTPD_EV_QUOTA, SMTPD_P_QUOTA_MAIL);
 }
 
-static int add_rcpt(struct smtpd *s, const char *text)
+/* A recipient taken, with its DSN parameters (orcpt "" for none). */
+static int add_rcpt(struct smtpd *s, const char *text, uint8_t notify, const char *orcpt)
 {
 	struct queue_rcpt *r;
 
@@ -567,12 +604,15 @@ static int add_rcpt(struct smtpd *s, const char *text)
 	r = &s->env.rcpts[s->env.nrcpts++];
 	memset(r, 0, sizeof *r);
 	snprintf(r->addr, sizeof r->addr, "%s", text);
+	r->notify = notify;
+	snprintf(r->orcpt, sizeof r->orcpt, "%s", orcpt);
 	return 0;
 }
 
 static void cmd_rcpt(struct smtpd *s, const struct smtp_cmd *c)
 {
 	struct addr a;
+	struct dsnparam_rcpt dsn;
 	struct rules_client rc;
 	unsigned allow = ADDR_ALLOW_POSTMASTER;
 	char text[ADDR_TEXT_MAX], q[ADDR_TEXT_MAX * 4 + 8];
@@ -580,9 +620,28 @@ static void cmd_rcpt(struct smtpd *s, const struct smtp_cmd *c)
 	size_t i;
 
 	s->rcpt_tried = 1;
-	for (i = 0; i < c->nparams; i++) { /* no RCPT parameters yet (DSN later) */
-		unsupported_param(s, &c->params[i]);
-		return;
+	/* RFC 3461 NOTIFY and ORCPT, kept with the recipient (in vnotify and
+	 * vorcpt while its next hop is asked). */
+	memset(&dsn, 0, sizeof dsn);
+	for (i = 0; i < c->nparams; i++) {
+		const struct smtp_param *p = &c->params[i];
+		int pr = s->esmtp ? dsnparam_rcpt(&dsn, p->key, p->keylen, p->val, p->vallen)
+		                  : DSNP_OTHER;
+
+		if (pr == DSNP_OTHER) {
+			unsupported_param(s, p);
+			return;
+		}
+		if (pr < 0) {
+			dsn_refused(s, pr);
+			return;
+		}
+	}
+	s->vnotify = dsn.notify;
+	s->vorcpt[0] = '\0';
+	if (dsn.orcpt != NULL) {    /* at most DSN_ORCPT_MAX: dsnparam checked */
+		memcpy(s->vorcpt, dsn.orcpt, dsn.orcptlen);
+		s->vorcpt[dsn.orcptlen] = '\0';
 	}
 	if (s->env.flags & QUEUE_ENV_SMTPUTF8)
 		allow |= ADDR_ALLOW_UTF8;
@@ -648,7 +707,7 @@ static void cmd_rcpt(struct smtpd *s, const struct smtp_cmd *c)
 			return;
 		}
 	}
-	if (add_rcpt(s, text) < 0) {
+	if (add_rcpt(s, text, s->vnotify, s->vorcpt) < 0) {
 		reply(s, "451 4.3.0 Local error in processing");
 		return;
 	}
@@ -664,7 +723,7 @@ void smtpd_rcpt_verified(struct smtpd *s, int verdict)
 	s->pending = SMTPD_P_NONE;
 	log_quote(s->vrcpt, strlen(s->vrcpt), q, sizeof q);
 	if (verdict == SMTPD_VERIFY_OK) {
-		if (add_rcpt(s, s->vrcpt) < 0)
+		if (add_rcpt(s, s->vrcpt, s->vnotify, s->vorcpt) < 0)
 			reply(s, "451 4.3.0 Local error in processing");
 		else
 			reply(s, "250 2.1.5 Recipient OK");

@@ -200,6 +200,8 @@ struct smtpd {
 	int                  draft_err;      /* sticky queue error while writing */
 
 	char                 vrcpt[QUEUE_ADDR_MAX + 1]; /* the recipient being verified */
+	uint8_t              vnotify;        /* its DSN parameters (RFC 3461) */
+	char                 vorcpt[QUEUE_ORCPT_MAX + 1];
 
 	/* The transaction. */
 	struct queue_envelope env;

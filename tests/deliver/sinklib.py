@@ -2,7 +2,9 @@
 
     Sink        a real SMTP server (Debian's python3-aiosmtpd) that keeps
                 what it receives and can be told to answer 4xx/5xx: per
-                recipient local part, for the first N attempts, at DATA
+                recipient local part, for the first N attempts, at DATA;
+                with dsn=True it offers DSN (RFC 3461) and records the
+                MAIL and RCPT parameters exactly as they came
     RawServer   a TCP server playing a script of raw bytes: hostile replies
                 (over-long lines, NUL, no line end, mixed codes), a server
                 that checks PIPELINING, one that never answers
@@ -56,13 +58,16 @@ def wait_for(pred, seconds, what):
 
 
 class Message:
-    def __init__(self, mail_from, rcpts, data, peer, tls=None, user=None):
+    def __init__(self, mail_from, rcpts, data, peer, tls=None, user=None, dsn_mail=None,
+                 dsn_rcpt=None):
         self.mail_from = mail_from
         self.rcpts = list(rcpts)
         self.data = data          # bytes as received, unstuffed, CRLF
         self.peer = peer
         self.tls = tls            # the TLS version the session used, or None
         self.user = user          # the AUTH login, or None
+        self.dsn_mail = dsn_mail or {}   # {"RET": ..., "ENVID": ...} as sent (dsn sinks)
+        self.dsn_rcpt = dsn_rcpt or {}   # {address: {"NOTIFY": ..., "ORCPT": ...}}
         self.at = time.monotonic()  # when DATA ended
         self.session = None       # which connection (1, 2, ...) carried it
 
@@ -78,6 +83,8 @@ class _Handler:
         session.host_name = hostname
         if self.sink.pipelining:
             responses.insert(-1, "250-PIPELINING")
+        if self.sink.dsn:
+            responses.insert(-1, "250-DSN")
         return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -94,6 +101,9 @@ class _Handler:
         if s.rcpt_reply:
             return s.rcpt_reply
         envelope.rcpt_tos.append(address)
+        if not hasattr(envelope, "dsn_rcpt"):
+            envelope.dsn_rcpt = {}
+        envelope.dsn_rcpt[address] = getattr(server, "dsn_rcpt_params", {})
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
@@ -108,15 +118,42 @@ class _Handler:
             tls = ssl_object.version()
         user = session.auth_data.login.decode() if session.authenticated else None
         m = Message(envelope.mail_from, envelope.rcpt_tos, envelope.content, session.peer,
-                    tls, user)
+                    tls, user, getattr(server, "dsn_mail_params", {}),
+                    getattr(envelope, "dsn_rcpt", {}))
         m.session = getattr(server, "number", None)
         with s.lock:
             s.messages.append(m)
         return "250 2.0.0 stored"
 
 
+def _take_params(arg, names):
+    """Split the DSN parameters named out of a MAIL/RCPT argument (aiosmtpd
+    refuses parameters it does not know, and would upper-case the values):
+    the argument without them, and {NAME: value as sent}."""
+    words = arg.split(" ")
+    kept, taken = words[:1], {}
+    for w in words[1:]:
+        key = w.split("=", 1)[0].upper()
+        if key in names and "=" in w:
+            taken[key] = w.split("=", 1)[1]
+        else:
+            kept.append(w)
+    return " ".join(kept), taken
+
+
 class _CountingSMTP(SMTP):
-    """Counts sessions open at once, for concurrency checks."""
+    """Counts sessions open at once, for concurrency checks; with a DSN
+    sink, takes RET/ENVID and NOTIFY/ORCPT off MAIL and RCPT and keeps them."""
+
+    async def smtp_MAIL(self, arg):
+        if self.event_handler.sink.dsn and arg:
+            arg, self.dsn_mail_params = _take_params(arg, ("RET", "ENVID"))
+        return await super().smtp_MAIL(arg)
+
+    async def smtp_RCPT(self, arg):
+        if self.event_handler.sink.dsn and arg:
+            arg, self.dsn_rcpt_params = _take_params(arg, ("NOTIFY", "ORCPT"))
+        return await super().smtp_RCPT(arg)
 
     def connection_made(self, transport):
         sink = self.event_handler.sink
@@ -163,7 +200,7 @@ class Sink:
     """An aiosmtpd server on host:port (a free port if None)."""
 
     def __init__(self, host="127.0.0.1", port=None, pipelining=False, starttls=None,
-                 smtps=None, users=None, idle_timeout=None):
+                 smtps=None, users=None, idle_timeout=None, dsn=False):
         self.host = host
         self.port = port or free_port(socket.AF_INET6 if ":" in host else socket.AF_INET)
         self.lock = threading.Lock()
@@ -179,6 +216,7 @@ class Sink:
         self.smtps = smtps        # an ssl.SSLContext: TLS from the first byte
         self.users = users        # {login: password}: AUTH PLAIN/LOGIN after STARTTLS
         self.idle_timeout = idle_timeout  # s: the server closes a quiet connection
+        self.dsn = dsn            # offer DSN, record its parameters
         self.open_now = self.open_max = self.sessions = 0
         self.auths = 0            # AUTH commands answered
         self.ctl = None

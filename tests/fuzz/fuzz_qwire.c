@@ -9,8 +9,8 @@
  * Invariants: decoding never reads outside the input (ASan); a frame that
  * decodes points inside its payload, keeps every field in its range,
  * walks to exactly its count with the iterators (each COMMIT/UPDATE/USAGE
- * envelope and the GET envelope go through envelope_decode as the roles
- * do) and encodes back with the qw_* encoders to exactly the same bytes;
+ * envelope and the GET envelope go through qw_env_decode as the roles
+ * do, and encodes back the same) and encodes back with the qw_* encoders to exactly the same bytes;
  * a plink message that decodes encodes and decodes back to the same one.
  */
 #include <stdint.h>
@@ -35,11 +35,24 @@ static void envelope(const unsigned char *p, size_t len)
 	memset(&e, 0, sizeof e);
 	e.rcpts = r;
 	e.rcpt_cap = 8;
-	rc = envelope_decode(p, len, &e);
+	size_t el = 0;
+
+	rc = qw_env_decode(p, len, &e, &el);
 	if (rc != QUEUE_OK && rc != QUEUE_ECORRUPT && rc != QUEUE_EINVAL)
 		abort();
-	if (rc == QUEUE_OK && envelope_size(&e) != len)
+	if (rc == QUEUE_OK && (qw_env_size(&e) != len || envelope_size(&e) != el))
 		abort();
+	if (rc == QUEUE_OK) {
+		/* Encodes back to the same bytes, the DSN parameters included. */
+		static unsigned char b[QW_MAX / 64];
+		struct wire_wr w;
+		if (len <= sizeof b) {
+			wire_wr_init(&w, b, sizeof b);
+			qw_env(&w, &e);
+			if (wire_wr_end(&w) != len || memcmp(b, p, len) != 0)
+				abort();
+		}
+	}
 }
 
 static void inside(const unsigned char *x, size_t n, const unsigned char *p, size_t len)

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "mta/smtp/smtpc.h"
+#include "policy/dsnparam.h"
 
 #define REQUIRE(c) do { if (!(c)) abort(); } while (0)
 
@@ -69,6 +70,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		p.auth_pass = "pass";
 	}
 	p.flags = (sel >> 7) & 1 ? SMTPC_F_SMTPUTF8 | SMTPC_F_8BITMIME : 0;
+	/* DSN parameters (the longest lines the client writes) with SMTPUTF8
+	 * mail; they go out only if the hostile server offers DSN. */
+	if (p.flags & SMTPC_F_SMTPUTF8) {
+		static const uint8_t notify[3] = { 7, 8, 0 };
+		static char orcpt[3][DSN_ORCPT_MAX + 1];
+		static const char *const orcpts[3] = { orcpt[0], orcpt[1], "" };
+		static const struct smtpc_dsn dsn = { DSN_RET_FULL, "QQ+2B1", notify, orcpts };
+
+		memcpy(orcpt[0], "rfc822;", 7);
+		memset(orcpt[0] + 7, 'o', DSN_ORCPT_MAX - 7);
+		strcpy(orcpt[1], "utf-8;\\x{E9}@example.test");
+		p.dsn = &dsn;
+	}
 	last_out = '\n';
 	smtpc_init(&c, &p, res);
 	buf = malloc(size);

@@ -82,7 +82,7 @@ def test_ehlo():
         c.send("EHLO client.test\r\n")
         eq(c.reply(), ["250-%s Hello [127.0.0.1]" % HOST, "250-PIPELINING",
                        "250-SIZE %d" % MAX_SIZE, "250-8BITMIME",
-                       "250-ENHANCEDSTATUSCODES", "250 SMTPUTF8"], "EHLO reply")
+                       "250-ENHANCEDSTATUSCODES", "250-DSN", "250 SMTPUTF8"], "EHLO reply")
 
 
 @case
@@ -91,7 +91,7 @@ def test_ehlo_ipv6():
         c.send("EHLO client.test\r\n")
         r = c.reply()
         eq(r, ["250-%s Hello [::1]" % HOST, "250-PIPELINING", "250-SIZE %d" % MAX_SIZE,
-               "250-8BITMIME", "250-ENHANCEDSTATUSCODES", "250 SMTPUTF8"], "EHLO over IPv6")
+               "250-8BITMIME", "250-ENHANCEDSTATUSCODES", "250-DSN", "250 SMTPUTF8"], "EHLO over IPv6")
 
 
 @case
@@ -170,8 +170,10 @@ SCRIPTS = {
         ("RCPT TO:<j\u00f6rg@example.test>", RCPT_OK)],
     "unknown-parameter": [
         EHLO, ("MAIL FROM:<a@example.org> FOO=bar", "555 5.5.4 Unsupported parameter FOO"),
-        ("MAIL FROM:<a@example.org> RET=HDRS", "555 5.5.4 Unsupported parameter RET"), MAIL_A,
-        ("RCPT TO:<bob@example.test> NOTIFY=NEVER", "555 5.5.4 Unsupported parameter NOTIFY"),
+        # DSN's parameters (RFC 3461) on the other command than theirs
+        ("MAIL FROM:<a@example.org> NOTIFY=NEVER", "555 5.5.4 Unsupported parameter NOTIFY"),
+        MAIL_A,
+        ("RCPT TO:<bob@example.test> RET=HDRS", "555 5.5.4 Unsupported parameter RET"),
         ("RCPT TO:<bob@example.test> SIZE=10", "555 5.5.4 Unsupported parameter SIZE"),
         ("RCPT TO:<bob@example.test>", RCPT_OK)],
     "size-and-body-parameters": [

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "policy/dsn.h"
+#include "policy/dsnparam.h"
 #include "tests/unit/t.h"
 
 static char buf[64 * 1024];
@@ -44,12 +45,13 @@ static void test_failed(void)
 {
 	struct dsn_rcpt r[2] = {
 		{ "bob@example.test", "5.1.1", "550 5.1.1 <bob@example.test>: no such user", 1,
-		  "mx1.example.test" },
-		{ "carol@example.test", "4.4.7", "delivery time expired; last: 451 4.3.0 busy", 0, "" },
+		  "mx1.example.test", 0, NULL },
+		{ "carol@example.test", "4.4.7", "delivery time expired; last: 451 4.3.0 busy", 0, "",
+		  0, NULL },
 	};
 	struct dsn d = {
 		"mx.test", "alice@example.org", "00059a3f5c2b1e00", "B1a2b3.x", 86400, 86400 * 2,
-		0, 0, r, 2, headers, sizeof headers - 1 };
+		0, 0, r, 2, headers, sizeof headers - 1, NULL, 0, 0 };
 	unsigned needs = 99;
 	size_t n = dsn_build(&d, buf, sizeof buf, &needs);
 
@@ -84,16 +86,21 @@ static void test_failed(void)
 static void test_delayed_and_hostile(void)
 {
 	struct dsn_rcpt r = { "b\xc3\xa9@example.test", "4.0.0",
-	                      "451 busy\r\nX-Injected: yes\x01\xff", 1, "evil\r\nhost" };
+	                      "451 busy\r\nX-Injected: yes\x01\xff", 1, "evil\r\nhost", 0, NULL };
 	struct dsn d = {
 		"mx.test", "alice@example.org", "0001", "B", 0, 3600, 1, 86400, &r, 1,
-		"Subject: caf\xc3\xa9\r\n", 16 };
+		"Subject: caf\xc3\xa9\r\n", 16, NULL, 1, 0 };
 	unsigned needs = 0;
 	size_t n = dsn_build(&d, buf, sizeof buf, &needs);
 
 	CHECKF(clean(buf, n), "%s", buf);
-	CHECK(needs == (DSN_NEEDS_8BIT | DSN_NEEDS_UTF8));
+	/* The report's own envelope and header are ASCII: 8BITMIME is enough. */
+	CHECK(needs == DSN_NEEDS_8BIT);
 	CHECK(has(buf, "Subject: Delayed Mail (still being retried)\r\n"));
+	CHECK(has(buf, "Content-Type: message/global-delivery-status\r\n"
+	               "Content-Transfer-Encoding: 8bit\r\n"));
+	CHECK(has(buf, "Content-Type: message/global-headers\r\n"));
+	CHECK(has(buf, "report-type=global-delivery-status;"));
 	CHECK(has(buf, "Action: delayed\r\nStatus: 4.0.0\r\n"));
 	CHECK(has(buf, "Will-Retry-Until: Fri, 02 Jan 1970 00:00:00 +0000\r\n"));
 	CHECK(has(buf, "Final-Recipient: utf-8; b\xc3\xa9@example.test\r\n"));
@@ -102,6 +109,105 @@ static void test_delayed_and_hostile(void)
 	CHECK(has(buf, "Diagnostic-Code: smtp; 451 busy??X-Injected: yes??\r\n"));
 	CHECK(has(buf, "Remote-MTA: dns; evil??host\r\n"));
 	CHECK(has(buf, "Content-Transfer-Encoding: 8bit\r\n\r\nSubject: caf\xc3\xa9\r\n"));
+}
+
+/* RFC 3461: who is told of what. */
+static void test_decide(void)
+{
+	static const struct { unsigned notify; enum dsn_outcome out; int passed; enum dsn_action a; } c[] = {
+		{ 0, DSN_OUT_FAILED, 0, DSN_ACT_FAILED },
+		{ 0, DSN_OUT_FAILED, 1, DSN_ACT_FAILED },
+		{ 0, DSN_OUT_DELAYED, 0, DSN_ACT_DELAYED },
+		{ 0, DSN_OUT_SENT, 0, DSN_ACT_NONE },
+		{ DSN_NOTIFY_NEVER, DSN_OUT_FAILED, 0, DSN_ACT_NONE },
+		{ DSN_NOTIFY_NEVER, DSN_OUT_DELAYED, 0, DSN_ACT_NONE },
+		{ DSN_NOTIFY_NEVER, DSN_OUT_SENT, 0, DSN_ACT_NONE },
+		{ DSN_NOTIFY_SUCCESS, DSN_OUT_SENT, 0, DSN_ACT_RELAYED },
+		{ DSN_NOTIFY_SUCCESS, DSN_OUT_SENT, 1, DSN_ACT_NONE },
+		{ DSN_NOTIFY_SUCCESS, DSN_OUT_FAILED, 0, DSN_ACT_NONE },
+		{ DSN_NOTIFY_SUCCESS, DSN_OUT_DELAYED, 0, DSN_ACT_NONE },
+		{ DSN_NOTIFY_FAILURE, DSN_OUT_FAILED, 1, DSN_ACT_FAILED },
+		{ DSN_NOTIFY_FAILURE, DSN_OUT_DELAYED, 0, DSN_ACT_NONE },
+		{ DSN_NOTIFY_FAILURE, DSN_OUT_SENT, 0, DSN_ACT_NONE },
+		{ DSN_NOTIFY_DELAY, DSN_OUT_DELAYED, 0, DSN_ACT_DELAYED },
+		{ DSN_NOTIFY_DELAY, DSN_OUT_FAILED, 0, DSN_ACT_NONE },
+		{ 7, DSN_OUT_SENT, 0, DSN_ACT_RELAYED },
+		{ 7, DSN_OUT_FAILED, 0, DSN_ACT_FAILED },
+		{ 7, DSN_OUT_DELAYED, 1, DSN_ACT_DELAYED },
+	};
+
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
+		CHECKF(dsn_decide(c[i].notify, c[i].out, c[i].passed) == c[i].a, "case %zu", i);
+	CHECK(dsn_return_full(DSN_RET_FULL, 1, DSN_FULL_MAX));
+	CHECK(!dsn_return_full(DSN_RET_FULL, 1, DSN_FULL_MAX + 1));
+	CHECK(!dsn_return_full(DSN_RET_FULL, 0, 10));
+	CHECK(!dsn_return_full(DSN_RET_HDRS, 1, 10));
+	CHECK(!dsn_return_full(DSN_RET_NONE, 1, 10));
+}
+
+/* ENVID and ORCPT in the report, relayed and failed recipients together,
+ * the whole message returned. */
+static void test_dsn_fields(void)
+{
+	static const char msg[] = "Subject: whole\r\n\r\nthe body\r\n";
+	struct dsn_rcpt r[2] = {
+		{ "bob@example.test", "2.0.0", "250 2.0.0 queued", 1, "mx1.example.test",
+		  DSN_ACT_RELAYED, "rfc822;old+2Bbob@example.test" },
+		{ "carol@example.test", "5.1.1", "550 5.1.1 no", 1, "mx1.example.test",
+		  DSN_ACT_FAILED, NULL },
+	};
+	struct dsn d = { "mx.test", "alice@example.org", "0002", "B2", 0, 60, 0, 0, r, 2,
+	                 msg, sizeof msg - 1, "QQ+2B314", 0, 1 };
+	unsigned needs = 9;
+	size_t n = dsn_build(&d, buf, sizeof buf, &needs);
+
+	CHECKF(clean(buf, n) && needs == 0, "%s", buf);
+	CHECK(has(buf, "Subject: Undelivered Mail Returned to Sender\r\n"));
+	CHECK(has(buf, "Content-Type: message/delivery-status\r\n\r\n"
+	               "Original-Envelope-Id: QQ+314\r\nReporting-MTA: dns; mx.test\r\n"));
+	CHECK(has(buf, "\r\n\r\nOriginal-Recipient: rfc822;old+bob@example.test\r\n"
+	               "Final-Recipient: rfc822; bob@example.test\r\nAction: relayed\r\n"
+	               "Status: 2.0.0\r\n"));
+	CHECK(has(buf, "\r\n\r\nFinal-Recipient: rfc822; carol@example.test\r\nAction: failed\r\n"));
+	CHECK(has(buf, "Your message was relayed to the recipients below."));
+	CHECK(has(buf, "Content-Type: message/rfc822\r\n\r\nSubject: whole\r\n\r\nthe body\r\n"
+	               "\r\n--B2--\r\n"));
+	/* Only relayed: a success report; headers only. */
+	d.nrcpts = 1;
+	d.full = 0;
+	d.headers_len = 16;
+	n = dsn_build(&d, buf, sizeof buf, &needs);
+	CHECK(clean(buf, n));
+	CHECK(has(buf, "Subject: Successful Mail Delivery Report\r\n"));
+	CHECK(!has(buf, "could not be delivered") && !has(buf, "Action: failed"));
+	CHECK(has(buf, "Content-Type: text/rfc822-headers\r\n\r\nSubject: whole\r\n\r\n--B2--"));
+	/* SMTPUTF8 mail: RFC 6533 types, UTF-8 kept in them. */
+	{
+		static const char h8[] = "Subject: caf\xc3\xa9\r\n";
+		struct dsn_rcpt u = { "j\xc3\xb6rg@example.test", "5.1.1", "550 no", 1, "mx",
+		                      DSN_ACT_FAILED, "utf-8;j\\x{F6}rg@example.test" };
+		struct dsn g = { "mx.test", "s\xc3\xa9@example.org", "0003", "B3", 0, 60, 0, 0, &u, 1,
+		                 h8, sizeof h8 - 1, NULL, 1, 0 };
+
+		n = dsn_build(&g, buf, sizeof buf, &needs);
+		CHECKF(clean(buf, n), "%s", buf);
+		CHECK(needs == (DSN_NEEDS_UTF8 | DSN_NEEDS_8BIT));
+		CHECK(has(buf, "Content-Type: message/global-delivery-status\r\n"));
+		CHECK(has(buf, "Original-Recipient: utf-8;j\xc3\xb6rg@example.test\r\n"
+		               "Final-Recipient: utf-8; j\xc3\xb6rg@example.test\r\n"));
+		CHECK(has(buf, "Content-Type: message/global-headers\r\nContent-Transfer-Encoding: 8bit\r\n"));
+		CHECK(!has(buf, "message/delivery-status") && !has(buf, "text/rfc822-headers"));
+		/* The same, an ASCII sender: no SMTPUTF8 needed for the report. */
+		g.sender = "s@example.org";
+		n = dsn_build(&g, buf, sizeof buf, &needs);
+		CHECK(needs == DSN_NEEDS_8BIT && has(buf, "To: <s@example.org>\r\n"));
+		/* A utf-8 address outside a global report: RFC 6533's 7-bit form. */
+		g.utf8 = 0;
+		u.addr = "jorg@example.test";
+		n = dsn_build(&g, buf, sizeof buf, &needs);
+		CHECK(has(buf, "Original-Recipient: utf-8;j\\x{F6}rg@example.test\r\n"));
+		CHECK(has(buf, "Content-Type: message/delivery-status\r\n\r\n"));
+	}
 }
 
 static void test_headers_len(void)
@@ -135,6 +241,8 @@ int main(void)
 {
 	RUN(test_failed);
 	RUN(test_delayed_and_hostile);
+	RUN(test_decide);
+	RUN(test_dsn_fields);
 	RUN(test_headers_len);
 	RUN(test_date);
 	return t_main_end();

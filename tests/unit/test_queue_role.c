@@ -216,6 +216,11 @@ static void make_env(struct queue_envelope *e, queue_id id)
 	strcpy(e->helo, "client.example.test");
 	strcpy(e->client, "192.0.2.1");
 	strcpy(env_rcpt.addr, "bob@example.test");
+	/* DSN parameters travel with the envelope and are stored apart. */
+	env_rcpt.notify = DSN_NOTIFY_SUCCESS;
+	strcpy(env_rcpt.orcpt, "rfc822;bob+2Bold@example.test");
+	e->dsn_ret = DSN_RET_HDRS;
+	strcpy(e->dsn_envid, "ID+2B42");
 	e->rcpts = &env_rcpt;
 	e->nrcpts = e->rcpt_cap = 1;
 }
@@ -423,7 +428,12 @@ static void test_commit_from_delivery(void)
 		return;
 	CHECK(qc_draft_write(A, id, body, sizeof body - 1) == 0);
 	make_env(&env, id);
-	el = envelope_encode(&env, env_bytes, sizeof env_bytes);
+	{
+		struct wire_wr w;
+		wire_wr_init(&w, env_bytes, sizeof env_bytes);
+		qw_env(&w, &env);
+		el = wire_wr_end(&w);
+	}
 	CHECK(el > 0);
 	qw_begin(&o, QW_COMMIT);
 	wire_put_u32(&o, 1);
@@ -586,6 +596,9 @@ static void test_stop(void)
 		CHECK(queue_get(q, committed[i], &e) == QUEUE_OK);
 		CHECK(e.id == committed[i] && e.nrcpts == 1 && strcmp(e.sender, "alice@example.test") == 0 &&
 		      strcmp(r[0].addr, "bob@example.test") == 0 && e.size == sizeof body - 1);
+		CHECK(e.dsn_ret == DSN_RET_HDRS && strcmp(e.dsn_envid, "ID+2B42") == 0 &&
+		      r[0].notify == DSN_NOTIFY_SUCCESS &&
+		      strcmp(r[0].orcpt, "rfc822;bob+2Bold@example.test") == 0);
 	}
 	queue_close(q);
 }

@@ -41,6 +41,10 @@ static struct queue_envelope sample_env(queue_id id)
 	rcpts[1].state = QUEUE_RCPT_PENDING;
 	rcpts[1].next_try = 1700000600;
 	strcpy(rcpts[1].last_error, "451 later");
+	rcpts[1].notify = DSN_NOTIFY_SUCCESS | DSN_NOTIFY_DELAY;
+	strcpy(rcpts[1].orcpt, "rfc822;carol+2Bold@example.test");
+	e.dsn_ret = DSN_RET_FULL;
+	strcpy(e.dsn_envid, "ENV+2B1");
 	e.rcpts = rcpts;
 	e.nrcpts = e.rcpt_cap = 2;
 	return e;
@@ -50,8 +54,11 @@ static struct queue_envelope sample_env(queue_id id)
 static size_t env_bytes(queue_id id, unsigned char *buf, size_t cap)
 {
 	struct queue_envelope e = sample_env(id);
+	struct wire_wr w;
 
-	return envelope_encode(&e, buf, cap);
+	wire_wr_init(&w, buf, cap);
+	qw_env(&w, &e);
+	return wire_wr_end(&w);
 }
 
 static unsigned char pattern[QW_CHUNK_MAX + 1];
@@ -208,7 +215,7 @@ static int env_bad(const unsigned char *p, size_t len)
 	struct queue_envelope e;
 
 	memset(&e, 0, sizeof e);
-	return envelope_decode(p, len, &e) != QUEUE_OK;
+	return qw_env_decode(p, len, &e, NULL) != QUEUE_OK;
 }
 
 /* A copy of p[0..len) with one zero byte more (malloc; NULL fails the test). */
@@ -225,6 +232,39 @@ static unsigned char *plus_one(const unsigned char *p, size_t len)
 }
 
 /* ---- the frame head ---- */
+
+/* An envelope on the link: its record, then its DSN parameters. */
+static void test_env_codec(void)
+{
+	static unsigned char buf[4096];
+	struct queue_envelope e = sample_env(77), d;
+	struct queue_rcpt r[2];
+	size_t n = env_bytes(77, buf, sizeof buf), el = 0;
+
+	CHECK(n > 0 && n == qw_env_size(&e) && n > envelope_size(&e));
+	memset(&d, 0, sizeof d);
+	d.rcpts = r;
+	d.rcpt_cap = 2;
+	CHECK(qw_env_decode(buf, n, &d, &el) == QUEUE_OK && el == envelope_size(&e));
+	CHECK(d.id == 77 && d.nrcpts == 2 && strcmp(r[1].addr, "carol@example.test") == 0);
+	CHECK(d.dsn_ret == DSN_RET_FULL && strcmp(d.dsn_envid, "ENV+2B1") == 0);
+	CHECK(r[0].notify == 0 && r[0].orcpt[0] == 0);
+	CHECK(r[1].notify == (DSN_NOTIFY_SUCCESS | DSN_NOTIFY_DELAY));
+	CHECK(strcmp(r[1].orcpt, "rfc822;carol+2Bold@example.test") == 0);
+	/* Too few places for the recipients: counted, and said. */
+	d.rcpt_cap = 1;
+	CHECK(qw_env_decode(buf, n, &d, NULL) == QUEUE_EINVAL && d.nrcpts == 2);
+	d.rcpt_cap = 2;
+	/* Every truncation, the record alone among them, and a byte more. */
+	for (size_t cut = 0; cut < n; cut++) {
+		unsigned char *h = malloc(cut ? cut : 1);
+		memcpy(h, buf, cut);
+		CHECKF(qw_env_decode(h, cut, &d, NULL) == QUEUE_ECORRUPT, "cut %zu", cut);
+		free(h);
+	}
+	buf[n] = 0;
+	CHECK(qw_env_decode(buf, n + 1, &d, NULL) == QUEUE_ECORRUPT);
+}
 
 static void test_head(void)
 {
@@ -1050,6 +1090,7 @@ int main(void)
 		printf("FAIL: sample envelopes\n");
 		return 1;
 	}
+	RUN(test_env_codec);
 	RUN(test_head);
 	RUN(test_out);
 	RUN(test_req_roundtrip);

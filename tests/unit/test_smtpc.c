@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "mta/smtp/smtpc.h"
+#include "policy/dsnparam.h"
 #include "tests/unit/t.h"
 
 #define MAXR 4
@@ -125,7 +126,7 @@ struct expect {
 static const char *const two[] = { "bob@example.test", "carol@example.test" };
 static const char *const one[] = { "bob@example.test" };
 
-#define P(rcpts, n) { "mx.test", "alice@example.org", rcpts, n, 10, 0, SMTPC_TLS_MAY, 0, 0, NULL, NULL, 0, NULL }
+#define P(rcpts, n) { "mx.test", "alice@example.org", rcpts, n, 10, 0, SMTPC_TLS_MAY, 0, 0, NULL, NULL, 0, NULL, NULL }
 
 static struct expect cases[] = {
 	{ "plain", P(two, 2),
@@ -209,40 +210,40 @@ static struct expect cases[] = {
 	  "EHLO mx.test\r\nSTARTTLS\r\nMAIL FROM:<alice@example.org>\r\n"
 	  "RCPT TO:<bob@example.test>\r\nDATA\r\nt\r\n.\r\nQUIT\r\n",
 	  { SMTPC_R_OK }, 0, 0 },
-	{ "probe", { "mx.test", "", one, 1, 0, 0, SMTPC_TLS_NONE, 0, 1, NULL, NULL, 0, NULL },
+	{ "probe", { "mx.test", "", one, 1, 0, 0, SMTPC_TLS_NONE, 0, 1, NULL, NULL, 0, NULL, NULL },
 	  "220 mx\r\n250-mx\r\n250 STARTTLS\r\n250 ok\r\n550 5.1.1 unknown user\r\n", "",
 	  "EHLO mx.test\r\nMAIL FROM:<>\r\nRCPT TO:<bob@example.test>\r\nQUIT\r\n",
 	  { SMTPC_R_PERM }, 0, 0 },
 	{ "utf8-not-offered", { "mx.test", "a@b", one, 1, 1, SMTPC_F_SMTPUTF8, SMTPC_TLS_NONE, 0,
-	  0, NULL, NULL, 0, NULL },
+	  0, NULL, NULL, 0, NULL, NULL },
 	  "220 mx\r\n250 mx\r\n", "", "EHLO mx.test\r\nQUIT\r\n", { SMTPC_R_PERM }, 0, 0 },
 	{ "utf8-8bit", { "mx.test", "a@b", one, 1, 1, SMTPC_F_SMTPUTF8 | SMTPC_F_8BITMIME,
-	  SMTPC_TLS_NONE, 0, 0, NULL, NULL, 0, NULL },
+	  SMTPC_TLS_NONE, 0, 0, NULL, NULL, 0, NULL, NULL },
 	  "220 mx\r\n250-mx\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n250 ok\r\n250 ok\r\n354 go\r\n250 ok\r\n",
 	  "\xc3\xa9",
 	  "EHLO mx.test\r\nMAIL FROM:<a@b> BODY=8BITMIME SMTPUTF8\r\nRCPT TO:<bob@example.test>\r\n"
 	  "DATA\r\n\xc3\xa9\r\n.\r\nQUIT\r\n",
 	  { SMTPC_R_OK }, 0, 0 },
-	{ "auth-plain", { "mx.test", "a@b", one, 1, 1, 0, SMTPC_TLS_NONE, 1, 0, "alice", "secret", 0, NULL },
+	{ "auth-plain", { "mx.test", "a@b", one, 1, 1, 0, SMTPC_TLS_NONE, 1, 0, "alice", "secret", 0, NULL, NULL },
 	  "220 mx\r\n250-mx\r\n250 AUTH LOGIN PLAIN\r\n235 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n250 ok\r\n",
 	  "z",
 	  "EHLO mx.test\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\nMAIL FROM:<a@b>\r\n"
 	  "RCPT TO:<bob@example.test>\r\nDATA\r\nz\r\n.\r\nQUIT\r\n",
 	  { SMTPC_R_OK }, 0, 0 },
-	{ "auth-login", { "mx.test", "a@b", one, 1, 1, 0, SMTPC_TLS_NONE, 1, 1, "alice", "secret", 0, NULL },
+	{ "auth-login", { "mx.test", "a@b", one, 1, 1, 0, SMTPC_TLS_NONE, 1, 1, "alice", "secret", 0, NULL, NULL },
 	  "220 mx\r\n250-mx\r\n250 AUTH=LOGIN\r\n334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n235 ok\r\n"
 	  "250 ok\r\n250 ok\r\n",
 	  "",
 	  "EHLO mx.test\r\nAUTH LOGIN\r\nYWxpY2U=\r\nc2VjcmV0\r\nMAIL FROM:<a@b>\r\n"
 	  "RCPT TO:<bob@example.test>\r\nQUIT\r\n",
 	  { SMTPC_R_OK }, 0, 0 },
-	{ "auth-refused", { "mx.test", "a@b", one, 1, 1, 0, SMTPC_TLS_NONE, 1, 0, "alice", "bad", 0, NULL },
+	{ "auth-refused", { "mx.test", "a@b", one, 1, 1, 0, SMTPC_TLS_NONE, 1, 0, "alice", "bad", 0, NULL, NULL },
 	  "220 mx\r\n250-mx\r\n250 AUTH PLAIN\r\n535 5.7.8 bad credentials\r\n", "",
 	  "EHLO mx.test\r\nAUTH PLAIN AGFsaWNlAGJhZA==\r\nQUIT\r\n", { SMTPC_R_TEMP }, 1, 0 },
-	{ "auth-without-tls", { "mx.test", "a@b", one, 1, 1, 0, SMTPC_TLS_NONE, 0, 0, "alice", "x", 0, NULL },
+	{ "auth-without-tls", { "mx.test", "a@b", one, 1, 1, 0, SMTPC_TLS_NONE, 0, 0, "alice", "x", 0, NULL, NULL },
 	  "220 mx\r\n250-mx\r\n250 AUTH PLAIN\r\n", "",
 	  "EHLO mx.test\r\nQUIT\r\n", { SMTPC_R_TEMP }, 1, 0 },
-	{ "require-tls-missing", { "mx.test", "a@b", one, 1, 1, 0, SMTPC_TLS_REQUIRE, 0, 0, NULL, NULL, 0, NULL },
+	{ "require-tls-missing", { "mx.test", "a@b", one, 1, 1, 0, SMTPC_TLS_REQUIRE, 0, 0, NULL, NULL, 0, NULL, NULL },
 	  "220 mx\r\n250 mx\r\n", "",
 	  "EHLO mx.test\r\nQUIT\r\n", { SMTPC_R_TEMP }, 1, 0 },
 };
@@ -400,6 +401,57 @@ static void test_many_rcpts(void)
 		CHECKF(res[i].status == (i % 7 ? SMTPC_R_OK : SMTPC_R_PERM), "rcpt %d", i);
 }
 
+/* RFC 3461: the parameters go out only to a server that offers DSN, and
+ * the results say which recipients went with them. */
+static void test_dsn(void)
+{
+	static struct run r;
+	static const uint8_t notify[2] = { DSN_NOTIFY_SUCCESS | DSN_NOTIFY_DELAY, 0 };
+	static const char *const orcpt[2] = { "rfc822;bob+2Bold@example.test", "" };
+	static const struct smtpc_dsn dsn = { DSN_RET_HDRS, "ID+2B1", notify, orcpt };
+	static const char with[] = "220 mx\r\n250-mx\r\n250-PIPELINING\r\n250 DSN\r\n"
+	                           "250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n250 done\r\n";
+	static const char without[] = "220 mx\r\n250-mx\r\n250 PIPELINING\r\n"
+	                              "250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n250 done\r\n";
+	struct smtpc_params p = P(two, 2);
+
+	p.dsn = &dsn;
+	for (int mode = 0; mode < 14; mode++) {
+		memset(&r, 0, sizeof r);
+		smtpc_init(&r.c, &p, r.res);
+		feed(&r, with, sizeof with - 1, mode, "x\r\n");
+		r.wire[r.wlen] = 0;
+		CHECKF(strstr(r.wire, "MAIL FROM:<alice@example.org> RET=HDRS ENVID=ID+2B1\r\n"
+		                      "RCPT TO:<bob@example.test> NOTIFY=SUCCESS,DELAY "
+		                      "ORCPT=rfc822;bob+2Bold@example.test\r\n"
+		                      "RCPT TO:<carol@example.test>\r\nDATA\r\n") != NULL,
+		       "mode %d: %s", mode, r.wire);
+		CHECK(r.res[0].status == SMTPC_R_OK && r.res[0].dsn_passed && r.res[1].dsn_passed);
+	}
+	memset(&r, 0, sizeof r);
+	smtpc_init(&r.c, &p, r.res);
+	feed(&r, without, sizeof without - 1, 0, "x\r\n");
+	r.wire[r.wlen] = 0;
+	CHECKF(strstr(r.wire, "MAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.test>\r\n"
+	                      "RCPT TO:<carol@example.test>\r\n") != NULL, "%s", r.wire);
+	CHECK(r.res[0].status == SMTPC_R_OK && !r.res[0].dsn_passed && !r.res[1].dsn_passed);
+	/* A value the session would not have taken is left out, not sent. */
+	{
+		static const char *const bad[2] = { "rfc822;a b", "x" };
+		static const uint8_t badn[2] = { DSN_NOTIFY_NEVER | DSN_NOTIFY_SUCCESS, 0 };
+		static const struct smtpc_dsn d2 = { DSN_RET_FULL, "a=b", badn, bad };
+
+		p.dsn = &d2;
+		memset(&r, 0, sizeof r);
+		smtpc_init(&r.c, &p, r.res);
+		feed(&r, with, sizeof with - 1, 0, "x\r\n");
+		r.wire[r.wlen] = 0;
+		CHECKF(strstr(r.wire, "MAIL FROM:<alice@example.org> RET=FULL\r\n"
+		                      "RCPT TO:<bob@example.test>\r\nRCPT TO:<carol@example.test>\r\n")
+		       != NULL, "%s", r.wire);
+	}
+}
+
 /* keep_open: a clean end leaves the session idle; smtpc_next() carries the
  * next transaction after RSET on the same connection, split every way;
  * a 421 or a refused RSET ends reuse; smtpc_quit() says QUIT. */
@@ -473,6 +525,7 @@ int main(void)
 	RUN(test_starttls_injection);
 	RUN(test_loop);
 	RUN(test_many_rcpts);
+	RUN(test_dsn);
 	RUN(test_reuse);
 	return t_main_end();
 }

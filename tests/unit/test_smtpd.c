@@ -29,6 +29,11 @@ struct run {
 	int    quota_asks;
 	uint64_t quota_size[8];     /* ev.size of each QUOTA event */
 	char   quota_client[64];    /* ev.env->client of the last one */
+	/* The DSN parameters of the last message committed. */
+	uint8_t dsn_ret;
+	char   dsn_envid[QUEUE_ENVID_MAX + 1];
+	uint8_t notify[4];
+	char   orcpt[4][QUEUE_ORCPT_MAX + 1];
 	/* What the driver answers (kept across runs): */
 	int    commit_err;  /* to MSG_END */
 	int    quota_mail;  /* to QUOTA at MAIL (enum quota_verdict) */
@@ -85,6 +90,13 @@ static void drain(struct smtpd *s, struct run *r)
 			break;
 		case SMTPD_EV_MSG_END:
 			r->committed++;
+			r->dsn_ret = ev.env->dsn_ret;
+			snprintf(r->dsn_envid, sizeof r->dsn_envid, "%s", ev.env->dsn_envid);
+			for (size_t i = 0; i < 4; i++) {
+				const struct queue_rcpt *q = i < ev.env->nrcpts ? &ev.env->rcpts[i] : NULL;
+				r->notify[i] = q ? q->notify : 0xff;
+				snprintf(r->orcpt[i], sizeof r->orcpt[i], "%s", q ? q->orcpt : "-");
+			}
 			smtpd_msg_committed(s, r->commit_err);
 			break;
 		case SMTPD_EV_MSG_ABORT:
@@ -360,6 +372,71 @@ static void test_size(void)
 	CHECK(contains(&ref, "552 5.3.4 Message size exceeds fixed maximum message size\r\n"));
 	CHECK(ref.committed == 0);
 	CHECK(contains(&ref, "250 2.0.0 OK\r\n"));
+}
+
+/* RFC 3461: the parameters reach the envelope (whole, byte by byte, split
+ * anywhere); bad, repeated and conflicting ones get their 501; none
+ * without EHLO; a new transaction starts without the last one's. */
+static void test_dsn_params(void)
+{
+	play_all("EHLO c\r\nMAIL FROM:<a@b.test> RET=HDRS ENVID=QQ+2B314159 SIZE=10\r\n"
+	         "RCPT TO:<x@example.test> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;old+2Bx@example.test\r\n"
+	         "RCPT TO:<y@example.test>\r\n"
+	         "RCPT TO:<z@example.test> orcpt=utf-8;caf\\x{E9}@example.test notify=never\r\n"
+	         "DATA\r\nSubject: dsn\r\n\r\nhi\r\n.\r\n"
+	         "MAIL FROM:<a@b.test>\r\nRCPT TO:<x@example.test> NOTIFY=FAILURE\r\n"
+	         "DATA\r\nhi\r\n.\r\nQUIT\r\n", &ref, 0);
+	CHECK(contains(&ref, "250-DSN\r\n"));
+	CHECK(ref.committed == 2);
+	/* The second message: its own parameters only. */
+	CHECK(ref.dsn_ret == DSN_RET_NONE && ref.dsn_envid[0] == 0);
+	CHECK(ref.notify[0] == DSN_NOTIFY_FAILURE && ref.orcpt[0][0] == 0 && ref.notify[1] == 0xff);
+	play_all("EHLO c\r\nMAIL FROM:<a@b.test> RET=HDRS ENVID=QQ+2B314159 SIZE=10\r\n"
+	         "RCPT TO:<x@example.test> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;old+2Bx@example.test\r\n"
+	         "RCPT TO:<y@example.test>\r\n"
+	         "RCPT TO:<z@example.test> orcpt=utf-8;caf\\x{E9}@example.test notify=never\r\n"
+	         "DATA\r\nSubject: dsn\r\n\r\nhi\r\n.\r\nQUIT\r\n", &ref, 0);
+	CHECK(ref.committed == 1 && ref.dsn_ret == DSN_RET_HDRS);
+	CHECK(strcmp(ref.dsn_envid, "QQ+2B314159") == 0);
+	CHECK(ref.notify[0] == (DSN_NOTIFY_SUCCESS | DSN_NOTIFY_DELAY));
+	CHECK(strcmp(ref.orcpt[0], "rfc822;old+2Bx@example.test") == 0);
+	CHECK(ref.notify[1] == 0 && ref.orcpt[1][0] == 0);
+	CHECK(ref.notify[2] == DSN_NOTIFY_NEVER);
+	CHECK(strcmp(ref.orcpt[2], "utf-8;caf\\x{E9}@example.test") == 0);
+
+	play_all("EHLO c\r\nMAIL FROM:<a@b.test> RET=FULL RET=HDRS\r\n"
+	         "MAIL FROM:<a@b.test> RET=ALL\r\n"
+	         "MAIL FROM:<a@b.test> ENVID=a+0Db\r\n"
+	         "MAIL FROM:<a@b.test> NOTIFY=NEVER\r\n"
+	         "MAIL FROM:<a@b.test> ENVID=x\r\n"
+	         "RCPT TO:<x@example.test> NOTIFY=NEVER,SUCCESS\r\n"
+	         "QUIT\r\n", &ref, 0);
+	after_ehlo(&ref, "501 5.5.4 Duplicate RET parameter\r\n"
+	                 "501 5.5.4 Bad RET parameter\r\n"
+	                 "501 5.5.4 Bad ENVID parameter\r\n"
+	                 "555 5.5.4 Unsupported parameter NOTIFY\r\n"
+	                 "250 2.1.0 Sender OK\r\n"
+	                 "501 5.5.4 Bad NOTIFY parameter: NEVER with another value\r\n"
+	                 "221 2.0.0 mx.test closing connection\r\n");
+	play_all("EHLO c\r\nMAIL FROM:<a@b.test>\r\n"
+	         "RCPT TO:<x@example.test> NOTIFY=DELAY NOTIFY=DELAY\r\n"
+	         "RCPT TO:<x@example.test> ORCPT=rfc822;a ORCPT=rfc822;a\r\n"
+	         "RCPT TO:<x@example.test> ORCPT=a@b\r\n"
+	         "RCPT TO:<x@example.test> NOTIFY=SOMETIMES\r\n"
+	         "RCPT TO:<x@example.test> RET=FULL\r\n"
+	         "QUIT\r\n", &ref, 0);
+	after_ehlo(&ref, "250 2.1.0 Sender OK\r\n"
+	                 "501 5.5.4 Duplicate NOTIFY parameter\r\n"
+	                 "501 5.5.4 Duplicate ORCPT parameter\r\n"
+	                 "501 5.5.4 Bad ORCPT parameter\r\n"
+	                 "501 5.5.4 Bad NOTIFY parameter\r\n"
+	                 "555 5.5.4 Unsupported parameter RET\r\n"
+	                 "221 2.0.0 mx.test closing connection\r\n");
+	/* After HELO there are no ESMTP parameters at all. */
+	play_all("HELO c\r\nMAIL FROM:<a@b.test> RET=FULL\r\nMAIL FROM:<a@b.test>\r\n"
+	         "RCPT TO:<x@example.test> NOTIFY=NEVER\r\nQUIT\r\n", &ref, 0);
+	CHECK(contains(&ref, "555 5.5.4 Unsupported parameter RET\r\n"));
+	CHECK(contains(&ref, "555 5.5.4 Unsupported parameter NOTIFY\r\n"));
 }
 
 static void test_commit_failure(void)
@@ -700,6 +777,7 @@ int main(void)
 	RUN(test_bad_command_lines);
 	RUN(test_long_line);
 	RUN(test_size);
+	RUN(test_dsn_params);
 	RUN(test_commit_failure);
 	RUN(test_quota_asked);
 	RUN(test_quota_full_at_mail);

@@ -142,7 +142,7 @@ static const char auth_script[] =
 static const char auth_want[] =
 	"220 mx.test ESMTP moat\r\n"
 	"250-mx.test Hello [127.0.0.1]\r\n250-PIPELINING\r\n250-SIZE 36700160\r\n250-8BITMIME\r\n"
-	"250-ENHANCEDSTATUSCODES\r\n250-STARTTLS\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n"
+	"250-ENHANCEDSTATUSCODES\r\n250-DSN\r\n250-STARTTLS\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n"
 	"530 5.7.0 Authentication required\r\n"
 	"535 5.7.8 Authentication credentials invalid\r\n"
 	"334 \r\n501 5.7.0 Authentication aborted\r\n"
@@ -190,7 +190,7 @@ static void test_starttls(void)
 	CHECKF(strcmp(t.out,
 		"220 mx.test ESMTP moat\r\n"
 		"250-mx.test Hello [192.0.2.7]\r\n250-PIPELINING\r\n250-SIZE 36700160\r\n250-8BITMIME\r\n"
-		"250-ENHANCEDSTATUSCODES\r\n250-STARTTLS\r\n250 SMTPUTF8\r\n"
+		"250-ENHANCEDSTATUSCODES\r\n250-DSN\r\n250-STARTTLS\r\n250 SMTPUTF8\r\n"
 		"538 5.7.11 Encryption required for requested authentication mechanism\r\n"
 		"530 5.7.0 Must issue a STARTTLS command first\r\n"
 		"501 5.5.4 Syntax error in parameters\r\n"
@@ -239,7 +239,7 @@ static void test_after_tls(void)
 	CHECKF(strcmp(t.out,
 		"503 5.5.1 Send HELO/EHLO first\r\n"
 		"250-mx.test Hello [192.0.2.7]\r\n250-PIPELINING\r\n250-SIZE 36700160\r\n250-8BITMIME\r\n"
-		"250-ENHANCEDSTATUSCODES\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n"
+		"250-ENHANCEDSTATUSCODES\r\n250-DSN\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n"
 		"503 5.5.1 TLS already active\r\n"
 		"235 2.7.0 Authentication successful\r\n"
 		"221 2.0.0 mx.test closing connection\r\n") == 0, "got:\n%s", t.out);

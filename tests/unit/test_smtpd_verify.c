@@ -42,6 +42,10 @@ struct run {
 	size_t outlen;
 	char asked[8][64];
 	int nasked;
+	/* The recipients taken when the script ended, with their DSN parameters. */
+	size_t nrcpts;
+	uint8_t notify[4];
+	char orcpt[4][64];
 };
 
 /* The driver: answers each verification by the local part's first letter
@@ -98,6 +102,11 @@ static void run_script(const char *in, size_t step, struct run *r)
 		if (take == 0 && used == 0)
 			break;
 	}
+	r->nrcpts = s.env.nrcpts;
+	for (size_t i = 0; i < s.env.nrcpts && i < 4; i++) {
+		r->notify[i] = s.env.rcpts[i].notify;
+		snprintf(r->orcpt[i], sizeof r->orcpt[i], "%s", s.env.rcpts[i].orcpt);
+	}
 	smtpd_free(&s);
 	r->out[r->outlen] = '\0';
 }
@@ -131,6 +140,26 @@ static void test_verify(void)
 		CHECK(r.nasked == 3);
 		CHECK(strcmp(r.asked[0], "ok-user@example.test") == 0);
 		CHECK(strcmp(r.asked[2], "temp@example.test") == 0);
+	}
+}
+
+/* A recipient taken after its next hop was asked keeps its DSN
+ * parameters (RFC 3461), and the next one's are its own. */
+static void test_verify_dsn(void)
+{
+	static const char script[] =
+		"EHLO c.test\r\nMAIL FROM:<a@b.test>\r\n"
+		"RCPT TO:<ok-one@example.test> NOTIFY=SUCCESS ORCPT=rfc822;first@x.test\r\n"
+		"RCPT TO:<ok-two@example.test>\r\n"
+		"RCPT TO:<anyone@other.test> NOTIFY=NEVER\r\n";
+	static struct run r;
+
+	for (size_t step = 0; step <= 1; step++) {
+		run_script(script, step, &r);
+		CHECKF(r.nrcpts == 3 && r.nasked == 2, "step %zu: %s", step, r.out);
+		CHECK(r.notify[0] == DSN_NOTIFY_SUCCESS && strcmp(r.orcpt[0], "rfc822;first@x.test") == 0);
+		CHECK(r.notify[1] == 0 && r.orcpt[1][0] == '\0');
+		CHECK(r.notify[2] == DSN_NOTIFY_NEVER && r.orcpt[2][0] == '\0');
 	}
 }
 
@@ -185,6 +214,7 @@ int main(void)
 	log_init("test", LOG_OFF);
 	setup_conf();
 	RUN(test_verify);
+	RUN(test_verify_dsn);
 	RUN(test_stalls);
 	return t_main_end();
 }
