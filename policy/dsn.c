@@ -19,6 +19,8 @@ static void put_safe(struct text *o, const char *s, size_t max)
 	}
 }
 
+#define put_safe_n put_safe     /* (s[0..n), or up to a NUL before) */
+
 /* An address: UTF-8 kept, controls (and CR/LF) as '?'. */
 static void put_addr(struct text *o, const char *s)
 {
@@ -268,6 +270,36 @@ static void put_final_recipient(struct text *o, const char *addr, int global)
 	text_put(o, buf, n < sizeof buf ? n : sizeof buf - 1);
 }
 
+/*
+ * Remote-MTA (RFC 3464 2.3.5): "dns; NAME", from remote_mta "NAME[ADDR]"
+ * as the delivery log writes it; a next hop known only by its address is
+ * written as an address literal ("dns; [192.0.2.1]", "dns; [IPv6:...]").
+ * The address goes in its own field, X-Remote-MTA-Address.
+ */
+static void put_remote_mta(struct text *o, const char *mta)
+{
+	const char *open = strchr(mta, '[');
+	size_t hlen = open ? (size_t)(open - mta) : strlen(mta), alen = 0;
+	const char *addr = NULL;
+
+	if (open != NULL && strchr(open, ']') != NULL) {
+		addr = open + 1;
+		alen = (size_t)(strchr(open, ']') - addr);
+	}
+	text_puts(o, "\r\nRemote-MTA: dns; ");
+	if (addr != NULL && hlen == alen && memcmp(mta, addr, alen) == 0) {
+		text_puts(o, memchr(addr, ':', alen) ? "[IPv6:" : "[");
+		put_safe_n(o, addr, alen);
+		text_puts(o, "]");
+	} else {
+		put_safe_n(o, mta, hlen < 255 ? hlen : 255);
+	}
+	if (addr != NULL && alen > 0 && alen < 64) {
+		text_puts(o, "\r\nX-Remote-MTA-Address: ");
+		put_safe_n(o, addr, alen);
+	}
+}
+
 static void put_recipient_fields(struct text *o, const struct dsn *d, const struct dsn_rcpt *r,
                                  int global)
 {
@@ -286,10 +318,8 @@ static void put_recipient_fields(struct text *o, const struct dsn *d, const stru
 	text_puts(o, act[a]);
 	text_puts(o, "\r\nStatus: ");
 	put_safe(o, r->status, 16);
-	if (r->remote && r->remote_mta[0] != '\0') {
-		text_puts(o, "\r\nRemote-MTA: dns; ");
-		put_safe(o, r->remote_mta, 255);
-	}
+	if (r->remote && r->remote_mta[0] != '\0')
+		put_remote_mta(o, r->remote_mta);
 	if (r->diagnostic[0] != '\0') {
 		text_puts(o, r->remote ? "\r\nDiagnostic-Code: smtp; " : "\r\nDiagnostic-Code: x-moat; ");
 		put_safe(o, r->diagnostic, DSN_DIAG_MAX);

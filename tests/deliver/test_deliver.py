@@ -185,7 +185,8 @@ def test_permanent_failure_dsn():
     eq(r["Action"], "failed", "Action")
     eq(r["Status"], "5.1.1", "Status")
     check(r["Diagnostic-Code"].startswith("smtp; 550 5.1.1"), "Diagnostic-Code %r" % r)
-    check(r["Remote-MTA"].startswith("dns; 127.0.0.1"), "Remote-MTA %r" % r)
+    eq(r["Remote-MTA"], "dns; [127.0.0.1]", "Remote-MTA: the route's address, as a literal")
+    eq(r["X-Remote-MTA-Address"], "127.0.0.1", "the address in a field of its own")
     check("Subject: perm test" in headers and "Message-ID: <perm.1@sender.test>" in headers,
           "original headers in part 3: %r" % headers[:300])
     check("body" not in headers.split("\n")[-3:], "no body in part 3")

@@ -111,6 +111,30 @@ static void test_delayed_and_hostile(void)
 	CHECK(has(buf, "Content-Transfer-Encoding: 8bit\r\n\r\nSubject: caf\xc3\xa9\r\n"));
 }
 
+/* Remote-MTA: the host name, or an address literal; the address apart. */
+static void test_remote_mta(void)
+{
+	static const struct {
+		const char *mta, *want;
+	} cases[] = {
+		{ "mx1.example.test[192.0.2.1]",
+		  "Remote-MTA: dns; mx1.example.test\r\nX-Remote-MTA-Address: 192.0.2.1\r\n" },
+		{ "127.0.0.1[127.0.0.1]", "Remote-MTA: dns; [127.0.0.1]\r\nX-Remote-MTA-Address: 127.0.0.1\r\n" },
+		{ "::1[::1]", "Remote-MTA: dns; [IPv6:::1]\r\nX-Remote-MTA-Address: ::1\r\n" },
+		{ "mx.test", "Remote-MTA: dns; mx.test\r\nDiagnostic-Code" },
+		{ "mx.test[broken", "Remote-MTA: dns; mx.test\r\nDiagnostic-Code" },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct dsn_rcpt r = { "bob@example.test", "5.1.1", "550 no", 1, cases[i].mta, 0, NULL };
+		struct dsn d = { "mx.test", "alice@example.org", "0001", "B", 0, 0, 0, 0, &r, 1,
+		                 headers, sizeof headers - 1, NULL, 0, 0 };
+
+		dsn_build(&d, buf, sizeof buf, NULL);
+		CHECKF(has(buf, cases[i].want), "%s", cases[i].mta);
+	}
+}
+
 /* RFC 3461: who is told of what. */
 static void test_decide(void)
 {
@@ -242,6 +266,7 @@ int main(void)
 	RUN(test_failed);
 	RUN(test_delayed_and_hostile);
 	RUN(test_decide);
+	RUN(test_remote_mta);
 	RUN(test_dsn_fields);
 	RUN(test_headers_len);
 	RUN(test_date);
