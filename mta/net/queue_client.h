@@ -126,10 +126,10 @@ uint64_t qc_delete(struct qc *c, queue_id id, qc_reply_fn *cb, void *arg);
 /*
  * Wait for one request's answer, blocking this process (at most the
  * request's patience); other answers and kicks are handled meanwhile.
- * The delivery role's runner reads the queue this way between its
- * deliveries (a job's body, the due list, the outcome): it serves no
- * client, and a slow queue only slows its own next step.  Never in the
- * smtp role.  Returns once ticket's callback has run (or was cancelled).
+ * Only for an admin verb of the delivery role (moat queue flush, hold,
+ * ...), whose control handler answers in the same call; never for a
+ * delivery, never in the smtp role.  Returns once ticket's callback has
+ * run (or was cancelled).
  */
 void qc_wait(struct qc *c, uint64_t ticket);
 

@@ -121,6 +121,7 @@ struct client {
 	char              body[BODY_PIECE];
 	size_t            blen, boff;
 	uint64_t          bodyoff;           /* message offset after body[blen] */
+	int               body_wait;         /* a piece asked for, not yet given */
 	char              remote[CLIENT_HOST_MAX];
 	char              error[SMTPC_TEXT_MAX];
 
@@ -645,6 +646,7 @@ static void start_session(struct client *cl)
 	cl->phase = PH_SESSION;
 	cl->blen = cl->boff = 0;
 	cl->bodyoff = 0;
+	cl->body_wait = 0;
 	set_timer(cl, cl->req.conf->timeout_reply);
 	if (p->in_tls && tls_begin(cl) != 0) {
 		target_failed(cl, "4.3.0", "cannot set up TLS");
@@ -763,21 +765,23 @@ static void session_over(struct client *cl)
 	finish(cl, SMTPC_R_TEMP, error);
 }
 
+/* The body to the session, a piece at a time: 1 when it has all it wants
+ * for now, 0 when it waits (for the socket, or for the next piece, asked
+ * of the caller and given by client_body_data). */
 static int feed_body(struct client *cl)
 {
 	while (smtpc_body_wanted(&cl->lk->s)) {
 		size_t n;
 		int last;
 		if (cl->boff == cl->blen && cl->bodyoff < cl->req.size) {
-			size_t got = 0;
-			if (cl->req.body(cl->req.body_arg, cl->bodyoff, cl->body, sizeof cl->body, &got) != 0
-			    || got == 0) {
+			if (cl->body_wait)
+				return 0;
+			if (cl->req.body(cl->req.body_arg, cl->bodyoff, sizeof cl->body) != 0) {
 				smtpc_abort(&cl->lk->s, "4.3.0 the queued message cannot be read");
 				return 1;
 			}
-			cl->blen = got;
-			cl->boff = 0;
-			cl->bodyoff += got;
+			cl->body_wait = 1;
+			return 0;
 		}
 		last = cl->bodyoff >= cl->req.size;
 		n = smtpc_body(&cl->lk->s, cl->body + cl->boff, cl->blen - cl->boff, last);
@@ -916,6 +920,22 @@ static void pump(struct client *cl)
 	}
 }
 
+void client_body_data(struct client *cl, uint64_t off, const void *data, size_t len)
+{
+	if (!cl->body_wait || off != cl->bodyoff || cl->phase != PH_SESSION || cl->lk == NULL)
+		return;
+	cl->body_wait = 0;
+	if (data == NULL || len == 0 || len > sizeof cl->body) {
+		smtpc_abort(&cl->lk->s, "4.3.0 the queued message cannot be read");
+	} else {
+		memcpy(cl->body, data, len);
+		cl->blen = len;
+		cl->boff = 0;
+		cl->bodyoff += len;
+	}
+	pump(cl);
+}
+
 static void io_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 {
 	struct client *cl = io->arg;
@@ -1018,6 +1038,7 @@ static int start_reused(struct client *cl, struct link *lk)
 	cl->phase = PH_SESSION;
 	cl->blen = cl->boff = 0;
 	cl->bodyoff = 0;
+	cl->body_wait = 0;
 	set_timer(cl, cl->req.conf->timeout_reply);
 	pump(cl);
 	return 0;

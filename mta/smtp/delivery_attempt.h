@@ -41,10 +41,12 @@
 
 struct client;
 
-/* Reads body bytes at off (like queue_body_read): 0 and *got (0 at the
- * end), or -1 if the message cannot be read (then the attempt fails
- * temporarily). */
-typedef int client_body_fn(void *arg, uint64_t off, void *buf, size_t cap, size_t *got);
+/* Asks for the body bytes at off, at most cap of them (like
+ * queue_body_read, but answered later): the caller gives them with
+ * client_body_data() from the loop, never from inside this call.  0 when
+ * asked, -1 if it cannot ask (then the attempt fails temporarily).  The
+ * client asks for one piece at a time; nothing waits for the answer. */
+typedef int client_body_fn(void *arg, uint64_t off, size_t cap);
 
 /* The outcome: res[] (the caller's array) holds every recipient's status;
  * remote is "host[address]" of the server that decided, or "" if none
@@ -94,6 +96,13 @@ struct client_pool *client_pool_new(struct ev_loop *l, unsigned max_messages, un
 void client_pool_free(struct client_pool *p);
 /* Kept connections to key (NULL: all). */
 unsigned client_pool_count(const struct client_pool *p, const char *key);
+
+/* The answer to the client_body_fn request for off: data[0..len) (1 <=
+ * len <= the cap asked), or data NULL when the bytes cannot be read (the
+ * attempt then fails temporarily, 4.3.0).  An answer the client no longer
+ * waits for (another offset: its session started again; it is done) is
+ * ignored. */
+void client_body_data(struct client *cl, uint64_t off, const void *data, size_t len);
 
 /* Start; NULL if memory is short.  req's pointers must outlive it. */
 struct client *client_start(struct ev_loop *l, const struct client_req *req);

@@ -34,6 +34,7 @@
 #define VERIFY_MAX    4096    /* cached answers kept */
 #define PROBES_MAX    64      /* probes in flight: past it, 451 at once */
 #define LOCAL_MAX     64      /* interface addresses known as ours */
+#define FETCH_RCPTS_MAX 65536 /* recipients of one message, past any max-recipients */
 
 /*
  * A destination (a route's key: a domain, a route, the smarthost) and what
@@ -70,6 +71,10 @@ struct job {
 	uint64_t             size;
 	struct route         route;
 	uint64_t             ticket;          /* its outcome's UPDATE, until answered */
+	uint64_t             body_ticket;     /* a piece of its body asked for, until answered */
+	uint64_t             body_off;
+	size_t               body_cap;
+	struct report       *rep;             /* its outcome, while its report is made */
 	unsigned             recording : 1;   /* finished: the outcome is on its way */
 	unsigned             suspended : 1;   /* deferred without a try: the destination is down */
 	unsigned             bounce_kind : 2; /* 1 failed, 2 delayed, 3 relayed: a report goes with it */
@@ -100,15 +105,22 @@ struct deliver {
 	struct dest         *dests;
 	struct client_pool  *pool;            /* kept connections, TLS sessions */
 	struct ev_timer      rate_timer;      /* a rate-limited destination may start again */
-	struct queue_rcpt   *rcpts;           /* for queue_get */
-	size_t               rcpt_cap;
 	int                  stopping;
+	/* The scan (scan_cb): its due list asked for, then the envelopes. */
+	uint64_t             scan_ticket;
+	struct fetch        *fetching;
+	size_t               scan_cap, scan_want;
+	int64_t              scan_now, scan_next;
+	int                  scan_more;
 	const struct tables *tables;          /* the smarthost's credentials, the CA bundle */
 	struct ipaddr        local[LOCAL_MAX]; /* this machine's addresses, for the loop check */
 	size_t               nlocal;
 };
 
 static void dispatch(struct deliver *d);
+struct fetch;
+struct report;
+static void report_free(struct job *j);
 
 static int64_t now_s(void)
 {
@@ -136,16 +148,6 @@ void deliver_kick(struct deliver *d)
 unsigned deliver_active(const struct deliver *d)
 {
 	return d->active;
-}
-
-static int in_flight(void *arg, queue_id id)
-{
-	struct deliver *d = arg;
-
-	for (struct job *j = d->jobs; j; j = j->next)
-		if (j->id == id)
-			return 1;
-	return 0;
 }
 
 static struct dest *dest_get(struct deliver *d, const char *key)
@@ -200,6 +202,9 @@ static void job_free(struct job *j)
 	ev_timer_stop(d->loop, &j->later);
 	if (j->ticket != 0)
 		qc_cancel(d->q, j->ticket);
+	if (j->body_ticket != 0)
+		qc_cancel(d->q, j->body_ticket);
+	report_free(j);
 	client_free(j->cl);
 	free(j->idx);
 	free(j->attempts);
@@ -277,21 +282,18 @@ static const char *status_code(const struct smtpc_result *r, int expired, char b
 	return r->status == SMTPC_R_PERM ? "5.0.0" : r->status == SMTPC_R_OK ? "2.0.0" : "4.0.0";
 }
 
-/* ---- the queue, one answer at a time ----
+/* ---- the queue, waited for: the admin verbs only ----
  *
- * The runner waits for each answer it needs (qc_wait): it serves no
- * client, and its next step needs the answer anyway.  The callback copies
- * what the reply carries, since the reply is gone once it returns. */
+ * Deliveries never wait for the queue role: the scan, the envelopes, each
+ * piece of a body, a report's draft and the outcomes are answered by
+ * callback while every connection goes on.  An admin verb (moat queue
+ * flush, hold, ...) is one request whose answer its caller waits for
+ * (qc_wait, QC_WRITE_MS at most): rare, and the control socket's handler
+ * answers in the same call. */
 
 struct ask {
 	int                    rc;
 	struct qw_rep          rep;      /* the scalars; rep.data is not kept */
-	void                  *buf;      /* BODY_READ: cap bytes here, got */
-	size_t                 cap, got;
-	struct queue_envelope *env;      /* GET: decoded here */
-	queue_id              *ids;      /* DUE: up to cap IDs not skipped */
-	int                  (*skip)(void *arg, queue_id id);
-	void                  *skip_arg;
 };
 
 static void ask_cb(void *arg, const struct qw_rep *rep)
@@ -299,35 +301,9 @@ static void ask_cb(void *arg, const struct qw_rep *rep)
 	struct ask *a = arg;
 
 	a->rc = rep != NULL ? rep->rc : QUEUE_EIO;
-	if (rep == NULL)
-		return;
-	a->rep = *rep;
-	a->rep.data = NULL;
-	if (rep->rc != QUEUE_OK)
-		return;
-	switch (rep->type & ~QW_REPLY) {
-	case QW_BODY_READ:
-		a->got = rep->len <= a->cap ? rep->len : 0;
-		if (rep->len > a->cap)
-			a->rc = QUEUE_EIO;       /* more than asked for */
-		else if (rep->len > 0)
-			memcpy(a->buf, rep->data, rep->len);
-		break;
-	case QW_GET:
-		if (qw_env_decode(rep->data, rep->len, a->env, NULL) != QUEUE_OK ||
-		    a->env->nrcpts != rep->n)
-			a->rc = QUEUE_EIO;
-		break;
-	case QW_DUE:
-		for (size_t i = 0; i < rep->n && a->got < a->cap; i++) {
-			queue_id id = qw_due_id(rep, i);
-
-			if (a->skip == NULL || !a->skip(a->skip_arg, id))
-				a->ids[a->got++] = id;
-		}
-		break;
-	default:
-		break;
+	if (rep != NULL) {
+		a->rep = *rep;
+		a->rep.data = NULL;
 	}
 }
 
@@ -337,79 +313,117 @@ static int wait_for(struct deliver *d, uint64_t ticket, struct ask *a)
 	return a->rc;
 }
 
-static int body_read(struct deliver *d, queue_id id, uint64_t off, void *buf, size_t cap,
-                     size_t *got)
-{
-	struct ask a = { .buf = buf, .cap = cap < QW_CHUNK_MAX ? cap : QW_CHUNK_MAX };
-	int rc;
-
-	*got = 0;
-	if (a.cap == 0)
-		return QUEUE_OK;
-	rc = wait_for(d, qc_body_read(d->q, id, off, (uint32_t)a.cap, ask_cb, &a), &a);
-	*got = a.got;
-	return rc;
-}
-
-static int read_body(void *arg, uint64_t off, void *buf, size_t cap, size_t *got)
+/* A piece of the body for the job's client: asked of the queue role, given
+ * to the client when it comes (client_body_data), nothing waits. */
+static void body_cb(void *arg, const struct qw_rep *rep)
 {
 	struct job *j = arg;
+	int ok = rep != NULL && rep->rc == QUEUE_OK && rep->len > 0 && rep->len <= j->body_cap;
 
-	return body_read(j->d, j->id, off, buf, cap, got) == QUEUE_OK ? 0 : -1;
+	j->body_ticket = 0;
+	if (j->cl != NULL)
+		client_body_data(j->cl, j->body_off, ok ? rep->data : NULL, ok ? rep->len : 0);
 }
 
-/* The original's header block, for a report, or with *whole (RET=FULL)
- * all of its size bytes (*whole is cleared if they cannot be read); *len
- * 0 if unreadable. */
-static char *original_headers(struct deliver *d, queue_id id, int *whole, uint64_t size,
-                              size_t *len)
+static int read_body(void *arg, uint64_t off, size_t cap)
 {
-	size_t max = *whole ? DSN_FULL_MAX : DSN_HEADERS_MAX;
-	char *buf = malloc(max + 1);
-	size_t have = 0;
+	struct job *j = arg;
+	struct deliver *d = j->d;
 
-	*len = 0;
-	if (buf == NULL)
+	if (j->body_ticket != 0)
+		qc_cancel(d->q, j->body_ticket);   /* (a session that started again) */
+	j->body_off = off;
+	j->body_cap = cap < QW_CHUNK_MAX ? cap : QW_CHUNK_MAX;
+	j->body_ticket = qc_body_read(d->q, j->id, off, (uint32_t)j->body_cap, body_cb, j);
+	return j->body_ticket != 0 ? 0 : -1;
+}
+
+/*
+ * A job's outcome while its report (a bounce, a delay notice, "relayed")
+ * is made, without waiting: the draft and the original's first bytes (its
+ * headers, or all of it for RET=FULL) are asked for at once; once both are
+ * in, the report is written to the draft and the outcome goes to the queue
+ * role with it (record()).  What the report names lives here until then:
+ * the client, and the strings it held, are gone.
+ */
+struct report {
+	struct queue_result *qr;
+	char               (*errs)[QUEUE_ERR_MAX + 1];
+	char               (*codes)[16];
+	struct dsn_rcpt     *list;           /* the recipients the report tells of */
+	size_t               n;
+	int                  delayed;        /* a delay notice */
+	char                 remote[CLIENT_HOST_MAX];
+	uint64_t             draft_ticket, read_ticket;
+	queue_id             draft;          /* 0 until begun */
+	int                  draft_done, read_done, full;
+	char                *orig;           /* the original's first bytes */
+	size_t               have, max;
+};
+
+static void report_free(struct job *j)
+{
+	struct report *r = j->rep;
+
+	if (r == NULL)
+		return;
+	if (r->draft_ticket != 0)
+		qc_cancel(j->d->q, r->draft_ticket);
+	if (r->read_ticket != 0)
+		qc_cancel(j->d->q, r->read_ticket);
+	if (r->draft != 0)
+		qc_draft_abort(j->d->q, r->draft);    /* (not handed over with the outcome) */
+	free(r->qr);
+	free(r->errs);
+	free(r->codes);
+	free(r->list);
+	free(r->orig);
+	free(r);
+	j->rep = NULL;
+}
+
+static struct report *report_new(size_t n, const char *remote)
+{
+	struct report *r = calloc(1, sizeof *r);
+
+	if (r == NULL)
 		return NULL;
-	while (have < max) {
-		size_t got = 0;
-		if (body_read(d, id, have, buf + have, max - have, &got) != QUEUE_OK
-		    || got == 0)
-			break;
-		have += got;
+	r->qr = calloc(n, sizeof *r->qr);
+	r->errs = calloc(n, sizeof *r->errs);
+	r->codes = calloc(n, sizeof *r->codes);
+	r->list = calloc(n, sizeof *r->list);
+	snprintf(r->remote, sizeof r->remote, "%s", remote);
+	if (!r->qr || !r->errs || !r->codes || !r->list) {
+		free(r->qr);
+		free(r->errs);
+		free(r->codes);
+		free(r->list);
+		free(r);
+		return NULL;
 	}
-	if (*whole && have == size)
-		*len = have;
-	else
-		*whole = 0, *len = dsn_headers_len(buf, have, DSN_HEADERS_MAX);
-	return buf;
+	return r;
 }
 
-/* Build and draft a bounce or delay notice for the recipients in list.
- * Returns the draft (or NULL), with its envelope in env/rcpt. */
-static queue_id make_dsn(struct deliver *d, const struct job *j, const struct dsn_rcpt *list,
-                         size_t n, int delayed, struct queue_envelope *env, struct queue_rcpt *rcpt)
+/* The report's text into its draft, its envelope into env/rcpt: 0, or -1
+ * (the draft is then aborted). */
+static int report_write(struct deliver *d, struct job *j, struct queue_envelope *env,
+                        struct queue_rcpt *rcpt)
 {
+	struct report *r = j->rep;
 	struct dsn ds;
-	struct ask a = { 0 };
-	queue_id id = 0;
-	char idtext[QUEUE_ID_TEXT], orig[QUEUE_ID_TEXT], boundary[48], date[32], *text, *hdr;
-	size_t hlen, need;
+	char idtext[QUEUE_ID_TEXT], orig[QUEUE_ID_TEXT], boundary[48], date[32], received[512], *text;
+	size_t need, hlen;
 	unsigned needs = 0;
 	int64_t now = now_s();
-	char received[512];
-	int rn, failure = 0, full;
+	int rn;
 
-	if (wait_for(d, qc_draft_begin(d->q, ask_cb, &a), &a) != QUEUE_OK || a.rep.id == 0)
-		return 0;
-	id = a.rep.id;
-	queue_id_format(id, idtext);
+	if (r->full && r->have == j->size)
+		hlen = r->have;
+	else
+		r->full = 0, hlen = dsn_headers_len(r->orig ? r->orig : "", r->have, DSN_HEADERS_MAX);
+	queue_id_format(r->draft, idtext);
 	queue_id_format(j->id, orig);
 	snprintf(boundary, sizeof boundary, "%s.%lld", idtext, (long long)now);
-	for (size_t i = 0; i < n; i++)
-		failure |= list[i].action == DSN_ACT_FAILED || (list[i].action == 0 && !delayed);
-	full = dsn_return_full(j->dsn.ret, failure, j->size);
-	hdr = original_headers(d, j->id, &full, j->size, &hlen);
 	memset(&ds, 0, sizeof ds);
 	ds.reporting_mta = d->conf->hostname;
 	ds.sender = j->sender;
@@ -417,15 +431,15 @@ static queue_id make_dsn(struct deliver *d, const struct job *j, const struct ds
 	ds.boundary = boundary;
 	ds.arrival = j->received;
 	ds.now = now;
-	ds.delayed = delayed;
+	ds.delayed = r->delayed;
 	ds.retry_until = j->received + (int64_t)d->conf->queue_lifetime;
-	ds.rcpts = list;
-	ds.nrcpts = n;
-	ds.headers = hdr ? hdr : "";
-	ds.headers_len = hdr ? hlen : 0;
+	ds.rcpts = r->list;
+	ds.nrcpts = r->n;
+	ds.headers = r->orig ? r->orig : "";
+	ds.headers_len = r->orig ? hlen : 0;
 	ds.envid = j->envid;
 	ds.utf8 = (j->flags & QUEUE_ENV_SMTPUTF8) != 0;
-	ds.full = full;
+	ds.full = r->full;
 	need = dsn_build(&ds, NULL, 0, &needs);
 	text = malloc(need + 1);
 	dsn_date(now, date);
@@ -433,20 +447,15 @@ static queue_id make_dsn(struct deliver *d, const struct job *j, const struct ds
 	              d->conf->hostname, idtext, date);
 	if (text == NULL || rn <= 0 || (size_t)rn >= sizeof received) {
 		free(text);
-		free(hdr);
-		qc_draft_abort(d->q, id);
-		return 0;
+		return -1;
 	}
 	dsn_build(&ds, text, need + 1, NULL);
-	if (qc_draft_write(d->q, id, received, (size_t)rn) != 0 ||
-	    qc_draft_write(d->q, id, text, need) != 0) {
+	if (qc_draft_write(d->q, r->draft, received, (size_t)rn) != 0 ||
+	    qc_draft_write(d->q, r->draft, text, need) != 0) {
 		free(text);
-		free(hdr);
-		qc_draft_abort(d->q, id);
-		return 0;
+		return -1;
 	}
 	free(text);
-	free(hdr);
 	memset(env, 0, sizeof *env);
 	memset(rcpt, 0, sizeof *rcpt);
 	snprintf(env->helo, sizeof env->helo, "%s", d->conf->hostname);
@@ -456,7 +465,90 @@ static queue_id make_dsn(struct deliver *d, const struct job *j, const struct ds
 	snprintf(rcpt->addr, sizeof rcpt->addr, "%s", j->sender);
 	env->rcpts = rcpt;
 	env->nrcpts = env->rcpt_cap = 1;
-	return id;
+	return 0;
+}
+
+static void record(struct job *j, queue_id dsn, const struct queue_envelope *dsn_env);
+
+/* Both halves in: write the report, hand the outcome over with it. */
+static void report_ready(struct job *j)
+{
+	struct report *r = j->rep;
+	struct queue_envelope env;
+	struct queue_rcpt rcpt;
+
+	if (!r->draft_done || !r->read_done)
+		return;
+	if (r->draft == 0 || report_write(j->d, j, &env, &rcpt) != 0) {
+		log_warn("msg=\"cannot make a bounce\" to=%s", "sender");
+		if (r->draft != 0)
+			qc_draft_abort(j->d->q, r->draft);
+		r->draft = 0;
+		j->bounce_kind = 0;
+		record(j, 0, NULL);
+		return;
+	}
+	record(j, r->draft, &env);
+}
+
+static void report_draft_cb(void *arg, const struct qw_rep *rep)
+{
+	struct job *j = arg;
+
+	j->rep->draft_ticket = 0;
+	j->rep->draft_done = 1;
+	if (rep != NULL && rep->rc == QUEUE_OK)
+		j->rep->draft = rep->id;
+	report_ready(j);
+}
+
+static void report_read(struct job *j);
+
+/* The original's first bytes, piece by piece, up to what the report shows. */
+static void report_read_cb(void *arg, const struct qw_rep *rep)
+{
+	struct job *j = arg;
+	struct report *r = j->rep;
+
+	r->read_ticket = 0;
+	if (rep != NULL && rep->rc == QUEUE_OK && rep->len > 0 && rep->len <= r->max - r->have) {
+		memcpy(r->orig + r->have, rep->data, rep->len);
+		r->have += rep->len;
+		if (r->have < r->max && r->have < j->size) {
+			report_read(j);
+			return;
+		}
+	}
+	r->read_done = 1;
+	report_ready(j);
+}
+
+static void report_read(struct job *j)
+{
+	struct report *r = j->rep;
+	size_t want = r->max - r->have < QW_CHUNK_MAX ? r->max - r->have : QW_CHUNK_MAX;
+
+	r->read_ticket = qc_body_read(j->d->q, j->id, r->have, (uint32_t)want, report_read_cb, j);
+}
+
+/* Make the report for r->list[0..n): asked for now, written when both
+ * halves are in (report_ready). */
+static void report_start(struct job *j, size_t n, int delayed)
+{
+	struct report *r = j->rep;
+	int failure = 0;
+
+	r->n = n;
+	r->delayed = delayed;
+	for (size_t i = 0; i < n; i++)
+		failure |= r->list[i].action == DSN_ACT_FAILED || (r->list[i].action == 0 && !delayed);
+	r->full = dsn_return_full(j->dsn.ret, failure, j->size);
+	r->max = r->full ? DSN_FULL_MAX : DSN_HEADERS_MAX;
+	if ((r->orig = malloc(r->max + 1)) == NULL)
+		r->read_done = 1;
+	else
+		report_read(j);
+	r->draft_ticket = qc_draft_begin(j->d->q, report_draft_cb, j);
 }
 
 static void log_result(const struct job *j, size_t i, const char *remote, const char *status,
@@ -585,47 +677,45 @@ static size_t outcomes(struct deliver *d, struct job *j, const char *remote,
 	return ndeferred;
 }
 
-/* The bounce (or delay notice) the outcomes ask for: its draft, 0 if none. */
-static queue_id bounce_for(struct deliver *d, struct job *j, const char *remote,
-                           const struct queue_result *qr, char (*codes)[16],
-                           struct dsn_rcpt *failed, size_t nfailed, size_t ndeferred,
-                           struct queue_envelope *dsn_env, struct queue_rcpt *dsn_rcpt)
+/* The report the outcomes ask for (a bounce, or a delay notice, or
+ * "relayed"): its recipients in r->list[0..*n) (list holds the bounced
+ * ones already, nfailed of them); 0 when there is none to make. */
+static int report_decide(struct deliver *d, struct job *j, size_t nfailed, size_t ndeferred,
+                         size_t *n)
 {
-	queue_id dsn = 0;
+	struct report *r = j->rep;
 	size_t k = 0;
 
+	*n = 0;
 	/* Never to <>: a bounce is never bounced. */
 	if (j->sender[0] == '\0')
 		return 0;
 	if (nfailed > 0) {
-		if ((dsn = make_dsn(d, j, failed, nfailed, 0, dsn_env, dsn_rcpt)) == 0)
-			log_warn("msg=\"cannot make a bounce\" to=%s", "sender");
-		j->bounce_kind = dsn ? report_kind(failed, nfailed) & 3u : 0u;
-		j->bounce_n = nfailed;
-		return dsn;
+		j->bounce_kind = report_kind(r->list, nfailed) & 3u;
+		j->bounce_n = *n = nfailed;
+		return 1;
 	}
 	if (ndeferred == 0 || (j->flags & QUEUE_ENV_WARNED) ||
 	    !retry_warn_due(&d->retry, j->received, now_s()))
 		return 0;
 	for (size_t i = 0; i < j->n; i++) {
-		if (qr[i].state != QUEUE_RCPT_PENDING ||
+		if (r->qr[i].state != QUEUE_RCPT_PENDING ||
 		    dsn_decide(j->notify[i], DSN_OUT_DELAYED, 0) == DSN_ACT_NONE)
 			continue;
-		failed[k].action = DSN_ACT_DELAYED;
-		failed[k].orcpt = j->orcpt[i];
-		failed[k].addr = j->addr[i];
-		failed[k].status = status_code(&j->res[i], 0, codes[i]);
-		failed[k].diagnostic = j->res[i].text;
-		failed[k].remote = j->res[i].code != 0;
-		failed[k].remote_mta = remote;
+		r->list[k].action = DSN_ACT_DELAYED;
+		r->list[k].orcpt = j->orcpt[i];
+		r->list[k].addr = j->addr[i];
+		r->list[k].status = status_code(&j->res[i], 0, r->codes[i]);
+		r->list[k].diagnostic = j->res[i].text;
+		r->list[k].remote = j->res[i].code != 0;
+		r->list[k].remote_mta = r->remote;
 		k++;
 	}
 	if (k == 0)
 		return 0;          /* none of them to be told (NOTIFY) */
-	dsn = make_dsn(d, j, failed, k, 1, dsn_env, dsn_rcpt);
-	j->bounce_kind = dsn ? 2 : 0;
-	j->bounce_n = k;
-	return dsn;
+	j->bounce_kind = 2;
+	j->bounce_n = *n = k;
+	return 1;
 }
 
 /* The queue role recorded the outcome (rep NULL: it did not): the job is
@@ -653,49 +743,53 @@ static void recorded(void *arg, const struct qw_rep *rep)
 	scan_at(d, 0);     /* a bounce may be due, the message may be due again */
 }
 
+/* Every recipient's outcome to the queue role in one UPDATE, with the
+ * report's draft (0: none), without waiting: outcomes that come together
+ * share one transaction there (group commit).  The job stays in flight
+ * until the answer (recorded()). */
+static void record(struct job *j, queue_id dsn, const struct queue_envelope *dsn_env)
+{
+	struct report *r = j->rep;
+
+	r->draft = 0;          /* (the update carries it now) */
+	j->ticket = qc_update(j->d->q, j->id, r->qr, j->n, j->bounce_kind == 2 ? QUEUE_ENV_WARNED : 0,
+	                      dsn, dsn ? dsn_env : NULL, recorded, j);
+	report_free(j);
+}
+
 /*
- * The client is done (timer phase): every recipient's outcome goes to the
- * queue role in one UPDATE, with the bounce it causes, without waiting:
- * outcomes that finish together share one transaction there (group
- * commit).  The job stays in flight until the answer (recorded()); its
+ * The client is done (timer phase): the outcomes are logged and go to the
+ * queue role (record), after the report they ask for is made; the job's
  * slot and its connection are free at once for the next message.
  */
 static void job_done(void *arg, const char *remote)
 {
 	struct job *j = arg;
 	struct deliver *d = j->d;
-	struct queue_result *qr = calloc(j->n, sizeof *qr);
-	char (*errs)[QUEUE_ERR_MAX + 1] = calloc(j->n, sizeof *errs);
-	struct dsn_rcpt *failed = calloc(j->n, sizeof *failed);
-	char (*codes)[16] = calloc(j->n, sizeof *codes);
-	struct queue_envelope dsn_env;
-	struct queue_rcpt dsn_rcpt;
 	struct dest *t = j->dest;
-	size_t nfailed = 0, ndeferred;
-	queue_id dsn;
+	size_t nfailed = 0, ndeferred, n;
 
 	dest_outcome(d, j, remote);
 	t->active--;
 	d->active--;
-	if (qr == NULL || errs == NULL || failed == NULL || codes == NULL) {
+	if ((j->rep = report_new(j->n, remote)) == NULL) {
 		log_warn("msg=\"out of memory recording a delivery: it will be tried again\"");
 		job_free(j);
 	} else {
-		ndeferred = outcomes(d, j, remote, qr, errs, codes, failed, &nfailed);
-		dsn = bounce_for(d, j, remote, qr, codes, failed, nfailed, ndeferred, &dsn_env,
-		                 &dsn_rcpt);
+		ndeferred = outcomes(d, j, j->rep->remote, j->rep->qr, j->rep->errs, j->rep->codes,
+		                     j->rep->list, &nfailed);
 		client_free(j->cl);   /* its connection is kept, or closed */
 		j->cl = NULL;
+		if (j->body_ticket != 0)
+			qc_cancel(d->q, j->body_ticket);
+		j->body_ticket = 0;
 		j->recording = 1;
-		j->ticket = qc_update(d->q, j->id, qr, j->n, j->bounce_kind == 2 ? QUEUE_ENV_WARNED : 0,
-		                      dsn, dsn ? &dsn_env : NULL, recorded, j);
+		j->dest = NULL;       /* (the destination may go before the answer comes) */
+		if (report_decide(d, j, nfailed, ndeferred, &n))
+			report_start(j, n, j->bounce_kind == 2);
+		else
+			record(j, 0, NULL);
 	}
-	free(qr);
-	free(errs);
-	free(failed);
-	free(codes);
-	if (j->recording)
-		j->dest = NULL;   /* (the destination may go before the answer comes) */
 	dest_put(d, t);
 	dispatch(d);
 	scan_at(d, 0);     /* a slot is free */
@@ -821,56 +915,13 @@ static void dispatch(struct deliver *d)
 		ev_timer_start(d->loop, &d->rate_timer, wake - d->loop->now);
 }
 
-static int load_env(struct deliver *d, queue_id id, struct queue_envelope *env)
-{
-	if (d->rcpts == NULL) {
-		/* queue_get with no array only counts the recipients. */
-		if ((d->rcpts = calloc(64, sizeof *d->rcpts)) == NULL)
-			return QUEUE_EIO;
-		d->rcpt_cap = 64;
-	}
-	for (;;) {
-		int rc;
-		memset(env, 0, sizeof *env);
-		env->rcpts = d->rcpts;
-		env->rcpt_cap = d->rcpt_cap;
-		struct ask a = { .env = env };
-
-		rc = wait_for(d, qc_get(d->q, id, (uint32_t)d->rcpt_cap, ask_cb, &a), &a);
-		if (rc == QUEUE_EINVAL)
-			env->nrcpts = a.rep.n;
-		if (rc == QUEUE_OK && env->id != id)
-			rc = QUEUE_EIO;
-		if (rc == QUEUE_OK) {
-			env->rcpts = d->rcpts;
-			env->rcpt_cap = d->rcpt_cap;
-		}
-		if (rc != QUEUE_EINVAL || env->nrcpts <= d->rcpt_cap)
-			return rc;
-		struct queue_rcpt *r = realloc(d->rcpts, env->nrcpts * sizeof *r);
-		if (r == NULL)
-			return QUEUE_EIO;
-		d->rcpts = r;
-		d->rcpt_cap = env->nrcpts;
-	}
-}
-
 /* Jobs for the due recipients of one message, one per destination. */
-static void plan_message(struct deliver *d, queue_id id, int64_t now)
+static void plan_message(struct deliver *d, const struct queue_envelope *envp, int64_t now)
 {
-	struct queue_envelope env;
+	const struct queue_envelope env = *envp;
 	struct job *mine[16];
 	size_t nmine = 0;
-	int rc = load_env(d, id, &env);
 
-	if (rc != QUEUE_OK) {
-		char idtext[QUEUE_ID_TEXT];
-		queue_id_format(id, idtext);
-		if (rc != QUEUE_ENOTFOUND)
-			log_warn("msg=\"cannot read a queued message\" id=%s error=\"%s\"", idtext,
-			         queue_strerror(rc));
-		return;
-	}
 	for (size_t i = 0; i < env.nrcpts; i++) {
 		const struct queue_rcpt *qr = &env.rcpts[i];
 		struct route r;
@@ -926,57 +977,169 @@ static void plan_message(struct deliver *d, queue_id id, int64_t now)
 	}
 }
 
-/* The due messages not in flight: up to cap IDs (asking for the jobs in
- * flight more, which in_flight() refuses); *next is now when more were
- * due than taken, else when the next one is. */
-static int due(struct deliver *d, int64_t now, queue_id *ids, size_t cap, size_t *n,
-               int64_t *next)
-{
-	struct ask a = { .ids = ids, .cap = cap, .skip = in_flight, .skip_arg = d };
-	size_t want = cap + d->njobs;
-	int rc;
+/*
+ * The scan, without waiting: the due list (qc_due), then each message's
+ * envelope (qc_get), all asked at once; each answer plans its jobs as it
+ * comes, and when the last one is in, what may start starts and the next
+ * scan is set.  One scan at a time: one asked for meanwhile waits for
+ * this one's end (scan_over).
+ */
+struct fetch {
+	struct deliver       *d;
+	struct fetch         *next;
+	uint64_t              ticket;
+	queue_id              id;
+	struct queue_envelope env;
+	struct queue_rcpt    *rcpts;
+	size_t                cap;
+};
 
-	*n = 0;
-	*next = INT64_MAX;
-	if (want > QW_DUE_MAX)
-		want = QW_DUE_MAX;
-	if ((rc = wait_for(d, qc_due(d->q, now, (uint32_t)want, ask_cb, &a), &a)) != QUEUE_OK)
-		return rc;
-	*n = a.got;
-	*next = a.rep.n == want || a.got == cap ? now : a.rep.next;
-	return QUEUE_OK;
+static void fetch_free(struct fetch *f)
+{
+	struct fetch **p = &f->d->fetching;
+
+	while (*p != f)
+		p = &(*p)->next;
+	*p = f->next;
+	if (f->ticket != 0)
+		qc_cancel(f->d->q, f->ticket);
+	free(f->rcpts);
+	free(f);
+}
+
+/* Every envelope of the scan is in: start what may start, set the next. */
+static void scan_over(struct deliver *d)
+{
+	int64_t now = now_s();
+
+	dispatch(d);
+	if (d->scan_next == INT64_MAX)
+		scan_at(d, RESCAN_MAX_MS);
+	else if (d->scan_next <= now)
+		scan_at(d, d->scan_more && d->njobs < d->conf->delivery_concurrency * JOBS_PER_SLOT
+		           ? 0 : 1000);
+	else
+		scan_at(d, (d->scan_next - now) * 1000 + 50);
+}
+
+static void fetch_ask(struct fetch *f);
+
+static void fetch_cb(void *arg, const struct qw_rep *rep)
+{
+	struct fetch *f = arg;
+	struct deliver *d = f->d;
+	int rc = rep != NULL ? rep->rc : QUEUE_EIO;
+	char idtext[QUEUE_ID_TEXT];
+
+	f->ticket = 0;
+	if (rc == QUEUE_EINVAL && rep->n > f->cap && rep->n <= FETCH_RCPTS_MAX) {
+		/* more recipients than room: ask again with room for them */
+		struct queue_rcpt *r = realloc(f->rcpts, rep->n * sizeof *r);
+		if (r != NULL) {
+			f->rcpts = r;
+			f->cap = rep->n;
+			fetch_ask(f);
+			return;
+		}
+	}
+	if (rc == QUEUE_OK && (qw_env_decode(rep->data, rep->len, &f->env, NULL) != QUEUE_OK ||
+	                       f->env.nrcpts != rep->n || f->env.id != f->id))
+		rc = QUEUE_EIO;
+	if (rc == QUEUE_OK && !d->stopping) {
+		plan_message(d, &f->env, now_s());
+	} else if (rc != QUEUE_OK && rc != QUEUE_ENOTFOUND) {
+		queue_id_format(f->id, idtext);
+		log_warn("msg=\"cannot read a queued message\" id=%s error=\"%s\"", idtext,
+		         queue_strerror(rc));
+	}
+	fetch_free(f);
+	if (d->fetching == NULL && !d->stopping)
+		scan_over(d);
+}
+
+static void fetch_ask(struct fetch *f)
+{
+	memset(&f->env, 0, sizeof f->env);
+	f->env.rcpts = f->rcpts;
+	f->env.rcpt_cap = f->cap;
+	f->ticket = qc_get(f->d->q, f->id, (uint32_t)f->cap, fetch_cb, f);
+}
+
+static int fetch_start(struct deliver *d, queue_id id)
+{
+	struct fetch *f = calloc(1, sizeof *f);
+
+	if (f == NULL || (f->rcpts = calloc(16, sizeof *f->rcpts)) == NULL) {
+		free(f);
+		return -1;
+	}
+	f->d = d;
+	f->id = id;
+	f->cap = 16;
+	f->next = d->fetching;
+	d->fetching = f;
+	fetch_ask(f);
+	return 0;
+}
+
+/* In flight: a job has it, or its envelope is being read. */
+static int in_flight(void *arg, queue_id id)
+{
+	struct deliver *d = arg;
+
+	for (struct job *j = d->jobs; j; j = j->next)
+		if (j->id == id)
+			return 1;
+	for (struct fetch *f = d->fetching; f; f = f->next)
+		if (f->id == id)
+			return 1;
+	return 0;
+}
+
+/* The due list: the messages not in flight, up to the room there is;
+ * scan_next is now when more were due than taken, else when the next one
+ * is. */
+static void due_cb(void *arg, const struct qw_rep *rep)
+{
+	struct deliver *d = arg;
+	int rc = rep != NULL ? rep->rc : QUEUE_EIO;
+	size_t got = 0;
+
+	d->scan_ticket = 0;
+	if (rc != QUEUE_OK) {
+		log_warn("msg=\"cannot read the schedule\" error=\"%s\"", queue_strerror(rc));
+		scan_at(d, 10000);
+		return;
+	}
+	for (size_t i = 0; i < rep->n && got < d->scan_cap; i++) {
+		queue_id id = qw_due_id(rep, i);
+
+		if (!in_flight(d, id) && fetch_start(d, id) == 0)
+			got++;
+	}
+	d->scan_more = rep->n == d->scan_want || got == d->scan_cap;
+	d->scan_next = d->scan_more ? d->scan_now : rep->next;
+	if (d->fetching == NULL)
+		scan_over(d);
 }
 
 static void scan_cb(struct ev_loop *l, struct ev_timer *t)
 {
 	struct deliver *d = t->arg;
 	unsigned room_max = d->conf->delivery_concurrency * JOBS_PER_SLOT;
-	queue_id ids[SCAN_BATCH];
-	size_t n = 0, cap;
-	int64_t now = now_s(), next = INT64_MAX;
-	int rc;
+	size_t want;
 
 	(void)l;
 	if (d->stopping || !d->conf->delivery)
 		return;
-	if (d->njobs >= room_max)
-		return;              /* a job's end scans again */
-	cap = room_max - d->njobs < SCAN_BATCH ? room_max - d->njobs : SCAN_BATCH;
-	rc = due(d, now, ids, cap, &n, &next);
-	if (rc != QUEUE_OK) {
-		log_warn("msg=\"cannot read the schedule\" error=\"%s\"", queue_strerror(rc));
-		scan_at(d, 10000);
-		return;
-	}
-	for (size_t i = 0; i < n; i++)
-		plan_message(d, ids[i], now);
-	dispatch(d);
-	if (next == INT64_MAX)
-		scan_at(d, RESCAN_MAX_MS);
-	else if (next <= now)
-		scan_at(d, n == cap && d->njobs < room_max ? 0 : 1000);
-	else
-		scan_at(d, (next - now) * 1000 + 50);
+	if (d->scan_ticket != 0 || d->fetching != NULL || d->njobs >= room_max)
+		return;              /* the scan going on, or a job's end, scans again */
+	d->scan_cap = room_max - d->njobs < SCAN_BATCH ? room_max - d->njobs : SCAN_BATCH;
+	/* (asking for the jobs in flight more, which in_flight() refuses) */
+	want = d->scan_cap + d->njobs;
+	d->scan_want = want > QW_DUE_MAX ? QW_DUE_MAX : want;
+	d->scan_now = now_s();
+	d->scan_ticket = qc_due(d->q, d->scan_now, (uint32_t)d->scan_want, due_cb, d);
 }
 
 /* ---- admin ---- */
@@ -1148,6 +1311,11 @@ void deliver_stop(struct deliver *d)
 	d->stopping = 1;
 	ev_timer_stop(d->loop, &d->scan_timer);
 	ev_timer_stop(d->loop, &d->rate_timer);
+	if (d->scan_ticket != 0)
+		qc_cancel(d->q, d->scan_ticket);
+	d->scan_ticket = 0;
+	while (d->fetching)
+		fetch_free(d->fetching);
 	while (d->jobs)
 		job_free(d->jobs);       /* nothing recorded: tried again later */
 	client_pool_free(d->pool);   /* QUIT to the kept connections */
@@ -1166,6 +1334,5 @@ void deliver_free(struct deliver *d)
 		return;
 	deliver_stop(d);
 	dns_resolver_free(d->dns);
-	free(d->rcpts);
 	free(d);
 }

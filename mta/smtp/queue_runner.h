@@ -6,8 +6,10 @@
  *
  * Its whole interface to the queue is the queue role's link
  * (mta/net/queue_client.h): DUE, GET, BODY_READ, UPDATE, and a draft for a
- * bounce; it waits for each answer it needs (qc_wait): it serves no
- * client, and its next step needs that answer anyway.
+ * bounce, each answered by callback: no delivery ever waits for the queue
+ * role (a scan's envelopes are asked for all at once, a body a piece at a
+ * time as the connection takes it, a report's draft and the original's
+ * headers together).  Only an admin verb waits for its one answer.
  *
  *   - Due messages are read in ID order of their due time; each message's
  *     due recipients are grouped by destination (policy/route.h key): one

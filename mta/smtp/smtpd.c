@@ -491,25 +491,21 @@ static int mail_params(struct smtpd *s, const struct smtp_cmd *c, unsigned *flag
 	return 0;
 }
 
-static void cmd_mail(struct smtpd *s, const struct smtp_cmd *c)
+/* MAIL refused before its path is read (a transaction going on, too many
+ * messages, submission without AUTH): 1 when so, the reply given. */
+static int mail_refused(struct smtpd *s)
 {
-	struct addr a;
-	struct dsnparam_mail dsn;
-	unsigned allow = ADDR_ALLOW_NULL, flags = 0;
-	uint64_t size = 0;
-	enum addr_result r;
-
 	if (s->state == SMTPD_S_MAIL) {
 		reply(s, "503 5.5.1 Sender already specified");
 		client_error(s);
-		return;
+		return 1;
 	}
 	if (s->messages >= s->conf->max_messages_per_connection) {
 		reply(s, "421 4.7.0 %s Too many messages in one connection, closing",
 		      s->conf->hostname);
 		s->close_reason = "max-messages";
 		s->state = SMTPD_S_CLOSING;
-		return;
+		return 1;
 	}
 	if (s->client.listener.role == CONF_ROLE_SUBMISSION && !s->authenticated) {
 		if (auth_needs_tls(s))
@@ -518,8 +514,40 @@ static void cmd_mail(struct smtpd *s, const struct smtp_cmd *c)
 			reply(s, "530 5.7.0 Authentication required");
 		log_event("reject", "addr=%s code=530 reason=auth-required", s->client.addr_text);
 		client_error(s);
-		return;
+		return 1;
 	}
+	return 0;
+}
+
+/* An authenticated user sends only as the addresses it owns (users file):
+ * 1 when a is one of them (or nobody authenticated), else 0, refused. */
+static int sender_owned(struct smtpd *s, const struct addr *a)
+{
+	char text[ADDR_TEXT_MAX], q[ADDR_TEXT_MAX * 4 + 8], u[USERS_NAME_MAX * 4 + 8];
+
+	if (s->user == NULL)
+		return 1;
+	addr_format(a, text, sizeof text);
+	if (users_sender_allowed(s->user, text))
+		return 1;
+	reply(s, "553 5.7.1 <%s>: Sender address not owned by the authenticated user", text);
+	log_event("reject", "addr=%s code=553 reason=sender-not-owned user=%s from=<%s>",
+	          s->client.addr_text, log_quote(s->user->name, strlen(s->user->name), u, sizeof u),
+	          log_quote(text, strlen(text), q, sizeof q));
+	client_error(s);
+	return 0;
+}
+
+static void cmd_mail(struct smtpd *s, const struct smtp_cmd *c)
+{
+	struct addr a;
+	struct dsnparam_mail dsn;
+	unsigned allow = ADDR_ALLOW_NULL, flags = 0;
+	uint64_t size = 0;
+	enum addr_result r;
+
+	if (mail_refused(s))
+		return;
 	/* Parameters first: SMTPUTF8 decides how the path is parsed. */
 	memset(&dsn, 0, sizeof dsn);
 	if (mail_params(s, c, &flags, &size, &dsn) != 0)
@@ -546,19 +574,8 @@ static void cmd_mail(struct smtpd *s, const struct smtp_cmd *c)
 		client_error(s);
 		return;
 	}
-	if (s->user != NULL) {
-		char text[ADDR_TEXT_MAX], q[ADDR_TEXT_MAX * 4 + 8], u[USERS_NAME_MAX * 4 + 8];
-
-		addr_format(&a, text, sizeof text);
-		if (!users_sender_allowed(s->user, text)) {
-			reply(s, "553 5.7.1 <%s>: Sender address not owned by the authenticated user", text);
-			log_event("reject", "addr=%s code=553 reason=sender-not-owned user=%s from=<%s>",
-			          s->client.addr_text, log_quote(s->user->name, strlen(s->user->name), u, sizeof u),
-			          log_quote(text, strlen(text), q, sizeof q));
-			client_error(s);
-			return;
-		}
-	}
+	if (!sender_owned(s, &a))
+		return;
 	txn_reset(s);
 	addr_format(&a, s->env.sender, sizeof s->env.sender);
 	s->env.flags = flags;
@@ -609,32 +626,26 @@ static int add_rcpt(struct smtpd *s, const char *text, uint8_t notify, const cha
 	return 0;
 }
 
-static void cmd_rcpt(struct smtpd *s, const struct smtp_cmd *c)
+/* RCPT's parameters: RFC 3461 NOTIFY and ORCPT, kept with the recipient
+ * (in vnotify and vorcpt while its next hop is asked).  0, or -1 with the
+ * reply given. */
+static int rcpt_params(struct smtpd *s, const struct smtp_cmd *c)
 {
-	struct addr a;
 	struct dsnparam_rcpt dsn;
-	struct rules_client rc;
-	unsigned allow = ADDR_ALLOW_POSTMASTER;
-	char text[ADDR_TEXT_MAX], q[ADDR_TEXT_MAX * 4 + 8];
-	enum addr_result r;
-	size_t i;
 
-	s->rcpt_tried = 1;
-	/* RFC 3461 NOTIFY and ORCPT, kept with the recipient (in vnotify and
-	 * vorcpt while its next hop is asked). */
 	memset(&dsn, 0, sizeof dsn);
-	for (i = 0; i < c->nparams; i++) {
+	for (size_t i = 0; i < c->nparams; i++) {
 		const struct smtp_param *p = &c->params[i];
 		int pr = s->esmtp ? dsnparam_rcpt(&dsn, p->key, p->keylen, p->val, p->vallen)
 		                  : DSNP_OTHER;
 
 		if (pr == DSNP_OTHER) {
 			unsupported_param(s, p);
-			return;
+			return -1;
 		}
 		if (pr < 0) {
 			dsn_refused(s, pr);
-			return;
+			return -1;
 		}
 	}
 	s->vnotify = dsn.notify;
@@ -643,6 +654,50 @@ static void cmd_rcpt(struct smtpd *s, const struct smtp_cmd *c)
 		memcpy(s->vorcpt, dsn.orcpt, dsn.orcptlen);
 		s->vorcpt[dsn.orcptlen] = '\0';
 	}
+	return 0;
+}
+
+/* Where the recipient may go (policy/rules.h): 1, or 0 with the refusal
+ * given (unknown user, relay denied). */
+static int rcpt_allowed(struct smtpd *s, const struct addr *a, const char *text, const char *q)
+{
+	struct rules_client rc = rules_client_of(s);
+
+	switch (rules_rcpt(s->conf, &rc, a)) {
+	case RCPT_LOCAL:
+		if (s->rcpts != NULL && !rcptdb_known(s->rcpts, s->conf, a)) {
+			reply(s, "550 5.1.1 <%s>: User unknown", text);
+			log_event("reject", "addr=%s code=550 reason=unknown-user to=<%s>", s->client.addr_text, q);
+			client_error(s);
+			return 0;
+		}
+		return 1;
+	case RCPT_RELAY:
+		return 1;
+	case RCPT_DENY_ROUTING:
+		reply(s, "554 5.7.1 <%s>: Relay access denied (routing characters in local part)", text);
+		log_event("reject", "addr=%s code=554 reason=relay-routing to=<%s>", s->client.addr_text, q);
+		client_error(s);
+		return 0;
+	case RCPT_DENY_RELAY:
+	default:
+		reply(s, "554 5.7.1 <%s>: Relay access denied", text);
+		log_event("reject", "addr=%s code=554 reason=relay-denied to=<%s>", s->client.addr_text, q);
+		client_error(s);
+		return 0;
+	}
+}
+
+static void cmd_rcpt(struct smtpd *s, const struct smtp_cmd *c)
+{
+	struct addr a;
+	unsigned allow = ADDR_ALLOW_POSTMASTER;
+	char text[ADDR_TEXT_MAX], q[ADDR_TEXT_MAX * 4 + 8];
+	enum addr_result r;
+
+	s->rcpt_tried = 1;
+	if (rcpt_params(s, c) != 0)
+		return;
 	if (s->env.flags & QUEUE_ENV_SMTPUTF8)
 		allow |= ADDR_ALLOW_UTF8;
 	r = addr_parse_path(c->path, c->pathlen, allow, &a);
@@ -671,31 +726,8 @@ static void cmd_rcpt(struct smtpd *s, const struct smtp_cmd *c)
 		reply(s, "452 4.5.3 Too many recipients");
 		return; /* RFC 5321 4.5.3.1.10: not an error, the client sends the rest later */
 	}
-	memset(&rc, 0, sizeof rc);
-	rc = rules_client_of(s);
-	switch (rules_rcpt(s->conf, &rc, &a)) {
-	case RCPT_LOCAL:
-		if (s->rcpts != NULL && !rcptdb_known(s->rcpts, s->conf, &a)) {
-			reply(s, "550 5.1.1 <%s>: User unknown", text);
-			log_event("reject", "addr=%s code=550 reason=unknown-user to=<%s>", s->client.addr_text, q);
-			client_error(s);
-			return;
-		}
-		break;
-	case RCPT_RELAY:
-		break;
-	case RCPT_DENY_ROUTING:
-		reply(s, "554 5.7.1 <%s>: Relay access denied (routing characters in local part)", text);
-		log_event("reject", "addr=%s code=554 reason=relay-routing to=<%s>", s->client.addr_text, q);
-		client_error(s);
+	if (!rcpt_allowed(s, &a, text, q))
 		return;
-	case RCPT_DENY_RELAY:
-	default:
-		reply(s, "554 5.7.1 <%s>: Relay access denied", text);
-		log_event("reject", "addr=%s code=554 reason=relay-denied to=<%s>", s->client.addr_text, q);
-		client_error(s);
-		return;
-	}
 	if (!(a.flags & (ADDR_F_LITERAL | ADDR_F_POSTMASTER))) {
 		const struct conf_route *route = route_find(s->conf, a.domain, a.domainlen);
 		if (route != NULL && route->hop.verify_rcpt) {

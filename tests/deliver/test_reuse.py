@@ -47,17 +47,22 @@ def submit(server, n, rcpt="bob@example.test", tag="m"):
     return ids
 
 
-def held(name, conf, n, **kw):
-    """A server that takes n messages with delivery off, then starts again
-    with delivery on: every message is due at once."""
-    s = Server(name, dict(conf, delivery="off"))
-    ids = submit(s, n, **kw)
+def release(s):
+    """Start s again with delivery on: what it holds is due at once."""
     s.stop()
     with open(s.conf_path) as f:
         text = f.read()
     with open(s.conf_path, "w") as f:
         f.write(text.replace("\ndelivery off\n", "\ndelivery on\n"))
     s.start()
+
+
+def held(name, conf, n, **kw):
+    """A server that takes n messages with delivery off, then starts again
+    with delivery on: every message is due at once."""
+    s = Server(name, dict(conf, delivery="off"))
+    ids = submit(s, n, **kw)
+    release(s)
     return s, ids
 
 
@@ -237,6 +242,36 @@ def test_a_routes_rate():
     once_each(sink.messages, n)
     wait_empty(s)
     check("attempts=2" not in log_text(s), "waiting for the rate is not a failed attempt")
+
+
+@case
+def test_big_messages_in_pieces_beside_small_ones():
+    # bodies go to the connection a piece at a time as the queue role
+    # answers: three of 1 MB (many pieces each) and small ones at once,
+    # every byte as it was accepted
+    import hashlib
+    sink = Sink(pipelining=True)
+    s = Server("reuse-big", dict(FAST, route="example.test [127.0.0.1]:%d" % sink.port,
+                                 delivery="off"))
+    want = {}
+    with s.connect() as c:
+        c.ehlo()
+        for i in range(12):
+            size = 1 << 20 if i % 4 == 0 else 2000
+            line = ("%05d " % i) + "x" * 70 + "\r\n"
+            body = ("Subject: big-%d\r\n\r\n" % i) + line * (size // len(line))
+            want["big-%d" % i] = hashlib.sha256(body.encode()).hexdigest()
+            queued_id(c.mail_tx(SENDER, ["bob@example.test"], body, ehlo=False))
+    release(s)
+    sink.wait_messages(12, 60)
+    wait_empty(s)
+    got = {}
+    for m in sink.messages:
+        data = m.data
+        # the sink has what moat sent: its own Received: line first
+        start = data.index(b"Subject: ")
+        got[m.parsed()["Subject"]] = hashlib.sha256(data[start:]).hexdigest()
+    eq(got, want, "every body as accepted")
 
 
 @case

@@ -45,7 +45,7 @@ struct run {
 	/* The recipients taken when the script ended, with their DSN parameters. */
 	size_t nrcpts;
 	uint8_t notify[4];
-	char orcpt[4][64];
+	char orcpt[4][QUEUE_ORCPT_MAX + 1];
 };
 
 /* The driver: answers each verification by the local part's first letter
