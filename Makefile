@@ -80,7 +80,14 @@ POLICY := policy/wire.c \
           policy/kv.c \
           policy/proxy.c \
           policy/spki.c \
-          policy/dkim.c
+          policy/dkim.c \
+          policy/modidx.c \
+          policy/dhcp.c \
+          policy/sntp.c \
+          policy/syslog.c \
+          policy/ndp.c \
+          policy/fslabel.c \
+          policy/bootslot.c
 QUEUE  := queue/store.c \
           queue/envelope.c \
           queue/ext.c \
@@ -124,6 +131,13 @@ CMD    := mta/cmd/conf_path.c \
           mta/cmd/dkim_keygen.c
 INIT   := mta/init/rtnetlink.c \
           mta/init/devices.c \
+          mta/init/modules.c \
+          mta/init/child.c \
+          mta/init/seed.c \
+          mta/init/slots.c \
+          mta/init/upgrade.c \
+          mta/init/lease.c \
+          mta/init/ntpc.c \
           mta/init/init.c
 ROLES  := mta/roles/roles.c \
           mta/roles/sandbox.c \
@@ -254,7 +268,7 @@ unit: $(UNIT_MUSL) $(UNIT_ASAN)
 
 # The appliance (image/build.sh): Debian's kernel, moat as /init, no mounts.
 # Rebuilt only when the binary or the builder's inputs change.
-IMAGE_IN := image/build.sh image/oci.py image/modules image/cmdline \
+IMAGE_IN := image/build.sh image/slots.sh image/oci.py image/modules image/cmdline \
             image/mke2fs.conf image/moat.conf.example
 image: $(BUILD)/image/moat.img
 $(BUILD)/image/moat.img: $(BUILD)/moat $(IMAGE_IN) | image-tools

@@ -18,6 +18,7 @@
 
 #include "mta/ops/loaded_config.h"
 #include "mta/init/init.h"
+#include "mta/init/upgrade.h"
 #include "mta/net/log.h"
 #include "mta/cmd/conf_path.h"
 #include "mta/cmd/status_cmd.h"
@@ -54,6 +55,8 @@ static void usage(FILE *f)
 	      "       moat dkim-keygen [-o KEYFILE] [-pkcs1] SELECTOR DOMAIN [BITS]\n"
 	      "                                       a DKIM key and the DNS record to publish\n"
 	      "       moat init                       the appliance's process 1 (image/)\n"
+	      "       moat upgrade FILE               the appliance: FILE (moat-boot.img) into the other\n"
+	      "                                       boot slot, tried at the next boot\n"
 	      "       moat version | -V | --version   print the version\n"
 	      "       moat help | -h | --help         this text\n"
 	      "Without -c: $MOAT_CONF, else " CONFPATH_DEFAULT "; status, reload and queue also\n"
@@ -135,6 +138,8 @@ int main(int argc, char **argv)
 		return passwd_main(argc, argv);
 	if (strcmp(cmd, "relay-test") == 0)
 		return relaytest_main(argc, argv);
+	if (strcmp(cmd, "upgrade") == 0)
+		return upgrade_main(argc, argv);
 	if (strcmp(cmd, "dkim-keygen") == 0)
 		return dkimkeygen_main(argc, argv);
 	if (take_conf_arg(&argc, argv, &path) < 0) {

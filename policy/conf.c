@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "syslog.h"
 #include "dkim.h"
 #include "dnsbl.h"
 #include "quota.h"
@@ -608,9 +609,49 @@ const char *conf_facility_name(unsigned code)
 	return NULL;
 }
 
-/* "log stderr" or "log syslog [SOCKET]". */
+static int parse_nexthop(const char *s, size_t len, struct conf_nexthop *h, uint16_t defport);
+static int parse_scaled(const char *arg, size_t len, const struct unit *u, uint64_t max,
+                        uint64_t *out);
+
+#define LOG_USAGE "stderr|syslog [SOCKET]|remote udp|tcp|tls HOST[:PORT] [buffer SIZE]"
+
+/* "log remote udp|tcp|tls HOST[:PORT] [buffer SIZE]" */
+static int set_log_remote(struct parse *p, const struct directive *d)
+{
+	struct conf *c = p->c;
+	enum syslog_transport tr;
+	uint64_t v;
+
+	if (p->nmore < 2 || p->nmore == 3)
+		return bad_value(p, d, "remote needs", "", 0, " udp|tcp|tls HOST[:PORT] [buffer SIZE]");
+	tr = syslog_transport_parse(p->more[0], p->morelen[0]);
+	if (tr == 0)
+		return bad_value(p, d, "bad transport", p->more[0], p->morelen[0], " (udp, tcp or tls)");
+	if (parse_nexthop(p->more[1], p->morelen[1], &c->log_remote_hop, syslog_default_port(tr)) != 0)
+		return bad_value(p, d, "bad server", p->more[1], p->morelen[1],
+		                 " (HOST, HOST:PORT, [IPv6] or [IPv6]:PORT)");
+	c->log_remote_buffer = SYSLOG_BUFFER_DEFAULT;
+	if (p->nmore == 4) {
+		if (!word_is(p->more[2], p->morelen[2], "buffer"))
+			return bad_value(p, d, "unknown option", p->more[2], p->morelen[2], " (buffer SIZE)");
+		if (parse_scaled(p->more[3], p->morelen[3], size_units, UINT64_MAX, &v) != 0 ||
+		    v < SYSLOG_BUFFER_MIN || v > SYSLOG_BUFFER_MAX)
+			return bad_value(p, d, "bad buffer size", p->more[3], p->morelen[3],
+			                 " (8K to 64M)");
+		c->log_remote_buffer = v;
+	}
+	c->log_target = CONF_LOG_SYSLOG;
+	c->log_remote = tr;
+	c->log_line = p->line;
+	return 0;
+}
+
+/* "log stderr", "log syslog [SOCKET]" or "log remote ...". */
 static int set_log(struct parse *p, const struct directive *d, const char *arg, size_t len)
 {
+	p->c->log_remote = 0;
+	if (word_is(arg, len, "remote"))
+		return set_log_remote(p, d);
 	if (word_is(arg, len, "stderr")) {
 		if (p->nmore > 0)
 			return bad_value(p, d, "stderr takes no socket:", p->more[0], p->morelen[0], "");
@@ -618,10 +659,16 @@ static int set_log(struct parse *p, const struct directive *d, const char *arg, 
 		return 0;
 	}
 	if (!word_is(arg, len, "syslog"))
-		return bad_value(p, d, "bad log target", arg, len, " (stderr, or syslog [SOCKET])");
+		return bad_value(p, d, "bad log target", arg, len,
+		                 " (stderr, syslog [SOCKET], or remote udp|tcp|tls HOST[:PORT])");
 	p->c->log_target = CONF_LOG_SYSLOG;
 	if (p->nmore == 0)
 		return 0;
+	if (p->nmore > 1) {
+		struct text *t = error_at(p, d);
+		text_puts(t, "too many arguments (log " LOG_USAGE ")");
+		return fail(p);
+	}
 	return set_path_into(p, d, p->more[0], p->morelen[0], p->c->log_socket);
 }
 
@@ -974,7 +1021,19 @@ static void format_recipients(struct text *t, const struct conf *c, const struct
 static void format_log(struct text *t, const struct conf *c, const struct directive *d)
 {
 	put_name(t, d);
-	if (c->log_target == CONF_LOG_SYSLOG) {
+	if (c->log_remote != 0) {
+		const struct conf_nexthop *h = &c->log_remote_hop;
+		text_puts(t, "remote ");
+		text_puts(t, syslog_transport_name(c->log_remote));
+		text_puts(t, h->literal ? " [" : " ");
+		text_puts(t, h->host);
+		text_puts(t, h->literal ? "]:" : ":");
+		text_put_u64(t, h->port);
+		if (c->log_remote_buffer != SYSLOG_BUFFER_DEFAULT) {
+			text_puts(t, " buffer ");
+			put_size(t, c->log_remote_buffer);
+		}
+	} else if (c->log_target == CONF_LOG_SYSLOG) {
 		text_puts(t, "syslog ");
 		text_puts(t, c->log_socket);
 	} else {
@@ -1463,6 +1522,38 @@ static int set_dns_server(struct parse *p, const struct directive *d, const char
 	return 0;
 }
 
+/* "ntp-server HOST": a name or an address, as text (mta/init resolves it). */
+static int set_ntp_server(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	struct conf *c = p->c;
+	struct ipaddr ip;
+	size_t n = strip_root(arg, len);
+
+	if (ip_parse(arg, len, &ip) != 0 &&
+	    (n == 0 || n > ADDR_DOMAIN_MAX || !addr_domain_valid(arg, n, 0)))
+		return bad_value(p, d, "bad server", arg, len, " (a host name or an IP address)");
+	if (ip_parse(arg, len, &ip) == 0)
+		n = len;
+	for (size_t k = 0; k < c->nntp_servers; k++)
+		if (strlen(c->ntp_servers[k]) == n && memcmp(c->ntp_servers[k], arg, n) == 0)
+			return bad_value(p, d, "duplicate server", arg, len, "");
+	if (c->nntp_servers == CONF_MAX_NTP)
+		return too_many(p, d, "servers", CONF_MAX_NTP);
+	memcpy(c->ntp_servers[c->nntp_servers], arg, n);
+	c->ntp_servers[c->nntp_servers++][n] = '\0';
+	return 0;
+}
+
+/* Like the other appliance-only directives, nothing when not set. */
+static void format_ntp_server(struct text *t, const struct conf *c, const struct directive *d)
+{
+	for (size_t k = 0; k < c->nntp_servers; k++) {
+		put_name(t, d);
+		text_puts(t, c->ntp_servers[k]);
+		text_puts(t, "\n");
+	}
+}
+
 static void format_dns_server(struct text *t, const struct conf *c, const struct directive *d)
 {
 	if (c->ndns_servers == 0)
@@ -1627,6 +1718,7 @@ static const struct directive directives[] = {
 	{ "net-interface", set_net_interface, format_net_interface, 0, 0, 0, 0, NULL },
 	{ "net-address",   set_net_address,   format_net_address,   1, 0, 0, 0, NULL },
 	{ "net-gateway",   set_net_gateway,   format_net_gateway,   1, 0, 0, 0, NULL },
+	{ "ntp-server",    set_ntp_server,    format_ntp_server,    1, 0, 0, 0, NULL },
 	{ "reject-early-pipelining", set_onoff, format_onoff, 0, FIELD(reject_early_pipelining),
 	  0, 0, NULL },
 	{ "reject-invalid-helo", set_onoff, format_onoff, 0, FIELD(reject_invalid_helo), 0, 0, NULL },
@@ -1668,7 +1760,7 @@ static const struct {
 	{ set_listen,     1, 6, "ADDR:PORT [options]" },
 	{ set_deny_net,   1, 2, "CIDR [never-connect]" },
 	{ set_recipients, 2, 2, "DOMAIN PATH|catch-all" },
-	{ set_log,        1, 2, "stderr|syslog [SOCKET]" },
+	{ set_log,        1, 5, LOG_USAGE },
 	{ set_route,      2, 6, "DOMAIN NEXTHOP [tls MODE] [smtps] [verify-recipients]" },
 	{ set_smarthost,  1, 6, "NEXTHOP [tls MODE] [smtps] [auth FILE]" },
 	{ set_dkim_sign,  3, 5, "DOMAIN SELECTOR KEYFILE [headers H1:H2:...]" },
@@ -1831,6 +1923,36 @@ static int check_proxy(const struct conf *c, struct parse *p)
 	return 0;
 }
 
+/* log remote: the destination string (policy/syslog.h) into log_socket,
+ * where the log finds it; TLS takes its CA from tls-ca-file. */
+static int finish_log_remote(struct parse *p)
+{
+	struct conf *c = p->c;
+	struct syslog_dest dst;
+
+	memset(&dst, 0, sizeof dst);
+	dst.transport = c->log_remote;
+	memcpy(dst.host, c->log_remote_hop.host, sizeof dst.host);
+	dst.port = c->log_remote_hop.port;
+	dst.buffer = (size_t)c->log_remote_buffer;
+	dst.uid = (long)c->run_uid;
+	dst.gid = (long)c->run_gid;
+	p->line = c->log_line;
+	if (dst.transport == SYSLOG_TLS) {
+		if (c->tls_ca_file[0] == '\0') {
+			text_puts(error_at(p, NULL), "log remote tls: the server's certificate is checked "
+			          "against tls-ca-file, which is not set");
+			return fail(p);
+		}
+		memcpy(dst.ca, c->tls_ca_file, strnlen(c->tls_ca_file, sizeof dst.ca - 1));
+	}
+	if (syslog_dest_format(&dst, c->log_socket, sizeof c->log_socket) == 0) {
+		text_puts(error_at(p, NULL), "log remote: server and tls-ca-file too long together");
+		return fail(p);
+	}
+	return 0;
+}
+
 int conf_finish(struct conf *c, const char *file, char *err, size_t errcap)
 {
 	struct parse p;
@@ -1933,6 +2055,8 @@ int conf_finish(struct conf *c, const char *file, char *err, size_t errcap)
 		put_size(t, c->queue_max_bytes);
 		return fail(&p);
 	}
+	if (c->log_remote != 0 && finish_log_remote(&p) != 0)
+		return -1;
 	/* The map is sized from the quotas unless set; set, it must hold them. */
 	uint64_t map = quota_map_size(c->queue_max_bytes, c->queue_max_messages);
 	if (c->queue_map_size == 0) {

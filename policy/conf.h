@@ -28,6 +28,7 @@
 #define CONF_MAX_RCPT_LISTS 64
 #define CONF_MAX_ROUTES    256
 #define CONF_MAX_DNS       3
+#define CONF_MAX_NTP       3
 #define CONF_MAX_DNSBL     16
 #define CONF_DNSBL_ZONE_MAX 160  /* a zone's name, so that any query name fits 253 */
 #define CONF_MAX_PROXY_FROM 64
@@ -264,7 +265,16 @@ struct conf {
 
 	/* Operations (docs/operations.md "Logs", "Metrics and health", "Reload and stop"). */
 	unsigned log_target;                          /* log: enum conf_log; default stderr */
-	char     log_socket[CONF_PATH_MAX];           /* log syslog PATH; default /dev/log */
+	char     log_socket[CONF_PATH_MAX];           /* log syslog PATH; default /dev/log;
+	                                                 for log remote, conf_finish()
+	                                                 writes the destination here
+	                                                 (policy/syslog.h) */
+	/* log remote udp|tcp|tls HOST[:PORT] [buffer SIZE]: every line as RFC
+	 * 5424 syslog to HOST as well as on stderr (docs/operations.md). */
+	unsigned log_remote;                          /* enum syslog_transport; 0 none */
+	struct conf_nexthop log_remote_hop;           /* its host and port */
+	uint64_t log_remote_buffer;                   /* bytes kept while it is away */
+	size_t   log_line;
 	unsigned log_facility;                        /* log-facility, as a syslog code;
 	                                                 default 2 (mail) */
 	struct conf_listener metrics;                 /* metrics-listen; port 0 when off
@@ -283,6 +293,10 @@ struct conf {
 	size_t   nnet_addrs;                          /* net-address */
 	struct ipaddr net_gateways[2];
 	size_t   nnet_gateways;                       /* net-gateway: at most one per family */
+	/* ntp-server: the appliance's clock (SNTP, RFC 4330); none given, the
+	 * servers of the DHCP lease; moat serve ignores these. */
+	char     ntp_servers[CONF_MAX_NTP][ADDR_DOMAIN_MAX + 1];
+	size_t   nntp_servers;
 	/* DKIM signing (policy/dkim.h, docs/dkim.md). */
 	struct conf_dkim dkim[CONF_MAX_DKIM];
 	size_t   ndkim;                               /* dkim-sign */
@@ -290,7 +304,8 @@ struct conf {
 
 enum conf_log {
 	CONF_LOG_STDERR = 0,      /* one line per event on stderr                     */
-	CONF_LOG_SYSLOG           /* datagrams to a syslog socket (RFC 3164 framing)   */
+	CONF_LOG_SYSLOG           /* datagrams to a syslog socket (RFC 3164 framing),
+	                             or with log_remote set, RFC 5424 to a server    */
 };
 
 /* "mail", "daemon", ... for a syslog facility code; NULL if unknown. */
