@@ -3,9 +3,9 @@
  * delivery roles see it: requests of mta/net/keymsg.h (DKIM_SIGN_REQ,
  * DKIM_KEY_REQ) sent over a SOCK_SEQPACKET socketpair of their own, the
  * answers coming back by callback from the event loop.  Nothing here
- * waits on the socket, but dkc_wait() (the delivery role's, which serves
- * no client).  The TLS link (mta/net/key_client.h) is another socketpair:
- * the two never see each other's replies.
+ * waits on the socket, but dkc_wait() (the unit tests').  The TLS link
+ * (mta/net/key_client.h) is another socketpair: the two never see each
+ * other's replies.
  *
  *   t = dkc_sign(c, domain, selector, hash, cb, arg)   send; cb later, once
  *   dkc_cancel(c, t)                                   cb never runs
@@ -77,8 +77,9 @@ void dkc_cancel(struct dkc *c, uint64_t ticket);
 /*
  * Wait for one request's answer, blocking this process (at most
  * DKC_TIMEOUT_MS after it was sent); other answers are handled meanwhile.
- * The delivery role signs the DSNs it makes this way.  Never in the smtp
- * role.  Returns once ticket's callback has run (or was cancelled).
+ * For the unit tests only: no role waits (the delivery role's DSNs are
+ * signed through its loop, mta/smtp/dsn_dkim.h).  Returns once ticket's
+ * callback has run (or was cancelled).
  */
 void dkc_wait(struct dkc *c, uint64_t ticket);
 

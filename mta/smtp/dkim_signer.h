@@ -95,10 +95,10 @@ int dks_prepare(struct dks *d, uint64_t now);
 
 /*
  * Ask the key role on link for the signature.  cb(arg, d, ok) runs from
- * the loop (or dkc_wait()) once: ok 1, the signature verified with the
+ * the loop once: ok 1, the signature verified with the
  * key's public half and the header is in d->out[0..outlen); ok 0, why says
  * what failed (no answer, refused, a signature that does not verify).
- * Returns the link's ticket (for dkc_wait()).
+ * Returns the link's ticket.
  */
 uint64_t dks_ask(struct dks *d, struct dkc *link, dks_fn *cb, void *arg);
 

@@ -1,6 +1,7 @@
 /* mta/smtp/dsn_dkim.c -- DKIM signatures on the DSNs moat makes; see dsn_dkim.h */
 #include "mta/smtp/dsn_dkim.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -14,61 +15,16 @@ void dsn_dkim_use(struct dkc *link)
 	dsn_link = link;
 }
 
-/* An answer waited for with dkc_wait(): copied out of the callback. */
-struct answer {
-	int          done;
-	int          ok;
-	const char  *why;
-	struct dks  *d;
+struct dsn_sig {
+	struct dks   *d;
+	struct dkc   *link;     /* the link it was asked on */
+	queue_id      id;
+	const char   *name;     /* the name asked for now, in domain */
+	char          domain[ADDR_DOMAIN_MAX + 1];
+	uint64_t      ticket;   /* the DKIM_KEY_REQ on its way, 0 none */
+	dsn_dkim_fn  *cb;
+	void         *arg;
 };
-
-static void key_cb(void *arg, const struct keymsg *rep, const char *why)
-{
-	struct answer *a = arg;
-
-	a->done = 1;
-	a->why = why;
-	/* Found: the key goes into the state now (rep dies with the callback). */
-	a->ok = rep != NULL && rep->ok == 1 && dks_use_rep(a->d, rep) == 0;
-	if (rep != NULL && rep->ok == 1 && !a->ok)
-		a->why = a->d->why;
-}
-
-static void sign_cb(void *arg, struct dks *d, int ok)
-{
-	struct answer *a = arg;
-
-	(void)d;
-	a->done = 1;
-	a->ok = ok;
-}
-
-/*
- * The key for a DSN from domain: the one covering it, else the one of its
- * nearest parent (at least two labels).  1 found (in d), 0 none covers
- * any, -1 no answer (*why).
- */
-static int choose_key(struct dks *d, const char *domain, const char **why)
-{
-	const char *name = domain;
-
-	for (;;) {
-		struct answer a = { 0, 0, NULL, d };
-		const char *dot;
-
-		dkc_wait(dsn_link, dkc_key(dsn_link, name, key_cb, &a));
-		if (a.ok)
-			return 1;
-		if (a.why != NULL) {   /* no answer, or a key it cannot name */
-			*why = a.why;
-			return -1;
-		}
-		dot = strchr(name, '.');
-		if (dot == NULL || strchr(dot + 1, '.') == NULL)
-			return 0;
-		name = dot + 1;
-	}
-}
 
 static void log_fail(queue_id id, const struct dks *d, const char *why)
 {
@@ -80,37 +36,104 @@ static void log_fail(queue_id id, const struct dks *d, const char *why)
 	          d->domain[0] ? d->domain : "none", d->selector[0] ? d->selector : "none", text);
 }
 
-void dsn_dkim_sign(struct qc *q, queue_id id, const char *a, size_t alen, const char *b,
-                   size_t blen)
+/* The end: the header (or none) to the caller, then the state goes. */
+static void finish(struct dsn_sig *s, int signed_ok)
 {
-	char domain[ADDR_DOMAIN_MAX + 1], idtext[QUEUE_ID_TEXT];
-	const char *why = NULL;
-	struct dks *d;
-	int found;
+	if (signed_ok) {
+		char idtext[QUEUE_ID_TEXT];
+		queue_id_format(s->id, idtext);
+		log_event("dkim-dsn", "id=%s d=%s s=%s", idtext, s->d->domain, s->d->selector);
+	}
+	s->cb(s->arg, signed_ok ? s->d->out : NULL, signed_ok ? s->d->outlen : 0);
+	dks_free(s->d);
+	free(s);
+}
+
+static void sign_cb(void *arg, struct dks *d, int ok)
+{
+	struct dsn_sig *s = arg;
+
+	if (!ok)
+		log_fail(s->id, d, d->why);
+	finish(s, ok);
+}
+
+static void ask_key(struct dsn_sig *s);
+
+/*
+ * The key for a DSN from its domain: the one covering it, else the one of
+ * its nearest parent (at least two labels), asked one name at a time.
+ */
+static void key_cb(void *arg, const struct keymsg *rep, const char *why)
+{
+	struct dsn_sig *s = arg;
+	const char *dot;
+
+	s->ticket = 0;
+	if (rep != NULL && rep->ok == 1) {
+		/* Found: the key goes into the state now (rep dies with the callback). */
+		if (dks_use_rep(s->d, rep) != 0 || dks_prepare(s->d, (uint64_t)time(NULL)) != 0) {
+			log_fail(s->id, s->d, s->d->why);
+			finish(s, 0);
+		} else {
+			(void)dks_ask(s->d, s->link, sign_cb, s);
+		}
+		return;
+	}
+	if (why != NULL) {     /* no answer, or a key it cannot name */
+		log_fail(s->id, s->d, why);
+		finish(s, 0);
+		return;
+	}
+	dot = strchr(s->name, '.');
+	if (dot == NULL || strchr(dot + 1, '.') == NULL) {
+		finish(s, 0);  /* no key covers it: unsigned, without a word */
+		return;
+	}
+	s->name = dot + 1;
+	ask_key(s);
+}
+
+static void ask_key(struct dsn_sig *s)
+{
+	s->ticket = dkc_key(s->link, s->name, key_cb, s);
+}
+
+struct dsn_sig *dsn_dkim_start(queue_id id, const char *a, size_t alen, const char *b,
+                               size_t blen, dsn_dkim_fn *cb, void *arg)
+{
+	struct dsn_sig *s;
 
 	if (dsn_link == NULL || !dkc_linked(dsn_link))
-		return;
-	if ((d = dks_new()) == NULL) {
+		return NULL;
+	if ((s = calloc(1, sizeof *s)) == NULL || (s->d = dks_new()) == NULL) {
+		free(s);
 		log_warn("msg=\"out of memory: a DSN goes unsigned\"");
-		return;
+		return NULL;
 	}
-	dks_feed(d, a, alen);
-	dks_feed(d, b, blen);
-	if (dks_end(d, domain) != 0 || (found = choose_key(d, domain, &why)) < 0) {
-		log_fail(id, d, why != NULL ? why : d->why);
-	} else if (found > 0) {
-		struct answer ans = { 0, 0, NULL, d };
+	s->link = dsn_link;
+	s->id = id;
+	s->cb = cb;
+	s->arg = arg;
+	dks_feed(s->d, a, alen);
+	dks_feed(s->d, b, blen);
+	if (dks_end(s->d, s->domain) != 0) {
+		log_fail(id, s->d, s->d->why);
+		dks_free(s->d);
+		free(s);
+		return NULL;
+	}
+	s->name = s->domain;
+	ask_key(s);
+	return s;
+}
 
-		if (dks_prepare(d, (uint64_t)time(NULL)) == 0)
-			dkc_wait(dsn_link, dks_ask(d, dsn_link, sign_cb, &ans));
-		if (!ans.ok) {
-			log_fail(id, d, d->why);
-		} else if (qc_draft_write(q, id, d->out, d->outlen) != 0) {
-			log_fail(id, d, "cannot send the header to the queue role");
-		} else {
-			queue_id_format(id, idtext);
-			log_event("dkim-dsn", "id=%s d=%s s=%s", idtext, d->domain, d->selector);
-		}
-	}
-	dks_free(d);
+void dsn_dkim_cancel(struct dsn_sig *s)
+{
+	if (s == NULL)
+		return;
+	if (s->ticket != 0)
+		dkc_cancel(s->link, s->ticket);
+	dks_free(s->d);       /* (cancels a signature on its way) */
+	free(s);
 }

@@ -307,6 +307,39 @@ def dsn_signed():
     server.stop()
 
 
+@case
+def dsn_signature_waits_for_nothing():
+    """A DSN whose key role does not answer goes unsigned once its patience
+    is out (3 s), and the delivery role goes on meanwhile: a message
+    queued while the DSN waits is delivered before it is given up."""
+    c = conf(hostname="mx.example.test")
+    server = Server("dsn-wait", c)
+    pids = wait_keys(server)
+    for p in pids:
+        os.kill(p, signal.SIGSTOP)
+    try:
+        # From a domain without a key: the smtp role signs nothing.
+        qid = queued_id(send(server, crlf("From: b@example.net\nSubject: will bounce\n\nx\n"),
+                             sender="bounce-me@example.net", rcpts=["perm-y@example.net"]))
+        wait_for(lambda: re.search(r"event=delivery id=%s .*status=bounced" % qid,
+                                   server.stderr(1 << 20)), 30, "the bounce")
+        other = queued_id(send(server, crlf("From: b@example.net\nSubject: meanwhile\n\nx\n"),
+                               sender="bounce-me@example.net"))
+        delivered(other, 10)
+        log = server.stderr(1 << 20)
+        check("event=dkim-fail kind=dsn" not in log, "delivered while the DSN waited")
+        dsn = wait_for(lambda: next((m for m in sink().messages
+                                     if b"MAILER-DAEMON@mx.example.test" in m.data and
+                                     qid.encode() in m.data), None), 30, "the DSN")
+    finally:
+        for p in pids:
+            os.kill(p, signal.SIGCONT)
+    eq(dkim_headers(dsn.data), [], "the DSN went unsigned")
+    check(re.search(r"event=dkim-fail kind=dsn id=[0-9a-f]{16} d=none s=none why=\"[^\"]+\" "
+                    r"action=unsigned", server.stderr(1 << 20)), "event=dkim-fail kind=dsn logged")
+    server.stop()
+
+
 # ---------------------------------------------------------------- the failure rule
 
 def wait_keys(server, n=2, old=()):
