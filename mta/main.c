@@ -107,6 +107,41 @@ static const char *config_path(const char *given, int admin, const char *cmd)
 	return path;
 }
 
+/* moat check (the effective config and the relay matrix) or moat serve. */
+static int check_or_serve(const char *cmd, int argc, const char *path)
+{
+	struct config *cfg;
+	char err[1024];
+
+	if (argc != 1) {
+		usage(stderr);
+		return 100;
+	}
+	if ((path = config_path(path, 0, cmd)) == NULL)
+		return 1;
+	if ((cfg = config_load(path, err, sizeof err)) == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	if (strcmp(cmd, "check") == 0) {
+		size_t need = conf_format(&cfg->conf, NULL, 0);
+		size_t mneed = rules_matrix_format(&cfg->conf, NULL, 0);
+		char *out = malloc(need + 1), *matrix = malloc(mneed + 1);
+
+		if (out == NULL || matrix == NULL)
+			return 111;
+		conf_format(&cfg->conf, out, need + 1);
+		rules_matrix_format(&cfg->conf, matrix, mneed + 1);
+		fputs(out, stdout);
+		fputs(matrix, stdout);
+		free(out);
+		free(matrix);
+		config_unref(cfg);
+		return 0;
+	}
+	return supervisor_run(cfg);
+}
+
 int main(int argc, char **argv)
 {
 	static struct conf conf; /* large: keep it off the stack */
@@ -146,37 +181,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "moat %s: -c needs a FILE\n", cmd);
 		return 100;
 	}
-	if (strcmp(cmd, "check") == 0 || strcmp(cmd, "serve") == 0) {
-		struct config *cfg;
-
-		if (argc != 1) {
-			usage(stderr);
-			return 100;
-		}
-		if ((path = config_path(path, 0, cmd)) == NULL)
-			return 1;
-		if ((cfg = config_load(path, err, sizeof err)) == NULL) {
-			fprintf(stderr, "%s\n", err);
-			return 1;
-		}
-		if (strcmp(cmd, "check") == 0) {
-			size_t need = conf_format(&cfg->conf, NULL, 0);
-			size_t mneed = rules_matrix_format(&cfg->conf, NULL, 0);
-			char *out = malloc(need + 1), *matrix = malloc(mneed + 1);
-
-			if (out == NULL || matrix == NULL)
-				return 111;
-			conf_format(&cfg->conf, out, need + 1);
-			rules_matrix_format(&cfg->conf, matrix, mneed + 1);
-			fputs(out, stdout);
-			fputs(matrix, stdout);
-			free(out);
-			free(matrix);
-			config_unref(cfg);
-			return 0;
-		}
-		return supervisor_run(cfg);
-	}
+	if (strcmp(cmd, "check") == 0 || strcmp(cmd, "serve") == 0)
+		return check_or_serve(cmd, argc, path);
 	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "reload") == 0) {
 		if (argc != 1) {
 			usage(stderr);

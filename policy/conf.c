@@ -872,18 +872,6 @@ static int set_dnsbl(struct parse *p, const struct directive *d, const char *arg
 	return 0;
 }
 
-static int set_dnsbl_stage(struct parse *p, const struct directive *d, const char *arg,
-                           size_t len)
-{
-	if (word_is(arg, len, "rcpt"))
-		p->c->dnsbl_stage = CONF_DNSBL_RCPT;
-	else if (word_is(arg, len, "connect"))
-		p->c->dnsbl_stage = CONF_DNSBL_CONNECT;
-	else
-		return bad_value(p, d, "want rcpt or connect, not", arg, len, "");
-	return 0;
-}
-
 #define FIELD(f) offsetof(struct conf, f)
 
 /* "NAME " to start a line of conf_format() output. */
@@ -1097,48 +1085,6 @@ static void format_dnsbl(struct text *t, const struct conf *c, const struct dire
 	}
 }
 
-static int set_dns_dnssec(struct parse *p, const struct directive *d, const char *arg,
-                          size_t len)
-{
-	if (word_is(arg, len, "trusted"))
-		p->c->dns_dnssec = CONF_DNSSEC_TRUSTED;
-	else if (word_is(arg, len, "off"))
-		p->c->dns_dnssec = CONF_DNSSEC_OFF;
-	else
-		return bad_value(p, d, "want trusted or off, not", arg, len, "");
-	return 0;
-}
-
-static void format_dns_dnssec(struct text *t, const struct conf *c, const struct directive *d)
-{
-	put_name(t, d);
-	text_puts(t, c->dns_dnssec == CONF_DNSSEC_TRUSTED ? "trusted\n" : "off\n");
-}
-
-static int set_tls_report(struct parse *p, const struct directive *d, const char *arg,
-                          size_t len)
-{
-	if (word_is(arg, len, "mailto"))
-		p->c->tls_report = CONF_TLS_REPORT_MAILTO;
-	else if (word_is(arg, len, "off"))
-		p->c->tls_report = CONF_TLS_REPORT_OFF;
-	else
-		return bad_value(p, d, "want off or mailto, not", arg, len, "");
-	return 0;
-}
-
-static void format_tls_report(struct text *t, const struct conf *c, const struct directive *d)
-{
-	put_name(t, d);
-	text_puts(t, c->tls_report == CONF_TLS_REPORT_MAILTO ? "mailto\n" : "off\n");
-}
-
-static void format_dnsbl_stage(struct text *t, const struct conf *c, const struct directive *d)
-{
-	put_name(t, d);
-	text_puts(t, c->dnsbl_stage == CONF_DNSBL_CONNECT ? "connect\n" : "rcpt\n");
-}
-
 static void format_net_interface(struct text *t, const struct conf *c, const struct directive *d)
 {
 	if (c->net_interface[0] == '\0')
@@ -1172,27 +1118,60 @@ static void format_net_gateway(struct text *t, const struct conf *c, const struc
 
 /* ---- delivery ---- */
 
-static int set_onoff(struct parse *p, const struct directive *d, const char *arg, size_t len)
+/* A directive that takes one of a few words: an unsigned field set to
+ * the word's index (words[0] is the default, 0). */
+struct word_choice {
+	const char *want;         /* the refusal's text */
+	const char *words[3];     /* NULL past the last */
+};
+
+static const struct word_choice ONOFF = { "want on or off, not", { "off", "on", NULL } };
+static const struct word_choice DNSSEC = { "want trusted or off, not", { "off", "trusted", NULL } };
+static const struct word_choice TLS_REPORT = { "want off or mailto, not",
+                                               { "off", "mailto", NULL } };
+static const struct word_choice DNSBL_STAGE = { "want rcpt or connect, not",
+                                                { "rcpt", "connect", NULL } };
+
+static int set_word(struct parse *p, const struct directive *d, const char *arg, size_t len,
+                    const struct word_choice *w)
 {
 	unsigned *field = (unsigned *)(void *)((char *)p->c + d->offset);
 
-	if (word_is(arg, len, "on"))
-		*field = 1;
-	else if (word_is(arg, len, "off"))
-		*field = 0;
-	else
-		return bad_value(p, d, "want on or off, not", arg, len, "");
-	return 0;
+	for (unsigned i = 0; i < 3 && w->words[i] != NULL; i++)
+		if (word_is(arg, len, w->words[i])) {
+			*field = i;
+			return 0;
+		}
+	return bad_value(p, d, w->want, arg, len, "");
 }
 
-static void format_onoff(struct text *t, const struct conf *c, const struct directive *d)
+static void format_word(struct text *t, const struct conf *c, const struct directive *d,
+                        const struct word_choice *w)
 {
 	unsigned v;
 
 	memcpy(&v, (const char *)c + d->offset, sizeof v);
 	put_name(t, d);
-	text_puts(t, v ? "on\n" : "off\n");
+	text_puts(t, v < 3 && w->words[v] != NULL ? w->words[v] : w->words[0]);
+	text_puts(t, "\n");
 }
+
+/* (the enums these set count from 0 in the words' order: conf.h) */
+#define WORD_DIRECTIVE(NAME, CHOICE)                                                        \
+	static int set_##NAME(struct parse *p, const struct directive *d, const char *arg,  \
+	                      size_t len)                                                   \
+	{                                                                                   \
+		return set_word(p, d, arg, len, &CHOICE);                                   \
+	}                                                                                   \
+	static void format_##NAME(struct text *t, const struct conf *c,                     \
+	                          const struct directive *d)                                \
+	{                                                                                   \
+		format_word(t, c, d, &CHOICE);                                              \
+	}
+WORD_DIRECTIVE(onoff, ONOFF)
+WORD_DIRECTIVE(dns_dnssec, DNSSEC)
+WORD_DIRECTIVE(tls_report, TLS_REPORT)
+WORD_DIRECTIVE(dnsbl_stage, DNSBL_STAGE)
 
 /* A duration: seconds, or a number with s, m, h or d. */
 static int set_duration(struct parse *p, const struct directive *d, const char *arg, size_t len)
@@ -1692,10 +1671,10 @@ static const struct directive directives[] = {
 	{ "tls-ca-file",    set_field_path, format_field_path, 0, FIELD(tls_ca_file), 0, 0, NULL },
 	{ "mta-sts",        set_onoff,     format_onoff,     0, FIELD(mta_sts), 0, 0, NULL },
 	{ "dane",           set_onoff,     format_onoff,     0, FIELD(dane), 0, 0, NULL },
-	{ "tls-report",     set_tls_report, format_tls_report, 0, 0, 0, 0, NULL },
+	{ "tls-report",     set_tls_report, format_tls_report, 0, FIELD(tls_report), 0, 0, NULL },
 	{ "dns-server",     set_dns_server, format_dns_server, 1, 0, 0, 0, NULL },
 	{ "dns-timeout",    set_duration, format_duration, 0, FIELD(dns_timeout), 1, 60, NULL },
-	{ "dns-dnssec",     set_dns_dnssec, format_dns_dnssec, 0, 0, 0, 0, NULL },
+	{ "dns-dnssec",     set_dns_dnssec, format_dns_dnssec, 0, FIELD(dns_dnssec), 0, 0, NULL },
 	{ "retry-min",      set_duration, format_duration, 0, FIELD(retry_min), 1, 86400, NULL },
 	{ "retry-max",      set_duration, format_duration, 0, FIELD(retry_max), 1, 7 * 86400, NULL },
 	{ "queue-lifetime", set_duration, format_duration, 0, FIELD(queue_lifetime), 1, 100 * 86400,
@@ -1730,7 +1709,7 @@ static const struct directive directives[] = {
 	{ "tarpit-max-delay", set_uint, format_uint, 0, FIELD(tarpit_max_delay_ms), 1, 60000, NULL },
 	{ "dnsbl",            set_dnsbl, format_dnsbl, 1, 0, 0, 0, NULL },
 	{ "dnsbl-threshold",  set_uint, format_uint, 0, FIELD(dnsbl_threshold), 1, 1000, NULL },
-	{ "dnsbl-stage",      set_dnsbl_stage, format_dnsbl_stage, 0, 0, 0, 0, NULL },
+	{ "dnsbl-stage",      set_dnsbl_stage, format_dnsbl_stage, 0, FIELD(dnsbl_stage), 0, 0, NULL },
 	{ "dnsbl-timeout",    set_duration, format_duration, 0, FIELD(dnsbl_timeout), 1, 60, NULL },
 	{ "dnsbl-negative-ttl", set_duration, format_duration, 0, FIELD(dnsbl_negative_ttl), 0,
 	  86400, NULL },
@@ -1953,6 +1932,114 @@ static int finish_log_remote(struct parse *p)
 	return 0;
 }
 
+/* The recipients lists name our domains; TLS files come in pairs. */
+static int check_rcpt_lists_and_tls(const struct conf *c, struct parse *p)
+{
+	for (size_t k = 0; k < c->nrcpt_lists; k++) {
+		const struct conf_rcptlist *r = &c->rcpt_lists[k];
+		size_t i;
+		for (i = 0; i < c->ndomains; i++)
+			if (conf_rcptlist_find(c, &c->domains[i]) == r)
+				break;
+		if (i == c->ndomains) {
+			p->line = r->line;
+			struct text *t = error_at(p, NULL);
+			text_puts(t, "recipients: ");
+			put_quoted(t, r->domain, strlen(r->domain));
+			text_puts(t, " is not one of our domains (list it in a domain line, in the same form)");
+			return fail(p);
+		}
+	}
+	if ((c->tls_cert[0] != '\0') != (c->tls_key[0] != '\0')) {
+		p->line = c->tls_cert[0] ? c->tls_cert_line : c->tls_key_line;
+		text_puts(error_at(p, NULL), c->tls_cert[0] ? "tls-cert without tls-key"
+		                                          : "tls-key without tls-cert");
+		return fail(p);
+	}
+	return 0;
+}
+
+/* Each listener has what its options need. */
+static int check_listeners(const struct conf *c, struct parse *p)
+{
+	for (size_t k = 0; k < c->nlisteners; k++) {
+		const struct conf_listener *l = &c->listeners[k];
+		const char *why = NULL;
+
+		if (l->tls != CONF_TLS_NONE && c->tls_cert[0] == '\0')
+			why = " has TLS but there is no tls-cert and tls-key";
+		else if (l->role == CONF_ROLE_SUBMISSION && c->users[0] == '\0')
+			why = " is for submission but there is no users file";
+		else if (l->role == CONF_ROLE_SUBMISSION && l->tls == CONF_TLS_NONE &&
+		         !l->auth_plaintext_loopback)
+			why = " is for submission without TLS: AUTH would never be offered "
+			      "(add tls=starttls, tls=implicit or auth-plaintext-loopback)";
+		if (why != NULL) {
+			struct text *t = error_at(p, NULL);
+			text_puts(t, "listen ");
+			put_listener(t, l);
+			text_puts(t, why);
+			return fail(p);
+		}
+	}
+	return 0;
+}
+
+/* The metrics' address is no SMTP listener's. */
+static int check_metrics(const struct conf *c, struct parse *p)
+{
+	for (size_t k = 0; c->metrics.port != 0 && k < c->nlisteners; k++) {
+		if (!listeners_overlap(&c->listeners[k], &c->metrics))
+			continue;
+		p->line = c->metrics_line;
+		struct text *t = error_at(p, NULL);
+		text_puts(t, "metrics-listen ");
+		put_listener(t, &c->metrics);
+		text_puts(t, " is also an SMTP listener (");
+		put_listener(t, &c->listeners[k]);
+		text_puts(t, ")");
+		return fail(p);
+	}
+	return 0;
+}
+
+/* A message fits the queue. */
+static int check_message_size(const struct conf *c, struct parse *p)
+{
+	if (c->max_message_size > c->queue_max_bytes) {
+		struct text *t = error_at(p, NULL);
+		text_puts(t, "max-message-size ");
+		put_size(t, c->max_message_size);
+		text_puts(t, " must not exceed queue-max-bytes ");
+		put_size(t, c->queue_max_bytes);
+		return fail(p);
+	}
+	return 0;
+}
+
+/* The map holds the quotas: sized from them unless set. */
+static int check_map(struct conf *c, struct parse *p)
+{
+	uint64_t map = quota_map_size(c->queue_max_bytes, c->queue_max_messages);
+
+	if (c->queue_map_size == 0) {
+		c->queue_map_size = map;
+	} else if (c->queue_map_size < map) {
+		struct text *t = error_at(p, NULL);
+		text_puts(t, "queue-map-size ");
+		put_size(t, c->queue_map_size);
+		text_puts(t, " is below ");
+		put_size(t, map);
+		text_puts(t, ", what queue-max-bytes ");
+		put_size(t, c->queue_max_bytes);
+		text_puts(t, " and queue-max-messages ");
+		text_put_u64(t, c->queue_max_messages);
+		text_puts(t, " need (leave queue-map-size out to have it sized for them)");
+		return fail(p);
+	}
+	return 0;
+}
+
 int conf_finish(struct conf *c, const char *file, char *err, size_t errcap)
 {
 	struct parse p;
@@ -1992,89 +2079,12 @@ int conf_finish(struct conf *c, const char *file, char *err, size_t errcap)
 		        "smarthost: auth sends a password: it needs tls require, tls verify or smtps");
 		return fail(&p);
 	}
-	for (size_t k = 0; k < c->nrcpt_lists; k++) {
-		const struct conf_rcptlist *r = &c->rcpt_lists[k];
-		size_t i;
-		for (i = 0; i < c->ndomains; i++)
-			if (conf_rcptlist_find(c, &c->domains[i]) == r)
-				break;
-		if (i == c->ndomains) {
-			p.line = r->line;
-			struct text *t = error_at(&p, NULL);
-			text_puts(t, "recipients: ");
-			put_quoted(t, r->domain, strlen(r->domain));
-			text_puts(t, " is not one of our domains (list it in a domain line, in the same form)");
-			return fail(&p);
-		}
-	}
-	if ((c->tls_cert[0] != '\0') != (c->tls_key[0] != '\0')) {
-		p.line = c->tls_cert[0] ? c->tls_cert_line : c->tls_key_line;
-		text_puts(error_at(&p, NULL), c->tls_cert[0] ? "tls-cert without tls-key"
-		                                          : "tls-key without tls-cert");
-		return fail(&p);
-	}
-	for (size_t k = 0; k < c->nlisteners; k++) {
-		const struct conf_listener *l = &c->listeners[k];
-		const char *why = NULL;
-
-		if (l->tls != CONF_TLS_NONE && c->tls_cert[0] == '\0')
-			why = " has TLS but there is no tls-cert and tls-key";
-		else if (l->role == CONF_ROLE_SUBMISSION && c->users[0] == '\0')
-			why = " is for submission but there is no users file";
-		else if (l->role == CONF_ROLE_SUBMISSION && l->tls == CONF_TLS_NONE &&
-		         !l->auth_plaintext_loopback)
-			why = " is for submission without TLS: AUTH would never be offered "
-			      "(add tls=starttls, tls=implicit or auth-plaintext-loopback)";
-		if (why != NULL) {
-			struct text *t = error_at(&p, NULL);
-			text_puts(t, "listen ");
-			put_listener(t, l);
-			text_puts(t, why);
-			return fail(&p);
-		}
-	}
-	if (check_proxy(c, &p) != 0)
+	if (check_rcpt_lists_and_tls(c, &p) != 0 || check_listeners(c, &p) != 0 ||
+	    check_proxy(c, &p) != 0 || check_metrics(c, &p) != 0 || check_message_size(c, &p) != 0)
 		return -1;
-	for (size_t k = 0; c->metrics.port != 0 && k < c->nlisteners; k++) {
-		if (!listeners_overlap(&c->listeners[k], &c->metrics))
-			continue;
-		p.line = c->metrics_line;
-		struct text *t = error_at(&p, NULL);
-		text_puts(t, "metrics-listen ");
-		put_listener(t, &c->metrics);
-		text_puts(t, " is also an SMTP listener (");
-		put_listener(t, &c->listeners[k]);
-		text_puts(t, ")");
-		return fail(&p);
-	}
-	if (c->max_message_size > c->queue_max_bytes) {
-		struct text *t = error_at(&p, NULL);
-		text_puts(t, "max-message-size ");
-		put_size(t, c->max_message_size);
-		text_puts(t, " must not exceed queue-max-bytes ");
-		put_size(t, c->queue_max_bytes);
-		return fail(&p);
-	}
 	if (c->log_remote != 0 && finish_log_remote(&p) != 0)
 		return -1;
-	/* The map is sized from the quotas unless set; set, it must hold them. */
-	uint64_t map = quota_map_size(c->queue_max_bytes, c->queue_max_messages);
-	if (c->queue_map_size == 0) {
-		c->queue_map_size = map;
-	} else if (c->queue_map_size < map) {
-		struct text *t = error_at(&p, NULL);
-		text_puts(t, "queue-map-size ");
-		put_size(t, c->queue_map_size);
-		text_puts(t, " is below ");
-		put_size(t, map);
-		text_puts(t, ", what queue-max-bytes ");
-		put_size(t, c->queue_max_bytes);
-		text_puts(t, " and queue-max-messages ");
-		text_put_u64(t, c->queue_max_messages);
-		text_puts(t, " need (leave queue-map-size out to have it sized for them)");
-		return fail(&p);
-	}
-	return 0;
+	return check_map(c, &p);
 }
 
 size_t conf_format(const struct conf *c, char *buf, size_t cap)

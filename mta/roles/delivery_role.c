@@ -82,7 +82,6 @@ int delivery_role_main(struct config *cfg, int plink, int qfd, int dfd)
 {
 	static struct drole r;
 	char err[1024];
-	sigset_t mask;
 
 	memset(&r, 0, sizeof r);
 	if (ev_init(&r.loop) < 0 || (r.q = qc_new(&r.loop, qfd, kicked, &r, NULL, NULL)) == NULL ||
@@ -108,13 +107,7 @@ int delivery_role_main(struct config *cfg, int plink, int qfd, int dfd)
 			control_register(r.admin, verbs[i], i == 0 ? 0 : 1, deliver_control, r.dl);
 		control_register(r.admin, "destinations", 0, deliver_destinations, r.dl);
 	}
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	r.sig.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	r.sig.fd = role_signals();
 	if (r.sig.fd < 0 || role_enter(ROLE_DELIVERY, cfg, NULL) != 0)
 		return 111;
 	r.sig.cb = sig_cb;

@@ -1741,14 +1741,100 @@ static void plink_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 	}
 }
 
+/* The listeners the supervisor kept, opened for this generation: 0, or
+ * -1 (logged). */
+static int open_listeners(struct server *sv)
+{
+	char err[1024];
+
+	for (size_t i = 0; i < sv->conf->nlisteners; i++) {
+		int fd = listen_open(&sv->conf->listeners[i], err, sizeof err);
+
+		if (fd < 0) {
+			log_warn("msg=\"%s\"", err);
+			return -1;
+		}
+		sv->ls[i].sv = sv;
+		sv->ls[i].cl = &sv->conf->listeners[i];
+		sv->ls[i].io.fd = fd;
+		sv->ls[i].io.cb = listener_cb;
+		sv->ls[i].io.arg = &sv->ls[i];
+		sv->nls++;
+	}
+	return 0;
+}
+
+/* The parts beside the sessions: metrics, recipient verification, DNS
+ * blocklists, the control socket.  0, or -1 (logged). */
+static int open_services(struct server *sv)
+{
+	const struct conf *conf = sv->conf;
+	struct httpd *metrics = NULL;
+	char err[1024];
+
+	ops_init(&sv->ops, &sv->loop, ops_view_cb, sv);
+	if (ops_listen_prepare(&sv->ops, conf, &metrics, err, sizeof err) != 0) {
+		log_warn("msg=\"metrics-listen: %s\"", err);
+		return -1;
+	}
+	ops_listen_apply(&sv->ops, conf, metrics);
+	listen_close_kept();
+	/* Recipient verification (its resolver reads resolv.conf now). */
+	sv->vf = verifier_new(&sv->loop, conf, sv->cfg->tables.anchors, err, sizeof err);
+	if (sv->vf == NULL) {
+		log_warn("msg=\"%s\"", err);
+		return -1;
+	}
+	if (conf->ndnsbl > 0) {
+		sv->dnsbl = dnsbl_new(&sv->loop, conf, &sv->counters, err, sizeof err);
+		if (sv->dnsbl == NULL) {
+			log_warn("msg=\"%s\"", err);
+			return -1;
+		}
+	}
+	/* Without the control socket the server still works; `moat queue`
+	 * admin commands then say they cannot reach it. */
+	sv->ctl = control_new(&sv->loop, conf->queue_path, CONTROL_NAME, err, sizeof err);
+	if (sv->ctl == NULL) {
+		log_warn("msg=\"%s\"", err);
+	} else {
+		/* status and reload; changing queued mail is the delivery
+		 * role's (its admin socket), never this role's. */
+		control_keep_path(sv->ctl);
+		control_register_gated(sv->ctl, "status", 0, control_status, sv, ops_gate, &sv->ops);
+		control_register(sv->ctl, "reload", 0, control_reload, sv);
+	}
+	return 0;
+}
+
+/* After the loop: the counters said, everything freed. */
+static void smtp_role_end(struct server *sv, int sfd)
+{
+	/* (no commit is in flight: its sessions count until it is answered) */
+	log_counters(&sv->counters);
+	/* How well group commit batched: messages per fsync (make bench). */
+	log_event("stats", "commits=%llu messages=%llu", sv->commits, sv->committed);
+	ops_free(&sv->ops);   /* (before the queue link and the loop it uses) */
+	dnsbl_free(sv->dnsbl);
+	control_free(sv->ctl);
+	verifier_free(sv->vf);
+	dkc_free(sv->dk);
+	qc_free(sv->q);
+	close(sfd);
+	ev_free(&sv->loop);
+	while (sv->spare) {
+		struct session *c = sv->spare;
+
+		sv->spare = c->next;
+		free(c);
+	}
+	free(sv->af);
+}
+
 int smtp_role_main(struct config *cfg, int plink, int qfd, int kfd, int dfd)
 {
 	static struct server sv; /* large (the counters): off the stack */
 	const struct conf *conf = &cfg->conf;
-	struct httpd *metrics = NULL;
-	char err[1024];
-	sigset_t mask;
-	size_t i;
 	int sfd;
 
 	memset(&sv, 0, sizeof sv);
@@ -1767,20 +1853,8 @@ int smtp_role_main(struct config *cfg, int plink, int qfd, int kfd, int dfd)
 		log_warn("msg=\"epoll: %s\"", strerror(errno));
 		return 111;
 	}
-	for (i = 0; i < conf->nlisteners; i++) {
-		int fd = listen_open(&conf->listeners[i], err, sizeof err);
-
-		if (fd < 0) {
-			log_warn("msg=\"%s\"", err);
-			return 111;
-		}
-		sv.ls[i].sv = &sv;
-		sv.ls[i].cl = &conf->listeners[i];
-		sv.ls[i].io.fd = fd;
-		sv.ls[i].io.cb = listener_cb;
-		sv.ls[i].io.arg = &sv.ls[i];
-		sv.nls++;
-	}
+	if (open_listeners(&sv) != 0)
+		return 111;
 	/* The private key is the key role's: sign through it, forget ours. */
 	if (cfg->tables.creds != NULL && tls_creds_use_key_role(cfg->tables.creds, kfd) != 0) {
 		log_warn("msg=\"cannot use the key role\"");
@@ -1795,49 +1869,8 @@ int smtp_role_main(struct config *cfg, int plink, int qfd, int kfd, int dfd)
 	qc_prefetch(sv.q, 1);
 	/* The smarthost's password is the delivery role's. */
 	tables_forget_auth(&cfg->tables);
-	ops_init(&sv.ops, &sv.loop, ops_view_cb, &sv);
-	if (ops_listen_prepare(&sv.ops, conf, &metrics, err, sizeof err) != 0) {
-		log_warn("msg=\"metrics-listen: %s\"", err);
+	if (open_services(&sv) != 0 || (sfd = role_signals()) < 0)
 		return 111;
-	}
-	ops_listen_apply(&sv.ops, conf, metrics);
-	listen_close_kept();
-	/* Recipient verification (its resolver reads resolv.conf now). */
-	sv.vf = verifier_new(&sv.loop, conf, cfg->tables.anchors, err, sizeof err);
-	if (sv.vf == NULL) {
-		log_warn("msg=\"%s\"", err);
-		return 111;
-	}
-	if (conf->ndnsbl > 0) {
-		sv.dnsbl = dnsbl_new(&sv.loop, conf, &sv.counters, err, sizeof err);
-		if (sv.dnsbl == NULL) {
-			log_warn("msg=\"%s\"", err);
-			return 111;
-		}
-	}
-	/* Without the control socket the server still works; `moat queue`
-	 * admin commands then say they cannot reach it. */
-	sv.ctl = control_new(&sv.loop, conf->queue_path, CONTROL_NAME, err, sizeof err);
-	if (sv.ctl == NULL) {
-		log_warn("msg=\"%s\"", err);
-	} else {
-		/* status and reload; changing queued mail is the delivery
-		 * role's (its admin socket), never this role's. */
-		control_keep_path(sv.ctl);
-		control_register_gated(sv.ctl, "status", 0, control_status, &sv, ops_gate, &sv.ops);
-		control_register(sv.ctl, "reload", 0, control_reload, &sv);
-	}
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (sfd < 0) {
-		log_warn("msg=\"signalfd: %s\"", strerror(errno));
-		return 111;
-	}
 	if (role_enter(ROLE_SMTP, cfg, NULL) != 0)
 		return 111;
 	sv.sigio.fd = sfd;
@@ -1848,29 +1881,11 @@ int smtp_role_main(struct config *cfg, int plink, int qfd, int kfd, int dfd)
 	sv.plink.cb = plink_cb;
 	sv.plink.arg = &sv;
 	ev_io_set(&sv.loop, &sv.plink, EV_READ);
-	for (i = 0; i < sv.nls; i++)
+	for (size_t i = 0; i < sv.nls; i++)
 		ev_io_set(&sv.loop, &sv.ls[i].io, EV_READ);
 	ev_set_after_batch(&sv.loop, after_batch, &sv);
 	if (ev_run(&sv.loop) < 0)
 		log_warn("msg=\"epoll_wait: %s\"", strerror(errno));
-	/* (no commit is in flight: its sessions count until it is answered) */
-	log_counters(&sv.counters);
-	/* How well group commit batched: messages per fsync (make bench). */
-	log_event("stats", "commits=%llu messages=%llu", sv.commits, sv.committed);
-	ops_free(&sv.ops);   /* (before the queue link and the loop it uses) */
-	dnsbl_free(sv.dnsbl);
-	control_free(sv.ctl);
-	verifier_free(sv.vf);
-	dkc_free(sv.dk);
-	qc_free(sv.q);
-	close(sfd);
-	ev_free(&sv.loop);
-	while (sv.spare) {
-		struct session *c = sv.spare;
-
-		sv.spare = c->next;
-		free(c);
-	}
-	free(sv.af);
+	smtp_role_end(&sv, sfd);
 	return 0;
 }

@@ -699,25 +699,24 @@ static void from_role(struct sup *s, struct proc *p)
 	}
 }
 
-int supervisor_run(struct config *cfg)
+/* Everything before the first role: the log, the listeners (kept for
+ * every generation of the smtp role), the counters, the queue directory,
+ * the signals.  0, or -1 (logged). */
+static int sup_prepare(struct sup *s, struct config *cfg)
 {
-	static struct sup s;
-	struct pollfd pf[PROCS_MAX + 1];
-	struct proc *who[PROCS_MAX + 1];
 	char err[1024];
 	sigset_t mask;
 
-	memset(&s, 0, sizeof s);
 	for (size_t i = 0; i < PROCS_MAX; i++)
-		s.p[i].plink = -1;
-	s.cfg = cfg;
+		s->p[i].plink = -1;
+	s->cfg = cfg;
 	if (log_apply(&cfg->conf, err, sizeof err) != 0) {
 		log_warn("msg=\"%s\"", err);
-		return 111;
+		return -1;
 	}
 	if (geteuid() == 0 && cfg->conf.run_uid == 0) {
 		log_warn("msg=\"user-id 0: the roles never run as root\"");
-		return 111;
+		return -1;
 	}
 	/* A server killed just before may still be going away (its roles die
 	 * with it, a moment later): its addresses are in use that moment. */
@@ -731,14 +730,14 @@ int supervisor_run(struct config *cfg)
 	}
 	if (err[0] != 0 || ops_shared_init() != 0) {
 		log_warn("msg=\"%s\"", err[0] ? err : "cannot map the counters");
-		return 111;
+		return -1;
 	}
 	ops_count_slot(0);
 	/* The queue directory exists before any role starts (the smtp role
 	 * binds its control socket there); the queue role makes the rest. */
 	if (mkdir(cfg->conf.queue_path, 0700) != 0 && errno != EEXIST) {
 		log_warn("msg=\"queue %s: %s\"", cfg->conf.queue_path, strerror(errno));
-		return 111;
+		return -1;
 	}
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
@@ -748,75 +747,99 @@ int supervisor_run(struct config *cfg)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGXFSZ, SIG_IGN); /* a file size limit fails the write (451), not the queue role */
-	if ((s.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
+	if ((s->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
 		log_warn("msg=\"signalfd: %s\"", strerror(errno));
-		return 111;
+		return -1;
 	}
+	return 0;
+}
+
+/* The first roles, in the order each needs the one before. */
+static void start_roles(struct sup *s, struct config *cfg)
+{
+	enum role order[3] = { ROLE_QUEUE, ROLE_DELIVERY, ROLE_SMTP };
+
+	s->booting = 1;
+	for (size_t i = 0; i < 3; i++) {
+		struct proc *p = new_proc(s, order[i], cfg);
+
+		if (p != NULL)
+			p->first = 1;
+		if (p == NULL || start(s, p) != 0) {
+			log_warn("msg=\"cannot start the %s role\"", role_name(order[i]));
+			s->fatal = 1;
+			begin_stop(s);
+			break;
+		}
+	}
+	s->booting = 0;
+}
+
+/* One turn of the supervisor's loop: a signal, a role's word, a role to
+ * restart or to stop.  0, or -1 when poll fails. */
+static int sup_turn(struct sup *s)
+{
+	struct pollfd pf[PROCS_MAX + 1];
+	struct proc *who[PROCS_MAX + 1];
+	size_t n = 0;
+	int64_t wait = -1, now = ev_monotonic_ms();
+
+	pf[n].fd = s->sigfd;
+	pf[n].events = POLLIN;
+	who[n++] = NULL;
+	for (size_t i = 0; i < PROCS_MAX; i++) {
+		struct proc *p = &s->p[i];
+
+		if (p->used && p->pid != 0 && p->plink >= 0) {
+			pf[n].fd = p->plink;
+			pf[n].events = POLLIN;
+			who[n++] = p;
+		}
+		if (p->used && p->pid == 0 && p->due > 0 && (wait < 0 || p->due - now < wait))
+			wait = p->due - now < 0 ? 0 : p->due - now;
+	}
+	if (s->stopping)
+		wait = 200;
+	if (poll(pf, n, (int)wait) < 0 && errno != EINTR)
+		return -1;
+	if (pf[0].revents) {
+		struct signalfd_siginfo si;
+
+		while (read(s->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
+			if (si.ssi_signo == SIGCHLD)
+				reap(s);
+			else if (si.ssi_signo == SIGHUP)
+				do_reload(s, NULL);
+			else
+				begin_stop(s);
+		}
+	}
+	for (size_t i = 1; i < n; i++)
+		if (pf[i].revents && who[i]->pid != 0 && who[i]->plink == pf[i].fd)
+			from_role(s, who[i]);
+	reap(s);
+	if (s->stopping)
+		stop_step(s);
+	else
+		restart_due(s);
+	return 0;
+}
+
+int supervisor_run(struct config *cfg)
+{
+	static struct sup s;
+
+	memset(&s, 0, sizeof s);
+	if (sup_prepare(&s, cfg) != 0)
+		return 111;
 	log_event("start", "hostname=%s listeners=%zu queue=%s delivery=%s metrics=%s uid=%ld "
 	          "roles-uid=%u", cfg->conf.hostname, cfg->conf.nlisteners, cfg->conf.queue_path,
 	          cfg->conf.delivery ? "on" : "off", cfg->conf.metrics.port ? "on" : "off",
 	          (long)geteuid(), geteuid() == 0 ? cfg->conf.run_uid : (unsigned)geteuid());
-	s.booting = 1;
-	{
-		enum role order[3] = { ROLE_QUEUE, ROLE_DELIVERY, ROLE_SMTP };
-
-		for (size_t i = 0; i < 3; i++) {
-			struct proc *p = new_proc(&s, order[i], cfg);
-
-			if (p != NULL)
-				p->first = 1;
-			if (p == NULL || start(&s, p) != 0) {
-				log_warn("msg=\"cannot start the %s role\"", role_name(order[i]));
-				s.fatal = 1;
-				begin_stop(&s);
-				break;
-			}
-		}
-	}
-	s.booting = 0;
-	while (!s.stopping || alive(&s)) {
-		size_t n = 0;
-		int64_t wait = -1, now = ev_monotonic_ms();
-
-		pf[n].fd = s.sigfd;
-		pf[n].events = POLLIN;
-		who[n++] = NULL;
-		for (size_t i = 0; i < PROCS_MAX; i++) {
-			struct proc *p = &s.p[i];
-
-			if (p->used && p->pid != 0 && p->plink >= 0) {
-				pf[n].fd = p->plink;
-				pf[n].events = POLLIN;
-				who[n++] = p;
-			}
-			if (p->used && p->pid == 0 && p->due > 0 && (wait < 0 || p->due - now < wait))
-				wait = p->due - now < 0 ? 0 : p->due - now;
-		}
-		if (s.stopping)
-			wait = 200;
-		if (poll(pf, n, (int)wait) < 0 && errno != EINTR)
+	start_roles(&s, cfg);
+	while (!s.stopping || alive(&s))
+		if (sup_turn(&s) != 0)
 			break;
-		if (pf[0].revents) {
-			struct signalfd_siginfo si;
-
-			while (read(s.sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
-				if (si.ssi_signo == SIGCHLD)
-					reap(&s);
-				else if (si.ssi_signo == SIGHUP)
-					do_reload(&s, NULL);
-				else
-					begin_stop(&s);
-			}
-		}
-		for (size_t i = 1; i < n; i++)
-			if (pf[i].revents && who[i]->pid != 0 && who[i]->plink == pf[i].fd)
-				from_role(&s, who[i]);
-		reap(&s);
-		if (s.stopping)
-			stop_step(&s);
-		else
-			restart_due(&s);
-	}
 	for (size_t i = 0; i < PROCS_MAX; i++)
 		if (s.p[i].used)
 			free_proc(&s.p[i]);
