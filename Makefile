@@ -4,7 +4,8 @@
 #   make run      serve the demo config on 127.0.0.1:PORT (2525)
 #   make test     everything: unit (musl and ASan/UBSan), golden, sessions, docs
 #   make fuzz     run each libFuzzer target for FUZZ_SECONDS
-#   make bench    moat against Postfix and OpenSMTPD (QUICK=1: a short run)
+#   make bench    moat against Postfix and OpenSMTPD (QUICK=1: a short run;
+#                 SECTION=inbound or outbound: that half only)
 #   make image    build/image/: the appliance disk (raw, qcow2), the OCI archive
 #   make install  the binary and its man pages under DESTDIR/PREFIX
 #   make tools    every Debian package any target needs (each target installs
@@ -77,8 +78,16 @@ POLICY := policy/wire.c \
           policy/edge.c \
           policy/dnsbl.c \
           policy/kv.c \
+          policy/proxy.c \
           policy/spki.c \
-          policy/dkim.c
+          policy/dkim.c \
+          policy/modidx.c \
+          policy/dhcp.c \
+          policy/sntp.c \
+          policy/syslog.c \
+          policy/ndp.c \
+          policy/fslabel.c \
+          policy/bootslot.c
 QUEUE  := queue/store.c \
           queue/envelope.c \
           queue/ext.c \
@@ -94,6 +103,7 @@ NET    := mta/net/log.c \
           mta/net/conn.c \
           mta/net/keymsg.c \
           mta/net/key_client.c \
+          mta/net/dkim_client.c \
           mta/net/resolver.c \
           mta/net/listen.c \
           mta/net/connlimit.c \
@@ -115,6 +125,8 @@ SMTP   := mta/smtp/smtpd.c \
           mta/smtp/tls_report_mail.c \
           mta/smtp/delivery_attempt.c \
           mta/smtp/queue_runner.c \
+          mta/smtp/dkim_signer.c \
+          mta/smtp/dsn_dkim.c \
           mta/smtp/verify.c
 CMD    := mta/cmd/conf_path.c \
           mta/cmd/queue_cmd.c \
@@ -125,6 +137,13 @@ CMD    := mta/cmd/conf_path.c \
           mta/cmd/dkim_keygen.c
 INIT   := mta/init/rtnetlink.c \
           mta/init/devices.c \
+          mta/init/modules.c \
+          mta/init/child.c \
+          mta/init/seed.c \
+          mta/init/slots.c \
+          mta/init/upgrade.c \
+          mta/init/lease.c \
+          mta/init/ntpc.c \
           mta/init/init.c
 ROLES  := mta/roles/roles.c \
           mta/roles/sandbox.c \
@@ -255,7 +274,7 @@ unit: $(UNIT_MUSL) $(UNIT_ASAN)
 
 # The appliance (image/build.sh): Debian's kernel, moat as /init, no mounts.
 # Rebuilt only when the binary or the builder's inputs change.
-IMAGE_IN := image/build.sh image/oci.py image/modules image/cmdline \
+IMAGE_IN := image/build.sh image/slots.sh image/oci.py image/modules image/cmdline \
             image/mke2fs.conf image/moat.conf.example
 image: $(BUILD)/image/moat.img
 $(BUILD)/image/moat.img: $(BUILD)/moat $(IMAGE_IN) | image-tools
@@ -304,7 +323,8 @@ test-run: $(BUILD)/moat $(BUILD)/moat-asan unit fuzz-build layout-check $(DRIVER
 # Not a test: speed figures, printed and kept in build/bench/results.txt.
 bench: $(BUILD)/moat
 	@BUILD=$(BUILD) sh tests/bench/install.sh
-	@/usr/bin/python3 tests/bench/bench.py --build $(BUILD) $(if $(QUICK),--quick)
+	@/usr/bin/python3 tests/bench/bench.py --build $(BUILD) $(if $(QUICK),--quick) \
+		$(if $(SECTION),--section $(SECTION))
 
 clean:
 	rm -rf $(BUILD)/musl $(BUILD)/asan $(BUILD)/fuzz $(BUILD)/fuzzobj $(BUILD)/moat $(BUILD)/moat-asan $(BUILD)/t $(BUILD)/man-check

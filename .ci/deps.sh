@@ -32,8 +32,8 @@ PKGS_image="$PKGS_build python3 qemu-utils syslinux syslinux-common mtools dosfs
 # the man pages' lint, the appliance booted and the container run.
 PKGS_test="$PKGS_run $PKGS_image clang libclang-rt-14-dev liblmdb-dev libbearssl-dev
       lmdb-utils libio-socket-inet6-perl libnet-ssleay-perl whois curl openssl file iproute2
-      python3-aiosmtpd dnsmasq-base util-linux python3-prometheus-client python3-dkim mandoc git
-      qemu-system-x86 ovmf umoci runc oci-image-tool"
+      python3-aiosmtpd dnsmasq-base util-linux python3-prometheus-client python3-dkim mandoc git haproxy
+      qemu-system-x86 ovmf umoci runc oci-image-tool genisoimage"
 
 group_pkgs() { # GROUP... -> the packages, a line each, once
 	for g in "$@"; do

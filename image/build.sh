@@ -7,7 +7,8 @@
 #   moat.img        raw GPT disk: BIOS (syslinux) and UEFI (systemd-boot) boot
 #                   partition "moat-boot" + ext4 data partition "moat-data"
 #   moat.qcow2      the same disk as compressed qcow2
-#   moat-boot.img   the boot partition alone (an upgrade: write it over p1)
+#   moat-boot.img   the boot partition alone: an upgrade (image/upgrade.sh,
+#                   moat upgrade)
 #   moat-oci.tar    OCI image archive (image/oci.py)
 #   MANIFEST        kernel version, layout, sha256 of every artifact
 #
@@ -27,7 +28,10 @@
 #   MOAT_CONF          a moat.conf to put on the data partition (default: none;
 #                      the appliance then says which file to create)
 #   KERNEL_DEB         a linux-image-*.deb to use instead of Debian's current
-#                      linux-image-amd64 (downloaded once into $BUILD/kernel)
+#                      linux-image-amd64 (the newest at each build, downloaded
+#                      once into $BUILD/kernel)
+#   KERNEL_LISTS_AGE   refresh the apt lists first when older than this many
+#                      seconds (default 3600)
 set -eu
 
 BUILD=${BUILD:-build}
@@ -40,6 +44,7 @@ SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
 export SOURCE_DATE_EPOCH
 HERE=$(cd "$(dirname "$0")" && pwd)
 W=$OUT/work
+. "$HERE/slots.sh"
 
 # Fixed identities: the disk, its partitions, the file systems.  The init
 # finds the data partition by its GPT name, never by these.
@@ -62,24 +67,46 @@ done
 # ---------------------------------------------------------------- kernel
 # Debian's kernel package, extracted into $KDIR/root (never installed on
 # this machine), with depmod run there so that modprobe can order modules.
+# Which package: what linux-image-amd64 depends on today (its newest
+# version; the apt lists are refreshed first when they are older than
+# KERNEL_LISTS_AGE seconds), so that a kernel security update reaches the
+# next image.  It is downloaded once into $KDIR; older ones are removed.
+
+# apt-get update when the lists are older than KERNEL_LISTS_AGE (default
+# an hour).  Offline, or with apt busy, the lists are used as they are.
+lists_refresh() {
+	age=${KERNEL_LISTS_AGE:-3600}
+	fresh=$(find /var/lib/apt/lists -maxdepth 1 -name '*_InRelease' -newermt "@$(( $(date +%s) - age ))" 2>/dev/null | head -n1)
+	[ -n "$fresh" ] && return 0
+	say "refreshing the apt lists (older than ${age}s)"
+	apt-get -o DPkg::Lock::Timeout=60 update -qq >/dev/null 2>&1 \
+		|| say "apt-get update failed: taking the kernel the lists name as they are"
+}
+
 kernel_fetch() {
 	mkdir -p "$KDIR"
 	if [ -n "${KERNEL_DEB:-}" ]; then
 		deb=$KERNEL_DEB
 	else
-		deb=$(ls "$KDIR"/linux-image-*.deb 2>/dev/null | sort | tail -n1)
-	fi
-	if [ -z "$deb" ]; then
+		lists_refresh
 		pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')
-		if [ -z "$pkg" ]; then
-			apt-get update -qq
-			pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/ {print $2; exit}')
+		ver=$(apt-cache policy "$pkg" 2>/dev/null | awk '/Candidate:/ {print $2; exit}')
+		[ -n "$pkg" ] && [ -n "$ver" ] && [ "$ver" != "(none)" ] || die "cannot resolve linux-image-amd64"
+		deb=
+		for d in "$KDIR"/linux-image-*.deb; do
+			[ -f "$d" ] || continue
+			if [ "$(dpkg-deb -f "$d" Package)" = "$pkg" ] && [ "$(dpkg-deb -f "$d" Version)" = "$ver" ]; then
+				deb=$d
+			else
+				rm -f "$d"   # an older kernel: the newest is the one to use
+			fi
+		done
+		if [ -z "$deb" ]; then
+			say "downloading $pkg $ver"
+			(cd "$KDIR" && apt-get download -qq "$pkg=$ver" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
+			deb=$(ls "$KDIR"/"${pkg}"_*.deb 2>/dev/null | head -n1)
+			[ -n "$deb" ] || die "apt-get download $pkg=$ver failed"
 		fi
-		[ -n "$pkg" ] || die "cannot resolve linux-image-amd64"
-		say "downloading $pkg"
-		(cd "$KDIR" && apt-get download -qq "$pkg" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
-		deb=$(ls "$KDIR"/linux-image-*.deb 2>/dev/null | sort | tail -n1)
-		[ -n "$deb" ] || die "apt-get download $pkg failed"
 	fi
 	stamp=$KDIR/root/.from
 	if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$(basename "$deb")" ]; then
@@ -93,36 +120,58 @@ kernel_fetch() {
 	fi
 	KVER=$(ls "$KDIR/root/lib/modules" | head -n1)
 	KDEB=$(basename "$deb")
+	KPKG=$(dpkg-deb -f "$deb" Package)
+	KPKGVER=$(dpkg-deb -f "$deb" Version)
 	VMLINUZ=$KDIR/root/boot/vmlinuz-$KVER
 	[ -f "$VMLINUZ" ] || die "no kernel in $deb"
 }
 
-# The modules of image/modules, each preceded by what it needs, in load
-# order, each once.  A softdep the kernel cannot use (crc32c-intel on a CPU
-# without SSE4.2) fails to load at boot and is skipped with a log line.
-module_list() {
+# The modules of image/modules and everything they need (softdeps too),
+# each once, in image/modules' order: its order of preference.
+module_files() {
 	grep -v '^[[:space:]]*\(#\|$\)' "$HERE/modules" | while read -r m _; do
 		modprobe -d "$KDIR/root" -S "$KVER" --show-depends "$m" \
 			|| die "module $m not in $KDEB"
 	done | awk '$1 == "insmod" && !seen[$2]++ { print $2 }'
 }
 
+# NAME of a module file: its base name, '-' as '_' (modules.alias's spelling).
+mod_name() { basename "$1" .ko | tr - _; }
+
+# /lib/modules/modules.index (policy/modidx.h): a "module NAME DEP..." line
+# for each module (what modprobe would load first, in order) and the
+# "alias PATTERN NAME" lines of the kernel's modules.alias for them, which
+# moat's init matches against the devices it finds.
+module_index() {
+	echo "# moat module index (policy/modidx.h), kernel $KVER"
+	while read -r ko; do
+		name=$(mod_name "$ko")
+		deps=$(modprobe -d "$KDIR/root" -S "$KVER" --show-depends "$name" \
+			| awk -v self="$ko" '$1 == "insmod" && $2 != self && !seen[$2]++ { print $2 }' \
+			| while read -r d; do mod_name "$d"; done | tr '\n' ' ')
+		echo "module $name $deps" | sed 's/ *$//'
+	done <"$W/modules.order"
+	awk 'NR == FNR { want[$0] = 1; next } $1 == "alias" && ($3 in want) { print }' \
+		"$W/modules.names" "$KDIR/root/lib/modules/$KVER/modules.alias"
+}
+
 # ---------------------------------------------------------------- initramfs
-# /init is moat (it runs its init role as PID 1); /lib/modules/NN-name.ko
-# are loaded in file-name order.  Nothing else: no shell, no libc, no tools.
+# /init is moat (it runs its init role as PID 1); /lib/modules holds the
+# modules as NAME.ko and their index.  Nothing else: no shell, no libc, no
+# tools.
 build_initramfs() {
 	r=$W/initramfs
 	mkdir -p "$r/dev" "$r/proc" "$r/sys" "$r/data" "$r/etc" "$r/lib/modules"
 	cp "$MOAT" "$r/init"
 	strip --strip-all "$r/init"
 	chmod 0755 "$r/init"
-	i=100
-	module_list >"$W/modules.order"
+	module_files >"$W/modules.order"
+	[ -s "$W/modules.order" ] || die "no modules"
 	while read -r ko; do
-		cp "$ko" "$r/lib/modules/$i-$(basename "$ko")"
-		i=$((i + 1))
-	done <"$W/modules.order"
-	[ "$i" -gt 100 ] || die "no modules"
+		cp "$ko" "$r/lib/modules/$(mod_name "$ko").ko"
+		mod_name "$ko"
+	done <"$W/modules.order" >"$W/modules.names"
+	module_index >"$r/lib/modules/modules.index"
 	chmod -R u=rwX,go=rX "$r"
 	find "$r" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 	(cd "$r" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --reproducible --quiet) \
@@ -130,36 +179,19 @@ build_initramfs() {
 }
 
 # ---------------------------------------------------------------- boot
-# FAT32 (the UEFI system partition), holding the kernel and initramfs once,
-# read by both boot loaders:
+# FAT32 (the UEFI system partition) holding two boot slots, a and b
+# (mta/init/slots.h); an image has slot a, an upgrade writes the other.
+# Both boot loaders read them:
 #   BIOS:  gptmbr.bin (MBR) -> syslinux VBR + ldlinux.sys -> /syslinux/syslinux.cfg
-#   UEFI:  \EFI\BOOT\BOOTX64.EFI (systemd-boot) -> /loader/entries/moat.conf
+#   UEFI:  \EFI\BOOT\BOOTX64.EFI (systemd-boot) -> /loader/entries/moat-a.conf
 build_boot() {
 	cmdline=$(grep -v '^[[:space:]]*\(#\|$\)' "$HERE/cmdline" | tr '\n' ' ' | sed 's/ *$//')
 	b=$W/bootfiles
 	mkdir -p "$b"
-	cat >"$b/syslinux.cfg" <<EOF
-SERIAL 0 115200
-DEFAULT moat
-PROMPT 0
-TIMEOUT 0
-LABEL moat
-  LINUX /moat/linux
-  INITRD /moat/initrd
-  APPEND $cmdline
-EOF
-	cat >"$b/loader.conf" <<EOF
-default moat.conf
-timeout 0
-editor no
-EOF
-	cat >"$b/moat.conf" <<EOF
-title   moat
-version $KVER
-linux   /moat/linux
-initrd  /moat/initrd
-options $cmdline
-EOF
+	slot_syslinux a "$cmdline" >"$b/syslinux.cfg"
+	printf 'timeout 0\neditor no\n' >"$b/loader.conf"
+	slot_entry a 1 0 "$cmdline" >"$b/moat-a.conf"
+	printf '%s\n' "$cmdline" >"$b/cmdline"
 	cp "$VMLINUZ" "$b/linux"
 	cp "$W/initrd" "$b/initrd"
 	cp /usr/lib/systemd/boot/efi/systemd-bootx64.efi "$b/BOOTX64.EFI"
@@ -170,12 +202,13 @@ EOF
 	mkfs.vfat -C -F 32 -S 512 -s 1 -h 2048 -i "$FAT_VOLID" -n MOAT-BOOT --invariant \
 		"$f" $((BOOT_MB * 1024)) >/dev/null
 	export MTOOLS_SKIP_CHECK=1
-	mmd -i "$f" ::/EFI ::/EFI/BOOT ::/loader ::/loader/entries ::/moat ::/syslinux
+	mmd -i "$f" ::/EFI ::/EFI/BOOT ::/loader ::/loader/entries ::/moat ::/moat/a ::/moat/b ::/syslinux
 	mcopy -m -i "$f" "$b/BOOTX64.EFI" ::/EFI/BOOT/BOOTX64.EFI
 	mcopy -m -i "$f" "$b/loader.conf" ::/loader/loader.conf
-	mcopy -m -i "$f" "$b/moat.conf" ::/loader/entries/moat.conf
-	mcopy -m -i "$f" "$b/linux" ::/moat/linux
-	mcopy -m -i "$f" "$b/initrd" ::/moat/initrd
+	mcopy -m -i "$f" "$b/moat-a.conf" ::/loader/entries/moat-a.conf
+	mcopy -m -i "$f" "$b/linux" ::/moat/a/linux
+	mcopy -m -i "$f" "$b/initrd" ::/moat/a/initrd
+	mcopy -m -i "$f" "$b/cmdline" ::/moat/a/cmdline
 	mcopy -m -i "$f" "$b/syslinux.cfg" ::/syslinux/syslinux.cfg
 	syslinux --install --directory /syslinux "$f"
 }
@@ -248,10 +281,11 @@ strip --strip-all -o "$W/moat.stripped" "$MOAT"
 mv "$W/boot.fat" "$W/moat-boot.img"
 {
 	echo "kernel $KVER $KDEB"
+	echo "kernel-package $KPKG $KPKGVER"
 	echo "source-date-epoch $SOURCE_DATE_EPOCH"
 	echo "boot-partition moat-boot offset $((2048 * 512)) size $((BOOT_MB * 1048576))"
 	echo "data-partition moat-data offset $DATA_OFFSET size $((DATA_MB * 1048576))"
-	echo "modules $(xargs -n1 basename <"$W/modules.order" | sed 's/\.ko$//' | tr '\n' ' ')"
+	echo "modules $(tr '\n' ' ' <"$W/modules.names" | sed 's/ *$//')"
 	# Python's sha256 (OpenSSL) is ten times sha256sum's speed on a 1 GiB disk.
 	(cd "$W" && /usr/bin/python3 -c 'import hashlib, sys
 for n in sys.argv[1:]:

@@ -9,7 +9,10 @@
 #   image/data.sh queue IMAGE DEST          copy the queue directory to DEST,
 #                                           for `moat queue list` on this machine
 #
-# IMAGE is a raw disk (moat.img).  For qcow2, convert first:
+# IMAGE is a raw disk (moat.img) or a block device holding one (/dev/sdX,
+# an LVM logical volume, a ZFS volume: what a hypervisor gives a VM), or
+# the data partition alone (ext4 labelled moat-data).  For qcow2, convert
+# first:
 #   qemu-img convert -O raw moat.qcow2 moat.img   (and back with -O qcow2)
 # Never on a disk a running appliance is using.  After an unclean stop
 # the journal is not yet replayed: boot once (the kernel replays it when it
@@ -17,24 +20,31 @@
 #
 # put moat.conf checks the file with `moat check` first when a moat binary
 # is found ($MOAT, or build/moat beside this script), with the files it
-# names under /data/ taken from the partition: put those first.
+# names under /data/ taken from the partition: put those first.  A config
+# whose queue is not under /data is refused (the appliance would refuse it
+# at boot: the root file system is in memory).
 # Exit: 0 done, 1 failure, 100 usage.
 set -eu
 
 PART=${MOAT_DATA_PART:-moat-data}
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 100; }
+usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 100; }
 die() { echo "image/data.sh: $*" >&2; exit 1; }
 
 [ $# -ge 2 ] || usage
 cmd=$1 img=$2
 shift 2
-[ -f "$img" ] || die "$img: no such file"
+[ -f "$img" ] || [ -b "$img" ] || die "$img: no such file or block device"
 command -v debugfs >/dev/null || die "debugfs not found (Debian: apt-get install e2fsprogs)"
 command -v sfdisk >/dev/null || die "sfdisk not found (Debian: apt-get install fdisk)"
 
-# The byte offset of the partition named $PART, from the GPT.
+# The byte offset of the partition named $PART, from the GPT; or 0 when
+# IMAGE is that file system itself (its ext4 volume name).
 start=$(sfdisk -d "$img" 2>/dev/null | sed -n "s/.*start= *\([0-9]*\),.*name=\"$PART\".*/\1/p" | head -n1)
-[ -n "$start" ] || die "$img: no GPT partition named $PART"
+if [ -z "$start" ]; then
+	dumpe2fs -h "$img" 2>/dev/null | grep -q "^Filesystem volume name: *$PART\$" \
+		|| die "$img: no GPT partition named $PART, and not such a file system itself"
+	start=0
+fi
 fs="$img?offset=$((start * 512))"
 
 # moat check FILE as the appliance would see it: the files it names under
@@ -48,12 +58,23 @@ check_conf() {
 		[ -s "$t$p" ] || rm -f "$t$p"
 	done
 	sed "s|/data/|$t/data/|g" "$2" >"$t/moat.conf"
-	if ! "$1" check -c "$t/moat.conf" >/dev/null 2>"$t/err"; then
+	if ! "$1" check -c "$t/moat.conf" >"$t/out" 2>"$t/err"; then
 		sed -e "s|$t/moat.conf|$2|g" -e "s|$t/data/|/data/|g" "$t/err" >&2
 		rm -rf "$t"
 		die "$2: moat check failed (a file it names must be on the partition first)"
 	fi
+	queue_on_data "$(awk '$1 == "queue" { print $2; exit }' "$t/out" | sed "s|^$t/data/|/data/|")" "$2"
 	rm -rf "$t"
+}
+
+# The queue must be on the data partition: the appliance refuses a config
+# whose queue would live in memory, so this does too.
+queue_on_data() {
+	case $1 in
+	/data/?*) ;;
+	*)	rm -rf "${t:-}"
+		die "$2: queue ${1:-/var/lib/moat/queue (the default)} is not under /data: the appliance refuses it; say \"queue /data/queue\"" ;;
+	esac
 }
 
 case $cmd in
@@ -64,7 +85,11 @@ put)
 	case $name in */*|..|.|'') die "NAME is a file name at the top of the partition" ;; esac
 	if [ "$name" = moat.conf ]; then
 		moat=${MOAT:-$(dirname "$0")/../build/moat}
-		[ -x "$moat" ] && check_conf "$moat" "$file"
+		if [ -x "$moat" ]; then
+			check_conf "$moat" "$file"
+		else
+			queue_on_data "$(awk '$1 == "queue" { q = $2 } END { print q }' "$file")" "$file"
+		fi
 	fi
 	printf 'rm /%s\nwrite %s /%s\nsif /%s uid 0\nsif /%s gid 0\nsif /%s mode 0100600\n' \
 		"$name" "$file" "$name" "$name" "$name" "$name" \

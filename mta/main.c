@@ -18,6 +18,7 @@
 
 #include "mta/ops/loaded_config.h"
 #include "mta/init/init.h"
+#include "mta/init/upgrade.h"
 #include "mta/net/log.h"
 #include "mta/cmd/conf_path.h"
 #include "mta/cmd/status_cmd.h"
@@ -57,6 +58,8 @@ static void usage(FILE *f)
 	      "       moat dkim-keygen [-o KEYFILE] [-pkcs1] SELECTOR DOMAIN [BITS]\n"
 	      "                                       a DKIM key and the DNS record to publish\n"
 	      "       moat init                       the appliance's process 1 (image/)\n"
+	      "       moat upgrade FILE               the appliance: FILE (moat-boot.img) into the other\n"
+	      "                                       boot slot, tried at the next boot\n"
 	      "       moat version | -V | --version   print the version\n"
 	      "       moat help | -h | --help         this text\n"
 	      "Without -c: $MOAT_CONF, else " CONFPATH_DEFAULT "; status, reload and queue also\n"
@@ -107,6 +110,41 @@ static const char *config_path(const char *given, int admin, const char *cmd)
 	return path;
 }
 
+/* moat check (the effective config and the relay matrix) or moat serve. */
+static int check_or_serve(const char *cmd, int argc, const char *path)
+{
+	struct config *cfg;
+	char err[1024];
+
+	if (argc != 1) {
+		usage(stderr);
+		return 100;
+	}
+	if ((path = config_path(path, 0, cmd)) == NULL)
+		return 1;
+	if ((cfg = config_load(path, err, sizeof err)) == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	if (strcmp(cmd, "check") == 0) {
+		size_t need = conf_format(&cfg->conf, NULL, 0);
+		size_t mneed = rules_matrix_format(&cfg->conf, NULL, 0);
+		char *out = malloc(need + 1), *matrix = malloc(mneed + 1);
+
+		if (out == NULL || matrix == NULL)
+			return 111;
+		conf_format(&cfg->conf, out, need + 1);
+		rules_matrix_format(&cfg->conf, matrix, mneed + 1);
+		fputs(out, stdout);
+		fputs(matrix, stdout);
+		free(out);
+		free(matrix);
+		config_unref(cfg);
+		return 0;
+	}
+	return supervisor_run(cfg);
+}
+
 int main(int argc, char **argv)
 {
 	static struct conf conf; /* large: keep it off the stack */
@@ -138,43 +176,16 @@ int main(int argc, char **argv)
 		return passwd_main(argc, argv);
 	if (strcmp(cmd, "relay-test") == 0)
 		return relaytest_main(argc, argv);
+	if (strcmp(cmd, "upgrade") == 0)
+		return upgrade_main(argc, argv);
 	if (strcmp(cmd, "dkim-keygen") == 0)
 		return dkimkeygen_main(argc, argv);
 	if (take_conf_arg(&argc, argv, &path) < 0) {
 		fprintf(stderr, "moat %s: -c needs a FILE\n", cmd);
 		return 100;
 	}
-	if (strcmp(cmd, "check") == 0 || strcmp(cmd, "serve") == 0) {
-		struct config *cfg;
-
-		if (argc != 1) {
-			usage(stderr);
-			return 100;
-		}
-		if ((path = config_path(path, 0, cmd)) == NULL)
-			return 1;
-		if ((cfg = config_load(path, err, sizeof err)) == NULL) {
-			fprintf(stderr, "%s\n", err);
-			return 1;
-		}
-		if (strcmp(cmd, "check") == 0) {
-			size_t need = conf_format(&cfg->conf, NULL, 0);
-			size_t mneed = rules_matrix_format(&cfg->conf, NULL, 0);
-			char *out = malloc(need + 1), *matrix = malloc(mneed + 1);
-
-			if (out == NULL || matrix == NULL)
-				return 111;
-			conf_format(&cfg->conf, out, need + 1);
-			rules_matrix_format(&cfg->conf, matrix, mneed + 1);
-			fputs(out, stdout);
-			fputs(matrix, stdout);
-			free(out);
-			free(matrix);
-			config_unref(cfg);
-			return 0;
-		}
-		return supervisor_run(cfg);
-	}
+	if (strcmp(cmd, "check") == 0 || strcmp(cmd, "serve") == 0)
+		return check_or_serve(cmd, argc, path);
 	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "reload") == 0) {
 		if (argc != 1) {
 			usage(stderr);

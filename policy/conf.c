@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "syslog.h"
 #include "dkim.h"
 #include "dnsbl.h"
 #include "quota.h"
@@ -99,6 +100,8 @@ static void put_listener_options(struct text *t, const struct conf_listener *l)
 		text_puts(t, " auth-plaintext-loopback");
 	if (l->internal)
 		text_puts(t, " internal");
+	if (l->proxy)
+		text_puts(t, " proxy");
 }
 
 static void put_cidr(struct text *t, const struct cidr *c)
@@ -330,9 +333,12 @@ static int set_listen_options(struct parse *p, const struct directive *d, struct
 			l->auth_plaintext_loopback = 1;
 		else if (word_is(w, n, "internal"))
 			l->internal = 1;
+		else if (word_is(w, n, "proxy"))
+			l->proxy = 1;
 		else
 			return bad_value(p, d, "unknown option", w, n,
-			                 " (role=, tls=, tls-legacy, auth-plaintext-loopback, internal)");
+			                 " (role=, tls=, tls-legacy, auth-plaintext-loopback, internal,"
+			                 " proxy)");
 	}
 	if (l->tls_legacy && l->tls == CONF_TLS_NONE) {
 		text_puts(error_at(p, d), "tls-legacy needs tls=starttls or tls=implicit");
@@ -357,6 +363,8 @@ static int set_listen(struct parse *p, const struct directive *d, const char *ar
 		                 " (use 192.0.2.1:25, [2001:db8::1]:25, *:25 or [::]:25)");
 	if (set_listen_options(p, d, &l) != 0)
 		return -1;
+	if (l.proxy && c->proxy_listen_line == 0)
+		c->proxy_listen_line = p->line;
 	l.any = memcmp(l.addr.a, zero, sizeof zero) == 0;
 	for (size_t k = 0; k < c->nlisteners; k++) {
 		if (!listeners_overlap(&c->listeners[k], &l))
@@ -436,20 +444,37 @@ static int parse_net(struct parse *p, const struct directive *d, const char *arg
 	return 0;
 }
 
-static int set_relay_net(struct parse *p, const struct directive *d, const char *arg, size_t len)
+/* A CIDR argument added to nets[0..*n), at most cap, none twice. */
+static int add_net(struct parse *p, const struct directive *d, const char *arg, size_t len,
+                   struct cidr *nets, size_t *n, size_t cap)
 {
-	struct conf *c = p->c;
 	struct cidr net;
 
 	if (parse_net(p, d, arg, len, &net) != 0)
 		return -1;
-	for (size_t k = 0; k < c->nrelay_nets; k++)
-		if (c->relay_nets[k].prefix == net.prefix && ip_equal(&c->relay_nets[k].net, &net.net))
+	for (size_t k = 0; k < *n; k++)
+		if (nets[k].prefix == net.prefix && ip_equal(&nets[k].net, &net.net))
 			return bad_value(p, d, "duplicate network", arg, len, "");
-	if (c->nrelay_nets == CONF_MAX_NETS)
-		return too_many(p, d, "networks", CONF_MAX_NETS);
-	c->relay_nets[c->nrelay_nets++] = net;
+	if (*n == cap)
+		return too_many(p, d, "networks", cap);
+	nets[(*n)++] = net;
 	return 0;
+}
+
+static int set_relay_net(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	return add_net(p, d, arg, len, p->c->relay_nets, &p->c->nrelay_nets, CONF_MAX_NETS);
+}
+
+/* "proxy-from CIDR": a load balancer whose PROXY header a proxy listener
+ * believes (policy/proxy.h). */
+static int set_proxy_from(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	struct conf *c = p->c;
+
+	if (c->nproxy_from == 0)
+		c->proxy_from_line = p->line;
+	return add_net(p, d, arg, len, c->proxy_from, &c->nproxy_from, CONF_MAX_PROXY_FROM);
 }
 
 /* An absolute path into dst (CONF_PATH_MAX bytes). */
@@ -584,9 +609,49 @@ const char *conf_facility_name(unsigned code)
 	return NULL;
 }
 
-/* "log stderr" or "log syslog [SOCKET]". */
+static int parse_nexthop(const char *s, size_t len, struct conf_nexthop *h, uint16_t defport);
+static int parse_scaled(const char *arg, size_t len, const struct unit *u, uint64_t max,
+                        uint64_t *out);
+
+#define LOG_USAGE "stderr|syslog [SOCKET]|remote udp|tcp|tls HOST[:PORT] [buffer SIZE]"
+
+/* "log remote udp|tcp|tls HOST[:PORT] [buffer SIZE]" */
+static int set_log_remote(struct parse *p, const struct directive *d)
+{
+	struct conf *c = p->c;
+	enum syslog_transport tr;
+	uint64_t v;
+
+	if (p->nmore < 2 || p->nmore == 3)
+		return bad_value(p, d, "remote needs", "", 0, " udp|tcp|tls HOST[:PORT] [buffer SIZE]");
+	tr = syslog_transport_parse(p->more[0], p->morelen[0]);
+	if (tr == 0)
+		return bad_value(p, d, "bad transport", p->more[0], p->morelen[0], " (udp, tcp or tls)");
+	if (parse_nexthop(p->more[1], p->morelen[1], &c->log_remote_hop, syslog_default_port(tr)) != 0)
+		return bad_value(p, d, "bad server", p->more[1], p->morelen[1],
+		                 " (HOST, HOST:PORT, [IPv6] or [IPv6]:PORT)");
+	c->log_remote_buffer = SYSLOG_BUFFER_DEFAULT;
+	if (p->nmore == 4) {
+		if (!word_is(p->more[2], p->morelen[2], "buffer"))
+			return bad_value(p, d, "unknown option", p->more[2], p->morelen[2], " (buffer SIZE)");
+		if (parse_scaled(p->more[3], p->morelen[3], size_units, UINT64_MAX, &v) != 0 ||
+		    v < SYSLOG_BUFFER_MIN || v > SYSLOG_BUFFER_MAX)
+			return bad_value(p, d, "bad buffer size", p->more[3], p->morelen[3],
+			                 " (8K to 64M)");
+		c->log_remote_buffer = v;
+	}
+	c->log_target = CONF_LOG_SYSLOG;
+	c->log_remote = tr;
+	c->log_line = p->line;
+	return 0;
+}
+
+/* "log stderr", "log syslog [SOCKET]" or "log remote ...". */
 static int set_log(struct parse *p, const struct directive *d, const char *arg, size_t len)
 {
+	p->c->log_remote = 0;
+	if (word_is(arg, len, "remote"))
+		return set_log_remote(p, d);
 	if (word_is(arg, len, "stderr")) {
 		if (p->nmore > 0)
 			return bad_value(p, d, "stderr takes no socket:", p->more[0], p->morelen[0], "");
@@ -594,10 +659,16 @@ static int set_log(struct parse *p, const struct directive *d, const char *arg, 
 		return 0;
 	}
 	if (!word_is(arg, len, "syslog"))
-		return bad_value(p, d, "bad log target", arg, len, " (stderr, or syslog [SOCKET])");
+		return bad_value(p, d, "bad log target", arg, len,
+		                 " (stderr, syslog [SOCKET], or remote udp|tcp|tls HOST[:PORT])");
 	p->c->log_target = CONF_LOG_SYSLOG;
 	if (p->nmore == 0)
 		return 0;
+	if (p->nmore > 1) {
+		struct text *t = error_at(p, d);
+		text_puts(t, "too many arguments (log " LOG_USAGE ")");
+		return fail(p);
+	}
 	return set_path_into(p, d, p->more[0], p->morelen[0], p->c->log_socket);
 }
 
@@ -801,18 +872,6 @@ static int set_dnsbl(struct parse *p, const struct directive *d, const char *arg
 	return 0;
 }
 
-static int set_dnsbl_stage(struct parse *p, const struct directive *d, const char *arg,
-                           size_t len)
-{
-	if (word_is(arg, len, "rcpt"))
-		p->c->dnsbl_stage = CONF_DNSBL_RCPT;
-	else if (word_is(arg, len, "connect"))
-		p->c->dnsbl_stage = CONF_DNSBL_CONNECT;
-	else
-		return bad_value(p, d, "want rcpt or connect, not", arg, len, "");
-	return 0;
-}
-
 #define FIELD(f) offsetof(struct conf, f)
 
 /* "NAME " to start a line of conf_format() output. */
@@ -863,6 +922,17 @@ static void format_relay_net(struct text *t, const struct conf *c, const struct 
 	for (size_t k = 0; k < c->nrelay_nets; k++) {
 		put_name(t, d);
 		put_cidr(t, &c->relay_nets[k]);
+		text_puts(t, "\n");
+	}
+}
+
+/* Said only when given, like recipients: most relays have no proxy in
+ * front, and their effective configuration need not mention one. */
+static void format_proxy_from(struct text *t, const struct conf *c, const struct directive *d)
+{
+	for (size_t k = 0; k < c->nproxy_from; k++) {
+		put_name(t, d);
+		put_cidr(t, &c->proxy_from[k]);
 		text_puts(t, "\n");
 	}
 }
@@ -939,7 +1009,19 @@ static void format_recipients(struct text *t, const struct conf *c, const struct
 static void format_log(struct text *t, const struct conf *c, const struct directive *d)
 {
 	put_name(t, d);
-	if (c->log_target == CONF_LOG_SYSLOG) {
+	if (c->log_remote != 0) {
+		const struct conf_nexthop *h = &c->log_remote_hop;
+		text_puts(t, "remote ");
+		text_puts(t, syslog_transport_name(c->log_remote));
+		text_puts(t, h->literal ? " [" : " ");
+		text_puts(t, h->host);
+		text_puts(t, h->literal ? "]:" : ":");
+		text_put_u64(t, h->port);
+		if (c->log_remote_buffer != SYSLOG_BUFFER_DEFAULT) {
+			text_puts(t, " buffer ");
+			put_size(t, c->log_remote_buffer);
+		}
+	} else if (c->log_target == CONF_LOG_SYSLOG) {
 		text_puts(t, "syslog ");
 		text_puts(t, c->log_socket);
 	} else {
@@ -1003,48 +1085,6 @@ static void format_dnsbl(struct text *t, const struct conf *c, const struct dire
 	}
 }
 
-static int set_dns_dnssec(struct parse *p, const struct directive *d, const char *arg,
-                          size_t len)
-{
-	if (word_is(arg, len, "trusted"))
-		p->c->dns_dnssec = CONF_DNSSEC_TRUSTED;
-	else if (word_is(arg, len, "off"))
-		p->c->dns_dnssec = CONF_DNSSEC_OFF;
-	else
-		return bad_value(p, d, "want trusted or off, not", arg, len, "");
-	return 0;
-}
-
-static void format_dns_dnssec(struct text *t, const struct conf *c, const struct directive *d)
-{
-	put_name(t, d);
-	text_puts(t, c->dns_dnssec == CONF_DNSSEC_TRUSTED ? "trusted\n" : "off\n");
-}
-
-static int set_tls_report(struct parse *p, const struct directive *d, const char *arg,
-                          size_t len)
-{
-	if (word_is(arg, len, "mailto"))
-		p->c->tls_report = CONF_TLS_REPORT_MAILTO;
-	else if (word_is(arg, len, "off"))
-		p->c->tls_report = CONF_TLS_REPORT_OFF;
-	else
-		return bad_value(p, d, "want off or mailto, not", arg, len, "");
-	return 0;
-}
-
-static void format_tls_report(struct text *t, const struct conf *c, const struct directive *d)
-{
-	put_name(t, d);
-	text_puts(t, c->tls_report == CONF_TLS_REPORT_MAILTO ? "mailto\n" : "off\n");
-}
-
-static void format_dnsbl_stage(struct text *t, const struct conf *c, const struct directive *d)
-{
-	put_name(t, d);
-	text_puts(t, c->dnsbl_stage == CONF_DNSBL_CONNECT ? "connect\n" : "rcpt\n");
-}
-
 static void format_net_interface(struct text *t, const struct conf *c, const struct directive *d)
 {
 	if (c->net_interface[0] == '\0')
@@ -1078,27 +1118,60 @@ static void format_net_gateway(struct text *t, const struct conf *c, const struc
 
 /* ---- delivery ---- */
 
-static int set_onoff(struct parse *p, const struct directive *d, const char *arg, size_t len)
+/* A directive that takes one of a few words: an unsigned field set to
+ * the word's index (words[0] is the default, 0). */
+struct word_choice {
+	const char *want;         /* the refusal's text */
+	const char *words[3];     /* NULL past the last */
+};
+
+static const struct word_choice ONOFF = { "want on or off, not", { "off", "on", NULL } };
+static const struct word_choice DNSSEC = { "want trusted or off, not", { "off", "trusted", NULL } };
+static const struct word_choice TLS_REPORT = { "want off or mailto, not",
+                                               { "off", "mailto", NULL } };
+static const struct word_choice DNSBL_STAGE = { "want rcpt or connect, not",
+                                                { "rcpt", "connect", NULL } };
+
+static int set_word(struct parse *p, const struct directive *d, const char *arg, size_t len,
+                    const struct word_choice *w)
 {
 	unsigned *field = (unsigned *)(void *)((char *)p->c + d->offset);
 
-	if (word_is(arg, len, "on"))
-		*field = 1;
-	else if (word_is(arg, len, "off"))
-		*field = 0;
-	else
-		return bad_value(p, d, "want on or off, not", arg, len, "");
-	return 0;
+	for (unsigned i = 0; i < 3 && w->words[i] != NULL; i++)
+		if (word_is(arg, len, w->words[i])) {
+			*field = i;
+			return 0;
+		}
+	return bad_value(p, d, w->want, arg, len, "");
 }
 
-static void format_onoff(struct text *t, const struct conf *c, const struct directive *d)
+static void format_word(struct text *t, const struct conf *c, const struct directive *d,
+                        const struct word_choice *w)
 {
 	unsigned v;
 
 	memcpy(&v, (const char *)c + d->offset, sizeof v);
 	put_name(t, d);
-	text_puts(t, v ? "on\n" : "off\n");
+	text_puts(t, v < 3 && w->words[v] != NULL ? w->words[v] : w->words[0]);
+	text_puts(t, "\n");
 }
+
+/* (the enums these set count from 0 in the words' order: conf.h) */
+#define WORD_DIRECTIVE(NAME, CHOICE)                                                        \
+	static int set_##NAME(struct parse *p, const struct directive *d, const char *arg,  \
+	                      size_t len)                                                   \
+	{                                                                                   \
+		return set_word(p, d, arg, len, &CHOICE);                                   \
+	}                                                                                   \
+	static void format_##NAME(struct text *t, const struct conf *c,                     \
+	                          const struct directive *d)                                \
+	{                                                                                   \
+		format_word(t, c, d, &CHOICE);                                              \
+	}
+WORD_DIRECTIVE(onoff, ONOFF)
+WORD_DIRECTIVE(dns_dnssec, DNSSEC)
+WORD_DIRECTIVE(tls_report, TLS_REPORT)
+WORD_DIRECTIVE(dnsbl_stage, DNSBL_STAGE)
 
 /* A duration: seconds, or a number with s, m, h or d. */
 static int set_duration(struct parse *p, const struct directive *d, const char *arg, size_t len)
@@ -1428,6 +1501,38 @@ static int set_dns_server(struct parse *p, const struct directive *d, const char
 	return 0;
 }
 
+/* "ntp-server HOST": a name or an address, as text (mta/init resolves it). */
+static int set_ntp_server(struct parse *p, const struct directive *d, const char *arg, size_t len)
+{
+	struct conf *c = p->c;
+	struct ipaddr ip;
+	size_t n = strip_root(arg, len);
+
+	if (ip_parse(arg, len, &ip) != 0 &&
+	    (n == 0 || n > ADDR_DOMAIN_MAX || !addr_domain_valid(arg, n, 0)))
+		return bad_value(p, d, "bad server", arg, len, " (a host name or an IP address)");
+	if (ip_parse(arg, len, &ip) == 0)
+		n = len;
+	for (size_t k = 0; k < c->nntp_servers; k++)
+		if (strlen(c->ntp_servers[k]) == n && memcmp(c->ntp_servers[k], arg, n) == 0)
+			return bad_value(p, d, "duplicate server", arg, len, "");
+	if (c->nntp_servers == CONF_MAX_NTP)
+		return too_many(p, d, "servers", CONF_MAX_NTP);
+	memcpy(c->ntp_servers[c->nntp_servers], arg, n);
+	c->ntp_servers[c->nntp_servers++][n] = '\0';
+	return 0;
+}
+
+/* Like the other appliance-only directives, nothing when not set. */
+static void format_ntp_server(struct text *t, const struct conf *c, const struct directive *d)
+{
+	for (size_t k = 0; k < c->nntp_servers; k++) {
+		put_name(t, d);
+		text_puts(t, c->ntp_servers[k]);
+		text_puts(t, "\n");
+	}
+}
+
 static void format_dns_server(struct text *t, const struct conf *c, const struct directive *d)
 {
 	if (c->ndns_servers == 0)
@@ -1524,6 +1629,7 @@ static const struct directive directives[] = {
 	{ "listen",        set_listen,    format_listen,    1, 0, 0, 0, NULL },
 	{ "domain",        set_domain,    format_domain,    1, 0, 0, 0, NULL },
 	{ "relay-network", set_relay_net, format_relay_net, 1, 0, 0, 0, NULL },
+	{ "proxy-from",    set_proxy_from, format_proxy_from, 1, 0, 0, 0, NULL },
 	{ "queue",         set_queue,     format_queue,     0, 0, 0, 0, NULL },
 	{ "queue-map-size",   set_size, format_size, 0, FIELD(queue_map_size), MIB, TIB, NULL },
 	{ "queue-max-bytes",  set_size, format_size, 0, FIELD(queue_max_bytes), MIB, 256 * GIB, NULL },
@@ -1565,10 +1671,10 @@ static const struct directive directives[] = {
 	{ "tls-ca-file",    set_field_path, format_field_path, 0, FIELD(tls_ca_file), 0, 0, NULL },
 	{ "mta-sts",        set_onoff,     format_onoff,     0, FIELD(mta_sts), 0, 0, NULL },
 	{ "dane",           set_onoff,     format_onoff,     0, FIELD(dane), 0, 0, NULL },
-	{ "tls-report",     set_tls_report, format_tls_report, 0, 0, 0, 0, NULL },
+	{ "tls-report",     set_tls_report, format_tls_report, 0, FIELD(tls_report), 0, 0, NULL },
 	{ "dns-server",     set_dns_server, format_dns_server, 1, 0, 0, 0, NULL },
 	{ "dns-timeout",    set_duration, format_duration, 0, FIELD(dns_timeout), 1, 60, NULL },
-	{ "dns-dnssec",     set_dns_dnssec, format_dns_dnssec, 0, 0, 0, 0, NULL },
+	{ "dns-dnssec",     set_dns_dnssec, format_dns_dnssec, 0, FIELD(dns_dnssec), 0, 0, NULL },
 	{ "retry-min",      set_duration, format_duration, 0, FIELD(retry_min), 1, 86400, NULL },
 	{ "retry-max",      set_duration, format_duration, 0, FIELD(retry_max), 1, 7 * 86400, NULL },
 	{ "queue-lifetime", set_duration, format_duration, 0, FIELD(queue_lifetime), 1, 100 * 86400,
@@ -1591,6 +1697,7 @@ static const struct directive directives[] = {
 	{ "net-interface", set_net_interface, format_net_interface, 0, 0, 0, 0, NULL },
 	{ "net-address",   set_net_address,   format_net_address,   1, 0, 0, 0, NULL },
 	{ "net-gateway",   set_net_gateway,   format_net_gateway,   1, 0, 0, 0, NULL },
+	{ "ntp-server",    set_ntp_server,    format_ntp_server,    1, 0, 0, 0, NULL },
 	{ "reject-early-pipelining", set_onoff, format_onoff, 0, FIELD(reject_early_pipelining),
 	  0, 0, NULL },
 	{ "reject-invalid-helo", set_onoff, format_onoff, 0, FIELD(reject_invalid_helo), 0, 0, NULL },
@@ -1602,7 +1709,7 @@ static const struct directive directives[] = {
 	{ "tarpit-max-delay", set_uint, format_uint, 0, FIELD(tarpit_max_delay_ms), 1, 60000, NULL },
 	{ "dnsbl",            set_dnsbl, format_dnsbl, 1, 0, 0, 0, NULL },
 	{ "dnsbl-threshold",  set_uint, format_uint, 0, FIELD(dnsbl_threshold), 1, 1000, NULL },
-	{ "dnsbl-stage",      set_dnsbl_stage, format_dnsbl_stage, 0, 0, 0, 0, NULL },
+	{ "dnsbl-stage",      set_dnsbl_stage, format_dnsbl_stage, 0, FIELD(dnsbl_stage), 0, 0, NULL },
 	{ "dnsbl-timeout",    set_duration, format_duration, 0, FIELD(dnsbl_timeout), 1, 60, NULL },
 	{ "dnsbl-negative-ttl", set_duration, format_duration, 0, FIELD(dnsbl_negative_ttl), 0,
 	  86400, NULL },
@@ -1632,7 +1739,7 @@ static const struct {
 	{ set_listen,     1, 6, "ADDR:PORT [options]" },
 	{ set_deny_net,   1, 2, "CIDR [never-connect]" },
 	{ set_recipients, 2, 2, "DOMAIN PATH|catch-all" },
-	{ set_log,        1, 2, "stderr|syslog [SOCKET]" },
+	{ set_log,        1, 5, LOG_USAGE },
 	{ set_route,      2, 6, "DOMAIN NEXTHOP [tls MODE] [smtps] [verify-recipients]" },
 	{ set_smarthost,  1, 6, "NEXTHOP [tls MODE] [smtps] [auth FILE]" },
 	{ set_dkim_sign,  3, 5, "DOMAIN SELECTOR KEYFILE [headers H1:H2:...]" },
@@ -1765,6 +1872,174 @@ int conf_parse(const char *text, size_t len, const char *file, struct conf *c,
 	return 0;
 }
 
+/* A proxy listener believes a PROXY header only from proxy-from, so it
+ * needs one (else it would close every connection); proxy-from without a
+ * proxy listener is a listener that lost its "proxy", whose every client
+ * would seem to be the load balancer. */
+static int check_proxy(const struct conf *c, struct parse *p)
+{
+	const struct conf_listener *first = NULL;
+
+	for (size_t k = 0; k < c->nlisteners && first == NULL; k++)
+		if (c->listeners[k].proxy)
+			first = &c->listeners[k];
+	if (first != NULL && c->nproxy_from == 0) {
+		p->line = c->proxy_listen_line;
+		struct text *t = error_at(p, NULL);
+		text_puts(t, "listen ");
+		put_listener(t, first);
+		text_puts(t, " proxy: no proxy-from (proxy-from CIDR names the load balancers"
+		             " that may send the PROXY header; without one every connection"
+		             " would be closed)");
+		return fail(p);
+	}
+	if (c->nproxy_from > 0 && first == NULL) {
+		p->line = c->proxy_from_line;
+		text_puts(error_at(p, NULL), "proxy-from: no listener has the proxy option"
+		                             " (listen ADDR:PORT proxy)");
+		return fail(p);
+	}
+	return 0;
+}
+
+/* log remote: the destination string (policy/syslog.h) into log_socket,
+ * where the log finds it; TLS takes its CA from tls-ca-file. */
+static int finish_log_remote(struct parse *p)
+{
+	struct conf *c = p->c;
+	struct syslog_dest dst;
+
+	memset(&dst, 0, sizeof dst);
+	dst.transport = c->log_remote;
+	memcpy(dst.host, c->log_remote_hop.host, sizeof dst.host);
+	dst.port = c->log_remote_hop.port;
+	dst.buffer = (size_t)c->log_remote_buffer;
+	dst.uid = (long)c->run_uid;
+	dst.gid = (long)c->run_gid;
+	p->line = c->log_line;
+	if (dst.transport == SYSLOG_TLS) {
+		if (c->tls_ca_file[0] == '\0') {
+			text_puts(error_at(p, NULL), "log remote tls: the server's certificate is checked "
+			          "against tls-ca-file, which is not set");
+			return fail(p);
+		}
+		memcpy(dst.ca, c->tls_ca_file, strnlen(c->tls_ca_file, sizeof dst.ca - 1));
+	}
+	if (syslog_dest_format(&dst, c->log_socket, sizeof c->log_socket) == 0) {
+		text_puts(error_at(p, NULL), "log remote: server and tls-ca-file too long together");
+		return fail(p);
+	}
+	return 0;
+}
+
+/* The recipients lists name our domains; TLS files come in pairs. */
+static int check_rcpt_lists_and_tls(const struct conf *c, struct parse *p)
+{
+	for (size_t k = 0; k < c->nrcpt_lists; k++) {
+		const struct conf_rcptlist *r = &c->rcpt_lists[k];
+		size_t i;
+		for (i = 0; i < c->ndomains; i++)
+			if (conf_rcptlist_find(c, &c->domains[i]) == r)
+				break;
+		if (i == c->ndomains) {
+			p->line = r->line;
+			struct text *t = error_at(p, NULL);
+			text_puts(t, "recipients: ");
+			put_quoted(t, r->domain, strlen(r->domain));
+			text_puts(t, " is not one of our domains (list it in a domain line, in the same form)");
+			return fail(p);
+		}
+	}
+	if ((c->tls_cert[0] != '\0') != (c->tls_key[0] != '\0')) {
+		p->line = c->tls_cert[0] ? c->tls_cert_line : c->tls_key_line;
+		text_puts(error_at(p, NULL), c->tls_cert[0] ? "tls-cert without tls-key"
+		                                          : "tls-key without tls-cert");
+		return fail(p);
+	}
+	return 0;
+}
+
+/* Each listener has what its options need. */
+static int check_listeners(const struct conf *c, struct parse *p)
+{
+	for (size_t k = 0; k < c->nlisteners; k++) {
+		const struct conf_listener *l = &c->listeners[k];
+		const char *why = NULL;
+
+		if (l->tls != CONF_TLS_NONE && c->tls_cert[0] == '\0')
+			why = " has TLS but there is no tls-cert and tls-key";
+		else if (l->role == CONF_ROLE_SUBMISSION && c->users[0] == '\0')
+			why = " is for submission but there is no users file";
+		else if (l->role == CONF_ROLE_SUBMISSION && l->tls == CONF_TLS_NONE &&
+		         !l->auth_plaintext_loopback)
+			why = " is for submission without TLS: AUTH would never be offered "
+			      "(add tls=starttls, tls=implicit or auth-plaintext-loopback)";
+		if (why != NULL) {
+			struct text *t = error_at(p, NULL);
+			text_puts(t, "listen ");
+			put_listener(t, l);
+			text_puts(t, why);
+			return fail(p);
+		}
+	}
+	return 0;
+}
+
+/* The metrics' address is no SMTP listener's. */
+static int check_metrics(const struct conf *c, struct parse *p)
+{
+	for (size_t k = 0; c->metrics.port != 0 && k < c->nlisteners; k++) {
+		if (!listeners_overlap(&c->listeners[k], &c->metrics))
+			continue;
+		p->line = c->metrics_line;
+		struct text *t = error_at(p, NULL);
+		text_puts(t, "metrics-listen ");
+		put_listener(t, &c->metrics);
+		text_puts(t, " is also an SMTP listener (");
+		put_listener(t, &c->listeners[k]);
+		text_puts(t, ")");
+		return fail(p);
+	}
+	return 0;
+}
+
+/* A message fits the queue. */
+static int check_message_size(const struct conf *c, struct parse *p)
+{
+	if (c->max_message_size > c->queue_max_bytes) {
+		struct text *t = error_at(p, NULL);
+		text_puts(t, "max-message-size ");
+		put_size(t, c->max_message_size);
+		text_puts(t, " must not exceed queue-max-bytes ");
+		put_size(t, c->queue_max_bytes);
+		return fail(p);
+	}
+	return 0;
+}
+
+/* The map holds the quotas: sized from them unless set. */
+static int check_map(struct conf *c, struct parse *p)
+{
+	uint64_t map = quota_map_size(c->queue_max_bytes, c->queue_max_messages);
+
+	if (c->queue_map_size == 0) {
+		c->queue_map_size = map;
+	} else if (c->queue_map_size < map) {
+		struct text *t = error_at(p, NULL);
+		text_puts(t, "queue-map-size ");
+		put_size(t, c->queue_map_size);
+		text_puts(t, " is below ");
+		put_size(t, map);
+		text_puts(t, ", what queue-max-bytes ");
+		put_size(t, c->queue_max_bytes);
+		text_puts(t, " and queue-max-messages ");
+		text_put_u64(t, c->queue_max_messages);
+		text_puts(t, " need (leave queue-map-size out to have it sized for them)");
+		return fail(p);
+	}
+	return 0;
+}
+
 int conf_finish(struct conf *c, const char *file, char *err, size_t errcap)
 {
 	struct parse p;
@@ -1804,85 +2079,12 @@ int conf_finish(struct conf *c, const char *file, char *err, size_t errcap)
 		        "smarthost: auth sends a password: it needs tls require, tls verify or smtps");
 		return fail(&p);
 	}
-	for (size_t k = 0; k < c->nrcpt_lists; k++) {
-		const struct conf_rcptlist *r = &c->rcpt_lists[k];
-		size_t i;
-		for (i = 0; i < c->ndomains; i++)
-			if (conf_rcptlist_find(c, &c->domains[i]) == r)
-				break;
-		if (i == c->ndomains) {
-			p.line = r->line;
-			struct text *t = error_at(&p, NULL);
-			text_puts(t, "recipients: ");
-			put_quoted(t, r->domain, strlen(r->domain));
-			text_puts(t, " is not one of our domains (list it in a domain line, in the same form)");
-			return fail(&p);
-		}
-	}
-	if ((c->tls_cert[0] != '\0') != (c->tls_key[0] != '\0')) {
-		p.line = c->tls_cert[0] ? c->tls_cert_line : c->tls_key_line;
-		text_puts(error_at(&p, NULL), c->tls_cert[0] ? "tls-cert without tls-key"
-		                                          : "tls-key without tls-cert");
-		return fail(&p);
-	}
-	for (size_t k = 0; k < c->nlisteners; k++) {
-		const struct conf_listener *l = &c->listeners[k];
-		const char *why = NULL;
-
-		if (l->tls != CONF_TLS_NONE && c->tls_cert[0] == '\0')
-			why = " has TLS but there is no tls-cert and tls-key";
-		else if (l->role == CONF_ROLE_SUBMISSION && c->users[0] == '\0')
-			why = " is for submission but there is no users file";
-		else if (l->role == CONF_ROLE_SUBMISSION && l->tls == CONF_TLS_NONE &&
-		         !l->auth_plaintext_loopback)
-			why = " is for submission without TLS: AUTH would never be offered "
-			      "(add tls=starttls, tls=implicit or auth-plaintext-loopback)";
-		if (why != NULL) {
-			struct text *t = error_at(&p, NULL);
-			text_puts(t, "listen ");
-			put_listener(t, l);
-			text_puts(t, why);
-			return fail(&p);
-		}
-	}
-	for (size_t k = 0; c->metrics.port != 0 && k < c->nlisteners; k++) {
-		if (!listeners_overlap(&c->listeners[k], &c->metrics))
-			continue;
-		p.line = c->metrics_line;
-		struct text *t = error_at(&p, NULL);
-		text_puts(t, "metrics-listen ");
-		put_listener(t, &c->metrics);
-		text_puts(t, " is also an SMTP listener (");
-		put_listener(t, &c->listeners[k]);
-		text_puts(t, ")");
-		return fail(&p);
-	}
-	if (c->max_message_size > c->queue_max_bytes) {
-		struct text *t = error_at(&p, NULL);
-		text_puts(t, "max-message-size ");
-		put_size(t, c->max_message_size);
-		text_puts(t, " must not exceed queue-max-bytes ");
-		put_size(t, c->queue_max_bytes);
-		return fail(&p);
-	}
-	/* The map is sized from the quotas unless set; set, it must hold them. */
-	uint64_t map = quota_map_size(c->queue_max_bytes, c->queue_max_messages);
-	if (c->queue_map_size == 0) {
-		c->queue_map_size = map;
-	} else if (c->queue_map_size < map) {
-		struct text *t = error_at(&p, NULL);
-		text_puts(t, "queue-map-size ");
-		put_size(t, c->queue_map_size);
-		text_puts(t, " is below ");
-		put_size(t, map);
-		text_puts(t, ", what queue-max-bytes ");
-		put_size(t, c->queue_max_bytes);
-		text_puts(t, " and queue-max-messages ");
-		text_put_u64(t, c->queue_max_messages);
-		text_puts(t, " need (leave queue-map-size out to have it sized for them)");
-		return fail(&p);
-	}
-	return 0;
+	if (check_rcpt_lists_and_tls(c, &p) != 0 || check_listeners(c, &p) != 0 ||
+	    check_proxy(c, &p) != 0 || check_metrics(c, &p) != 0 || check_message_size(c, &p) != 0)
+		return -1;
+	if (c->log_remote != 0 && finish_log_remote(&p) != 0)
+		return -1;
+	return check_map(c, &p);
 }
 
 size_t conf_format(const struct conf *c, char *buf, size_t cap)

@@ -28,8 +28,10 @@
 #define CONF_MAX_RCPT_LISTS 64
 #define CONF_MAX_ROUTES    256
 #define CONF_MAX_DNS       3
+#define CONF_MAX_NTP       3
 #define CONF_MAX_DNSBL     16
 #define CONF_DNSBL_ZONE_MAX 160  /* a zone's name, so that any query name fits 253 */
+#define CONF_MAX_PROXY_FROM 64
 #define CONF_MAX_DKIM      64
 #define CONF_DKIM_SELECTOR_MAX 63   /* s=: one DNS label's worth (dotted is allowed) */
 #define CONF_DKIM_HNAME_MAX    64   /* one header field name in a headers list */
@@ -48,7 +50,7 @@ enum conf_tls {
 };
 
 /* "listen ADDR:PORT [role=mx|submission] [tls=none|starttls|implicit]
- *  [tls-legacy] [auth-plaintext-loopback] [internal]"; zeroed = mx, no TLS. */
+ *  [tls-legacy] [auth-plaintext-loopback] [internal] [proxy]"; zeroed = mx, no TLS. */
 struct conf_listener {
 	struct ipaddr addr;
 	uint16_t      port;
@@ -58,6 +60,8 @@ struct conf_listener {
 	unsigned      tls_legacy : 1;              /* also CBC suites, TLS 1.0 and 1.1 */
 	unsigned      auth_plaintext_loopback : 1; /* AUTH without TLS from 127/8, ::1 */
 	unsigned      internal : 1;                /* every client here may relay */
+	unsigned      proxy : 1;                   /* a PROXY header (policy/proxy.h) from
+	                                              a proxy-from peer comes first */
 };
 
 /* "deny-network CIDR [never-connect]" */
@@ -159,6 +163,13 @@ struct conf {
 	size_t   ndomains;                            /* domain */
 	struct cidr relay_nets[CONF_MAX_NETS];
 	size_t   nrelay_nets;                         /* relay-network */
+	struct cidr proxy_from[CONF_MAX_PROXY_FROM];
+	size_t   nproxy_from;                         /* proxy-from: who may send a PROXY
+	                                                 header to a proxy listener */
+	size_t   proxy_from_line;                     /* the first proxy-from line, for errors */
+	size_t   proxy_listen_line;                   /* the first listen line with proxy,
+	                                                 for errors; 0 when none (so a config
+	                                                 without proxies compares as before) */
 	char     queue_path[CONF_PATH_MAX];           /* queue; default /var/lib/moat/queue */
 	uint64_t queue_map_size;                      /* queue-map-size; default (0 until
 	                                                 conf_finish) quota_map_size() */
@@ -254,7 +265,16 @@ struct conf {
 
 	/* Operations (docs/operations.md "Logs", "Metrics and health", "Reload and stop"). */
 	unsigned log_target;                          /* log: enum conf_log; default stderr */
-	char     log_socket[CONF_PATH_MAX];           /* log syslog PATH; default /dev/log */
+	char     log_socket[CONF_PATH_MAX];           /* log syslog PATH; default /dev/log;
+	                                                 for log remote, conf_finish()
+	                                                 writes the destination here
+	                                                 (policy/syslog.h) */
+	/* log remote udp|tcp|tls HOST[:PORT] [buffer SIZE]: every line as RFC
+	 * 5424 syslog to HOST as well as on stderr (docs/operations.md). */
+	unsigned log_remote;                          /* enum syslog_transport; 0 none */
+	struct conf_nexthop log_remote_hop;           /* its host and port */
+	uint64_t log_remote_buffer;                   /* bytes kept while it is away */
+	size_t   log_line;
 	unsigned log_facility;                        /* log-facility, as a syslog code;
 	                                                 default 2 (mail) */
 	struct conf_listener metrics;                 /* metrics-listen; port 0 when off
@@ -273,6 +293,10 @@ struct conf {
 	size_t   nnet_addrs;                          /* net-address */
 	struct ipaddr net_gateways[2];
 	size_t   nnet_gateways;                       /* net-gateway: at most one per family */
+	/* ntp-server: the appliance's clock (SNTP, RFC 4330); none given, the
+	 * servers of the DHCP lease; moat serve ignores these. */
+	char     ntp_servers[CONF_MAX_NTP][ADDR_DOMAIN_MAX + 1];
+	size_t   nntp_servers;
 	/* DKIM signing (policy/dkim.h, docs/dkim.md). */
 	struct conf_dkim dkim[CONF_MAX_DKIM];
 	size_t   ndkim;                               /* dkim-sign */
@@ -280,7 +304,8 @@ struct conf {
 
 enum conf_log {
 	CONF_LOG_STDERR = 0,      /* one line per event on stderr                     */
-	CONF_LOG_SYSLOG           /* datagrams to a syslog socket (RFC 3164 framing)   */
+	CONF_LOG_SYSLOG           /* datagrams to a syslog socket (RFC 3164 framing),
+	                             or with log_remote set, RFC 5424 to a server    */
 };
 
 /* "mail", "daemon", ... for a syslog facility code; NULL if unknown. */
@@ -304,7 +329,8 @@ int conf_parse(const char *text, size_t len, const char *file, struct conf *c,
 
 /* Final checks after parsing (e.g. at least one listener, a certificate
  * for every TLS listener, users for submission, recipients only for our
- * domains), and the values derived from others (queue-map-size from the
+ * domains, proxy-from for a proxy listener and a proxy listener for
+ * proxy-from), and the values derived from others (queue-map-size from the
  * quotas, when not set); same err form, with the line when one directive
  * is at fault.  Returns 0 or -1. */
 int conf_finish(struct conf *c, const char *file, char *err, size_t errcap);

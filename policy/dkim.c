@@ -2,6 +2,7 @@
 #include "policy/dkim.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include "policy/addr.h"
 #include "policy/base64.h"
@@ -565,6 +566,31 @@ const struct conf_dkim *dkim_key_find(const struct conf *c, const char *domain, 
 			best = d;
 	}
 	return best;
+}
+
+size_t dkim_line_domain(const struct conf_dkim *d, char *out, size_t cap)
+{
+	size_t n = strlen(d->domain.name), pre = d->domain.subdomains ? 2 : 0;
+
+	if (pre + n < cap) {
+		memcpy(out, "*.", pre);
+		memcpy(out + pre, d->domain.name, n + 1);
+	}
+	return pre + n;
+}
+
+const struct conf_dkim *dkim_line_find(const struct conf *c, const char *domain, size_t dlen,
+                                       const char *selector, size_t slen)
+{
+	for (size_t k = 0; k < c->ndkim; k++) {
+		const struct conf_dkim *d = &c->dkim[k];
+		char name[ADDR_DOMAIN_MAX + 3];
+
+		if (dkim_line_domain(d, name, sizeof name) == dlen && strncasecmp(name, domain, dlen) == 0 &&
+		    strlen(d->selector) == slen && memcmp(d->selector, selector, slen) == 0)
+			return d;
+	}
+	return NULL;
 }
 
 /* ---- headers lists ----------------------------------------------------------- */

@@ -25,9 +25,9 @@
  * as one line end, so that what is signed is what is delivered in every
  * case.  dkimpy reads a bare LF the same way.
  *
- * The plan for the wiring (issue 15, part B; nothing here depends on it):
- * signing happens at acceptance, in the smtp role.  While DATA streams
- * into the queue, the session feeds the same unstuffed bytes to a struct
+ * Where it is used (docs/dkim.md "Where it happens"): at acceptance, in
+ * the smtp role, through mta/smtp/dkim_signer.h.  While DATA streams into
+ * the queue, the session feeds the same unstuffed bytes to a struct
  * dkim_msg, which keeps the header block in a bounded buffer the session
  * owns and hashes the body incrementally (no copy of the body, no
  * allocation).  At the end of DATA, before the 250: dkim_msg_end() gives
@@ -35,11 +35,13 @@
  * (none: the message goes unsigned); dkim_signed_by() skips a message
  * that already carries our signature for that domain (a loop-back);
  * dkim_prepare() builds the DKIM-Signature header (without b=) and the
- * SHA-256 to sign; the smtp role sends that hash to the key role, which
- * alone holds the private keys, and goes on serving other sessions until
- * the answer comes (asynchronously, like its queue commits);
- * dkim_header_finish() then makes the header, which is stored with the
- * message and delivered first, ahead of the header block it signs.
+ * SHA-256 to sign; the key role, which alone holds the private keys,
+ * signs that hash (asynchronously); the smtp role checks the signature
+ * with the key's public half, and dkim_header_finish() makes the header,
+ * which is stored with the message and delivered first, ahead of the
+ * header block it signs.  The delivery role does the same for the DSNs it
+ * makes, the key chosen by its key role (dkim_line_find() names keys on
+ * that link).
  */
 #ifndef MOAT_POLICY_DKIM_H
 #define MOAT_POLICY_DKIM_H
@@ -206,6 +208,17 @@ int dkim_from_domain(const char *hdr, size_t len, char *domain, const char **why
  * first, else the longest "*.NAME" that covers it (NAME itself or a
  * subdomain); NULL when none does. */
 const struct conf_dkim *dkim_key_find(const struct conf *c, const char *domain, size_t len);
+
+/* A dkim-sign line's DOMAIN as configured ("NAME" or "*.NAME"), as the
+ * key role's messages name a key (mta/net/keymsg.h): into out (cap bytes,
+ * NUL-terminated when it fits); returns the length it needs. */
+size_t dkim_line_domain(const struct conf_dkim *d, char *out, size_t cap);
+
+/* The dkim-sign line whose DOMAIN as configured is domain[0..dlen)
+ * (compared without case) and whose selector is selector[0..slen); NULL
+ * when none is. */
+const struct conf_dkim *dkim_line_find(const struct conf *c, const char *domain, size_t dlen,
+                                       const char *selector, size_t slen);
 
 /*
  * Check a headers list "H1:H2:..." (as the config gives it) and write it

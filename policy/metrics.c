@@ -132,6 +132,8 @@ void metrics_add(struct metrics *dst, const struct metrics *src)
 	family_sum(&dst->deliveries, &src->deliveries);
 	family_sum(&dst->bounces, &src->bounces);
 	family_sum(&dst->reloads, &src->reloads);
+	dst->dkim_signed += src->dkim_signed;
+	family_sum(&dst->dkim_failures, &src->dkim_failures);
 	family_sum(&dst->tls_policy, &src->tls_policy);
 	family_sum(&dst->tls_policy_failures, &src->tls_policy_failures);
 }
@@ -160,6 +162,8 @@ void metrics_init(struct metrics *m)
 	family_seed(&m->bounces, "delayed");
 	family_seed(&m->reloads, "ok");
 	family_seed(&m->reloads, "refused");
+	family_seed(&m->dkim_failures, "message");
+	family_seed(&m->dkim_failures, "dsn");
 	for (i = 0; i < sizeof policies / sizeof policies[0]; i++)
 		family_seed(&m->tls_policy, policies[i]);
 	for (i = 0; i < sizeof results / sizeof results[0]; i++)
@@ -210,6 +214,14 @@ void metrics_observe(struct metrics *m, const char *event, const char *kv, size_
 		m->accepted++;
 		m->accepted_bytes += kv_number(kv, len, "size");
 		m->accepted_rcpts += kv_number(kv, len, "nrcpt");
+		v = metrics_kv(kv, len, "dkim", &n);
+		if (is(v, n, "signed"))
+			m->dkim_signed++;
+	} else if (strcmp(event, "dkim-dsn") == 0) {
+		m->dkim_signed++;
+	} else if (strcmp(event, "dkim-fail") == 0) {
+		v = metrics_kv(kv, len, "kind", &n);
+		family_count(&m->dkim_failures, v, n);
 	} else if (strcmp(event, "reject") == 0) {
 		observe_reject(m, kv, len);
 	} else if (strcmp(event, "auth") == 0) {
@@ -332,6 +344,12 @@ size_t metrics_format(const struct metrics *m, const struct metrics_gauges *g, u
 	family(&o, flags, "quota_refusals", "quota",
 	       "Messages refused 452 for room: a quota, or a full disk or map at commit.", &m->quota);
 	family(&o, flags, "reloads", "status", "Configuration reloads (event=reload).", &m->reloads);
+	counter(&o, flags, "dkim_signed",
+	        "Messages signed with DKIM: accepted (event=accept dkim=signed), DSNs (event=dkim-dsn).",
+	        m->dkim_signed);
+	family(&o, flags, "dkim_failures", "kind",
+	       "DKIM signatures that failed: messages refused, DSNs sent unsigned (event=dkim-fail).",
+	       &m->dkim_failures);
 	family(&o, flags, "tls_policy_deliveries", "policy",
 	       "Delivery attempts, by the TLS policy they went under (event=delivery tls-policy=).",
 	       &m->tls_policy);

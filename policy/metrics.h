@@ -50,6 +50,8 @@ struct metrics {
 	struct metrics_family deliveries;  /* event=delivery, by status= */
 	struct metrics_family bounces;     /* event=bounce (a DSN queued), by kind= */
 	struct metrics_family reloads;     /* event=reload, by status= */
+	uint64_t dkim_signed;      /* event=accept with dkim=signed; event=dkim-dsn */
+	struct metrics_family dkim_failures; /* event=dkim-fail, by kind= */
 	struct metrics_family tls_policy;  /* event=delivery, by tls-policy= */
 	struct metrics_family tls_policy_failures;  /* event=tls-policy-fail, by result= */
 };
@@ -74,9 +76,9 @@ struct metrics_gauges {
 /* Zero every counter and list the label values known in advance (so a
  * rate over them starts at 0): deliveries sent, deferred, bounced,
  * expired; bounces failed, delayed; quota disk, map, messages, bytes,
- * client, queue-full; reloads ok, refused; TLS policies dane, mta-sts,
- * mta-sts-testing, opportunistic, route; policy failures by each RFC 8460
- * result type. */
+ * client, queue-full; reloads ok, refused; dkim failures message, dsn;
+ * TLS policies dane, mta-sts, mta-sts-testing, opportunistic, route;
+ * policy failures by each RFC 8460 result type. */
 void metrics_init(struct metrics *m);
 
 /* Add src's counts to dst (labels matched by value; a label of src that

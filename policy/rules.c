@@ -139,6 +139,35 @@ static void mrow(struct mtext *t, const char *who, const char *ours, const char 
 	mput(t, "\n");
 }
 
+/* Do the two networks share an address?  Then one holds the other. */
+static int nets_overlap(const struct cidr *a, const struct cidr *b)
+{
+	return a->prefix <= b->prefix ? cidr_match(a, &b->net) : cidr_match(b, &a->net);
+}
+
+/* Behind a proxy, the sessions that carry no client address (PROXY LOCAL,
+ * the proxy's health check, and UNKNOWN) are the proxy's own: say so when
+ * a relay network holds a proxy, so that it is meant. */
+static void matrix_proxy_notes(struct mtext *t, const struct conf *c)
+{
+	for (size_t i = 0; i < c->nproxy_from; i++) {
+		for (size_t k = 0; k < c->nrelay_nets; k++) {
+			char a[IP_TEXT_MAX], b[IP_TEXT_MAX];
+
+			if (!nets_overlap(&c->proxy_from[i], &c->relay_nets[k]))
+				continue;
+			cidr_format(&c->proxy_from[i], a, sizeof a);
+			cidr_format(&c->relay_nets[k], b, sizeof b);
+			mput(t, "#   (note: proxy-from ");
+			mput(t, a);
+			mput(t, " overlaps relay-network ");
+			mput(t, b);
+			mput(t, ":\n#    the proxy's own sessions, PROXY LOCAL or UNKNOWN, may relay)\n");
+			break;
+		}
+	}
+}
+
 size_t rules_matrix_format(const struct conf *c, char *buf, size_t cap)
 {
 	struct mtext t = { buf, cap, 0 };
@@ -155,7 +184,11 @@ size_t rules_matrix_format(const struct conf *c, char *buf, size_t cap)
 		mput(&t, "# listen ");
 		mput_listener(&t, l);
 		mput(&t, sub ? " (submission" : " (mx");
-		mput(&t, l->internal ? ", internal)\n" : ")\n");
+		mput(&t, l->internal ? ", internal" : "");
+		mput(&t, l->proxy ? ", proxy)\n" : ")\n");
+		if (l->proxy)
+			mput(&t, "#   (the client is the address in the PROXY header; a peer outside\n"
+			         "#    proxy-from is closed before the greeting)\n");
 		mrow(&t, "client", "our domain", "foreign domain");
 		if (sub)
 			mrow(&t, "authenticated user", ours, "relay");
@@ -170,7 +203,10 @@ size_t rules_matrix_format(const struct conf *c, char *buf, size_t cap)
 		}
 		if (c->ndeny_nets)
 			mrow(&t, "deny network", ours, "554 5.7.1");
+		if (l->proxy)
+			mrow(&t, "peer outside proxy-from", "closed", "closed");
 	}
+	matrix_proxy_notes(&t, c);
 	if (c->ndeny_nets) {
 		int nc = 0;
 		for (size_t k = 0; k < c->ndeny_nets; k++)

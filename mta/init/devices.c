@@ -12,17 +12,18 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <linux/input.h>
 
 #include "mta/net/log.h"
 #include "mta/init/rtnetlink.h"
 #include "policy/kv.h"
 
-#define MODULES_MAX   256
-#define NAME_MAX_LEN  255
 
 long initdev_read_small(const char *path, char *buf, size_t cap)
 {
@@ -75,55 +76,6 @@ int initdev_mount_kernel_fs(void)
 	return r;
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-size_t initdev_load_modules(const char *dir)
-{
-	static char names[MODULES_MAX][NAME_MAX_LEN + 1];
-	char *sorted[MODULES_MAX];
-	char path[512];
-	size_t n = 0, loaded = 0, failed = 0;
-	struct dirent *e;
-	DIR *d = opendir(dir);
-
-	if (d == NULL) {
-		log_warn("msg=\"no modules: %s: %s\"", dir, strerror(errno));
-		return 0;
-	}
-	while ((e = readdir(d)) != NULL && n < MODULES_MAX) {
-		size_t len = strlen(e->d_name);
-		if (len < 4 || len > NAME_MAX_LEN || strcmp(e->d_name + len - 3, ".ko") != 0)
-			continue;
-		memcpy(names[n], e->d_name, len + 1);
-		sorted[n] = names[n];
-		n++;
-	}
-	closedir(d);
-	qsort(sorted, n, sizeof sorted[0], cmp_names);
-	for (size_t k = 0; k < n; k++) {
-		snprintf(path, sizeof path, "%s/%s", dir, sorted[k]);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		long r = fd < 0 ? -1 : syscall(SYS_finit_module, fd, "", 0);
-		int err = errno;
-
-		if (fd >= 0)
-			close(fd);
-		if (r == 0 || err == EEXIST) {
-			loaded++;
-			continue;
-		}
-		failed++;
-		/* ENODEV: hardware or a CPU feature it needs is absent (crc32c-intel
-		 * without SSE4.2): expected, and another module covers it. */
-		log_event("module-skipped", "name=%s error=\"%s\"", sorted[k], strerror(err));
-	}
-	log_event("modules", "loaded=%zu skipped=%zu", loaded, failed);
-	return loaded;
-}
-
 /* One pass over /sys/class/block: the first partition (in name order)
  * called name.  Returns the number of matches. */
 static int scan_partitions(const char *name, char *dev, size_t cap)
@@ -167,11 +119,14 @@ static int scan_partitions(const char *name, char *dev, size_t cap)
 	return found;
 }
 
-int initdev_find_partition(const char *name, unsigned wait_ms, char *dev, size_t cap)
+int initdev_find_partition(const char *name, unsigned wait_ms, char *dev, size_t cap,
+                           void (*between)(void))
 {
 	unsigned waited = 0;
 
 	for (;;) {
+		if (between != NULL)
+			between();
 		if (scan_partitions(name, dev, cap) > 0) {
 			log_event("data-partition", "name=%s device=%s", name, dev);
 			return 0;
@@ -180,8 +135,8 @@ int initdev_find_partition(const char *name, unsigned wait_ms, char *dev, size_t
 			break;
 		if (waited == 0)
 			log_event("waiting", "for=partition name=%s max=%us", name, wait_ms / 1000);
-		sleep_ms(100);
-		waited += 100;
+		sleep_ms(20);
+		waited += 20;
 	}
 	log_warn("msg=\"no partition named %s on any disk\"", name);
 	return -1;
@@ -205,7 +160,7 @@ static int pick_interface(const struct conf *c, char *name, size_t cap)
 {
 	char path[512], buf[64];
 
-	for (unsigned waited = 0; waited <= 5000; waited += 100) {
+	for (unsigned waited = 0; waited <= 5000; waited += 20) {
 		if (c->net_interface[0] != '\0') {
 			snprintf(path, sizeof path, "/sys/class/net/%s", c->net_interface);
 			if (access(path, F_OK) == 0) {
@@ -230,7 +185,7 @@ static int pick_interface(const struct conf *c, char *name, size_t cap)
 			if (found)
 				return 0;
 		}
-		sleep_ms(100);
+		sleep_ms(20);
 	}
 	if (c->net_interface[0] != '\0')
 		log_warn("msg=\"no interface %s\"", c->net_interface);
@@ -239,12 +194,55 @@ static int pick_interface(const struct conf *c, char *name, size_t cap)
 	return -1;
 }
 
-int initdev_network(const struct conf *c)
+int initdev_mac(const char *ifname, uint8_t mac[6])
 {
-	char ifname[IF_NAMESIZE + 1], text[IP_TEXT_MAX];
+	char path[128], buf[64];
+	unsigned v[6];
+
+	snprintf(path, sizeof path, "/sys/class/net/%s/address", ifname);
+	if (initdev_read_small(path, buf, sizeof buf) < 17 ||
+	    sscanf(buf, "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6)
+		return -1;
+	for (int k = 0; k < 6; k++)
+		mac[k] = (uint8_t)v[k];
+	return 0;
+}
+
+void initdev_arp_announce(const char *ifname, unsigned ifindex, const uint8_t ip[4])
+{
+	struct sockaddr_ll to;
+	uint8_t mac[6], pkt[28];
+	int fd;
+
+	if (initdev_mac(ifname, mac) != 0)
+		return;
+	fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ARP));
+	if (fd < 0)
+		return;
+	/* RFC 5227 2.3: an ARP request for our own address, from it. */
+	memcpy(pkt, "\x00\x01\x08\x00\x06\x04\x00\x01", 8);
+	memcpy(pkt + 8, mac, 6);
+	memcpy(pkt + 14, ip, 4);
+	memset(pkt + 18, 0, 6);
+	memcpy(pkt + 24, ip, 4);
+	memset(&to, 0, sizeof to);
+	to.sll_family = AF_PACKET;
+	to.sll_protocol = htons(ETH_P_ARP);
+	to.sll_ifindex = (int)ifindex;
+	to.sll_halen = 6;
+	memset(to.sll_addr, 0xff, 6);
+	if (sendto(fd, pkt, sizeof pkt, 0, (struct sockaddr *)&to, sizeof to) < 0)
+		log_debug("msg=\"arp announce: %s\"", strerror(errno));
+	close(fd);
+}
+
+int initdev_network(const struct conf *c, char *ifname, unsigned *ifindex)
+{
+	char text[IP_TEXT_MAX];
 	unsigned lo, ifi;
 	int nl = netcfg_open(), r, bad = 0;
 
+	*ifindex = 0;
 	if (nl < 0) {
 		log_warn("msg=\"rtnetlink: %s\"", strerror(errno));
 		return -1;
@@ -252,7 +250,7 @@ int initdev_network(const struct conf *c)
 	lo = if_nametoindex("lo");
 	if (lo == 0 || (r = netcfg_link_up(nl, lo)) != 0)
 		log_warn("msg=\"cannot bring up lo: %s\"", lo == 0 ? "no such device" : strerror(-r));
-	if (pick_interface(c, ifname, sizeof ifname) != 0 || (ifi = if_nametoindex(ifname)) == 0) {
+	if (pick_interface(c, ifname, IF_NAMESIZE + 1) != 0 || (ifi = if_nametoindex(ifname)) == 0) {
 		close(nl);
 		return -1;
 	}
@@ -262,6 +260,7 @@ int initdev_network(const struct conf *c)
 		return -1;
 	}
 	log_event("link-up", "interface=%s", ifname);
+	*ifindex = ifi;
 	for (size_t k = 0; k < c->nnet_addrs; k++) {
 		const struct conf_ifaddr *a = &c->net_addrs[k];
 		ip_format(&a->addr, text, sizeof text);
@@ -271,6 +270,10 @@ int initdev_network(const struct conf *c)
 			bad = 1;
 		} else {
 			log_event("address", "interface=%s address=%s/%u", ifname, text, a->prefix);
+			/* Neighbours (a router, a switch, qemu's user network)
+			 * learn where the address is without asking. */
+			if (a->addr.family == IP_V4)
+				initdev_arp_announce(ifname, ifi, a->addr.a);
 		}
 	}
 	for (size_t k = 0; k < c->nnet_gateways; k++) {
@@ -282,9 +285,6 @@ int initdev_network(const struct conf *c)
 			log_event("route", "default=via gateway=%s interface=%s", text, ifname);
 		}
 	}
-	if (c->nnet_addrs == 0)
-		log_warn("msg=\"no net-address in the config or moat.net-address= on the kernel"
-		         " command line: only IPv6 autoconfiguration can reach %s\"", ifname);
 	close(nl);
 	return bad ? -1 : 0;
 }

@@ -1,10 +1,13 @@
 /* mta/init/init.c -- moat as process 1 of the appliance; see init.h */
 #include "mta/init/init.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -12,6 +15,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/reboot.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -22,7 +26,13 @@
 #include <unistd.h>
 #include <linux/capability.h>
 
+#include "mta/init/child.h"
 #include "mta/init/devices.h"
+#include "mta/init/lease.h"
+#include "mta/init/modules.h"
+#include "mta/init/ntpc.h"
+#include "mta/init/seed.h"
+#include "mta/init/slots.h"
 #include "mta/net/log.h"
 #include "policy/conf.h"
 #include "policy/kv.h"
@@ -38,13 +48,14 @@
 #define KILL_ALL_MS   5000    /* everything else's, before SIGKILL */
 #define BACKOFF_MAX_MS 60000
 #define PART_WAIT_MS  30000
-/* The server's user: not root, the same uid as in the container image.
- * It owns what is on /data; of root's powers it keeps only binding port
- * 25 (CAP_NET_BIND_SERVICE), so a compromised server cannot load kernel
- * modules, remount, or reconfigure the network. */
-#define SERVE_UID     65532
-#define SERVE_NOFILE  65536
 #define OWN_DEPTH_MAX 8
+#define DHCP_WAIT_MS  10000   /* at boot, for a lease before the server starts */
+#define NTP_WAIT_MS   12000   /* at boot, for the clock before the server starts */
+#define NTP_EVERY_MS  (1024 * 1000)  /* then, to keep the clock close */
+#define HEALTH_EVERY_MS 1000  /* a trial boot asks for /health this often */
+#define TRIAL_MS      (5 * 60 * 1000)  /* a trial slot has this long to be healthy */
+#define TRIAL_DEATHS  3       /* ... and may see the server die this often */
+#define UPGRADE_FILE  "moat-boot.img"
 
 static struct {
 	int    console[CONSOLES_MAX];  /* where the log goes: every active console */
@@ -55,11 +66,30 @@ static struct {
 	size_t nbutton;
 	pid_t  serve;                  /* the running server, or 0 */
 	int    serve_ok;               /* config is good: the server may run */
+	int    data_ok;                /* the data partition is mounted */
 	long long serve_started_ms;
 	long long restart_at_ms;       /* 0: no restart pending */
 	long long report_at_ms;        /* 0: the server's privileges are reported */
 	unsigned backoff_ms;
+	int    restart_now;            /* the server was stopped on purpose: no backoff */
+	/* The boot slot (moat.slot= on the command line; 0: an image without
+	 * slots) and whether it is on trial until the server is healthy. */
+	char   slot;
+	int    trial;
+	long long trial_until_ms;
+	unsigned trial_deaths;
+	pid_t  health;                 /* a /health check running, or 0 */
+	long long health_at_ms;        /* 0: no check due */
+	/* The clock: the servers asked, the running SNTP child. */
+	char   ntp[NTPC_SERVERS_MAX][NTPC_NAME_MAX + 1];
+	size_t nntp;
+	pid_t  ntpc;
+	long long ntp_at_ms;
+	int    have_net;               /* lease.c runs */
+	char   dns_at_start[512];      /* resolv.conf when the server started */
 } st;
+
+static struct conf conf;
 
 static long long now_ms(void)
 {
@@ -155,7 +185,8 @@ static void log_pipe(void)
 static char conf_text[CONF_TEXT_MAX + 2]; /* one more byte: "too large" */
 
 /* The moat.net-* words of the kernel command line as config lines
- * ("net-address 10.0.0.2/24\n") in out.  Returns the length. */
+ * ("net-address 10.0.0.2/24\n") in out, moat.data= into part, and the
+ * boot slot (moat.slot=, moat.trial=1) into st.  Returns the length. */
 static size_t cmdline_conf(char *out, size_t cap, char *part, size_t partcap)
 {
 	static const char *const keys[] = { "moat.net-interface", "moat.net-address", "moat.net-gateway" };
@@ -174,6 +205,10 @@ static size_t cmdline_conf(char *out, size_t cap, char *part, size_t partcap)
 			}
 			continue;
 		}
+		if (kv_is(&kv, "moat.slot") && kv.vallen == 1 && (kv.val[0] == 'a' || kv.val[0] == 'b'))
+			st.slot = kv.val[0];
+		if (kv_is(&kv, "moat.trial") && kv.vallen == 1 && kv.val[0] == '1')
+			st.trial = 1;
 		for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
 			if (!kv_is(&kv, keys[k]))
 				continue;
@@ -256,7 +291,7 @@ static void own_tree(const char *dir, int depth)
 	struct dirent *e;
 	DIR *d;
 
-	if (lchown(dir, SERVE_UID, SERVE_UID) != 0)
+	if (lchown(dir, CHILD_SERVE_UID, CHILD_SERVE_UID) != 0)
 		log_warn("msg=\"chown %s: %s\"", dir, strerror(errno));
 	if (depth >= OWN_DEPTH_MAX || (d = opendir(dir)) == NULL)
 		return;
@@ -267,76 +302,10 @@ static void own_tree(const char *dir, int depth)
 		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
 		if (e->d_type == DT_DIR)
 			own_tree(path, depth + 1);
-		else if (lchown(path, SERVE_UID, SERVE_UID) != 0)
+		else if (lchown(path, CHILD_SERVE_UID, CHILD_SERVE_UID) != 0)
 			log_warn("msg=\"chown %s: %s\"", path, strerror(errno));
 	}
 	closedir(d);
-}
-
-/* In a child before execve: become SERVE_UID keeping CAP_NET_BIND_SERVICE
- * as an ambient capability (so it survives the execve), nothing else. */
-static int drop_to_server_user(void)
-{
-	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
-	struct __user_cap_data_struct d[2];
-	struct rlimit nofile = { SERVE_NOFILE, SERVE_NOFILE };
-	gid_t gid = SERVE_UID;
-
-	memset(d, 0, sizeof d);
-	d[0].permitted = d[0].effective = d[0].inheritable = 1u << CAP_NET_BIND_SERVICE;
-	if (setrlimit(RLIMIT_NOFILE, &nofile) != 0 || prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0 ||
-	    setgroups(1, &gid) != 0 || setresgid(gid, gid, gid) != 0 ||
-	    setresuid(SERVE_UID, SERVE_UID, SERVE_UID) != 0 ||
-	    syscall(SYS_capset, &h, d) != 0 ||
-	    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NET_BIND_SERVICE, 0, 0) != 0 ||
-	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-		return -1;
-	return 0;
-}
-
-/* Run /proc/self/exe with argv (stdout into a pipe, stderr to the log)
- * and put what it printed in out; at most 10 s.  Returns its exit status,
- * or -1.  (The queue is read by a child: process 1 never maps LMDB.) */
-static int run_capture(char *const argv[], char *out, size_t cap)
-{
-	int p[2], status = -1;
-	size_t got = 0;
-	long long end = now_ms() + 10000;
-	pid_t pid;
-
-	out[0] = '\0';
-	if (pipe2(p, O_CLOEXEC) != 0)
-		return -1;
-	pid = fork();
-	if (pid == 0) {
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		dup2(p[1], STDOUT_FILENO);
-		if (drop_to_server_user() != 0)
-			_exit(111);
-		execve("/proc/self/exe", argv, (char *[]){ NULL });
-		_exit(111);
-	}
-	close(p[1]);
-	while (pid > 0 && now_ms() < end && got + 1 < cap) {
-		struct pollfd pf = { p[0], POLLIN, 0 };
-		if (poll(&pf, 1, 100) <= 0)
-			continue;
-		ssize_t n = read(p[0], out + got, cap - 1 - got);
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(p[0]);
-	out[got] = '\0';
-	if (pid > 0) {
-		if (now_ms() >= end)
-			kill(pid, SIGKILL);
-		if (waitpid(pid, &status, 0) != pid)
-			status = -1;
-	}
-	return status;
 }
 
 /* "event=queue messages=N bytes=N": after an unclean stop, the console
@@ -352,7 +321,7 @@ static void queue_report(const char *queue_path)
 		log_event("queue", "messages=0 new=yes path=%s", queue_path);
 		return;
 	}
-	int status = run_capture(argv, out, sizeof out);
+	int status = child_run(argv, CHILD_DROP, out, sizeof out, 10000, log_pump);
 	/* "messages 3\nbytes 1200\n" -> "messages=3 bytes=1200 " */
 	int first = 1;
 	for (char *c = out; *c != '\0'; c++) {
@@ -390,7 +359,7 @@ static void serve_start(void)
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);
 		setsid();
-		if (chdir(DATA_DIR) != 0 || drop_to_server_user() != 0) {
+		if (chdir(DATA_DIR) != 0 || child_drop_to_server_user() != 0) {
 			static const char msg[] = "moat: cannot drop privileges\n";
 			(void)!write(STDERR_FILENO, msg, sizeof msg - 1);
 			_exit(111);
@@ -399,6 +368,7 @@ static void serve_start(void)
 		_exit(111);
 	}
 	st.serve = pid;
+	snprintf(st.dns_at_start, sizeof st.dns_at_start, "%s", st.have_net ? lease_resolv() : "");
 	st.serve_started_ms = now_ms();
 	st.restart_at_ms = 0;
 	st.report_at_ms = st.serve_started_ms + 1000;
@@ -438,6 +408,17 @@ static void serve_report(void)
 	log_event("serve-privileges", "pid=%ld uid=%s capabilities=%s", (long)st.serve, uid, caps);
 }
 
+static _Noreturn void shutdown_now(const char *reason, int how);
+
+/* A trial boot that does not get to a healthy server: reboot, and the
+ * boot loaders fall back to the good slot (mta/init/slots.h). */
+static void trial_failed(const char *why)
+{
+	say("moat: slot %c, on trial, %s: rebooting into the previous slot", st.slot, why);
+	log_event("slot", "result=failed slot=%c reason=\"%s\"", st.slot, why);
+	shutdown_now("trial-failed", RB_AUTOBOOT);
+}
+
 static void serve_exited(int status)
 {
 	long long ran = now_ms() - st.serve_started_ms;
@@ -447,6 +428,13 @@ static void serve_exited(int status)
 	else if (WIFSIGNALED(status))
 		log_warn("msg=\"moat serve killed\" signal=%d", WTERMSIG(status));
 	st.serve = 0;
+	if (st.restart_now) {
+		st.restart_now = 0;
+		st.restart_at_ms = now_ms();
+		return;
+	}
+	if (st.trial && ++st.trial_deaths >= TRIAL_DEATHS)
+		trial_failed("the server died 3 times before it was healthy");
 	if (ran >= BACKOFF_MAX_MS)
 		st.backoff_ms = 1000;
 	log_event("serve-restart", "in=%ums", st.backoff_ms);
@@ -454,14 +442,36 @@ static void serve_exited(int status)
 	st.backoff_ms = st.backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : st.backoff_ms * 2;
 }
 
+/* The trial slot is healthy: it becomes the boot loaders' default. */
+static void trial_passed(void)
+{
+	st.trial = 0;
+	st.health_at_ms = 0;
+	if (slots_mount(NULL) == 0) {
+		if (slots_bless(st.slot) != 0)
+			log_warn("msg=\"slot %c is healthy but could not be made the default\"", st.slot);
+		slots_umount();
+	}
+}
+
 static void reap(void)
 {
 	int status;
 	pid_t pid;
 
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-		if (pid == st.serve)
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid == st.serve) {
 			serve_exited(status);
+		} else if (pid == st.ntpc) {
+			st.ntpc = 0;
+		} else if (pid == st.health) {
+			st.health = 0;
+			if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && st.trial && st.serve > 0)
+				trial_passed();
+			else if (st.trial)
+				st.health_at_ms = now_ms() + HEALTH_EVERY_MS;
+		}
+	}
 }
 
 /* ---------------------------------------------------------------- stop */
@@ -516,6 +526,10 @@ static _Noreturn void shutdown_now(const char *reason, int how)
 			kill(st.serve, SIGKILL);
 		}
 	}
+	if (st.have_net)
+		lease_release();
+	/* Our end of the remote log's link: it sends what it holds and ends. */
+	log_use_stderr();
 	kill(-1, SIGTERM);
 	if (!wait_children(KILL_ALL_MS)) {
 		kill(-1, SIGKILL);
@@ -555,12 +569,237 @@ static void signals_block(void)
 	st.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
+/* Between looks for the data partition: modules for devices that came. */
+static void settle(void)
+{
+	(void)modules_settle();
+	log_pump();
+}
+
+/* GET /health on metrics-listen (loopback when it listens on all
+ * addresses).  0 when it answers 200. */
+static int health_http(void)
+{
+	struct sockaddr_storage ss;
+	struct timeval tv = { 3, 0 };
+	socklen_t sl;
+	char buf[64];
+	static const char req[] = "GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n";
+	const struct conf_listener *m = &conf.metrics;
+	int fd;
+	ssize_t n = 0, r;
+
+	memset(&ss, 0, sizeof ss);
+	if (m->addr.family == IP_V6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(m->port);
+		memcpy(&s6->sin6_addr, m->addr.a, 16);
+		if (m->any)
+			s6->sin6_addr = in6addr_loopback;
+		sl = sizeof *s6;
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(m->port);
+		memcpy(&s4->sin_addr, m->addr.a, 4);
+		if (m->any)
+			s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sl = sizeof *s4;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0 ||
+	    connect(fd, (struct sockaddr *)&ss, sl) != 0 || write(fd, req, sizeof req - 1) != sizeof req - 1)
+		return -1;
+	while (n < (ssize_t)sizeof buf - 1 && (r = read(fd, buf + n, sizeof buf - 1 - (size_t)n)) > 0)
+		n += r;
+	close(fd);
+	buf[n] = '\0';
+	return strncmp(buf, "HTTP/1.", 7) == 0 && strncmp(buf + 8, " 200", 4) == 0 ? 0 : -1;
+}
+
+/* Is the server healthy?  A child asks (GET /health on metrics-listen,
+ * else `moat status` on the server's control socket), so that process 1
+ * never waits on the server; it exits 0 for healthy. */
+static void health_spawn(void)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		st.health_at_ms = now_ms() + HEALTH_EVERY_MS;
+	if (pid != 0) {
+		st.health = pid > 0 ? pid : 0;
+		if (pid > 0)
+			st.health_at_ms = 0;
+		return;
+	}
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (conf.metrics.port != 0)
+		_exit(health_http() == 0 ? 0 : 1);
+	static char a0[] = "moat", a1[] = "status", a2[] = "-c", a3[] = CONF_PATH;
+	char *argv[] = { a0, a1, a2, a3, NULL }, out[2048];
+	int r = child_run(argv, CHILD_DROP, out, sizeof out, 5000, NULL);
+	_exit(r == 0 && strstr(out, "health ok") != NULL ? 0 : 1);
+}
+
+/* The clock's servers: ntp-server, else those of the DHCP lease. */
+static void ntp_servers(void)
+{
+	char leased[LEASE_NTP_MAX][16];
+	size_t n;
+
+	st.nntp = 0;
+	for (size_t k = 0; k < conf.nntp_servers && st.nntp < NTPC_SERVERS_MAX; k++)
+		snprintf(st.ntp[st.nntp++], sizeof st.ntp[0], "%s", conf.ntp_servers[k]);
+	if (st.nntp > 0)
+		return;
+	n = lease_ntp_servers(leased, LEASE_NTP_MAX);
+	for (size_t k = 0; k < n && st.nntp < NTPC_SERVERS_MAX; k++)
+		snprintf(st.ntp[st.nntp++], sizeof st.ntp[0], "%s", leased[k]);
+}
+
+/* Wait up to ms for the DHCP lease (and what else the network says),
+ * moving the log. */
+static void wait_lease(long long ms)
+{
+	long long end = now_ms() + ms;
+
+	while (st.have_net && lease_dhcp_used() && !lease_bound() && now_ms() < end) {
+		struct pollfd p[3];
+		size_t n = lease_fds(p, 3);
+		long long next = lease_next_ms(), left = end - now_ms();
+		if (next >= 0 && next - now_ms() < left)
+			left = next - now_ms();
+		p[n++] = (struct pollfd){ st.log_rd, POLLIN, 0 };
+		(void)poll(p, (nfds_t)n, left < 0 ? 0 : (int)left);
+		(void)lease_step(p, n - 1, now_ms());
+		log_pump();
+	}
+}
+
+/* Set the clock at boot, before the server (TLS verification and the
+ * Received: dates depend on it): at most NTP_WAIT_MS. */
+static void clock_at_boot(void)
+{
+	long long end = now_ms() + NTP_WAIT_MS;
+	int status;
+
+	ntp_servers();
+	if (st.nntp == 0) {
+		log_event("clock", "source=rtc reason=\"no ntp-server, none from DHCP\"");
+		return;
+	}
+	st.ntpc = ntpc_spawn((const char (*)[NTPC_NAME_MAX + 1])st.ntp, st.nntp, 1);
+	while (st.ntpc > 0 && now_ms() < end) {
+		if (waitpid(st.ntpc, &status, WNOHANG) == st.ntpc)
+			st.ntpc = 0;
+		else
+			poll(&(struct pollfd){ st.log_rd, POLLIN, 0 }, 1, 50);
+		log_pump();
+	}
+	st.ntp_at_ms = now_ms() + NTP_EVERY_MS;
+}
+
+/* moat-boot.img on the seed or the data partition: `moat upgrade` puts it
+ * into the other slot, and the next boot tries it. */
+static void upgrade_if_offered(void)
+{
+	static const char *const where[] = { SEED_DIR "/" UPGRADE_FILE, DATA_DIR "/" UPGRADE_FILE };
+	static char a0[] = "moat", a1[] = "upgrade";
+	char path[64], out[1024];
+
+	if (st.slot == 0 || st.trial)
+		return;
+	for (size_t k = 0; k < sizeof where / sizeof where[0]; k++) {
+		if (access(where[k], R_OK) != 0)
+			continue;
+		snprintf(path, sizeof path, "%s", where[k]);
+		char *argv[] = { a0, a1, path, NULL };
+		(void)modules_load("loop");
+		(void)modules_load("vfat");
+		log_event("upgrade", "file=%s running=%c", path, st.slot);
+		if (child_run(argv, 0, out, sizeof out, 120000, log_pump) == 0) {
+			seed_done();
+			shutdown_now("upgrade", RB_AUTOBOOT);
+		}
+		return;
+	}
+}
+
+/* The data partition, the seed, the config. */
+static void boot_data(const char *part, const char *cmdline_text, size_t cmdline_len)
+{
+	char dev[128];
+
+	if (initdev_find_partition(part, PART_WAIT_MS, dev, sizeof dev, settle) != 0 ||
+	    initdev_mount_data(dev, DATA_DIR) != 0) {
+		say("moat: no data partition (GPT name \"%s\", ext4): moat accepts nothing", part);
+		load_config(&conf, cmdline_text, cmdline_len);
+		st.serve_ok = 0;
+		return;
+	}
+	log_pump();
+	st.data_ok = 1;
+	own_tree(DATA_DIR, 0);
+	modules_sync();
+	log_pump();
+	if (seed_mount(log_pump) && seed_apply(DATA_DIR, log_pump) == SEED_REFUSED)
+		say("moat: the config seed is refused, the configuration on the data partition is kept: %s",
+		    seed_reason());
+	log_pump();
+	st.serve_ok = load_config(&conf, cmdline_text, cmdline_len) == 0;
+}
+
+/* Interfaces, addresses, the DHCP lease, DNS, the clock. */
+static void boot_network(void)
+{
+	char ifname[IF_NAMESIZE + 1];
+	unsigned ifindex = 0;
+
+	if (conf.hostname[0] != '\0' && sethostname(conf.hostname, strlen(conf.hostname)) != 0)
+		log_warn("msg=\"sethostname: %s\"", strerror(errno));
+	initdev_network(&conf, ifname, &ifindex);
+	log_pump();
+	if (ifindex != 0 && lease_start(&conf, ifname, ifindex) == 0)
+		st.have_net = 1;
+	wait_lease(DHCP_WAIT_MS);
+	if (st.have_net && lease_dhcp_used() && !lease_bound())
+		log_warn("msg=\"dhcp: no lease within %ds: going on without, still asking\"",
+		         DHCP_WAIT_MS / 1000);
+	clock_at_boot();
+	log_pump();
+}
+
+/* After the server started: a trial slot has TRIAL_MS to be healthy; a
+ * good one undoes what a failed trial of the other slot left. */
+static void boot_slots(void)
+{
+	if (st.slot == 0)
+		return;
+	if (st.trial) {
+		if (!st.serve_ok)
+			trial_failed(st.data_ok ? "its configuration does not load"
+			                        : "the data partition does not mount");
+		st.trial_until_ms = now_ms() + TRIAL_MS;
+		st.health_at_ms = now_ms() + HEALTH_EVERY_MS;
+		log_event("slot", "result=trial slot=%c deadline=%ds", st.slot, TRIAL_MS / 1000);
+		return;
+	}
+	if (slots_mount(NULL) == 0) {
+		(void)slots_after_boot(st.slot);
+		slots_umount();
+	}
+}
+
 static void boot(void)
 {
-	static struct conf conf;
 	static char cmdline_text[4096];
-	char part[64] = PART_DEFAULT, dev[128];
+	char part[64] = PART_DEFAULT;
 	struct utsname u;
+	struct timespec up;
 	size_t cmdline_len;
 
 	signals_block();
@@ -571,54 +810,127 @@ static void boot(void)
 	log_pipe();
 	log_init("moat", LOG_INFO);
 	uname(&u);
-	log_event("boot", "role=init kernel=%s", u.release);
+	cmdline_len = cmdline_conf(cmdline_text, sizeof cmdline_text, part, sizeof part);
+	/* uptime: the kernel's clock when /init started (it starts after the
+	 * firmware, the boot loader and the kernel's decompression), for
+	 * image/measure.sh's breakdown of the boot time. */
+	clock_gettime(CLOCK_BOOTTIME, &up);
+	log_event("boot", "role=init kernel=%s uptime=%lld.%03ld slot=%c%s", u.release,
+	          (long long)up.tv_sec, up.tv_nsec / 1000000, st.slot ? st.slot : '-',
+	          st.trial ? " trial=yes" : "");
 	log_pump();
 	if (sethostname("moat", 4) != 0)
 		log_warn("msg=\"sethostname: %s\"", strerror(errno));
-	initdev_load_modules(MODULE_DIR);
+	modules_open(MODULE_DIR);
+	modules_settle();
+	(void)modules_load("ext4");
 	log_pump();
-	cmdline_len = cmdline_conf(cmdline_text, sizeof cmdline_text, part, sizeof part);
-	if (initdev_find_partition(part, PART_WAIT_MS, dev, sizeof dev) == 0 &&
-	    initdev_mount_data(dev, DATA_DIR) == 0) {
-		log_pump();
-		st.serve_ok = load_config(&conf, cmdline_text, cmdline_len) == 0;
-	} else {
-		say("moat: no data partition (GPT name \"%s\", ext4): moat accepts nothing", part);
-		load_config(&conf, cmdline_text, cmdline_len);
-		st.serve_ok = 0;
-	}
-	log_pump();
-	if (conf.hostname[0] != '\0' && sethostname(conf.hostname, strlen(conf.hostname)) != 0)
-		log_warn("msg=\"sethostname: %s\"", strerror(errno));
-	initdev_network(&conf);
-	log_pump();
+	boot_data(part, cmdline_text, cmdline_len);
+	boot_network();
 	st.nbutton = initdev_power_buttons(st.button, BUTTONS_MAX);
 	st.backoff_ms = 1000;
+	upgrade_if_offered();
+	seed_done();
 	if (st.serve_ok) {
-		own_tree(DATA_DIR, 0);
+		char err[300];
+		/* Process 1's own lines go where the server's go. */
+		if (conf.log_remote != 0 &&
+		    log_open_syslog(conf.log_socket, conf.log_facility, err, sizeof err) != 0)
+			log_warn("msg=\"log remote: %s\"", err);
 		queue_report(conf.queue_path);
 		serve_start();
 	}
+	boot_slots();
 	log_pump();
+}
+
+/* The earliest of the times something is due (ms, 0 or -1 for none). */
+static long long next_due(void)
+{
+	long long t[] = { st.restart_at_ms, st.report_at_ms, st.health_at_ms,
+	                  st.trial ? st.trial_until_ms : 0, st.ntp_at_ms,
+	                  st.have_net ? lease_next_ms() : -1 };
+	long long next = -1;
+
+	for (size_t k = 0; k < sizeof t / sizeof t[0]; k++)
+		if (t[k] > 0 && (next < 0 || t[k] < next))
+			next = t[k];
+	return next;
+}
+
+/* Does resolv.conf still name every server it named when the server
+ * started (and did it name one)?  Then the server's resolver works as it
+ * is: a server added (an IPv6 router's, after DHCP's) needs no restart. */
+static int dns_still_there(void)
+{
+	char line[128];
+	const char *p = st.dns_at_start, *nl;
+
+	if (*p == '\0')
+		return 0;
+	for (; (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
+		snprintf(line, sizeof line, "%.*s", (int)(nl - p + 1), p);
+		if (strstr(lease_resolv(), line) == NULL)
+			return 0;
+	}
+	return 1;
+}
+
+/* What the network changed: the server's DNS servers (it reads
+ * /etc/resolv.conf when it starts, when moat.conf names none: restart it
+ * when one it used is gone, or it had none), the clock's servers (ask
+ * them now). */
+static void network_changed(unsigned what)
+{
+	if ((what & LEASE_DNS_CHANGED) && conf.ndns_servers == 0 && st.serve > 0 &&
+	    !dns_still_there()) {
+		log_event("serve-restart", "reason=dns-servers-changed");
+		st.restart_now = 1;
+		kill(st.serve, SIGTERM);
+	}
+	if ((what & LEASE_NTP_CHANGED) && conf.nntp_servers == 0)
+		st.ntp_at_ms = now_ms();
+}
+
+/* Timers: restart, report, health, the trial's deadline, the clock. */
+static void timers(void)
+{
+	long long now = now_ms();
+
+	if (st.serve > 0 && st.report_at_ms > 0 && now >= st.report_at_ms)
+		serve_report();
+	if (st.serve_ok && st.serve == 0 && st.restart_at_ms > 0 && now >= st.restart_at_ms)
+		serve_start();
+	if (st.trial && st.serve > 0 && st.health == 0 && st.health_at_ms > 0 && now >= st.health_at_ms)
+		health_spawn();
+	if (st.trial && now >= st.trial_until_ms)
+		trial_failed("no healthy server within 5 minutes");
+	if (st.ntp_at_ms > 0 && now >= st.ntp_at_ms && st.ntpc == 0) {
+		ntp_servers();
+		if (st.nntp > 0)
+			st.ntpc = ntpc_spawn((const char (*)[NTPC_NAME_MAX + 1])st.ntp, st.nntp, 0);
+		st.ntp_at_ms = now + NTP_EVERY_MS;
+	}
 }
 
 static _Noreturn void supervise(void)
 {
 	for (;;) {
-		struct pollfd p[2 + BUTTONS_MAX];
-		nfds_t n = 0;
+		struct pollfd p[2 + BUTTONS_MAX + 2];
+		nfds_t n = 0, nl;
 		int timeout = -1;
+		long long next = next_due();
 
 		p[n++] = (struct pollfd){ st.sigfd, POLLIN, 0 };
 		p[n++] = (struct pollfd){ st.log_rd, POLLIN, 0 };
 		for (size_t k = 0; k < st.nbutton; k++)
 			p[n++] = (struct pollfd){ st.button[k], POLLIN, 0 };
-		long long next = st.restart_at_ms > 0 ? st.restart_at_ms : st.report_at_ms;
-		if (st.report_at_ms > 0 && st.report_at_ms < next)
-			next = st.report_at_ms;
+		nl = n;
+		if (st.have_net)
+			n += (nfds_t)lease_fds(p + n, 2);
 		if (next > 0) {
 			long long left = next - now_ms();
-			timeout = left < 0 ? 0 : (int)left;
+			timeout = left < 0 ? 0 : left > 60000 ? 60000 : (int)left;
 		}
 		if (poll(p, n, timeout) < 0 && errno != EINTR)
 			log_warn("msg=\"poll: %s\"", strerror(errno));
@@ -635,11 +947,10 @@ static _Noreturn void supervise(void)
 		for (size_t k = 0; k < st.nbutton; k++)
 			if ((p[2 + k].revents & POLLIN) && initdev_power_pressed(st.button[k]))
 				shutdown_now("power-button", RB_POWER_OFF);
+		if (st.have_net)
+			network_changed(lease_step(p + nl, n - nl, now_ms()));
 		reap();
-		if (st.serve > 0 && st.report_at_ms > 0 && now_ms() >= st.report_at_ms)
-			serve_report();
-		if (st.serve_ok && st.serve == 0 && st.restart_at_ms > 0 && now_ms() >= st.restart_at_ms)
-			serve_start();
+		timers();
 	}
 }
 

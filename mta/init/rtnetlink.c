@@ -172,3 +172,87 @@ int netcfg_gateway_add(int nl, unsigned ifindex, const struct ipaddr *gw)
 	req_attr(&r, RTA_OIF, &oif, sizeof oif);
 	return req_send(nl, &r);
 }
+
+int netcfg_lease_addr(int nl, unsigned ifindex, const uint8_t addr[4], unsigned prefix,
+                      uint32_t valid_s)
+{
+	struct ifaddrmsg ifa;
+	struct ifa_cacheinfo ci;
+	struct ipaddr a;
+	struct req r;
+
+	memset(&a, 0, sizeof a);
+	a.family = IP_V4;
+	memcpy(a.a, addr, 4);
+	memset(&ifa, 0, sizeof ifa);
+	ifa.ifa_family = AF_INET;
+	ifa.ifa_prefixlen = (unsigned char)prefix;
+	ifa.ifa_scope = RT_SCOPE_UNIVERSE;
+	ifa.ifa_index = ifindex;
+	memset(&ci, 0, sizeof ci);
+	ci.ifa_valid = valid_s;
+	ci.ifa_prefered = valid_s;
+	req_init(&r, RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE, &ifa, sizeof ifa);
+	req_attr(&r, IFA_LOCAL, a.a, 4);
+	req_attr(&r, IFA_ADDRESS, a.a, 4);
+	if (prefix < 31) {
+		unsigned char brd[4];
+		memcpy(brd, a.a, 4);
+		for (unsigned bit = prefix; bit < 32; bit++)
+			brd[bit / 8] = (unsigned char)(brd[bit / 8] | (0x80u >> (bit % 8)));
+		req_attr(&r, IFA_BROADCAST, brd, 4);
+	}
+	req_attr(&r, IFA_CACHEINFO, &ci, sizeof ci);
+	return req_send(nl, &r);
+}
+
+int netcfg_addr_del(int nl, unsigned ifindex, const struct ipaddr *addr, unsigned prefix)
+{
+	struct ifaddrmsg ifa;
+	struct req r;
+
+	memset(&ifa, 0, sizeof ifa);
+	ifa.ifa_family = ip_af(addr);
+	ifa.ifa_prefixlen = (unsigned char)prefix;
+	ifa.ifa_index = ifindex;
+	req_init(&r, RTM_DELADDR, 0, &ifa, sizeof ifa);
+	req_attr(&r, IFA_LOCAL, addr->a, ip_len(addr));
+	req_attr(&r, IFA_ADDRESS, addr->a, ip_len(addr));
+	return req_send(nl, &r);
+}
+
+int netcfg_gateway_del(int nl, unsigned ifindex, const struct ipaddr *gw)
+{
+	struct rtmsg rt;
+	struct req r;
+	uint32_t oif = ifindex;
+
+	memset(&rt, 0, sizeof rt);
+	rt.rtm_family = ip_af(gw);
+	rt.rtm_table = RT_TABLE_MAIN;
+	rt.rtm_scope = RT_SCOPE_NOWHERE;
+	req_init(&r, RTM_DELROUTE, 0, &rt, sizeof rt);
+	req_attr(&r, RTA_GATEWAY, gw->a, ip_len(gw));
+	req_attr(&r, RTA_OIF, &oif, sizeof oif);
+	return req_send(nl, &r);
+}
+
+int netcfg_open_ndopts(void)
+{
+	struct sockaddr_nl me;
+	int group = RTNLGRP_ND_USEROPT;
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
+
+	if (fd < 0)
+		return -1;
+	memset(&me, 0, sizeof me);
+	me.nl_family = AF_NETLINK;
+	if (bind(fd, (struct sockaddr *)&me, sizeof me) < 0 ||
+	    setsockopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}

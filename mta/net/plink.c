@@ -25,7 +25,7 @@ int plink_decode(const unsigned char *buf, size_t len, int nfds, struct plink_ms
 		return -1;
 	switch (m->type) {
 	case PLINK_FD:
-		return nfds == 1 && m->kind >= PLINK_QUEUE && m->kind <= PLINK_DELIVERY_CLIENT &&
+		return nfds == 1 && m->kind >= PLINK_QUEUE && m->kind <= PLINK_DKIM &&
 		               m->status == 0 && m->text[0] == 0 ? 0 : -1;
 	case PLINK_DRAIN:
 	case PLINK_RELOAD:

@@ -4,7 +4,8 @@
  * PLINK_FD exactly one descriptor (SCM_RIGHTS).
  *
  *   PLINK_FD        supervisor -> role: a new link of kind (enum plink_kind)
- *                   -- the queue role was restarted, a key role, a client
+ *                   -- the queue role was restarted, a key role (its TLS
+ *                   and its DKIM link, one message each), a client
  *   PLINK_DRAIN     supervisor -> smtp: a new generation took over: stop
  *                   accepting, finish the open sessions, exit; and
  *                   smtp -> supervisor: done, no connection is taken here
@@ -27,9 +28,11 @@ enum plink_type { PLINK_FD = 1, PLINK_DRAIN, PLINK_RELOAD, PLINK_RELOADED };
 enum plink_kind {
 	PLINK_NONE = 0,
 	PLINK_QUEUE,          /* to smtp or delivery: your link to the queue role */
-	PLINK_KEY,            /* to smtp: your link to the key role */
+	PLINK_KEY,            /* to smtp: your TLS link to the key role */
 	PLINK_SMTP_CLIENT,    /* to queue: a link from an smtp role */
-	PLINK_DELIVERY_CLIENT /* to queue: a link from the delivery role */
+	PLINK_DELIVERY_CLIENT,/* to queue: a link from the delivery role */
+	PLINK_DKIM            /* to smtp or delivery: your DKIM link to a key role
+	                         (mta/net/dkim_client.h) */
 };
 
 #define PLINK_TEXT 500

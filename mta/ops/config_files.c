@@ -274,15 +274,16 @@ void tables_free(struct tables *t)
 	tables_forget_auth(t);
 	tls_anchors_free(t->anchors);
 	t->anchors = NULL;
-	tables_forget_dkim(t);
-}
-
-void tables_forget_dkim(struct tables *t)
-{
 	for (size_t k = 0; k < CONF_MAX_DKIM; k++) {
 		dkim_key_free(t->dkim[k]);
 		t->dkim[k] = NULL;
 	}
+}
+
+void tables_forget_dkim(struct tables *t)
+{
+	for (size_t k = 0; k < CONF_MAX_DKIM; k++)
+		dkim_key_forget_private(t->dkim[k]);
 }
 
 void tables_forget_auth(struct tables *t)

@@ -46,7 +46,8 @@ void tables_free(struct tables *t);
 /* Wipe the smarthost password from this process's memory (a role that
  * does not deliver: explicit_bzero). */
 void tables_forget_auth(struct tables *t);
-/* Free (wiped) the DKIM keys: every role but the key role. */
+/* Wipe the DKIM private keys, keep their public halves (every role but
+ * the key role: the smtp role checks the key role's signatures). */
 void tables_forget_dkim(struct tables *t);
 
 /* Read a whole regular file of at most max bytes into a malloc'd buffer

@@ -1,6 +1,7 @@
 /* mta/ops/dkim_key.c -- DKIM private keys; see dkim_key.h */
 #include "mta/ops/dkim_key.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,9 +43,55 @@ size_t dkim_key_sign(const struct dkim_key *k, const unsigned char hv[32], unsig
 {
 	size_t n = (k->sk.n_bitlen + 7) >> 3;
 
-	if (cap < n)
+	if (cap < n || k->sk.p == NULL)
 		return 0;
 	return br_rsa_pkcs1_sign_get_default()(BR_HASH_OID_SHA256, hv, 32, &k->sk, sig) ? n : 0;
+}
+
+void dkim_key_forget_private(struct dkim_key *k)
+{
+	uint32_t bits;
+	size_t priv;
+
+	if (k == NULL || k->sk.p == NULL)
+		return;
+	/* p q dp dq iq come first in buf (keep()), n and e after them. */
+	priv = k->sk.plen + k->sk.qlen + k->sk.dplen + k->sk.dqlen + k->sk.iqlen;
+	explicit_bzero(k->buf, priv);
+	/* Only pointers into buf and lengths are left: forgotten too. */
+	bits = k->sk.n_bitlen;
+	k->sk = (br_rsa_private_key){ .n_bitlen = bits };   /* p NULL: dkim_key_sign() refuses */
+}
+
+void dkim_key_public(const struct dkim_key *k, const unsigned char **n, size_t *nlen,
+                     const unsigned char **e, size_t *elen)
+{
+	*n = k->pk.n;
+	*nlen = k->pk.nlen;
+	*e = k->pk.e;
+	*elen = k->pk.elen;
+}
+
+int dkim_rsa_verify(const unsigned char *n, size_t nlen, const unsigned char *e, size_t elen,
+                    const unsigned char hv[32], const unsigned char *sig, size_t siglen)
+{
+	br_rsa_public_key pk;
+	unsigned char out[32];
+
+	/* BearSSL's verifier takes n without leading zeros; the signature is
+	 * as long as that. */
+	while (nlen > 0 && n[0] == 0) {
+		n++;
+		nlen--;
+	}
+	if (nlen == 0 || elen == 0 || siglen != nlen)
+		return 0;
+	pk.n = (unsigned char *)(uintptr_t)n;
+	pk.nlen = nlen;
+	pk.e = (unsigned char *)(uintptr_t)e;
+	pk.elen = elen;
+	return br_rsa_pkcs1_vrfy_get_default()(sig, siglen, BR_HASH_OID_SHA256, sizeof out, &pk, out) &&
+	       memcmp(out, hv, sizeof out) == 0;
 }
 
 size_t dkim_key_spki(const struct dkim_key *k, unsigned char *der, size_t cap)
@@ -164,12 +211,10 @@ static int public_exponent(const br_rsa_private_key *sk, const unsigned char *de
 static int self_test(const struct dkim_key *k)
 {
 	static const unsigned char hv[32] = "moat dkim sign-and-verify test.";
-	unsigned char sig[512], out[32];
+	unsigned char sig[512];
 
 	size_t n = dkim_key_sign(k, hv, sig, sizeof sig);
-	return n > 0 &&
-	       br_rsa_pkcs1_vrfy_get_default()(sig, n, BR_HASH_OID_SHA256, sizeof out, &k->pk, out) &&
-	       memcmp(out, hv, sizeof out) == 0 ? 0 : -1;
+	return n > 0 && dkim_rsa_verify(k->pk.n, k->pk.nlen, k->pk.e, k->pk.elen, hv, sig, n) ? 0 : -1;
 }
 
 /* Decode der into k and check it (everything but the PEM). */

@@ -12,11 +12,12 @@
  *
  * Loaded with the other files the config names (mta/ops/config_files.h),
  * so `moat check`, `moat serve` and every reload check every key, and a
- * bad key at a reload keeps the old configuration.  Where the keys live at
- * run time is the wiring's business (issue 15, part B: only in the key
- * role, the smtp role frees its copy after the fork, as it does the TLS
- * key; see policy/dkim.h).  A struct dkim_key is owned by its loader and
- * freed (wiped first) by dkim_key_free().
+ * bad key at a reload keeps the old configuration.  At run time the private
+ * halves live only in the key role (mta/roles/key_role.h): every other
+ * role wipes them right after the fork (dkim_key_forget_private(), through
+ * tables_forget_dkim()) and keeps the public halves, with which the smtp
+ * role checks each signature the key role sends back.  A struct dkim_key
+ * is owned by its loader and freed (wiped first) by dkim_key_free().
  */
 #ifndef MOAT_MTA_OPS_DKIM_KEY_H
 #define MOAT_MTA_OPS_DKIM_KEY_H
@@ -43,6 +44,24 @@ struct dkim_key *dkim_key_load(const char *pem, size_t len, const char *name, ch
  */
 size_t dkim_key_sign(const struct dkim_key *k, const unsigned char hv[32], unsigned char *sig,
                      size_t cap);
+
+/* Wipe the private half from this process's memory and keep the public
+ * one: dkim_key_sign() then fails (returns 0); the rest works. */
+void dkim_key_forget_private(struct dkim_key *k);
+
+/* The public half: the modulus and the exponent, big-endian, pointing
+ * into k (valid while k is). */
+void dkim_key_public(const struct dkim_key *k, const unsigned char **n, size_t *nlen,
+                     const unsigned char **e, size_t *elen);
+
+/*
+ * Does sig[0..siglen) verify, with the public key (n, e), as the
+ * RSASSA-PKCS1-v1_5 SHA-256 signature of the hash hv?  1 or 0.  A
+ * signature must be exactly as long as the modulus.  Pure computation:
+ * any role may check what the key role signed.
+ */
+int dkim_rsa_verify(const unsigned char *n, size_t nlen, const unsigned char *e, size_t elen,
+                    const unsigned char hv[32], const unsigned char *sig, size_t siglen);
 
 /* The modulus size in bits. */
 unsigned dkim_key_bits(const struct dkim_key *k);

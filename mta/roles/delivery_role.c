@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include "mta/ops/control.h"
+#include "mta/smtp/dsn_dkim.h"
 #include "mta/smtp/queue_runner.h"
+#include "mta/net/dkim_client.h"
 #include "mta/net/ev.h"
 #include "mta/net/log.h"
 #include "mta/net/plink.h"
@@ -21,6 +23,7 @@ struct drole {
 	struct control *admin;   /* moat queue flush|retry|hold|release|delete */
 	struct deliver *dl;
 	struct qc *q;
+	struct dkc *dk;          /* to its key role: the DSNs' signatures */
 	struct ev_io parent, sig;
 };
 
@@ -44,6 +47,11 @@ static void parent_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 			qc_set_fd(r->q, fd);
 			log_event("link", "role=delivery to=queue");
 			deliver_kick(r->dl);
+			continue;
+		}
+		if (m.type == PLINK_FD && m.kind == PLINK_DKIM) {
+			dkc_set_fd(r->dk, fd);   /* a new key role: the old one ends */
+			log_event("link", "role=delivery to=key");
 			continue;
 		}
 		if (fd >= 0)
@@ -70,15 +78,16 @@ static void sig_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 	}
 }
 
-int delivery_role_main(struct config *cfg, int plink, int qfd)
+int delivery_role_main(struct config *cfg, int plink, int qfd, int dfd)
 {
 	static struct drole r;
 	char err[1024];
-	sigset_t mask;
 
 	memset(&r, 0, sizeof r);
-	if (ev_init(&r.loop) < 0 || (r.q = qc_new(&r.loop, qfd, kicked, &r, NULL, NULL)) == NULL)
+	if (ev_init(&r.loop) < 0 || (r.q = qc_new(&r.loop, qfd, kicked, &r, NULL, NULL)) == NULL ||
+	    (r.dk = dkc_new(&r.loop, dfd)) == NULL)
 		return 111;
+	dsn_dkim_use(r.dk);
 	/* resolv.conf first, then the sandbox; the smarthost's password and
 	 * the CA bundle came with the config. */
 	if ((r.dl = deliver_new(&r.loop, r.q, &cfg->conf, &cfg->tables, err, sizeof err)) == NULL) {
@@ -98,13 +107,7 @@ int delivery_role_main(struct config *cfg, int plink, int qfd)
 			control_register(r.admin, verbs[i], i == 0 ? 0 : 1, deliver_control, r.dl);
 		control_register(r.admin, "destinations", 0, deliver_destinations, r.dl);
 	}
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	r.sig.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	r.sig.fd = role_signals();
 	if (r.sig.fd < 0 || role_enter(ROLE_DELIVERY, cfg, NULL) != 0)
 		return 111;
 	r.sig.cb = sig_cb;
@@ -118,6 +121,8 @@ int delivery_role_main(struct config *cfg, int plink, int qfd)
 		log_warn("msg=\"epoll_wait: %s\"", strerror(errno));
 	control_free(r.admin);
 	deliver_free(r.dl);
+	dsn_dkim_use(NULL);
+	dkc_free(r.dk);
 	qc_free(r.q);
 	ev_free(&r.loop);
 	return 0;

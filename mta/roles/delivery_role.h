@@ -11,7 +11,10 @@
  *
  * Owns: the queue runner, the SMTP client and its resolver, the admin
  *   socket (QUEUE/admin: moat queue flush|retry|hold|release|delete).
- * Asks: the queue role (read due mail, record outcomes, queue bounces).
+ * Asks: the queue role (read due mail, record outcomes, queue bounces),
+ *   its key role (DKIM signatures of the DSNs it makes: mta/smtp/dsn_dkim.h;
+ *   a key role of its own, with the current config's keys, renewed at
+ *   each reload).
  * Never: accepts a connection from the network, or opens a file.
  */
 
@@ -21,8 +24,8 @@
 #include "mta/ops/loaded_config.h"
 
 /* The role's main, run in the child after fork(); plink is its end of the
- * supervisor's link, qfd its link to the queue role.  Returns the
- * process's exit status. */
-int delivery_role_main(struct config *cfg, int plink, int qfd);
+ * supervisor's link, qfd its link to the queue role, dfd its DKIM link to
+ * its key role (-1: none yet).  Returns the process's exit status. */
+int delivery_role_main(struct config *cfg, int plink, int qfd, int dfd);
 
 #endif

@@ -804,7 +804,6 @@ int queue_role_main(struct config *cfg, int plink)
 	const struct conf *conf = &cfg->conf;
 	struct queue_options qo = { conf->queue_map_size, 0 };
 	char err[1024];
-	sigset_t mask;
 
 	memset(&qr, 0, sizeof qr);
 	/* The queue role of a server killed just before may hold the writer
@@ -820,12 +819,7 @@ int queue_role_main(struct config *cfg, int plink)
 	}
 	if (role_own_dir(cfg) != 0 || ev_init(&qr.loop) < 0)
 		return 111;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	qr.sig.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	qr.sig.fd = role_signals();
 	qr.sig.cb = sig_cb;
 	qr.parent.fd = plink;
 	qr.parent.cb = parent_cb;

@@ -5,7 +5,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -19,6 +21,22 @@ static const char *const names[ROLE_NROLES] = { "smtp", "queue", "delivery", "ke
 const char *role_name(enum role r)
 {
 	return (unsigned)r < ROLE_NROLES ? names[r] : "?";
+}
+
+int role_signals(void)
+{
+	sigset_t mask;
+	int fd;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if ((fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0)
+		log_warn("msg=\"signalfd: %s\"", strerror(errno));
+	return fd;
 }
 
 int role_enter(enum role r, const struct config *cfg, const char *rw_dir)

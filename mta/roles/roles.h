@@ -76,6 +76,12 @@ const char *role_name(enum role r);
  * caller exits 111). */
 int role_enter(enum role r, const struct config *cfg, const char *rw_dir);
 
+/* The signals a role takes through its event loop: SIGTERM, SIGINT and
+ * SIGHUP blocked and read from the descriptor returned (non-blocking,
+ * close-on-exec), SIGPIPE ignored (a peer gone is an error to handle, not
+ * the role's end).  The descriptor, or -1 (logged). */
+int role_signals(void);
+
 /* When root: give the queue directory and what it holds to the run
  * uid/gid, so the queue role can write it after dropping root.  0 or -1
  * (logged). */

@@ -29,10 +29,13 @@
 #include "mta/ops/config_files.h"
 #include "mta/net/tls.h"
 #include "mta/net/key_client.h"
+#include "mta/net/dkim_client.h"
+#include "mta/smtp/dkim_signer.h"
 #include "mta/net/plink.h"
 #include "mta/roles/roles.h"
 #include "mta/net/queue_client.h"
 #include "policy/authfail.h"
+#include "policy/proxy.h"
 #include "policy/quota.h"
 #include "policy/rules.h"
 #include "queue/queue.h"
@@ -46,6 +49,12 @@
  * the page faults and munmaps of one connection per message showed in the
  * profile under make bench. */
 #define SESSION_SPARE_MAX 64
+/* A proxy listener's connection must bring its whole PROXY header within
+ * this long from the accept, however it trickles in: a load balancer
+ * sends it with the connection, so only a stalled or hostile peer waits
+ * (docs/security.md "Behind a load balancer"). */
+#define PROXY_HEADER_MS 5000
+_Static_assert(PROXY_HDR_MAX < SESSION_IN_MAX, "a whole PROXY header fits in the input buffer");
 
 struct server;
 
@@ -74,6 +83,7 @@ struct session {
 	struct session        *dead_next;       /* to be freed after the batch */
 	struct connlimit_node client_node;   /* counted in sv->clients */
 	struct dnsbl_check *dnsbl;           /* the client's lookups, until the verdict */
+	struct dks         *dkim;            /* the message's DKIM state (insiders), or NULL */
 	int64_t             state_since;     /* monotonic ms: when s.state began */
 	unsigned            in_commit : 1;
 	unsigned            wait_drain : 1;   /* a MSG_DATA answered when the link drains */
@@ -82,6 +92,13 @@ struct session {
 	unsigned            greet_due : 1;   /* greet-delay is over */
 	unsigned            dnsbl_wait : 1;  /* dnsbl-stage connect: greet after the verdict */
 	unsigned            closing : 1;
+	unsigned            proxy_wait : 1;  /* a proxy listener's: no session before the
+	                                        PROXY header (proxy_read()); s.client is
+	                                        the peer until then */
+	unsigned            started : 1;     /* the session began: its connect line is out */
+	unsigned            dkim_wait : 1;   /* the key role is signing the message */
+	unsigned            dkim_oom : 1;    /* no memory for the DKIM state: cannot sign */
+	unsigned            dkim_done : 2;   /* enum dkim_done: what the accept line says */
 	char                in[SESSION_IN_MAX];
 };
 
@@ -139,16 +156,41 @@ struct server {
 	struct usage_cache uc[USAGE_CACHE];  /* the queue role's answers, kept up to date */
 	struct ev_io       plink;            /* the supervisor */
 	int                draining;         /* a newer generation took over */
-	int                kfd;              /* the key role, -1 none */
+	int                kfd;              /* the key role's TLS link, -1 none */
+	struct dkc        *dk;               /* the key role's DKIM link */
 	struct dnsbl      *dnsbl;            /* NULL without `dnsbl` zones */
 };
 
 static void session_pump(struct session *c);
+static void dkim_drop(struct session *c);
+
+/* " proxy=ADDR" for a log line when a load balancer's PROXY header named
+ * cl, else "": buf, of PROXY_KV_MAX bytes. */
+#define PROXY_KV_MAX (IP_TEXT_MAX + 8)
+static const char *proxy_kv(const struct smtpd_client *cl, char *buf)
+{
+	if (cl->proxy_text[0] == 0)
+		return "";
+	snprintf(buf, PROXY_KV_MAX, " proxy=%s", cl->proxy_text);
+	return buf;
+}
+
+/* event=reject for a proxy listener's connection that ends before its
+ * header is in: why (proxy_refusal()'s word, or timeout, eof, ...), and
+ * how many bytes had come.  Nothing was written to it. */
+static void proxy_log_refusal(const struct session *c, const char *why)
+{
+	size_t len = 0;
+
+	(void)conn_in(&c->cn, &len);
+	log_event("reject", "addr=%s port=%u code=none reason=proxy-header error=%s bytes=%zu",
+	          c->s.client.addr_text, c->s.client.port, why, len);
+}
 
 /* event=disconnect: how it ended, what it did, its TLS and its user. */
 static void session_log_disconnect(const struct session *c, const char *reason)
 {
-	char user[QUEUE_NAME_MAX * 4 + 8] = "", tls[160] = "";
+	char user[QUEUE_NAME_MAX * 4 + 8] = "", tls[160] = "", via[PROXY_KV_MAX];
 	int64_t ms = c->sv->loop.now - c->connected_at;
 
 	if (c->s.user != NULL) {
@@ -158,9 +200,9 @@ static void session_log_disconnect(const struct session *c, const char *reason)
 	if (c->cn.tls != NULL && !c->cn.handshaking)
 		snprintf(tls, sizeof tls, " tls=%s cipher=%s", tls_version_name(c->cn.tls),
 		         tls_cipher_name(c->cn.tls));
-	log_event("disconnect", "addr=%s reason=%s messages=%u errors=%u seconds=%lld.%03lld%s%s",
+	log_event("disconnect", "addr=%s reason=%s messages=%u errors=%u seconds=%lld.%03lld%s%s%s",
 	          c->s.client.addr_text, reason, c->s.messages, c->s.errors, (long long)(ms / 1000),
-	          (long long)(ms % 1000), tls, user);
+	          (long long)(ms % 1000), tls, user, proxy_kv(&c->s.client, via));
 }
 
 static void session_kill(struct session *c, const char *reason)
@@ -189,13 +231,20 @@ static void session_kill(struct session *c, const char *reason)
 	}
 	verify_cancel(c->verify);
 	c->verify = NULL;
+	if (c->dkim_wait)
+		dkim_drop(c);   /* (its draft was aborted above) */
 	ev_timer_stop(&sv->loop, &c->timer);
 	ev_timer_stop(&sv->loop, &c->auth_timer);
 	ev_timer_stop(&sv->loop, &c->delay_timer);
 	dnsbl_check_cancel(c->dnsbl);
 	c->dnsbl = NULL;
 	connlimit_del(&c->client_node);
-	session_log_disconnect(c, reason);
+	/* One line per connection: its disconnect once it began, else why
+	 * its header failed; one refused at its start said why already. */
+	if (c->started)
+		session_log_disconnect(c, reason);
+	else if (c->proxy_wait)
+		proxy_log_refusal(c, reason);
 	conn_close(&c->cn);
 	c->dead_next = sv->dead;
 	sv->dead = c;
@@ -213,6 +262,7 @@ static void session_free(struct session *c)
 		c->next->prev = c->prev;
 	sv->nconns--;
 	smtpd_free(&c->s);
+	dkim_drop(c);
 	conn_close(&c->cn);
 	config_unref(c->cfg);
 	c->cfg = NULL;
@@ -263,6 +313,10 @@ static void session_timer_cb(struct ev_loop *l, struct ev_timer *t)
 {
 	struct session *c = t->arg;
 
+	if (c->proxy_wait) {
+		session_kill(c, "timeout");   /* PROXY_HEADER_MS since the accept */
+		return;
+	}
 	if (c->cn.handshaking) {
 		log_event("tls-fail", "addr=%s error=timeout", c->s.client.addr_text);
 		session_kill(c, "tls-timeout");
@@ -563,6 +617,169 @@ static void session_quota(struct session *c, struct queue_envelope *env, uint64_
 	c->qticket = qc_usage(sv->q, env, usage_cb, c);
 }
 
+/* Finished, for the next group commit (after_batch()). */
+static void commit_enqueue(struct session *c)
+{
+	struct server *sv = c->sv;
+
+	c->in_commit = 1;
+	c->commit_next = NULL;
+	*sv->commit_tail = c;
+	sv->commit_tail = &c->commit_next;
+}
+
+/* ---- DKIM: signed at acceptance, before the 250 (docs/dkim.md) ---------- */
+
+/* What the accept line says of a message's signature. */
+enum dkim_done { DKIM_NONE = 0, DKIM_SIGNED, DKIM_PRESENT, DKIM_UNSIGNED };
+
+/* The failure rule: a message the admin asked us to sign is never queued
+ * unsigned.  The key role gone, slow or lying: 451, the client tries
+ * again.  A header that cannot be signed however often it is tried: 554. */
+#define DKIM_REPLY_TEMP "451 4.3.0 Cannot sign the message (DKIM), try again later"
+#define DKIM_REPLY_PERM "554 5.6.0 The message header cannot be signed (DKIM)"
+
+/* May this session's client relay?  The relay rules' own decision: only
+ * an insider's mail is signed, never an outsider's for our domains. */
+static int dkim_insider(const struct session *c)
+{
+	struct rules_client rc = { .addr = c->s.client.addr,
+	                           .authenticated = c->s.authenticated,
+	                           .internal = c->s.client.listener.internal };
+
+	return rules_relay_allowed(&c->cfg->conf, &rc);
+}
+
+static void dkim_drop(struct session *c)
+{
+	dks_free(c->dkim);   /* (cancels a signature on its way) */
+	c->dkim = NULL;
+	c->dkim_wait = 0;
+}
+
+/* SMTPD_EV_MSG_BEGIN: an insider's message may have to be signed: keep
+ * its header block and hash its body as it streams. */
+static void dkim_begin(struct session *c)
+{
+	dkim_drop(c);
+	c->dkim_oom = 0;
+	c->dkim_done = DKIM_NONE;
+	if (c->cfg->conf.ndkim == 0 || !dkim_insider(c))
+		return;
+	if ((c->dkim = dks_new()) == NULL) {
+		log_warn("msg=\"out of memory: cannot sign\" addr=%s", c->s.client.addr_text);
+		c->dkim_oom = 1;
+	}
+}
+
+/* SMTPD_EV_MSG_DATA: the same bytes as go to the queue. */
+static void dkim_data(struct session *c, const void *p, size_t len)
+{
+	if (c->dkim != NULL)
+		dks_feed(c->dkim, p, len);
+}
+
+/* Refuse the message (its draft dropped): 451 or, permanent, 554. */
+static void dkim_refuse(struct session *c, int permanent, const char *why)
+{
+	char idtext[QUEUE_ID_TEXT], text[256];
+	const struct dks *d = c->dkim;
+
+	queue_id_format(c->s.id, idtext);
+	log_text(why, strlen(why), text, sizeof text);
+	log_event("dkim-fail", "kind=message id=%s addr=%s d=%s s=%s why=\"%s\" code=%s", idtext,
+	          c->s.client.addr_text, d != NULL && d->domain[0] ? d->domain : "none",
+	          d != NULL && d->selector[0] ? d->selector : "none", text, permanent ? "554" : "451");
+	if (c->draft != 0) {
+		qc_draft_abort(c->sv->q, c->draft);
+		c->draft = 0;
+	}
+	dkim_drop(c);
+	smtpd_msg_refused(&c->s, permanent ? DKIM_REPLY_PERM : DKIM_REPLY_TEMP, "dkim-fail");
+}
+
+/* The key role's signature came back (checked, the header built), or
+ * none did: prepend the header and join the commit, or refuse. */
+static void dkim_signed_cb(void *arg, struct dks *d, int ok)
+{
+	struct session *c = arg;
+
+	c->dkim_wait = 0;
+	if (!ok)
+		dkim_refuse(c, 0, d->why);
+	else if (qc_draft_prepend(c->sv->q, c->draft, d->out, d->outlen) != 0)
+		dkim_refuse(c, 0, "cannot send the header to the queue role");
+	else {
+		c->dkim_done = DKIM_SIGNED;
+		commit_enqueue(c);
+		return;
+	}
+	session_pump(c);
+}
+
+/*
+ * SMTPD_EV_MSG_END: 1 when the message goes to the commit now (nothing
+ * to sign), 0 when its signature is on its way (dkim_signed_cb() goes on)
+ * or it was refused.  A message without a single From: address is left
+ * unsigned (docs/dkim.md); so is one whose From: domain has no key, or
+ * that carries our signature for it already (a loop-back).
+ */
+static int dkim_end(struct session *c)
+{
+	const struct conf *cf = &c->cfg->conf;
+	char domain[ADDR_DOMAIN_MAX + 1];
+	const struct conf_dkim *line;
+	struct dks *d = c->dkim;
+
+	if (c->dkim_oom) {
+		dkim_refuse(c, 0, "out of memory");
+		return 0;
+	}
+	if (d == NULL || c->draft == 0)   /* (no draft: the commit fails as it would) */
+		return 1;
+	if (dks_end(d, domain) != 0) {
+		c->dkim_done = DKIM_UNSIGNED;
+		return 1;
+	}
+	if ((line = dkim_key_find(cf, domain, strlen(domain))) == NULL) {
+		dkim_drop(c);
+		return 1;
+	}
+	if (dks_use_line(d, line, c->cfg->tables.dkim[line - cf->dkim]) != 0) {
+		dkim_refuse(c, 0, d->why);
+		return 0;
+	}
+	if (dks_present(d)) {
+		c->dkim_done = DKIM_PRESENT;
+		return 1;
+	}
+	if (dks_prepare(d, (uint64_t)time(NULL)) != 0) {
+		dkim_refuse(c, 1, d->why);
+		return 0;
+	}
+	c->dkim_wait = 1;
+	dks_ask(d, c->sv->dk, dkim_signed_cb, c);
+	return 0;
+}
+
+/* The accept line's dkim= part (empty when nothing was to sign). */
+static void dkim_log_part(const struct session *c, char *buf, size_t cap)
+{
+	const struct dks *d = c->dkim;
+	char why[160];
+
+	buf[0] = 0;
+	if (d == NULL)
+		return;
+	if (c->dkim_done == DKIM_SIGNED)
+		snprintf(buf, cap, " dkim=signed d=%s s=%s", d->domain, d->selector);
+	else if (c->dkim_done == DKIM_PRESENT)
+		snprintf(buf, cap, " dkim=present d=%s", d->domain);
+	else if (c->dkim_done == DKIM_UNSIGNED && d->why != NULL)
+		snprintf(buf, cap, " dkim=unsigned why=\"%s\"", log_text(d->why, strlen(d->why), why,
+		                                                          sizeof why));
+}
+
 /* The queue role began a draft for us (or could not). */
 static void begun_cb(void *arg, const struct qw_rep *rep)
 {
@@ -586,6 +803,7 @@ static void session_begin(struct session *c)
 	struct server *sv = c->sv;
 	queue_id id;
 
+	dkim_begin(c);
 	if (qc_stalled(sv->q)) {
 		log_warn("msg=\"cannot start a draft\" addr=%s error=\"the queue role does not answer\"",
 		         c->s.client.addr_text);
@@ -605,6 +823,7 @@ static void session_data(struct session *c, const struct smtpd_event *ev)
 {
 	struct server *sv = c->sv;
 
+	dkim_data(c, ev->data, ev->len);
 	if (c->draft == 0 || qc_draft_write(sv->q, c->draft, ev->data, ev->len) != 0) {
 		smtpd_data_done(&c->s, QUEUE_EIO);
 	} else if (qc_busy(sv->q)) {
@@ -650,15 +869,14 @@ static void handle_events(struct session *c, int *progress)
 			break;
 		case SMTPD_EV_MSG_END:
 			c->commit_env = ev.env;
-			c->in_commit = 1;
-			c->commit_next = NULL;
-			*sv->commit_tail = c;
-			sv->commit_tail = &c->commit_next;
+			if (dkim_end(c))
+				commit_enqueue(c);
 			break;
 		case SMTPD_EV_MSG_ABORT:
 			if (c->draft)
 				qc_draft_abort(sv->q, c->draft);
 			c->draft = 0;
+			dkim_drop(c);
 			break;
 		case SMTPD_EV_RCPT_VERIFY:
 			c->verify = verify_ask(sv->vf, ev.data, verified, c);
@@ -849,11 +1067,17 @@ static void session_pump(struct session *c)
 	session_rearm(c, before, consumed, replied);
 }
 
+static void proxy_read(struct session *c, unsigned events);
+
 static void session_io_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 {
 	struct session *c = io->arg;
 
 	(void)l;
+	if (c->proxy_wait) {
+		proxy_read(c, events);
+		return;
+	}
 	if (events & EV_READ) {
 		int r = conn_fill(&c->cn);
 
@@ -902,46 +1126,181 @@ static void sockaddr_client(int fd, const struct sockaddr_storage *ss, struct sm
 		(void)sockaddr_ip(&local, &cl->local);
 }
 
-/* A deny-network marked never-connect gets 554; an address blocked for
- * AUTH failures gets 421 (nothing is written on an implicit-TLS port,
- * where the client expects a handshake).  Returns 1 when fd was closed. */
-static int refuse_at_connect(struct server *sv, const struct listener *li, int fd,
-                             const struct smtpd_client *cl)
+/* Refuse client cl on fd before its session: "CODE HOSTNAME TEXT" (code
+ * "421 4.7.0" and the like), unless quiet, and event=reject.  The caller
+ * closes fd. */
+static void refuse(struct server *sv, int fd, const struct smtpd_client *cl, const char *code,
+                   const char *text, const char *reason, int quiet)
 {
-	char msg[ADDR_DOMAIN_MAX + 80];
-	const char *reason;
-	int n;
+	char msg[ADDR_DOMAIN_MAX + 100], via[PROXY_KV_MAX];
+	int n = snprintf(msg, sizeof msg, "%s %s %s\r\n", code, sv->conf->hostname, text);
 
-	if (rules_denied(sv->conf, &cl->addr, 1)) {
-		n = snprintf(msg, sizeof msg, "554 5.7.1 %s Access denied\r\n", sv->conf->hostname);
-		reason = "deny-network";
-	} else if (authfail_blocked(sv->af, &cl->addr, sv->loop.now / 1000)) {
-		n = snprintf(msg, sizeof msg,
-		             "421 4.7.0 %s Too many authentication failures, try again later\r\n",
-		             sv->conf->hostname);
-		reason = "auth-blocked";
-	} else {
-		return 0;
-	}
-	log_event("reject", "addr=%s code=%.3s reason=%s", cl->addr_text, msg, reason);
-	if (li->cl->tls != CONF_TLS_IMPLICIT)
+	if (!quiet && n > 0 && (size_t)n < sizeof msg)
 		(void)!send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-	close(fd);
+	log_event("reject", "addr=%s code=%.3s reason=%s%s", cl->addr_text, code, reason,
+	          proxy_kv(cl, via));
+}
+
+/* The refusals that depend on who the client is, made once that is known
+ * (at the accept, or after a proxy listener's header): 421 while stopping
+ * (a header that came after SIGTERM), 554 to a deny-network marked
+ * never-connect, 421 to an address blocked for AUTH failures or with
+ * max-connections-per-client open.  Nothing is written for the first two
+ * on an implicit-TLS listener, whose client expects a handshake.  1 when
+ * refused (the caller closes). */
+static int refuse_client(struct server *sv, int fd, const struct smtpd_client *cl)
+{
+	int quiet = cl->listener.tls == CONF_TLS_IMPLICIT;
+
+	if (sv->stopping)
+		refuse(sv, fd, cl, "421 4.7.0", "Too many connections, try again later", "stopping", 0);
+	else if (rules_denied(sv->conf, &cl->addr, 1))
+		refuse(sv, fd, cl, "554 5.7.1", "Access denied", "deny-network", quiet);
+	else if (authfail_blocked(sv->af, &cl->addr, sv->loop.now / 1000))
+		refuse(sv, fd, cl, "421 4.7.0", "Too many authentication failures, try again later",
+		       "auth-blocked", quiet);
+	else if (connlimit_count(&sv->clients, &cl->addr) >= sv->conf->max_connections_per_client)
+		refuse(sv, fd, cl, "421 4.7.0", "Too many connections from your address, try again later",
+		       "max-connections-per-client", 0);
+	else
+		return 0;
 	return 1;
 }
 
-/* 421 at once and close: no session, nothing read. */
-static void refuse(struct server *sv, int fd, const struct smtpd_client *cl, const char *text,
-                   const char *reason)
+/* The session of client cl begins on c (c->s is made anew from cl): the
+ * refusals that depend on the client, its DNSBL lookups, then the
+ * greeting, or on an implicit-TLS listener the handshake first (RFC 8314).
+ * kind is the PROXY header's (proxy_kind_name()), NULL without one. */
+static void session_start(struct session *c, const struct smtpd_client *cl, const char *kind)
 {
-	char msg[ADDR_DOMAIN_MAX + 100];
-	int n = snprintf(msg, sizeof msg, "421 4.7.0 %s %s\r\n", sv->conf->hostname, text);
+	struct server *sv = c->sv;
+	struct ev_loop *l = &sv->loop;
 
-	(void)!send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-	close(fd);
-	log_event("reject", "addr=%s code=421 reason=%s", cl->addr_text, reason);
+	if (refuse_client(sv, c->cn.io.fd, cl)) {
+		session_kill(c, "refused");   /* (not started: no other line) */
+		return;
+	}
+	smtpd_init(&c->s, &c->cfg->conf, cl, c->implicit ? SMTPD_F_TLS : 0);
+	smtpd_set_tables(&c->s, c->cfg->tables.users, &c->cfg->tables.rcpts);
+	c->s.counters = &sv->counters;
+	if (sv->dnsbl != NULL &&
+	    !rules_relay_allowed(sv->conf, &(struct rules_client){ .addr = cl->addr,
+	                                                           .internal = c->lconf->internal })) {
+		c->dnsbl = dnsbl_check(sv->dnsbl, &cl->addr, cl->addr_text, session_dnsbl_cb, c);
+		c->dnsbl_wait = c->dnsbl != NULL && sv->conf->dnsbl_stage == CONF_DNSBL_CONNECT;
+	}
+	connlimit_add(&sv->clients, &c->client_node, &cl->addr);
+	c->started = 1;
+	if (kind != NULL)
+		log_event("connect", "addr=%s port=%u proxy=%s proxy-kind=%s", cl->addr_text, cl->port,
+		          cl->proxy_text, kind);
+	else
+		log_event("connect", "addr=%s port=%u", cl->addr_text, cl->port);
+	if (c->implicit) {
+		/* RFC 8314: the handshake first, the greeting inside TLS.  What
+		 * came behind a PROXY header is the handshake's beginning. */
+		struct tls *t = tls_server_new(c->cfg->tables.creds,
+		                               c->lconf->tls_legacy ? TLS_LEGACY : 0);
+
+		if (t == NULL) {
+			log_warn("msg=\"cannot start TLS (memory or entropy)\" addr=%s", cl->addr_text);
+			session_kill(c, "tls-error");
+			return;
+		}
+		conn_tls_start(&c->cn, t, 1);
+		ev_timer_start(l, &c->timer, (int64_t)c->cfg->conf.timeout_command * 1000);
+	} else {
+		greet(c);
+	}
+	session_pump(c);
 }
 
+/* The header h, its first n bytes of the input, is in: the client it
+ * names is the session's address from now on, for everything, and the
+ * session starts with what followed the header still buffered. */
+static void proxy_start(struct session *c, const struct proxy_hdr *h, size_t n)
+{
+	struct smtpd_client cl = c->s.client;   /* the peer: the load balancer */
+
+	conn_consume(&c->cn, n);
+	ev_timer_stop(&c->sv->loop, &c->timer);
+	c->proxy_wait = 0;
+	cl.proxy = cl.addr;
+	memcpy(cl.proxy_text, cl.addr_text, sizeof cl.proxy_text);
+	proxy_client(h, &cl.proxy, &cl.addr);
+	if (h->kind == PROXY_FORWARDED) {
+		/* Its port, and the address it reached (the load balancer's,
+		 * which a HELO must not claim either). */
+		cl.port = h->src_port;
+		cl.local = h->dst;
+		ip_unmap(&cl.local);
+	}
+	ip_format(&cl.addr, cl.addr_text, sizeof cl.addr_text);
+	session_start(c, &cl, proxy_kind_name(h->kind));
+}
+
+/* A proxy listener's connection before its header: read what came, and
+ * start the session once proxy_parse() accepts it.  Nothing is read as
+ * SMTP before: what follows the header in the same read stays buffered,
+ * for the session or for the TLS handshake.  Bounded in size (the parser
+ * refuses past PROXY_HDR_MAX, well inside the buffer) and in time
+ * (PROXY_HEADER_MS, session_timer_cb); every failure closes without a
+ * byte written, and session_kill() logs it. */
+static void proxy_read(struct session *c, unsigned events)
+{
+	struct proxy_hdr h;
+	const unsigned char *in;
+	size_t len = 0;
+	int r = CONN_AGAIN, n;
+
+	if (events & EV_READ)
+		r = conn_fill(&c->cn);
+	in = (const unsigned char *)conn_in(&c->cn, &len);
+	n = proxy_parse(in, len, &h);
+	if (n == -1)
+		session_kill(c, proxy_refusal(in, len));
+	else if (n > 0)
+		proxy_start(c, &h, (size_t)n);
+	else if (r == CONN_EOF)
+		session_kill(c, "eof");
+	else if (r == CONN_ERROR)
+		session_kill(c, "read-error");
+	else if (conn_watch(&c->cn, 0, 1) < 0)
+		session_kill(c, "epoll-error");
+}
+
+/* A new connection on fd, counted and linked; NULL when out of memory. */
+static struct session *session_new(struct server *sv, const struct listener *li, int fd)
+{
+	struct session *c = session_alloc(sv);
+
+	if (c == NULL)
+		return NULL;
+	c->sv = sv;
+	conn_init(&c->cn, &sv->loop, fd, session_io_cb, c, c->in, sizeof c->in);
+	c->timer.cb = session_timer_cb;
+	c->timer.arg = c;
+	c->auth_timer.cb = auth_timer_cb;
+	c->auth_timer.arg = c;
+	c->delay_timer.cb = session_delay_cb;
+	c->delay_timer.arg = c;
+	c->cfg = config_ref(sv->cfg);
+	c->lconf = li->cl;
+	c->implicit = li->cl->tls == CONF_TLS_IMPLICIT;
+	c->state_since = sv->loop.now;
+	c->connected_at = sv->loop.now;
+	c->next = sv->conns;
+	if (sv->conns)
+		sv->conns->prev = c;
+	sv->conns = c;
+	sv->nconns++;
+	return c;
+}
+
+/* The limits that count connections, not clients, come first; then on a
+ * proxy listener only a proxy-from peer gets a connection, which waits
+ * for its header (proxy_read()), and the rest waits for the client the
+ * header names; elsewhere the session starts now. */
 static void listener_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 {
 	struct listener *li = io->arg;
@@ -966,69 +1325,33 @@ static void listener_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 		}
 		sockaddr_client(fd, &ss, &cl);
 		cl.listener = *li->cl;
-		if (refuse_at_connect(sv, li, fd, &cl))
+		if (li->cl->proxy && !proxy_trusted(sv->conf, &cl.addr)) {
+			/* Not one of our load balancers: what it would say of its
+			 * client is a lie, and it gets not a byte. */
+			log_event("reject", "addr=%s port=%u code=none reason=proxy-untrusted",
+			          cl.addr_text, cl.port);
+			close(fd);
 			continue;
+		}
 		if (sv->stopping || (sv->conf->max_connections && sv->nconns >= sv->conf->max_connections)) {
-			refuse(sv, fd, &cl, "Too many connections, try again later",
-			       sv->stopping ? "stopping" : "max-connections");
+			refuse(sv, fd, &cl, "421 4.7.0", "Too many connections, try again later",
+			       sv->stopping ? "stopping" : "max-connections", 0);
+			close(fd);
 			continue;
 		}
-		if (connlimit_count(&sv->clients, &cl.addr) >= sv->conf->max_connections_per_client) {
-			refuse(sv, fd, &cl, "Too many connections from your address, try again later",
-			       "max-connections-per-client");
-			continue;
-		}
-		c = session_alloc(sv);
-		if (c == NULL) {
+		if ((c = session_new(sv, li, fd)) == NULL) {
 			close(fd);
 			log_warn("msg=\"out of memory\" addr=%s", cl.addr_text);
 			continue;
 		}
-		c->sv = sv;
-		conn_init(&c->cn, l, fd, session_io_cb, c, c->in, sizeof c->in);
-		c->timer.cb = session_timer_cb;
-		c->timer.arg = c;
-		c->auth_timer.cb = auth_timer_cb;
-		c->auth_timer.arg = c;
-		c->cfg = config_ref(sv->cfg);
-		c->lconf = li->cl;
-		c->implicit = li->cl->tls == CONF_TLS_IMPLICIT;
-		c->delay_timer.cb = session_delay_cb;
-		c->delay_timer.arg = c;
-		smtpd_init(&c->s, &c->cfg->conf, &cl, c->implicit ? SMTPD_F_TLS : 0);
-		smtpd_set_tables(&c->s, c->cfg->tables.users, &c->cfg->tables.rcpts);
-		c->s.counters = &sv->counters;
-		if (sv->dnsbl != NULL &&
-		    !rules_relay_allowed(sv->conf, &(struct rules_client){ .addr = cl.addr,
-		                                                           .internal = li->cl->internal })) {
-			c->dnsbl = dnsbl_check(sv->dnsbl, &cl.addr, cl.addr_text, session_dnsbl_cb, c);
-			c->dnsbl_wait = c->dnsbl != NULL && sv->conf->dnsbl_stage == CONF_DNSBL_CONNECT;
-		}
-		c->state_since = l->now;
-		c->connected_at = l->now;
-		connlimit_add(&sv->clients, &c->client_node, &cl.addr);
-		c->next = sv->conns;
-		if (sv->conns)
-			sv->conns->prev = c;
-		sv->conns = c;
-		sv->nconns++;
-		log_event("connect", "addr=%s port=%u", cl.addr_text, cl.port);
-		if (c->implicit) {
-			/* RFC 8314: the handshake first, the greeting inside TLS. */
-			struct tls *t = tls_server_new(c->cfg->tables.creds,
-			                               li->cl->tls_legacy ? TLS_LEGACY : 0);
-
-			if (t == NULL) {
-				log_warn("msg=\"cannot start TLS (memory or entropy)\" addr=%s", cl.addr_text);
-				session_kill(c, "tls-error");
-				continue;
-			}
-			conn_tls_start(&c->cn, t, 1);
-			ev_timer_start(l, &c->timer, (int64_t)c->cfg->conf.timeout_command * 1000);
+		if (li->cl->proxy) {
+			c->s.client = cl;   /* the peer, until its header names the client */
+			c->proxy_wait = 1;
+			ev_timer_start(l, &c->timer, PROXY_HEADER_MS);
+			proxy_read(c, EV_READ);   /* a load balancer sends it at once */
 		} else {
-			greet(c);
+			session_start(c, &cl, NULL);
 		}
-		session_pump(c);
 	}
 }
 
@@ -1055,17 +1378,19 @@ static void rcpt_list(const struct queue_envelope *env, char *buf, size_t cap)
 static void log_accept(const struct session *c, const struct queue_envelope *env)
 {
 	char idtext[QUEUE_ID_TEXT], from[QUEUE_ADDR_MAX * 4 + 8], to[1024];
-	char user[QUEUE_NAME_MAX * 4 + 8] = "";
+	char user[QUEUE_NAME_MAX * 4 + 8] = "", dkim[400];
 
 	queue_id_format(env->id, idtext);
+	dkim_log_part(c, dkim, sizeof dkim);
 	log_quote(env->sender, strlen(env->sender), from, sizeof from);
 	rcpt_list(env, to, sizeof to);
 	if (env->auth_user[0]) {
 		memcpy(user, " user=", 6);
 		log_quote(env->auth_user, strlen(env->auth_user), user + 6, sizeof user - 6);
 	}
-	log_event("accept", "id=%s addr=%s from=<%s> size=%llu nrcpt=%zu to=%s%s", idtext,
-	          c->s.client.addr_text, from, (unsigned long long)env->size, env->nrcpts, to, user);
+	log_event("accept", "id=%s addr=%s from=<%s> size=%llu nrcpt=%zu to=%s%s%s", idtext,
+	          c->s.client.addr_text, from, (unsigned long long)env->size, env->nrcpts, to, user,
+	          dkim);
 }
 
 /* The queue role's answer to the commit in flight (rep NULL: none came):
@@ -1106,6 +1431,7 @@ static void commit_cb(void *arg, const struct qw_rep *rep)
 			queue_id_format(env->id, idtext);
 			log_warn("msg=\"commit failed\" id=%s error=\"%s\"", idtext, queue_strerror(result));
 		}
+		dkim_drop(c);
 		smtpd_msg_committed(&c->s, result);
 		if (!c->dead)
 			session_pump(c);
@@ -1190,7 +1516,7 @@ static void stop_timer_cb(struct ev_loop *l, struct ev_timer *t)
 	 * wake-up), then a moment for the replies to go out. */
 	log_event("stop-deadline", "sessions=%u", sv->nconns);
 	for (c = sv->conns; c; c = c->next) {
-		if (c->dead)
+		if (c->dead || c->proxy_wait)   /* (no session yet: the kill timer's) */
 			continue;
 		smtpd_shutdown(&c->s, 1);
 		ev_timer_stop(l, &c->auth_timer);
@@ -1218,7 +1544,10 @@ static void begin_shutdown(struct server *sv)
 	}
 	sv->nls = 0;
 	for (c = sv->conns; c; c = c->next) {
-		if (c->dead)
+		/* A connection still waiting for its PROXY header has no session
+		 * to tell: once the header is in, its client gets the 421 of a
+		 * stopping server (refuse_client()). */
+		if (c->dead || c->proxy_wait)
 			continue;
 		smtpd_shutdown(&c->s, 0);
 		session_pump(c);
@@ -1377,6 +1706,11 @@ static void plink_handle(struct server *sv, const struct plink_msg *m, int fd)
 		log_event("link", "role=smtp to=queue");
 		return;
 	}
+	if (m->type == PLINK_FD && m->kind == PLINK_DKIM) {
+		dkc_set_fd(sv->dk, fd);
+		log_event("link", "role=smtp to=key link=dkim");
+		return;
+	}
 	if (m->type == PLINK_FD && m->kind == PLINK_KEY && sv->cfg->tables.creds != NULL) {
 		if (sv->kfd >= 0)
 			close(sv->kfd);
@@ -1407,14 +1741,100 @@ static void plink_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 	}
 }
 
-int smtp_role_main(struct config *cfg, int plink, int qfd, int kfd)
+/* The listeners the supervisor kept, opened for this generation: 0, or
+ * -1 (logged). */
+static int open_listeners(struct server *sv)
+{
+	char err[1024];
+
+	for (size_t i = 0; i < sv->conf->nlisteners; i++) {
+		int fd = listen_open(&sv->conf->listeners[i], err, sizeof err);
+
+		if (fd < 0) {
+			log_warn("msg=\"%s\"", err);
+			return -1;
+		}
+		sv->ls[i].sv = sv;
+		sv->ls[i].cl = &sv->conf->listeners[i];
+		sv->ls[i].io.fd = fd;
+		sv->ls[i].io.cb = listener_cb;
+		sv->ls[i].io.arg = &sv->ls[i];
+		sv->nls++;
+	}
+	return 0;
+}
+
+/* The parts beside the sessions: metrics, recipient verification, DNS
+ * blocklists, the control socket.  0, or -1 (logged). */
+static int open_services(struct server *sv)
+{
+	const struct conf *conf = sv->conf;
+	struct httpd *metrics = NULL;
+	char err[1024];
+
+	ops_init(&sv->ops, &sv->loop, ops_view_cb, sv);
+	if (ops_listen_prepare(&sv->ops, conf, &metrics, err, sizeof err) != 0) {
+		log_warn("msg=\"metrics-listen: %s\"", err);
+		return -1;
+	}
+	ops_listen_apply(&sv->ops, conf, metrics);
+	listen_close_kept();
+	/* Recipient verification (its resolver reads resolv.conf now). */
+	sv->vf = verifier_new(&sv->loop, conf, sv->cfg->tables.anchors, err, sizeof err);
+	if (sv->vf == NULL) {
+		log_warn("msg=\"%s\"", err);
+		return -1;
+	}
+	if (conf->ndnsbl > 0) {
+		sv->dnsbl = dnsbl_new(&sv->loop, conf, &sv->counters, err, sizeof err);
+		if (sv->dnsbl == NULL) {
+			log_warn("msg=\"%s\"", err);
+			return -1;
+		}
+	}
+	/* Without the control socket the server still works; `moat queue`
+	 * admin commands then say they cannot reach it. */
+	sv->ctl = control_new(&sv->loop, conf->queue_path, CONTROL_NAME, err, sizeof err);
+	if (sv->ctl == NULL) {
+		log_warn("msg=\"%s\"", err);
+	} else {
+		/* status and reload; changing queued mail is the delivery
+		 * role's (its admin socket), never this role's. */
+		control_keep_path(sv->ctl);
+		control_register_gated(sv->ctl, "status", 0, control_status, sv, ops_gate, &sv->ops);
+		control_register(sv->ctl, "reload", 0, control_reload, sv);
+	}
+	return 0;
+}
+
+/* After the loop: the counters said, everything freed. */
+static void smtp_role_end(struct server *sv, int sfd)
+{
+	/* (no commit is in flight: its sessions count until it is answered) */
+	log_counters(&sv->counters);
+	/* How well group commit batched: messages per fsync (make bench). */
+	log_event("stats", "commits=%llu messages=%llu", sv->commits, sv->committed);
+	ops_free(&sv->ops);   /* (before the queue link and the loop it uses) */
+	dnsbl_free(sv->dnsbl);
+	control_free(sv->ctl);
+	verifier_free(sv->vf);
+	dkc_free(sv->dk);
+	qc_free(sv->q);
+	close(sfd);
+	ev_free(&sv->loop);
+	while (sv->spare) {
+		struct session *c = sv->spare;
+
+		sv->spare = c->next;
+		free(c);
+	}
+	free(sv->af);
+}
+
+int smtp_role_main(struct config *cfg, int plink, int qfd, int kfd, int dfd)
 {
 	static struct server sv; /* large (the counters): off the stack */
 	const struct conf *conf = &cfg->conf;
-	struct httpd *metrics = NULL;
-	char err[1024];
-	sigset_t mask;
-	size_t i;
 	int sfd;
 
 	memset(&sv, 0, sizeof sv);
@@ -1433,20 +1853,8 @@ int smtp_role_main(struct config *cfg, int plink, int qfd, int kfd)
 		log_warn("msg=\"epoll: %s\"", strerror(errno));
 		return 111;
 	}
-	for (i = 0; i < conf->nlisteners; i++) {
-		int fd = listen_open(&conf->listeners[i], err, sizeof err);
-
-		if (fd < 0) {
-			log_warn("msg=\"%s\"", err);
-			return 111;
-		}
-		sv.ls[i].sv = &sv;
-		sv.ls[i].cl = &conf->listeners[i];
-		sv.ls[i].io.fd = fd;
-		sv.ls[i].io.cb = listener_cb;
-		sv.ls[i].io.arg = &sv.ls[i];
-		sv.nls++;
-	}
+	if (open_listeners(&sv) != 0)
+		return 111;
 	/* The private key is the key role's: sign through it, forget ours. */
 	if (cfg->tables.creds != NULL && tls_creds_use_key_role(cfg->tables.creds, kfd) != 0) {
 		log_warn("msg=\"cannot use the key role\"");
@@ -1454,52 +1862,15 @@ int smtp_role_main(struct config *cfg, int plink, int qfd, int kfd)
 	}
 	if ((sv.q = qc_new(&sv.loop, qfd, NULL, NULL, drain_cb, &sv)) == NULL)
 		return 111;
+	/* The DKIM keys' private halves are the key role's (the supervisor
+	 * wiped ours after the fork); it signs over this link. */
+	if ((sv.dk = dkc_new(&sv.loop, dfd)) == NULL)
+		return 111;
 	qc_prefetch(sv.q, 1);
 	/* The smarthost's password is the delivery role's. */
 	tables_forget_auth(&cfg->tables);
-	ops_init(&sv.ops, &sv.loop, ops_view_cb, &sv);
-	if (ops_listen_prepare(&sv.ops, conf, &metrics, err, sizeof err) != 0) {
-		log_warn("msg=\"metrics-listen: %s\"", err);
+	if (open_services(&sv) != 0 || (sfd = role_signals()) < 0)
 		return 111;
-	}
-	ops_listen_apply(&sv.ops, conf, metrics);
-	listen_close_kept();
-	/* Recipient verification (its resolver reads resolv.conf now). */
-	sv.vf = verifier_new(&sv.loop, conf, cfg->tables.anchors, err, sizeof err);
-	if (sv.vf == NULL) {
-		log_warn("msg=\"%s\"", err);
-		return 111;
-	}
-	if (conf->ndnsbl > 0) {
-		sv.dnsbl = dnsbl_new(&sv.loop, conf, &sv.counters, err, sizeof err);
-		if (sv.dnsbl == NULL) {
-			log_warn("msg=\"%s\"", err);
-			return 111;
-		}
-	}
-	/* Without the control socket the server still works; `moat queue`
-	 * admin commands then say they cannot reach it. */
-	sv.ctl = control_new(&sv.loop, conf->queue_path, CONTROL_NAME, err, sizeof err);
-	if (sv.ctl == NULL) {
-		log_warn("msg=\"%s\"", err);
-	} else {
-		/* status and reload; changing queued mail is the delivery
-		 * role's (its admin socket), never this role's. */
-		control_keep_path(sv.ctl);
-		control_register_gated(sv.ctl, "status", 0, control_status, &sv, ops_gate, &sv.ops);
-		control_register(sv.ctl, "reload", 0, control_reload, &sv);
-	}
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (sfd < 0) {
-		log_warn("msg=\"signalfd: %s\"", strerror(errno));
-		return 111;
-	}
 	if (role_enter(ROLE_SMTP, cfg, NULL) != 0)
 		return 111;
 	sv.sigio.fd = sfd;
@@ -1510,28 +1881,11 @@ int smtp_role_main(struct config *cfg, int plink, int qfd, int kfd)
 	sv.plink.cb = plink_cb;
 	sv.plink.arg = &sv;
 	ev_io_set(&sv.loop, &sv.plink, EV_READ);
-	for (i = 0; i < sv.nls; i++)
+	for (size_t i = 0; i < sv.nls; i++)
 		ev_io_set(&sv.loop, &sv.ls[i].io, EV_READ);
 	ev_set_after_batch(&sv.loop, after_batch, &sv);
 	if (ev_run(&sv.loop) < 0)
 		log_warn("msg=\"epoll_wait: %s\"", strerror(errno));
-	/* (no commit is in flight: its sessions count until it is answered) */
-	log_counters(&sv.counters);
-	/* How well group commit batched: messages per fsync (make bench). */
-	log_event("stats", "commits=%llu messages=%llu", sv.commits, sv.committed);
-	ops_free(&sv.ops);   /* (before the queue link and the loop it uses) */
-	dnsbl_free(sv.dnsbl);
-	control_free(sv.ctl);
-	verifier_free(sv.vf);
-	qc_free(sv.q);
-	close(sfd);
-	ev_free(&sv.loop);
-	while (sv.spare) {
-		struct session *c = sv.spare;
-
-		sv.spare = c->next;
-		free(c);
-	}
-	free(sv.af);
+	smtp_role_end(&sv, sfd);
 	return 0;
 }

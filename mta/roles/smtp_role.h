@@ -58,9 +58,21 @@
  *   metrics endpoint, the control socket (status, reload), DNSBL lookups
  *   and recipient-verification probes.
  * Asks: the queue role (drafts, commits, usage; never hold/retry/delete),
- *   the key role (TLS signatures), the supervisor (reload).
- * Never: opens a file, holds the TLS private key, or sends a 250 before the
- *   queue role said the commit is durable.
+ *   the key role (TLS signatures over one link, DKIM signatures over
+ *   another: docs/dkim.md), the supervisor (reload).
+ * Never: opens a file, holds a private key (TLS or DKIM), sends a 250
+ *   before the queue role said the commit is durable, or queues a message
+ *   it was asked to sign (see below) without a signature that verifies.
+ *
+ * DKIM: a message from a client that may relay whose From: domain has a
+ * dkim-sign key, and that does not carry our signature for it already, is
+ * signed before its commit: the session's bytes feed a struct dkim_msg as
+ * they go to the queue; at the end of DATA the key role signs the hash
+ * (asynchronously: the loop serves everyone else meanwhile, at most
+ * DKC_TIMEOUT_MS), the signature is checked with the key's public half,
+ * and the DKIM-Signature header is prepended to the draft
+ * (qc_draft_prepend()).  A message that cannot be signed gets 451 4.3.0
+ * and is not queued (docs/dkim.md "When signing fails").
  */
 
 #ifndef MOAT_MTA_ROLES_SMTP_ROLE_H
@@ -69,8 +81,9 @@
 #include "mta/ops/loaded_config.h"
 
 /* The role's main, run in the child after fork(): plink is its end of the
- * supervisor's link, qfd its link to the queue role, kfd to its key role
- * (-1: none).  Returns the process's exit status. */
-int smtp_role_main(struct config *cfg, int plink, int qfd, int kfd);
+ * supervisor's link, qfd its link to the queue role, kfd its TLS link and
+ * dfd its DKIM link to its key role (-1: none).  Returns the process's
+ * exit status. */
+int smtp_role_main(struct config *cfg, int plink, int qfd, int kfd, int dfd);
 
 #endif

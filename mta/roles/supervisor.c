@@ -41,7 +41,7 @@ struct proc {
 	pid_t          pid;        /* 0: not running */
 	int            plink;      /* our end; -1 none (the key role) */
 	struct config *cfg;        /* smtp, key: its generation's (a reference) */
-	struct proc   *peer;       /* smtp <-> its key role */
+	struct proc   *peer;       /* smtp or delivery <-> its key role */
 	int            used;
 	int            draining;
 	unsigned       slot;       /* metrics slot (mta/ops/ops.h) */
@@ -134,8 +134,10 @@ static void close_others(const int *keep, size_t n)
 	}
 }
 
-/* Fork p's process: its plink (not for the key role), then its main. */
-static int spawn(struct sup *s, struct proc *p, int qfd, int kfd)
+/* Fork p's process: its plink (not for the key role), then its main with
+ * the links it is born with: qfd to the queue role, kfd the TLS link and
+ * dfd the DKIM link to (or, for a key role, from) a key role's client. */
+static int spawn(struct sup *s, struct proc *p, int qfd, int kfd, int dfd)
 {
 	int pl[2] = { -1, -1 }, keep[8 + 2 * CONF_MAX_LISTENERS + 4], nkeep = 0;
 	sigset_t none;
@@ -167,6 +169,8 @@ static int spawn(struct sup *s, struct proc *p, int qfd, int kfd)
 			keep[nkeep++] = qfd;
 		if (kfd >= 0)
 			keep[nkeep++] = kfd;
+		if (dfd >= 0)
+			keep[nkeep++] = dfd;
 		if (log_fd() >= 0)
 			keep[nkeep++] = log_fd();
 		if (p->role == ROLE_SMTP) /* the listeners: listen_open() takes duplicates */
@@ -183,9 +187,9 @@ static int spawn(struct sup *s, struct proc *p, int qfd, int kfd)
 			tables_forget_dkim(&p->cfg->tables);   /* the DKIM keys: the key role's */
 		switch (p->role) {
 		case ROLE_QUEUE:    rc = queue_role_main(p->cfg, pl[1]); break;
-		case ROLE_DELIVERY: rc = delivery_role_main(p->cfg, pl[1], qfd); break;
-		case ROLE_SMTP:     rc = smtp_role_main(p->cfg, pl[1], qfd, kfd); break;
-		case ROLE_KEY:      rc = key_role_main(p->cfg, kfd); break;
+		case ROLE_DELIVERY: rc = delivery_role_main(p->cfg, pl[1], qfd, dfd); break;
+		case ROLE_SMTP:     rc = smtp_role_main(p->cfg, pl[1], qfd, kfd, dfd); break;
+		case ROLE_KEY:      rc = key_role_main(p->cfg, kfd, dfd); break;
 		default:            break;
 		}
 		_exit(rc);
@@ -237,53 +241,102 @@ static int link_queue(struct sup *s, struct proc *c, int *cfd)
 	return 0;
 }
 
-/* Start a key role for smtp role t (running or about to be: with kfd
- * NULL the link goes to t over its plink).  0 or -1. */
-static int start_key(struct sup *s, struct proc *t, int *kfd)
+static void close_pair(int sp[2])
 {
-	struct proc *k;
-	struct plink_msg m;
-	int sp[2];
+	for (int i = 0; i < 2; i++)
+		if (sp[i] >= 0)
+			close(sp[i]);
+	sp[0] = sp[1] = -1;
+}
 
-	if (kfd != NULL)
-		*kfd = -1;
-	if (t->cfg->tables.creds == NULL)
-		return 0;
-	if ((k = new_proc(s, ROLE_KEY, t->cfg)) == NULL)
-		return -1;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) {
-		free_proc(k);
-		return -1;
-	}
-	if (spawn(s, k, -1, sp[1]) != 0) {
-		close(sp[0]);
-		close(sp[1]);
-		free_proc(k);
-		return -1;
-	}
-	close(sp[1]);
-	k->peer = t;
-	t->peer = k;
-	if (kfd != NULL) {
-		*kfd = sp[0];
-		return 0;
+/* A link that t holds: to *out when t is about to be forked, else sent to
+ * t over its plink as kind (then closed here). */
+static void hand_link(struct proc *t, int fd, enum plink_kind kind, int *out)
+{
+	struct plink_msg m;
+
+	if (fd < 0)
+		return;
+	if (out != NULL) {
+		*out = fd;
+		return;
 	}
 	memset(&m, 0, sizeof m);
 	m.type = PLINK_FD;
-	m.kind = PLINK_KEY;
-	plink_send(t->plink, &m, sp[0]);
-	close(sp[0]);
+	m.kind = kind;
+	plink_send(t->plink, &m, fd);
+	close(fd);
+}
+
+/*
+ * Start a key role for t, an smtp role (with t's config: a TLS link when
+ * it has a TLS key, a DKIM link when it has dkim-sign lines) or the
+ * delivery role (with the current config, a DKIM link: the keys of a
+ * reload reach the DSNs too).  t runs, or is about to be: with kfd and dfd
+ * NULL its links go to it over its plink.  No link needed: no key role, 0.
+ * 0 or -1.
+ */
+static int start_key(struct sup *s, struct proc *t, int *kfd, int *dfd)
+{
+	struct config *cfg = t->role == ROLE_SMTP ? t->cfg : s->cfg;
+	int tls[2] = { -1, -1 }, dk[2] = { -1, -1 };
+	struct proc *k;
+
+	if (kfd != NULL)
+		*kfd = -1;
+	if (dfd != NULL)
+		*dfd = -1;
+	if ((t->role == ROLE_SMTP && cfg->tables.creds != NULL &&
+	     socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, tls) != 0) ||
+	    ((t->role != ROLE_SMTP || cfg->conf.ndkim > 0) &&
+	     socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, dk) != 0)) {
+		close_pair(tls);
+		return -1;
+	}
+	if (tls[0] < 0 && dk[0] < 0)
+		return 0;
+	if ((k = new_proc(s, ROLE_KEY, cfg)) == NULL || spawn(s, k, -1, tls[1], dk[1]) != 0) {
+		if (k != NULL)
+			free_proc(k);
+		close_pair(tls);
+		close_pair(dk);
+		return -1;
+	}
+	if (tls[1] >= 0)
+		close(tls[1]);
+	if (dk[1] >= 0)
+		close(dk[1]);
+	k->peer = t;
+	t->peer = k;
+	hand_link(t, tls[0], PLINK_KEY, kfd);
+	hand_link(t, dk[0], PLINK_DKIM, dfd);
 	return 0;
+}
+
+/* A reload: the delivery role's DSNs are signed with the new keys, by a
+ * new key role (its old one ends when the delivery role drops its link). */
+static void renew_delivery_key(struct sup *s)
+{
+	struct proc *d = role_proc(s, ROLE_DELIVERY);
+
+	if (d == NULL || d->pid == 0 || (s->cfg->conf.ndkim == 0 && d->peer == NULL))
+		return;
+	if (d->peer != NULL) {
+		d->peer->peer = NULL;
+		d->peer = NULL;
+	}
+	if (start_key(s, d, NULL, NULL) != 0)
+		log_warn("msg=\"cannot start a key role for the delivery role: DSNs go unsigned\"");
 }
 
 /* (Re)start p's process with its links. */
 static int start(struct sup *s, struct proc *p)
 {
-	int qfd = -1, kfd = -1, rc;
+	int qfd = -1, kfd = -1, dfd = -1, rc;
 
 	switch (p->role) {
 	case ROLE_QUEUE:
-		if ((rc = spawn(s, p, -1, -1)) != 0)
+		if ((rc = spawn(s, p, -1, -1, -1)) != 0)
 			return rc;
 		/* Every client gets a new link to it. */
 		for (size_t i = 0; i < PROCS_MAX; i++) {
@@ -295,15 +348,18 @@ static int start(struct sup *s, struct proc *p)
 		return 0;
 	case ROLE_DELIVERY:
 		link_queue(s, p, &qfd);
-		rc = spawn(s, p, qfd, -1);
+		/* Its key role signs DSNs: without one they go unsigned. */
+		if (s->cfg->conf.ndkim > 0 && start_key(s, p, NULL, &dfd) != 0)
+			log_warn("msg=\"cannot start a key role for the delivery role: DSNs go unsigned\"");
+		rc = spawn(s, p, qfd, -1, dfd);
 		break;
 	case ROLE_SMTP:
 		link_queue(s, p, &qfd);
-		if (start_key(s, p, &kfd) != 0) {
+		if (start_key(s, p, &kfd, &dfd) != 0) {
 			rc = -1;
 			break;
 		}
-		rc = spawn(s, p, qfd, kfd);
+		rc = spawn(s, p, qfd, kfd, dfd);
 		break;
 	default:
 		return -1;
@@ -312,6 +368,8 @@ static int start(struct sup *s, struct proc *p)
 		close(qfd);
 	if (kfd >= 0)
 		close(kfd);
+	if (dfd >= 0)
+		close(dfd);
 	return rc;
 }
 
@@ -449,6 +507,7 @@ static int reload(struct sup *s, char *msg, size_t cap)
 	}
 	config_unref(s->cfg);
 	s->cfg = fresh;
+	renew_delivery_key(s);
 	/* The old smtp roles stop taking connections before the reload is
 	 * said to be done (both generations accept on the same sockets). */
 	wait_drained(old, nold);
@@ -550,8 +609,8 @@ static void died(struct sup *s, struct proc *p, int status)
 		free_proc(p);
 		return;
 	}
-	if (p->role == ROLE_SMTP && p->peer != NULL) {
-		/* Its key role ends on EOF; the new smtp role gets a new one. */
+	if ((p->role == ROLE_SMTP || p->role == ROLE_DELIVERY) && p->peer != NULL) {
+		/* Its key role ends on EOF; the new process gets a new one. */
 		p->peer->peer = NULL;
 		p->peer = NULL;
 	}
@@ -576,7 +635,7 @@ static void restart_due(struct sup *s)
 
 			free_proc(p);
 			if (t != NULL && t->pid != 0)
-				start_key(s, t, NULL);
+				start_key(s, t, NULL, NULL);
 			continue;
 		}
 		if (p->role == ROLE_SMTP && p->cfg != s->cfg) {
@@ -640,25 +699,24 @@ static void from_role(struct sup *s, struct proc *p)
 	}
 }
 
-int supervisor_run(struct config *cfg)
+/* Everything before the first role: the log, the listeners (kept for
+ * every generation of the smtp role), the counters, the queue directory,
+ * the signals.  0, or -1 (logged). */
+static int sup_prepare(struct sup *s, struct config *cfg)
 {
-	static struct sup s;
-	struct pollfd pf[PROCS_MAX + 1];
-	struct proc *who[PROCS_MAX + 1];
 	char err[1024];
 	sigset_t mask;
 
-	memset(&s, 0, sizeof s);
 	for (size_t i = 0; i < PROCS_MAX; i++)
-		s.p[i].plink = -1;
-	s.cfg = cfg;
+		s->p[i].plink = -1;
+	s->cfg = cfg;
 	if (log_apply(&cfg->conf, err, sizeof err) != 0) {
 		log_warn("msg=\"%s\"", err);
-		return 111;
+		return -1;
 	}
 	if (geteuid() == 0 && cfg->conf.run_uid == 0) {
 		log_warn("msg=\"user-id 0: the roles never run as root\"");
-		return 111;
+		return -1;
 	}
 	/* A server killed just before may still be going away (its roles die
 	 * with it, a moment later): its addresses are in use that moment. */
@@ -672,14 +730,14 @@ int supervisor_run(struct config *cfg)
 	}
 	if (err[0] != 0 || ops_shared_init() != 0) {
 		log_warn("msg=\"%s\"", err[0] ? err : "cannot map the counters");
-		return 111;
+		return -1;
 	}
 	ops_count_slot(0);
 	/* The queue directory exists before any role starts (the smtp role
 	 * binds its control socket there); the queue role makes the rest. */
 	if (mkdir(cfg->conf.queue_path, 0700) != 0 && errno != EEXIST) {
 		log_warn("msg=\"queue %s: %s\"", cfg->conf.queue_path, strerror(errno));
-		return 111;
+		return -1;
 	}
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
@@ -689,75 +747,99 @@ int supervisor_run(struct config *cfg)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGXFSZ, SIG_IGN); /* a file size limit fails the write (451), not the queue role */
-	if ((s.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
+	if ((s->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
 		log_warn("msg=\"signalfd: %s\"", strerror(errno));
-		return 111;
+		return -1;
 	}
+	return 0;
+}
+
+/* The first roles, in the order each needs the one before. */
+static void start_roles(struct sup *s, struct config *cfg)
+{
+	enum role order[3] = { ROLE_QUEUE, ROLE_DELIVERY, ROLE_SMTP };
+
+	s->booting = 1;
+	for (size_t i = 0; i < 3; i++) {
+		struct proc *p = new_proc(s, order[i], cfg);
+
+		if (p != NULL)
+			p->first = 1;
+		if (p == NULL || start(s, p) != 0) {
+			log_warn("msg=\"cannot start the %s role\"", role_name(order[i]));
+			s->fatal = 1;
+			begin_stop(s);
+			break;
+		}
+	}
+	s->booting = 0;
+}
+
+/* One turn of the supervisor's loop: a signal, a role's word, a role to
+ * restart or to stop.  0, or -1 when poll fails. */
+static int sup_turn(struct sup *s)
+{
+	struct pollfd pf[PROCS_MAX + 1];
+	struct proc *who[PROCS_MAX + 1];
+	size_t n = 0;
+	int64_t wait = -1, now = ev_monotonic_ms();
+
+	pf[n].fd = s->sigfd;
+	pf[n].events = POLLIN;
+	who[n++] = NULL;
+	for (size_t i = 0; i < PROCS_MAX; i++) {
+		struct proc *p = &s->p[i];
+
+		if (p->used && p->pid != 0 && p->plink >= 0) {
+			pf[n].fd = p->plink;
+			pf[n].events = POLLIN;
+			who[n++] = p;
+		}
+		if (p->used && p->pid == 0 && p->due > 0 && (wait < 0 || p->due - now < wait))
+			wait = p->due - now < 0 ? 0 : p->due - now;
+	}
+	if (s->stopping)
+		wait = 200;
+	if (poll(pf, n, (int)wait) < 0 && errno != EINTR)
+		return -1;
+	if (pf[0].revents) {
+		struct signalfd_siginfo si;
+
+		while (read(s->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
+			if (si.ssi_signo == SIGCHLD)
+				reap(s);
+			else if (si.ssi_signo == SIGHUP)
+				do_reload(s, NULL);
+			else
+				begin_stop(s);
+		}
+	}
+	for (size_t i = 1; i < n; i++)
+		if (pf[i].revents && who[i]->pid != 0 && who[i]->plink == pf[i].fd)
+			from_role(s, who[i]);
+	reap(s);
+	if (s->stopping)
+		stop_step(s);
+	else
+		restart_due(s);
+	return 0;
+}
+
+int supervisor_run(struct config *cfg)
+{
+	static struct sup s;
+
+	memset(&s, 0, sizeof s);
+	if (sup_prepare(&s, cfg) != 0)
+		return 111;
 	log_event("start", "hostname=%s listeners=%zu queue=%s delivery=%s metrics=%s uid=%ld "
 	          "roles-uid=%u", cfg->conf.hostname, cfg->conf.nlisteners, cfg->conf.queue_path,
 	          cfg->conf.delivery ? "on" : "off", cfg->conf.metrics.port ? "on" : "off",
 	          (long)geteuid(), geteuid() == 0 ? cfg->conf.run_uid : (unsigned)geteuid());
-	s.booting = 1;
-	{
-		enum role order[3] = { ROLE_QUEUE, ROLE_DELIVERY, ROLE_SMTP };
-
-		for (size_t i = 0; i < 3; i++) {
-			struct proc *p = new_proc(&s, order[i], cfg);
-
-			if (p != NULL)
-				p->first = 1;
-			if (p == NULL || start(&s, p) != 0) {
-				log_warn("msg=\"cannot start the %s role\"", role_name(order[i]));
-				s.fatal = 1;
-				begin_stop(&s);
-				break;
-			}
-		}
-	}
-	s.booting = 0;
-	while (!s.stopping || alive(&s)) {
-		size_t n = 0;
-		int64_t wait = -1, now = ev_monotonic_ms();
-
-		pf[n].fd = s.sigfd;
-		pf[n].events = POLLIN;
-		who[n++] = NULL;
-		for (size_t i = 0; i < PROCS_MAX; i++) {
-			struct proc *p = &s.p[i];
-
-			if (p->used && p->pid != 0 && p->plink >= 0) {
-				pf[n].fd = p->plink;
-				pf[n].events = POLLIN;
-				who[n++] = p;
-			}
-			if (p->used && p->pid == 0 && p->due > 0 && (wait < 0 || p->due - now < wait))
-				wait = p->due - now < 0 ? 0 : p->due - now;
-		}
-		if (s.stopping)
-			wait = 200;
-		if (poll(pf, n, (int)wait) < 0 && errno != EINTR)
+	start_roles(&s, cfg);
+	while (!s.stopping || alive(&s))
+		if (sup_turn(&s) != 0)
 			break;
-		if (pf[0].revents) {
-			struct signalfd_siginfo si;
-
-			while (read(s.sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
-				if (si.ssi_signo == SIGCHLD)
-					reap(&s);
-				else if (si.ssi_signo == SIGHUP)
-					do_reload(&s, NULL);
-				else
-					begin_stop(&s);
-			}
-		}
-		for (size_t i = 1; i < n; i++)
-			if (pf[i].revents && who[i]->pid != 0 && who[i]->plink == pf[i].fd)
-				from_role(&s, who[i]);
-		reap(&s);
-		if (s.stopping)
-			stop_step(&s);
-		else
-			restart_due(&s);
-	}
 	for (size_t i = 0; i < PROCS_MAX; i++)
 		if (s.p[i].used)
 			free_proc(&s.p[i]);

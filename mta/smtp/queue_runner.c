@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "mta/smtp/delivery_attempt.h"
+#include "mta/smtp/dsn_dkim.h"
 #include "mta/smtp/sts_policy.h"
 #include "mta/smtp/tls_report_mail.h"
 #include "mta/smtp/tls_results.h"
@@ -371,6 +372,12 @@ struct report {
 	int                  draft_done, read_done, full;
 	char                *orig;           /* the original's first bytes */
 	size_t               have, max;
+	struct dsn_sig      *sig;            /* its DKIM signature on its way */
+	char                *text;           /* the report, while it is signed */
+	size_t               textlen;
+	char                 received[512];
+	int                  rn;
+	unsigned             needs;
 };
 
 static void report_free(struct job *j)
@@ -385,6 +392,8 @@ static void report_free(struct job *j)
 		qc_cancel(j->d->q, r->read_ticket);
 	if (r->draft != 0)
 		qc_draft_abort(j->d->q, r->draft);    /* (not handed over with the outcome) */
+	dsn_dkim_cancel(r->sig);
+	free(r->text);
 	free(r->qr);
 	free(r->errs);
 	free(r->codes);
@@ -416,18 +425,14 @@ static struct report *report_new(size_t n, const char *remote)
 	return r;
 }
 
-/* The report's text into its draft, its envelope into env/rcpt: 0, or -1
- * (the draft is then aborted). */
-static int report_write(struct deliver *d, struct job *j, struct queue_envelope *env,
-                        struct queue_rcpt *rcpt)
+/* The report's text (r->received, then r->text): 0, or -1. */
+static int report_compose(struct deliver *d, struct job *j)
 {
 	struct report *r = j->rep;
 	struct dsn ds;
-	char idtext[QUEUE_ID_TEXT], orig[QUEUE_ID_TEXT], boundary[48], date[32], received[512], *text;
-	size_t need, hlen;
-	unsigned needs = 0;
+	char idtext[QUEUE_ID_TEXT], orig[QUEUE_ID_TEXT], boundary[48], date[32];
+	size_t hlen;
 	int64_t now = now_s();
-	int rn;
 
 	if (r->full && r->have == j->size)
 		hlen = r->have;
@@ -452,55 +457,78 @@ static int report_write(struct deliver *d, struct job *j, struct queue_envelope 
 	ds.envid = j->envid;
 	ds.utf8 = (j->flags & QUEUE_ENV_SMTPUTF8) != 0;
 	ds.full = r->full;
-	need = dsn_build(&ds, NULL, 0, &needs);
-	text = malloc(need + 1);
+	r->textlen = dsn_build(&ds, NULL, 0, &r->needs);
+	if ((r->text = malloc(r->textlen + 1)) == NULL)
+		return -1;
 	dsn_date(now, date);
-	rn = snprintf(received, sizeof received, "Received: by %s (moat) id %s;\r\n\t%s\r\n",
-	              d->conf->hostname, idtext, date);
-	if (text == NULL || rn <= 0 || (size_t)rn >= sizeof received) {
-		free(text);
+	r->rn = snprintf(r->received, sizeof r->received, "Received: by %s (moat) id %s;\r\n\t%s\r\n",
+	                 d->conf->hostname, idtext, date);
+	if (r->rn <= 0 || (size_t)r->rn >= sizeof r->received)
 		return -1;
-	}
-	dsn_build(&ds, text, need + 1, NULL);
-	if (qc_draft_write(d->q, r->draft, received, (size_t)rn) != 0 ||
-	    qc_draft_write(d->q, r->draft, text, need) != 0) {
-		free(text);
-		return -1;
-	}
-	free(text);
-	memset(env, 0, sizeof *env);
-	memset(rcpt, 0, sizeof *rcpt);
-	snprintf(env->helo, sizeof env->helo, "%s", d->conf->hostname);
-	snprintf(env->client, sizeof env->client, "127.0.0.1");
-	env->flags = ((needs & DSN_NEEDS_8BIT) ? QUEUE_ENV_8BITMIME : 0u) |
-	             ((needs & DSN_NEEDS_UTF8) ? QUEUE_ENV_SMTPUTF8 : 0u);
-	snprintf(rcpt->addr, sizeof rcpt->addr, "%s", j->sender);
-	env->rcpts = rcpt;
-	env->nrcpts = env->rcpt_cap = 1;
+	dsn_build(&ds, r->text, r->textlen + 1, NULL);
 	return 0;
 }
 
 static void record(struct job *j, queue_id dsn, const struct queue_envelope *dsn_env);
 
-/* Both halves in: write the report, hand the outcome over with it. */
-static void report_ready(struct job *j)
+/* No report after all: the outcome goes alone. */
+static void report_none(struct job *j)
 {
+	struct report *r = j->rep;
+
+	log_warn("msg=\"cannot make a bounce\" to=%s", "sender");
+	if (r->draft != 0)
+		qc_draft_abort(j->d->q, r->draft);
+	r->draft = 0;
+	j->bounce_kind = 0;
+	record(j, 0, NULL);
+}
+
+/* The report signed (hdr first) or not (hdr NULL): into its draft, and the
+ * outcome handed over with it. */
+static void report_signed(void *arg, const char *hdr, size_t len)
+{
+	struct job *j = arg;
+	struct deliver *d = j->d;
 	struct report *r = j->rep;
 	struct queue_envelope env;
 	struct queue_rcpt rcpt;
 
-	if (!r->draft_done || !r->read_done)
-		return;
-	if (r->draft == 0 || report_write(j->d, j, &env, &rcpt) != 0) {
-		log_warn("msg=\"cannot make a bounce\" to=%s", "sender");
-		if (r->draft != 0)
-			qc_draft_abort(j->d->q, r->draft);
-		r->draft = 0;
-		j->bounce_kind = 0;
-		record(j, 0, NULL);
+	r->sig = NULL;
+	if ((hdr != NULL && qc_draft_write(d->q, r->draft, hdr, len) != 0) ||
+	    qc_draft_write(d->q, r->draft, r->received, (size_t)r->rn) != 0 ||
+	    qc_draft_write(d->q, r->draft, r->text, r->textlen) != 0) {
+		report_none(j);
 		return;
 	}
+	memset(&env, 0, sizeof env);
+	memset(&rcpt, 0, sizeof rcpt);
+	snprintf(env.helo, sizeof env.helo, "%s", d->conf->hostname);
+	snprintf(env.client, sizeof env.client, "127.0.0.1");
+	env.flags = ((r->needs & DSN_NEEDS_8BIT) ? QUEUE_ENV_8BITMIME : 0u) |
+	            ((r->needs & DSN_NEEDS_UTF8) ? QUEUE_ENV_SMTPUTF8 : 0u);
+	snprintf(rcpt.addr, sizeof rcpt.addr, "%s", j->sender);
+	env.rcpts = &rcpt;
+	env.nrcpts = env.rcpt_cap = 1;
 	record(j, r->draft, &env);
+}
+
+/* Both halves in: compose the report, have it signed (dsn_dkim.h: the
+ * key role answers through the loop), then write it (report_signed). */
+static void report_ready(struct job *j)
+{
+	struct report *r = j->rep;
+
+	if (!r->draft_done || !r->read_done)
+		return;
+	if (r->draft == 0 || report_compose(j->d, j) != 0) {
+		report_none(j);
+		return;
+	}
+	r->sig = dsn_dkim_start(r->draft, r->received, (size_t)r->rn, r->text, r->textlen,
+	                        report_signed, j);
+	if (r->sig == NULL)
+		report_signed(j, NULL, 0);
 }
 
 static void report_draft_cb(void *arg, const struct qw_rep *rep)

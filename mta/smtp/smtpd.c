@@ -1466,29 +1466,48 @@ void smtpd_data_done(struct smtpd *s, int err)
 	}
 }
 
-void smtpd_msg_committed(struct smtpd *s, int err)
+/* The message's answer, text, at its end (committed or not); a refusal
+ * is logged with its reason (NULL: none, a 250). */
+static void msg_answer(struct smtpd *s, const char *text, const char *reason)
 {
 	char idtext[QUEUE_ID_TEXT];
 
-	if (s->pending != SMTPD_P_COMMIT)
-		return;
 	s->pending = SMTPD_P_NONE;
 	s->state = SMTPD_S_READY;
-	queue_id_format(s->id, idtext);
-	if (err == QUEUE_OK) {
-		s->messages++;
-		s->junk = 0; /* a client that sends mail is forgiven its NOOPs */
-		reply(s, "250 2.0.0 OK: queued as %s", idtext);
-	} else if (err == QUEUE_EFULL) {
-		reply(s, "452 4.3.1 Insufficient system storage");
-		log_event("reject", "id=%s addr=%s code=452 reason=queue-full", idtext, s->client.addr_text);
-	} else {
-		reply(s, "451 4.3.0 Local error in processing");
-		log_event("reject", "id=%s addr=%s code=451 reason=queue-error", idtext, s->client.addr_text);
+	reply(s, "%s", text);
+	if (reason != NULL) {
+		queue_id_format(s->id, idtext);
+		log_event("reject", "id=%s addr=%s code=%.3s reason=%s", idtext, s->client.addr_text,
+		          text, reason);
 	}
 	txn_reset(s);
 	if (s->expired)
 		session_over(s);
+}
+
+void smtpd_msg_committed(struct smtpd *s, int err)
+{
+	char text[64], idtext[QUEUE_ID_TEXT];
+
+	if (s->pending != SMTPD_P_COMMIT)
+		return;
+	if (err == QUEUE_OK) {
+		s->messages++;
+		s->junk = 0; /* a client that sends mail is forgiven its NOOPs */
+		queue_id_format(s->id, idtext);
+		snprintf(text, sizeof text, "250 2.0.0 OK: queued as %s", idtext);
+		msg_answer(s, text, NULL);
+	} else if (err == QUEUE_EFULL) {
+		msg_answer(s, "452 4.3.1 Insufficient system storage", "queue-full");
+	} else {
+		msg_answer(s, "451 4.3.0 Local error in processing", "queue-error");
+	}
+}
+
+void smtpd_msg_refused(struct smtpd *s, const char *text, const char *reason)
+{
+	if (s->pending == SMTPD_P_COMMIT)
+		msg_answer(s, text, reason);
 }
 
 void smtpd_delay_done(struct smtpd *s)

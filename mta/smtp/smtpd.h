@@ -14,7 +14,8 @@
  *        SMTPD_EV_QUOTA      -> smtpd_quota_done(s, quota_check(...))
  *        SMTPD_EV_MSG_BEGIN  -> smtpd_msg_begun(s, ok, id, now)
  *        SMTPD_EV_MSG_DATA   -> smtpd_data_done(s, queue_err)
- *        SMTPD_EV_MSG_END    -> later: smtpd_msg_committed(s, queue_err)
+ *        SMTPD_EV_MSG_END    -> later: smtpd_msg_committed(s, queue_err),
+ *                               or smtpd_msg_refused(s, reply, reason)
  *        SMTPD_EV_MSG_ABORT  -> throw the draft away (no answer)
  *        SMTPD_EV_RCPT_VERIFY -> ask the next hop about data (the recipient,
  *                               NUL-terminated); later: smtpd_rcpt_verified()
@@ -119,12 +120,20 @@ struct smtpd_event {
 	unsigned ms;                    /* DELAY: milliseconds to hold the reply */
 };
 
+/* The client every decision is about.  On a `proxy` listener the driver
+ * fills it from the PROXY header (policy/proxy.h): addr and port are the
+ * header's client, local the address it reached on the load balancer, and
+ * proxy the load balancer itself (the TCP peer); without a header that
+ * named a client (LOCAL, UNKNOWN) addr is the load balancer's. */
 struct smtpd_client {
 	struct ipaddr addr;             /* ip_unmap()ed */
 	char          addr_text[IP_TEXT_MAX];
 	uint16_t      port;
 	struct conf_listener listener;  /* where it connected; zeroed = mx, no TLS */
 	struct ipaddr local;            /* our end (getsockname); family 0: unknown */
+	struct ipaddr proxy;            /* the load balancer that sent a PROXY header,
+	                                   ip_unmap()ed; family 0: none */
+	char          proxy_text[IP_TEXT_MAX];  /* "" when none */
 };
 
 enum smtpd_pending { /* which answer the session is waiting for */
@@ -245,6 +254,12 @@ void smtpd_quota_done(struct smtpd *s, int verdict);
 void smtpd_msg_begun(struct smtpd *s, int err, queue_id id, int64_t now);
 void smtpd_data_done(struct smtpd *s, int err);
 void smtpd_msg_committed(struct smtpd *s, int err);
+/* The answer to SMTPD_EV_MSG_END when the message is not committed after
+ * all (the driver could not finish it: a DKIM signature it must carry,
+ * docs/dkim.md): text is the whole reply without CRLF ("451 4.3.0 ..."),
+ * reason the reject line's reason= (a static token).  The transaction
+ * ends as after a failed commit; the driver drops the draft. */
+void smtpd_msg_refused(struct smtpd *s, const char *text, const char *reason);
 /* verdict: 0 the next hop takes the recipient (250), 1 it refused it
  * (550 5.1.1), 2 no answer (451 4.4.3: never a 550 on a timeout). */
 #define SMTPD_VERIFY_OK     0

@@ -8,6 +8,10 @@
 #              answers 101 ("action forbidden") keeps its service from
 #              starting during the install.  The bench runs its own
 #              instance with its own config directory (postfix -c DIR).
+#              Its smtp-sink is the plain next hop of the outbound section.
+#   libsasl2-modules  the PLAIN and LOGIN mechanisms of Postfix's SASL
+#              client (Cyrus), for the outbound section's STARTTLS + AUTH
+#              smarthost; openssl makes that smarthost's certificate.
 #   opensmtpd  conflicts with postfix (both are a mail-transport-agent), so
 #              it is NOT installed: its .deb is fetched with apt-get download
 #              and unpacked under $BUILD/bench/opensmtpd-root, and its two
@@ -21,7 +25,7 @@ set -eu
 
 BUILD=${BUILD:-build}
 ROOT=$BUILD/bench/opensmtpd-root
-PKGS="postfix strace procps util-linux libevent-2.1-7 libdb5.3 libpam0g libssl3 zlib1g"
+PKGS="postfix libsasl2-modules openssl strace procps util-linux libevent-2.1-7 libdb5.3 libpam0g libssl3 zlib1g"
 
 installed() {
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'

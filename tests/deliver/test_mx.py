@@ -131,7 +131,9 @@ def test_mx_preference_and_fallback():
 @case
 def test_equal_preference_is_shuffled():
     a, b = Sink("127.0.0.9", 25), Sink("127.0.0.10", 25)
-    s = edge("equal")
+    # A connection per message: a kept one would carry them all to the
+    # host the first message chose (the choice is made per connection).
+    s = edge("equal", max_messages_per_delivery_connection="1")
     ids = [send(s, ["u%d@eq.test" % i]) for i in range(16)]
     wait_for(lambda: len(a.messages) + len(b.messages) == 16, 30, "16 deliveries")
     for qid in ids:

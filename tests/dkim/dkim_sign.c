@@ -1,6 +1,7 @@
 /*
  * tests/dkim/dkim_sign.c -- a test driver (not shipped): sign one message
- * the way the smtp role will (issue 15, part B), with moat's own code from
+ * the way the smtp role does (with the key in this process instead of the
+ * key role: tests/dkim/test_dkim_serve.py runs the real one), with moat's own code from
  * end to end, so that tests/dkim/test_dkim.py can hand the result to an
  * independent verifier (dkimpy).
  *

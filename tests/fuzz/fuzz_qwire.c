@@ -347,7 +347,7 @@ static void plink(int nfds, const unsigned char *p, size_t len)
 		return;
 	if (len != PLINK_SIZE || memchr(m.text, 0, sizeof m.text) == NULL ||
 	    (m.type == PLINK_FD) != (nfds == 1) ||
-	    (m.type == PLINK_FD && (m.kind < PLINK_QUEUE || m.kind > PLINK_DELIVERY_CLIENT)) ||
+	    (m.type == PLINK_FD && (m.kind < PLINK_QUEUE || m.kind > PLINK_DKIM)) ||
 	    (m.type != PLINK_FD && m.kind != 0))
 		abort();
 	plink_encode(&m, b);

@@ -7,7 +7,9 @@ oci-image-tool; umoci turns it into a runtime bundle, and runc runs it with
 a volume on /data holding moat.conf, in a network namespace of its own
 (runc's default).  swaks, run inside that namespace with nsenter, sends a
 mail to port 25: the server, running as uid 65532, must queue it on the
-volume, and stop cleanly on `runc kill TERM`.
+volume, and stop cleanly on `runc kill TERM`.  Its config has `log remote
+udp`: a syslog receiver in the same namespace (also by nsenter, started
+after the container) gets the mail's event=accept as RFC 5424.
 """
 
 import json
@@ -76,7 +78,8 @@ def test_oci_runs_under_runc_and_answers_smtp():
     os.makedirs(vol)
     with open(os.path.join(vol, "moat.conf"), "w") as f:
         f.write("hostname mx.test\nlisten 0.0.0.0:25\ndomain example.test\n"
-                "queue /data/queue\nqueue-max-bytes 32M\nqueue-max-messages 1000\nmax-message-size 10M\n")
+                "queue /data/queue\nqueue-max-bytes 32M\nqueue-max-messages 1000\nmax-message-size 10M\n"
+                "log remote udp 127.0.0.1:5514\n")
     os.chown(vol, UID, UID)
     os.chmod(vol, 0o700)
     cpath = os.path.join(bundle, "config.json")
@@ -106,6 +109,19 @@ def test_oci_runs_under_runc_and_answers_smtp():
     with open("/proc/%d/status" % pid) as f:
         uids = [ln.split()[1:] for ln in f if ln.startswith("Uid:")][0]
     eq(uids, [str(UID)] * 4, "the server's uids (real, effective, saved, fs)")
+    # A syslog receiver in the container's network namespace: what it gets
+    # until it sees an accept (or 60 s), on its stdout.
+    receiver = subprocess.Popen(
+        ["nsenter", "-t", str(pid), "-n", "/usr/bin/python3", "-c",
+         "import socket, sys\n"
+         "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+         "s.bind(('127.0.0.1', 5514)); s.settimeout(60)\n"
+         "while True:\n"
+         "    m = s.recv(65536).decode('utf-8', 'replace')\n"
+         "    print(m, flush=True)\n"
+         "    if 'event=accept' in m: break\n"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    state["receiver"] = receiver
     # swaks in the container's network namespace, once port 25 answers.
     deadline = time.monotonic() + 30
     out = ""
@@ -119,6 +135,13 @@ def test_oci_runs_under_runc_and_answers_smtp():
         time.sleep(0.2)
     m = re.search(r"250 2\.0\.0 OK: queued as ([0-9a-f]{16})", out)
     check(m, "no 'queued as' from the container: %s" % out[-2000:])
+    try:
+        got = receiver.communicate(timeout=70)[0].decode("utf-8", "replace")
+    except subprocess.TimeoutExpired:
+        receiver.kill()
+        got = receiver.communicate()[0].decode("utf-8", "replace")
+    check(re.search(r"^<22>1 \S+ \S+ moat \d+ accept - event=accept id=%s " % m.group(1), got, re.M),
+          "the accept of %s did not reach the syslog receiver: %r" % (m.group(1), got[-1500:]))
     r = run(["runc", "kill", CID, "TERM"])
     eq(r.returncode, 0, "runc kill TERM")
     try:
@@ -140,6 +163,9 @@ def test_oci_runs_under_runc_and_answers_smtp():
 
 
 def cleanup():
+    rx = state.get("receiver")
+    if rx is not None and rx.poll() is None:
+        rx.kill()
     p = state.get("proc")
     if p is not None and p.poll() is None:
         run(["runc", "kill", CID, "KILL"])

@@ -128,23 +128,32 @@ class Server:
                 self.problems.append("did not start: %s" % str(e).split("\n")[0])
                 raise
 
+    def role_pids(self, role):
+        """The pids of the server's role processes (comm "moat-ROLE",
+        children of the supervisor started here) running now."""
+        out = []
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    st = f.read()
+            except OSError:
+                continue
+            comm = st[st.index("(") + 1:st.rindex(")")]
+            ppid = int(st[st.rindex(")") + 2:].split()[1])
+            if ppid == self.proc.pid and comm == "moat-" + role:
+                out.append(int(d))
+        return out
+
     def role_pid(self, role, timeout=10):
-        """The pid of the server's role process (comm "moat-ROLE", a child
-        of the supervisor started here), waiting for it up to timeout s."""
+        """The pid of the server's role process, waiting for it up to
+        timeout s."""
         deadline = time.time() + timeout
         while time.time() < deadline:
-            for d in os.listdir("/proc"):
-                if not d.isdigit():
-                    continue
-                try:
-                    with open("/proc/%s/stat" % d) as f:
-                        st = f.read()
-                except OSError:
-                    continue
-                comm = st[st.index("(") + 1:st.rindex(")")]
-                ppid = int(st[st.rindex(")") + 2:].split()[1])
-                if ppid == self.proc.pid and comm == "moat-" + role:
-                    return int(d)
+            pids = self.role_pids(role)
+            if pids:
+                return pids[0]
             time.sleep(0.05)
         raise Failure("no %s role under pid %d" % (role, self.proc.pid))
 

@@ -344,11 +344,13 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
-	{ "domain a.org\nlog file\n", "t.conf:2: log: bad log target 'file' (stderr, or syslog [SOCKET])" },
+	{ "domain a.org\nlog file\n",
+	  "t.conf:2: log: bad log target 'file' (stderr, syslog [SOCKET], or remote udp|tcp|tls HOST[:PORT])" },
 	{ "log stderr /dev/log\n", "t.conf:1: log: stderr takes no socket: '/dev/log'" },
 	{ "log syslog dev/log\n", "t.conf:1: log: not an absolute path: 'dev/log'" },
 	{ "log syslog /a /b\n",
-	  "t.conf:1: log: too many arguments (log stderr|syslog [SOCKET])" },
+	  "t.conf:1: log: too many arguments (log stderr|syslog [SOCKET]|remote udp|tcp|tls HOST[:PORT] "
+	  "[buffer SIZE])" },
 	{ "log-facility kern\n", "t.conf:1: log-facility: unknown facility 'kern' "
 	  "(mail, daemon, user, auth, authpriv, local0 ... local7)" },
 	{ "metrics-listen 0\n", "t.conf:1: metrics-listen: bad port '0'" },
@@ -456,7 +458,7 @@ static const struct bad_case bad_cases[] = {
 	{ "listen 127.0.0.1:25 tls=yes\n",
 	  "t.conf:1: listen: bad TLS mode 'tls=yes' (tls=none, tls=starttls or tls=implicit)" },
 	{ "listen 127.0.0.1:25 starttls\n",
-	  "t.conf:1: listen: unknown option 'starttls' (role=, tls=, tls-legacy, auth-plaintext-loopback, internal)" },
+	  "t.conf:1: listen: unknown option 'starttls' (role=, tls=, tls-legacy, auth-plaintext-loopback, internal, proxy)" },
 	{ "listen 127.0.0.1:25 tls-legacy\n",
 	  "t.conf:1: listen: tls-legacy needs tls=starttls or tls=implicit" },
 	{ "listen 127.0.0.1:25 auth-plaintext-loopback\n",

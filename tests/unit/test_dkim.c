@@ -409,6 +409,33 @@ static void test_key_find(void)
 	CHECK(strstr(out, "# dkim-sign: none\n") != NULL);
 }
 
+/* A key named as the key role's messages name it: DOMAIN as configured. */
+static void test_line_find(void)
+{
+	char err[300], name[CONF_DKIM_SELECTOR_MAX + ADDR_DOMAIN_MAX];
+	const struct conf_dkim *k;
+
+	CHECK(parse("dkim-sign example.org s1 /k1\n"
+	            "dkim-sign *.example.org s2 /k2\n", err, sizeof err) == 0);
+	CHECK(dkim_line_domain(&cf.dkim[0], name, sizeof name) == 11 && strcmp(name, "example.org") == 0);
+	CHECK(dkim_line_domain(&cf.dkim[1], name, sizeof name) == 13 &&
+	      strcmp(name, "*.example.org") == 0);
+	/* Too small: the length it needs, nothing written. */
+	name[0] = 'x';
+	CHECK(dkim_line_domain(&cf.dkim[1], name, 13) == 13 && name[0] == 'x');
+	CHECK((k = dkim_line_find(&cf, "example.org", 11, "s1", 2)) == &cf.dkim[0]);
+	CHECK((k = dkim_line_find(&cf, "Example.ORG", 11, "s1", 2)) == &cf.dkim[0]);
+	CHECK((k = dkim_line_find(&cf, "*.example.org", 13, "s2", 2)) == &cf.dkim[1]);
+	/* The names must be the line's own: a From: domain, another selector,
+	 * a prefix of either, find nothing. */
+	CHECK(dkim_line_find(&cf, "example.org", 11, "s2", 2) == NULL);
+	CHECK(dkim_line_find(&cf, "a.example.org", 13, "s2", 2) == NULL);
+	CHECK(dkim_line_find(&cf, "example.org", 11, "s", 1) == NULL);
+	CHECK(dkim_line_find(&cf, "example.or", 10, "s1", 2) == NULL);
+	CHECK(dkim_line_find(&cf, "*.example.org", 13, "S2", 2) == NULL);
+	CHECK(dkim_line_find(&cf, "", 0, "", 0) == NULL);
+}
+
 static void test_hlist(void)
 {
 	char out[CONF_DKIM_HEADERS_MAX], big[2000];
@@ -607,6 +634,7 @@ int main(void)
 	RUN(test_sig_domain);
 	RUN(test_from);
 	RUN(test_key_find);
+	RUN(test_line_find);
 	RUN(test_hlist);
 	RUN(test_prepare);
 	RUN(test_prepare_caps);

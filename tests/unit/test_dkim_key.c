@@ -77,6 +77,28 @@ static void test_load_sign(void)
 		CHECK(sn > 0 && sn <= sizeof spki && spki_rsa_parse(spki, sn, &pub) == 0);
 		CHECK(pub.nlen == k2048.pk.nlen && memcmp(pub.n, k2048.pk.n, pub.nlen) == 0);
 		CHECK(pub.elen == 3 && memcmp(pub.e, "\x01\x00\x01", 3) == 0);
+		/* The public half checks it; a changed bit, hash or length fails. */
+		const unsigned char *pn, *pe;
+		size_t pnlen, pelen;
+		dkim_key_public(k, &pn, &pnlen, &pe, &pelen);
+		CHECK(pnlen == 256 && memcmp(pn, k2048.pk.n, 256) == 0 && pelen == 3);
+		CHECK(dkim_rsa_verify(pn, pnlen, pe, pelen, hv, sig, n));
+		sig[100] ^= 1;
+		CHECK(!dkim_rsa_verify(pn, pnlen, pe, pelen, hv, sig, n));
+		sig[100] ^= 1;
+		hv[0] ^= 1;
+		CHECK(!dkim_rsa_verify(pn, pnlen, pe, pelen, hv, sig, n));
+		hv[0] ^= 1;
+		CHECK(!dkim_rsa_verify(pn, pnlen, pe, pelen, hv, sig, n - 1));
+		CHECK(!dkim_rsa_verify(pn, pnlen, pe, pelen, hv, sig, 0));
+		/* Without its private half: no signing, the public half stays. */
+		dkim_key_forget_private(k);
+		CHECK(dkim_key_sign(k, hv, sig, sizeof sig) == 0);
+		CHECK(dkim_key_bits(k) == 2048);
+		dkim_key_public(k, &pn, &pnlen, &pe, &pelen);
+		CHECK(pnlen == 256 && memcmp(pn, k2048.pk.n, 256) == 0);
+		CHECK(dkim_key_spki(k, spki, sizeof spki) == sn);
+		dkim_key_forget_private(k);   /* twice: nothing more to do */
 		dkim_key_free(k);
 		free(pem);
 	}

@@ -24,6 +24,9 @@
 #include <bearssl.h>
 
 #include "mta/net/keymsg.h"
+
+/* A message by its first six fields (the DKIM ones zero). */
+#define KM(t, i, h, o, d, l) { .type = (t), .id = (i), .hash_id = (h), .ok = (o), .data = (d), .len = (l) }
 #include "mta/net/key_client.h"
 #include "mta/roles/key_role.h"
 #include "mta/net/log.h"
@@ -402,7 +405,7 @@ static void test_stopped_key_role(void)
 static int key_role_exit_after(struct tls_creds *sup, const unsigned char *pkt, size_t len)
 {
 	unsigned char buf[KEYMSG_MAX + 8];
-	struct keymsg q = { KEYMSG_SIGN_REQ, 77, 4, 0, NULL, 32 }, r;
+	struct keymsg q = KM(KEYMSG_SIGN_REQ, 77, 4, 0, NULL, 32), r;
 	unsigned char hv[32];
 	const char *why;
 	int fd = -1, rc;
@@ -429,7 +432,7 @@ static void test_malformed_request(void)
 {
 	struct tls_creds *sup = load(ec_cert, ec_key);
 	unsigned char p[KEYMSG_MAX + 2];
-	struct keymsg q = { KEYMSG_SIGN_REQ, 1, 4, 0, NULL, 32 };
+	struct keymsg q = KM(KEYMSG_SIGN_REQ, 1, 4, 0, NULL, 32);
 	size_t n;
 
 	if (sup == NULL) {
@@ -481,7 +484,7 @@ static void fake_key_role(int fd, enum lie how)
 		_exit(100);
 	if (how == LIE_CLOSE)
 		_exit(0);
-	r = (struct keymsg){ KEYMSG_SIGN_REP, q.id, 0, 1, sig, 70 };
+	r = (struct keymsg)KM(KEYMSG_SIGN_REP, q.id, 0, 1, sig, 70);
 	if (how == LIE_ID)
 		r.id++;
 	if (how == LIE_TYPE)

@@ -81,6 +81,18 @@ static void test_observe(void)
 	see("reload", "status=refused generation=1 error=\"t.conf:3: status=ok\"");
 	see("reload", "status=ok generation=2 listeners=1 sessions=0");
 	see("disconnect", "addr=::1 reason=quit messages=0 errors=0 seconds=0.001");
+	see("accept", "id=0002 addr=::1 from=<a@b> size=10 nrcpt=1 to=<c@d> dkim=signed d=b s=s1");
+	see("accept", "id=0003 addr=::1 from=<a@b> size=10 nrcpt=1 to=<c@d> dkim=present d=b");
+	see("accept", "id=0004 addr=::1 from=<a@b> size=10 nrcpt=1 to=<dkim=signed@d>");
+	see("dkim-dsn", "id=0006 d=b s=s1");
+	see("dkim-fail", "kind=message id=0007 addr=::1 d=b s=s1 why=\"no answer in time\" code=451");
+	see("dkim-fail", "kind=dsn id=0008 d=b s=s1 why=\"x\" action=unsigned");
+	see("dkim-fail", "kind=message id=0009 addr=::1 d=b s=s1 why=\"x\" code=554");
+	CHECK(m.dkim_signed == 2);
+	CHECK(fam(&m.dkim_failures, "message") == 2 && fam(&m.dkim_failures, "dsn") == 1);
+	m.accepted -= 3;
+	m.accepted_bytes -= 30;
+	m.accepted_rcpts -= 3;
 	CHECK(m.connections == 2);
 	CHECK(m.accepted == 2 && m.accepted_bytes == 1024 && m.accepted_rcpts == 3);
 	CHECK(m.relay_denied == 2);

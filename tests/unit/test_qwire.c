@@ -978,7 +978,7 @@ static void test_plink_codec(void)
 	struct plink_msg m;
 
 	/* Round trips. */
-	for (uint32_t k = PLINK_QUEUE; k <= PLINK_DELIVERY_CLIENT; k++) {
+	for (uint32_t k = PLINK_QUEUE; k <= PLINK_DKIM; k++) {
 		plink_raw(b, PLINK_FD, k, 0, NULL);
 		CHECK(plink_decode(b, PLINK_SIZE, 1, &m) == 0 && m.type == PLINK_FD && m.kind == k);
 		/* Exactly one descriptor. */
@@ -1014,7 +1014,7 @@ static void test_plink_codec(void)
 	/* Kinds out of range; kinds where none belong. */
 	plink_raw(b, PLINK_FD, PLINK_NONE, 0, NULL);
 	CHECK(plink_decode(b, PLINK_SIZE, 1, &m) == -1);
-	plink_raw(b, PLINK_FD, PLINK_DELIVERY_CLIENT + 1, 0, NULL);
+	plink_raw(b, PLINK_FD, PLINK_DKIM + 1, 0, NULL);
 	CHECK(plink_decode(b, PLINK_SIZE, 1, &m) == -1);
 	plink_raw(b, PLINK_FD, 0xffffffffu, 0, NULL);
 	CHECK(plink_decode(b, PLINK_SIZE, 1, &m) == -1);

@@ -38,6 +38,7 @@ struct run {
 	int    commit_err;  /* to MSG_END */
 	int    quota_mail;  /* to QUOTA at MAIL (enum quota_verdict) */
 	int    quota_data;  /* to QUOTA at the end of DATA */
+	const char *refuse; /* to MSG_END instead of a commit: smtpd_msg_refused() */
 };
 
 static void setup_conf(void)
@@ -97,7 +98,10 @@ static void drain(struct smtpd *s, struct run *r)
 				r->notify[i] = q ? q->notify : 0xff;
 				snprintf(r->orcpt[i], sizeof r->orcpt[i], "%s", q ? q->orcpt : "-");
 			}
-			smtpd_msg_committed(s, r->commit_err);
+			if (r->refuse != NULL)
+				smtpd_msg_refused(s, r->refuse, "dkim-fail");
+			else
+				smtpd_msg_committed(s, r->commit_err);
 			break;
 		case SMTPD_EV_MSG_ABORT:
 			r->aborted++;
@@ -181,6 +185,7 @@ static void play_all(const char *in, struct run *ref, unsigned flags)
 	r.commit_err = ref->commit_err;
 	r.quota_mail = ref->quota_mail;
 	r.quota_data = ref->quota_data;
+	r.refuse = ref->refuse;
 	play(in, len, 0, 0, ref, flags);
 	play(in, len, 1, 0, &r, flags);
 	CHECKF(r.outlen == ref->outlen && memcmp(r.out, ref->out, r.outlen) == 0,
@@ -445,6 +450,35 @@ static void test_commit_failure(void)
 	play_all("EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<x@example.test>\r\nDATA\r\nx\r\n.\r\nQUIT\r\n", &ref, 0);
 	ref.commit_err = 0;
 	CHECK(contains(&ref, "452 4.3.1 Insufficient system storage\r\n"));
+}
+
+/* The driver refuses the message at its end (a DKIM signature it could
+ * not make): the reply it gives, the transaction over, the session on. */
+static void test_message_refused(void)
+{
+	static const char text[] = "451 4.3.0 Cannot sign the message (DKIM), try again later";
+	static struct smtpd s;
+	struct smtpd_client cl;
+
+	ref.refuse = text;
+	play_all("EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<x@example.test>\r\nDATA\r\nx\r\n.\r\n"
+	         "MAIL FROM:<>\r\nRCPT TO:<x@example.test>\r\nDATA\r\ny\r\n.\r\nQUIT\r\n", &ref, 0);
+	ref.refuse = NULL;
+	CHECK(ref.committed == 2 && !contains(&ref, "250 2.0.0 OK"));
+	CHECK(contains(&ref, "354 End data with <CR><LF>.<CR><LF>\r\n451 4.3.0 Cannot sign the "
+	               "message (DKIM), try again later\r\n250 2.1.0 Sender OK\r\n"));
+	CHECK(contains(&ref, "451 4.3.0 Cannot sign the message (DKIM), try again later\r\n221 "));
+	/* Not waiting for a message's end: nothing happens. */
+	memset(&cl, 0, sizeof cl);
+	cl.addr.family = IP_V4;
+	smtpd_init(&s, &conf, &cl, 0);
+	smtpd_greet(&s);
+	smtpd_output_ack(&s, sizeof s.out);
+	smtpd_msg_refused(&s, text, "dkim-fail");
+	size_t len;
+	smtpd_output(&s, &len);
+	CHECK(len == 0 && s.state == SMTPD_S_INIT);
+	smtpd_free(&s);
 }
 
 static const char two_messages[] =
@@ -722,9 +756,10 @@ static void test_session_time(void)
 	interrupt_case("", expire, 0, "EHLO c\r\n", LATE, 0);
 }
 
-static void test_session_time_in_commit(void)
+static void session_time_in_commit(int refuse)
 {
-	/* A message whose commit is under way gets its answer, then the 421. */
+	/* A message whose commit is under way gets its answer (a 250, or the
+	 * driver's refusal), then the 421. */
 	static struct smtpd s;
 	static const char in[] = "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@example.test>\r\n"
 	                         "DATA\r\nx\r\n.\r\n";
@@ -755,15 +790,25 @@ static void test_session_time_in_commit(void)
 	smtpd_session_expired(&s);
 	smtpd_output(&s, &len);
 	CHECK(len == 0 && !smtpd_closing(&s) && smtpd_session_secs(&s) == 0);
-	smtpd_msg_committed(&s, QUEUE_OK);
+	if (refuse)
+		smtpd_msg_refused(&s, "554 5.6.0 The message header cannot be signed (DKIM)", "dkim-fail");
+	else
+		smtpd_msg_committed(&s, QUEUE_OK);
 	{
-		static const char want[] = "250 2.0.0 OK: queued as 0000000000000007\r\n" LATE;
+		const char *want = refuse ? "554 5.6.0 The message header cannot be signed (DKIM)\r\n" LATE
+		                          : "250 2.0.0 OK: queued as 0000000000000007\r\n" LATE;
 		const char *out = smtpd_output(&s, &len);
 
-		CHECKF(len == sizeof want - 1 && memcmp(out, want, len) == 0, "got '%.*s'", (int)len, out);
+		CHECKF(len == strlen(want) && memcmp(out, want, len) == 0, "got '%.*s'", (int)len, out);
 	}
 	CHECK(smtpd_closing(&s) && smtpd_event(&s, &ev) && ev.type == SMTPD_EV_CLOSE);
 	smtpd_free(&s);
+}
+
+static void test_session_time_in_commit(void)
+{
+	session_time_in_commit(0);
+	session_time_in_commit(1);
 }
 
 int main(void)
@@ -779,6 +824,7 @@ int main(void)
 	RUN(test_size);
 	RUN(test_dsn_params);
 	RUN(test_commit_failure);
+	RUN(test_message_refused);
 	RUN(test_quota_asked);
 	RUN(test_quota_full_at_mail);
 	RUN(test_quota_full_at_data);
