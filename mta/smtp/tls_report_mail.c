@@ -62,7 +62,7 @@ static void addf(struct text *t, const char *fmt, ...) __attribute__((format(pri
 
 static void addf(struct text *t, const char *fmt, ...)
 {
-	char line[1024];
+	char line[2048];           /* (a Subject of two 253-byte names and the ID fits) */
 	va_list ap;
 	int n;
 
@@ -146,7 +146,10 @@ static void compose(struct tlsmail *m, struct text *t)
 	for (size_t i = 0; i < m->nrcpt; i++)
 		o += (size_t)snprintf(to + o, sizeof to - o, "%s<%s>", i ? ", " : "", m->rcpt[i]);
 	addf(t, "Received: by %s (moat) id %s;\r\n\t%s\r\n", host, draft, date);
-	addf(t, "From: TLS reporting <postmaster@%s>\r\nTo: %s\r\nDate: %s\r\n", host, to, date);
+	addf(t, "From: TLS reporting <postmaster@%s>\r\n", host);
+	add(t, "To: ", 4);
+	add(t, to, strlen(to));
+	addf(t, "\r\nDate: %s\r\n", date);
 	addf(t, "Subject: Report Domain: %s Submitter: %s Report-ID: <%s>\r\n", dom, host, id);
 	addf(t, "Message-ID: <%s>\r\nTLS-Report-Domain: %s\r\nTLS-Report-Submitter: %s\r\n", id, dom,
 	     host);
