@@ -196,7 +196,7 @@ def net():
     ca = make_ca()
     sts_names = ["mta-sts.%s.test" % d for d in
                  ("enf", "notin", "wrongname", "strip", "testing", "badpol", "cache", "both",
-                  "redirect", "routed")]
+                  "redirect", "routed", "refresh")]
     _net["ca"] = ca
     web = leaf("web", sts_names, ca)
     certs = {
@@ -204,6 +204,7 @@ def net():
         "notin": leaf("notin", ["mx.notin.test"], ca),
         "wrong": leaf("wrong", ["other.test"], ca),
         "cache": leaf("cache", ["mx.cache.test"], ca),
+        "refresh": leaf("refresh", ["mx.refresh.test"], ca),
         "ee": leaf("ee", ["anything.example"]),            # self-signed: DANE-EE only
         "ee2": leaf("ee2", ["anything.example"]),
         "ta": leaf("ta", ["mx.daneta.test"], ca),
@@ -219,6 +220,7 @@ def net():
     sts_domain(z, "badpol.test", "127.0.0.7", "mx.badpol.test")
     sts_domain(z, "cache.test", "127.0.0.8", "mx.cache.test", web="127.0.0.31")
     sts_domain(z, "redirect.test", "127.0.0.18", "mx.redirect.test")
+    sts_domain(z, "refresh.test", "127.0.0.21", "mx.refresh.test", web="127.0.0.32")
     # A routed domain whose MTA-STS policy (enforce, no MX host listed) and
     # TLSA records (matching nothing) the route ignores.
     sts_domain(z, "routed.test", "127.0.0.19", "mx.routed.test")
@@ -490,6 +492,44 @@ def test_sts_policy_cached_across_restart():
     line = delivery_line(s, "carol@cache.test", "sent")
     eq(key(line, "tls-policy"), "mta-sts", "the cached policy applies after a restart: " + line)
     eq(key(line, "tls-policy-result"), "ok", "result: " + line)
+
+
+@case
+def test_sts_new_id_refetched_failed_refresh_keeps_cache():
+    n, z = net(), net()["zone"]
+    web = PolicyServer("127.0.0.32", n["web_pair"],
+                       {"mta-sts.refresh.test": policy("enforce", "mx.refresh.test")})
+    sink = next_hop("127.0.0.21", "refresh")
+    s = edge("stsrefresh")
+
+    def deliver(rcpt, policy_name):
+        qid = send(s, [rcpt])
+        wait_gone(s, qid)
+        line = delivery_line(s, rcpt, "sent")
+        eq(key(line, "tls-policy"), policy_name, line)
+
+    deliver("a@refresh.test", "mta-sts")
+    eq(web.hits, ["mta-sts.refresh.test"], "fetched once")
+    # A new id: the policy is fetched again (the restart forgets the
+    # lookup kept in memory for a minute, not the cache).
+    z.clear("_mta-sts.refresh.test")
+    z.txt("_mta-sts.refresh.test", "v=STSv1; id=2;")
+    web.policies["mta-sts.refresh.test"] = policy("testing", "mx.refresh.test")
+    s.restart()
+    deliver("b@refresh.test", "mta-sts-testing")
+    eq(len(web.hits), 2, "fetched again for the new id")
+    # Another id, and the fetch fails: the cached policy (testing) stays.
+    z.clear("_mta-sts.refresh.test")
+    z.txt("_mta-sts.refresh.test", "v=STSv1; id=3;")
+    del web.policies["mta-sts.refresh.test"]
+    s.restart()
+    deliver("c@refresh.test", "mta-sts-testing")
+    eq(len(web.hits), 3, "a fetch tried for id 3")
+    check(re.search(r"event=tls-policy-fail domain=refresh.test policy=mta-sts "
+                    r"result=sts-policy-fetch-error action=cached-policy", log_text(s)),
+          "the failed refresh logged, the cached policy used")
+    eq(len(sink.messages), 3, "every message delivered")
+    web.stop()
 
 
 # ---- DANE ---------------------------------------------------------------
