@@ -25,6 +25,13 @@
  *   - A bounce goes to the envelope sender, never to <> (so never a
  *     bounce of a bounce), with every recipient that failed in that
  *     transaction; a delay warning (`delay-warning`) likewise, once.
+ *   - MX delivery first asks for the recipient domain's MTA-STS policy
+ *     (mta/smtp/sts_policy.h, `mta-sts on`) and hands it, and whether DANE
+ *     is looked for (`dane on`, `dns-dnssec trusted`), to the attempt; each
+ *     delivery line says the TLS policy (tls-policy=, tls-policy-result=),
+ *     and the sessions under DANE or MTA-STS go to the day's TLS report
+ *     (mta/smtp/tls_results.h; mailed with `tls-report mailto`:
+ *     mta/smtp/tls_report_mail.h).  docs/tls-policy.md.
  */
 #ifndef MOAT_MTA_SMTP_QUEUE_RUNNER_H
 #define MOAT_MTA_SMTP_QUEUE_RUNNER_H
