@@ -40,6 +40,8 @@
 #define PROBES_MAX    64      /* probes in flight: past it, 451 at once */
 #define LOCAL_MAX     64      /* interface addresses known as ours */
 #define FETCH_RCPTS_MAX 65536 /* recipients of one message, past any max-recipients */
+#define AHEAD_MAX     (32u * 1024u)        /* a body read ahead: at most this big */
+#define AHEAD_BUDGET  (4u * 1024u * 1024u) /* bodies read ahead, all together */
 
 /*
  * A destination (a route's key: a domain, a route, the smarthost) and what
@@ -79,6 +81,14 @@ struct job {
 	uint64_t             body_ticket;     /* a piece of its body asked for, until answered */
 	uint64_t             body_off;
 	size_t               body_cap;
+	/* A small body read while the job waits for its connection (ahead),
+	 * so that a kept connection sends it at once: no read behind the
+	 * queue role's commits between one message and the next. */
+	char                *ahead;           /* its bytes, ahead_len of them */
+	size_t               ahead_len;
+	uint64_t             ahead_ticket;    /* asked, until answered */
+	unsigned             ahead_wanted : 1; /* the client asked for it meanwhile */
+	struct ev_timer      give;            /* gives the client what was read ahead */
 	struct report       *rep;             /* its outcome, while its report is made */
 	/* MTA-STS (MX delivery): the domain's policy asked for, then what
 	 * applies (NULL: none, or not MX delivery). */
@@ -111,6 +121,7 @@ struct deliver {
 	struct ev_timer      scan_timer;
 	struct job          *jobs;
 	unsigned             njobs, active;
+	size_t               ahead_bytes;     /* the jobs' bodies read ahead */
 	struct dest         *dests;
 	struct client_pool  *pool;            /* kept connections, TLS sessions */
 	struct sts_policy   *sts;             /* MTA-STS policies (`mta-sts on`), or NULL */
@@ -199,6 +210,8 @@ static void dest_put(struct deliver *d, struct dest *t)
 	}
 }
 
+static void ahead_free(struct job *j);
+
 static void job_free(struct job *j)
 {
 	struct deliver *d = j->d;
@@ -215,6 +228,7 @@ static void job_free(struct job *j)
 		qc_cancel(d->q, j->ticket);
 	if (j->body_ticket != 0)
 		qc_cancel(d->q, j->body_ticket);
+	ahead_free(j);
 	report_free(j);
 	client_free(j->cl);
 	sts_policy_cancel(j->stsw);
@@ -326,6 +340,73 @@ static int wait_for(struct deliver *d, uint64_t ticket, struct ask *a)
 	return a->rc;
 }
 
+/* ---- bodies read ahead ---- */
+
+static void ahead_free(struct job *j)
+{
+	if (j->ahead_ticket != 0)
+		qc_cancel(j->d->q, j->ahead_ticket);
+	j->ahead_ticket = 0;
+	ev_timer_stop(j->d->loop, &j->give);
+	if (j->ahead != NULL)
+		j->d->ahead_bytes -= j->ahead_len;
+	free(j->ahead);
+	j->ahead = NULL;
+	j->ahead_len = 0;
+}
+
+static int read_body(void *arg, uint64_t off, size_t cap);
+
+/* What the client asked for (body_off, body_cap) from the bytes read ahead. */
+static void ahead_give(struct job *j)
+{
+	size_t len = j->ahead_len - (size_t)j->body_off;
+
+	if (j->cl != NULL)
+		client_body_data(j->cl, j->body_off, j->ahead + j->body_off,
+		                 len < j->body_cap ? len : j->body_cap);
+}
+
+static void give_cb(struct ev_loop *l, struct ev_timer *t)
+{
+	(void)l;
+	ahead_give(t->arg);
+}
+
+static void ahead_cb(void *arg, const struct qw_rep *rep)
+{
+	struct job *j = arg;
+	struct deliver *d = j->d;
+
+	j->ahead_ticket = 0;
+	if (rep != NULL && rep->rc == QUEUE_OK && rep->len == j->size &&
+	    (j->ahead = malloc(rep->len)) != NULL) {
+		memcpy(j->ahead, rep->data, rep->len);
+		j->ahead_len = rep->len;
+		d->ahead_bytes += rep->len;
+	}
+	if (!j->ahead_wanted)
+		return;
+	j->ahead_wanted = 0;
+	if (j->ahead != NULL)
+		ahead_give(j);
+	else if (read_body(j, j->body_off, j->body_cap) != 0 && j->cl != NULL)
+		client_body_data(j->cl, j->body_off, NULL, 0);   /* (fails the attempt) */
+}
+
+/* A job that will wait for its connection: its body, if small, read now
+ * (within AHEAD_BUDGET for all of them). */
+static void ahead_start(struct job *j)
+{
+	struct deliver *d = j->d;
+
+	if (j->size == 0 || j->size > AHEAD_MAX || d->ahead_bytes + j->size > AHEAD_BUDGET)
+		return;
+	j->give.cb = give_cb;
+	j->give.arg = j;
+	j->ahead_ticket = qc_body_read(d->q, j->id, 0, (uint32_t)j->size, ahead_cb, j);
+}
+
 /* A piece of the body for the job's client: asked of the queue role, given
  * to the client when it comes (client_body_data), nothing waits. */
 static void body_cb(void *arg, const struct qw_rep *rep)
@@ -345,8 +426,17 @@ static int read_body(void *arg, uint64_t off, size_t cap)
 
 	if (j->body_ticket != 0)
 		qc_cancel(d->q, j->body_ticket);   /* (a session that started again) */
+	j->body_ticket = 0;
 	j->body_off = off;
 	j->body_cap = cap < QW_CHUNK_MAX ? cap : QW_CHUNK_MAX;
+	if (j->ahead_ticket != 0 && off == 0) {
+		j->ahead_wanted = 1;                /* (given when it comes) */
+		return 0;
+	}
+	if (j->ahead != NULL && off < j->ahead_len) {
+		ev_timer_start(d->loop, &j->give, 0);   /* (never from inside this call) */
+		return 0;
+	}
 	j->body_ticket = qc_body_read(d->q, j->id, off, (uint32_t)j->body_cap, body_cb, j);
 	return j->body_ticket != 0 ? 0 : -1;
 }
@@ -857,6 +947,7 @@ static void job_done(void *arg, const char *remote)
 		if (j->body_ticket != 0)
 			qc_cancel(d->q, j->body_ticket);
 		j->body_ticket = 0;
+		ahead_free(j);
 		j->recording = 1;
 		j->dest = NULL;       /* (the destination may go before the answer comes) */
 		if (report_decide(d, j, nfailed, ndeferred, &n))
@@ -1097,6 +1188,8 @@ static void plan_message(struct deliver *d, const struct queue_envelope *envp, i
 		else
 			j->dest->wait_head = j;
 		j->dest->wait_tail = j;
+		if (!dest_down(j->dest, now))
+			ahead_start(j);
 	}
 }
 
