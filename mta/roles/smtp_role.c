@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -183,8 +184,8 @@ static void proxy_log_refusal(const struct session *c, const char *why)
 	size_t len = 0;
 
 	(void)conn_in(&c->cn, &len);
-	log_event("reject", "addr=%s port=%u code=none reason=proxy-header error=%s bytes=%zu",
-	          c->s.client.addr_text, c->s.client.port, why, len);
+	log_event("reject", "addr=%s sid=%s port=%u code=none reason=proxy-header error=%s bytes=%zu",
+	          c->s.client.addr_text, c->s.client.sid, c->s.client.port, why, len);
 }
 
 /* event=disconnect: how it ended, what it did, its TLS and its user. */
@@ -200,8 +201,9 @@ static void session_log_disconnect(const struct session *c, const char *reason)
 	if (c->cn.tls != NULL && !c->cn.handshaking)
 		snprintf(tls, sizeof tls, " tls=%s cipher=%s", tls_version_name(c->cn.tls),
 		         tls_cipher_name(c->cn.tls));
-	log_event("disconnect", "addr=%s reason=%s messages=%u errors=%u seconds=%lld.%03lld%s%s%s",
-	          c->s.client.addr_text, reason, c->s.messages, c->s.errors, (long long)(ms / 1000),
+	log_event("disconnect", "addr=%s sid=%s reason=%s messages=%u errors=%u seconds=%lld.%03lld%s%s%s",
+	          c->s.client.addr_text, c->s.client.sid,
+	          reason, c->s.messages, c->s.errors, (long long)(ms / 1000),
 	          (long long)(ms % 1000), tls, user, proxy_kv(&c->s.client, via));
 }
 
@@ -318,7 +320,8 @@ static void session_timer_cb(struct ev_loop *l, struct ev_timer *t)
 		return;
 	}
 	if (c->cn.handshaking) {
-		log_event("tls-fail", "addr=%s error=timeout", c->s.client.addr_text);
+		log_event("tls-fail", "addr=%s sid=%s error=timeout",
+			  c->s.client.addr_text, c->s.client.sid);
 		session_kill(c, "tls-timeout");
 		return;
 	}
@@ -417,7 +420,8 @@ static void session_auth(struct session *c, const struct smtpd_event *ev)
 
 	log_quote(cr->authcid, cr->authcidlen, who, sizeof who);
 	if (authfail_blocked(sv->af, &c->s.client.addr, now)) {
-		log_event("auth-fail", "addr=%s user=%s mech=%s reason=blocked", c->s.client.addr_text, who,
+		log_event("auth-fail", "addr=%s sid=%s user=%s mech=%s reason=blocked",
+			  c->s.client.addr_text, c->s.client.sid, who,
 		          mech);
 		smtpd_auth_done(&c->s, SMTPD_AUTH_BLOCKED, NULL);
 		return;
@@ -431,16 +435,19 @@ static void session_auth(struct session *c, const struct smtpd_event *ev)
 	}
 	if (u != NULL) {
 		authfail_clear(sv->af, &c->s.client.addr);
-		log_event("auth", "addr=%s user=%s mech=%s", c->s.client.addr_text, who, mech);
+		log_event("auth", "addr=%s sid=%s user=%s mech=%s",
+			  c->s.client.addr_text, c->s.client.sid, who, mech);
 		smtpd_auth_done(&c->s, SMTPD_AUTH_OK, u);
 		return;
 	}
 	n = authfail_record(sv->af, &c->s.client.addr, now, cf->auth_max_failures,
 	                    cf->auth_block_seconds);
-	log_event("auth-fail", "addr=%s user=%s mech=%s reason=%s failures=%u", c->s.client.addr_text,
+	log_event("auth-fail", "addr=%s sid=%s user=%s mech=%s reason=%s failures=%u",
+		  c->s.client.addr_text, c->s.client.sid,
 	          who, mech, reason, n);
 	if (n >= cf->auth_max_failures) {
-		log_event("auth-block", "addr=%s seconds=%u", c->s.client.addr_text, cf->auth_block_seconds);
+		log_event("auth-block", "addr=%s sid=%s seconds=%u",
+			  c->s.client.addr_text, c->s.client.sid, cf->auth_block_seconds);
 		smtpd_auth_done(&c->s, SMTPD_AUTH_BLOCKED, NULL);
 		return;
 	}
@@ -687,8 +694,10 @@ static void dkim_refuse(struct session *c, int permanent, const char *why)
 
 	queue_id_format(c->s.id, idtext);
 	log_text(why, strlen(why), text, sizeof text);
-	log_event("dkim-fail", "kind=message id=%s addr=%s d=%s s=%s why=\"%s\" code=%s", idtext,
-	          c->s.client.addr_text, d != NULL && d->domain[0] ? d->domain : "none",
+	log_event("dkim-fail", "kind=message id=%s addr=%s sid=%s d=%s s=%s why=\"%s\" code=%s",
+		  idtext,
+	          c->s.client.addr_text, c->s.client.sid,
+	          d != NULL && d->domain[0] ? d->domain : "none",
 	          d != NULL && d->selector[0] ? d->selector : "none", text, permanent ? "554" : "451");
 	if (c->draft != 0) {
 		qc_draft_abort(c->sv->q, c->draft);
@@ -923,8 +932,8 @@ static void start_tls(struct session *c)
 		return;
 	}
 	if ((dropped = conn_tls_start(&c->cn, t, 0)) > 0)
-		log_event("tls-discard", "addr=%s bytes=%zu reason=pipelined-after-starttls",
-		          c->s.client.addr_text, dropped);
+		log_event("tls-discard", "addr=%s sid=%s bytes=%zu reason=pipelined-after-starttls",
+		          c->s.client.addr_text, c->s.client.sid, dropped);
 }
 
 /* Handshake progress or TLS failure; returns 1 when the handshake just
@@ -933,7 +942,8 @@ static int tls_check(struct session *c)
 {
 	switch (conn_tls_check(&c->cn)) {
 	case CONN_TLS_FAILED:
-		log_event("tls-fail", "addr=%s error=%s stage=%s", c->s.client.addr_text,
+		log_event("tls-fail", "addr=%s sid=%s error=%s stage=%s",
+			  c->s.client.addr_text, c->s.client.sid,
 		          tls_error_name(tls_error(c->cn.tls)), c->cn.handshaking ? "handshake" : "session");
 		session_kill(c, "tls-error");
 		return 0;
@@ -948,7 +958,8 @@ static int tls_check(struct session *c)
 	default:
 		return 0;
 	}
-	log_event("tls", "addr=%s version=%s cipher=%s key=%s", c->s.client.addr_text,
+	log_event("tls", "addr=%s sid=%s version=%s cipher=%s key=%s",
+		  c->s.client.addr_text, c->s.client.sid,
 	          tls_version_name(c->cn.tls), tls_cipher_name(c->cn.tls), tls_key_name(c->cn.tls));
 	if (c->implicit)
 		greet(c);
@@ -1112,13 +1123,28 @@ static uint16_t sockaddr_ip(const struct sockaddr_storage *ss, struct ipaddr *ip
 	}
 }
 
-/* The client's address, and ours: the address it connected to. */
+/* A session's id: 64 random bits (a counter and the time if the kernel
+ * has none to give), so that the lines of one session can be found in
+ * the log of many servers' and restarts'. */
+static void session_id(char out[SMTPD_SID_LEN + 1])
+{
+	static uint64_t count;
+	uint64_t v;
+
+	if (getrandom(&v, sizeof v, GRND_NONBLOCK) != (ssize_t)sizeof v)
+		v = ((uint64_t)time(NULL) << 32) ^ ((uint64_t)getpid() << 20) ^ ++count;
+	snprintf(out, SMTPD_SID_LEN + 1, "%016llx", (unsigned long long)v);
+}
+
+/* The client's address, and ours: the address it connected to; and the
+ * session's id. */
 static void sockaddr_client(int fd, const struct sockaddr_storage *ss, struct smtpd_client *cl)
 {
 	struct sockaddr_storage local;
 	socklen_t llen = sizeof local;
 
 	memset(cl, 0, sizeof *cl);
+	session_id(cl->sid);
 	cl->port = sockaddr_ip(ss, &cl->addr);
 	ip_format(&cl->addr, cl->addr_text, sizeof cl->addr_text);
 	if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0 &&
@@ -1137,7 +1163,8 @@ static void refuse(struct server *sv, int fd, const struct smtpd_client *cl, con
 
 	if (!quiet && n > 0 && (size_t)n < sizeof msg)
 		(void)!send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-	log_event("reject", "addr=%s code=%.3s reason=%s%s", cl->addr_text, code, reason,
+	log_event("reject", "addr=%s sid=%s code=%.3s reason=%s%s",
+		  cl->addr_text, cl->sid, code, reason,
 	          proxy_kv(cl, via));
 }
 
@@ -1192,10 +1219,11 @@ static void session_start(struct session *c, const struct smtpd_client *cl, cons
 	connlimit_add(&sv->clients, &c->client_node, &cl->addr);
 	c->started = 1;
 	if (kind != NULL)
-		log_event("connect", "addr=%s port=%u proxy=%s proxy-kind=%s", cl->addr_text, cl->port,
+		log_event("connect", "addr=%s sid=%s port=%u proxy=%s proxy-kind=%s",
+			  cl->addr_text, cl->sid, cl->port,
 		          cl->proxy_text, kind);
 	else
-		log_event("connect", "addr=%s port=%u", cl->addr_text, cl->port);
+		log_event("connect", "addr=%s sid=%s port=%u", cl->addr_text, cl->sid, cl->port);
 	if (c->implicit) {
 		/* RFC 8314: the handshake first, the greeting inside TLS.  What
 		 * came behind a PROXY header is the handshake's beginning. */
@@ -1328,8 +1356,8 @@ static void listener_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 		if (li->cl->proxy && !proxy_trusted(sv->conf, &cl.addr)) {
 			/* Not one of our load balancers: what it would say of its
 			 * client is a lie, and it gets not a byte. */
-			log_event("reject", "addr=%s port=%u code=none reason=proxy-untrusted",
-			          cl.addr_text, cl.port);
+			log_event("reject", "addr=%s sid=%s port=%u code=none reason=proxy-untrusted",
+			          cl.addr_text, cl.sid, cl.port);
 			close(fd);
 			continue;
 		}
@@ -1388,8 +1416,9 @@ static void log_accept(const struct session *c, const struct queue_envelope *env
 		memcpy(user, " user=", 6);
 		log_quote(env->auth_user, strlen(env->auth_user), user + 6, sizeof user - 6);
 	}
-	log_event("accept", "id=%s addr=%s from=<%s> size=%llu nrcpt=%zu to=%s%s%s", idtext,
-	          c->s.client.addr_text, from, (unsigned long long)env->size, env->nrcpts, to, user,
+	log_event("accept", "id=%s addr=%s sid=%s from=<%s> size=%llu nrcpt=%zu to=%s%s%s", idtext,
+	          c->s.client.addr_text, c->s.client.sid,
+	          from, (unsigned long long)env->size, env->nrcpts, to, user,
 	          dkim);
 }
 

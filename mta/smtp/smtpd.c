@@ -134,7 +134,8 @@ static void client_error(struct smtpd *s)
 	s->hold_active = 1;
 	s->hold = s->reply_start;
 	s->delay_ms = ms;
-	log_event("tarpit", "addr=%s reason=tarpit errors=%u delay_ms=%u", s->client.addr_text,
+	log_event("tarpit", "addr=%s sid=%s reason=tarpit errors=%u delay_ms=%u",
+		  s->client.addr_text, s->client.sid,
 	          s->errors, ms);
 	edge_count(s->counters, EDGE_TARPIT);
 }
@@ -144,7 +145,8 @@ static void client_error(struct smtpd *s)
  * key=value pairs, or ""), count it, and count it as an error. */
 static void edge_refused(struct smtpd *s, enum edge_reason r, int code, const char *more)
 {
-	log_event("reject", "addr=%s code=%d reason=%s%s%s", s->client.addr_text, code,
+	log_event("reject", "addr=%s sid=%s code=%d reason=%s%s%s",
+		  s->client.addr_text, s->client.sid, code,
 	          edge_reason_name(r), more[0] ? " " : "", more);
 	edge_count(s->counters, r);
 	client_error(s);
@@ -257,8 +259,9 @@ void smtpd_greet(struct smtpd *s)
 		/* RFC 5321 3.1: no service, said in the greeting; wait for QUIT */
 		reply(s, "554 5.7.1 %s Service unavailable; client [%s] blocked using %s",
 		      s->conf->hostname, s->client.addr_text, s->dnsbl_lists);
-		log_event("reject", "addr=%s code=554 reason=%s stage=connect lists=%s",
-		          s->client.addr_text, edge_reason_name(EDGE_DNSBL_REJECT), s->dnsbl_lists);
+		log_event("reject", "addr=%s sid=%s code=554 reason=%s stage=connect lists=%s",
+		          s->client.addr_text, s->client.sid,
+		          edge_reason_name(EDGE_DNSBL_REJECT), s->dnsbl_lists);
 		edge_count(s->counters, EDGE_DNSBL_REJECT);
 		s->state = SMTPD_S_REFUSED;
 		return;
@@ -515,7 +518,8 @@ static int mail_refused(struct smtpd *s)
 			reply(s, "530 5.7.0 Must issue a STARTTLS command first");
 		else
 			reply(s, "530 5.7.0 Authentication required");
-		log_event("reject", "addr=%s code=530 reason=auth-required", s->client.addr_text);
+		log_event("reject", "addr=%s sid=%s code=530 reason=auth-required",
+			  s->client.addr_text, s->client.sid);
 		client_error(s);
 		return 1;
 	}
@@ -534,8 +538,9 @@ static int sender_owned(struct smtpd *s, const struct addr *a)
 	if (users_sender_allowed(s->user, text))
 		return 1;
 	reply(s, "553 5.7.1 <%s>: Sender address not owned by the authenticated user", text);
-	log_event("reject", "addr=%s code=553 reason=sender-not-owned user=%s from=<%s>",
-	          s->client.addr_text, log_quote(s->user->name, strlen(s->user->name), u, sizeof u),
+	log_event("reject", "addr=%s sid=%s code=553 reason=sender-not-owned user=%s from=<%s>",
+	          s->client.addr_text, s->client.sid,
+	          log_quote(s->user->name, strlen(s->user->name), u, sizeof u),
 	          log_quote(text, strlen(text), q, sizeof q));
 	client_error(s);
 	return 0;
@@ -572,8 +577,8 @@ static void cmd_mail(struct smtpd *s, const struct smtp_cmd *c)
 		return;
 	if (s->conf->max_message_size && size > s->conf->max_message_size) {
 		reply(s, "552 5.3.4 Message size exceeds fixed maximum message size");
-		log_event("reject", "addr=%s code=552 reason=declared-size size=%llu",
-		          s->client.addr_text, (unsigned long long)size);
+		log_event("reject", "addr=%s sid=%s code=552 reason=declared-size size=%llu",
+		          s->client.addr_text, s->client.sid, (unsigned long long)size);
 		client_error(s);
 		return;
 	}
@@ -670,7 +675,8 @@ static int rcpt_allowed(struct smtpd *s, const struct addr *a, const char *text,
 	case RCPT_LOCAL:
 		if (s->rcpts != NULL && !rcptdb_known(s->rcpts, s->conf, a)) {
 			reply(s, "550 5.1.1 <%s>: User unknown", text);
-			log_event("reject", "addr=%s code=550 reason=unknown-user to=<%s>", s->client.addr_text, q);
+			log_event("reject", "addr=%s sid=%s code=550 reason=unknown-user to=<%s>",
+				  s->client.addr_text, s->client.sid, q);
 			client_error(s);
 			return 0;
 		}
@@ -679,13 +685,15 @@ static int rcpt_allowed(struct smtpd *s, const struct addr *a, const char *text,
 		return 1;
 	case RCPT_DENY_ROUTING:
 		reply(s, "554 5.7.1 <%s>: Relay access denied (routing characters in local part)", text);
-		log_event("reject", "addr=%s code=554 reason=relay-routing to=<%s>", s->client.addr_text, q);
+		log_event("reject", "addr=%s sid=%s code=554 reason=relay-routing to=<%s>",
+			  s->client.addr_text, s->client.sid, q);
 		client_error(s);
 		return 0;
 	case RCPT_DENY_RELAY:
 	default:
 		reply(s, "554 5.7.1 <%s>: Relay access denied", text);
-		log_event("reject", "addr=%s code=554 reason=relay-denied to=<%s>", s->client.addr_text, q);
+		log_event("reject", "addr=%s sid=%s code=554 reason=relay-denied to=<%s>",
+			  s->client.addr_text, s->client.sid, q);
 		client_error(s);
 		return 0;
 	}
@@ -764,13 +772,14 @@ void smtpd_rcpt_verified(struct smtpd *s, int verdict)
 			reply(s, "250 2.1.5 Recipient OK");
 	} else if (verdict == SMTPD_VERIFY_REJECT) {
 		reply(s, "550 5.1.1 <%s>: Recipient address rejected: User unknown", s->vrcpt);
-		log_event("reject", "addr=%s code=550 reason=verify-failed to=<%s>", s->client.addr_text, q);
+		log_event("reject", "addr=%s sid=%s code=550 reason=verify-failed to=<%s>",
+			  s->client.addr_text, s->client.sid, q);
 		client_error(s);
 	} else {
 		reply(s, "451 4.4.3 <%s>: Recipient address verification unavailable, try again later",
 		      s->vrcpt);
-		log_event("reject", "addr=%s code=451 reason=verify-unavailable to=<%s>",
-		          s->client.addr_text, q);
+		log_event("reject", "addr=%s sid=%s code=451 reason=verify-unavailable to=<%s>",
+		          s->client.addr_text, s->client.sid, q);
 	}
 }
 
@@ -853,7 +862,8 @@ static void auth_reject(struct smtpd *s, enum sasl_result r)
 	} else {
 		reply(s, r == SASL_ETOOLONG ? "501 5.5.2 Response too long"
 		                            : "501 5.5.2 Cannot decode response");
-		log_event("auth-fail", "addr=%s reason=%s", s->client.addr_text,
+		log_event("auth-fail", "addr=%s sid=%s reason=%s",
+			  s->client.addr_text, s->client.sid,
 		          r == SASL_ETOOLONG ? "response-too-long" : "bad-response");
 		client_error(s);
 	}
@@ -1047,7 +1057,8 @@ static void run_line(struct smtpd *s, const char *line, size_t len, unsigned lfl
 	}
 	if (lflags & (SMTP_LINE_BARE_CR | SMTP_LINE_BARE_LF)) {
 		reply(s, "500 5.5.2 Bare CR or LF in command line");
-		log_event("reject", "addr=%s code=500 reason=bare-newline-command", s->client.addr_text);
+		log_event("reject", "addr=%s sid=%s code=500 reason=bare-newline-command",
+			  s->client.addr_text, s->client.sid);
 		client_error(s);
 		return;
 	}
@@ -1102,7 +1113,8 @@ static void run_line(struct smtpd *s, const char *line, size_t len, unsigned lfl
 static void early_talker(struct smtpd *s, enum edge_reason r, const char *what)
 {
 	reply(s, "554 5.5.0 %s protocol error: %s", s->conf->hostname, what);
-	log_event("reject", "addr=%s code=554 reason=%s", s->client.addr_text, edge_reason_name(r));
+	log_event("reject", "addr=%s sid=%s code=554 reason=%s",
+		  s->client.addr_text, s->client.sid, edge_reason_name(r));
 	edge_count(s->counters, r);
 	s->close_reason = edge_reason_name(r);
 	s->state = SMTPD_S_CLOSING;
@@ -1154,7 +1166,8 @@ static size_t feed_commands(struct smtpd *s, const char *buf, size_t len)
 		if (n == -1) {
 			s->overflow = 1;
 			used += SMTP_LINE_MAX;
-			log_event("reject", "addr=%s code=500 reason=line-too-long", s->client.addr_text);
+			log_event("reject", "addr=%s sid=%s code=500 reason=line-too-long",
+				  s->client.addr_text, s->client.sid);
 			continue;
 		}
 		if (s->lf_skip) {
@@ -1192,8 +1205,9 @@ static void body_end(struct smtpd *s)
 	s->state = SMTPD_S_READY;
 	if (s->bare) {
 		reply(s, "554 5.6.0 Bare CR or LF in message data; message rejected");
-		log_event("reject", "id=%s addr=%s code=554 reason=bare-newline-data", idtext,
-		          s->client.addr_text);
+		log_event("reject", "id=%s addr=%s sid=%s code=554 reason=bare-newline-data",
+			  idtext,
+		          s->client.addr_text, s->client.sid);
 		client_error(s);
 		txn_reset(s);
 		return;
@@ -1201,15 +1215,16 @@ static void body_end(struct smtpd *s)
 	if (s->too_many_hops) {
 		/* RFC 5321 6.3: refused in the session, never bounced */
 		reply(s, "554 5.4.6 Too many hops");
-		log_event("reject", "id=%s addr=%s code=554 reason=too-many-hops hops=%u max=%u",
-		          idtext, s->client.addr_text, s->hops.count, s->conf->max_hops);
+		log_event("reject", "id=%s addr=%s sid=%s code=554 reason=too-many-hops hops=%u max=%u",
+		          idtext, s->client.addr_text, s->client.sid, s->hops.count, s->conf->max_hops);
 		txn_reset(s);
 		return;
 	}
 	if (s->too_big) {
 		reply(s, "552 5.3.4 Message size exceeds fixed maximum message size");
-		log_event("reject", "id=%s addr=%s code=552 reason=size max=%llu", idtext,
-		          s->client.addr_text, (unsigned long long)s->conf->max_message_size);
+		log_event("reject", "id=%s addr=%s sid=%s code=552 reason=size max=%llu", idtext,
+		          s->client.addr_text, s->client.sid,
+		          (unsigned long long)s->conf->max_message_size);
 		txn_reset(s);
 		return;
 	}
@@ -1218,8 +1233,10 @@ static void body_end(struct smtpd *s)
 			reply(s, "452 4.3.1 Insufficient system storage");
 		else
 			reply(s, "451 4.3.0 Local error in processing");
-		log_event("reject", "id=%s addr=%s code=%s reason=%s stage=data size=%llu", idtext,
-		          s->client.addr_text, s->draft_err == QUEUE_EFULL ? "452" : "451",
+		log_event("reject", "id=%s addr=%s sid=%s code=%s reason=%s stage=data size=%llu",
+			  idtext,
+		          s->client.addr_text, s->client.sid,
+		          s->draft_err == QUEUE_EFULL ? "452" : "451",
 		          s->draft_err == QUEUE_EFULL ? "queue-full" : "queue-error",
 		          (unsigned long long)s->body_size);
 		txn_reset(s);
@@ -1403,8 +1420,8 @@ void smtpd_quota_done(struct smtpd *s, int verdict)
 		idtext[QUEUE_ID_TEXT + 2] = ' ';
 		idtext[QUEUE_ID_TEXT + 3] = 0;
 	}
-	log_event("reject", "%saddr=%s code=452 reason=quota-%s stage=%s size=%llu", idtext,
-	          s->client.addr_text, quota_name((enum quota_verdict)verdict),
+	log_event("reject", "%saddr=%s sid=%s code=452 reason=quota-%s stage=%s size=%llu", idtext,
+	          s->client.addr_text, s->client.sid, quota_name((enum quota_verdict)verdict),
 	          p == SMTPD_P_QUOTA_MAIL ? "mail" : "data",
 	          (unsigned long long)(p == SMTPD_P_QUOTA_MAIL ? s->declared_size : s->body_size));
 	if (p == SMTPD_P_QUOTA_DATA) {
@@ -1477,7 +1494,8 @@ static void msg_answer(struct smtpd *s, const char *text, const char *reason)
 	reply(s, "%s", text);
 	if (reason != NULL) {
 		queue_id_format(s->id, idtext);
-		log_event("reject", "id=%s addr=%s code=%.3s reason=%s", idtext, s->client.addr_text,
+		log_event("reject", "id=%s addr=%s sid=%s code=%.3s reason=%s",
+			  idtext, s->client.addr_text, s->client.sid,
 		          text, reason);
 	}
 	txn_reset(s);

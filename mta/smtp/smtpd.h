@@ -125,7 +125,10 @@ struct smtpd_event {
  * header's client, local the address it reached on the load balancer, and
  * proxy the load balancer itself (the TCP peer); without a header that
  * named a client (LOCAL, UNKNOWN) addr is the load balancer's. */
+#define SMTPD_SID_LEN 16   /* hex digits of a session's id */
+
 struct smtpd_client {
+	char          sid[SMTPD_SID_LEN + 1];  /* the session's id: sid= on its log lines */
 	struct ipaddr addr;             /* ip_unmap()ed */
 	char          addr_text[IP_TEXT_MAX];
 	uint16_t      port;

@@ -117,7 +117,7 @@ def test_listed_at_rcpt_v4():
     s = shared_server("rcpt")
     eq(rcpt_reply(s, "127.0.0.2"), BLOCKED % ("127.0.0.2", "zen.test"), "listed 127.0.0.2")
     wait_log(s, r"event=dnsbl addr=127\.0\.0\.2 reason=dnsbl-listed score=1 listed=zen\.test ")
-    wait_log(s, r"event=reject addr=127\.0\.0\.2 code=554 reason=dnsbl stage=rcpt "
+    wait_log(s, r"event=reject addr=127\.0\.0\.2 sid=[0-9a-f]{16} code=554 reason=dnsbl stage=rcpt "
                 r"lists=zen\.test to=<bob@example\.test>$")
     # not listed: mail flows
     with s.connect(source="127.0.0.3") as c:
@@ -151,7 +151,7 @@ def test_listed_at_connect():
             c.expect("MAIL FROM:<a@example.org>", "503 5.5.1 Bad sequence of commands")
             c.expect("QUIT", "221 2.0.0 %s closing connection" % HOST)
             c.closed()
-    wait_log(s, r"event=reject addr=::1 code=554 reason=dnsbl stage=connect lists=zen\.test$")
+    wait_log(s, r"event=reject addr=::1 sid=[0-9a-f]{16} code=554 reason=dnsbl stage=connect lists=zen\.test$")
     with s.connect(source="127.0.0.3") as c:   # 220 as usual
         queued_id(c.mail_tx("a@example.org", ["bob@example.test"], b"Subject: ok\r\n\r\nx\r\n"))
 

@@ -55,7 +55,7 @@ def test_early_talker_v6():
         c.send("EHLO early.test\r\n")
         eq(c.one(), EARLY, "reply to an early talker over IPv6")
         c.closed()
-    wait_log(s, r"event=reject addr=::1 code=554 reason=early-talker$")
+    wait_log(s, r"event=reject addr=::1 sid=[0-9a-f]{16} code=554 reason=early-talker$")
     # a client that waits gets the greeting after the delay, and service
     t0 = time.monotonic()
     with s.connect(v6=True) as c:
@@ -72,8 +72,8 @@ def test_pipelining_before_ehlo():
             c.send("EHLO pipe.test\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<bob@example.test>\r\n")
             eq(c.one(), PIPELINED, "EHLO with MAIL behind it (%s)" % ("IPv6" if v6 else "IPv4"))
             c.closed()
-    wait_log(s, r"event=reject addr=127\.0\.0\.1 code=554 reason=early-pipelining$")
-    wait_log(s, r"event=reject addr=::1 code=554 reason=early-pipelining$")
+    wait_log(s, r"event=reject addr=127\.0\.0\.1 sid=[0-9a-f]{16} code=554 reason=early-pipelining$")
+    wait_log(s, r"event=reject addr=::1 sid=[0-9a-f]{16} code=554 reason=early-pipelining$")
     # HELO clients are never offered PIPELINING: the same
     with s.connect() as c:
         c.send("HELO pipe.test\r\nNOOP\r\n")
@@ -107,8 +107,8 @@ def test_helo_invalid():
         c.expect("MAIL FROM:<a@example.org>", "503 5.5.1 Send HELO/EHLO first", "no HELO yet")
         c.ehlo("good.test")
         c.expect("MAIL FROM:<a@example.org>", SENDER_OK)
-    wait_log(s, r"event=reject addr=127\.0\.0\.1 code=501 reason=helo-invalid helo=bad_name$")
-    wait_log(s, r"event=reject addr=127\.0\.0\.1 code=503 reason=no-helo$")
+    wait_log(s, r"event=reject addr=127\.0\.0\.1 sid=[0-9a-f]{16} code=501 reason=helo-invalid helo=bad_name$")
+    wait_log(s, r"event=reject addr=127\.0\.0\.1 sid=[0-9a-f]{16} code=503 reason=no-helo$")
     # off: the name is taken as it is
     t = shared("lax", {"reject-invalid-helo": "off", "reject-forged-helo": "off"})
     with t.connect() as c:
@@ -128,7 +128,7 @@ def test_helo_forged():
             c.expect("MAIL FROM:<a@example.org>", HELO_OURS % name, "HELO %s" % name)
             c.ehlo("honest.test")
             c.expect("MAIL FROM:<a@example.org>", SENDER_OK, "after an honest EHLO")
-    wait_log(s, r"event=reject addr=::1 code=550 reason=helo-forged helo=\[IPv6:::1\]$")
+    wait_log(s, r"event=reject addr=::1 sid=[0-9a-f]{16} code=550 reason=helo-forged helo=\[IPv6:::1\]$")
     # from 127.0.0.2 to 127.0.0.1, "[127.0.0.2]" is the client's own address: fine
     with s.connect(source="127.0.0.2") as c:
         c.ehlo("[127.0.0.2]")
@@ -156,7 +156,7 @@ def test_sender_forged():
             c.expect("MAIL FROM:<>", SENDER_OK, "the null sender")
             c.expect("RSET", "250 2.0.0 OK")
             c.expect("MAIL FROM:<ceo@example.org>", SENDER_OK, "a foreign domain")
-    wait_log(s, r"event=reject addr=127\.0\.0\.1 code=550 reason=sender-forged "
+    wait_log(s, r"event=reject addr=127\.0\.0\.1 sid=[0-9a-f]{16} code=550 reason=sender-forged "
                 r"from=<ceo@example\.test>$", 2)
     with s.connect(source="127.0.0.9") as c:
         c.ehlo()
@@ -232,7 +232,7 @@ def test_tarpit():
         eq(c.one(timeout=1), TOO_MANY, "then 421")
         check(dt < 0.2, "the 421 waited %.3f s" % dt)
         c.closed()
-    lines = wait_log(s, r"event=tarpit addr=127\.0\.0\.1 reason=tarpit errors=\d+ delay_ms=\d+$", 4)
+    lines = wait_log(s, r"event=tarpit addr=127\.0\.0\.1 sid=[0-9a-f]{16} reason=tarpit errors=\d+ delay_ms=\d+$", 4)
     eq([re.search(r"delay_ms=(\d+)", ln).group(1) for ln in lines], ["300", "600", "600", "600"],
        "delays logged")
     # pipelined errors: each held in turn, in order, none lost

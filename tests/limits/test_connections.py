@@ -169,7 +169,7 @@ def test_connections_per_client():
     finally:
         for c in a:
             c.close()
-    check(re.search(r"addr=127\.0\.0\.5 code=421 reason=max-connections-per-client",
+    check(re.search(r"addr=127\.0\.0\.5 sid=[0-9a-f]{16} code=421 reason=max-connections-per-client",
                     s.stderr()), "no log of the refusal")
 
 

@@ -217,16 +217,16 @@ def test_bytes_and_client_share():
             # a small one still fits this client's share
             ids.append(queued_id(send(c, b"tiny\r\n")))
             got[src] = ids
-    check(log_has(s, r"addr=127\.0\.0\.1 code=452 reason=quota-client stage=data"),
+    check(log_has(s, r"addr=127\.0\.0\.1 sid=[0-9a-f]{16} code=452 reason=quota-client stage=data"),
           "no log of the client share at DATA")
-    check(log_has(s, r"addr=127\.0\.0\.2 code=452 reason=quota-client stage=mail"),
+    check(log_has(s, r"addr=127\.0\.0\.2 sid=[0-9a-f]{16} code=452 reason=quota-client stage=mail"),
           "no log of the client share at MAIL")
     # Two clients hold about 820 KB: a third client's first 200 KiB fits
     # (just under 1 MiB), its second would pass queue-max-bytes.
     with s.connect(source="127.0.0.3") as c:
         got["127.0.0.3"] = [queued_id(send(c, msg, ehlo=True))]
         eq(send(c, msg), FULL, "message past queue-max-bytes")
-    check(log_has(s, r"addr=127\.0\.0\.3 code=452 reason=quota-bytes stage=data"),
+    check(log_has(s, r"addr=127\.0\.0\.3 sid=[0-9a-f]{16} code=452 reason=quota-bytes stage=data"),
           "no log of the byte quota")
     eq(sorted(s.queue_list()), sorted(sum(got.values(), [])), "queue")
 

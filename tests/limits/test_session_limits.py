@@ -48,7 +48,7 @@ def test_junk_default_100():
             eq(c.cmd("NOOP"), OK, "NOOP %d" % (i + 1))
         eq(c.cmd("NOOP"), JUNK, "NOOP 101")
         c.closed()
-    wait_log(s, r"event=disconnect addr=127\.0\.0\.1 reason=too-many-junk-commands ")
+    wait_log(s, r"event=disconnect addr=127\.0\.0\.1 sid=[0-9a-f]{16} reason=too-many-junk-commands ")
 
 
 @case
@@ -104,7 +104,7 @@ def test_session_time_busy_client():
         eq(r, LATE, "reply once the session's time is over")
         check(time.monotonic() - start < 30, "the session ran on past 30 s")
         c.closed()
-    wait_log(s, r"event=disconnect addr=127\.0\.0\.1 reason=session-time ")
+    wait_log(s, r"event=disconnect addr=127\.0\.0\.1 sid=[0-9a-f]{16} reason=session-time ")
 
 
 @case
@@ -161,7 +161,7 @@ def test_bare_lf_discards_line():
         eq(c.cmd("RCPT TO:<bob@example.test>"), RCPT_OK)
         eq(c.cmd("QUIT"), "221 2.0.0 %s closing connection" % HOST)
         c.closed()
-    wait_log(s, r"event=reject addr=127\.0\.0\.1 code=500 reason=bare-newline-command")
+    wait_log(s, r"event=reject addr=127\.0\.0\.1 sid=[0-9a-f]{16} code=500 reason=bare-newline-command")
 
 
 @case

@@ -54,7 +54,7 @@ def test_accept_deliver_bounce():
     senders.wait_messages(1)
     wait_for(lambda: queue_state(s) == {}, 20, "an empty queue")
     has = lambda p, n=1: opslib.wait_log(s, "^" + p + "$", n)   # noqa: E731
-    has(r"event=accept id=%s addr=127\.0\.0\.1 from=<alice@sender\.test> size=\d+ nrcpt=3 "
+    has(r"event=accept id=%s addr=127\.0\.0\.1 sid=[0-9a-f]{16} from=<alice@sender\.test> size=\d+ nrcpt=3 "
         r"to=<ok@dest\.test>,<later@dest\.test>,<perm1@dest\.test>" % qid)
     has(r"event=delivery id=%s to=<ok@dest\.test> relay=\S+ tls=none status=sent dsn=2\.0\.0 "
         r"attempts=1 reply=\S+ tls-policy=route "

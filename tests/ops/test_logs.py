@@ -20,6 +20,7 @@ from moatlib import DOMAIN, case, queued_id
 
 ID = r"[0-9a-f]{16}"
 SECS = r"\d+\.\d{3}"
+SID = r"[0-9a-f]{16}"
 
 
 class Lines:
@@ -49,14 +50,16 @@ def test_session_lines():
         c.send("Subject: b\r\n\r\nhi\r\n.\r\n")
         idb = queued_id(c.one())
         c.expect("QUIT", "221 2.0.0 mx.test closing connection")
-    has(r"event=connect addr=127\.0\.0\.1 port=\d+")
+    has(r"event=connect addr=127\.0\.0\.1 sid=%s port=\d+" % SID)
     size = r"\d+"
-    has(r"event=accept id=%s addr=127\.0\.0\.1 from=<a@example\.org> size=%s nrcpt=2 "
-        r"to=<x@example\.test>,<y@example\.test>" % (ida, size))
-    has(r"event=reject addr=127\.0\.0\.1 code=554 reason=relay-denied to=<f@example\.net>")
-    has(r"event=accept id=%s addr=127\.0\.0\.1 from=<\\x22a\\x20b\\x3dc\\x22@example\.org> "
-        r"size=%s nrcpt=1 to=<x@example\.test>" % (idb, size))
-    has(r"event=disconnect addr=127\.0\.0\.1 reason=quit messages=2 errors=1 seconds=%s" % SECS)
+    first = [has(r"event=accept id=%s addr=127\.0\.0\.1 sid=%s from=<a@example\.org> size=%s "
+                 r"nrcpt=2 to=<x@example\.test>,<y@example\.test>" % (ida, SID, size)),
+             has(r"event=reject addr=127\.0\.0\.1 sid=%s code=554 reason=relay-denied "
+                 r"to=<f@example\.net>" % SID),
+             has(r"event=accept id=%s addr=127\.0\.0\.1 sid=%s from=<\\x22a\\x20b\\x3dc\\x22@example\.org> "
+                 r"size=%s nrcpt=1 to=<x@example\.test>" % (idb, SID, size)),
+             has(r"event=disconnect addr=127\.0\.0\.1 sid=%s reason=quit messages=2 errors=1 "
+                 r"seconds=%s" % (SID, SECS))]
     # TLS and AUTH over IPv6: the failure carries addr= (fail2ban, sshguard).
     c, _ = tlslib.tls_session("::1", s.sub6)
     eq(c.cmd("AUTH PLAIN " + tlslib.plain("alice", "wrong")),
@@ -67,17 +70,24 @@ def test_session_lines():
                               ehlo=False))
     c.expect("QUIT", "221 2.0.0 mx.test closing connection")
     c.close()
-    has(r"event=tls addr=::1 version=TLSv1\.[23] cipher=\S+ key=RSA-2048")
-    has(r"event=auth-fail addr=::1 user=alice mech=PLAIN reason=bad-credentials failures=1")
-    has(r"event=auth addr=::1 user=alice mech=PLAIN")
-    has(r"event=accept id=%s addr=::1 from=<alice@example\.test> size=\d+ nrcpt=1 "
-        r"to=<far@example\.net> user=alice" % idc)
-    has(r"event=disconnect addr=::1 reason=quit messages=1 errors=1 seconds=%s "
-        r"tls=TLSv1\.[23] cipher=\S+ user=alice" % SECS)
+    second = [has(r"event=tls addr=::1 sid=%s version=TLSv1\.[23] cipher=\S+ key=RSA-2048" % SID),
+              has(r"event=auth-fail addr=::1 sid=%s user=alice mech=PLAIN reason=bad-credentials "
+                  r"failures=1" % SID),
+              has(r"event=auth addr=::1 sid=%s user=alice mech=PLAIN" % SID),
+              has(r"event=accept id=%s addr=::1 sid=%s from=<alice@example\.test> size=\d+ nrcpt=1 "
+                  r"to=<far@example\.net> user=alice" % (idc, SID)),
+              has(r"event=disconnect addr=::1 sid=%s reason=quit messages=1 errors=1 seconds=%s "
+                  r"tls=TLSv1\.[23] cipher=\S+ user=alice" % (SID, SECS))]
     # An idle client: one disconnect line, with the reason.
     with s.connect() as c:
         eq(c.line(timeout=5), "421 4.4.2 mx.test Timeout, closing connection", "timeout")
-    has(r"event=disconnect addr=127\.0\.0\.1 reason=timeout messages=0 errors=0 seconds=1\.\d{3}")
+    third = [has(r"event=disconnect addr=127\.0\.0\.1 sid=%s reason=timeout messages=0 errors=0 "
+                 r"seconds=1\.\d{3}" % SID)]
+    # A session's lines share its sid, and no other session has it.
+    sids = [{re.search(r" sid=(%s) " % ID, ln[0]).group(1) for ln in group}
+            for group in (first, second, third)]
+    eq([len(x) for x in sids], [1, 1, 1], "one sid per session: %r" % sids)
+    eq(len(set.union(*sids)), 3, "three sessions, three sids")
     s.stop()
     # Every line is "TIME moat[PID]: event=NAME key=value ..." (or level=),
     # and each connection has one connect line and one disconnect line.
@@ -89,6 +99,9 @@ def test_session_lines():
                        m.group(3)), "not key=value: %r" % ln)
     eq(len(opslib.events(s, "disconnect")), len(opslib.events(s, "connect")),
        "disconnect lines against connect lines")
+    for sid in set.union(*sids):
+        eq([d["event"] for d in opslib.events(s, "connect") + opslib.events(s, "disconnect")
+            if d.get("sid") == sid], ["connect", "disconnect"], "sid %s: one connect, one disconnect" % sid)
 
 
 class Syslog:
@@ -155,7 +168,7 @@ def test_syslog():
     check(m.group(3).startswith("event=start hostname=mx.test "), got[-1])
     with s.connect() as c:
         c.expect("QUIT", "221 2.0.0 mx.test closing connection")
-    got = log.messages(r"event=disconnect addr=127\.0\.0\.1 reason=quit ")
+    got = log.messages(r"event=disconnect addr=127\.0\.0\.1 sid=[0-9a-f]{16} reason=quit ")
     check(any(RFC3164.match(g) and " event=connect addr=127.0.0.1 " in g for g in got), got)
     check("event=" not in s.stderr(), "lines on stderr with syslog on: %r" % s.stderr())
     # A warning: severity 4.
@@ -169,13 +182,13 @@ def test_syslog():
     log.close()
     with s.connect() as c:
         c.expect("QUIT", "221 2.0.0 mx.test closing connection")
-    opslib.wait_log(s, r"event=disconnect addr=127\.0\.0\.1 reason=quit ")
+    opslib.wait_log(s, r"event=disconnect addr=127\.0\.0\.1 sid=[0-9a-f]{16} reason=quit ")
     # It comes back: after a second moat reconnects.
     log = Syslog(log.path)
     time.sleep(1.1)
     with s.connect() as c:
         c.expect("QUIT", "221 2.0.0 mx.test closing connection")
-    log.messages(r"event=disconnect addr=127\.0\.0\.1 reason=quit ")
+    log.messages(r"event=disconnect addr=127\.0\.0\.1 sid=[0-9a-f]{16} reason=quit ")
     # A reload moves the log to a stream socket: lines end with LF.
     stream = Syslog(os.path.join(d, "stream"), stream=True)
     with open(s.conf_path) as f:

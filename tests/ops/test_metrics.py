@@ -178,7 +178,7 @@ def test_health_when_commits_fail():
     with s.connect() as c:
         queued_id(c.mail_tx("a@example.org", ["x@" + DOMAIN], body))
     eq(opslib.curl(mport, "/health")[::2], (200, "ok\n"), "healthy again")
-    opslib.wait_log(s, r"event=reject id=[0-9a-f]{16} addr=127\.0\.0\.1 code=451 "
+    opslib.wait_log(s, r"event=reject id=[0-9a-f]{16} addr=127\.0\.0\.1 sid=[0-9a-f]{16} code=451 "
                        r"reason=queue-error$")
     s.stop()
 

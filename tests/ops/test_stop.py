@@ -90,7 +90,7 @@ def test_sigterm_during_data():
     eq(msg, (PART1 + PART2).encode(), "the message finished during the stop")
     eq(s.incoming(), [], "incoming/ after the stop")
     opslib.wait_log(s, r"event=stop sessions=3 deliveries=0 timeout=20$")
-    opslib.wait_log(s, r"event=disconnect addr=(127\.0\.0\.1|::1) reason=shutdown ", 3)
+    opslib.wait_log(s, r"event=disconnect addr=(127\.0\.0\.1|::1) sid=[0-9a-f]{16} reason=shutdown ", 3)
     opslib.wait_log(s, r"event=exit status=0$")
 
 

@@ -596,7 +596,7 @@ def test_dnsbl_on_the_header_address():
         asked = f.read().decode("utf-8", "replace")
     check("query[A] %s " % DNSBL_NAME(LISTED) in asked, "no lookup of %s" % LISTED)
     check("query[A] %s " % DNSBL_NAME(LB) not in asked, "HAProxy's address was looked up")
-    wait_logs("event=reject addr=%s code=554 reason=dnsbl stage=connect" % LISTED)
+    wait_logs("event=reject addr=%s sid=" % LISTED, " code=554 reason=dnsbl stage=connect")
 
 
 @case
@@ -608,7 +608,7 @@ def test_per_client_limit_on_the_header_address():
         eq(c.line(), "421 4.7.0 mx.test Too many connections from your address, try again later",
            "a third connection of one client behind HAProxy")
         c.close()
-        wait_logs("event=reject addr=198.51.100.30 code=421 reason=max-connections-per-client "
+        wait_logs("event=reject addr=198.51.100.30 sid=", " code=421 reason=max-connections-per-client "
                   "proxy=%s" % LB)
         # Another client through the same proxy, which has four open now.
         with v2_to(d, "198.51.100.31") as c:
@@ -635,7 +635,7 @@ def test_auth_block_on_the_header_address():
     eq(c.line(), "421 4.7.0 mx.test Too many authentication failures, try again later",
        "the blocked client's next connection, after its header")
     c.close()
-    wait_logs("event=reject addr=%s code=421 reason=auth-blocked proxy=%s" % (who, LB))
+    wait_logs("event=reject addr=%s sid=" % who, " code=421 reason=auth-blocked proxy=%s" % LB)
     with v2_to(d, "198.51.100.41", d.sub) as c:   # the proxy itself is not blocked
         c.expect("NOOP", "250 2.0.0 OK")
 

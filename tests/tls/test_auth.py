@@ -91,7 +91,7 @@ def test_wrong_password_then_relay():
     eq(c.cmd("AUTH PLAIN " + plain("nobody", PASSWORD)), BAD, "unknown user")
     eq(c.cmd("AUTH PLAIN " + plain("alice", PASSWORD)), OK, "then the right one")
     c.close()
-    check(log_has(s, "event=auth-fail addr=127.0.0.1 user=alice mech=PLAIN reason=bad-credentials"),
+    check(log_has(s, "event=auth-fail addr=127.0.0.1 sid=* user=alice mech=PLAIN reason=bad-credentials"),
           "failure log line:\n%s" % s.stderr())
     # On the mx listener of the same server, a relay attempt is refused at RCPT.
     c, _ = tls_session("127.0.0.1", s.port4)
@@ -164,9 +164,9 @@ def test_delay_and_block():
     eq(c.line(), "421 4.7.0 mx.test Too many authentication failures, closing connection", "third")
     c.closed()
     c.close()
-    check(log_has(s, "event=auth-block addr=127.0.0.1 seconds=30"), s.stderr())
+    check(log_has(s, "event=auth-block addr=127.0.0.1 sid=* seconds=30"), s.stderr())
     for n in (1, 2, 3):
-        check(log_has(s, "event=auth-fail addr=127.0.0.1 user=alice mech=PLAIN "
+        check(log_has(s, "event=auth-fail addr=127.0.0.1 sid=* user=alice mech=PLAIN "
                          "reason=bad-credentials failures=%d" % n), "failure %d not logged" % n)
     # Blocked: refused at connect, on every listener (nothing written on 465).
     c = tlslib.connect("127.0.0.1", s.port4, greet=False)

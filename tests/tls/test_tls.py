@@ -58,7 +58,7 @@ def test_openssl_starttls_rsa():
     # Inside TLS: AUTH offered, STARTTLS no more.
     check("250-AUTH PLAIN LOGIN" in out and "STARTTLS" not in out, "EHLO in TLS:\n%s" % out)
     check("221 2.0.0 mx.test closing connection" in out, out)
-    check(log_has(s, "event=tls addr=127.0.0.1 version=TLSv1.2 cipher=ECDHE-RSA-AES128-GCM-SHA256 "
+    check(log_has(s, "event=tls addr=127.0.0.1 sid=* version=TLSv1.2 cipher=ECDHE-RSA-AES128-GCM-SHA256 "
                      "key=RSA-2048"), "no tls log line")
 
 
@@ -69,7 +69,7 @@ def test_openssl_starttls_ecdsa_ipv6():
     err = r.stderr.decode()
     eq(r.returncode, 0, "s_client exit; stderr:\n%s" % err)
     check("Ciphersuite: ECDHE-ECDSA-AES128-GCM-SHA256" in err, "suite:\n%s" % err)
-    check(log_has(s, "event=tls addr=::1 version=TLSv1.2 cipher=ECDHE-ECDSA-AES128-GCM-SHA256 "
+    check(log_has(s, "event=tls addr=::1 sid=* version=TLSv1.2 cipher=ECDHE-ECDSA-AES128-GCM-SHA256 "
                      "key=EC-P256"), "no tls log line")
 
 
@@ -212,7 +212,7 @@ def test_starttls_injection():
     eq(c.cmd("RCPT TO:<bob@example.test>"), "503 5.5.1 Need MAIL before RCPT", "RCPT")
     eq(c.cmd("QUIT"), "221 2.0.0 mx.test closing connection", "QUIT")
     c.close()
-    check(log_has(s, "event=tls-discard addr=127.0.0.1 bytes=37 reason=pipelined-after-starttls"),
+    check(log_has(s, "event=tls-discard addr=127.0.0.1 sid=* bytes=37 reason=pipelined-after-starttls"),
           "no discard log line:\n%s" % s.stderr())
 
 
