@@ -708,7 +708,7 @@ static void log_result(const struct job *j, size_t i, const char *remote, const 
 	queue_id_format(j->id, idtext);
 	log_quote(j->addr[i], strlen(j->addr[i]), to, sizeof to);
 	log_quote(remote[0] ? remote : "none", strlen(remote[0] ? remote : "none"), relay, sizeof relay);
-	log_quote(text, strlen(text), why, sizeof why);
+	log_quoted(text, strlen(text), why, sizeof why);
 	log_quote(t[0] ? t : "none", strlen(t[0] ? t : "none"), tls, sizeof tls);
 	log_event("delivery", "id=%s to=<%s> relay=%s tls=%s status=%s dsn=%s attempts=%u reply=%s%s "
 	          "tls-policy=%s tls-policy-result=%s",

@@ -665,18 +665,25 @@ static int rcpt_params(struct smtpd *s, const struct smtp_cmd *c)
 	return 0;
 }
 
+/* The envelope's sender as the log writes words from the network. */
+static const char *sender_q(const struct smtpd *s, char *buf, size_t cap)
+{
+	return log_quote(s->env.sender, strlen(s->env.sender), buf, cap);
+}
+
 /* Where the recipient may go (policy/rules.h): 1, or 0 with the refusal
  * given (unknown user, relay denied). */
 static int rcpt_allowed(struct smtpd *s, const struct addr *a, const char *text, const char *q)
 {
 	struct rules_client rc = rules_client_of(s);
+	char fq[QUEUE_ADDR_MAX * 4 + 8];
 
 	switch (rules_rcpt(s->conf, &rc, a)) {
 	case RCPT_LOCAL:
 		if (s->rcpts != NULL && !rcptdb_known(s->rcpts, s->conf, a)) {
 			reply(s, "550 5.1.1 <%s>: User unknown", text);
-			log_event("reject", "addr=%s sid=%s code=550 reason=unknown-user to=<%s>",
-				  s->client.addr_text, s->client.sid, q);
+			log_event("reject", "addr=%s sid=%s code=550 reason=unknown-user to=<%s> from=<%s>",
+				  s->client.addr_text, s->client.sid, q, sender_q(s, fq, sizeof fq));
 			client_error(s);
 			return 0;
 		}
@@ -685,15 +692,15 @@ static int rcpt_allowed(struct smtpd *s, const struct addr *a, const char *text,
 		return 1;
 	case RCPT_DENY_ROUTING:
 		reply(s, "554 5.7.1 <%s>: Relay access denied (routing characters in local part)", text);
-		log_event("reject", "addr=%s sid=%s code=554 reason=relay-routing to=<%s>",
-			  s->client.addr_text, s->client.sid, q);
+		log_event("reject", "addr=%s sid=%s code=554 reason=relay-routing to=<%s> from=<%s>",
+			  s->client.addr_text, s->client.sid, q, sender_q(s, fq, sizeof fq));
 		client_error(s);
 		return 0;
 	case RCPT_DENY_RELAY:
 	default:
 		reply(s, "554 5.7.1 <%s>: Relay access denied", text);
-		log_event("reject", "addr=%s sid=%s code=554 reason=relay-denied to=<%s>",
-			  s->client.addr_text, s->client.sid, q);
+		log_event("reject", "addr=%s sid=%s code=554 reason=relay-denied to=<%s> from=<%s>",
+			  s->client.addr_text, s->client.sid, q, sender_q(s, fq, sizeof fq));
 		client_error(s);
 		return 0;
 	}
@@ -759,7 +766,7 @@ static void cmd_rcpt(struct smtpd *s, const struct smtp_cmd *c)
 
 void smtpd_rcpt_verified(struct smtpd *s, int verdict)
 {
-	char q[QUEUE_ADDR_MAX * 4 + 8];
+	char q[QUEUE_ADDR_MAX * 4 + 8], fq[QUEUE_ADDR_MAX * 4 + 8];
 
 	if (s->pending != SMTPD_P_VERIFY)
 		return;
@@ -772,14 +779,14 @@ void smtpd_rcpt_verified(struct smtpd *s, int verdict)
 			reply(s, "250 2.1.5 Recipient OK");
 	} else if (verdict == SMTPD_VERIFY_REJECT) {
 		reply(s, "550 5.1.1 <%s>: Recipient address rejected: User unknown", s->vrcpt);
-		log_event("reject", "addr=%s sid=%s code=550 reason=verify-failed to=<%s>",
-			  s->client.addr_text, s->client.sid, q);
+		log_event("reject", "addr=%s sid=%s code=550 reason=verify-failed to=<%s> from=<%s>",
+			  s->client.addr_text, s->client.sid, q, sender_q(s, fq, sizeof fq));
 		client_error(s);
 	} else {
 		reply(s, "451 4.4.3 <%s>: Recipient address verification unavailable, try again later",
 		      s->vrcpt);
-		log_event("reject", "addr=%s sid=%s code=451 reason=verify-unavailable to=<%s>",
-		          s->client.addr_text, s->client.sid, q);
+		log_event("reject", "addr=%s sid=%s code=451 reason=verify-unavailable to=<%s> from=<%s>",
+		          s->client.addr_text, s->client.sid, q, sender_q(s, fq, sizeof fq));
 	}
 }
 

@@ -86,7 +86,7 @@ static void probe_answer(struct verify *v, enum verify_verdict verdict)
 	v->cl = NULL;
 	ev_timer_stop(d->loop, &v->timer);
 	log_quote(v->addr, strlen(v->addr), to, sizeof to);
-	log_quote(v->res[0].text, strlen(v->res[0].text), why, sizeof why);
+	log_quoted(v->res[0].text, strlen(v->res[0].text), why, sizeof why);
 	log_event("verify", "to=<%s> result=%s reply=%s", to,
 	          verdict == VERIFY_OK ? "ok" : verdict == VERIFY_REJECT ? "reject" : "temp", why);
 	for (struct verify *w = d->verifies; w; w = w->next) {

@@ -501,7 +501,7 @@ def test_bios_seed_config_mail_dhcp_renewal_remote_log():
     eq(list(got.values()), [[rcpt]], "recipients at the next hop")
     env, body = nexthop.queued_message(next(iter(got)))
     check(token.encode() in body, "the delivered body lacks %s" % token)
-    wait_for("status=deferred dsn=4.3.2 attempts=1 reply=421", 60)
+    wait_for('status=deferred dsn=4.3.2 attempts=1 reply="421', 60)
     # The lease renewed at T1 (8 s), and the router advertisement's DNS server.
     wait_for("event=dhcp state=renewed interface=eth0 address=%s/24" % GUEST, 60)
     check("DHCPACK(tap0) %s" % GUEST in state["dnsmasq"].text(), "dnsmasq acked nothing")

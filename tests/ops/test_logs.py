@@ -55,7 +55,7 @@ def test_session_lines():
     first = [has(r"event=accept id=%s addr=127\.0\.0\.1 sid=%s from=<a@example\.org> size=%s "
                  r"nrcpt=2 to=<x@example\.test>,<y@example\.test>" % (ida, SID, size)),
              has(r"event=reject addr=127\.0\.0\.1 sid=%s code=554 reason=relay-denied "
-                 r"to=<f@example\.net>" % SID),
+                 r"to=<f@example\.net> from=<a@example\.org>" % SID),
              has(r"event=accept id=%s addr=127\.0\.0\.1 sid=%s from=<\\x22a\\x20b\\x3dc\\x22@example\.org> "
                  r"size=%s nrcpt=1 to=<x@example\.test>" % (idb, SID, size)),
              has(r"event=disconnect addr=127\.0\.0\.1 sid=%s reason=quit messages=2 errors=1 "
