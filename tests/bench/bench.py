@@ -56,6 +56,12 @@ INVALID and left out.
                  process, so it overstates multi-process servers; for moat
                  it includes the mapped queue file)
 
+Persistent sessions: at c=100, 10 KB, smtp-source -d (each session
+carries many messages) against moat, Postfix and smtp-sink (Postfix's
+test server, which stores nothing: the most any server could do with that
+load), interleaved; the median rate of each, with moat's ratio to the
+other two.
+
 The outbound section (--section outbound runs it alone): moat and Postfix
 each queue N messages with delivery held and are released toward the same
 next hop (smtp-sink, then a STARTTLS + AUTH moat smarthost); the figure is
@@ -502,9 +508,10 @@ class OpenSMTPD(Server):
 
 # ---- runs ----
 
-def smtp_source(port, conc, size, n, timeout):
+def smtp_source(port, conc, size, n, timeout, persistent=False):
     cmd = ["smtp-source", "-s", str(conc), "-m", str(n), "-l", str(size),
-           "-M", "client.test", "-f", SENDER, "-t", RCPT, "127.0.0.1:%d" % port]
+           "-M", "client.test", "-f", SENDER, "-t", RCPT] + (["-d"] if persistent else []) + \
+          ["127.0.0.1:%d" % port]
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
@@ -517,12 +524,13 @@ def smtp_source(port, conc, size, n, timeout):
     return time.monotonic() - t0, p.returncode, (out + err).strip()
 
 
-def one_run(srv, conc, size, n):
+def one_run(srv, conc, size, n, persistent=False):
     before = srv.count()
     signed0 = srv.signed() if isinstance(srv, MoatDkim) else 0
     cpu0 = tree_cpu_ticks(srv.root)
     with MemMonitor(srv.root, srv.mapped_queue) as mon:
-        wall, rc, msg = smtp_source(srv.port, conc, size, n, timeout=max(120, n / 2))
+        wall, rc, msg = smtp_source(srv.port, conc, size, n, timeout=max(120, n / 2),
+                                    persistent=persistent)
     time.sleep(0.2)  # let the server finish what follows the last QUIT
     cpu1 = tree_cpu_ticks(srv.root)
     queued = srv.count() - before
@@ -587,7 +595,7 @@ def summarise(runs, systems, cells):
     for conc, size in cells:
         for name in systems:
             rs = [r for r in runs if r["system"] == name and r["conc"] == conc
-                  and r["size"] == size and r["valid"]]
+                  and r["size"] == size and r["valid"] and "cell" not in r]
             if name == "moat-dkim" and not any(r["system"] == name and r["conc"] == conc and
                                                r["size"] == size for r in runs):
                 continue   # not run in this cell
@@ -788,6 +796,69 @@ class Sink:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+
+
+class SinkSystem(Server):
+    """smtp-sink as one more system of an inbound cell: what a server that
+    stores nothing does with the same load (its 250 means nothing)."""
+    name = "smtp-sink"
+
+    def __init__(self, top, build):
+        Server.__init__(self, top, build)
+        self.sink = Sink(top, "sink-inbound")
+
+    def up(self):
+        self.sink.start()
+        self.port, self.proc, self.root = self.sink.port, self.sink.proc, self.sink.proc.pid
+
+    def count(self):
+        return self.sink.settle(2.0).get("mesg", 0)   # (sessions may still be closing)
+
+    def stop(self):
+        self.sink.stop()
+
+
+def persistent_cell(servers, top, build, quick, reps):
+    """c=100, 10 KB over persistent sessions (smtp-source -d: a session
+    carries many messages): moat, Postfix and smtp-sink, interleaved.
+    Returns the runs and the lines to print."""
+    conc, size = 100, 10240
+    systems = [x for x in servers if x.name in ("moat", "postfix")] + [SinkSystem(top, build)]
+    n = 5000 if quick else 20000
+    runs = []
+    for srv in systems:
+        srv.up()
+    try:
+        for srv in systems:
+            one_run(srv, conc, size, 500, persistent=True)   # warm-up, not counted
+        for rep in range(reps):
+            for srv in systems[rep % len(systems):] + systems[:rep % len(systems)]:
+                r = one_run(srv, conc, size, n, persistent=True)
+                runs.append(r)
+                log("  persistent c=%d %s %-9s %6d msgs %6.2f s %8.1f msg/s  cpu %.3f s/1k%s" % (
+                    conc, size_text(size), srv.name, r["sent"], r["wall"], r["rate"],
+                    r["cpu_per_1000"], "" if r["valid"] else "  INVALID: " + "; ".join(r["problems"])))
+    finally:
+        for srv in systems:
+            srv.stop()
+    med = {}
+    for srv in systems:
+        ok = [r for r in runs if r["system"] == srv.name and r["valid"]]
+        if ok:
+            med[srv.name] = (statistics.median(r["rate"] for r in ok),
+                             statistics.median(r["cpu_per_1000"] for r in ok))
+    lines = ["persistent sessions (smtp-source -d), c=100 10K, %d messages, median of %d run(s):" % (
+        n, reps)]
+    for name in [x.name for x in systems]:
+        if name not in med:
+            lines.append("  %-10s no valid run" % name)
+            continue
+        rate, cpu = med[name]
+        extra = ""
+        if name != "moat" and "moat" in med and rate > 0:
+            extra = "   moat/%s: %.2fx" % (name, med["moat"][0] / rate)
+        lines.append("  %-10s %8.0f msg/s  CPU %.3f s/1k%s" % (name, rate, cpu, extra))
+    return runs, lines
 
 
 class LogCount:
@@ -1501,7 +1572,7 @@ def main():
     log("bench: moat %s, postfix %s, opensmtpd %s; %d run(s) per cell, ~%.0f s each" % (
         info["versions"]["moat"], info["versions"]["postfix"], info["versions"]["opensmtpd"],
         reps, target))
-    runs, commit, idle = [], {}, None
+    runs, commit, idle, persistent_lines = [], {}, None, []
     out_lines, out_json, out_invalid = [], None, 0
     try:
         for conc, size in (cells if inbound_on else []):
@@ -1537,6 +1608,9 @@ def main():
                         st = srv.commit_stats()
                         if st:
                             commit[(conc, size)] = st
+        if inbound_on and "moat" in systems and (100, 10240) in cells:
+            pruns, persistent_lines = persistent_cell(servers, top, build, ARGS.quick, reps)
+            runs += [dict(r, cell="persistent") for r in pruns]
         if inbound_on and "moat" in systems:
             idle = idle_connections(build, top)
         if outbound_on:
@@ -1573,6 +1647,9 @@ def main():
                                a["cpu"][0], b["cpu"][0]))
             else:
                 out.append("DKIM signing on (RSA-2048), c=100 10K: no valid run")
+            out.append("")
+        if persistent_lines:
+            out += persistent_lines
             out.append("")
         if commit:
             out.append("moat group commit (whole cell, pilot included): messages per LMDB commit (fsync)")
