@@ -349,6 +349,36 @@ int qw_result_next(const struct qw_req *q, size_t *pos, struct queue_result *res
 
 /* ---- replies ---- */
 
+/* A COMMIT reply: its count, then a result per message. */
+static int rep_commit(struct wire_rd *r, struct qw_rep *q)
+{
+	q->rc = 0;
+	q->n = wire_u32(r);
+	if (wire_ok(r) != 0 || q->n == 0 || q->n > QW_BATCH_MAX)
+		return -1;
+	q->data = wire_bytes(r, (size_t)q->n * QW_COMMIT_RESULT);
+	q->len = (size_t)q->n * QW_COMMIT_RESULT;
+	return 0;
+}
+
+static void rep_usage(struct wire_rd *r, struct qw_rep *q)
+{
+	q->usage.messages = wire_u64(r);
+	q->usage.bytes = wire_u64(r);
+	q->usage.client_messages = wire_u64(r);
+	q->usage.client_bytes = wire_u64(r);
+	q->space.fs_avail = wire_u64(r);
+	q->space.fs_total = wire_u64(r);
+	q->space.file_free = wire_u64(r);
+	q->space.map_free = wire_u64(r);
+}
+
+/* The largest record a STS_GET or TLSRPT_NEXT reply may carry. */
+static size_t rep_record_max(uint16_t type)
+{
+	return (type & ~QW_REPLY) == QW_STS_GET ? STS_RECORD_MAX : TLSREC_MAX;
+}
+
 int qw_rep_decode(uint16_t type, const unsigned char *p, size_t len, struct qw_rep *q)
 {
 	struct wire_rd r;
@@ -367,22 +397,11 @@ int qw_rep_decode(uint16_t type, const unsigned char *p, size_t len, struct qw_r
 	case QW_COMMIT:
 		/* No rc: the head is the count.  Read again from the start. */
 		wire_rd_init(&r, p, len);
-		q->rc = 0;
-		q->n = wire_u32(&r);
-		if (wire_ok(&r) != 0 || q->n == 0 || q->n > QW_BATCH_MAX)
+		if (rep_commit(&r, q) != 0)
 			return -1;
-		q->data = wire_bytes(&r, (size_t)q->n * QW_COMMIT_RESULT);
-		q->len = (size_t)q->n * QW_COMMIT_RESULT;
 		break;
 	case QW_USAGE:
-		q->usage.messages = wire_u64(&r);
-		q->usage.bytes = wire_u64(&r);
-		q->usage.client_messages = wire_u64(&r);
-		q->usage.client_bytes = wire_u64(&r);
-		q->space.fs_avail = wire_u64(&r);
-		q->space.fs_total = wire_u64(&r);
-		q->space.file_free = wire_u64(&r);
-		q->space.map_free = wire_u64(&r);
+		rep_usage(&r, q);
 		break;
 	case QW_PROBE:
 	case QW_HOLD:
@@ -426,9 +445,7 @@ int qw_rep_decode(uint16_t type, const unsigned char *p, size_t len, struct qw_r
 	case QW_TLSRPT_NEXT:
 		/* The record, only with rc 0. */
 		q->data = wire_rest(&r, &q->len);
-		if (q->rc == QUEUE_OK ? q->len == 0 ||
-		    q->len > ((type & ~QW_REPLY) == QW_STS_GET ? STS_RECORD_MAX : TLSREC_MAX)
-		                      : q->len != 0)
+		if (q->rc == QUEUE_OK ? q->len == 0 || q->len > rep_record_max(type) : q->len != 0)
 			return -1;
 		break;
 	case QW_TLSRPT_SENT:
