@@ -729,7 +729,35 @@ OUT_USER, OUT_PASS = "bench", "bench-secret"
 OUT_SENDER_HOST = "moat-out.client.test"
 
 
-class Sink:
+class NextHop:
+    """A next hop the bench counts at: counters() by the subclass."""
+    proc = None
+
+    def settle(self, timeout=10.0):
+        """The counters once they stop moving (sessions still closing)."""
+        end = time.monotonic() + timeout
+        last = self.counters()
+        while time.monotonic() < end:
+            time.sleep(0.5)
+            now = self.counters()
+            if now == last:
+                return now
+            last = now
+        return last
+
+    def stop_proc(self, timeout):
+        """SIGTERM, then SIGKILL after timeout seconds."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+class Sink(NextHop):
     """smtp-sink on a free port; its -c counters, read back from its stdout."""
 
     def __init__(self, top, name="sink"):
@@ -775,27 +803,8 @@ class Sink:
     def received(self):
         return self.counters().get("mesg", 0)
 
-    def settle(self, timeout=10.0):
-        """The counters once they stop moving (sessions still closing)."""
-        end = time.monotonic() + timeout
-        last = self.counters()
-        while time.monotonic() < end:
-            time.sleep(0.5)
-            now = self.counters()
-            if now == last:
-                return now
-            last = now
-        return last
-
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
+        self.stop_proc(10)
 
 
 class SinkSystem(Server):
@@ -906,7 +915,7 @@ def make_cert(top):
     return cert, key
 
 
-class Smarthost:
+class Smarthost(NextHop):
     """A moat with a STARTTLS submission listener, AUTH and delivery off."""
 
     def __init__(self, top, build):
@@ -950,26 +959,8 @@ class Smarthost:
         return {"sess": n[b"event=connect "], "tls": n[b"event=tls "], "auth": n[b"event=auth "],
                 "mesg": moat_queue_count(self.build, self.conf)}
 
-    def settle(self, timeout=10.0):
-        end = time.monotonic() + timeout
-        last = self.counters()
-        while time.monotonic() < end:
-            time.sleep(0.5)
-            now = self.counters()
-            if now == last:
-                return now
-            last = now
-        return last
-
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
+        self.stop_proc(15)
 
 
 class MoatOut(Server):
