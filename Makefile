@@ -274,7 +274,7 @@ unit: $(UNIT_MUSL) $(UNIT_ASAN)
 
 # The appliance (image/build.sh): Debian's kernel, moat as /init, no mounts.
 # Rebuilt only when the binary or the builder's inputs change.
-IMAGE_IN := image/build.sh image/slots.sh image/oci.py image/modules image/cmdline \
+IMAGE_IN := image/build.sh image/rewrap.sh image/slots.sh image/oci.py image/modules image/cmdline \
             image/mke2fs.conf image/moat.conf.example
 image: $(BUILD)/image/moat.img
 $(BUILD)/image/moat.img: $(BUILD)/moat $(IMAGE_IN) | image-tools

@@ -32,6 +32,16 @@
 #                      once into $BUILD/kernel)
 #   KERNEL_LISTS_AGE   refresh the apt lists first when older than this many
 #                      seconds (default 3600)
+#   KERNEL_WRAP        lz4 (default): the kernel in an LZ4 wrapper built from
+#                      Debian's linux-source of the same version (image/
+#                      rewrap.sh: 3 s less to boot under emulation), or debian:
+#                      Debian's vmlinuz as it is (XZ).  Without the source
+#                      package (offline, or not of the kernel's version), or
+#                      if a check of rewrap.sh fails, the build keeps Debian's
+#                      vmlinuz, says why, and MANIFEST's kernel-wrapper line
+#                      records it.
+#   KERNEL_WRAP_FRESH  1: build the wrapper again even if $BUILD/kernel has it
+#                      (tests/image/test_image.py, to check it is reproducible)
 set -eu
 
 BUILD=${BUILD:-build}
@@ -83,6 +93,28 @@ lists_refresh() {
 		|| say "apt-get update failed: taking the kernel the lists name as they are"
 }
 
+# deb_fetch PACKAGE VERSION GLOB: the path of PACKAGE's .deb at VERSION in
+# $KDIR, downloaded if it is not there (other versions, the files of $KDIR
+# matching GLOB, are removed: the newest is the one to use); nothing when
+# apt cannot get it.
+deb_fetch() {
+	found=
+	for d in "$KDIR"/$3; do
+		[ -f "$d" ] || continue
+		if [ "$(dpkg-deb -f "$d" Package)" = "$1" ] && [ "$(dpkg-deb -f "$d" Version)" = "$2" ]; then
+			found=$d
+		else
+			rm -f "$d"
+		fi
+	done
+	if [ -z "$found" ]; then
+		say "downloading $1 $2" >&2
+		(cd "$KDIR" && apt-get download -qq "$1=$2" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2 || true)
+		found=$(ls "$KDIR"/"$1"_*.deb 2>/dev/null | head -n1)
+	fi
+	echo "$found"
+}
+
 kernel_fetch() {
 	mkdir -p "$KDIR"
 	if [ -n "${KERNEL_DEB:-}" ]; then
@@ -92,21 +124,8 @@ kernel_fetch() {
 		pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')
 		ver=$(apt-cache policy "$pkg" 2>/dev/null | awk '/Candidate:/ {print $2; exit}')
 		[ -n "$pkg" ] && [ -n "$ver" ] && [ "$ver" != "(none)" ] || die "cannot resolve linux-image-amd64"
-		deb=
-		for d in "$KDIR"/linux-image-*.deb; do
-			[ -f "$d" ] || continue
-			if [ "$(dpkg-deb -f "$d" Package)" = "$pkg" ] && [ "$(dpkg-deb -f "$d" Version)" = "$ver" ]; then
-				deb=$d
-			else
-				rm -f "$d"   # an older kernel: the newest is the one to use
-			fi
-		done
-		if [ -z "$deb" ]; then
-			say "downloading $pkg $ver"
-			(cd "$KDIR" && apt-get download -qq "$pkg=$ver" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
-			deb=$(ls "$KDIR"/"${pkg}"_*.deb 2>/dev/null | head -n1)
-			[ -n "$deb" ] || die "apt-get download $pkg=$ver failed"
-		fi
+		deb=$(deb_fetch "$pkg" "$ver" 'linux-image-*.deb')
+		[ -n "$deb" ] || die "apt-get download $pkg=$ver failed"
 	fi
 	stamp=$KDIR/root/.from
 	if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$(basename "$deb")" ]; then
@@ -124,6 +143,47 @@ kernel_fetch() {
 	KPKGVER=$(dpkg-deb -f "$deb" Version)
 	VMLINUZ=$KDIR/root/boot/vmlinuz-$KVER
 	[ -f "$VMLINUZ" ] || die "no kernel in $deb"
+}
+
+# The kernel the boot loaders load: BOOT_KERNEL, and KWRAP for MANIFEST.
+# Debian's vmlinuz unpacks its kernel with XZ, 3 s of a 6 s boot under
+# emulation; image/rewrap.sh puts the same kernel, byte for byte, in a
+# wrapper that unpacks with LZ4, built from the linux-source package of the
+# kernel package's own version (downloaded once into $KDIR, about 140 MB;
+# the build takes a minute and its result is kept, keyed by both packages
+# and rewrap.sh).
+kernel_wrap() {
+	BOOT_KERNEL=$VMLINUZ
+	case ${KERNEL_WRAP:-lz4} in
+	debian) KWRAP="debian-xz (KERNEL_WRAP=debian)"; return 0 ;;
+	lz4) ;;
+	*) die "KERNEL_WRAP=$KERNEL_WRAP: lz4 or debian" ;;
+	esac
+	src=linux-source-$(echo "$KVER" | cut -d. -f1,2)
+	sdeb=$(deb_fetch "$src" "$KPKGVER" 'linux-source-*.deb')
+	if [ -z "$sdeb" ]; then
+		KWRAP="debian-xz ($src $KPKGVER not available)"
+		say "kernel: keeping Debian's vmlinuz (XZ): $src $KPKGVER not available"
+		return 0
+	fi
+	out=$KDIR/wrap/vmlinuz-$KVER
+	key="$KDEB $(basename "$sdeb") $(sha256sum "$HERE/rewrap.sh" | cut -c1-64)"
+	if [ "${KERNEL_WRAP_FRESH:-}" = 1 ] || [ ! -f "$out" ] || [ "$(cat "$out.from" 2>/dev/null)" != "$key" ]; then
+		say "kernel: building its LZ4 wrapper from $(basename "$sdeb")"
+		mkdir -p "$KDIR/wrap"
+		rm -f "$out.from"
+		if ! sh "$HERE/rewrap.sh" "$VMLINUZ" "$KDIR/root/boot/config-$KVER" "$sdeb" "$out" "$W/rewrap" 2>"$W/rewrap.err"; then
+			reason=$(tail -n 1 "$W/rewrap.err" | sed 's/^rewrap: //')
+			cat "$W/rewrap.err" >&2
+			rm -rf "$W/rewrap"
+			KWRAP="debian-xz (rewrap.sh: $reason)"
+			say "kernel: keeping Debian's vmlinuz (XZ): $reason"
+			return 0
+		fi
+		echo "$key" >"$out.from"
+	fi
+	BOOT_KERNEL=$out
+	KWRAP="lz4 $src $KPKGVER"
 }
 
 # The modules of image/modules and everything they need (softdeps too),
@@ -192,7 +252,7 @@ build_boot() {
 	printf 'timeout 0\neditor no\n' >"$b/loader.conf"
 	slot_entry a 1 0 "$cmdline" >"$b/moat-a.conf"
 	printf '%s\n' "$cmdline" >"$b/cmdline"
-	cp "$VMLINUZ" "$b/linux"
+	cp "$BOOT_KERNEL" "$b/linux"
 	cp "$W/initrd" "$b/initrd"
 	cp /usr/lib/systemd/boot/efi/systemd-bootx64.efi "$b/BOOTX64.EFI"
 	find "$b" -exec touch -d "@$SOURCE_DATE_EPOCH" {} +
@@ -269,7 +329,8 @@ EOF
 kernel_fetch
 rm -rf "$W"
 mkdir -p "$W"
-say "kernel $KVER ($KDEB)"
+kernel_wrap
+say "kernel $KVER ($KDEB), wrapper $KWRAP"
 build_initramfs
 build_boot
 build_data
@@ -282,6 +343,7 @@ mv "$W/boot.fat" "$W/moat-boot.img"
 {
 	echo "kernel $KVER $KDEB"
 	echo "kernel-package $KPKG $KPKGVER"
+	echo "kernel-wrapper $KWRAP"
 	echo "source-date-epoch $SOURCE_DATE_EPOCH"
 	echo "boot-partition moat-boot offset $((2048 * 512)) size $((BOOT_MB * 1048576))"
 	echo "data-partition moat-data offset $DATA_OFFSET size $((DATA_MB * 1048576))"
