@@ -40,8 +40,6 @@
 #                      if a check of rewrap.sh fails, the build keeps Debian's
 #                      vmlinuz, says why, and MANIFEST's kernel-wrapper line
 #                      records it.
-#   KERNEL_WRAP_FRESH  1: build the wrapper again even if $BUILD/kernel has it
-#                      (tests/image/test_image.py, to check it is reproducible)
 set -eu
 
 BUILD=${BUILD:-build}
@@ -168,7 +166,7 @@ kernel_wrap() {
 	fi
 	out=$KDIR/wrap/vmlinuz-$KVER
 	key="$KDEB $(basename "$sdeb") $(sha256sum "$HERE/rewrap.sh" | cut -c1-64)"
-	if [ "${KERNEL_WRAP_FRESH:-}" = 1 ] || [ ! -f "$out" ] || [ "$(cat "$out.from" 2>/dev/null)" != "$key" ]; then
+	if [ ! -f "$out" ] || [ "$(cat "$out.from" 2>/dev/null)" != "$key" ]; then
 		say "kernel: building its LZ4 wrapper from $(basename "$sdeb")"
 		mkdir -p "$KDIR/wrap"
 		rm -f "$out.from"

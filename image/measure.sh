@@ -12,7 +12,9 @@
 #   image-qcow2-bytes         the compressed qcow2 disk (the download)
 #   image-raw-xz-bytes        the raw disk, xz -9 (the other download)
 #   image-raw-bytes           the raw disk as it boots (sparse; its size)
-#   kernel-bytes              Debian's vmlinuz
+#   kernel-bytes              the kernel the boot loaders load (slot a)
+#   kernel-wrapper            MANIFEST's: lz4 (image/rewrap.sh) or debian-xz
+#   debian-vmlinuz-bytes      Debian's vmlinuz, the same kernel in XZ
 #   initramfs-bytes           moat + kernel modules, zstd
 #   boot-partition-used-bytes what the FAT boot partition holds
 #   oci-archive-bytes         moat-oci.tar
@@ -21,7 +23,8 @@
 #   boot-to-220-uefi-seconds  OVMF -> systemd-boot -> kernel -> moat init -> 220
 # and for each, the median boot's breakdown (image/qemu.py breakdown()):
 #   boot-FW-firmware-loader-seconds  qemu start to the kernel's clock starting:
-#                                    firmware, boot loader, kernel decompression
+#                                    firmware, boot loader, the kernel unpacking
+#                                    itself
 #   boot-FW-kernel-to-init-seconds   the kernel's own start, to running /init
 #   boot-FW-init-to-220-seconds      moat as process 1 to the 220 through the forward
 #   boot-FW-qemu-cpu-seconds         the CPU time qemu used until then: a figure
@@ -38,8 +41,10 @@ echo "image-qcow2-bytes $(size "$I/moat.qcow2")"
 echo "image-raw-xz-bytes $(xz -T1 -9 -c "$I/moat.img" | wc -c)"
 echo "image-raw-bytes $(size "$I/moat.img")"
 kver=$(awk '$1 == "kernel" {print $2}' "$I/MANIFEST")
-echo "kernel-bytes $(size "$BUILD/kernel/root/boot/vmlinuz-$kver")"
 export MTOOLS_SKIP_CHECK=1
+echo "kernel-bytes $(mtype -i "$I/moat-boot.img" ::/moat/a/linux | wc -c)"
+echo "kernel-wrapper $(sed -n 's/^kernel-wrapper //p' "$I/MANIFEST")"
+echo "debian-vmlinuz-bytes $(size "$BUILD/kernel/root/boot/vmlinuz-$kver")"
 echo "initramfs-bytes $(mtype -i "$I/moat-boot.img" ::/moat/a/initrd | wc -c)"
 # The files on the boot partition ("26 files  9 936 553 bytes").
 echo "boot-partition-used-bytes $(mdir -/ -a -i "$I/moat-boot.img" :: | awk '
