@@ -313,7 +313,7 @@ size_t initdev_power_buttons(int *fds, size_t cap)
 				(void)ioctl(fd, EVIOCGNAME(sizeof name - 1), name);
 				char q[160];
 				log_event("power-button", "device=%s name=%s", path,
-				          log_quote(name, strlen(name), q, sizeof q));
+				          log_quoted(name, strlen(name), q, sizeof q));
 				fds[found++] = fd;
 			} else if (fd >= 0) {
 				close(fd);
