@@ -29,7 +29,8 @@ PKGS_run="$PKGS_build swaks"
 # wrapper with Kbuild (gcc-12 as Debian's kernel, flex and bison for Kconfig,
 # bc, libssl-dev for the scripts it builds first) and lz4.
 PKGS_image="$PKGS_build python3 qemu-utils syslinux syslinux-common mtools dosfstools fdisk
-      e2fsprogs systemd-boot-efi binutils cpio kmod zstd xz-utils lz4 gcc-12 flex bison bc libssl-dev"
+      e2fsprogs systemd-boot-efi binutils cpio kmod zstd xz-utils lz4 gcc-12 flex bison bc libssl-dev
+      ca-certificates"
 # test: the sanitizer and fuzz builds, the peers and tools of the tests,
 # the man pages' lint, the appliance booted and the container run.
 PKGS_test="$PKGS_run $PKGS_image clang libclang-rt-14-dev liblmdb-dev libbearssl-dev

@@ -32,6 +32,10 @@
 #                      once into $BUILD/kernel)
 #   KERNEL_LISTS_AGE   refresh the apt lists first when older than this many
 #                      seconds (default 3600)
+#   CA_BUNDLE          the CA bundle put at /etc/ssl/certs/ca-certificates.crt
+#                      in the initramfs and the container (tls-ca-file's
+#                      default: MTA-STS, tls verify); default this machine's,
+#                      from Debian's ca-certificates (MANIFEST: its version)
 #   KERNEL_WRAP        lz4 (default): the kernel in an LZ4 wrapper built from
 #                      Debian's linux-source of the same version (image/
 #                      rewrap.sh: 3 s less to boot under emulation), or debian:
@@ -215,11 +219,12 @@ module_index() {
 
 # ---------------------------------------------------------------- initramfs
 # /init is moat (it runs its init role as PID 1); /lib/modules holds the
-# modules as NAME.ko and their index.  Nothing else: no shell, no libc, no
-# tools.
+# modules as NAME.ko and their index; /etc/ssl/certs the CA bundle.
+# Nothing else: no shell, no libc, no tools.
 build_initramfs() {
 	r=$W/initramfs
-	mkdir -p "$r/dev" "$r/proc" "$r/sys" "$r/data" "$r/etc" "$r/lib/modules"
+	mkdir -p "$r/dev" "$r/proc" "$r/sys" "$r/data" "$r/etc/ssl/certs" "$r/lib/modules"
+	cp "$CA_BUNDLE" "$r/etc/ssl/certs/ca-certificates.crt"
 	cp "$MOAT" "$r/init"
 	strip --strip-all "$r/init"
 	chmod 0755 "$r/init"
@@ -324,6 +329,10 @@ EOF
 	DATA_OFFSET=$((data_start * 512))
 }
 
+CA_BUNDLE=${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
+grep -q -- '-----BEGIN CERTIFICATE-----' "$CA_BUNDLE" 2>/dev/null || die "$CA_BUNDLE: no CA bundle (make image-tools)"
+CA_FROM=$(dpkg-query -W -f='ca-certificates ${Version}' ca-certificates 2>/dev/null || echo unknown)
+[ "$CA_BUNDLE" = /etc/ssl/certs/ca-certificates.crt ] || CA_FROM="file $CA_BUNDLE"
 kernel_fetch
 rm -rf "$W"
 mkdir -p "$W"
@@ -335,13 +344,14 @@ build_data
 assemble
 qemu-img convert -q -c -O qcow2 "$W/moat.img" "$W/moat.qcow2"
 strip --strip-all -o "$W/moat.stripped" "$MOAT"
-/usr/bin/python3 "$HERE/oci.py" "$W/moat.stripped" "$W/moat-oci.tar"
+/usr/bin/python3 "$HERE/oci.py" "$W/moat.stripped" "$CA_BUNDLE" "$W/moat-oci.tar"
 
 mv "$W/boot.fat" "$W/moat-boot.img"
 {
 	echo "kernel $KVER $KDEB"
 	echo "kernel-package $KPKG $KPKGVER"
 	echo "kernel-wrapper $KWRAP"
+	echo "ca-bundle $CA_FROM $(sha256sum "$CA_BUNDLE" | cut -c1-64)"
 	echo "source-date-epoch $SOURCE_DATE_EPOCH"
 	echo "boot-partition moat-boot offset $((2048 * 512)) size $((BOOT_MB * 1048576))"
 	echo "data-partition moat-data offset $DATA_OFFSET size $((DATA_MB * 1048576))"

@@ -1,11 +1,15 @@
 #!/usr/bin/python3
-"""image/oci.py MOAT OUT.tar -- the container image: an OCI image archive.
+"""image/oci.py MOAT CA_BUNDLE OUT.tar -- the container image: an OCI image
+archive.
 
 FROM scratch, one layer:
     /moat    the static binary (root-owned, 0755)
+    /etc/ssl/certs/ca-certificates.crt
+             CA_BUNDLE, the build machine's (Debian's ca-certificates):
+             tls-ca-file's default, for MTA-STS and `tls verify`
     /data/   the volume: moat.conf and the queue (owned by 65532, 0700)
 It runs `moat serve -c /data/moat.conf` as user 65532:65532 (no name: the
-image has no /etc/passwd, nothing but the binary).  The archive is an OCI
+image has no /etc/passwd, nothing but the binary and the CA bundle).  The archive is an OCI
 image layout (oci-layout, index.json, blobs/sha256/...) in a tar, tagged
 "latest" (org.opencontainers.image.ref.name), as `skopeo copy
 oci-archive:moat-oci.tar ...` and `umoci unpack --image DIR:latest` take it.
@@ -57,17 +61,23 @@ def sha(data):
 
 
 def main():
-    if len(sys.argv) != 3:
-        sys.stderr.write("usage: image/oci.py MOAT OUT.tar\n")
+    if len(sys.argv) != 4:
+        sys.stderr.write("usage: image/oci.py MOAT CA_BUNDLE OUT.tar\n")
         sys.exit(100)
-    moat, out = sys.argv[1], sys.argv[2]
+    moat, ca, out = sys.argv[1:]
     epoch = int(os.environ.get("SOURCE_DATE_EPOCH", "1700000000"))
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
     with open(moat, "rb") as f:
         binary = f.read()
+    with open(ca, "rb") as f:
+        bundle = f.read()
 
     layer = tar_bytes([
         ("moat", tarfile.REGTYPE, 0o755, 0, 0, binary),
+        ("etc", tarfile.DIRTYPE, 0o755, 0, 0, None),
+        ("etc/ssl", tarfile.DIRTYPE, 0o755, 0, 0, None),
+        ("etc/ssl/certs", tarfile.DIRTYPE, 0o755, 0, 0, None),
+        ("etc/ssl/certs/ca-certificates.crt", tarfile.REGTYPE, 0o644, 0, 0, bundle),
         ("data", tarfile.DIRTYPE, 0o700, UID, GID, None),
     ], epoch)
     zbuf = io.BytesIO()

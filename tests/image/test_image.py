@@ -363,7 +363,7 @@ def test_boot_partition_slots():
 
 
 @case
-def test_initramfs_holds_only_moat_and_modules():
+def test_initramfs_holds_only_moat_modules_and_ca_bundle():
     need(state, "built")
     d = os.path.join(WORK, "initrd")
     os.makedirs(d, exist_ok=True)
@@ -373,12 +373,17 @@ def test_initramfs_holds_only_moat_and_modules():
     r = subprocess.run("zstd -dc '%s' | cpio -it --quiet" % initrd, shell=True,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
     names = r.stdout.decode().split()
-    dirs = {"dev", "proc", "sys", "data", "etc", "lib", "lib/modules"}
+    dirs = {"dev", "proc", "sys", "data", "etc", "etc/ssl", "etc/ssl/certs", "lib", "lib/modules"}
     kos = [n for n in names if re.match(r"^lib/modules/[A-Za-z0-9_]+\.ko$", n)]
     index = "lib/modules/modules.index"
-    other = [n for n in names if n not in dirs and n not in ("init", index) and n not in kos]
-    eq(other, [], "files in the initramfs other than /init, modules and their index")
+    ca = "etc/ssl/certs/ca-certificates.crt"
+    other = [n for n in names if n not in dirs and n not in ("init", index, ca) and n not in kos]
+    eq(other, [], "files in the initramfs other than /init, modules, their index and the CA bundle")
     check("init" in names and index in names, "no /init or no module index")
+    r = subprocess.run("zstd -dc '%s' | cpio -i --quiet --to-stdout %s" % (initrd, ca), shell=True,
+                       stdout=subprocess.PIPE, timeout=60)
+    with open("/etc/ssl/certs/ca-certificates.crt", "rb") as f:
+        check(r.stdout == f.read(), "the initramfs's CA bundle is not this machine's")
     for m in ("virtio_blk", "virtio_net", "ext4", "button", "evdev", "vmxnet3", "vmw_pvscsi",
               "hv_netvsc", "hv_storvsc", "isofs", "vfat", "sr_mod", "loop"):
         check("lib/modules/%s.ko" % m in kos, "module %s missing" % m)
@@ -483,6 +488,10 @@ def test_bios_seed_config_mail_dhcp_renewal_remote_log():
                 "result=applied config=/seed/moat.conf files=2",
                 "uid=65532,65532,65532,65532 capabilities=0000000000000400",
                 "event=queue messages=0 new=yes")
+    # The image's CA bundle, tls-ca-file's default (MTA-STS is on).
+    m = re.search(r"event=tls-ca file=/etc/ssl/certs/ca-certificates\.crt anchors=(\d+)", since_mark())
+    check(m and int(m.group(1)) > 100, "no CA bundle loaded:\n%s" % since_mark()[-3000:])
+    check("no CA bundle" not in since_mark(), "a CA bundle warning:\n%s" % since_mark()[-3000:])
     # Log lines after the step carry this year, not 2001's.
     check(re.search(r"\n%s-\d\d-\d\dT\S+ moat\[\d+\]: event=serve-start" % time.strftime("%Y"),
                     since_mark()), "the log's clock is not today's:\n%s" % since_mark()[-2000:])

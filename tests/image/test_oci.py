@@ -2,8 +2,8 @@
 """tests/image/test_oci.py -- the container image, validated and run.
 
 build/image/moat-oci.tar (from `make image`, which test_image.py or this
-file runs) is unpacked as the OCI image layout it is and checked by
-oci-image-tool; umoci turns it into a runtime bundle, and runc runs it with
+file runs) is unpacked as the OCI image layout it is (the binary, the CA
+bundle, /data) and checked by oci-image-tool; umoci turns it into a runtime bundle, and runc runs it with
 a volume on /data holding moat.conf, in a network namespace of its own
 (runc's default).  swaks, run inside that namespace with nsenter, sends a
 mail to port 25: the server, running as uid 65532, must queue it on the
@@ -59,12 +59,16 @@ def test_oci_archive_validates():
     eq(config["Entrypoint"], ["/moat"], "Entrypoint")
     eq(config["Volumes"], {"/data": {}}, "Volumes")
     eq(len(manifest["layers"]), 1, "layers (FROM scratch: one)")
-    # The layer: the binary and the volume's mount point, nothing else.
+    # The layer: the binary, the CA bundle and the volume's mount point,
+    # nothing else.
     blob = os.path.join(layout, "blobs", "sha256", manifest["layers"][0]["digest"][7:])
+    ca = "etc/ssl/certs/ca-certificates.crt"
     with tarfile.open(blob) as t:
         names = sorted(m.name for m in t.getmembers())
-        eq(names, ["data", "moat"], "layer contents")
+        eq(names, ["data", "etc", "etc/ssl", "etc/ssl/certs", ca, "moat"], "layer contents")
         eq(t.getmember("data").uid, UID, "owner of /data")
+        with open("/" + ca, "rb") as f:
+            check(t.extractfile(ca).read() == f.read(), "the layer's CA bundle is not this machine's")
     state["layout"] = layout
 
 
@@ -150,6 +154,9 @@ def test_oci_runs_under_runc_and_answers_smtp():
         raise Failure("the container did not stop within 30 s of SIGTERM")
     log = open(log_path).read()
     check("event=exit status=0" in log, "no clean exit in the log: %s" % log[-2000:])
+    # tls-ca-file's default is in the image: no warning, the bundle loaded.
+    check(re.search(r"event=tls-ca file=/etc/ssl/certs/ca-certificates\.crt anchors=[1-9]\d\d", log)
+          and "no CA bundle" not in log, "the CA bundle was not loaded: %s" % log[-2000:])
     # The message is on the volume, owned by the container's user.
     qdir = os.path.join(vol, "queue")
     eq(os.stat(os.path.join(qdir, "data.mdb")).st_uid, UID, "owner of the queue")
