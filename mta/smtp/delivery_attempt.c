@@ -511,7 +511,7 @@ static void session_note(struct client *cl, const struct target *t, const char *
 	}
 	if (result < 0)
 		return;
-	log_quote(reason, strlen(reason), why, sizeof why);
+	log_quoted(reason, strlen(reason), why, sizeof why);
 	log_event("tls-policy-fail", "domain=%s mx=%s address=%s policy=%s result=%s action=%s reason=%s",
 	          cl->req.route.domain, t != NULL ? t->host : mx, ip[0] ? ip : "none",
 	          client_tls_policy_name(policy), tlsrpt_result_name((unsigned)result), action, why);

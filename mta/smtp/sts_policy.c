@@ -127,7 +127,7 @@ static void fetch_failed(struct entry *e, unsigned result, const char *why)
 	int fresh = mtasts_fetch_failed(e->cached, now_s()) == MTASTS_USE_CACHED;
 	char reason[400];
 
-	log_quote(why, strlen(why), reason, sizeof reason);
+	log_quoted(why, strlen(why), reason, sizeof reason);
 	log_event("tls-policy-fail", "domain=%s policy=mta-sts result=%s action=%s reason=%s",
 	          e->domain, tlsrpt_result_name(result), fresh ? "cached-policy" : "no-policy",
 	          reason);

@@ -115,7 +115,7 @@ static void test_observe(void)
 	see("tls-policy-fail", "domain=c.test mx=mx.c.test address=192.0.2.1 policy=mta-sts "
 	    "result=certificate-host-mismatch action=next-host reason=BR_ERR_X509_BAD_SERVER_NAME");
 	see("tls-policy-fail", "domain=d.test policy=mta-sts result=sts-policy-invalid "
-	    "action=no-policy reason=x");
+	    "action=no-policy reason=\"line 2: no result=here \\x22mode\\x22\"");
 	see("tls-policy-fail", "domain=d.test policy=dane result=Bad!");
 	CHECK(fam(&m.tls_policy, "dane") == 1 && fam(&m.tls_policy, "mta-sts") == 1 &&
 	      fam(&m.tls_policy, "opportunistic") == 0);
