@@ -488,6 +488,30 @@ static int policy_reported(unsigned p)
  * (event=tls-policy-fail, counted by the metrics).  action says what
  * came of it: next-host, reported (testing), encrypted-only.
  */
+/* Our end of the connection on fd, as text into buf ("" if unknown). */
+static void local_address(int fd, char *buf, size_t cap)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	struct ipaddr ip;
+
+	buf[0] = '\0';
+	if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+		return;
+	memset(&ip, 0, sizeof ip);
+	if (ss.ss_family == AF_INET) {
+		ip.family = IP_V4;
+		memcpy(ip.a, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+	} else if (ss.ss_family == AF_INET6) {
+		ip.family = IP_V6;
+		memcpy(ip.a, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+		ip_unmap(&ip);
+	} else {
+		return;
+	}
+	ip_format(&ip, buf, cap);
+}
+
 static void session_note(struct client *cl, const struct target *t, const char *mx,
                          unsigned policy, int result, const char *reason, const char *action)
 {
@@ -506,6 +530,10 @@ static void session_note(struct client *cl, const struct target *t, const char *
 		snprintf(x->mx, sizeof x->mx, "%.253s", t != NULL ? t->host : mx);
 		snprintf(x->ip, sizeof x->ip, "%s", ip);
 		snprintf(x->reason, sizeof x->reason, "%s", reason);
+		if (t != NULL && cl->lk != NULL) {   /* the connection the check was made on */
+			local_address(cl->lk->cn.io.fd, x->local, sizeof x->local);
+			snprintf(x->helo, sizeof x->helo, "%s", cl->lk->s.peer_name);
+		}
 		if (t != NULL && t->h < cl->nhosts && policy == CLIENT_TLS_DANE)
 			memcpy(x->tlsa, cl->hosts[t->h].tlsa_text, sizeof x->tlsa);   /* (same size) */
 	}

@@ -83,6 +83,8 @@ struct client_session {
 	int8_t   result;                     /* -1 success, else enum tlsrpt_result */
 	char     mx[DNS_NAME_MAX + 1];       /* the MX host */
 	char     ip[IP_TEXT_MAX];            /* its address */
+	char     local[IP_TEXT_MAX];         /* our end of the connection ("": none) */
+	char     helo[SMTPC_NAME_MAX + 1];   /* its name (smtpc peer_name; "": none) */
 	char     reason[96];                 /* what failed, for failure-reason-code */
 	char     tlsa[640];                  /* DANE: the host's TLSA records, "3 1 1 hex"
 	                                        lines (cut at a record's end) */

@@ -469,12 +469,34 @@ static int loops(struct smtpc *c, const struct smtp_reply *r)
 	return 1;
 }
 
+/* The first word of r as the server's name (peer_name), if it is one: a
+ * host name's or an address literal's characters only, at most
+ * SMTPC_NAME_MAX of them.  Anything else leaves the name as it was. */
+static void note_name(struct smtpc *c, const struct smtp_reply *r)
+{
+	const char *t = r->nlines ? r->line[0].text : "";
+	size_t n = 0, len = r->nlines ? r->line[0].len : 0;
+
+	while (n < len && t[n] != ' ') {
+		unsigned char ch = (unsigned char)t[n];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      ch == '-' || ch == '.' || ch == '_' || ch == '[' || ch == ']' || ch == ':'))
+			return;
+		n++;
+	}
+	if (n == 0 || n > SMTPC_NAME_MAX)
+		return;
+	memcpy(c->peer_name, t, n);
+	c->peer_name[n] = '\0';
+}
+
 static void st_greeting(struct smtpc *c, const struct smtp_reply *r)
 {
 	if (r->code != 220) {
 		fail_reply(c, r, 1, "the greeting");
 		return;
 	}
+	note_name(c, r);
 	if (!loops(c, r))
 		send_ehlo(c);
 }
@@ -484,6 +506,7 @@ static void st_ehlo(struct smtpc *c, const struct smtp_reply *r)
 	if (r->code >= 200 && r->code < 300) {
 		if (loops(c, r))
 			return;
+		note_name(c, r);
 		c->esmtp = 1;
 		parse_ehlo(c, r);
 		after_hello(c);
@@ -500,6 +523,7 @@ static void st_helo(struct smtpc *c, const struct smtp_reply *r)
 	if (r->code >= 200 && r->code < 300) {
 		if (loops(c, r))
 			return;
+		note_name(c, r);
 		c->esmtp = 0;
 		c->ext = 0;
 		after_hello(c);

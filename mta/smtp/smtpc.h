@@ -139,6 +139,8 @@ enum smtpc_event_type {
 #define SMTPC_EXT_AUTH_LOGIN 0x40u
 #define SMTPC_EXT_DSN        0x80u
 
+#define SMTPC_NAME_MAX 253   /* a host name's text (policy/dns.h DNS_NAME_MAX) */
+
 struct smtpc {
 	struct smtpc_params   p;
 	struct smtpc_result  *res;          /* caller-owned, p.nrcpts long */
@@ -167,6 +169,10 @@ struct smtpc {
 	int                   failed;
 	int                   try_next;
 	char                  error[SMTPC_TEXT_MAX];
+	/* The server's own name (RFC 8460's receiving-mx-helo): the first
+	 * word of its EHLO/HELO reply, else of its greeting; "" until one
+	 * looks like a host name or an address literal. */
+	char                  peer_name[SMTPC_NAME_MAX + 1];
 	struct stuff_state    stuff;
 	char                  out[SMTPC_OUT_MAX];
 	size_t                outlen;

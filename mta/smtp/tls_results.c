@@ -78,10 +78,10 @@ int tlsres_sessions(struct qc *q, const char *domain, const struct mtasts_policy
 		pol.mx_hosts = x->mx;
 		memset(&f, 0, sizeof f);
 		f.result = (unsigned)c->result;
-		f.sending_ip = "";
+		f.sending_ip = c->local;
 		f.receiving_ip = c->ip;
 		f.receiving_mx = c->mx;
-		f.receiving_helo = "";
+		f.receiving_helo = c->helo;
 		f.reason = c->reason;
 		(void)tlsrpt_add(&x->r, &pol, c->result < 0 ? NULL : &f, now);
 	}

@@ -437,6 +437,10 @@ def test_sts_testing_delivers_and_reports():
     eq(d["result-type"], "certificate-host-mismatch", "result-type")
     eq(d["receiving-mx-hostname"], "mx.testing.test", "receiving-mx-hostname")
     eq(d["receiving-ip"], "127.0.0.6", "receiving-ip")
+    # Our end of the connection (the address the next hop saw the delivery
+    # come from) and the name the next hop gave itself (sinklib: sink.test).
+    eq(d.get("sending-mta-ip"), sink.messages[-1].peer[0], "sending-mta-ip")
+    eq(d.get("receiving-mx-helo"), "sink.test", "receiving-mx-helo")
     check("mode: testing" in rep["policies"][0]["policy"]["policy-string"],
           "policy-string: %r" % rep["policies"][0]["policy"])
 

@@ -347,6 +347,44 @@ static void test_loop(void)
 	CHECK(!r.c.looped && !smtpc_done(&r.c));
 }
 
+/* The server's name for TLS reports: the greeting's first word, then the
+ * EHLO/HELO reply's; never one with other characters or too long. */
+static void test_peer_name(void)
+{
+	static const struct {
+		const char *script, *want;
+	} names[] = {
+		{ "220 mx.example ESMTP hi\r\n", "mx.example" },
+		{ "220 mx.example ESMTP\r\n250-Other.Example greets\r\n250 SIZE 10\r\n", "Other.Example" },
+		{ "220 mx.example\r\n500 no\r\n250 [192.0.2.1]\r\n", "[192.0.2.1]" },
+		{ "220 mx.example\r\n250-bad\"name\r\n250 SIZE 10\r\n", "mx.example" },
+		{ "220 ESMTP\r\n", "ESMTP" },
+		{ "220 \r\n250 a\x01b\r\n", "" },
+		{ "421 mx.example busy\r\n", "" },
+	};
+	static struct run r;
+	struct smtpc_params p = P(two, 2);
+	char longname[SMTPC_NAME_MAX + 40];
+
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		memset(&r, 0, sizeof r);
+		smtpc_init(&r.c, &p, r.res);
+		feed(&r, names[i].script, strlen(names[i].script), 0, "");
+		CHECKF(strcmp(r.c.peer_name, names[i].want) == 0, "case %zu: %s", i, r.c.peer_name);
+	}
+	/* 254 characters: not a name; 253: one */
+	for (size_t n = SMTPC_NAME_MAX; n <= SMTPC_NAME_MAX + 1; n++) {
+		memset(&r, 0, sizeof r);
+		smtpc_init(&r.c, &p, r.res);
+		memcpy(longname, "220 ", 4);
+		memset(longname + 4, 'a', n);
+		memcpy(longname + 4 + n, "\r\n", 3);
+		feed(&r, longname, strlen(longname), 0, "");
+		CHECKF(strlen(r.c.peer_name) == (n == SMTPC_NAME_MAX ? n : 0), "%zu: %zu", n,
+		       strlen(r.c.peer_name));
+	}
+}
+
 /* STARTTLS: plaintext after the 220 is an injection; a failed handshake
  * ends the session. */
 static void test_starttls_injection(void)
@@ -555,6 +593,7 @@ int main(void)
 	RUN(test_texts);
 	RUN(test_starttls_injection);
 	RUN(test_loop);
+	RUN(test_peer_name);
 	RUN(test_many_rcpts);
 	RUN(test_dsn);
 	RUN(test_reuse);
