@@ -109,7 +109,8 @@ NET    := mta/net/log.c \
           mta/net/connlimit.c \
           mta/net/qwire.c \
           mta/net/queue_client.c \
-          mta/net/plink.c
+          mta/net/plink.c \
+          mta/net/sockaddr.c
 OPS    := mta/ops/loaded_config.c \
           mta/ops/dkim_key.c \
           mta/ops/config_files.c \

@@ -1746,9 +1746,7 @@ static const struct {
 };
 _Static_assert(NDIRECTIVES <= SEEN_MAX, "struct parse: seen[] is too small");
 
-/* Split one line (no line end) into words; a word starting with '#' starts
- * a comment.  Returns the number of words, which may exceed max. */
-static size_t split_words(const char *s, size_t len, const char **word, size_t *wlen, size_t max)
+size_t conf_words(const char *s, size_t len, const char **word, size_t *wlen, size_t max)
 {
 	size_t n = 0, k = 0;
 
@@ -1794,7 +1792,7 @@ static int parse_line(struct parse *p, const char *s, size_t len)
 			return fail(p);
 		}
 	}
-	size_t n = split_words(s, len, word, wlen, 1 + CONF_ARGS_MAX);
+	size_t n = conf_words(s, len, word, wlen, 1 + CONF_ARGS_MAX);
 	if (n == 0)
 		return 0;
 	for (i = 0; i < NDIRECTIVES; i++) {

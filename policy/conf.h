@@ -346,4 +346,11 @@ const char *conf_directive_name(size_t i);
  * buf; returns the length it needs (like snprintf). */
 size_t conf_format(const struct conf *c, char *buf, size_t cap);
 
+/* Split one line (no line end) into its words: spaces or tabs between
+ * them, a word starting with '#' the start of a comment.  word[i] points
+ * into s, wlen[i] its length; returns the number of words, which may
+ * exceed max (only max are stored).  The config's lines, and the other
+ * line formats of the same shape (policy/modidx.h). */
+size_t conf_words(const char *s, size_t len, const char **word, size_t *wlen, size_t max);
+
 #endif

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "policy/conf.h"
+
 static int word_is(const char *w, size_t n, const char *lit)
 {
 	return n == strlen(lit) && memcmp(w, lit, n) == 0;
@@ -11,28 +13,6 @@ static int word_is(const char *w, size_t n, const char *lit)
 static int name_ok(const char *w, size_t n)
 {
 	return n > 0 && n <= MODIDX_NAME_MAX && memchr(w, '/', n) == NULL;
-}
-
-/* Split line[0..len) into words (spaces or tabs between them); returns the
- * number found, which may exceed max (only max are stored). */
-static size_t split(const char *s, size_t len, const char **word, size_t *wlen, size_t max)
-{
-	size_t n = 0, k = 0;
-
-	for (;;) {
-		while (k < len && (s[k] == ' ' || s[k] == '\t'))
-			k++;
-		if (k == len)
-			return n;
-		size_t start = k;
-		while (k < len && s[k] != ' ' && s[k] != '\t')
-			k++;
-		if (n < max) {
-			word[n] = s + start;
-			wlen[n] = k - start;
-		}
-		n++;
-	}
 }
 
 int modidx_next(const char *buf, size_t len, size_t *pos, struct modidx_line *out)
@@ -48,8 +28,8 @@ int modidx_next(const char *buf, size_t len, size_t *pos, struct modidx_line *ou
 		out->lineno++;
 		if (n > 0 && line[n - 1] == '\r')
 			n--;
-		words = split(line, n, word, wlen, MODIDX_WORDS_MAX + 1);
-		if (words == 0 || word[0][0] == '#')
+		words = conf_words(line, n, word, wlen, MODIDX_WORDS_MAX + 1);
+		if (words == 0)   /* empty, or a comment */
 			continue;
 		if (words > MODIDX_WORDS_MAX + 1)
 			return -1;

@@ -34,6 +34,7 @@
 #include "mta/init/seed.h"
 #include "mta/init/slots.h"
 #include "mta/net/log.h"
+#include "mta/net/sockaddr.h"
 #include "policy/conf.h"
 #include "policy/kv.h"
 
@@ -581,6 +582,7 @@ static void settle(void)
 static int health_http(void)
 {
 	struct sockaddr_storage ss;
+	struct ipaddr to;
 	struct timeval tv = { 3, 0 };
 	socklen_t sl;
 	char buf[64];
@@ -589,24 +591,12 @@ static int health_http(void)
 	int fd;
 	ssize_t n = 0, r;
 
-	memset(&ss, 0, sizeof ss);
-	if (m->addr.family == IP_V6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(m->port);
-		memcpy(&s6->sin6_addr, m->addr.a, 16);
-		if (m->any)
-			s6->sin6_addr = in6addr_loopback;
-		sl = sizeof *s6;
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(m->port);
-		memcpy(&s4->sin_addr, m->addr.a, 4);
-		if (m->any)
-			s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		sl = sizeof *s4;
+	to = m->addr;
+	if (m->any) {   /* a wildcard listener: ask it on the loopback */
+		const char *lo = to.family == IP_V6 ? "::1" : "127.0.0.1";
+		(void)ip_parse(lo, strlen(lo), &to);
 	}
+	sl = sockaddr_from_ip(&to, m->port, &ss);
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0 ||

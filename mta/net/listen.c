@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "mta/net/sockaddr.h"
+
 /* The supervisor's sockets, inherited by the smtp role at fork. */
 #define KEPT_MAX (CONF_MAX_LISTENERS * 2 + 2)
 static struct {
@@ -109,22 +111,7 @@ static int open_new(const struct conf_listener *cl, char *err, size_t errcap)
 	char text[IP_TEXT_MAX];
 	int fd, one = 1, e;
 
-	memset(&ss, 0, sizeof ss);
-	if (cl->addr.family == IP_V4) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(cl->port);
-		memcpy(&sin->sin_addr, cl->addr.a, 4);
-		slen = sizeof *sin;
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(cl->port);
-		memcpy(&sin6->sin6_addr, cl->addr.a, 16);
-		slen = sizeof *sin6;
-	}
+	slen = sockaddr_from_ip(&cl->addr, cl->port, &ss);
 	ip_format(&cl->addr, text, sizeof text);
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -163,16 +150,8 @@ size_t listen_local_addrs(struct ipaddr *out, size_t max)
 
 		if (sa == NULL)
 			continue;
-		memset(&out[n], 0, sizeof out[n]);
-		if (sa->sa_family == AF_INET) {
-			out[n].family = IP_V4;
-			memcpy(out[n].a, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+		if (sockaddr_to_ip(sa, &out[n]) >= 0)
 			n++;
-		} else if (sa->sa_family == AF_INET6) {
-			out[n].family = IP_V6;
-			memcpy(out[n].a, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
-			n++;
-		}
 	}
 	freeifaddrs(all);
 	return n;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "mta/net/log.h"
+#include "mta/net/sockaddr.h"
 #include "policy/hosts.h"
 
 #define ROUNDS 2
@@ -175,20 +176,7 @@ static void finish(struct dns_query *q, enum dns_status st, void *parsed)
 static void fill_sockaddr(const struct conf_dns_server *s, struct sockaddr_storage *ss,
                           socklen_t *len)
 {
-	memset(ss, 0, sizeof *ss);
-	if (s->addr.family == IP_V4) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(s->port);
-		memcpy(&sin->sin_addr, s->addr.a, 4);
-		*len = sizeof *sin;
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(s->port);
-		memcpy(&sin6->sin6_addr, s->addr.a, 16);
-		*len = sizeof *sin6;
-	}
+	*len = sockaddr_from_ip(&s->addr, s->port, ss);
 }
 
 static void send_attempt(struct dns_query *q);

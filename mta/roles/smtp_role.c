@@ -28,6 +28,7 @@
 #include "mta/ops/ops.h"
 #include "mta/smtp/smtpd.h"
 #include "mta/ops/config_files.h"
+#include "mta/net/sockaddr.h"
 #include "mta/net/tls.h"
 #include "mta/net/key_client.h"
 #include "mta/net/dkim_client.h"
@@ -1105,24 +1106,6 @@ static void session_io_cb(struct ev_loop *l, struct ev_io *io, unsigned events)
 	session_pump(c);
 }
 
-static uint16_t sockaddr_ip(const struct sockaddr_storage *ss, struct ipaddr *ip)
-{
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-
-		ip->family = IP_V4;
-		memcpy(ip->a, &sin->sin_addr, 4);
-		return ntohs(sin->sin_port);
-	} else {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-
-		ip->family = IP_V6;
-		memcpy(ip->a, &sin6->sin6_addr, 16);
-		ip_unmap(ip);
-		return ntohs(sin6->sin6_port);
-	}
-}
-
 /* A session's id: 64 random bits (a counter and the time if the kernel
  * has none to give), so that the lines of one session can be found in
  * the log of many servers' and restarts'. */
@@ -1145,11 +1128,10 @@ static void sockaddr_client(int fd, const struct sockaddr_storage *ss, struct sm
 
 	memset(cl, 0, sizeof *cl);
 	session_id(cl->sid);
-	cl->port = sockaddr_ip(ss, &cl->addr);
+	cl->port = (uint16_t)sockaddr_to_ip((const struct sockaddr *)ss, &cl->addr);
 	ip_format(&cl->addr, cl->addr_text, sizeof cl->addr_text);
-	if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0 &&
-	    (local.ss_family == AF_INET || local.ss_family == AF_INET6))
-		(void)sockaddr_ip(&local, &cl->local);
+	if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
+		(void)sockaddr_to_ip((struct sockaddr *)&local, &cl->local);
 }
 
 /* Refuse client cl on fd before its session: "CODE HOSTNAME TEXT" (code

@@ -22,6 +22,7 @@
 
 #include "mta/net/conn.h"
 #include "mta/net/log.h"
+#include "mta/net/sockaddr.h"
 #include "mta/net/tls.h"
 #include "policy/idna.h"
 #include "queue/queue.h"
@@ -481,13 +482,6 @@ static int policy_reported(unsigned p)
 	       p == CLIENT_TLS_DANE_ENCRYPT;
 }
 
-/*
- * A session under policy toward t's host (or, t NULL, the host named
- * mx): success (result -1) or a failure (an RFC 8460 result type) and
- * why, kept for the report and for the log line; a failure is logged
- * (event=tls-policy-fail, counted by the metrics).  action says what
- * came of it: next-host, reported (testing), encrypted-only.
- */
 /* Our end of the connection on fd, as text into buf ("" if unknown). */
 static void local_address(int fd, char *buf, size_t cap)
 {
@@ -496,22 +490,18 @@ static void local_address(int fd, char *buf, size_t cap)
 	struct ipaddr ip;
 
 	buf[0] = '\0';
-	if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
-		return;
-	memset(&ip, 0, sizeof ip);
-	if (ss.ss_family == AF_INET) {
-		ip.family = IP_V4;
-		memcpy(ip.a, &((struct sockaddr_in *)&ss)->sin_addr, 4);
-	} else if (ss.ss_family == AF_INET6) {
-		ip.family = IP_V6;
-		memcpy(ip.a, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
-		ip_unmap(&ip);
-	} else {
-		return;
-	}
-	ip_format(&ip, buf, cap);
+	if (fd >= 0 && getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
+	    sockaddr_to_ip((struct sockaddr *)&ss, &ip) >= 0)
+		ip_format(&ip, buf, cap);
 }
 
+/*
+ * A session under policy toward t's host (or, t NULL, the host named
+ * mx): success (result -1) or a failure (an RFC 8460 result type) and
+ * why, kept for the report and for the log line; a failure is logged
+ * (event=tls-policy-fail, counted by the metrics).  action says what
+ * came of it: next-host, reported (testing), encrypted-only.
+ */
 static void session_note(struct client *cl, const struct target *t, const char *mx,
                          unsigned policy, int result, const char *reason, const char *action)
 {
@@ -530,7 +520,7 @@ static void session_note(struct client *cl, const struct target *t, const char *
 		snprintf(x->mx, sizeof x->mx, "%.253s", t != NULL ? t->host : mx);
 		snprintf(x->ip, sizeof x->ip, "%s", ip);
 		snprintf(x->reason, sizeof x->reason, "%s", reason);
-		if (t != NULL && cl->lk != NULL) {   /* the connection the check was made on */
+		if (result >= 0 && t != NULL && cl->lk != NULL) {   /* the connection checked */
 			local_address(cl->lk->cn.io.fd, x->local, sizeof x->local);
 			snprintf(x->helo, sizeof x->helo, "%s", cl->lk->s.peer_name);
 		}
@@ -1048,20 +1038,7 @@ static void connect_next(struct client *cl)
 		return;
 	}
 	t = &cl->targets[cl->cur];
-	memset(&ss, 0, sizeof ss);
-	if (t->addr.family == IP_V4) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(t->port);
-		memcpy(&sin->sin_addr, t->addr.a, 4);
-		sl = sizeof *sin;
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(t->port);
-		memcpy(&sin6->sin6_addr, t->addr.a, 16);
-		sl = sizeof *sin6;
-	}
+	sl = sockaddr_from_ip(&t->addr, t->port, &ss);
 	if ((otls_mode(cl) == CONF_OTLS_VERIFY && t->policy <= CLIENT_TLS_ROUTE) ||
 	    t->policy == CLIENT_TLS_STS) {
 		if (cl->req.anchors == NULL) {

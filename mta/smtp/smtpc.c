@@ -450,18 +450,27 @@ static void after_hello(struct smtpc *c)
 	txn_start(c);
 }
 
-/* The server calls itself by our name (the first word of its greeting or
- * of its EHLO/HELO reply, RFC 5321 4.2): the mail loops.  1 if so (failed). */
+/* The first word of r's first line, its length in *n: the name the server
+ * gives itself in its greeting or its EHLO/HELO reply (RFC 5321 4.2). */
+static const char *first_word(const struct smtp_reply *r, size_t *n)
+{
+	const char *t = r->nlines ? r->line[0].text : "";
+	size_t len = r->nlines ? r->line[0].len : 0;
+
+	for (*n = 0; *n < len && t[*n] != ' '; (*n)++)
+		;
+	return t;
+}
+
+/* The server calls itself by our name: the mail loops.  1 if so (failed). */
 static int loops(struct smtpc *c, const struct smtp_reply *r)
 {
-	const char *t = r->line[0].text;
-	size_t n = 0, hl;
+	size_t n, hl;
+	const char *t = first_word(r, &n);
 
 	if (c->p.loop_name == NULL || c->p.helo == NULL || r->nlines == 0)
 		return 0;
 	hl = strlen(c->p.helo);
-	while (n < r->line[0].len && t[n] != ' ')
-		n++;
 	if (n != hl || hl == 0 || strncasecmp(t, c->p.helo, n) != 0)
 		return 0;
 	c->looped = 1;
@@ -474,18 +483,17 @@ static int loops(struct smtpc *c, const struct smtp_reply *r)
  * SMTPC_NAME_MAX of them.  Anything else leaves the name as it was. */
 static void note_name(struct smtpc *c, const struct smtp_reply *r)
 {
-	const char *t = r->nlines ? r->line[0].text : "";
-	size_t n = 0, len = r->nlines ? r->line[0].len : 0;
+	size_t n;
+	const char *t = first_word(r, &n);
 
-	while (n < len && t[n] != ' ') {
-		unsigned char ch = (unsigned char)t[n];
+	if (n == 0 || n > SMTPC_NAME_MAX)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)t[i];
 		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
 		      ch == '-' || ch == '.' || ch == '_' || ch == '[' || ch == ']' || ch == ':'))
 			return;
-		n++;
 	}
-	if (n == 0 || n > SMTPC_NAME_MAX)
-		return;
 	memcpy(c->peer_name, t, n);
 	c->peer_name[n] = '\0';
 }

@@ -20,6 +20,7 @@
 
 #include "mta/net/conn.h"
 #include "mta/net/log.h"
+#include "mta/net/sockaddr.h"
 #include "policy/mtasts_fetch.h"
 
 #define IN_MAX 16384
@@ -148,20 +149,7 @@ static void addr4_cb(void *arg, enum dns_status st, const struct dns_answer *a)
 
 static int sockaddr_of(const struct ipaddr *a, struct sockaddr_storage *ss, socklen_t *sl)
 {
-	memset(ss, 0, sizeof *ss);
-	if (a->family == IP_V4) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(STS_FETCH_PORT);
-		memcpy(&sin->sin_addr, a->a, 4);
-		*sl = sizeof *sin;
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(STS_FETCH_PORT);
-		memcpy(&sin6->sin6_addr, a->a, 16);
-		*sl = sizeof *sin6;
-	}
+	*sl = sockaddr_from_ip(a, STS_FETCH_PORT, ss);
 	return 0;
 }
 

@@ -508,9 +508,11 @@ class OpenSMTPD(Server):
 
 # ---- runs ----
 
-def smtp_source(port, conc, size, n, timeout, persistent=False):
+def smtp_source(port, conc, size, n, timeout=600, persistent=False, rcpt=RCPT):
+    """Postfix's smtp-source: n messages of size bytes, conc sessions at
+    once, to rcpt; (wall seconds, exit status, its output)."""
     cmd = ["smtp-source", "-s", str(conc), "-m", str(n), "-l", str(size),
-           "-M", "client.test", "-f", SENDER, "-t", RCPT] + (["-d"] if persistent else []) + \
+           "-M", "client.test", "-f", SENDER, "-t", rcpt] + (["-d"] if persistent else []) + \
           ["127.0.0.1:%d" % port]
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -1082,22 +1084,6 @@ class PostfixOut(Postfix):
         return t0
 
 
-def smtp_source_to(port, conc, size, n, rcpt, persistent=False, timeout=600):
-    cmd = ["smtp-source", "-s", str(conc), "-m", str(n), "-l", str(size),
-           "-M", "client.test", "-f", SENDER, "-t", rcpt] + (["-d"] if persistent else []) + \
-          ["127.0.0.1:%d" % port]
-    t0 = time.monotonic()
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
-    try:
-        out, err = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        out, err = p.communicate()
-        return time.monotonic() - t0, -1, "timed out after %d s" % timeout
-    return time.monotonic() - t0, p.returncode, (out + err).strip()
-
-
 def wait_until(pred, timeout, interval=0.2):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -1112,8 +1098,8 @@ def one_drain(srv, hop, n, size=10240):
     r = {"system": srv.name, "n": n, "size": size}
     problems = []
     srv.up()
-    wall, rc, msg = smtp_source_to(srv.port, 20, size, n, "rcpt@" + DOMAIN,
-                                   timeout=max(300, n // 20))
+    wall, rc, msg = smtp_source(srv.port, 20, size, n, rcpt="rcpt@" + DOMAIN,
+                                timeout=max(300, n // 20))
     if rc != 0 or msg:
         problems.append("fill: smtp-source exit %d %s" % (rc, msg.splitlines()[-1][:100] if msg else ""))
     if not wait_until(lambda: srv.held(n), 300):
@@ -1221,7 +1207,7 @@ def live_run(srv, sink, m):
     """m messages (1 KB) for live.test: acceptance and delivery rates."""
     base = sink.received()
     t0 = time.monotonic()
-    wall, rc, msg = smtp_source_to(srv.port, 20, 1024, m, "rcpt@live.test", persistent=True)
+    wall, rc, msg = smtp_source(srv.port, 20, 1024, m, rcpt="rcpt@live.test", persistent=True)
     ok = rc == 0 and not msg
     first = [None]
 
@@ -1259,8 +1245,8 @@ def dead_cell(build, top, dead, m):
         wait_until(lambda: srv.count() == 0, 60)
         srv.stop_proc()
         timed_listen(srv, "off")
-        wall, rc, msg = smtp_source_to(srv.port, 20, 1024, dead, "rcpt@dead.test", persistent=True,
-                                       timeout=max(600, dead // 200))
+        wall, rc, msg = smtp_source(srv.port, 20, 1024, dead, rcpt="rcpt@dead.test", persistent=True,
+                                    timeout=max(600, dead // 200))
         res["fill_rate"] = dead / wall
         res["fill_ok"] = rc == 0 and not msg
         queued = srv.count()
